@@ -1,0 +1,79 @@
+# pi5trading: `make run` runs the system, `make test` runs every test. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# rustup's toolchain when present; Debian's cargo otherwise.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+# Constrain build dependencies (maturin) as well as runtime ones.
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+INSTALLED := $(VENV)/.installed
+CORE_SO := python/pi5trading/_core.abi3.so
+RUST_SRC := Cargo.toml Cargo.lock rust_core/Cargo.toml $(shell find rust_core/src -name '*.rs' 2>/dev/null)
+
+.PHONY: help run test system-run system-test install core lint test-rust test-py bench wheel lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+run: system-run install core ## set up and run the system (API on http://127.0.0.1:8080)
+	$(BIN)/pi5trading serve
+
+test: system-test install core lint test-rust test-py ## set up and run every test and quality gate
+
+system-run:
+	@scripts/dev/system_deps.sh run
+
+system-test:
+	@scripts/dev/system_deps.sh test
+
+$(INSTALLED): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	@# Editable install: builds the Rust extension in release mode into python/pi5trading/.
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $@
+
+install: $(INSTALLED) ## create .venv and install pinned dependencies
+
+$(CORE_SO): $(INSTALLED) $(RUST_SRC)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --skip-install -q
+	@touch $@
+
+core: $(CORE_SO) ## (re)build the Rust extension in release mode
+
+lint: install core ## ruff, mypy --strict, stubtest, cargo fmt, cargo clippy
+	$(BIN)/ruff check python tests benches
+	$(BIN)/ruff format --check python tests benches
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest pi5trading._core
+	cargo fmt --all --check
+	cargo clippy --all-targets -q -- -D warnings
+	cargo clippy -p pi5trading-core --no-default-features --all-targets -q -- -D warnings
+
+test-rust: ## cargo test (pure-Rust logic, no interpreter)
+	cargo test -p pi5trading-core --no-default-features -q
+
+test-py: install core ## pytest (unit + integration with real PostgreSQL/Redis)
+	$(BIN)/pytest
+
+bench: install core ## benchmarks: Rust criterion benches and pytest-benchmark suites
+	cargo bench -p pi5trading-core --no-default-features --profile bench-lto
+	$(BIN)/pytest benches --benchmark-only -p no:cacheprovider
+
+wheel: install ## build the release wheel (abi3, CPython >= 3.11) into dist/
+	$(BIN)/maturin build --release -o dist
+
+lock: ## re-pin constraints.txt from a fresh resolve of pyproject.toml
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	PIP_CONSTRAINT= .lockenv/bin/pip install -q -e ".[dev]"
+	.lockenv/bin/pip freeze --exclude-editable | grep -v '^pi5trading' > constraints.txt
+	rm -rf .lockenv
+
+clean: ## remove build outputs and the virtualenv
+	rm -rf $(VENV) target dist $(CORE_SO) .mypy_cache .ruff_cache .pytest_cache

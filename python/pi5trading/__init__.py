@@ -1,0 +1,28 @@
+"""pi5trading: a self-hosted algorithmic trading system for the Raspberry Pi 5."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from pi5trading import _core
+from pi5trading.exceptions import (
+    ArithmeticOverflowError,
+    ConfigurationError,
+    InvalidInputError,
+    InvalidStateError,
+    Pi5TradingError,
+)
+
+try:
+    __version__: str = version("pi5trading")
+except PackageNotFoundError:  # running from a source tree without an install
+    __version__ = _core.__version__
+
+__all__ = [
+    "ArithmeticOverflowError",
+    "ConfigurationError",
+    "InvalidInputError",
+    "InvalidStateError",
+    "Pi5TradingError",
+    "__version__",
+]

@@ -1,0 +1,23 @@
+//! pi5trading-core: the engine's hot path in Rust.
+//!
+//! This file is the table of contents: module declarations, re-exports and the
+//! `#[pymodule]` wiring. Logic lives in the modules; PyO3 lives only in `python/`.
+
+pub mod build;
+pub mod error;
+
+pub use error::CoreError;
+
+#[cfg(feature = "python")]
+mod python;
+
+#[cfg(feature = "python")]
+use pyo3::prelude::*;
+
+/// `pi5trading._core`: the extension module.
+#[cfg(feature = "python")]
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    python::register(m)
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install (as root) or name (otherwise) the Debian packages that `make run` / `make test` need.
+# Usage: scripts/dev/system_deps.sh run|test
+set -euo pipefail
+what="${1:-test}"
+
+# Build: a C toolchain for the Rust linker and Python packages with C parts.
+pkgs=(build-essential pkg-config ca-certificates git)
+if [ "$what" = "test" ]; then
+  # Real services for the integration tests (started by the fixtures, never as system services).
+  pkgs+=(postgresql redis-server)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+have_cargo=1
+command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ] || have_cargo=0
+if [ "$have_cargo" = 0 ]; then
+  # Debian's newer Rust (bookworm-security); rustup's toolchain is used when present.
+  missing+=(rustc-web cargo-web)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -eq 0 ]; then
+  echo ">> installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if [ "${PI5_APT_UPDATED:-0}" != 1 ]; then apt-get update -q; fi
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "Missing Debian packages: ${missing[*]}" >&2
+  echo "Install them with:  sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
