@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod error;
+pub mod types;
 
 pub use error::CoreError;
 
