@@ -1,0 +1,42 @@
+"""Errors raised by the storage layer."""
+
+from __future__ import annotations
+
+from pi5trading.exceptions import InvalidInputError, Pi5TradingError
+
+
+class StorageError(Pi5TradingError):
+    """Base class of storage errors."""
+
+
+class DatabaseUnavailableError(StorageError, ConnectionError):
+    """The database cannot be reached (or its circuit breaker is open). Retry later."""
+
+
+class MigrationError(StorageError):
+    """The migrations on disk and the ones recorded in the database disagree, or one failed."""
+
+
+class RecordError(StorageError, InvalidInputError):
+    """A record handed to the repository is invalid; nothing was written."""
+
+
+class ImportValidationError(StorageError, InvalidInputError):
+    """An import file has bad rows; nothing was written. ``problems`` lists (line, message)."""
+
+    def __init__(self, source: str, problems: list[tuple[int, str]], truncated: bool) -> None:
+        self.source = source
+        self.problems = problems
+        self.truncated = truncated
+        lines = "\n".join(f"  line {line}: {msg}" for line, msg in problems)
+        more = "\n  (more errors not shown)" if truncated else ""
+        super().__init__(f"{source}: {len(problems)} bad row(s), nothing imported:\n{lines}{more}")
+
+
+__all__ = [
+    "DatabaseUnavailableError",
+    "ImportValidationError",
+    "MigrationError",
+    "RecordError",
+    "StorageError",
+]

@@ -1,0 +1,299 @@
+"""The records the repository stores, as msgspec Structs (they cross process and file boundaries).
+
+Conventions, identical on both backends:
+
+- Time is ``int`` UNIX nanoseconds, UTC (``*_ns`` fields), as the engine's clock counts it.
+- Money, prices and quantities are ``Decimal`` with at most 9 decimal places (the engine's
+  fixed-point scale), finite. Analytics ratios (Sharpe, win rate) are ``float``.
+- Enumerations are lower-case strings, checked by the database.
+
+Records are frozen and tagged (``kind``) so the engine-event subset can be journalled as one
+union type and decoded back in order.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+
+class Record(msgspec.Struct, frozen=True, tag_field="kind"):
+    """Base of every stored record."""
+
+
+class Instrument(Record, frozen=True, tag="instrument"):
+    instrument_id: str
+    """Unique id, ``SYMBOL.VENUE`` by convention (``AAPL.XNAS``, ``BTCUSD.SIM``)."""
+    symbol: str
+    venue: str
+    asset_class: str = "equity"
+    currency: str = "USD"
+    price_increment: Decimal = Decimal("0.01")
+    size_increment: Decimal = Decimal("1")
+    active: bool = True
+
+
+class Bar(Record, frozen=True, tag="bar"):
+    """OHLCV over ``[ts_ns, ts_ns + interval)``: ``ts_ns`` is the bar's open time."""
+
+    instrument_id: str
+    interval: str
+    """``1m``, ``5m``, ``15m``, ``1h``, ``1d`` …"""
+    ts_ns: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+class QuoteTick(Record, frozen=True, tag="quote"):
+    instrument_id: str
+    ts_ns: int
+    seq: int
+    """Sequence number from the feed; orders quotes with the same timestamp, part of the key."""
+    bid: Decimal
+    ask: Decimal
+    bid_size: Decimal
+    ask_size: Decimal
+
+
+class TradeTick(Record, frozen=True, tag="trade"):
+    instrument_id: str
+    ts_ns: int
+    trade_id: str
+    price: Decimal
+    size: Decimal
+    aggressor: str = "none"
+    """``buy``, ``sell`` or ``none``."""
+
+
+class Order(Record, frozen=True, tag="order"):
+    """The latest known state of an order; an older state never overwrites a newer one."""
+
+    order_id: str
+    strategy_id: str
+    instrument_id: str
+    side: str
+    """``buy`` or ``sell``."""
+    order_type: str
+    """``market``, ``limit``, ``stop``, ``stop_limit``, ``trailing_stop``."""
+    quantity: Decimal
+    status: str
+    """``created``, ``accepted``, ``rejected``, ``submitted``, ``partially_filled``, ``filled``,
+    ``cancelled``, ``expired``."""
+    created_ns: int
+    updated_ns: int
+    time_in_force: str = "gtc"
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    filled_quantity: Decimal = Decimal(0)
+    avg_fill_price: Decimal | None = None
+    reason: str | None = None
+    """Why it was rejected or cancelled, if it was."""
+
+
+class OrderEvent(Record, frozen=True, tag="order_event"):
+    """One transition of an order's lifecycle; ``seq`` counts from 1 per order."""
+
+    order_id: str
+    seq: int
+    ts_ns: int
+    status: str
+    """The status the order entered (see ``Order.status``)."""
+    reason: str | None = None
+    detail: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Fill(Record, frozen=True, tag="fill"):
+    fill_id: str
+    order_id: str
+    strategy_id: str
+    instrument_id: str
+    side: str
+    quantity: Decimal
+    price: Decimal
+    commission: Decimal
+    ts_ns: int
+
+
+class PositionSnapshot(Record, frozen=True, tag="position"):
+    strategy_id: str
+    instrument_id: str
+    ts_ns: int
+    quantity: Decimal
+    """Signed: negative is short."""
+    avg_price: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+
+
+class EquitySnapshot(Record, frozen=True, tag="equity"):
+    account_id: str
+    """The account, or a strategy id for per-strategy P&L."""
+    ts_ns: int
+    cash: Decimal
+    equity: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+
+
+class Strategy(Record, frozen=True, tag="strategy"):
+    strategy_id: str
+    name: str
+    class_path: str
+    """``module:Class`` or ``path/to/file.py:Class`` of the strategy's code."""
+    created_ns: int
+    updated_ns: int
+    config: dict[str, Any] = msgspec.field(default_factory=dict)
+    state: dict[str, Any] = msgspec.field(default_factory=dict)
+    """What the strategy saved to survive a restart."""
+    status: str = "stopped"
+    """``stopped``, ``running``, ``paused``, ``error``."""
+
+
+class StrategyRun(Record, frozen=True, tag="strategy_run"):
+    run_id: str
+    strategy_id: str
+    mode: str
+    """``backtest``, ``paper`` or ``live``."""
+    started_ns: int
+    status: str = "running"
+    """``running``, ``completed``, ``stopped``, ``failed``."""
+    stopped_ns: int | None = None
+    error: str | None = None
+
+
+class BacktestRun(Record, frozen=True, tag="backtest_run"):
+    run_id: str
+    name: str
+    instrument_ids: list[str]
+    interval: str
+    start_ns: int
+    end_ns: int
+    initial_cash: Decimal
+    created_ns: int
+    strategy_id: str | None = None
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    status: str = "pending"
+    """``pending``, ``running``, ``completed``, ``failed``."""
+    finished_ns: int | None = None
+    error: str | None = None
+
+
+class BacktestResult(Record, frozen=True, tag="backtest_result"):
+    run_id: str
+    final_equity: Decimal
+    total_return: float
+    max_drawdown: float
+    trades: int
+    sharpe: float | None = None
+    sortino: float | None = None
+    win_rate: float | None = None
+    metrics: dict[str, Any] = msgspec.field(default_factory=dict)
+    report_path: str | None = None
+
+
+class User(Record, frozen=True, tag="user"):
+    user_id: str
+    username: str
+    password_hash: str
+    """An argon2 hash; never a password."""
+    role: str
+    """``admin``, ``trader`` or ``viewer``."""
+    created_ns: int
+    updated_ns: int
+    email: str | None = None
+    is_active: bool = True
+    last_login_ns: int | None = None
+
+
+class RefreshToken(Record, frozen=True, tag="refresh_token"):
+    token_hash: str
+    """SHA-256 (hex) of the token; the token itself is never stored."""
+    user_id: str
+    family_id: str
+    """Tokens rotated from one login share a family, so reuse revokes them all."""
+    issued_ns: int
+    expires_ns: int
+    revoked_ns: int | None = None
+    replaced_by: str | None = None
+
+
+class AuditEntry(Record, frozen=True, tag="audit"):
+    event_id: str
+    ts_ns: int
+    action: str
+    """What was attempted: ``login``, ``order.submit``, ``strategy.start`` …"""
+    outcome: str
+    """``success``, ``failure`` or ``denied``."""
+    actor: str | None = None
+    """User id, or ``None`` for the system."""
+    resource: str | None = None
+    ip: str | None = None
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Alert(Record, frozen=True, tag="alert"):
+    alert_id: str
+    ts_ns: int
+    severity: str
+    """``info``, ``warning`` or ``critical``."""
+    source: str
+    title: str
+    message: str
+    acknowledged_ns: int | None = None
+    acknowledged_by: str | None = None
+
+
+EngineEvent = (
+    Bar
+    | QuoteTick
+    | TradeTick
+    | Order
+    | OrderEvent
+    | Fill
+    | PositionSnapshot
+    | EquitySnapshot
+    | AuditEntry
+    | Alert
+)
+"""What the batched writer accepts (and the journal holds): high-volume, append-mostly records."""
+
+ENGINE_EVENT_TYPES: tuple[type[Record], ...] = (
+    Bar,
+    QuoteTick,
+    TradeTick,
+    Order,
+    OrderEvent,
+    Fill,
+    PositionSnapshot,
+    EquitySnapshot,
+    AuditEntry,
+    Alert,
+)
+
+__all__ = [
+    "ENGINE_EVENT_TYPES",
+    "Alert",
+    "AuditEntry",
+    "BacktestResult",
+    "BacktestRun",
+    "Bar",
+    "EngineEvent",
+    "EquitySnapshot",
+    "Fill",
+    "Instrument",
+    "Order",
+    "OrderEvent",
+    "PositionSnapshot",
+    "QuoteTick",
+    "Record",
+    "RefreshToken",
+    "Strategy",
+    "StrategyRun",
+    "TradeTick",
+    "User",
+]
