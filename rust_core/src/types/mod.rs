@@ -5,6 +5,22 @@
 //! `FIXED_PRECISION`). One scale for all values keeps arithmetic between them a plain
 //! integer operation; the precision decides rounding (tick/lot) and display.
 
+pub mod data;
 pub mod fixed;
+pub mod ids;
+pub mod instrument;
+pub mod money;
+pub mod rounding;
+pub mod time;
+pub mod value;
 
-pub use fixed::{FIXED_PRECISION, FIXED_SCALE};
+pub use data::{
+    AggressorSide, Bar, BarType, Interval, IntervalUnit, MarketData, QuoteTick, TradeTick,
+};
+pub use fixed::{format_fixed, parse_fixed, FIXED_PRECISION, FIXED_SCALE};
+pub use ids::{ShortStr, Symbol, TradeId, Venue};
+pub use instrument::{AssetClass, Instrument};
+pub use money::{Currency, Money};
+pub use rounding::{div_round, RoundingMode};
+pub use time::UnixNanos;
+pub use value::{Price, Quantity};
