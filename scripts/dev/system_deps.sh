@@ -9,6 +9,8 @@ pkgs=(build-essential pkg-config ca-certificates git)
 if [ "$what" = "test" ]; then
   # Real services for the integration tests (started by the fixtures, never as system services).
   pkgs+=(postgresql redis-server)
+  # Headless browser for report and dashboard tests (Debian's build: no browser download).
+  pkgs+=(chromium fonts-dejavu-core)
 fi
 
 missing=()
