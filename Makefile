@@ -16,7 +16,7 @@ INSTALLED := $(VENV)/.installed
 CORE_SO := python/pi5trading/_core.abi3.so
 RUST_SRC := Cargo.toml Cargo.lock rust_core/Cargo.toml $(shell find rust_core/src -name '*.rs' 2>/dev/null)
 
-.PHONY: help run test system-run system-test install core lint test-rust test-py bench wheel lock clean
+.PHONY: bench-peers help run test system-run system-test install core lint test-rust test-py bench wheel lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,6 +65,15 @@ test-py: install core ## pytest (unit + integration with real PostgreSQL/Redis)
 bench: install core ## benchmarks: Rust criterion benches and pytest-benchmark suites
 	cargo bench -p pi5trading-core --no-default-features --profile bench-lto
 	$(BIN)/pytest benches --benchmark-only -p no:cacheprovider
+
+BENCH_VENV := .bench-venv
+$(BENCH_VENV)/.installed: benches/side_by_side/requirements.txt
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	PIP_CONSTRAINT= $(BENCH_VENV)/bin/pip install -q -r benches/side_by_side/requirements.txt
+	@touch $@
+
+bench-peers: $(BENCH_VENV)/.installed install core ## side-by-side SMA crossover vs backtrader, backtesting.py
+	$(BIN)/python benches/side_by_side/compare.py --bars $${BARS:-1000000} --peer-python $(BENCH_VENV)/bin/python
 
 wheel: install ## build the release wheel (abi3, CPython >= 3.11) into dist/
 	$(BIN)/maturin build --release -o dist
