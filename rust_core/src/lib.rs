@@ -4,6 +4,8 @@
 //! `#[pymodule]` wiring. Logic lives in the modules; PyO3 lives only in `python/`.
 
 pub mod build;
+pub mod bus;
+pub mod clock;
 pub mod error;
 pub mod types;
 
