@@ -7,6 +7,7 @@ pub mod build;
 pub mod bus;
 pub mod clock;
 pub mod error;
+pub mod indicators;
 pub mod types;
 
 pub use error::CoreError;

@@ -1,0 +1,217 @@
+//! Conversions between the fixed-point grid (raw `i64` units of 10^-9) and the outside
+//! world, and the one rounding rule the indicators use: round half to even.
+
+use crate::error::{CoreError, CoreResult};
+use crate::types::FIXED_SCALE;
+
+/// `FIXED_SCALE` as `f64` (exactly representable).
+const SCALE_F64: f64 = FIXED_SCALE as f64;
+
+/// `num / den` rounded to the nearest integer, ties to even. `den` must be positive.
+#[inline]
+pub fn div_round_half_even(num: i128, den: i128) -> i128 {
+    debug_assert!(den > 0, "denominator must be positive");
+    // Fast path: most sums fit in 64 bits, where division is a single instruction.
+    if let (Ok(n), Ok(d)) = (i64::try_from(num), i64::try_from(den)) {
+        return i128::from(div_round_half_even_i64(n, d));
+    }
+    let q = num.div_euclid(den);
+    let r = num.rem_euclid(den); // 0 <= r < den
+    let to_next = den - r;
+    if r < to_next || (r == to_next && q & 1 == 0) {
+        q
+    } else {
+        q + 1
+    }
+}
+
+#[inline]
+fn div_round_half_even_i64(num: i64, den: i64) -> i64 {
+    let q = num.div_euclid(den);
+    let r = num.rem_euclid(den);
+    let to_next = den - r;
+    if r < to_next || (r == to_next && q & 1 == 0) {
+        q
+    } else {
+        q + 1
+    }
+}
+
+/// Clamp an exact intermediate to the `i64` raw range (only reachable outside the
+/// documented input domain).
+#[inline]
+pub fn saturate_i64(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A raw fixed-point value as a float in price units (correctly rounded division).
+#[inline]
+pub fn raw_to_f64(raw: i64) -> f64 {
+    raw as f64 / SCALE_F64
+}
+
+/// An exact raw-unit quantity (e.g. a sum) as a float in price units.
+#[inline]
+pub fn raw128_to_f64(raw: i128) -> f64 {
+    raw as f64 / SCALE_F64
+}
+
+/// The float `x` (in price units) on the 10^-9 grid, rounded half to even from the exact
+/// binary value of `x` (no intermediate float rounding). NaN, infinities and values
+/// beyond the `i64` raw range are errors.
+pub fn raw_from_f64(x: f64) -> CoreResult<i64> {
+    if !x.is_finite() {
+        return Err(CoreError::invalid(
+            "value",
+            format!("{x} is not a finite number"),
+        ));
+    }
+    if x == 0.0 {
+        return Ok(0);
+    }
+    let bits = x.to_bits();
+    let negative = bits >> 63 == 1;
+    let exp_bits = i32::try_from((bits >> 52) & 0x7ff).unwrap_or(0);
+    let frac = bits & ((1u64 << 52) - 1);
+    // x = mantissa * 2^exp exactly.
+    let (mantissa, exp) = if exp_bits == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1u64 << 52), exp_bits - 1075)
+    };
+    let product = i128::from(mantissa) * i128::from(FIXED_SCALE); // < 2^83
+    let magnitude: i128 = if exp >= 0 {
+        if exp > 63 {
+            return Err(overflow_from_float());
+        }
+        product
+            .checked_mul(1i128 << exp)
+            .ok_or_else(overflow_from_float)?
+    } else {
+        let shift = exp.unsigned_abs();
+        if shift >= 100 {
+            0 // product < 2^83, so the quotient is below 2^-17: rounds to zero
+        } else {
+            let q = product >> shift;
+            let r = product & ((1i128 << shift) - 1);
+            let half = 1i128 << (shift - 1);
+            if r > half || (r == half && q & 1 == 1) {
+                q + 1
+            } else {
+                q
+            }
+        }
+    };
+    let signed = if negative { -magnitude } else { magnitude };
+    i64::try_from(signed).map_err(|_| overflow_from_float())
+}
+
+fn overflow_from_float() -> CoreError {
+    CoreError::Overflow {
+        operation: "conversion of a float to the 10^-9 grid",
+    }
+}
+
+/// A whole number of price units (e.g. a Python `int` price) as raw units.
+pub fn raw_from_units(units: i64) -> CoreResult<i64> {
+    units.checked_mul(FIXED_SCALE).ok_or(CoreError::Overflow {
+        operation: "conversion of an integer price to the 10^-9 grid",
+    })
+}
+
+/// A decimal `(-1)^negative * coefficient * 10^exponent` (e.g. a Python `Decimal`'s
+/// `as_tuple()`) on the 10^-9 grid, rounded half to even.
+pub fn raw_from_decimal(negative: bool, coefficient: u128, exponent: i64) -> CoreResult<i64> {
+    let overflow = || CoreError::Overflow {
+        operation: "conversion of a decimal to the 10^-9 grid",
+    };
+    if coefficient == 0 {
+        return Ok(0);
+    }
+    let coefficient = i128::try_from(coefficient).map_err(|_| overflow())?;
+    let shift = exponent + i64::from(crate::types::FIXED_PRECISION);
+    let magnitude = if shift >= 0 {
+        let factor = u32::try_from(shift)
+            .ok()
+            .and_then(|s| 10i128.checked_pow(s))
+            .ok_or_else(overflow)?;
+        coefficient.checked_mul(factor).ok_or_else(overflow)?
+    } else {
+        match u32::try_from(-shift)
+            .ok()
+            .and_then(|s| 10i128.checked_pow(s))
+        {
+            Some(divisor) => div_round_half_even(coefficient, divisor),
+            // The divisor exceeds i128, so it exceeds twice the coefficient: rounds to 0.
+            None => 0,
+        }
+    };
+    let signed = if negative { -magnitude } else { magnitude };
+    i64::try_from(signed).map_err(|_| overflow())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_even_division() {
+        let cases = [
+            (5, 2, 2),
+            (7, 2, 4),
+            (-5, 2, -2),
+            (-7, 2, -4),
+            (1, 3, 0),
+            (2, 3, 1),
+            (-2, 3, -1),
+            (0, 7, 0),
+            (15, 10, 2),
+            (25, 10, 2),
+            (-25, 10, -2),
+            (26, 10, 3),
+        ];
+        for (n, d, want) in cases {
+            assert_eq!(div_round_half_even(n, d), want, "{n}/{d}");
+        }
+        let big = i128::from(i64::MAX) * 10 + 5;
+        assert_eq!(div_round_half_even(big, 10), i128::from(i64::MAX) + 1);
+        let big_odd = i128::from(i64::MAX) * 10 - 5;
+        // i64::MAX is odd: the tie goes to i64::MAX - 1 ... + 1 = even neighbour.
+        assert_eq!(div_round_half_even(big_odd, 10), i128::from(i64::MAX) - 1);
+    }
+
+    #[test]
+    fn floats_round_from_their_exact_value() {
+        assert_eq!(raw_from_f64(1.0).unwrap(), 1_000_000_000);
+        assert_eq!(raw_from_f64(-2.5).unwrap(), -2_500_000_000);
+        assert_eq!(raw_from_f64(0.1).unwrap(), 100_000_000);
+        assert_eq!(raw_from_f64(123.456_789_012).unwrap(), 123_456_789_012);
+        // 2^-31 * 1e9 = 0.4656..: rounds to 0; 2^-30 * 1e9 = 0.93..: rounds to 1.
+        assert_eq!(raw_from_f64(2f64.powi(-31)).unwrap(), 0);
+        assert_eq!(raw_from_f64(2f64.powi(-30)).unwrap(), 1);
+        // Exact ties: 1/1024 = 976_562.5 units (to even: down), 3/1024 = 2_929_687.5 (up).
+        assert_eq!(raw_from_f64(1.0 / 1024.0).unwrap(), 976_562);
+        assert_eq!(raw_from_f64(3.0 / 1024.0).unwrap(), 2_929_688);
+        assert_eq!(raw_from_f64(-3.0 / 1024.0).unwrap(), -2_929_688);
+        assert!(raw_from_f64(f64::NAN).is_err());
+        assert!(raw_from_f64(f64::INFINITY).is_err());
+        assert!(raw_from_f64(9e9).is_ok());
+        assert!(raw_from_f64(1e10).is_err());
+        assert_eq!(raw_from_f64(f64::MIN_POSITIVE).unwrap(), 0);
+        assert_eq!(raw_from_f64(-0.0).unwrap(), 0);
+    }
+
+    #[test]
+    fn decimals_round_half_even() {
+        assert_eq!(raw_from_decimal(false, 12345, -2).unwrap(), 123_450_000_000);
+        assert_eq!(raw_from_decimal(true, 5, -10).unwrap(), 0); // -0.5 units -> 0
+        assert_eq!(raw_from_decimal(false, 15, -10).unwrap(), 2); // 1.5 -> 2
+        assert_eq!(raw_from_decimal(false, 25, -10).unwrap(), 2); // 2.5 -> 2
+        assert_eq!(raw_from_decimal(false, 1, 2).unwrap(), 100_000_000_000);
+        assert_eq!(raw_from_decimal(false, 0, 100).unwrap(), 0);
+        assert_eq!(raw_from_decimal(false, 7, -60).unwrap(), 0);
+        assert!(raw_from_decimal(false, 1, 11).is_err());
+        assert_eq!(raw_from_units(3).unwrap(), 3_000_000_000);
+        assert!(raw_from_units(i64::MAX).is_err());
+    }
+}
