@@ -40,12 +40,42 @@ class LoggingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     """Minimum level: DEBUG, INFO, WARNING, ERROR."""
 
 
+class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Storage: PostgreSQL (TimescaleDB when present) or the embedded SQLite file."""
+
+    url: str = ""
+    """postgresql://user:pass@host:port/db, or sqlite:///path/file.db; empty = SQLite file
+    pi5trading.db in data_dir."""
+    pool_min_size: int = 1
+    """PostgreSQL connections kept open."""
+    pool_max_size: int = 5
+    """PostgreSQL connections at most (a Pi 5 gains nothing from more)."""
+    command_timeout_s: float = 30.0
+    """A statement running longer than this fails (and counts against the breaker)."""
+    breaker_failure_threshold: int = 5
+    """Consecutive connection failures that open the database circuit breaker."""
+    breaker_reset_timeout_s: float = 30.0
+    """Seconds an open breaker waits before letting one trial call through (half-open)."""
+    batch_size: int = 1000
+    """Engine events per database write."""
+    batch_interval_s: float = 0.5
+    """Longest time an engine event waits in the buffer before it is written."""
+    buffer_max: int = 100_000
+    """Buffered engine events at most; submitters wait beyond this (backpressure)."""
+    journal_path: str = ""
+    """Durable journal for engine events while the database is down; empty =
+    data_dir/journal/events.journal."""
+    migrate_on_start: bool = True
+    """Apply pending migrations when the server starts."""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything configurable, with the embedded defaults (SQLite, simulated feed, paper)."""
 
     data_dir: str = msgspec.field(default_factory=_default_data_dir)
     """Folder for the embedded database, journals and reports."""
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
 
 

@@ -21,6 +21,10 @@ class RecordError(StorageError, InvalidInputError):
     """A record handed to the repository is invalid; nothing was written."""
 
 
+class ConstraintError(StorageError, ValueError):
+    """The database refused a write that breaks a constraint (duplicate name, bad enum …)."""
+
+
 class ImportValidationError(StorageError, InvalidInputError):
     """An import file has bad rows; nothing was written. ``problems`` lists (line, message)."""
 
@@ -34,6 +38,7 @@ class ImportValidationError(StorageError, InvalidInputError):
 
 
 __all__ = [
+    "ConstraintError",
     "DatabaseUnavailableError",
     "ImportValidationError",
     "MigrationError",

@@ -1,0 +1,69 @@
+"""What the repository needs from a database driver; ``postgres.py`` and ``sqlite.py`` provide it.
+
+SQL is written once, in PostgreSQL's ``$1`` placeholder style with every identifier quoted;
+the SQLite driver rewrites placeholders to ``?1``. Values cross as Python objects
+(``Decimal``, dicts) and each driver encodes them for its dialect. Connectivity failures
+surface as ``DatabaseUnavailableError`` (what the circuit breaker counts) and constraint
+violations as ``ConstraintError``, whatever the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal, Protocol
+
+from pi5trading.storage.records import Record
+from pi5trading.storage.tables import TableSpec
+
+Dialect = Literal["postgres", "sqlite"]
+
+
+class Connection(Protocol):
+    """One database connection, inside a transaction when it came from ``transaction()``."""
+
+    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        """Rows as tuples of raw values (use ``fetch_records`` for typed records)."""
+        ...
+
+    async def fetch_records(self, spec: TableSpec, sql: str, *args: Any) -> list[Record]:
+        """Rows selected as ``spec.select_list``, decoded into ``spec.record`` instances."""
+        ...
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run one statement; return the number of rows it changed."""
+        ...
+
+    async def insert(self, spec: TableSpec, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert validated rows with the spec's conflict rule; return rows written.
+
+        Call it inside ``transaction()``: on PostgreSQL it stages rows with COPY.
+        """
+        ...
+
+    async def execute_script(self, sql: str) -> None:
+        """Run several statements (a migration file) in the current transaction."""
+        ...
+
+
+class Driver(Protocol):
+    @property
+    def dialect(self) -> Dialect: ...
+
+    @property
+    def description(self) -> str:
+        """Where the data is, for messages (never contains a password)."""
+        ...
+
+    def connection(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection in autocommit mode."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection inside a transaction, committed on success, rolled back on error."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+__all__ = ["Connection", "Dialect", "Driver"]

@@ -1,0 +1,324 @@
+"""The forward-only migrations runner.
+
+Layout of ``migrations/``::
+
+    postgres/NNNN_name.sql   schema for PostgreSQL          (series "schema")
+    sqlite/NNNN_name.sql     the same schema for SQLite     (series "schema")
+    timescale/NNNN_name.sql  TimescaleDB features           (series "timescale", PostgreSQL
+                             only, applied when the extension can be loaded)
+
+Each file runs in its own transaction together with its row in ``schema_migrations``
+(series, version, name, SHA-256 checksum, time applied), so a failed migration leaves
+nothing behind. Before applying anything the runner checks what is recorded: an applied file
+that was edited since, an applied version missing from disk, or a new file numbered below an
+applied one is a ``MigrationError``; nothing runs until it is resolved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from pathlib import Path
+
+import msgspec
+
+from pi5trading.storage.driver import Connection, Driver
+from pi5trading.storage.errors import DatabaseUnavailableError, MigrationError
+
+log = logging.getLogger(__name__)
+
+_FILENAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# Serialises concurrent `migrate` runs against one PostgreSQL database (any constant will do).
+_PG_LOCK_KEY = 0x70153A7E
+
+SCHEMA_SERIES = "schema"
+TIMESCALE_SERIES = "timescale"
+
+_CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    series       TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    name         TEXT NOT NULL,
+    checksum     TEXT NOT NULL,
+    applied_ns   BIGINT NOT NULL,
+    execution_ms INTEGER NOT NULL,
+    PRIMARY KEY (series, version)
+)
+"""
+
+
+class MigrationFile(msgspec.Struct, frozen=True):
+    series: str
+    version: int
+    name: str
+    path: str
+    checksum: str
+    sql: str
+
+
+class MigrationState(msgspec.Struct, frozen=True, kw_only=True):
+    series: str
+    version: int
+    name: str
+    status: str
+    """``applied``, ``pending``, ``skipped`` (TimescaleDB absent), ``modified`` (edited after it
+    was applied) or ``missing`` (recorded in the database, no file on disk)."""
+    checksum: str
+    applied_ns: int | None = None
+
+
+class TimescaleInfo(msgspec.Struct, frozen=True, kw_only=True):
+    available: bool
+    """The extension is installed on the server and preloaded, so it can be created."""
+    installed_version: str | None
+    detail: str
+
+
+class MigrationStatus(msgspec.Struct, frozen=True, kw_only=True):
+    dialect: str
+    database: str
+    migrations: list[MigrationState]
+    timescale: TimescaleInfo | None
+    """``None`` on SQLite."""
+
+    @property
+    def problems(self) -> list[MigrationState]:
+        return [m for m in self.migrations if m.status in ("modified", "missing")]
+
+    @property
+    def pending(self) -> list[MigrationState]:
+        return [m for m in self.migrations if m.status == "pending"]
+
+
+def default_migrations_dir() -> Path:
+    """``migrations/`` of the source checkout (the package lives in ``python/pi5trading``)."""
+    return Path(__file__).resolve().parents[3] / "migrations"
+
+
+def checksum(sql_bytes: bytes) -> str:
+    # Line endings are normalised so a checkout with CRLF is not "modified".
+    return hashlib.sha256(sql_bytes.replace(b"\r\n", b"\n")).hexdigest()
+
+
+def load_migrations(directory: Path, series: str, subdir: str) -> list[MigrationFile]:
+    """The ``NNNN_name.sql`` files of ``directory/subdir``, in version order."""
+    folder = directory / subdir
+    if not folder.is_dir():
+        raise MigrationError(f"migrations folder {folder} does not exist")
+    found: dict[int, MigrationFile] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix != ".sql":
+            continue
+        m = _FILENAME.match(path.name)
+        if m is None:
+            raise MigrationError(f"{path}: migration files are named NNNN_lower_snake_name.sql")
+        version = int(m.group(1))
+        if version in found:
+            raise MigrationError(f"{path}: version {version} is used twice in {folder}")
+        raw = path.read_bytes()
+        found[version] = MigrationFile(
+            series, version, m.group(2), str(path), checksum(raw), raw.decode("utf-8")
+        )
+    return [found[v] for v in sorted(found)]
+
+
+def _series_for(driver: Driver, directory: Path) -> dict[str, list[MigrationFile]]:
+    out = {SCHEMA_SERIES: load_migrations(directory, SCHEMA_SERIES, driver.dialect)}
+    if driver.dialect == "postgres":
+        out[TIMESCALE_SERIES] = load_migrations(directory, TIMESCALE_SERIES, "timescale")
+    return out
+
+
+async def _applied(conn: Connection) -> dict[tuple[str, int], tuple[str, str, int]]:
+    rows = await conn.fetch(
+        "SELECT series, version, name, checksum, applied_ns FROM schema_migrations"
+    )
+    return {(r[0], int(r[1])): (str(r[2]), str(r[3]), int(r[4])) for r in rows}
+
+
+async def detect_timescale(conn: Connection) -> TimescaleInfo:
+    """Whether ``CREATE EXTENSION timescaledb`` can work on this server, and if it is done."""
+    rows = await conn.fetch(
+        "SELECT (SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'),"
+        " (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'),"
+        " current_setting('shared_preload_libraries')"
+    )
+    available_version, installed, preload = rows[0]
+    if installed is not None:
+        return TimescaleInfo(
+            available=True, installed_version=str(installed), detail=f"installed {installed}"
+        )
+    if available_version is None:
+        return TimescaleInfo(
+            available=False,
+            installed_version=None,
+            detail="not installed on this server (plain PostgreSQL): hypertables, compression,"
+            " retention and continuous aggregates are off",
+        )
+    if "timescaledb" not in str(preload):
+        return TimescaleInfo(
+            available=False,
+            installed_version=None,
+            detail=f"package {available_version} present but not in shared_preload_libraries;"
+            " add it to postgresql.conf and restart PostgreSQL, then run `pi5trading migrate`",
+        )
+    return TimescaleInfo(
+        available=True, installed_version=None, detail=f"available ({available_version})"
+    )
+
+
+def _states(
+    series: dict[str, list[MigrationFile]],
+    applied: dict[tuple[str, int], tuple[str, str, int]],
+    timescale: TimescaleInfo | None,
+) -> list[MigrationState]:
+    states: list[MigrationState] = []
+    for name, files in series.items():
+        on_disk = {f.version for f in files}
+        for f in files:
+            rec = applied.get((name, f.version))
+            if rec is None:
+                skipped = name == TIMESCALE_SERIES and not (timescale and timescale.available)
+                status = "skipped" if skipped else "pending"
+                states.append(_state(f, status, f.checksum, None))
+            else:
+                status = "applied" if rec[1] == f.checksum else "modified"
+                states.append(_state(f, status, rec[1], rec[2]))
+        for (s, version), (nm, chk, at) in sorted(applied.items()):
+            if s == name and version not in on_disk:
+                states.append(
+                    MigrationState(
+                        series=s,
+                        version=version,
+                        name=nm,
+                        status="missing",
+                        checksum=chk,
+                        applied_ns=at,
+                    )
+                )
+    return states
+
+
+def _state(f: MigrationFile, status: str, chk: str, applied_ns: int | None) -> MigrationState:
+    return MigrationState(
+        series=f.series,
+        version=f.version,
+        name=f.name,
+        status=status,
+        checksum=chk,
+        applied_ns=applied_ns,
+    )
+
+
+def _check(states: list[MigrationState], files: dict[str, list[MigrationFile]]) -> None:
+    errors: list[str] = []
+    by_key = {(f.series, f.version): f for fs in files.values() for f in fs}
+    for st in states:
+        label = f"{st.series}/{st.version:04d}_{st.name}"
+        if st.status == "modified":
+            errors.append(
+                f"{label} was edited after it was applied ({by_key[(st.series, st.version)].path}:"
+                f" checksum {by_key[(st.series, st.version)].checksum[:12]}…, recorded"
+                f" {st.checksum[:12]}…). Migrations are forward-only: restore the file and add"
+                " a new migration for the change."
+            )
+        elif st.status == "missing":
+            errors.append(
+                f"{label} is recorded in the database but has no file: the database was"
+                " migrated by a newer pi5trading, or the file was deleted."
+            )
+    for series in files:
+        applied_versions = [
+            s.version for s in states if s.series == series and s.status == "applied"
+        ]
+        top = max(applied_versions, default=0)
+        for st in states:
+            if st.series == series and st.status == "pending" and st.version < top:
+                errors.append(
+                    f"{st.series}/{st.version:04d}_{st.name} is new but numbered below the"
+                    f" applied {top:04d}: renumber it after {top:04d}."
+                )
+    if errors:
+        raise MigrationError("migrations do not match the database:\n  " + "\n  ".join(errors))
+
+
+async def migration_status(driver: Driver, directory: Path | None = None) -> MigrationStatus:
+    """What is applied, pending, skipped or wrong; changes nothing (but creates the table)."""
+    directory = directory or default_migrations_dir()
+    files = _series_for(driver, directory)
+    async with driver.connection() as conn:
+        await conn.execute(_CREATE_TABLE)
+        applied = await _applied(conn)
+        timescale = await detect_timescale(conn) if driver.dialect == "postgres" else None
+    return MigrationStatus(
+        dialect=driver.dialect,
+        database=driver.description,
+        migrations=_states(files, applied, timescale),
+        timescale=timescale,
+    )
+
+
+async def migrate(driver: Driver, directory: Path | None = None) -> list[MigrationState]:
+    """Apply every pending migration in order; return the ones applied (empty: up to date)."""
+    directory = directory or default_migrations_dir()
+    status = await migration_status(driver, directory)
+    files = _series_for(driver, directory)
+    _check(status.migrations, files)
+    if status.timescale is not None and not status.timescale.available:
+        skipped = [m for m in status.migrations if m.status == "skipped"]
+        if skipped:
+            log.info(
+                "TimescaleDB %s; skipping %d timescale migration(s)",
+                status.timescale.detail,
+                len(skipped),
+            )
+    by_key = {(f.series, f.version): f for fs in files.values() for f in fs}
+    done: list[MigrationState] = []
+    for st in status.pending:
+        f = by_key[(st.series, st.version)]
+        started = time.perf_counter()
+        try:
+            async with driver.transaction() as conn:
+                if driver.dialect == "postgres":
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", _PG_LOCK_KEY)
+                    # Another process may have applied it while we waited for the lock.
+                    if (f.series, f.version) in await _applied(conn):
+                        continue
+                await conn.execute_script(f.sql)
+                applied_ns = time.time_ns()
+                elapsed_ms = int((time.perf_counter() - started) * 1000)
+                await conn.execute(
+                    "INSERT INTO schema_migrations"
+                    " (series, version, name, checksum, applied_ns, execution_ms)"
+                    " VALUES ($1, $2, $3, $4, $5, $6)",
+                    f.series,
+                    f.version,
+                    f.name,
+                    f.checksum,
+                    applied_ns,
+                    elapsed_ms,
+                )
+        except (MigrationError, DatabaseUnavailableError):
+            raise
+        except Exception as exc:
+            raise MigrationError(
+                f"{f.path} failed and was rolled back: {type(exc).__name__}: {exc}"
+            ) from exc
+        log.info("applied migration %s/%04d_%s in %d ms", f.series, f.version, f.name, elapsed_ms)
+        done.append(_state(f, "applied", f.checksum, applied_ns))
+    return done
+
+
+__all__ = [
+    "MigrationFile",
+    "MigrationState",
+    "MigrationStatus",
+    "TimescaleInfo",
+    "default_migrations_dir",
+    "detect_timescale",
+    "load_migrations",
+    "migrate",
+    "migration_status",
+]

@@ -1,0 +1,444 @@
+"""``SqlRepository``: the repository protocol over either driver, behind a circuit breaker.
+
+SQL here is shared by PostgreSQL and SQLite (``$n`` placeholders, quoted identifiers, standard
+``ON CONFLICT``); dialect differences live in the migrations and the two driver modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar, cast
+
+from pi5trading.resilience import BreakerSnapshot, CircuitBreaker, CircuitOpenError
+from pi5trading.storage.driver import Connection, Driver
+from pi5trading.storage.errors import DatabaseUnavailableError
+from pi5trading.storage.records import (
+    Alert,
+    AuditEntry,
+    BacktestResult,
+    BacktestRun,
+    Bar,
+    EquitySnapshot,
+    Fill,
+    Instrument,
+    Order,
+    OrderEvent,
+    PositionSnapshot,
+    QuoteTick,
+    Record,
+    RefreshToken,
+    Strategy,
+    StrategyRun,
+    TradeTick,
+    User,
+)
+from pi5trading.storage.tables import TableSpec, quote, spec_for
+
+T = TypeVar("T")
+R = TypeVar("R", bound=Record)
+
+_OPEN_STATUSES = "('created', 'accepted', 'submitted', 'partially_filled')"
+
+
+class _Where:
+    """Builds ``WHERE a = $1 AND b >= $2`` with numbered placeholders."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.args: list[Any] = []
+
+    def add(self, clause: str, *values: Any) -> None:
+        # "{}" in the clause stands for the next placeholders, in order.
+        marks = []
+        for v in values:
+            self.args.append(v)
+            marks.append(f"${len(self.args)}")
+        self.clauses.append(clause.format(*marks))
+
+    def param(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def sql(self) -> str:
+        return f"WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
+
+
+def create_breaker(failure_threshold: int = 5, reset_timeout: float = 30.0) -> CircuitBreaker:
+    """The database breaker: only connectivity failures count, not refused writes."""
+    return CircuitBreaker(
+        "database",
+        failure_threshold=failure_threshold,
+        reset_timeout=reset_timeout,
+        counted=(DatabaseUnavailableError,),
+    )
+
+
+class SqlRepository:
+    """Implements ``Repository``. Owns the driver: ``close()`` closes it."""
+
+    def __init__(self, driver: Driver, breaker: CircuitBreaker | None = None) -> None:
+        self._driver = driver
+        self.breaker = breaker
+        self.dialect: str = driver.dialect
+
+    @property
+    def driver(self) -> Driver:
+        return self._driver
+
+    def breaker_state(self) -> BreakerSnapshot | None:
+        return None if self.breaker is None else self.breaker.snapshot()
+
+    async def close(self) -> None:
+        await self._driver.close()
+
+    # -- plumbing --
+
+    async def _guard(self, fn: Callable[[], Awaitable[T]]) -> T:
+        if self.breaker is None:
+            return await fn()
+        try:
+            return await self.breaker.call(fn)
+        except CircuitOpenError as exc:
+            raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
+
+    async def _read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
+        async def run() -> T:
+            async with self._driver.connection() as conn:
+                return await fn(conn)
+
+        return await self._guard(run)
+
+    async def _select(self, record: type[R], tail: str, *args: Any) -> list[R]:
+        spec = spec_for(record)
+        sql = f"SELECT {spec.select_list} FROM {spec.table} {tail}"
+
+        async def run(conn: Connection) -> list[Record]:
+            return await conn.fetch_records(spec, sql, *args)
+
+        return cast(list[R], await self._read(run))
+
+    async def _one(self, record: type[R], tail: str, *args: Any) -> R | None:
+        rows = await self._select(record, tail, *args)
+        return rows[0] if rows else None
+
+    async def _execute(self, sql: str, *args: Any) -> int:
+        async def run(conn: Connection) -> int:
+            return await conn.execute(sql, *args)
+
+        return await self._read(run)
+
+    @staticmethod
+    def _limit(where: _Where, limit: int | None) -> str:
+        if limit is None:
+            return ""
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        return f" LIMIT {where.param(int(limit))}"
+
+    async def ping(self) -> None:
+        async def run(conn: Connection) -> None:
+            await conn.fetch("SELECT 1")
+
+        await self._read(run)
+
+    # -- writes --
+
+    async def write(self, records: Sequence[Record]) -> int:
+        if not records:
+            return 0
+        groups: dict[type[Record], list[Record]] = {}
+        for rec in records:
+            groups.setdefault(type(rec), []).append(rec)
+        # Validate everything before touching the database: a bad record writes nothing.
+        batches: list[tuple[TableSpec, list[tuple[Any, ...]]]] = []
+        for typ, recs in groups.items():
+            spec = spec_for(typ)
+            batches.append((spec, spec.rows(spec.dedupe_by_key(recs))))
+
+        async def run() -> int:
+            written = 0
+            async with self._driver.transaction() as conn:
+                for spec, rows in batches:
+                    written += await conn.insert(spec, rows)
+            return written
+
+        return await self._guard(run)
+
+    async def _insert_strict(self, record: Record) -> None:
+        """A plain INSERT: a duplicate key is a ``ConstraintError``, not a silent skip."""
+        spec = spec_for(type(record))
+        (row,) = spec.rows([record])
+        cols = ", ".join(quote(c) for c in spec.columns)
+        marks = ", ".join(f"${i}" for i in range(1, len(row) + 1))
+        await self._execute(f"INSERT INTO {spec.table} ({cols}) VALUES ({marks})", *row)
+
+    async def _update(self, record: Record) -> bool:
+        spec = spec_for(type(record))
+        (row,) = spec.rows([record])
+        values = dict(zip(spec.columns, row, strict=True))
+        w = _Where()
+        sets = ", ".join(
+            f"{quote(c)} = {w.param(values[c])}" for c in spec.columns if c not in spec.key
+        )
+        for k in spec.key:
+            w.add(f"{quote(k)} = {{}}", values[k])
+        return await self._execute(f"UPDATE {spec.table} SET {sets} {w.sql()}", *w.args) > 0
+
+    # -- market data --
+
+    async def upsert_instrument(self, instrument: Instrument) -> None:
+        await self.write([instrument])
+
+    async def get_instrument(self, instrument_id: str) -> Instrument | None:
+        return await self._one(Instrument, 'WHERE "instrument_id" = $1', instrument_id)
+
+    async def list_instruments(self) -> list[Instrument]:
+        return await self._select(Instrument, 'ORDER BY "instrument_id"')
+
+    async def insert_bars(self, bars: Sequence[Bar]) -> int:
+        return await self.write(bars)
+
+    async def get_bars(
+        self,
+        instrument_id: str,
+        interval: str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int | None = None,
+    ) -> list[Bar]:
+        w = _Where()
+        w.add('"instrument_id" = {}', instrument_id)
+        w.add('"interval" = {}', interval)
+        if start_ns is not None:
+            w.add('"ts_ns" >= {}', start_ns)
+        if end_ns is not None:
+            w.add('"ts_ns" < {}', end_ns)
+        tail = f'{w.sql()} ORDER BY "ts_ns"' + self._limit(w, limit)
+        return await self._select(Bar, tail, *w.args)
+
+    async def latest_bar(self, instrument_id: str, interval: str) -> Bar | None:
+        return await self._one(
+            Bar,
+            'WHERE "instrument_id" = $1 AND "interval" = $2 ORDER BY "ts_ns" DESC LIMIT 1',
+            instrument_id,
+            interval,
+        )
+
+    async def count_bars(self, instrument_id: str, interval: str) -> int:
+        async def run(conn: Connection) -> int:
+            rows = await conn.fetch(
+                'SELECT count(*) FROM bars WHERE "instrument_id" = $1 AND "interval" = $2',
+                instrument_id,
+                interval,
+            )
+            return int(rows[0][0])
+
+        return await self._read(run)
+
+    async def get_quote_ticks(
+        self, instrument_id: str, start_ns: int, end_ns: int, limit: int | None = None
+    ) -> list[QuoteTick]:
+        w = _Where()
+        w.add(
+            '"instrument_id" = {} AND "ts_ns" >= {} AND "ts_ns" < {}',
+            instrument_id,
+            start_ns,
+            end_ns,
+        )
+        tail = f'{w.sql()} ORDER BY "ts_ns", "seq"' + self._limit(w, limit)
+        return await self._select(QuoteTick, tail, *w.args)
+
+    async def get_trade_ticks(
+        self, instrument_id: str, start_ns: int, end_ns: int, limit: int | None = None
+    ) -> list[TradeTick]:
+        w = _Where()
+        w.add(
+            '"instrument_id" = {} AND "ts_ns" >= {} AND "ts_ns" < {}',
+            instrument_id,
+            start_ns,
+            end_ns,
+        )
+        tail = f'{w.sql()} ORDER BY "ts_ns", "trade_id"' + self._limit(w, limit)
+        return await self._select(TradeTick, tail, *w.args)
+
+    # -- trading --
+
+    async def save_order(self, order: Order) -> None:
+        await self.write([order])
+
+    async def get_order(self, order_id: str) -> Order | None:
+        return await self._one(Order, 'WHERE "order_id" = $1', order_id)
+
+    async def list_orders(
+        self, strategy_id: str | None = None, *, open_only: bool = False, limit: int = 100
+    ) -> list[Order]:
+        w = _Where()
+        if strategy_id is not None:
+            w.add('"strategy_id" = {}', strategy_id)
+        if open_only:
+            w.add(f'"status" IN {_OPEN_STATUSES}')
+        tail = f'{w.sql()} ORDER BY "created_ns" DESC, "order_id"' + self._limit(w, limit)
+        return await self._select(Order, tail, *w.args)
+
+    async def get_order_events(self, order_id: str) -> list[OrderEvent]:
+        return await self._select(OrderEvent, 'WHERE "order_id" = $1 ORDER BY "seq"', order_id)
+
+    async def list_fills(
+        self, *, order_id: str | None = None, strategy_id: str | None = None, limit: int = 1000
+    ) -> list[Fill]:
+        w = _Where()
+        if order_id is not None:
+            w.add('"order_id" = {}', order_id)
+        if strategy_id is not None:
+            w.add('"strategy_id" = {}', strategy_id)
+        tail = f'{w.sql()} ORDER BY "ts_ns" DESC, "fill_id"' + self._limit(w, limit)
+        return await self._select(Fill, tail, *w.args)
+
+    async def latest_positions(self, strategy_id: str) -> list[PositionSnapshot]:
+        return await self._select(
+            PositionSnapshot,
+            'AS p WHERE "strategy_id" = $1 AND "ts_ns" = (SELECT max(q."ts_ns")'
+            ' FROM position_snapshots AS q WHERE q."strategy_id" = p."strategy_id"'
+            ' AND q."instrument_id" = p."instrument_id") ORDER BY "instrument_id"',
+            strategy_id,
+        )
+
+    async def get_equity_curve(
+        self,
+        account_id: str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int | None = None,
+    ) -> list[EquitySnapshot]:
+        w = _Where()
+        w.add('"account_id" = {}', account_id)
+        if start_ns is not None:
+            w.add('"ts_ns" >= {}', start_ns)
+        if end_ns is not None:
+            w.add('"ts_ns" < {}', end_ns)
+        tail = f'{w.sql()} ORDER BY "ts_ns"' + self._limit(w, limit)
+        return await self._select(EquitySnapshot, tail, *w.args)
+
+    # -- strategies and backtests --
+
+    async def save_strategy(self, strategy: Strategy) -> None:
+        await self.write([strategy])
+
+    async def get_strategy(self, strategy_id: str) -> Strategy | None:
+        return await self._one(Strategy, 'WHERE "strategy_id" = $1', strategy_id)
+
+    async def list_strategies(self) -> list[Strategy]:
+        return await self._select(Strategy, 'ORDER BY "name"')
+
+    async def save_strategy_state(
+        self, strategy_id: str, state: dict[str, Any], updated_ns: int
+    ) -> bool:
+        changed = await self._execute(
+            'UPDATE strategies SET "state" = $1, "updated_ns" = $2 WHERE "strategy_id" = $3',
+            state,
+            updated_ns,
+            strategy_id,
+        )
+        return changed > 0
+
+    async def save_strategy_run(self, run: StrategyRun) -> None:
+        await self.write([run])
+
+    async def list_strategy_runs(self, strategy_id: str, limit: int = 100) -> list[StrategyRun]:
+        w = _Where()
+        w.add('"strategy_id" = {}', strategy_id)
+        tail = f'{w.sql()} ORDER BY "started_ns" DESC, "run_id"' + self._limit(w, limit)
+        return await self._select(StrategyRun, tail, *w.args)
+
+    async def save_backtest_run(self, run: BacktestRun) -> None:
+        await self.write([run])
+
+    async def get_backtest_run(self, run_id: str) -> BacktestRun | None:
+        return await self._one(BacktestRun, 'WHERE "run_id" = $1', run_id)
+
+    async def list_backtest_runs(self, limit: int = 100) -> list[BacktestRun]:
+        w = _Where()
+        tail = 'ORDER BY "created_ns" DESC, "run_id"' + self._limit(w, limit)
+        return await self._select(BacktestRun, tail, *w.args)
+
+    async def save_backtest_result(self, result: BacktestResult) -> None:
+        await self.write([result])
+
+    async def get_backtest_result(self, run_id: str) -> BacktestResult | None:
+        return await self._one(BacktestResult, 'WHERE "run_id" = $1', run_id)
+
+    # -- users and sessions --
+
+    async def create_user(self, user: User) -> None:
+        await self._insert_strict(user)
+
+    async def update_user(self, user: User) -> bool:
+        return await self._update(user)
+
+    async def get_user(self, user_id: str) -> User | None:
+        return await self._one(User, 'WHERE "user_id" = $1', user_id)
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        return await self._one(User, 'WHERE "username" = $1', username)
+
+    async def list_users(self) -> list[User]:
+        return await self._select(User, 'ORDER BY "username"')
+
+    async def save_refresh_token(self, token: RefreshToken) -> None:
+        await self.write([token])
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        return await self._one(RefreshToken, 'WHERE "token_hash" = $1', token_hash)
+
+    async def revoke_refresh_tokens(
+        self, *, at_ns: int, family_id: str | None = None, user_id: str | None = None
+    ) -> int:
+        if (family_id is None) == (user_id is None):
+            raise ValueError("give exactly one of family_id or user_id")
+        column, value = ("family_id", family_id) if family_id is not None else ("user_id", user_id)
+        return await self._execute(
+            f'UPDATE refresh_tokens SET "revoked_ns" = $1 WHERE "{column}" = $2'
+            ' AND "revoked_ns" IS NULL',
+            at_ns,
+            value,
+        )
+
+    # -- audit and alerts --
+
+    async def list_audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        start_ns: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        w = _Where()
+        if actor is not None:
+            w.add('"actor" = {}', actor)
+        if action is not None:
+            w.add('"action" = {}', action)
+        if start_ns is not None:
+            w.add('"ts_ns" >= {}', start_ns)
+        tail = f'{w.sql()} ORDER BY "ts_ns" DESC, "event_id"' + self._limit(w, limit)
+        return await self._select(AuditEntry, tail, *w.args)
+
+    async def list_alerts(self, *, open_only: bool = False, limit: int = 100) -> list[Alert]:
+        w = _Where()
+        if open_only:
+            w.add('"acknowledged_ns" IS NULL')
+        tail = f'{w.sql()} ORDER BY "ts_ns" DESC, "alert_id"' + self._limit(w, limit)
+        return await self._select(Alert, tail, *w.args)
+
+    async def acknowledge_alert(self, alert_id: str, *, by: str, at_ns: int) -> bool:
+        changed = await self._execute(
+            'UPDATE alerts SET "acknowledged_ns" = $1, "acknowledged_by" = $2'
+            ' WHERE "alert_id" = $3 AND "acknowledged_ns" IS NULL',
+            at_ns,
+            by,
+            alert_id,
+        )
+        return changed > 0
+
+
+__all__ = ["SqlRepository", "create_breaker"]

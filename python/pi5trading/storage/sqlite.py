@@ -1,0 +1,227 @@
+"""The SQLite driver (the embedded default): one aiosqlite connection in WAL mode.
+
+SQLite has no decimal type, so money is TEXT holding the exact decimal string, JSON is TEXT
+and booleans are 0/1; this module is the only place that converts. One connection guarded by
+a lock keeps transactions from interleaving; WAL lets other processes (a backup, the CLI)
+read while the server writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+import msgspec
+
+from pi5trading.storage.errors import ConstraintError, DatabaseUnavailableError
+from pi5trading.storage.records import Record
+from pi5trading.storage.tables import ColumnKind, TableSpec, quote
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+_json_encode = msgspec.json.encode
+_json_decode = msgspec.json.decode
+
+# OperationalError messages that mean the file cannot be used right now (not a bad query).
+_UNAVAILABLE_MESSAGES = ("locked", "disk i/o", "unable to open", "disk is full", "readonly")
+
+
+@cache
+def _sql(sql: str) -> str:
+    return _PLACEHOLDER.sub(r"?\1", sql)
+
+
+def _encode_value(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, dict | list):
+        return _json_encode(v).decode()
+    return v
+
+
+def _decimal_or_none(v: Any) -> Decimal | None:
+    return None if v is None else Decimal(v)
+
+
+def _json_or_none(v: Any) -> Any:
+    return None if v is None else _json_decode(v)
+
+
+def _bool_or_none(v: Any) -> bool | None:
+    return None if v is None else bool(v)
+
+
+_DECODERS: dict[ColumnKind, Callable[[Any], Any] | None] = {
+    ColumnKind.PLAIN: None,
+    ColumnKind.DECIMAL: _decimal_or_none,
+    ColumnKind.JSON: _json_or_none,
+    ColumnKind.BOOL: _bool_or_none,
+}
+
+
+def _row_decoder(spec: TableSpec) -> Callable[[Sequence[Any]], Record]:
+    decoders = [(i, _DECODERS[k]) for i, k in enumerate(spec.kinds) if _DECODERS[k] is not None]
+    make = spec.record
+
+    def decode(row: Sequence[Any]) -> Record:
+        values = list(row)
+        for i, fn in decoders:
+            assert fn is not None
+            values[i] = fn(values[i])
+        return make(*values)
+
+    return decode
+
+
+def _map_error(exc: BaseException, where: str) -> BaseException | None:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ConstraintError(str(exc))
+    if isinstance(exc, sqlite3.OperationalError) and any(
+        m in str(exc).lower() for m in _UNAVAILABLE_MESSAGES
+    ):
+        return DatabaseUnavailableError(f"SQLite database {where} is unavailable: {exc}")
+    return None
+
+
+class _SqliteConnection:
+    def __init__(self, conn: aiosqlite.Connection, decoders: dict[str, Any]) -> None:
+        self._conn = conn
+        self._decoders = decoders
+
+    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        params = [_encode_value(a) for a in args]
+        async with self._conn.execute(_sql(sql), params) as cur:
+            return list(await cur.fetchall())
+
+    async def fetch_records(self, spec: TableSpec, sql: str, *args: Any) -> list[Record]:
+        decode = self._decoders.get(spec.table)
+        if decode is None:
+            decode = self._decoders[spec.table] = _row_decoder(spec)
+        return [decode(row) for row in await self.fetch(sql, *args)]
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        params = [_encode_value(a) for a in args]
+        async with self._conn.execute(_sql(sql), params) as cur:
+            return max(cur.rowcount, 0)
+
+    async def insert(self, spec: TableSpec, rows: Sequence[tuple[Any, ...]]) -> int:
+        if not rows:
+            return 0
+        encoders = [None if k is ColumnKind.PLAIN else _encode_value for k in spec.kinds]
+        encoded: Sequence[tuple[Any, ...]] = rows
+        if any(encoders):
+            encoded = [
+                tuple(v if f is None else f(v) for f, v in zip(encoders, row, strict=True))
+                for row in rows
+            ]
+        cols = ", ".join(quote(c) for c in spec.columns)
+        marks = ", ".join("?" for _ in spec.columns)
+        sql = f"INSERT INTO {spec.table} ({cols}) VALUES ({marks}) {spec.conflict_sql}"
+        async with self._conn.executemany(sql, encoded) as cur:
+            return max(cur.rowcount, 0)
+
+    async def execute_script(self, sql: str) -> None:
+        # Not executescript(): it would COMMIT the surrounding transaction first.
+        for statement in _split_statements(sql):
+            await self._conn.execute(statement)
+
+
+def _split_statements(script: str) -> list[str]:
+    """Split a script on the ``;`` that end complete statements (sqlite3.complete_statement)."""
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip().strip(";").strip() and not _only_comments(buf):
+                out.append(buf)
+            buf = ""
+    if buf.strip() and not _only_comments(buf):
+        out.append(buf)
+    return out
+
+
+def _only_comments(text: str) -> bool:
+    return all(
+        not line.strip() or line.strip().startswith("--") or line.strip() == ";"
+        for line in text.splitlines()
+    )
+
+
+class SqliteDriver:
+    """Create with ``await SqliteDriver.open(path)``; the file and folders are created."""
+
+    dialect: Literal["sqlite"] = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self._decoders: dict[str, Any] = {}
+        self.path = path
+        self.description = path
+
+    @classmethod
+    async def open(cls, path: str | Path, *, busy_timeout_ms: int = 5000) -> SqliteDriver:
+        p = Path(path)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves (see transaction()).
+            conn = await aiosqlite.connect(p, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseUnavailableError(f"cannot open SQLite database {p}: {exc}") from exc
+        try:
+            for pragma in (
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=NORMAL",
+                "PRAGMA foreign_keys=ON",
+                f"PRAGMA busy_timeout={int(busy_timeout_ms)}",
+            ):
+                await conn.execute(pragma)
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn, str(p))
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[_SqliteConnection]:
+        async with self._lock:
+            try:
+                yield _SqliteConnection(self._conn, self._decoders)
+            except Exception as exc:
+                mapped = _map_error(exc, self.description)
+                if mapped is not None:
+                    raise mapped from exc
+                raise
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_SqliteConnection]:
+        async with self._lock:
+            try:
+                # IMMEDIATE takes the write lock up front instead of failing at first write.
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _SqliteConnection(self._conn, self._decoders)
+                except BaseException:
+                    await self._conn.execute("ROLLBACK")
+                    raise
+                await self._conn.execute("COMMIT")
+            except Exception as exc:
+                mapped = _map_error(exc, self.description)
+                if mapped is not None:
+                    raise mapped from exc
+                raise
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+__all__ = ["SqliteDriver"]

@@ -1,0 +1,226 @@
+"""How each record type maps to its table: columns, key, conflict rule, value encoding.
+
+Column names are the record's field names, in order, so a row read back is the record's
+positional arguments. The repository and both drivers use these specs; the schema itself is
+in ``migrations/``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import msgspec
+
+from pi5trading.storage import records as r
+from pi5trading.storage.errors import RecordError
+
+MAX_DECIMAL_PLACES = 9
+"""The engine's fixed-point scale (10^-9); more decimal places could not round-trip."""
+
+
+class OnConflict(enum.Enum):
+    IGNORE = "ignore"
+    """Keep the stored row: the record is an immutable event (idempotent replays)."""
+    REPLACE = "replace"
+    """Overwrite the stored row (mutable entities: instruments, strategies, users …)."""
+    NEWER = "newer"
+    """Overwrite only if the incoming ``updated_ns`` is not older (order state)."""
+
+
+class ColumnKind(enum.Enum):
+    PLAIN = "plain"
+    DECIMAL = "decimal"
+    JSON = "json"
+    BOOL = "bool"
+
+
+class TableSpec:
+    """One record type's table."""
+
+    def __init__(
+        self, record: type[r.Record], table: str, key: Sequence[str], on_conflict: OnConflict
+    ) -> None:
+        self.record = record
+        self.table = table
+        self.key = tuple(key)
+        self.on_conflict = on_conflict
+        self.columns: tuple[str, ...] = record.__struct_fields__
+        info = msgspec.inspect.type_info(record)
+        assert isinstance(info, msgspec.inspect.StructType)
+        self.kinds: tuple[ColumnKind, ...] = tuple(_kind(f.type) for f in info.fields)
+        self.decimal_idx = tuple(i for i, k in enumerate(self.kinds) if k is ColumnKind.DECIMAL)
+        self.select_list = ", ".join(_q(c) for c in self.columns)
+        self.conflict_sql = self._conflict_sql()
+
+    def _conflict_sql(self) -> str:
+        target = f"ON CONFLICT ({', '.join(_q(c) for c in self.key)})"
+        if self.on_conflict is OnConflict.IGNORE:
+            return f"{target} DO NOTHING"
+        updates = ", ".join(
+            f"{_q(c)} = excluded.{_q(c)}" for c in self.columns if c not in self.key
+        )
+        sql = f"{target} DO UPDATE SET {updates}"
+        if self.on_conflict is OnConflict.NEWER:
+            sql += f" WHERE {self.table}.updated_ns <= excluded.updated_ns"
+        return sql
+
+    def rows(self, records: Iterable[r.Record]) -> list[tuple[Any, ...]]:
+        """Validated rows in column order, with Python values (``Decimal``, dicts)."""
+        cols = self.columns
+        dec = self.decimal_idx
+        check = _CHECKS.get(self.record)
+        out: list[tuple[Any, ...]] = []
+        for rec in records:
+            if type(rec) is not self.record:
+                raise RecordError(f"expected {self.record.__name__}, got {type(rec).__name__}")
+            row = tuple(getattr(rec, c) for c in cols)
+            for i in dec:
+                v = row[i]
+                if v is not None:
+                    check_decimal(v, self.table, cols[i])
+            if check is not None:
+                check(rec)
+            out.append(row)
+        return out
+
+    def dedupe_by_key(self, records: Sequence[r.Record]) -> list[r.Record]:
+        """Collapse records sharing a key to one (the last, or the newest for NEWER).
+
+        A single INSERT … ON CONFLICT DO UPDATE may not touch the same row twice.
+        """
+        if self.on_conflict is OnConflict.IGNORE:
+            return list(records)
+        by_key: dict[tuple[Any, ...], r.Record] = {}
+        for rec in records:
+            k = tuple(getattr(rec, c) for c in self.key)
+            old = by_key.get(k)
+            if (
+                old is not None
+                and self.on_conflict is OnConflict.NEWER
+                and getattr(old, "updated_ns") > getattr(rec, "updated_ns")  # noqa: B009
+            ):
+                continue
+            by_key[k] = rec
+        return list(by_key.values())
+
+
+def check_decimal(value: object, table: str, column: str) -> None:
+    """Reject what could not be stored exactly: floats, NaN/inf, more than 9 places."""
+    if type(value) is not Decimal:
+        raise RecordError(
+            f"{table}.{column}: expected Decimal, got {type(value).__name__} {value!r} "
+            "(floats are not exact; use Decimal('…'))"
+        )
+    exp = value.as_tuple().exponent
+    if not isinstance(exp, int):
+        raise RecordError(f"{table}.{column}: {value} is not a finite number")
+    if exp < -MAX_DECIMAL_PLACES:
+        raise RecordError(
+            f"{table}.{column}: {value} has more than {MAX_DECIMAL_PLACES} decimal places"
+        )
+
+
+def _check_bar(bar: r.Record) -> None:
+    # Numeric CHECKs cannot run on SQLite's TEXT money, so both backends check here.
+    assert isinstance(bar, r.Bar)
+    if not (bar.low <= bar.open <= bar.high and bar.low <= bar.close <= bar.high):
+        raise RecordError(
+            f"bar {bar.instrument_id} {bar.interval} @{bar.ts_ns}: need low <= open, close <= high"
+            f" (open={bar.open} high={bar.high} low={bar.low} close={bar.close})"
+        )
+    if bar.volume < 0:
+        raise RecordError(f"bar {bar.instrument_id} @{bar.ts_ns}: volume {bar.volume} < 0")
+
+
+def _check_positive(*fields: str) -> Callable[[r.Record], None]:
+    def check(rec: r.Record) -> None:
+        for f in fields:
+            v = getattr(rec, f)
+            if v is not None and v <= 0:
+                raise RecordError(f"{type(rec).__name__}.{f} must be > 0, got {v}")
+
+    return check
+
+
+_CHECKS: dict[type[r.Record], Callable[[r.Record], None]] = {
+    r.Bar: _check_bar,
+    r.Order: _check_positive("quantity"),
+    r.Fill: _check_positive("quantity"),
+    r.TradeTick: _check_positive("size"),
+    r.Instrument: _check_positive("price_increment", "size_increment"),
+    r.BacktestRun: _check_positive("initial_cash"),
+}
+
+
+def _q(name: str) -> str:
+    # "interval" is a keyword in PostgreSQL; quoting every column keeps one SQL for both.
+    return f'"{name}"'
+
+
+def quote(name: str) -> str:
+    return _q(name)
+
+
+def _strip_optional(t: Any) -> Any:
+    if isinstance(t, msgspec.inspect.UnionType):
+        rest = [x for x in t.types if not isinstance(x, msgspec.inspect.NoneType)]
+        if len(rest) == 1:
+            return rest[0]
+    return t
+
+
+def _kind(t: Any) -> ColumnKind:
+    t = _strip_optional(t)
+    if isinstance(t, msgspec.inspect.DecimalType):
+        return ColumnKind.DECIMAL
+    if isinstance(t, msgspec.inspect.BoolType):
+        return ColumnKind.BOOL
+    if isinstance(t, msgspec.inspect.DictType | msgspec.inspect.ListType):
+        return ColumnKind.JSON
+    return ColumnKind.PLAIN
+
+
+SPECS: dict[type[r.Record], TableSpec] = {
+    spec.record: spec
+    for spec in (
+        TableSpec(r.Instrument, "instruments", ["instrument_id"], OnConflict.REPLACE),
+        TableSpec(r.Bar, "bars", ["instrument_id", "interval", "ts_ns"], OnConflict.IGNORE),
+        TableSpec(r.QuoteTick, "quote_ticks", ["instrument_id", "ts_ns", "seq"], OnConflict.IGNORE),
+        TableSpec(
+            r.TradeTick, "trade_ticks", ["instrument_id", "ts_ns", "trade_id"], OnConflict.IGNORE
+        ),
+        TableSpec(r.Order, "orders", ["order_id"], OnConflict.NEWER),
+        TableSpec(r.OrderEvent, "order_events", ["order_id", "seq"], OnConflict.IGNORE),
+        TableSpec(r.Fill, "fills", ["fill_id"], OnConflict.IGNORE),
+        TableSpec(
+            r.PositionSnapshot,
+            "position_snapshots",
+            ["strategy_id", "instrument_id", "ts_ns"],
+            OnConflict.IGNORE,
+        ),
+        TableSpec(r.EquitySnapshot, "equity_snapshots", ["account_id", "ts_ns"], OnConflict.IGNORE),
+        TableSpec(r.Strategy, "strategies", ["strategy_id"], OnConflict.REPLACE),
+        TableSpec(r.StrategyRun, "strategy_runs", ["run_id"], OnConflict.REPLACE),
+        TableSpec(r.BacktestRun, "backtest_runs", ["run_id"], OnConflict.REPLACE),
+        TableSpec(r.BacktestResult, "backtest_results", ["run_id"], OnConflict.REPLACE),
+        TableSpec(r.User, "users", ["user_id"], OnConflict.REPLACE),
+        TableSpec(r.RefreshToken, "refresh_tokens", ["token_hash"], OnConflict.REPLACE),
+        TableSpec(r.AuditEntry, "audit_log", ["event_id", "ts_ns"], OnConflict.IGNORE),
+        TableSpec(r.Alert, "alerts", ["alert_id"], OnConflict.IGNORE),
+    )
+}
+
+
+@cache
+def spec_for(record: type[r.Record]) -> TableSpec:
+    try:
+        return SPECS[record]
+    except KeyError:
+        raise RecordError(f"{record.__name__} is not a stored record type") from None
+
+
+__all__ = ["MAX_DECIMAL_PLACES", "SPECS", "ColumnKind", "OnConflict", "TableSpec", "spec_for"]

@@ -1,0 +1,243 @@
+"""The batched writer for engine events: buffer, flush by size or interval, survive outages.
+
+``submit()`` appends to a bounded in-memory buffer; a background task flushes it when it
+holds ``batch_size`` events or every ``flush_interval`` seconds. A flush writes through the
+repository (COPY on PostgreSQL, idempotent). When the database is unreachable — the write
+fails, or the circuit breaker is open — the batch goes to the durable journal instead.
+While the journal holds anything, new batches are appended behind it, so events reach the
+database in the order they were submitted; each flush (at most one trial call while the
+breaker is half-open) tries to replay the journal first.
+
+Backpressure: when the buffer is full, ``submit()`` waits for a flush to make room rather
+than drop events or grow without bound.
+
+Records the database refuses (a constraint violation: a bug upstream) cannot be retried
+forever; they are written one by one so the good ones land, and the refused ones go to
+``<journal>.rejected`` (JSON lines with the error) and the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from pi5trading.resilience import BreakerSnapshot
+from pi5trading.storage.errors import DatabaseUnavailableError
+from pi5trading.storage.journal import Journal
+from pi5trading.storage.records import EngineEvent
+from pi5trading.storage.repository import SqlRepository
+
+log = logging.getLogger(__name__)
+
+
+class WriterStats(msgspec.Struct, frozen=True, kw_only=True):
+    """Counters for metrics and the API."""
+
+    buffered: int
+    written: int
+    """Events handed to the database (duplicates it skipped included)."""
+    journaled: int
+    replayed: int
+    rejected: int
+    journal_pending: int
+    flushes: int
+    breaker: BreakerSnapshot | None
+
+
+class _Rejected(msgspec.Struct, frozen=True):
+    ts_ns: int
+    error: str
+    event: EngineEvent
+
+
+class EventWriter:
+    """Use as ``async with EventWriter(repo, journal) as w: await w.submit(event)``."""
+
+    def __init__(
+        self,
+        repository: SqlRepository,
+        journal: Journal,
+        *,
+        batch_size: int = 1000,
+        flush_interval: float = 0.5,
+        max_buffer: int = 100_000,
+    ) -> None:
+        if batch_size < 1 or max_buffer < batch_size:
+            raise ValueError("need 1 <= batch_size <= max_buffer")
+        self._repo = repository
+        self._journal = journal
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.max_buffer = max_buffer
+        self._buffer: list[EngineEvent] = []
+        self._flush_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._written = self._journaled = self._replayed = self._rejected = self._flushes = 0
+        self._rejected_path = Path(str(journal.path) + ".rejected")
+
+    async def __aenter__(self) -> EventWriter:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def journal(self) -> Journal:
+        return self._journal
+
+    def stats(self) -> WriterStats:
+        return WriterStats(
+            buffered=len(self._buffer),
+            written=self._written,
+            journaled=self._journaled,
+            replayed=self._replayed,
+            rejected=self._rejected,
+            journal_pending=self._journal.pending_events,
+            flushes=self._flushes,
+            breaker=self._repo.breaker_state(),
+        )
+
+    async def start(self) -> None:
+        """Start the flush loop (which first replays a journal left by an earlier run)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="pi5trading-event-writer")
+
+    async def submit(self, event: EngineEvent) -> None:
+        if self._closed:
+            raise RuntimeError("the event writer is closed")
+        while len(self._buffer) >= self.max_buffer:
+            self._room.clear()
+            self._wake.set()
+            await self._room.wait()
+        self._buffer.append(event)
+        if len(self._buffer) >= self.batch_size:
+            self._wake.set()
+
+    async def submit_many(self, events: Sequence[EngineEvent]) -> None:
+        for event in events:
+            await self.submit(event)
+
+    async def flush(self) -> None:
+        """Write out everything buffered now: to the database, or to the journal."""
+        async with self._flush_lock:
+            self._flushes += 1
+            await self._replay()
+            while self._buffer:
+                batch = self._buffer[: self.batch_size]
+                del self._buffer[: self.batch_size]
+                self._room.set()
+                await self._write(batch)
+
+    async def drain(self, max_wait_s: float) -> bool:
+        """Flush and replay until the buffer and journal are empty or ``max_wait_s`` passes."""
+        deadline = time.monotonic() + max_wait_s
+        while True:
+            await self.flush()
+            if not self._buffer and not self._journal:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(min(self.flush_interval, 0.1))
+
+    async def close(self) -> None:
+        """Stop the loop and flush; what cannot reach the database stays in the journal."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    # -- internals --
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Never let the loop die: the next tick retries. (Journal I/O errors land here.)
+                log.exception("event writer flush failed")
+
+    def _db_callable(self) -> bool:
+        breaker = self._repo.breaker
+        return breaker is None or breaker.allows_call()
+
+    async def _write(self, batch: list[EngineEvent]) -> None:
+        if self._journal or not self._db_callable():
+            await self._append_journal(batch)
+            return
+        try:
+            await self._repo.write(batch)
+        except DatabaseUnavailableError as exc:
+            log.warning("database write failed (%s); %d events to the journal", exc, len(batch))
+            await self._append_journal(batch)
+            return
+        except Exception as exc:
+            await self._write_one_by_one(batch, exc)
+            return
+        self._written += len(batch)
+
+    async def _append_journal(self, batch: list[EngineEvent]) -> None:
+        await asyncio.to_thread(self._journal.append, batch)
+        self._journaled += len(batch)
+
+    async def _replay(self) -> None:
+        if not self._journal or not self._db_callable():
+            return
+        replayed = 0
+        for end_offset, events in self._journal.frames():
+            if not self._db_callable():
+                break
+            try:
+                await self._repo.write(events)
+            except DatabaseUnavailableError as exc:
+                log.info("journal replay paused: %s", exc)
+                break
+            except Exception as exc:
+                await self._write_one_by_one(events, exc)
+            await asyncio.to_thread(self._journal.mark_replayed, end_offset, len(events))
+            replayed += len(events)
+            self._replayed += len(events)
+        if replayed:
+            log.info(
+                "replayed %d journaled events; %d still pending",
+                replayed,
+                self._journal.pending_events,
+            )
+
+    async def _write_one_by_one(self, batch: Sequence[EngineEvent], first: Exception) -> None:
+        log.error("database refused a batch of %d events (%s); retrying singly", len(batch), first)
+        for event in batch:
+            try:
+                await self._repo.write([event])
+            except DatabaseUnavailableError:
+                # Outage mid-way: the rest waits in the journal (idempotent on replay).
+                await self._append_journal([event])
+            except Exception as exc:
+                self._rejected += 1
+                log.error("rejected event %r: %s", event, exc)
+                line = msgspec.json.encode(_Rejected(time.time_ns(), str(exc), event))
+                with self._rejected_path.open("ab") as f:
+                    f.write(line + b"\n")
+            else:
+                self._written += 1
+
+
+__all__ = ["EventWriter", "WriterStats"]

@@ -1,0 +1,59 @@
+"""The contract suite runs every test against both backends: SQLite and the real PostgreSQL.
+
+Each backend gets one freshly created and migrated database per test module; each test
+starts from empty tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from pi5trading.storage.repository import SqlRepository, create_breaker
+from tests.contract.databases import (
+    create_pg_database,
+    drop_pg_database,
+    migrate_sync,
+    open_driver,
+    truncate_all,
+)
+from tests.services import PostgresServer
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """(kind, target): a migrated database for this module — a file path or a DSN."""
+    kind: str = request.param
+    if kind == "sqlite":
+        path = tmp_path_factory.mktemp("contract") / "contract.db"
+        migrate_sync(kind, str(path))
+        yield kind, str(path)
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name, dsn = create_pg_database(server, "contract")
+    try:
+        migrate_sync(kind, dsn)
+        yield kind, dsn
+    finally:
+        drop_pg_database(server, name)
+
+
+@pytest.fixture
+async def repo(backend: tuple[str, str]) -> AsyncIterator[SqlRepository]:
+    kind, target = backend
+    driver = await open_driver(kind, target)
+    await truncate_all(driver)
+    repository = SqlRepository(driver, create_breaker())
+    try:
+        yield repository
+    finally:
+        await repository.close()
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path) -> str:
+    return str(tmp_path / "fresh.db")
