@@ -206,6 +206,10 @@ class SqliteDriver:
     async def transaction(self) -> AsyncIterator[_SqliteConnection]:
         async with self._lock:
             try:
+                if self._conn.in_transaction:
+                    # A task cancelled mid-transaction: aiosqlite's thread ran the statement
+                    # anyway, so a transaction may be dangling. Roll it back before ours.
+                    await self._conn.execute("ROLLBACK")
                 # IMMEDIATE takes the write lock up front instead of failing at first write.
                 await self._conn.execute("BEGIN IMMEDIATE")
                 try:

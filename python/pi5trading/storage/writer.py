@@ -154,19 +154,21 @@ class EventWriter:
         """Stop the loop and flush; what cannot reach the database stays in the journal."""
         self._closed = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Let the loop finish its flush rather than cancel it inside a transaction.
+            self._wake.set()
+            await self._task
             self._task = None
         await self.flush()
 
     # -- internals --
 
     async def _run(self) -> None:
-        while True:
+        while not self._closed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
             self._wake.clear()
+            if self._closed:
+                return
             try:
                 await self.flush()
             except asyncio.CancelledError:
