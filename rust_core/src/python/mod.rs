@@ -1,6 +1,7 @@
 //! PyO3 bindings: thin wrappers, one file per domain. Nothing outside this folder imports pyo3.
 
 mod errors;
+mod indicators;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -11,6 +12,7 @@ use crate::build;
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", build::VERSION)?;
     m.add_function(wrap_pyfunction!(py_build_info, m)?)?;
+    indicators::register(m)?;
     Ok(())
 }
 
