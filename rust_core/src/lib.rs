@@ -3,12 +3,16 @@
 //! This file is the table of contents: module declarations, re-exports and the
 //! `#[pymodule]` wiring. Logic lives in the modules; PyO3 lives only in `python/`.
 
+pub mod book;
 pub mod build;
 pub mod bus;
 pub mod clock;
 pub mod error;
 pub mod indicators;
+pub mod orders;
+pub mod portfolio;
 pub mod types;
+pub mod venue;
 
 pub use error::CoreError;
 

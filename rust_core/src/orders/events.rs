@@ -1,0 +1,94 @@
+//! Order events: every lifecycle transition is one of these, with a timestamp and a reason.
+
+use super::{OrderSide, OrderStatus};
+
+/// Whether a fill added liquidity (a resting limit) or took it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LiquiditySide {
+    Maker,
+    Taker,
+}
+
+impl LiquiditySide {
+    /// The lowercase wire name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Maker => "maker",
+            Self::Taker => "taker",
+        }
+    }
+}
+
+/// One execution against an order. Quantities and prices are raw fixed-point units;
+/// `commission` is raw money units (same scale), always >= 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fill {
+    pub trade_id: u64,
+    pub venue_order_id: u64,
+    pub side: OrderSide,
+    pub quantity: i64,
+    pub price: i64,
+    pub commission: i64,
+    pub liquidity: LiquiditySide,
+}
+
+/// What happened to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderEventKind {
+    Initialized,
+    Denied,
+    Submitted,
+    Accepted,
+    Rejected,
+    /// A stop/MIT/trailing trigger was reached (status unchanged).
+    Triggered,
+    /// A modify request was applied (status unchanged).
+    ModifyAccepted,
+    /// A modify request was refused (status unchanged).
+    ModifyRejected,
+    /// A cancel request was refused (status unchanged).
+    CancelRejected,
+    /// A fill; the order becomes partially filled or filled.
+    Filled,
+    Cancelled,
+    Expired,
+}
+
+impl OrderEventKind {
+    /// The lowercase wire name (`"filled"`, `"cancel_rejected"`, ...).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Initialized => "initialized",
+            Self::Denied => "denied",
+            Self::Submitted => "submitted",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::Triggered => "triggered",
+            Self::ModifyAccepted => "modify_accepted",
+            Self::ModifyRejected => "modify_rejected",
+            Self::CancelRejected => "cancel_rejected",
+            Self::Filled => "filled",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// One transition of one order. Carries the strategy id, so every fill can be attributed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderEvent {
+    pub client_order_id: String,
+    pub strategy_id: String,
+    pub instrument: String,
+    pub kind: OrderEventKind,
+    /// The order's status after this event.
+    pub status: OrderStatus,
+    /// UTC UNIX nanoseconds.
+    pub ts: u64,
+    /// Why (empty when self-explanatory), e.g. `"insufficient cash"`.
+    pub reason: String,
+    /// Present exactly when `kind == Filled`.
+    pub fill: Option<Fill>,
+}

@@ -1,0 +1,681 @@
+//! The account: cash, netting positions per instrument, exact P&L, per-strategy attribution.
+//!
+//! All money is `i128` raw units of 10^-9 (the shared fixed-point scale), so sums of many
+//! fills never overflow and never round. Each fill's notional (`quantity × price`, brought
+//! back to the money scale, rounded half to even) is computed once and used for both the cash
+//! movement and the position's cost, which is what keeps the accounting identity exact:
+//!
+//! ```text
+//! cash + Σ marked_value = starting_cash + realised + unrealised − commissions
+//! ```
+//!
+//! where `realised` is price P&L only (gross of commissions), `unrealised = marked_value −
+//! cost` per open position, and `commissions` is every commission paid (already taken out of
+//! `cash`). The same identity holds per strategy with `starting_cash` replaced by 0 and
+//! `cash` by the strategy's net cash flow.
+
+use std::collections::BTreeMap;
+
+use crate::error::{CoreError, CoreResult};
+use crate::orders::OrderSide;
+use crate::types::FIXED_SCALE;
+
+/// `a / b` rounded half to even (`b != 0`).
+#[must_use]
+pub fn div_round(a: i128, b: i128) -> i128 {
+    let (a, b) = if b < 0 { (-a, -b) } else { (a, b) };
+    let q = a.div_euclid(b);
+    let r = a.rem_euclid(b);
+    match (2 * r).cmp(&b) {
+        std::cmp::Ordering::Less => q,
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+    }
+}
+
+/// `quantity × price` in raw money units (both inputs raw), rounded half to even.
+#[must_use]
+pub fn notional(quantity: i64, price: i64) -> i128 {
+    div_round(
+        i128::from(quantity) * i128::from(price),
+        i128::from(FIXED_SCALE),
+    )
+}
+
+/// Cash account (no shorts, cash never negative) or margin account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountType {
+    /// Buys are limited by cash; short selling is refused. The retail default.
+    Cash,
+    /// Short selling allowed when `allow_short`; buys still limited by cash (no leverage yet).
+    Margin,
+}
+
+/// How the account starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountConfig {
+    /// Raw money units.
+    pub starting_cash: i64,
+    pub account_type: AccountType,
+    /// Only with a margin account.
+    pub allow_short: bool,
+}
+
+impl Default for AccountConfig {
+    fn default() -> Self {
+        Self {
+            starting_cash: 100_000 * FIXED_SCALE,
+            account_type: AccountType::Cash,
+            allow_short: false,
+        }
+    }
+}
+
+/// What a fill did to a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PositionEventKind {
+    Opened,
+    Changed,
+    Closed,
+}
+
+impl PositionEventKind {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Changed => "changed",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// A position event. `strategy_id` is `None` for the account's netting position and names
+/// the strategy for its attributed position. A fill that flips a position emits `Closed`
+/// then `Opened`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PositionEvent {
+    pub instrument: String,
+    pub strategy_id: Option<String>,
+    pub kind: PositionEventKind,
+    /// Signed raw quantity after the event.
+    pub quantity: i64,
+    /// Raw price; `None` when flat.
+    pub avg_px: Option<i64>,
+    /// The position's realised P&L so far (raw money, gross of commissions).
+    pub realised: i128,
+    pub ts: u64,
+}
+
+/// A netting position in one instrument.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Position {
+    /// Signed raw quantity (> 0 long, < 0 short).
+    pub quantity: i64,
+    /// Signed cost of the open quantity, raw money (negative for a short).
+    pub cost: i128,
+    /// Realised price P&L, gross of commissions.
+    pub realised: i128,
+    pub commissions: i128,
+}
+
+impl Position {
+    /// Average open price in raw units, rounded half to even; `None` when flat.
+    #[must_use]
+    pub fn avg_px(&self) -> Option<i64> {
+        if self.quantity == 0 {
+            return None;
+        }
+        i64::try_from(div_round(
+            self.cost * i128::from(FIXED_SCALE),
+            i128::from(self.quantity),
+        ))
+        .ok()
+    }
+
+    /// Value at `mark` (or at cost when there is no mark yet).
+    #[must_use]
+    pub fn marked_value(&self, mark: Option<i64>) -> i128 {
+        match mark {
+            Some(m) => notional(self.quantity, m),
+            None => self.cost,
+        }
+    }
+
+    #[must_use]
+    pub fn unrealised(&self, mark: Option<i64>) -> i128 {
+        self.marked_value(mark) - self.cost
+    }
+
+    /// Apply a fill of `qty` (> 0) on `side` whose notional is `value`. Returns the event
+    /// kinds (one, or `Closed` + `Opened` on a flip).
+    fn apply(
+        &mut self,
+        side: OrderSide,
+        qty: i64,
+        price: i64,
+        value: i128,
+        commission: i128,
+    ) -> ([Option<PositionEventKind>; 2], i128) {
+        let sign = i128::from(side.sign());
+        let was_flat = self.quantity == 0;
+        let same_dir = was_flat || (self.quantity > 0) == (side == OrderSide::Buy);
+        self.commissions += commission;
+        if same_dir {
+            self.quantity += side.sign() * qty;
+            self.cost += sign * value;
+            let kind = if was_flat {
+                PositionEventKind::Opened
+            } else {
+                PositionEventKind::Changed
+            };
+            return ([Some(kind), None], 0);
+        }
+        let open = self.quantity.abs();
+        let close_q = qty.min(open);
+        let removed = if close_q == open {
+            self.cost
+        } else {
+            div_round(self.cost * i128::from(close_q), i128::from(open))
+        };
+        let close_value = if close_q == qty {
+            value
+        } else {
+            notional(close_q, price)
+        };
+        let realised = -sign * close_value - removed;
+        self.realised += realised;
+        self.cost -= removed;
+        self.quantity += side.sign() * close_q;
+        let rest = qty - close_q;
+        if rest > 0 {
+            self.quantity += side.sign() * rest;
+            self.cost += sign * (value - close_value);
+            return (
+                [
+                    Some(PositionEventKind::Closed),
+                    Some(PositionEventKind::Opened),
+                ],
+                realised,
+            );
+        }
+        let kind = if self.quantity == 0 {
+            PositionEventKind::Closed
+        } else {
+            PositionEventKind::Changed
+        };
+        ([Some(kind), None], realised)
+    }
+}
+
+/// One strategy's share of the account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StrategyLedger {
+    /// Net cash the strategy's fills moved (sells − buys − commissions), raw money.
+    pub cash_flow: i128,
+    pub realised: i128,
+    pub commissions: i128,
+    pub positions: BTreeMap<String, Position>,
+}
+
+/// The account all strategies share.
+#[derive(Debug, Clone)]
+pub struct Portfolio {
+    config: AccountConfig,
+    cash: i128,
+    realised: i128,
+    commissions: i128,
+    positions: BTreeMap<String, Position>,
+    strategies: BTreeMap<String, StrategyLedger>,
+    marks: BTreeMap<String, i64>,
+}
+
+impl Portfolio {
+    /// A fresh account.
+    ///
+    /// # Errors
+    /// `InvalidInput` for negative starting cash or shorts on a cash account.
+    pub fn new(config: AccountConfig) -> CoreResult<Self> {
+        if config.starting_cash < 0 {
+            return Err(CoreError::invalid("starting_cash", "must be >= 0"));
+        }
+        if config.allow_short && config.account_type == AccountType::Cash {
+            return Err(CoreError::invalid(
+                "allow_short",
+                "a cash account cannot sell short; use a margin account",
+            ));
+        }
+        Ok(Self {
+            config,
+            cash: i128::from(config.starting_cash),
+            realised: 0,
+            commissions: 0,
+            positions: BTreeMap::new(),
+            strategies: BTreeMap::new(),
+            marks: BTreeMap::new(),
+        })
+    }
+
+    #[must_use]
+    pub fn config(&self) -> AccountConfig {
+        self.config
+    }
+
+    #[must_use]
+    pub fn starting_cash(&self) -> i128 {
+        i128::from(self.config.starting_cash)
+    }
+
+    #[must_use]
+    pub fn cash(&self) -> i128 {
+        self.cash
+    }
+
+    /// What can be spent on buys now: the cash (no leverage in either account type).
+    #[must_use]
+    pub fn buying_power(&self) -> i128 {
+        self.cash.max(0)
+    }
+
+    /// Whether a fill may leave this position short.
+    #[must_use]
+    pub fn shorts_allowed(&self) -> bool {
+        self.config.account_type == AccountType::Margin && self.config.allow_short
+    }
+
+    #[must_use]
+    pub fn realised(&self) -> i128 {
+        self.realised
+    }
+
+    #[must_use]
+    pub fn commissions(&self) -> i128 {
+        self.commissions
+    }
+
+    #[must_use]
+    pub fn mark_of(&self, instrument: &str) -> Option<i64> {
+        self.marks.get(instrument).copied()
+    }
+
+    /// The account's netting position (default: flat).
+    #[must_use]
+    pub fn position(&self, instrument: &str) -> Option<&Position> {
+        self.positions.get(instrument)
+    }
+
+    /// Signed raw quantity held in `instrument`.
+    #[must_use]
+    pub fn net_quantity(&self, instrument: &str) -> i64 {
+        self.positions.get(instrument).map_or(0, |p| p.quantity)
+    }
+
+    /// Every position, by instrument (flat ones included once traded).
+    #[must_use]
+    pub fn positions(&self) -> &BTreeMap<String, Position> {
+        &self.positions
+    }
+
+    /// The strategies that have traded, with their ledgers.
+    #[must_use]
+    pub fn strategies(&self) -> &BTreeMap<String, StrategyLedger> {
+        &self.strategies
+    }
+
+    #[must_use]
+    pub fn strategy(&self, strategy_id: &str) -> Option<&StrategyLedger> {
+        self.strategies.get(strategy_id)
+    }
+
+    /// Σ marked values of the open positions.
+    #[must_use]
+    pub fn marked_positions(&self) -> i128 {
+        self.positions
+            .iter()
+            .map(|(i, p)| p.marked_value(self.mark_of(i)))
+            .sum()
+    }
+
+    #[must_use]
+    pub fn unrealised(&self) -> i128 {
+        self.positions
+            .iter()
+            .map(|(i, p)| p.unrealised(self.mark_of(i)))
+            .sum()
+    }
+
+    /// Cash + marked positions.
+    #[must_use]
+    pub fn equity(&self) -> i128 {
+        self.cash + self.marked_positions()
+    }
+
+    /// Gross exposure: Σ |marked value|.
+    #[must_use]
+    pub fn exposure(&self) -> i128 {
+        self.positions
+            .iter()
+            .map(|(i, p)| p.marked_value(self.mark_of(i)).abs())
+            .sum()
+    }
+
+    /// Net exposure: Σ marked value (longs minus shorts).
+    #[must_use]
+    pub fn net_exposure(&self) -> i128 {
+        self.marked_positions()
+    }
+
+    /// `(cash + marked) − (starting + realised + unrealised − commissions)`: always 0.
+    #[must_use]
+    pub fn identity_residual(&self) -> i128 {
+        self.equity()
+            - (self.starting_cash() + self.realised + self.unrealised() - self.commissions)
+    }
+
+    /// A strategy's `(realised, unrealised, commissions)`.
+    #[must_use]
+    pub fn strategy_pnl(&self, strategy_id: &str) -> (i128, i128, i128) {
+        self.strategies.get(strategy_id).map_or((0, 0, 0), |s| {
+            let unrealised = s
+                .positions
+                .iter()
+                .map(|(i, p)| p.unrealised(self.mark_of(i)))
+                .sum();
+            (s.realised, unrealised, s.commissions)
+        })
+    }
+
+    /// The per-strategy identity residual:
+    /// `cash_flow + marked − (realised + unrealised − commissions)`: always 0.
+    #[must_use]
+    pub fn strategy_identity_residual(&self, strategy_id: &str) -> i128 {
+        self.strategies.get(strategy_id).map_or(0, |s| {
+            let marked: i128 = s
+                .positions
+                .iter()
+                .map(|(i, p)| p.marked_value(self.mark_of(i)))
+                .sum();
+            let (r, u, c) = self.strategy_pnl(strategy_id);
+            s.cash_flow + marked - (r + u - c)
+        })
+    }
+
+    /// Set the mark price used for unrealised P&L and equity.
+    pub fn mark(&mut self, instrument: &str, price: i64) {
+        if let Some(m) = self.marks.get_mut(instrument) {
+            *m = price;
+        } else {
+            self.marks.insert(instrument.to_owned(), price);
+        }
+    }
+
+    /// Book one fill: cash, the account's netting position and the strategy's position.
+    /// Position events are appended to `out`.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a non-positive quantity or price or a negative commission.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_fill(
+        &mut self,
+        strategy_id: &str,
+        instrument: &str,
+        side: OrderSide,
+        quantity: i64,
+        price: i64,
+        commission: i64,
+        ts: u64,
+        out: &mut Vec<PositionEvent>,
+    ) -> CoreResult<()> {
+        if quantity <= 0 {
+            return Err(CoreError::invalid("quantity", "must be > 0"));
+        }
+        if price <= 0 {
+            return Err(CoreError::invalid("price", "must be > 0"));
+        }
+        if commission < 0 {
+            return Err(CoreError::invalid("commission", "must be >= 0"));
+        }
+        if !self.marks.contains_key(instrument) {
+            // Until the venue marks it, an instrument is valued at its last fill.
+            self.marks.insert(instrument.to_owned(), price);
+        }
+        let value = notional(quantity, price);
+        let fee = i128::from(commission);
+        let flow = -i128::from(side.sign()) * value - fee;
+        self.cash += flow;
+        self.commissions += fee;
+
+        if !self.positions.contains_key(instrument) {
+            self.positions
+                .insert(instrument.to_owned(), Position::default());
+        }
+        if let Some(pos) = self.positions.get_mut(instrument) {
+            let (kinds, realised) = pos.apply(side, quantity, price, value, fee);
+            self.realised += realised;
+            push_events(out, instrument, None, kinds, pos, ts);
+        }
+
+        if !self.strategies.contains_key(strategy_id) {
+            self.strategies
+                .insert(strategy_id.to_owned(), StrategyLedger::default());
+        }
+        if let Some(ledger) = self.strategies.get_mut(strategy_id) {
+            ledger.cash_flow += flow;
+            ledger.commissions += fee;
+            if !ledger.positions.contains_key(instrument) {
+                ledger
+                    .positions
+                    .insert(instrument.to_owned(), Position::default());
+            }
+            if let Some(pos) = ledger.positions.get_mut(instrument) {
+                let (kinds, realised) = pos.apply(side, quantity, price, value, fee);
+                ledger.realised += realised;
+                push_events(out, instrument, Some(strategy_id), kinds, pos, ts);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn push_events(
+    out: &mut Vec<PositionEvent>,
+    instrument: &str,
+    strategy_id: Option<&str>,
+    kinds: [Option<PositionEventKind>; 2],
+    pos: &Position,
+    ts: u64,
+) {
+    for kind in kinds.into_iter().flatten() {
+        let closed_half_of_flip = kind == PositionEventKind::Closed && pos.quantity != 0;
+        out.push(PositionEvent {
+            instrument: instrument.to_owned(),
+            strategy_id: strategy_id.map(str::to_owned),
+            kind,
+            quantity: if closed_half_of_flip { 0 } else { pos.quantity },
+            avg_px: if closed_half_of_flip {
+                None
+            } else {
+                pos.avg_px()
+            },
+            realised: pos.realised,
+            ts,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ONE: i64 = FIXED_SCALE;
+
+    fn pf() -> Portfolio {
+        Portfolio::new(AccountConfig {
+            starting_cash: 10_000 * ONE,
+            account_type: AccountType::Margin,
+            allow_short: true,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn round_half_even() {
+        assert_eq!(div_round(5, 2), 2);
+        assert_eq!(div_round(7, 2), 4);
+        assert_eq!(div_round(-5, 2), -2);
+        assert_eq!(div_round(-7, 2), -4);
+        assert_eq!(div_round(-4, 3), -1);
+        assert_eq!(div_round(-24, -2), 12);
+        assert_eq!(div_round(5, -2), -2);
+    }
+
+    #[test]
+    fn long_round_trip_with_commissions() {
+        let mut p = pf();
+        let mut ev = Vec::new();
+        p.apply_fill(
+            "S",
+            "AAPL",
+            OrderSide::Buy,
+            10 * ONE,
+            100 * ONE,
+            ONE,
+            1,
+            &mut ev,
+        )
+        .unwrap();
+        assert_eq!(ev[0].kind, PositionEventKind::Opened);
+        assert_eq!(p.cash(), i128::from(10_000 * ONE - 1_000 * ONE - ONE));
+        p.mark("AAPL", 105 * ONE);
+        assert_eq!(p.unrealised(), i128::from(50 * ONE));
+        assert_eq!(p.identity_residual(), 0);
+        p.apply_fill(
+            "S",
+            "AAPL",
+            OrderSide::Sell,
+            4 * ONE,
+            110 * ONE,
+            ONE,
+            2,
+            &mut ev,
+        )
+        .unwrap();
+        assert_eq!(p.realised(), i128::from(40 * ONE));
+        assert_eq!(ev.last().unwrap().kind, PositionEventKind::Changed);
+        p.apply_fill(
+            "S",
+            "AAPL",
+            OrderSide::Sell,
+            6 * ONE,
+            90 * ONE,
+            ONE,
+            3,
+            &mut ev,
+        )
+        .unwrap();
+        assert_eq!(p.realised(), i128::from(40 * ONE - 60 * ONE));
+        assert_eq!(p.commissions(), i128::from(3 * ONE));
+        assert_eq!(p.cash(), i128::from(10_000 * ONE - 20 * ONE - 3 * ONE));
+        assert_eq!(p.net_quantity("AAPL"), 0);
+        assert_eq!(p.identity_residual(), 0);
+        assert_eq!(ev.last().unwrap().kind, PositionEventKind::Closed);
+    }
+
+    #[test]
+    fn flip_realises_then_opens() {
+        let mut p = pf();
+        let mut ev = Vec::new();
+        p.apply_fill("S", "X", OrderSide::Buy, 3 * ONE, 10 * ONE, 0, 1, &mut ev)
+            .unwrap();
+        ev.clear();
+        p.apply_fill("S", "X", OrderSide::Sell, 5 * ONE, 12 * ONE, 0, 2, &mut ev)
+            .unwrap();
+        let kinds: Vec<_> = ev
+            .iter()
+            .filter(|e| e.strategy_id.is_none())
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![PositionEventKind::Closed, PositionEventKind::Opened]
+        );
+        let pos = p.position("X").unwrap();
+        assert_eq!(pos.quantity, -2 * ONE);
+        assert_eq!(pos.avg_px(), Some(12 * ONE));
+        assert_eq!(p.realised(), i128::from(6 * ONE));
+        assert_eq!(p.identity_residual(), 0);
+    }
+
+    #[test]
+    fn strategies_attributed_separately() {
+        let mut p = pf();
+        let mut ev = Vec::new();
+        p.apply_fill("A", "X", OrderSide::Buy, 10 * ONE, 100 * ONE, 0, 1, &mut ev)
+            .unwrap();
+        p.apply_fill(
+            "B",
+            "X",
+            OrderSide::Sell,
+            10 * ONE,
+            110 * ONE,
+            0,
+            2,
+            &mut ev,
+        )
+        .unwrap();
+        p.mark("X", 105 * ONE);
+        assert_eq!(p.net_quantity("X"), 0);
+        assert_eq!(p.realised(), i128::from(100 * ONE));
+        assert_eq!(p.strategy_pnl("A"), (0, i128::from(50 * ONE), 0));
+        assert_eq!(p.strategy_pnl("B"), (0, i128::from(50 * ONE), 0));
+        assert_eq!(p.strategy_identity_residual("A"), 0);
+    }
+
+    #[test]
+    fn cash_account_refuses_shorts_config() {
+        assert!(Portfolio::new(AccountConfig {
+            starting_cash: 0,
+            account_type: AccountType::Cash,
+            allow_short: true
+        })
+        .is_err());
+    }
+
+    proptest! {
+        /// After every fill and mark: the account identity and every strategy's identity hold
+        /// exactly, and strategy P&L sums to account P&L.
+        #[test]
+        fn identity_after_every_event(
+            ops in proptest::collection::vec(
+                (0_u8..3, 0_u8..2, any::<bool>(), 1_i64..1_000, 1_i64..100_000, 0_i64..500, any::<bool>()),
+                1..80,
+            ),
+        ) {
+            let mut p = pf();
+            let mut ev = Vec::new();
+            let strategies = ["A", "B", "C"];
+            let instruments = ["X", "Y"];
+            for (s, i, buy, q, px, fee, mark) in ops {
+                let inst = instruments[usize::from(i)];
+                let price = px * 10_000_000; // cents
+                if mark {
+                    p.mark(inst, price);
+                } else {
+                    let side = if buy { OrderSide::Buy } else { OrderSide::Sell };
+                    // Fractional quantities (3 decimals) with cent prices stay exact.
+                    p.apply_fill(strategies[usize::from(s)], inst, side, q * 1_000_000, price,
+                        fee * 10_000_000, 0, &mut ev).unwrap();
+                }
+                prop_assert_eq!(p.identity_residual(), 0);
+                let mut total = 0;
+                for id in strategies {
+                    prop_assert_eq!(p.strategy_identity_residual(id), 0);
+                    let (r, u, c) = p.strategy_pnl(id);
+                    total += r + u - c;
+                }
+                prop_assert_eq!(total, p.realised() + p.unrealised() - p.commissions());
+            }
+        }
+    }
+}

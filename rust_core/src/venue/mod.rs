@@ -1,0 +1,1437 @@
+//! The simulated venue: accepts orders, fills them against market data, books the fills
+//! in the portfolio.
+//!
+//! # Fill rules (see `docs/venue.md` for the full statement)
+//! * **Bars** are walked as a price path: a bar that closes at or above its open goes
+//!   O→L→H→C, one that closes below goes O→H→L→C. First every order is checked at the open
+//!   (a *point*: gapped stops, marketable limits and pending market orders fill at the open),
+//!   then each leg is walked and orders fill where the path first touches their level: a
+//!   limit at its limit price, a stop at its trigger plus slippage, a market-if-touched at
+//!   its trigger. Fills never leave `[low, high]`.
+//! * **Quotes**: buys trade at the ask, sells at the bid, up to the displayed size.
+//! * **Trades**: a point at the trade price, up to `participation × size`.
+//! * Orders are checked in venue-order-id (arrival) order at each price, which with the path
+//!   gives price-time priority among resting limits.
+
+mod models;
+pub mod session;
+
+pub use models::{CommissionModel, MarketFillTiming, SlippageModel, VenueConfig};
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::book::{BookLevel, OrderBook};
+use crate::error::{CoreError, CoreResult};
+use crate::orders::{
+    Fill, LiquiditySide, Order, OrderEvent, OrderEventKind, OrderSide, OrderStatus, OrderType,
+    TimeInForce,
+};
+use crate::portfolio::{notional, Portfolio, PositionEvent};
+use crate::types::{Bar, Instrument, QuoteTick, TradeTick, FIXED_SCALE};
+
+/// Everything the venue reports, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VenueEvent {
+    Order(OrderEvent),
+    Position(PositionEvent),
+}
+
+#[derive(Debug, Clone)]
+struct Working {
+    order: Order,
+    arrival: u64,
+    expire: Option<u64>,
+    /// A contingent child waiting for its parent.
+    dormant: bool,
+    /// Has taken part in a price check (IOC/FOK end there; a limit that rested is a maker).
+    seen: bool,
+    watermark: Option<i64>,
+    parent: Option<u64>,
+    children: Vec<u64>,
+    oco: Vec<u64>,
+    notional: i128,
+    commission: i128,
+    in_book: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Market {
+    tick: i64,
+    lot: i64,
+    /// Accepted, working orders by venue order id (arrival order).
+    live: BTreeSet<u64>,
+    book: OrderBook,
+    last_price: Option<i64>,
+    last_volume: i64,
+    last_range: Option<(i64, i64)>,
+}
+
+/// Prices and capacity of one data event.
+#[derive(Debug, Clone, Copy)]
+struct Ctx {
+    lo: i64,
+    hi: i64,
+    slippage: bool,
+    volume: i64,
+    cap_buy: Option<i64>,
+    cap_sell: Option<i64>,
+    ts: u64,
+}
+
+/// How an order would execute at a price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Eff {
+    Market,
+    Limit(i64),
+    Stop(i64),
+    Mit(i64),
+}
+
+fn effective(o: &Order) -> Eff {
+    let trig = o.trigger_price.unwrap_or(0);
+    match (o.order_type, o.triggered) {
+        (OrderType::Market, _)
+        | (
+            OrderType::StopMarket | OrderType::MarketIfTouched | OrderType::TrailingStopMarket,
+            true,
+        ) => Eff::Market,
+        (OrderType::Limit, _) | (OrderType::StopLimit, true) => Eff::Limit(o.price.unwrap_or(0)),
+        (OrderType::StopMarket | OrderType::StopLimit | OrderType::TrailingStopMarket, false) => {
+            Eff::Stop(trig)
+        }
+        (OrderType::MarketIfTouched, false) => Eff::Mit(trig),
+    }
+}
+
+/// The simulated venue and the account it books fills into.
+#[derive(Debug, Clone)]
+pub struct SimulatedVenue {
+    config: VenueConfig,
+    portfolio: Portfolio,
+    markets: BTreeMap<String, Market>,
+    orders: BTreeMap<u64, Working>,
+    closed: HashMap<u64, Working>,
+    ids: HashMap<String, u64>,
+    inflight: BTreeSet<(u64, u64)>,
+    expiries: BTreeSet<(u64, u64)>,
+    next_id: u64,
+    next_trade: u64,
+    now: u64,
+    scratch: Vec<u64>,
+    positions_buf: Vec<PositionEvent>,
+}
+
+impl SimulatedVenue {
+    #[must_use]
+    pub fn new(config: VenueConfig, portfolio: Portfolio) -> Self {
+        Self {
+            config,
+            portfolio,
+            markets: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            closed: HashMap::new(),
+            ids: HashMap::new(),
+            inflight: BTreeSet::new(),
+            expiries: BTreeSet::new(),
+            next_id: 1,
+            next_trade: 1,
+            now: 0,
+            scratch: Vec::new(),
+            positions_buf: Vec::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn config(&self) -> &VenueConfig {
+        &self.config
+    }
+
+    #[must_use]
+    pub fn portfolio(&self) -> &Portfolio {
+        &self.portfolio
+    }
+
+    /// The venue's clock: the latest timestamp it has seen.
+    #[must_use]
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Register an instrument with its tick and lot sizes (raw units).
+    ///
+    /// # Errors
+    /// `InvalidInput` for a non-positive tick or lot.
+    pub fn add_instrument_raw(&mut self, symbol: &str, tick: i64, lot: i64) -> CoreResult<()> {
+        if tick <= 0 {
+            return Err(CoreError::invalid("tick_size", "must be > 0"));
+        }
+        if lot <= 0 {
+            return Err(CoreError::invalid("lot_size", "must be > 0"));
+        }
+        let m = self.markets.entry(symbol.to_owned()).or_default();
+        m.tick = tick;
+        m.lot = lot;
+        Ok(())
+    }
+
+    /// Register an instrument.
+    ///
+    /// # Errors
+    /// As `add_instrument_raw`.
+    pub fn add_instrument(&mut self, instrument: &Instrument) -> CoreResult<()> {
+        self.add_instrument_raw(
+            instrument.symbol.as_str(),
+            instrument.tick_size.raw(),
+            instrument.lot_size.raw(),
+        )
+    }
+
+    /// An order by client id (working or closed).
+    #[must_use]
+    pub fn order(&self, client_order_id: &str) -> Option<&Order> {
+        let id = self.ids.get(client_order_id)?;
+        self.orders
+            .get(id)
+            .or_else(|| self.closed.get(id))
+            .map(|w| &w.order)
+    }
+
+    /// Orders not yet terminal (in flight, contingent or working), in venue-id order.
+    pub fn open_orders(&self) -> impl Iterator<Item = &Order> {
+        self.orders.values().map(|w| &w.order)
+    }
+
+    /// Forget closed orders (long runs keep memory flat); returns how many were dropped.
+    pub fn purge_closed(&mut self) -> usize {
+        let n = self.closed.len();
+        for w in self.closed.values() {
+            self.ids.remove(&w.order.client_order_id);
+        }
+        self.closed.clear();
+        n
+    }
+
+    /// L2 depth of the resting limit orders at this venue.
+    #[must_use]
+    pub fn depth(&self, instrument: &str, side: OrderSide, levels: usize) -> Vec<BookLevel> {
+        self.markets
+            .get(instrument)
+            .map_or_else(Vec::new, |m| m.book.depth(side, levels))
+    }
+
+    // ----------------------------------------------------------------------------- commands
+
+    fn register(&mut self, mut order: Order) -> CoreResult<u64> {
+        order.validate()?;
+        if order.status != OrderStatus::Initialized {
+            return Err(CoreError::InvalidState(format!(
+                "order {} is {}, not initialized",
+                order.client_order_id, order.status
+            )));
+        }
+        if self.ids.contains_key(&order.client_order_id) {
+            return Err(CoreError::invalid(
+                "client_order_id",
+                format!("{} already used", order.client_order_id),
+            ));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        order.venue_order_id = Some(id);
+        self.ids.insert(order.client_order_id.clone(), id);
+        self.orders.insert(
+            id,
+            Working {
+                order,
+                arrival: 0,
+                expire: None,
+                dormant: false,
+                seen: false,
+                watermark: None,
+                parent: None,
+                children: Vec::new(),
+                oco: Vec::new(),
+                notional: 0,
+                commission: 0,
+                in_book: false,
+            },
+        );
+        Ok(id)
+    }
+
+    fn send(&mut self, id: u64, ts: u64, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
+        self.emit(id, OrderEventKind::Submitted, ts, "", None, out)?;
+        let arrival = ts.saturating_add(self.config.latency_ns);
+        if let Some(w) = self.orders.get_mut(&id) {
+            w.arrival = arrival;
+        }
+        if self.config.latency_ns == 0 {
+            self.arrive(id, ts, out)
+        } else {
+            self.inflight.insert((arrival, id));
+            Ok(())
+        }
+    }
+
+    /// Submit one order at `ts`. Emits `submitted`, then (after the latency) `accepted` or
+    /// `rejected`; fills follow as data arrives.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an invalid order or a reused client id; `InvalidState` if the order
+    /// is not `Initialized`. Business refusals are `rejected` events, not errors.
+    pub fn submit(&mut self, order: Order, ts: u64, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
+        self.now = self.now.max(ts);
+        let id = self.register(order)?;
+        self.send(id, ts, out)
+    }
+
+    /// Submit orders linked one-cancels-other: a fill of one reduces the others by the same
+    /// quantity (cancelling them once nothing is left); cancelling, expiring or rejecting one
+    /// cancels the others.
+    ///
+    /// # Errors
+    /// As `submit`; nothing is submitted if any order is invalid.
+    pub fn submit_oco(
+        &mut self,
+        orders: Vec<Order>,
+        ts: u64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        let ids = self.register_all(orders)?;
+        self.link_oco(&ids);
+        for id in ids {
+            self.send(id, ts, out)?;
+        }
+        Ok(())
+    }
+
+    /// Submit a parent with children that are released (submitted to the book) once the
+    /// parent is completely filled. If the parent ends with a partial fill, the children are
+    /// released for the filled quantity; with no fill, they are cancelled.
+    ///
+    /// # Errors
+    /// As `submit`.
+    pub fn submit_oto(
+        &mut self,
+        parent: Order,
+        children: Vec<Order>,
+        ts: u64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        let mut all = vec![parent];
+        all.extend(children);
+        let ids = self.register_all(all)?;
+        self.link_oto(&ids);
+        self.send_oto(&ids, ts, out)
+    }
+
+    /// Submit a bracket: `entry`, then on its fill a take-profit and a stop-loss linked OCO.
+    ///
+    /// # Errors
+    /// As `submit`; also `InvalidInput` if the exits are not on the opposite side.
+    pub fn submit_bracket(
+        &mut self,
+        entry: Order,
+        take_profit: Order,
+        stop_loss: Order,
+        ts: u64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        if take_profit.side == entry.side || stop_loss.side == entry.side {
+            return Err(CoreError::invalid(
+                "side",
+                "bracket exits must be on the opposite side of the entry",
+            ));
+        }
+        let ids = self.register_all(vec![entry, take_profit, stop_loss])?;
+        self.link_oto(&ids);
+        self.link_oco(&ids[1..]);
+        self.send_oto(&ids, ts, out)
+    }
+
+    fn register_all(&mut self, orders: Vec<Order>) -> CoreResult<Vec<u64>> {
+        for o in &orders {
+            o.validate()?;
+            if self.ids.contains_key(&o.client_order_id) {
+                return Err(CoreError::invalid(
+                    "client_order_id",
+                    format!("{} already used", o.client_order_id),
+                ));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        if !orders
+            .iter()
+            .all(|o| seen.insert(o.client_order_id.as_str()))
+        {
+            return Err(CoreError::invalid(
+                "client_order_id",
+                "duplicate within the list",
+            ));
+        }
+        orders.into_iter().map(|o| self.register(o)).collect()
+    }
+
+    fn link_oco(&mut self, ids: &[u64]) {
+        let names: Vec<(u64, String)> = ids
+            .iter()
+            .filter_map(|id| Some((*id, self.orders.get(id)?.order.client_order_id.clone())))
+            .collect();
+        for id in ids {
+            if let Some(w) = self.orders.get_mut(id) {
+                for (other, name) in &names {
+                    if other != id {
+                        w.oco.push(*other);
+                        w.order.linked_order_ids.push(name.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    fn link_oto(&mut self, ids: &[u64]) {
+        let Some((&parent, children)) = ids.split_first() else {
+            return;
+        };
+        let parent_name = self
+            .orders
+            .get(&parent)
+            .map(|w| w.order.client_order_id.clone())
+            .unwrap_or_default();
+        for c in children {
+            if let Some(w) = self.orders.get_mut(c) {
+                w.parent = Some(parent);
+                w.dormant = true;
+                w.order.parent_order_id = Some(parent_name.clone());
+                let name = w.order.client_order_id.clone();
+                if let Some(p) = self.orders.get_mut(&parent) {
+                    p.children.push(*c);
+                    p.order.child_order_ids.push(name);
+                }
+            }
+        }
+    }
+
+    fn send_oto(&mut self, ids: &[u64], ts: u64, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
+        self.now = self.now.max(ts);
+        for &c in &ids[1..] {
+            self.emit(
+                c,
+                OrderEventKind::Submitted,
+                ts,
+                "contingent on parent",
+                None,
+                out,
+            )?;
+        }
+        self.send(ids[0], ts, out)
+    }
+
+    /// Request a cancel. A closed order answers with `cancel_rejected`.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unknown client id.
+    pub fn cancel(
+        &mut self,
+        client_order_id: &str,
+        ts: u64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        self.now = self.now.max(ts);
+        let id = self.lookup(client_order_id)?;
+        if !self.orders.contains_key(&id) {
+            let status = self
+                .closed
+                .get(&id)
+                .map_or("closed", |w| w.order.status.as_str());
+            return self.emit_closed(
+                id,
+                OrderEventKind::CancelRejected,
+                ts,
+                &format!("order already {status}"),
+                out,
+            );
+        }
+        self.terminate(
+            id,
+            OrderEventKind::Cancelled,
+            ts,
+            "cancelled by request",
+            out,
+        )
+    }
+
+    /// Request a change of quantity, limit price and/or trigger price of a working order.
+    /// A refused request answers with `modify_rejected` and changes nothing.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unknown client id.
+    pub fn modify(
+        &mut self,
+        client_order_id: &str,
+        quantity: Option<i64>,
+        price: Option<i64>,
+        trigger_price: Option<i64>,
+        ts: u64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        self.now = self.now.max(ts);
+        let id = self.lookup(client_order_id)?;
+        let Some(w) = self.orders.get(&id) else {
+            return self.emit_closed(id, OrderEventKind::ModifyRejected, ts, "order closed", out);
+        };
+        let o = &w.order;
+        let lot = self.markets.get(&o.instrument).map_or(1, |m| m.lot);
+        let tick = self.markets.get(&o.instrument).map_or(1, |m| m.tick);
+        let refuse = if !o.status.is_open() {
+            Some(format!("order is {}", o.status))
+        } else if quantity.is_some_and(|q| q <= o.filled_qty || q % lot != 0) {
+            Some("quantity must exceed the filled quantity and be a multiple of the lot".into())
+        } else if price.is_some() && o.price.is_none() {
+            Some(format!("a {} order has no limit price", o.order_type))
+        } else if trigger_price.is_some() && (o.trigger_price.is_none() || o.triggered) {
+            Some("no pending trigger to change".into())
+        } else if price
+            .into_iter()
+            .chain(trigger_price)
+            .any(|p| p <= 0 || p % tick != 0)
+        {
+            Some("prices must be > 0 and on the tick".into())
+        } else if o.post_only && price.is_some_and(|p| self.crosses(&o.instrument, o.side, p)) {
+            Some("post-only order would take liquidity".into())
+        } else {
+            None
+        };
+        if let Some(reason) = refuse {
+            return self.emit(id, OrderEventKind::ModifyRejected, ts, &reason, None, out);
+        }
+        if let Some(w) = self.orders.get_mut(&id) {
+            if let Some(q) = quantity {
+                w.order.quantity = q;
+            }
+            if let Some(p) = price {
+                w.order.price = Some(p);
+            }
+            if let Some(t) = trigger_price {
+                w.order.trigger_price = Some(t);
+            }
+            if w.in_book {
+                let (p, q) = (w.order.price.unwrap_or(0), w.order.leaves_qty());
+                if let Some(m) = self.markets.get_mut(&w.order.instrument) {
+                    m.book.modify(id, p, q)?;
+                }
+            }
+        }
+        self.emit(id, OrderEventKind::ModifyAccepted, ts, "", None, out)
+    }
+
+    fn lookup(&self, client_order_id: &str) -> CoreResult<u64> {
+        self.ids.get(client_order_id).copied().ok_or_else(|| {
+            CoreError::invalid(
+                "client_order_id",
+                format!("unknown order {client_order_id}"),
+            )
+        })
+    }
+
+    /// Would a limit at `price` on `side` take liquidity at the last known price?
+    fn crosses(&self, instrument: &str, side: OrderSide, price: i64) -> bool {
+        self.markets
+            .get(instrument)
+            .and_then(|m| m.last_price)
+            .is_some_and(|last| match side {
+                OrderSide::Buy => price >= last,
+                OrderSide::Sell => price <= last,
+            })
+    }
+
+    // -------------------------------------------------------------------- data processing
+
+    /// Process a bar (its timestamp is its close time).
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unregistered instrument.
+    pub fn process_bar(&mut self, bar: &Bar, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
+        self.process_bar_raw(
+            bar.bar_type.symbol.as_str(),
+            bar.ts_event.0,
+            [
+                bar.open.raw(),
+                bar.high.raw(),
+                bar.low.raw(),
+                bar.close.raw(),
+            ],
+            bar.volume.raw(),
+            out,
+        )
+    }
+
+    /// Process a bar given as raw `[open, high, low, close]` and volume.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unregistered instrument or inconsistent prices.
+    pub fn process_bar_raw(
+        &mut self,
+        instrument: &str,
+        ts: u64,
+        ohlc: [i64; 4],
+        volume: i64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        let [o, h, l, c] = ohlc;
+        if l > h || h < o.max(c) || l > o.min(c) || l <= 0 {
+            return Err(CoreError::invalid(
+                "bar",
+                "needs 0 < low <= open, close <= high",
+            ));
+        }
+        if volume < 0 {
+            return Err(CoreError::invalid("volume", "must be >= 0"));
+        }
+        self.known(instrument)?;
+        self.advance(ts, out)?;
+        let cap = self.capacity(instrument, volume);
+        let ctx = Ctx {
+            lo: l,
+            hi: h,
+            slippage: true,
+            volume,
+            cap_buy: cap,
+            cap_sell: cap,
+            ts,
+        };
+        let mut ctx = ctx;
+        self.point(instrument, o, o, &mut ctx, out)?;
+        self.end_immediate(instrument, ts, out)?;
+        let path = if c >= o { [o, l, h, c] } else { [o, h, l, c] };
+        for leg in path.windows(2) {
+            self.walk(instrument, leg[0], leg[1], &mut ctx, out)?;
+        }
+        if let Some(m) = self.markets.get_mut(instrument) {
+            m.last_price = Some(c);
+            m.last_volume = volume;
+            m.last_range = Some((l, h));
+        }
+        self.portfolio.mark(instrument, c);
+        Ok(())
+    }
+
+    /// Process a quote: buys trade at the ask (up to the ask size), sells at the bid.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unregistered instrument or a crossed quote.
+    pub fn process_quote(&mut self, q: &QuoteTick, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
+        self.process_quote_raw(
+            q.symbol.as_str(),
+            q.ts_event.0,
+            [q.bid.raw(), q.ask.raw()],
+            [q.bid_size.raw(), q.ask_size.raw()],
+            out,
+        )
+    }
+
+    /// Process a quote given as raw `[bid, ask]` and `[bid_size, ask_size]` (0 = unknown).
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unregistered instrument or a crossed quote.
+    pub fn process_quote_raw(
+        &mut self,
+        instrument: &str,
+        ts: u64,
+        bid_ask: [i64; 2],
+        sizes: [i64; 2],
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        let [bid, ask] = bid_ask;
+        if bid <= 0 || bid > ask {
+            return Err(CoreError::invalid("bid", "needs 0 < bid <= ask"));
+        }
+        self.known(instrument)?;
+        self.advance(ts, out)?;
+        let size = |s: i64| (s > 0).then_some(s);
+        let mut ctx = Ctx {
+            lo: bid,
+            hi: ask,
+            slippage: false,
+            volume: 0,
+            cap_buy: size(sizes[1]),
+            cap_sell: size(sizes[0]),
+            ts,
+        };
+        self.point(instrument, bid, ask, &mut ctx, out)?;
+        self.end_immediate(instrument, ts, out)?;
+        let mid = bid + (ask - bid) / 2;
+        if let Some(m) = self.markets.get_mut(instrument) {
+            m.last_price = Some(mid);
+            m.last_range = Some((bid, ask));
+            m.last_volume = 0;
+        }
+        self.portfolio.mark(instrument, mid);
+        Ok(())
+    }
+
+    /// Process a trade print: a point at its price, up to `participation × size` per side.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unregistered instrument.
+    pub fn process_trade(&mut self, t: &TradeTick, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
+        self.process_trade_raw(
+            t.symbol.as_str(),
+            t.ts_event.0,
+            t.price.raw(),
+            t.size.raw(),
+            out,
+        )
+    }
+
+    /// Process a trade given as raw price and size.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unregistered instrument or a non-positive price.
+    pub fn process_trade_raw(
+        &mut self,
+        instrument: &str,
+        ts: u64,
+        price: i64,
+        size: i64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        if price <= 0 {
+            return Err(CoreError::invalid("price", "must be > 0"));
+        }
+        self.known(instrument)?;
+        self.advance(ts, out)?;
+        let cap = self.capacity(instrument, size);
+        let mut ctx = Ctx {
+            lo: price,
+            hi: price,
+            slippage: false,
+            volume: size,
+            cap_buy: cap,
+            cap_sell: cap,
+            ts,
+        };
+        self.point(instrument, price, price, &mut ctx, out)?;
+        self.end_immediate(instrument, ts, out)?;
+        if let Some(m) = self.markets.get_mut(instrument) {
+            m.last_price = Some(price);
+            m.last_range = Some((price, price));
+            m.last_volume = size;
+        }
+        self.portfolio.mark(instrument, price);
+        Ok(())
+    }
+
+    /// Move the clock to `ts`: orders in flight arrive, DAY/GTD orders past their expiry
+    /// expire (an order expires when the clock is strictly past its expiry time).
+    ///
+    /// # Errors
+    /// Only on an internal inconsistency (`InvalidState`).
+    pub fn advance(&mut self, ts: u64, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
+        self.now = self.now.max(ts);
+        while let Some(&(arrival, id)) = self.inflight.first() {
+            if arrival > ts {
+                break;
+            }
+            self.inflight.remove(&(arrival, id));
+            self.arrive(id, arrival, out)?;
+        }
+        while let Some(&(expire, id)) = self.expiries.first() {
+            if expire >= ts {
+                break;
+            }
+            self.expiries.remove(&(expire, id));
+            if self.orders.contains_key(&id) {
+                self.terminate(id, OrderEventKind::Expired, ts, "time in force ended", out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn known(&self, instrument: &str) -> CoreResult<()> {
+        if self.markets.contains_key(instrument) {
+            Ok(())
+        } else {
+            Err(CoreError::invalid(
+                "instrument",
+                format!("{instrument} is not registered at the venue"),
+            ))
+        }
+    }
+
+    fn capacity(&self, instrument: &str, volume: i64) -> Option<i64> {
+        let rate = self.config.participation?;
+        if volume <= 0 {
+            return None;
+        }
+        let lot = self.markets.get(instrument).map_or(1, |m| m.lot.max(1));
+        let cap = i128::from(volume) * i128::from(rate) / i128::from(FIXED_SCALE);
+        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        Some(cap / lot * lot)
+    }
+
+    // ------------------------------------------------------------------------- lifecycle
+
+    fn emit(
+        &mut self,
+        id: u64,
+        kind: OrderEventKind,
+        ts: u64,
+        reason: &str,
+        fill: Option<Fill>,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        let w = self
+            .orders
+            .get_mut(&id)
+            .ok_or_else(|| CoreError::InvalidState(format!("order {id} is not working")))?;
+        let ev = w.order.apply(kind, ts, reason, fill)?;
+        let terminal = ev.status.is_terminal();
+        out.push(VenueEvent::Order(ev));
+        if terminal {
+            self.close(id);
+        }
+        Ok(())
+    }
+
+    fn emit_closed(
+        &mut self,
+        id: u64,
+        kind: OrderEventKind,
+        ts: u64,
+        reason: &str,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        let w = self
+            .closed
+            .get_mut(&id)
+            .ok_or_else(|| CoreError::invalid("client_order_id", "order was purged"))?;
+        let ev = w.order.apply(kind, ts, reason, None)?;
+        out.push(VenueEvent::Order(ev));
+        Ok(())
+    }
+
+    fn close(&mut self, id: u64) {
+        if let Some(w) = self.orders.remove(&id) {
+            if let Some(m) = self.markets.get_mut(&w.order.instrument) {
+                m.live.remove(&id);
+                if w.in_book {
+                    let _ = m.book.cancel(id);
+                }
+            }
+            if let Some(e) = w.expire {
+                self.expiries.remove(&(e, id));
+            }
+            self.inflight.remove(&(w.arrival, id));
+            self.closed.insert(id, w);
+        }
+    }
+
+    /// Cancel / expire / reject an order and apply its contingencies.
+    fn terminate(
+        &mut self,
+        id: u64,
+        kind: OrderEventKind,
+        ts: u64,
+        reason: &str,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        if !self.orders.contains_key(&id) {
+            return Ok(());
+        }
+        self.emit(id, kind, ts, reason, None, out)?;
+        self.after_close(id, ts, out)
+    }
+
+    /// Contingencies of a closed order: release or cancel children, cancel OCO siblings.
+    fn after_close(&mut self, id: u64, ts: u64, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
+        let Some(w) = self.closed.get(&id) else {
+            return Ok(());
+        };
+        let filled = w.order.filled_qty;
+        let complete = w.order.status == OrderStatus::Filled;
+        let children = w.children.clone();
+        let oco = w.oco.clone();
+        for c in children {
+            if !self.orders.contains_key(&c) {
+                continue;
+            }
+            if filled > 0 {
+                if !complete {
+                    if let Some(cw) = self.orders.get_mut(&c) {
+                        cw.order.quantity = cw.order.quantity.min(filled);
+                    }
+                }
+                self.release(c, ts, out)?;
+            } else {
+                self.terminate(
+                    c,
+                    OrderEventKind::Cancelled,
+                    ts,
+                    "parent closed unfilled",
+                    out,
+                )?;
+            }
+        }
+        if !complete {
+            for s in oco {
+                self.terminate(s, OrderEventKind::Cancelled, ts, "OCO sibling closed", out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn release(&mut self, id: u64, ts: u64, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
+        if let Some(w) = self.orders.get_mut(&id) {
+            if !w.dormant {
+                return Ok(());
+            }
+            w.dormant = false;
+            w.arrival = ts;
+        }
+        self.arrive(id, ts, out)
+    }
+
+    /// The order reaches the venue: accept or reject it.
+    fn arrive(&mut self, id: u64, ts: u64, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
+        let Some(w) = self.orders.get(&id) else {
+            return Ok(());
+        };
+        let o = &w.order;
+        let Some(m) = self.markets.get(&o.instrument) else {
+            let reason = format!("{} is not traded here", o.instrument);
+            self.emit(id, OrderEventKind::Rejected, ts, &reason, None, out)?;
+            return self.after_close(id, ts, out);
+        };
+        let pos = self.portfolio.net_quantity(&o.instrument);
+        let on_tick = |p: Option<i64>| p.is_none_or(|p| p % m.tick == 0);
+        let refuse: Option<String> = if o.quantity % m.lot != 0 {
+            Some("quantity is not a multiple of the lot size".into())
+        } else if !on_tick(o.price)
+            || (o.order_type != OrderType::TrailingStopMarket && !on_tick(o.trigger_price))
+        {
+            Some("price is not a multiple of the tick size".into())
+        } else if o.time_in_force == TimeInForce::Gtd && o.expire_time.is_some_and(|e| e <= ts) {
+            Some("expire time has passed".into())
+        } else if o.post_only
+            && o.price
+                .is_some_and(|p| self.crosses(&o.instrument, o.side, p))
+        {
+            Some("post-only order would take liquidity".into())
+        } else if o.reduce_only
+            && !((o.side == OrderSide::Sell && pos > 0) || (o.side == OrderSide::Buy && pos < 0))
+        {
+            Some("reduce-only order would open or increase a position".into())
+        } else if o.side == OrderSide::Sell
+            && !o.reduce_only
+            && !self.portfolio.shorts_allowed()
+            && o.quantity > pos.max(0)
+            && w.parent.is_none()
+        {
+            Some("short selling is not allowed in this account".into())
+        } else if o.side == OrderSide::Buy && self.config.check_buying_power && !o.reduce_only {
+            let reference = o.price.or(o.trigger_price).or(m.last_price);
+            reference.and_then(|px| {
+                let value = notional(o.quantity, px);
+                let cost = value + self.config.commission.total(o.quantity, value);
+                (cost > self.portfolio.buying_power())
+                    .then(|| "insufficient buying power".to_owned())
+            })
+        } else {
+            None
+        };
+        if let Some(reason) = refuse {
+            self.emit(id, OrderEventKind::Rejected, ts, &reason, None, out)?;
+            return self.after_close(id, ts, out);
+        }
+        let expire = match o.time_in_force {
+            TimeInForce::Gtd => o.expire_time,
+            TimeInForce::Day => Some(session::next_session_close(
+                ts,
+                self.config.session_close_minutes,
+            )),
+            _ => None,
+        };
+        let last = m.last_price;
+        let is_limit = o.order_type == OrderType::Limit;
+        let trailing = o.order_type == OrderType::TrailingStopMarket;
+        let (side, price, leaves, instrument) = (
+            o.side,
+            o.price.unwrap_or(0),
+            o.leaves_qty(),
+            o.instrument.clone(),
+        );
+        self.emit(id, OrderEventKind::Accepted, ts, "", None, out)?;
+        if let Some(e) = expire {
+            self.expiries.insert((e, id));
+        }
+        if let Some(w) = self.orders.get_mut(&id) {
+            w.expire = expire;
+            if trailing {
+                if let (Some(px), Some(off)) = (last, w.order.trailing_offset) {
+                    w.watermark = Some(px);
+                    let t = off.trigger(side, px);
+                    w.order.trigger_price = Some(match (side, w.order.trigger_price) {
+                        (OrderSide::Sell, Some(given)) => given.max(t),
+                        (OrderSide::Buy, Some(given)) => given.min(t),
+                        (_, None) => t,
+                    });
+                }
+            }
+            w.in_book = is_limit;
+        }
+        if let Some(m) = self.markets.get_mut(&instrument) {
+            m.live.insert(id);
+            if is_limit {
+                m.book.add(id, side, price, leaves)?;
+            }
+        }
+        if self.config.market_fill == MarketFillTiming::ThisClose {
+            let m = self.markets.get(&instrument);
+            if let (Some(px), Some((lo, hi))) =
+                (m.and_then(|m| m.last_price), m.and_then(|m| m.last_range))
+            {
+                let volume = m.map_or(0, |m| m.last_volume);
+                let cap = self.capacity(&instrument, volume);
+                let mut ctx = Ctx {
+                    lo,
+                    hi,
+                    slippage: true,
+                    volume,
+                    cap_buy: cap,
+                    cap_sell: cap,
+                    ts,
+                };
+                self.point(&instrument, px, px, &mut ctx, out)?;
+                self.end_immediate(&instrument, ts, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------------------- matching
+
+    fn live_ids(&mut self, instrument: &str) -> Vec<u64> {
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.clear();
+        if let Some(m) = self.markets.get(instrument) {
+            ids.extend(m.live.iter().copied());
+        }
+        ids
+    }
+
+    fn update_watermarks(&mut self, ids: &[u64], price: i64) {
+        for id in ids {
+            if let Some(w) = self.orders.get_mut(id) {
+                if w.order.order_type != OrderType::TrailingStopMarket || w.order.triggered {
+                    continue;
+                }
+                let Some(off) = w.order.trailing_offset else {
+                    continue;
+                };
+                let wm = match (w.order.side, w.watermark) {
+                    (_, None) => price,
+                    (OrderSide::Sell, Some(x)) => x.max(price),
+                    (OrderSide::Buy, Some(x)) => x.min(price),
+                };
+                w.watermark = Some(wm);
+                let t = off.trigger(w.order.side, wm);
+                w.order.trigger_price = Some(match (w.order.side, w.order.trigger_price) {
+                    (OrderSide::Sell, Some(old)) => old.max(t),
+                    (OrderSide::Buy, Some(old)) => old.min(t),
+                    (_, None) => t,
+                });
+            }
+        }
+    }
+
+    /// Check every working order at one price point (`bid`/`ask`; equal for bars and trades)
+    /// until nothing more happens (a fill can release children that are marketable too).
+    fn point(
+        &mut self,
+        instrument: &str,
+        bid: i64,
+        ask: i64,
+        ctx: &mut Ctx,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        let mut rounds = 0;
+        loop {
+            let ids = self.live_ids(instrument);
+            self.update_watermarks(
+                &ids,
+                if bid == ask {
+                    bid
+                } else {
+                    bid + (ask - bid) / 2
+                },
+            );
+            let mut progress = false;
+            for &id in &ids {
+                progress |= self.check(id, bid, ask, ctx, out)?;
+            }
+            for &id in &ids {
+                if let Some(w) = self.orders.get_mut(&id) {
+                    w.seen = true;
+                }
+            }
+            self.scratch = ids;
+            rounds += 1;
+            if !progress || rounds > 64 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// IOC and FOK orders end after their first price check.
+    fn end_immediate(
+        &mut self,
+        instrument: &str,
+        ts: u64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        let ids = self.live_ids(instrument);
+        for &id in &ids {
+            let Some(w) = self.orders.get(&id) else {
+                continue;
+            };
+            let tif = w.order.time_in_force;
+            if w.seen && matches!(tif, TimeInForce::Ioc | TimeInForce::Fok) {
+                let reason = if tif == TimeInForce::Ioc {
+                    "immediate-or-cancel remainder"
+                } else {
+                    "fill-or-kill could not fill"
+                };
+                self.terminate(id, OrderEventKind::Cancelled, ts, reason, out)?;
+            }
+        }
+        self.scratch = ids;
+        Ok(())
+    }
+
+    /// Walk one leg of a bar's path from `from` to `to`, filling orders where the path first
+    /// touches their level.
+    fn walk(
+        &mut self,
+        instrument: &str,
+        from: i64,
+        to: i64,
+        ctx: &mut Ctx,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        if from == to {
+            return Ok(());
+        }
+        let rising = to > from;
+        let ids = self.live_ids(instrument);
+        self.update_watermarks(&ids, from);
+        self.scratch = ids;
+        let mut cur = from;
+        loop {
+            let mut next: Option<i64> = None;
+            if let Some(m) = self.markets.get(instrument) {
+                for id in &m.live {
+                    let Some(w) = self.orders.get(id) else {
+                        continue;
+                    };
+                    if let Some(t) = touch(&w.order, cur, to, rising) {
+                        next = Some(match next {
+                            None => t,
+                            Some(n) if rising => n.min(t),
+                            Some(n) => n.max(t),
+                        });
+                    }
+                }
+            }
+            let Some(t) = next else { return Ok(()) };
+            self.point(instrument, t, t, ctx, out)?;
+            cur = t;
+        }
+    }
+
+    /// Check one order at a price; returns whether anything happened.
+    fn check(
+        &mut self,
+        id: u64,
+        bid: i64,
+        ask: i64,
+        ctx: &mut Ctx,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<bool> {
+        let Some(w) = self.orders.get(&id) else {
+            return Ok(false);
+        };
+        if w.dormant || !w.order.status.is_open() {
+            return Ok(false);
+        }
+        let buy = w.order.side == OrderSide::Buy;
+        let px = if buy { ask } else { bid };
+        let maker = w.seen;
+        match effective(&w.order) {
+            Eff::Market => self.fill(id, px, true, LiquiditySide::Taker, ctx, out),
+            Eff::Limit(l) => {
+                if (buy && px <= l) || (!buy && px >= l) {
+                    let liq = if maker {
+                        LiquiditySide::Maker
+                    } else {
+                        LiquiditySide::Taker
+                    };
+                    self.fill(id, px, false, liq, ctx, out)
+                } else {
+                    Ok(false)
+                }
+            }
+            Eff::Stop(t) | Eff::Mit(t) => {
+                let is_stop = matches!(effective(&w.order), Eff::Stop(_));
+                let hit = if is_stop == buy { px >= t } else { px <= t };
+                if !hit {
+                    return Ok(false);
+                }
+                let stop_limit = w.order.order_type == OrderType::StopLimit;
+                let (side, price, leaves, instrument) = (
+                    w.order.side,
+                    w.order.price.unwrap_or(0),
+                    w.order.leaves_qty(),
+                    w.order.instrument.clone(),
+                );
+                self.emit(id, OrderEventKind::Triggered, ctx.ts, "", None, out)?;
+                if stop_limit {
+                    if let Some(w) = self.orders.get_mut(&id) {
+                        w.in_book = true;
+                    }
+                    if let Some(m) = self.markets.get_mut(&instrument) {
+                        m.book.add(id, side, price, leaves)?;
+                    }
+                    // Checked again as a limit in the next round at this same price.
+                    return Ok(true);
+                }
+                self.fill(id, px, true, LiquiditySide::Taker, ctx, out)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Fill as much of an order as capacity, cash, short and reduce-only rules allow, at
+    /// `base` (plus slippage when `market_like` and the event allows it).
+    #[allow(clippy::too_many_lines)]
+    fn fill(
+        &mut self,
+        id: u64,
+        base: i64,
+        market_like: bool,
+        liquidity: LiquiditySide,
+        ctx: &mut Ctx,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<bool> {
+        let Some(w) = self.orders.get(&id) else {
+            return Ok(false);
+        };
+        let o = &w.order;
+        let (lot, tick) = self
+            .markets
+            .get(&o.instrument)
+            .map_or((1, 1), |m| (m.lot.max(1), m.tick.max(1)));
+        let buy = o.side == OrderSide::Buy;
+        let leaves = o.leaves_qty();
+        let cap = if buy { ctx.cap_buy } else { ctx.cap_sell };
+        let mut qty = cap.map_or(leaves, |c| leaves.min(c));
+        let mut limit_reason: Option<&'static str> = None;
+
+        let pos = self.portfolio.net_quantity(&o.instrument);
+        if o.reduce_only {
+            let room = match (buy, pos) {
+                (true, p) if p < 0 => -p,
+                (false, p) if p > 0 => p,
+                _ => 0,
+            };
+            if room < qty {
+                qty = room;
+                limit_reason = Some("reduce-only: position fully reduced");
+            }
+        }
+        if !buy && !self.portfolio.shorts_allowed() && pos.max(0) < qty {
+            qty = pos.max(0);
+            limit_reason = Some("short selling is not allowed in this account");
+        }
+        qty = qty / lot * lot;
+
+        let price = if market_like && ctx.slippage {
+            let d = self
+                .config
+                .slippage
+                .distance(base, qty.max(lot), ctx.volume, tick);
+            if buy {
+                base.saturating_add(d).min(ctx.hi)
+            } else {
+                base.saturating_sub(d).max(ctx.lo)
+            }
+        } else {
+            base
+        };
+
+        // Cash: a fill may never take cash below zero (no leverage in either account type).
+        let cash = self.portfolio.cash();
+        let model = self.config.commission;
+        let (paid_n, paid_c) = (w.notional, w.commission);
+        let cost = |q: i64| -> (i128, i128) {
+            let value = notional(q, price);
+            let fee = model.total(o.filled_qty + q, paid_n + value) - paid_c;
+            (value, fee)
+        };
+        if qty > 0 {
+            let ok = |q: i64| {
+                let (value, fee) = cost(q);
+                if buy {
+                    value + fee <= cash
+                } else {
+                    cash + value - fee >= 0
+                }
+            };
+            if !ok(qty) {
+                limit_reason = Some("insufficient cash");
+                if buy {
+                    // Largest affordable number of lots (cost grows with quantity).
+                    let (mut lo, mut hi) = (0_i64, qty / lot);
+                    while lo < hi {
+                        let mid = lo + (hi - lo + 1) / 2;
+                        if ok(mid * lot) {
+                            lo = mid;
+                        } else {
+                            hi = mid - 1;
+                        }
+                    }
+                    qty = lo * lot;
+                } else {
+                    qty = 0;
+                }
+            }
+        }
+        let fok = o.time_in_force == TimeInForce::Fok;
+        if fok && qty < leaves {
+            // All or nothing; the end of the first check cancels it.
+            return Ok(false);
+        }
+        if qty <= 0 {
+            if let Some(reason) = limit_reason {
+                self.terminate(id, OrderEventKind::Cancelled, ctx.ts, reason, out)?;
+                return Ok(true);
+            }
+            return Ok(false);
+        }
+        let (value, fee) = cost(qty);
+        let commission = i64::try_from(fee).map_err(|_| CoreError::Overflow {
+            operation: "commission",
+        })?;
+        let (side, strategy, instrument) = (o.side, o.strategy_id.clone(), o.instrument.clone());
+        let fill = Fill {
+            trade_id: self.next_trade,
+            venue_order_id: id,
+            side,
+            quantity: qty,
+            price,
+            commission,
+            liquidity,
+        };
+        self.next_trade += 1;
+        if let Some(w) = self.orders.get_mut(&id) {
+            w.notional += value;
+            w.commission += fee;
+            if w.in_book {
+                if let Some(m) = self.markets.get_mut(&instrument) {
+                    m.book.fill(id, qty)?;
+                }
+                if qty == leaves {
+                    w.in_book = false;
+                }
+            }
+        }
+        match cap {
+            Some(c) if buy => ctx.cap_buy = Some(c - qty),
+            Some(c) => ctx.cap_sell = Some(c - qty),
+            None => {}
+        }
+        let oco = self
+            .orders
+            .get(&id)
+            .map(|w| w.oco.clone())
+            .unwrap_or_default();
+        self.emit(id, OrderEventKind::Filled, ctx.ts, "", Some(fill), out)?;
+        let mut pos_events = std::mem::take(&mut self.positions_buf);
+        pos_events.clear();
+        self.portfolio.apply_fill(
+            &strategy,
+            &instrument,
+            side,
+            qty,
+            price,
+            commission,
+            ctx.ts,
+            &mut pos_events,
+        )?;
+        out.extend(pos_events.drain(..).map(VenueEvent::Position));
+        self.positions_buf = pos_events;
+
+        // OCO: siblings shrink by the filled quantity; at zero they are cancelled.
+        for s in oco {
+            let Some(sw) = self.orders.get_mut(&s) else {
+                continue;
+            };
+            let left = sw.order.quantity - qty;
+            if left <= sw.order.filled_qty || !sw.order.status.is_open() {
+                self.terminate(
+                    s,
+                    OrderEventKind::Cancelled,
+                    ctx.ts,
+                    "OCO sibling filled",
+                    out,
+                )?;
+            } else {
+                sw.order.quantity = left;
+                let (p, l, in_book) = (
+                    sw.order.price.unwrap_or(0),
+                    sw.order.leaves_qty(),
+                    sw.in_book,
+                );
+                if in_book {
+                    if let Some(m) = self.markets.get_mut(&instrument) {
+                        m.book.modify(s, p, l)?;
+                    }
+                }
+                self.emit(
+                    s,
+                    OrderEventKind::ModifyAccepted,
+                    ctx.ts,
+                    "reduced by OCO sibling fill",
+                    None,
+                    out,
+                )?;
+            }
+        }
+        if self.closed.contains_key(&id) {
+            self.after_close(id, ctx.ts, out)?;
+        } else if let Some(reason) = limit_reason {
+            self.terminate(id, OrderEventKind::Cancelled, ctx.ts, reason, out)?;
+        }
+        Ok(true)
+    }
+}
+
+/// Where the path from `cur` (exclusive) to `to` (inclusive) first reaches an order's level.
+fn touch(o: &Order, cur: i64, to: i64, rising: bool) -> Option<i64> {
+    let buy = o.side == OrderSide::Buy;
+    let level = match effective(o) {
+        Eff::Market => return None,
+        Eff::Limit(l) => (rising != buy).then_some(l)?,
+        Eff::Stop(t) => (rising == buy).then_some(t)?,
+        Eff::Mit(t) => (rising != buy).then_some(t)?,
+    };
+    let inside = if rising {
+        level > cur && level <= to
+    } else {
+        level < cur && level >= to
+    };
+    inside.then_some(level)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,890 @@
+//! Hand-built scenarios with known answers, and proptest invariants over random order flows.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::orders::TrailingOffset;
+use crate::portfolio::{AccountConfig, AccountType};
+
+const ONE: i64 = FIXED_SCALE;
+const MIN: u64 = 60_000_000_000;
+/// 2024-01-10 15:00 UTC (a Wednesday, 10:00 in New York).
+const T0: u64 = 1_704_898_800_000_000_000;
+const SYM: &str = "AAPL";
+
+/// Cents to raw price.
+fn c(cents: i64) -> i64 {
+    cents * ONE / 100
+}
+
+fn plain() -> VenueConfig {
+    VenueConfig {
+        slippage: SlippageModel::None,
+        commission: CommissionModel::ZERO,
+        participation: None,
+        ..VenueConfig::default()
+    }
+}
+
+fn venue_with(config: VenueConfig, account: AccountConfig) -> SimulatedVenue {
+    let mut v = SimulatedVenue::new(config, Portfolio::new(account).unwrap());
+    v.add_instrument_raw(SYM, c(1), ONE).unwrap();
+    v
+}
+
+fn venue(config: VenueConfig) -> SimulatedVenue {
+    venue_with(config, AccountConfig::default())
+}
+
+fn order(id: &str, side: OrderSide, t: OrderType, shares: i64) -> Order {
+    Order::new(id, "S1", SYM, side, t, shares * ONE, T0)
+}
+
+/// Bar at minute `n` after T0 with prices in cents.
+fn bar(v: &mut SimulatedVenue, n: u64, ohlc: [i64; 4], volume: i64) -> Vec<VenueEvent> {
+    let mut out = Vec::new();
+    v.process_bar_raw(SYM, T0 + n * MIN, ohlc.map(c), volume * ONE, &mut out)
+        .unwrap();
+    out
+}
+
+fn submit(v: &mut SimulatedVenue, o: Order, n: u64) -> Vec<VenueEvent> {
+    let mut out = Vec::new();
+    v.submit(o, T0 + n * MIN, &mut out).unwrap();
+    out
+}
+
+/// `(client id, shares, cents)` of every fill, plus commissions in raw units.
+fn fills(events: &[VenueEvent]) -> Vec<(String, i64, i64)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            VenueEvent::Order(o) => o.fill.as_ref().map(|f| {
+                (
+                    o.client_order_id.clone(),
+                    f.quantity / ONE,
+                    f.price * 100 / ONE,
+                )
+            }),
+            VenueEvent::Position(_) => None,
+        })
+        .collect()
+}
+
+fn status(v: &SimulatedVenue, id: &str) -> OrderStatus {
+    v.order(id).unwrap().status
+}
+
+fn kinds(events: &[VenueEvent], id: &str) -> Vec<OrderEventKind> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            VenueEvent::Order(o) if o.client_order_id == id => Some(o.kind),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Buy `shares` at the open of a bar at 100.00 (minute `n`), leaving a long position.
+fn go_long(v: &mut SimulatedVenue, shares: i64, n: u64) {
+    submit(v, order("L", OrderSide::Buy, OrderType::Market, shares), n);
+    bar(v, n + 1, [10_000, 10_000, 10_000, 10_000], 0);
+}
+
+#[test]
+fn market_order_fills_at_next_open_with_slippage() {
+    let mut v = venue(VenueConfig {
+        slippage: SlippageModel::FixedTicks(1),
+        ..plain()
+    });
+    bar(&mut v, 0, [9_900, 10_100, 9_800, 10_050], 1_000);
+    let ev = submit(&mut v, order("M", OrderSide::Buy, OrderType::Market, 10), 0);
+    assert_eq!(
+        kinds(&ev, "M"),
+        vec![OrderEventKind::Submitted, OrderEventKind::Accepted]
+    );
+    assert!(
+        fills(&ev).is_empty(),
+        "no fill at the bar the order was placed in"
+    );
+    let ev = bar(&mut v, 1, [10_000, 10_200, 9_950, 10_100], 1_000);
+    assert_eq!(fills(&ev), vec![("M".into(), 10, 10_001)]);
+    assert_eq!(status(&v, "M"), OrderStatus::Filled);
+    assert_eq!(v.portfolio().identity_residual(), 0);
+}
+
+#[test]
+fn market_order_this_close_option() {
+    let mut v = venue(VenueConfig {
+        market_fill: MarketFillTiming::ThisClose,
+        ..plain()
+    });
+    bar(&mut v, 0, [9_900, 10_100, 9_800, 10_050], 1_000);
+    let ev = submit(&mut v, order("M", OrderSide::Buy, OrderType::Market, 10), 0);
+    assert_eq!(fills(&ev), vec![("M".into(), 10, 10_050)]);
+}
+
+#[test]
+fn slippage_never_leaves_the_bar() {
+    let mut v = venue(VenueConfig {
+        slippage: SlippageModel::FixedTicks(50),
+        ..plain()
+    });
+    submit(&mut v, order("M", OrderSide::Buy, OrderType::Market, 1), 0);
+    let ev = bar(&mut v, 1, [10_000, 10_010, 9_990, 10_005], 0);
+    assert_eq!(fills(&ev), vec![("M".into(), 1, 10_010)]); // clamped at the high
+}
+
+#[test]
+fn limit_never_touched_keeps_working() {
+    let mut v = venue(plain());
+    submit(
+        &mut v,
+        order("B", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_500)),
+        0,
+    );
+    for n in 1..5 {
+        let ev = bar(&mut v, n, [10_000, 10_100, 9_900, 10_050], 1_000);
+        assert!(fills(&ev).is_empty());
+    }
+    assert_eq!(status(&v, "B"), OrderStatus::Accepted);
+    assert_eq!(v.depth(SYM, OrderSide::Buy, 5)[0].price, c(9_500));
+}
+
+#[test]
+fn limit_touched_fills_at_limit_and_gap_fills_at_open() {
+    let mut v = venue(plain());
+    submit(
+        &mut v,
+        order("B", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_950)),
+        0,
+    );
+    let ev = bar(&mut v, 1, [10_000, 10_050, 9_900, 10_020], 1_000);
+    assert_eq!(fills(&ev), vec![("B".into(), 10, 9_950)]);
+    let maker = ev.iter().any(|e| {
+        matches!(e, VenueEvent::Order(o)
+        if o.fill.as_ref().is_some_and(|f| f.liquidity == LiquiditySide::Maker))
+    });
+    assert!(maker, "a resting limit that is touched is a maker");
+    // Gap down through a buy limit: fills at the (better) open.
+    submit(
+        &mut v,
+        order("B2", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_950)),
+        1,
+    );
+    let ev = bar(&mut v, 2, [9_800, 9_900, 9_700, 9_850], 1_000);
+    assert_eq!(fills(&ev), vec![("B2".into(), 10, 9_800)]);
+}
+
+#[test]
+fn stop_gapped_through_fills_at_the_open_not_the_stop() {
+    let mut v = venue(plain());
+    go_long(&mut v, 10, 0);
+    submit(
+        &mut v,
+        order("SL", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(c(9_500)),
+        1,
+    );
+    let ev = bar(&mut v, 2, [9_000, 9_200, 8_900, 9_100], 1_000);
+    assert_eq!(fills(&ev), vec![("SL".into(), 10, 9_000)]);
+    assert_eq!(
+        kinds(&ev, "SL"),
+        vec![OrderEventKind::Triggered, OrderEventKind::Filled]
+    );
+    assert_eq!(v.portfolio().realised(), i128::from(-10 * ONE * 10));
+}
+
+#[test]
+fn stop_triggers_intrabar_at_trigger_plus_slippage() {
+    let mut v = venue(VenueConfig {
+        slippage: SlippageModel::FixedTicks(2),
+        ..plain()
+    });
+    submit(
+        &mut v,
+        order("S", OrderSide::Buy, OrderType::StopMarket, 5).with_trigger(c(10_100)),
+        0,
+    );
+    let ev = bar(&mut v, 1, [10_000, 10_200, 9_950, 10_150], 1_000);
+    assert_eq!(fills(&ev), vec![("S".into(), 5, 10_102)]);
+}
+
+#[test]
+fn stop_limit_gapped_past_its_limit_waits_for_the_limit() {
+    let mut v = venue(plain());
+    submit(
+        &mut v,
+        order("SLB", OrderSide::Buy, OrderType::StopLimit, 5)
+            .with_trigger(c(10_100))
+            .with_price(c(10_120)),
+        0,
+    );
+    let ev = bar(&mut v, 1, [10_200, 10_300, 10_150, 10_250], 1_000);
+    assert!(fills(&ev).is_empty());
+    assert_eq!(kinds(&ev, "SLB"), vec![OrderEventKind::Triggered]);
+    let ev = bar(&mut v, 2, [10_250, 10_260, 10_100, 10_110], 1_000);
+    assert_eq!(fills(&ev), vec![("SLB".into(), 5, 10_120)]);
+}
+
+#[test]
+fn market_if_touched_buys_on_the_dip() {
+    let mut v = venue(plain());
+    submit(
+        &mut v,
+        order("MIT", OrderSide::Buy, OrderType::MarketIfTouched, 5).with_trigger(c(9_900)),
+        0,
+    );
+    let ev = bar(&mut v, 1, [10_000, 10_050, 9_950, 10_000], 1_000);
+    assert!(fills(&ev).is_empty());
+    let ev = bar(&mut v, 2, [10_000, 10_100, 9_850, 10_050], 1_000);
+    assert_eq!(fills(&ev), vec![("MIT".into(), 5, 9_900)]);
+}
+
+#[test]
+fn trailing_stop_follows_the_high_and_fills_on_the_pullback() {
+    let mut v = venue(plain());
+    go_long(&mut v, 10, 0);
+    submit(
+        &mut v,
+        order("TS", OrderSide::Sell, OrderType::TrailingStopMarket, 10)
+            .with_trailing(TrailingOffset::Price(c(100))),
+        1,
+    );
+    assert_eq!(v.order("TS").unwrap().trigger_price, Some(c(9_900)));
+    // Up-closing bar: O 100 -> L 99.50 -> H 103 -> C 102.50; trigger trails to 102.
+    let ev = bar(&mut v, 2, [10_000, 10_300, 9_950, 10_250], 1_000);
+    assert!(fills(&ev).is_empty());
+    assert_eq!(v.order("TS").unwrap().trigger_price, Some(c(10_200)));
+    let ev = bar(&mut v, 3, [10_250, 10_260, 10_150, 10_160], 1_000);
+    assert_eq!(fills(&ev), vec![("TS".into(), 10, 10_200)]);
+    // Percent offset: 1 % below the best price.
+    let mut v = venue(plain());
+    go_long(&mut v, 10, 0);
+    submit(
+        &mut v,
+        order("TP", OrderSide::Sell, OrderType::TrailingStopMarket, 10)
+            .with_trailing(TrailingOffset::BasisPoints(100)),
+        1,
+    );
+    assert_eq!(v.order("TP").unwrap().trigger_price, Some(c(9_900)));
+}
+
+fn bracket(v: &mut SimulatedVenue) {
+    let mut out = Vec::new();
+    v.submit_bracket(
+        order("E", OrderSide::Buy, OrderType::Market, 10),
+        order("TP", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_500)),
+        order("SL", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(c(9_500)),
+        T0,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(kinds(&out, "TP"), vec![OrderEventKind::Submitted]);
+    let ev = bar(v, 1, [10_000, 10_000, 10_000, 10_000], 0);
+    assert_eq!(fills(&ev), vec![("E".into(), 10, 10_000)]);
+    assert_eq!(status(v, "TP"), OrderStatus::Accepted);
+    assert_eq!(status(v, "SL"), OrderStatus::Accepted);
+}
+
+#[test]
+fn bracket_both_exits_inside_an_up_bar_stop_wins() {
+    // Up bar: O -> L -> H -> C, the low (stop) comes first.
+    let mut v = venue(plain());
+    bracket(&mut v);
+    let ev = bar(&mut v, 2, [10_000, 10_600, 9_400, 10_400], 1_000);
+    assert_eq!(fills(&ev), vec![("SL".into(), 10, 9_500)]);
+    assert_eq!(status(&v, "TP"), OrderStatus::Cancelled);
+    assert_eq!(v.portfolio().net_quantity(SYM), 0);
+}
+
+#[test]
+fn bracket_both_exits_inside_a_down_bar_target_wins() {
+    // Down bar: O -> H -> L -> C, the high (take-profit) comes first.
+    let mut v = venue(plain());
+    bracket(&mut v);
+    let ev = bar(&mut v, 2, [10_000, 10_600, 9_400, 9_600], 1_000);
+    assert_eq!(fills(&ev), vec![("TP".into(), 10, 10_500)]);
+    assert_eq!(status(&v, "SL"), OrderStatus::Cancelled);
+    assert_eq!(v.portfolio().realised(), i128::from(50 * ONE));
+}
+
+#[test]
+fn bracket_entry_cancelled_unfilled_cancels_the_exits() {
+    let mut v = venue(plain());
+    let mut out = Vec::new();
+    v.submit_bracket(
+        order("E", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_000)),
+        order("TP", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_500)),
+        order("SL", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(c(8_500)),
+        T0,
+        &mut out,
+    )
+    .unwrap();
+    v.cancel("E", T0 + MIN, &mut out).unwrap();
+    assert_eq!(status(&v, "TP"), OrderStatus::Cancelled);
+    assert_eq!(status(&v, "SL"), OrderStatus::Cancelled);
+}
+
+#[test]
+fn partial_fill_across_bars_by_participation() {
+    let mut v = venue(VenueConfig {
+        participation: Some(ONE / 10),
+        ..plain()
+    });
+    submit(
+        &mut v,
+        order("P", OrderSide::Buy, OrderType::Market, 100),
+        0,
+    );
+    let ev = bar(&mut v, 1, [10_000, 10_100, 9_900, 10_050], 500);
+    assert_eq!(fills(&ev), vec![("P".into(), 50, 10_000)]);
+    assert_eq!(status(&v, "P"), OrderStatus::PartiallyFilled);
+    let ev = bar(&mut v, 2, [10_050, 10_100, 10_000, 10_080], 1_000);
+    assert_eq!(fills(&ev), vec![("P".into(), 50, 10_050)]);
+    assert_eq!(status(&v, "P"), OrderStatus::Filled);
+    assert_eq!(v.order("P").unwrap().avg_px(), Some(c(10_025)));
+}
+
+#[test]
+fn ioc_and_fok() {
+    let mut v = venue(VenueConfig {
+        participation: Some(ONE / 10),
+        ..plain()
+    });
+    let ioc = |id: &str| {
+        order(id, OrderSide::Buy, OrderType::Market, 100).with_tif(TimeInForce::Ioc, None)
+    };
+    submit(&mut v, ioc("I"), 0);
+    let ev = bar(&mut v, 1, [10_000, 10_100, 9_900, 10_050], 500);
+    assert_eq!(fills(&ev), vec![("I".into(), 50, 10_000)]);
+    assert_eq!(status(&v, "I"), OrderStatus::Cancelled);
+    // An IOC limit not marketable at the first price is cancelled.
+    submit(
+        &mut v,
+        order("IL", OrderSide::Buy, OrderType::Limit, 1)
+            .with_price(c(9_000))
+            .with_tif(TimeInForce::Ioc, None),
+        1,
+    );
+    bar(&mut v, 2, [10_000, 10_100, 8_900, 10_050], 500);
+    assert_eq!(status(&v, "IL"), OrderStatus::Cancelled);
+    assert_eq!(v.order("IL").unwrap().filled_qty, 0);
+    // FOK: 100 wanted, 50 available -> nothing; 100 available -> all.
+    let fok = |id: &str| {
+        order(id, OrderSide::Buy, OrderType::Market, 100).with_tif(TimeInForce::Fok, None)
+    };
+    submit(&mut v, fok("F1"), 2);
+    let ev = bar(&mut v, 3, [10_000, 10_100, 9_900, 10_050], 500);
+    assert!(fills(&ev).is_empty());
+    assert_eq!(status(&v, "F1"), OrderStatus::Cancelled);
+    submit(&mut v, fok("F2"), 3);
+    let ev = bar(&mut v, 4, [10_000, 10_100, 9_900, 10_050], 1_000);
+    assert_eq!(fills(&ev), vec![("F2".into(), 100, 10_000)]);
+}
+
+#[test]
+fn day_gtd_and_gtc_expiry() {
+    let mut v = venue(plain());
+    let lim = |id: &str| order(id, OrderSide::Buy, OrderType::Limit, 1).with_price(c(5_000));
+    submit(&mut v, lim("DAY").with_tif(TimeInForce::Day, None), 0);
+    submit(
+        &mut v,
+        lim("GTD").with_tif(TimeInForce::Gtd, Some(T0 + 5 * MIN)),
+        0,
+    );
+    submit(&mut v, lim("GTC"), 0);
+    bar(&mut v, 5, [10_000; 4], 0);
+    assert_eq!(
+        status(&v, "GTD"),
+        OrderStatus::Accepted,
+        "not expired at its expiry"
+    );
+    bar(&mut v, 6, [10_000; 4], 0);
+    assert_eq!(status(&v, "GTD"), OrderStatus::Expired);
+    // 16:00 New York = 21:00 UTC in January = T0 + 6 h.
+    bar(&mut v, 360, [10_000; 4], 0);
+    assert_eq!(status(&v, "DAY"), OrderStatus::Accepted);
+    let ev = bar(&mut v, 361, [10_000; 4], 0);
+    assert_eq!(kinds(&ev, "DAY"), vec![OrderEventKind::Expired]);
+    bar(&mut v, 3 * 24 * 60, [10_000; 4], 0);
+    assert_eq!(status(&v, "GTC"), OrderStatus::Accepted);
+}
+
+#[test]
+fn oco_one_fills_the_other_is_cancelled() {
+    let mut v = venue(plain());
+    go_long(&mut v, 10, 0);
+    let mut out = Vec::new();
+    v.submit_oco(
+        vec![
+            order("A", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_200)),
+            order("B", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(c(9_800)),
+        ],
+        T0 + MIN,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(v.order("A").unwrap().linked_order_ids, vec!["B".to_owned()]);
+    let ev = bar(&mut v, 2, [10_000, 10_250, 9_990, 10_240], 1_000);
+    assert_eq!(fills(&ev), vec![("A".into(), 10, 10_200)]);
+    assert_eq!(status(&v, "B"), OrderStatus::Cancelled);
+}
+
+#[test]
+fn oco_partial_fill_reduces_the_sibling() {
+    let mut v = venue(VenueConfig {
+        participation: Some(ONE / 10),
+        ..plain()
+    });
+    go_long(&mut v, 10, 0);
+    let mut out = Vec::new();
+    v.submit_oco(
+        vec![
+            order("A", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_200)),
+            order("B", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(c(9_800)),
+        ],
+        T0 + MIN,
+        &mut out,
+    )
+    .unwrap();
+    let ev = bar(&mut v, 2, [10_000, 10_250, 9_990, 10_240], 40);
+    assert_eq!(fills(&ev), vec![("A".into(), 4, 10_200)]);
+    assert_eq!(v.order("B").unwrap().quantity, 6 * ONE);
+    assert_eq!(status(&v, "B"), OrderStatus::Accepted);
+}
+
+#[test]
+fn modify_and_cancel_requests() {
+    let mut v = venue(plain());
+    bar(&mut v, 0, [10_000; 4], 0);
+    submit(
+        &mut v,
+        order("B", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_000)),
+        0,
+    );
+    let mut out = Vec::new();
+    v.modify("B", Some(20 * ONE), Some(c(9_100)), None, T0, &mut out)
+        .unwrap();
+    assert_eq!(kinds(&out, "B"), vec![OrderEventKind::ModifyAccepted]);
+    assert_eq!(
+        v.depth(SYM, OrderSide::Buy, 1)[0],
+        BookLevel {
+            price: c(9_100),
+            quantity: 20 * ONE,
+            orders: 1
+        }
+    );
+    out.clear();
+    v.modify("B", None, None, Some(c(1)), T0, &mut out).unwrap();
+    assert_eq!(kinds(&out, "B"), vec![OrderEventKind::ModifyRejected]);
+    v.cancel("B", T0, &mut out).unwrap();
+    assert_eq!(status(&v, "B"), OrderStatus::Cancelled);
+    assert!(v.depth(SYM, OrderSide::Buy, 1).is_empty());
+    out.clear();
+    v.cancel("B", T0, &mut out).unwrap();
+    assert_eq!(kinds(&out, "B"), vec![OrderEventKind::CancelRejected]);
+    assert!(v.cancel("nope", T0, &mut out).is_err());
+}
+
+#[test]
+fn flags_and_account_rules() {
+    let mut v = venue(plain());
+    bar(&mut v, 0, [10_000; 4], 0);
+    // Reduce-only with no position.
+    let ev = submit(
+        &mut v,
+        order("R", OrderSide::Sell, OrderType::Market, 1).with_flags(true, false),
+        0,
+    );
+    assert_eq!(
+        kinds(&ev, "R"),
+        vec![OrderEventKind::Submitted, OrderEventKind::Rejected]
+    );
+    // Post-only buy at/above the market.
+    submit(
+        &mut v,
+        order("P", OrderSide::Buy, OrderType::Limit, 1)
+            .with_price(c(10_000))
+            .with_flags(false, true),
+        0,
+    );
+    assert_eq!(status(&v, "P"), OrderStatus::Rejected);
+    // Short sale in a cash account.
+    submit(
+        &mut v,
+        order("SS", OrderSide::Sell, OrderType::Market, 1),
+        0,
+    );
+    assert_eq!(status(&v, "SS"), OrderStatus::Rejected);
+    // More than the cash.
+    submit(
+        &mut v,
+        order("BIG", OrderSide::Buy, OrderType::Market, 2_000),
+        0,
+    );
+    assert_eq!(status(&v, "BIG"), OrderStatus::Rejected);
+    // Reduce-only caps at the position.
+    go_long(&mut v, 5, 1);
+    submit(
+        &mut v,
+        order("R2", OrderSide::Sell, OrderType::Market, 8).with_flags(true, false),
+        2,
+    );
+    let ev = bar(&mut v, 3, [10_000; 4], 0);
+    assert_eq!(fills(&ev), vec![("R2".into(), 5, 10_000)]);
+    assert_eq!(status(&v, "R2"), OrderStatus::Cancelled);
+    assert_eq!(v.portfolio().net_quantity(SYM), 0);
+}
+
+#[test]
+fn margin_account_can_short() {
+    let mut v = venue_with(
+        plain(),
+        AccountConfig {
+            starting_cash: 10_000 * ONE,
+            account_type: AccountType::Margin,
+            allow_short: true,
+        },
+    );
+    submit(
+        &mut v,
+        order("SS", OrderSide::Sell, OrderType::Market, 10),
+        0,
+    );
+    bar(&mut v, 1, [10_000, 10_100, 9_900, 9_950], 0);
+    assert_eq!(v.portfolio().net_quantity(SYM), -10 * ONE);
+    assert_eq!(v.portfolio().unrealised(), i128::from(5 * ONE));
+    assert_eq!(v.portfolio().identity_residual(), 0);
+}
+
+#[test]
+fn gap_up_clamps_buy_to_cash() {
+    // Accepted at 100 with just enough cash; the next open gaps to 200.
+    let mut v = venue_with(
+        plain(),
+        AccountConfig {
+            starting_cash: 1_000 * ONE,
+            ..AccountConfig::default()
+        },
+    );
+    bar(&mut v, 0, [10_000; 4], 0);
+    submit(&mut v, order("B", OrderSide::Buy, OrderType::Market, 10), 0);
+    let ev = bar(&mut v, 1, [20_000; 4], 0);
+    assert_eq!(fills(&ev), vec![("B".into(), 5, 20_000)]);
+    assert_eq!(status(&v, "B"), OrderStatus::Cancelled);
+    assert_eq!(v.portfolio().cash(), 0);
+}
+
+#[test]
+fn latency_delays_arrival() {
+    let mut v = venue(VenueConfig {
+        latency_ns: 90_000_000_000,
+        ..plain()
+    });
+    let ev = submit(&mut v, order("M", OrderSide::Buy, OrderType::Market, 1), 0);
+    assert_eq!(kinds(&ev, "M"), vec![OrderEventKind::Submitted]);
+    let ev = bar(&mut v, 1, [10_000; 4], 0);
+    assert!(fills(&ev).is_empty());
+    let ev = bar(&mut v, 2, [10_100; 4], 0);
+    assert_eq!(
+        kinds(&ev, "M"),
+        vec![OrderEventKind::Accepted, OrderEventKind::Filled]
+    );
+    assert_eq!(fills(&ev), vec![("M".into(), 1, 10_100)]);
+}
+
+#[test]
+fn commission_minimum_is_per_order_across_partial_fills() {
+    let mut v = venue(VenueConfig {
+        commission: CommissionModel::IBKR_FIXED,
+        participation: Some(ONE / 10),
+        ..plain()
+    });
+    submit(
+        &mut v,
+        order("P", OrderSide::Buy, OrderType::Market, 100),
+        0,
+    );
+    let ev1 = bar(&mut v, 1, [10_000; 4], 500);
+    let ev2 = bar(&mut v, 2, [10_000; 4], 500);
+    let fees: Vec<i64> = ev1
+        .iter()
+        .chain(&ev2)
+        .filter_map(|e| match e {
+            VenueEvent::Order(o) => o.fill.as_ref().map(|f| f.commission),
+            VenueEvent::Position(_) => None,
+        })
+        .collect();
+    assert_eq!(fees, vec![ONE, 0]); // $1 minimum once; 100 × $0.005 = $0.50 < $1
+    assert_eq!(v.portfolio().commissions(), i128::from(ONE));
+    assert_eq!(v.portfolio().identity_residual(), 0);
+}
+
+#[test]
+fn quotes_fill_at_the_touch() {
+    let mut v = venue(plain());
+    submit(&mut v, order("M", OrderSide::Buy, OrderType::Market, 10), 0);
+    submit(
+        &mut v,
+        order("L", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_990)),
+        0,
+    );
+    let mut out = Vec::new();
+    v.process_quote_raw(SYM, T0 + 1, [c(9_995), c(10_000)], [0, 4 * ONE], &mut out)
+        .unwrap();
+    assert_eq!(fills(&out), vec![("M".into(), 4, 10_000)]);
+    out.clear();
+    v.process_quote_raw(SYM, T0 + 2, [c(9_985), c(9_990)], [0, 0], &mut out)
+        .unwrap();
+    assert_eq!(
+        fills(&out),
+        vec![("M".into(), 6, 9_990), ("L".into(), 10, 9_990)]
+    );
+    out.clear();
+    // A trade print is a point.
+    submit(&mut v, order("S", OrderSide::Sell, OrderType::Market, 5), 0);
+    v.process_trade_raw(SYM, T0 + 3, c(9_999), 0, &mut out)
+        .unwrap();
+    assert_eq!(fills(&out), vec![("S".into(), 5, 9_999)]);
+}
+
+#[test]
+fn invalid_inputs_are_errors() {
+    let mut v = venue(plain());
+    let mut out = Vec::new();
+    assert!(v
+        .process_bar_raw(SYM, T0, [c(100), c(99), c(98), c(100)], 0, &mut out)
+        .is_err());
+    assert!(v
+        .process_bar_raw("MSFT", T0, [c(100); 4], 0, &mut out)
+        .is_err());
+    submit(&mut v, order("X", OrderSide::Buy, OrderType::Market, 1), 0);
+    assert!(v
+        .submit(
+            order("X", OrderSide::Buy, OrderType::Market, 1),
+            T0,
+            &mut out
+        )
+        .is_err());
+    let mut filled = order("Y", OrderSide::Buy, OrderType::Market, 1);
+    filled.status = OrderStatus::Filled;
+    assert!(matches!(
+        v.submit(filled, T0, &mut out),
+        Err(CoreError::InvalidState(_))
+    ));
+}
+
+// --------------------------------------------------------------------------- properties
+
+#[derive(Debug, Clone)]
+enum Op {
+    Submit {
+        side: bool,
+        kind: u8,
+        shares: i64,
+        offset: i64,
+        tif: u8,
+    },
+    Cancel(usize),
+    Bar {
+        up: bool,
+        body: i64,
+        wick_hi: i64,
+        wick_lo: i64,
+        gap: i64,
+        volume: i64,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (any::<bool>(), 0_u8..7, 1_i64..60, -300_i64..300, 0_u8..4).prop_map(
+            |(side, kind, shares, offset, tif)| Op::Submit {
+                side,
+                kind,
+                shares,
+                offset,
+                tif
+            }
+        ),
+        (0_usize..50).prop_map(Op::Cancel),
+        (
+            any::<bool>(),
+            0_i64..200,
+            0_i64..150,
+            0_i64..150,
+            -300_i64..300,
+            0_i64..400
+        )
+            .prop_map(|(up, body, wick_hi, wick_lo, gap, volume)| Op::Bar {
+                up,
+                body,
+                wick_hi,
+                wick_lo,
+                gap,
+                volume
+            }),
+    ]
+}
+
+fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(), TestCaseError> {
+    let mut v = venue_with(config, account);
+    let mut last = 10_000_i64; // cents
+    let mut n = 0_u64;
+    let mut submitted: Vec<String> = Vec::new();
+    let strategies = ["A", "B"];
+    for (i, op) in ops.iter().enumerate() {
+        let mut out = Vec::new();
+        let mut range = None;
+        match op {
+            Op::Submit {
+                side,
+                kind,
+                shares,
+                offset,
+                tif,
+            } => {
+                let side = if *side {
+                    OrderSide::Buy
+                } else {
+                    OrderSide::Sell
+                };
+                let level = c((last + offset).max(100));
+                let id = format!("O{i}");
+                let base = Order::new(
+                    &id,
+                    strategies[i % 2],
+                    SYM,
+                    side,
+                    OrderType::Market,
+                    shares * ONE,
+                    T0,
+                );
+                let o = match kind {
+                    0 => base,
+                    1 => Order {
+                        order_type: OrderType::Limit,
+                        ..base
+                    }
+                    .with_price(level),
+                    2 => Order {
+                        order_type: OrderType::StopMarket,
+                        ..base
+                    }
+                    .with_trigger(level),
+                    3 => Order {
+                        order_type: OrderType::StopLimit,
+                        ..base
+                    }
+                    .with_trigger(level)
+                    .with_price(level),
+                    4 => Order {
+                        order_type: OrderType::MarketIfTouched,
+                        ..base
+                    }
+                    .with_trigger(level),
+                    5 => Order {
+                        order_type: OrderType::TrailingStopMarket,
+                        ..base
+                    }
+                    .with_trailing(TrailingOffset::Price(c(offset.abs() + 1))),
+                    _ => Order {
+                        order_type: OrderType::Limit,
+                        ..base
+                    }
+                    .with_price(level)
+                    .with_flags(true, false),
+                };
+                let o = match tif {
+                    0 => o,
+                    1 => o.with_tif(TimeInForce::Ioc, None),
+                    2 if o.order_type != OrderType::Market => o.with_tif(TimeInForce::Day, None),
+                    _ => o.with_tif(TimeInForce::Fok, None),
+                };
+                v.submit(o, T0 + n * MIN, &mut out).unwrap();
+                submitted.push(id);
+            }
+            Op::Cancel(k) => {
+                if let Some(id) = submitted.get(*k) {
+                    v.cancel(id, T0 + n * MIN, &mut out).unwrap();
+                }
+            }
+            Op::Bar {
+                up,
+                body,
+                wick_hi,
+                wick_lo,
+                gap,
+                volume,
+            } => {
+                n += 1;
+                let o = (last + gap).max(1_000);
+                let cl = if *up { o + body } else { (o - body).max(500) };
+                let h = o.max(cl) + wick_hi;
+                let l = (o.min(cl) - wick_lo).max(100);
+                v.process_bar_raw(
+                    SYM,
+                    T0 + n * MIN,
+                    [o, h, l, cl].map(c),
+                    volume * ONE,
+                    &mut out,
+                )
+                .unwrap();
+                range = Some((c(l), c(h)));
+                last = cl;
+            }
+        }
+        let p = v.portfolio();
+        prop_assert_eq!(p.identity_residual(), 0);
+        prop_assert_eq!(p.strategy_identity_residual("A"), 0);
+        prop_assert_eq!(p.strategy_identity_residual("B"), 0);
+        if p.config().account_type == AccountType::Cash {
+            prop_assert!(p.cash() >= 0, "cash went negative: {}", p.cash());
+            prop_assert!(p.net_quantity(SYM) >= 0, "a cash account went short");
+        }
+        for e in &out {
+            if let VenueEvent::Order(ev) = e {
+                if let Some(f) = &ev.fill {
+                    if let Some((l, h)) = range {
+                        prop_assert!(
+                            f.price >= l && f.price <= h,
+                            "fill {} outside [{l}, {h}]",
+                            f.price
+                        );
+                    }
+                    prop_assert!(f.quantity > 0);
+                }
+            }
+        }
+        for id in &submitted {
+            let o = v.order(id).unwrap();
+            prop_assert!(o.filled_qty <= o.quantity);
+            prop_assert!(o.filled_qty >= 0);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_flows_keep_the_books_straight(ops in proptest::collection::vec(op(), 1..60)) {
+        run_flow(&ops, AccountConfig::default(), VenueConfig {
+            participation: Some(ONE / 5),
+            ..VenueConfig::default()
+        })?;
+    }
+
+    #[test]
+    fn random_flows_margin_account(ops in proptest::collection::vec(op(), 1..60)) {
+        run_flow(&ops, AccountConfig {
+            starting_cash: 50_000 * ONE,
+            account_type: AccountType::Margin,
+            allow_short: true,
+        }, VenueConfig {
+            slippage: SlippageModel::Rate(1_000_000),
+            ..VenueConfig::default()
+        })?;
+    }
+}
