@@ -44,16 +44,32 @@ pub fn saturate_i64(v: i128) -> i64 {
     i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
 
-/// A raw fixed-point value as a float in price units (correctly rounded division).
+/// A raw fixed-point value as a float in price units: the nearest `f64` to
+/// `raw / 10^9` (so equal raws give equal floats, and the float is what Python's
+/// `raw / 10**9` gives).
 #[inline]
 pub fn raw_to_f64(raw: i64) -> f64 {
-    raw as f64 / SCALE_F64
+    const EXACT: i64 = 1 << 53;
+    if (-EXACT..=EXACT).contains(&raw) {
+        // Both operands exact: one correctly rounded division.
+        raw as f64 / SCALE_F64
+    } else {
+        // Whole units (< 2^34, exact) plus the fraction: the fraction's own rounding error
+        // (< 2^-54) is smaller than the distance from any non-midpoint sum to a rounding
+        // midpoint (>= 512 / (10^9 · 2^30)), so the sum is still correctly rounded.
+        let units = raw / FIXED_SCALE;
+        let frac = raw % FIXED_SCALE;
+        units as f64 + frac as f64 / SCALE_F64
+    }
 }
 
-/// An exact raw-unit quantity (e.g. a sum) as a float in price units.
+/// An exact raw-unit quantity (e.g. a difference) as a float in price units.
 #[inline]
 pub fn raw128_to_f64(raw: i128) -> f64 {
-    raw as f64 / SCALE_F64
+    match i64::try_from(raw) {
+        Ok(r) => raw_to_f64(r),
+        Err(_) => raw as f64 / SCALE_F64,
+    }
 }
 
 /// The float `x` (in price units) on the 10^-9 grid, rounded half to even from the exact
@@ -199,6 +215,15 @@ mod tests {
         assert!(raw_from_f64(1e10).is_err());
         assert_eq!(raw_from_f64(f64::MIN_POSITIVE).unwrap(), 0);
         assert_eq!(raw_from_f64(-0.0).unwrap(), 0);
+    }
+
+    #[test]
+    fn raw_to_float_is_correctly_rounded_beyond_2_pow_53() {
+        // Python: 2305843009500000000 / 10**9 == 2305843009.5 exactly.
+        assert_eq!(raw_to_f64(2_305_843_009_500_000_000), 2_305_843_009.5);
+        assert_eq!(raw_to_f64(-2_305_843_009_500_000_000), -2_305_843_009.5);
+        assert_eq!(raw_to_f64(i64::MAX), 9_223_372_036.854_775_807);
+        assert_eq!(raw_to_f64(1_500_000_000), 1.5);
     }
 
     #[test]
