@@ -3,8 +3,9 @@
 Keep in step with ``rust_core/src/python/``; ``make lint`` runs ``mypy.stubtest``.
 """
 
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Self, TypeAlias, TypedDict, final, type_check_only
+from typing import Any, Literal, Self, TypeAlias, TypedDict, final, type_check_only
 
 import numpy as np
 import numpy.typing as npt
@@ -405,3 +406,479 @@ def donchian(
     high: npt.ArrayLike, low: npt.ArrayLike, period: int = 20, *, raw: bool = False
 ) -> tuple[_FloatArray, _FloatArray, _FloatArray]:
     """``(upper, middle, lower)``."""
+
+# ----- types, clock, bus (rust_core/src/python/{types,clock,bus}.rs) -----
+# Exact values are int raw units of 10^-9 plus a declared precision (decimal places, <= 9).
+# Inputs accept Decimal, str or int (exact); a float is refused unless passed to
+# ``from_float`` explicitly. Invalid values raise ``InvalidInputError`` naming the field.
+
+__all__ += [
+    "Bar",
+    "BarType",
+    "Bus",
+    "IngestQueue",
+    "Instrument",
+    "LiveClock",
+    "Money",
+    "Price",
+    "Quantity",
+    "QuoteTick",
+    "TestClock",
+    "TimeEvent",
+    "TradeTick",
+]
+
+_RoundingMode: TypeAlias = Literal[
+    "ROUND_HALF_EVEN",
+    "ROUND_HALF_UP",
+    "ROUND_HALF_DOWN",
+    "ROUND_FLOOR",
+    "ROUND_CEILING",
+    "ROUND_DOWN",
+    "ROUND_UP",
+]
+_AssetClassName: TypeAlias = Literal[
+    "EQUITY", "ETF", "CRYPTO", "FX", "FUTURE", "OPTION", "INDEX", "COMMODITY"
+]
+_AggressorSideName: TypeAlias = Literal["BUYER", "SELLER", "NO_AGGRESSOR"]
+_BackpressurePolicy: TypeAlias = Literal["block", "drop_newest", "drop_oldest"]
+_PriceLike: TypeAlias = Price | Decimal | str | int
+_QuantityLike: TypeAlias = Quantity | Decimal | str | int
+
+@final
+class Price:
+    """An exact price: ``raw`` units of 10^-9 declared with ``precision`` decimal places.
+
+    ``Price("1.50")`` has precision 2; equality, ordering and hashing use the value only
+    (``Price("1.5") == Price("1.50")``). Arithmetic is exact; overflow raises
+    ``ArithmeticOverflowError``. ``precision`` re-declares the value and refuses to drop
+    digits (round explicitly with ``round``/``round_to``).
+    """
+
+    def __new__(cls, value: _PriceLike, precision: int | None = None) -> Self: ...
+    @staticmethod
+    def from_raw(raw: int, precision: int) -> Price:
+        """From raw units of 10^-9 (no digits beyond ``precision``)."""
+    @staticmethod
+    def from_float(value: float, precision: int) -> Price:
+        """A float rounded half-even, on its exact binary value, to ``precision`` places."""
+    @property
+    def raw(self) -> int: ...
+    @property
+    def precision(self) -> int: ...
+    def as_decimal(self) -> Decimal:
+        """The exact value as a ``Decimal`` with ``precision`` places."""
+    def as_float(self) -> float:
+        """The nearest float (analytics only)."""
+    def round(self, precision: int, rounding: _RoundingMode = "ROUND_HALF_EVEN") -> Price:
+        """Rounded to ``precision`` decimal places."""
+    def round_to(self, increment: Price, rounding: _RoundingMode = "ROUND_HALF_EVEN") -> Price:
+        """Rounded to a multiple of ``increment`` (a tick size)."""
+    def is_multiple_of(self, increment: Price) -> bool: ...
+    def __add__(self, other: Price, /) -> Price: ...
+    def __sub__(self, other: Price, /) -> Price: ...
+    def __radd__(self, other: Price, /) -> Price: ...
+    def __rsub__(self, other: Price, /) -> Price: ...
+    def __mul__(self, factor: int, /) -> Price: ...
+    def __rmul__(self, factor: int, /) -> Price: ...
+    def __neg__(self) -> Price: ...
+    def __pos__(self) -> Price: ...
+    def __abs__(self) -> Price: ...
+    def __bool__(self) -> bool: ...
+    def __lt__(self, other: Price, /) -> bool: ...
+    def __le__(self, other: Price, /) -> bool: ...
+    def __gt__(self, other: Price, /) -> bool: ...
+    def __ge__(self, other: Price, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[Price], tuple[str]]: ...
+
+@final
+class Quantity:
+    """An exact quantity; same representation and rules as ``Price``.
+
+    Signed (position deltas); market data constructors require sizes >= 0.
+    """
+
+    def __new__(cls, value: _QuantityLike, precision: int | None = None) -> Self: ...
+    @staticmethod
+    def from_raw(raw: int, precision: int) -> Quantity: ...
+    @staticmethod
+    def from_float(value: float, precision: int) -> Quantity: ...
+    @property
+    def raw(self) -> int: ...
+    @property
+    def precision(self) -> int: ...
+    def as_decimal(self) -> Decimal: ...
+    def as_float(self) -> float: ...
+    def round(self, precision: int, rounding: _RoundingMode = "ROUND_HALF_EVEN") -> Quantity: ...
+    def round_to(
+        self, increment: Quantity, rounding: _RoundingMode = "ROUND_HALF_EVEN"
+    ) -> Quantity:
+        """Rounded to a multiple of ``increment`` (a lot size)."""
+    def is_multiple_of(self, increment: Quantity) -> bool: ...
+    def __add__(self, other: Quantity, /) -> Quantity: ...
+    def __sub__(self, other: Quantity, /) -> Quantity: ...
+    def __radd__(self, other: Quantity, /) -> Quantity: ...
+    def __rsub__(self, other: Quantity, /) -> Quantity: ...
+    def __mul__(self, factor: int, /) -> Quantity: ...
+    def __rmul__(self, factor: int, /) -> Quantity: ...
+    def __neg__(self) -> Quantity: ...
+    def __pos__(self) -> Quantity: ...
+    def __abs__(self) -> Quantity: ...
+    def __bool__(self) -> bool: ...
+    def __lt__(self, other: Quantity, /) -> bool: ...
+    def __le__(self, other: Quantity, /) -> bool: ...
+    def __gt__(self, other: Quantity, /) -> bool: ...
+    def __ge__(self, other: Quantity, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[Quantity], tuple[str]]: ...
+
+@final
+class Money:
+    """An exact amount in ``currency`` (1-7 letters/digits, e.g. ``USD``, ``USDT``).
+
+    Adding, subtracting or ordering amounts of two currencies raises
+    ``InvalidInputError``; ``==`` between them is False. ``str()`` is ``"12.50 USD"``.
+    """
+
+    def __new__(
+        cls, value: Money | Decimal | str | int, currency: str, precision: int | None = None
+    ) -> Self: ...
+    @staticmethod
+    def from_raw(raw: int, precision: int, currency: str) -> Money: ...
+    @staticmethod
+    def from_float(value: float, currency: str, precision: int | None = None) -> Money:
+        """Rounded half-even to ``precision`` (default: the currency's, e.g. 2 for USD)."""
+    @staticmethod
+    def from_product(
+        price: Price,
+        quantity: Quantity,
+        currency: str,
+        precision: int | None = None,
+        rounding: _RoundingMode = "ROUND_HALF_EVEN",
+    ) -> Money:
+        """``price * quantity`` computed exactly, rounded once to ``precision``."""
+    @property
+    def raw(self) -> int: ...
+    @property
+    def precision(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    def as_decimal(self) -> Decimal: ...
+    def as_float(self) -> float: ...
+    def round(self, precision: int, rounding: _RoundingMode = "ROUND_HALF_EVEN") -> Money: ...
+    def __add__(self, other: Money, /) -> Money: ...
+    def __sub__(self, other: Money, /) -> Money: ...
+    def __radd__(self, other: Money, /) -> Money: ...
+    def __rsub__(self, other: Money, /) -> Money: ...
+    def __mul__(self, factor: int, /) -> Money: ...
+    def __rmul__(self, factor: int, /) -> Money: ...
+    def __neg__(self) -> Money: ...
+    def __bool__(self) -> bool: ...
+    def __lt__(self, other: Money, /) -> bool: ...
+    def __le__(self, other: Money, /) -> bool: ...
+    def __gt__(self, other: Money, /) -> bool: ...
+    def __ge__(self, other: Money, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[Money], tuple[str, str]]: ...
+
+@final
+class Instrument:
+    """A tradable instrument. ``min_quantity`` defaults to the lot size; the precisions
+    default to those of the tick and lot sizes.
+    """
+
+    def __new__(
+        cls,
+        symbol: str,
+        venue: str,
+        asset_class: _AssetClassName,
+        currency: str,
+        tick_size: _PriceLike,
+        lot_size: _QuantityLike,
+        min_quantity: _QuantityLike | None = None,
+        price_precision: int | None = None,
+        size_precision: int | None = None,
+    ) -> Self: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def venue(self) -> str: ...
+    @property
+    def asset_class(self) -> _AssetClassName: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def tick_size(self) -> Price: ...
+    @property
+    def lot_size(self) -> Quantity: ...
+    @property
+    def min_quantity(self) -> Quantity: ...
+    @property
+    def price_precision(self) -> int: ...
+    @property
+    def size_precision(self) -> int: ...
+    def make_price(self, value: _PriceLike) -> Price:
+        """A price that must sit on the tick, declared with ``price_precision``."""
+    def make_quantity(self, value: _QuantityLike) -> Quantity:
+        """A quantity that must sit on the lot, declared with ``size_precision``."""
+    def round_price(
+        self, price: _PriceLike, rounding: _RoundingMode = "ROUND_HALF_EVEN"
+    ) -> Price: ...
+    def round_quantity(
+        self, quantity: _QuantityLike, rounding: _RoundingMode = "ROUND_HALF_EVEN"
+    ) -> Quantity: ...
+    def notional(
+        self,
+        price: _PriceLike,
+        quantity: _QuantityLike,
+        rounding: _RoundingMode = "ROUND_HALF_EVEN",
+    ) -> Money:
+        """``price * quantity`` in the instrument's currency at its usual precision."""
+    def __hash__(self) -> int: ...
+
+@final
+class BarType:
+    """A symbol and an interval (``30s``, ``1m``, ``5m``, ``1h``, ``1d``, ``1w``)."""
+
+    def __new__(cls, symbol: str, interval: str) -> Self: ...
+    @staticmethod
+    def parse(text: str) -> BarType:
+        """Parses ``SYMBOL-INTERVAL`` (split at the last ``-``), e.g. ``AAPL-1m``."""
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def interval(self) -> str: ...
+    @property
+    def interval_ns(self) -> int: ...
+    @property
+    def topic(self) -> str:
+        """The bus topic of these bars: ``data.bars.<symbol>.<interval>``."""
+    def __hash__(self) -> int: ...
+
+@final
+class Bar:
+    """An OHLCV bar; ``ts_event`` (its close time) is UTC nanoseconds.
+
+    Validates ``low <= high``, ``high >= max(open, close)``, ``low <= min(open, close)``,
+    ``volume >= 0``; with ``instrument`` also the symbol and tick/lot multiples.
+    """
+
+    def __new__(
+        cls,
+        bar_type: BarType | str,
+        open: _PriceLike,
+        high: _PriceLike,
+        low: _PriceLike,
+        close: _PriceLike,
+        volume: _QuantityLike,
+        ts_event: int,
+        *,
+        instrument: Instrument | None = None,
+    ) -> Self: ...
+    @property
+    def bar_type(self) -> BarType: ...
+    @property
+    def open(self) -> Price: ...
+    @property
+    def high(self) -> Price: ...
+    @property
+    def low(self) -> Price: ...
+    @property
+    def close(self) -> Price: ...
+    @property
+    def volume(self) -> Quantity: ...
+    @property
+    def ts_event(self) -> int: ...
+    def __hash__(self) -> int: ...
+
+@final
+class QuoteTick:
+    """Best bid/ask with sizes; validates ``bid <= ask`` and sizes >= 0."""
+
+    def __new__(
+        cls,
+        symbol: str,
+        bid: _PriceLike,
+        ask: _PriceLike,
+        bid_size: _QuantityLike,
+        ask_size: _QuantityLike,
+        ts_event: int,
+        *,
+        instrument: Instrument | None = None,
+    ) -> Self: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def bid(self) -> Price: ...
+    @property
+    def ask(self) -> Price: ...
+    @property
+    def bid_size(self) -> Quantity: ...
+    @property
+    def ask_size(self) -> Quantity: ...
+    @property
+    def ts_event(self) -> int: ...
+    def __hash__(self) -> int: ...
+
+@final
+class TradeTick:
+    """A trade: price, size (>= 0), aggressor side and the venue's trade id."""
+
+    def __new__(
+        cls,
+        symbol: str,
+        price: _PriceLike,
+        size: _QuantityLike,
+        aggressor_side: _AggressorSideName,
+        trade_id: str,
+        ts_event: int,
+        *,
+        instrument: Instrument | None = None,
+    ) -> Self: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def price(self) -> Price: ...
+    @property
+    def size(self) -> Quantity: ...
+    @property
+    def aggressor_side(self) -> _AggressorSideName: ...
+    @property
+    def trade_id(self) -> str: ...
+    @property
+    def ts_event(self) -> int: ...
+    def __hash__(self) -> int: ...
+
+@final
+class TimeEvent:
+    """A timer or alert firing: ``name``, scheduled ``ts_event``, scheduling ``seq``."""
+
+    def __new__(cls, name: str, ts_event: int, seq: int = 0) -> Self: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def ts_event(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[TimeEvent], tuple[str, int, int]]: ...
+
+@final
+class TestClock:
+    """A simulated clock moved by the data. Timers fire in ``(ts_event, seq)`` order."""
+
+    def __new__(cls, start_ns: int = 0) -> Self: ...
+    def timestamp_ns(self) -> int: ...
+    def set_timer(
+        self, name: str, interval_ns: int, start_ns: int | None = None, stop_ns: int | None = None
+    ) -> None:
+        """Fires at ``start + k * interval`` (k >= 1) while ``<= stop``; start defaults to now."""
+    def set_time_alert(self, name: str, at_ns: int) -> None:
+        """Fires once at ``at_ns`` (not in the past)."""
+    def cancel_timer(self, name: str) -> bool: ...
+    @property
+    def timer_names(self) -> list[str]: ...
+    def next_time_ns(self, name: str) -> int | None: ...
+    def next_deadline_ns(self) -> int | None: ...
+    def advance_time(self, to_ns: int) -> list[TimeEvent]:
+        """Moves to ``to_ns``; returns the events due on the way, in firing order."""
+
+@final
+class LiveClock:
+    """Wall-clock UTC time that never goes backwards; timers fire when polled.
+
+    An alert set in the past fires at the next ``poll``, stamped with the time it was set.
+    """
+
+    def __new__(cls) -> Self: ...
+    def timestamp_ns(self) -> int: ...
+    def set_timer(
+        self, name: str, interval_ns: int, start_ns: int | None = None, stop_ns: int | None = None
+    ) -> None: ...
+    def set_time_alert(self, name: str, at_ns: int) -> None: ...
+    def cancel_timer(self, name: str) -> bool: ...
+    @property
+    def timer_names(self) -> list[str]: ...
+    def next_time_ns(self, name: str) -> int | None: ...
+    def next_deadline_ns(self) -> int | None: ...
+    def poll(self) -> list[TimeEvent]:
+        """The events due now, in firing order."""
+
+@final
+class Bus:
+    """Topics (``data.bars.AAPL.1m``), patterns with ``*`` (one segment) and a trailing
+    ``>`` (one or more segments), dispatch by descending priority then subscription order.
+
+    Run to completion: a message published during a dispatch (from a handler or another
+    thread) is queued and delivered right after the current message.
+    """
+
+    def __new__(cls) -> Self: ...
+    def subscribe(
+        self,
+        pattern: str,
+        handler: Callable[[Any], object],
+        priority: int = 0,
+        *,
+        batch: bool = False,
+    ) -> int:
+        """Returns the subscription id. With ``batch=True`` the handler gets a list."""
+    def subscribe_counter(self, pattern: str, priority: int = 0) -> int:
+        """A Rust-side handler that counts messages (read with ``counter``)."""
+    def counter(self, id: int) -> int: ...
+    def unsubscribe(self, id: int) -> bool: ...
+    def subscriptions(self) -> list[tuple[int, str, int]]:
+        """``(id, pattern, priority)`` in subscription order."""
+    def dispatch_order(self, topic: str) -> list[int]:
+        """The subscription ids ``topic`` is dispatched to, in order."""
+    def publish(self, topic: str, message: object) -> int:
+        """Returns the number of handlers called (0 if queued behind a running dispatch)."""
+    def publish_many(self, topic: str, messages: Iterable[object]) -> int:
+        """Each message in order as by ``publish``; batch handlers get the whole list
+        once, after the per-message handlers. Returns the number of handler calls."""
+    def process_pending(self) -> int:
+        """Delivers messages left queued when a handler raised."""
+    @property
+    def pending(self) -> int: ...
+    def drain(
+        self, queue: IngestQueue, max_events: int | None = None, timeout: float | None = None
+    ) -> int:
+        """Publishes up to ``max_events`` queued events in ``(ts_event, arrival)`` order,
+        waiting up to ``timeout`` seconds (GIL released) for the first. Returns the count."""
+
+@final
+class IngestQueue:
+    """A bounded queue from feed threads to the engine thread (drained by ``Bus.drain``).
+
+    When full: ``block`` waits (GIL released), ``drop_newest`` discards the new event,
+    ``drop_oldest`` discards the oldest queued one. Events older than one already
+    released are dropped as late (``stats()["dropped_late"]``).
+    """
+
+    def __new__(
+        cls,
+        capacity: int = 65536,
+        policy: _BackpressurePolicy = "block",
+        reorder_window_ns: int = 0,
+    ) -> Self: ...
+    def send(
+        self, topic: str, ts_event: int, message: object
+    ) -> Literal["accepted", "accepted_dropped_oldest", "dropped_newest", "closed"]: ...
+    def close(self) -> None: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def policy(self) -> _BackpressurePolicy: ...
+    def __len__(self) -> int: ...
+    def stats(self) -> IngestStats: ...
+
+@type_check_only
+class IngestStats(TypedDict):
+    enqueued: int
+    delivered: int
+    dropped_newest: int
+    dropped_oldest: int
+    dropped_late: int
+    blocked: int
+    rejected_closed: int

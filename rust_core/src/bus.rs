@@ -245,6 +245,17 @@ impl<H> MessageBus<H> {
         Some(sub.handler)
     }
 
+    /// Every handler, in subscription order.
+    pub fn handlers(&self) -> impl Iterator<Item = &H> {
+        self.subs.iter().map(|s| &s.handler)
+    }
+
+    /// Removes every subscription (cached topics stay resolved, to no handlers).
+    pub fn clear(&mut self) {
+        self.subs.clear();
+        self.rebuild();
+    }
+
     /// Number of subscriptions.
     #[must_use]
     pub fn subscription_count(&self) -> usize {
@@ -574,6 +585,7 @@ impl<M> IngestSender<M> {
         let sh = &*self.shared;
         let mut st = sh.lock();
         let mut outcome = SendOutcome::Accepted;
+        let mut evicted = None;
         if st.closed {
             sh.counters.rejected_closed.fetch_add(1, Ordering::Relaxed);
             return SendOutcome::Closed;
@@ -600,7 +612,7 @@ impl<M> IngestSender<M> {
                     return SendOutcome::DroppedNewest;
                 }
                 Backpressure::DropOldest => {
-                    st.queue.pop_front();
+                    evicted = st.queue.pop_front();
                     sh.counters.dropped_oldest.fetch_add(1, Ordering::Relaxed);
                     outcome = SendOutcome::AcceptedDroppedOldest;
                 }
@@ -612,6 +624,8 @@ impl<M> IngestSender<M> {
         sh.counters.enqueued.fetch_add(1, Ordering::Relaxed);
         let wake = st.receiver_waiting;
         drop(st);
+        // Dropped after unlocking: a message's destructor may run arbitrary code.
+        drop(evicted);
         if wake {
             sh.not_empty.notify_one();
         }

@@ -1,7 +1,10 @@
 //! PyO3 bindings: thin wrappers, one file per domain. Nothing outside this folder imports pyo3.
 
+mod bus;
+mod clock;
 mod errors;
 mod indicators;
+mod types;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -12,6 +15,9 @@ use crate::build;
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", build::VERSION)?;
     m.add_function(wrap_pyfunction!(py_build_info, m)?)?;
+    types::register(m)?;
+    clock::register(m)?;
+    bus::register(m)?;
     indicators::register(m)?;
     Ok(())
 }

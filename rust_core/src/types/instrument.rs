@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::fixed::unit_of;
 use super::ids::{Symbol, Venue};
 use super::money::{Currency, Money};
 use super::rounding::RoundingMode;
@@ -177,18 +178,48 @@ impl Instrument {
             .with_precision(self.size_precision)
     }
 
+    /// `price` declared with the price precision; it must fit it exactly and sit on the tick.
+    pub fn conform_price(&self, field: &'static str, price: Price) -> CoreResult<Price> {
+        if price.raw() % unit_of(self.price_precision) != 0 {
+            return Err(CoreError::invalid(
+                field,
+                format!(
+                    "{price} has more than the {} decimal places of {}",
+                    self.price_precision, self.symbol
+                ),
+            ));
+        }
+        self.check_price(field, price)?;
+        price.with_precision(self.price_precision)
+    }
+
+    /// `quantity` declared with the size precision; it must fit it exactly and sit on the lot.
+    pub fn conform_quantity(
+        &self,
+        field: &'static str,
+        quantity: Quantity,
+    ) -> CoreResult<Quantity> {
+        if quantity.raw() % unit_of(self.size_precision) != 0 {
+            return Err(CoreError::invalid(
+                field,
+                format!(
+                    "{quantity} has more than the {} decimal places of {}",
+                    self.size_precision, self.symbol
+                ),
+            ));
+        }
+        self.check_quantity(field, quantity)?;
+        quantity.with_precision(self.size_precision)
+    }
+
     /// Parses a price and declares it with the price precision; it must be on the tick.
     pub fn make_price(&self, text: &str) -> CoreResult<Price> {
-        let p = Price::parse_with_precision("price", text, self.price_precision)?;
-        self.check_price("price", p)?;
-        Ok(p)
+        self.conform_price("price", Price::parse("price", text)?)
     }
 
     /// Parses a quantity and declares it with the size precision; it must be on the lot.
     pub fn make_quantity(&self, text: &str) -> CoreResult<Quantity> {
-        let q = Quantity::parse_with_precision("quantity", text, self.size_precision)?;
-        self.check_quantity("quantity", q)?;
-        Ok(q)
+        self.conform_quantity("quantity", Quantity::parse("quantity", text)?)
     }
 
     /// `price * quantity` in the instrument's currency at its default precision.
