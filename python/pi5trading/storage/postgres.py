@@ -114,9 +114,12 @@ class _PgConnection:
             f"(LIKE {spec.table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
         await self._conn.copy_records_to_table(stage, records=rows, columns=list(spec.columns))
-        return await self.execute(
+        written = await self.execute(
             f"INSERT INTO {spec.table} ({cols}) SELECT {cols} FROM {stage} {spec.conflict_sql}"
         )
+        # Empty the stage now, not at commit: a long import moves many chunks per transaction.
+        await self._conn.execute(f"TRUNCATE {stage}")
+        return written
 
     async def execute_script(self, sql: str) -> None:
         await self._conn.execute(sql)

@@ -13,7 +13,8 @@ writes nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pi5trading.resilience import BreakerSnapshot
 from pi5trading.storage.records import (
@@ -36,6 +37,9 @@ from pi5trading.storage.records import (
     TradeTick,
     User,
 )
+
+if TYPE_CHECKING:
+    from pi5trading.storage.repository import BulkSession
 
 
 class Repository(Protocol):
@@ -60,6 +64,10 @@ class Repository(Protocol):
         are skipped, so writing the same batch twice stores it once. Orders keep their newest
         state; other entities are replaced.
         """
+        ...
+
+    def bulk_session(self) -> AbstractAsyncContextManager[BulkSession]:
+        """One transaction for many ``write``s: all or nothing (bulk imports)."""
         ...
 
     # -- market data --

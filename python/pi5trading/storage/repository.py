@@ -6,7 +6,8 @@ SQL here is shared by PostgreSQL and SQLite (``$n`` placeholders, quoted identif
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
 from pi5trading.resilience import BreakerSnapshot, CircuitBreaker, CircuitOpenError
@@ -61,6 +62,41 @@ class _Where:
 
     def sql(self) -> str:
         return f"WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
+
+
+def _batches(records: Sequence[Record]) -> list[tuple[TableSpec, list[tuple[Any, ...]]]]:
+    """Validated rows grouped by table, in order of first appearance."""
+    groups: dict[type[Record], list[Record]] = {}
+    for rec in records:
+        groups.setdefault(type(rec), []).append(rec)
+    out = []
+    for typ, recs in groups.items():
+        spec = spec_for(typ)
+        out.append((spec, spec.rows(spec.dedupe_by_key(recs))))
+    return out
+
+
+class BulkSession:
+    """Writes inside one transaction (see ``SqlRepository.bulk_session``)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def write(self, records: Sequence[Record]) -> int:
+        """Like ``Repository.write``, inside the session's transaction."""
+        written = 0
+        for spec, rows in _batches(records):
+            written += await self._conn.insert(spec, rows)
+        return written
+
+    async def ensure_instrument(self, instrument: Instrument) -> bool:
+        """Register the instrument unless it exists (an existing one is left as it is)."""
+        spec = spec_for(Instrument)
+        (row,) = spec.rows([instrument])
+        cols = ", ".join(quote(c) for c in spec.columns)
+        marks = ", ".join(f"${i}" for i in range(1, len(row) + 1))
+        sql = f"INSERT INTO instruments ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        return await self._conn.execute(sql, *row) > 0
 
 
 def create_breaker(failure_threshold: int = 5, reset_timeout: float = 30.0) -> CircuitBreaker:
@@ -146,14 +182,8 @@ class SqlRepository:
     async def write(self, records: Sequence[Record]) -> int:
         if not records:
             return 0
-        groups: dict[type[Record], list[Record]] = {}
-        for rec in records:
-            groups.setdefault(type(rec), []).append(rec)
         # Validate everything before touching the database: a bad record writes nothing.
-        batches: list[tuple[TableSpec, list[tuple[Any, ...]]]] = []
-        for typ, recs in groups.items():
-            spec = spec_for(typ)
-            batches.append((spec, spec.rows(spec.dedupe_by_key(recs))))
+        batches = _batches(records)
 
         async def run() -> int:
             written = 0
@@ -163,6 +193,19 @@ class SqlRepository:
             return written
 
         return await self._guard(run)
+
+    @asynccontextmanager
+    async def bulk_session(self) -> AsyncIterator[BulkSession]:
+        """One transaction for many writes: committed if the block ends normally, rolled
+        back if it raises. For imports; it holds the write lock (SQLite) until it ends."""
+        if self.breaker is not None and not self.breaker.allows_call():
+            snap = self.breaker.snapshot()
+            raise DatabaseUnavailableError(
+                f"database unavailable: circuit is open ({snap.last_error}); "
+                f"retry in {snap.retry_in_s:.1f} s"
+            )
+        async with self._driver.transaction() as conn:
+            yield BulkSession(conn)
 
     async def _insert_strict(self, record: Record) -> None:
         """A plain INSERT: a duplicate key is a ``ConstraintError``, not a silent skip."""
@@ -441,4 +484,4 @@ class SqlRepository:
         return changed > 0
 
 
-__all__ = ["SqlRepository", "create_breaker"]
+__all__ = ["BulkSession", "SqlRepository", "create_breaker"]

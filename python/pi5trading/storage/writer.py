@@ -163,7 +163,7 @@ class EventWriter:
     # -- internals --
 
     async def _run(self) -> None:
-        while not self._closed:
+        while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
             self._wake.clear()
