@@ -1,6 +1,8 @@
 //! Properties of the bus: wildcard matching equals a naive reference matcher; dispatch
 //! order is (priority desc, subscription asc); ingest releases in (ts, seq) order.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::sync::{Arc, Mutex};
 
 use pi5trading_core::bus::{

@@ -1,6 +1,8 @@
 //! Properties of the simulated clock: timers fire exactly at start + k*interval (<= stop),
 //! alerts once, all in (ts, seq) order, however time is advanced.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use pi5trading_core::clock::{Clock, TestClock, TimeEvent};
 use pi5trading_core::types::UnixNanos;
 use proptest::prelude::*;

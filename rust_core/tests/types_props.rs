@@ -1,6 +1,8 @@
 //! Properties of the exact value types against independent references (i128 arithmetic,
 //! truncating-division rounding).
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use pi5trading_core::types::{
     div_round, format_fixed, parse_fixed, Currency, Money, Price, Quantity, RoundingMode,
 };
