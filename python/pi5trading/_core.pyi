@@ -882,3 +882,356 @@ class IngestStats(TypedDict):
     dropped_late: int
     blocked: int
     rejected_closed: int
+
+# ----- orders, venue, portfolio (rust_core/src/python/{orders,venue,portfolio}.rs) -----
+# Prices and quantities go in as Decimal, str, int or Price/Quantity (never float) and come
+# out as Decimal. Every enum-like value is one lowercase string. Timestamps are UNIX ns (UTC).
+
+__all__ += [
+    "Fill",
+    "Order",
+    "OrderEvent",
+    "Portfolio",
+    "Position",
+    "PositionEvent",
+    "SimulatedVenue",
+]
+
+_Exact: TypeAlias = Decimal | str | int | Price | Quantity | Money
+_Side: TypeAlias = Literal["buy", "sell"]
+_OrderType: TypeAlias = Literal[
+    "market", "limit", "stop_market", "stop_limit", "market_if_touched", "trailing_stop_market"
+]
+_TimeInForce: TypeAlias = Literal["gtc", "day", "ioc", "fok", "gtd"]
+_OrderStatus: TypeAlias = Literal[
+    "initialized",
+    "denied",
+    "submitted",
+    "accepted",
+    "rejected",
+    "partially_filled",
+    "filled",
+    "cancelled",
+    "expired",
+]
+_OrderEventKind: TypeAlias = Literal[
+    "initialized",
+    "denied",
+    "submitted",
+    "accepted",
+    "rejected",
+    "triggered",
+    "modify_accepted",
+    "modify_rejected",
+    "cancel_rejected",
+    "filled",
+    "cancelled",
+    "expired",
+]
+_VenueEvent: TypeAlias = OrderEvent | PositionEvent
+
+@final
+class Order:
+    """An order to hand to ``SimulatedVenue.submit``; the venue works on its own copy.
+
+    ``price`` is the limit (limit, stop_limit); ``trigger_price`` the stop/touch level
+    (stop_market, stop_limit, market_if_touched; optional initial trigger of a trailing
+    stop); ``trailing_offset`` a price distance or, with ``trailing_offset_type=
+    "basis_points"``, whole basis points. ``expire_time`` only with ``"gtd"``.
+    """
+
+    def __new__(
+        cls,
+        client_order_id: str,
+        strategy_id: str,
+        instrument: str,
+        side: _Side,
+        order_type: _OrderType,
+        quantity: _Exact,
+        *,
+        price: _Exact | None = None,
+        trigger_price: _Exact | None = None,
+        trailing_offset: _Exact | None = None,
+        trailing_offset_type: Literal["price", "basis_points"] = "price",
+        time_in_force: _TimeInForce = "gtc",
+        expire_time: int | None = None,
+        reduce_only: bool = False,
+        post_only: bool = False,
+        tags: list[str] | None = None,
+        ts_init: int = 0,
+    ) -> Self: ...
+    @property
+    def client_order_id(self) -> str: ...
+    @property
+    def venue_order_id(self) -> int | None: ...
+    @property
+    def strategy_id(self) -> str: ...
+    @property
+    def instrument(self) -> str: ...
+    @property
+    def side(self) -> _Side: ...
+    @property
+    def order_type(self) -> _OrderType: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def price(self) -> Decimal | None: ...
+    @property
+    def trigger_price(self) -> Decimal | None: ...
+    @property
+    def time_in_force(self) -> _TimeInForce: ...
+    @property
+    def expire_time(self) -> int | None: ...
+    @property
+    def reduce_only(self) -> bool: ...
+    @property
+    def post_only(self) -> bool: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def status(self) -> _OrderStatus: ...
+    @property
+    def filled_qty(self) -> Decimal: ...
+    @property
+    def leaves_qty(self) -> Decimal: ...
+    @property
+    def avg_px(self) -> Decimal | None: ...
+    @property
+    def parent_order_id(self) -> str | None: ...
+    @property
+    def child_order_ids(self) -> list[str]: ...
+    @property
+    def linked_order_ids(self) -> list[str]: ...
+    @property
+    def is_open(self) -> bool: ...
+    @property
+    def is_terminal(self) -> bool: ...
+    def deny(self, ts: int, reason: str) -> OrderEvent:
+        """Pre-trade risk refused the order (``initialized`` -> ``denied``)."""
+
+@final
+class Fill:
+    """One execution; ``commission`` is in the account currency."""
+
+    @property
+    def trade_id(self) -> int: ...
+    @property
+    def venue_order_id(self) -> int: ...
+    @property
+    def side(self) -> _Side: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def commission(self) -> Decimal: ...
+    @property
+    def liquidity(self) -> Literal["maker", "taker"]: ...
+
+@final
+class OrderEvent:
+    """One lifecycle transition; ``status`` is the order's status after it."""
+
+    @property
+    def client_order_id(self) -> str: ...
+    @property
+    def strategy_id(self) -> str: ...
+    @property
+    def instrument(self) -> str: ...
+    @property
+    def kind(self) -> _OrderEventKind: ...
+    @property
+    def status(self) -> _OrderStatus: ...
+    @property
+    def ts(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def fill(self) -> Fill | None: ...
+
+@final
+class PositionEvent:
+    """``strategy_id`` is ``None`` for the account's netting position."""
+
+    @property
+    def instrument(self) -> str: ...
+    @property
+    def strategy_id(self) -> str | None: ...
+    @property
+    def kind(self) -> Literal["opened", "changed", "closed"]: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def avg_px(self) -> Decimal | None: ...
+    @property
+    def realised_pnl(self) -> Decimal: ...
+    @property
+    def ts(self) -> int: ...
+
+@final
+class Position:
+    """A snapshot of a netting position valued at its mark (signed quantity)."""
+
+    @property
+    def instrument(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def avg_px(self) -> Decimal | None: ...
+    @property
+    def cost(self) -> Decimal: ...
+    @property
+    def mark(self) -> Decimal | None: ...
+    @property
+    def market_value(self) -> Decimal: ...
+    @property
+    def realised_pnl(self) -> Decimal: ...
+    @property
+    def unrealised_pnl(self) -> Decimal: ...
+    @property
+    def commissions(self) -> Decimal: ...
+
+@final
+class Portfolio:
+    """Cash, netting positions and exact P&L with per-strategy attribution.
+
+    Identity (exact): ``cash + Σ market_value == starting_cash + realised_pnl +
+    unrealised_pnl - commissions`` (realised P&L is gross of commissions).
+    """
+
+    def __new__(
+        cls,
+        starting_cash: _Exact | None = None,
+        *,
+        account_type: Literal["cash", "margin"] = "cash",
+        allow_short: bool = False,
+    ) -> Self: ...
+    def apply_fill(
+        self,
+        strategy_id: str,
+        instrument: str,
+        side: _Side,
+        quantity: _Exact,
+        price: _Exact,
+        commission: _Exact | None = None,
+        ts: int = 0,
+    ) -> list[PositionEvent]: ...
+    def mark(self, instrument: str, price: _Exact) -> None: ...
+    @property
+    def account_type(self) -> Literal["cash", "margin"]: ...
+    @property
+    def starting_cash(self) -> Decimal: ...
+    @property
+    def cash(self) -> Decimal: ...
+    @property
+    def buying_power(self) -> Decimal: ...
+    @property
+    def equity(self) -> Decimal: ...
+    @property
+    def realised_pnl(self) -> Decimal: ...
+    @property
+    def unrealised_pnl(self) -> Decimal: ...
+    @property
+    def commissions(self) -> Decimal: ...
+    @property
+    def exposure(self) -> Decimal: ...
+    @property
+    def net_exposure(self) -> Decimal: ...
+    @property
+    def identity_residual(self) -> Decimal: ...
+    def position(self, instrument: str) -> Position | None: ...
+    def positions(self) -> dict[str, Position]: ...
+    def strategies(self) -> list[str]: ...
+    def strategy_position(self, strategy_id: str, instrument: str) -> Position | None: ...
+    def strategy_pnl(self, strategy_id: str) -> tuple[Decimal, Decimal, Decimal]:
+        """``(realised, unrealised, commissions)`` attributed to the strategy."""
+
+@final
+class SimulatedVenue:
+    """A simulated venue with its own account; fill rules and defaults in docs/venue.md.
+
+    Rates (``slippage_rate``, ``commission_rate``, ``commission_max_rate``,
+    ``participation``) are fractions (``"0.0005"`` = 5 bps); money amounts are in the
+    account currency. Defaults: 1-tick slippage, $0.005/share (min $1, max 1 %), 10 %
+    participation, no latency, market orders at the next bar's open, cash account.
+    Every command returns the events it caused, in order.
+    """
+
+    def __new__(
+        cls,
+        *,
+        starting_cash: _Exact | None = None,
+        account_type: Literal["cash", "margin"] = "cash",
+        allow_short: bool = False,
+        slippage: Literal["none", "ticks", "rate", "volume"] = "ticks",
+        slippage_ticks: int = 1,
+        slippage_rate: _Exact | None = None,
+        slippage_per_participation: _Exact | None = None,
+        commission_per_share: _Exact | None = None,
+        commission_per_order: _Exact | None = None,
+        commission_rate: _Exact | None = None,
+        commission_minimum: _Exact | None = None,
+        commission_max_rate: _Exact | None = None,
+        participation: _Exact | None = None,
+        unlimited_volume: bool = False,
+        latency_ns: int = 0,
+        market_fill: Literal["next_open", "this_close"] = "next_open",
+        session_close_minutes: int = 960,
+        check_buying_power: bool = True,
+    ) -> Self: ...
+    def add_instrument(
+        self,
+        instrument: Instrument | str,
+        tick_size: _Exact | None = None,
+        lot_size: _Exact | None = None,
+    ) -> None: ...
+    def submit(self, order: Order, ts: int) -> list[_VenueEvent]: ...
+    def submit_oco(self, orders: list[Order], ts: int) -> list[_VenueEvent]: ...
+    def submit_oto(self, parent: Order, children: list[Order], ts: int) -> list[_VenueEvent]: ...
+    def submit_bracket(
+        self, entry: Order, take_profit: Order, stop_loss: Order, ts: int
+    ) -> list[_VenueEvent]: ...
+    def cancel(self, client_order_id: str, ts: int) -> list[_VenueEvent]: ...
+    def modify(
+        self,
+        client_order_id: str,
+        ts: int,
+        *,
+        quantity: _Exact | None = None,
+        price: _Exact | None = None,
+        trigger_price: _Exact | None = None,
+    ) -> list[_VenueEvent]: ...
+    def process(self, data: Bar | QuoteTick | TradeTick) -> list[_VenueEvent]: ...
+    def process_bar(
+        self,
+        instrument: str,
+        ts: int,
+        open: _Exact,
+        high: _Exact,
+        low: _Exact,
+        close: _Exact,
+        volume: _Exact | None = None,
+    ) -> list[_VenueEvent]: ...
+    def process_quote(
+        self,
+        instrument: str,
+        ts: int,
+        bid: _Exact,
+        ask: _Exact,
+        bid_size: _Exact | None = None,
+        ask_size: _Exact | None = None,
+    ) -> list[_VenueEvent]: ...
+    def process_trade(
+        self, instrument: str, ts: int, price: _Exact, size: _Exact | None = None
+    ) -> list[_VenueEvent]: ...
+    def advance(self, ts: int) -> list[_VenueEvent]: ...
+    @property
+    def now(self) -> int: ...
+    def order(self, client_order_id: str) -> Order | None: ...
+    def open_orders(self) -> list[Order]: ...
+    def depth(
+        self, instrument: str, side: _Side, levels: int = 10
+    ) -> list[tuple[Decimal, Decimal, int]]: ...
+    @property
+    def portfolio(self) -> Portfolio: ...
+    def purge_closed(self) -> int: ...

@@ -4,7 +4,10 @@ mod bus;
 mod clock;
 mod errors;
 mod indicators;
+mod orders;
+mod portfolio;
 mod types;
+mod venue;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -19,6 +22,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     clock::register(m)?;
     bus::register(m)?;
     indicators::register(m)?;
+    orders::register(m)?;
+    portfolio::register(m)?;
+    venue::register(m)?;
     Ok(())
 }
 
