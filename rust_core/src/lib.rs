@@ -11,6 +11,7 @@ pub mod error;
 pub mod indicators;
 pub mod orders;
 pub mod portfolio;
+pub mod risk;
 pub mod types;
 pub mod venue;
 
