@@ -5,7 +5,7 @@ Keep in step with ``rust_core/src/python/``; ``make lint`` runs ``mypy.stubtest`
 
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any, Literal, Self, TypeAlias, TypedDict, final, type_check_only
+from typing import Any, ClassVar, Literal, Self, TypeAlias, TypedDict, final, type_check_only
 
 import numpy as np
 import numpy.typing as npt
@@ -768,6 +768,7 @@ class TimeEvent:
 class TestClock:
     """A simulated clock moved by the data. Timers fire in ``(ts_event, seq)`` order."""
 
+    __test__: ClassVar[bool]
     def __new__(cls, start_ns: int = 0) -> Self: ...
     def timestamp_ns(self) -> int: ...
     def set_timer(

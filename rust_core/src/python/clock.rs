@@ -124,6 +124,13 @@ macro_rules! clock_methods {
 pub(crate) struct PyTestClock(TestClock);
 
 clock_methods!(PyTestClock, {
+    /// Tells pytest this is not a test class (its name starts with `Test`).
+    #[classattr]
+    #[pyo3(name = "__test__")]
+    fn not_a_test() -> bool {
+        false
+    }
+
     #[new]
     #[pyo3(signature = (start_ns = 0))]
     fn py_new(start_ns: u64) -> Self {
