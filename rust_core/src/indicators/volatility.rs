@@ -51,6 +51,17 @@ impl Moments {
     fn scaled_variance(&self) -> f64 {
         let n = self.window.capacity() as i128;
         let s = self.sum;
+        // Fast path, plain 64×64→128-bit products: with |S| < 2^63 and 0 <= Σx² < 2^96,
+        // A = Σx² − q·S ≈ n·var < 2^97, so n·A < 2^121 and r·S < 2^87 cannot overflow.
+        if let Ok(s64) = i64::try_from(s) {
+            if (0..(1i128 << 96)).contains(&self.sum_sq) {
+                let n64 = self.window.capacity() as i64;
+                let (q, r) = (s64.div_euclid(n64), s64.rem_euclid(n64));
+                let a = self.sum_sq - i128::from(q) * i128::from(s64);
+                let m2 = n * a - i128::from(r) * i128::from(s64);
+                return m2.max(0) as f64;
+            }
+        }
         let q = s.div_euclid(n);
         let r = s.rem_euclid(n);
         let exact = q
