@@ -424,3 +424,15 @@ async def test_reads_fail_fast_while_the_breaker_is_open(repo: SqlRepository) ->
         await repo.insert_bars([bar(1)])
     repo.breaker.record_success()
     assert await repo.count_bars("AAPL.XNAS", "1m") == 0
+
+
+async def test_awkward_text_survives_the_bulk_path(repo: SqlRepository) -> None:
+    awkward = 'tab\there, newline\nthere, cr\r, backslash \\ and \\N, quote " and ü'
+    entries = [
+        AuditEntry(f"e{i}", T0 + i, "note", "success", None if i % 2 else awkward, awkward,
+                   details={"text": awkward, "i": i, "none": None})
+        for i in range(20)
+    ]  # fmt: skip
+    assert await repo.write(entries) == 20
+    assert await repo.list_audit(limit=100) == entries[::-1]
+    assert await repo.write(entries) == 0  # the staged (replay) path escapes the same way

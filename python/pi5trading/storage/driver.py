@@ -35,7 +35,8 @@ class Connection(Protocol):
         ...
 
     async def insert(self, spec: TableSpec, rows: Sequence[tuple[Any, ...]]) -> int:
-        """Insert validated rows with the spec's conflict rule; return rows written.
+        """Insert rows from ``Driver.encode`` with the spec's conflict rule; return rows
+        written.
 
         Call it inside ``transaction()``: on PostgreSQL it stages rows with COPY.
         """
@@ -57,6 +58,10 @@ class Driver(Protocol):
 
     def connection(self) -> AbstractAsyncContextManager[Connection]:
         """A connection in autocommit mode."""
+        ...
+
+    def encode(self, spec: TableSpec, records: Sequence[Record]) -> list[tuple[Any, ...]]:
+        """Validate records and encode them as this driver's ``insert`` wants them."""
         ...
 
     def transaction(self) -> AbstractAsyncContextManager[Connection]:

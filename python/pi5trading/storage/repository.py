@@ -64,28 +64,31 @@ class _Where:
         return f"WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
 
 
-def _batches(records: Sequence[Record]) -> list[tuple[TableSpec, list[tuple[Any, ...]]]]:
-    """Validated rows grouped by table, in order of first appearance."""
+def _batches(
+    driver: Driver, records: Sequence[Record]
+) -> list[tuple[TableSpec, list[tuple[Any, ...]]]]:
+    """Validated, encoded rows grouped by table, in order of first appearance."""
     groups: dict[type[Record], list[Record]] = {}
     for rec in records:
         groups.setdefault(type(rec), []).append(rec)
     out = []
     for typ, recs in groups.items():
         spec = spec_for(typ)
-        out.append((spec, spec.rows(spec.dedupe_by_key(recs))))
+        out.append((spec, driver.encode(spec, spec.dedupe_by_key(recs))))
     return out
 
 
 class BulkSession:
     """Writes inside one transaction (see ``SqlRepository.bulk_session``)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, driver: Driver, conn: Connection) -> None:
+        self._driver = driver
         self._conn = conn
 
     async def write(self, records: Sequence[Record]) -> int:
         """Like ``Repository.write``, inside the session's transaction."""
         written = 0
-        for spec, rows in _batches(records):
+        for spec, rows in _batches(self._driver, records):
             written += await self._conn.insert(spec, rows)
         return written
 
@@ -183,7 +186,7 @@ class SqlRepository:
         if not records:
             return 0
         # Validate everything before touching the database: a bad record writes nothing.
-        batches = _batches(records)
+        batches = _batches(self._driver, records)
 
         async def run() -> int:
             written = 0
@@ -205,7 +208,7 @@ class SqlRepository:
                 f"retry in {snap.retry_in_s:.1f} s"
             )
         async with self._driver.transaction() as conn:
-            yield BulkSession(conn)
+            yield BulkSession(self._driver, conn)
 
     async def _insert_strict(self, record: Record) -> None:
         """A plain INSERT: a duplicate key is a ``ConstraintError``, not a silent skip."""

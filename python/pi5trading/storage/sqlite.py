@@ -116,17 +116,10 @@ class _SqliteConnection:
     async def insert(self, spec: TableSpec, rows: Sequence[tuple[Any, ...]]) -> int:
         if not rows:
             return 0
-        encoders = [None if k is ColumnKind.PLAIN else _encode_value for k in spec.kinds]
-        encoded: Sequence[tuple[Any, ...]] = rows
-        if any(encoders):
-            encoded = [
-                tuple(v if f is None else f(v) for f, v in zip(encoders, row, strict=True))
-                for row in rows
-            ]
         cols = ", ".join(quote(c) for c in spec.columns)
         marks = ", ".join("?" for _ in spec.columns)
         sql = f"INSERT INTO {spec.table} ({cols}) VALUES ({marks}) {spec.conflict_sql}"
-        async with self._conn.executemany(sql, encoded) as cur:
+        async with self._conn.executemany(sql, rows) as cur:
             return max(cur.rowcount, 0)
 
     async def execute_script(self, sql: str) -> None:
@@ -190,6 +183,9 @@ class SqliteDriver:
             await conn.close()
             raise
         return cls(conn, str(p))
+
+    def encode(self, spec: TableSpec, records: Sequence[Record]) -> list[tuple[Any, ...]]:
+        return spec.encode(records, json_text=True, bool_int=True)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[_SqliteConnection]:

@@ -8,6 +8,7 @@ in ``migrations/``.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from functools import cache
@@ -31,6 +32,13 @@ class OnConflict(enum.Enum):
     """Overwrite only if the incoming ``updated_ns`` is not older (order state)."""
 
 
+# Anything but plain digits, a sign and a point, or more than 9 fractional digits: such a
+# decimal string gets the exact (slow) check. "1E+3" is fine and merely double-checked.
+_SUSPECT_DECIMAL = re.compile(r"[^0-9.\-\n]|\.[0-9]{10}")
+
+Encoder = Callable[[Sequence["r.Record"]], list[tuple[Any, ...]]]
+
+
 class ColumnKind(enum.Enum):
     PLAIN = "plain"
     DECIMAL = "decimal"
@@ -52,6 +60,8 @@ class TableSpec:
         info = msgspec.inspect.type_info(record)
         assert isinstance(info, msgspec.inspect.StructType)
         self.kinds: tuple[ColumnKind, ...] = tuple(_kind(f.type) for f in info.fields)
+        self.nullable: tuple[bool, ...] = tuple(_nullable(f.type) for f in info.fields)
+        self._encoders: dict[tuple[bool, bool], Encoder] = {}
         self.decimal_idx = tuple(i for i, k in enumerate(self.kinds) if k is ColumnKind.DECIMAL)
         self.select_list = ", ".join(_q(c) for c in self.columns)
         self.conflict_sql = self._conflict_sql()
@@ -86,6 +96,63 @@ class TableSpec:
                 check(rec)
             out.append(row)
         return out
+
+    def encode(
+        self, records: Sequence[r.Record], *, json_text: bool, bool_int: bool
+    ) -> list[tuple[Any, ...]]:
+        """Validated rows for a driver: decimals as exact strings; JSON as text or objects,
+        booleans as 0/1 or bool, as the driver asks. Same checks as ``rows`` but built by a
+        generated function, since this is the bulk path (COPY, batched writes)."""
+        types = set(map(type, records))
+        if types - {self.record}:
+            self.rows(records)  # raises the precise RecordError
+        key = (json_text, bool_int)
+        encoder = self._encoders.get(key)
+        if encoder is None:
+            encoder = self._encoders[key] = self._make_encoder(json_text, bool_int)
+        try:
+            rows = encoder(records)
+        except TypeError:
+            self.rows(records)  # a non-Decimal in a decimal column: precise error
+            raise
+        dec = self.decimal_idx
+        if dec:
+            blob = "\n".join([v for row in rows for i in dec if (v := row[i]) is not None])
+            if _SUSPECT_DECIMAL.search(blob):
+                self.rows(records)
+        check = _CHECKS.get(self.record)
+        if check is not None:
+            for rec in records:
+                check(rec)
+        return rows
+
+    def _make_encoder(self, json_text: bool, bool_int: bool) -> Encoder:
+        parts = []
+        for col, kind, nullable in zip(self.columns, self.kinds, self.nullable, strict=True):
+            attr = f"r.{col}"
+            fn = None
+            if kind is ColumnKind.DECIMAL:
+                fn = "_dec"
+            elif kind is ColumnKind.JSON and json_text:
+                fn = "_json"
+            elif kind is ColumnKind.BOOL and bool_int:
+                fn = "int"
+            if fn is None:
+                parts.append(attr)
+            elif nullable:
+                parts.append(f"(None if {attr} is None else {fn}({attr}))")
+            else:
+                parts.append(f"{fn}({attr})")
+        # Field names are identifiers from the record class, so generated code is safe.
+        src = f"def encode(records):\n    return [({', '.join(parts)},) for r in records]\n"
+        namespace: dict[str, Any] = {
+            # Unbound: raises TypeError for a float or int, so nothing inexact gets through.
+            "_dec": Decimal.__str__,
+            "_json": lambda v: msgspec.json.encode(v).decode(),
+        }
+        exec(src, namespace)
+        encoder: Encoder = namespace["encode"]
+        return encoder
 
     def dedupe_by_key(self, records: Sequence[r.Record]) -> list[r.Record]:
         """Collapse records sharing a key to one (the last, or the newest for NEWER).
@@ -171,6 +238,12 @@ def _strip_optional(t: Any) -> Any:
         if len(rest) == 1:
             return rest[0]
     return t
+
+
+def _nullable(t: Any) -> bool:
+    return isinstance(t, msgspec.inspect.UnionType) and any(
+        isinstance(x, msgspec.inspect.NoneType) for x in t.types
+    )
 
 
 def _kind(t: Any) -> ColumnKind:
