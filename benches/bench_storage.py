@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.contract.databases import create_pg_database, migrate_sync, open_driver
+from tests.services import PostgresServer
 
 from pi5trading.storage import Bar, EventWriter, Journal, SqlRepository
 from pi5trading.storage.driver import Driver
-from tests.contract.databases import create_pg_database, migrate_sync, open_driver
-from tests.services import PostgresServer
 
 pytestmark = pytest.mark.benchmark
 
