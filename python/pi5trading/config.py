@@ -66,7 +66,14 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Durable journal for engine events while the database is down; empty =
     data_dir/journal/events.journal."""
     migrate_on_start: bool = True
-    """Apply pending migrations when the server starts."""
+    """Apply pending migrations when the server starts (and before `data import`)."""
+    compress_after_days: int = 7
+    """TimescaleDB only: compress market data, equity and audit chunks older than this
+    (0 = never)."""
+    market_data_retention_days: int = 0
+    """TimescaleDB only: drop bars and ticks older than this (0 = keep forever)."""
+    audit_retention_days: int = 730
+    """TimescaleDB only: drop audit log entries older than this (0 = keep forever)."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from pi5trading.config import Settings
 from pi5trading.storage.bars_import import import_bars
-from pi5trading.storage.connect import open_driver
+from pi5trading.storage.connect import open_driver, prepare_database
 from pi5trading.storage.migrate import migrate, migration_status
 from pi5trading.storage.repository import SqlRepository
 
@@ -41,6 +41,7 @@ async def run_migrate(settings: Settings, *, status_only: bool, as_json: bool) -
     try:
         if not status_only:
             applied = await migrate(driver)
+            await prepare_database(settings, driver)  # no-op migrate, then policies
             for m in applied:
                 out.print(f"applied {m.series}/{m.version:04d}_{m.name}")
             if not applied:
@@ -110,7 +111,7 @@ async def run_import(
     repo = SqlRepository(driver)
     try:
         if settings.database.migrate_on_start:
-            await migrate(driver)
+            await prepare_database(settings, driver)
         with progress:
             result = await import_bars(
                 repo,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -9,6 +11,7 @@ from pi5trading.config import DatabaseSettings, Settings
 from pi5trading.storage.driver import Driver
 from pi5trading.storage.errors import StorageError
 from pi5trading.storage.journal import Journal
+from pi5trading.storage.migrate import apply_timescale_policies, migrate
 from pi5trading.storage.postgres import PostgresDriver
 from pi5trading.storage.repository import SqlRepository, create_breaker
 from pi5trading.storage.sqlite import SqliteDriver
@@ -73,4 +76,43 @@ def open_writer(settings: Settings, repository: SqlRepository) -> EventWriter:
     )
 
 
-__all__ = ["journal_path", "open_driver", "open_repository", "open_writer", "sqlite_path"]
+async def prepare_database(settings: Settings, driver: Driver) -> None:
+    """Apply pending migrations, then the TimescaleDB policies from settings (if installed)."""
+    db = settings.database
+    await migrate(driver)
+    await apply_timescale_policies(
+        driver,
+        compress_after_days=db.compress_after_days,
+        market_data_retention_days=db.market_data_retention_days,
+        audit_retention_days=db.audit_retention_days,
+    )
+
+
+@asynccontextmanager
+async def storage_lifespan(settings: Settings) -> AsyncIterator[tuple[SqlRepository, EventWriter]]:
+    """For the server's lifespan: the repository (migrated when ``migrate_on_start``) and a
+    running event writer; on exit the writer flushes (or journals) and everything closes."""
+    repository = await open_repository(settings)
+    try:
+        if settings.database.migrate_on_start:
+            await prepare_database(settings, repository.driver)
+        writer = open_writer(settings, repository)
+        await writer.start()
+        try:
+            yield repository, writer
+        finally:
+            await writer.close()
+            writer.journal.close()
+    finally:
+        await repository.close()
+
+
+__all__ = [
+    "journal_path",
+    "open_driver",
+    "open_repository",
+    "open_writer",
+    "prepare_database",
+    "sqlite_path",
+    "storage_lifespan",
+]

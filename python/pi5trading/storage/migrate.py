@@ -311,14 +311,79 @@ async def migrate(driver: Driver, directory: Path | None = None) -> list[Migrati
     return done
 
 
+_DAY_NS = 86_400 * 10**9
+_HYPERTABLES = ("bars", "quote_ticks", "trade_ticks", "equity_snapshots", "audit_log")
+_MARKET_DATA = ("bars", "quote_ticks", "trade_ticks")
+
+
+def timescale_policy_statements(
+    compress_after_days: int, market_data_retention_days: int, audit_retention_days: int
+) -> list[str]:
+    """SQL that sets compression and retention policies to these settings (0 = none)."""
+    for name, days in (
+        ("compress_after_days", compress_after_days),
+        ("market_data_retention_days", market_data_retention_days),
+        ("audit_retention_days", audit_retention_days),
+    ):
+        if days < 0:
+            raise MigrationError(f"{name} must be >= 0, got {days}")
+    out: list[str] = []
+    for table in _HYPERTABLES:
+        out.append(f"SELECT remove_compression_policy('{table}', if_exists => TRUE)")
+        if compress_after_days:
+            out.append(
+                f"SELECT add_compression_policy('{table}',"
+                f" compress_after => {compress_after_days * _DAY_NS}::BIGINT)"
+            )
+    retention = dict.fromkeys(_MARKET_DATA, market_data_retention_days)
+    retention["audit_log"] = audit_retention_days
+    for table, days in retention.items():
+        out.append(f"SELECT remove_retention_policy('{table}', if_exists => TRUE)")
+        if days:
+            out.append(
+                f"SELECT add_retention_policy('{table}', drop_after => {days * _DAY_NS}::BIGINT)"
+            )
+    return out
+
+
+async def apply_timescale_policies(
+    driver: Driver,
+    *,
+    compress_after_days: int,
+    market_data_retention_days: int,
+    audit_retention_days: int,
+) -> bool:
+    """Set the policies when TimescaleDB is installed; return whether it was."""
+    if driver.dialect != "postgres":
+        return False
+    statements = timescale_policy_statements(
+        compress_after_days, market_data_retention_days, audit_retention_days
+    )
+    async with driver.transaction() as conn:
+        info = await detect_timescale(conn)
+        if info.installed_version is None:
+            return False
+        for sql in statements:
+            await conn.execute(sql)
+    log.info(
+        "TimescaleDB policies: compress after %d days, market data kept %s, audit kept %s",
+        compress_after_days,
+        f"{market_data_retention_days} days" if market_data_retention_days else "forever",
+        f"{audit_retention_days} days" if audit_retention_days else "forever",
+    )
+    return True
+
+
 __all__ = [
     "MigrationFile",
     "MigrationState",
     "MigrationStatus",
     "TimescaleInfo",
+    "apply_timescale_policies",
     "default_migrations_dir",
     "detect_timescale",
     "load_migrations",
     "migrate",
     "migration_status",
+    "timescale_policy_statements",
 ]
