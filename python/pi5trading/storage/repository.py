@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pi5trading.resilience import BreakerSnapshot, CircuitBreaker, CircuitOpenError
 from pi5trading.storage.driver import Connection, Driver
@@ -488,3 +488,9 @@ class SqlRepository:
 
 
 __all__ = ["BulkSession", "SqlRepository", "create_breaker"]
+
+if TYPE_CHECKING:
+    from pi5trading.storage.protocol import Repository
+
+    def _implements_protocol(repo: SqlRepository) -> Repository:
+        return repo  # mypy checks here that SqlRepository satisfies Repository
