@@ -63,10 +63,14 @@ def serve(host: str | None, port: int | None) -> None:
 def info() -> None:
     """Print the version, the Rust core build and the effective settings as JSON."""
     settings = _settings()
+    from pi5trading.storage.postgres import redact
+
+    shown = msgspec.to_builtins(settings)
+    shown["database"]["url"] = redact(settings.database.url)  # never print a password
     out = {
         "version": __version__,
         "core": _core.build_info(),
-        "settings": msgspec.to_builtins(settings),
+        "settings": shown,
     }
     click.echo(json.dumps(out, indent=2))
 

@@ -80,9 +80,15 @@ class Journal:
         payload = self._encoder.encode(list(events))
         frame = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         written = 0
-        while written < len(frame):
-            written += os.write(self._fd, frame[written:])
-        os.fsync(self._fd)
+        try:
+            while written < len(frame):
+                written += os.write(self._fd, frame[written:])
+            os.fsync(self._fd)
+        except OSError:
+            # Disk full or I/O error: cut the partial frame so later appends stay readable.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise
         self._size += len(frame)
         self._pending_frames += 1
         self._pending_events += len(events)

@@ -135,9 +135,11 @@ class EventWriter:
             await self._replay()
             while self._buffer:
                 batch = self._buffer[: self.batch_size]
-                del self._buffer[: self.batch_size]
-                self._room.set()
+                # Removed only once written or journaled: if the journal itself fails
+                # (disk full), the batch stays buffered and the next flush retries it.
                 await self._write(batch)
+                del self._buffer[: len(batch)]
+                self._room.set()
 
     async def drain(self, max_wait_s: float) -> bool:
         """Flush and replay until the buffer and journal are empty or ``max_wait_s`` passes."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from pi5trading.storage.journal import Journal
 from pi5trading.storage.records import Bar, EngineEvent, Fill, OrderEvent
 
@@ -94,3 +96,25 @@ def test_a_corrupt_frame_stops_the_journal_there(tmp_path: Path) -> None:
     path.write_bytes(bytes(raw))
     j = Journal(path)
     assert [e for _, f in j.frames() for e in f] == events(0, 1)
+
+
+def test_a_failed_append_leaves_the_journal_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "events.journal"
+    j = Journal(path)
+    j.append(events(0, 2))
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr("pi5trading.storage.journal.os.fsync", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            j.append(events(2, 2))
+    assert j.pending_events == 2
+    j.append(events(4, 1))
+    j.close()
+    again = Journal(path)
+    assert [e for _, f in again.frames() for e in f] == events(0, 2) + events(4, 1)
+    assert not list(tmp_path.glob("*.corrupt-*"))

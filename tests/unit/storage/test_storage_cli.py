@@ -89,3 +89,14 @@ def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     res = CliRunner(env=env(tmp_path)).invoke(main, ["migrate", "--database-url", "mysql://x"])
     assert res.exit_code == 1
     assert "use postgresql://" in res.output
+
+
+def test_info_never_prints_the_database_password(tmp_path: Path) -> None:
+    res = CliRunner(
+        env={**env(tmp_path), "PI5_DATABASE__URL": "postgresql://pi:s3cret@db:5432/trading"}
+    ).invoke(main, ["info"])
+    assert res.exit_code == 0, res.output
+    assert "s3cret" not in res.output
+    assert json.loads(res.output)["settings"]["database"]["url"] == (
+        "postgresql://pi:***@db:5432/trading"
+    )

@@ -100,3 +100,28 @@ async def test_refused_events_are_set_aside_and_the_rest_is_written(
     lines = (tmp_path / "events.journal.rejected").read_bytes().splitlines()
     assert len(lines) == 1
     assert msgspec.json.decode(lines[0])["event"]["fill_id"] == "f1"
+
+
+async def test_events_stay_buffered_when_the_journal_cannot_be_written(
+    repo: SqlRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert repo.breaker is not None
+    for _ in range(5):  # the database is "down": batches must go to the journal
+        repo.breaker.record_failure(ConnectionError("down"))
+    journal = Journal(tmp_path / "events.journal")
+    w = EventWriter(repo, journal, batch_size=10, flush_interval=60)
+    await w.submit_many(bars(0, 25))
+    with monkeypatch.context() as m:
+
+        def disk_full(events: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        m.setattr(journal, "append", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            await w.flush()
+        assert w.stats().buffered == 25
+    await w.flush()
+    assert (w.stats().buffered, journal.pending_events) == (0, 25)
+    repo.breaker.record_success()  # the database is back
+    assert await w.drain(max_wait_s=30)
+    assert await repo.count_bars("AAPL.XNAS", "1m") == 25
