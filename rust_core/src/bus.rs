@@ -31,7 +31,7 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -482,6 +482,9 @@ struct Counters {
 #[derive(Debug)]
 struct Shared<M> {
     state: Mutex<State<M>>,
+    /// Mirror of `state.queue.len()`, readable without the lock (the receiver spins on it
+    /// briefly before parking, which saves a wake-up per event when the feed is busy).
+    queued: AtomicUsize,
     not_full: Condvar,
     not_empty: Condvar,
     capacity: usize,
@@ -497,6 +500,9 @@ impl<M> Shared<M> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+/// Times the receiver yields, checking for new events, before it parks.
+const SPIN_BEFORE_PARK: usize = 64;
 
 /// What happened to a sent event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -556,6 +562,7 @@ pub fn ingest_queue<M>(
             receiver_waiting: false,
             senders_waiting: 0,
         }),
+        queued: AtomicUsize::new(0),
         not_full: Condvar::new(),
         not_empty: Condvar::new(),
         capacity,
@@ -582,19 +589,56 @@ pub fn ingest_queue<M>(
 impl<M> IngestSender<M> {
     /// Sends one event stamped `ts`, following the queue's backpressure policy.
     pub fn send(&self, ts: UnixNanos, msg: M) -> SendOutcome {
-        let sh = &*self.shared;
-        let mut st = sh.lock();
-        let mut outcome = SendOutcome::Accepted;
         let mut evicted = None;
+        let st = self.shared.lock();
+        let (st, outcome) = self.push_locked(st, ts, msg, &mut evicted);
+        self.finish(st, evicted);
+        outcome
+    }
+
+    /// Sends several events under one lock (cheaper per event than `send`); returns how
+    /// many were queued. Stops early if the queue is closed.
+    pub fn send_many(&self, events: impl IntoIterator<Item = (UnixNanos, M)>) -> usize {
+        let mut evicted = None;
+        let mut dropped = Vec::new();
+        let mut st = self.shared.lock();
+        let mut queued = 0;
+        for (ts, msg) in events {
+            let (s, outcome) = self.push_locked(st, ts, msg, &mut evicted);
+            st = s;
+            dropped.extend(evicted.take());
+            match outcome {
+                SendOutcome::Accepted | SendOutcome::AcceptedDroppedOldest => queued += 1,
+                SendOutcome::DroppedNewest => {}
+                SendOutcome::Closed => break,
+            }
+        }
+        self.finish(st, None);
+        drop(dropped);
+        queued
+    }
+
+    fn push_locked<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State<M>>,
+        ts: UnixNanos,
+        msg: M,
+        evicted: &mut Option<Envelope<M>>,
+    ) -> (MutexGuard<'a, State<M>>, SendOutcome) {
+        let sh = &*self.shared;
+        let mut outcome = SendOutcome::Accepted;
         if st.closed {
             sh.counters.rejected_closed.fetch_add(1, Ordering::Relaxed);
-            return SendOutcome::Closed;
+            return (st, SendOutcome::Closed);
         }
         if st.queue.len() >= sh.capacity {
             match sh.policy {
                 Backpressure::Block => {
                     sh.counters.blocked.fetch_add(1, Ordering::Relaxed);
                     st.senders_waiting += 1;
+                    if st.receiver_waiting {
+                        sh.not_empty.notify_one();
+                    }
                     while st.queue.len() >= sh.capacity && !st.closed {
                         st = sh
                             .not_full
@@ -604,15 +648,15 @@ impl<M> IngestSender<M> {
                     st.senders_waiting -= 1;
                     if st.closed {
                         sh.counters.rejected_closed.fetch_add(1, Ordering::Relaxed);
-                        return SendOutcome::Closed;
+                        return (st, SendOutcome::Closed);
                     }
                 }
                 Backpressure::DropNewest => {
                     sh.counters.dropped_newest.fetch_add(1, Ordering::Relaxed);
-                    return SendOutcome::DroppedNewest;
+                    return (st, SendOutcome::DroppedNewest);
                 }
                 Backpressure::DropOldest => {
-                    evicted = st.queue.pop_front();
+                    *evicted = st.queue.pop_front();
                     sh.counters.dropped_oldest.fetch_add(1, Ordering::Relaxed);
                     outcome = SendOutcome::AcceptedDroppedOldest;
                 }
@@ -621,15 +665,19 @@ impl<M> IngestSender<M> {
         let seq = st.next_seq;
         st.next_seq += 1;
         st.queue.push_back(Envelope { ts, seq, msg });
+        sh.queued.store(st.queue.len(), Ordering::Release);
         sh.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+        (st, outcome)
+    }
+
+    fn finish(&self, st: MutexGuard<'_, State<M>>, evicted: Option<Envelope<M>>) {
         let wake = st.receiver_waiting;
         drop(st);
         // Dropped after unlocking: a message's destructor may run arbitrary code.
         drop(evicted);
         if wake {
-            sh.not_empty.notify_one();
+            self.shared.not_empty.notify_one();
         }
-        outcome
     }
 
     /// Closes the queue: further sends are discarded, blocked senders return `Closed`,
@@ -660,6 +708,7 @@ impl<M> IngestReceiver<M> {
         let sh = &*self.shared;
         let mut st = sh.lock();
         std::mem::swap(&mut st.queue, &mut self.spare);
+        sh.queued.store(0, Ordering::Release);
         let wake = st.senders_waiting > 0;
         let closed = st.closed;
         drop(st);
@@ -716,6 +765,17 @@ impl<M> IngestReceiver<M> {
             let n = self.drain(max, out);
             if n > 0 {
                 return n;
+            }
+            // A busy feed refills the queue within microseconds: look again a few times
+            // (yielding the core) before paying for a sleep and a wake-up.
+            for _ in 0..SPIN_BEFORE_PARK {
+                if self.shared.queued.load(Ordering::Acquire) > 0 {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            if self.shared.queued.load(Ordering::Acquire) > 0 {
+                continue;
             }
             let sh = &*self.shared;
             let mut st = sh.lock();
@@ -876,6 +936,24 @@ mod tests {
         out.clear();
         rx.drain(usize::MAX, &mut out);
         assert_eq!(out.iter().map(|e| e.msg).collect::<Vec<_>>(), vec![1, 2]);
+    }
+
+    #[test]
+    fn send_many_queues_in_order_under_one_lock() {
+        let (tx, mut rx) = ingest_queue::<u32>(3, Backpressure::DropNewest, 0).unwrap();
+        let n = tx.send_many([
+            (UnixNanos(2), 0),
+            (UnixNanos(1), 1),
+            (UnixNanos(3), 2),
+            (UnixNanos(0), 3),
+        ]);
+        assert_eq!(n, 3);
+        assert_eq!(rx.stats().dropped_newest, 1);
+        let mut out = Vec::new();
+        rx.drain(usize::MAX, &mut out);
+        assert_eq!(out.iter().map(|e| e.msg).collect::<Vec<_>>(), vec![1, 0, 2]);
+        tx.close();
+        assert_eq!(tx.send_many([(UnixNanos(9), 9)]), 0);
     }
 
     #[test]
