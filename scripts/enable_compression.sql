@@ -31,13 +31,13 @@ ALTER TABLE quote_ticks SET (timescaledb.compress,
     timescaledb.compress_orderby = 'ts_ns DESC, seq DESC');
 ALTER TABLE trade_ticks SET (timescaledb.compress,
     timescaledb.compress_segmentby = 'instrument_id',
-    timescaledb.compress_orderby = 'ts_ns DESC');
+    timescaledb.compress_orderby = 'ts_ns DESC, trade_id');
 ALTER TABLE equity_snapshots SET (timescaledb.compress,
     timescaledb.compress_segmentby = 'account_id',
     timescaledb.compress_orderby = 'ts_ns DESC');
 ALTER TABLE audit_log SET (timescaledb.compress,
     timescaledb.compress_segmentby = 'action',
-    timescaledb.compress_orderby = 'ts_ns DESC');
+    timescaledb.compress_orderby = 'ts_ns DESC, event_id');
 
 -- Integer time needs an "now" function for policies (idempotent).
 CREATE OR REPLACE FUNCTION pi5_unix_nanos_now() RETURNS BIGINT

@@ -28,6 +28,7 @@ SELECT set_integer_now_func(t, 'pi5_unix_nanos_now', replace_if_exists => TRUE)
 FROM unnest(ARRAY['bars', 'quote_ticks', 'trade_ticks', 'equity_snapshots', 'audit_log']) AS t;
 
 -- Compression: segment by instrument, newest first; compress chunks older than 7 days.
+-- Every primary-key column is in segmentby or orderby, as compression requires.
 -- (`pi5trading migrate` re-applies policies from PI5_DATABASE__COMPRESS_AFTER_DAYS and the
 -- retention settings after this series.)
 ALTER TABLE bars SET (timescaledb.compress,
@@ -38,13 +39,13 @@ ALTER TABLE quote_ticks SET (timescaledb.compress,
     timescaledb.compress_orderby = 'ts_ns DESC, seq DESC');
 ALTER TABLE trade_ticks SET (timescaledb.compress,
     timescaledb.compress_segmentby = 'instrument_id',
-    timescaledb.compress_orderby = 'ts_ns DESC');
+    timescaledb.compress_orderby = 'ts_ns DESC, trade_id');
 ALTER TABLE equity_snapshots SET (timescaledb.compress,
     timescaledb.compress_segmentby = 'account_id',
     timescaledb.compress_orderby = 'ts_ns DESC');
 ALTER TABLE audit_log SET (timescaledb.compress,
     timescaledb.compress_segmentby = 'action',
-    timescaledb.compress_orderby = 'ts_ns DESC');
+    timescaledb.compress_orderby = 'ts_ns DESC, event_id');
 
 SELECT add_compression_policy(t, compress_after => 604800000000000::BIGINT, if_not_exists => TRUE)
 FROM unnest(ARRAY['bars', 'quote_ticks', 'trade_ticks', 'equity_snapshots', 'audit_log']) AS t;
