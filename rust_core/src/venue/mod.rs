@@ -64,6 +64,32 @@ struct Market {
     last_price: Option<i64>,
     last_volume: i64,
     last_range: Option<(i64, i64)>,
+    /// Working trailing stops (their watermarks move with every price).
+    trailing: usize,
+    /// Working IOC/FOK orders (cancelled after their first price check).
+    immediate: usize,
+}
+
+impl Market {
+    fn insert(&mut self, id: u64, o: &Order) {
+        if self.live.insert(id) {
+            self.trailing += usize::from(o.order_type == OrderType::TrailingStopMarket);
+            self.immediate += usize::from(matches!(
+                o.time_in_force,
+                TimeInForce::Ioc | TimeInForce::Fok
+            ));
+        }
+    }
+
+    fn remove(&mut self, id: u64, o: &Order) {
+        if self.live.remove(&id) {
+            self.trailing -= usize::from(o.order_type == OrderType::TrailingStopMarket);
+            self.immediate -= usize::from(matches!(
+                o.time_in_force,
+                TimeInForce::Ioc | TimeInForce::Fok
+            ));
+        }
+    }
 }
 
 /// Prices and capacity of one data event.
@@ -814,7 +840,7 @@ impl SimulatedVenue {
     fn close(&mut self, id: u64) {
         if let Some(w) = self.orders.remove(&id) {
             if let Some(m) = self.markets.get_mut(&w.order.instrument) {
-                m.live.remove(&id);
+                m.remove(id, &w.order);
                 if w.in_book {
                     let _ = m.book.cancel(id);
                 }
@@ -980,8 +1006,8 @@ impl SimulatedVenue {
             }
             w.in_book = is_limit;
         }
-        if let Some(m) = self.markets.get_mut(&instrument) {
-            m.live.insert(id);
+        if let (Some(m), Some(w)) = (self.markets.get_mut(&instrument), self.orders.get(&id)) {
+            m.insert(id, &w.order);
             if is_limit {
                 m.book.add(id, side, price, leaves)?;
             }
@@ -1058,19 +1084,19 @@ impl SimulatedVenue {
         let mut rounds = 0;
         loop {
             let ids = self.live_ids(instrument);
-            self.update_watermarks(
-                &ids,
-                if bid == ask {
-                    bid
-                } else {
-                    bid + (ask - bid) / 2
-                },
-            );
+            if self.has_trailing(instrument) {
+                self.update_watermarks(
+                    &ids,
+                    if bid == ask {
+                        bid
+                    } else {
+                        bid + (ask - bid) / 2
+                    },
+                );
+            }
             let mut progress = false;
             for &id in &ids {
                 progress |= self.check(id, bid, ask, ctx, out)?;
-            }
-            for &id in &ids {
                 if let Some(w) = self.orders.get_mut(&id) {
                     w.seen = true;
                 }
@@ -1083,6 +1109,10 @@ impl SimulatedVenue {
         }
     }
 
+    fn has_trailing(&self, instrument: &str) -> bool {
+        self.markets.get(instrument).is_some_and(|m| m.trailing > 0)
+    }
+
     /// IOC and FOK orders end after their first price check.
     fn end_immediate(
         &mut self,
@@ -1090,6 +1120,13 @@ impl SimulatedVenue {
         ts: u64,
         out: &mut Vec<VenueEvent>,
     ) -> CoreResult<()> {
+        if self
+            .markets
+            .get(instrument)
+            .is_none_or(|m| m.immediate == 0)
+        {
+            return Ok(());
+        }
         let ids = self.live_ids(instrument);
         for &id in &ids {
             let Some(w) = self.orders.get(&id) else {
@@ -1123,9 +1160,11 @@ impl SimulatedVenue {
             return Ok(());
         }
         let rising = to > from;
-        let ids = self.live_ids(instrument);
-        self.update_watermarks(&ids, from);
-        self.scratch = ids;
+        if self.has_trailing(instrument) {
+            let ids = self.live_ids(instrument);
+            self.update_watermarks(&ids, from);
+            self.scratch = ids;
+        }
         let mut cur = from;
         loop {
             let mut next: Option<i64> = None;

@@ -888,3 +888,148 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn oto_child_released_only_after_the_parent_fills() {
+    let mut v = venue(plain());
+    let mut out = Vec::new();
+    v.submit_oto(
+        order("P", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_900)),
+        vec![order("C", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_100))],
+        T0,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(status(&v, "C"), OrderStatus::Submitted);
+    assert_eq!(v.order("C").unwrap().parent_order_id.as_deref(), Some("P"));
+    // The bar touches 101 before 99 (down bar: O->H->L->C): the child is not working yet.
+    let ev = bar(&mut v, 1, [10_000, 10_150, 9_850, 9_900], 0);
+    assert_eq!(fills(&ev), vec![("P".into(), 10, 9_900)]);
+    assert_eq!(status(&v, "C"), OrderStatus::Accepted);
+    // Up bar: O->L->H->C; the child fills at its limit.
+    let ev = bar(&mut v, 2, [9_950, 10_150, 9_900, 10_100], 0);
+    assert_eq!(fills(&ev), vec![("C".into(), 10, 10_100)]);
+}
+
+#[test]
+fn entry_and_exit_in_the_same_bar_follow_the_path() {
+    // Up bar O->L->H->C: the entry limit fills on the way down, the released take-profit on
+    // the way up, all inside one bar.
+    let mut v = venue(plain());
+    let mut out = Vec::new();
+    v.submit_bracket(
+        order("E", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_900)),
+        order("TP", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_100)),
+        order("SL", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(c(9_700)),
+        T0,
+        &mut out,
+    )
+    .unwrap();
+    let ev = bar(&mut v, 1, [10_000, 10_200, 9_850, 10_150], 0);
+    assert_eq!(
+        fills(&ev),
+        vec![("E".into(), 10, 9_900), ("TP".into(), 10, 10_100)]
+    );
+    assert_eq!(status(&v, "SL"), OrderStatus::Cancelled);
+    assert_eq!(v.portfolio().realised(), i128::from(20 * ONE));
+}
+
+#[test]
+fn sell_side_stop_limit_and_mit() {
+    let mut v = venue(plain());
+    go_long(&mut v, 20, 0);
+    submit(
+        &mut v,
+        order("SSL", OrderSide::Sell, OrderType::StopLimit, 10)
+            .with_trigger(c(9_900))
+            .with_price(c(9_850)),
+        1,
+    );
+    submit(
+        &mut v,
+        order("SMIT", OrderSide::Sell, OrderType::MarketIfTouched, 10).with_trigger(c(10_100)),
+        1,
+    );
+    // Down bar O->H->L->C: MIT at 101 on the way up, stop-limit triggers at 99 and fills at
+    // 99 (marketable against its 98.50 limit).
+    let ev = bar(&mut v, 2, [10_000, 10_150, 9_800, 9_850], 0);
+    assert_eq!(
+        fills(&ev),
+        vec![("SMIT".into(), 10, 10_100), ("SSL".into(), 10, 9_900)]
+    );
+}
+
+#[test]
+fn quotes_trigger_stops_on_the_right_side() {
+    let mut v = venue(plain());
+    go_long(&mut v, 1, 0);
+    submit(
+        &mut v,
+        order("BS", OrderSide::Buy, OrderType::StopMarket, 1).with_trigger(c(10_100)),
+        1,
+    );
+    submit(
+        &mut v,
+        order("SS", OrderSide::Sell, OrderType::StopMarket, 1).with_trigger(c(9_900)),
+        1,
+    );
+    let mut quote = |bid: i64, ask: i64| {
+        let mut out = Vec::new();
+        v.process_quote_raw(SYM, T0 + 2 * MIN, [c(bid), c(ask)], [0, 0], &mut out)
+            .unwrap();
+        fills(&out)
+    };
+    // Mid inside both triggers, but a buy stop looks at the ask and a sell stop at the bid.
+    assert!(quote(9_901, 10_099).is_empty());
+    assert_eq!(quote(9_950, 10_101), vec![("BS".into(), 1, 10_101)]);
+    assert_eq!(quote(9_900, 10_000), vec![("SS".into(), 1, 9_900)]);
+}
+
+#[test]
+fn trailing_buy_stop_covers_a_short() {
+    let mut v = venue_with(
+        plain(),
+        AccountConfig {
+            starting_cash: 10_000 * ONE,
+            account_type: AccountType::Margin,
+            allow_short: true,
+        },
+    );
+    submit(
+        &mut v,
+        order("SS", OrderSide::Sell, OrderType::Market, 10),
+        0,
+    );
+    bar(&mut v, 1, [10_000; 4], 0);
+    submit(
+        &mut v,
+        order("TB", OrderSide::Buy, OrderType::TrailingStopMarket, 10)
+            .with_trailing(TrailingOffset::BasisPoints(200)),
+        1,
+    );
+    assert_eq!(v.order("TB").unwrap().trigger_price, Some(c(10_200)));
+    // Down bar O->H->L->C: 100.50 high (trigger stays 102), low 95 (trigger 96.90), close 97.
+    let ev = bar(&mut v, 2, [10_000, 10_050, 9_500, 9_700], 0);
+    assert_eq!(fills(&ev), vec![("TB".into(), 10, 9_690)]);
+    assert_eq!(v.portfolio().net_quantity(SYM), 0);
+    assert_eq!(v.portfolio().realised(), i128::from(31 * ONE));
+}
+
+#[test]
+fn post_only_modify_that_would_cross_is_rejected() {
+    let mut v = venue(plain());
+    bar(&mut v, 0, [10_000; 4], 0);
+    submit(
+        &mut v,
+        order("P", OrderSide::Buy, OrderType::Limit, 1)
+            .with_price(c(9_900))
+            .with_flags(false, true),
+        0,
+    );
+    assert_eq!(status(&v, "P"), OrderStatus::Accepted);
+    let mut out = Vec::new();
+    v.modify("P", None, Some(c(10_000)), None, T0, &mut out)
+        .unwrap();
+    assert_eq!(kinds(&out, "P"), vec![OrderEventKind::ModifyRejected]);
+    assert_eq!(v.order("P").unwrap().price, Some(c(9_900)));
+}
