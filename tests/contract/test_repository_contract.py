@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pi5trading.storage import (
     Alert,
@@ -436,3 +438,50 @@ async def test_awkward_text_survives_the_bulk_path(repo: SqlRepository) -> None:
     assert await repo.write(entries) == 20
     assert await repo.list_audit(limit=100) == entries[::-1]
     assert await repo.write(entries) == 0  # the staged (replay) path escapes the same way
+
+
+_counter = iter(range(10**9))
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    price=st.decimals(
+        min_value=Decimal("-1e15"), max_value=Decimal("1e15"), places=9, allow_nan=False
+    ),
+    digits=st.integers(min_value=0, max_value=9),
+)
+async def test_any_exact_decimal_round_trips(
+    repo: SqlRepository, price: Decimal, digits: int
+) -> None:
+    value = price.quantize(Decimal(1).scaleb(-digits)) if digits < 9 else price
+    ts = next(_counter)
+    snap = EquitySnapshot("prop", ts, value, value, value, value)
+    await repo.write([snap])
+    (got,) = await repo.get_equity_curve("prop", start_ns=ts, end_ns=ts + 1)
+    assert got == snap
+    # The same digits, not just an equal number (negative zero reads back as zero).
+    assert str(got.cash) == str(abs(value) if value.is_zero() else value)
+
+
+async def test_exponent_forms_and_negative_zero_read_back_the_same_on_both(
+    repo: SqlRepository,
+) -> None:
+    def snap(ts: int, v: str) -> EquitySnapshot:
+        d = Decimal(v)
+        return EquitySnapshot("canon", ts, d, d, d, d)
+
+    written = [
+        snap(1, "1E+3"),
+        snap(2, "-0.00"),
+        snap(3, "1E-7"),
+        snap(4, "2.50E+2"),
+        snap(5, "-0E+2"),
+    ]
+    await repo.write(written)  # the bulk path
+    await repo.write([snap(10 + i, v) for i, v in enumerate(["1E+3", "-0.00"])])  # single rows
+    got = [str(s.cash) for s in await repo.get_equity_curve("canon")]
+    assert got == ["1000", "0.00", "1E-7", "250", "0", "1000", "0.00"]

@@ -32,9 +32,9 @@ class OnConflict(enum.Enum):
     """Overwrite only if the incoming ``updated_ns`` is not older (order state)."""
 
 
-# Anything but plain digits, a sign and a point, or more than 9 fractional digits: such a
-# decimal string gets the exact (slow) check. "1E+3" is fine and merely double-checked.
-_SUSPECT_DECIMAL = re.compile(r"[^0-9.\-\n]|\.[0-9]{10}")
+# Anything but plain digits, a sign and a point, more than 9 fractional digits, or a
+# negative zero: such a decimal string gets the exact (slow) check and canonical form.
+_SUSPECT_DECIMAL = re.compile(r"[^0-9.\-\n]|\.[0-9]{10}|(?m:^-[0.]+$)")
 
 Encoder = Callable[[Sequence["r.Record"]], list[tuple[Any, ...]]]
 
@@ -88,10 +88,14 @@ class TableSpec:
             if type(rec) is not self.record:
                 raise RecordError(f"expected {self.record.__name__}, got {type(rec).__name__}")
             row = tuple(getattr(rec, c) for c in cols)
-            for i in dec:
-                v = row[i]
-                if v is not None:
-                    check_decimal(v, self.table, cols[i])
+            if dec:
+                values = list(row)
+                for i in dec:
+                    v = values[i]
+                    if v is not None:
+                        check_decimal(v, self.table, cols[i])
+                        values[i] = canonical_decimal(v)
+                row = tuple(values)
             if check is not None:
                 check(rec)
             out.append(row)
@@ -119,7 +123,12 @@ class TableSpec:
         if dec:
             blob = "\n".join([v for row in rows for i in dec if (v := row[i]) is not None])
             if _SUSPECT_DECIMAL.search(blob):
-                self.rows(records)
+                # Rare (exponent notation, negative zero): exact checks, canonical strings.
+                rows = [
+                    tuple(str(v) if i in dec and v is not None else enc for i, (v, enc)
+                          in enumerate(zip(py, row, strict=True)))
+                    for py, row in zip(self.rows(records), rows, strict=True)
+                ]  # fmt: skip
         check = _CHECKS.get(self.record)
         if check is not None:
             for rec in records:
@@ -173,6 +182,17 @@ class TableSpec:
                 continue
             by_key[k] = rec
         return list(by_key.values())
+
+
+def canonical_decimal(value: Decimal) -> Decimal:
+    """The form both backends return: no positive exponent (PostgreSQL's NUMERIC has
+    none: ``1E+3`` comes back as ``1000``) and no negative zero (NUMERIC drops the sign).
+    Trailing zeros after the point are kept (``1.50`` stays ``1.50``)."""
+    if value.is_zero():
+        value = abs(value)
+    if isinstance(exp := value.as_tuple().exponent, int) and exp > 0:
+        return Decimal(format(value, "f"))
+    return value
 
 
 def check_decimal(value: object, table: str, column: str) -> None:
