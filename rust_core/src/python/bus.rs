@@ -186,7 +186,9 @@ impl PyBus {
     ) -> PyResult<usize> {
         let mut calls = 0;
         let mut generation = self.generation.load(Ordering::Acquire);
-        for msg in list.iter() {
+        // Only batch handlers (and nothing queued): no per-message work at all.
+        let skip = snap.per_message.is_empty() && !self.has_pending.load(Ordering::Acquire);
+        for msg in list.iter().take(if skip { 0 } else { usize::MAX }) {
             for h in &snap.per_message {
                 match &**h {
                     HandlerKind::Call(f) => {
@@ -395,9 +397,15 @@ impl PyBus {
         let n = batch.len();
         let mut i = 0;
         while i < n {
-            let topic = batch[i].msg.topic.bind(py).to_str()?;
+            let first = batch[i].msg.topic.bind(py);
+            let topic = first.to_str()?;
             let mut j = i + 1;
-            while j < n && batch[j].msg.topic.bind(py).to_str()? == topic {
+            while j < n {
+                let t = batch[j].msg.topic.bind(py);
+                // Events sent together share one topic object: compare identity first.
+                if !(t.is(first) || t.to_str()? == topic) {
+                    break;
+                }
                 j += 1;
             }
             let list = PyList::new(py, batch[i..j].iter().map(|e| e.msg.message.bind(py)))?;
@@ -507,6 +515,34 @@ impl PyIngestQueue {
             SendOutcome::AcceptedDroppedOldest => "accepted_dropped_oldest",
             SendOutcome::DroppedNewest => "dropped_newest",
             SendOutcome::Closed => "closed",
+        })
+    }
+
+    /// Queues `(ts_event, message)` pairs for `topic` under one lock (one GIL release
+    /// under `block`); returns how many were queued.
+    fn send_many(
+        &self,
+        py: Python<'_>,
+        topic: Bound<'_, PyString>,
+        events: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
+        crate::bus::validate_topic(topic.to_str()?)?;
+        let mut batch = Vec::new();
+        for item in events.try_iter()? {
+            let (ts, message): (u64, Bound<'_, PyAny>) = item?.extract()?;
+            batch.push((
+                UnixNanos(ts),
+                QueuedMessage {
+                    topic: topic.clone().unbind(),
+                    message: message.unbind(),
+                },
+            ));
+        }
+        let sender = &self.sender;
+        Ok(if self.policy == Backpressure::Block {
+            py.detach(move || sender.send_many(batch))
+        } else {
+            sender.send_many(batch)
         })
     }
 

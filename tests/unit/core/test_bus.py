@@ -226,6 +226,19 @@ def test_block_policy_is_lossless_with_a_feed_thread() -> None:
     assert stats["dropped_newest"] + stats["dropped_oldest"] + stats["dropped_late"] == 0
 
 
+def test_send_many_is_one_batch_in_timestamp_order() -> None:
+    q = IngestQueue(capacity=4, policy="drop_newest")
+    assert q.send_many("a.b", [(3, "x"), (1, "y"), (2, "z"), (0, "w"), (5, "v")]) == 4
+    bus = Bus()
+    got: list[str] = []
+    bus.subscribe("a.*", got.append)
+    assert bus.drain(q) == 4
+    assert got == ["w", "y", "z", "x"]
+    assert q.stats()["dropped_newest"] == 1
+    with pytest.raises(InvalidInputError, match=r"^invalid topic: "):
+        q.send_many("a.*", [(1, "x")])
+
+
 def test_reorder_window_and_late_events() -> None:
     q = IngestQueue(capacity=100, policy="block", reorder_window_ns=10)
     bus = Bus()
