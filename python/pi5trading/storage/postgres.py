@@ -14,6 +14,7 @@ import io
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from functools import cache
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -58,6 +59,12 @@ def _map_error(exc: BaseException, where: str) -> BaseException | None:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    # NUMERIC as text: PostgreSQL prints the stored digits and scale ("488281250000",
+    # "1.50"), which Decimal reads exactly; asyncpg's binary decoder may instead return
+    # Decimal('4.8828125E+11'), equal but not the same digits as SQLite gives back.
+    await conn.set_type_codec(
+        "numeric", encoder=str, decoder=Decimal, schema="pg_catalog", format="text"
+    )
     # JSON columns take and return Python objects, encoded by msgspec. Binary format, so
     # COPY (always binary in asyncpg) can carry them too; jsonb's binary form is a version
     # byte (1) followed by the JSON text.
