@@ -59,7 +59,7 @@ from pi5trading._core import (
     wma,
 )
 
-#: Streaming indicator classes, by name.
+#: Every streaming indicator class.
 STREAMING = (
     SMA,
     EMA,
