@@ -122,7 +122,7 @@ fn throughput(c: &mut Criterion) {
             black_box(d.out.len())
         });
     });
-    for resting in [10_u64, 100, 1000] {
+    for resting in [0_u64, 1, 10, 100, 1000] {
         let mut v = venue(MarketFillTiming::NextOpen);
         let mut out = Vec::new();
         // Long position for the resting sells (cash account: no shorts).
@@ -133,7 +133,7 @@ fn throughput(c: &mut Criterion) {
                 SYM,
                 OrderSide::Buy,
                 OrderType::Market,
-                ONE * i64::try_from(resting).expect("small"),
+                ONE * i64::try_from(resting + 1).expect("small"),
                 T0,
             ),
             T0,

@@ -957,7 +957,14 @@ impl SimulatedVenue {
             Some("short selling is not allowed in this account".into())
         } else if o.side == OrderSide::Buy && self.config.check_buying_power && !o.reduce_only {
             let reference = o.price.or(o.trigger_price).or(m.last_price);
-            reference.and_then(|px| {
+            // Buying back a short in a margin account needs no buying power.
+            let cover = if self.portfolio.shorts_allowed() {
+                (-pos).max(0)
+            } else {
+                0
+            };
+            let uncovered = o.quantity - cover.min(o.quantity);
+            reference.filter(|_| uncovered > 0).and_then(|px| {
                 let value = notional(o.quantity, px);
                 let cost = value + self.config.commission.total(o.quantity, value);
                 (cost > self.portfolio.buying_power())
@@ -1308,8 +1315,14 @@ impl SimulatedVenue {
             base
         };
 
-        // Cash: a fill may never take cash below zero (no leverage in either account type).
+        // Cash: a fill may never take cash below zero (no leverage), except that a margin
+        // account may always buy back a short (the cover borrows cash if it must).
         let cash = self.portfolio.cash();
+        let cover = if buy && self.portfolio.shorts_allowed() {
+            (-pos).max(0)
+        } else {
+            0
+        };
         let model = self.config.commission;
         let (paid_n, paid_c) = (w.notional, w.commission);
         let cost = |q: i64| -> (i128, i128) {
@@ -1319,6 +1332,9 @@ impl SimulatedVenue {
         };
         if qty > 0 {
             let ok = |q: i64| {
+                if q <= cover {
+                    return true;
+                }
                 let (value, fee) = cost(q);
                 if buy {
                     value + fee <= cash

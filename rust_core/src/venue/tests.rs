@@ -1033,3 +1033,41 @@ fn post_only_modify_that_would_cross_is_rejected() {
     assert_eq!(kinds(&out, "P"), vec![OrderEventKind::ModifyRejected]);
     assert_eq!(v.order("P").unwrap().price, Some(c(9_900)));
 }
+
+#[test]
+fn margin_account_can_always_cover_a_short() {
+    let mut v = venue_with(
+        plain(),
+        AccountConfig {
+            starting_cash: 0,
+            account_type: AccountType::Margin,
+            allow_short: true,
+        },
+    );
+    submit(
+        &mut v,
+        order("SS", OrderSide::Sell, OrderType::Market, 10),
+        0,
+    );
+    bar(&mut v, 1, [10_000; 4], 0);
+    assert_eq!(v.portfolio().cash(), i128::from(1_000 * ONE));
+    // The price doubles: covering costs 2,000 with 1,000 of cash. Accepted and filled in full.
+    bar(&mut v, 2, [20_000; 4], 0);
+    submit(
+        &mut v,
+        order("COVER", OrderSide::Buy, OrderType::Market, 10),
+        2,
+    );
+    assert_eq!(status(&v, "COVER"), OrderStatus::Accepted);
+    let ev = bar(&mut v, 3, [20_000; 4], 0);
+    assert_eq!(fills(&ev), vec![("COVER".into(), 10, 20_000)]);
+    assert_eq!(v.portfolio().cash(), i128::from(-1_000 * ONE));
+    assert_eq!(v.portfolio().identity_residual(), 0);
+    // Going long beyond the cover is still limited by cash (here: none).
+    submit(
+        &mut v,
+        order("MORE", OrderSide::Buy, OrderType::Market, 1),
+        3,
+    );
+    assert_eq!(status(&v, "MORE"), OrderStatus::Rejected);
+}
