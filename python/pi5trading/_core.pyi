@@ -1238,3 +1238,239 @@ class SimulatedVenue:
     @property
     def portfolio(self) -> Portfolio: ...
     def purge_closed(self) -> int: ...
+
+# ----- risk (rust_core/src/python/risk.rs) -----
+# Quantities, prices and money: Decimal/str/int (exact); fractions (collar, concentration,
+# drawdown, sizing ratios) as Decimal fractions (0.2 = 20 %); counts as int; ts in UTC ns.
+
+__all__ += [
+    "Denial",
+    "RiskAccount",
+    "RiskEngine",
+    "RiskEvent",
+    "denial_codes",
+    "limit_names",
+    "position_size",
+    "risk_profiles",
+]
+
+_TradingState: TypeAlias = Literal["active", "reducing", "halted"]
+_RiskAccountLike: TypeAlias = RiskAccount | Portfolio
+_SizingMethod: TypeAlias = Literal[
+    "fixed_quantity",
+    "fixed_notional",
+    "percent_of_equity",
+    "fixed_risk",
+    "fixed_fractional_risk",
+    "volatility_scaled",
+    "kelly",
+]
+
+@final
+class RiskAccount:
+    """A plain account to check against: cash, positions, last prices, P&L, open orders."""
+
+    def __new__(cls, cash: _Exact | None = None, *, shorts_allowed: bool = False) -> Self: ...
+    @property
+    def cash(self) -> Decimal: ...
+    @cash.setter
+    def cash(self, value: _Exact) -> None: ...
+    @property
+    def realised_pnl(self) -> Decimal:
+        """P&L not visible from the positions (realised, net of commissions)."""
+    @realised_pnl.setter
+    def realised_pnl(self, value: _Exact) -> None: ...
+    @property
+    def pending_buy_notional(self) -> Decimal:
+        """Value of open buy orders, reserved against buying power."""
+    @pending_buy_notional.setter
+    def pending_buy_notional(self, value: _Exact) -> None: ...
+    @property
+    def shorts_allowed(self) -> bool: ...
+    @shorts_allowed.setter
+    def shorts_allowed(self, value: bool) -> None: ...
+    @property
+    def equity(self) -> Decimal: ...
+    @property
+    def gross_exposure(self) -> Decimal: ...
+    @property
+    def net_exposure(self) -> Decimal: ...
+    @property
+    def total_pnl(self) -> Decimal: ...
+    def set_position(
+        self,
+        instrument: str,
+        quantity: _Exact,
+        avg_price: _Exact,
+        strategy_id: str | None = None,
+    ) -> None:
+        """Sets a signed position (and the strategy's share); the last price defaults to it."""
+    def set_last_price(self, instrument: str, price: _Exact) -> None: ...
+    def set_strategy_pnl(self, strategy_id: str, pnl: _Exact) -> None: ...
+    def set_open_orders(self, count: int, strategy_id: str | None = None) -> None: ...
+
+@final
+class Denial:
+    """A risk denial: data, not an exception (codes: ``denial_codes()``)."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def scope(self) -> Literal["account", "strategy", "instrument"]: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def limit(self) -> Decimal | int:
+        """Decimal for quantities, money and fractions; int for counts and nanoseconds."""
+    @property
+    def actual(self) -> Decimal | int:
+        """The value that broke the limit, in the limit's unit."""
+
+@final
+class RiskEvent:
+    """A trading-state change (``state_changed``) or a new risk day (``session_started``)."""
+
+    @property
+    def kind(self) -> Literal["state_changed", "session_started"]: ...
+    @property
+    def ts(self) -> int: ...
+    @property
+    def strategy_id(self) -> str | None:
+        """``None`` for the account."""
+    @property
+    def from_state(self) -> _TradingState | None: ...
+    @property
+    def to_state(self) -> _TradingState | None: ...
+    @property
+    def cause(
+        self,
+    ) -> Literal["daily_loss", "drawdown", "strategy_loss", "admin", "new_session"] | None: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def date(self) -> str | None:
+        """Local date of a new risk session, ``YYYY-MM-DD``."""
+    @property
+    def cancel_open_orders(self) -> bool:
+        """The engine should cancel open orders (entering HALTED with ``cancel_on_halt``)."""
+    @property
+    def flatten_positions(self) -> bool:
+        """The engine should close positions (entering HALTED with ``flatten_on_halt``)."""
+
+@final
+class RiskEngine:
+    """Pre-trade risk: limits, trading state and sizing (see docs/risk.md).
+
+    ``profile``: ``conservative``, ``default`` (the original system's limits),
+    ``aggressive`` or ``unlimited``.
+    """
+
+    def __new__(cls, profile: str = "default") -> Self: ...
+    @property
+    def profile(self) -> str: ...
+    @property
+    def state(self) -> _TradingState: ...
+    @property
+    def cause(self) -> str | None: ...
+    @property
+    def equity_peak(self) -> Decimal | None: ...
+    @property
+    def session_orders(self) -> int: ...
+    @property
+    def check_buying_power(self) -> bool: ...
+    @check_buying_power.setter
+    def check_buying_power(self, value: bool) -> None: ...
+    def strategy_state(self, strategy_id: str) -> _TradingState: ...
+    def set_limit(
+        self,
+        name: str,
+        value: _Exact | None,
+        *,
+        strategy_id: str | None = None,
+        instrument: str | None = None,
+    ) -> None:
+        """Sets a limit by name (``limit_names()``); ``None`` switches it off at that level."""
+    def get_limit(
+        self, name: str, *, strategy_id: str | None = None, instrument: str | None = None
+    ) -> Decimal | int | None: ...
+    def add_instrument(self, instrument: str, tick_size: _Exact, lot_size: _Exact) -> None: ...
+    def set_session(
+        self,
+        time_zone: str,
+        *,
+        reset_at: str = "00:00",
+        open: str | None = ...,
+        close: str = "16:00",
+        weekdays: list[int] = ...,
+        holidays: list[str] = ...,
+    ) -> None:
+        """Time zone (IANA name or ``+HH:MM``), risk-day reset and trading hours (local).
+
+        ``open`` defaults to ``"09:30"``; ``None`` trades around the clock. ``weekdays``
+        (0 = Monday) default to Monday-Friday; ``holidays`` are local ``YYYY-MM-DD`` dates.
+        """
+    def set_actions(
+        self,
+        *,
+        on_daily_loss: _TradingState = "reducing",
+        on_drawdown: _TradingState = "halted",
+        on_strategy_loss: _TradingState = "reducing",
+        cancel_on_halt: bool = True,
+        flatten_on_halt: bool = False,
+    ) -> None: ...
+    def check(
+        self,
+        account: _RiskAccountLike,
+        strategy_id: str,
+        instrument: str,
+        side: _Side,
+        quantity: _Exact,
+        *,
+        price: _Exact | None = None,
+        trigger_price: _Exact | None = None,
+        ts: int,
+    ) -> Denial | None:
+        """``None`` passes the order (and counts it for the flow limits); else a Denial."""
+    def check_order(self, order: Order, account: _RiskAccountLike, *, ts: int) -> Denial | None: ...
+    def update(self, account: _RiskAccountLike, *, ts: int) -> None:
+        """Session roll-over, equity peak and loss limits; call after fills and marks."""
+    def set_state(
+        self, state: _TradingState, reason: str, account: _RiskAccountLike, *, ts: int
+    ) -> None: ...
+    def set_strategy_state(
+        self, strategy_id: str, state: _TradingState, reason: str, *, ts: int
+    ) -> None: ...
+    def drain_events(self) -> list[RiskEvent]: ...
+    def session_pnl(self, account: _RiskAccountLike) -> Decimal: ...
+    def max_order_quantity(
+        self,
+        account: _RiskAccountLike,
+        strategy_id: str,
+        instrument: str,
+        side: _Side,
+        price: _Exact | None = None,
+    ) -> Decimal: ...
+    def size_order(
+        self,
+        account: _RiskAccountLike,
+        method: _SizingMethod,
+        strategy_id: str,
+        instrument: str,
+        side: _Side,
+        price: _Exact | None = None,
+        **params: _Exact | None,
+    ) -> Decimal:
+        """``position_size`` for this account, clipped to the limits."""
+    def stats(self) -> dict[str, int]: ...
+
+def denial_codes() -> list[str]: ...
+def limit_names() -> list[str]: ...
+def risk_profiles() -> list[str]: ...
+def position_size(
+    method: _SizingMethod,
+    equity: _Exact,
+    price: _Exact,
+    lot_size: _Exact | None = None,
+    **params: _Exact | None,
+) -> Decimal:
+    """Quantity for ``method`` at ``price``, rounded down to ``lot_size`` (default 1)."""

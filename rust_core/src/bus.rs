@@ -23,13 +23,13 @@
 //! [`ingest_queue`] returns a sender (cloneable, `Send`) for feed threads and a receiver
 //! for the engine thread. The queue is bounded; when it is full the sender follows the
 //! declared [`Backpressure`] policy and the counters in [`IngestStats`] record what
-//! happened. The receiver keeps a reorder buffer (a heap keyed by `(ts, seq)`, `seq` being
+//! happened. The receiver keeps a reorder buffer (sorted by `(ts, seq)`, `seq` being
 //! the arrival order) and releases events in timestamp order: everything it holds whose
 //! `ts <= newest_ts_seen - reorder_window_ns`. An event older than one already released
 //! is late: it is dropped and counted, so downstream time never goes backwards.
 
 use std::cmp::Ordering as CmpOrdering;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -455,9 +455,9 @@ impl<M> PartialOrd for Envelope<M> {
     }
 }
 impl<M> Ord for Envelope<M> {
-    /// Reversed, so `BinaryHeap` pops the smallest `(ts, seq)` first.
+    /// By `(ts, seq)`: timestamp, then arrival.
     fn cmp(&self, other: &Self) -> CmpOrdering {
-        (other.ts, other.seq).cmp(&(self.ts, self.seq))
+        (self.ts, self.seq).cmp(&(other.ts, other.seq))
     }
 }
 
@@ -535,8 +535,10 @@ impl<M> Clone for IngestSender<M> {
 #[derive(Debug)]
 pub struct IngestReceiver<M> {
     shared: Arc<Shared<M>>,
-    reorder: BinaryHeap<Envelope<M>>,
+    /// Held events, sorted by `(ts, seq)`.
+    reorder: VecDeque<Envelope<M>>,
     spare: VecDeque<Envelope<M>>,
+    scratch: Vec<Envelope<M>>,
     window_ns: u64,
     newest_seen: Option<UnixNanos>,
     last_released: Option<UnixNanos>,
@@ -575,8 +577,9 @@ pub fn ingest_queue<M>(
         },
         IngestReceiver {
             shared,
-            reorder: BinaryHeap::new(),
+            reorder: VecDeque::new(),
             spare: VecDeque::new(),
+            scratch: Vec::new(),
             window_ns: reorder_window_ns,
             newest_seen: None,
             last_released: None,
@@ -715,14 +718,33 @@ impl<M> IngestReceiver<M> {
         if wake {
             sh.not_full.notify_all();
         }
+        let mut batch = std::mem::take(&mut self.scratch);
         for env in self.spare.drain(..) {
             if self.last_released.is_some_and(|last| env.ts < last) {
                 self.dropped_late += 1;
                 continue;
             }
-            self.newest_seen = Some(self.newest_seen.map_or(env.ts, |n| n.max(env.ts)));
-            self.reorder.push(env);
+            batch.push(env);
         }
+        if !batch.is_sorted() {
+            // `seq` is unique, so an unstable sort is deterministic.
+            batch.sort_unstable();
+        }
+        if let Some(last) = batch.last() {
+            self.newest_seen = Some(self.newest_seen.map_or(last.ts, |n| n.max(last.ts)));
+        }
+        // Feeds are almost always in order: then the batch is simply appended.
+        let in_order = match (self.reorder.back(), batch.first()) {
+            (Some(held), Some(first)) => held <= first,
+            _ => true,
+        };
+        if in_order {
+            self.reorder.extend(batch.drain(..));
+        } else {
+            let held = std::mem::take(&mut self.reorder);
+            self.reorder = merge_sorted(held, &mut batch);
+        }
+        self.scratch = batch;
         closed
     }
 
@@ -733,11 +755,13 @@ impl<M> IngestReceiver<M> {
         };
         let mut n = 0;
         while n < max {
-            match self.reorder.peek() {
-                Some(top) if all || top.ts.0 <= watermark => {}
+            match self.reorder.front() {
+                Some(first) if all || first.ts.0 <= watermark => {}
                 _ => break,
             }
-            let Some(env) = self.reorder.pop() else { break };
+            let Some(env) = self.reorder.pop_front() else {
+                break;
+            };
             self.last_released = Some(env.ts);
             out.push(env);
             n += 1;
@@ -844,6 +868,24 @@ impl<M> IngestReceiver<M> {
             shared: self.shared.clone(),
         }
     }
+}
+
+/// Merges two `(ts, seq)`-sorted sequences (emptying `b`).
+fn merge_sorted<M>(a: VecDeque<Envelope<M>>, b: &mut Vec<Envelope<M>>) -> VecDeque<Envelope<M>> {
+    let mut out = VecDeque::with_capacity(a.len() + b.len());
+    let mut a = a.into_iter().peekable();
+    let mut b_iter = b.drain(..).peekable();
+    loop {
+        let take_a = match (a.peek(), b_iter.peek()) {
+            (Some(x), Some(y)) => x <= y,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let next = if take_a { a.next() } else { b_iter.next() };
+        out.extend(next);
+    }
+    out
 }
 
 impl<M> Drop for IngestReceiver<M> {

@@ -6,6 +6,7 @@ mod errors;
 mod indicators;
 mod orders;
 mod portfolio;
+mod risk;
 mod types;
 mod venue;
 
@@ -25,6 +26,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     orders::register(m)?;
     portfolio::register(m)?;
     venue::register(m)?;
+    risk::register(m)?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use super::config::{
 use super::denial::{Denial, DenialCode, LimitScope, RiskEvent, StateCause, TradingState};
 use super::flow::{fingerprint, FlowState};
 use super::session::{format_date, SessionClock};
-use super::view::AccountView;
+use super::view::{AccountView, Totals};
 use crate::error::CoreResult;
 use crate::orders::{Order, OrderSide};
 use crate::portfolio::notional;
@@ -404,7 +404,7 @@ impl RiskEngine {
     /// Session roll-over, equity peak, daily loss, drawdown and every strategy's loss limit.
     /// Call after fills and marks so breaches move the state without waiting for an order.
     pub fn update<V: AccountView + ?Sized>(&mut self, view: &V, now: u64) {
-        self.refresh(view, now);
+        let _ = self.refresh(view, now);
         let ids: Vec<String> = self
             .strategies
             .iter()
@@ -416,12 +416,14 @@ impl RiskEngine {
         }
     }
 
-    fn refresh<V: AccountView + ?Sized>(&mut self, view: &V, now: u64) {
+    /// Returns the account totals (read once per check and shared).
+    fn refresh<V: AccountView + ?Sized>(&mut self, view: &V, now: u64) -> Totals {
         let (day, changed) = self.clock.risk_day(now);
         if changed {
             self.start_session(day, view, now);
         }
-        let equity = view.equity();
+        let totals = view.totals();
+        let (equity, pnl) = (totals.equity, totals.total_pnl);
         let peak = match self.peak {
             Some(p) if p >= equity => p,
             _ => {
@@ -430,7 +432,7 @@ impl RiskEngine {
             }
         };
         if let Some(max) = self.config.account.max_daily_loss {
-            let pnl = view.total_pnl() - self.baseline.unwrap_or(0);
+            let pnl = pnl - self.baseline.unwrap_or(0);
             if pnl < -max {
                 let to = self.config.on_daily_loss;
                 self.escalate(
@@ -461,6 +463,7 @@ impl RiskEngine {
                 );
             }
         }
+        totals
     }
 
     fn start_session<V: AccountView + ?Sized>(&mut self, day: i64, view: &V, now: u64) {
@@ -574,7 +577,7 @@ impl RiskEngine {
                 "quantity and prices must be > 0".to_owned(),
             ));
         }
-        self.refresh(view, now);
+        let totals = self.refresh(view, now);
         if !self.strategies.contains_key(o.strategy_id) {
             // First order of this strategy: the only allocation, once.
             self.strategies
@@ -634,7 +637,7 @@ impl RiskEngine {
             strategy,
             instrument,
         };
-        evaluate_static(&ctx, o, view, pos, strategy_pos)?;
+        evaluate_static(&ctx, o, view, pos, strategy_pos, &totals)?;
 
         // Flow: open orders, rates, per-session counts, duplicates.
         let fp = fingerprint(
@@ -721,7 +724,8 @@ impl RiskEngine {
         let pos = view.position_quantity(instrument);
         let spos = view.strategy_position_quantity(strategy_id, instrument);
         let mark = view.last_price(instrument).unwrap_or(px);
-        let bound = quantity_bound(&ctx, side, px, mark, view, pos, spos);
+        let totals = view.totals();
+        let bound = quantity_bound(&ctx, side, px, mark, view, pos, spos, &totals);
         let mut q = (bound / lot) * lot;
         let make = |q: i64| OrderRequest {
             strategy_id,
@@ -736,7 +740,7 @@ impl RiskEngine {
             if q <= 0 {
                 return 0;
             }
-            match evaluate_static(&ctx, &make(q), view, pos, spos) {
+            match evaluate_static(&ctx, &make(q), view, pos, spos, &totals) {
                 Ok(()) => return q,
                 Err(d) if is_min_limit(d.code) => return 0,
                 Err(_) => q -= lot,
@@ -882,6 +886,7 @@ fn evaluate_static<V: AccountView + ?Sized>(
     view: &V,
     pos: i64,
     strategy_pos: i64,
+    totals: &Totals,
 ) -> Result<(), Denial> {
     let last = view.last_price(o.instrument);
     let Some(px) = o.price.or(o.trigger_price).or(last) else {
@@ -1101,7 +1106,7 @@ fn evaluate_static<V: AccountView + ?Sized>(
         let old_value = notional(pos, mark);
         let new_value = notional(new_pos, px);
         if let Some(max) = a.max_gross_exposure {
-            let gross = view.gross_exposure() - old_value.abs() + new_value.abs();
+            let gross = totals.gross_exposure - old_value.abs() + new_value.abs();
             if gross > max {
                 return Err(deny(
                     DenialCode::MaxGrossExposure,
@@ -1117,7 +1122,7 @@ fn evaluate_static<V: AccountView + ?Sized>(
             }
         }
         if let Some(max) = a.max_net_exposure {
-            let before = view.net_exposure();
+            let before = totals.net_exposure;
             let net = before - old_value + new_value;
             if net.abs() > max && net.abs() > before.abs() {
                 return Err(deny(
@@ -1134,7 +1139,7 @@ fn evaluate_static<V: AccountView + ?Sized>(
             }
         }
         if let Some(max) = a.max_concentration {
-            let equity = view.equity();
+            let equity = totals.equity;
             let value = new_value.abs();
             if equity <= 0 || value * i128::from(ONE) > i128::from(max) * equity {
                 let share = if equity > 0 {
@@ -1202,6 +1207,7 @@ fn evaluate_static<V: AccountView + ?Sized>(
 }
 
 /// An upper bound on the order quantity allowed by the static maximum limits.
+#[allow(clippy::too_many_arguments)]
 fn quantity_bound<V: AccountView + ?Sized>(
     ctx: &Static<'_>,
     side: OrderSide,
@@ -1210,6 +1216,7 @@ fn quantity_bound<V: AccountView + ?Sized>(
     view: &V,
     pos: i64,
     spos: i64,
+    totals: &Totals,
 ) -> i64 {
     let s = i128::from(side.sign());
     let pxw = i128::from(px);
@@ -1244,18 +1251,18 @@ fn quantity_bound<V: AccountView + ?Sized>(
     let old_signed = notional(pos, mark);
     let old_value = old_signed.abs();
     if let Some(m) = a.max_gross_exposure {
-        let rest = view.gross_exposure() - old_value;
+        let rest = totals.gross_exposure - old_value;
         cap(room(
             pos,
             qty_for(m - rest).max(i128::from(pos.unsigned_abs())),
         ));
     }
     if let Some(m) = a.max_net_exposure {
-        let rest = view.net_exposure() - old_signed;
+        let rest = totals.net_exposure - old_signed;
         cap((qty_for(m - s * rest) - s * i128::from(pos)).max(room(pos, 0)));
     }
     if let Some(m) = a.max_concentration {
-        let equity = view.equity().max(0);
+        let equity = totals.equity.max(0);
         cap(room(
             pos,
             qty_for(i128::from(m) * equity / one).max(i128::from(pos.unsigned_abs())),

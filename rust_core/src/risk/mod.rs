@@ -19,6 +19,7 @@ pub mod config;
 pub mod denial;
 pub mod engine;
 pub mod flow;
+pub mod limits;
 mod portfolio_view;
 pub mod session;
 pub mod sizing;
@@ -32,7 +33,8 @@ pub use config::{
 };
 pub use denial::{Denial, DenialCode, LimitScope, RiskEvent, StateCause, TradingState};
 pub use engine::{OrderRequest, RiskEngine, Scope};
+pub use limits::{limit_kind, limit_names, LimitKind};
 pub use portfolio_view::PortfolioView;
 pub use session::{DstRule, SessionConfig, TimeZone, TradingHours};
 pub use sizing::{size, Sizing};
-pub use view::{AccountView, SimpleAccount};
+pub use view::{AccountView, SimpleAccount, Totals};

@@ -2,7 +2,7 @@
 //! caller's open-order counts ([`PortfolioView`]), and the [`SimulatedVenue`] (its portfolio
 //! plus its working orders).
 
-use super::view::AccountView;
+use super::view::{AccountView, Totals};
 use crate::orders::OrderSide;
 use crate::portfolio::{notional, Portfolio};
 use crate::venue::SimulatedVenue;
@@ -53,6 +53,24 @@ macro_rules! portfolio_account_view {
     () => {
         fn equity(&self) -> i128 {
             self.books().equity()
+        }
+        /// One pass over the positions; the portfolio's identity makes
+        /// P&L = equity − starting cash.
+        fn totals(&self) -> Totals {
+            let p = self.books();
+            let (mut net, mut gross) = (0_i128, 0_i128);
+            for (i, pos) in p.positions() {
+                let v = pos.marked_value(p.mark_of(i));
+                net += v;
+                gross += v.abs();
+            }
+            let equity = p.cash() + net;
+            Totals {
+                equity,
+                total_pnl: equity - p.starting_cash(),
+                gross_exposure: gross,
+                net_exposure: net,
+            }
         }
         fn cash(&self) -> i128 {
             self.books().cash()

@@ -878,6 +878,16 @@ fn portfolio_is_an_account_view() {
     assert_eq!(AccountView::total_pnl(&p), -m(1_000));
     assert_eq!(AccountView::strategy_pnl(&p, "S1"), -m(1_000));
     assert_eq!(AccountView::open_positions(&p), 1);
+    // The one-pass totals agree with the portfolio's own methods.
+    assert_eq!(
+        p.totals(),
+        Totals {
+            equity: p.equity(),
+            total_pnl: p.realised() + p.unrealised() - p.commissions(),
+            gross_exposure: p.exposure(),
+            net_exposure: p.net_exposure(),
+        }
+    );
     let view = PortfolioView {
         portfolio: &p,
         open_orders: 2,

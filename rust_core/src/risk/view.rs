@@ -7,10 +7,29 @@ use std::collections::BTreeMap;
 
 use crate::portfolio::notional;
 
+/// The account-wide numbers a check reads (raw money).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub equity: i128,
+    pub total_pnl: i128,
+    pub gross_exposure: i128,
+    pub net_exposure: i128,
+}
+
 /// A read-only view of the account at the moment of a check.
 pub trait AccountView {
     /// Cash + marked positions.
     fn equity(&self) -> i128;
+    /// Equity, P&L and exposures together, read once per check; views that can derive them
+    /// from one pass over the positions override it.
+    fn totals(&self) -> Totals {
+        Totals {
+            equity: self.equity(),
+            total_pnl: self.total_pnl(),
+            gross_exposure: self.gross_exposure(),
+            net_exposure: self.net_exposure(),
+        }
+    }
     fn cash(&self) -> i128;
     /// What buys may spend now (a cash account: its cash).
     fn buying_power(&self) -> i128;
@@ -41,7 +60,8 @@ pub trait AccountView {
 }
 
 /// A plain account: set the numbers, then check against them. Equity and exposure are
-/// derived from cash, positions and last prices.
+/// derived from cash, positions and last prices; the position aggregates are kept up to date
+/// by the setters, so every read is O(1) or one map lookup.
 #[derive(Debug, Clone, Default)]
 pub struct SimpleAccount {
     pub cash: i128,
@@ -51,14 +71,20 @@ pub struct SimpleAccount {
     pub pending_buy_notional: i128,
     /// P&L not visible from positions (realised, net of commissions).
     pub realised_pnl: i128,
-    /// instrument -> (quantity, average price).
-    pub positions: BTreeMap<String, (i64, i64)>,
+    /// instrument -> (quantity, average price); set with `set_position`.
+    positions: BTreeMap<String, (i64, i64)>,
     /// strategy -> instrument -> quantity.
     pub strategy_positions: BTreeMap<String, BTreeMap<String, i64>>,
     pub strategy_pnl: BTreeMap<String, i128>,
-    pub last_prices: BTreeMap<String, i64>,
+    /// Set with `set_last_price` / `set_position`.
+    last_prices: BTreeMap<String, i64>,
     pub open_orders: u32,
     pub strategy_open_orders: BTreeMap<String, u32>,
+    /// Aggregates over the positions: Σ marked value, Σ |marked value|, Σ cost, open count.
+    marked: i128,
+    gross: i128,
+    cost: i128,
+    open: u32,
 }
 
 impl SimpleAccount {
@@ -91,33 +117,52 @@ impl SimpleAccount {
                 .or_default()
                 .insert(instrument.to_owned(), quantity);
         }
+        self.aggregate();
     }
 
     pub fn set_last_price(&mut self, instrument: &str, price: i64) {
         self.last_prices.insert(instrument.to_owned(), price);
+        self.aggregate();
+    }
+
+    /// `(quantity, average price)` of every position, by instrument.
+    #[must_use]
+    pub fn positions(&self) -> &BTreeMap<String, (i64, i64)> {
+        &self.positions
+    }
+
+    fn aggregate(&mut self) {
+        let (mut marked, mut gross, mut cost, mut open) = (0, 0, 0, 0_u32);
+        for (v, c, q) in self.marked() {
+            marked += v;
+            gross += v.abs();
+            cost += c;
+            open += u32::from(q != 0);
+        }
+        (self.marked, self.gross, self.cost, self.open) = (marked, gross, cost, open);
     }
 
     fn mark(&self, instrument: &str, avg: i64) -> i64 {
         self.last_prices.get(instrument).copied().unwrap_or(avg)
     }
 
-    fn marked(&self) -> impl Iterator<Item = (i128, i128)> + '_ {
+    fn marked(&self) -> impl Iterator<Item = (i128, i128, i64)> + '_ {
         self.positions.iter().map(|(i, &(q, avg))| {
             let m = self.mark(i, avg);
-            (notional(q, m), notional(q, avg))
+            (notional(q, m), notional(q, avg), q)
         })
     }
 
     /// Unrealised P&L of the positions at their last prices.
     #[must_use]
     pub fn unrealised(&self) -> i128 {
-        self.marked().map(|(v, c)| v - c).sum()
+        self.marked - self.cost
     }
 }
 
 impl AccountView for SimpleAccount {
     fn equity(&self) -> i128 {
-        self.cash + self.marked().map(|(v, _)| v).sum::<i128>()
+        self.cash + self.marked
     }
     fn cash(&self) -> i128 {
         self.cash
@@ -145,13 +190,13 @@ impl AccountView for SimpleAccount {
         self.last_prices.get(instrument).copied()
     }
     fn gross_exposure(&self) -> i128 {
-        self.marked().map(|(v, _)| v.abs()).sum()
+        self.gross
     }
     fn net_exposure(&self) -> i128 {
-        self.marked().map(|(v, _)| v).sum()
+        self.marked
     }
     fn open_positions(&self) -> u32 {
-        u32::try_from(self.positions.values().filter(|p| p.0 != 0).count()).unwrap_or(u32::MAX)
+        self.open
     }
     fn total_pnl(&self) -> i128 {
         self.realised_pnl + self.unrealised()
