@@ -473,10 +473,28 @@ struct State<M> {
 #[derive(Debug, Default)]
 struct Counters {
     enqueued: AtomicU64,
+    delivered: AtomicU64,
     dropped_newest: AtomicU64,
     dropped_oldest: AtomicU64,
+    dropped_late: AtomicU64,
     blocked: AtomicU64,
     rejected_closed: AtomicU64,
+    /// Events held in the receiver's reorder buffer.
+    buffered: AtomicUsize,
+}
+
+impl Counters {
+    fn snapshot(&self) -> IngestStats {
+        IngestStats {
+            enqueued: self.enqueued.load(Ordering::Relaxed),
+            delivered: self.delivered.load(Ordering::Relaxed),
+            dropped_newest: self.dropped_newest.load(Ordering::Relaxed),
+            dropped_oldest: self.dropped_oldest.load(Ordering::Relaxed),
+            dropped_late: self.dropped_late.load(Ordering::Relaxed),
+            blocked: self.blocked.load(Ordering::Relaxed),
+            rejected_closed: self.rejected_closed.load(Ordering::Relaxed),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -542,8 +560,6 @@ pub struct IngestReceiver<M> {
     window_ns: u64,
     newest_seen: Option<UnixNanos>,
     last_released: Option<UnixNanos>,
-    delivered: u64,
-    dropped_late: u64,
 }
 
 /// A bounded ingest queue of `capacity` events with `policy` when full, releasing events
@@ -583,8 +599,6 @@ pub fn ingest_queue<M>(
             window_ns: reorder_window_ns,
             newest_seen: None,
             last_released: None,
-            delivered: 0,
-            dropped_late: 0,
         },
     ))
 }
@@ -696,7 +710,31 @@ impl<M> IngestSender<M> {
     /// Events currently queued (not yet pulled by the receiver).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.shared.lock().queue.len()
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
+    /// Events pulled by the receiver and held for reordering.
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        self.shared.counters.buffered.load(Ordering::Relaxed)
+    }
+
+    /// The queue's counters (readable from any thread, without waiting for the receiver).
+    #[must_use]
+    pub fn stats(&self) -> IngestStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// The declared policy.
+    #[must_use]
+    pub fn policy(&self) -> Backpressure {
+        self.shared.policy
+    }
+
+    /// The queue's capacity.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
     }
 
     #[must_use]
@@ -721,7 +759,10 @@ impl<M> IngestReceiver<M> {
         let mut batch = std::mem::take(&mut self.scratch);
         for env in self.spare.drain(..) {
             if self.last_released.is_some_and(|last| env.ts < last) {
-                self.dropped_late += 1;
+                self.shared
+                    .counters
+                    .dropped_late
+                    .fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             batch.push(env);
@@ -766,7 +807,9 @@ impl<M> IngestReceiver<M> {
             out.push(env);
             n += 1;
         }
-        self.delivered += n as u64;
+        let c = &self.shared.counters;
+        c.delivered.fetch_add(n as u64, Ordering::Relaxed);
+        c.buffered.store(self.reorder.len(), Ordering::Relaxed);
         n
     }
 
@@ -837,16 +880,7 @@ impl<M> IngestReceiver<M> {
     /// The queue's counters.
     #[must_use]
     pub fn stats(&self) -> IngestStats {
-        let c = &self.shared.counters;
-        IngestStats {
-            enqueued: c.enqueued.load(Ordering::Relaxed),
-            delivered: self.delivered,
-            dropped_newest: c.dropped_newest.load(Ordering::Relaxed),
-            dropped_oldest: c.dropped_oldest.load(Ordering::Relaxed),
-            dropped_late: self.dropped_late,
-            blocked: c.blocked.load(Ordering::Relaxed),
-            rejected_closed: c.rejected_closed.load(Ordering::Relaxed),
-        }
+        self.shared.counters.snapshot()
     }
 
     /// The declared policy.

@@ -554,7 +554,7 @@ impl PyIngestQueue {
 
     #[getter]
     fn capacity(&self) -> usize {
-        self.lock_receiver().capacity()
+        self.sender.capacity()
     }
 
     #[getter]
@@ -564,13 +564,14 @@ impl PyIngestQueue {
 
     /// Events queued and not yet drained (including those held for reordering).
     fn __len__(&self) -> usize {
-        self.sender.len() + self.lock_receiver().buffered()
+        // Never takes the receiver's lock: a drain may hold it while waiting.
+        self.sender.len() + self.sender.buffered()
     }
 
     /// Counters: enqueued, delivered, dropped_newest, dropped_oldest, dropped_late,
     /// blocked, rejected_closed.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.lock_receiver().stats();
+        let s = self.sender.stats();
         let d = PyDict::new(py);
         d.set_item("enqueued", s.enqueued)?;
         d.set_item("delivered", s.delivered)?;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -224,6 +225,26 @@ def test_block_policy_is_lossless_with_a_feed_thread() -> None:
     assert stats["enqueued"] == n
     assert stats["blocked"] > 0
     assert stats["dropped_newest"] + stats["dropped_oldest"] + stats["dropped_late"] == 0
+
+
+def test_queue_introspection_does_not_wait_for_a_draining_thread() -> None:
+    q = IngestQueue(capacity=8)
+    bus = Bus()
+    got: list[int] = []
+    bus.subscribe("t", got.append)
+    drained: list[int] = []
+    t = threading.Thread(target=lambda: drained.append(bus.drain(q, timeout=2.0)))
+    t.start()
+    time.sleep(0.05)  # the drain is now waiting, without the GIL
+    start = time.monotonic()
+    assert q.stats()["enqueued"] == 0
+    assert len(q) == 0
+    assert q.capacity == 8
+    assert time.monotonic() - start < 0.5
+    q.send("t", 1, 1)
+    t.join(timeout=5)
+    assert drained == [1]
+    assert got == [1]
 
 
 def test_send_many_is_one_batch_in_timestamp_order() -> None:
