@@ -161,6 +161,7 @@ class _InsertSql:
         self.stage = f"_stage_{spec.table}"
         self.columns = list(spec.columns)
         self._ncols = len(spec.columns)
+        self._nullable = any(spec.nullable)
         cols = ", ".join(quote(c) for c in spec.columns)
         self.create_stage = (
             f"CREATE TEMP TABLE IF NOT EXISTS {self.stage}"
@@ -186,7 +187,7 @@ class _InsertSql:
         text = self._lines(rows)
         # Valid as is unless a value held a tab, newline, CR or backslash (NULL markers
         # are the only backslashes we put in): then escape every value.
-        nulls = sum([row.count(None) for row in rows])
+        nulls = sum([row.count(None) for row in rows]) if self._nullable else 0
         if (
             text.count("\t") != len(rows) * (self._ncols - 1)
             or text.count("\n") != len(rows)

@@ -8,6 +8,7 @@ in ``migrations/``.
 from __future__ import annotations
 
 import enum
+import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
@@ -32,9 +33,21 @@ class OnConflict(enum.Enum):
     """Overwrite only if the incoming ``updated_ns`` is not older (order state)."""
 
 
-# Anything but plain digits, a sign and a point, more than 9 fractional digits, or a
-# negative zero: such a decimal string gets the exact (slow) check and canonical form.
-_SUSPECT_DECIMAL = re.compile(r"[^0-9.\-\n]|\.[0-9]{10}|(?m:^-[0.]+$)")
+# A decimal string with anything but digits, a sign and a point (exponent, NaN), more than
+# 9 fractional digits, or a negative zero gets the exact (slow) check and canonical form.
+# Three plain scans over the joined strings are several times faster than one alternation.
+_ODD_CHAR = re.compile(r"[^0-9.\-\n]")
+_TOO_PRECISE = re.compile(r"\.[0-9]{10}")
+_NEGATIVE_ZERO = re.compile(r"(?m)^-[0.]+$")
+
+
+def _suspect(blob: str) -> bool:
+    return bool(
+        _ODD_CHAR.search(blob)
+        or _TOO_PRECISE.search(blob)
+        or (("\n-0" in blob or blob.startswith("-0")) and _NEGATIVE_ZERO.search(blob))
+    )
+
 
 Encoder = Callable[[Sequence["r.Record"]], list[tuple[Any, ...]]]
 
@@ -63,6 +76,14 @@ class TableSpec:
         self.nullable: tuple[bool, ...] = tuple(_nullable(f.type) for f in info.fields)
         self._encoders: dict[tuple[bool, bool], Encoder] = {}
         self.decimal_idx = tuple(i for i, k in enumerate(self.kinds) if k is ColumnKind.DECIMAL)
+        # itemgetter of 2+ indexes returns a tuple; of one, a bare value (wrapped below).
+        self._decimals_of: Callable[[tuple[Any, ...]], tuple[str, ...]] | None = None
+        if self.decimal_idx and not any(self.nullable[i] for i in self.decimal_idx):
+            if len(self.decimal_idx) == 1:
+                only = self.decimal_idx[0]
+                self._decimals_of = lambda row: (row[only],)
+            else:
+                self._decimals_of = operator.itemgetter(*self.decimal_idx)
         self.select_list = ", ".join(_q(c) for c in self.columns)
         self.conflict_sql = self._conflict_sql()
 
@@ -121,8 +142,11 @@ class TableSpec:
             raise
         dec = self.decimal_idx
         if dec:
-            blob = "\n".join([v for row in rows for i in dec if (v := row[i]) is not None])
-            if _SUSPECT_DECIMAL.search(blob):
+            if self._decimals_of is not None:  # no nullable decimal column: all in C
+                blob = "\n".join(map("\n".join, map(self._decimals_of, rows)))
+            else:
+                blob = "\n".join([v for row in rows for i in dec if (v := row[i]) is not None])
+            if _suspect(blob):
                 # Rare (exponent notation, negative zero): exact checks, canonical strings.
                 rows = [
                     tuple(str(v) if i in dec and v is not None else enc for i, (v, enc)
