@@ -583,6 +583,40 @@ impl PyInstrument {
             i.symbol, i.venue, i.asset_class, i.currency, i.tick_size, i.lot_size, i.min_quantity
         )
     }
+
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> (
+        Bound<'py, PyType>,
+        (
+            String,
+            String,
+            &'static str,
+            String,
+            String,
+            String,
+            String,
+            u8,
+            u8,
+        ),
+    ) {
+        let i = slf.get().0;
+        (
+            slf.get_type(),
+            (
+                i.symbol.to_string(),
+                i.venue.to_string(),
+                i.asset_class.name(),
+                i.currency.to_string(),
+                i.tick_size.to_string(),
+                i.lot_size.to_string(),
+                i.min_quantity.to_string(),
+                i.price_precision,
+                i.size_precision,
+            ),
+        )
+    }
 }
 
 /// What a bar aggregates: a symbol and an interval (`1m`, `5m`, `1h`, `1d`, ...).
@@ -633,6 +667,13 @@ impl PyBarType {
     }
     fn __repr__(&self) -> String {
         format!("BarType('{}', '{}')", self.0.symbol, self.0.interval)
+    }
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyType>, (String, String)) {
+        let b = slf.get().0;
+        (
+            slf.get_type(),
+            (b.symbol.to_string(), b.interval.to_string()),
+        )
     }
 }
 
@@ -727,6 +768,28 @@ impl PyBar {
             b.bar_type, b.open, b.high, b.low, b.close, b.volume, b.ts_event
         )
     }
+
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> (
+        Bound<'py, PyType>,
+        (String, String, String, String, String, String, u64),
+    ) {
+        let b = slf.get().0;
+        (
+            slf.get_type(),
+            (
+                b.bar_type.to_string(),
+                b.open.to_string(),
+                b.high.to_string(),
+                b.low.to_string(),
+                b.close.to_string(),
+                b.volume.to_string(),
+                b.ts_event.0,
+            ),
+        )
+    }
 }
 
 /// Best bid and ask with sizes.
@@ -798,6 +861,27 @@ impl PyQuoteTick {
         format!(
             "QuoteTick('{}', bid='{}', ask='{}', bid_size='{}', ask_size='{}', ts_event={})",
             q.symbol, q.bid, q.ask, q.bid_size, q.ask_size, q.ts_event
+        )
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> (
+        Bound<'py, PyType>,
+        (String, String, String, String, String, u64),
+    ) {
+        let q = slf.get().0;
+        (
+            slf.get_type(),
+            (
+                q.symbol.to_string(),
+                q.bid.to_string(),
+                q.ask.to_string(),
+                q.bid_size.to_string(),
+                q.ask_size.to_string(),
+                q.ts_event.0,
+            ),
         )
     }
 }
@@ -890,6 +974,27 @@ impl PyTradeTick {
             t.aggressor_side.name(),
             t.trade_id,
             t.ts_event
+        )
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> (
+        Bound<'py, PyType>,
+        (String, String, String, &'static str, String, u64),
+    ) {
+        let t = slf.get().0;
+        (
+            slf.get_type(),
+            (
+                t.symbol.to_string(),
+                t.price.to_string(),
+                t.size.to_string(),
+                t.aggressor_side.name(),
+                t.trade_id.to_string(),
+                t.ts_event.0,
+            ),
         )
     }
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 import weakref
@@ -170,6 +171,37 @@ def test_cycles_through_handlers_are_collected() -> None:
     del s
     gc.collect()
     assert ref() is None
+
+
+def test_no_references_leak_across_the_ffi() -> None:
+    bus = Bus()
+    msg = object()
+    handler_calls: list[int] = []
+
+    def handler(m: object) -> None:
+        handler_calls.append(1)
+
+    def failing(m: object) -> None:
+        raise ValueError("x")
+
+    bus.subscribe("a.*", handler)
+    bus.subscribe("a.*", handler, batch=True)
+    bus.subscribe_counter("a.>")
+    q = IngestQueue(capacity=10, policy="drop_oldest")
+    before_msg, before_handler = sys.getrefcount(msg), sys.getrefcount(handler)
+    for _ in range(200):
+        bus.publish("a.b", msg)
+        bus.publish_many("a.b", [msg, msg])
+        q.send_many("a.b", [(1, msg)] * 15)  # 5 evicted
+        bus.drain(q)
+    bad = bus.subscribe("a.*", failing)
+    for _ in range(50):
+        with pytest.raises(ValueError, match="x"):
+            bus.publish("a.c", msg)
+    assert bus.unsubscribe(bad)
+    assert sys.getrefcount(msg) == before_msg
+    assert sys.getrefcount(handler) == before_handler
+    assert handler_calls
 
 
 # ----- ingest queue -----

@@ -230,6 +230,17 @@ def test_pickle_round_trip() -> None:
         back = pickle.loads(pickle.dumps(v))
         assert back == v
         assert str(back) == str(v)
+    events: list[object] = [
+        Instrument("X", "SIM", "CRYPTO", "USDT", "0.05", "0.001", "0.01", price_precision=3),
+        BarType("AAPL", "5m"),
+        Bar("BRK-B-1m", "1.0", "2", "0.5", "1.5", "10.25", 7),
+        QuoteTick("A", "1", "2", "3", "4", 5),
+        TradeTick("A", "1.5", "2", "SELLER", "t-9", 3),
+    ]
+    for e in events:
+        back = pickle.loads(pickle.dumps(e))
+        assert back == e
+        assert repr(back) == repr(e)
 
 
 # ----- instruments and events -----
