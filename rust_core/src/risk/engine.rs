@@ -366,17 +366,8 @@ impl RiskEngine {
         message: String,
         ts: u64,
     ) {
-        let halting = to == TradingState::Halted && from != TradingState::Halted;
-        self.events.push(RiskEvent::StateChanged {
-            strategy_id,
-            from,
-            to,
-            cause,
-            message,
-            cancel_open_orders: halting && self.config.cancel_on_halt,
-            flatten_positions: halting && self.config.flatten_on_halt,
-            ts,
-        });
+        let ev = state_event(&self.config, strategy_id, from, to, cause, message, ts);
+        self.events.push(ev);
     }
 
     /// Raises the account state to `to` if that is more severe.
@@ -405,14 +396,19 @@ impl RiskEngine {
     /// Call after fills and marks so breaches move the state without waiting for an order.
     pub fn update<V: AccountView + ?Sized>(&mut self, view: &V, now: u64) {
         let _ = self.refresh(view, now);
-        let ids: Vec<String> = self
-            .strategies
-            .iter()
-            .filter(|(_, e)| e.limits.max_loss.is_some())
-            .map(|(k, _)| k.clone())
-            .collect();
-        for id in ids {
-            self.refresh_strategy(&id, view, now);
+        let on_loss = self.config.on_strategy_loss;
+        for (id, e) in &mut self.strategies {
+            if let Some((from, msg)) = strategy_loss(id, e, view, on_loss) {
+                self.events.push(state_event(
+                    &self.config,
+                    Some(id.clone()),
+                    from,
+                    on_loss,
+                    StateCause::StrategyLoss,
+                    msg,
+                    now,
+                ));
+            }
         }
     }
 
@@ -512,21 +508,7 @@ impl RiskEngine {
         let Some(e) = self.strategies.get_mut(strategy_id) else {
             return;
         };
-        let Some(max) = e.limits.max_loss else {
-            return;
-        };
-        let pnl_now = view.strategy_pnl(strategy_id);
-        let base = *e.baseline.get_or_insert(pnl_now);
-        let pnl = pnl_now - base;
-        if pnl < -max && on_loss > e.state {
-            let from = e.state;
-            e.state = on_loss;
-            e.cause = Some(StateCause::StrategyLoss);
-            let msg = format!(
-                "strategy {strategy_id} lost {} this session, over its limit {}",
-                dec(-pnl),
-                dec(max)
-            );
+        if let Some((from, msg)) = strategy_loss(strategy_id, e, view, on_loss) {
             self.push_state_event(
                 Some(strategy_id.to_owned()),
                 from,
@@ -748,6 +730,58 @@ impl RiskEngine {
         }
         0
     }
+}
+
+/// A state-change event; entering HALTED carries the configured commands.
+fn state_event(
+    config: &RiskConfig,
+    strategy_id: Option<String>,
+    from: TradingState,
+    to: TradingState,
+    cause: StateCause,
+    message: String,
+    ts: u64,
+) -> RiskEvent {
+    let halting = to == TradingState::Halted && from != TradingState::Halted;
+    RiskEvent::StateChanged {
+        strategy_id,
+        from,
+        to,
+        cause,
+        message,
+        cancel_open_orders: halting && config.cancel_on_halt,
+        flatten_positions: halting && config.flatten_on_halt,
+        ts,
+    }
+}
+
+/// Evaluates a strategy's loss limit; on a breach moves it to `on_loss` and returns the
+/// previous state and the message. Nothing is read when the limit is off or already acted on.
+fn strategy_loss<V: AccountView + ?Sized>(
+    strategy_id: &str,
+    e: &mut StrategyEntry,
+    view: &V,
+    on_loss: TradingState,
+) -> Option<(TradingState, String)> {
+    let max = e.limits.max_loss?;
+    if e.state >= on_loss && e.baseline.is_some() {
+        return None;
+    }
+    let pnl_now = view.strategy_pnl(strategy_id);
+    let base = *e.baseline.get_or_insert(pnl_now);
+    let pnl = pnl_now - base;
+    if pnl < -max && on_loss > e.state {
+        let from = e.state;
+        e.state = on_loss;
+        e.cause = Some(StateCause::StrategyLoss);
+        let msg = format!(
+            "strategy {strategy_id} lost {} this session, over its limit {}",
+            dec(-pnl),
+            dec(max)
+        );
+        return Some((from, msg));
+    }
+    None
 }
 
 fn is_min_limit(code: DenialCode) -> bool {
