@@ -139,7 +139,7 @@ impl PyPosition {
 #[derive(Debug, Clone)]
 pub(crate) struct PyPortfolio(pub(crate) Portfolio);
 
-fn position(p: &Portfolio, instrument: &str, pos: &Position) -> PyPosition {
+pub(crate) fn position(p: &Portfolio, instrument: &str, pos: &Position) -> PyPosition {
     PyPosition {
         instrument: instrument.to_owned(),
         pos: pos.clone(),

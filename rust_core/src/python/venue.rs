@@ -43,7 +43,7 @@ fn money_arg(field: &'static str, obj: Option<&Bound<'_, PyAny>>, default: i64) 
 /// A simulated venue with its own account. Fill rules and defaults: `docs/venue.md`.
 #[pyclass(name = "SimulatedVenue", module = "pi5trading._core")]
 #[derive(Debug)]
-pub(crate) struct PySimulatedVenue(SimulatedVenue);
+pub(crate) struct PySimulatedVenue(pub(crate) SimulatedVenue);
 
 #[pymethods]
 impl PySimulatedVenue {
