@@ -485,3 +485,13 @@ async def test_exponent_forms_and_negative_zero_read_back_the_same_on_both(
     await repo.write([snap(10 + i, v) for i, v in enumerate(["1E+3", "-0.00"])])  # single rows
     got = [str(s.cash) for s in await repo.get_equity_curve("canon")]
     assert got == ["1000", "0.00", "1E-7", "250", "0", "1000", "0.00"]
+
+
+async def test_a_replay_detected_mid_stream_falls_back_without_loss(repo: SqlRepository) -> None:
+    # Large enough for several COPY pieces on PostgreSQL; the duplicates start in a later one.
+    bars = [bar(i) for i in range(30_000)]
+    assert await repo.insert_bars(bars[12_000:25_000]) == 13_000
+    assert await repo.insert_bars(bars) == 17_000
+    assert await repo.count_bars("AAPL.XNAS", "1m") == 30_000
+    got = await repo.get_bars("AAPL.XNAS", "1m", start_ns=T0 + 11_999 * MIN, limit=3)
+    assert got == bars[11_999:12_002]

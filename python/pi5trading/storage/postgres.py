@@ -10,7 +10,6 @@ a plain INSERT. Mutable entities (orders, users …) always take the staged path
 from __future__ import annotations
 
 import asyncio
-import io
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -38,6 +37,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 _SMALL_BATCH = 8
+_COPY_CHUNK_ROWS = 10_000
 _ROWCOUNT = re.compile(r"(\d+)$")
 
 
@@ -115,21 +115,20 @@ class _PgConnection:
         if len(rows) <= _SMALL_BATCH:
             # A few rows (an API save): plain INSERTs beat a COPY's round trips.
             return sum([await self.execute(sql.values, *row) for row in rows])
-        payload = sql.copy_payload(rows)
         if spec.on_conflict is OnConflict.IGNORE:
             # Fast path: COPY straight into the table. If any row is already stored (a
             # replay), the savepoint rolls back and the idempotent staged path runs instead.
             try:
                 async with self._conn.transaction():
                     await self._conn.copy_to_table(
-                        spec.table, source=io.BytesIO(payload), columns=sql.columns
+                        spec.table, source=sql.copy_chunks(rows), columns=sql.columns
                     )
                 return len(rows)
             except asyncpg.exceptions.UniqueViolationError:
                 pass
         # IF NOT EXISTS: the temp table lives as long as the pooled connection.
         await self._conn.execute(sql.create_stage)
-        await self._conn.copy_to_table(sql.stage, source=io.BytesIO(payload), columns=sql.columns)
+        await self._conn.copy_to_table(sql.stage, source=sql.copy_chunks(rows), columns=sql.columns)
         written = await self.execute(sql.move)
         # Empty the stage now, not at commit: a long import moves many chunks per transaction.
         await self._conn.execute(f"TRUNCATE {sql.stage}")
@@ -182,6 +181,11 @@ class _InsertSql:
         namespace: dict[str, Any] = {"_null": _null}
         exec(src, namespace)
         self._lines: Callable[[Sequence[tuple[Any, ...]]], str] = namespace["lines"]
+
+    async def copy_chunks(self, rows: Sequence[tuple[Any, ...]]) -> AsyncIterator[bytes]:
+        """The COPY payload in pieces: the server parses one while Python builds the next."""
+        for start in range(0, len(rows), _COPY_CHUNK_ROWS):
+            yield self.copy_payload(rows[start : start + _COPY_CHUNK_ROWS])
 
     def copy_payload(self, rows: Sequence[tuple[Any, ...]]) -> bytes:
         text = self._lines(rows)
