@@ -1,38 +1,27 @@
-"""The shared data set of the side-by-side benchmark: seeded one-minute OHLCV bars.
+"""The shared data set of the side-by-side benchmark.
 
-Prices follow a geometric random walk rounded to cents; each bar's high/low enclose its
-open and close. The same seed gives the same bars in every engine, byte for byte.
+It is pi5trading's own generator (``python/pi5trading/data/synthetic.py``, NumPy only),
+loaded by path so the peer engines' virtualenv needs no pi5trading install.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 
-MINUTE_NS = 60 * 10**9
-START_NS = 1_704_187_800 * 10**9  # 2024-01-02 09:30 UTC
+_SRC = Path(__file__).resolve().parents[2] / "python/pi5trading/data/synthetic.py"
 
 
-def generate(n: int, seed: int = 42) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    close = np.round(100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.0008, n))), 2)
-    open_ = np.round(np.concatenate(([100.0], close[:-1])) + rng.normal(0, 0.01, n), 2)
-    wick_hi = np.round(np.abs(rng.normal(0, 0.03, n)), 2)
-    wick_lo = np.round(np.abs(rng.normal(0, 0.03, n)), 2)
-    high = np.maximum(open_, close) + wick_hi
-    low = np.maximum(np.minimum(open_, close) - wick_lo, 0.01)
-    volume = rng.integers(100, 10_000, n).astype(np.float64)
-    ts = START_NS + np.arange(n, dtype=np.int64) * MINUTE_NS
-    return {
-        "ts": ts,
-        "open": open_,
-        "high": np.round(high, 2),
-        "low": np.round(low, 2),
-        "close": close,
-        "volume": volume,
-    }
+def _synthetic():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("pi5_synthetic", _SRC)
+    assert spec is not None
+    assert spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def load(path: Path) -> dict[str, np.ndarray]:
@@ -46,7 +35,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
-    np.savez(a.out, **generate(a.bars, a.seed))
+    np.savez(a.out, **_synthetic().random_walk_bars(a.bars, seed=a.seed))
 
 
 if __name__ == "__main__":

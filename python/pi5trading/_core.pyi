@@ -25,7 +25,7 @@ def build_info() -> BuildInfo:
     """Version, target architecture (e.g. ``aarch64``), OS and build profile."""
 
 # ----- indicators (rust_core/src/python/indicators.rs) -----
-# Prices: float (or int units, or Decimal), rounded half to even onto the 10^-9 grid;
+# Prices: float (or int units, Decimal, Price, Quantity), rounded half to even onto the grid;
 # `*_raw` methods take int raw units. `value` is NaN until `is_ready`.
 
 __all__ += [
@@ -55,7 +55,7 @@ __all__ += [
     "wma",
 ]
 
-_Price: TypeAlias = float | Decimal
+_Price: TypeAlias = float | Decimal | Price | Quantity
 _FloatArray: TypeAlias = npt.NDArray[np.float64]
 
 @final
@@ -1481,3 +1481,102 @@ def position_size(
     **params: _Exact | None,
 ) -> Decimal:
     """Quantity for ``method`` at ``price``, rounded down to ``lot_size`` (default 1)."""
+
+# ---------------------------------------------------------------- backtest engine
+
+__all__ += ["BacktestEngine", "CrossOver"]
+
+_Indicator: TypeAlias = (
+    SMA | EMA | WMA | RSI | ROC | Momentum | StdDev | MACD | BollingerBands | ATR | VWAP | Donchian
+)
+_FillRow: TypeAlias = tuple[int, str, str, str, _Side, int, int, int]
+
+@final
+class CrossOver:
+    """Crossover of two series: ``value`` is +1 on the update where the first moved above
+    the second, -1 where it moved below, 0 otherwise (an equality in between does not hide
+    a cross)."""
+
+    def __new__(cls) -> Self: ...
+    def update(self, a: float | None, b: float | None) -> None:
+        """Feed the two current values (``None`` or NaN while warming up)."""
+    @property
+    def value(self) -> int: ...
+    @property
+    def side(self) -> int:
+        """+1 first above, -1 below, 0 unknown."""
+    def reset(self) -> None: ...
+
+@final
+class BacktestEngine:
+    """The data loop in Rust: venue, risk, indicators, then the strategies' callbacks.
+
+    Built from a configured ``SimulatedVenue`` and optional ``RiskEngine`` (both copied;
+    the risk engine starts fresh with the same configuration). Usually driven by
+    ``pi5trading.engine.BacktestRunner``.
+    """
+
+    def __new__(cls, venue: SimulatedVenue, risk: RiskEngine | None = None) -> Self: ...
+    def add_instrument(self, instrument: Instrument) -> None: ...
+    def add_bars(
+        self,
+        symbol: str,
+        interval: str,
+        ts: npt.NDArray[np.int64],
+        open: npt.ArrayLike,
+        high: npt.ArrayLike,
+        low: npt.ArrayLike,
+        close: npt.ArrayLike,
+        volume: npt.ArrayLike,
+    ) -> int:
+        """Validated bars (float64 prices or int64 raw units); returns the row count."""
+    def add_strategy(
+        self,
+        strategy_id: str,
+        symbols: list[str],
+        *,
+        on_bar: Callable[[Bar], object] | None = None,
+        on_order: Callable[[OrderEvent], object] | None = None,
+        on_fill: Callable[[OrderEvent], object] | None = None,
+        on_position: Callable[[PositionEvent], object] | None = None,
+        warmup: bool = False,
+    ) -> int: ...
+    def register_indicator(self, strategy: int, symbol: str, indicator: _Indicator) -> int: ...
+    def register_crossover(self, a: int, b: int) -> CrossOver: ...
+    def on_cross(self, crossover: CrossOver, handler: Callable[[Bar, int], object]) -> None:
+        """Call ``handler(bar, direction)`` only on the bars where ``crossover`` fires."""
+    def submit(self, strategy: int, order: Order) -> _OrderStatus: ...
+    def next_order_id(self, strategy: int) -> str: ...
+    def submit_market(self, strategy: int, symbol: str, side: _Side, quantity: _Exact) -> str: ...
+    def close_position(self, strategy: int, symbol: str) -> str | None: ...
+    def cancel(self, client_order_id: str) -> None: ...
+    def modify(
+        self,
+        client_order_id: str,
+        *,
+        quantity: _Exact | None = None,
+        price: _Exact | None = None,
+        trigger_price: _Exact | None = None,
+    ) -> None: ...
+    def order(self, client_order_id: str) -> Order | None: ...
+    def position(self, strategy: int, symbol: str) -> Position | None: ...
+    def position_raw(self, strategy: int, symbol: str) -> int: ...
+    def open_orders(self, strategy: int) -> list[str]: ...
+    @property
+    def portfolio(self) -> Portfolio: ...
+    @property
+    def now(self) -> int: ...
+    @property
+    def progress(self) -> tuple[int, int]: ...
+    def run(
+        self,
+        progress: Callable[[int, int], object] | None = None,
+        progress_every: int = 65536,
+    ) -> None: ...
+    def run_signals(self, strategy_id: str, symbol: str, target: npt.NDArray[np.int64]) -> int: ...
+    def equity_curve(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+    def position_open(self) -> npt.NDArray[np.bool_]: ...
+    def fills(self) -> list[_FillRow]: ...
+    @property
+    def traded_notional_raw(self) -> int: ...
+    def denials(self) -> list[tuple[int, str, str, str]]: ...

@@ -7,6 +7,7 @@ pub mod book;
 pub mod build;
 pub mod bus;
 pub mod clock;
+pub mod engine;
 pub mod error;
 pub mod indicators;
 pub mod orders;

@@ -36,7 +36,7 @@ def make_backtest() -> tuple[EquityCurve, list[Trade], np.ndarray, np.ndarray]:
             )
         )
     equity = 100_000 + (close - close[0]) * 100
-    curve = EquityCurve(ts.tolist(), equity.tolist())
+    curve = EquityCurve(ts, equity)
     return curve, trades, ts, close
 
 

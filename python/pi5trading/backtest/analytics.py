@@ -157,7 +157,7 @@ def analyse(
     trades: Sequence[Trade],
     *,
     starting_equity: float | None = None,
-    position_open: Sequence[bool] | None = None,
+    position_open: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
     traded_notional: float | None = None,
     risk_free_rate: float = 0.0,
 ) -> Performance:
@@ -189,7 +189,7 @@ def analyse(
     if position_open is not None:
         if len(position_open) != ts.size:
             raise ValueError("position_open must have one entry per equity point")
-        exposure = sum(1 for p in position_open if p) / ts.size
+        exposure = float(np.count_nonzero(np.asarray(position_open, dtype=bool))) / ts.size
     turnover = None
     if traded_notional is not None:
         turnover = _ratio(traded_notional, float(np.mean(equity)))

@@ -296,6 +296,6 @@ def write_report(
     with (out / "equity.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["time_utc", "ts_ns", "equity"])
-        for t_ns, e in zip(curve.ts, curve.equity, strict=True):
+        for t_ns, e in zip(curve.ts.tolist(), curve.equity.tolist(), strict=True):
             w.writerow([_time(t_ns), t_ns, f"{e:.2f}"])
     return out

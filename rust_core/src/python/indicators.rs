@@ -14,19 +14,28 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyFloat, PyInt, PyTuple, PyType};
 
+use super::types::{PyPrice, PyQuantity};
 use crate::error::CoreError;
 use crate::indicators::batch::{self, PriceSeries, VwapSessions};
 use crate::indicators::rounding::{raw_from_decimal, raw_from_f64, raw_from_units};
 use crate::indicators::{
-    Atr, Bollinger, Donchian, Ema, Indicator, Macd, Momentum, Roc, Rsi, Sma, StdDev, Vwap, Wma,
+    Atr, BarInput, Bollinger, Donchian, Ema, Indicator, Macd, Momentum, Roc, Rsi, Sma, StdDev,
+    Vwap, Wma,
 };
 
-/// A Python price (`float`, `int` units, `Decimal`, or anything with `__float__`) as raw
-/// units, rounded half to even.
+/// A Python price (`float`, `int` units, `Decimal`, `Price`/`Quantity`, or anything with
+/// `__float__`) as raw units, rounded half to even.
 #[inline]
 fn price_to_raw(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(raw_from_f64(f.value())?);
+    }
+    // The engine's exact types share the 10^-9 grid: their raw value is taken as is.
+    if let Ok(p) = obj.cast::<PyPrice>() {
+        return Ok(p.get().0.raw());
+    }
+    if let Ok(q) = obj.cast::<PyQuantity>() {
+        return Ok(q.get().0.raw());
     }
     if let Ok(i) = obj.cast::<PyInt>() {
         let units: i64 = i.extract().map_err(|_| CoreError::Overflow {
@@ -180,14 +189,37 @@ macro_rules! indicator_class {
 
             $($extra)*
         }
+
+        impl EngineFed for $py {
+            #[inline]
+            fn feed(&mut self, bar: &BarInput) -> crate::error::CoreResult<()> {
+                self.inner.update_bar_input(bar)
+            }
+            #[inline]
+            fn level(&self) -> Option<f64> {
+                self.inner.value()
+            }
+            #[inline]
+            fn ready(&self) -> bool {
+                self.inner.is_ready()
+            }
+        }
     };
+}
+
+/// What the backtest engine needs of a registered indicator object: it feeds each bar in
+/// Rust before the strategy's callback (`python/engine.rs`).
+pub(crate) trait EngineFed {
+    fn feed(&mut self, bar: &BarInput) -> crate::error::CoreResult<()>;
+    fn level(&self) -> Option<f64>;
+    fn ready(&self) -> bool;
 }
 
 /// An indicator of one price series: `update(price)` and `update_raw(raw)` as well.
 macro_rules! single_series_class {
     ($py:ident, $name:literal, $inner:ty, $doc:literal, { $($extra:tt)* }) => {
         indicator_class!($py, $name, $inner, $doc, {
-            /// Feed one price (float, int units or Decimal), rounded half to even to 10^-9.
+            /// Feed one price (float, int units, Decimal or Price), rounded half to even to 10^-9.
             #[inline]
             fn update(&mut self, price: &Bound<'_, PyAny>) -> PyResult<()> {
                 self.inner.update_raw(price_to_raw(price)?);

@@ -2,6 +2,7 @@
 
 mod bus;
 mod clock;
+mod engine;
 mod errors;
 mod indicators;
 mod orders;
@@ -27,6 +28,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     portfolio::register(m)?;
     venue::register(m)?;
     risk::register(m)?;
+    engine::register(m)?;
     Ok(())
 }
 

@@ -1,0 +1,285 @@
+"""``BacktestRunner``: strategies + bars + venue + risk -> a deterministic result.
+
+The loop runs in Rust (``_core.BacktestEngine``); this module wires it, shows progress and
+turns what the engine recorded into trades, statistics and reports. Same inputs, same
+fills, same report, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pi5trading import _core
+from pi5trading.backtest.analytics import Performance, analyse
+from pi5trading.backtest.montecarlo import MonteCarloResult, resample_trades
+from pi5trading.backtest.records import EquityCurve, Trade
+from pi5trading.backtest.report import write_report
+from pi5trading.backtest.trades import FillTuple, trades_from_fills
+from pi5trading.data.bars import BarFrame
+from pi5trading.exceptions import ConfigurationError, InvalidInputError
+from pi5trading.strategies.base import Strategy
+
+Exact = Decimal | int | str
+Progress = Callable[[int, int], None]
+_SCALE = 10**9
+
+
+def us_equity(symbol: str, venue: str = "SIM") -> _core.Instrument:
+    """A US stock: $0.01 tick, 1-share lot, USD."""
+    return _core.Instrument(symbol, venue, "EQUITY", "USD", "0.01", "1")
+
+
+class BacktestResult:
+    """What a run produced: equity curve, fills, closed trades, statistics.
+
+    Trades and statistics are computed on first access, so a caller that only needs the
+    fills (an optimiser's inner loop) does not pay for them.
+    """
+
+    def __init__(
+        self,
+        *,
+        curve: EquityCurve,
+        fills: list[FillTuple],
+        denials: list[tuple[int, str, str, str]],
+        final_portfolio: _core.Portfolio,
+        bars: dict[str, BarFrame],
+        meta: dict[str, Any],
+        position_open: npt.NDArray[np.bool_] | None = None,
+        traded_notional: float | None = None,
+    ) -> None:
+        self.curve = curve
+        self.fills = fills
+        self.denials = denials
+        self.portfolio = final_portfolio
+        self.bars = bars
+        self.meta = meta
+        self._position_open = position_open
+        self._traded_notional = traded_notional
+
+    @cached_property
+    def _round_trips(self) -> tuple[list[Trade], dict[tuple[str, str], Decimal]]:
+        trades, still_open = trades_from_fills(self.fills)
+        return trades, {k: Decimal(v) / _SCALE for k, v in still_open.items()}
+
+    @property
+    def trades(self) -> list[Trade]:
+        """Closed round trips, in exit order."""
+        return self._round_trips[0]
+
+    @property
+    def open_positions(self) -> dict[tuple[str, str], Decimal]:
+        """Positions still open at the end, by (strategy, symbol)."""
+        return self._round_trips[1]
+
+    @cached_property
+    def performance(self) -> Performance:
+        return analyse(
+            self.curve,
+            self.trades,
+            starting_equity=float(self.portfolio.starting_cash),
+            position_open=self._position_open,
+            traded_notional=self._traded_notional,
+        )
+
+    def monte_carlo(self, simulations: int = 1000, seed: int = 0) -> MonteCarloResult | None:
+        return resample_trades(
+            self.trades, self.performance.starting_equity, simulations=simulations, seed=seed
+        )
+
+    def write_report(
+        self, folder: str | Path, *, title: str | None = None, monte_carlo: bool = True
+    ) -> Path:
+        """Write report.html / report.json / trades.csv / equity.csv into ``folder``."""
+        prices = {s: (f.ts, f.close) for s, f in self.bars.items()}
+        return write_report(
+            folder,
+            title=title or f"Backtest: {', '.join(self.meta.get('strategies', []))}",
+            meta=self.meta,
+            perf=self.performance,
+            curve=self.curve,
+            trades=self.trades,
+            prices=prices,
+            montecarlo=self.monte_carlo() if monte_carlo else None,
+        )
+
+
+class BacktestRunner:
+    """Configure and run one backtest.
+
+    ``venue``: a configured ``_core.SimulatedVenue`` (fill, slippage, commission, latency
+    and account settings; see docs/venue.md), or ``None`` for the defaults with
+    ``starting_cash``. ``risk``: a profile name (``conservative``, ``default``,
+    ``aggressive``, ``unlimited``), a configured ``_core.RiskEngine``, or ``None`` for no
+    pre-trade checks. Each run starts from a fresh copy of both.
+    """
+
+    def __init__(
+        self,
+        *,
+        starting_cash: Exact = Decimal(100_000),
+        venue: _core.SimulatedVenue | None = None,
+        risk: str | _core.RiskEngine | None = "default",
+    ) -> None:
+        self.venue = (
+            venue if venue is not None else _core.SimulatedVenue(starting_cash=starting_cash)
+        )
+        if isinstance(risk, str):
+            try:
+                risk = _core.RiskEngine(risk)
+            except ValueError as exc:
+                raise ConfigurationError(str(exc)) from exc
+        self.risk = risk
+        self.instruments: dict[str, _core.Instrument] = {}
+        self.bars: dict[str, tuple[str, BarFrame]] = {}
+        self.strategies: list[tuple[Strategy, tuple[str, ...]]] = []
+
+    def add_instrument(self, instrument: _core.Instrument | str) -> _core.Instrument:
+        ins = us_equity(instrument) if isinstance(instrument, str) else instrument
+        self.instruments[ins.symbol] = ins
+        return ins
+
+    def add_bars(self, symbol: str, bars: BarFrame, interval: str = "1m") -> None:
+        """Add one instrument's bars (registering a US-equity instrument if unknown)."""
+        if symbol not in self.instruments:
+            self.add_instrument(symbol)
+        if symbol in self.bars:
+            raise InvalidInputError(f"bars for {symbol!r} were already added")
+        if len(bars) == 0:
+            raise InvalidInputError(f"no bars for {symbol!r} (check the date range)")
+        self.bars[symbol] = (interval, bars)
+
+    def add_strategy(self, strategy: Strategy, symbols: Sequence[str] | None = None) -> None:
+        """Add a strategy; it trades ``symbols``, else its config's, else every symbol."""
+        if any(s.id == strategy.id for s, _ in self.strategies):
+            raise ConfigurationError(
+                f"two strategies share the id {strategy.id!r}: pass strategy_id= to tell them apart"
+            )
+        syms = tuple(symbols or strategy.config.symbols or ())
+        self.strategies.append((strategy, syms))
+
+    def run(self, progress: Progress | bool = False) -> BacktestResult:
+        """Run every bar through the engine and collect the result."""
+        if not self.bars:
+            raise InvalidInputError("no bars: add_bars() first")
+        if not self.strategies:
+            raise InvalidInputError("no strategy: add_strategy() first")
+        engine = _core.BacktestEngine(self.venue, self.risk)
+        for ins in self.instruments.values():
+            engine.add_instrument(ins)
+        for symbol, (interval, f) in self.bars.items():
+            try:
+                engine.add_bars(symbol, interval, f.ts, f.open, f.high, f.low, f.close, f.volume)
+            except ValueError as exc:
+                raise InvalidInputError(_with_line(str(exc), f)) from exc
+        all_symbols = tuple(self.bars)
+        for strategy, syms in self.strategies:
+            chosen = syms or all_symbols
+            unknown = [s for s in chosen if s not in self.bars]
+            if unknown:
+                raise ConfigurationError(
+                    f"strategy {strategy.id!r} trades {unknown} but no bars were added for them"
+                )
+            strategy._attach(engine, chosen)
+        for strategy, _ in self.strategies:
+            strategy.on_start()
+        callback = _progress_bar() if progress is True else (progress or None)
+        try:
+            engine.run(callback)
+        finally:
+            if callback is not None and hasattr(callback, "close"):
+                callback.close()
+        for strategy, _ in self.strategies:
+            strategy.on_stop()
+        return self._collect(engine)
+
+    def _collect(self, engine: Any) -> BacktestResult:
+        ts, equity = engine.equity_curve()
+        portfolio: _core.Portfolio = engine.portfolio
+        meta: dict[str, Any] = {
+            "strategies": [s.id for s, _ in self.strategies],
+            "symbols": list(self.bars),
+            "bars": sum(len(f) for _, f in self.bars.values()),
+            "starting_cash": str(portfolio.starting_cash),
+            "risk": self.risk.profile if self.risk is not None else "none",
+        }
+        for s, _ in self.strategies:
+            meta[f"params[{s.id}]"] = _params(s)
+        return BacktestResult(
+            curve=EquityCurve(ts, equity),
+            fills=engine.fills(),
+            denials=engine.denials(),
+            final_portfolio=portfolio,
+            bars={s: f for s, (_, f) in self.bars.items()},
+            meta=meta,
+            position_open=engine.position_open(),
+            traded_notional=engine.traded_notional_raw / _SCALE,
+        )
+
+
+def _params(strategy: Strategy) -> str:
+    import msgspec
+
+    d = msgspec.to_builtins(strategy.config)
+    return ", ".join(f"{k}={v}" for k, v in d.items() if k != "symbols")
+
+
+def _with_line(message: str, frame: BarFrame) -> str:
+    """Turn the engine's 0-based 'row N' into the source's line number."""
+    import re
+
+    m = re.search(r"row (\d+)", message)
+    if m is None:
+        return f"{frame.source}: {message}"
+    row = int(m.group(1))
+    line = int(frame.lines[row]) if row < len(frame.lines) else row
+    return f"{frame.source}: line {line}: {message.replace(m.group(0), '').strip(': ')}"
+
+
+class _RichProgress:
+    """A rich progress bar fed by the engine's ``(done, total)`` callback."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._p = Progress(
+            TextColumn("backtest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("bars"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self._task: Any = None
+        self._p.start()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._task is None:
+            self._task = self._p.add_task("run", total=total)
+        self._p.update(self._task, completed=done)
+
+    def close(self) -> None:
+        self._p.stop()
+
+
+def _progress_bar() -> _RichProgress:
+    return _RichProgress()
+
+
+def signals_to_target(signal: npt.ArrayLike, quantity: Exact) -> npt.NDArray[np.int64]:
+    """Long/flat/short signals (+1/0/-1 per bar) as raw target positions."""
+    q = int(Decimal(str(quantity)) * _SCALE)
+    return np.asarray(np.sign(np.asarray(signal)), dtype=np.int64) * q

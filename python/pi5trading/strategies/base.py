@@ -1,0 +1,383 @@
+"""The strategy API: subclass ``Strategy``, give it a ``Config``, react to bars.
+
+A strategy is a plain Python class. The engine (Rust) feeds the indicators it registers
+before each callback, and calls ``on_bar`` only once they are all ready (set
+``warmup = True`` on the class to be called during warm-up too). Orders go through
+``buy``/``sell``/``submit_order``, which pass the same pre-trade risk checks as orders from
+the API; a market order sent from ``on_bar`` fills at the next bar's open (see
+docs/strategies.md for the fill conventions).
+
+Example::
+
+    class SmaCross(Strategy):
+        class Config(StrategyConfig):
+            fast: int = 10
+            slow: int = 30
+            quantity: Decimal = Decimal(100)
+
+        def on_start(self) -> None:
+            fast = self.indicator(SMA(self.config.fast))
+            slow = self.indicator(SMA(self.config.slow))
+            self.cross = self.crossover(fast, slow)
+
+        def on_bar(self, bar: Bar) -> None:
+            if self.cross.value > 0 and self.is_flat():
+                self.buy(self.config.quantity)
+            elif self.cross.value < 0 and not self.is_flat():
+                self.close_position()
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, ClassVar, Literal, TypeVar
+
+import msgspec
+
+from pi5trading import _core
+from pi5trading.exceptions import ConfigurationError, InvalidStateError
+
+Side = Literal["buy", "sell"]
+OrderType = Literal[
+    "market", "limit", "stop_market", "stop_limit", "market_if_touched", "trailing_stop_market"
+]
+TimeInForce = Literal["gtc", "day", "ioc", "fok", "gtd"]
+Exact = Decimal | int | str
+
+_I = TypeVar("_I")
+_SCALE = 10**9
+
+
+class StrategyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of every strategy's parameters. Subclass it as ``Config`` inside the strategy.
+
+    Fields need defaults (the strategy must run with no parameters given). Override
+    ``validate`` for rules between fields; raise ``ValueError`` with a clear message.
+    """
+
+    symbols: tuple[str, ...] = ()
+    """Instruments the strategy trades; empty = every instrument of the backtest."""
+
+    def validate(self) -> None:
+        """Check rules between fields (e.g. fast < slow); raise ``ValueError``."""
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def build_config(cls: type[StrategyConfig], params: Mapping[str, Any] | None) -> StrategyConfig:
+    """``params`` converted to ``cls`` (strings from a CLI become numbers), validated.
+
+    Raises ``ConfigurationError`` naming the parameter.
+    """
+    try:
+        cfg = msgspec.convert(dict(params or {}), cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigurationError(f"invalid strategy parameter: {exc}") from exc
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid strategy parameters: {exc}") from exc
+    return cfg
+
+
+class Strategy:
+    """Base class of every strategy. See the module docstring for an example."""
+
+    Config: ClassVar[type[StrategyConfig]] = StrategyConfig
+    name: ClassVar[str] = ""
+    """Registry name of a built-in strategy (e.g. ``sma_crossover``)."""
+    warmup: ClassVar[bool] = False
+    """Call ``on_bar`` while indicators are still warming up."""
+
+    def __init__(
+        self,
+        config: StrategyConfig | Mapping[str, Any] | None = None,
+        *,
+        strategy_id: str | None = None,
+    ) -> None:
+        if isinstance(config, StrategyConfig):
+            if not isinstance(config, self.Config):
+                raise ConfigurationError(
+                    f"{type(self).__name__} needs a {self.Config.__name__}, "
+                    f"got {type(config).__name__}"
+                )
+            config.validate()
+            self.config: Any = config
+        else:
+            self.config = build_config(self.Config, config)
+        self.id: str = strategy_id or self.name or _snake(type(self).__name__)
+        self.log = logging.getLogger(f"pi5trading.strategy.{self.id}")
+        self._engine: Any = None
+        self._k = -1
+        self._symbols: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_start(self) -> None:
+        """Called once before the first bar: register indicators here."""
+
+    def on_bar(self, bar: _core.Bar) -> None:
+        """Called for each bar of the strategy's instruments (after indicators update)."""
+
+    def on_order(self, event: _core.OrderEvent) -> None:
+        """Called for each lifecycle event of the strategy's orders."""
+
+    def on_fill(self, event: _core.OrderEvent) -> None:
+        """Called for each fill of the strategy's orders (``event.fill`` holds it)."""
+
+    def on_position(self, event: _core.PositionEvent) -> None:
+        """Called when one of the strategy's positions opens, changes or closes."""
+
+    def on_stop(self) -> None:
+        """Called once after the last bar."""
+
+    # ------------------------------------------------------------------ wiring
+
+    def _attach(self, engine: Any, symbols: tuple[str, ...]) -> None:
+        """Bind to an engine (called by the runner)."""
+        cls = type(self)
+
+        def handler(name: str) -> Any:
+            # Only overridden callbacks are handed to the engine: it never calls a no-op.
+            return (
+                getattr(self, name) if getattr(cls, name) is not getattr(Strategy, name) else None
+            )
+
+        self._engine = engine
+        self._symbols = symbols
+        self._k = engine.add_strategy(
+            self.id,
+            list(symbols),
+            on_bar=handler("on_bar"),
+            on_order=handler("on_order"),
+            on_fill=handler("on_fill"),
+            on_position=handler("on_position"),
+            warmup=self.warmup,
+        )
+
+    def _require_engine(self) -> Any:
+        if self._engine is None:
+            raise InvalidStateError(f"strategy {self.id!r} is not attached to an engine")
+        return self._engine
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The instruments this strategy receives bars for."""
+        return self._symbols
+
+    def _symbol(self, symbol: str | None) -> str:
+        if symbol is not None:
+            return symbol
+        if len(self._symbols) == 1:
+            return self._symbols[0]
+        raise ValueError(
+            f"strategy {self.id!r} trades {len(self._symbols)} instruments: name the symbol"
+        )
+
+    # ------------------------------------------------------------------ indicators
+
+    def indicator(self, indicator: _I, symbol: str | None = None) -> _I:
+        """Register ``indicator`` (from ``pi5trading.indicators``) on ``symbol``'s bars.
+
+        The engine feeds it each bar in Rust before ``on_bar``; single-series indicators
+        take the close. Returns the same object, so ``self.fast = self.indicator(SMA(10))``.
+        """
+        engine = self._require_engine()
+        slot = engine.register_indicator(self._k, self._symbol(symbol), indicator)
+        self._slots[id(indicator)] = slot
+        return indicator
+
+    @property
+    def _slots(self) -> dict[int, int]:
+        slots: dict[int, int] | None = self.__dict__.get("_slot_map")
+        if slots is None:
+            slots = {}
+            self.__dict__["_slot_map"] = slots
+        return slots
+
+    def crossover(self, a: object, b: object) -> _core.CrossOver:
+        """A ``CrossOver`` of two registered indicators (``value``: +1 up, -1 down, 0)."""
+        engine = self._require_engine()
+        try:
+            sa, sb = self._slots[id(a)], self._slots[id(b)]
+        except KeyError:
+            raise ValueError("crossover: register both indicators first") from None
+        cross: _core.CrossOver = engine.register_crossover(sa, sb)
+        return cross
+
+    def when_crossed(self, cross: _core.CrossOver, handler: Any) -> None:
+        """Call ``handler(bar, direction)`` only on bars where ``cross`` fires (+1 up,
+        -1 down). The engine checks the cross in Rust, so a strategy that only acts on
+        crosses runs no Python on the other bars."""
+        self._require_engine().on_cross(cross, handler)
+
+    # ------------------------------------------------------------------ orders
+
+    def submit_order(
+        self,
+        side: Side,
+        quantity: Exact,
+        order_type: OrderType = "market",
+        symbol: str | None = None,
+        *,
+        price: Exact | None = None,
+        trigger_price: Exact | None = None,
+        trailing_offset: Exact | None = None,
+        trailing_offset_type: Literal["price", "basis_points"] = "price",
+        time_in_force: TimeInForce = "gtc",
+        expire_time: int | None = None,
+        reduce_only: bool = False,
+        post_only: bool = False,
+        tags: list[str] | None = None,
+    ) -> str:
+        """Send any order type; returns its client order id.
+
+        Quantities and prices are exact (``Decimal``, ``int`` or ``str``; floats are
+        refused so money is never rounded behind your back). The outcome (accepted,
+        denied by risk with the reason, filled ...) arrives in ``on_order``.
+        """
+        engine = self._require_engine()
+        oid: str = engine.next_order_id(self._k)
+        order = _core.Order(
+            oid,
+            self.id,
+            self._symbol(symbol),
+            side,
+            order_type,
+            quantity,
+            price=price,
+            trigger_price=trigger_price,
+            trailing_offset=trailing_offset,
+            trailing_offset_type=trailing_offset_type,
+            time_in_force=time_in_force,
+            expire_time=expire_time,
+            reduce_only=reduce_only,
+            post_only=post_only,
+            tags=tags,
+            ts_init=engine.now,
+        )
+        engine.submit(self._k, order)
+        return oid
+
+    def buy(
+        self,
+        quantity: Exact,
+        symbol: str | None = None,
+        *,
+        limit: Exact | None = None,
+        stop: Exact | None = None,
+        time_in_force: TimeInForce = "gtc",
+        tags: list[str] | None = None,
+    ) -> str:
+        """Buy ``quantity``: market by default, limit with ``limit``, stop with ``stop``
+        (stop-limit with both)."""
+        return self._simple("buy", quantity, symbol, limit, stop, time_in_force, tags)
+
+    def sell(
+        self,
+        quantity: Exact,
+        symbol: str | None = None,
+        *,
+        limit: Exact | None = None,
+        stop: Exact | None = None,
+        time_in_force: TimeInForce = "gtc",
+        tags: list[str] | None = None,
+    ) -> str:
+        """Sell ``quantity``: market by default, limit with ``limit``, stop with ``stop``."""
+        return self._simple("sell", quantity, symbol, limit, stop, time_in_force, tags)
+
+    def _simple(
+        self,
+        side: Side,
+        quantity: Exact,
+        symbol: str | None,
+        limit: Exact | None,
+        stop: Exact | None,
+        tif: TimeInForce,
+        tags: list[str] | None,
+    ) -> str:
+        if limit is None and stop is None and tags is None and tif == "gtc":
+            # The common case, built in Rust in one call.
+            oid: str = self._engine.submit_market(self._k, self._symbol(symbol), side, quantity)
+            return oid
+        kind: OrderType
+        if limit is not None and stop is not None:
+            kind = "stop_limit"
+        elif limit is not None:
+            kind = "limit"
+        elif stop is not None:
+            kind = "stop_market"
+        else:
+            kind = "market"
+        return self.submit_order(
+            side,
+            quantity,
+            kind,
+            symbol,
+            price=limit,
+            trigger_price=stop,
+            time_in_force=tif,
+            tags=tags,
+        )
+
+    def close_position(self, symbol: str | None = None) -> str | None:
+        """Flatten the strategy's position in ``symbol`` with a reduce-only market order
+        (cancelling its working orders there first). Returns the order id, or ``None``
+        when already flat."""
+        oid: str | None = self._require_engine().close_position(self._k, self._symbol(symbol))
+        return oid
+
+    def cancel(self, client_order_id: str) -> None:
+        """Cancel a working order; the result arrives in ``on_order``."""
+        self._require_engine().cancel(client_order_id)
+
+    def modify(
+        self,
+        client_order_id: str,
+        *,
+        quantity: Exact | None = None,
+        price: Exact | None = None,
+        trigger_price: Exact | None = None,
+    ) -> None:
+        """Change a working order's quantity or prices; the result arrives in ``on_order``."""
+        self._require_engine().modify(
+            client_order_id, quantity=quantity, price=price, trigger_price=trigger_price
+        )
+
+    # ------------------------------------------------------------------ state
+
+    def position(self, symbol: str | None = None) -> _core.Position | None:
+        """The strategy's own position in ``symbol`` (``None`` if it never traded it)."""
+        pos: _core.Position | None = self._require_engine().position(self._k, self._symbol(symbol))
+        return pos
+
+    def position_qty(self, symbol: str | None = None) -> Decimal:
+        """Signed quantity held by this strategy (0 when flat)."""
+        raw = self._require_engine().position_raw(self._k, self._symbol(symbol))
+        return Decimal(raw) / _SCALE
+
+    def is_flat(self, symbol: str | None = None) -> bool:
+        """True when the strategy holds nothing in ``symbol`` (the cheap per-bar check)."""
+        return bool(self._engine.position_raw(self._k, self._symbol(symbol)) == 0)
+
+    def open_orders(self) -> list[str]:
+        """Client ids of the strategy's working orders."""
+        ids: list[str] = self._require_engine().open_orders(self._k)
+        return ids
+
+    @property
+    def portfolio(self) -> _core.Portfolio:
+        """A snapshot of the whole account (cash, positions, P&L of every strategy)."""
+        p: _core.Portfolio = self._require_engine().portfolio
+        return p
+
+    @property
+    def now(self) -> int:
+        """The engine clock (UTC ns): the close time of the bar being processed."""
+        t: int = self._require_engine().now
+        return t

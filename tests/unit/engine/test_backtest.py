@@ -1,0 +1,279 @@
+"""The backtest engine end to end through its Python API, against plain references."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pi5trading import _core
+from pi5trading.data import BarFrame, load_bars, random_walk_bars
+from pi5trading.engine import BacktestRunner, run_vectorised
+from pi5trading.exceptions import ConfigurationError, InvalidInputError
+from pi5trading.indicators import SMA
+from pi5trading.strategies.base import Strategy, StrategyConfig
+from pi5trading.strategies.sma_crossover import MovingAverageCrossover
+
+MIN = 60 * 10**9
+
+
+def no_cost_venue(fill: str = "next_open") -> _core.SimulatedVenue:
+    return _core.SimulatedVenue(
+        starting_cash="10000000",
+        slippage="none",
+        commission_per_share="0",
+        commission_minimum="0",
+        unlimited_volume=True,
+        market_fill=fill,  # type: ignore[arg-type]
+    )
+
+
+def frame(n: int, seed: int = 1) -> BarFrame:
+    return BarFrame.from_columns(random_walk_bars(n, seed=seed, volatility=0.002), "gen")
+
+
+def reference_sma_cross(f: BarFrame, fast: int, slow: int) -> list[tuple[int, str, float]]:
+    """(bar index of the fill, side, price): exact SMAs with Fractions, backtrader-style
+    cross (last non-zero difference remembered), market orders at the next bar's open."""
+    closes = [Fraction(str(c)) for c in f.close.tolist()]
+    last_sign, flat, out = 0, True, []
+    for i in range(slow - 1, len(closes) - 1):
+        a = sum(closes[i - fast + 1 : i + 1]) / fast
+        b = sum(closes[i - slow + 1 : i + 1]) / slow
+        sign = (a > b) - (a < b)
+        if sign == 0:
+            continue
+        crossed = last_sign != 0 and sign != last_sign
+        last_sign = sign
+        if crossed and sign > 0 and flat:
+            out.append((i + 1, "buy", float(f.open[i + 1])))
+            flat = False
+        elif crossed and sign < 0 and not flat:
+            out.append((i + 1, "sell", float(f.open[i + 1])))
+            flat = True
+    return out
+
+
+def run_sma(f: BarFrame, fast: int = 5, slow: int = 12, fill: str = "next_open") -> list[tuple]:
+    r = BacktestRunner(venue=no_cost_venue(fill), risk=None)
+    r.add_bars("AAA", f)
+    r.add_strategy(MovingAverageCrossover({"fast": fast, "slow": slow, "quantity": 10}))
+    return r.run().fills
+
+
+def test_sma_crossover_matches_reference() -> None:
+    f = frame(3000)
+    fills = run_sma(f)
+    got = [
+        (int(np.searchsorted(f.ts, ts)), side, price / 1e9)
+        for ts, *_r, side, _q, price, _c in [
+            (x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]) for x in fills
+        ]
+    ]
+    want = reference_sma_cross(f, 5, 12)
+    assert len(want) > 50
+    assert got == [(i, s, pytest.approx(p)) for i, s, p in want]
+
+
+def test_same_inputs_same_fills_byte_for_byte() -> None:
+    f = frame(2000, seed=3)
+    assert run_sma(f) == run_sma(f)
+
+
+def test_this_close_fills_on_the_signal_bar() -> None:
+    f = frame(2000, seed=4)
+    nxt, now = run_sma(f), run_sma(f, fill="this_close")
+    assert len(nxt) == len(now) > 0
+    for a, b in zip(nxt, now, strict=True):
+        i_next = int(np.searchsorted(f.ts, a[0]))
+        i_now = int(np.searchsorted(f.ts, b[0]))
+        assert i_next == i_now + 1
+        assert b[6] == round(f.close[i_now] * 1e9)
+        assert a[6] == round(f.open[i_next] * 1e9)
+
+
+def test_vectorised_matches_event_driven() -> None:
+    f = frame(3000, seed=5)
+    # Event-driven: target position flips between 0 and 10 on a rule; vectorised: same rule.
+    closes = f.close
+    target = np.where(
+        closes > np.convolve(closes, np.ones(20) / 20, mode="full")[: len(closes)], 10, 0
+    )
+    target[:20] = 0
+
+    class Follow(Strategy):
+        warmup = True
+
+        def on_start(self) -> None:
+            self.i = 0
+
+        def on_bar(self, bar: _core.Bar) -> None:
+            want = int(target[self.i])
+            self.i += 1
+            held = int(self.position_qty()) + sum(
+                int(o.leaves_qty) * (1 if o.side == "buy" else -1)
+                for o in (self._engine.order(x) for x in self.open_orders())
+                if o is not None
+            )
+            if want > held:
+                self.buy(want - held)
+            elif want < held:
+                self.sell(held - want)
+
+    r = BacktestRunner(venue=no_cost_venue(), risk=None)
+    r.add_bars("AAA", f)
+    r.add_strategy(Follow(strategy_id="signals"))
+    event = r.run()
+    r2 = BacktestRunner(venue=no_cost_venue(), risk=None)
+    r2.add_bars("AAA", f)
+    vec = run_vectorised(r2, "AAA", target)
+
+    def strip(fills: list[tuple]) -> list[tuple]:
+        return [(x[0], x[4], x[5], x[6]) for x in fills]
+
+    assert len(event.fills) > 20
+    assert strip(event.fills) == strip(vec.fills)
+    assert np.array_equal(event.curve.equity, vec.curve.equity)
+
+
+def test_two_strategies_share_one_account_with_attribution() -> None:
+    f = frame(3000, seed=6)
+    r = BacktestRunner(venue=no_cost_venue(), risk=None)
+    r.add_bars("AAA", f)
+    r.add_strategy(MovingAverageCrossover({"fast": 5, "slow": 12, "quantity": 10}, strategy_id="a"))
+    r.add_strategy(MovingAverageCrossover({"fast": 8, "slow": 30, "quantity": 7}, strategy_id="b"))
+    res = r.run()
+    p = res.portfolio
+    assert p.identity_residual == 0
+    ra, ua, ca = p.strategy_pnl("a")
+    rb, ub, cb = p.strategy_pnl("b")
+    # The account nets both strategies' positions, so its split between realised and
+    # unrealised differs from theirs; the total P&L attributed is exact.
+    assert (ra + ua - ca) + (rb + ub - cb) == p.realised_pnl + p.unrealised_pnl - p.commissions
+    assert {t.strategy_id for t in res.trades} == {"a", "b"}
+    for sid, realised in (("a", ra), ("b", rb)):
+        closed = sum((t.gross_pnl for t in res.trades if t.strategy_id == sid), Decimal(0))
+        assert closed == pytest.approx(realised, abs=Decimal("0.001"))
+    with pytest.raises(ConfigurationError, match="share the id"):
+        r.add_strategy(MovingAverageCrossover(strategy_id="a"))
+
+
+def test_risk_denials_are_events_with_reasons() -> None:
+    f = frame(500, seed=7)
+    events: list[_core.OrderEvent] = []
+
+    class Greedy(Strategy):
+        warmup = True
+
+        def on_bar(self, bar: _core.Bar) -> None:
+            if self.now == int(f.ts[3]):
+                self.buy(100_000)  # far above the default profile's 500-share limit
+
+        def on_order(self, event: _core.OrderEvent) -> None:
+            events.append(event)
+
+    r = BacktestRunner(starting_cash=Decimal(100_000), risk="unlimited")
+    r.risk = _core.RiskEngine("default")
+    r.add_bars("AAA", f)
+    r.add_strategy(Greedy())
+    res = r.run()
+    assert res.fills == []
+    assert [e.kind for e in events] == ["denied"]
+    assert events[0].reason
+    assert len(res.denials) == 1
+    assert res.denials[0][2]  # the machine-readable code
+
+
+def test_bad_bars_name_the_line(tmp_path: Path) -> None:
+    p = tmp_path / "bars.csv"
+    p.write_text(
+        "timestamp,open,high,low,close,volume\n"
+        "1704187860,10,11,9,10.5,100\n"
+        "1704187920,10,11,9,10.5,100\n"
+        "1704187920,10,11,9,10.5,100\n"
+        "1704187980,10,9,9,10.5,100\n"
+    )
+    with pytest.raises(InvalidInputError) as e:
+        load_bars(p)
+    msg = str(e.value)
+    assert "line 4: duplicate timestamp" in msg
+    assert "line 5: high is below" in msg
+    fixed, report = load_bars(p, policy="repair")
+    assert len(fixed) == 2
+    assert [line for line, _ in report.dropped] == [3, 5]
+
+
+def test_engine_rejects_unsorted_arrays_atomically() -> None:
+    f = frame(10)
+    ts = f.ts.copy()
+    ts[5], ts[6] = ts[6], ts[5]
+    bad = BarFrame(ts, f.open, f.high, f.low, f.close, f.volume, source="mem")
+    r = BacktestRunner(venue=no_cost_venue(), risk=None)
+    r.add_bars("AAA", bad)
+    r.add_strategy(MovingAverageCrossover({"fast": 2, "slow": 3}))
+    with pytest.raises(InvalidInputError, match=r"mem: line 7: .*before the previous row"):
+        r.run()
+
+
+def test_strategy_config_errors_name_the_parameter() -> None:
+    with pytest.raises(ConfigurationError, match="fast"):
+        MovingAverageCrossover({"fast": "ten"})
+    with pytest.raises(ConfigurationError, match="fast < slow"):
+        MovingAverageCrossover({"fast": 30, "slow": 10})
+    with pytest.raises(ConfigurationError, match="unknown"):
+        MovingAverageCrossover({"unknown": 1})
+
+
+class RandomOrders(Strategy):
+    """Sends random orders of every simple kind: the accounting must hold regardless."""
+
+    warmup = True
+
+    class Config(StrategyConfig):
+        seed: int = 0
+
+    def on_start(self) -> None:
+        self.rng = np.random.default_rng(self.config.seed)
+        self.ind = self.indicator(SMA(3))
+
+    def on_bar(self, bar: _core.Bar) -> None:
+        roll = self.rng.random()
+        px = bar.close.as_decimal() if hasattr(bar.close, "as_decimal") else Decimal(str(bar.close))
+        qty = int(self.rng.integers(1, 50))
+        if roll < 0.2:
+            self.buy(qty)
+        elif roll < 0.35:
+            self.sell(qty)
+        elif roll < 0.5:
+            self.buy(qty, limit=(px * Decimal("0.995")).quantize(Decimal("0.01")))
+        elif roll < 0.6:
+            self.sell(qty, stop=(px * Decimal("0.99")).quantize(Decimal("0.01")))
+        elif roll < 0.65:
+            self.close_position()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 10_000))
+def test_random_order_flow_reconciles_and_fills_inside_bars(data_seed: int, seed: int) -> None:
+    f = frame(300, seed=data_seed)
+    venue = _core.SimulatedVenue(starting_cash="100000", account_type="margin", allow_short=True)
+    r = BacktestRunner(venue=venue, risk=None)
+    r.add_bars("AAA", f)
+    r.add_strategy(RandomOrders({"seed": seed}))
+    res = r.run()
+    p = res.portfolio
+    # cash + marked positions == starting cash + realised + unrealised - commissions
+    assert p.identity_residual == 0
+    assert p.cash + sum(x.market_value for x in p.positions().values()) == (
+        p.starting_cash + p.realised_pnl + p.unrealised_pnl - p.commissions
+    )
+    for ts, *_x, price, _c in [(x[0], x[6], x[7]) for x in res.fills]:
+        i = int(np.searchsorted(f.ts, ts))
+        assert f.low[i] * 1e9 - 1 <= price <= f.high[i] * 1e9 + 1
+    # Equity curve ends at the account's final equity.
+    assert res.curve.equity[-1] == pytest.approx(float(p.equity))
