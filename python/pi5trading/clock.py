@@ -16,7 +16,7 @@ See ``docs/core.md``.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pi5trading._core import LiveClock, TestClock, TimeEvent
 
@@ -35,5 +35,9 @@ class Clock(Protocol):
     def next_time_ns(self, name: str) -> int | None: ...
     def next_deadline_ns(self) -> int | None: ...
 
+
+if TYPE_CHECKING:  # mypy checks that both clocks provide the interface
+    _simulated: Clock = TestClock()
+    _live: Clock = LiveClock()
 
 __all__ = ["Clock", "LiveClock", "TestClock", "TimeEvent"]

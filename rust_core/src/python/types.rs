@@ -61,6 +61,15 @@ pub(crate) fn fixed_from_py(field: &'static str, obj: &Bound<'_, PyAny>) -> PyRe
         let s = obj.str()?;
         return Ok(parse_fixed(field, s.to_str()?)?);
     }
+    // Integer-like objects (NumPy integers, ...) are exact too.
+    if obj.hasattr(pyo3::intern!(obj.py(), "__index__"))? {
+        let v: i128 = obj
+            .call_method0(pyo3::intern!(obj.py(), "__index__"))?
+            .extract()
+            .map_err(|_| CoreError::invalid(field, format!("{obj} is out of range")))?;
+        let q = Quantity::from_int(field, v)?;
+        return Ok((q.raw(), 0));
+    }
     Err(PyTypeError::new_err(format!(
         "{field}: expected Decimal, str or int, got {}",
         obj.get_type().name()?

@@ -94,6 +94,14 @@ def test_out_of_range_and_malformed_text(bad: str) -> None:
         Price(Decimal(bad) if bad not in ("abc", "", "1_0") else bad)
 
 
+def test_numpy_integers_are_exact_and_numpy_floats_are_not() -> None:
+    np = pytest.importorskip("numpy")
+    assert Price(np.int64(7)) == Price(7)
+    assert Quantity(np.uint32(3)).precision == 0
+    with pytest.raises(TypeError, match="from_float"):
+        Price(np.float64(1.5))
+
+
 def test_float_only_when_asked() -> None:
     with pytest.raises(TypeError, match="from_float"):
         Price(0.1)  # type: ignore[arg-type]
