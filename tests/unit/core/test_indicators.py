@@ -506,6 +506,18 @@ def test_float_inputs_round_half_even_from_exact_value() -> None:
     assert s.value_raw == 250_000_000
 
 
+def test_engine_types_are_taken_exactly() -> None:
+    from pi5trading._core import Price, Quantity
+
+    s = ind.SMA(2)
+    s.update(Price("101.123456789"))
+    s.update(Price("0.000000002"))
+    assert s.value_raw == round(Fraction(101_123_456_791, 2))
+    v = ind.VWAP()
+    v.update_bar(Price("2"), Price("1"), Price("1.5"), Quantity("0.000000003"))
+    assert v.value_raw == 1_500_000_000
+
+
 def test_invalid_input_is_a_clear_error() -> None:
     with pytest.raises(InvalidInputError, match="period"):
         ind.SMA(0)
