@@ -996,3 +996,41 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn simulated_venue_reserves_open_buys_and_counts_open_orders() {
+    use crate::orders::{Order, OrderType};
+    use crate::portfolio::{AccountConfig, Portfolio};
+    use crate::venue::{SimulatedVenue, VenueConfig};
+    let p = Portfolio::new(AccountConfig {
+        starting_cash: 10_000 * ONE,
+        ..AccountConfig::default()
+    })
+    .unwrap();
+    let mut v = SimulatedVenue::new(VenueConfig::default(), p);
+    v.add_instrument_raw("AAPL", c(1), u(1)).unwrap();
+    let mut out = Vec::new();
+    // A resting limit buy of 60 at 100 reserves 6,000 of the 10,000 cash.
+    let o = Order::new("O-1", "S1", "AAPL", Buy, OrderType::Limit, u(60), 1).with_price(u(100));
+    v.submit(o, 1, &mut out).unwrap();
+    assert_eq!(AccountView::open_orders(&v, None), 1);
+    assert_eq!(AccountView::open_orders(&v, Some("S1")), 1);
+    assert_eq!(AccountView::open_orders(&v, Some("S2")), 0);
+    assert_eq!(v.pending_buy_notional(), m(6_000));
+    let mut cfg = RiskConfig::unlimited();
+    cfg.account.check_buying_power = true;
+    cfg.flow.max_open_orders = Some(2);
+    let mut e = engine(cfg);
+    let at = |q| buy(u(q)).with_price(u(100));
+    assert!(e.check(&at(40), &v, t0()).is_ok());
+    assert_eq!(
+        code(e.check(&at(41), &v, t0() + 1)),
+        Some(DenialCode::InsufficientBuyingPower)
+    );
+    let o = Order::new("O-2", "S1", "AAPL", Buy, OrderType::Limit, u(1), 2).with_price(u(90));
+    v.submit(o, 2, &mut out).unwrap();
+    assert_eq!(
+        code(e.check(&at(1), &v, t0() + 2)),
+        Some(DenialCode::MaxOpenOrders)
+    );
+}
