@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use super::rounding::{div_round_half_even, raw_to_f64, saturate_i64};
+use super::rounding::{raw_to_f64, saturate_i64};
 use super::{check_period, check_range, BarInput, Indicator};
 use crate::error::CoreResult;
 
@@ -94,10 +94,11 @@ impl Donchian {
     #[inline]
     pub fn middle_raw(&self) -> Option<i64> {
         let (u, l) = (self.upper_raw()?, self.lower_raw()?);
-        Some(saturate_i64(div_round_half_even(
-            i128::from(u) + i128::from(l),
-            2,
-        )))
+        // Halving with ties to even, by shift: (u + l) fits in 65 bits.
+        let sum = i128::from(u) + i128::from(l);
+        let half = sum >> 1; // floor
+        let tie_up = sum & 1 == 1 && half & 1 == 1;
+        Some(saturate_i64(if tie_up { half + 1 } else { half }))
     }
 
     pub fn period(&self) -> usize {
