@@ -9,7 +9,7 @@
 //! after the current message has reached every handler. Subscription changes made during
 //! a dispatch apply from the next message.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -26,14 +26,29 @@ use crate::bus::{
 use crate::types::UnixNanos;
 use crate::CoreError;
 
-#[derive(Debug)]
+/// A Rust-side handler on the Python bus: called with each message, no Python call.
+/// Other bindings (an engine, an indicator feed) register these with
+/// [`PyBus::subscribe_native`]; state lives in the closure (atomics, locks).
+pub(crate) type NativeHandler =
+    Box<dyn Fn(Python<'_>, &Bound<'_, PyAny>) -> PyResult<()> + Send + Sync>;
+
 enum HandlerKind {
     /// `handler(message)` per message.
     Call(Py<PyAny>),
     /// `handler(messages: list)` per batch.
     Batch(Py<PyAny>),
-    /// A Rust-side counter (no Python call).
-    Count(AtomicU64),
+    /// A Rust-side handler (no Python call).
+    Native(NativeHandler),
+}
+
+impl std::fmt::Debug for HandlerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Call(h) => write!(f, "Call({h:?})"),
+            Self::Batch(h) => write!(f, "Batch({h:?})"),
+            Self::Native(_) => f.write_str("Native"),
+        }
+    }
 }
 
 type Handler = Arc<HandlerKind>;
@@ -55,6 +70,8 @@ struct State {
     snapshots: Vec<Option<Arc<Snapshot>>>,
     dispatching: bool,
     pending: VecDeque<(TopicId, Py<PyAny>)>,
+    /// Counts of `subscribe_counter` subscriptions.
+    counters: HashMap<SubscriptionId, Arc<AtomicU64>>,
 }
 
 impl State {
@@ -107,14 +124,28 @@ fn call_one(py: Python<'_>, h: &HandlerKind, msg: &Bound<'_, PyAny>) -> PyResult
         HandlerKind::Batch(f) => {
             f.call1(py, (PyList::new(py, [msg])?,))?;
         }
-        HandlerKind::Count(c) => {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
+        HandlerKind::Native(h) => h(py, msg)?,
     }
     Ok(())
 }
 
 impl PyBus {
+    /// Subscribes a Rust-side handler (see [`NativeHandler`]); same ordering rules as
+    /// Python handlers.
+    pub(crate) fn subscribe_native(
+        &self,
+        pattern: &str,
+        priority: i32,
+        handler: NativeHandler,
+    ) -> PyResult<SubscriptionId> {
+        let mut st = self.lock();
+        let id = st
+            .bus
+            .subscribe(pattern, priority, Arc::new(HandlerKind::Native(handler)))?;
+        self.changed(&mut st);
+        Ok(id)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
@@ -194,9 +225,7 @@ impl PyBus {
                     HandlerKind::Call(f) => {
                         f.call1(py, (&msg,))?;
                     }
-                    HandlerKind::Count(c) => {
-                        c.fetch_add(1, Ordering::Relaxed);
-                    }
+                    HandlerKind::Native(h) => h(py, &msg)?,
                     HandlerKind::Batch(_) => {}
                 }
             }
@@ -259,25 +288,27 @@ impl PyBus {
     /// `counter(id)`. Useful to measure the bus itself and in tests.
     #[pyo3(signature = (pattern, priority = 0))]
     fn subscribe_counter(&self, pattern: &str, priority: i32) -> PyResult<SubscriptionId> {
-        let h = Arc::new(HandlerKind::Count(AtomicU64::new(0)));
-        let mut st = self.lock();
-        let id = st.bus.subscribe(pattern, priority, h)?;
-        self.changed(&mut st);
+        let count = Arc::new(AtomicU64::new(0));
+        let c = Arc::clone(&count);
+        let id = self.subscribe_native(
+            pattern,
+            priority,
+            Box::new(move |_, _| {
+                c.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }),
+        )?;
+        self.lock().counters.insert(id, count);
         Ok(id)
     }
 
     /// Messages counted by the counter subscription `id`.
     fn counter(&self, id: SubscriptionId) -> PyResult<u64> {
-        let st = self.lock();
-        let count = st
-            .bus
-            .subscriptions()
-            .zip(st.bus.handlers())
-            .find(|((sid, _, _), _)| *sid == id)
-            .and_then(|(_, h)| match &**h {
-                HandlerKind::Count(c) => Some(c.load(Ordering::Relaxed)),
-                _ => None,
-            });
+        let count = self
+            .lock()
+            .counters
+            .get(&id)
+            .map(|c| c.load(Ordering::Relaxed));
         count.ok_or_else(|| CoreError::invalid("id", format!("{id} is not a counter")).into())
     }
 
@@ -286,6 +317,7 @@ impl PyBus {
         let removed = {
             let mut st = self.lock();
             let removed = st.bus.unsubscribe(id);
+            st.counters.remove(&id);
             if removed.is_some() {
                 self.changed(&mut st);
             }
@@ -426,7 +458,7 @@ impl PyBus {
         for h in st.bus.handlers() {
             match &**h {
                 HandlerKind::Call(f) | HandlerKind::Batch(f) => visit.call(f)?,
-                HandlerKind::Count(_) => {}
+                HandlerKind::Native(_) => {}
             }
         }
         for (_, m) in &st.pending {
