@@ -75,7 +75,23 @@ pub fn raw128_to_f64(raw: i128) -> f64 {
 /// The float `x` (in price units) on the 10^-9 grid, rounded half to even from the exact
 /// binary value of `x` (no intermediate float rounding). NaN, infinities and values
 /// beyond the `i64` raw range are errors.
+#[inline]
 pub fn raw_from_f64(x: f64) -> CoreResult<i64> {
+    // Fast path for prices below 2^43 raw units (~8,796): the product's rounding error is at
+    // most ulp/2 <= 2^-11, so unless it lands within 2^-10 of a half-integer it rounds to
+    // the same integer as the exact product. Ties and near-ties take the exact path below.
+    let y = x * SCALE_F64;
+    if y.abs() < 8_796_093_022_208.0 {
+        let r = y.round_ties_even();
+        if (y - r).abs() < 0.5 - 1.0 / 1024.0 {
+            return Ok(r as i64);
+        }
+    }
+    raw_from_f64_exact(x)
+}
+
+/// The exact conversion: decompose the float and scale its mantissa in `i128`.
+fn raw_from_f64_exact(x: f64) -> CoreResult<i64> {
     if !x.is_finite() {
         return Err(CoreError::invalid(
             "value",
@@ -224,6 +240,23 @@ mod tests {
         assert_eq!(raw_to_f64(-2_305_843_009_500_000_000), -2_305_843_009.5);
         assert_eq!(raw_to_f64(i64::MAX), 9_223_372_036.854_776);
         assert_eq!(raw_to_f64(1_500_000_000), 1.5);
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_exact_conversion() {
+        let mut s: u64 = 0x1234_5678_9ABC_DEF1;
+        for _ in 0..200_000 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            // Prices on and off the grid, from 1e-12 to ~1e4, both signs.
+            let mant = (s >> 11) as f64 / (1u64 << 53) as f64;
+            let exp = (s % 17) as i32 - 12;
+            let x = if s & 1 == 0 { mant } else { -mant } * 10f64.powi(exp);
+            assert_eq!(raw_from_f64(x).ok(), raw_from_f64_exact(x).ok(), "{x:e}");
+            let on_grid = (x * 1e9).round() / 1e9;
+            assert_eq!(raw_from_f64(on_grid).ok(), raw_from_f64_exact(on_grid).ok());
+        }
     }
 
     #[test]

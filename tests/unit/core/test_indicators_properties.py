@@ -145,3 +145,19 @@ def test_raw_to_float_is_correctly_rounded(raw: int) -> None:
     s.update_raw(raw)
     assert s.value_raw == raw
     assert s.value == raw / SCALE  # Python's int / int is correctly rounded
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.floats(min_value=-1e4, max_value=1e4, allow_nan=False),
+        # Decimals with 10 places land on or next to half-units of the 10^-9 grid.
+        st.decimals(min_value=-9000, max_value=9000, places=10).map(float),
+    )
+)
+def test_float_to_grid_near_ties(x: float) -> None:
+    want = round(Fraction(x) * SCALE)
+    s = ind.SMA(1)
+    s.update(x)
+    assert s.value_raw == want
+    assert ind.sma(np.array([x]), 1)[0] == want / SCALE
