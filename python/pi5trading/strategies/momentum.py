@@ -1,0 +1,64 @@
+"""Momentum: rate of change over N bars against entry and exit thresholds."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pi5trading import _core
+from pi5trading.indicators import ROC
+from pi5trading.strategies.base import Strategy, StrategyConfig
+
+
+class MomentumStrategy(Strategy):
+    """Buy when the ``period``-bar rate of change rises above ``entry_threshold`` %;
+    exit when it falls below ``exit_threshold`` %.
+
+    ``ROC = 100 * (close[t] - close[t - period]) / close[t - period]``.
+
+    Rules (per instrument, at each bar's close, long-only, one position):
+
+    - flat and ``ROC > entry_threshold`` -> buy ``quantity``;
+    - long and ``ROC < exit_threshold`` -> close the position.
+
+    The rules compare levels, not crossings: after an exit the strategy buys again as
+    soon as ROC is back above the entry threshold. ``exit_threshold`` must not exceed
+    ``entry_threshold`` (otherwise a bar could both enter and exit).
+
+    Parameters: ``period`` 20, ``entry_threshold`` 2.0 (%), ``exit_threshold`` 0.0 (%),
+    ``quantity`` 100. The original system had no such strategy.
+
+    Warm-up: ROC(period) is ready after ``period + 1`` closes.
+    """
+
+    name = "momentum"
+
+    class Config(StrategyConfig):
+        period: int = 20
+        entry_threshold: float = 2.0
+        exit_threshold: float = 0.0
+        quantity: Decimal = Decimal(100)
+
+        def validate(self) -> None:
+            if self.period < 1:
+                raise ValueError(f"period must be >= 1, got {self.period}")
+            if self.exit_threshold > self.entry_threshold:
+                raise ValueError(
+                    "need exit_threshold <= entry_threshold, got "
+                    f"exit_threshold={self.exit_threshold}, "
+                    f"entry_threshold={self.entry_threshold}"
+                )
+            if self.quantity <= 0:
+                raise ValueError("quantity must be > 0")
+
+    def on_start(self) -> None:
+        self._roc = {s: self.indicator(ROC(self.config.period), s) for s in self.symbols}
+
+    def on_bar(self, bar: _core.Bar) -> None:
+        symbol = bar.bar_type.symbol
+        roc = self._roc[symbol].value
+        cfg = self.config
+        if self.is_flat(symbol):
+            if roc > cfg.entry_threshold:
+                self.buy(cfg.quantity, symbol)
+        elif roc < cfg.exit_threshold:
+            self.close_position(symbol)
