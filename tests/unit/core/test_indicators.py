@@ -9,6 +9,7 @@ relative tolerance. Streaming and batch forms must agree bit for bit.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from fractions import Fraction
@@ -571,3 +572,21 @@ def test_repr_and_properties() -> None:
     assert ind.VWAP(session_ns=5).session_ns == 5
     assert ind.StdDev(4, ddof=1).ddof == 1
     assert set(ind.STREAMING) >= {ind.SMA, ind.Donchian}
+
+
+def test_batch_calls_release_their_inputs() -> None:
+    """No reference leaked across the FFI, and the read-only borrow ends with the call."""
+    x = np.linspace(100.0, 101.0, 1_000)
+    raw = (x * SCALE).astype(np.int64)
+    before = (sys.getrefcount(x), sys.getrefcount(raw))
+    for _ in range(200):
+        ind.sma(x, 5)
+        ind.bollinger(x, 5)
+        ind.donchian(raw, raw, 5, raw=True)
+        ind.vwap(x, x, x, x, ts_ns=raw, session_ns=10**9)
+    assert (sys.getrefcount(x), sys.getrefcount(raw)) == before
+    x[0] = 1.0  # writable again once the call returned
+    assert x.flags.writeable
+    out = ind.sma(x, 5)
+    assert out.flags.owndata or out.base is not None
+    assert sys.getrefcount(out) == 2  # only `out` and the getrefcount argument
