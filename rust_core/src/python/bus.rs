@@ -528,10 +528,11 @@ impl PyIngestQueue {
         &self,
         py: Python<'_>,
         topic: Bound<'_, PyString>,
-        ts_event: u64,
+        ts_event: i128,
         message: Bound<'_, PyAny>,
     ) -> PyResult<&'static str> {
         crate::bus::validate_topic(topic.to_str()?)?;
+        let ts_event = super::types::nanos_arg("ts_event", ts_event)?;
         let msg = QueuedMessage {
             topic: topic.unbind(),
             message: message.unbind(),
@@ -561,9 +562,9 @@ impl PyIngestQueue {
         crate::bus::validate_topic(topic.to_str()?)?;
         let mut batch = Vec::new();
         for item in events.try_iter()? {
-            let (ts, message): (u64, Bound<'_, PyAny>) = item?.extract()?;
+            let (ts, message): (i128, Bound<'_, PyAny>) = item?.extract()?;
             batch.push((
-                UnixNanos(ts),
+                UnixNanos(super::types::nanos_arg("ts_event", ts)?),
                 QueuedMessage {
                     topic: topic.clone().unbind(),
                     message: message.unbind(),

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
+use super::types::nanos_arg;
 use crate::clock::{Clock, LiveClock, TestClock, TimeEvent};
 use crate::types::UnixNanos;
 
@@ -15,12 +16,12 @@ pub(crate) struct PyTimeEvent(pub(crate) TimeEvent);
 impl PyTimeEvent {
     #[new]
     #[pyo3(signature = (name, ts_event, seq = 0))]
-    fn py_new(name: &str, ts_event: u64, seq: u64) -> Self {
-        Self(TimeEvent {
+    fn py_new(name: &str, ts_event: i128, seq: u64) -> PyResult<Self> {
+        Ok(Self(TimeEvent {
             name: name.into(),
-            ts_event: UnixNanos(ts_event),
+            ts_event: UnixNanos(nanos_arg("ts_event", ts_event)?),
             seq,
-        })
+        }))
     }
     #[getter]
     fn name(&self) -> &str {
@@ -77,21 +78,24 @@ macro_rules! clock_methods {
             fn set_timer(
                 &mut self,
                 name: &str,
-                interval_ns: u64,
-                start_ns: Option<u64>,
-                stop_ns: Option<u64>,
+                interval_ns: i128,
+                start_ns: Option<i128>,
+                stop_ns: Option<i128>,
             ) -> PyResult<()> {
+                let start = start_ns.map(|v| nanos_arg("start", v)).transpose()?;
+                let stop = stop_ns.map(|v| nanos_arg("stop", v)).transpose()?;
                 Ok(self.0.set_timer(
                     name,
-                    interval_ns,
-                    start_ns.map(UnixNanos),
-                    stop_ns.map(UnixNanos),
+                    nanos_arg("interval", interval_ns)?,
+                    start.map(UnixNanos),
+                    stop.map(UnixNanos),
                 )?)
             }
 
             /// A one-shot alert at `at_ns`.
-            fn set_time_alert(&mut self, name: &str, at_ns: u64) -> PyResult<()> {
-                Ok(self.0.set_time_alert(name, UnixNanos(at_ns))?)
+            fn set_time_alert(&mut self, name: &str, at_ns: i128) -> PyResult<()> {
+                let at = UnixNanos(nanos_arg("at", at_ns)?);
+                Ok(self.0.set_time_alert(name, at)?)
             }
 
             /// Cancels a timer or alert; `False` if none is pending under `name`.
@@ -133,14 +137,17 @@ clock_methods!(PyTestClock, {
 
     #[new]
     #[pyo3(signature = (start_ns = 0))]
-    fn py_new(start_ns: u64) -> Self {
-        Self(TestClock::new(UnixNanos(start_ns)))
+    fn py_new(start_ns: i128) -> PyResult<Self> {
+        Ok(Self(TestClock::new(UnixNanos(nanos_arg(
+            "start_ns", start_ns,
+        )?))))
     }
 
     /// Moves time forward to `to_ns` and returns the timer events due on the way, in
     /// firing order. Time never goes backwards (`InvalidInputError`).
-    fn advance_time(&mut self, to_ns: u64) -> PyResult<Vec<PyTimeEvent>> {
-        Ok(wrap(self.0.advance(UnixNanos(to_ns))?))
+    fn advance_time(&mut self, to_ns: i128) -> PyResult<Vec<PyTimeEvent>> {
+        let to = UnixNanos(nanos_arg("to", to_ns)?);
+        Ok(wrap(self.0.advance(to)?))
     }
 });
 

@@ -257,6 +257,11 @@ macro_rules! py_fixed {
                 self.0.to_string()
             }
 
+            /// Format specs as for `Decimal` (`f"{price:>12,.2f}"`), applied to the exact value.
+            fn __format__<'py>(&self, py: Python<'py>, spec: &str) -> PyResult<Bound<'py, PyAny>> {
+                to_decimal(py, &self.0.to_string())?.call_method1("__format__", (spec,))
+            }
+
             fn __repr__(&self) -> String {
                 format!(concat!($name, "('{}')"), self.0)
             }
@@ -696,8 +701,15 @@ fn bar_type_arg(obj: &Bound<'_, PyAny>) -> PyResult<BarType> {
     Err(PyTypeError::new_err("bar_type: expected BarType or str"))
 }
 
-fn ts_arg(ts: u64) -> UnixNanos {
-    UnixNanos(ts)
+/// A nanosecond count (timestamp or duration) given for `field`: 0 ..= 2^64 - 1.
+pub(crate) fn nanos_arg(field: &'static str, v: i128) -> PyResult<u64> {
+    u64::try_from(v).map_err(|_| {
+        CoreError::invalid(field, format!("{v} must be between 0 and {}", u64::MAX)).into()
+    })
+}
+
+fn ts_arg(ts: i128) -> PyResult<UnixNanos> {
+    nanos_arg("ts_event", ts).map(UnixNanos)
 }
 
 /// An OHLCV bar; `ts_event` is its close time in UTC nanoseconds.
@@ -717,7 +729,7 @@ impl PyBar {
         low: &Bound<'_, PyAny>,
         close: &Bound<'_, PyAny>,
         volume: &Bound<'_, PyAny>,
-        ts_event: u64,
+        ts_event: i128,
         instrument: Option<PyRef<'_, PyInstrument>>,
     ) -> PyResult<Self> {
         let bar = Bar::new(
@@ -727,7 +739,7 @@ impl PyBar {
             PyPrice::from_py("low", low)?,
             PyPrice::from_py("close", close)?,
             PyQuantity::from_py("volume", volume)?,
-            ts_arg(ts_event),
+            ts_arg(ts_event)?,
         )?;
         if let Some(i) = instrument {
             bar.check_instrument(&i.0)?;
@@ -817,7 +829,7 @@ impl PyQuoteTick {
         ask: &Bound<'_, PyAny>,
         bid_size: &Bound<'_, PyAny>,
         ask_size: &Bound<'_, PyAny>,
-        ts_event: u64,
+        ts_event: i128,
         instrument: Option<PyRef<'_, PyInstrument>>,
     ) -> PyResult<Self> {
         let q = QuoteTick::new(
@@ -826,7 +838,7 @@ impl PyQuoteTick {
             PyPrice::from_py("ask", ask)?,
             PyQuantity::from_py("bid_size", bid_size)?,
             PyQuantity::from_py("ask_size", ask_size)?,
-            ts_arg(ts_event),
+            ts_arg(ts_event)?,
         )?;
         if let Some(i) = instrument {
             q.check_instrument(&i.0)?;
@@ -924,7 +936,7 @@ impl PyTradeTick {
         size: &Bound<'_, PyAny>,
         aggressor_side: &str,
         trade_id: &str,
-        ts_event: u64,
+        ts_event: i128,
         instrument: Option<PyRef<'_, PyInstrument>>,
     ) -> PyResult<Self> {
         let t = TradeTick::new(
@@ -933,7 +945,7 @@ impl PyTradeTick {
             PyQuantity::from_py("size", size)?,
             aggressor_arg(aggressor_side)?,
             TradeId::new("trade_id", trade_id)?,
-            ts_arg(ts_event),
+            ts_arg(ts_event)?,
         )?;
         if let Some(i) = instrument {
             t.check_instrument(&i.0)?;

@@ -100,6 +100,10 @@ def test_validation_names_the_field() -> None:
         clock.set_timer("u", 5, stop_ns=101)
     with pytest.raises(InvalidInputError, match=r"^invalid to: .*backwards"):
         clock.advance_time(50)
+    with pytest.raises(InvalidInputError, match=r"^invalid interval: "):
+        clock.set_timer("n", -1)
+    with pytest.raises(InvalidInputError, match=r"^invalid start: "):
+        clock.set_timer("n", 1, start_ns=-1)
     assert clock.cancel_timer("t")
     assert not clock.cancel_timer("t")
     assert clock.advance_time(1_000) == []

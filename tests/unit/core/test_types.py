@@ -398,6 +398,20 @@ def test_ticks_validate_and_name_fields() -> None:
         TradeTick("AAPL", "1", 1, "SELLER", "", 0)
 
 
+def test_timestamps_are_unsigned_nanoseconds() -> None:
+    with pytest.raises(InvalidInputError, match=r"^invalid ts_event: "):
+        bar(ts_event=-1)
+    with pytest.raises(InvalidInputError, match=r"^invalid ts_event: "):
+        QuoteTick("A", "1", "2", 1, 1, 2**64)
+    assert bar(ts_event=2**64 - 1).ts_event == 2**64 - 1
+
+
+def test_format_specs_apply_to_the_exact_value() -> None:
+    assert f"{Price('1234.5'):>12,.2f}" == "    1,234.50"
+    assert f"{Quantity(3):03}" == "003"
+    assert f"{Price('0.1'):.20f}" == "0.10000000000000000000"  # no float noise
+
+
 def test_input_errors_are_value_errors() -> None:
     with pytest.raises(ValueError, match=r"^invalid high"):
         bar(high="10.4")
