@@ -114,6 +114,17 @@ impl PyRiskAccount {
             .insert(strategy_id.to_owned(), raw_i128("pnl", pnl)?);
         Ok(())
     }
+    /// Unfilled quantity of working orders in `instrument`, by side (counted in REDUCING).
+    fn set_working_quantity(
+        &mut self,
+        instrument: &str,
+        buy: &Bound<'_, PyAny>,
+        sell: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let w = [raw_arg("buy", buy)?, raw_arg("sell", sell)?];
+        self.0.working.insert(instrument.to_owned(), w);
+        Ok(())
+    }
     #[pyo3(signature = (count, strategy_id=None))]
     fn set_open_orders(&mut self, count: u32, strategy_id: Option<&str>) {
         match strategy_id {

@@ -568,22 +568,29 @@ impl RiskEngine {
         self.refresh_strategy(o.strategy_id, view, now);
 
         // Trading state: the account's, then the strategy's.
+        // When REDUCING, working orders on the same side count too, so several reducing
+        // orders cannot flip the position together.
         let pos = view.position_quantity(o.instrument);
-        let account_reduces = reduces(pos, o.signed());
-        state_gate(
-            self.state,
-            account_reduces,
-            LimitScope::Account,
-            "the account",
-        )?;
+        let reducing_ok = |p: i64, strategy: Option<&str>| {
+            let pending = view.working_quantity(strategy, o.instrument, o.side);
+            reduces(
+                p,
+                o.signed()
+                    .saturating_add(o.side.sign().saturating_mul(pending)),
+            )
+        };
+        let account_ok = self.state == TradingState::Reducing && reducing_ok(pos, None);
+        state_gate(self.state, account_ok, LimitScope::Account, "the account")?;
         let strategy_pos = view.strategy_position_quantity(o.strategy_id, o.instrument);
         let entry_state = self
             .strategies
             .get(o.strategy_id)
             .map_or(TradingState::Active, |e| e.state);
+        let strategy_ok =
+            entry_state == TradingState::Reducing && reducing_ok(strategy_pos, Some(o.strategy_id));
         state_gate(
             entry_state,
-            reduces(strategy_pos, o.signed()),
+            strategy_ok,
             LimitScope::Strategy,
             "the strategy",
         )?;
@@ -634,10 +641,9 @@ impl RiskEngine {
             &account_flow,
             &self.flow,
             LimitScope::Account,
-            view.open_orders(None),
+            || view.open_orders(None),
             now,
         )?;
-        let strategy_open = view.open_orders(Some(o.strategy_id));
         let window = self
             .strategies
             .get(o.strategy_id)
@@ -653,7 +659,7 @@ impl RiskEngine {
                 &e.limits.flow,
                 &e.flow,
                 LimitScope::Strategy,
-                strategy_open,
+                || view.open_orders(Some(o.strategy_id)),
                 now,
             )?;
             if window > 0 && e.flow.duplicates.seen(fp, now, window) {
@@ -831,10 +837,11 @@ fn check_flow(
     limits: &FlowLimits,
     flow: &FlowState,
     scope: LimitScope,
-    open_orders: u32,
+    open_orders: impl FnOnce() -> u32,
     now: u64,
 ) -> Result<(), Denial> {
     if let Some(max) = limits.max_open_orders {
+        let open_orders = open_orders();
         if open_orders >= max {
             return Err(deny(
                 DenialCode::MaxOpenOrders,

@@ -3,7 +3,7 @@
 //! plus its working orders).
 
 use super::view::{AccountView, Totals};
-use crate::orders::OrderSide;
+use crate::orders::{Order, OrderSide};
 use crate::portfolio::{notional, Portfolio};
 use crate::venue::SimulatedVenue;
 
@@ -155,6 +155,21 @@ impl AccountView for SimulatedVenue {
                     .unwrap_or(0);
                 notional(o.leaves_qty(), px)
             })
+            .sum()
+    }
+    fn working_quantity(
+        &self,
+        strategy_id: Option<&str>,
+        instrument: &str,
+        side: OrderSide,
+    ) -> i64 {
+        SimulatedVenue::open_orders(self)
+            .filter(|o| {
+                o.side == side
+                    && o.instrument == instrument
+                    && strategy_id.is_none_or(|s| o.strategy_id == s)
+            })
+            .map(Order::leaves_qty)
             .sum()
     }
     fn open_orders(&self, strategy_id: Option<&str>) -> u32 {

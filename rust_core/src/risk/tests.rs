@@ -608,6 +608,14 @@ fn daily_loss_moves_to_reducing_and_the_next_session_resets_it() {
         code(e.check(&sell(u(101)), &a, t + 5)),
         Some(DenialCode::TradingReducing)
     );
+    // Working sells count: with 60 already working, a sell of 50 would flip the position.
+    a.working.insert("AAPL".into(), [0, u(60)]);
+    assert_eq!(
+        code(e.check(&sell(u(50)), &a, t + 6)),
+        Some(DenialCode::TradingReducing)
+    );
+    assert!(e.check(&sell(u(40)), &a, t + 7).is_ok());
+    a.working.clear();
     // Midnight in New York (04:00 UTC in July): a new session clears it.
     let next = utc(2024, 7, 11, 4, 0, 0);
     e.update(&a, next - 1);

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::orders::OrderSide;
 use crate::portfolio::notional;
 
 /// The account-wide numbers a check reads (raw money).
@@ -57,6 +58,16 @@ pub trait AccountView {
     fn strategy_pnl(&self, strategy_id: &str) -> i128;
     /// Open (working) orders: all of the account's, or one strategy's.
     fn open_orders(&self, strategy_id: Option<&str>) -> u32;
+    /// Unfilled quantity of working orders on `side` in `instrument` (the account's, or one
+    /// strategy's). Read only in the REDUCING state; 0 for views that know no orders.
+    fn working_quantity(
+        &self,
+        _strategy_id: Option<&str>,
+        _instrument: &str,
+        _side: OrderSide,
+    ) -> i64 {
+        0
+    }
 }
 
 /// A plain account: set the numbers, then check against them. Equity and exposure are
@@ -80,6 +91,9 @@ pub struct SimpleAccount {
     last_prices: BTreeMap<String, i64>,
     pub open_orders: u32,
     pub strategy_open_orders: BTreeMap<String, u32>,
+    /// instrument -> unfilled working quantity `[buy, sell]` (the account's; strategies
+    /// see the same numbers).
+    pub working: BTreeMap<String, [i64; 2]>,
     /// Aggregates over the positions: Σ marked value, Σ |marked value|, Σ cost, open count.
     marked: i128,
     gross: i128,
@@ -203,6 +217,16 @@ impl AccountView for SimpleAccount {
     }
     fn strategy_pnl(&self, strategy_id: &str) -> i128 {
         self.strategy_pnl.get(strategy_id).copied().unwrap_or(0)
+    }
+    fn working_quantity(
+        &self,
+        _strategy_id: Option<&str>,
+        instrument: &str,
+        side: OrderSide,
+    ) -> i64 {
+        self.working
+            .get(instrument)
+            .map_or(0, |w| w[usize::from(side == OrderSide::Sell)])
     }
     fn open_orders(&self, strategy_id: Option<&str>) -> u32 {
         match strategy_id {

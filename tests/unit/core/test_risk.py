@@ -239,6 +239,9 @@ def test_daily_loss_reduces_then_the_next_session_resets() -> None:
     assert changes[0].message == "daily loss 5000.01 exceeds the limit 5000"
     assert code(e.check(acct, "S1", "AAPL", "buy", 1, ts=T0 + 3)) == "trading_reducing"
     assert e.check(acct, "S1", "AAPL", "sell", 50, ts=T0 + 4) is None
+    acct.set_working_quantity("AAPL", 0, 60)
+    assert code(e.check(acct, "S1", "AAPL", "sell", 50, ts=T0 + 5)) == "trading_reducing"
+    acct.set_working_quantity("AAPL", 0, 0)
     assert code(e.check(acct, "S1", "AAPL", "sell", 101, ts=T0 + 5)) == "trading_reducing"
     # Midnight in New York is 04:00 UTC in July.
     e.update(acct, ts=utc(2024, 7, 11, 4))
