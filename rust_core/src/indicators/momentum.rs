@@ -154,6 +154,10 @@ impl Momentum {
     pub fn value_raw(&self) -> Option<i64> {
         self.is_ready().then(|| saturate_i64(self.diff))
     }
+
+    pub fn period(&self) -> usize {
+        self.window.capacity()
+    }
 }
 
 impl Indicator for Momentum {
@@ -162,7 +166,7 @@ impl Indicator for Momentum {
     }
     #[inline]
     fn is_ready(&self) -> bool {
-        self.count > self.window_period()
+        self.count > self.window.capacity() as u64
     }
     fn count(&self) -> u64 {
         self.count
@@ -179,17 +183,6 @@ impl Indicator for Momentum {
     fn update_bar_input(&mut self, bar: &BarInput) -> CoreResult<()> {
         self.update_raw(bar.close);
         Ok(())
-    }
-}
-
-impl Momentum {
-    #[inline]
-    fn window_period(&self) -> u64 {
-        self.window.capacity() as u64
-    }
-
-    pub fn period(&self) -> usize {
-        self.window.capacity()
     }
 }
 
