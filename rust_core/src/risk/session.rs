@@ -494,6 +494,24 @@ fn ts_i64(ts: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// UTC -> local -> UTC is the identity, except in the repeated autumn hour, whose
+        /// second occurrence maps back to the first.
+        #[test]
+        fn local_round_trip(t in 631_152_000_i64..4_102_444_800, zone in 0_usize..4) {
+            let tz = [TimeZone::NEW_YORK, TimeZone::UTC,
+                TimeZone::named("Europe/Berlin").unwrap(), TimeZone::named("+05:30").unwrap()][zone];
+            let back = tz.to_utc(tz.to_local(t));
+            let repeated = tz.offset_at(t) < tz.offset_at(t - HOUR);
+            if repeated {
+                prop_assert_eq!(back, t - HOUR);
+            } else {
+                prop_assert_eq!(back, t);
+            }
+        }
+    }
 
     fn utc(y: i64, m: i64, d: i64, hh: i64, mm: i64) -> u64 {
         u64::try_from((days_from_civil(y, m, d) * DAY + hh * HOUR + mm * 60) * NANOS).unwrap()
