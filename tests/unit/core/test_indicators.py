@@ -398,6 +398,28 @@ def test_constant_series() -> None:
     assert np.all(hist[33:] == 0.0)
 
 
+def test_gapped_series(rng: np.random.Generator) -> None:
+    """Price gaps (jumps of up to ±40 % between bars, flat stretches in between)."""
+    levels = rng.uniform(0.6, 1.4, size=40).cumprod() * 100.0
+    x = np.repeat(levels, rng.integers(1, 30, size=40))
+    raw = [to_raw(float(v)) for v in x]
+    xr = np.array(raw, dtype=np.int64) / SCALE
+    for n in (3, 14):
+        assert_same(ind.sma(x, n), raw_to_float(ref_sma_raw(raw, n)))
+        assert_same(ind.wma(x, n), raw_to_float(ref_wma_raw(raw, n)))
+        np.testing.assert_allclose(ind.stddev(x, n), ref_std(raw, n, 0), rtol=1e-13, equal_nan=True)
+        np.testing.assert_allclose(ind.ema(x, n), ref_ema(xr, n), rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(
+            ind.rsi(x, n), ref_rsi(xr, n), rtol=1e-9, atol=1e-9, equal_nan=True
+        )
+        # On the grid already, so the reference sees exactly the engine's inputs.
+        high = np.array([to_raw(float(v)) for v in xr * 1.01]) / SCALE
+        low = np.array([to_raw(float(v)) for v in xr * 0.99]) / SCALE
+        np.testing.assert_allclose(
+            ind.atr(high, low, xr, n), ref_atr(high, low, xr, n), rtol=1e-9, equal_nan=True
+        )
+
+
 def test_rsi_after_flat_stretch_keeps_smoothing() -> None:
     # The original system re-seeded RSI whenever both averages were exactly 0.
     x = np.array([10.0] * 20 + [13.0, 10.0])
