@@ -29,14 +29,40 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-def run(python: str, script: Path, data: Path) -> dict[str, Any]:
+def run(python: str, script: Path, data: Path, *extra: str) -> dict[str, Any]:
     out = subprocess.run(
-        [python, str(script), str(data)], capture_output=True, text=True, check=False
+        [python, str(script), str(data), *extra], capture_output=True, text=True, check=False
     )
     if out.returncode != 0:
         return {"engine": script.stem, "error": out.stderr.strip()[-800:]}
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+def explain(ours: list[list[Any]], peer: list[list[Any]], data: Path) -> str:
+    """Classify every fill that differs: at a bar where SMA10 == SMA30 *exactly* (so the
+    peer's float averages saw noise or its crossover rule ignores equality), or a
+    follow-on (a missed exit keeps a position, so the next entry is skipped, ...)."""
+    import numpy as np
+
+    with np.load(data) as z:
+        cents = np.rint(z["close"] * 100).astype(np.int64)
+    csum = np.concatenate(([0], np.cumsum(cents)))
+
+    def equal_at(i: int) -> bool:
+        if i < 29:
+            return False
+        # 30 * sum10 == 10 * sum30  <=>  SMA10 == SMA30, in exact integers.
+        return bool(30 * (csum[i + 1] - csum[i - 9]) == 10 * (csum[i + 1] - csum[i - 29]))
+
+    a = {(f[0], f[1]) for f in ours}
+    b = {(f[0], f[1]) for f in peer}
+    diff = sorted(a ^ b)
+    roots = sum(1 for i, _ in diff if equal_at(i - 1) or equal_at(i - 2))
+    return (
+        f"{len(diff)} differing fills: {roots} at a bar where the averages were exactly "
+        f"equal, {len(diff) - roots} follow-ons of those"
+    )
 
 
 def closed_round_trips(fills: list[list[Any]]) -> list[tuple[Any, ...]]:
@@ -61,34 +87,37 @@ def main() -> None:
             [a.peer_python, str(HERE / "data.py"), "--bars", str(a.bars), "--out", str(data)],
             check=True,
         )
-    engines = [
-        (a.peer_python, HERE / "peer_backtesting.py"),
-        (a.peer_python, HERE / "peer_backtrader.py"),
+    engines: list[tuple[str, Path, tuple[str, ...]]] = [
+        (a.our_python, HERE / "ours.py", ()),
+        (a.our_python, HERE / "ours.py", ("--on-bar",)),
+        (a.peer_python, HERE / "peer_backtesting.py", ()),
+        (a.peer_python, HERE / "peer_backtrader.py", ()),
     ]
-    if (HERE / "ours.py").exists():
-        engines.insert(0, (a.our_python, HERE / "ours.py"))
-    results = [run(py, script, data) for py, script in engines]
+    results = [run(py, script, data, *extra) for py, script, extra in engines]
 
     ok = [r for r in results if "error" not in r]
     for r in ok:
         r["bars_per_s"] = r["bars"] / r["seconds"]
     peers = [r for r in ok if not r["engine"].startswith("pi5trading")]
+    # Fills are compared with pi5trading's (its exact SMAs define a cross unambiguously).
     fastest_peer = max((r["bars_per_s"] for r in peers), default=None)
     reference = closed_round_trips(ok[0]["fills"]) if ok else []
     print(f"SMA 10/30 crossover, {a.bars:,} one-minute bars\n")
-    print(f"{'engine':<28}{'bars/s':>14}{'peak RSS MB':>14}{'vs fastest peer':>17}  trades agree")
+    print(f"{'engine':<36}{'bars/s':>12}{'peak RSS MB':>14}{'vs fastest peer':>17}  trades agree")
     for r in results:
         if "error" in r:
-            print(f"{r['engine']:<28}  failed: {r['error'].splitlines()[-1] if r['error'] else ''}")
+            print(f"{r['engine']:<36}  failed: {r['error'].splitlines()[-1] if r['error'] else ''}")
             continue
         trips = closed_round_trips(r["fills"])
         n = min(len(trips), len(reference))
         agree = trips[:n] == reference[:n]
         ratio = r["bars_per_s"] / fastest_peer if fastest_peer else float("nan")
         print(
-            f"{r['engine']:<28}{r['bars_per_s']:>14,.0f}{r['peak_rss_mb']:>14,.1f}"
+            f"{r['engine']:<36}{r['bars_per_s']:>12,.0f}{r['peak_rss_mb']:>14,.1f}"
             f"{ratio:>16.2f}x  {'yes' if agree else 'NO'} ({len(trips)} round trips)"
         )
+        if not agree and ok:
+            print(f"{'':<36}{explain(ok[0]['fills'], r['fills'], data)}")
     if a.json:
         for r in ok:
             r.pop("fills", None)

@@ -196,3 +196,13 @@ def import_bars(
         )
     except Pi5TradingError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _register_backtest_commands() -> None:
+    from pi5trading.backtest.commands import backtest, optimize
+
+    main.add_command(backtest)
+    main.add_command(optimize)
+
+
+_register_backtest_commands()

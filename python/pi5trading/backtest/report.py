@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,14 @@ def _sign(v: float | None) -> str:
     if v is None or v == 0:
         return ""
     return "pos" if v > 0 else "neg"
+
+
+def _meta(v: Any) -> str:
+    if isinstance(v, list | tuple):
+        return ", ".join(str(x) for x in v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
 
 
 def _cards(perf: Performance) -> str:
@@ -127,8 +136,10 @@ def _trade_table(trades: Sequence[Trade], limit: int = 2000) -> str:
         rows.append(
             f'<tr><td class="l">{i}</td><td class="l">{escape(t.strategy_id)}</td>'
             f'<td class="l">{escape(t.symbol)}</td><td class="l">{t.side}</td>'
-            f'<td>{t.quantity}</td><td class="l">{_time(t.entry_ts)}</td><td>{t.entry_price}</td>'
-            f'<td class="l">{_time(t.exit_ts)}</td><td>{t.exit_price}</td><td>{t.commission}</td>'
+            f'<td>{_dec(t.quantity, 0)}</td><td class="l">{_time(t.entry_ts)}</td>'
+            f"<td>{_dec(t.entry_price)}</td>"
+            f'<td class="l">{_time(t.exit_ts)}</td><td>{_dec(t.exit_price)}</td>'
+            f"<td>{_dec(t.commission)}</td>"
             f'<td class="{_sign(float(pnl))}">{pnl:.2f}</td><td>{t.return_pct:.2f}%</td></tr>'
         )
     more = f"<p>… and {len(trades) - limit} more in trades.csv</p>" if len(trades) > limit else ""
@@ -153,6 +164,28 @@ def _montecarlo(mc: MonteCarloResult | None) -> str:
     )
 
 
+MAX_MARKERS = 300
+
+
+def _markers(trades: Sequence[Trade]) -> list[Marker]:
+    out = []
+    for t in trades:
+        entry_kind, exit_kind = ("buy", "sell") if t.side == "long" else ("sell", "buy")
+        out.append(
+            Marker(t.entry_ts, float(t.entry_price), entry_kind, f"entry {_dec(t.entry_price)}")
+        )
+        out.append(Marker(t.exit_ts, float(t.exit_price), exit_kind, f"exit {_dec(t.exit_price)}"))
+    return out
+
+
+def _dec(d: Decimal, places: int = 2) -> str:
+    """Exact decimal without trailing zeros beyond ``places`` (99.480000000 -> 99.48)."""
+    text = format(d.normalize(), "f")
+    whole, _, frac = text.partition(".")
+    frac = frac.ljust(places, "0")
+    return f"{whole}.{frac}" if frac else whole
+
+
 def render_html(
     *,
     title: str,
@@ -171,7 +204,7 @@ def render_html(
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         '<p class="meta">'
-        + " · ".join(f"{escape(str(k))}: {escape(str(v))}" for k, v in meta.items())
+        + " · ".join(f"{escape(str(k))}: {escape(_meta(v))}" for k, v in meta.items())
         + "</p>",
         _cards(perf),
         "<h2>Equity</h2>",
@@ -184,20 +217,29 @@ def render_html(
         ),
     ]
     for symbol, (pts, close) in prices.items():
-        markers = []
-        for t in trades:
-            if t.symbol != symbol:
-                continue
-            entry_kind, exit_kind = ("buy", "sell") if t.side == "long" else ("sell", "buy")
-            markers.append(
-                Marker(t.entry_ts, float(t.entry_price), entry_kind, f"entry {t.entry_price}")
-            )
-            markers.append(
-                Marker(t.exit_ts, float(t.exit_price), exit_kind, f"exit {t.exit_price}")
-            )
+        sym_trades = [t for t in trades if t.symbol == symbol]
         parts.append(f"<h2>{escape(symbol)}: price and trades</h2>")
+        if len(sym_trades) <= MAX_MARKERS:
+            parts.append(
+                line_chart(
+                    f"{symbol} close",
+                    [Series(symbol, pts, close, "#374151")],
+                    markers=_markers(sym_trades),
+                )
+            )
+            continue
+        # Thousands of markers hide the price: draw the whole series plain, then zoom in
+        # on the most recent trades with their markers.
+        parts.append(line_chart(f"{symbol} close", [Series(symbol, pts, close, "#374151")]))
+        recent = sym_trades[-MAX_MARKERS:]
+        lo = np.searchsorted(pts, recent[0].entry_ts)
+        hi = np.searchsorted(pts, recent[-1].exit_ts, side="right")
         parts.append(
-            line_chart(f"{symbol} close", [Series(symbol, pts, close, "#374151")], markers=markers)
+            line_chart(
+                f"{symbol}: the last {MAX_MARKERS} of {len(sym_trades):,} trades",
+                [Series(symbol, pts[lo:hi], close[lo:hi], "#374151")],
+                markers=_markers(recent),
+            )
         )
     parts += [
         "<h2>Monthly returns</h2>",

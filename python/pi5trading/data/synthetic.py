@@ -23,12 +23,15 @@ def random_walk_bars(
     volatility: float = 0.0008,
     interval_ns: int = MINUTE_NS,
     start_ns: int = DEFAULT_START_NS,
+    market_hours: bool = False,
 ) -> dict[str, npt.NDArray[Any]]:
     """``n`` bars of a geometric random walk, prices rounded to cents.
 
     Each bar's high/low enclose its open and close; volume is uniform in [100, 10000).
     Returns columns ``ts`` (int64 ns, the bar's close time), ``open``, ``high``, ``low``,
-    ``close``, ``volume`` (float64).
+    ``close``, ``volume`` (float64). With ``market_hours`` the one-minute bars follow the
+    US stock session (09:30-16:00 America/New_York, weekdays) from ``start_ns``'s date,
+    so strategies and risk checks that know the session see realistic days.
     """
     if n < 1:
         raise ValueError("n must be >= 1")
@@ -40,5 +43,28 @@ def random_walk_bars(
     high = np.round(np.maximum(open_, close) + wick_hi, 2)
     low = np.round(np.maximum(np.minimum(open_, close) - wick_lo, 0.01), 2)
     volume = rng.integers(100, 10_000, n).astype(np.float64)
-    ts = start_ns + np.arange(1, n + 1, dtype=np.int64) * interval_ns
+    if market_hours:
+        ts = session_minutes(n, start_ns)
+    else:
+        ts = start_ns + np.arange(1, n + 1, dtype=np.int64) * interval_ns
     return {"ts": ts, "open": open_, "high": high, "low": low, "close": close, "volume": volume}
+
+
+def session_minutes(n: int, start_ns: int = DEFAULT_START_NS) -> npt.NDArray[np.int64]:
+    """Close times (UTC ns) of ``n`` one-minute bars of US regular sessions (390 a day,
+    weekdays, 09:30-16:00 New York time with its daylight-saving changes)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    ny = ZoneInfo("America/New_York")
+    day = dt.datetime.fromtimestamp(start_ns / 1e9, tz=dt.UTC).astimezone(ny).date()
+    minutes = np.arange(1, 391, dtype=np.int64) * MINUTE_NS
+    out: list[npt.NDArray[np.int64]] = []
+    have = 0
+    while have < n:
+        if day.weekday() < 5:
+            open_ = dt.datetime.combine(day, dt.time(9, 30), tzinfo=ny)
+            out.append(int(open_.timestamp()) * 10**9 + minutes)
+            have += 390
+        day += dt.timedelta(days=1)
+    return np.concatenate(out)[:n]

@@ -1,0 +1,413 @@
+"""``pi5trading backtest`` and ``pi5trading optimize``: the CLI over ``BacktestSpec``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from pi5trading.backtest.spec import BacktestSpec, load_frame, run_spec
+from pi5trading.exceptions import Pi5TradingError
+
+
+def _value(text: str) -> Any:
+    """A CLI parameter value: int, then Decimal, else the string (the config converts)."""
+    for conv in (int, Decimal):
+        try:
+            return conv(text)
+        except (ValueError, InvalidOperation):
+            continue
+    return text
+
+
+def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise click.BadParameter(f"{pair!r}: expected name=value", param_hint="--param")
+        k, v = pair.split("=", 1)
+        out[k.strip()] = _value(v.strip())
+    return out
+
+
+def _space(pairs: tuple[str, ...]) -> dict[str, list[Any]]:
+    """``name=1,2,3`` or ``name=start:stop:step`` (inclusive) per option."""
+    out: dict[str, list[Any]] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise click.BadParameter(f"{pair!r}: expected name=values", param_hint="--grid")
+        k, v = pair.split("=", 1)
+        if ":" in v:
+            parts = [Decimal(x) for x in v.split(":")]
+            if len(parts) != 3 or parts[2] <= 0:
+                raise click.BadParameter(f"{pair!r}: range is start:stop:step", param_hint="--grid")
+            start, stop, step = parts
+            vals: list[Any] = []
+            x = start
+            while x <= stop:
+                vals.append(int(x) if x == x.to_integral_value() else x)
+                x += step
+            out[k] = vals
+        else:
+            out[k] = [_value(x) for x in v.split(",") if x]
+    return out
+
+
+def spec_options(f: Any) -> Any:
+    """Options shared by backtest and optimize."""
+    opts = [
+        click.option(
+            "--strategy",
+            "-s",
+            default="sma_crossover",
+            show_default=True,
+            help="Built-in name, path/to/file.py[:Class] or module:Class.",
+        ),
+        click.option(
+            "--param",
+            "-p",
+            "params",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="Strategy parameter (repeatable), e.g. -p fast=10 -p slow=30.",
+        ),
+        click.option(
+            "--data",
+            "-d",
+            default="generated:100000",
+            show_default=True,
+            help="CSV/Parquet bar file, or generated:<bars>[:<seed>].",
+        ),
+        click.option("--symbol", default="SIM", show_default=True, help="Instrument symbol."),
+        click.option("--interval", default="1m", show_default=True, help="Bar interval."),
+        click.option("--start", default=None, help="First date/time (ISO, UTC)."),
+        click.option("--end", default=None, help="End date/time (ISO, UTC), exclusive."),
+        click.option("--cash", default="100000", show_default=True, help="Starting cash."),
+        click.option(
+            "--risk",
+            default="default",
+            show_default=True,
+            help="Risk profile: conservative, default, aggressive, unlimited, none.",
+        ),
+        click.option(
+            "--slippage",
+            type=click.Choice(["none", "ticks", "rate", "volume"]),
+            default=None,
+            help="Slippage model (venue default: 1 tick).",
+        ),
+        click.option(
+            "--commission-per-share",
+            default=None,
+            help="Commission per share (venue default: 0.005, min 1.00).",
+        ),
+        click.option("--commission-minimum", default=None, help="Minimum commission per order."),
+        click.option(
+            "--market-fill",
+            type=click.Choice(["next_open", "this_close"]),
+            default="next_open",
+            show_default=True,
+            help="When a market order sent from on_bar fills.",
+        ),
+        click.option(
+            "--data-policy",
+            type=click.Choice(["error", "repair"]),
+            default="error",
+            show_default=True,
+            help="Bad rows: stop with their lines, or drop them.",
+        ),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _spec(kw: dict[str, Any]) -> BacktestSpec:
+    venue: dict[str, Any] = {"market_fill": kw["market_fill"]}
+    if kw["slippage"]:
+        venue["slippage"] = kw["slippage"]
+    if kw["commission_per_share"] is not None:
+        venue["commission_per_share"] = kw["commission_per_share"]
+    if kw["commission_minimum"] is not None:
+        venue["commission_minimum"] = kw["commission_minimum"]
+    try:
+        cash = Decimal(kw["cash"])
+    except InvalidOperation as exc:
+        raise click.BadParameter(f"{kw['cash']!r} is not a number", param_hint="--cash") from exc
+    return BacktestSpec(
+        strategy=kw["strategy"],
+        params=_params(kw["params"]),
+        symbol=kw["symbol"],
+        data=kw["data"],
+        interval=kw["interval"],
+        start=kw["start"],
+        end=kw["end"],
+        starting_cash=cash,
+        venue=venue,
+        risk=None if kw["risk"] == "none" else kw["risk"],
+        data_policy=kw["data_policy"],
+    )
+
+
+def _out_dir(out: str | None, data_dir: str, name: str) -> Path:
+    if out:
+        return Path(out)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return Path(data_dir) / "reports" / f"{stamp}-{name}"
+
+
+@click.command()
+@spec_options
+@click.option("--out", "-o", default=None, help="Report folder (default: DATA_DIR/reports/...).")
+@click.option("--no-report", is_flag=True, help="Print the summary only.")
+@click.option("--monte-carlo", default=1000, show_default=True, help="Resamples (0 = none).")
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def backtest(
+    out: str | None,
+    no_report: bool,
+    monte_carlo: int,
+    as_json: bool,
+    quiet: bool,
+    **kw: Any,
+) -> None:
+    """Run a backtest and write an HTML/JSON report.
+
+    \b
+    Examples:
+      pi5trading backtest -s sma_crossover -p fast=10 -p slow=30 --data bars.csv
+      pi5trading backtest -s my_strategy.py:Breakout --data generated:500000:7 --risk none
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    spec = _spec(kw)
+    try:
+        t0 = time.perf_counter()
+        result = run_spec(spec, progress=not quiet and not as_json)
+        secs = time.perf_counter() - t0
+        perf = result.performance
+    except (Pi5TradingError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    bars = result.meta["bars"]
+    if as_json:
+        click.echo(json.dumps(msgspec.to_builtins(perf), indent=2, default=str))
+    else:
+        ts = perf.trade_stats
+        table = Table(title=f"{spec.strategy} on {spec.symbol} ({bars:,} bars in {secs:.2f}s)")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+
+        def pct(v: float | None) -> str:
+            return "n/a" if v is None else f"{v * 100:.2f}%"
+
+        def num(v: float | None) -> str:
+            return "n/a" if v is None else f"{v:.2f}"
+
+        for k, v in [
+            ("final equity", f"{perf.final_equity:,.2f}"),
+            ("total return", pct(perf.total_return)),
+            ("annualised return", pct(perf.annualised_return)),
+            ("max drawdown", pct(perf.max_drawdown)),
+            ("Sharpe", num(perf.sharpe)),
+            ("Sortino", num(perf.sortino)),
+            ("trades", str(ts.trades)),
+            ("win rate", pct(ts.win_rate)),
+            ("profit factor", num(ts.profit_factor)),
+            ("commission", f"{ts.total_commission:,.2f}"),
+            ("orders denied by risk", str(len(result.denials))),
+        ]:
+            table.add_row(k, v)
+        Console().print(table)
+        if result.denials:
+            _ts, _sid, code, msg = result.denials[0]
+            from rich.markup import escape
+
+            console.print(escape(f"first risk denial: [{code}] {msg}"))
+    if not no_report:
+        from pi5trading.config import load_settings
+
+        folder = _out_dir(out, load_settings().data_dir, spec.strategy.replace("/", "_"))
+        result.write_report(folder, monte_carlo=monte_carlo > 0)
+        click.echo(f"report: {folder / 'report.html'}", err=as_json)
+
+
+@click.command()
+@spec_options
+@click.option(
+    "--grid",
+    "-g",
+    "grid_opts",
+    multiple=True,
+    metavar="NAME=VALUES",
+    help="Values to try: name=5,10,20 or name=start:stop:step (repeatable).",
+)
+@click.option(
+    "--random",
+    "n_random",
+    type=int,
+    default=0,
+    help="Sample this many random sets from the grid instead of trying all.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the random search.")
+@click.option(
+    "--metric",
+    default="sharpe",
+    show_default=True,
+    type=click.Choice(
+        [
+            "sharpe",
+            "sortino",
+            "calmar",
+            "total_return",
+            "profit_factor",
+            "win_rate",
+            "max_drawdown",
+            "expectancy",
+        ]
+    ),
+)
+@click.option("--workers", "-j", type=int, default=None, help="Processes (default: all cores).")
+@click.option(
+    "--walk-forward",
+    "wf",
+    default=None,
+    metavar="IS:OOS[:STEP]",
+    help="Walk-forward analysis with windows in days, e.g. 30:10.",
+)
+@click.option("--anchored", is_flag=True, help="Anchored walk-forward (growing in-sample).")
+@click.option("--out", "-o", default=None, help="Results folder.")
+def optimize(
+    grid_opts: tuple[str, ...],
+    n_random: int,
+    seed: int,
+    metric: str,
+    workers: int | None,
+    wf: str | None,
+    anchored: bool,
+    out: str | None,
+    **kw: Any,
+) -> None:
+    """Search strategy parameters on all cores; optionally walk-forward.
+
+    \b
+    Example:
+      pi5trading optimize -s sma_crossover -g fast=5:20:5 -g slow=30,50,100 --data bars.csv
+    """
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from pi5trading.backtest import optimise as opt
+    from pi5trading.config import load_settings
+
+    spec = _spec(kw)
+    space = _space(grid_opts)
+    if not space:
+        raise click.UsageError("give at least one --grid name=values")
+    candidates = opt.grid(space)
+    if n_random:
+        candidates = opt.random_sample(space, n_random, seed)
+    folder = _out_dir(out, load_settings().data_dir, "optimize")
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("optimising", total=None)
+
+            def tick(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            if wf:
+                parts = [float(x) for x in wf.split(":")]
+                if len(parts) not in (2, 3):
+                    raise click.BadParameter(
+                        "use IS:OOS or IS:OOS:STEP", param_hint="--walk-forward"
+                    )
+                wres = opt.walk_forward(
+                    spec,
+                    candidates,
+                    in_sample_days=parts[0],
+                    out_of_sample_days=parts[1],
+                    step_days=parts[2] if len(parts) == 3 else None,
+                    anchored=anchored,
+                    metric=metric,
+                    workers=workers,
+                    progress=tick,
+                )
+            else:
+                res = opt.search(
+                    spec,
+                    candidates,
+                    metric=metric,
+                    workers=workers,
+                    frame=load_frame(spec),
+                    progress=tick,
+                )
+    except (Pi5TradingError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    console = Console()
+    if wf:
+        table = Table(title=f"walk-forward ({metric})")
+        for c in ("period", "best params", f"IS {metric}", f"OOS {metric}", "OOS return"):
+            table.add_column(c)
+        for i, p in enumerate(wres.periods, 1):
+
+            def f(v: float | None) -> str:
+                return "n/a" if v is None else f"{v:.3f}"
+
+            table.add_row(
+                str(i),
+                json.dumps(p.best_params, default=str),
+                f(p.in_sample.get(metric)),
+                f(p.out_of_sample.get(metric)),
+                f(p.out_of_sample.get("total_return")),
+            )
+        console.print(table)
+        console.print(
+            f"out-of-sample return {wres.oos_total_return * 100:.2f}% "
+            f"({wres.oos_positive_periods}/{len(wres.periods)} periods positive)"
+        )
+        (folder / "walk_forward.json").write_bytes(msgspec.json.encode(wres))
+    else:
+        table = Table(title=f"top results by {metric} ({len(res.rows)} runs)")
+        names = list(space)
+        for c in [*names, metric, "total_return", "max_drawdown", "trades"]:
+            table.add_column(c, justify="right")
+        for row in res.rows[:10]:
+            m = row.metrics
+            table.add_row(
+                *[str(row.params[n]) for n in names],
+                *[
+                    ("n/a" if m.get(c) is None else f"{m[c]:.4g}")
+                    for c in (metric, "total_return", "max_drawdown", "trades")
+                ],
+            )
+        console.print(table)
+        console.print(f"best: {json.dumps(res.best.params, default=str)}")
+        (folder / "results.json").write_bytes(msgspec.json.encode(res))
+        with (folder / "results.csv").open("w") as fh:
+            cols = sorted({k for r in res.rows for k in r.metrics})
+            fh.write(",".join([*names, *cols, "error"]) + "\n")
+            for r in res.rows:
+                fh.write(
+                    ",".join(
+                        [
+                            *(str(r.params[n]) for n in names),
+                            *(str(r.metrics.get(c, "")) for c in cols),
+                            json.dumps(r.error or ""),
+                        ]
+                    )
+                    + "\n"
+                )
+        if len(names) == 2:
+            svg = opt.heatmap_svg(res, names[0], names[1])
+            (folder / "heatmap.html").write_text(
+                f"<!doctype html><meta charset=utf-8><title>heatmap</title>{svg}"
+            )
+    click.echo(f"results: {folder}")
