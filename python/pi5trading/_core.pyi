@@ -850,7 +850,8 @@ class Bus:
         """Each message in order as by ``publish``; batch handlers get the whole list
         once, after the per-message handlers. Returns the number of handler calls."""
     def process_pending(self) -> int:
-        """Delivers messages left queued when a handler raised."""
+        """Delivers messages left queued when a handler raised: those published during
+        that dispatch, and the rest of the ``publish_many``/``drain`` it interrupted."""
     @property
     def pending(self) -> int: ...
     def drain(

@@ -130,6 +130,22 @@ fn call_one(py: Python<'_>, h: &HandlerKind, msg: &Bound<'_, PyAny>) -> PyResult
 }
 
 impl PyBus {
+    /// Queues messages that an interrupted dispatch did not reach, behind what is already
+    /// pending, so a handler's exception loses nothing.
+    fn requeue<'py>(&self, items: impl IntoIterator<Item = (&'py str, Bound<'py, PyAny>)>) {
+        let mut st = self.lock();
+        let mut any = false;
+        for (topic, msg) in items {
+            if let Ok(tid) = st.bus.topic(topic) {
+                st.pending.push_back((tid, msg.unbind()));
+                any = true;
+            }
+        }
+        if any {
+            self.has_pending.store(true, Ordering::Release);
+        }
+    }
+
     /// Subscribes a Rust-side handler (see [`NativeHandler`]); same ordering rules as
     /// Python handlers.
     pub(crate) fn subscribe_native(
@@ -208,18 +224,26 @@ impl PyBus {
 
     /// Dispatches `list` on `tid` message by message, then to batch handlers. Caller
     /// holds the dispatch.
+    ///
+    /// `started` counts the messages whose dispatch began: after an error, messages from
+    /// index `started` on were not dispatched at all.
     fn deliver_list(
         &self,
         py: Python<'_>,
         tid: TopicId,
         mut snap: Arc<Snapshot>,
         list: &Bound<'_, PyList>,
+        started: &mut usize,
     ) -> PyResult<usize> {
         let mut calls = 0;
         let mut generation = self.generation.load(Ordering::Acquire);
         // Only batch handlers (and nothing queued): no per-message work at all.
         let skip = snap.per_message.is_empty() && !self.has_pending.load(Ordering::Acquire);
+        if skip {
+            *started = list.len();
+        }
         for msg in list.iter().take(if skip { 0 } else { usize::MAX }) {
+            *started += 1;
             for h in &snap.per_message {
                 match &**h {
                     HandlerKind::Call(f) => {
@@ -375,7 +399,11 @@ impl PyBus {
             return Ok(0);
         };
         let _guard = DispatchGuard(self);
-        self.deliver_list(py, tid, snap, &list)
+        let mut started = 0;
+        self.deliver_list(py, tid, snap, &list, &mut started)
+            .inspect_err(|_| {
+                self.requeue(list.iter().skip(started).map(|m| (topic, m)));
+            })
     }
 
     /// Delivers messages queued during an interrupted dispatch (after a handler raised).
@@ -443,7 +471,16 @@ impl PyBus {
             let list = PyList::new(py, batch[i..j].iter().map(|e| e.msg.message.bind(py)))?;
             if let Some((tid, snap)) = self.begin(topic, list.iter())? {
                 let _guard = DispatchGuard(self);
-                self.deliver_list(py, tid, snap, &list)?;
+                let mut started = 0;
+                if let Err(e) = self.deliver_list(py, tid, snap, &list, &mut started) {
+                    // Drained events have left the queue: keep the undelivered ones.
+                    let rest = batch[i + started..].iter().map(|e| {
+                        let t = e.msg.topic.bind(py).to_str().unwrap_or("");
+                        (t, e.msg.message.bind(py).clone())
+                    });
+                    self.requeue(rest);
+                    return Err(e);
+                }
             }
             i = j;
         }

@@ -145,6 +145,34 @@ def test_handler_errors_propagate_and_keep_queued_messages() -> None:
     assert bus.pending == 0
 
 
+@pytest.mark.parametrize("via_queue", [False, True])
+def test_a_raising_handler_loses_no_messages(via_queue: bool) -> None:
+    bus = Bus()
+    got: list[int] = []
+    fail_once = [True]
+
+    def flaky(m: int) -> None:
+        if m == 3 and fail_once[0]:
+            fail_once[0] = False
+            raise RuntimeError("flaky")
+        got.append(m)
+
+    bus.subscribe("x.*", flaky)
+    if via_queue:
+        q = IngestQueue(capacity=100)
+        q.send_many("x.a", [(t, t) for t in range(1, 4)])
+        q.send_many("x.b", [(t, t) for t in range(4, 7)])
+        with pytest.raises(RuntimeError, match="flaky"):
+            bus.drain(q)
+    else:
+        with pytest.raises(RuntimeError, match="flaky"):
+            bus.publish_many("x.a", [1, 2, 3, 4, 5, 6])
+    assert got == [1, 2]
+    assert bus.pending == 3  # 4, 5, 6: the message that raised (3) counts as delivered
+    bus.process_pending()
+    assert got == [1, 2, 4, 5, 6]
+
+
 def test_unsubscribe() -> None:
     bus = Bus()
     got: list[int] = []
