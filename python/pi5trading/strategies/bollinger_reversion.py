@@ -83,10 +83,16 @@ class BollingerReversion(Strategy):
             s: _State(self.indicator(BollingerBands(cfg.period, cfg.k), s)) for s in self.symbols
         }
         self._to_upper = cfg.exit_at == "upper"
+        # One instrument (the common case): no per-bar symbol lookup.
+        self._only = next(iter(self._state.items())) if len(self._state) == 1 else None
 
     def on_bar(self, bar: _core.Bar) -> None:
-        symbol = bar.bar_type.symbol
-        st = self._state[symbol]
+        only = self._only
+        if only is None:
+            symbol = bar.bar_type.symbol
+            st = self._state[symbol]
+        else:
+            symbol, st = only
         bands = st.bands
         cfg = self.config
         close_raw = bar.close.raw

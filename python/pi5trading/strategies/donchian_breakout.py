@@ -66,10 +66,16 @@ class DonchianBreakout(Strategy):
             )
             for s in self.symbols
         }
+        # One instrument (the common case): no per-bar symbol lookup.
+        self._only = next(iter(self._channels.items())) if len(self._channels) == 1 else None
 
     def on_bar(self, bar: _core.Bar) -> None:
-        symbol = bar.bar_type.symbol
-        ch = self._channels[symbol]
+        only = self._only
+        if only is None:
+            symbol = bar.bar_type.symbol
+            ch = self._channels[symbol]
+        else:
+            symbol, ch = only
         prev_high, prev_low = ch.prev_high, ch.prev_low
         ch.prev_high, ch.prev_low = ch.entry.upper_raw, ch.exit.lower_raw
         if prev_high is None or prev_low is None:

@@ -51,14 +51,24 @@ class MomentumStrategy(Strategy):
                 raise ValueError("quantity must be > 0")
 
     def on_start(self) -> None:
-        self._roc = {s: self.indicator(ROC(self.config.period), s) for s in self.symbols}
+        cfg = self.config
+        self._roc = {s: self.indicator(ROC(cfg.period), s) for s in self.symbols}
+        # One instrument (the common case): no per-bar symbol lookup.
+        self._only = next(iter(self._roc.items())) if len(self._roc) == 1 else None
+        self._entry = cfg.entry_threshold
+        self._exit = cfg.exit_threshold
+        self._quantity = cfg.quantity
 
     def on_bar(self, bar: _core.Bar) -> None:
-        symbol = bar.bar_type.symbol
-        roc = self._roc[symbol].value
-        cfg = self.config
+        only = self._only
+        if only is None:
+            symbol = bar.bar_type.symbol
+            roc = self._roc[symbol].value
+        else:
+            symbol, indicator = only
+            roc = indicator.value
         if self.is_flat(symbol):
-            if roc > cfg.entry_threshold:
-                self.buy(cfg.quantity, symbol)
-        elif roc < cfg.exit_threshold:
+            if roc > self._entry:
+                self.buy(self._quantity, symbol)
+        elif roc < self._exit:
             self.close_position(symbol)

@@ -131,10 +131,16 @@ class OpeningRangeBreakout(Strategy):
             s: _State(self.indicator(ATR(cfg.atr_period), s), SessionDay(times, cfg.timezone))
             for s in self.symbols
         }
+        # One instrument (the common case): no per-bar symbol lookup.
+        self._only = next(iter(self._state.items())) if len(self._state) == 1 else None
 
     def on_bar(self, bar: _core.Bar) -> None:
-        symbol = bar.bar_type.symbol
-        st = self._state[symbol]
+        only = self._only
+        if only is None:
+            symbol = bar.bar_type.symbol
+            st = self._state[symbol]
+        else:
+            symbol, st = only
         ts = bar.ts_event
         session = st.session
         if session.roll(ts):

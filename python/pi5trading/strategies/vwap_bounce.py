@@ -81,9 +81,16 @@ class VwapBounce(Strategy):
             )
             for s in self.symbols
         }
+        # One instrument (the common case): no per-bar symbol lookup.
+        self._only = next(iter(self._state.items())) if len(self._state) == 1 else None
 
     def on_bar(self, bar: _core.Bar) -> None:
-        st = self._state[bar.bar_type.symbol]
+        only = self._only
+        if only is None:
+            symbol = bar.bar_type.symbol
+            st = self._state[symbol]
+        else:
+            symbol, st = only
         vwap = st.vwap
         if st.session.roll(bar.ts_event):
             # A new local day: restart the VWAP with this bar (the engine fed it already).
@@ -93,7 +100,6 @@ class VwapBounce(Strategy):
             )
         if not (vwap.is_ready and st.ema.is_ready):
             return
-        symbol = bar.bar_type.symbol
         cfg = self.config
         v = vwap.value
         close = bar.close.as_float()
