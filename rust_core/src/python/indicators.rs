@@ -639,9 +639,19 @@ indicator_class!(
 
 type Array<'py> = Bound<'py, PyArray1<f64>>;
 
+/// The input/output note every batch function's docstring ends with.
+macro_rules! batch_note {
+    () => {
+        "Inputs are prices (any array-like, converted to float64, then each value to the \
+         10^-9 grid, half to even) or, with raw=True, 1-D int64 arrays of raw 10^-9 units \
+         (read in place). Runs the streaming indicator over the series: results equal \
+         streaming updates exactly. Returns float64 arrays, NaN during warm-up."
+    };
+}
+
 macro_rules! single_batch_fn {
     ($fn:ident, $name:literal, $doc:literal, |$v:ident, $p:ident| $call:expr) => {
-        #[doc = $doc]
+        #[doc = concat!($doc, "\n\n", batch_note!())]
         #[pyfunction]
         #[pyo3(name = $name, signature = (values, period, *, raw=false))]
         fn $fn<'py>(
@@ -695,6 +705,8 @@ single_batch_fn!(
 );
 
 /// Rolling standard deviation over an array (ddof=0 population, 1 sample).
+///
+#[doc = batch_note!()]
 #[pyfunction]
 #[pyo3(name = "stddev", signature = (values, period, ddof=0, *, raw=false))]
 fn py_stddev<'py>(
@@ -709,6 +721,8 @@ fn py_stddev<'py>(
 }
 
 /// MACD over an array: (line, signal, histogram).
+///
+#[doc = batch_note!()]
 #[pyfunction]
 #[pyo3(name = "macd", signature = (values, fast=12, slow=26, signal=9, *, raw=false))]
 fn py_macd<'py>(
@@ -728,6 +742,8 @@ fn py_macd<'py>(
 }
 
 /// Bollinger Bands over an array: (middle, upper, lower, percent_b, bandwidth).
+///
+#[doc = batch_note!()]
 #[pyfunction]
 #[pyo3(name = "bollinger", signature = (values, period=20, k=2.0, *, raw=false))]
 fn py_bollinger<'py>(
@@ -748,6 +764,8 @@ fn py_bollinger<'py>(
 }
 
 /// ATR over high/low/close arrays.
+///
+#[doc = batch_note!()]
 #[pyfunction]
 #[pyo3(name = "atr", signature = (high, low, close, period=14, *, raw=false))]
 fn py_atr<'py>(
@@ -764,6 +782,8 @@ fn py_atr<'py>(
 
 /// VWAP over high/low/close/volume arrays; optional `ts_ns` (int64 UTC ns) with a
 /// session length `session_ns` and `offset_ns` for session resets.
+///
+#[doc = batch_note!()]
 #[pyfunction]
 #[pyo3(name = "vwap", signature = (high, low, close, volume, *, ts_ns=None, session_ns=None, offset_ns=0, raw=false))]
 #[allow(clippy::too_many_arguments)]
@@ -791,6 +811,8 @@ fn py_vwap<'py>(
 }
 
 /// Donchian channel over high/low arrays: (upper, middle, lower).
+///
+#[doc = batch_note!()]
 #[pyfunction]
 #[pyo3(name = "donchian", signature = (high, low, period=20, *, raw=false))]
 fn py_donchian<'py>(
