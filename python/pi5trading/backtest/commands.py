@@ -82,7 +82,15 @@ def spec_options(f: Any) -> Any:
             "-d",
             default="generated:100000",
             show_default=True,
-            help="CSV/Parquet bar file, or generated:<bars>[:<seed>].",
+            help="CSV/Parquet bar file, db:<instrument> (imported bars), or "
+            "generated:<bars>[:<seed>].",
+        ),
+        click.option(
+            "--timestamps",
+            type=click.Choice(["open", "close"]),
+            default="open",
+            show_default=True,
+            help="Whether the file's timestamps are bar open (vendors) or close times.",
         ),
         click.option("--symbol", default="SIM", show_default=True, help="Instrument symbol."),
         click.option("--interval", default="1m", show_default=True, help="Bar interval."),
@@ -151,6 +159,7 @@ def _spec(kw: dict[str, Any]) -> BacktestSpec:
         venue=venue,
         risk=None if kw["risk"] == "none" else kw["risk"],
         data_policy=kw["data_policy"],
+        timestamps=kw["timestamps"],
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -26,8 +26,11 @@ class BacktestSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     params: dict[str, Any] = {}
     symbol: str = "SIM"
     data: str = "generated:100000"
-    """A CSV/Parquet bar file, or ``generated:<bars>[:<seed>]``: a seeded random walk of
-    one-minute bars in US market hours."""
+    """A CSV/Parquet bar file; ``db:<instrument id>`` for bars stored in the database
+    (``pi5trading data import``); or ``generated:<bars>[:<seed>]``, a seeded random walk
+    of one-minute bars in US market hours."""
+    timestamps: Literal["open", "close"] = "open"
+    """Whether the file's timestamps are the bars' open (vendor convention) or close."""
     interval: str = "1m"
     start: str | None = None
     """ISO date/time (UTC unless an offset is given); bars before it are skipped."""
@@ -69,12 +72,60 @@ def load_frame(spec: BacktestSpec) -> BarFrame:
         frame, _ = check_bars(
             BarFrame.from_columns(random_walk_bars(n, seed=seed, market_hours=True), spec.data)
         )
+    elif spec.data.startswith("db:"):
+        frame = _from_database(spec)
     else:
         path = Path(spec.data)
         if not path.is_file():
             raise ConfigurationError(f"data file not found: {spec.data}")
-        frame, _ = load_bars(path, spec.data_policy)
+        frame, _ = load_bars(
+            path, spec.data_policy, interval=spec.interval, timestamps=spec.timestamps
+        )
     return frame.between(parse_time(spec.start), parse_time(spec.end))
+
+
+def _from_database(spec: BacktestSpec) -> BarFrame:
+    """Bars of ``db:<instrument id>`` from the configured database (open time + interval
+    becomes the engine's close-time stamp)."""
+    import asyncio
+
+    import numpy as np
+
+    from pi5trading.config import load_settings
+    from pi5trading.data.bars import interval_ns
+    from pi5trading.storage.connect import open_repository
+
+    instrument = spec.data[3:]
+
+    async def fetch() -> list[Any]:
+        repo = await open_repository(load_settings())
+        try:
+            bars: list[Any] = await repo.get_bars(
+                instrument, spec.interval, parse_time(spec.start), parse_time(spec.end)
+            )
+            return bars
+        finally:
+            await repo.close()
+
+    rows = asyncio.run(fetch())
+    if not rows:
+        raise ConfigurationError(
+            f"no {spec.interval} bars for {instrument!r} in the database "
+            "(import some with `pi5trading data import`)"
+        )
+    step = interval_ns(spec.interval)
+    frame, _ = check_bars(
+        BarFrame(
+            np.array([b.ts_ns + step for b in rows], dtype=np.int64),
+            np.array([float(b.open) for b in rows]),
+            np.array([float(b.high) for b in rows]),
+            np.array([float(b.low) for b in rows]),
+            np.array([float(b.close) for b in rows]),
+            np.array([float(b.volume) for b in rows]),
+            source=spec.data,
+        )
+    )
+    return frame
 
 
 def make_venue(spec: BacktestSpec) -> _core.SimulatedVenue:

@@ -248,8 +248,29 @@ def _ts_ns(col: object, source: str) -> npt.NDArray[np.int64]:
     raise InvalidInputError(f"{source}: timestamp column of type {t} is not supported")
 
 
-def load_bars(path: str | Path, policy: Policy = "error") -> tuple[BarFrame, DataReport]:
-    """Read a CSV or Parquet bar file and check it (see the module docstring)."""
+def interval_ns(interval: str) -> int:
+    """``1m``, ``5m``, ``1h``, ``1d``... in nanoseconds."""
+    from pi5trading import _core
+
+    try:
+        return int(_core.BarType("X", interval).interval_ns)
+    except ValueError as exc:
+        raise InvalidInputError(f"interval {interval!r}: {exc}") from exc
+
+
+def load_bars(
+    path: str | Path,
+    policy: Policy = "error",
+    *,
+    interval: str = "1m",
+    timestamps: Literal["open", "close"] = "open",
+) -> tuple[BarFrame, DataReport]:
+    """Read a CSV or Parquet bar file and check it (see the module docstring).
+
+    Data vendors (and ``pi5trading data import``) stamp a bar with its *open* time; the
+    engine works with close times, so by default ``interval`` is added to every
+    timestamp. Pass ``timestamps="close"`` for files stamped at the close.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
@@ -285,6 +306,8 @@ def load_bars(path: str | Path, policy: Policy = "error") -> tuple[BarFrame, Dat
             raise InvalidInputError(f"{source}: column {field} is not numeric: {exc}") from exc
         numeric[field] = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
     ts = _ts_ns(cols["ts"], source)
+    if timestamps == "open":
+        ts = ts + interval_ns(interval)
     # CSV: header is line 1, so row i is line i + 2; Parquet: row i is "line" i + 1.
     first_line = 1 if parquet else 2
     frame = BarFrame(

@@ -140,3 +140,37 @@ def test_walk_forward_runs_out_of_sample_with_in_sample_winners() -> None:
         assert p.is_end == p.oos_end - 15 * 86_400 * 10**9
         assert p.best_params["fast"] in (5, 10)
         assert "total_return" in p.out_of_sample
+
+
+def test_backtest_from_imported_bars_matches_the_file(tmp_path: Path) -> None:
+    """Bars imported into the embedded database backtest exactly like the same file."""
+    from pi5trading.data import random_walk_bars
+
+    d = random_walk_bars(3000, seed=11, market_hours=True)
+    csv = tmp_path / "bars.csv"
+    lines = ["timestamp,open,high,low,close,volume"]
+    for i in range(len(d["ts"])):
+        # Files are stamped with the bar's open time (vendor convention).
+        lines.append(
+            f"{int(d['ts'][i]) - 60 * 10**9},{d['open'][i]:.2f},{d['high'][i]:.2f},"
+            f"{d['low'][i]:.2f},{d['close'][i]:.2f},{int(d['volume'][i])}"
+        )
+    csv.write_text("\n".join(lines) + "\n")
+    env = {"PI5_DATA_DIR": str(tmp_path / "data")}
+    r = CliRunner(env=env).invoke(main, ["data", "import", str(csv), "-i", "AAA"])
+    assert r.exit_code == 0, r.output
+    args = ["backtest", "-p", "fast=5", "-p", "slow=20", "--symbol", "AAA", "-q", *NO_COST]
+    from_db = CliRunner(env=env).invoke(
+        main, [*args, "--data", "db:AAA", "-o", str(tmp_path / "db")]
+    )
+    from_file = CliRunner(env=env).invoke(
+        main, [*args, "--data", str(csv), "-o", str(tmp_path / "f")]
+    )
+    assert from_db.exit_code == 0, from_db.output
+    assert from_file.exit_code == 0, from_file.output
+    a = (tmp_path / "db" / "trades.csv").read_text()
+    assert a == (tmp_path / "f" / "trades.csv").read_text()
+    assert len(a.splitlines()) > 10
+    missing = CliRunner(env=env).invoke(main, [*args, "--data", "db:NOPE", "--no-report"])
+    assert missing.exit_code != 0
+    assert "no 1m bars for 'NOPE'" in missing.output
