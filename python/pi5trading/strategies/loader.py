@@ -108,7 +108,8 @@ def _import_file(path: Path) -> ModuleType:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"{path}: cannot read the strategy file: {exc}") from exc
     try:
-        code = compile(source, str(path), "exec")
+        # dont_inherit: the file is compiled with its own __future__ imports, not ours.
+        code = compile(source, str(path), "exec", dont_inherit=True)
     except SyntaxError as exc:
         raise _syntax_error(str(path), exc) from exc
     # A stable, unique module name per file: classes pickle and msgspec resolves the
