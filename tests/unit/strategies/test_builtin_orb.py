@@ -3,10 +3,14 @@ summer (EDT, UTC-4), so a strategy reading UTC (or the wrong offset) gets other 
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import numpy as np
 import pytest
 
-from pi5trading.data import BarFrame
+from pi5trading.data import BarFrame, random_walk_bars
 from pi5trading.exceptions import ConfigurationError
 from pi5trading.strategies import OpeningRangeBreakout
 from tests.unit.strategies.helpers import Fill, fills, run, utc_ns
@@ -119,3 +123,25 @@ def test_defaults_and_validation() -> None:
         OpeningRangeBreakout({"exit_time": "09:40"})
     with pytest.raises(ConfigurationError, match="range_minutes"):
         OpeningRangeBreakout({"range_minutes": 0})
+
+
+def test_properties_on_generated_sessions() -> None:
+    ny = ZoneInfo("America/New_York")
+    # 60 sessions from 2024-01-02, across the March daylight-saving change.
+    f = BarFrame.from_columns(random_walk_bars(390 * 60, seed=5, market_hours=True), "gen")
+    got = run(OpeningRangeBreakout({"range_minutes": 30, "quantity": 10}), f)
+    local = [
+        (datetime.fromtimestamp(int(f.ts[i]) / 1e9, tz=UTC).astimezone(ny), side)
+        for i, side, _, _ in got
+    ]
+    buys = [t for t, side in local if side == "buy"]
+    assert len(buys) > 20
+    # At most one trade a day; entries filled after the 30-minute range (the bar after
+    # the signal: 10:01 at the earliest) and before 15:56.
+    assert max(Counter(t.date() for t in buys).values()) == 1
+    assert all((10, 1) <= (t.hour, t.minute) <= (15, 55) for t in buys)
+    # Every trade is closed the same day, at the latest by the bar after 15:55.
+    for (t_in, s_in), (t_out, s_out) in zip(local[::2], local[1::2], strict=True):
+        assert (s_in, s_out) == ("buy", "sell")
+        assert t_out.date() == t_in.date()
+        assert (t_out.hour, t_out.minute) <= (15, 56)

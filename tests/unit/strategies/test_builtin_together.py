@@ -23,7 +23,9 @@ PARAMS: dict[str, dict[str, object]] = {
 
 
 def walk(seed: int, n: int = 6000) -> BarFrame:
-    return BarFrame.from_columns(random_walk_bars(n, seed=seed, volatility=0.001), "gen")
+    return BarFrame.from_columns(
+        random_walk_bars(n, seed=seed, volatility=0.001, market_hours=True), "gen"
+    )
 
 
 def strip(fills: list[tuple]) -> list[tuple]:  # type: ignore[type-arg]
