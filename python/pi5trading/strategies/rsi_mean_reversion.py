@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 from pi5trading import _core
@@ -64,7 +65,7 @@ class RsiMeanReversion(Strategy):
         self._only = next(iter(self._rsi.items())) if len(self._rsi) == 1 else None
         self._oversold = cfg.oversold
         self._overbought = cfg.overbought
-        self._exit_level = cfg.overbought if cfg.exit_level is None else cfg.exit_level
+        self._exit_level = math.inf if cfg.exit_level is None else cfg.exit_level
         self._quantity = cfg.quantity
 
     def on_bar(self, bar: _core.Bar) -> None:

@@ -70,3 +70,12 @@ def test_defaults_are_the_originals() -> None:
 def test_bad_parameters(params: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         RsiMeanReversion(params)
+
+
+def test_overbought_exit_is_strict() -> None:
+    # Bar 6's RSI is exactly 68.75: with overbought 68.75 and no 50 exit, RSI must be
+    # *above* it to exit, so the position stays open.
+    strategy = RsiMeanReversion(
+        {"period": 2, "exit_level": None, "overbought": 68.75, "quantity": 10}
+    )
+    assert run(strategy, frame(CLOSES)) == fills((5, "buy", 9.25))
