@@ -687,6 +687,12 @@ class Bar:
     @property
     def bar_type(self) -> BarType: ...
     @property
+    def symbol(self) -> str:
+        """The instrument's symbol (``bar_type.symbol`` without the intermediate object)."""
+    @property
+    def close_f(self) -> float:
+        """The close as a float, for fast comparisons in callbacks."""
+    @property
     def open(self) -> Price: ...
     @property
     def high(self) -> Price: ...
@@ -1550,6 +1556,16 @@ class BacktestEngine:
     ) -> int: ...
     def register_indicator(self, strategy: int, symbol: str, indicator: _Indicator) -> int: ...
     def register_crossover(self, a: int, b: int) -> CrossOver: ...
+    def register_level_cross(self, a: int, level: float) -> CrossOver: ...
+    def size_order(
+        self,
+        strategy: int,
+        symbol: str,
+        method: _SizingMethod,
+        side: _Side,
+        price: _Exact | None = None,
+        **params: _Exact | None,
+    ) -> Decimal: ...
     def on_cross(self, crossover: CrossOver, handler: Callable[[Bar, int], object]) -> None:
         """Call ``handler(bar, direction)`` only on the bars where ``crossover`` fires."""
     def submit(self, strategy: int, order: Order) -> _OrderStatus: ...

@@ -45,6 +45,15 @@ OrderType = Literal[
     "market", "limit", "stop_market", "stop_limit", "market_if_touched", "trailing_stop_market"
 ]
 TimeInForce = Literal["gtc", "day", "ioc", "fok", "gtd"]
+SizingMethod = Literal[
+    "fixed_quantity",
+    "fixed_notional",
+    "percent_of_equity",
+    "fixed_risk",
+    "fixed_fractional_risk",
+    "volatility_scaled",
+    "kelly",
+]
 Exact = Decimal | int | str
 
 _I = TypeVar("_I")
@@ -210,6 +219,18 @@ class Strategy:
         cross: _core.CrossOver = engine.register_crossover(sa, sb)
         return cross
 
+    def crossover_level(self, indicator: object, level: float) -> _core.CrossOver:
+        """A ``CrossOver`` of a registered indicator and a fixed level (e.g. RSI and 30):
+        +1 on the bar it moves above ``level``, -1 below. Use it with ``when_crossed`` so
+        threshold strategies also run Python only where something happens."""
+        engine = self._require_engine()
+        try:
+            slot = self._slots[id(indicator)]
+        except KeyError:
+            raise ValueError("crossover_level: register the indicator first") from None
+        cross: _core.CrossOver = engine.register_level_cross(slot, float(level))
+        return cross
+
     def when_crossed(self, cross: _core.CrossOver, handler: Any) -> None:
         """Call ``handler(bar, direction)`` only on bars where ``cross`` fires (+1 up,
         -1 down). The engine checks the cross in Rust, so a strategy that only acts on
@@ -348,6 +369,29 @@ class Strategy:
         self._require_engine().modify(
             client_order_id, quantity=quantity, price=price, trigger_price=trigger_price
         )
+
+    # ------------------------------------------------------------------ sizing
+
+    def size(
+        self,
+        method: SizingMethod,
+        side: Side = "buy",
+        symbol: str | None = None,
+        *,
+        price: Exact | None = None,
+        **params: Exact,
+    ) -> Decimal:
+        """Order quantity by a sizing ``method`` of the risk engine, on this account,
+        rounded down to the lot and clipped to the risk limits.
+
+        Methods and their parameters are the risk engine's (see docs/risk.md, "Position
+        sizing"); ``price`` defaults to the last price. Example:
+        ``self.size("fixed_fractional_risk", risk_fraction="0.01", stop_price=stop)``.
+        """
+        q: Decimal = self._require_engine().size_order(
+            self._k, self._symbol(symbol), method, side, price, **params
+        )
+        return q
 
     # ------------------------------------------------------------------ state
 

@@ -16,14 +16,15 @@ use std::collections::HashMap;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use super::indicators::{
     EngineFed, PyAtr, PyBollinger, PyDonchian, PyEma, PyMacd, PyMomentum, PyRoc, PyRsi, PySma,
     PyStdDev, PyVwap, PyWma,
 };
-use super::orders::{opt_raw_arg, raw_arg, side_arg, PyOrder, PyOrderEvent};
+use super::orders::{decimal, opt_raw_arg, raw_arg, side_arg, PyOrder, PyOrderEvent};
 use super::portfolio::{position, PyPortfolio, PyPosition, PyPositionEvent};
-use super::risk::PyRiskEngine;
+use super::risk::{sizing_arg, PyRiskEngine};
 use super::types::{PyBar, PyInstrument};
 use super::venue::PySimulatedVenue;
 use crate::engine::{signals, BarSeries, CrossOver, Feed, Recorder};
@@ -144,7 +145,9 @@ struct IndicatorSlot {
 struct CrossSlot {
     series: usize,
     a: usize,
-    b: usize,
+    /// The second indicator's slot, or `None` to compare with `level`.
+    b: Option<usize>,
+    level: f64,
     obj: Py<PyCrossOver>,
     /// `handler(bar, direction)` called only on the bars where the cross fires.
     on_cross: Option<Py<PyAny>>,
@@ -279,9 +282,14 @@ impl PyBacktestEngine {
             .filter(|(_, c)| c.series == s)
         {
             let a = &self.indicators[c.a];
-            let b = &self.indicators[c.b];
             let va = (a.leveler)(py, &a.obj)?;
-            let vb = (b.leveler)(py, &b.obj)?;
+            let vb = match c.b {
+                Some(k) => {
+                    let b = &self.indicators[k];
+                    (b.leveler)(py, &b.obj)?
+                }
+                None => Some(c.level),
+            };
             let cell = c.obj.bind(py);
             let mut cross = cell.borrow_mut();
             cross.0.update(va, vb);
@@ -626,11 +634,69 @@ impl PyBacktestEngine {
         self.crosses.push(CrossSlot {
             series: sa.series,
             a,
-            b,
+            b: Some(b),
+            level: 0.0,
             obj: obj.clone_ref(py),
             on_cross: None,
         });
         Ok(obj)
+    }
+
+    /// A ``CrossOver`` of a registered indicator slot and a fixed ``level`` (e.g. RSI and
+    /// 30): +1 when the indicator moves above the level, -1 when it moves below.
+    fn register_level_cross(
+        &mut self,
+        py: Python<'_>,
+        a: usize,
+        level: f64,
+    ) -> PyResult<Py<PyCrossOver>> {
+        let Some(sa) = self.indicators.get(a) else {
+            return Err(CoreError::invalid("indicator", "unknown indicator slot").into());
+        };
+        if !level.is_finite() {
+            return Err(CoreError::invalid("level", "must be a finite number").into());
+        }
+        let obj = Py::new(py, PyCrossOver::default())?;
+        self.crosses.push(CrossSlot {
+            series: sa.series,
+            a,
+            b: None,
+            level,
+            obj: obj.clone_ref(py),
+            on_cross: None,
+        });
+        Ok(obj)
+    }
+
+    /// Quantity for a sizing ``method`` (``fixed``, ``notional``, ``percent_equity``,
+    /// ``fixed_fractional``, ``volatility``, ``kelly`` ... see docs/risk.md) on this
+    /// account, rounded down to the lot and clipped to the risk limits. Without a risk
+    /// engine the account's figures are used with no limits.
+    #[pyo3(signature = (strategy, symbol, method, side, price=None, **params))]
+    fn size_order<'py>(
+        &self,
+        py: Python<'py>,
+        strategy: usize,
+        symbol: &str,
+        method: &str,
+        side: &str,
+        price: Option<&Bound<'_, PyAny>>,
+        params: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let sid = &self.strategy(strategy)?.id;
+        let sizing = sizing_arg(method, params)?;
+        let side = side_arg(side)?;
+        let px = opt_raw_arg("price", price)?;
+        let template;
+        let risk = match &self.risk {
+            Some(r) => r,
+            None => {
+                template = RiskEngine::with_profile("unlimited")?;
+                &template
+            }
+        };
+        let q = risk.size_order(&sizing, sid, symbol, side, px, &self.venue)?;
+        decimal(py, i128::from(q))
     }
 
     /// Call ``handler(bar, direction)`` only on the bars where ``crossover`` (returned by

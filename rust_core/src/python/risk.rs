@@ -322,7 +322,7 @@ fn scope<'a>(strategy_id: Option<&'a str>, instrument: Option<&'a str>) -> PyRes
     }
 }
 
-fn sizing_arg(method: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<Sizing> {
+pub(crate) fn sizing_arg(method: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<Sizing> {
     let get = |name: &'static str| -> PyResult<Option<i64>> {
         match params {
             Some(d) => opt_raw_arg(name, d.get_item(name)?.as_ref()),

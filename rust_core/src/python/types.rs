@@ -751,6 +751,16 @@ impl PyBar {
     fn bar_type(&self) -> PyBarType {
         PyBarType(self.0.bar_type)
     }
+    /// The instrument's symbol (``bar.bar_type.symbol`` without the intermediate object).
+    #[getter]
+    fn symbol(&self) -> &str {
+        self.0.bar_type.symbol.as_str()
+    }
+    /// The close as a float, for fast comparisons in callbacks (``close`` is exact).
+    #[getter]
+    fn close_f(&self) -> f64 {
+        self.0.close.as_f64()
+    }
     #[getter]
     fn open(&self) -> PyPrice {
         PyPrice(self.0.open)

@@ -277,3 +277,57 @@ def test_random_order_flow_reconciles_and_fills_inside_bars(data_seed: int, seed
         assert f.low[i] * 1e9 - 1 <= price <= f.high[i] * 1e9 + 1
     # Equity curve ends at the account's final equity.
     assert res.curve.equity[-1] == pytest.approx(float(p.equity))
+
+
+def test_level_cross_fires_exactly_where_the_indicator_crosses() -> None:
+    f = frame(2000, seed=8)
+    seen: list[tuple[int, int]] = []
+
+    class Watch(Strategy):
+        def on_start(self) -> None:
+            sma = self.indicator(SMA(5))
+            self.when_crossed(self.crossover_level(sma, 100.0), self.hit)
+
+        def hit(self, bar: _core.Bar, direction: int) -> None:
+            assert bar.symbol == "AAA"
+            seen.append((int(np.searchsorted(f.ts, bar.ts_event)), direction))
+
+    r = BacktestRunner(venue=no_cost_venue(), risk=None)
+    r.add_bars("AAA", f)
+    r.add_strategy(Watch())
+    r.run()
+    # Reference: the exact 5-bar mean against 100, last non-zero side remembered.
+    closes = [Fraction(str(c)) for c in f.close.tolist()]
+    want, last = [], 0
+    for i in range(4, len(closes)):
+        sign = (sum(closes[i - 4 : i + 1]) / 5 > 100) - (sum(closes[i - 4 : i + 1]) / 5 < 100)
+        if sign and last and sign != last:
+            want.append((i, sign))
+        last = sign or last
+    assert len(want) > 3
+    assert seen == want
+
+
+def test_sizing_helper_uses_the_account_and_the_limits() -> None:
+    f = frame(200, seed=9)
+    sizes: list[Decimal] = []
+
+    class Sized(Strategy):
+        warmup = True
+
+        def on_bar(self, bar: _core.Bar) -> None:
+            if not sizes:
+                sizes.append(self.size("percent_of_equity", fraction="0.10"))
+                sizes.append(self.size("fixed_quantity", quantity=10_000))
+
+    r = BacktestRunner(venue=no_cost_venue(), risk="default")
+    r.add_bars("AAA", f)
+    r.add_strategy(Sized())
+    r.run()
+    first_close = Decimal(str(f.close[0]))
+    # 10 % of 10,000,000 at the first close, rounded down to whole shares...
+    expected = int(Decimal(1_000_000) / first_close)
+    # ...then clipped to the default profile's order limits: 500 shares and $25,000.
+    by_notional = int(Decimal(25_000) / first_close)
+    assert sizes[0] == min(expected, 500, by_notional)
+    assert sizes[1] == min(500, by_notional)
