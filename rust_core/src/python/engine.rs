@@ -673,6 +673,7 @@ impl PyBacktestEngine {
     /// account, rounded down to the lot and clipped to the risk limits. Without a risk
     /// engine the account's figures are used with no limits.
     #[pyo3(signature = (strategy, symbol, method, side, price=None, **params))]
+    #[allow(clippy::too_many_arguments)]
     fn size_order<'py>(
         &self,
         py: Python<'py>,
