@@ -179,6 +179,7 @@ class BacktestRunner:
                 engine.add_bars(symbol, interval, f.ts, f.open, f.high, f.low, f.close, f.volume)
             except ValueError as exc:
                 raise InvalidInputError(_with_line(str(exc), f)) from exc
+        engine.prime()
         all_symbols = tuple(self.bars)
         for strategy, syms in self.strategies:
             chosen = syms or all_symbols

@@ -142,6 +142,10 @@ class Strategy:
     def on_position(self, event: _core.PositionEvent) -> None:
         """Called when one of the strategy's positions opens, changes or closes."""
 
+    def on_timer(self, event: _core.TimeEvent) -> None:
+        """Called when one of the strategy's timers or alerts fires (``event.name``,
+        ``event.ts_event``), in time order with the bars."""
+
     def on_stop(self) -> None:
         """Called once after the last bar."""
 
@@ -166,6 +170,7 @@ class Strategy:
             on_order=handler("on_order"),
             on_fill=handler("on_fill"),
             on_position=handler("on_position"),
+            on_timer=handler("on_timer"),
             warmup=self.warmup,
         )
 
@@ -187,6 +192,24 @@ class Strategy:
         raise ValueError(
             f"strategy {self.id!r} trades {len(self._symbols)} instruments: name the symbol"
         )
+
+    # ------------------------------------------------------------------ clock
+
+    def set_timer(
+        self, name: str, interval_ns: int, start: int | None = None, stop: int | None = None
+    ) -> None:
+        """Call ``on_timer`` every ``interval_ns`` from ``start`` (default: now) until
+        ``stop`` (UTC ns). Backtests fire timers on the simulated clock, in order with the
+        bars: a timer due at a bar's close time fires after that bar's callbacks."""
+        self._require_engine().set_timer(self._k, name, interval_ns, start, stop)
+
+    def set_time_alert(self, name: str, at: int) -> None:
+        """Call ``on_timer`` once at ``at`` (UTC ns, not in the past)."""
+        self._require_engine().set_time_alert(self._k, name, at)
+
+    def cancel_timer(self, name: str) -> bool:
+        """Cancel a pending timer or alert; ``False`` if there was none."""
+        return bool(self._require_engine().cancel_timer(self._k, name))
 
     # ------------------------------------------------------------------ indicators
 

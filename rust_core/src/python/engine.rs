@@ -18,6 +18,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::clock::PyTimeEvent;
 use super::indicators::{
     EngineFed, PyAtr, PyBollinger, PyDonchian, PyEma, PyMacd, PyMomentum, PyRoc, PyRsi, PySma,
     PyStdDev, PyVwap, PyWma,
@@ -27,6 +28,7 @@ use super::portfolio::{position, PyPortfolio, PyPosition, PyPositionEvent};
 use super::risk::{sizing_arg, PyRiskEngine};
 use super::types::{PyBar, PyInstrument};
 use super::venue::PySimulatedVenue;
+use crate::clock::{Clock, TestClock, TimeEvent};
 use crate::engine::{signals, BarSeries, CrossOver, Feed, Recorder};
 use crate::indicators::rounding::raw_from_f64;
 use crate::indicators::BarInput;
@@ -35,6 +37,9 @@ use crate::risk::{OrderRequest, RiskEngine};
 use crate::types::{Bar, BarType, Price, Quantity, UnixNanos};
 use crate::venue::{SimulatedVenue, VenueEvent};
 use crate::CoreError;
+
+/// Separates the strategy id from the timer name on the shared clock.
+const TIMER_SEP: char = '\u{1f}';
 
 type Feeder = fn(Python<'_>, &Py<PyAny>, &BarInput) -> PyResult<bool>;
 type Leveler = fn(Python<'_>, &Py<PyAny>) -> PyResult<Option<f64>>;
@@ -160,6 +165,7 @@ struct StrategySlot {
     on_order: Option<Py<PyAny>>,
     on_fill: Option<Py<PyAny>>,
     on_position: Option<Py<PyAny>>,
+    on_timer: Option<Py<PyAny>>,
     /// Per series: subscribed?
     subscribed: Vec<bool>,
     warmup: bool,
@@ -197,6 +203,9 @@ pub(crate) struct PyBacktestEngine {
     /// Crossover slots that fired on this bar and have a handler, with their direction.
     fired: Vec<(usize, i8)>,
     denials: Vec<(u64, String, String, String)>,
+    /// The simulated clock: advanced by the data; strategies' timers fire on it.
+    clock: TestClock,
+    timer_events: Vec<TimeEvent>,
     now: u64,
     processed: u64,
     ran: bool,
@@ -378,6 +387,46 @@ impl PyBacktestEngine {
     }
 }
 
+/// Advance the clock to `to` and run the due timers' strategy handlers in time order.
+fn fire_timers(slf: &Bound<'_, PyBacktestEngine>, to: u64) -> PyResult<()> {
+    let py = slf.py();
+    let events = {
+        let mut e = slf.borrow_mut();
+        if to <= e.clock.now().0 {
+            return Ok(());
+        }
+        let mut out = std::mem::take(&mut e.timer_events);
+        out.clear();
+        e.clock.advance_to(UnixNanos(to), &mut out)?;
+        out
+    };
+    for ev in &events {
+        let Some((sid, name)) = ev.name.split_once(TIMER_SEP) else {
+            continue;
+        };
+        let handler = {
+            let mut e = slf.borrow_mut();
+            e.now = ev.ts_event.0;
+            e.strategy_index
+                .get(sid)
+                .and_then(|&k| e.strategies[k].on_timer.as_ref().map(|h| h.clone_ref(py)))
+        };
+        if let Some(h) = handler {
+            let public = TimeEvent {
+                name: name.into(),
+                ts_event: ev.ts_event,
+                seq: ev.seq,
+            };
+            h.call1(py, (PyTimeEvent(public),))?;
+            dispatch(slf)?;
+        }
+    }
+    let mut e = slf.borrow_mut();
+    e.now = e.now.max(to);
+    e.timer_events = events;
+    Ok(())
+}
+
 /// Send queued venue events to the strategies that handle them, in order.
 fn dispatch(slf: &Bound<'_, PyBacktestEngine>) -> PyResult<()> {
     let py = slf.py();
@@ -467,6 +516,8 @@ impl PyBacktestEngine {
             to_call: Vec::new(),
             fired: Vec::new(),
             denials: Vec::new(),
+            clock: TestClock::new(UnixNanos(0)),
+            timer_events: Vec::new(),
             now: 0,
             processed: 0,
             ran: false,
@@ -551,7 +602,7 @@ impl PyBacktestEngine {
     /// engine never calls an empty method) and the symbols whose bars it receives.
     /// Returns the strategy's index, used by the other methods.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (strategy_id, symbols, *, on_bar=None, on_order=None, on_fill=None, on_position=None, warmup=false))]
+    #[pyo3(signature = (strategy_id, symbols, *, on_bar=None, on_order=None, on_fill=None, on_position=None, on_timer=None, warmup=false))]
     fn add_strategy(
         &mut self,
         strategy_id: &str,
@@ -560,8 +611,16 @@ impl PyBacktestEngine {
         on_order: Option<Py<PyAny>>,
         on_fill: Option<Py<PyAny>>,
         on_position: Option<Py<PyAny>>,
+        on_timer: Option<Py<PyAny>>,
         warmup: bool,
     ) -> PyResult<usize> {
+        if strategy_id.contains(TIMER_SEP) {
+            return Err(CoreError::invalid(
+                "strategy_id",
+                "must not contain the unit separator character",
+            )
+            .into());
+        }
         if self.strategy_index.contains_key(strategy_id) {
             return Err(CoreError::invalid(
                 "strategy_id",
@@ -580,6 +639,7 @@ impl PyBacktestEngine {
             on_order,
             on_fill,
             on_position,
+            on_timer,
             subscribed,
             warmup,
             orders: 0,
@@ -716,6 +776,51 @@ impl PyBacktestEngine {
             .ok_or_else(|| CoreError::invalid("crossover", "not registered with this engine"))?;
         slot.on_cross = Some(handler);
         Ok(())
+    }
+
+    /// Set the clock to the first bar's time; call after adding bars and before the
+    /// strategies' ``on_start`` (so timers they set start from the data's start).
+    fn prime(&mut self) -> PyResult<u64> {
+        let start = self
+            .feed
+            .peek_ts()
+            .ok_or_else(|| CoreError::invalid("bars", "no bars were added"))?;
+        self.clock = TestClock::new(UnixNanos(start));
+        self.now = start;
+        Ok(start)
+    }
+
+    /// A repeating timer for the strategy, every ``interval_ns`` from ``start`` (default:
+    /// now) until ``stop``; ``on_timer(event)`` runs at each firing, in time order with the
+    /// bars (a timer due at a bar's close time fires after that bar's callbacks).
+    #[pyo3(signature = (strategy, name, interval_ns, start=None, stop=None))]
+    fn set_timer(
+        &mut self,
+        strategy: usize,
+        name: &str,
+        interval_ns: u64,
+        start: Option<u64>,
+        stop: Option<u64>,
+    ) -> PyResult<()> {
+        let key = format!("{}{TIMER_SEP}{name}", self.strategy(strategy)?.id);
+        // Default start: the engine's now (a bar's close), not the clock's, which trails
+        // it by 1 ns while that bar's callbacks run.
+        let start = UnixNanos(start.unwrap_or(self.now));
+        Ok(self
+            .clock
+            .set_timer(&key, interval_ns, Some(start), stop.map(UnixNanos))?)
+    }
+
+    /// A one-shot alert for the strategy at ``at`` (UTC ns, not in the past).
+    fn set_time_alert(&mut self, strategy: usize, name: &str, at: u64) -> PyResult<()> {
+        let key = format!("{}{TIMER_SEP}{name}", self.strategy(strategy)?.id);
+        Ok(self.clock.set_time_alert(&key, UnixNanos(at))?)
+    }
+
+    /// Cancel one of the strategy's timers or alerts; ``False`` if none was pending.
+    fn cancel_timer(&mut self, strategy: usize, name: &str) -> PyResult<bool> {
+        let key = format!("{}{TIMER_SEP}{name}", self.strategy(strategy)?.id);
+        Ok(self.clock.cancel_timer(&key))
     }
 
     /// Send ``order`` for strategy ``strategy``: pre-trade risk first (a refusal becomes a
@@ -962,6 +1067,12 @@ impl PyBacktestEngine {
             .collect();
         let mut fired: Vec<(usize, i8)> = Vec::new();
         loop {
+            // Timers due strictly before this bar fire first, in time order.
+            let next_ts = slf.borrow().feed.peek_ts();
+            let Some(next_ts) = next_ts else {
+                break;
+            };
+            fire_timers(slf, next_ts.saturating_sub(1))?;
             let (s, i, has_pending) = {
                 let mut e = slf.borrow_mut();
                 let Some((s, i)) = e.feed.next_row() else {
@@ -996,6 +1107,11 @@ impl PyBacktestEngine {
                 if !slf.borrow().pending.is_empty() {
                     dispatch(slf)?;
                 }
+            }
+            // Timers due at this bar's close fire after its callbacks (once every bar
+            // of that timestamp is processed).
+            if slf.borrow().feed.peek_ts() != Some(next_ts) {
+                fire_timers(slf, next_ts)?;
             }
             if let Some(p) = &progress {
                 let (done, total) = {

@@ -331,3 +331,42 @@ def test_sizing_helper_uses_the_account_and_the_limits() -> None:
     by_notional = int(Decimal(25_000) / first_close)
     assert sizes[0] == min(expected, 500, by_notional)
     assert sizes[1] == min(500, by_notional)
+
+
+def test_timers_fire_in_time_order_with_the_bars() -> None:
+    f = frame(30, seed=10)  # one-minute bars
+    log: list[tuple[str, int]] = []
+
+    class Timed(Strategy):
+        warmup = True
+
+        def on_start(self) -> None:
+            t0 = self.now  # the first bar's close
+            self.set_timer("every-5m", 5 * MIN)
+            self.set_time_alert("half-past", t0 + 150 * 10**9)  # between two bars
+            self.set_time_alert("at-bar", t0 + 10 * MIN)  # exactly a bar's close
+
+        def on_bar(self, bar: _core.Bar) -> None:
+            log.append(("bar", bar.ts_event))
+
+        def on_timer(self, event: _core.TimeEvent) -> None:
+            assert self.now == event.ts_event
+            log.append((event.name, event.ts_event))
+            if event.name == "half-past":
+                self.buy(1)  # sent between bars: fills at the next bar's open
+
+    r = BacktestRunner(venue=no_cost_venue(), risk=None)
+    r.add_bars("AAA", f)
+    r.add_strategy(Timed())
+    res = r.run()
+    t0 = int(f.ts[0])
+    times = [t for _, t in log]
+    assert times == sorted(times)
+    assert ("half-past", t0 + 150 * 10**9) in log
+    # A timer due at a bar's close fires after that bar's callback.
+    i = log.index(("at-bar", t0 + 10 * MIN))
+    assert log[i - 1] == ("bar", t0 + 10 * MIN)
+    assert [t for n, t in log if n == "every-5m"] == [t0 + k * 5 * MIN for k in range(1, 6)]
+    # The order sent at 02:30 after the first bar filled at the open of the bar closing at 03:00.
+    assert res.fills[0][0] == t0 + 3 * MIN
+    assert res.fills[0][6] == round(f.open[3] * 1e9)
