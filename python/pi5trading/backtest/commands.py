@@ -12,6 +12,7 @@ from typing import Any
 import click
 import msgspec
 
+from pi5trading.backtest.optimise import METRICS
 from pi5trading.backtest.spec import BacktestSpec, load_frame, run_spec
 from pi5trading.exceptions import Pi5TradingError
 
@@ -269,18 +270,8 @@ def backtest(
     "--metric",
     default="sharpe",
     show_default=True,
-    type=click.Choice(
-        [
-            "sharpe",
-            "sortino",
-            "calmar",
-            "total_return",
-            "profit_factor",
-            "win_rate",
-            "max_drawdown",
-            "expectancy",
-        ]
-    ),
+    type=click.Choice(METRICS),
+    help="What to rank by (max_drawdown: lower is better).",
 )
 @click.option("--workers", "-j", type=int, default=None, help="Processes (default: all cores).")
 @click.option(

@@ -21,14 +21,16 @@ import numpy.typing as npt
 from pi5trading.exceptions import InvalidInputError
 
 Policy = Literal["error", "repair"]
-_ALIASES = {
+COLUMN_ALIASES = {
     "ts": ("timestamp", "ts", "ts_ns", "time", "datetime", "date"),
     "open": ("open", "o"),
     "high": ("high", "h"),
     "low": ("low", "l"),
     "close": ("close", "c"),
     "volume": ("volume", "vol", "v"),
+    "instrument": ("instrument_id", "instrument", "symbol", "ticker"),
 }
+"""Accepted column names of bar files (case-insensitive), shared with ``data import``."""
 _UNIT_BY_DIGITS = ((11, 10**9), (14, 10**6), (17, 10**3))  # s, ms, us; more digits = ns
 
 
@@ -208,13 +210,13 @@ def check_bars(frame: BarFrame, policy: Policy = "error") -> tuple[BarFrame, Dat
 
 def _pick(names: list[str], field: str, source: str) -> str | None:
     lower = {n.strip().lower(): n for n in names}
-    for alias in _ALIASES[field]:
+    for alias in COLUMN_ALIASES[field]:
         if alias in lower:
             return lower[alias]
     if field == "volume":
         return None
     raise InvalidInputError(
-        f"{source}: no {field} column (accepted names: {', '.join(_ALIASES[field])})"
+        f"{source}: no {field} column (accepted names: {', '.join(COLUMN_ALIASES[field])})"
     )
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import msgspec
 
+from pi5trading.data.bars import COLUMN_ALIASES
 from pi5trading.storage.errors import ImportValidationError, RecordError, StorageError
 from pi5trading.storage.records import Bar, Instrument
 from pi5trading.storage.repository import SqlRepository
@@ -38,15 +39,7 @@ from pi5trading.storage.tables import MAX_DECIMAL_PLACES, check_decimal, spec_fo
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _NINE_PLACES = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
 _UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
-_ALIASES = {
-    "ts": ("timestamp", "ts", "ts_ns", "time", "datetime", "date"),
-    "open": ("open", "o"),
-    "high": ("high", "h"),
-    "low": ("low", "l"),
-    "close": ("close", "c"),
-    "volume": ("volume", "vol", "v"),
-    "instrument": ("instrument_id", "instrument", "symbol", "ticker"),
-}
+_ALIASES = COLUMN_ALIASES
 TIME_UNITS = ("auto", "s", "ms", "us", "ns")
 FORMATS = ("auto", "csv", "parquet")
 

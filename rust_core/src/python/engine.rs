@@ -33,7 +33,7 @@ use crate::engine::{signals, BarSeries, CrossOver, Feed, Recorder};
 use crate::indicators::rounding::raw_from_f64;
 use crate::indicators::BarInput;
 use crate::orders::{Order, OrderEvent, OrderEventKind, OrderSide, OrderStatus, OrderType};
-use crate::risk::{OrderRequest, RiskEngine};
+use crate::risk::{Denial, OrderRequest, RiskEngine};
 use crate::types::{Bar, BarType, Price, Quantity, UnixNanos};
 use crate::venue::{SimulatedVenue, VenueEvent};
 use crate::CoreError;
@@ -327,6 +327,15 @@ impl PyBacktestEngine {
         Ok(())
     }
 
+    fn record_denial(&mut self, ts: u64, strategy_id: &str, d: &Denial) {
+        self.denials.push((
+            ts,
+            strategy_id.to_owned(),
+            d.code.as_str().to_owned(),
+            d.message.clone(),
+        ));
+    }
+
     /// Risk, then venue, for one order of strategy `strategy`; events are queued.
     fn route(
         &mut self,
@@ -349,12 +358,7 @@ impl PyBacktestEngine {
         if let Some(r) = self.risk.as_mut() {
             let req = OrderRequest::from_order(&o);
             if let Err(d) = r.check(&req, &self.venue, ts) {
-                self.denials.push((
-                    ts,
-                    o.strategy_id.clone(),
-                    d.code.as_str().to_owned(),
-                    d.message.clone(),
-                ));
+                self.record_denial(ts, &o.strategy_id, &d);
                 let ev = o.deny(ts, d.to_string())?;
                 self.pending.push(VenueEvent::Order(ev));
                 return Ok(OrderStatus::Denied.as_str());
@@ -943,12 +947,7 @@ impl PyBacktestEngine {
                     req.price = Some(p);
                 }
                 if let Err(d) = r.check(&req, &self.venue, ts) {
-                    self.denials.push((
-                        ts,
-                        order.strategy_id.clone(),
-                        d.code.as_str().to_owned(),
-                        d.message.clone(),
-                    ));
+                    self.record_denial(ts, &order.strategy_id, &d);
                     self.pending.push(VenueEvent::Order(OrderEvent {
                         client_order_id: order.client_order_id.clone(),
                         strategy_id: order.strategy_id.clone(),
