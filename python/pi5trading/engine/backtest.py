@@ -21,7 +21,7 @@ from pi5trading.backtest.analytics import Performance, analyse
 from pi5trading.backtest.montecarlo import MonteCarloResult, resample_trades
 from pi5trading.backtest.records import EquityCurve, Trade
 from pi5trading.backtest.report import write_report
-from pi5trading.backtest.trades import FillTuple, trades_from_fills
+from pi5trading.backtest.trades import FillTuple, RoundTripTuple, trades_from_round_trips
 from pi5trading.data.bars import BarFrame
 from pi5trading.exceptions import ConfigurationError, InvalidInputError
 from pi5trading.strategies.base import Strategy
@@ -52,6 +52,7 @@ class BacktestResult:
         final_portfolio: _core.Portfolio,
         bars: dict[str, BarFrame],
         meta: dict[str, Any],
+        round_trips: tuple[list[RoundTripTuple], list[tuple[str, str, int]]] = ([], []),
         position_open: npt.NDArray[np.bool_] | None = None,
         traded_notional: float | None = None,
     ) -> None:
@@ -61,13 +62,17 @@ class BacktestResult:
         self.portfolio = final_portfolio
         self.bars = bars
         self.meta = meta
+        self._trips = round_trips
         self._position_open = position_open
         self._traded_notional = traded_notional
 
     @cached_property
     def _round_trips(self) -> tuple[list[Trade], dict[tuple[str, str], Decimal]]:
-        trades, still_open = trades_from_fills(self.fills)
-        return trades, {k: Decimal(v) / _SCALE for k, v in still_open.items()}
+        trips, still_open = self._trips
+        return (
+            trades_from_round_trips(trips),
+            {(sid, sym): Decimal(q) / _SCALE for sid, sym, q in still_open},
+        )
 
     @property
     def trades(self) -> list[Trade]:
@@ -216,6 +221,7 @@ class BacktestRunner:
         return BacktestResult(
             curve=EquityCurve(ts, equity),
             fills=engine.fills(),
+            round_trips=engine.round_trips(),
             denials=engine.denials(),
             final_portfolio=portfolio,
             bars={s: f for s, (_, f) in self.bars.items()},

@@ -44,6 +44,7 @@ def run_vectorised(
     return BacktestResult(
         curve=EquityCurve(ts, equity),
         fills=engine.fills(),
+        round_trips=engine.round_trips(),
         denials=engine.denials(),
         final_portfolio=engine.portfolio,
         bars={symbol: frame},

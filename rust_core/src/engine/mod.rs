@@ -13,4 +13,4 @@ pub mod signals;
 
 pub use cross::CrossOver;
 pub use feed::{BarSeries, Feed};
-pub use record::{FillRecord, Recorder};
+pub use record::{round_trips, FillRecord, Recorder, RoundTrip};

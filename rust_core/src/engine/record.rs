@@ -72,3 +72,169 @@ impl Recorder {
         }
     }
 }
+
+/// A closed round trip of one strategy in one instrument: from a flat position back to
+/// flat. Scaling in and out is averaged through the exact notionals; a fill that reverses
+/// the position closes the trip with the part that flattens it and opens the next with
+/// the rest (its commission split by quantity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoundTrip {
+    pub strategy_id: String,
+    pub instrument: String,
+    /// +1 long, -1 short.
+    pub sign: i8,
+    pub entry_ts: u64,
+    pub exit_ts: u64,
+    /// Raw quantity entered (= exited).
+    pub quantity: i64,
+    /// Σ quantity × price of the entries and of the exits (raw × raw).
+    pub entry_notional: i128,
+    pub exit_notional: i128,
+    /// Raw money.
+    pub commission: i64,
+}
+
+#[derive(Debug, Default)]
+struct OpenTrip {
+    sign: i8,
+    entry_ts: u64,
+    entry_qty: i64,
+    entry_notional: i128,
+    exit_qty: i64,
+    exit_notional: i128,
+    commission: i64,
+}
+
+/// Round trips from fills (in their order), and what is still open per
+/// `(strategy, instrument)` as a signed raw quantity.
+#[must_use]
+pub fn round_trips(fills: &[FillRecord]) -> (Vec<RoundTrip>, Vec<(String, String, i64)>) {
+    use std::collections::BTreeMap;
+    let mut open: BTreeMap<(&str, &str), (i64, Option<OpenTrip>)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for f in fills {
+        let key = (f.strategy_id.as_str(), f.instrument.as_str());
+        let (pos, trip) = open.entry(key).or_default();
+        let mut remaining = if f.side == OrderSide::Buy {
+            f.quantity
+        } else {
+            -f.quantity
+        };
+        let mut fee = f.commission;
+        while remaining != 0 {
+            let t = trip.get_or_insert_with(|| OpenTrip {
+                sign: if remaining > 0 { 1 } else { -1 },
+                entry_ts: f.ts,
+                ..OpenTrip::default()
+            });
+            let px = i128::from(f.price);
+            if (remaining > 0) == (t.sign > 0) {
+                t.entry_qty += remaining.abs();
+                t.entry_notional += i128::from(remaining.abs()) * px;
+                t.commission += fee;
+                *pos += remaining;
+                remaining = 0;
+            } else {
+                let take = remaining.abs().min(pos.abs());
+                // The part of the fee for the quantity that closes this trip.
+                let part = if take < remaining.abs() {
+                    i64::try_from(i128::from(fee) * i128::from(take) / i128::from(remaining.abs()))
+                        .unwrap_or(fee)
+                } else {
+                    fee
+                };
+                t.exit_qty += take;
+                t.exit_notional += i128::from(take) * px;
+                t.commission += part;
+                fee -= part;
+                let step = if remaining > 0 { take } else { -take };
+                *pos += step;
+                remaining -= step;
+                if *pos == 0 {
+                    if let Some(done) = trip.take() {
+                        out.push(RoundTrip {
+                            strategy_id: f.strategy_id.clone(),
+                            instrument: f.instrument.clone(),
+                            sign: done.sign,
+                            entry_ts: done.entry_ts,
+                            exit_ts: f.ts,
+                            quantity: done.entry_qty,
+                            entry_notional: done.entry_notional,
+                            exit_notional: done.exit_notional,
+                            commission: done.commission,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.exit_ts, a.entry_ts, &a.strategy_id, &a.instrument).cmp(&(
+            b.exit_ts,
+            b.entry_ts,
+            &b.strategy_id,
+            &b.instrument,
+        ))
+    });
+    let still = open
+        .into_iter()
+        .filter(|(_, (p, _))| *p != 0)
+        .map(|((s, i), (p, _))| (s.to_owned(), i.to_owned(), p))
+        .collect();
+    (out, still)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill(ts: u64, side: OrderSide, qty: i64, price: i64, fee: i64) -> FillRecord {
+        FillRecord {
+            ts,
+            strategy_id: "s".into(),
+            instrument: "X".into(),
+            client_order_id: format!("s-{ts}"),
+            side,
+            quantity: qty,
+            price,
+            commission: fee,
+        }
+    }
+
+    #[test]
+    fn scale_in_scale_out_and_reverse() {
+        use OrderSide::{Buy, Sell};
+        let fills = [
+            fill(1, Buy, 10, 100, 1),
+            fill(2, Buy, 10, 110, 1),
+            fill(3, Sell, 5, 120, 1),
+            // Sells 25: closes the remaining 15 long, opens 10 short.
+            fill(4, Sell, 25, 130, 5),
+            fill(5, Buy, 10, 125, 2),
+        ];
+        let (trips, open) = round_trips(&fills);
+        assert!(open.is_empty());
+        assert_eq!(trips.len(), 2);
+        let long = &trips[0];
+        assert_eq!(
+            (long.sign, long.entry_ts, long.exit_ts, long.quantity),
+            (1, 1, 4, 20)
+        );
+        assert_eq!(long.entry_notional, 10 * 100 + 10 * 110);
+        assert_eq!(long.exit_notional, 5 * 120 + 15 * 130);
+        assert_eq!(long.commission, 1 + 1 + 1 + 3); // 15/25 of 5
+        let short = &trips[1];
+        assert_eq!(
+            (short.sign, short.entry_ts, short.exit_ts, short.quantity),
+            (-1, 4, 5, 10)
+        );
+        assert_eq!(short.commission, 2 + 2);
+    }
+
+    #[test]
+    fn open_position_is_reported() {
+        let (trips, open) = round_trips(&[fill(1, OrderSide::Buy, 3, 100, 0)]);
+        assert!(trips.is_empty());
+        assert_eq!(open, vec![("s".to_owned(), "X".to_owned(), 3)]);
+    }
+}

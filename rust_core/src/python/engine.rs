@@ -29,7 +29,7 @@ use super::risk::{sizing_arg, PyRiskEngine};
 use super::types::{PyBar, PyInstrument};
 use super::venue::PySimulatedVenue;
 use crate::clock::{Clock, TestClock, TimeEvent};
-use crate::engine::{signals, BarSeries, CrossOver, Feed, Recorder};
+use crate::engine::{round_trips, signals, BarSeries, CrossOver, Feed, Recorder};
 use crate::indicators::rounding::raw_from_f64;
 use crate::indicators::BarInput;
 use crate::orders::{Order, OrderEvent, OrderEventKind, OrderSide, OrderStatus, OrderType};
@@ -1207,6 +1207,37 @@ impl PyBacktestEngine {
                 )
             })
             .collect()
+    }
+
+    /// Closed round trips ``(strategy_id, symbol, sign, entry_ts, exit_ts, quantity_raw,
+    /// entry_notional, exit_notional, commission_raw)`` in exit order (notionals are
+    /// Σ quantity × price in raw × raw units, exact), and the positions still open
+    /// ``(strategy_id, symbol, quantity_raw)``.
+    #[allow(clippy::type_complexity)]
+    fn round_trips(
+        &self,
+    ) -> (
+        Vec<(String, String, i8, u64, u64, i64, i128, i128, i64)>,
+        Vec<(String, String, i64)>,
+    ) {
+        let (trips, open) = round_trips(&self.recorder.fills);
+        let trips = trips
+            .into_iter()
+            .map(|t| {
+                (
+                    t.strategy_id,
+                    t.instrument,
+                    t.sign,
+                    t.entry_ts,
+                    t.exit_ts,
+                    t.quantity,
+                    t.entry_notional,
+                    t.exit_notional,
+                    t.commission,
+                )
+            })
+            .collect();
+        (trips, open)
     }
 
     /// Σ |quantity × price| of all fills (raw money units).

@@ -370,3 +370,32 @@ def test_timers_fire_in_time_order_with_the_bars() -> None:
     # The order sent at 02:30 after the first bar filled at the open of the bar closing at 03:00.
     assert res.fills[0][0] == t0 + 3 * MIN
     assert res.fills[0][6] == round(f.open[3] * 1e9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 10_000))
+def test_round_trips_match_a_plain_reference(data_seed: int, seed: int) -> None:
+    from tests.unit.engine.reference_trades import reference_round_trips
+
+    f = frame(300, seed=data_seed)
+    venue = _core.SimulatedVenue(starting_cash="100000", account_type="margin", allow_short=True)
+    r = BacktestRunner(venue=venue, risk=None)
+    r.add_bars("AAA", f)
+    r.add_strategy(RandomOrders({"seed": seed}))
+    res = r.run()
+    want = reference_round_trips(res.fills)
+    got = res.trades
+    assert len(got) == len(want)
+    nano = Fraction(1, 10**9)
+    for t, (sid, sym, side, ets, xts, qty, entry, exit_, fee) in zip(got, want, strict=True):
+        assert (t.strategy_id, t.symbol, t.side, t.entry_ts, t.exit_ts) == (
+            sid,
+            sym,
+            side,
+            ets,
+            xts,
+        )
+        assert Fraction(t.quantity) == qty
+        assert abs(Fraction(t.entry_price) - entry) <= nano / 2
+        assert abs(Fraction(t.exit_price) - exit_) <= nano / 2
+        assert abs(Fraction(t.commission) - fee) <= nano  # fee split rounds to a raw unit
