@@ -15,6 +15,19 @@ remembers the last non-zero difference, so fast going above -> equal -> below is
 backtesting.py's ``crossover`` compares only the last two bars and misses it (first seen at
 bar 2443, where SMA10 == SMA30 == 91.614 exactly on the bar before). pi5trading's exact
 SMAs make the equality exact, and its crossover follows backtrader's definition.
+
+NautilusTrader (``peer_nautilus.py``) needs pandas<3, so it cannot share ``.bench-venv``
+(pandas 3.1.1); it runs from ``--nautilus-python``, by default ``.bench-venv-nautilus``:
+
+    python3 -m venv .bench-venv-nautilus
+    .bench-venv-nautilus/bin/pip install -r benches/side_by_side/requirements-nautilus.txt
+
+If that interpreter is missing or has no ``nautilus_trader``, its row says "not installed".
+NautilusTrader fills a market order at the deciding bar's close; ``peer_nautilus.py`` feeds
+each bar's open as a trade tick and adds 1 ns of order latency so the order fills at the
+next open like everywhere else (see its docstring). Its SMAs are float means of the window,
+so it shares backtrader's kind of disagreement: a cross a bar early or late where the
+averages are exactly equal in cents.
 """
 
 from __future__ import annotations
@@ -29,11 +42,22 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-def run(python: str, script: Path, data: Path, *extra: str) -> dict[str, Any]:
+def run(python: str, script: Path, data: Path, *extra: str, optional: str = "") -> dict[str, Any]:
+    """Run one engine. For an ``optional`` one (named by its package), a missing interpreter
+    or package gives a "missing" row instead of a failure."""
+    if optional and not Path(python).exists():
+        return {"engine": script.stem, "missing": f"no interpreter {python}"}
     out = subprocess.run(
         [python, str(script), str(data), *extra], capture_output=True, text=True, check=False
     )
     if out.returncode != 0:
+        last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ""
+        if (
+            optional
+            and last.startswith(("ModuleNotFoundError", "ImportError"))
+            and optional in last
+        ):
+            return {"engine": script.stem, "missing": f"{last} ({python})"}
         return {"engine": script.stem, "error": out.stderr.strip()[-800:]}
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -76,6 +100,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--bars", type=int, default=1_000_000)
     ap.add_argument("--peer-python", default=str(HERE.parents[1] / ".bench-venv/bin/python"))
+    ap.add_argument(
+        "--nautilus-python", default=str(HERE.parents[1] / ".bench-venv-nautilus/bin/python")
+    )
     ap.add_argument("--our-python", default=sys.executable)
     ap.add_argument("--data-dir", type=Path, default=Path("/tmp"))
     ap.add_argument("--json", type=Path, help="also write the results here")
@@ -87,15 +114,16 @@ def main() -> None:
             [a.peer_python, str(HERE / "data.py"), "--bars", str(a.bars), "--out", str(data)],
             check=True,
         )
-    engines: list[tuple[str, Path, tuple[str, ...]]] = [
-        (a.our_python, HERE / "ours.py", ()),
-        (a.our_python, HERE / "ours.py", ("--on-bar",)),
-        (a.peer_python, HERE / "peer_backtesting.py", ()),
-        (a.peer_python, HERE / "peer_backtrader.py", ()),
+    engines: list[tuple[str, Path, tuple[str, ...], str]] = [
+        (a.our_python, HERE / "ours.py", (), ""),
+        (a.our_python, HERE / "ours.py", ("--on-bar",), ""),
+        (a.peer_python, HERE / "peer_backtesting.py", (), ""),
+        (a.peer_python, HERE / "peer_backtrader.py", (), ""),
+        (a.nautilus_python, HERE / "peer_nautilus.py", (), "nautilus_trader"),
     ]
-    results = [run(py, script, data, *extra) for py, script, extra in engines]
+    results = [run(py, s, data, *extra, optional=opt) for py, s, extra, opt in engines]
 
-    ok = [r for r in results if "error" not in r]
+    ok = [r for r in results if "error" not in r and "missing" not in r]
     for r in ok:
         r["bars_per_s"] = r["bars"] / r["seconds"]
     peers = [r for r in ok if not r["engine"].startswith("pi5trading")]
@@ -103,21 +131,24 @@ def main() -> None:
     fastest_peer = max((r["bars_per_s"] for r in peers), default=None)
     reference = closed_round_trips(ok[0]["fills"]) if ok else []
     print(f"SMA 10/30 crossover, {a.bars:,} one-minute bars\n")
-    print(f"{'engine':<36}{'bars/s':>12}{'peak RSS MB':>14}{'vs fastest peer':>17}  trades agree")
+    print(f"{'engine':<40}{'bars/s':>12}{'peak RSS MB':>14}{'vs fastest peer':>17}  trades agree")
     for r in results:
+        if "missing" in r:
+            print(f"{r['engine']:<40}  not installed: {r['missing']}")
+            continue
         if "error" in r:
-            print(f"{r['engine']:<36}  failed: {r['error'].splitlines()[-1] if r['error'] else ''}")
+            print(f"{r['engine']:<40}  failed: {r['error'].splitlines()[-1] if r['error'] else ''}")
             continue
         trips = closed_round_trips(r["fills"])
         n = min(len(trips), len(reference))
         agree = trips[:n] == reference[:n]
         ratio = r["bars_per_s"] / fastest_peer if fastest_peer else float("nan")
         print(
-            f"{r['engine']:<36}{r['bars_per_s']:>12,.0f}{r['peak_rss_mb']:>14,.1f}"
+            f"{r['engine']:<40}{r['bars_per_s']:>12,.0f}{r['peak_rss_mb']:>14,.1f}"
             f"{ratio:>16.2f}x  {'yes' if agree else 'NO'} ({len(trips)} round trips)"
         )
         if not agree and ok:
-            print(f"{'':<36}{explain(ok[0]['fills'], r['fills'], data)}")
+            print(f"{'':<40}{explain(ok[0]['fills'], r['fills'], data)}")
     if a.json:
         for r in ok:
             r.pop("fills", None)
