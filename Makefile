@@ -72,8 +72,15 @@ $(BENCH_VENV)/.installed: benches/side_by_side/requirements.txt
 	PIP_CONSTRAINT= $(BENCH_VENV)/bin/pip install -q -r benches/side_by_side/requirements.txt
 	@touch $@
 
-bench-peers: $(BENCH_VENV)/.installed install core ## side-by-side SMA crossover vs backtrader, backtesting.py
-	$(BIN)/python benches/side_by_side/compare.py --bars $${BARS:-1000000} --peer-python $(BENCH_VENV)/bin/python
+# NautilusTrader needs pandas<3, so it gets its own virtualenv.
+NAUT_VENV := .bench-venv-nautilus
+$(NAUT_VENV)/.installed: benches/side_by_side/requirements-nautilus.txt
+	@test -x $(NAUT_VENV)/bin/python || $(PYTHON) -m venv $(NAUT_VENV)
+	PIP_CONSTRAINT= $(NAUT_VENV)/bin/pip install -q -r benches/side_by_side/requirements-nautilus.txt
+	@touch $@
+
+bench-peers: $(BENCH_VENV)/.installed $(NAUT_VENV)/.installed install core ## side-by-side SMA crossover vs backtesting.py, backtrader, NautilusTrader
+	$(BIN)/python benches/side_by_side/compare.py --bars $${BARS:-1000000} --peer-python $(BENCH_VENV)/bin/python --nautilus-python $(NAUT_VENV)/bin/python
 
 wheel: install ## build the release wheel (abi3, CPython >= 3.11) into dist/
 	$(BIN)/maturin build --release -o dist
