@@ -203,6 +203,8 @@ pub(crate) struct PyBacktestEngine {
     /// Crossover slots that fired on this bar and have a handler, with their direction.
     fired: Vec<(usize, i8)>,
     denials: Vec<(u64, String, String, String)>,
+    /// Does any strategy handle order, fill or position events?
+    any_event_handler: bool,
     /// The simulated clock: advanced by the data; strategies' timers fire on it.
     clock: TestClock,
     timer_events: Vec<TimeEvent>,
@@ -440,6 +442,11 @@ fn dispatch(slf: &Bound<'_, PyBacktestEngine>) -> PyResult<()> {
             if e.pending.is_empty() {
                 return Ok(());
             }
+            if !e.any_event_handler {
+                // Nobody listens: drop them without touching Python.
+                e.pending.clear();
+                return Ok(());
+            }
             std::mem::take(&mut e.pending)
         };
         for ev in events {
@@ -520,6 +527,7 @@ impl PyBacktestEngine {
             to_call: Vec::new(),
             fired: Vec::new(),
             denials: Vec::new(),
+            any_event_handler: false,
             clock: TestClock::new(UnixNanos(0)),
             timer_events: Vec::new(),
             now: 0,
@@ -636,6 +644,7 @@ impl PyBacktestEngine {
         for s in &symbols {
             subscribed[self.series_of(s)?] = true;
         }
+        self.any_event_handler |= on_order.is_some() || on_fill.is_some() || on_position.is_some();
         let k = self.strategies.len();
         self.strategies.push(StrategySlot {
             id: strategy_id.to_owned(),
