@@ -354,19 +354,34 @@ def optimize(
     console = Console()
     if wf:
         table = Table(title=f"walk-forward ({metric})")
-        for c in ("period", "best params", f"IS {metric}", f"OOS {metric}", "OOS return"):
+        headers = (
+            "period",
+            "in-sample",
+            "out-of-sample",
+            "best params",
+            f"IS {metric}",
+            f"OOS {metric}",
+            "OOS return",
+        )
+        for c in headers:
             table.add_column(c)
-        for i, p in enumerate(wres.periods, 1):
 
-            def f(v: float | None) -> str:
-                return "n/a" if v is None else f"{v:.3f}"
+        def f(v: float | None) -> str:
+            return "n/a" if v is None else f"{v:.3f}"
 
+        def day(ns: int) -> str:
+            return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC).strftime("%Y-%m-%d")
+
+        for i, period in enumerate(wres.periods, 1):
+            oos_ret = period.out_of_sample.get("total_return")
             table.add_row(
                 str(i),
-                json.dumps(p.best_params, default=str),
-                f(p.in_sample.get(metric)),
-                f(p.out_of_sample.get(metric)),
-                f(p.out_of_sample.get("total_return")),
+                f"{day(period.is_start)}..{day(period.is_end)}",
+                f"{day(period.is_end)}..{day(period.oos_end)}",
+                " ".join(f"{k}={v}" for k, v in period.best_params.items()),
+                f(period.in_sample.get(metric)),
+                f(period.out_of_sample.get(metric)),
+                "n/a" if oos_ret is None else f"{oos_ret * 100:.2f}%",
             )
         console.print(table)
         console.print(
