@@ -272,9 +272,13 @@ def heatmap_svg(result: SearchResult, x: str, y: str, *, cell: int = 44) -> str:
         return "<p>No finite values to plot.</p>"
     lo, hi = min(values.values()), max(values.values())
     left, top = 70, 40
-    w, h = left + cell * len(xs) + 20, top + cell * len(ys) + 40
+    title = f"{result.metric} by {x} (x) and {y} (y)"
+    w = max(left + cell * len(xs) + 20, 8 * len(title) + left)
+    h = top + cell * len(ys) + 40
+    pct = result.metric in ("total_return", "max_drawdown", "win_rate")
     out = [
-        f'<svg viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg" class="heatmap" '
+        f'<svg viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
+        'xmlns="http://www.w3.org/2000/svg" class="heatmap" '
         f'role="img" aria-label="{escape(result.metric)} by {escape(x)} and {escape(y)}">',
         f'<text x="{left}" y="18" font-size="13" font-weight="600">'
         f"{escape(result.metric)} by {escape(x)} (x) and {escape(y)} (y)</text>",
@@ -293,7 +297,8 @@ def heatmap_svg(result: SearchResult, x: str, y: str, *, cell: int = 44) -> str:
                 if result.metric in MINIMISE:
                     t = 1 - t
                 r_, g_ = int(185 * (1 - t) + 21 * t), int(28 * (1 - t) + 128 * t)
-                fill, label = f"rgb({r_},{g_},{int(28 * (1 - t) + 61 * t)})", f"{v:.2f}"
+                fill = f"rgb({r_},{g_},{int(28 * (1 - t) + 61 * t)})"
+                label = f"{v * 100:.1f}%" if pct else f"{v:.2f}"
             out.append(
                 f'<rect x="{left + i * cell}" y="{top + j * cell}" width="{cell - 2}" '
                 f'height="{cell - 2}" fill="{fill}"><title>{escape(x)}={xv}, {escape(y)}={yv}:'
