@@ -34,3 +34,11 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test gets its own data dir: nothing a test runs writes into the user's home."""
+    monkeypatch.setenv("PI5_DATA_DIR", str(tmp_path_factory.mktemp("data")))

@@ -199,10 +199,11 @@ def import_bars(
 
 
 def _register_backtest_commands() -> None:
-    from pi5trading.backtest.commands import backtest, optimize
+    from pi5trading.backtest.commands import backtest, optimize, runs
 
     main.add_command(backtest)
     main.add_command(optimize)
+    main.add_command(runs)
 
 
 _register_backtest_commands()

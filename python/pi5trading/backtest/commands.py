@@ -178,12 +178,14 @@ def _out_dir(out: str | None, data_dir: str, name: str) -> Path:
 @click.option("--monte-carlo", default=1000, show_default=True, help="Resamples (0 = none).")
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--no-save", is_flag=True, help="Do not record the run in the database (see `runs`).")
 def backtest(
     out: str | None,
     no_report: bool,
     monte_carlo: int,
     as_json: bool,
     quiet: bool,
+    no_save: bool,
     **kw: Any,
 ) -> None:
     """Run a backtest and write an HTML/JSON report.
@@ -240,12 +242,73 @@ def backtest(
             from rich.markup import escape
 
             console.print(escape(f"first risk denial: [{code}] {msg}"))
-    if not no_report:
-        from pi5trading.config import load_settings
+    from pi5trading.config import load_settings
 
-        folder = _out_dir(out, load_settings().data_dir, spec.strategy.replace("/", "_"))
+    settings = load_settings()
+    report: Path | None = None
+    if not no_report:
+        folder = _out_dir(out, settings.data_dir, spec.strategy.replace("/", "_"))
         result.write_report(folder, monte_carlo=monte_carlo > 0)
-        click.echo(f"report: {folder / 'report.html'}", err=as_json)
+        report = folder / "report.html"
+        click.echo(f"report: {report}", err=as_json)
+    if not no_save:
+        from pi5trading.backtest.history import save_run
+
+        try:
+            run_id = save_run(settings, spec, result, report)
+        except Pi5TradingError as exc:
+            # The run itself succeeded; losing its history entry is worth a warning only.
+            click.echo(f"warning: the run was not recorded: {exc}", err=True)
+        else:
+            click.echo(f"saved as run {run_id} (pi5trading runs)", err=as_json)
+
+
+@click.command()
+@click.option("--limit", "-n", default=20, show_default=True, help="How many runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
+def runs(limit: int, as_json: bool) -> None:
+    """List recorded backtests, newest first, with their results and reports."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pi5trading.backtest.history import list_runs
+    from pi5trading.config import load_settings
+
+    try:
+        rows = list_runs(load_settings(), limit)
+    except Pi5TradingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(msgspec.json.encode([{"run": r, "result": res} for r, res in rows]).decode())
+        return
+    table = Table(title=f"{len(rows)} most recent backtests")
+    for c in (
+        "run",
+        "when (UTC)",
+        "strategy",
+        "params",
+        "return",
+        "max DD",
+        "Sharpe",
+        "trades",
+        "report",
+    ):
+        table.add_column(c)
+    for r, res in rows:
+        params = r.params.get("params", {}) if isinstance(r.params, dict) else {}
+        when = dt.datetime.fromtimestamp(r.created_ns / 1e9, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+        table.add_row(
+            r.run_id,
+            when,
+            r.name,
+            " ".join(f"{k}={v}" for k, v in params.items()),
+            "" if res is None else f"{res.total_return * 100:.2f}%",
+            "" if res is None else f"{res.max_drawdown * 100:.2f}%",
+            "" if res is None or res.sharpe is None else f"{res.sharpe:.2f}",
+            "" if res is None else str(res.trades),
+            "" if res is None or res.report_path is None else res.report_path,
+        )
+    Console().print(table)
 
 
 @click.command()

@@ -174,3 +174,21 @@ def test_backtest_from_imported_bars_matches_the_file(tmp_path: Path) -> None:
     missing = CliRunner(env=env).invoke(main, [*args, "--data", "db:NOPE", "--no-report"])
     assert missing.exit_code != 0
     assert "no 1m bars for 'NOPE'" in missing.output
+
+
+def test_runs_are_recorded_and_listed() -> None:
+    base = ["backtest", "--data", "generated:5000:4", "-q", "--no-report", *NO_COST]
+    first = CliRunner().invoke(main, [*base, "-p", "fast=5", "-p", "slow=20"])
+    second = CliRunner().invoke(main, [*base, "-p", "fast=8", "-p", "slow=20"])
+    assert first.exit_code == 0, first.output
+    assert "saved as run" in second.output
+    listed = CliRunner().invoke(main, ["runs", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.output)
+    assert [r["run"]["params"]["params"]["fast"] for r in rows] == [8, 5]  # newest first
+    for r in rows:
+        assert r["result"]["run_id"] == r["run"]["run_id"]
+        assert r["result"]["trades"] > 0
+    nosave = CliRunner().invoke(main, [*base, "--no-save"])
+    assert "saved as run" not in nosave.output
+    assert len(json.loads(CliRunner().invoke(main, ["runs", "--json"]).output)) == 2

@@ -1,0 +1,94 @@
+"""Backtests one can come back to: each CLI run is recorded in the database.
+
+A run's spec (strategy, parameters, data, dates, venue and risk settings) and its headline
+statistics go to the ``backtest_runs`` / ``backtest_results`` tables of the configured
+database (the embedded SQLite file by default), with the path of its report.
+``pi5trading runs`` lists them; the API will serve the same records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from pi5trading.backtest.spec import BacktestSpec
+from pi5trading.config import Settings
+from pi5trading.storage.connect import open_repository, prepare_database
+from pi5trading.storage.records import BacktestResult as ResultRecord
+from pi5trading.storage.records import BacktestRun
+
+
+def _record(
+    spec: BacktestSpec, result: Any, report: Path | None, run_id: str
+) -> tuple[BacktestRun, ResultRecord]:
+    perf = result.performance
+    ts = perf.trade_stats
+    now = time.time_ns()
+    run = BacktestRun(
+        run_id=run_id,
+        name=f"{spec.strategy} on {spec.symbol}",
+        instrument_ids=[spec.symbol],
+        interval=spec.interval,
+        start_ns=perf.start_ts,
+        end_ns=perf.end_ts,
+        initial_cash=spec.starting_cash,
+        created_ns=now,
+        strategy_id=spec.strategy,
+        params=msgspec.to_builtins(spec, builtin_types=(Decimal,)),
+        status="completed",
+        finished_ns=now,
+    )
+    res = ResultRecord(
+        run_id=run_id,
+        final_equity=Decimal(str(round(perf.final_equity, 2))),
+        total_return=perf.total_return,
+        max_drawdown=perf.max_drawdown,
+        trades=ts.trades,
+        sharpe=perf.sharpe,
+        sortino=perf.sortino,
+        win_rate=ts.win_rate,
+        metrics=msgspec.to_builtins(perf, builtin_types=(Decimal,), str_keys=True),
+        report_path=str(report) if report is not None else None,
+    )
+    return run, res
+
+
+async def _save(settings: Settings, run: BacktestRun, res: ResultRecord) -> None:
+    repo = await open_repository(settings)
+    try:
+        if settings.database.migrate_on_start:
+            await prepare_database(settings, repo.driver)
+        await repo.save_backtest_run(run)
+        await repo.save_backtest_result(res)
+    finally:
+        await repo.close()
+
+
+def save_run(settings: Settings, spec: BacktestSpec, result: Any, report: Path | None) -> str:
+    """Record a finished run; returns its id."""
+    run_id = uuid.uuid4().hex[:12]
+    run, res = _record(spec, result, report, run_id)
+    asyncio.run(_save(settings, run, res))
+    return run_id
+
+
+async def _list(settings: Settings, limit: int) -> list[tuple[BacktestRun, ResultRecord | None]]:
+    repo = await open_repository(settings)
+    try:
+        if settings.database.migrate_on_start:
+            await prepare_database(settings, repo.driver)
+        runs = await repo.list_backtest_runs(limit)
+        return [(r, await repo.get_backtest_result(r.run_id)) for r in runs]
+    finally:
+        await repo.close()
+
+
+def list_runs(settings: Settings, limit: int = 20) -> list[tuple[BacktestRun, ResultRecord | None]]:
+    """The most recent runs first, with their results."""
+    return asyncio.run(_list(settings, limit))
