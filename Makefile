@@ -17,9 +17,10 @@ CORE_SO := python/pi5trading/_core.abi3.so
 RUST_SRC := Cargo.toml Cargo.lock rust_core/Cargo.toml $(shell find rust_core/src -name '*.rs' 2>/dev/null)
 
 .PHONY: bench-peers help run test system-run system-test install core lint test-rust test-py bench wheel lock clean
+.PHONY: wheel-aarch64 smoke-aarch64
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 run: system-run install core ## set up and run the system (API on http://127.0.0.1:8080)
 	$(BIN)/pi5trading serve
@@ -84,6 +85,25 @@ bench-peers: $(BENCH_VENV)/.installed $(NAUT_VENV)/.installed install core ## si
 
 wheel: install ## build the release wheel (abi3, CPython >= 3.11) into dist/
 	$(BIN)/maturin build --release -o dist
+
+# Cross build for the Raspberry Pi 5 (recipe: /work/shared/ARM64.md, docs/development.md).
+# Debian's rustc/cargo (the rustup toolchain has no aarch64 std) through links first on PATH,
+# maturin's zig as linker (no CARGO_TARGET_*_LINKER: aarch64-linux-gnu-gcc would win and link
+# against glibc 2.34+ symbols, failing the manylinux2014 check), its own target dir: the
+# native build and its settings stay untouched.
+AARCH64 := aarch64-unknown-linux-gnu
+CROSS_BIN := target/cross-bin
+CROSS_ENV := PATH=$(abspath $(CROSS_BIN)):$(abspath $(BIN)):$$PATH RUSTC=/usr/bin/rustc \
+	CARGO_TARGET_DIR=$(abspath target/cross)
+
+wheel-aarch64: install ## cross-build the aarch64 (Pi 5) wheel, manylinux2014, into dist/
+	@scripts/dev/aarch64_deps.sh
+	$(BIN)/pip install -q -r scripts/dev/requirements-cross.txt
+	@mkdir -p $(CROSS_BIN) && ln -sf /usr/bin/cargo $(CROSS_BIN)/cargo && ln -sf /usr/bin/rustc $(CROSS_BIN)/rustc
+	$(CROSS_ENV) $(BIN)/maturin build --release --target $(AARCH64) --zig --compatibility manylinux2014 -o dist
+
+smoke-aarch64: wheel-aarch64 ## run the aarch64 wheel under qemu (emulated CPython 3.11)
+	scripts/dev/aarch64_smoke.sh
 
 lock: ## re-pin constraints.txt from a fresh resolve of pyproject.toml
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
