@@ -66,6 +66,25 @@ class BacktestResult:
         self._position_open = position_open
         self._traded_notional = traded_notional
 
+    @classmethod
+    def from_engine(
+        cls, engine: Any, bars: dict[str, BarFrame], meta: dict[str, Any]
+    ) -> BacktestResult:
+        """Collect what ``engine`` recorded after its run (cheap; trades and statistics
+        are built on first access)."""
+        ts, equity = engine.equity_curve()
+        return cls(
+            curve=EquityCurve(ts, equity),
+            fills=engine.fills(),
+            round_trips=engine.round_trips(),
+            denials=engine.denials(),
+            final_portfolio=engine.portfolio,
+            bars=bars,
+            meta=meta,
+            position_open=engine.position_open(),
+            traded_notional=engine.traded_notional_raw / _SCALE,
+        )
+
     @cached_property
     def _round_trips(self) -> tuple[list[Trade], dict[tuple[str, str], Decimal]]:
         trips, still_open = self._trips
@@ -196,7 +215,7 @@ class BacktestRunner:
             strategy._attach(engine, chosen)
         for strategy, _ in self.strategies:
             strategy.on_start()
-        callback = _progress_bar() if progress is True else (progress or None)
+        callback = _RichProgress() if progress is True else (progress or None)
         try:
             engine.run(callback)
         finally:
@@ -207,7 +226,6 @@ class BacktestRunner:
         return self._collect(engine)
 
     def _collect(self, engine: Any) -> BacktestResult:
-        ts, equity = engine.equity_curve()
         portfolio: _core.Portfolio = engine.portfolio
         meta: dict[str, Any] = {
             "strategies": [s.id for s, _ in self.strategies],
@@ -218,17 +236,7 @@ class BacktestRunner:
         }
         for s, _ in self.strategies:
             meta[f"params[{s.id}]"] = _params(s)
-        return BacktestResult(
-            curve=EquityCurve(ts, equity),
-            fills=engine.fills(),
-            round_trips=engine.round_trips(),
-            denials=engine.denials(),
-            final_portfolio=portfolio,
-            bars={s: f for s, (_, f) in self.bars.items()},
-            meta=meta,
-            position_open=engine.position_open(),
-            traded_notional=engine.traded_notional_raw / _SCALE,
-        )
+        return BacktestResult.from_engine(engine, {s: f for s, (_, f) in self.bars.items()}, meta)
 
 
 def _params(strategy: Strategy) -> str:
@@ -280,13 +288,3 @@ class _RichProgress:
 
     def close(self) -> None:
         self._p.stop()
-
-
-def _progress_bar() -> _RichProgress:
-    return _RichProgress()
-
-
-def signals_to_target(signal: npt.ArrayLike, quantity: Exact) -> npt.NDArray[np.int64]:
-    """Long/flat/short signals (+1/0/-1 per bar) as raw target positions."""
-    q = int(Decimal(str(quantity)) * _SCALE)
-    return np.asarray(np.sign(np.asarray(signal)), dtype=np.int64) * q

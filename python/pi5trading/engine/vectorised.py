@@ -11,7 +11,6 @@ import numpy as np
 import numpy.typing as npt
 
 from pi5trading import _core
-from pi5trading.backtest.records import EquityCurve
 from pi5trading.data.bars import BarFrame
 from pi5trading.engine.backtest import BacktestResult, BacktestRunner, us_equity
 from pi5trading.exceptions import InvalidInputError
@@ -40,15 +39,8 @@ def run_vectorised(
     f: BarFrame = frame
     engine.add_bars(symbol, interval, f.ts, f.open, f.high, f.low, f.close, f.volume)
     engine.run_signals(strategy_id, symbol, raw)
-    ts, equity = engine.equity_curve()
-    return BacktestResult(
-        curve=EquityCurve(ts, equity),
-        fills=engine.fills(),
-        round_trips=engine.round_trips(),
-        denials=engine.denials(),
-        final_portfolio=engine.portfolio,
-        bars={symbol: frame},
-        meta={"strategies": [strategy_id], "symbols": [symbol], "mode": "vectorised"},
-        position_open=engine.position_open(),
-        traded_notional=engine.traded_notional_raw / _SCALE,
+    return BacktestResult.from_engine(
+        engine,
+        {symbol: frame},
+        {"strategies": [strategy_id], "symbols": [symbol], "mode": "vectorised"},
     )

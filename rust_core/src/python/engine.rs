@@ -1094,19 +1094,17 @@ impl PyBacktestEngine {
             if has_pending {
                 dispatch(slf)?;
             }
-            if !fired.is_empty() {
+            if !fired.is_empty() || !calls.is_empty() {
+                // One Bar object per bar, shared by every callback that runs on it.
                 let bar = Bound::new(py, slf.borrow().make_bar(s, i)?)?;
                 for &(ci, direction) in &fired {
                     if let Some(h) = &cross_handlers[ci] {
                         h.call1(py, (bar.clone(), direction))?;
                     }
                 }
-                if !slf.borrow().pending.is_empty() {
+                if !fired.is_empty() && !slf.borrow().pending.is_empty() {
                     dispatch(slf)?;
                 }
-            }
-            if !calls.is_empty() {
-                let bar = Bound::new(py, slf.borrow().make_bar(s, i)?)?;
                 for &k in &calls {
                     if let Some(h) = &handlers[k] {
                         h.call1(py, (bar.clone(),))?;
