@@ -18,19 +18,9 @@ from pi5trading.exceptions import ConfigurationError, InvalidInputError
 from pi5trading.indicators import SMA
 from pi5trading.strategies.base import Strategy, StrategyConfig
 from pi5trading.strategies.sma_crossover import MovingAverageCrossover
+from tests.venues import no_cost_venue
 
 MIN = 60 * 10**9
-
-
-def no_cost_venue(fill: str = "next_open") -> _core.SimulatedVenue:
-    return _core.SimulatedVenue(
-        starting_cash="10000000",
-        slippage="none",
-        commission_per_share="0",
-        commission_minimum="0",
-        unlimited_volume=True,
-        market_fill=fill,  # type: ignore[arg-type]
-    )
 
 
 def frame(n: int, seed: int = 1) -> BarFrame:

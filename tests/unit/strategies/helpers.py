@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import numpy as np
 
-from pi5trading import _core
 from pi5trading.data import BarFrame
 from pi5trading.engine import BacktestRunner
 from pi5trading.strategies import Strategy
+from tests.venues import no_cost_venue
 
 MIN = 60 * 10**9
 # 2024-01-02 14:31 UTC: an arbitrary start for series where the clock does not matter.
@@ -19,17 +19,6 @@ T0 = 1_704_205_860 * 10**9
 
 Fill = tuple[int, str, Decimal, Decimal]
 """(bar index of the fill, side, quantity, price)."""
-
-
-def no_cost_venue(fill: str = "next_open") -> _core.SimulatedVenue:
-    return _core.SimulatedVenue(
-        starting_cash="10000000",
-        slippage="none",
-        commission_per_share="0",
-        commission_minimum="0",
-        unlimited_volume=True,
-        market_fill=fill,  # type: ignore[arg-type]
-    )
 
 
 def frame(
