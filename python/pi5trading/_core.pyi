@@ -1069,6 +1069,9 @@ class OrderEvent:
     def reason(self) -> str: ...
     @property
     def fill(self) -> Fill | None: ...
+    @property
+    def denial(self) -> Denial | None:
+        """The risk engine's structured reason for ``denied`` / ``modify_rejected``."""
 
 @final
 class PositionEvent:
@@ -1495,20 +1498,19 @@ def position_size(
 ) -> Decimal:
     """Quantity for ``method`` at ``price``, rounded down to ``lot_size`` (default 1)."""
 
-# ---------------------------------------------------------------- backtest engine
+# ---------------------------------------------------------------- engine
 
-__all__ += ["BacktestEngine", "CrossOver"]
+__all__ += ["CrossOver", "DenialRecord", "Engine", "FillRecord", "RoundTrip"]
 
 _Indicator: TypeAlias = (
     SMA | EMA | WMA | RSI | ROC | Momentum | StdDev | MACD | BollingerBands | ATR | VWAP | Donchian
 )
-_FillRow: TypeAlias = tuple[int, str, str, str, _Side, int, int, int]
 
 @final
 class CrossOver:
     """Crossover of two series: ``value`` is +1 on the update where the first moved above
     the second, -1 where it moved below, 0 otherwise (an equality in between does not hide
-    a cross)."""
+    a cross). One returned by an engine is updated by it (``update``/``reset`` refuse)."""
 
     def __new__(cls) -> Self: ...
     def update(self, a: float | None, b: float | None) -> None:
@@ -1521,8 +1523,73 @@ class CrossOver:
     def reset(self) -> None: ...
 
 @final
-class BacktestEngine:
-    """The data loop in Rust: venue, risk, indicators, then the strategies' callbacks.
+class FillRecord:
+    """One execution of a run; exact raw integers (10^-9 units), ``ts`` its market time."""
+
+    @property
+    def ts(self) -> int: ...
+    @property
+    def strategy_id(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def client_order_id(self) -> str: ...
+    @property
+    def side(self) -> _Side: ...
+    @property
+    def quantity_raw(self) -> int: ...
+    @property
+    def price_raw(self) -> int: ...
+    @property
+    def commission_raw(self) -> int: ...
+
+@final
+class RoundTrip:
+    """A closed round trip (flat -> position -> flat) of one strategy and instrument."""
+
+    @property
+    def strategy_id(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def sign(self) -> int:
+        """+1 long, -1 short."""
+    @property
+    def entry_ts(self) -> int: ...
+    @property
+    def exit_ts(self) -> int: ...
+    @property
+    def quantity_raw(self) -> int: ...
+    @property
+    def entry_notional_raw(self) -> int:
+        """Σ quantity x price of the entries (raw x raw, exact)."""
+    @property
+    def exit_notional_raw(self) -> int: ...
+    @property
+    def commission_raw(self) -> int: ...
+
+@final
+class DenialRecord:
+    """An order the risk engine refused during a run."""
+
+    @property
+    def ts(self) -> int: ...
+    @property
+    def strategy_id(self) -> str: ...
+    @property
+    def client_order_id(self) -> str: ...
+    @property
+    def denial(self) -> Denial:
+        """Code, scope, limit, actual and message."""
+    @property
+    def code(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+@final
+class Engine:
+    """The trading engine (Rust): one event loop and one command path (risk, then venue)
+    for backtests and live trading; Python strategies plug in through callbacks.
 
     Built from a configured ``SimulatedVenue`` and optional ``RiskEngine`` (both copied;
     the risk engine starts fresh with the same configuration). Usually driven by
@@ -1542,7 +1609,7 @@ class BacktestEngine:
         close: npt.ArrayLike,
         volume: npt.ArrayLike,
     ) -> int:
-        """Validated bars (float64 prices or int64 raw units); returns the row count."""
+        """Validated bars (int64 raw units or float64 prices); returns the row count."""
     def add_strategy(
         self,
         strategy_id: str,
@@ -1553,10 +1620,14 @@ class BacktestEngine:
         on_fill: Callable[[OrderEvent], object] | None = None,
         on_position: Callable[[PositionEvent], object] | None = None,
         on_timer: Callable[[TimeEvent], object] | None = None,
+        on_start: Callable[[], object] | None = None,
+        on_stop: Callable[[], object] | None = None,
         warmup: bool = False,
     ) -> int: ...
-    def prime(self) -> int:
-        """Set the clock to the first bar's time (before the strategies' ``on_start``)."""
+    def add_target_positions(
+        self, strategy_id: str, symbol: str, target: npt.NDArray[np.int64]
+    ) -> int:
+        """A vectorised strategy: the signed raw position wanted after each bar."""
     def set_timer(
         self,
         strategy: int,
@@ -1609,16 +1680,11 @@ class BacktestEngine:
         progress: Callable[[int, int], object] | None = None,
         progress_every: int = 65536,
     ) -> None: ...
-    def run_signals(self, strategy_id: str, symbol: str, target: npt.NDArray[np.int64]) -> int: ...
     def equity_curve(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
     def position_open(self) -> npt.NDArray[np.bool_]: ...
-    def fills(self) -> list[_FillRow]: ...
-    def round_trips(
-        self,
-    ) -> tuple[
-        list[tuple[str, str, int, int, int, int, int, int, int]], list[tuple[str, str, int]]
-    ]:
+    def fills(self) -> list[FillRecord]: ...
+    def round_trips(self) -> tuple[list[RoundTrip], list[tuple[str, str, int]]]:
         """Closed round trips (exact notionals, raw units) and the positions still open."""
     @property
     def traded_notional_raw(self) -> int: ...
-    def denials(self) -> list[tuple[int, str, str, str]]: ...
+    def denials(self) -> list[DenialRecord]: ...

@@ -238,7 +238,8 @@ def backtest(
             table.add_row(k, v)
         Console().print(table)
         if result.denials:
-            _ts, _sid, code, msg = result.denials[0]
+            first = result.denials[0]
+            code, msg = first.code, first.message
             from rich.markup import escape
 
             console.print(escape(f"first risk denial: [{code}] {msg}"))

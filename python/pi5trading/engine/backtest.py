@@ -1,6 +1,6 @@
 """``BacktestRunner``: strategies + bars + venue + risk -> a deterministic result.
 
-The loop runs in Rust (``_core.BacktestEngine``); this module wires it, shows progress and
+The loop runs in Rust (``_core.Engine``); this module wires it, shows progress and
 turns what the engine recorded into trades, statistics and reports. Same inputs, same
 fills, same report, byte for byte.
 """
@@ -21,7 +21,7 @@ from pi5trading.backtest.analytics import Performance, analyse
 from pi5trading.backtest.montecarlo import MonteCarloResult, resample_trades
 from pi5trading.backtest.records import EquityCurve, Trade
 from pi5trading.backtest.report import write_report
-from pi5trading.backtest.trades import FillTuple, RoundTripTuple, trades_from_round_trips
+from pi5trading.backtest.trades import trades_from_round_trips
 from pi5trading.data.bars import BarFrame
 from pi5trading.exceptions import ConfigurationError, InvalidInputError
 from pi5trading.strategies.base import Strategy
@@ -47,12 +47,12 @@ class BacktestResult:
         self,
         *,
         curve: EquityCurve,
-        fills: list[FillTuple],
-        denials: list[tuple[int, str, str, str]],
+        fills: list[_core.FillRecord],
+        denials: list[_core.DenialRecord],
         final_portfolio: _core.Portfolio,
         bars: dict[str, BarFrame],
         meta: dict[str, Any],
-        round_trips: tuple[list[RoundTripTuple], list[tuple[str, str, int]]] = ([], []),
+        round_trips: tuple[list[_core.RoundTrip], list[tuple[str, str, int]]] = ([], []),
         position_open: npt.NDArray[np.bool_] | None = None,
         traded_notional: float | None = None,
     ) -> None:
@@ -68,7 +68,7 @@ class BacktestResult:
 
     @classmethod
     def from_engine(
-        cls, engine: Any, bars: dict[str, BarFrame], meta: dict[str, Any]
+        cls, engine: _core.Engine, bars: dict[str, BarFrame], meta: dict[str, Any]
     ) -> BacktestResult:
         """Collect what ``engine`` recorded after its run (cheap; trades and statistics
         are built on first access)."""
@@ -195,7 +195,7 @@ class BacktestRunner:
             raise InvalidInputError("no bars: add_bars() first")
         if not self.strategies:
             raise InvalidInputError("no strategy: add_strategy() first")
-        engine = _core.BacktestEngine(self.venue, self.risk)
+        engine = _core.Engine(self.venue, self.risk)
         for ins in self.instruments.values():
             engine.add_instrument(ins)
         for symbol, (interval, f) in self.bars.items():
@@ -203,7 +203,6 @@ class BacktestRunner:
                 engine.add_bars(symbol, interval, f.ts, f.open, f.high, f.low, f.close, f.volume)
             except ValueError as exc:
                 raise InvalidInputError(_with_line(str(exc), f)) from exc
-        engine.prime()
         all_symbols = tuple(self.bars)
         for strategy, syms in self.strategies:
             chosen = syms or all_symbols
@@ -213,19 +212,15 @@ class BacktestRunner:
                     f"strategy {strategy.id!r} trades {unknown} but no bars were added for them"
                 )
             strategy._attach(engine, chosen)
-        for strategy, _ in self.strategies:
-            strategy.on_start()
         callback = _RichProgress() if progress is True else (progress or None)
         try:
             engine.run(callback)
         finally:
             if callback is not None and hasattr(callback, "close"):
                 callback.close()
-        for strategy, _ in self.strategies:
-            strategy.on_stop()
         return self._collect(engine)
 
-    def _collect(self, engine: Any) -> BacktestResult:
+    def _collect(self, engine: _core.Engine) -> BacktestResult:
         portfolio: _core.Portfolio = engine.portfolio
         meta: dict[str, Any] = {
             "strategies": [s.id for s, _ in self.strategies],

@@ -33,12 +33,13 @@ def run_vectorised(
     if tgt.shape != (len(frame),):
         raise InvalidInputError(f"target has shape {tgt.shape}, expected ({len(frame)},)")
     raw = np.rint(tgt.astype(np.float64) * _SCALE).astype(np.int64)
-    engine = _core.BacktestEngine(runner.venue, runner.risk)
+    engine = _core.Engine(runner.venue, runner.risk)
     ins = runner.instruments.get(symbol) or us_equity(symbol)
     engine.add_instrument(ins)
     f: BarFrame = frame
     engine.add_bars(symbol, interval, f.ts, f.open, f.high, f.low, f.close, f.volume)
-    engine.run_signals(strategy_id, symbol, raw)
+    engine.add_target_positions(strategy_id, symbol, raw)
+    engine.run()
     return BacktestResult.from_engine(
         engine,
         {symbol: frame},

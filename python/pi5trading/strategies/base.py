@@ -171,6 +171,8 @@ class Strategy:
             on_fill=handler("on_fill"),
             on_position=handler("on_position"),
             on_timer=handler("on_timer"),
+            on_start=handler("on_start"),
+            on_stop=handler("on_stop"),
             warmup=self.warmup,
         )
 

@@ -102,6 +102,33 @@ impl BarSeries {
         self.ts.len()
     }
 
+    /// Every price must sit on the instrument's tick (`tick` raw, > 0).
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the first row with a price off the tick.
+    pub fn check_tick(&self, tick: i64) -> CoreResult<()> {
+        if tick <= 1 {
+            return Ok(());
+        }
+        for i in 0..self.len() {
+            if self.ohlc(i).iter().any(|p| p % tick != 0) {
+                return Err(row_error(
+                    "price",
+                    i,
+                    "a price is not on the instrument's tick",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Row `i`'s open time: its close time minus the bar interval.
+    #[inline]
+    #[must_use]
+    pub fn open_ts(&self, i: usize) -> u64 {
+        self.ts[i].saturating_sub(self.bar_type.interval.as_nanos())
+    }
+
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.ts.is_empty()

@@ -40,13 +40,23 @@ impl Recorder {
         }
     }
 
-    /// Record the account at `ts` (after every bar of that timestamp was processed).
+    /// Record the account at `ts`. One point per timestamp: a later sample at the same
+    /// time (the next instrument's bar) replaces the earlier one, so the point holds the
+    /// account after every bar of that time.
     #[inline]
     pub fn sample(&mut self, ts: u64, portfolio: &Portfolio) {
+        let equity = portfolio.equity();
+        let open = portfolio.positions().values().any(|p| p.quantity != 0);
+        if self.ts.last() == Some(&ts) {
+            if let (Some(e), Some(o)) = (self.equity.last_mut(), self.position_open.last_mut()) {
+                *e = equity;
+                *o = open;
+                return;
+            }
+        }
         self.ts.push(ts);
-        self.equity.push(portfolio.equity());
-        self.position_open
-            .push(portfolio.positions().values().any(|p| p.quantity != 0));
+        self.equity.push(equity);
+        self.position_open.push(open);
     }
 
     /// Keep the fills among `events`.

@@ -1,66 +1,86 @@
-//! The vectorised mode: a strategy given as an array of target positions, simulated with
-//! the same venue rules as an event-driven strategy.
+//! The vectorised mode: a strategy given as an array of target positions, run as an
+//! ordinary strategy of the engine (no second loop), entirely in Rust.
 //!
-//! At each bar `i` (after the venue has processed it, exactly when an event-driven
-//! strategy's `on_bar` runs) the engine compares `target[i]` with the strategy's position
-//! and sends one market order for the difference. So a Python strategy that does the same
-//! in `on_bar` produces the same fills; `tests/unit/engine/test_vectorised.py` checks it.
+//! At each bar `i` of its instrument (after the venue has processed it, exactly when an
+//! event-driven strategy's `on_bar` runs) it compares `target[i]` with its position plus
+//! its working orders and sends one market order for the difference, through the same risk
+//! checks and venue as any order. So a Python strategy that does the same in `on_bar`
+//! produces the same fills; `tests/unit/engine/test_vectorised.py` checks it.
 
 use crate::error::{CoreError, CoreResult};
-use crate::orders::{Order, OrderSide, OrderType};
-use crate::risk::{OrderRequest, RiskEngine};
-use crate::venue::{SimulatedVenue, VenueEvent};
+use crate::orders::OrderSide;
+use crate::types::Bar;
 
-use super::feed::BarSeries;
-use super::record::Recorder;
+use super::state::{Engine, StrategySpec};
+use super::strategy::{Callbacks, Strategy};
 
-/// Orders the risk engine refused during a vectorised run, with its reasons.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SignalRun {
+/// Target positions (raw signed quantities, one per bar of `symbol`).
+#[derive(Debug, Clone)]
+pub struct TargetPositions {
+    pub strategy: usize,
+    pub symbol: String,
+    pub target: Vec<i64>,
+    next: usize,
+    /// Orders sent.
     pub orders: u64,
-    pub denials: Vec<(u64, String)>,
 }
 
-/// Run `target` (raw signed quantities, one per bar of `series`) through `venue`.
-///
-/// # Errors
-/// `InvalidInput` when `target` and the series differ in length, or a venue error (an
-/// unregistered instrument).
-pub fn run_signals(
-    series: &BarSeries,
-    target: &[i64],
-    strategy_id: &str,
-    venue: &mut SimulatedVenue,
-    mut risk: Option<&mut RiskEngine>,
-    recorder: &mut Recorder,
-) -> CoreResult<SignalRun> {
-    if target.len() != series.len() {
-        return Err(CoreError::invalid(
-            "target",
-            format!("has {} entries for {} bars", target.len(), series.len()),
-        ));
-    }
-    let symbol = series.bar_type.symbol.as_str().to_owned();
-    let mut events: Vec<VenueEvent> = Vec::new();
-    let mut run = SignalRun::default();
-    for (i, &want) in target.iter().enumerate() {
-        let ts = series.ts[i];
-        events.clear();
-        venue.process_bar_raw(&symbol, ts, series.ohlc(i), series.volume[i], &mut events)?;
-        recorder.fills_from(&events);
-        if let Some(r) = risk.as_deref_mut() {
-            r.update(&*venue, ts);
+impl TargetPositions {
+    /// Register a target-position strategy `strategy_id` on `symbol` with `engine`.
+    ///
+    /// # Errors
+    /// `target` and the symbol's bars differ in length, or registration fails.
+    pub fn register(
+        engine: &mut Engine,
+        strategy_id: &str,
+        symbol: &str,
+        target: Vec<i64>,
+    ) -> CoreResult<Self> {
+        let ins = engine.instrument_index(symbol)?;
+        let bars = engine
+            .series_instrument
+            .iter()
+            .position(|&x| x == ins)
+            .map_or(0, |s| engine.feed.series[s].len());
+        if target.len() != bars {
+            return Err(CoreError::invalid(
+                "target",
+                format!("has {} entries for {bars} bars of {symbol}", target.len()),
+            ));
         }
-        let held = venue
-            .portfolio()
-            .strategy(strategy_id)
-            .and_then(|s| s.positions.get(&symbol))
-            .map_or(0, |p| p.quantity);
-        // An order still working (submitted on the previous bar, not yet filled) counts
-        // towards the target, as it would for a strategy that checks its open orders.
-        let working: i64 = venue
+        let strategy = engine.add_strategy(StrategySpec {
+            id: strategy_id.to_owned(),
+            symbols: vec![symbol.to_owned()],
+            callbacks: Callbacks {
+                bar: true,
+                ..Callbacks::default()
+            },
+            warmup: true,
+        })?;
+        Ok(Self {
+            strategy,
+            symbol: symbol.to_owned(),
+            target,
+            next: 0,
+            orders: 0,
+        })
+    }
+}
+
+impl<E: From<CoreError>> Strategy<E> for TargetPositions {
+    fn on_bar(&mut self, engine: &mut Engine, _bar: &Bar) -> Result<(), E> {
+        let Some(&want) = self.target.get(self.next) else {
+            return Ok(());
+        };
+        self.next += 1;
+        let held = engine.position_raw(self.strategy, &self.symbol)?;
+        let sid = &engine.strategies[self.strategy].id;
+        // A working order (sent on the previous bar, not filled yet) counts towards the
+        // target, as it would for a strategy that checks its open orders.
+        let working: i64 = engine
+            .venue
             .open_orders()
-            .filter(|o| o.strategy_id == strategy_id && o.instrument == symbol)
+            .filter(|o| &o.strategy_id == sid && o.instrument == self.symbol)
             .map(|o| o.side.sign() * o.leaves_qty())
             .sum();
         let diff = want - held - working;
@@ -70,37 +90,9 @@ pub fn run_signals(
             } else {
                 OrderSide::Sell
             };
-            let qty = diff.abs();
-            run.orders += 1;
-            let id = format!("{strategy_id}-{}", run.orders);
-            let denied = match risk.as_deref_mut() {
-                Some(r) => r
-                    .check(
-                        &OrderRequest::new(strategy_id, &symbol, side, qty),
-                        &*venue,
-                        ts,
-                    )
-                    .err(),
-                None => None,
-            };
-            if let Some(d) = denied {
-                run.denials.push((ts, d.to_string()));
-            } else {
-                events.clear();
-                let order = Order::new(
-                    id,
-                    strategy_id,
-                    symbol.as_str(),
-                    side,
-                    OrderType::Market,
-                    qty,
-                    ts,
-                );
-                venue.submit(order, ts, &mut events)?;
-                recorder.fills_from(&events);
-            }
+            self.orders += 1;
+            engine.submit_market(self.strategy, &self.symbol, side, diff.abs())?;
         }
-        recorder.sample(ts, venue.portfolio());
+        Ok(())
     }
-    Ok(run)
 }

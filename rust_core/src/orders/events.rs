@@ -91,4 +91,7 @@ pub struct OrderEvent {
     pub reason: String,
     /// Present exactly when `kind == Filled`.
     pub fill: Option<Fill>,
+    /// For `denied` and `modify_rejected` by the risk engine: the structured reason
+    /// (code, scope, limit, actual). Boxed: most events carry none.
+    pub denial: Option<Box<crate::risk::Denial>>,
 }

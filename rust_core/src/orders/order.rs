@@ -309,6 +309,7 @@ impl Order {
             ts,
             reason: reason.into(),
             fill,
+            denial: None,
         })
     }
 

@@ -365,6 +365,12 @@ impl PyOrderEvent {
     fn fill(&self) -> Option<PyFill> {
         self.0.fill.clone().map(PyFill)
     }
+    /// For an order the risk engine refused (``denied``, ``modify_rejected``): the
+    /// structured reason (code, scope, limit, actual, message).
+    #[getter]
+    fn denial(&self) -> Option<super::risk::PyDenial> {
+        self.0.denial.as_deref().cloned().map(super::risk::PyDenial)
+    }
     fn __repr__(&self) -> String {
         format!(
             "OrderEvent({} {} -> {} at {}{})",

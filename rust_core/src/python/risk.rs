@@ -147,7 +147,7 @@ impl PyRiskAccount {
 /// it, and a message for people.
 #[pyclass(frozen, name = "Denial", module = "pi5trading._core")]
 #[derive(Debug, Clone)]
-pub(crate) struct PyDenial(Denial);
+pub(crate) struct PyDenial(pub(crate) Denial);
 
 fn is_count(code: DenialCode) -> bool {
     matches!(

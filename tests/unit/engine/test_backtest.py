@@ -18,7 +18,7 @@ from pi5trading.exceptions import ConfigurationError, InvalidInputError
 from pi5trading.indicators import SMA
 from pi5trading.strategies.base import Strategy, StrategyConfig
 from pi5trading.strategies.sma_crossover import MovingAverageCrossover
-from tests.venues import no_cost_venue
+from tests.venues import fill_rows, no_cost_venue
 
 MIN = 60 * 10**9
 
@@ -53,7 +53,7 @@ def run_sma(f: BarFrame, fast: int = 5, slow: int = 12, fill: str = "next_open")
     r = BacktestRunner(venue=no_cost_venue(fill), risk=None)
     r.add_bars("AAA", f)
     r.add_strategy(MovingAverageCrossover({"fast": fast, "slow": slow, "quantity": 10}))
-    return r.run().fills
+    return fill_rows(r.run().fills)
 
 
 def test_sma_crossover_matches_reference() -> None:
@@ -123,7 +123,7 @@ def test_vectorised_matches_event_driven() -> None:
         return [(x[0], x[4], x[5], x[6]) for x in fills]
 
     assert len(event.fills) > 20
-    assert strip(event.fills) == strip(vec.fills)
+    assert strip(fill_rows(event.fills)) == strip(fill_rows(vec.fills))
     assert np.array_equal(event.curve.equity, vec.curve.equity)
 
 
@@ -150,7 +150,7 @@ def test_two_strategies_share_one_account_with_attribution() -> None:
 
 
 def test_risk_denials_are_events_with_reasons() -> None:
-    f = frame(500, seed=7)
+    f = BarFrame.from_columns(random_walk_bars(500, seed=7, market_hours=True), "gen")
     events: list[_core.OrderEvent] = []
 
     class Greedy(Strategy):
@@ -172,7 +172,12 @@ def test_risk_denials_are_events_with_reasons() -> None:
     assert [e.kind for e in events] == ["denied"]
     assert events[0].reason
     assert len(res.denials) == 1
-    assert res.denials[0][2]  # the machine-readable code
+    d = res.denials[0]
+    assert d.code == d.denial.code == "max_order_quantity"
+    assert d.denial.scope == "account"
+    assert d.denial.limit < d.denial.actual
+    assert events[0].denial is not None
+    assert events[0].denial.code == d.code
 
 
 def test_bad_bars_name_the_line(tmp_path: Path) -> None:
@@ -259,8 +264,8 @@ def test_random_order_flow_reconciles_and_fills_inside_bars(data_seed: int, seed
         p.starting_cash + p.realised_pnl + p.unrealised_pnl - p.commissions
     )
     for fill in res.fills:
-        i = int(np.searchsorted(f.ts, fill[0]))
-        assert round(f.low[i] * 1e9) <= fill[6] <= round(f.high[i] * 1e9)
+        i = int(np.searchsorted(f.ts, fill.ts))
+        assert round(f.low[i] * 1e9) <= fill.price_raw <= round(f.high[i] * 1e9)
     # Equity curve ends at the account's final equity.
     assert res.curve.equity[-1] == pytest.approx(float(p.equity))
 
@@ -354,8 +359,8 @@ def test_timers_fire_in_time_order_with_the_bars() -> None:
     assert log[i - 1] == ("bar", t0 + 10 * MIN)
     assert [t for n, t in log if n == "every-5m"] == [t0 + k * 5 * MIN for k in range(1, 6)]
     # The order sent at 02:30 after the first bar filled at the open of the bar closing at 03:00.
-    assert res.fills[0][0] == t0 + 3 * MIN
-    assert res.fills[0][6] == round(f.open[3] * 1e9)
+    assert res.fills[0].ts == t0 + 3 * MIN
+    assert res.fills[0].price_raw == round(f.open[3] * 1e9)
 
 
 @settings(max_examples=25, deadline=None)
@@ -369,7 +374,7 @@ def test_round_trips_match_a_plain_reference(data_seed: int, seed: int) -> None:
     r.add_bars("AAA", f)
     r.add_strategy(RandomOrders({"seed": seed}))
     res = r.run()
-    want = reference_round_trips(res.fills)
+    want = reference_round_trips(fill_rows(res.fills))
     got = res.trades
     assert len(got) == len(want)
     nano = Fraction(1, 10**9)

@@ -11,7 +11,7 @@ import numpy as np
 from pi5trading.data import BarFrame
 from pi5trading.engine import BacktestRunner
 from pi5trading.strategies import Strategy
-from tests.venues import no_cost_venue
+from tests.venues import fill_rows, no_cost_venue
 
 MIN = 60 * 10**9
 # 2024-01-02 14:31 UTC: an arbitrary start for series where the clock does not matter.
@@ -54,7 +54,7 @@ def run(
     r.add_strategy(strategy)
     res = r.run()
     out: list[Fill] = []
-    for ts, _sid, _sym, _oid, side, qty, price, _comm in res.fills:
+    for ts, _sid, _sym, _oid, side, qty, price, _comm in fill_rows(res.fills):
         i = int(np.searchsorted(f.ts, ts))
         assert f.ts[i] == ts
         out.append((i, side, Decimal(qty) / 10**9, Decimal(price) / 10**9))

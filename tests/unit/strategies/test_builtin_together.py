@@ -9,6 +9,7 @@ from pi5trading.data import BarFrame, random_walk_bars
 from pi5trading.engine import BacktestRunner
 from pi5trading.strategies import BUILTIN
 from tests.unit.strategies.helpers import no_cost_venue
+from tests.venues import fill_rows
 
 # Parameters that trade often on a calm one-minute random walk.
 PARAMS: dict[str, dict[str, object]] = {
@@ -30,7 +31,7 @@ def walk(seed: int, n: int = 6000) -> BarFrame:
 
 def strip(fills: list[tuple]) -> list[tuple]:  # type: ignore[type-arg]
     """Fills without order ids (they count per strategy)."""
-    return [(ts, sid, sym, side, q, p) for ts, sid, sym, _oid, side, q, p, _c in fills]
+    return [(ts, sid, sym, side, q, p) for ts, sid, sym, _oid, side, q, p, _c in fill_rows(fills)]
 
 
 def run(names: list[str], seeds: dict[str, int]) -> list[tuple]:  # type: ignore[type-arg]

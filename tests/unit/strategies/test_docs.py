@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.venues import fill_rows
+
 DOC = Path(__file__).resolve().parents[3] / "docs" / "strategies.md"
 
 
@@ -44,7 +46,7 @@ def test_every_python_block_runs(
     bars = namespace["bars"]
     intrabar = [
         f
-        for f in result.fills  # type: ignore[attr-defined]
+        for f in fill_rows(result.fills)  # type: ignore[attr-defined]
         if f[4] == "sell"
         and f[6] < round(bars.open[int(np.searchsorted(bars.ts, f[0]))] * 1e9) - 10**7  # type: ignore[attr-defined]
     ]

@@ -1,0 +1,345 @@
+//! The one command path: every order a strategy (or, later, the API) sends — new, changed,
+//! cancelled, closing — passes the pre-trade risk checks, then reaches the venue. Outcomes
+//! are queued as events for the strategies.
+
+use crate::error::{CoreError, CoreResult};
+use crate::orders::{Order, OrderEvent, OrderEventKind, OrderSide, OrderStatus, OrderType};
+use crate::portfolio::notional;
+use crate::risk::{AccountView, Denial, OrderRequest, Sizing, Totals};
+use crate::venue::VenueEvent;
+
+use super::state::{DenialRecord, EngineState};
+
+impl EngineState {
+    fn record_denial(&mut self, ts: u64, order: &Order, d: &Denial) {
+        self.denials.push(DenialRecord {
+            ts,
+            strategy_id: order.strategy_id.clone(),
+            client_order_id: order.client_order_id.clone(),
+            denial: d.clone(),
+        });
+    }
+
+    /// Risk, then venue, for one order; the events are queued. Returns its status.
+    fn route(&mut self, mut order: Order) -> CoreResult<OrderStatus> {
+        let ts = self.now;
+        if let Some(r) = self.risk.as_mut() {
+            let req = OrderRequest::from_order(&order);
+            if let Err(d) = r.check(&req, &self.venue, ts) {
+                self.record_denial(ts, &order, &d);
+                let mut ev = order.deny(ts, d.to_string())?;
+                ev.denial = Some(Box::new(d));
+                self.pending.push(VenueEvent::Order(ev));
+                return Ok(OrderStatus::Denied);
+            }
+        }
+        let id = order.client_order_id.clone();
+        self.scratch.clear();
+        self.venue.submit(order, ts, &mut self.scratch)?;
+        self.recorder.fills_from(&self.scratch);
+        self.pending.append(&mut self.scratch);
+        Ok(self
+            .venue
+            .order(&id)
+            .map_or(OrderStatus::Submitted, |o| o.status))
+    }
+
+    /// A fresh client order id for the strategy: `<strategy id>-<n>`.
+    ///
+    /// # Errors
+    /// Unknown strategy.
+    pub fn next_order_id(&mut self, strategy: usize) -> CoreResult<String> {
+        let st = self
+            .strategies
+            .get_mut(strategy)
+            .ok_or_else(|| CoreError::invalid("strategy", format!("no strategy #{strategy}")))?;
+        st.orders += 1;
+        Ok(format!("{}-{}", st.id, st.orders))
+    }
+
+    /// Send `order` for strategy `strategy` (whose id it must carry): pre-trade risk first
+    /// (a refusal becomes a `denied` event with the structured reason), then the venue.
+    ///
+    /// # Errors
+    /// Unknown strategy, an order of another strategy, or an invalid order.
+    pub fn submit(&mut self, strategy: usize, order: Order) -> CoreResult<OrderStatus> {
+        let sid = &self.strategy(strategy)?.id;
+        if &order.strategy_id != sid {
+            return Err(CoreError::invalid(
+                "order",
+                format!(
+                    "strategy_id {:?} is not this strategy's ({sid:?})",
+                    order.strategy_id
+                ),
+            ));
+        }
+        self.route(order)
+    }
+
+    /// A market order built in one call (the common case). Returns its client order id.
+    ///
+    /// # Errors
+    /// Unknown strategy or an invalid quantity/instrument.
+    pub fn submit_market(
+        &mut self,
+        strategy: usize,
+        symbol: &str,
+        side: OrderSide,
+        quantity: i64,
+    ) -> CoreResult<String> {
+        let oid = self.next_order_id(strategy)?;
+        let sid = self.strategies[strategy].id.clone();
+        let order = Order::new(
+            oid.clone(),
+            sid,
+            symbol,
+            side,
+            OrderType::Market,
+            quantity,
+            self.now,
+        );
+        self.route(order)?;
+        Ok(oid)
+    }
+
+    /// Flatten the strategy's position in `symbol`: cancel its working orders there, then a
+    /// reduce-only market order (through risk like any other) for the rest. Returns the
+    /// order id, or `None` when already flat.
+    ///
+    /// # Errors
+    /// Unknown strategy.
+    pub fn close_position(&mut self, strategy: usize, symbol: &str) -> CoreResult<Option<String>> {
+        let sid = self.strategy(strategy)?.id.clone();
+        let working: Vec<String> = self
+            .venue
+            .open_orders()
+            .filter(|o| o.strategy_id == sid && o.instrument == symbol)
+            .map(|o| o.client_order_id.clone())
+            .collect();
+        for oid in working {
+            self.cancel(&oid)?;
+        }
+        let held = self.position_raw(strategy, symbol)?;
+        if held == 0 {
+            return Ok(None);
+        }
+        let side = if held > 0 {
+            OrderSide::Sell
+        } else {
+            OrderSide::Buy
+        };
+        let oid = self.next_order_id(strategy)?;
+        let order = Order::new(
+            oid.clone(),
+            sid,
+            symbol,
+            side,
+            OrderType::Market,
+            held.abs(),
+            self.now,
+        )
+        .with_flags(true, false);
+        self.route(order)?;
+        Ok(Some(oid))
+    }
+
+    /// Cancel a working order; the outcome arrives as an order event.
+    ///
+    /// # Errors
+    /// Unknown order id.
+    pub fn cancel(&mut self, client_order_id: &str) -> CoreResult<()> {
+        self.scratch.clear();
+        self.venue
+            .cancel(client_order_id, self.now, &mut self.scratch)?;
+        self.pending.append(&mut self.scratch);
+        Ok(())
+    }
+
+    /// Change a working order's quantity and/or prices. The order as it would be after the
+    /// change passes the same pre-trade checks as a new order (collar, notional, buying
+    /// power, position, trading hours, state ...), with the order itself taken out of the
+    /// working orders it would otherwise be counted against. A refusal is a
+    /// `modify_rejected` event carrying the denial; outcomes arrive as order events.
+    ///
+    /// # Errors
+    /// Unknown order id, or invalid values.
+    pub fn modify(
+        &mut self,
+        client_order_id: &str,
+        quantity: Option<i64>,
+        price: Option<i64>,
+        trigger_price: Option<i64>,
+    ) -> CoreResult<()> {
+        let ts = self.now;
+        if let (Some(order), Some(r)) = (self.venue.order(client_order_id), self.risk.as_mut()) {
+            if order.status.is_open() {
+                let mut changed = order.clone();
+                if let Some(q) = quantity {
+                    changed.quantity = q;
+                }
+                if price.is_some() {
+                    changed.price = price;
+                }
+                if trigger_price.is_some() {
+                    changed.trigger_price = trigger_price;
+                }
+                let mut req = OrderRequest::from_order(&changed);
+                // Only what is still to trade can add exposure.
+                req.quantity = changed.quantity - changed.filled_qty;
+                let view = Without {
+                    venue: &self.venue,
+                    order,
+                };
+                if req.quantity > 0 {
+                    if let Err(d) = r.check(&req, &view, ts) {
+                        let ev = OrderEvent {
+                            client_order_id: order.client_order_id.clone(),
+                            strategy_id: order.strategy_id.clone(),
+                            instrument: order.instrument.clone(),
+                            kind: OrderEventKind::ModifyRejected,
+                            status: order.status,
+                            ts,
+                            reason: d.to_string(),
+                            fill: None,
+                            denial: Some(Box::new(d.clone())),
+                        };
+                        let order = order.clone();
+                        self.record_denial(ts, &order, &d);
+                        self.pending.push(VenueEvent::Order(ev));
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        self.scratch.clear();
+        self.venue.modify(
+            client_order_id,
+            quantity,
+            price,
+            trigger_price,
+            ts,
+            &mut self.scratch,
+        )?;
+        self.recorder.fills_from(&self.scratch);
+        self.pending.append(&mut self.scratch);
+        Ok(())
+    }
+
+    /// Quantity for a sizing `method` on this account at `price` (or the last price),
+    /// rounded down to the instrument's lot; with a risk engine also clipped to what its
+    /// limits allow. Without one, the account's equity is used with no limits.
+    ///
+    /// # Errors
+    /// Unknown strategy or instrument, bad sizing parameters, no price known.
+    pub fn size(
+        &self,
+        strategy: usize,
+        symbol: &str,
+        method: &Sizing,
+        side: OrderSide,
+        price: Option<i64>,
+    ) -> CoreResult<i64> {
+        let sid = &self.strategy(strategy)?.id;
+        let ins = &self.instruments[self.instrument_index(symbol)?];
+        if let Some(r) = &self.risk {
+            return r.size_order(method, sid, symbol, side, price, &self.venue);
+        }
+        let px = price
+            .or_else(|| self.venue.portfolio().mark_of(symbol))
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "price",
+                    format!("no price given and no last price for {symbol}"),
+                )
+            })?;
+        crate::risk::size(method, self.venue.portfolio().equity(), px, ins.lot)
+    }
+}
+
+/// The venue's account as risk sees it, without one working order: a changed order is
+/// checked as if it replaced itself, not as an addition to itself.
+struct Without<'a> {
+    venue: &'a crate::venue::SimulatedVenue,
+    order: &'a Order,
+}
+
+impl Without<'_> {
+    fn is_mine(&self, strategy_id: Option<&str>) -> bool {
+        strategy_id.is_none_or(|s| s == self.order.strategy_id)
+    }
+}
+
+impl AccountView for Without<'_> {
+    fn equity(&self) -> i128 {
+        self.venue.equity()
+    }
+    fn totals(&self) -> Totals {
+        self.venue.totals()
+    }
+    fn cash(&self) -> i128 {
+        self.venue.cash()
+    }
+    fn buying_power(&self) -> i128 {
+        self.venue.buying_power()
+    }
+    fn pending_buy_notional(&self) -> i128 {
+        let mine = if self.order.side == OrderSide::Buy {
+            let o = self.order;
+            let px = o
+                .price
+                .or(o.trigger_price)
+                .or_else(|| self.venue.portfolio().mark_of(&o.instrument))
+                .unwrap_or(0);
+            notional(o.leaves_qty(), px)
+        } else {
+            0
+        };
+        self.venue.pending_buy_notional() - mine
+    }
+    fn shorts_allowed(&self) -> bool {
+        self.venue.shorts_allowed()
+    }
+    fn position_quantity(&self, instrument: &str) -> i64 {
+        self.venue.position_quantity(instrument)
+    }
+    fn strategy_position_quantity(&self, strategy_id: &str, instrument: &str) -> i64 {
+        self.venue
+            .strategy_position_quantity(strategy_id, instrument)
+    }
+    fn last_price(&self, instrument: &str) -> Option<i64> {
+        self.venue.last_price(instrument)
+    }
+    fn gross_exposure(&self) -> i128 {
+        self.venue.gross_exposure()
+    }
+    fn net_exposure(&self) -> i128 {
+        self.venue.net_exposure()
+    }
+    fn open_positions(&self) -> u32 {
+        self.venue.open_positions()
+    }
+    fn total_pnl(&self) -> i128 {
+        self.venue.total_pnl()
+    }
+    fn strategy_pnl(&self, strategy_id: &str) -> i128 {
+        self.venue.strategy_pnl(strategy_id)
+    }
+    fn open_orders(&self, strategy_id: Option<&str>) -> u32 {
+        let n = AccountView::open_orders(self.venue, strategy_id);
+        n.saturating_sub(u32::from(self.is_mine(strategy_id)))
+    }
+    fn working_quantity(
+        &self,
+        strategy_id: Option<&str>,
+        instrument: &str,
+        side: OrderSide,
+    ) -> i64 {
+        let all = self.venue.working_quantity(strategy_id, instrument, side);
+        let o = self.order;
+        if self.is_mine(strategy_id) && o.instrument == instrument && o.side == side {
+            all - o.leaves_qty()
+        } else {
+            all
+        }
+    }
+}

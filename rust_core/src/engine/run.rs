@@ -1,0 +1,491 @@
+//! The event loop. One bar, quote, trade or clock tick at a time ([`Engine::step`]); a
+//! backtest is the same step over a historical feed ([`Engine::run`]).
+//!
+//! Per bar: timers due before it fire first; then the venue processes the bar (fills at
+//! their market times, marks), risk sees the new marks, the instrument's indicators and
+//! crossovers update, the equity is sampled (one point per timestamp), the venue's events
+//! go to the strategies, then `on_cross` for the crossovers that fired and `on_bar` for the
+//! subscribed strategies whose indicators are ready — each callback followed by the events
+//! its own orders caused. Orders go through risk and the venue at once; a market order sent
+//! from `on_bar` fills at the next bar's open (or this close, per the venue's setting).
+//! Timers due at a bar's time fire after every bar of that time.
+
+use crate::clock::TimeEvent;
+use crate::error::{CoreError, CoreResult};
+use crate::orders::OrderEventKind;
+use crate::types::{Bar, BarType, Price, Quantity, QuoteTick, TradeTick, UnixNanos};
+use crate::venue::VenueEvent;
+
+use super::record::Recorder;
+use super::state::{Engine, EngineState, Phase, TIMER_SEP};
+use super::strategy::Strategy;
+
+/// A market event for [`Engine::step`].
+#[derive(Debug, Clone)]
+pub enum MarketEvent {
+    /// A bar, stamped with its close time; `open_ts` is when it opened (its close time
+    /// minus its interval when not known better).
+    Bar {
+        bar: Bar,
+        open_ts: u64,
+    },
+    Quote(QuoteTick),
+    Trade(TradeTick),
+    /// The clock moved with no data: timers due by then fire.
+    Time(u64),
+}
+
+impl MarketEvent {
+    /// A bar whose open time is its close time minus its interval.
+    #[must_use]
+    pub fn bar(bar: Bar) -> Self {
+        let open_ts = bar
+            .ts_event
+            .0
+            .saturating_sub(bar.bar_type.interval.as_nanos());
+        Self::Bar { bar, open_ts }
+    }
+
+    /// The event's time (UTC ns).
+    #[must_use]
+    pub fn ts(&self) -> u64 {
+        match self {
+            Self::Bar { bar, .. } => bar.ts_event.0,
+            Self::Quote(q) => q.ts_event.0,
+            Self::Trade(t) => t.ts_event.0,
+            Self::Time(t) => *t,
+        }
+    }
+}
+
+/// One bar in raw units, as the loop moves it around.
+#[derive(Debug, Clone, Copy)]
+struct RawBar {
+    instrument: usize,
+    bar_type: BarType,
+    open_ts: u64,
+    ts: u64,
+    ohlc: [i64; 4],
+    volume: i64,
+}
+
+impl EngineState {
+    fn make_bar(&self, b: &RawBar) -> CoreResult<Bar> {
+        let ins = &self.instruments[b.instrument];
+        let p = |raw: i64| Price::from_raw(raw, ins.price_precision);
+        Ok(Bar {
+            bar_type: b.bar_type,
+            open: p(b.ohlc[0])?,
+            high: p(b.ohlc[1])?,
+            low: p(b.ohlc[2])?,
+            close: p(b.ohlc[3])?,
+            volume: Quantity::from_raw(b.volume, ins.size_precision)?,
+            ts_event: UnixNanos(b.ts),
+        })
+    }
+
+    /// The Rust part of a bar: venue, risk, indicators, crossovers, equity; leaves the
+    /// strategies to call in `to_call` and the fired crossovers in `fired`.
+    fn process_bar(&mut self, b: &RawBar) -> CoreResult<()> {
+        let symbol = &self.instruments[b.instrument].symbol;
+        self.scratch.clear();
+        self.venue
+            .process_bar_raw(symbol, b.ts, b.ohlc, b.volume, &mut self.scratch)?;
+        if !self.scratch.is_empty() {
+            self.recorder.fills_from(&self.scratch);
+            self.pending.append(&mut self.scratch);
+        }
+        if let Some(r) = self.risk.as_mut() {
+            r.update(&self.venue, b.ts);
+        }
+        let input = crate::indicators::BarInput {
+            high: b.ohlc[1],
+            low: b.ohlc[2],
+            close: b.ohlc[3],
+            volume: b.volume,
+            ts_ns: b.ts,
+        };
+        for slot in self
+            .indicators
+            .iter_mut()
+            .filter(|x| x.instrument == b.instrument)
+        {
+            slot.ready = slot.indicator.feed(&input)?;
+        }
+        self.fired.clear();
+        for (ci, c) in self
+            .crosses
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, c)| c.instrument == b.instrument)
+        {
+            let va = self.indicators[c.a].indicator.level();
+            let vb = match c.b {
+                Some(k) => self.indicators[k].indicator.level(),
+                None => Some(c.level),
+            };
+            c.cross.update(va, vb);
+            if c.handled && c.cross.value() != 0 {
+                self.fired.push((ci, c.cross.value()));
+            }
+        }
+        self.recorder.sample(b.ts, self.venue.portfolio());
+        self.to_call.clear();
+        for (k, st) in self.strategies.iter().enumerate() {
+            if !st.callbacks.bar || !st.subscribed[b.instrument] {
+                continue;
+            }
+            let ready = st.warmup
+                || self
+                    .indicators
+                    .iter()
+                    .all(|x| x.strategy != k || x.instrument != b.instrument || x.ready);
+            if ready {
+                self.to_call.push(k);
+            }
+        }
+        self.processed += 1;
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Start: the clock reads `start` (default: the feed's first bar, else 0), then every
+    /// strategy's `on_start` runs.
+    ///
+    /// # Errors
+    /// Already started, or a strategy's error.
+    pub fn start<E, S>(&mut self, strategies: &mut [S], start: Option<u64>) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        if strategies.len() != self.strategies.len() {
+            return Err(CoreError::invalid(
+                "strategies",
+                format!(
+                    "{} handlers for {} registered strategies",
+                    strategies.len(),
+                    self.strategies.len()
+                ),
+            )
+            .into());
+        }
+        let start = start.or_else(|| self.first_ts()).unwrap_or(0);
+        self.prime(start)?;
+        self.phase = Phase::Running;
+        let total = self.feed.total();
+        if total > 0 {
+            self.recorder = Recorder::with_capacity(total);
+        }
+        for k in 0..strategies.len() {
+            strategies[k].on_start(self)?;
+            self.dispatch(strategies)?;
+        }
+        Ok(())
+    }
+
+    /// Stop: fire the timers due by the last event's time, then every strategy's `on_stop`.
+    ///
+    /// # Errors
+    /// Not running, or a strategy's error.
+    pub fn stop<E, S>(&mut self, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        self.running()?;
+        let now = self.now;
+        self.fire_timers(now, strategies)?;
+        for k in 0..strategies.len() {
+            strategies[k].on_stop(self)?;
+            self.dispatch(strategies)?;
+        }
+        self.phase = Phase::Stopped;
+        Ok(())
+    }
+
+    fn running(&self) -> CoreResult<()> {
+        match self.phase {
+            Phase::Running => Ok(()),
+            Phase::Setup => Err(CoreError::InvalidState(
+                "the engine has not started (call start first)".into(),
+            )),
+            Phase::Stopped => Err(CoreError::InvalidState("the engine has stopped".into())),
+        }
+    }
+
+    /// Process one market event with the live (or any externally driven) clock: what a
+    /// trading node calls for each bar, quote, trade or clock tick it receives. Events
+    /// must come in time order.
+    ///
+    /// # Errors
+    /// Not running, an event before the clock, an unknown instrument, a strategy's error.
+    pub fn step<E, S>(&mut self, event: &MarketEvent, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        self.running()?;
+        let ts = event.ts();
+        if ts < self.now {
+            return Err(CoreError::invalid(
+                "event",
+                format!(
+                    "at {ts} is before the engine clock {}: events must come in time order",
+                    self.now
+                ),
+            )
+            .into());
+        }
+        match event {
+            MarketEvent::Bar { bar, open_ts } => {
+                let instrument = self.instrument_index(bar.bar_type.symbol.as_str())?;
+                let raw = RawBar {
+                    instrument,
+                    bar_type: bar.bar_type,
+                    open_ts: *open_ts,
+                    ts,
+                    ohlc: [
+                        bar.open.raw(),
+                        bar.high.raw(),
+                        bar.low.raw(),
+                        bar.close.raw(),
+                    ],
+                    volume: bar.volume.raw(),
+                };
+                self.bar(&raw, strategies)
+            }
+            MarketEvent::Quote(q) => {
+                self.fire_timers(ts.saturating_sub(1), strategies)?;
+                self.now = ts;
+                let st: &mut EngineState = self;
+                st.scratch.clear();
+                st.venue.process_quote(q, &mut st.scratch)?;
+                self.after_tick(ts, strategies)
+            }
+            MarketEvent::Trade(t) => {
+                self.fire_timers(ts.saturating_sub(1), strategies)?;
+                self.now = ts;
+                let st: &mut EngineState = self;
+                st.scratch.clear();
+                st.venue.process_trade(t, &mut st.scratch)?;
+                self.after_tick(ts, strategies)
+            }
+            MarketEvent::Time(t) => self.fire_timers(*t, strategies),
+        }
+    }
+
+    fn after_tick<E, S>(&mut self, ts: u64, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        let st: &mut EngineState = self;
+        st.recorder.fills_from(&st.scratch);
+        st.pending.append(&mut st.scratch);
+        if let Some(r) = st.risk.as_mut() {
+            r.update(&st.venue, ts);
+        }
+        self.dispatch(strategies)
+    }
+
+    /// Run every bar of the feed, in time order across instruments (ties in the order the
+    /// instruments' bars were added): `start`, a `step` per bar, `stop`. `progress(done,
+    /// total)` is called every `progress_every` bars and at the end.
+    ///
+    /// # Errors
+    /// Already started, or a strategy's or progress callback's error.
+    pub fn run<E, S, P>(
+        &mut self,
+        strategies: &mut [S],
+        mut progress: Option<P>,
+        progress_every: u64,
+    ) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+        P: FnMut(u64, usize) -> Result<(), E>,
+    {
+        self.setup_only("run")?;
+        self.start(strategies, None)?;
+        let every = progress_every.max(1);
+        let total = self.feed.total();
+        while let Some((s, i)) = self.feed.next_row() {
+            let series = &self.feed.series[s];
+            let raw = RawBar {
+                instrument: self.series_instrument[s],
+                bar_type: series.bar_type,
+                open_ts: series.open_ts(i),
+                ts: series.ts[i],
+                ohlc: series.ohlc(i),
+                volume: series.volume[i],
+            };
+            self.bar(&raw, strategies)?;
+            if let Some(p) = progress.as_mut() {
+                if self.processed % every == 0 {
+                    p(self.processed, total)?;
+                }
+            }
+        }
+        self.stop(strategies)?;
+        if let Some(p) = progress.as_mut() {
+            p(self.processed, total)?;
+        }
+        Ok(())
+    }
+
+    fn bar<E, S>(&mut self, b: &RawBar, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        // Timers due strictly before this bar fire first, in time order.
+        self.fire_timers(b.ts.saturating_sub(1), strategies)?;
+        self.now = b.ts;
+        self.process_bar(b)?;
+        self.dispatch(strategies)?;
+        if self.fired.is_empty() && self.to_call.is_empty() {
+            return Ok(());
+        }
+        // One Bar per bar, shared by every callback that runs on it.
+        let bar = self.make_bar(b)?;
+        let fired = std::mem::take(&mut self.fired);
+        let calls = std::mem::take(&mut self.to_call);
+        let result = self.callbacks(&bar, &fired, &calls, strategies);
+        // Keep the buffers' allocations for the next bar.
+        self.fired = fired;
+        self.to_call = calls;
+        result
+    }
+
+    fn callbacks<E, S>(
+        &mut self,
+        bar: &Bar,
+        fired: &[(usize, i8)],
+        calls: &[usize],
+        strategies: &mut [S],
+    ) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        for &(ci, direction) in fired {
+            let k = self.crosses[ci].strategy;
+            strategies[k].on_cross(self, ci, bar, direction)?;
+            self.dispatch(strategies)?;
+        }
+        for &k in calls {
+            strategies[k].on_bar(self, bar)?;
+            self.dispatch(strategies)?;
+        }
+        Ok(())
+    }
+
+    /// Advance the clock to `to` and run the due timers' handlers in time order.
+    fn fire_timers<E, S>(&mut self, to: u64, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        use crate::clock::Clock;
+        if to <= self.clock.now().0 {
+            return Ok(());
+        }
+        let mut events = std::mem::take(&mut self.timer_events);
+        events.clear();
+        self.clock.advance_to(UnixNanos(to), &mut events)?;
+        let result = self.deliver_timers(&events, strategies);
+        self.now = self.now.max(to);
+        self.timer_events = events;
+        result
+    }
+
+    fn deliver_timers<E, S>(&mut self, events: &[TimeEvent], strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        for ev in events {
+            let Some((sid, name)) = ev.name.split_once(TIMER_SEP) else {
+                continue;
+            };
+            let Some(&k) = self.strategy_index.get(sid) else {
+                continue;
+            };
+            self.now = ev.ts_event.0;
+            if !self.strategies[k].callbacks.timer {
+                continue;
+            }
+            let public = TimeEvent {
+                name: name.into(),
+                ts_event: ev.ts_event,
+                seq: ev.seq,
+            };
+            strategies[k].on_timer(self, &public)?;
+            self.dispatch(strategies)?;
+        }
+        Ok(())
+    }
+
+    /// Deliver queued venue and risk events to the strategies that handle them, in order
+    /// (including the events the handlers' own orders cause).
+    fn dispatch<E, S>(&mut self, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        while !self.pending.is_empty() {
+            if !self.any_event_handler {
+                // Nobody listens: drop them without a call.
+                self.pending.clear();
+                return Ok(());
+            }
+            let events = std::mem::take(&mut self.pending);
+            for ev in &events {
+                self.deliver(ev, strategies)?;
+            }
+            if self.pending.is_empty() {
+                // Give the buffer back for the next batch.
+                let mut events = events;
+                events.clear();
+                self.pending = events;
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver<E, S>(&mut self, ev: &VenueEvent, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        let sid = match ev {
+            VenueEvent::Order(o) => o.strategy_id.as_str(),
+            VenueEvent::Position(p) => match &p.strategy_id {
+                Some(s) => s.as_str(),
+                None => return Ok(()),
+            },
+        };
+        let Some(&k) = self.strategy_index.get(sid) else {
+            return Ok(());
+        };
+        let cb = self.strategies[k].callbacks;
+        match ev {
+            VenueEvent::Order(o) => {
+                if cb.order {
+                    strategies[k].on_order(self, o)?;
+                }
+                if cb.fill && o.kind == OrderEventKind::Filled {
+                    strategies[k].on_fill(self, o)?;
+                }
+            }
+            VenueEvent::Position(p) => {
+                if cb.position {
+                    strategies[k].on_position(self, p)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

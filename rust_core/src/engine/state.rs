@@ -1,0 +1,579 @@
+//! The engine's state: venue, risk, clock, instruments, strategies, indicator and crossover
+//! slots, the recorder. Registration and queries live here, commands in `commands.rs`, the
+//! event loop in `run.rs`.
+
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+
+use crate::clock::{Clock, TestClock, TimeEvent};
+use crate::error::{CoreError, CoreResult};
+use crate::orders::Order;
+use crate::portfolio::{Portfolio, Position};
+use crate::risk::{Denial, RiskEngine};
+use crate::types::{Instrument, UnixNanos};
+use crate::venue::{SimulatedVenue, VenueEvent};
+
+use super::cross::CrossOver;
+use super::feed::{BarSeries, Feed};
+use super::record::Recorder;
+use super::strategy::{Callbacks, FedIndicator};
+
+/// Separates the strategy id from the timer name on the shared clock.
+pub(super) const TIMER_SEP: char = '\u{1f}';
+
+/// What the engine keeps per instrument.
+#[derive(Debug, Clone)]
+pub struct InstrumentSlot {
+    pub symbol: String,
+    pub price_precision: u8,
+    pub size_precision: u8,
+    /// Raw tick and lot sizes.
+    pub tick: i64,
+    pub lot: i64,
+}
+
+/// A registered strategy.
+#[derive(Debug, Clone)]
+pub struct StrategySlot {
+    pub id: String,
+    pub callbacks: Callbacks,
+    /// Called during indicator warm-up too.
+    pub warmup: bool,
+    /// Per instrument (by index): does the strategy receive its bars?
+    pub subscribed: Vec<bool>,
+    /// Orders sent so far; client order ids are `<strategy id>-<n>`.
+    pub orders: u64,
+}
+
+/// How a strategy registers with the engine.
+#[derive(Debug, Clone)]
+pub struct StrategySpec {
+    pub id: String,
+    /// The instruments whose bars it receives.
+    pub symbols: Vec<String>,
+    pub callbacks: Callbacks,
+    pub warmup: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct IndicatorSlot {
+    pub instrument: usize,
+    pub strategy: usize,
+    pub indicator: Box<dyn FedIndicator>,
+    pub ready: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct CrossSlot {
+    pub instrument: usize,
+    pub strategy: usize,
+    pub a: usize,
+    /// The second indicator's slot, or `None` to compare with `level`.
+    pub b: Option<usize>,
+    pub level: f64,
+    pub cross: CrossOver,
+    /// Call the strategy's `on_cross` only on the bars where it fires.
+    pub handled: bool,
+}
+
+/// An order the risk engine refused, with the full structured reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DenialRecord {
+    pub ts: u64,
+    pub strategy_id: String,
+    pub client_order_id: String,
+    pub denial: Denial,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Setup,
+    Running,
+    Stopped,
+}
+
+/// Everything the engine owns. Reached through [`Engine`] (which derefs to it).
+#[derive(Debug)]
+pub struct EngineState {
+    pub(super) venue: SimulatedVenue,
+    pub(super) risk: Option<RiskEngine>,
+    pub(super) instruments: Vec<InstrumentSlot>,
+    pub(super) by_symbol: HashMap<String, usize>,
+    pub(super) feed: Feed,
+    /// Per feed series: its instrument's index.
+    pub(super) series_instrument: Vec<usize>,
+    pub(super) strategies: Vec<StrategySlot>,
+    pub(super) strategy_index: HashMap<String, usize>,
+    pub(super) indicators: Vec<IndicatorSlot>,
+    pub(super) crosses: Vec<CrossSlot>,
+    pub(super) recorder: Recorder,
+    pub(super) denials: Vec<DenialRecord>,
+    /// Venue and risk events not yet delivered to the strategies.
+    pub(super) pending: Vec<VenueEvent>,
+    pub(super) scratch: Vec<VenueEvent>,
+    pub(super) to_call: Vec<usize>,
+    /// Crossover slots that fired on this bar and have a handler, with their direction.
+    pub(super) fired: Vec<(usize, i8)>,
+    pub(super) timer_events: Vec<TimeEvent>,
+    /// Does any strategy handle order, fill or position events?
+    pub(super) any_event_handler: bool,
+    /// The engine clock: moved by the data (backtest) or by the live node's events.
+    pub(super) clock: TestClock,
+    pub(super) now: u64,
+    pub(super) processed: u64,
+    pub(super) phase: Phase,
+}
+
+/// The trading engine: one command path (risk, then venue) and one event loop, driven by a
+/// historical feed ([`Engine::run`]) or one event at a time ([`Engine::step`]).
+///
+/// The state sits behind one box, so lending the engine to a callback and taking it back
+/// (what the Python binding does around each Python call) moves a pointer, not the state.
+#[derive(Debug)]
+pub struct Engine {
+    state: Box<EngineState>,
+}
+
+impl Deref for Engine {
+    type Target = EngineState;
+    #[inline]
+    fn deref(&self) -> &EngineState {
+        &self.state
+    }
+}
+
+impl DerefMut for Engine {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut EngineState {
+        &mut self.state
+    }
+}
+
+impl Engine {
+    /// An engine over `venue` (its configuration and account) and an optional risk engine.
+    /// A backtest starts from a fresh risk state: pass a risk engine built from a config.
+    #[must_use]
+    pub fn new(venue: SimulatedVenue, risk: Option<RiskEngine>) -> Self {
+        Self {
+            state: Box::new(EngineState {
+                venue,
+                risk,
+                instruments: Vec::new(),
+                by_symbol: HashMap::new(),
+                feed: Feed::new(),
+                series_instrument: Vec::new(),
+                strategies: Vec::new(),
+                strategy_index: HashMap::new(),
+                indicators: Vec::new(),
+                crosses: Vec::new(),
+                recorder: Recorder::default(),
+                denials: Vec::new(),
+                pending: Vec::new(),
+                scratch: Vec::new(),
+                to_call: Vec::new(),
+                fired: Vec::new(),
+                timer_events: Vec::new(),
+                any_event_handler: false,
+                clock: TestClock::new(UnixNanos(0)),
+                now: 0,
+                processed: 0,
+                phase: Phase::Setup,
+            }),
+        }
+    }
+}
+
+impl EngineState {
+    pub(super) fn setup_only(&self, what: &str) -> CoreResult<()> {
+        if self.phase == Phase::Setup {
+            Ok(())
+        } else {
+            Err(CoreError::InvalidState(format!(
+                "{what}: the engine has already started"
+            )))
+        }
+    }
+
+    // ------------------------------------------------------------------ registration
+
+    /// Register an instrument with the venue and the risk engine. Returns its index.
+    ///
+    /// # Errors
+    /// `InvalidInput` when it is already registered.
+    pub fn add_instrument(&mut self, ins: &Instrument) -> CoreResult<usize> {
+        let symbol = ins.symbol.as_str();
+        if self.by_symbol.contains_key(symbol) {
+            return Err(CoreError::invalid(
+                "instrument",
+                format!("{symbol:?} is already registered"),
+            ));
+        }
+        self.venue.add_instrument(ins)?;
+        if let Some(r) = self.risk.as_mut() {
+            r.add_instrument(symbol, ins.tick_size.raw(), ins.lot_size.raw());
+        }
+        let idx = self.instruments.len();
+        self.instruments.push(InstrumentSlot {
+            symbol: symbol.to_owned(),
+            price_precision: ins.price_precision,
+            size_precision: ins.size_precision,
+            tick: ins.tick_size.raw(),
+            lot: ins.lot_size.raw(),
+        });
+        self.by_symbol.insert(symbol.to_owned(), idx);
+        for st in &mut self.strategies {
+            st.subscribed.push(false);
+        }
+        Ok(idx)
+    }
+
+    /// The index of a registered instrument.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the symbol when it is unknown.
+    pub fn instrument_index(&self, symbol: &str) -> CoreResult<usize> {
+        self.by_symbol.get(symbol).copied().ok_or_else(|| {
+            CoreError::invalid(
+                "instrument",
+                format!("{symbol:?} is not a registered instrument"),
+            )
+        })
+    }
+
+    /// The registered instrument at `index`.
+    #[must_use]
+    pub fn instrument(&self, index: usize) -> Option<&InstrumentSlot> {
+        self.instruments.get(index)
+    }
+
+    /// Add one instrument's historical bars (validated [`BarSeries`]) to the feed that
+    /// [`Engine::run`] replays. Returns the number of bars.
+    ///
+    /// # Errors
+    /// Unknown instrument, bars for it already added, prices off its tick, or the engine
+    /// has started.
+    pub fn add_bars(&mut self, series: BarSeries) -> CoreResult<usize> {
+        self.setup_only("add_bars")?;
+        let symbol = series.bar_type.symbol.as_str();
+        let ins = self.instrument_index(symbol)?;
+        if self.series_instrument.contains(&ins) {
+            return Err(CoreError::invalid(
+                "symbol",
+                format!("bars for {symbol:?} were already added"),
+            ));
+        }
+        series.check_tick(self.instruments[ins].tick)?;
+        let n = series.len();
+        self.feed.add(series);
+        self.series_instrument.push(ins);
+        Ok(n)
+    }
+
+    /// Add a strategy; returns its index, used by the commands.
+    ///
+    /// # Errors
+    /// A duplicate or malformed id, an unknown symbol, or the engine has started.
+    pub fn add_strategy(&mut self, spec: StrategySpec) -> CoreResult<usize> {
+        self.setup_only("add_strategy")?;
+        if spec.id.is_empty() || spec.id.contains(TIMER_SEP) {
+            return Err(CoreError::invalid(
+                "strategy_id",
+                "must be non-empty and must not contain the unit separator character",
+            ));
+        }
+        if self.strategy_index.contains_key(&spec.id) {
+            return Err(CoreError::invalid(
+                "strategy_id",
+                format!("{:?} is already used by another strategy", spec.id),
+            ));
+        }
+        let mut subscribed = vec![false; self.instruments.len()];
+        for s in &spec.symbols {
+            subscribed[self.instrument_index(s)?] = true;
+        }
+        self.any_event_handler |= spec.callbacks.any_event();
+        let k = self.strategies.len();
+        self.strategy_index.insert(spec.id.clone(), k);
+        self.strategies.push(StrategySlot {
+            id: spec.id,
+            callbacks: spec.callbacks,
+            warmup: spec.warmup,
+            subscribed,
+            orders: 0,
+        });
+        Ok(k)
+    }
+
+    /// The strategy registered at `index`.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unknown index.
+    pub fn strategy(&self, index: usize) -> CoreResult<&StrategySlot> {
+        self.strategies
+            .get(index)
+            .ok_or_else(|| CoreError::invalid("strategy", format!("no strategy #{index}")))
+    }
+
+    /// Strategies registered, in order.
+    #[must_use]
+    pub fn strategies(&self) -> &[StrategySlot] {
+        &self.strategies
+    }
+
+    /// Feed `indicator` with every bar of `symbol` before the strategy's callbacks; the
+    /// strategy's `on_bar` there waits until all its indicators are ready. Returns the slot.
+    ///
+    /// # Errors
+    /// Unknown strategy or symbol.
+    pub fn register_indicator(
+        &mut self,
+        strategy: usize,
+        symbol: &str,
+        indicator: Box<dyn FedIndicator>,
+    ) -> CoreResult<usize> {
+        self.strategy(strategy)?;
+        let instrument = self.instrument_index(symbol)?;
+        self.indicators.push(IndicatorSlot {
+            instrument,
+            strategy,
+            indicator,
+            ready: false,
+        });
+        Ok(self.indicators.len() - 1)
+    }
+
+    /// A crossover of two indicator slots of the same instrument, updated after them on
+    /// every bar. Returns the crossover's slot.
+    ///
+    /// # Errors
+    /// Unknown slots, or slots of different instruments.
+    pub fn register_crossover(&mut self, a: usize, b: usize) -> CoreResult<usize> {
+        let (Some(sa), Some(sb)) = (self.indicators.get(a), self.indicators.get(b)) else {
+            return Err(CoreError::invalid("indicator", "unknown indicator slot"));
+        };
+        if sa.instrument != sb.instrument {
+            return Err(CoreError::invalid(
+                "indicator",
+                "a crossover needs two indicators of the same symbol",
+            ));
+        }
+        let (instrument, strategy) = (sa.instrument, sa.strategy);
+        self.crosses.push(CrossSlot {
+            instrument,
+            strategy,
+            a,
+            b: Some(b),
+            level: 0.0,
+            cross: CrossOver::new(),
+            handled: false,
+        });
+        Ok(self.crosses.len() - 1)
+    }
+
+    /// A crossover of an indicator slot and a fixed `level` (e.g. RSI and 30).
+    ///
+    /// # Errors
+    /// Unknown slot or a level that is not finite.
+    pub fn register_level_cross(&mut self, a: usize, level: f64) -> CoreResult<usize> {
+        let Some(sa) = self.indicators.get(a) else {
+            return Err(CoreError::invalid("indicator", "unknown indicator slot"));
+        };
+        if !level.is_finite() {
+            return Err(CoreError::invalid("level", "must be a finite number"));
+        }
+        let (instrument, strategy) = (sa.instrument, sa.strategy);
+        self.crosses.push(CrossSlot {
+            instrument,
+            strategy,
+            a,
+            b: None,
+            level,
+            cross: CrossOver::new(),
+            handled: false,
+        });
+        Ok(self.crosses.len() - 1)
+    }
+
+    /// Call the owning strategy's `on_cross` on the bars where crossover `slot` fires.
+    ///
+    /// # Errors
+    /// Unknown slot.
+    pub fn handle_cross(&mut self, slot: usize) -> CoreResult<()> {
+        let c = self
+            .crosses
+            .get_mut(slot)
+            .ok_or_else(|| CoreError::invalid("crossover", "not registered with this engine"))?;
+        c.handled = true;
+        Ok(())
+    }
+
+    /// The crossover in `slot`.
+    #[must_use]
+    pub fn cross(&self, slot: usize) -> Option<&CrossOver> {
+        self.crosses.get(slot).map(|c| &c.cross)
+    }
+
+    /// Set the clock to `start` (the first bar's time in a backtest, now for a live node),
+    /// so timers set in `on_start` count from there.
+    ///
+    /// # Errors
+    /// The engine has started.
+    pub fn prime(&mut self, start: u64) -> CoreResult<()> {
+        self.setup_only("prime")?;
+        self.clock = TestClock::new(UnixNanos(start));
+        self.now = start;
+        Ok(())
+    }
+
+    /// The feed's first timestamp, if any bars were added.
+    #[must_use]
+    pub fn first_ts(&self) -> Option<u64> {
+        self.feed.peek_ts()
+    }
+
+    // ------------------------------------------------------------------ timers
+
+    fn timer_key(&self, strategy: usize, name: &str) -> CoreResult<String> {
+        Ok(format!("{}{TIMER_SEP}{name}", self.strategy(strategy)?.id))
+    }
+
+    /// A repeating timer for the strategy every `interval_ns` from `start` (default: now)
+    /// until `stop`; a timer due at a bar's time fires after that bar's callbacks.
+    ///
+    /// # Errors
+    /// Unknown strategy, bad interval, or a name already pending.
+    pub fn set_timer(
+        &mut self,
+        strategy: usize,
+        name: &str,
+        interval_ns: u64,
+        start: Option<u64>,
+        stop: Option<u64>,
+    ) -> CoreResult<()> {
+        let key = self.timer_key(strategy, name)?;
+        // Default start: the engine's now, not the clock's (which trails a bar by 1 ns
+        // while that bar's callbacks run).
+        let start = UnixNanos(start.unwrap_or(self.now));
+        self.clock
+            .set_timer(&key, interval_ns, Some(start), stop.map(UnixNanos))
+    }
+
+    /// A one-shot alert for the strategy at `at` (UTC ns, not in the past).
+    ///
+    /// # Errors
+    /// Unknown strategy, a time in the past, or a name already pending.
+    pub fn set_time_alert(&mut self, strategy: usize, name: &str, at: u64) -> CoreResult<()> {
+        let key = self.timer_key(strategy, name)?;
+        self.clock.set_time_alert(&key, UnixNanos(at))
+    }
+
+    /// Cancel one of the strategy's timers or alerts; `false` if none was pending.
+    ///
+    /// # Errors
+    /// Unknown strategy.
+    pub fn cancel_timer(&mut self, strategy: usize, name: &str) -> CoreResult<bool> {
+        let key = self.timer_key(strategy, name)?;
+        Ok(self.clock.cancel_timer(&key))
+    }
+
+    // ------------------------------------------------------------------ queries
+
+    /// The engine clock: the time of the event being processed (UTC ns).
+    #[must_use]
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Bars processed so far, and bars in the feed.
+    #[must_use]
+    pub fn progress(&self) -> (u64, usize) {
+        (self.processed, self.feed.total())
+    }
+
+    #[must_use]
+    pub fn venue(&self) -> &SimulatedVenue {
+        &self.venue
+    }
+
+    #[must_use]
+    pub fn risk(&self) -> Option<&RiskEngine> {
+        self.risk.as_ref()
+    }
+
+    #[must_use]
+    pub fn portfolio(&self) -> &Portfolio {
+        self.venue.portfolio()
+    }
+
+    /// An order (working or closed) by client order id.
+    #[must_use]
+    pub fn order(&self, client_order_id: &str) -> Option<&Order> {
+        self.venue.order(client_order_id)
+    }
+
+    /// The strategy's position in `symbol` (`None` if it never traded it).
+    ///
+    /// # Errors
+    /// Unknown strategy.
+    pub fn position(&self, strategy: usize, symbol: &str) -> CoreResult<Option<&Position>> {
+        let sid = &self.strategy(strategy)?.id;
+        Ok(self
+            .venue
+            .portfolio()
+            .strategy(sid)
+            .and_then(|s| s.positions.get(symbol)))
+    }
+
+    /// The strategy's signed position in `symbol` in raw units (0 when flat).
+    ///
+    /// # Errors
+    /// Unknown strategy.
+    pub fn position_raw(&self, strategy: usize, symbol: &str) -> CoreResult<i64> {
+        Ok(self.position(strategy, symbol)?.map_or(0, |p| p.quantity))
+    }
+
+    /// The strategy's working orders (client order ids), in arrival order.
+    ///
+    /// # Errors
+    /// Unknown strategy.
+    pub fn open_orders(&self, strategy: usize) -> CoreResult<Vec<String>> {
+        let sid = &self.strategy(strategy)?.id;
+        Ok(self
+            .venue
+            .open_orders()
+            .filter(|o| &o.strategy_id == sid)
+            .map(|o| o.client_order_id.clone())
+            .collect())
+    }
+
+    /// What the run recorded: equity curve, fills.
+    #[must_use]
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// Orders the risk engine refused, in order.
+    #[must_use]
+    pub fn denials(&self) -> &[DenialRecord] {
+        &self.denials
+    }
+
+    /// Has [`Engine::start`] run?
+    #[must_use]
+    pub fn started(&self) -> bool {
+        self.phase != Phase::Setup
+    }
+}
+
+impl EngineState {
+    /// The strategy that registered crossover `slot`.
+    ///
+    /// # Errors
+    /// Unknown slot.
+    pub fn cross_owner(&self, slot: usize) -> CoreResult<usize> {
+        self.crosses
+            .get(slot)
+            .map(|c| c.strategy)
+            .ok_or_else(|| CoreError::invalid("crossover", "unknown slot"))
+    }
+}
