@@ -173,7 +173,7 @@ def test_risk_denials_are_events_with_reasons() -> None:
     assert events[0].reason
     assert len(res.denials) == 1
     d = res.denials[0]
-    assert d.code == d.denial.code == "max_order_quantity"
+    assert d.code == d.denial.code == "max_quantity"
     assert d.denial.scope == "account"
     assert d.denial.limit < d.denial.actual
     assert events[0].denial is not None
