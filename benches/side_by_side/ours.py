@@ -67,9 +67,10 @@ def main() -> None:
     trades = result.trades
     secs = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    idx = np.searchsorted(d["ts"], [f[0] for f in result.fills])
+    # A fill's time is its market time, inside its bar: (open, close].
+    idx = np.searchsorted(d["ts"], [f.ts for f in result.fills])
     fills = [
-        (int(i), f[4], round(f[6] / 1e9, 9))
+        (int(i), f.side, round(f.price_raw / 1e9, 9))
         for i, f in zip(idx.tolist(), result.fills, strict=True)
     ]
     mode = "on_bar every bar" if per_bar else "cross callback"

@@ -200,7 +200,9 @@ class BacktestRunner:
             engine.add_instrument(ins)
         for symbol, (interval, f) in self.bars.items():
             try:
-                engine.add_bars(symbol, interval, f.ts, f.open, f.high, f.low, f.close, f.volume)
+                # Read in place by the engine (no copy); ascontiguousarray is a no-op for
+                # the loaders' columns.
+                engine.add_bars(symbol, interval, *_columns(f))
             except ValueError as exc:
                 raise InvalidInputError(_with_line(str(exc), f)) from exc
         all_symbols = tuple(self.bars)
@@ -232,6 +234,10 @@ class BacktestRunner:
         for s, _ in self.strategies:
             meta[f"params[{s.id}]"] = _params(s)
         return BacktestResult.from_engine(engine, {s: f for s, (_, f) in self.bars.items()}, meta)
+
+
+def _columns(f: BarFrame) -> list[npt.NDArray[Any]]:
+    return [np.ascontiguousarray(c) for c in (f.ts, f.open, f.high, f.low, f.close, f.volume)]
 
 
 def _params(strategy: Strategy) -> str:

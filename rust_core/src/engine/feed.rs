@@ -1,53 +1,130 @@
 //! Historical bars as validated columns, and their merge into one time-ordered stream.
+//!
+//! A series borrows its columns where it can (`Cow`): the Python binding hands the engine
+//! the caller's NumPy arrays for the length of a run, so a backtest holds no second copy
+//! of its data. Prices are raw fixed-point integers, or `f64` prices rounded half to even
+//! to 10^-9 as they are read (validated up front, so reading cannot fail).
+
+use std::borrow::Cow;
 
 use crate::error::{CoreError, CoreResult};
+use crate::indicators::rounding::raw_from_f64;
 use crate::indicators::BarInput;
 use crate::types::BarType;
 
-/// One instrument's bars as raw columns (prices and volume in units of 10^-9; `ts` is the
-/// bar's close time in UTC ns). Construction validates every row and names the first bad
-/// one, so nothing half-loaded ever reaches the engine.
+/// One price or volume column: raw units of 10^-9, or floats converted as read.
 #[derive(Debug, Clone)]
-pub struct BarSeries {
+pub enum Column<'a> {
+    Raw(Cow<'a, [i64]>),
+    Float(Cow<'a, [f64]>),
+}
+
+impl Column<'_> {
+    #[must_use]
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Raw(v) => v.len(),
+            Self::Float(v) => v.len(),
+        }
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn checked(&self, field: &'static str, i: usize) -> CoreResult<i64> {
+        match self {
+            Self::Raw(v) => Ok(v[i]),
+            Self::Float(v) => raw_from_f64(v[i]).map_err(|e| row_error(field, i, e)),
+        }
+    }
+
+    /// Row `i` in raw units (validated by [`BarSeries::new`]).
+    #[inline]
+    #[must_use]
+    pub fn get(&self, i: usize) -> i64 {
+        match self {
+            Self::Raw(v) => v[i],
+            Self::Float(v) => raw_from_f64(v[i]).unwrap_or(0),
+        }
+    }
+}
+
+impl From<Vec<i64>> for Column<'_> {
+    fn from(v: Vec<i64>) -> Self {
+        Self::Raw(Cow::Owned(v))
+    }
+}
+
+impl<'a> From<&'a [i64]> for Column<'a> {
+    fn from(v: &'a [i64]) -> Self {
+        Self::Raw(Cow::Borrowed(v))
+    }
+}
+
+impl<'a> From<&'a [f64]> for Column<'a> {
+    fn from(v: &'a [f64]) -> Self {
+        Self::Float(Cow::Borrowed(v))
+    }
+}
+
+/// One instrument's bars as columns (`ts` is the bar's close time in UTC ns). Construction
+/// validates every row and names the first bad one, so nothing half-loaded ever reaches
+/// the engine.
+#[derive(Debug, Clone)]
+pub struct BarSeries<'a> {
     pub bar_type: BarType,
-    pub ts: Vec<u64>,
-    pub open: Vec<i64>,
-    pub high: Vec<i64>,
-    pub low: Vec<i64>,
-    pub close: Vec<i64>,
-    pub volume: Vec<i64>,
+    pub ts: Cow<'a, [i64]>,
+    pub open: Column<'a>,
+    pub high: Column<'a>,
+    pub low: Column<'a>,
+    pub close: Column<'a>,
+    pub volume: Column<'a>,
 }
 
 fn row_error(field: &'static str, row: usize, message: impl std::fmt::Display) -> CoreError {
     CoreError::invalid(field, format!("row {row}: {message}"))
 }
 
-impl BarSeries {
-    /// Validate and take the columns. `tick` (raw), when > 0, must divide every price.
+impl<'a> BarSeries<'a> {
+    /// Validate and take the columns.
     ///
     /// # Errors
-    /// `InvalidInput` naming the first bad row (0-based): lengths differ, a timestamp not
-    /// after the previous one (unsorted or duplicate), `low > min(open, close)`,
-    /// `high < max(open, close)`, a non-positive price, a negative volume, a price off the
-    /// tick grid.
-    #[allow(clippy::too_many_arguments)]
+    /// `InvalidInput` naming the first bad row (0-based): lengths differ, a negative
+    /// timestamp, a timestamp not after the previous one (unsorted or duplicate), a price
+    /// that is not a finite number, `low > min(open, close)`, `high < max(open, close)`, a
+    /// non-positive price, a negative volume.
     pub fn new(
         bar_type: BarType,
-        ts: Vec<u64>,
-        open: Vec<i64>,
-        high: Vec<i64>,
-        low: Vec<i64>,
-        close: Vec<i64>,
-        volume: Vec<i64>,
-        tick: i64,
+        ts: impl Into<Cow<'a, [i64]>>,
+        open: impl Into<Column<'a>>,
+        high: impl Into<Column<'a>>,
+        low: impl Into<Column<'a>>,
+        close: impl Into<Column<'a>>,
+        volume: impl Into<Column<'a>>,
     ) -> CoreResult<Self> {
-        let n = ts.len();
+        let s = Self {
+            bar_type,
+            ts: ts.into(),
+            open: open.into(),
+            high: high.into(),
+            low: low.into(),
+            close: close.into(),
+            volume: volume.into(),
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> CoreResult<()> {
+        let n = self.ts.len();
         for (name, len) in [
-            ("open", open.len()),
-            ("high", high.len()),
-            ("low", low.len()),
-            ("close", close.len()),
-            ("volume", volume.len()),
+            ("open", self.open.len()),
+            ("high", self.high.len()),
+            ("low", self.low.len()),
+            ("close", self.close.len()),
+            ("volume", self.volume.len()),
         ] {
             if len != n {
                 return Err(CoreError::invalid(
@@ -56,7 +133,11 @@ impl BarSeries {
                 ));
             }
         }
+        let ts = &self.ts;
         for i in 0..n {
+            if ts[i] < 0 {
+                return Err(row_error("ts", i, "negative timestamp"));
+            }
             if i > 0 && ts[i] <= ts[i - 1] {
                 let what = if ts[i] == ts[i - 1] {
                     "duplicate timestamp"
@@ -65,7 +146,11 @@ impl BarSeries {
                 };
                 return Err(row_error("ts", i, format!("{what} {}", ts[i])));
             }
-            let (o, h, l, c) = (open[i], high[i], low[i], close[i]);
+            let o = self.open.checked("open", i)?;
+            let h = self.high.checked("high", i)?;
+            let l = self.low.checked("low", i)?;
+            let c = self.close.checked("close", i)?;
+            let v = self.volume.checked("volume", i)?;
             if l <= 0 || o <= 0 || c <= 0 {
                 return Err(row_error("low", i, "prices must be > 0"));
             }
@@ -75,26 +160,11 @@ impl BarSeries {
             if l > o.min(c) {
                 return Err(row_error("low", i, "low is above min(open, close)"));
             }
-            if volume[i] < 0 {
+            if v < 0 {
                 return Err(row_error("volume", i, "volume is negative"));
             }
-            if tick > 0 && [o, h, l, c].iter().any(|p| p % tick != 0) {
-                return Err(row_error(
-                    "price",
-                    i,
-                    "a price is not on the instrument's tick",
-                ));
-            }
         }
-        Ok(Self {
-            bar_type,
-            ts,
-            open,
-            high,
-            low,
-            close,
-            volume,
-        })
+        Ok(())
     }
 
     #[must_use]
@@ -102,7 +172,12 @@ impl BarSeries {
         self.ts.len()
     }
 
-    /// Every price must sit on the instrument's tick (`tick` raw, > 0).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// Every price must sit on the instrument's tick (`tick` raw).
     ///
     /// # Errors
     /// `InvalidInput` naming the first row with a price off the tick.
@@ -122,16 +197,19 @@ impl BarSeries {
         Ok(())
     }
 
+    /// Row `i`'s close time (UTC ns).
+    #[inline]
+    #[must_use]
+    pub fn ts_at(&self, i: usize) -> u64 {
+        u64::try_from(self.ts[i]).unwrap_or(0)
+    }
+
     /// Row `i`'s open time: its close time minus the bar interval.
     #[inline]
     #[must_use]
     pub fn open_ts(&self, i: usize) -> u64 {
-        self.ts[i].saturating_sub(self.bar_type.interval.as_nanos())
-    }
-
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.ts.is_empty()
+        self.ts_at(i)
+            .saturating_sub(self.bar_type.interval.as_nanos())
     }
 
     /// Row `i` as the indicators' input.
@@ -139,11 +217,11 @@ impl BarSeries {
     #[must_use]
     pub fn input(&self, i: usize) -> BarInput {
         BarInput {
-            high: self.high[i],
-            low: self.low[i],
-            close: self.close[i],
-            volume: self.volume[i],
-            ts_ns: self.ts[i],
+            high: self.high.get(i),
+            low: self.low.get(i),
+            close: self.close.get(i),
+            volume: self.volume.get(i),
+            ts_ns: self.ts_at(i),
         }
     }
 
@@ -151,26 +229,34 @@ impl BarSeries {
     #[inline]
     #[must_use]
     pub fn ohlc(&self, i: usize) -> [i64; 4] {
-        [self.open[i], self.high[i], self.low[i], self.close[i]]
+        [
+            self.open.get(i),
+            self.high.get(i),
+            self.low.get(i),
+            self.close.get(i),
+        ]
     }
 }
 
 /// Merges several series into one stream ordered by timestamp, then by the order the
 /// series were added (deterministic for equal timestamps).
 #[derive(Debug, Clone, Default)]
-pub struct Feed {
-    pub series: Vec<BarSeries>,
+pub struct Feed<'a> {
+    pub series: Vec<BarSeries<'a>>,
     cursor: Vec<usize>,
 }
 
-impl Feed {
+impl<'a> Feed<'a> {
     #[must_use]
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            series: Vec::new(),
+            cursor: Vec::new(),
+        }
     }
 
     /// Add a series; returns its index.
-    pub fn add(&mut self, series: BarSeries) -> usize {
+    pub fn add(&mut self, series: BarSeries<'a>) -> usize {
         self.series.push(series);
         self.cursor.push(0);
         self.series.len() - 1
@@ -190,7 +276,7 @@ impl Feed {
     /// Timestamp of the next row, if any.
     #[must_use]
     pub fn peek_ts(&self) -> Option<u64> {
-        self.peek().map(|(s, i)| self.series[s].ts[i])
+        self.peek().map(|(s, i)| self.series[s].ts_at(i))
     }
 
     fn peek(&self) -> Option<(usize, usize)> {
@@ -198,7 +284,7 @@ impl Feed {
             let i = self.cursor[0];
             return (i < self.series[0].len()).then_some((0, i));
         }
-        let mut best: Option<(u64, usize)> = None;
+        let mut best: Option<(i64, usize)> = None;
         for (s, series) in self.series.iter().enumerate() {
             let i = self.cursor[s];
             if i < series.len() {
@@ -228,7 +314,7 @@ mod tests {
         format!("{symbol}-1m").parse().expect("bar type")
     }
 
-    fn series(symbol: &str, ts: &[u64]) -> BarSeries {
+    fn series(symbol: &str, ts: &[i64]) -> BarSeries<'static> {
         let n = ts.len();
         BarSeries::new(
             bt(symbol),
@@ -238,7 +324,6 @@ mod tests {
             vec![9; n],
             vec![11; n],
             vec![1; n],
-            0,
         )
         .expect("valid")
     }
@@ -250,7 +335,7 @@ mod tests {
         f.add(series("B", &[1, 2, 5, 6]));
         let mut got = Vec::new();
         while let Some((s, i)) = f.next_row() {
-            got.push((f.series[s].ts[i], s));
+            got.push((f.series[s].ts_at(i), s));
         }
         assert_eq!(
             got,
@@ -260,7 +345,7 @@ mod tests {
 
     #[test]
     fn bad_rows_are_named() {
-        let mk = |ts: Vec<u64>, o: i64, h: i64, l: i64, c: i64, v: i64, tick: i64| {
+        let mk = |ts: Vec<i64>, o: i64, h: i64, l: i64, c: i64, v: i64, tick: i64| {
             let n = ts.len();
             BarSeries::new(
                 bt("A"),
@@ -270,8 +355,8 @@ mod tests {
                 vec![l; n],
                 vec![c; n],
                 vec![v; n],
-                tick,
             )
+            .and_then(|s| s.check_tick(tick).map(|()| s))
         };
         let e = mk(vec![1, 2, 2], 10, 12, 9, 11, 1, 0).unwrap_err();
         assert!(e.to_string().contains("row 2: duplicate timestamp"), "{e}");

@@ -22,7 +22,7 @@ pub mod strategy;
 mod tests;
 
 pub use cross::CrossOver;
-pub use feed::{BarSeries, Feed};
+pub use feed::{BarSeries, Column, Feed};
 pub use record::{round_trips, FillRecord, Recorder, RoundTrip};
 pub use run::MarketEvent;
 pub use signals::TargetPositions;

@@ -20,9 +20,11 @@ pub struct FillRecord {
 /// Collects the equity curve (one point per distinct timestamp) and the fills.
 #[derive(Debug, Clone, Default)]
 pub struct Recorder {
-    pub ts: Vec<u64>,
-    /// Equity in raw money units, exact.
-    pub equity: Vec<i128>,
+    /// UTC ns (i64: what NumPy and the analytics take, without a copy).
+    pub ts: Vec<i64>,
+    /// Equity in money units. A float: the curve feeds the analytics; the exact account
+    /// is the portfolio's.
+    pub equity: Vec<f64>,
     pub position_open: Vec<bool>,
     pub fills: Vec<FillRecord>,
     /// Σ |quantity × price| of all fills, raw money.
@@ -45,7 +47,9 @@ impl Recorder {
     /// account after every bar of that time.
     #[inline]
     pub fn sample(&mut self, ts: u64, portfolio: &Portfolio) {
-        let equity = portfolio.equity();
+        let ts = i64::try_from(ts).unwrap_or(i64::MAX);
+        #[allow(clippy::cast_precision_loss)]
+        let equity = portfolio.equity() as f64 / 1e9;
         let open = portfolio.positions().values().any(|p| p.quantity != 0);
         if self.ts.last() == Some(&ts) {
             if let (Some(e), Some(o)) = (self.equity.last_mut(), self.position_open.last_mut()) {

@@ -16,9 +16,14 @@ use crate::orders::OrderEventKind;
 use crate::types::{Bar, BarType, Price, Quantity, QuoteTick, TradeTick, UnixNanos};
 use crate::venue::VenueEvent;
 
+use super::feed::Feed;
 use super::record::Recorder;
 use super::state::{Engine, EngineState, Phase, TIMER_SEP};
 use super::strategy::Strategy;
+
+/// Closed orders kept for `order()` lookups: once more have accumulated, they are
+/// forgotten in one sweep at the start of the next bar (their fills stay recorded).
+pub const KEEP_CLOSED: usize = 4096;
 
 /// A market event for [`Engine::step`].
 #[derive(Debug, Clone)]
@@ -70,18 +75,18 @@ struct RawBar {
 }
 
 impl EngineState {
-    fn make_bar(&self, b: &RawBar) -> CoreResult<Bar> {
+    fn make_bar(&self, b: &RawBar) -> Bar {
         let ins = &self.instruments[b.instrument];
-        let p = |raw: i64| Price::from_raw(raw, ins.price_precision);
-        Ok(Bar {
+        let p = |raw: i64| Price::from_raw_or_finer(raw, ins.price_precision);
+        Bar {
             bar_type: b.bar_type,
-            open: p(b.ohlc[0])?,
-            high: p(b.ohlc[1])?,
-            low: p(b.ohlc[2])?,
-            close: p(b.ohlc[3])?,
-            volume: Quantity::from_raw(b.volume, ins.size_precision)?,
+            open: p(b.ohlc[0]),
+            high: p(b.ohlc[1]),
+            low: p(b.ohlc[2]),
+            close: p(b.ohlc[3]),
+            volume: Quantity::from_raw_or_finer(b.volume, ins.size_precision),
             ts_event: UnixNanos(b.ts),
-        })
+        }
     }
 
     /// The Rust part of a bar: venue, risk, indicators, crossovers, equity; leaves the
@@ -171,12 +176,10 @@ impl Engine {
             )
             .into());
         }
-        let start = start.or_else(|| self.first_ts()).unwrap_or(0);
-        self.prime(start)?;
+        self.prime(start.unwrap_or(0))?;
         self.phase = Phase::Running;
-        let total = self.feed.total();
-        if total > 0 {
-            self.recorder = Recorder::with_capacity(total);
+        if self.total > 0 {
+            self.recorder = Recorder::with_capacity(self.total);
         }
         for k in 0..strategies.len() {
             strategies[k].on_start(self)?;
@@ -290,14 +293,16 @@ impl Engine {
         self.dispatch(strategies)
     }
 
-    /// Run every bar of the feed, in time order across instruments (ties in the order the
-    /// instruments' bars were added): `start`, a `step` per bar, `stop`. `progress(done,
-    /// total)` is called every `progress_every` bars and at the end.
+    /// Run every bar of `feed`, in time order across instruments (ties in the order the
+    /// series were added): `start` at the first bar's time, a step per bar, `stop`.
+    /// `progress(done, total)` is called every `progress_every` bars and at the end.
     ///
     /// # Errors
-    /// Already started, or a strategy's or progress callback's error.
+    /// Already started, a series of an unknown instrument or with prices off its tick, a
+    /// strategy's or the progress callback's error.
     pub fn run<E, S, P>(
         &mut self,
+        feed: &mut Feed<'_>,
         strategies: &mut [S],
         mut progress: Option<P>,
         progress_every: u64,
@@ -308,18 +313,33 @@ impl Engine {
         P: FnMut(u64, usize) -> Result<(), E>,
     {
         self.setup_only("run")?;
-        self.start(strategies, None)?;
+        let mut instrument_of = Vec::with_capacity(feed.series.len());
+        for series in &feed.series {
+            let ins = self.instrument_index(series.bar_type.symbol.as_str())?;
+            if instrument_of.contains(&ins) {
+                return Err(CoreError::invalid(
+                    "bars",
+                    format!("two series for {}", series.bar_type.symbol),
+                )
+                .into());
+            }
+            series.check_tick(self.instruments[ins].tick)?;
+            instrument_of.push(ins);
+        }
+        feed.rewind();
+        self.total = feed.total();
+        self.start(strategies, feed.peek_ts())?;
         let every = progress_every.max(1);
-        let total = self.feed.total();
-        while let Some((s, i)) = self.feed.next_row() {
-            let series = &self.feed.series[s];
+        let total = self.total;
+        while let Some((s, i)) = feed.next_row() {
+            let series = &feed.series[s];
             let raw = RawBar {
-                instrument: self.series_instrument[s],
+                instrument: instrument_of[s],
                 bar_type: series.bar_type,
                 open_ts: series.open_ts(i),
-                ts: series.ts[i],
+                ts: series.ts_at(i),
                 ohlc: series.ohlc(i),
-                volume: series.volume[i],
+                volume: series.volume.get(i),
             };
             self.bar(&raw, strategies)?;
             if let Some(p) = progress.as_mut() {
@@ -343,13 +363,17 @@ impl Engine {
         // Timers due strictly before this bar fire first, in time order.
         self.fire_timers(b.ts.saturating_sub(1), strategies)?;
         self.now = b.ts;
+        if self.venue.closed_count() > KEEP_CLOSED {
+            // Flat memory on long runs: fills are recorded, closed orders are not needed.
+            self.venue.purge_closed();
+        }
         self.process_bar(b)?;
         self.dispatch(strategies)?;
         if self.fired.is_empty() && self.to_call.is_empty() {
             return Ok(());
         }
         // One Bar per bar, shared by every callback that runs on it.
-        let bar = self.make_bar(b)?;
+        let bar = self.make_bar(b);
         let fired = std::mem::take(&mut self.fired);
         let calls = std::mem::take(&mut self.to_call);
         let result = self.callbacks(&bar, &fired, &calls, strategies);

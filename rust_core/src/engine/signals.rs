@@ -26,22 +26,18 @@ pub struct TargetPositions {
 }
 
 impl TargetPositions {
-    /// Register a target-position strategy `strategy_id` on `symbol` with `engine`.
+    /// Register a target-position strategy `strategy_id` on `symbol` with `engine`, for a
+    /// run over `bars` bars of that symbol.
     ///
     /// # Errors
-    /// `target` and the symbol's bars differ in length, or registration fails.
+    /// `target` and `bars` differ in length, or registration fails.
     pub fn register(
         engine: &mut Engine,
         strategy_id: &str,
         symbol: &str,
         target: Vec<i64>,
+        bars: usize,
     ) -> CoreResult<Self> {
-        let ins = engine.instrument_index(symbol)?;
-        let bars = engine
-            .series_instrument
-            .iter()
-            .position(|&x| x == ins)
-            .map_or(0, |s| engine.feed.series[s].len());
         if target.len() != bars {
             return Err(CoreError::invalid(
                 "target",

@@ -14,7 +14,6 @@ use crate::types::{Instrument, UnixNanos};
 use crate::venue::{SimulatedVenue, VenueEvent};
 
 use super::cross::CrossOver;
-use super::feed::{BarSeries, Feed};
 use super::record::Recorder;
 use super::strategy::{Callbacks, FedIndicator};
 
@@ -99,9 +98,8 @@ pub struct EngineState {
     pub(super) risk: Option<RiskEngine>,
     pub(super) instruments: Vec<InstrumentSlot>,
     pub(super) by_symbol: HashMap<String, usize>,
-    pub(super) feed: Feed,
-    /// Per feed series: its instrument's index.
-    pub(super) series_instrument: Vec<usize>,
+    /// Bars in the feed being run (0 when driven by `step`).
+    pub(super) total: usize,
     pub(super) strategies: Vec<StrategySlot>,
     pub(super) strategy_index: HashMap<String, usize>,
     pub(super) indicators: Vec<IndicatorSlot>,
@@ -160,8 +158,7 @@ impl Engine {
                 risk,
                 instruments: Vec::new(),
                 by_symbol: HashMap::new(),
-                feed: Feed::new(),
-                series_instrument: Vec::new(),
+                total: 0,
                 strategies: Vec::new(),
                 strategy_index: HashMap::new(),
                 indicators: Vec::new(),
@@ -244,29 +241,6 @@ impl EngineState {
     #[must_use]
     pub fn instrument(&self, index: usize) -> Option<&InstrumentSlot> {
         self.instruments.get(index)
-    }
-
-    /// Add one instrument's historical bars (validated [`BarSeries`]) to the feed that
-    /// [`Engine::run`] replays. Returns the number of bars.
-    ///
-    /// # Errors
-    /// Unknown instrument, bars for it already added, prices off its tick, or the engine
-    /// has started.
-    pub fn add_bars(&mut self, series: BarSeries) -> CoreResult<usize> {
-        self.setup_only("add_bars")?;
-        let symbol = series.bar_type.symbol.as_str();
-        let ins = self.instrument_index(symbol)?;
-        if self.series_instrument.contains(&ins) {
-            return Err(CoreError::invalid(
-                "symbol",
-                format!("bars for {symbol:?} were already added"),
-            ));
-        }
-        series.check_tick(self.instruments[ins].tick)?;
-        let n = series.len();
-        self.feed.add(series);
-        self.series_instrument.push(ins);
-        Ok(n)
     }
 
     /// Add a strategy; returns its index, used by the commands.
@@ -425,12 +399,6 @@ impl EngineState {
         Ok(())
     }
 
-    /// The feed's first timestamp, if any bars were added.
-    #[must_use]
-    pub fn first_ts(&self) -> Option<u64> {
-        self.feed.peek_ts()
-    }
-
     // ------------------------------------------------------------------ timers
 
     fn timer_key(&self, strategy: usize, name: &str) -> CoreResult<String> {
@@ -484,10 +452,10 @@ impl EngineState {
         self.now
     }
 
-    /// Bars processed so far, and bars in the feed.
+    /// Bars processed so far, and bars in the feed being run.
     #[must_use]
     pub fn progress(&self) -> (u64, usize) {
-        (self.processed, self.feed.total())
+        (self.processed, self.total)
     }
 
     #[must_use]
@@ -575,5 +543,18 @@ impl EngineState {
             .get(slot)
             .map(|c| c.strategy)
             .ok_or_else(|| CoreError::invalid("crossover", "unknown slot"))
+    }
+}
+
+impl EngineState {
+    /// Move the recorded equity curve out (`ts`, equity, position-open flags), leaving it
+    /// empty: how a binding hands it over without a copy.
+    pub fn take_curve(&mut self) -> (Vec<i64>, Vec<f64>, Vec<bool>) {
+        let r = &mut self.recorder;
+        (
+            std::mem::take(&mut r.ts),
+            std::mem::take(&mut r.equity),
+            std::mem::take(&mut r.position_open),
+        )
     }
 }

@@ -8,7 +8,7 @@
 //! (strategies hold the engine, the engine holds their bound methods), so a finished
 //! backtest is freed.
 
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -26,10 +26,9 @@ use super::types::{PyBar, PyInstrument};
 use super::venue::PySimulatedVenue;
 use crate::clock::TimeEvent;
 use crate::engine::{
-    round_trips, BarSeries, Callbacks, CrossOver, Engine, FedIndicator, Strategy, StrategySpec,
-    TargetPositions,
+    round_trips, BarSeries, Callbacks, Column, CrossOver, Engine, FedIndicator, Feed, Strategy,
+    StrategySpec, TargetPositions,
 };
-use crate::indicators::rounding::raw_from_f64;
 use crate::indicators::BarInput;
 use crate::orders::OrderEvent;
 use crate::portfolio::{AccountConfig, Portfolio, PositionEvent};
@@ -524,6 +523,9 @@ impl PyDenialRecord {
 pub(crate) struct PyEngine {
     engine: Engine,
     slots: Vec<Slot>,
+    series: Vec<PySeries>,
+    /// The recorded equity curve, moved out of the engine (no copy) after the run.
+    curve: Option<(Py<PyArray1<i64>>, Py<PyArray1<f64>>, Py<PyArray1<bool>>)>,
 }
 
 impl std::fmt::Debug for PyEngine {
@@ -534,38 +536,100 @@ impl std::fmt::Debug for PyEngine {
     }
 }
 
-fn ts_column(arr: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
-    let a = arr.extract::<PyReadonlyArray1<'_, i64>>().map_err(|_| {
-        PyTypeError::new_err("ts: expected a 1-D int64 NumPy array of UTC nanoseconds")
-    })?;
-    a.as_array()
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| {
-            u64::try_from(t).map_err(|_| {
-                CoreError::invalid("ts", format!("row {i}: negative timestamp")).into()
-            })
-        })
-        .collect()
+/// A column of the caller's bars, kept by reference: the run reads it in place.
+#[derive(Debug)]
+enum PyColumn {
+    Raw(Py<PyArray1<i64>>),
+    Float(Py<PyArray1<f64>>),
 }
 
-/// A price column: int64 raw units, or float64 prices rounded half to even to 10^-9.
-fn raw_column(field: &'static str, arr: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
-    if let Ok(a) = arr.extract::<PyReadonlyArray1<'_, i64>>() {
-        return Ok(a.as_array().to_vec());
+impl PyColumn {
+    fn new(field: &'static str, arr: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let contiguous = |ok: bool| -> PyResult<()> {
+            if ok {
+                Ok(())
+            } else {
+                Err(PyTypeError::new_err(format!(
+                    "{field}: the array must be C-contiguous (np.ascontiguousarray)"
+                )))
+            }
+        };
+        if let Ok(a) = arr.cast::<PyArray1<i64>>() {
+            contiguous(a.is_contiguous())?;
+            return Ok(Self::Raw(a.clone().unbind()));
+        }
+        if let Ok(a) = arr.cast::<PyArray1<f64>>() {
+            contiguous(a.is_contiguous())?;
+            return Ok(Self::Float(a.clone().unbind()));
+        }
+        Err(PyTypeError::new_err(format!(
+            "{field}: expected a 1-D int64 (raw units of 10^-9) or float64 (prices) NumPy array"
+        )))
     }
-    let a = arr.extract::<PyReadonlyArray1<'_, f64>>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{field}: expected a 1-D float64 (prices) or int64 (raw units) NumPy array"
-        ))
-    })?;
-    a.as_array()
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| {
-            raw_from_f64(x).map_err(|e| CoreError::invalid(field, format!("row {i}: {e}")).into())
+}
+
+/// Read borrows of one series' arrays for the length of a run (or a validation).
+enum Borrowed<'py> {
+    Raw(numpy::PyReadonlyArray1<'py, i64>),
+    Float(numpy::PyReadonlyArray1<'py, f64>),
+}
+
+impl<'py> Borrowed<'py> {
+    fn of(py: Python<'py>, c: &PyColumn) -> PyResult<Self> {
+        Ok(match c {
+            PyColumn::Raw(a) => Self::Raw(a.bind(py).try_readonly()?),
+            PyColumn::Float(a) => Self::Float(a.bind(py).try_readonly()?),
         })
-        .collect()
+    }
+
+    fn column(&self) -> PyResult<Column<'_>> {
+        Ok(match self {
+            Self::Raw(a) => Column::from(a.as_slice()?),
+            Self::Float(a) => Column::from(a.as_slice()?),
+        })
+    }
+}
+
+/// One instrument's bars as the caller's arrays.
+#[derive(Debug)]
+struct PySeries {
+    bar_type: BarType,
+    ts: Py<PyArray1<i64>>,
+    /// open, high, low, close, volume.
+    cols: [PyColumn; 5],
+}
+
+struct BorrowedSeries<'py> {
+    bar_type: BarType,
+    ts: numpy::PyReadonlyArray1<'py, i64>,
+    cols: Vec<Borrowed<'py>>,
+}
+
+impl<'py> BorrowedSeries<'py> {
+    fn of(py: Python<'py>, s: &PySeries) -> PyResult<Self> {
+        Ok(Self {
+            bar_type: s.bar_type,
+            ts: s.ts.bind(py).try_readonly()?,
+            cols: s
+                .cols
+                .iter()
+                .map(|c| Borrowed::of(py, c))
+                .collect::<PyResult<_>>()?,
+        })
+    }
+
+    fn series(&self) -> PyResult<BarSeries<'_>> {
+        let c = |k: usize| self.cols[k].column();
+        Ok(BarSeries::new(
+            self.bar_type,
+            self.ts.as_slice()?,
+            c(0)?,
+            c(1)?,
+            c(2)?,
+            c(3)?,
+            c(4)?,
+        )?)
+    }
 }
 
 fn placeholder() -> PyResult<Engine> {
@@ -574,6 +638,46 @@ fn placeholder() -> PyResult<Engine> {
         SimulatedVenue::new(VenueConfig::default(), portfolio),
         None,
     ))
+}
+
+type Curve<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<bool>>,
+);
+
+impl PyEngine {
+    fn curve<'py>(&self, py: Python<'py>) -> PyResult<Curve<'py>> {
+        match &self.curve {
+            Some((t, e, o)) => Ok((t.bind(py).clone(), e.bind(py).clone(), o.bind(py).clone())),
+            None => Err(PyRuntimeError::new_err("the engine has not run yet")),
+        }
+    }
+
+    /// Borrow every series' arrays for the run and drive the engine over them.
+    fn run_feed<'py, P>(
+        slf: &Bound<'py, Self>,
+        engine: &mut Engine,
+        runners: &mut [Runner<'py>],
+        progress: Option<P>,
+        every: u64,
+    ) -> PyResult<()>
+    where
+        P: FnMut(u64, usize) -> PyResult<()>,
+    {
+        let py = slf.py();
+        let borrowed: Vec<BorrowedSeries<'_>> = slf
+            .try_borrow()?
+            .series
+            .iter()
+            .map(|s| BorrowedSeries::of(py, s))
+            .collect::<PyResult<_>>()?;
+        let mut feed = Feed::new();
+        for b in &borrowed {
+            feed.add(b.series()?);
+        }
+        engine.run(&mut feed, runners, progress, every)
+    }
 }
 
 #[pymethods]
@@ -591,6 +695,8 @@ impl PyEngine {
         Ok(Self {
             engine: Engine::new(venue.0.clone(), risk),
             slots: Vec::new(),
+            series: Vec::new(),
+            curve: None,
         })
     }
 
@@ -616,12 +722,15 @@ impl PyEngine {
     }
 
     /// Add one instrument's bars: `ts` (int64 UTC ns, the bar's close time, strictly
-    /// increasing) and OHLCV columns (int64 raw units of 10^-9, or float64). Every row is
-    /// validated; the first bad one is named (0-based) and nothing is added.
+    /// increasing) and OHLCV columns (int64 raw units of 10^-9, or float64 prices rounded
+    /// half to even to 10^-9), C-contiguous. Every row is validated; the first bad one is
+    /// named (0-based) and nothing is added. The arrays are read in place during the run
+    /// (no copy): do not modify them until it ends.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (symbol, interval, ts, open, high, low, close, volume))]
     fn add_bars(
         &mut self,
+        py: Python<'_>,
         symbol: &str,
         interval: &str,
         ts: &Bound<'_, PyAny>,
@@ -631,19 +740,52 @@ impl PyEngine {
         close: &Bound<'_, PyAny>,
         volume: &Bound<'_, PyAny>,
     ) -> PyResult<usize> {
-        self.engine.instrument_index(symbol)?;
+        if self.engine.started() {
+            return Err(PyRuntimeError::new_err(
+                "add_bars: the engine has already run",
+            ));
+        }
+        let ins = self.engine.instrument_index(symbol)?;
+        if self
+            .series
+            .iter()
+            .any(|s| s.bar_type.symbol.as_str() == symbol)
+        {
+            return Err(CoreError::invalid(
+                "symbol",
+                format!("bars for {symbol:?} were already added"),
+            )
+            .into());
+        }
         let bar_type: BarType = format!("{symbol}-{interval}").parse()?;
-        let series = BarSeries::new(
+        let ts = ts.cast::<PyArray1<i64>>().map_err(|_| {
+            PyTypeError::new_err("ts: expected a 1-D int64 NumPy array of UTC nanoseconds")
+        })?;
+        if !ts.is_contiguous() {
+            return Err(PyTypeError::new_err(
+                "ts: the array must be C-contiguous (np.ascontiguousarray)",
+            ));
+        }
+        let series = PySeries {
             bar_type,
-            ts_column(ts)?,
-            raw_column("open", open)?,
-            raw_column("high", high)?,
-            raw_column("low", low)?,
-            raw_column("close", close)?,
-            raw_column("volume", volume)?,
-            0,
-        )?;
-        Ok(self.engine.add_bars(series)?)
+            ts: ts.clone().unbind(),
+            cols: [
+                PyColumn::new("open", open)?,
+                PyColumn::new("high", high)?,
+                PyColumn::new("low", low)?,
+                PyColumn::new("close", close)?,
+                PyColumn::new("volume", volume)?,
+            ],
+        };
+        // Validate now, so a bad file fails at loading rather than mid-run.
+        let borrowed = BorrowedSeries::of(py, &series)?;
+        let checked = borrowed.series()?;
+        let tick = self.engine.instrument(ins).map_or(0, |i| i.tick);
+        checked.check_tick(tick)?;
+        let n = checked.len();
+        drop(borrowed);
+        self.series.push(series);
+        Ok(n)
     }
 
     /// Add a strategy: its id, the callbacks it implements (``None`` for the others, so the
@@ -913,11 +1055,26 @@ impl PyEngine {
         symbol: &str,
         target: PyReadonlyArray1<'_, i64>,
     ) -> PyResult<usize> {
+        let bars = match self
+            .series
+            .iter()
+            .find(|s| s.bar_type.symbol.as_str() == symbol)
+        {
+            Some(s) => s.ts.bind(target.py()).len(),
+            None => {
+                return Err(CoreError::invalid(
+                    "symbol",
+                    format!("no bars were added for {symbol:?}"),
+                )
+                .into())
+            }
+        };
         let t = TargetPositions::register(
             &mut self.engine,
             strategy_id,
             symbol,
             target.as_slice()?.to_vec(),
+            bars,
         )?;
         let k = t.strategy;
         self.slots.push(Slot::Targets(t));
@@ -962,9 +1119,16 @@ impl PyEngine {
                 p.call1(py, (done, total)).map(|_| ())
             }
         });
-        let result = engine.run(&mut runners, callback, progress_every);
+        let result = Self::run_feed(slf, &mut engine, &mut runners, callback, progress_every);
         drop(runners);
         let mut me = slf.try_borrow_mut()?;
+        // The curve moves into NumPy arrays without a copy.
+        let rec = engine.take_curve();
+        me.curve = Some((
+            rec.0.into_pyarray(py).unbind(),
+            rec.1.into_pyarray(py).unbind(),
+            rec.2.into_pyarray(py).unbind(),
+        ));
         me.engine = engine;
         result
     }
@@ -973,24 +1137,14 @@ impl PyEngine {
     fn equity_curve<'py>(
         &self,
         py: Python<'py>,
-    ) -> (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>) {
-        let r = self.engine.recorder();
-        let ts: Vec<i64> =
-            r.ts.iter()
-                .map(|&t| i64::try_from(t).unwrap_or(i64::MAX))
-                .collect();
-        #[allow(clippy::cast_precision_loss)]
-        let eq: Vec<f64> = r.equity.iter().map(|&e| e as f64 / 1e9).collect();
-        (ts.into_pyarray(py), eq.into_pyarray(py))
+    ) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>)> {
+        let (ts, eq, _) = self.curve(py)?;
+        Ok((ts, eq))
     }
 
     /// One flag per equity point: was any position open?
-    fn position_open<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<bool>> {
-        self.engine
-            .recorder()
-            .position_open
-            .clone()
-            .into_pyarray(py)
+    fn position_open<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<bool>>> {
+        Ok(self.curve(py)?.2)
     }
 
     /// Every fill of the run, in order.

@@ -32,6 +32,22 @@ macro_rules! fixed_value {
                 Ok(Self { raw, precision })
             }
 
+            /// From raw units, declared with `precision` when the value fits it, else with
+            /// all nine places: never fails, never rounds (market data finer than the
+            /// instrument's precision stays exact).
+            #[inline]
+            #[must_use]
+            pub fn from_raw_or_finer(raw: i64, precision: u8) -> Self {
+                let precision = if precision <= fixed::FIXED_PRECISION
+                    && raw % unit_of(precision) == 0
+                {
+                    precision
+                } else {
+                    fixed::FIXED_PRECISION
+                };
+                Self { raw, precision }
+            }
+
             /// Parses exact decimal text; `field` names the value in errors.
             pub fn parse(field: &'static str, text: &str) -> CoreResult<Self> {
                 let (raw, precision) = fixed::parse_fixed(field, text)?;

@@ -227,6 +227,12 @@ impl SimulatedVenue {
         self.orders.values().map(|w| &w.order)
     }
 
+    /// Closed (terminal) orders still kept for [`Self::order`].
+    #[must_use]
+    pub fn closed_count(&self) -> usize {
+        self.closed.len()
+    }
+
     /// Forget closed orders (long runs keep memory flat); returns how many were dropped.
     pub fn purge_closed(&mut self) -> usize {
         let n = self.closed.len();
