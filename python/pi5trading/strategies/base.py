@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -57,6 +57,7 @@ SizingMethod = Literal[
 Exact = Decimal | int | str
 
 _I = TypeVar("_I")
+_S = TypeVar("_S")
 _SCALE = 10**9
 
 
@@ -124,6 +125,8 @@ class Strategy:
         self._engine: Any = None
         self._k = -1
         self._symbols: tuple[str, ...] = ()
+        self._only_state: tuple[str, Any] | None = None
+        self._states: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -194,6 +197,41 @@ class Strategy:
         raise ValueError(
             f"strategy {self.id!r} trades {len(self._symbols)} instruments: name the symbol"
         )
+
+    # ------------------------------------------------------------------ per-symbol state
+
+    def per_symbol(self, make: Callable[[str], _S]) -> dict[str, _S]:
+        """Build one state object per traded symbol (``make(symbol)``, e.g. its
+        indicators and flags), kept by the strategy; read it back in callbacks with
+        ``state(bar)`` or ``state_of(symbol)``. Call it in ``on_start``::
+
+            self.per_symbol(lambda s: self.indicator(RSI(14), s))
+            ...
+            symbol, rsi = self.state(bar)
+        """
+        states = {s: make(s) for s in self._symbols}
+        self._states = states
+        # One instrument (the common case): no per-bar lookup at all.
+        self._only_state = next(iter(states.items())) if len(states) == 1 else None
+        return states
+
+    def state(self, bar: _core.Bar) -> tuple[str, Any]:
+        """``(symbol, state)`` for ``bar``'s instrument, from ``per_symbol``."""
+        only = self._only_state
+        if only is not None:
+            return only
+        symbol: str = bar.bar_type.symbol
+        return symbol, self._states[symbol]
+
+    def state_of(self, symbol: str) -> Any:
+        """The ``per_symbol`` state of ``symbol``."""
+        try:
+            return self._states[symbol]
+        except KeyError:
+            raise InvalidStateError(
+                f"strategy {self.id!r} has no per_symbol() state for {symbol!r}"
+                " (call per_symbol() in on_start)"
+            ) from None
 
     # ------------------------------------------------------------------ clock
 

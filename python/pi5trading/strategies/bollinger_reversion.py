@@ -79,20 +79,11 @@ class BollingerReversion(Strategy):
 
     def on_start(self) -> None:
         cfg = self.config
-        self._state = {
-            s: _State(self.indicator(BollingerBands(cfg.period, cfg.k), s)) for s in self.symbols
-        }
+        self.per_symbol(lambda s: _State(self.indicator(BollingerBands(cfg.period, cfg.k), s)))
         self._to_upper = cfg.exit_at == "upper"
-        # One instrument (the common case): no per-bar symbol lookup.
-        self._only = next(iter(self._state.items())) if len(self._state) == 1 else None
 
     def on_bar(self, bar: _core.Bar) -> None:
-        only = self._only
-        if only is None:
-            symbol = bar.bar_type.symbol
-            st = self._state[symbol]
-        else:
-            symbol, st = only
+        symbol, st = self.state(bar)
         bands = st.bands
         cfg = self.config
         close_raw = bar.close.raw

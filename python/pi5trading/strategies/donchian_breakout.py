@@ -59,23 +59,15 @@ class DonchianBreakout(Strategy):
 
     def on_start(self) -> None:
         cfg = self.config
-        self._channels = {
-            s: _Channels(
+        self.per_symbol(
+            lambda s: _Channels(
                 self.indicator(Donchian(cfg.entry_period), s),
                 self.indicator(Donchian(cfg.exit_period), s),
             )
-            for s in self.symbols
-        }
-        # One instrument (the common case): no per-bar symbol lookup.
-        self._only = next(iter(self._channels.items())) if len(self._channels) == 1 else None
+        )
 
     def on_bar(self, bar: _core.Bar) -> None:
-        only = self._only
-        if only is None:
-            symbol = bar.bar_type.symbol
-            ch = self._channels[symbol]
-        else:
-            symbol, ch = only
+        symbol, ch = self.state(bar)
         prev_high, prev_low = ch.prev_high, ch.prev_low
         ch.prev_high, ch.prev_low = ch.entry.upper_raw, ch.exit.lower_raw
         if prev_high is None or prev_low is None:

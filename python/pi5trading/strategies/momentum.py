@@ -52,21 +52,14 @@ class MomentumStrategy(Strategy):
 
     def on_start(self) -> None:
         cfg = self.config
-        self._roc = {s: self.indicator(ROC(cfg.period), s) for s in self.symbols}
-        # One instrument (the common case): no per-bar symbol lookup.
-        self._only = next(iter(self._roc.items())) if len(self._roc) == 1 else None
+        self.per_symbol(lambda s: self.indicator(ROC(cfg.period), s))
         self._entry = cfg.entry_threshold
         self._exit = cfg.exit_threshold
         self._quantity = cfg.quantity
 
     def on_bar(self, bar: _core.Bar) -> None:
-        only = self._only
-        if only is None:
-            symbol = bar.bar_type.symbol
-            roc = self._roc[symbol].value
-        else:
-            symbol, indicator = only
-            roc = indicator.value
+        symbol, indicator = self.state(bar)
+        roc = indicator.value
         if self.is_flat(symbol):
             if roc > self._entry:
                 self.buy(self._quantity, symbol)

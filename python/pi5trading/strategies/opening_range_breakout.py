@@ -127,20 +127,14 @@ class OpeningRangeBreakout(Strategy):
         end = _since_midnight(opens) + timedelta(minutes=cfg.range_minutes)
         range_end = time(end.seconds // 3600, end.seconds // 60 % 60, end.seconds % 60)
         times = (opens, range_end, _hhmm(cfg.exit_time, "exit_time"))
-        self._state = {
-            s: _State(self.indicator(ATR(cfg.atr_period), s), SessionDay(times, cfg.timezone))
-            for s in self.symbols
-        }
-        # One instrument (the common case): no per-bar symbol lookup.
-        self._only = next(iter(self._state.items())) if len(self._state) == 1 else None
+        self.per_symbol(
+            lambda s: _State(
+                self.indicator(ATR(cfg.atr_period), s), SessionDay(times, cfg.timezone)
+            )
+        )
 
     def on_bar(self, bar: _core.Bar) -> None:
-        only = self._only
-        if only is None:
-            symbol = bar.bar_type.symbol
-            st = self._state[symbol]
-        else:
-            symbol, st = only
+        symbol, st = self.state(bar)
         ts = bar.ts_event
         session = st.session
         if session.roll(ts):
@@ -176,7 +170,7 @@ class OpeningRangeBreakout(Strategy):
         fill = event.fill
         if fill is None or fill.side != "buy":
             return
-        st = self._state[event.instrument]
+        st = self.state_of(event.instrument)
         entry = fill.price
         if st.signal_atr is None:
             stop = entry * Decimal("0.98")

@@ -60,22 +60,15 @@ class RsiMeanReversion(Strategy):
 
     def on_start(self) -> None:
         cfg = self.config
-        self._rsi = {s: self.indicator(RSI(cfg.period), s) for s in self.symbols}
-        # One instrument (the common case): no per-bar symbol lookup.
-        self._only = next(iter(self._rsi.items())) if len(self._rsi) == 1 else None
+        self.per_symbol(lambda s: self.indicator(RSI(cfg.period), s))
         self._oversold = cfg.oversold
         self._overbought = cfg.overbought
         self._exit_level = math.inf if cfg.exit_level is None else cfg.exit_level
         self._quantity = cfg.quantity
 
     def on_bar(self, bar: _core.Bar) -> None:
-        only = self._only
-        if only is None:
-            symbol = bar.bar_type.symbol
-            rsi = self._rsi[symbol].value
-        else:
-            symbol, indicator = only
-            rsi = indicator.value
+        symbol, indicator = self.state(bar)
+        rsi = indicator.value
         if self.is_flat(symbol):
             if rsi < self._oversold:
                 self.buy(self._quantity, symbol)

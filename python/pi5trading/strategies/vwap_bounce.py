@@ -75,22 +75,14 @@ class VwapBounce(Strategy):
 
     def on_start(self) -> None:
         cfg = self.config
-        self._state = {
-            s: _State(
+        self.per_symbol(
+            lambda s: _State(
                 self.indicator(VWAP(), s), self.indicator(EMA(cfg.ema_period), s), cfg.timezone
             )
-            for s in self.symbols
-        }
-        # One instrument (the common case): no per-bar symbol lookup.
-        self._only = next(iter(self._state.items())) if len(self._state) == 1 else None
+        )
 
     def on_bar(self, bar: _core.Bar) -> None:
-        only = self._only
-        if only is None:
-            symbol = bar.bar_type.symbol
-            st = self._state[symbol]
-        else:
-            symbol, st = only
+        symbol, st = self.state(bar)
         vwap = st.vwap
         if st.session.roll(bar.ts_event):
             # A new local day: restart the VWAP with this bar (the engine fed it already).
@@ -125,5 +117,5 @@ class VwapBounce(Strategy):
         fill = event.fill
         if fill is None:
             return
-        st = self._state[event.instrument]
+        st = self.state_of(event.instrument)
         st.entry = float(fill.price) if fill.side == "buy" else None
