@@ -81,6 +81,8 @@ pub struct BarSeries<'a> {
     pub low: Column<'a>,
     pub close: Column<'a>,
     pub volume: Column<'a>,
+    /// The tick every price was already checked against (skips a second pass).
+    checked_tick: Option<i64>,
 }
 
 fn row_error(field: &'static str, row: usize, message: impl std::fmt::Display) -> CoreError {
@@ -112,9 +114,35 @@ impl<'a> BarSeries<'a> {
             low: low.into(),
             close: close.into(),
             volume: volume.into(),
+            checked_tick: None,
         };
         s.validate()?;
         Ok(s)
+    }
+
+    /// Columns validated before (by `new` and `check_tick` on the same data, e.g. when a
+    /// binding registered them): no second pass over the rows.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn revalidated(
+        bar_type: BarType,
+        ts: impl Into<Cow<'a, [i64]>>,
+        open: impl Into<Column<'a>>,
+        high: impl Into<Column<'a>>,
+        low: impl Into<Column<'a>>,
+        close: impl Into<Column<'a>>,
+        volume: impl Into<Column<'a>>,
+        tick: i64,
+    ) -> Self {
+        Self {
+            bar_type,
+            ts: ts.into(),
+            open: open.into(),
+            high: high.into(),
+            low: low.into(),
+            close: close.into(),
+            volume: volume.into(),
+            checked_tick: Some(tick),
+        }
     }
 
     fn validate(&self) -> CoreResult<()> {
@@ -182,7 +210,7 @@ impl<'a> BarSeries<'a> {
     /// # Errors
     /// `InvalidInput` naming the first row with a price off the tick.
     pub fn check_tick(&self, tick: i64) -> CoreResult<()> {
-        if tick <= 1 {
+        if tick <= 1 || self.checked_tick == Some(tick) {
             return Ok(());
         }
         for i in 0..self.len() {

@@ -594,6 +594,8 @@ impl<'py> Borrowed<'py> {
 #[derive(Debug)]
 struct PySeries {
     bar_type: BarType,
+    /// The instrument's tick the prices were checked against.
+    tick: i64,
     ts: Py<PyArray1<i64>>,
     /// open, high, low, close, volume.
     cols: [PyColumn; 5],
@@ -629,6 +631,22 @@ impl<'py> BorrowedSeries<'py> {
             c(3)?,
             c(4)?,
         )?)
+    }
+
+    /// The series again for a run: validated when it was added (the arrays are the same
+    /// objects, read-only while borrowed).
+    fn series_again(&self, tick: i64) -> PyResult<BarSeries<'_>> {
+        let c = |k: usize| self.cols[k].column();
+        Ok(BarSeries::revalidated(
+            self.bar_type,
+            self.ts.as_slice()?,
+            c(0)?,
+            c(1)?,
+            c(2)?,
+            c(3)?,
+            c(4)?,
+            tick,
+        ))
     }
 }
 
@@ -666,15 +684,19 @@ impl PyEngine {
         P: FnMut(u64, usize) -> PyResult<()>,
     {
         let py = slf.py();
-        let borrowed: Vec<BorrowedSeries<'_>> = slf
-            .try_borrow()?
-            .series
-            .iter()
-            .map(|s| BorrowedSeries::of(py, s))
-            .collect::<PyResult<_>>()?;
+        let (borrowed, ticks): (Vec<BorrowedSeries<'_>>, Vec<i64>) = {
+            let me = slf.try_borrow()?;
+            let mut b = Vec::with_capacity(me.series.len());
+            let mut t = Vec::with_capacity(me.series.len());
+            for s in &me.series {
+                b.push(BorrowedSeries::of(py, s)?);
+                t.push(s.tick);
+            }
+            (b, t)
+        };
         let mut feed = Feed::new();
-        for b in &borrowed {
-            feed.add(b.series()?);
+        for (b, tick) in borrowed.iter().zip(ticks) {
+            feed.add(b.series_again(tick)?);
         }
         engine.run(&mut feed, runners, progress, every)
     }
@@ -766,8 +788,10 @@ impl PyEngine {
                 "ts: the array must be C-contiguous (np.ascontiguousarray)",
             ));
         }
+        let tick = self.engine.instrument(ins).map_or(0, |i| i.tick);
         let series = PySeries {
             bar_type,
+            tick,
             ts: ts.clone().unbind(),
             cols: [
                 PyColumn::new("open", open)?,
@@ -780,7 +804,6 @@ impl PyEngine {
         // Validate now, so a bad file fails at loading rather than mid-run.
         let borrowed = BorrowedSeries::of(py, &series)?;
         let checked = borrowed.series()?;
-        let tick = self.engine.instrument(ins).map_or(0, |i| i.tick);
         checked.check_tick(tick)?;
         let n = checked.len();
         drop(borrowed);
