@@ -519,7 +519,7 @@ impl PyDenialRecord {
 /// The engine, from Python. Build it with a configured `SimulatedVenue` (copied) and an
 /// optional `RiskEngine` (its configuration; the run starts from a fresh risk state), add
 /// instruments, bars and strategies, then `run()`.
-#[pyclass(name = "Engine", module = "pi5trading._core")]
+#[pyclass(name = "Engine", module = "pi5trading._core", weakref)]
 pub(crate) struct PyEngine {
     engine: Engine,
     slots: Vec<Slot>,
