@@ -1258,7 +1258,14 @@ class SimulatedVenue:
         low: _Exact,
         close: _Exact,
         volume: _Exact | None = None,
-    ) -> list[_VenueEvent]: ...
+        *,
+        ts_open: int | None = None,
+    ) -> list[_VenueEvent]:
+        """A bar that opened at ``ts_open`` (default ``ts``) and closed at ``ts``.
+
+        Fills, triggers and expiries are stamped where the intrabar path reaches their
+        price (docs/venue.md); ``process(bar)`` takes the open time from the bar's interval.
+        """
     def process_quote(
         self,
         instrument: str,

@@ -46,7 +46,15 @@ pub fn run_signals(
     for (i, &want) in target.iter().enumerate() {
         let ts = series.ts[i];
         events.clear();
-        venue.process_bar_raw(&symbol, ts, series.ohlc(i), series.volume[i], &mut events)?;
+        let ts_open = ts.saturating_sub(series.bar_type.interval.as_nanos());
+        venue.process_bar_raw(
+            &symbol,
+            ts_open,
+            ts,
+            series.ohlc(i),
+            series.volume[i],
+            &mut events,
+        )?;
         recorder.fills_from(&events);
         if let Some(r) = risk.as_deref_mut() {
             r.update(&*venue, ts);

@@ -270,6 +270,7 @@ impl PyBacktestEngine {
         self.scratch.clear();
         self.venue.process_bar_raw(
             series.bar_type.symbol.as_str(),
+            ts.saturating_sub(series.bar_type.interval.as_nanos()),
             ts,
             series.ohlc(i),
             series.volume[i],
