@@ -451,6 +451,7 @@ _AssetClassName: TypeAlias = Literal[
     "EQUITY", "ETF", "CRYPTO", "FX", "FUTURE", "OPTION", "INDEX", "COMMODITY"
 ]
 _AggressorSideName: TypeAlias = Literal["BUYER", "SELLER", "NO_AGGRESSOR"]
+_Calendar: TypeAlias = Literal["session", "24/7"]
 _BackpressurePolicy: TypeAlias = Literal["block", "drop_newest", "drop_oldest"]
 _PriceLike: TypeAlias = Price | Decimal | str | int
 _QuantityLike: TypeAlias = Quantity | Decimal | str | int
@@ -616,6 +617,11 @@ class Money:
 class Instrument:
     """A tradable instrument. ``min_quantity`` defaults to the lot size; the precisions
     default to those of the tick and lot sizes.
+
+    ``calendar`` says when it trades, for the risk engine's trading-hours check:
+    ``"session"`` (the risk session's hours: New York 09:30-16:00 on weekdays in the built-in
+    profiles) or ``"24/7"`` (never outside trading hours). Default: ``"24/7"`` for
+    ``CRYPTO`` and ``FX``, ``"session"`` otherwise.
     """
 
     def __new__(
@@ -629,6 +635,7 @@ class Instrument:
         min_quantity: _QuantityLike | None = None,
         price_precision: int | None = None,
         size_precision: int | None = None,
+        calendar: _Calendar | None = None,
     ) -> Self: ...
     @property
     def symbol(self) -> str: ...
@@ -636,6 +643,8 @@ class Instrument:
     def venue(self) -> str: ...
     @property
     def asset_class(self) -> _AssetClassName: ...
+    @property
+    def calendar(self) -> _Calendar: ...
     @property
     def currency(self) -> str: ...
     @property
@@ -668,7 +677,7 @@ class Instrument:
     def __hash__(self) -> int: ...
     def __reduce__(
         self,
-    ) -> tuple[type[Instrument], tuple[str, str, str, str, str, str, str, int, int]]: ...
+    ) -> tuple[type[Instrument], tuple[str, str, str, str, str, str, str, int, int, _Calendar]]: ...
 
 @final
 class BarType:
@@ -1446,7 +1455,21 @@ class RiskEngine:
     def get_limit(
         self, name: str, *, strategy_id: str | None = None, instrument: str | None = None
     ) -> Decimal | int | None: ...
-    def add_instrument(self, instrument: str, tick_size: _Exact, lot_size: _Exact) -> None: ...
+    def add_instrument(
+        self,
+        instrument: Instrument | str,
+        tick_size: _Exact | None = None,
+        lot_size: _Exact | None = None,
+        *,
+        calendar: _Calendar | None = None,
+    ) -> None:
+        """An ``Instrument`` (its grid and calendar) or a symbol with its tick and lot size.
+
+        ``calendar`` overrides the instrument's; for a symbol it keeps the one registered
+        before (default ``"session"``). A ``"24/7"`` instrument is never denied for hours.
+        """
+    def calendar(self, instrument: str) -> _Calendar:
+        """``"session"`` (the session's trading hours apply) or ``"24/7"``."""
     def set_session(
         self,
         time_zone: str,

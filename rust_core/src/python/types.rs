@@ -672,7 +672,7 @@ impl PyInstrument {
     #[new]
     #[pyo3(signature = (
         symbol, venue, asset_class, currency, tick_size, lot_size,
-        min_quantity = None, price_precision = None, size_precision = None
+        min_quantity = None, price_precision = None, size_precision = None, calendar = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -685,13 +685,14 @@ impl PyInstrument {
         min_quantity: Option<&Bound<'_, PyAny>>,
         price_precision: Option<i64>,
         size_precision: Option<i64>,
+        calendar: Option<&str>,
     ) -> PyResult<Self> {
         let lot = PyQuantity::from_py("lot_size", lot_size)?;
         let min_q = match min_quantity {
             Some(m) => PyQuantity::from_py("min_quantity", m)?,
             None => lot,
         };
-        Ok(Self(Instrument::new(
+        let instrument = Instrument::new(
             Symbol::new("symbol", symbol)?,
             Venue::new("venue", venue)?,
             asset_class_arg(asset_class)?,
@@ -705,7 +706,11 @@ impl PyInstrument {
             size_precision
                 .map(|p| precision_arg("size_precision", p))
                 .transpose()?,
-        )?))
+        )?;
+        Ok(Self(match calendar {
+            Some(c) => instrument.with_calendar(c.parse()?),
+            None => instrument,
+        }))
     }
 
     #[getter]
@@ -743,6 +748,11 @@ impl PyInstrument {
     #[getter]
     fn size_precision(&self) -> u8 {
         self.0.size_precision
+    }
+    /// `"session"` (the risk session's trading hours apply) or `"24/7"`.
+    #[getter]
+    fn calendar(&self) -> &'static str {
+        self.0.calendar.name()
     }
 
     /// A price on this instrument's tick, declared with its price precision.
@@ -795,8 +805,15 @@ impl PyInstrument {
         let i = &self.0;
         format!(
             "Instrument(symbol='{}', venue='{}', asset_class='{}', currency='{}', \
-             tick_size='{}', lot_size='{}', min_quantity='{}')",
-            i.symbol, i.venue, i.asset_class, i.currency, i.tick_size, i.lot_size, i.min_quantity
+             tick_size='{}', lot_size='{}', min_quantity='{}', calendar='{}')",
+            i.symbol,
+            i.venue,
+            i.asset_class,
+            i.currency,
+            i.tick_size,
+            i.lot_size,
+            i.min_quantity,
+            i.calendar
         )
     }
 
@@ -815,6 +832,7 @@ impl PyInstrument {
             String,
             u8,
             u8,
+            &'static str,
         ),
     ) {
         let i = slf.get().0;
@@ -830,6 +848,7 @@ impl PyInstrument {
                 i.min_quantity.to_string(),
                 i.price_precision,
                 i.size_precision,
+                i.calendar.name(),
             ),
         )
     }
