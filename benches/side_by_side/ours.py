@@ -67,8 +67,9 @@ def main() -> None:
     trades = result.trades
     secs = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # A fill's time is its market time, inside its bar: (open, close].
-    idx = np.searchsorted(d["ts"], [f.ts for f in result.fills])
+    # A fill at a bar's open is stamped at its open time, one interval (the runner's default
+    # "1m") before the close that stamps the bar's row.
+    idx = np.searchsorted(d["ts"], [f.ts + 60 * 10**9 for f in result.fills])
     fills = [
         (int(i), f.side, round(f.price_raw / 1e9, 9))
         for i, f in zip(idx.tolist(), result.fills, strict=True)

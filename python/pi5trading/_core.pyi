@@ -5,7 +5,17 @@ Keep in step with ``rust_core/src/python/``; ``make lint`` runs ``mypy.stubtest`
 
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any, ClassVar, Literal, Self, TypeAlias, TypedDict, final, type_check_only
+from typing import (
+    Any,
+    ClassVar,
+    Literal,
+    Self,
+    TypeAlias,
+    TypedDict,
+    final,
+    overload,
+    type_check_only,
+)
 
 import numpy as np
 import numpy.typing as npt
@@ -441,6 +451,7 @@ _AssetClassName: TypeAlias = Literal[
     "EQUITY", "ETF", "CRYPTO", "FX", "FUTURE", "OPTION", "INDEX", "COMMODITY"
 ]
 _AggressorSideName: TypeAlias = Literal["BUYER", "SELLER", "NO_AGGRESSOR"]
+_Calendar: TypeAlias = Literal["session", "24/7"]
 _BackpressurePolicy: TypeAlias = Literal["block", "drop_newest", "drop_oldest"]
 _PriceLike: TypeAlias = Price | Decimal | str | int
 _QuantityLike: TypeAlias = Quantity | Decimal | str | int
@@ -453,6 +464,12 @@ class Price:
     (``Price("1.5") == Price("1.50")``). Arithmetic is exact; overflow raises
     ``ArithmeticOverflowError``. ``precision`` re-declares the value and refuses to drop
     digits (round explicitly with ``round``/``round_to``).
+
+    Operators: ``+``/``-``/ordering with another ``Price``; ``*`` by an ``int`` or ``Decimal``
+    (precision: the sum of both, as ``Decimal``; a product needing more than 9 places raises
+    ``InvalidInputError``); ``Price * Quantity`` is ``Money`` in USD, exact (see
+    ``Money.from_product`` for another currency or rounding). Anything else raises
+    ``TypeError`` (for a float, pointing to ``from_float``); ``==`` with another class is False.
     """
 
     def __new__(cls, value: _PriceLike, precision: int | None = None) -> Self: ...
@@ -479,8 +496,11 @@ class Price:
     def __sub__(self, other: Price, /) -> Price: ...
     def __radd__(self, other: Price, /) -> Price: ...
     def __rsub__(self, other: Price, /) -> Price: ...
-    def __mul__(self, factor: int, /) -> Price: ...
-    def __rmul__(self, factor: int, /) -> Price: ...
+    @overload
+    def __mul__(self, other: Quantity, /) -> Money: ...
+    @overload
+    def __mul__(self, other: int | Decimal, /) -> Price: ...
+    def __rmul__(self, factor: int | Decimal, /) -> Price: ...
     def __neg__(self) -> Price: ...
     def __pos__(self) -> Price: ...
     def __abs__(self) -> Price: ...
@@ -522,8 +542,11 @@ class Quantity:
     def __sub__(self, other: Quantity, /) -> Quantity: ...
     def __radd__(self, other: Quantity, /) -> Quantity: ...
     def __rsub__(self, other: Quantity, /) -> Quantity: ...
-    def __mul__(self, factor: int, /) -> Quantity: ...
-    def __rmul__(self, factor: int, /) -> Quantity: ...
+    @overload
+    def __mul__(self, other: Price, /) -> Money: ...
+    @overload
+    def __mul__(self, other: int | Decimal, /) -> Quantity: ...
+    def __rmul__(self, factor: int | Decimal, /) -> Quantity: ...
     def __neg__(self) -> Quantity: ...
     def __pos__(self) -> Quantity: ...
     def __abs__(self) -> Quantity: ...
@@ -543,6 +566,8 @@ class Money:
 
     Adding, subtracting or ordering amounts of two currencies raises
     ``InvalidInputError``; ``==`` between them is False. ``str()`` is ``"12.50 USD"``.
+    ``*`` by an ``int`` or ``Decimal`` is exact, as for ``Price``; other operands raise
+    ``TypeError``.
     """
 
     def __new__(
@@ -575,9 +600,11 @@ class Money:
     def __sub__(self, other: Money, /) -> Money: ...
     def __radd__(self, other: Money, /) -> Money: ...
     def __rsub__(self, other: Money, /) -> Money: ...
-    def __mul__(self, factor: int, /) -> Money: ...
-    def __rmul__(self, factor: int, /) -> Money: ...
+    def __mul__(self, factor: int | Decimal, /) -> Money: ...
+    def __rmul__(self, factor: int | Decimal, /) -> Money: ...
     def __neg__(self) -> Money: ...
+    def __pos__(self) -> Money: ...
+    def __abs__(self) -> Money: ...
     def __bool__(self) -> bool: ...
     def __lt__(self, other: Money, /) -> bool: ...
     def __le__(self, other: Money, /) -> bool: ...
@@ -590,6 +617,11 @@ class Money:
 class Instrument:
     """A tradable instrument. ``min_quantity`` defaults to the lot size; the precisions
     default to those of the tick and lot sizes.
+
+    ``calendar`` says when it trades, for the risk engine's trading-hours check:
+    ``"session"`` (the risk session's hours: New York 09:30-16:00 on weekdays in the built-in
+    profiles) or ``"24/7"`` (never outside trading hours). Default: ``"24/7"`` for
+    ``CRYPTO`` and ``FX``, ``"session"`` otherwise.
     """
 
     def __new__(
@@ -603,6 +635,7 @@ class Instrument:
         min_quantity: _QuantityLike | None = None,
         price_precision: int | None = None,
         size_precision: int | None = None,
+        calendar: _Calendar | None = None,
     ) -> Self: ...
     @property
     def symbol(self) -> str: ...
@@ -610,6 +643,8 @@ class Instrument:
     def venue(self) -> str: ...
     @property
     def asset_class(self) -> _AssetClassName: ...
+    @property
+    def calendar(self) -> _Calendar: ...
     @property
     def currency(self) -> str: ...
     @property
@@ -642,7 +677,7 @@ class Instrument:
     def __hash__(self) -> int: ...
     def __reduce__(
         self,
-    ) -> tuple[type[Instrument], tuple[str, str, str, str, str, str, str, int, int]]: ...
+    ) -> tuple[type[Instrument], tuple[str, str, str, str, str, str, str, int, int, _Calendar]]: ...
 
 @final
 class BarType:
@@ -1235,7 +1270,14 @@ class SimulatedVenue:
         low: _Exact,
         close: _Exact,
         volume: _Exact | None = None,
-    ) -> list[_VenueEvent]: ...
+        *,
+        ts_open: int | None = None,
+    ) -> list[_VenueEvent]:
+        """A bar that opened at ``ts_open`` (default ``ts``) and closed at ``ts``.
+
+        Fills, triggers and expiries are stamped where the intrabar path reaches their
+        price (docs/venue.md); ``process(bar)`` takes the open time from the bar's interval.
+        """
     def process_quote(
         self,
         instrument: str,
@@ -1416,7 +1458,21 @@ class RiskEngine:
     def get_limit(
         self, name: str, *, strategy_id: str | None = None, instrument: str | None = None
     ) -> Decimal | int | None: ...
-    def add_instrument(self, instrument: str, tick_size: _Exact, lot_size: _Exact) -> None: ...
+    def add_instrument(
+        self,
+        instrument: Instrument | str,
+        tick_size: _Exact | None = None,
+        lot_size: _Exact | None = None,
+        *,
+        calendar: _Calendar | None = None,
+    ) -> None:
+        """An ``Instrument`` (its grid and calendar) or a symbol with its tick and lot size.
+
+        ``calendar`` overrides the instrument's; for a symbol it keeps the one registered
+        before (default ``"session"``). A ``"24/7"`` instrument is never denied for hours.
+        """
+    def calendar(self, instrument: str) -> _Calendar:
+        """``"session"`` (the session's trading hours apply) or ``"24/7"``."""
     def set_session(
         self,
         time_zone: str,

@@ -73,6 +73,7 @@ fn engine_with(strategy_loss: bool) -> RiskEngine {
                 max_position_quantity: Some(1_000_000 * ONE),
                 ..OrderLimits::default()
             },
+            ..InstrumentLimits::default()
         },
     );
     cfg.order.max_position_notional = Some(1_000_000_000 * i128::from(ONE));

@@ -45,7 +45,7 @@ fn venue(timing: MarketFillTiming) -> SimulatedVenue {
     v.add_instrument_raw(SYM, ONE / 100, ONE)
         .expect("valid instrument");
     let mut out = Vec::new();
-    v.process_bar_raw(SYM, T0, BAR, 1_000_000 * ONE, &mut out)
+    v.process_bar_raw(SYM, T0 - MIN, T0, BAR, 1_000_000 * ONE, &mut out)
         .expect("valid bar");
     v
 }
@@ -99,7 +99,14 @@ impl Driver {
     fn submit_and_bar(&mut self) {
         self.submit();
         self.v
-            .process_bar_raw(SYM, T0 + self.n * MIN, BAR, 1_000_000 * ONE, &mut self.out)
+            .process_bar_raw(
+                SYM,
+                T0 + (self.n - 1) * MIN,
+                T0 + self.n * MIN,
+                BAR,
+                1_000_000 * ONE,
+                &mut self.out,
+            )
             .expect("valid bar");
     }
 }
@@ -140,7 +147,7 @@ fn throughput(c: &mut Criterion) {
             &mut out,
         )
         .expect("valid order");
-        v.process_bar_raw(SYM, T0 + MIN, BAR, 1_000_000 * ONE, &mut out)
+        v.process_bar_raw(SYM, T0, T0 + MIN, BAR, 1_000_000 * ONE, &mut out)
             .expect("valid bar");
         for i in 0..resting {
             let o = Order::new(
@@ -178,8 +185,15 @@ fn throughput(c: &mut Criterion) {
                 b.iter(|| {
                     out.clear();
                     n += 1;
-                    v.process_bar_raw(SYM, T0 + n * MIN, BAR, 1_000_000 * ONE, &mut out)
-                        .expect("valid bar");
+                    v.process_bar_raw(
+                        SYM,
+                        T0 + (n - 1) * MIN,
+                        T0 + n * MIN,
+                        BAR,
+                        1_000_000 * ONE,
+                        &mut out,
+                    )
+                    .expect("valid bar");
                     black_box(out.len())
                 });
             },

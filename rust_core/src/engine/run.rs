@@ -95,7 +95,7 @@ impl EngineState {
         let symbol = &self.instruments[b.instrument].symbol;
         self.scratch.clear();
         self.venue
-            .process_bar_raw(symbol, b.ts, b.ohlc, b.volume, &mut self.scratch)?;
+            .process_bar_raw(symbol, b.open_ts, b.ts, b.ohlc, b.volume, &mut self.scratch)?;
         if !self.scratch.is_empty() {
             self.recorder.fills_from(&self.scratch);
             self.pending.append(&mut self.scratch);

@@ -207,7 +207,8 @@ impl EngineState {
         }
         self.venue.add_instrument(ins)?;
         if let Some(r) = self.risk.as_mut() {
-            r.add_instrument(symbol, ins.tick_size.raw(), ins.lot_size.raw());
+            // With its calendar: a 24/7 instrument is never outside trading hours.
+            r.register_instrument(ins);
         }
         let idx = self.instruments.len();
         self.instruments.push(InstrumentSlot {

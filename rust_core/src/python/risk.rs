@@ -7,13 +7,14 @@ use pyo3::types::{PyDict, PyInt};
 
 use super::orders::{decimal, opt_raw_arg, raw_arg, side_arg, PyOrder};
 use super::portfolio::PyPortfolio;
+use super::types::PyInstrument;
 use crate::risk::session::{parse_date, parse_hhmm};
 use crate::risk::{
     limit_kind, limit_names, size, AccountView, Denial, DenialCode, LimitKind, OrderRequest,
     RiskConfig, RiskEngine, RiskEvent, Scope, SessionConfig, SimpleAccount, Sizing, TimeZone,
     TradingHours, TradingState,
 };
-use crate::types::parse_fixed;
+use crate::types::{parse_fixed, Calendar};
 use crate::CoreError;
 
 fn raw_i128(field: &'static str, obj: &Bound<'_, PyAny>) -> PyResult<i128> {
@@ -504,21 +505,57 @@ impl PyRiskEngine {
         }
     }
 
-    /// Registers an instrument's tick and lot size (prices and quantities off the grid are
-    /// denied).
+    /// Registers an instrument: an `Instrument` (its tick, lot and calendar), or a symbol
+    /// with its tick and lot size. Prices and quantities off the grid are denied; `calendar`
+    /// (`"session"` or `"24/7"`) overrides the instrument's, or for a symbol keeps the one
+    /// already registered (default `"session"`).
+    #[pyo3(signature = (instrument, tick_size=None, lot_size=None, *, calendar=None))]
     fn add_instrument(
         &mut self,
-        instrument: &str,
-        tick_size: &Bound<'_, PyAny>,
-        lot_size: &Bound<'_, PyAny>,
+        instrument: &Bound<'_, PyAny>,
+        tick_size: Option<&Bound<'_, PyAny>>,
+        lot_size: Option<&Bound<'_, PyAny>>,
+        calendar: Option<&str>,
     ) -> PyResult<()> {
+        let calendar: Option<Calendar> = calendar.map(str::parse).transpose()?;
+        if let Ok(i) = instrument.cast::<PyInstrument>() {
+            if tick_size.is_some() || lot_size.is_some() {
+                return Err(CoreError::invalid(
+                    "tick_size",
+                    "an Instrument carries its tick and lot sizes: pass one or the other",
+                )
+                .into());
+            }
+            let i = i.get().0;
+            self.0
+                .register_instrument(&calendar.map_or(i, |c| i.with_calendar(c)));
+            return Ok(());
+        }
+        let symbol: &str = instrument.extract().map_err(|_| {
+            PyTypeError::new_err("instrument: expected an Instrument or a symbol (str)")
+        })?;
+        let (Some(tick_size), Some(lot_size)) = (tick_size, lot_size) else {
+            return Err(CoreError::invalid(
+                "tick_size",
+                "a symbol needs its tick_size and lot_size (or pass an Instrument)",
+            )
+            .into());
+        };
         let tick = raw_arg("tick_size", tick_size)?;
         let lot = raw_arg("lot_size", lot_size)?;
         if tick <= 0 || lot <= 0 {
             return Err(CoreError::invalid("tick_size", "tick and lot sizes must be > 0").into());
         }
-        self.0.add_instrument(instrument, tick, lot);
+        self.0.add_instrument(symbol, tick, lot);
+        if let Some(c) = calendar {
+            self.0.set_calendar(symbol, c);
+        }
         Ok(())
+    }
+
+    /// The instrument's calendar: `"session"` (trading hours apply) or `"24/7"`.
+    fn calendar(&self, instrument: &str) -> &'static str {
+        self.0.calendar(instrument).name()
     }
 
     /// The risk session: time zone (IANA name or `+HH:MM`), the local time at which the risk

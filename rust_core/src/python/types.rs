@@ -118,8 +118,114 @@ fn declare_err(field: &'static str, text: &str, precision: u8) -> PyErr {
     .into()
 }
 
+/// The other operand of an arithmetic or comparison operator, classified once.
+enum Operand<'a, 'py> {
+    Price(Price),
+    Quantity(Quantity),
+    Money(Money),
+    /// An `int` (not a `bool`) or an integer-like object (`__index__`, e.g. NumPy integers).
+    Int(&'a Bound<'py, PyAny>),
+    Decimal(&'a Bound<'py, PyAny>),
+    Float,
+    Other,
+}
+
+fn operand<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> PyResult<Operand<'a, 'py>> {
+    if let Ok(p) = obj.cast::<PyPrice>() {
+        return Ok(Operand::Price(p.get().0));
+    }
+    if let Ok(q) = obj.cast::<PyQuantity>() {
+        return Ok(Operand::Quantity(q.get().0));
+    }
+    if let Ok(m) = obj.cast::<PyMoney>() {
+        return Ok(Operand::Money(m.get().0));
+    }
+    if obj.is_instance_of::<PyBool>() {
+        return Ok(Operand::Other);
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return Ok(Operand::Int(obj));
+    }
+    if obj.is_instance_of::<PyFloat>() {
+        return Ok(Operand::Float);
+    }
+    if obj.is_instance(decimal_type(obj.py())?)? {
+        return Ok(Operand::Decimal(obj));
+    }
+    if obj.hasattr(pyo3::intern!(obj.py(), "__index__"))? {
+        return Ok(Operand::Int(obj));
+    }
+    Ok(Operand::Other)
+}
+
+/// An integer factor; beyond `i64` the product overflows whatever the value.
+fn int_factor(obj: &Bound<'_, PyAny>, operation: &'static str) -> PyResult<i64> {
+    let v = obj.call_method0(pyo3::intern!(obj.py(), "__index__"))?;
+    Ok(v.extract::<i64>()
+        .map_err(|_| CoreError::Overflow { operation })?)
+}
+
+/// A `Decimal` factor as `(raw, precision)`.
+fn decimal_factor(obj: &Bound<'_, PyAny>) -> PyResult<(i64, u8)> {
+    Ok(parse_fixed("factor", obj.str()?.to_str()?)?)
+}
+
+/// Floats never enter exact arithmetic silently.
+fn float_operand_error(class: &str, op: &str, reflected: bool) -> PyErr {
+    let (a, b) = if reflected {
+        ("float", class)
+    } else {
+        (class, "float")
+    };
+    PyTypeError::new_err(format!(
+        "unsupported operand type(s) for {op}: '{a}' and '{b}': a float is not exact; \
+         convert it explicitly with {class}.from_float(...) or use a Decimal"
+    ))
+}
+
+/// The reflected `+`/`-` (`x + value`): the left operand was not of the same class, so
+/// nothing applies; a float gets the explicit message.
+fn refuse_reflected(class: &str, op: &str, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    if other.is_instance_of::<PyFloat>() {
+        return Err(float_operand_error(class, op, true));
+    }
+    Ok(other.py().NotImplemented())
+}
+
+fn into_py<T: pyo3::PyClass + Into<pyo3::PyClassInitializer<T>>>(
+    py: Python<'_>,
+    value: T,
+) -> PyResult<Py<PyAny>> {
+    Ok(Py::new(py, value)?.into_any())
+}
+
+/// Products of a price and a quantity are money in this currency: `Price` and `Quantity`
+/// carry none. `Money.from_product` and `Instrument.notional` take an explicit one.
+const PRODUCT_CURRENCY: &str = "USD";
+
+fn money_product(price: Price, quantity: Quantity) -> PyResult<Money> {
+    Money::exact_product(price, quantity, Currency::new(PRODUCT_CURRENCY)?).map_err(|e| match e {
+        CoreError::InvalidInput { field, message } => CoreError::invalid(
+            field,
+            format!("{message} with Money.from_product(price, quantity, currency, precision)"),
+        )
+        .into(),
+        other => other.into(),
+    })
+}
+
+/// `Price × Quantity` (either order) is `Money`; other pairs of value classes do not multiply.
+fn cross_product(a: &Operand<'_, '_>, b: &Operand<'_, '_>) -> Option<PyResult<Money>> {
+    match (a, b) {
+        (Operand::Price(p), Operand::Quantity(q)) | (Operand::Quantity(q), Operand::Price(p)) => {
+            Some(money_product(*p, *q))
+        }
+        _ => None,
+    }
+}
+
 macro_rules! py_fixed {
-    ($py:ident, $core:ident, $name:literal, $field:literal) => {
+    ($py:ident, $core:ident, $variant:ident, $name:literal, $field:literal) => {
         #[doc = concat!("An exact ", $field, " (fixed-point, 9 decimal places at most).")]
         #[pyclass(frozen, name = $name, module = "pi5trading._core")]
         #[derive(Debug, Clone, Copy)]
@@ -132,6 +238,26 @@ macro_rules! py_fixed {
                 }
                 let (raw, precision) = fixed_from_py(field, obj)?;
                 Ok($core::from_raw(raw, precision)?)
+            }
+
+            /// `self × factor` for an `int` or `Decimal` factor; `NotImplemented` otherwise.
+            fn scaled(
+                &self,
+                py: Python<'_>,
+                factor: Operand<'_, '_>,
+                reflected: bool,
+            ) -> PyResult<Py<PyAny>> {
+                match factor {
+                    Operand::Int(f) => {
+                        let f = int_factor(f, concat!($name, "::mul"))?;
+                        into_py(py, Self(self.0.checked_mul_int(f)?))
+                    }
+                    Operand::Decimal(f) => {
+                        into_py(py, Self(self.0.checked_mul_decimal(decimal_factor(f)?)?))
+                    }
+                    Operand::Float => Err(float_operand_error($name, "*", reflected)),
+                    _ => Ok(py.NotImplemented()),
+                }
             }
         }
 
@@ -207,26 +333,43 @@ macro_rules! py_fixed {
                 self.0.is_multiple_of(increment.0)
             }
 
-            fn __add__(&self, other: PyRef<'_, Self>) -> PyResult<Self> {
-                Ok(Self(self.0.checked_add(other.0)?))
-            }
-
-            fn __sub__(&self, other: PyRef<'_, Self>) -> PyResult<Self> {
-                Ok(Self(self.0.checked_sub(other.0)?))
-            }
-
-            fn __mul__(&self, factor: &Bound<'_, PyAny>) -> PyResult<Option<Self>> {
-                if !factor.is_instance_of::<PyInt>() || factor.is_instance_of::<PyBool>() {
-                    return Ok(None);
+            fn __add__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                let py = other.py();
+                match operand(other)? {
+                    Operand::$variant(o) => into_py(py, Self(self.0.checked_add(o)?)),
+                    Operand::Float => Err(float_operand_error($name, "+", false)),
+                    _ => Ok(py.NotImplemented()),
                 }
-                let f: i64 = factor.extract().map_err(|_| CoreError::Overflow {
-                    operation: concat!($name, "::mul"),
-                })?;
-                Ok(Some(Self(self.0.checked_mul_int(f)?)))
             }
 
-            fn __rmul__(&self, factor: &Bound<'_, PyAny>) -> PyResult<Option<Self>> {
-                self.__mul__(factor)
+            fn __radd__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                refuse_reflected($name, "+", other)
+            }
+
+            fn __sub__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                let py = other.py();
+                match operand(other)? {
+                    Operand::$variant(o) => into_py(py, Self(self.0.checked_sub(o)?)),
+                    Operand::Float => Err(float_operand_error($name, "-", false)),
+                    _ => Ok(py.NotImplemented()),
+                }
+            }
+
+            fn __rsub__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                refuse_reflected($name, "-", other)
+            }
+
+            /// Scaling by an `int` or `Decimal` (exact), and `Price × Quantity = Money`.
+            fn __mul__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                let o = operand(other)?;
+                if let Some(m) = cross_product(&Operand::$variant(self.0), &o) {
+                    return into_py(other.py(), PyMoney(m?));
+                }
+                self.scaled(other.py(), o, false)
+            }
+
+            fn __rmul__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                self.scaled(other.py(), operand(other)?, true)
             }
 
             fn __neg__(&self) -> PyResult<Self> {
@@ -245,8 +388,19 @@ macro_rules! py_fixed {
                 !self.0.is_zero()
             }
 
-            fn __richcmp__(&self, other: PyRef<'_, Self>, op: CompareOp) -> bool {
-                op.matches(self.0.cmp(&other.0))
+            /// Only values of the same class compare; `==` with anything else is `False`.
+            fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+                let py = other.py();
+                match operand(other)? {
+                    Operand::$variant(o) => Ok(PyBool::new(py, op.matches(self.0.cmp(&o)))
+                        .to_owned()
+                        .into_any()
+                        .unbind()),
+                    Operand::Float if !matches!(op, CompareOp::Eq | CompareOp::Ne) => {
+                        Err(float_operand_error($name, "comparison", false))
+                    }
+                    _ => Ok(py.NotImplemented()),
+                }
             }
 
             fn __hash__(&self) -> u64 {
@@ -275,8 +429,8 @@ macro_rules! py_fixed {
     };
 }
 
-py_fixed!(PyPrice, Price, "Price", "price");
-py_fixed!(PyQuantity, Quantity, "Quantity", "quantity");
+py_fixed!(PyPrice, Price, Price, "Price", "price");
+py_fixed!(PyQuantity, Quantity, Quantity, "Quantity", "quantity");
 
 fn currency_arg(code: &str) -> PyResult<Currency> {
     Ok(Currency::new(code)?)
@@ -286,6 +440,24 @@ fn currency_arg(code: &str) -> PyResult<Currency> {
 #[pyclass(frozen, name = "Money", module = "pi5trading._core")]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PyMoney(pub(crate) Money);
+
+impl PyMoney {
+    /// `self × factor` for an `int` or `Decimal` factor; `NotImplemented` otherwise.
+    fn scaled(&self, other: &Bound<'_, PyAny>, reflected: bool) -> PyResult<Py<PyAny>> {
+        let py = other.py();
+        match operand(other)? {
+            Operand::Int(f) => {
+                let f = int_factor(f, "Money::mul")?;
+                into_py(py, Self(self.0.checked_mul_int(f)?))
+            }
+            Operand::Decimal(f) => {
+                into_py(py, Self(self.0.checked_mul_decimal(decimal_factor(f)?)?))
+            }
+            Operand::Float => Err(float_operand_error("Money", "*", reflected)),
+            _ => Ok(py.NotImplemented()),
+        }
+    }
+}
 
 #[pymethods]
 impl PyMoney {
@@ -390,42 +562,72 @@ impl PyMoney {
         Ok(Self(self.0.round_dp(p, rounding_arg(rounding)?)?))
     }
 
-    fn __add__(&self, other: PyRef<'_, Self>) -> PyResult<Self> {
-        Ok(Self(self.0.checked_add(other.0)?))
-    }
-
-    fn __sub__(&self, other: PyRef<'_, Self>) -> PyResult<Self> {
-        Ok(Self(self.0.checked_sub(other.0)?))
-    }
-
-    fn __mul__(&self, factor: &Bound<'_, PyAny>) -> PyResult<Option<Self>> {
-        if !factor.is_instance_of::<PyInt>() || factor.is_instance_of::<PyBool>() {
-            return Ok(None);
+    fn __add__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let py = other.py();
+        match operand(other)? {
+            Operand::Money(o) => into_py(py, Self(self.0.checked_add(o)?)),
+            Operand::Float => Err(float_operand_error("Money", "+", false)),
+            _ => Ok(py.NotImplemented()),
         }
-        let f: i64 = factor.extract().map_err(|_| CoreError::Overflow {
-            operation: "Money::mul",
-        })?;
-        Ok(Some(Self(self.0.checked_mul_int(f)?)))
     }
 
-    fn __rmul__(&self, factor: &Bound<'_, PyAny>) -> PyResult<Option<Self>> {
-        self.__mul__(factor)
+    fn __radd__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        refuse_reflected("Money", "+", other)
+    }
+
+    fn __sub__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let py = other.py();
+        match operand(other)? {
+            Operand::Money(o) => into_py(py, Self(self.0.checked_sub(o)?)),
+            Operand::Float => Err(float_operand_error("Money", "-", false)),
+            _ => Ok(py.NotImplemented()),
+        }
+    }
+
+    fn __rsub__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        refuse_reflected("Money", "-", other)
+    }
+
+    /// Scaling by an `int` or `Decimal` (exact); nothing else multiplies money.
+    fn __mul__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.scaled(other, false)
+    }
+
+    fn __rmul__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.scaled(other, true)
     }
 
     fn __neg__(&self) -> PyResult<Self> {
         Ok(Self(self.0.checked_neg()?))
     }
 
+    fn __pos__(&self) -> Self {
+        *self
+    }
+
+    fn __abs__(&self) -> PyResult<Self> {
+        Ok(Self(self.0.checked_abs()?))
+    }
+
     fn __bool__(&self) -> bool {
         self.0.raw() != 0
     }
 
-    fn __richcmp__(&self, other: PyRef<'_, Self>, op: CompareOp) -> PyResult<bool> {
-        match op {
-            CompareOp::Eq => Ok(self.0 == other.0),
-            CompareOp::Ne => Ok(self.0 != other.0),
-            _ => Ok(op.matches(self.0.try_cmp(other.0)?)),
-        }
+    /// Same currency: by value. Across currencies `==` is `False` and ordering raises.
+    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+        let py = other.py();
+        let result = match operand(other)? {
+            Operand::Money(o) => match op {
+                CompareOp::Eq => self.0 == o,
+                CompareOp::Ne => self.0 != o,
+                _ => op.matches(self.0.try_cmp(o)?),
+            },
+            Operand::Float if !matches!(op, CompareOp::Eq | CompareOp::Ne) => {
+                return Err(float_operand_error("Money", "comparison", false));
+            }
+            _ => return Ok(py.NotImplemented()),
+        };
+        Ok(PyBool::new(py, result).to_owned().into_any().unbind())
     }
 
     fn __hash__(&self) -> u64 {
@@ -470,7 +672,7 @@ impl PyInstrument {
     #[new]
     #[pyo3(signature = (
         symbol, venue, asset_class, currency, tick_size, lot_size,
-        min_quantity = None, price_precision = None, size_precision = None
+        min_quantity = None, price_precision = None, size_precision = None, calendar = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -483,13 +685,14 @@ impl PyInstrument {
         min_quantity: Option<&Bound<'_, PyAny>>,
         price_precision: Option<i64>,
         size_precision: Option<i64>,
+        calendar: Option<&str>,
     ) -> PyResult<Self> {
         let lot = PyQuantity::from_py("lot_size", lot_size)?;
         let min_q = match min_quantity {
             Some(m) => PyQuantity::from_py("min_quantity", m)?,
             None => lot,
         };
-        Ok(Self(Instrument::new(
+        let instrument = Instrument::new(
             Symbol::new("symbol", symbol)?,
             Venue::new("venue", venue)?,
             asset_class_arg(asset_class)?,
@@ -503,7 +706,11 @@ impl PyInstrument {
             size_precision
                 .map(|p| precision_arg("size_precision", p))
                 .transpose()?,
-        )?))
+        )?;
+        Ok(Self(match calendar {
+            Some(c) => instrument.with_calendar(c.parse()?),
+            None => instrument,
+        }))
     }
 
     #[getter]
@@ -541,6 +748,11 @@ impl PyInstrument {
     #[getter]
     fn size_precision(&self) -> u8 {
         self.0.size_precision
+    }
+    /// `"session"` (the risk session's trading hours apply) or `"24/7"`.
+    #[getter]
+    fn calendar(&self) -> &'static str {
+        self.0.calendar.name()
     }
 
     /// A price on this instrument's tick, declared with its price precision.
@@ -593,8 +805,15 @@ impl PyInstrument {
         let i = &self.0;
         format!(
             "Instrument(symbol='{}', venue='{}', asset_class='{}', currency='{}', \
-             tick_size='{}', lot_size='{}', min_quantity='{}')",
-            i.symbol, i.venue, i.asset_class, i.currency, i.tick_size, i.lot_size, i.min_quantity
+             tick_size='{}', lot_size='{}', min_quantity='{}', calendar='{}')",
+            i.symbol,
+            i.venue,
+            i.asset_class,
+            i.currency,
+            i.tick_size,
+            i.lot_size,
+            i.min_quantity,
+            i.calendar
         )
     }
 
@@ -613,6 +832,7 @@ impl PyInstrument {
             String,
             u8,
             u8,
+            &'static str,
         ),
     ) {
         let i = slf.get().0;
@@ -628,6 +848,7 @@ impl PyInstrument {
                 i.min_quantity.to_string(),
                 i.price_precision,
                 i.size_precision,
+                i.calendar.name(),
             ),
         )
     }

@@ -278,8 +278,9 @@ impl PySimulatedVenue {
         events(py, out)
     }
 
-    /// Process a bar (`ts` is its close time).
-    #[pyo3(signature = (instrument, ts, open, high, low, close, volume=None))]
+    /// Process a bar: `ts` is its close time, `ts_open` its open time (default: `ts`, a bar
+    /// without duration whose every event is stamped at its close).
+    #[pyo3(signature = (instrument, ts, open, high, low, close, volume=None, *, ts_open=None))]
     #[allow(clippy::too_many_arguments)]
     fn process_bar(
         &mut self,
@@ -291,6 +292,7 @@ impl PySimulatedVenue {
         low: &Bound<'_, PyAny>,
         close: &Bound<'_, PyAny>,
         volume: Option<&Bound<'_, PyAny>>,
+        ts_open: Option<u64>,
     ) -> PyResult<Vec<Py<PyAny>>> {
         let ohlc = [
             raw_arg("open", open)?,
@@ -300,8 +302,14 @@ impl PySimulatedVenue {
         ];
         let volume = opt_raw_arg("volume", volume)?.unwrap_or(0);
         let mut out = Vec::new();
-        self.0
-            .process_bar_raw(instrument, ts, ohlc, volume, &mut out)?;
+        self.0.process_bar_raw(
+            instrument,
+            ts_open.unwrap_or(ts),
+            ts,
+            ohlc,
+            volume,
+            &mut out,
+        )?;
         events(py, out)
     }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use super::denial::TradingState;
 use super::session::{SessionConfig, TimeZone};
 use crate::error::{CoreError, CoreResult};
-use crate::types::FIXED_SCALE;
+use crate::types::{Calendar, FIXED_SCALE};
 
 /// One unit (1.0) on the shared scale: shares, dollars, or a ratio of 1.
 pub const ONE: i64 = FIXED_SCALE;
@@ -73,13 +73,15 @@ pub struct StrategyLimits {
     pub max_loss: Option<i128>,
 }
 
-/// Per-instrument configuration: the grid and the limits.
+/// Per-instrument configuration: the grid, the calendar and the limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct InstrumentLimits {
     /// Prices must be multiples of this (raw); `None`: not checked.
     pub tick_size: Option<i64>,
     /// Quantities must be multiples of this (raw); `None`: not checked.
     pub lot_size: Option<i64>,
+    /// `Session`: the session's trading hours apply; `AlwaysOpen`: never denied for hours.
+    pub calendar: Calendar,
     pub order: OrderLimits,
 }
 

@@ -16,6 +16,7 @@ use super::view::{AccountView, Totals};
 use crate::error::CoreResult;
 use crate::orders::{Order, OrderSide};
 use crate::portfolio::notional;
+use crate::types::{Calendar, Instrument};
 
 /// What risk needs to know about an order. Quantities and prices are raw units of 10^-9.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,11 +182,39 @@ impl RiskEngine {
         self.instruments.insert(instrument.to_owned(), limits);
     }
 
-    /// Registers an instrument's tick and lot size (keeps its limits).
+    /// Registers an instrument's tick and lot size (keeps its limits and calendar).
     pub fn add_instrument(&mut self, instrument: &str, tick_size: i64, lot_size: i64) {
         let e = self.instruments.entry(instrument.to_owned()).or_default();
         e.tick_size = (tick_size > 0).then_some(tick_size);
         e.lot_size = (lot_size > 0).then_some(lot_size);
+    }
+
+    /// Registers an instrument: its tick and lot size and its calendar (keeps its limits).
+    pub fn register_instrument(&mut self, instrument: &Instrument) {
+        let symbol = instrument.symbol.as_str();
+        self.add_instrument(
+            symbol,
+            instrument.tick_size.raw(),
+            instrument.lot_size.raw(),
+        );
+        self.set_calendar(symbol, instrument.calendar);
+    }
+
+    /// When `instrument` trades: `Session` (the default) applies the session's trading
+    /// hours, `AlwaysOpen` never denies it for hours.
+    pub fn set_calendar(&mut self, instrument: &str, calendar: Calendar) {
+        self.instruments
+            .entry(instrument.to_owned())
+            .or_default()
+            .calendar = calendar;
+    }
+
+    /// An instrument's calendar (`Session` when never set).
+    #[must_use]
+    pub fn calendar(&self, instrument: &str) -> Calendar {
+        self.instruments
+            .get(instrument)
+            .map_or(Calendar::Session, |i| i.calendar)
     }
 
     /// Mutable account-level limits (flow limits: use [`RiskEngine::set_flow_limits`]).
@@ -595,14 +624,17 @@ impl RiskEngine {
             "the strategy",
         )?;
 
-        if !self.clock.is_open(now) {
+        let instrument = self.instruments.get(o.instrument);
+        let calendar = instrument.map_or(Calendar::Session, |i| i.calendar);
+        if calendar == Calendar::Session && !self.clock.is_open(now) {
             return Err(deny(
                 DenialCode::OutsideTradingHours,
                 LimitScope::Account,
                 0,
                 0,
                 format!(
-                    "outside trading hours ({} in {})",
+                    "{} outside trading hours ({} in {})",
+                    o.instrument,
                     self.config.session.trading_hours.as_ref().map_or_else(
                         String::new,
                         |h| format!(
@@ -619,7 +651,6 @@ impl RiskEngine {
         }
 
         let strategy = self.strategies.get(o.strategy_id).map(|e| &e.limits);
-        let instrument = self.instruments.get(o.instrument);
         let ctx = Static {
             account: &self.config.account,
             order: &self.config.order,

@@ -559,7 +559,93 @@ fn trading_hours_in_the_exchange_time_zone() {
         .unwrap_err();
     assert_eq!(
         d.message,
-        "outside trading hours (09:30-16:00 in America/New_York)"
+        "AAPL outside trading hours (09:30-16:00 in America/New_York)"
+    );
+}
+
+/// Sunday 2024-07-14 03:00 in New York (07:00 UTC).
+fn sunday_night() -> u64 {
+    utc(2024, 7, 14, 7, 0, 0)
+}
+
+fn instrument(symbol: &str, asset_class: crate::types::AssetClass) -> crate::types::Instrument {
+    crate::types::Instrument::new(
+        crate::types::Symbol::new("symbol", symbol).unwrap(),
+        crate::types::Venue::new("venue", "SIM").unwrap(),
+        asset_class,
+        crate::types::Currency::new("USD").unwrap(),
+        "0.01".parse().unwrap(),
+        "1".parse().unwrap(),
+        "1".parse().unwrap(),
+        None,
+        None,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_24_7_instrument_is_never_outside_trading_hours() {
+    use crate::types::{AssetClass, Calendar};
+    let mut a = acct();
+    a.set_last_price("BTC", u(100));
+    let mut e = RiskEngine::with_profile("default").unwrap();
+    e.add_instrument("AAPL", c(1), u(1));
+    e.register_instrument(&instrument("BTC", AssetClass::Crypto));
+    assert_eq!(e.calendar("BTC"), Calendar::AlwaysOpen);
+    assert_eq!(e.calendar("AAPL"), Calendar::Session);
+    assert_eq!(e.calendar("never-registered"), Calendar::Session);
+    let btc = OrderRequest::new("S1", "BTC", Buy, u(1));
+    let t = sunday_night();
+    assert_eq!(code(e.check(&btc, &a, t)), None);
+    assert_eq!(
+        code(e.check(&buy(u(1)), &a, t + S)),
+        Some(DenialCode::OutsideTradingHours)
+    );
+    // The other limits still apply to it: the default profile's max quantity is 500.
+    assert_eq!(
+        code(e.check(&OrderRequest::new("S1", "BTC", Buy, u(501)), &a, t + 2 * S)),
+        Some(DenialCode::MaxQuantity)
+    );
+    // An equity made 24/7 explicitly trades at night; back on the session, it does not.
+    e.register_instrument(
+        &instrument("AAPL", AssetClass::Equity).with_calendar(Calendar::AlwaysOpen),
+    );
+    assert_eq!(code(e.check(&buy(u(1)), &a, t + 3 * S)), None);
+    e.set_calendar("AAPL", Calendar::Session);
+    assert_eq!(
+        code(e.check(&buy(u(1)), &a, t + 4 * S)),
+        Some(DenialCode::OutsideTradingHours)
+    );
+    // Re-registering the grid keeps the calendar; a copy of the configuration keeps both.
+    e.add_instrument("BTC", c(1), u(1));
+    assert_eq!(e.calendar("BTC"), Calendar::AlwaysOpen);
+    let mut copy = RiskEngine::new(e.config()).unwrap();
+    assert_eq!(code(copy.check(&btc, &a, t + 5 * S)), None);
+    assert_eq!(copy.calendar("AAPL"), Calendar::Session);
+}
+
+#[test]
+fn calendars_by_name_and_asset_class() {
+    use crate::types::{AssetClass, Calendar};
+    for c in [Calendar::Session, Calendar::AlwaysOpen] {
+        assert_eq!(c.name().parse::<Calendar>().unwrap(), c);
+    }
+    assert!("always".parse::<Calendar>().is_err());
+    assert_eq!(
+        Calendar::of_asset_class(AssetClass::Crypto),
+        Calendar::AlwaysOpen
+    );
+    assert_eq!(
+        Calendar::of_asset_class(AssetClass::Fx),
+        Calendar::AlwaysOpen
+    );
+    assert_eq!(
+        Calendar::of_asset_class(AssetClass::Equity),
+        Calendar::Session
+    );
+    assert_eq!(
+        Calendar::of_asset_class(AssetClass::Future),
+        Calendar::Session
     );
 }
 

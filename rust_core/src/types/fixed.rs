@@ -49,6 +49,32 @@ pub(crate) fn check_raw(field: &'static str, raw: i64, precision: u8) -> CoreRes
     Ok(())
 }
 
+/// The exact product of two fixed-point values given as `(raw, precision)`: its precision
+/// is the sum of theirs (as `Decimal` does), capped at 9. A product with a non-zero digit
+/// beyond the 9th place is refused rather than rounded (`field` names it in the error);
+/// one outside the `i64` raw range is an overflow of `operation`.
+pub(crate) fn mul_exact(
+    field: &'static str,
+    operation: &'static str,
+    a: (i64, u8),
+    b: (i64, u8),
+) -> CoreResult<(i64, u8)> {
+    let exact = i128::from(a.0) * i128::from(b.0); // units of 10^-18
+    let scale = i128::from(FIXED_SCALE);
+    if exact % scale != 0 {
+        return Err(CoreError::invalid(
+            field,
+            format!(
+                "{} × {} has more than {FIXED_PRECISION} decimal places; round explicitly",
+                format_fixed(a.0, a.1),
+                format_fixed(b.0, b.1)
+            ),
+        ));
+    }
+    let raw = i64::try_from(exact / scale).map_err(|_| CoreError::Overflow { operation })?;
+    Ok((raw, (a.1 + b.1).min(FIXED_PRECISION)))
+}
+
 /// Parses decimal text exactly into `(raw, precision)`.
 ///
 /// Accepts what Python's `Decimal` prints: an optional sign, digits with an optional
@@ -215,6 +241,28 @@ mod tests {
         assert_eq!(parse_fixed("p", &max).unwrap().0, i64::MAX);
         let min = format_fixed(i64::MIN, 9);
         assert_eq!(parse_fixed("p", &min).unwrap().0, i64::MIN);
+    }
+
+    #[test]
+    fn exact_products_keep_every_digit_or_refuse() {
+        let v = |t: &str| parse_fixed("v", t).unwrap();
+        assert_eq!(mul_exact("v", "mul", v("2"), v("1.5")), Ok(v("3.0")));
+        assert_eq!(mul_exact("v", "mul", v("2"), v("1.5")).unwrap().1, 1);
+        assert_eq!(
+            mul_exact("v", "mul", v("-1.25"), v("0.2")),
+            Ok((-250_000_000, 3))
+        );
+        // Ten places written, nine significant: capped at 9.
+        assert_eq!(
+            mul_exact("v", "mul", v("0.12345"), v("2.00000")),
+            Ok((246_900_000, 9))
+        );
+        let err = mul_exact("v", "mul", v("0.00001"), v("0.00002")).unwrap_err();
+        assert!(err.to_string().contains("round explicitly"), "{err}");
+        assert_eq!(
+            mul_exact("v", "mul", (i64::MAX, 9), v("2")),
+            Err(CoreError::Overflow { operation: "mul" })
+        );
     }
 
     #[test]

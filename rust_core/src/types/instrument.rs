@@ -63,6 +63,57 @@ impl FromStr for AssetClass {
     }
 }
 
+/// When an instrument can be traded: what the risk engine's trading-hours check applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Calendar {
+    /// The risk session's trading hours (09:30–16:00 New York, Monday–Friday, in the built-in
+    /// risk profiles): exchange-traded instruments such as US equities.
+    #[default]
+    Session,
+    /// Always open (`"24/7"`): crypto, FX (its weekend close is not modelled), generated data.
+    AlwaysOpen,
+}
+
+impl Calendar {
+    /// `"session"` or `"24/7"`, as in configuration and the Python API.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::AlwaysOpen => "24/7",
+        }
+    }
+
+    /// The usual calendar of an asset class: crypto and FX trade around the clock.
+    #[must_use]
+    pub const fn of_asset_class(asset_class: AssetClass) -> Self {
+        match asset_class {
+            AssetClass::Crypto | AssetClass::Fx => Self::AlwaysOpen,
+            _ => Self::Session,
+        }
+    }
+}
+
+impl fmt::Display for Calendar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Calendar {
+    type Err = CoreError;
+    fn from_str(s: &str) -> CoreResult<Self> {
+        match s {
+            "session" => Ok(Self::Session),
+            "24/7" => Ok(Self::AlwaysOpen),
+            _ => Err(CoreError::invalid(
+                "calendar",
+                format!("{s:?} is not one of \"session\", \"24/7\""),
+            )),
+        }
+    }
+}
+
 /// A tradable instrument. Prices are multiples of `tick_size`, quantities of `lot_size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Instrument {
@@ -75,12 +126,15 @@ pub struct Instrument {
     pub min_quantity: Quantity,
     pub price_precision: u8,
     pub size_precision: u8,
+    /// When it trades (default: the asset class's, see [`Calendar::of_asset_class`]).
+    pub calendar: Calendar,
 }
 
 impl Instrument {
     /// Validates: tick and lot sizes > 0, min quantity >= 0 and a multiple of the lot,
     /// precisions at least those of the tick and lot sizes and at most 9.
-    /// `None` precisions default to the tick's and the lot's.
+    /// `None` precisions default to the tick's and the lot's; the calendar is the asset
+    /// class's (`with_calendar` to choose another).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         symbol: Symbol,
@@ -131,7 +185,14 @@ impl Instrument {
             min_quantity,
             price_precision,
             size_precision,
+            calendar: Calendar::of_asset_class(asset_class),
         })
+    }
+
+    /// The same instrument trading on `calendar`.
+    #[must_use]
+    pub const fn with_calendar(self, calendar: Calendar) -> Self {
+        Self { calendar, ..self }
     }
 
     /// Checks that `price` is a multiple of the tick size.

@@ -19,7 +19,7 @@ pub use data::{
 };
 pub use fixed::{format_fixed, parse_fixed, FIXED_PRECISION, FIXED_SCALE};
 pub use ids::{ShortStr, Symbol, TradeId, Venue};
-pub use instrument::{AssetClass, Instrument};
+pub use instrument::{AssetClass, Calendar, Instrument};
 pub use money::{Currency, Money};
 pub use rounding::{div_round, RoundingMode};
 pub use time::UnixNanos;

@@ -143,6 +143,23 @@ impl Money {
         })
     }
 
+    /// `price * quantity` exactly, with the sum of their precisions (at most 9). A product
+    /// that needs more than 9 decimal places is an `InvalidInput` error: use
+    /// `from_product` to round it.
+    pub fn exact_product(price: Price, quantity: Quantity, currency: Currency) -> CoreResult<Self> {
+        let (raw, precision) = fixed::mul_exact(
+            "money",
+            "Money::product",
+            (price.raw(), price.precision()),
+            (quantity.raw(), quantity.precision()),
+        )?;
+        Ok(Self {
+            raw,
+            precision,
+            currency,
+        })
+    }
+
     /// A float, rounded half-even on its exact binary value to `precision` places.
     pub fn from_f64(value: f64, precision: u8, currency: Currency) -> CoreResult<Self> {
         let raw = fixed::from_f64("money", value, precision)?;
@@ -217,6 +234,26 @@ impl Money {
     pub fn checked_mul_int(self, factor: i64) -> CoreResult<Self> {
         let raw = self.raw.checked_mul(factor).ok_or(CoreError::Overflow {
             operation: "Money::mul",
+        })?;
+        Ok(Self { raw, ..self })
+    }
+
+    /// Exact product with a decimal factor given as `(raw, precision)` (see
+    /// `Price::checked_mul_decimal`).
+    pub fn checked_mul_decimal(self, factor: (i64, u8)) -> CoreResult<Self> {
+        let (raw, precision) =
+            fixed::mul_exact("money", "Money::mul", (self.raw, self.precision), factor)?;
+        Ok(Self {
+            raw,
+            precision,
+            currency: self.currency,
+        })
+    }
+
+    /// Exact absolute value.
+    pub fn checked_abs(self) -> CoreResult<Self> {
+        let raw = self.raw.checked_abs().ok_or(CoreError::Overflow {
+            operation: "Money::abs",
         })?;
         Ok(Self { raw, ..self })
     }
@@ -317,6 +354,34 @@ mod tests {
         assert_eq!(m.to_string(), "337.46 USD");
         let big = Price::from_raw(i64::MAX / 10 * 10, 8).unwrap();
         assert!(Money::from_product(big, qty, usd(), 2, RoundingMode::HalfEven).is_err());
+    }
+
+    #[test]
+    fn exact_product_keeps_every_digit() {
+        let price: Price = "101.25".parse().unwrap();
+        let qty: Quantity = "3.333".parse().unwrap();
+        let m = Money::exact_product(price, qty, usd()).unwrap();
+        assert_eq!(m.to_string(), "337.46625 USD");
+        let rounded = Money::from_product(price, qty, usd(), 9, RoundingMode::HalfEven).unwrap();
+        assert_eq!(m, rounded);
+        let tiny: Price = "0.00001".parse().unwrap();
+        let frac: Quantity = "0.00001".parse().unwrap();
+        assert!(matches!(
+            Money::exact_product(tiny, frac, usd()),
+            Err(CoreError::InvalidInput { field: "money", .. })
+        ));
+        assert_eq!(
+            Money::parse("m", "-2.50", usd())
+                .unwrap()
+                .checked_abs()
+                .unwrap()
+                .to_string(),
+            "2.50 USD"
+        );
+        assert_eq!(
+            m.checked_mul_decimal((500_000_000, 1)).unwrap().to_string(),
+            "168.733125 USD"
+        );
     }
 
     #[test]

@@ -151,6 +151,19 @@ macro_rules! fixed_value {
                     .ok_or(CoreError::Overflow { operation: concat!(stringify!($name), "::mul") })
             }
 
+            /// Exact product with a decimal factor given as `(raw, precision)`; the
+            /// precision is the sum of both (at most 9). A product that needs more than 9
+            /// decimal places is an `InvalidInput` error, never rounded.
+            pub fn checked_mul_decimal(self, factor: (i64, u8)) -> CoreResult<Self> {
+                let (raw, precision) = fixed::mul_exact(
+                    $field,
+                    concat!(stringify!($name), "::mul"),
+                    (self.raw, self.precision),
+                    factor,
+                )?;
+                Ok(Self { raw, precision })
+            }
+
             /// Exact negation.
             pub fn checked_neg(self) -> CoreResult<Self> {
                 self.raw
@@ -279,6 +292,32 @@ mod tests {
         assert_eq!(p("1.5"), p("1.50"));
         assert_eq!(a.checked_sub(b).unwrap().to_string(), "-0.10");
         assert_eq!(p("1.25").checked_mul_int(3).unwrap().to_string(), "3.75");
+    }
+
+    #[test]
+    fn decimal_factors_are_exact_or_refused() {
+        let half = (500_000_000, 1);
+        assert_eq!(
+            p("3.25").checked_mul_decimal(half).unwrap().to_string(),
+            "1.625"
+        );
+        assert_eq!(
+            p("2")
+                .checked_mul_decimal((1_500_000_000, 1))
+                .unwrap()
+                .to_string(),
+            "3.0"
+        );
+        assert!(matches!(
+            p("0.000000001").checked_mul_decimal(half),
+            Err(CoreError::InvalidInput { field: "price", .. })
+        ));
+        assert!(matches!(
+            Price::from_raw(i64::MAX, 9)
+                .unwrap()
+                .checked_mul_decimal((2 * fixed::FIXED_SCALE, 0)),
+            Err(CoreError::Overflow { .. })
+        ));
     }
 
     #[test]

@@ -579,14 +579,16 @@ impl SimulatedVenue {
 
     // -------------------------------------------------------------------- data processing
 
-    /// Process a bar (its timestamp is its close time).
+    /// Process a bar: its timestamp is its close time, it opened one interval earlier.
     ///
     /// # Errors
     /// `InvalidInput` for an unregistered instrument.
     pub fn process_bar(&mut self, bar: &Bar, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
+        let ts_close = bar.ts_event.0;
         self.process_bar_raw(
             bar.bar_type.symbol.as_str(),
-            bar.ts_event.0,
+            ts_close.saturating_sub(bar.bar_type.interval.as_nanos()),
+            ts_close,
             [
                 bar.open.raw(),
                 bar.high.raw(),
@@ -598,14 +600,21 @@ impl SimulatedVenue {
         )
     }
 
-    /// Process a bar given as raw `[open, high, low, close]` and volume.
+    /// Process a bar given as raw `[open, high, low, close]` and volume, which opened at
+    /// `ts_open` and closed at `ts_close`.
+    ///
+    /// The path's four points are at `ts_open`, one and two thirds of the way, and
+    /// `ts_close`; an event inside a leg is stamped where the leg reaches its price
+    /// (linear in price, rounded down), so every event lies in `[ts_open, ts_close]`.
     ///
     /// # Errors
-    /// `InvalidInput` for an unregistered instrument or inconsistent prices.
+    /// `InvalidInput` for an unregistered instrument, inconsistent prices or an open time
+    /// after the close time.
     pub fn process_bar_raw(
         &mut self,
         instrument: &str,
-        ts: u64,
+        ts_open: u64,
+        ts_close: u64,
         ohlc: [i64; 4],
         volume: i64,
         out: &mut Vec<VenueEvent>,
@@ -620,24 +629,34 @@ impl SimulatedVenue {
         if volume < 0 {
             return Err(CoreError::invalid("volume", "must be >= 0"));
         }
+        if ts_open > ts_close {
+            return Err(CoreError::invalid(
+                "ts_open",
+                format!("{ts_open} is after the bar's close time {ts_close}"),
+            ));
+        }
         self.known(instrument)?;
-        self.advance(ts, out)?;
+        self.advance(ts_open, out)?;
         let cap = self.capacity(instrument, volume);
-        let ctx = Ctx {
+        let mut ctx = Ctx {
             lo: l,
             hi: h,
             slippage: true,
             volume,
             cap_buy: cap,
             cap_sell: cap,
-            ts,
+            ts: ts_open,
         };
-        let mut ctx = ctx;
         self.point(instrument, o, o, &mut ctx, out)?;
-        self.end_immediate(instrument, ts, out)?;
+        self.end_immediate(instrument, ts_open, out)?;
         let path = if c >= o { [o, l, h, c] } else { [o, h, l, c] };
-        for leg in path.windows(2) {
-            self.walk(instrument, leg[0], leg[1], &mut ctx, out)?;
+        let times = path_times(ts_open, ts_close);
+        for k in 0..3 {
+            let (from, to) = ((path[k], times[k]), (path[k + 1], times[k + 1]));
+            self.walk(instrument, from, to, &mut ctx, out)?;
+            // The clock reaches the next point of the path.
+            ctx.ts = to.1;
+            self.advance(to.1, out)?;
         }
         if let Some(m) = self.markets.get_mut(instrument) {
             m.last_price = Some(c);
@@ -1059,10 +1078,15 @@ impl SimulatedVenue {
         ids
     }
 
-    fn update_watermarks(&mut self, ids: &[u64], price: i64) {
+    /// Move trailing stops' watermarks with the price seen at `ts` (orders that arrive
+    /// later have not seen it).
+    fn update_watermarks(&mut self, ids: &[u64], price: i64, ts: u64) {
         for id in ids {
             if let Some(w) = self.orders.get_mut(id) {
-                if w.order.order_type != OrderType::TrailingStopMarket || w.order.triggered {
+                if w.order.order_type != OrderType::TrailingStopMarket
+                    || w.order.triggered
+                    || w.arrival > ts
+                {
                     continue;
                 }
                 let Some(off) = w.order.trailing_offset else {
@@ -1105,13 +1129,15 @@ impl SimulatedVenue {
                     } else {
                         bid + (ask - bid) / 2
                     },
+                    ctx.ts,
                 );
             }
             let mut progress = false;
             for &id in &ids {
                 progress |= self.check(id, bid, ask, ctx, out)?;
                 if let Some(w) = self.orders.get_mut(&id) {
-                    w.seen = true;
+                    // An order accepted later in the bar has not seen this price.
+                    w.seen |= w.arrival <= ctx.ts;
                 }
             }
             self.scratch = ids;
@@ -1159,45 +1185,78 @@ impl SimulatedVenue {
         Ok(())
     }
 
-    /// Walk one leg of a bar's path from `from` to `to`, filling orders where the path first
-    /// touches their level.
+    /// Walk one leg of a bar's path from `(price, time)` `start` to `end`, filling orders
+    /// where the path first touches their level, at the time the leg reaches it. An order
+    /// that arrives (or was placed) inside the leg joins it at its arrival time, at the
+    /// price the leg has reached by then (rounded back to the tick).
     fn walk(
         &mut self,
         instrument: &str,
-        from: i64,
-        to: i64,
+        start: (i64, u64),
+        end: (i64, u64),
         ctx: &mut Ctx,
         out: &mut Vec<VenueEvent>,
     ) -> CoreResult<()> {
-        if from == to {
-            return Ok(());
-        }
+        let (from, to) = (start.0, end.0);
         let rising = to > from;
-        if self.has_trailing(instrument) {
+        if from != to && self.has_trailing(instrument) {
             let ids = self.live_ids(instrument);
-            self.update_watermarks(&ids, from);
+            self.update_watermarks(&ids, from, start.1);
             self.scratch = ids;
         }
-        let mut cur = from;
+        let (mut cur, mut cur_ts) = start;
         loop {
             let mut next: Option<i64> = None;
-            if let Some(m) = self.markets.get(instrument) {
-                for id in &m.live {
-                    let Some(w) = self.orders.get(id) else {
-                        continue;
-                    };
-                    if let Some(t) = touch(&w.order, cur, to, rising) {
-                        next = Some(match next {
-                            None => t,
-                            Some(n) if rising => n.min(t),
-                            Some(n) => n.max(t),
-                        });
-                    }
+            let mut join: Option<u64> = None;
+            let Some(m) = self.markets.get(instrument) else {
+                return Ok(());
+            };
+            for id in &m.live {
+                let Some(w) = self.orders.get(id) else {
+                    continue;
+                };
+                if let Some(t) = touch(&w.order, cur, to, rising) {
+                    next = Some(match next {
+                        None => t,
+                        Some(n) if rising => n.min(t),
+                        Some(n) => n.max(t),
+                    });
+                }
+                if !w.seen && w.arrival > cur_ts && w.arrival <= end.1 {
+                    join = Some(join.map_or(w.arrival, |j| j.min(w.arrival)));
                 }
             }
-            let Some(t) = next else { return Ok(()) };
-            self.point(instrument, t, t, ctx, out)?;
-            cur = t;
+            let tick = m.tick.max(1);
+            // In-flight orders are sorted by arrival: the first one here is the earliest.
+            for &(arrival, id) in &self.inflight {
+                if arrival > end.1 || join.is_some_and(|j| arrival >= j) {
+                    break;
+                }
+                if arrival > cur_ts
+                    && self
+                        .orders
+                        .get(&id)
+                        .is_some_and(|w| w.order.instrument == instrument)
+                {
+                    join = Some(arrival);
+                    break;
+                }
+            }
+            let touch_at = next.map(|t| (t, time_at(t, start, end).max(cur_ts)));
+            let (price, ts) = match (touch_at, join) {
+                (Some((t, tt)), j) if j.is_none_or(|j| tt <= j) => (t, tt),
+                (_, Some(j)) => {
+                    let p = price_at(j, start, end, tick);
+                    (if rising { p.max(cur) } else { p.min(cur) }, j)
+                }
+                _ => return Ok(()),
+            };
+            ctx.ts = ts;
+            // Orders arriving and expiring on the way take effect before this price.
+            self.advance(ts, out)?;
+            self.point(instrument, price, price, ctx, out)?;
+            self.end_immediate(instrument, ts, out)?;
+            (cur, cur_ts) = (price, ts);
         }
     }
 
@@ -1213,7 +1272,7 @@ impl SimulatedVenue {
         let Some(w) = self.orders.get(&id) else {
             return Ok(false);
         };
-        if w.dormant || !w.order.status.is_open() {
+        if w.dormant || !w.order.status.is_open() || w.arrival > ctx.ts {
             return Ok(false);
         }
         let buy = w.order.side == OrderSide::Buy;
@@ -1474,6 +1533,45 @@ impl SimulatedVenue {
             self.terminate(id, OrderEventKind::Cancelled, ctx.ts, reason, out)?;
         }
         Ok(true)
+    }
+}
+
+/// Times of a bar's four path points: the open, one and two thirds of the way, the close.
+fn path_times(ts_open: u64, ts_close: u64) -> [u64; 4] {
+    let d = u128::from(ts_close - ts_open);
+    let at = |k: u128| ts_open + u64::try_from(d * k / 3).unwrap_or(0);
+    [ts_open, at(1), at(2), ts_close]
+}
+
+/// When the leg from `start` to `end` (`(price, time)`, prices differ) reaches `price`:
+/// linear in price, rounded down, never outside the leg's times.
+fn time_at(price: i64, start: (i64, u64), end: (i64, u64)) -> u64 {
+    let span = (i128::from(end.0) - i128::from(start.0)).unsigned_abs();
+    let done = (i128::from(price) - i128::from(start.0))
+        .unsigned_abs()
+        .min(span);
+    let d = u128::from(end.1.saturating_sub(start.1));
+    match span {
+        0 => end.1,
+        _ => start.1 + u64::try_from(d * done / span).unwrap_or(0),
+    }
+}
+
+/// The price the leg from `start` to `end` (`(price, time)`) has reached at `ts`: linear in
+/// time, rounded back towards the start to a whole number of ticks.
+fn price_at(ts: u64, start: (i64, u64), end: (i64, u64), tick: i64) -> i64 {
+    let d = u128::from(end.1.saturating_sub(start.1));
+    if d == 0 {
+        return end.0;
+    }
+    let span = (i128::from(end.0) - i128::from(start.0)).unsigned_abs();
+    let elapsed = u128::from(ts.clamp(start.1, end.1) - start.1);
+    let tick = u128::from(tick.unsigned_abs().max(1));
+    let moved = i64::try_from(span * elapsed / d / tick * tick).unwrap_or(0);
+    if end.0 >= start.0 {
+        start.0 + moved
+    } else {
+        start.0 - moved
     }
 }
 

@@ -40,10 +40,11 @@ fn order(id: &str, side: OrderSide, t: OrderType, shares: i64) -> Order {
     Order::new(id, "S1", SYM, side, t, shares * ONE, T0)
 }
 
-/// Bar at minute `n` after T0 with prices in cents.
+/// One-minute bar closing at minute `n` after T0 with prices in cents.
 fn bar(v: &mut SimulatedVenue, n: u64, ohlc: [i64; 4], volume: i64) -> Vec<VenueEvent> {
     let mut out = Vec::new();
-    v.process_bar_raw(SYM, T0 + n * MIN, ohlc.map(c), volume * ONE, &mut out)
+    let close = T0 + n * MIN;
+    v.process_bar_raw(SYM, close - MIN, close, ohlc.map(c), volume * ONE, &mut out)
         .unwrap();
     out
 }
@@ -653,10 +654,13 @@ fn invalid_inputs_are_errors() {
     let mut v = venue(plain());
     let mut out = Vec::new();
     assert!(v
-        .process_bar_raw(SYM, T0, [c(100), c(99), c(98), c(100)], 0, &mut out)
+        .process_bar_raw(SYM, T0, T0, [c(100), c(99), c(98), c(100)], 0, &mut out)
         .is_err());
     assert!(v
-        .process_bar_raw("MSFT", T0, [c(100); 4], 0, &mut out)
+        .process_bar_raw("MSFT", T0, T0, [c(100); 4], 0, &mut out)
+        .is_err());
+    assert!(v
+        .process_bar_raw(SYM, T0 + 1, T0, [c(100); 4], 0, &mut out)
         .is_err());
     submit(&mut v, order("X", OrderSide::Buy, OrderType::Market, 1), 0);
     assert!(v
@@ -684,6 +688,8 @@ enum Op {
         shares: i64,
         offset: i64,
         tif: u8,
+        /// Nanoseconds after the last bar's close: inside the next bar when > 0.
+        delay: u64,
     },
     Cancel(usize),
     Bar {
@@ -698,15 +704,22 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (any::<bool>(), 0_u8..7, 1_i64..60, -300_i64..300, 0_u8..4).prop_map(
-            |(side, kind, shares, offset, tif)| Op::Submit {
+        (
+            any::<bool>(),
+            0_u8..7,
+            1_i64..60,
+            -300_i64..300,
+            0_u8..5,
+            prop_oneof![Just(0_u64), 0..MIN]
+        )
+            .prop_map(|(side, kind, shares, offset, tif, delay)| Op::Submit {
                 side,
                 kind,
                 shares,
                 offset,
-                tif
-            }
-        ),
+                tif,
+                delay
+            }),
         (0_usize..50).prop_map(Op::Cancel),
         (
             any::<bool>(),
@@ -732,6 +745,7 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
     let mut last = 10_000_i64; // cents
     let mut n = 0_u64;
     let mut submitted: Vec<String> = Vec::new();
+    let mut placed: HashMap<String, u64> = HashMap::new();
     let strategies = ["A", "B"];
     for (i, op) in ops.iter().enumerate() {
         let mut out = Vec::new();
@@ -743,6 +757,7 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
                 shares,
                 offset,
                 tif,
+                delay,
             } => {
                 let side = if *side {
                     OrderSide::Buy
@@ -795,13 +810,16 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
                     .with_price(level)
                     .with_flags(true, false),
                 };
+                let ts = T0 + n * MIN + delay;
                 let o = match tif {
                     0 => o,
                     1 => o.with_tif(TimeInForce::Ioc, None),
                     2 if o.order_type != OrderType::Market => o.with_tif(TimeInForce::Day, None),
+                    4 => o.with_tif(TimeInForce::Gtd, Some(ts + 90 * 1_000_000_000)),
                     _ => o.with_tif(TimeInForce::Fok, None),
                 };
-                v.submit(o, T0 + n * MIN, &mut out).unwrap();
+                v.submit(o, ts, &mut out).unwrap();
+                placed.insert(id.clone(), ts);
                 submitted.push(id);
             }
             Op::Cancel(k) => {
@@ -822,15 +840,47 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
                 let cl = if *up { o + body } else { (o - body).max(500) };
                 let h = o.max(cl) + wick_hi;
                 let l = (o.min(cl) - wick_lo).max(100);
+                let (open_ts, close_ts) = (T0 + (n - 1) * MIN, T0 + n * MIN);
                 v.process_bar_raw(
                     SYM,
-                    T0 + n * MIN,
+                    open_ts,
+                    close_ts,
                     [o, h, l, cl].map(c),
                     volume * ONE,
                     &mut out,
                 )
                 .unwrap();
                 range = Some((c(l), c(h)));
+                // Every event of the bar lies inside it, in time order, and no order
+                // fills before it was placed.
+                let mut prev = open_ts;
+                for e in &out {
+                    let (ts, fill_of) = match e {
+                        VenueEvent::Order(ev) => {
+                            (ev.ts, ev.fill.as_ref().map(|_| &ev.client_order_id))
+                        }
+                        VenueEvent::Position(p) => (p.ts, None),
+                    };
+                    prop_assert!(
+                        (prev..=close_ts).contains(&ts),
+                        "event at {ts} outside [{prev}, {close_ts}]: {e:?}"
+                    );
+                    prev = ts;
+                    if let Some(id) = fill_of {
+                        prop_assert!(ts >= placed[id], "{id} filled before it was placed");
+                        let expiry = v.order(id).and_then(|o| o.expire_time);
+                        prop_assert!(
+                            expiry.is_none_or(|x| ts <= x),
+                            "{id} filled at {ts} after its expiry {expiry:?}"
+                        );
+                    }
+                    if let VenueEvent::Order(ev) = e {
+                        if ev.kind == OrderEventKind::Expired {
+                            let expiry = v.order(&ev.client_order_id).and_then(|o| o.expire_time);
+                            prop_assert!(expiry.is_none_or(|x| ts > x), "expired early: {ev:?}");
+                        }
+                    }
+                }
                 last = cl;
             }
         }
@@ -871,6 +921,15 @@ proptest! {
     #[test]
     fn random_flows_keep_the_books_straight(ops in proptest::collection::vec(op(), 1..60)) {
         run_flow(&ops, AccountConfig::default(), VenueConfig {
+            participation: Some(ONE / 5),
+            ..VenueConfig::default()
+        })?;
+    }
+
+    #[test]
+    fn random_flows_with_latency(ops in proptest::collection::vec(op(), 1..60)) {
+        run_flow(&ops, AccountConfig::default(), VenueConfig {
+            latency_ns: 25_000_000_000,
             participation: Some(ONE / 5),
             ..VenueConfig::default()
         })?;
@@ -1070,4 +1129,224 @@ fn margin_account_can_always_cover_a_short() {
         3,
     );
     assert_eq!(status(&v, "MORE"), OrderStatus::Rejected);
+}
+
+// ------------------------------------------------------------------------ fill timing
+
+const SEC: u64 = 1_000_000_000;
+
+/// `(client id, kind, ts)` of every order event.
+fn stamps(events: &[VenueEvent]) -> Vec<(String, OrderEventKind, u64)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            VenueEvent::Order(o) => Some((o.client_order_id.clone(), o.kind, o.ts)),
+            VenueEvent::Position(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn fill_at_the_open_is_stamped_at_the_open_time() {
+    let mut v = venue(plain());
+    submit(&mut v, order("M", OrderSide::Buy, OrderType::Market, 1), 0);
+    // The bar closing at minute 1 opened at T0, when the order was placed.
+    let ev = bar(&mut v, 1, [10_000, 10_100, 9_900, 10_050], 0);
+    assert_eq!(stamps(&ev), vec![("M".into(), OrderEventKind::Filled, T0)]);
+    let positions: Vec<u64> = ev
+        .iter()
+        .filter_map(|e| match e {
+            VenueEvent::Position(p) => Some(p.ts),
+            VenueEvent::Order(_) => None,
+        })
+        .collect();
+    assert!(!positions.is_empty() && positions.iter().all(|&t| t == T0));
+}
+
+#[test]
+fn fills_inside_a_leg_are_stamped_where_the_path_reaches_their_price() {
+    let mut v = venue(plain());
+    go_long(&mut v, 10, 0);
+    let buy = order("B", OrderSide::Buy, OrderType::Limit, 1).with_price(c(9_900));
+    let sell = order("S", OrderSide::Sell, OrderType::Limit, 1).with_price(c(10_200));
+    submit(&mut v, buy, 1);
+    submit(&mut v, sell, 1);
+    // Up bar from minute 1 to 2: O 100 at 0 s, L 97 at 20 s, H 103 at 40 s, C 102 at 60 s.
+    let ev = bar(&mut v, 2, [10_000, 10_300, 9_700, 10_200], 0);
+    let open = T0 + MIN;
+    // 100 -> 97 reaches 99 a third of the way: 20 s / 3, rounded down to the nanosecond.
+    // 97 -> 103 reaches 102 five sixths of the way: 20 s + 20 s * 5 / 6.
+    assert_eq!(
+        stamps(&ev),
+        vec![
+            ("B".into(), OrderEventKind::Filled, open + 6_666_666_666),
+            ("S".into(), OrderEventKind::Filled, open + 36_666_666_666),
+        ]
+    );
+}
+
+#[test]
+fn a_stop_triggers_and_fills_at_the_time_of_its_trigger() {
+    let mut v = venue(VenueConfig {
+        slippage: SlippageModel::FixedTicks(2),
+        ..plain()
+    });
+    submit(
+        &mut v,
+        order("S", OrderSide::Buy, OrderType::StopMarket, 5).with_trigger(c(10_100)),
+        0,
+    );
+    // Up bar: O 100 (0 s), L 99.50 (20 s), H 102 (40 s), C 101.50; 101 is reached
+    // 1.5 / 2.5 of the way up the second leg: 20 s + 12 s.
+    let ev = bar(&mut v, 1, [10_000, 10_200, 9_950, 10_150], 0);
+    let t = T0 + 32 * SEC;
+    assert_eq!(
+        stamps(&ev),
+        vec![
+            ("S".into(), OrderEventKind::Triggered, t),
+            ("S".into(), OrderEventKind::Filled, t),
+        ]
+    );
+    assert_eq!(fills(&ev), vec![("S".into(), 5, 10_102)]);
+}
+
+#[test]
+fn a_down_bar_walks_high_before_low() {
+    let mut v = venue(plain());
+    go_long(&mut v, 10, 0);
+    submit(
+        &mut v,
+        order("TP", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_100)),
+        1,
+    );
+    // Down bar: O 100 (0 s), H 102 (20 s), L 98 (40 s), C 99; 101 is half way up leg one.
+    let ev = bar(&mut v, 2, [10_000, 10_200, 9_800, 9_900], 0);
+    assert_eq!(
+        stamps(&ev),
+        vec![("TP".into(), OrderEventKind::Filled, T0 + MIN + 10 * SEC)]
+    );
+}
+
+#[test]
+fn gtd_expiring_inside_a_bar_fills_before_its_expiry_and_never_after() {
+    let mut v = venue(plain());
+    let open = T0 + MIN;
+    let lim = |id: &str, cents: i64, expire: u64| {
+        order(id, OrderSide::Buy, OrderType::Limit, 1)
+            .with_price(c(cents))
+            .with_tif(TimeInForce::Gtd, Some(expire))
+    };
+    // Both expire 30 s into the bar from minute 1 to 2, a down bar:
+    // O 100 (0 s), H 101 (20 s), L 97 (40 s), C 98 (60 s).
+    submit(&mut v, lim("EARLY", 9_950, open + 30 * SEC), 1);
+    submit(&mut v, lim("LATE", 9_800, open + 30 * SEC), 1);
+    let ev = bar(&mut v, 2, [10_000, 10_100, 9_700, 9_800], 0);
+    // 101 -> 97 reaches 99.50 3/8 of the way (27.5 s): before the expiry. It reaches 98
+    // 3/4 of the way (35 s): past it, so LATE expires there instead of filling.
+    assert_eq!(
+        stamps(&ev),
+        vec![
+            (
+                "EARLY".into(),
+                OrderEventKind::Filled,
+                open + 27_500_000_000
+            ),
+            ("LATE".into(), OrderEventKind::Expired, open + 35 * SEC),
+        ]
+    );
+    assert_eq!(status(&v, "LATE"), OrderStatus::Expired);
+}
+
+#[test]
+fn an_order_placed_inside_a_bar_never_fills_before_it_was_placed() {
+    let mut v = venue(plain());
+    bar(&mut v, 1, [10_000; 4], 0);
+    // Placed 30 s into the bar from minute 1 to 2, before the venue sees that bar.
+    let mut out = Vec::new();
+    let placed = T0 + MIN + 30 * SEC;
+    v.submit(
+        order("M", OrderSide::Buy, OrderType::Market, 1),
+        placed,
+        &mut out,
+    )
+    .unwrap();
+    // Up bar: O 100 (0 s), L 99 (20 s), H 103 (40 s), C 102 (60 s). Not at the open, nor on
+    // the way down: it joins the path at 30 s, half way up from 99 to 103.
+    let ev = bar(&mut v, 2, [10_000, 10_300, 9_900, 10_200], 0);
+    assert_eq!(
+        stamps(&ev),
+        vec![("M".into(), OrderEventKind::Filled, placed)]
+    );
+    assert_eq!(fills(&ev), vec![("M".into(), 1, 10_100)]);
+}
+
+#[test]
+fn latency_arrival_inside_a_bar_joins_the_path_there() {
+    let mut v = venue(VenueConfig {
+        latency_ns: 25 * SEC,
+        ..plain()
+    });
+    submit(
+        &mut v,
+        order("L", OrderSide::Buy, OrderType::Limit, 1).with_price(c(10_250)),
+        1,
+    );
+    // Up bar: O 100 (0 s), L 99 (20 s), H 104 (40 s), C 103 (60 s). The order arrives at
+    // 25 s, a quarter of the way up from 99 to 104: 100.25, below its limit, so it fills
+    // there (a better price than the limit), not at the open nor on the way down.
+    let ev = bar(&mut v, 2, [10_000, 10_400, 9_900, 10_300], 0);
+    let arrival = T0 + MIN + 25 * SEC;
+    assert_eq!(
+        stamps(&ev),
+        vec![
+            ("L".into(), OrderEventKind::Accepted, arrival),
+            ("L".into(), OrderEventKind::Filled, arrival),
+        ]
+    );
+    assert_eq!(fills(&ev), vec![("L".into(), 1, 10_025)]);
+}
+
+#[test]
+fn process_bar_opens_one_interval_before_its_close() {
+    let mut v = venue(plain());
+    submit(&mut v, order("M", OrderSide::Buy, OrderType::Market, 1), 0);
+    let bar = Bar::new(
+        crate::types::BarType::new(
+            crate::types::Symbol::new("symbol", SYM).unwrap(),
+            "5m".parse().unwrap(),
+        ),
+        "100".parse().unwrap(),
+        "100".parse().unwrap(),
+        "100".parse().unwrap(),
+        "100".parse().unwrap(),
+        crate::types::Quantity::ZERO,
+        crate::types::UnixNanos(T0 + 5 * MIN),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    v.process_bar(&bar, &mut out).unwrap();
+    assert_eq!(stamps(&out), vec![("M".into(), OrderEventKind::Filled, T0)]);
+}
+
+#[test]
+fn path_times_and_interpolation() {
+    assert_eq!(path_times(0, 60), [0, 20, 40, 60]);
+    assert_eq!(path_times(10, 10), [10; 4]);
+    assert_eq!(path_times(0, 100), [0, 33, 66, 100]);
+    assert_eq!(path_times(0, u64::MAX)[3], u64::MAX);
+    assert_eq!(time_at(5, (0, 100), (10, 200)), 150);
+    assert_eq!(time_at(5, (10, 100), (0, 200)), 150);
+    assert_eq!(time_at(10, (0, 100), (10, 200)), 200);
+    assert_eq!(time_at(1, (0, 0), (3, 10)), 3);
+    assert_eq!(time_at(i64::MAX, (1, 0), (i64::MAX, u64::MAX)), u64::MAX);
+    // Linear in time, rounded back towards the start to whole ticks.
+    assert_eq!(price_at(150, (0, 100), (10, 200), 1), 5);
+    assert_eq!(price_at(150, (0, 100), (10, 200), 3), 3);
+    assert_eq!(price_at(150, (10, 100), (0, 200), 3), 7);
+    assert_eq!(price_at(50, (10, 100), (0, 200), 3), 10);
+    assert_eq!(price_at(100, (10, 100), (0, 100), 1), 0);
+    assert_eq!(
+        price_at(u64::MAX, (1, 0), (i64::MAX, u64::MAX), 1),
+        i64::MAX
+    );
 }

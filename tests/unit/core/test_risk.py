@@ -4,6 +4,7 @@ sessions in the exchange time zone, sizing with known answers (docs/risk.md)."""
 from __future__ import annotations
 
 import calendar
+import pickle
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from pi5trading._core import (
     Denial,
+    Instrument,
     Order,
     Portfolio,
     RiskAccount,
@@ -217,6 +219,58 @@ def test_trading_hours_in_new_york_across_dst() -> None:
         e.set_session("Mars/Olympus_Mons")
     with pytest.raises(InvalidInputError, match="HH:MM"):
         e.set_session("UTC", open="9:30")
+
+
+SUNDAY_3AM_NEW_YORK = utc(2024, 7, 14, 7)  # 03:00 EDT, Sunday 2024-07-14
+
+
+def test_a_24_7_instrument_is_never_outside_trading_hours() -> None:
+    """Regression: under the default profile, orders on 24/7 data were all denied for hours."""
+    e = RiskEngine("default")
+    acct = account()
+    acct.set_last_price("BTC-USD", "100")
+    acct.set_last_price("EURUSD", "1.1")
+    e.add_instrument(Instrument("BTC-USD", "SIM", "CRYPTO", "USD", "0.01", "0.001"))
+    e.add_instrument(Instrument("EURUSD", "SIM", "FX", "USD", "0.0001", "1"))
+    e.add_instrument(Instrument("AAPL", "XNAS", "EQUITY", "USD", "0.01", "1"))
+    assert [e.calendar(s) for s in ("BTC-USD", "EURUSD", "AAPL")] == ["24/7", "24/7", "session"]
+    t = SUNDAY_3AM_NEW_YORK
+    assert e.check(acct, "S1", "BTC-USD", "buy", 1, ts=t) is None
+    assert e.check(acct, "S1", "EURUSD", "buy", 100, ts=t + 1) is None
+    d = e.check(acct, "S1", "AAPL", "buy", 1, ts=t + 2)
+    assert d is not None
+    assert (d.code, d.scope) == ("outside_trading_hours", "account")
+    assert d.message == "AAPL outside trading hours (09:30-16:00 in America/New_York)"
+    # The same equity, marked 24/7 (generated data), trades then; a copy of the engine too.
+    e.add_instrument("AAPL", "0.01", "1", calendar="24/7")
+    assert e.check(acct, "S1", "AAPL", "buy", 2, ts=t + 3) is None
+    # The other limits still apply around the clock (default max_quantity 500).
+    assert code(e.check(acct, "S1", "BTC-USD", "buy", 501, ts=t + 4)) == "max_quantity"
+
+
+def test_instrument_calendars() -> None:
+    equity = Instrument("AAPL", "XNAS", "EQUITY", "USD", "0.01", "1")
+    crypto = Instrument("BTC-USD", "SIM", "CRYPTO", "USD", "0.01", "0.001")
+    assert (equity.calendar, crypto.calendar) == ("session", "24/7")
+    generated = Instrument("SIM", "SIM", "EQUITY", "USD", "0.01", "1", calendar="24/7")
+    assert generated.calendar == "24/7"
+    assert generated != Instrument("SIM", "SIM", "EQUITY", "USD", "0.01", "1")
+    assert pickle.loads(pickle.dumps(generated)) == generated
+    assert "calendar='24/7'" in repr(generated)
+    with pytest.raises(InvalidInputError, match="calendar"):
+        Instrument("X", "SIM", "EQUITY", "USD", "0.01", "1", calendar="always")  # type: ignore[arg-type]
+    e = RiskEngine("default")
+    assert e.calendar("never-registered") == "session"
+    e.add_instrument(crypto, calendar="session")  # an explicit calendar wins
+    assert e.calendar("BTC-USD") == "session"
+    e.add_instrument("BTC-USD", "0.01", "0.001")  # the grid alone keeps the calendar
+    assert e.calendar("BTC-USD") == "session"
+    with pytest.raises(InvalidInputError, match="tick"):
+        e.add_instrument(crypto, "0.01", "1")
+    with pytest.raises(InvalidInputError, match="tick_size and lot_size"):
+        e.add_instrument("ETH-USD")
+    with pytest.raises(TypeError, match="Instrument or a symbol"):
+        e.add_instrument(42)  # type: ignore[arg-type]
 
 
 def test_daily_loss_reduces_then_the_next_session_resets() -> None:

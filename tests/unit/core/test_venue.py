@@ -43,7 +43,8 @@ def plain(**kwargs: object) -> SimulatedVenue:
 def bar(
     v: SimulatedVenue, n: int, o: str, h: str, low: str, c: str, volume: int = 0
 ) -> list[OrderEvent | PositionEvent]:
-    return v.process_bar("AAPL", T0 + n * MIN, o, h, low, c, volume)
+    """The one-minute bar closing at minute ``n``."""
+    return v.process_bar("AAPL", T0 + n * MIN, o, h, low, c, volume, ts_open=T0 + (n - 1) * MIN)
 
 
 def fills(events: list[OrderEvent | PositionEvent]) -> list[tuple[str, Decimal, Decimal]]:
@@ -206,6 +207,38 @@ def test_market_data_objects_and_instruments() -> None:
     assert fills(ev) == [("b", 1, Decimal(99))]
     with pytest.raises(TypeError):
         v.process("not data")  # type: ignore[arg-type]
+
+
+def stamps(events: list[OrderEvent | PositionEvent]) -> list[tuple[str, str, int]]:
+    return [(e.client_order_id, e.kind, e.ts) for e in events if isinstance(e, OrderEvent)]
+
+
+def test_fills_are_stamped_at_the_market_time_of_their_price() -> None:
+    v = plain(account_type="margin", allow_short=True)
+    v.submit(mkt("m", qty=1), T0)
+    v.submit(Order("l", "S1", "AAPL", "sell", "limit", 1, price="102"), T0)
+    # Up bar from T0 to T0 + 1 min: O 100 at 0 s, L 99 at 20 s, H 103 at 40 s, C 102 at 60 s.
+    ev = bar(v, 1, "100", "103", "99", "102")
+    # The market order at the open; the limit where 99 -> 103 reaches 102 (3/4: 35 s).
+    assert stamps(ev) == [("m", "filled", T0), ("l", "filled", T0 + 35 * 10**9)]
+    positions = [e for e in ev if isinstance(e, PositionEvent)]
+    assert positions[0].ts == T0
+    assert positions[-1].ts == T0 + 35 * 10**9
+
+
+def test_bar_open_time_defaults_and_bar_objects() -> None:
+    v = plain()
+    v.submit(mkt("a", qty=1), T0)
+    # Without ts_open a bar has no duration: everything is stamped at its close.
+    assert stamps(v.process_bar("AAPL", T0 + MIN, "100", "100", "100", "100")) == [
+        ("a", "filled", T0 + MIN)
+    ]
+    v.submit(mkt("b", qty=1), T0 + MIN)
+    # A Bar object opened one interval (here 5 minutes) before its close.
+    ev = v.process(Bar("AAPL-5m", "100", "100", "100", "100", 0, T0 + 6 * MIN))
+    assert stamps(ev) == [("b", "filled", T0 + MIN)]
+    with pytest.raises(InvalidInputError, match="ts_open"):
+        v.process_bar("AAPL", T0 + 7 * MIN, "1", "1", "1", "1", ts_open=T0 + 8 * MIN)
 
 
 def test_invalid_bars_are_errors() -> None:

@@ -1,8 +1,8 @@
 """Property tests of the simulated venue over random order flows (hypothesis).
 
 After every command and every bar: the accounting identity holds exactly, a cash account
-never has negative cash or a short position, every fill lies inside the bar it came from,
-and no order is filled beyond its quantity.
+never has negative cash or a short position, every fill lies inside the bar it came from
+(price and time), and no order is filled beyond its quantity.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def run(ops: list[tuple[object, ...]], venue: SimulatedVenue, cash_account: bool
     ids: list[str] = []
     for i, op in enumerate(ops):
         bar_range: tuple[Decimal, Decimal] | None = None
+        bar_times: tuple[int, int] | None = None
         events: list[OrderEvent | PositionEvent]
         if op[0] == "submit":
             cid = f"o{i}"
@@ -83,8 +84,16 @@ def run(ops: list[tuple[object, ...]], venue: SimulatedVenue, cash_account: bool
             o = max(last + gap, 1000)
             c = o + body if up else max(o - body, 500)
             h, lo = max(o, c) + wick_hi, max(min(o, c) - wick_lo, 100)
+            bar_times = (T0 + (n - 1) * MIN, T0 + n * MIN)
             events = venue.process_bar(
-                "AAPL", T0 + n * MIN, o * CENT, h * CENT, lo * CENT, c * CENT, volume
+                "AAPL",
+                bar_times[1],
+                o * CENT,
+                h * CENT,
+                lo * CENT,
+                c * CENT,
+                volume,
+                ts_open=bar_times[0],
             )
             bar_range = (lo * CENT, h * CENT)
             last = c
@@ -97,8 +106,9 @@ def run(ops: list[tuple[object, ...]], venue: SimulatedVenue, cash_account: bool
         for e in events:
             if isinstance(e, OrderEvent) and e.fill is not None:
                 assert e.fill.quantity > 0
-                if bar_range is not None:
+                if bar_range is not None and bar_times is not None:
                     assert bar_range[0] <= e.fill.price <= bar_range[1]
+                    assert bar_times[0] <= e.ts <= bar_times[1]
         for cid in ids:
             order = venue.order(cid)
             assert order is not None

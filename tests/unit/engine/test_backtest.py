@@ -59,11 +59,12 @@ def run_sma(f: BarFrame, fast: int = 5, slow: int = 12, fill: str = "next_open")
 def test_sma_crossover_matches_reference() -> None:
     f = frame(3000)
     fills = run_sma(f)
-    got = [(int(np.searchsorted(f.ts, x[0])), x[4], x[6]) for x in fills]
+    got = [(x[0], x[4], x[6]) for x in fills]
     want = reference_sma_cross(f, 5, 12)
     assert len(want) > 50
-    # Prices are compared exactly, in raw units (the data are whole cents).
-    assert got == [(i, s, round(p * 1e9)) for i, s, p in want]
+    # Prices are compared exactly, in raw units (the data are whole cents); a fill at a
+    # bar's open is stamped at its open time, one minute before the bar's close.
+    assert got == [(int(f.ts[i]) - MIN, s, round(p * 1e9)) for i, s, p in want]
 
 
 def test_same_inputs_same_fills_byte_for_byte() -> None:
@@ -76,8 +77,11 @@ def test_this_close_fills_on_the_signal_bar() -> None:
     nxt, now = run_sma(f), run_sma(f, fill="this_close")
     assert len(nxt) == len(now) > 0
     for a, b in zip(nxt, now, strict=True):
-        i_next = int(np.searchsorted(f.ts, a[0]))
+        # "next_open" fills at the next bar's open, which is the signal bar's close time.
+        i_next = int(np.searchsorted(f.ts, a[0] + MIN))
         i_now = int(np.searchsorted(f.ts, b[0]))
+        assert f.ts[i_next] == a[0] + MIN
+        assert f.ts[i_now] == b[0] == a[0]
         assert i_next == i_now + 1
         assert b[6] == round(f.close[i_now] * 1e9)
         assert a[6] == round(f.open[i_next] * 1e9)
@@ -264,8 +268,12 @@ def test_random_order_flow_reconciles_and_fills_inside_bars(data_seed: int, seed
         p.starting_cash + p.realised_pnl + p.unrealised_pnl - p.commissions
     )
     for fill in res.fills:
+        # Bar i runs from one minute before its close to its close: a fill at the instant
+        # that closes one bar and opens the next lies in either.
         i = int(np.searchsorted(f.ts, fill.ts))
-        assert round(f.low[i] * 1e9) <= fill.price_raw <= round(f.high[i] * 1e9)
+        assert f.ts[i] - MIN <= fill.ts <= f.ts[i]
+        bars = [i, i + 1] if fill.ts == f.ts[i] and i + 1 < len(f.ts) else [i]
+        assert any(round(f.low[k] * 1e9) <= fill.price_raw <= round(f.high[k] * 1e9) for k in bars)
     # Equity curve ends at the account's final equity.
     assert res.curve.equity[-1] == pytest.approx(float(p.equity))
 
@@ -344,7 +352,7 @@ def test_timers_fire_in_time_order_with_the_bars() -> None:
             assert self.now == event.ts_event
             log.append((event.name, event.ts_event))
             if event.name == "half-past":
-                self.buy(1)  # sent between bars: fills at the next bar's open
+                self.buy(1)  # sent inside the bar from 02:00 to 03:00
 
     r = BacktestRunner(venue=no_cost_venue(), risk=None)
     r.add_bars("AAA", f)
@@ -358,9 +366,15 @@ def test_timers_fire_in_time_order_with_the_bars() -> None:
     i = log.index(("at-bar", t0 + 10 * MIN))
     assert log[i - 1] == ("bar", t0 + 10 * MIN)
     assert [t for n, t in log if n == "every-5m"] == [t0 + k * 5 * MIN for k in range(1, 6)]
-    # The order sent at 02:30 after the first bar filled at the open of the bar closing at 03:00.
-    assert res.fills[0].ts == t0 + 3 * MIN
-    assert res.fills[0].price_raw == round(f.open[3] * 1e9)
+    # The order sent at 02:30 fills then, not at 02:00 (the open, before it existed): at the
+    # price the bar's path (O-L-H-C up, O-H-L-C down, points 20 s apart) has reached, half
+    # way along its second leg, rounded back to the cent.
+    placed = t0 + 150 * 10**9
+    assert res.fills[0].ts == placed
+    o, h, lo, c = (round(x[3] * 100) for x in (f.open, f.high, f.low, f.close))
+    p1, p2 = (lo, h) if c >= o else (h, lo)
+    half = abs(p2 - p1) // 2
+    assert res.fills[0].price_raw == (p1 + half if p2 > p1 else p1 - half) * 10**7
 
 
 @settings(max_examples=25, deadline=None)

@@ -54,9 +54,13 @@ def run(
     r.add_strategy(strategy)
     res = r.run()
     out: list[Fill] = []
+    # The built-in strategies send market orders: with "next_open" they fill at the open of
+    # the fill bar, stamped at its open time (one minute before its close); with
+    # "this_close" at the signal bar's close, stamped at its close.
+    shift = MIN if fill == "next_open" else 0
     for ts, _sid, _sym, _oid, side, qty, price, _comm in fill_rows(res.fills):
-        i = int(np.searchsorted(f.ts, ts))
-        assert f.ts[i] == ts
+        i = int(np.searchsorted(f.ts, ts + shift))
+        assert f.ts[i] == ts + shift
         out.append((i, side, Decimal(qty) / 10**9, Decimal(price) / 10**9))
     return out
 
