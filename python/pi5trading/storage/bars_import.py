@@ -30,7 +30,7 @@ from typing import Any
 
 import msgspec
 
-from pi5trading.data.bars import COLUMN_ALIASES
+from pi5trading.data.reader import COLUMN_ALIASES
 from pi5trading.storage.errors import ImportValidationError, RecordError, StorageError
 from pi5trading.storage.records import Bar, Instrument
 from pi5trading.storage.repository import SqlRepository
