@@ -26,10 +26,10 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, BinaryIO, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -68,7 +68,7 @@ _NUMERIC = ("open", "high", "low", "close", "volume")
 _UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 # Integer timestamps by number of digits: up to 11 seconds, 14 ms, 17 us, else ns.
 _UNIT_LIMITS = ((10**11, 10**9), (10**14, 10**6), (10**17, 10**3))
-_BLOCK = 8 << 20  # bytes of CSV text parsed at a time (memory: about 4x this)
+_BLOCK = 2 << 20  # bytes of CSV text per block (two in flight: one tokenised, one converted)
 _DELIMITERS = (",", ";", "\t", "|")
 _WORKERS = min(6, os.cpu_count() or 1)
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -390,39 +390,29 @@ class _CsvReader:
             f.seek(bom + (int(starts[h + 1]) if h + 1 < len(starts) else len(head)))
             parts: list[_Part] = []
             malformed: list[Problem] = []
-            line = h + 2
-            carry = b""
-            while True:
-                block = f.read(_BLOCK)
-                data = carry + block
-                if not data:
-                    break
-                cut = len(data) if not block else data.rfind(b"\n") + 1
-                if cut == 0:  # no line end in a whole block: keep reading
-                    carry = data
-                    continue
-                chunk, carry = data[:cut], data[cut:]
-                row0 = sum(p.size for p in parts)
-                part, count = self._chunk(chunk, line, len(header), delimiter, index, names, row0)
+            width = len(header)
+            # Pipelined: pyarrow tokenises block k+1 in one thread while block k's columns
+            # are converted (themselves in parallel) in the others.
+            with ThreadPoolExecutor(1) as tokenizer, ThreadPoolExecutor(_WORKERS) as pool:
+                pending: Future[_Parsed] | None = None
+                for chunk, first_line in _blocks(f, h + 2):
+                    nxt = tokenizer.submit(self._parse, chunk, first_line, width, delimiter, index)
+                    if pending is not None:
+                        parts.append(self._convert(pending.result(), names, parts, pool))
+                    pending = nxt
+                if pending is not None:
+                    parts.append(self._convert(pending.result(), names, parts, pool))
+            for part in parts:
                 malformed += part.malformed
-                line += count
-                parts.append(part)
         if not any(p.size for p in parts) and not malformed:
             raise _fail(self.source, "no bars: the file has only a header line")
         notes = [f"ignored column(s): {', '.join(ignored)}"] if ignored else []
         return _assemble(parts, self.source, names, malformed, notes, h + 2)
 
-    def _chunk(
-        self,
-        chunk: bytes,
-        first_line: int,
-        width: int,
-        delimiter: str,
-        index: dict[str, int],
-        names: Names,
-        row0: int,
-    ) -> tuple[_Part, int]:
-        """One block of whole lines starting at ``first_line``: its part and line count."""
+    def _parse(
+        self, chunk: bytes, first_line: int, width: int, delimiter: str, index: dict[str, int]
+    ) -> _Parsed:
+        """Tokenise one block of whole lines starting at ``first_line``."""
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
@@ -476,11 +466,60 @@ class _CsvReader:
             at = first_line + int(odd[0]) if odd.size else first_line
             raise _fail(self.source, "a quoted field runs past the end of the line", at, "row")
         columns = {field: table.column(c).combine_chunks() for field, c in cols.items()}
-        if self.decimal_comma is None and delimiter != ",":
-            self.decimal_comma = _uses_decimal_comma([columns[k] for k in _NUMERIC if k in columns])
-        comma = bool(self.decimal_comma)
-        part = _convert(columns, row_lines, malformed, self.time_unit, comma, row0, names)
-        return part, len(starts)
+        return _Parsed(columns, row_lines, malformed, delimiter)
+
+    def _convert(
+        self, parsed: _Parsed, names: Names, before: list[_Part], pool: ThreadPoolExecutor
+    ) -> _Part:
+        """Convert a tokenised block (in file order: the decimal separator is decided by
+        the first block that has fractions)."""
+        if self.decimal_comma is None and parsed.delimiter != ",":
+            numeric = [parsed.columns[k] for k in _NUMERIC if k in parsed.columns]
+            self.decimal_comma = _uses_decimal_comma(numeric)
+        row0 = sum(p.size for p in before)
+        return _convert(
+            parsed.columns,
+            parsed.lines,
+            parsed.malformed,
+            self.time_unit,
+            bool(self.decimal_comma),
+            row0,
+            names,
+            pool,
+        )
+
+
+class _Parsed(NamedTuple):
+    columns: dict[str, Any]
+    lines: npt.NDArray[np.int64]
+    malformed: list[Problem]
+    delimiter: str
+
+
+def _blocks(f: BinaryIO, first_line: int) -> Iterator[tuple[bytes, int]]:
+    """Blocks of about ``_BLOCK`` bytes of whole lines and the number of each first line."""
+    carry = b""
+    line = first_line
+    while True:
+        block = f.read(_BLOCK)
+        data = carry + block
+        if not data:
+            return
+        cut = len(data) if not block else data.rfind(b"\n") + 1
+        if cut == 0:  # no line end in a whole block: keep reading
+            carry = data
+            continue
+        chunk, carry = data[:cut], data[cut:]
+        yield chunk, line
+        line += _count_lines(chunk)
+
+
+def _count_lines(chunk: bytes) -> int:
+    """Lines in ``chunk`` by pyarrow's rule (``\n``, ``\r\n`` or a lone ``\r``)."""
+    ends = chunk.count(b"\n")
+    if b"\r" in chunk:
+        ends += chunk.count(b"\r") - chunk.count(b"\r\n")
+    return ends + (0 if chunk.endswith((b"\n", b"\r")) else 1)
 
 
 def _uses_decimal_comma(columns: list[Any]) -> bool | None:
@@ -522,6 +561,7 @@ def _convert(
     decimal_comma: bool,
     row0: int,
     names: Names,
+    pool: ThreadPoolExecutor | None = None,
 ) -> _Part:
     """Arrow columns of one block to exact columns; bad cells by global row."""
     n = len(columns["ts"])
@@ -546,9 +586,8 @@ def _convert(
 
     fields = ["ts", *(f for f in _NUMERIC if f in columns)]
     # Arrow and NumPy release the GIL: columns convert in parallel on a multi-core Pi.
-    if n >= 1 << 15 and _WORKERS > 1:
-        with ThreadPoolExecutor(min(_WORKERS, len(fields))) as pool:
-            results = list(pool.map(one, fields))
+    if pool is not None and n >= 1 << 15:
+        results = list(pool.map(one, fields))
     else:
         results = [one(f) for f in fields]
     known: dict[int, tuple[str, CellError]] = {}
@@ -637,16 +676,18 @@ def _read_parquet(path: Path, source: str, time_unit: str, want_instrument: bool
     wanted = {field: header[i] for field, i in index.items()}
     parts: list[_Part] = []
     rows = 0
-    for batch in pf.iter_batches(batch_size=1 << 16, columns=list(dict.fromkeys(wanted.values()))):
-        cols = {field: batch.column(name) for field, name in wanted.items()}
-        if "instrument" in cols:
-            cols["instrument"] = cols["instrument"].cast(pa.string())
-        lines = np.arange(rows + 2, rows + 2 + batch.num_rows, dtype=np.int64)
-        try:
-            parts.append(_convert(cols, lines, [], time_unit, False, rows, names))
-        except _ColumnTypeError as exc:
-            raise _fail(source, str(exc.args[1]), 0, str(exc.args[0])) from None
-        rows += batch.num_rows
+    batches = pf.iter_batches(batch_size=1 << 18, columns=list(dict.fromkeys(wanted.values())))
+    with ThreadPoolExecutor(_WORKERS) as pool:
+        for batch in batches:
+            cols = {field: batch.column(name) for field, name in wanted.items()}
+            if "instrument" in cols:
+                cols["instrument"] = cols["instrument"].cast(pa.string())
+            lines = np.arange(rows + 2, rows + 2 + batch.num_rows, dtype=np.int64)
+            try:
+                parts.append(_convert(cols, lines, [], time_unit, False, rows, names, pool))
+            except _ColumnTypeError as exc:
+                raise _fail(source, str(exc.args[1]), 0, str(exc.args[0])) from None
+            rows += batch.num_rows
     if rows == 0:
         raise _fail(source, "no bars: the file has no rows")
     notes = [f"ignored column(s): {', '.join(ignored)}"] if ignored else []
