@@ -267,7 +267,7 @@ def _from_text(
     refuse(np.diff(offsets) == 0, "empty")
     if data is not None and data.size:
         # Rows holding any byte that cannot be in a number: not a number, no parse needed.
-        data = data[: offsets[-1]]
+        data = data[offsets[0] : offsets[-1]]
         foreign = np.concatenate(([0], np.cumsum(~_NUMBER_BYTES[data], dtype=np.int64)))
         comma = np.concatenate(([0], np.cumsum(data == ord(","), dtype=np.int64)))
         dot = np.concatenate(([0], np.cumsum(data == ord("."), dtype=np.int64)))
