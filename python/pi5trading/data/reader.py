@@ -157,7 +157,11 @@ def _names(header: Sequence[str], index: dict[str, int]) -> Names:
 def _epoch_ns(
     v: npt.NDArray[np.int64], unit: str
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """Integer UNIX times in ``unit`` (``auto``: by digits) as ns; mask of overflows."""
+    """Integer UNIX times in ``unit`` (``auto``: by digits) as ns; mask of overflows.
+
+    With ``auto``, 8-digit values that are valid dates from 1900 to 2199 are ``YYYYMMDD``
+    dates (a common vendor layout), not seconds of 1970-1973.
+    """
     mag = np.abs(v)
     if unit == "auto":
         scale = np.ones(v.size, dtype=np.int64)
@@ -166,7 +170,23 @@ def _epoch_ns(
     else:
         scale = np.full(v.size, _UNIT_NS[unit], dtype=np.int64)
     over = mag > (np.iinfo(np.int64).max // scale)
-    return np.where(over, 0, v) * scale, over
+    ns = np.where(over, 0, v) * scale
+    if unit == "auto" and bool(((mag >= 10**7) & (mag < 10**8)).any()):
+        dated = _yyyymmdd_ns(v)
+        ns = np.where(dated >= 0, dated, ns)
+    return ns, over
+
+
+def _yyyymmdd_ns(v: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``YYYYMMDD`` integers as UTC midnight ns; -1 where a value is not such a date."""
+    y, m, d = v // 10_000, v // 100 % 100, v % 100
+    maybe = (y >= 1900) & (y < 2200) & (m >= 1) & (m <= 12) & (d >= 1) & (d <= 31)
+    month = (np.where(maybe, y, 1970) - 1970).astype("datetime64[Y]") + (
+        np.where(maybe, m, 1) - 1
+    ).astype("timedelta64[M]")
+    day = month.astype("datetime64[D]") + (np.where(maybe, d, 1) - 1).astype("timedelta64[D]")
+    valid = maybe & (day.astype("datetime64[M]") == month)  # 20240231 rolls into March
+    return np.where(valid, day.astype("datetime64[ns]").astype(np.int64), -1)
 
 
 def _cast_ts(arr: Any, zoned: bool) -> Any:

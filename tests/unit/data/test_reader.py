@@ -297,6 +297,11 @@ def test_time_formats_and_units(tmp_path: Path) -> None:
     # One file may mix ISO with and without offsets.
     p = write(tmp_path, H + "2024-01-02T09:30:00Z,1,1,1,1,1\n2024-01-02T09:31:00,1,1,1,1,1\n")
     assert read_bars(p)[0].ts.tolist() == [t, t + 60 * 10**9]
+    # 8-digit integers that are dates are YYYYMMDD (not seconds of 1970); others are seconds.
+    p = write(tmp_path, H + "20240102,1,1,1,1,1\n20240229,1,1,1,1,1\n")
+    assert read_bars(p)[0].ts.tolist() == [utc("2024-01-02"), utc("2024-02-29")]
+    p = write(tmp_path, H + "20240231,1,1,1,1,1\n")  # no such day: seconds, not March 2
+    assert read_bars(p)[0].ts.tolist() == [20240231 * 10**9]
     # time_unit overrides the digit count.
     p = write(tmp_path, H + "1000,1,1,1,1,1\n")
     assert int(read_bars(p, time_unit="ms")[0].ts[0]) == 10**9
