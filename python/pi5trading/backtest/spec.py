@@ -17,6 +17,7 @@ import msgspec
 
 from pi5trading import _core
 from pi5trading.data.bars import BarFrame, Policy, check_bars, load_bars
+from pi5trading.data.exact import raw_from_objects
 from pi5trading.data.synthetic import random_walk_bars
 from pi5trading.exceptions import ConfigurationError
 
@@ -114,20 +115,35 @@ def _from_database(spec: BacktestSpec) -> BarFrame:
             "(import some with `pi5trading data import`)"
         )
     step = interval_ns(spec.interval)
-    # Decimal -> float -> the engine's correctly rounded 10^-9 grid gives back the stored
-    # value exactly for prices below ~9 million (the float error is < 0.5e-9 there).
+    # Exact: stored Decimals to raw units, no float in between.
+    cols = {}
+    for name in ("open", "high", "low", "close", "volume"):
+        raw, bad = raw_from_objects([getattr(b, name) for b in rows])
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ConfigurationError(f"{spec.data}: bar {i + 1}: {name} is not an exact number")
+        cols[name] = raw
     frame, _ = check_bars(
-        BarFrame(
+        BarFrame.from_raw(
             np.array([b.ts_ns + step for b in rows], dtype=np.int64),
-            np.array([float(b.open) for b in rows]),
-            np.array([float(b.high) for b in rows]),
-            np.array([float(b.low) for b in rows]),
-            np.array([float(b.close) for b in rows]),
-            np.array([float(b.volume) for b in rows]),
+            cols["open"],
+            cols["high"],
+            cols["low"],
+            cols["close"],
+            cols["volume"],
             source=spec.data,
         )
     )
     return frame
+
+
+def data_instrument(symbol: str, frame: BarFrame) -> _core.Instrument:
+    """A US-equity-like instrument whose tick fits the data: $0.01, or 10^-d when prices
+    have d > 2 decimals, so real files (adjusted closes, sub-cent ticks) are never refused
+    for their tick. (Ticks from options or the instruments table come with issue 11.)"""
+    places = max(2, frame.price_decimals)
+    tick = f"{Decimal(1).scaleb(-places):f}"
+    return _core.Instrument(symbol, "SIM", "EQUITY", "USD", tick, "1")
 
 
 def make_venue(spec: BacktestSpec) -> _core.SimulatedVenue:
@@ -154,6 +170,8 @@ def run_spec(
     cls = load_strategy(spec.strategy)
     strategy = cls({**spec.params, **(params or {})}, strategy_id=spec.strategy_id)
     runner = BacktestRunner(venue=make_venue(spec), risk=spec.risk)
-    runner.add_bars(spec.symbol, frame if frame is not None else load_frame(spec), spec.interval)
+    bars = frame if frame is not None else load_frame(spec)
+    runner.add_instrument(data_instrument(spec.symbol, bars))
+    runner.add_bars(spec.symbol, bars, spec.interval)
     runner.add_strategy(strategy, [spec.symbol])
     return runner.run(progress=progress)

@@ -32,7 +32,11 @@ class ImportValidationError(StorageError, InvalidInputError):
         self.source = source
         self.problems = problems
         self.truncated = truncated
-        lines = "\n".join(f"  line {line}: {msg}" for line, msg in problems)
+        # One line per problem, ``path: line N: field: message (value 'x')``.
+        lines = "\n".join(
+            f"{source}: line {line}: {msg}" if line else f"{source}: {msg}"
+            for line, msg in problems
+        )
         more = "\n  (more errors not shown)" if truncated else ""
         super().__init__(f"{source}: {len(problems)} bad row(s), nothing imported:\n{lines}{more}")
 

@@ -196,8 +196,8 @@ def test_bad_bars_name_the_line(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError) as e:
         load_bars(p)
     msg = str(e.value)
-    assert "line 4: duplicate timestamp" in msg
-    assert "line 5: high is below" in msg
+    assert "bars.csv: line 4: timestamp: duplicate of line 3" in msg
+    assert "on line(s) 5" in msg
     fixed, report = load_bars(p, policy="repair")
     assert len(fixed) == 2
     assert [line for line, _ in report.dropped] == [3, 5]

@@ -78,7 +78,7 @@ def test_data_import_reports_bad_lines_and_fails(tmp_path: Path) -> None:
     csv_file.write_text("timestamp,open,high,low,close\n2026-01-02,1,2,0.5,1\n2026-01-03,1,x,1,1\n")
     res = CliRunner(env=env(tmp_path)).invoke(main, ["data", "import", str(csv_file), "-i", "X.Y"])
     assert res.exit_code == 1
-    assert "line 3: high 'x' is not a number" in res.output
+    assert "bad.csv: line 3: high: not a number (value 'x')" in res.output
     assert "nothing imported" in res.output
     db = sqlite3.connect(tmp_path / "data" / "pi5trading.db")
     assert db.execute("SELECT count(*) FROM bars").fetchone() == (0,)

@@ -3,7 +3,6 @@ price is the close and VWAP is the volume-weighted mean close of the New York da
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from pi5trading.data import BarFrame
@@ -32,10 +31,10 @@ BARS = [
 ]
 
 
-def bars() -> BarFrame:
-    ts = [utc_ns(t, -4) for t, _, _ in BARS]
-    px = [p for _, p, _ in BARS]
-    return frame(px, opens=px, highs=px, lows=px, volumes=[v for *_, v in BARS], ts=ts)
+def bars(rows: list[tuple[str, float, int]] = BARS) -> BarFrame:
+    ts = [utc_ns(t, -4) for t, _, _ in rows]
+    px = [p for _, p, _ in rows]
+    return frame(px, opens=px, highs=px, lows=px, volumes=[v for *_, v in rows], ts=ts)
 
 
 def test_bounce_entries_and_exits() -> None:
@@ -46,10 +45,7 @@ def test_bounce_entries_and_exits() -> None:
 def test_hard_stop() -> None:
     # Bar 4 falls to 99.2: -0.30 % from the 99.5 entry, still above VWAP (99.018) and
     # 0.18 % from it. The default 0.5 % stop holds; a 0.2 % stop exits -> bar 5's open.
-    f = bars()
-    f.open[4] = f.high[4] = f.low[4] = f.close[4] = 99.2
-    f.open[5] = f.high[5] = f.low[5] = f.close[5] = 99.2
-    f = f.take(np.arange(6))
+    f = bars([(t, 99.2 if i in (4, 5) else p, v) for i, (t, p, v) in enumerate(BARS[:6])])
     assert run(VwapBounce({"ema_period": 3, "quantity": 10}), f) == fills((3, "buy", 99.5))
     got = run(VwapBounce({"ema_period": 3, "stop_pct": 0.2, "quantity": 10}), f)
     assert got == fills((3, "buy", 99.5), (5, "sell", 99.2))
