@@ -406,7 +406,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Advance the clock to `to` and run the due timers' handlers in time order.
+    /// Advance the clock to `to` and run the due timers' handlers in time order. The clock
+    /// moves one due time at a time, so a handler may set a timer due before `to` (it fires
+    /// in its turn) and the clock never reads later than the event being handled.
     fn fire_timers<E, S>(&mut self, to: u64, strategies: &mut [S]) -> Result<(), E>
     where
         E: From<CoreError>,
@@ -417,10 +419,20 @@ impl Engine {
             return Ok(());
         }
         let mut events = std::mem::take(&mut self.timer_events);
-        events.clear();
-        self.clock.advance_to(UnixNanos(to), &mut events)?;
-        let result = self.deliver_timers(&events, strategies);
-        self.now = self.now.max(to);
+        let mut result = Ok(());
+        while let Some(due) = self.clock.next_deadline().filter(|t| t.0 <= to) {
+            events.clear();
+            self.clock.advance_to(due, &mut events)?;
+            result = self.deliver_timers(&events, strategies);
+            if result.is_err() {
+                break;
+            }
+        }
+        if result.is_ok() {
+            events.clear();
+            self.clock.advance_to(UnixNanos(to), &mut events)?;
+            self.now = self.now.max(to);
+        }
         self.timer_events = events;
         result
     }

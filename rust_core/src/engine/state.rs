@@ -406,6 +406,19 @@ impl EngineState {
         Ok(format!("{}{TIMER_SEP}{name}", self.strategy(strategy)?.id))
     }
 
+    /// A firing time must not be before the engine's now. (The timer clock trails a bar by
+    /// 1 ns while the bar's callbacks run, so its own check would let `now - 1` through and
+    /// the engine clock would go back when it fired.)
+    fn not_past(&self, field: &'static str, at: u64) -> CoreResult<()> {
+        if at < self.now {
+            return Err(CoreError::invalid(
+                field,
+                format!("{at} is in the past (now is {})", self.now),
+            ));
+        }
+        Ok(())
+    }
+
     /// A repeating timer for the strategy every `interval_ns` from `start` (default: now)
     /// until `stop`; a timer due at a bar's time fires after that bar's callbacks.
     ///
@@ -423,6 +436,7 @@ impl EngineState {
         // Default start: the engine's now, not the clock's (which trails a bar by 1 ns
         // while that bar's callbacks run).
         let start = UnixNanos(start.unwrap_or(self.now));
+        self.not_past("start", start.0.saturating_add(interval_ns))?;
         self.clock
             .set_timer(&key, interval_ns, Some(start), stop.map(UnixNanos))
     }
@@ -433,6 +447,7 @@ impl EngineState {
     /// Unknown strategy, a time in the past, or a name already pending.
     pub fn set_time_alert(&mut self, strategy: usize, name: &str, at: u64) -> CoreResult<()> {
         let key = self.timer_key(strategy, name)?;
+        self.not_past("at", at)?;
         self.clock.set_time_alert(&key, UnixNanos(at))
     }
 
