@@ -22,7 +22,7 @@ from pi5trading.backtest.montecarlo import MonteCarloResult, resample_trades
 from pi5trading.backtest.records import EquityCurve, Trade
 from pi5trading.backtest.report import write_report
 from pi5trading.backtest.trades import trades_from_round_trips
-from pi5trading.data.bars import BarFrame
+from pi5trading.data.bars import BarFrame, check_bars, check_tick
 from pi5trading.exceptions import ConfigurationError, InvalidInputError
 from pi5trading.strategies.base import Strategy
 
@@ -178,6 +178,10 @@ class BacktestRunner:
             raise InvalidInputError(f"bars for {symbol!r} were already added")
         if len(bars) == 0:
             raise InvalidInputError(f"no bars for {symbol!r} (check the date range)")
+        # Validation in one place (the reader's): a bad row is named by its source line
+        # here, before anything runs. Frames from the loaders pass it again cheaply.
+        check_bars(bars)
+        check_tick(bars, self.instruments[symbol].tick_size.raw)
         self.bars[symbol] = (interval, bars)
 
     def add_strategy(self, strategy: Strategy, symbols: Sequence[str] | None = None) -> None:
@@ -199,12 +203,8 @@ class BacktestRunner:
         for ins in self.instruments.values():
             engine.add_instrument(ins)
         for symbol, (interval, f) in self.bars.items():
-            try:
-                # Read in place by the engine (no copy); ascontiguousarray is a no-op for
-                # the loaders' columns.
-                engine.add_bars(symbol, interval, *_columns(f))
-            except ValueError as exc:
-                raise InvalidInputError(_with_line(str(exc), f)) from exc
+            # Exact raw columns, read in place by the engine (no copy, no float detour).
+            engine.add_bars(symbol, interval, *_columns(f))
         all_symbols = tuple(self.bars)
         for strategy, syms in self.strategies:
             chosen = syms or all_symbols
@@ -237,7 +237,8 @@ class BacktestRunner:
 
 
 def _columns(f: BarFrame) -> list[npt.NDArray[Any]]:
-    return [np.ascontiguousarray(c) for c in (f.ts, f.open, f.high, f.low, f.close, f.volume)]
+    # ascontiguousarray is a no-op for the reader's columns; a sliced frame may be strided.
+    return [np.ascontiguousarray(c) for c in f.raw_columns()]
 
 
 def _params(strategy: Strategy) -> str:
@@ -245,18 +246,6 @@ def _params(strategy: Strategy) -> str:
 
     d = msgspec.to_builtins(strategy.config)
     return ", ".join(f"{k}={v}" for k, v in d.items() if k != "symbols")
-
-
-def _with_line(message: str, frame: BarFrame) -> str:
-    """Turn the engine's 0-based 'row N' into the source's line number."""
-    import re
-
-    m = re.search(r"row (\d+)", message)
-    if m is None:
-        return f"{frame.source}: {message}"
-    row = int(m.group(1))
-    line = int(frame.lines[row]) if row < len(frame.lines) else row
-    return f"{frame.source}: line {line}: {message.replace(m.group(0), '').strip(': ')}"
 
 
 class _RichProgress:

@@ -120,10 +120,11 @@ impl<'a> BarSeries<'a> {
         Ok(s)
     }
 
-    /// Columns validated before (by `new` and `check_tick` on the same data, e.g. when a
-    /// binding registered them): no second pass over the rows.
+    /// Columns validated before (by `new` and `check_tick(tick)` on the same, unchanged
+    /// data, e.g. when a binding registered them): no second pass over the rows. Data that
+    /// was not validated gives wrong fills, never undefined behaviour.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn revalidated(
+    pub fn revalidated(
         bar_type: BarType,
         ts: impl Into<Cow<'a, [i64]>>,
         open: impl Into<Column<'a>>,

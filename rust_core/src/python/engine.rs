@@ -302,7 +302,7 @@ impl Strategy<PyErr> for PyStrategy<'_> {
     }
     fn on_bar(&mut self, engine: &mut Engine, bar: &Bar) -> PyResult<()> {
         Self::call(engine, self, &self.h.on_bar, |py| {
-            Ok(Bound::new(py, PyBar(bar.clone()))?.into_any())
+            Ok(Bound::new(py, PyBar(*bar))?.into_any())
         })
     }
     fn on_cross(
@@ -325,7 +325,7 @@ impl Strategy<PyErr> for PyStrategy<'_> {
             return Ok(());
         };
         self.lend(engine, |py| {
-            h.call1(py, (PyBar(bar.clone()), direction)).map(|_| ())
+            h.call1(py, (PyBar(*bar), direction)).map(|_| ())
         })
     }
     fn on_order(&mut self, engine: &mut Engine, event: &OrderEvent) -> PyResult<()> {
@@ -525,7 +525,7 @@ pub(crate) struct PyEngine {
     slots: Vec<Slot>,
     series: Vec<PySeries>,
     /// The recorded equity curve, moved out of the engine (no copy) after the run.
-    curve: Option<(Py<PyArray1<i64>>, Py<PyArray1<f64>>, Py<PyArray1<bool>>)>,
+    curve: Option<StoredCurve>,
 }
 
 impl std::fmt::Debug for PyEngine {
@@ -657,6 +657,10 @@ fn placeholder() -> PyResult<Engine> {
         None,
     ))
 }
+
+/// `(ts, equity, position_open)` arrays kept after a run.
+type StoredCurve = (Py<PyArray1<i64>>, Py<PyArray1<f64>>, Py<PyArray1<bool>>);
+type CurvePair<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>);
 
 type Curve<'py> = (
     Bound<'py, PyArray1<i64>>,
@@ -1157,10 +1161,7 @@ impl PyEngine {
     }
 
     /// ``(ts, equity)``: the equity curve, one point per timestamp (UTC ns, float money).
-    fn equity_curve<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>)> {
+    fn equity_curve<'py>(&self, py: Python<'py>) -> PyResult<CurvePair<'py>> {
         let (ts, eq, _) = self.curve(py)?;
         Ok((ts, eq))
     }

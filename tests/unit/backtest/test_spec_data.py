@@ -50,7 +50,7 @@ def test_six_decimal_daily_file_backtests_with_exact_prices(tmp_path: Path) -> N
     # Market orders fill at the next open: each fill price is a file's open, to the digit.
     opens = {Decimal(r[1]) for r in rows}
     for fill in result.fills:
-        assert Decimal(fill[6]).scaleb(-9) in opens
+        assert Decimal(fill.price_raw).scaleb(-9) in opens
 
 
 def test_cent_data_keeps_the_cent_tick(tmp_path: Path) -> None:

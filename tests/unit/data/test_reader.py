@@ -424,7 +424,7 @@ def test_import_table_groups_by_instrument(tmp_path: Path) -> None:
 def test_frames_from_the_reader_go_into_the_engine_as_raw_columns(tmp_path: Path) -> None:
     frame, _ = load_bars(FIXTURES / "odd_decimals.csv", timestamps="close")
     tick = f"{Decimal(1).scaleb(-frame.price_decimals):f}"
-    engine = _core.BacktestEngine(_core.SimulatedVenue(starting_cash="1000"), None)
+    engine = _core.Engine(_core.SimulatedVenue(starting_cash="1000"), None)
     engine.add_instrument(_core.Instrument("X", "SIM", "CRYPTO", "USD", tick, "0.0001"))
     assert engine.add_bars("X", "1m", *frame.raw_columns()) == 3
     check_tick(frame, 10**9 // 10**frame.price_decimals)  # on its own tick

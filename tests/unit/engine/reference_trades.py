@@ -1,5 +1,5 @@
 """An independent, plain-Python pairing of fills into round trips (Fractions, no Rust),
-to check ``BacktestEngine.round_trips`` against."""
+to check ``Engine.round_trips`` against."""
 
 from __future__ import annotations
 

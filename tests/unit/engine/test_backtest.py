@@ -209,10 +209,10 @@ def test_engine_rejects_unsorted_arrays_atomically() -> None:
     ts[5], ts[6] = ts[6], ts[5]
     bad = BarFrame(ts, f.open, f.high, f.low, f.close, f.volume, source="mem")
     r = BacktestRunner(venue=no_cost_venue(), risk=None)
-    r.add_bars("AAA", bad)
-    r.add_strategy(MovingAverageCrossover({"fast": 2, "slow": 3}))
-    with pytest.raises(InvalidInputError, match=r"mem: line 7: .*before the previous row"):
-        r.run()
+    # Refused when added, by its source line; nothing was added.
+    with pytest.raises(InvalidInputError, match=r"mem: line 7: timestamp: earlier than line 6"):
+        r.add_bars("AAA", bad)
+    assert r.bars == {}
 
 
 def test_strategy_config_errors_name_the_parameter() -> None:
