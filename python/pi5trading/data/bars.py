@@ -136,6 +136,7 @@ class BarFrame:
     """
 
     __slots__ = (
+        "_checked",
         "_decimals",
         "_floats",
         "_line0",
@@ -191,6 +192,9 @@ class BarFrame:
         self._line0 = line0
         self._floats: dict[str, npt.NDArray[np.float64]] = {}
         self._decimals: int | None = None
+        # Set by check_bars: a frame it passed is not checked again (columns are not
+        # meant to change after loading; the engine still refuses bad rows on its own).
+        self._checked = False
 
     @classmethod
     def from_raw(
@@ -468,6 +472,11 @@ def _order_problems(
     return out
 
 
+def is_checked(frame: BarFrame) -> bool:
+    """Has ``check_bars`` passed this frame already?"""
+    return frame._checked
+
+
 def check_bars(
     frame: BarFrame,
     policy: Policy = "error",
@@ -511,6 +520,7 @@ def check_bars(
             dropped.append((problem.line, problem.describe()))
         out = f.take(last) if not last.all() else f
         dropped.sort()
+    out._checked = True
     gaps = 0
     if len(out) > 2:
         d = np.diff(out.ts)

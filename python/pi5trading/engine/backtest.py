@@ -22,7 +22,7 @@ from pi5trading.backtest.montecarlo import MonteCarloResult, resample_trades
 from pi5trading.backtest.records import EquityCurve, Trade
 from pi5trading.backtest.report import write_report
 from pi5trading.backtest.trades import trades_from_round_trips
-from pi5trading.data.bars import BarFrame, check_bars, check_tick
+from pi5trading.data.bars import BarFrame, check_bars, check_tick, is_checked
 from pi5trading.exceptions import ConfigurationError, InvalidInputError
 from pi5trading.strategies.base import Strategy
 
@@ -179,8 +179,9 @@ class BacktestRunner:
         if len(bars) == 0:
             raise InvalidInputError(f"no bars for {symbol!r} (check the date range)")
         # Validation in one place (the reader's): a bad row is named by its source line
-        # here, before anything runs. Frames from the loaders pass it again cheaply.
-        check_bars(bars)
+        # here, before anything runs. Frames from the loaders were checked already.
+        if not is_checked(bars):
+            check_bars(bars)
         check_tick(bars, self.instruments[symbol].tick_size.raw)
         self.bars[symbol] = (interval, bars)
 
