@@ -39,24 +39,18 @@ use crate::CoreError;
 
 // ---------------------------------------------------------------------------- indicators
 
-type Feeder = fn(Python<'_>, &Py<PyAny>, &BarInput) -> PyResult<bool>;
-type Leveler = fn(Python<'_>, &Py<PyAny>) -> PyResult<Option<f64>>;
+/// Feeds one bar to a Python indicator object and reads it back: `(ready, value)`.
+type Feeder = fn(Python<'_>, &Py<PyAny>, &BarInput) -> PyResult<(bool, Option<f64>)>;
 
-fn feed_as<T>(py: Python<'_>, obj: &Py<PyAny>, bar: &BarInput) -> PyResult<bool>
+fn feed_as<T>(py: Python<'_>, obj: &Py<PyAny>, bar: &BarInput) -> PyResult<(bool, Option<f64>)>
 where
     T: EngineFed + pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::False>,
 {
+    // One cast and one borrow per bar: the value is read while the object is at hand.
     let b = obj.bind(py).cast::<T>()?;
     let mut r = b.borrow_mut();
     r.feed(bar)?;
-    Ok(r.ready())
-}
-
-fn level_as<T>(py: Python<'_>, obj: &Py<PyAny>) -> PyResult<Option<f64>>
-where
-    T: EngineFed + pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::False>,
-{
-    Ok(obj.bind(py).cast::<T>()?.borrow().level())
+    Ok((r.ready(), r.level()))
 }
 
 /// A Python indicator object (one of `pi5trading.indicators`' classes) in an engine slot:
@@ -65,7 +59,8 @@ where
 struct PyIndicatorSlot {
     obj: Py<PyAny>,
     feeder: Feeder,
-    leveler: Leveler,
+    /// The value after the last feed (what crossovers compare, without another call).
+    level: Option<f64>,
 }
 
 impl PyIndicatorSlot {
@@ -76,7 +71,7 @@ impl PyIndicatorSlot {
                     return Ok(Self {
                         obj: obj.clone().unbind(),
                         feeder: feed_as::<$t>,
-                        leveler: level_as::<$t>,
+                        level: None,
                     });
                 })*
             };
@@ -108,10 +103,13 @@ fn py_to_core(e: &PyErr) -> CoreError {
 
 impl FedIndicator for PyIndicatorSlot {
     fn feed(&mut self, bar: &BarInput) -> Result<bool, CoreError> {
-        Python::attach(|py| (self.feeder)(py, &self.obj, bar).map_err(|e| py_to_core(&e)))
+        let (ready, level) =
+            Python::attach(|py| (self.feeder)(py, &self.obj, bar).map_err(|e| py_to_core(&e)))?;
+        self.level = level;
+        Ok(ready)
     }
     fn level(&self) -> Option<f64> {
-        Python::attach(|py| (self.leveler)(py, &self.obj).ok().flatten())
+        self.level
     }
 }
 
