@@ -182,7 +182,6 @@ class BacktestRunner:
         # here, before anything runs. Frames from the loaders were checked already.
         if not is_checked(bars):
             check_bars(bars)
-        check_tick(bars, self.instruments[symbol].tick_size.raw)
         self.bars[symbol] = (interval, bars)
 
     def add_strategy(self, strategy: Strategy, symbols: Sequence[str] | None = None) -> None:
@@ -205,7 +204,12 @@ class BacktestRunner:
             engine.add_instrument(ins)
         for symbol, (interval, f) in self.bars.items():
             # Exact raw columns, read in place by the engine (no copy, no float detour).
-            engine.add_bars(symbol, interval, *_columns(f))
+            try:
+                engine.add_bars(symbol, interval, *_columns(f))
+            except ValueError:
+                # The engine checks the tick itself; the reader's check names the line.
+                check_tick(f, self.instruments[symbol].tick_size.raw)
+                raise
         all_symbols = tuple(self.bars)
         for strategy, syms in self.strategies:
             chosen = syms or all_symbols

@@ -418,6 +418,13 @@ impl Engine {
         if to <= self.clock.now().0 {
             return Ok(());
         }
+        if self.clock.next_deadline().is_none_or(|t| t.0 > to) {
+            // Nothing due (every bar of a run without timers): just move the clock.
+            let st: &mut EngineState = self;
+            st.clock.advance_to(UnixNanos(to), &mut st.timer_events)?;
+            st.now = st.now.max(to);
+            return Ok(());
+        }
         let mut events = std::mem::take(&mut self.timer_events);
         let mut result = Ok(());
         while let Some(due) = self.clock.next_deadline().filter(|t| t.0 <= to) {
