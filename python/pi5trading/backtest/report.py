@@ -338,6 +338,12 @@ def write_report(
     with (out / "equity.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["time_utc", "ts_ns", "equity"])
-        for t_ns, e in zip(curve.ts.tolist(), curve.equity.tolist(), strict=True):
-            w.writerow([_time(t_ns), t_ns, f"{e:.2f}"])
+        # In blocks: two million-element lists of Python numbers cost ~70 MB at once.
+        block = 65_536
+        for k in range(0, len(curve.ts), block):
+            ts_part = curve.ts[k : k + block].tolist()
+            eq_part = curve.equity[k : k + block].tolist()
+            w.writerows(
+                [_time(t_ns), t_ns, f"{e:.2f}"] for t_ns, e in zip(ts_part, eq_part, strict=True)
+            )
     return out
