@@ -1556,7 +1556,7 @@ def position_size(
 
 # ---------------------------------------------------------------- engine
 
-__all__ += ["CrossOver", "DenialRecord", "Engine", "FillRecord", "RoundTrip"]
+__all__ += ["CrossOver", "DenialRecord", "Engine", "FillRecord", "RoundTrip", "raw_from_floats"]
 
 _Indicator: TypeAlias = (
     SMA | EMA | WMA | RSI | ROC | Momentum | StdDev | MACD | BollingerBands | ATR | VWAP | Donchian
@@ -1577,6 +1577,12 @@ class CrossOver:
     def side(self) -> int:
         """+1 first above, -1 below, 0 unknown."""
     def reset(self) -> None: ...
+
+def raw_from_floats(
+    values: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Floats as raw units (10^-9), rounded half to even from their exact binary value;
+    the mask marks NaN, infinite and out-of-range values (raw 0)."""
 
 @final
 class FillRecord:

@@ -1230,7 +1230,34 @@ impl PyEngine {
     }
 }
 
+/// Floats on the 10^-9 grid, rounded half to even from each float's exact binary value
+/// (the engine's own conversion): ``(raw int64, bad)`` where ``bad`` marks values that are
+/// NaN, infinite or beyond the raw range (their raw value is 0).
+#[pyfunction]
+fn raw_from_floats<'py>(
+    py: Python<'py>,
+    values: numpy::PyReadonlyArray1<'py, f64>,
+) -> (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<bool>>) {
+    let v = values.as_array();
+    let mut raw = Vec::with_capacity(v.len());
+    let mut bad = Vec::with_capacity(v.len());
+    for &x in v {
+        match crate::indicators::rounding::raw_from_f64(x) {
+            Ok(r) => {
+                raw.push(r);
+                bad.push(false);
+            }
+            Err(_) => {
+                raw.push(0);
+                bad.push(true);
+            }
+        }
+    }
+    (raw.into_pyarray(py), bad.into_pyarray(py))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(raw_from_floats, m)?)?;
     m.add_class::<PyEngine>()?;
     m.add_class::<PyCrossOver>()?;
     m.add_class::<PyFillRecord>()?;
