@@ -8,7 +8,7 @@ import logging
 import click
 import msgspec
 
-from pi5trading import __version__, _core
+from pi5trading import __version__, build_info
 from pi5trading.config import Settings, load_settings
 from pi5trading.exceptions import ConfigurationError, Pi5TradingError
 
@@ -46,7 +46,7 @@ def serve(host: str | None, port: int | None) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     bind_host = host or settings.api.host
     bind_port = port or settings.api.port
-    info = _core.build_info()
+    info = build_info()
     log.info(
         "pi5trading %s (core %s, %s, %s) on http://%s:%d",
         __version__,
@@ -69,7 +69,7 @@ def info() -> None:
     shown["database"]["url"] = redact(settings.database.url)  # never print a password
     out = {
         "version": __version__,
-        "core": _core.build_info(),
+        "core": build_info(),
         "settings": shown,
     }
     click.echo(json.dumps(out, indent=2))

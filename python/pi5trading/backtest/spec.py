@@ -15,11 +15,12 @@ from typing import Any, Literal
 
 import msgspec
 
-from pi5trading import _core
 from pi5trading.data.bars import BarFrame, Policy, check_bars, load_bars
 from pi5trading.data.exact import raw_from_objects
 from pi5trading.data.synthetic import random_walk_bars
 from pi5trading.exceptions import ConfigurationError
+from pi5trading.model import Instrument
+from pi5trading.venue import SimulatedVenue
 
 
 class BacktestSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -39,7 +40,7 @@ class BacktestSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """ISO date/time; bars from it on are skipped."""
     starting_cash: Decimal = Decimal(100_000)
     venue: dict[str, Any] = {}
-    """Keyword arguments of ``_core.SimulatedVenue`` (slippage, commission, market_fill...)."""
+    """Keyword arguments of ``SimulatedVenue`` (slippage, commission, market_fill...)."""
     risk: str | None = "default"
     """A risk profile name, or ``None`` for no pre-trade checks."""
     data_policy: Policy = "error"
@@ -137,20 +138,20 @@ def _from_database(spec: BacktestSpec) -> BarFrame:
     return frame
 
 
-def data_instrument(symbol: str, frame: BarFrame) -> _core.Instrument:
+def data_instrument(symbol: str, frame: BarFrame) -> Instrument:
     """A US-equity-like instrument whose tick fits the data: $0.01, or 10^-d when prices
     have d > 2 decimals, so real files (adjusted closes, sub-cent ticks) are never refused
     for their tick. (Ticks from options or the instruments table come with issue 11.)"""
     places = max(2, frame.price_decimals)
     tick = f"{Decimal(1).scaleb(-places):f}"
-    return _core.Instrument(symbol, "SIM", "EQUITY", "USD", tick, "1")
+    return Instrument(symbol, "SIM", "EQUITY", "USD", tick, "1")
 
 
-def make_venue(spec: BacktestSpec) -> _core.SimulatedVenue:
+def make_venue(spec: BacktestSpec) -> SimulatedVenue:
     kwargs = dict(spec.venue)
     kwargs.setdefault("starting_cash", spec.starting_cash)
     try:
-        return _core.SimulatedVenue(**kwargs)
+        return SimulatedVenue(**kwargs)
     except TypeError as exc:
         raise ConfigurationError(f"venue settings: {exc}") from exc
 
