@@ -2,7 +2,8 @@
 
 The Rust core is reached through public modules, never ``pi5trading._core`` directly:
 ``model`` (exact values, instruments, market data), ``indicators``, ``orders``, ``venue``,
-``portfolio``, ``risk``, ``clock`` and ``bus``; ``engine`` runs strategies over them and
+``portfolio``, ``risk``, ``clock`` and ``bus``; ``engine`` runs strategies over them,
+``analysis`` turns a run's equity curve and trades into statistics and a report, and
 ``backtest`` describes, optimises and records backtests. ``build_info()`` tells how the
 core was built.
 """

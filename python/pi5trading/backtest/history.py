@@ -13,7 +13,7 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -22,9 +22,12 @@ from pi5trading.config import Settings
 from pi5trading.storage.connect import open_repository, prepare_database
 from pi5trading.storage.records import BacktestResultRow, BacktestRunRow
 
+if TYPE_CHECKING:
+    from pi5trading.engine import BacktestResult
+
 
 def _record(
-    spec: BacktestSpec, result: Any, report: Path | None, run_id: str
+    spec: BacktestSpec, result: BacktestResult, report: Path | None, run_id: str
 ) -> tuple[BacktestRunRow, BacktestResultRow]:
     perf = result.performance
     ts = perf.trade_stats
@@ -69,7 +72,9 @@ async def _save(settings: Settings, run: BacktestRunRow, res: BacktestResultRow)
         await repo.close()
 
 
-def save_run(settings: Settings, spec: BacktestSpec, result: Any, report: Path | None) -> str:
+def save_run(
+    settings: Settings, spec: BacktestSpec, result: BacktestResult, report: Path | None
+) -> str:
     """Record a finished run; returns its id."""
     run_id = uuid.uuid4().hex[:12]
     run, res = _record(spec, result, report, run_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -21,6 +21,9 @@ from pi5trading.data.synthetic import random_walk_bars
 from pi5trading.exceptions import ConfigurationError
 from pi5trading.model import Instrument
 from pi5trading.venue import SimulatedVenue
+
+if TYPE_CHECKING:
+    from pi5trading.engine import BacktestResult
 
 
 class BacktestSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -162,10 +165,10 @@ def run_spec(
     *,
     progress: bool = False,
     params: dict[str, Any] | None = None,
-) -> Any:
+) -> BacktestResult:
     """Run ``spec`` (optionally on an already loaded ``frame`` and with ``params``
-    overriding the spec's); returns a ``BacktestResult``."""
-    from pi5trading.engine.backtest import BacktestRunner
+    overriding the spec's)."""
+    from pi5trading.engine import BacktestRunner
     from pi5trading.strategies.loader import load_strategy
 
     cls = load_strategy(spec.strategy)

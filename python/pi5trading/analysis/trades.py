@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from pi5trading.backtest.records import Trade
+from pi5trading.analysis.records import Trade
 from pi5trading.portfolio import RoundTrip
 
 _SCALE = Decimal(10**9)
