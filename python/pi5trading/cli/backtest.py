@@ -1,4 +1,7 @@
-"""``pi5trading backtest`` and ``pi5trading optimize``: the CLI over ``BacktestSpec``."""
+"""``pi5trading backtest``, ``optimize`` and ``runs``: the command line over ``BacktestSpec``.
+
+The engine, NumPy and the database load inside the commands, not with the command line.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,16 @@ import json
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import msgspec
 
-from pi5trading.backtest.optimise import METRICS
-from pi5trading.backtest.spec import BacktestSpec, load_frame, run_spec
+from pi5trading.backtest.ranking import METRICS
 from pi5trading.exceptions import Pi5TradingError
+
+if TYPE_CHECKING:
+    from pi5trading.backtest.spec import BacktestSpec
 
 
 def _value(text: str) -> Any:
@@ -137,6 +142,8 @@ def spec_options(f: Any) -> Any:
 
 
 def _spec(kw: dict[str, Any]) -> BacktestSpec:
+    from pi5trading.backtest.spec import BacktestSpec
+
     venue: dict[str, Any] = {"market_fill": kw["market_fill"]}
     if kw["slippage"]:
         venue["slippage"] = kw["slippage"]
@@ -171,7 +178,7 @@ def _out_dir(out: str | None, data_dir: str, name: str) -> Path:
     return Path(data_dir) / "reports" / f"{stamp}-{name}"
 
 
-@click.command()
+@click.command("backtest")
 @spec_options
 @click.option("--out", "-o", default=None, help="Report folder (default: DATA_DIR/reports/...).")
 @click.option("--no-report", is_flag=True, help="Print the summary only.")
@@ -179,7 +186,7 @@ def _out_dir(out: str | None, data_dir: str, name: str) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--no-save", is_flag=True, help="Do not record the run in the database (see `runs`).")
-def backtest(
+def backtest_command(
     out: str | None,
     no_report: bool,
     monte_carlo: int,
@@ -197,6 +204,8 @@ def backtest(
     """
     from rich.console import Console
     from rich.table import Table
+
+    from pi5trading.backtest.spec import run_spec
 
     console = Console(stderr=True)
     spec = _spec(kw)
@@ -264,10 +273,10 @@ def backtest(
             click.echo(f"saved as run {run_id} (pi5trading runs)", err=as_json)
 
 
-@click.command()
+@click.command("runs")
 @click.option("--limit", "-n", default=20, show_default=True, help="How many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
-def runs(limit: int, as_json: bool) -> None:
+def runs_command(limit: int, as_json: bool) -> None:
     """List recorded backtests, newest first, with their results and reports."""
     from rich.console import Console
     from rich.table import Table
@@ -312,7 +321,7 @@ def runs(limit: int, as_json: bool) -> None:
     Console().print(table)
 
 
-@click.command()
+@click.command("optimize")
 @spec_options
 @click.option(
     "--grid",
@@ -347,7 +356,7 @@ def runs(limit: int, as_json: bool) -> None:
 )
 @click.option("--anchored", is_flag=True, help="Anchored walk-forward (growing in-sample).")
 @click.option("--out", "-o", default=None, help="Results folder.")
-def optimize(
+def optimize_command(
     grid_opts: tuple[str, ...],
     n_random: int,
     seed: int,
@@ -369,6 +378,7 @@ def optimize(
     from rich.table import Table
 
     from pi5trading.backtest import optimise as opt
+    from pi5trading.backtest.spec import load_frame
     from pi5trading.config import load_settings
 
     spec = _spec(kw)
