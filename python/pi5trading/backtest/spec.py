@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from pi5trading.config import RiskLimitValue
 from pi5trading.data.bars import BarFrame, Policy, check_bars, load_bars
 from pi5trading.data.exact import raw_from_objects
 from pi5trading.data.synthetic import random_walk_bars
 from pi5trading.exceptions import ConfigurationError
 from pi5trading.model import Instrument
+from pi5trading.risk import RiskEngine, build_risk_engine
 from pi5trading.venue import SimulatedVenue
 
 if TYPE_CHECKING:
@@ -46,6 +48,9 @@ class BacktestSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Keyword arguments of ``SimulatedVenue`` (slippage, commission, market_fill...)."""
     risk: str | None = "default"
     """A risk profile name, or ``None`` for no pre-trade checks."""
+    risk_limits: dict[str, RiskLimitValue] = {}
+    """Account limits replacing the profile's, by name (``None`` = off); the CLI fills them
+    from ``PI5_RISK__*`` when ``--risk`` is not given."""
     data_policy: Policy = "error"
     strategy_id: str | None = None
 
@@ -159,6 +164,15 @@ def make_venue(spec: BacktestSpec) -> SimulatedVenue:
         raise ConfigurationError(f"venue settings: {exc}") from exc
 
 
+def make_risk(spec: BacktestSpec) -> RiskEngine | None:
+    """The spec's risk engine: its profile with its limit overrides, or none."""
+    if spec.risk is None:
+        if spec.risk_limits:
+            raise ConfigurationError("risk limits were given without a risk profile")
+        return None
+    return build_risk_engine(spec.risk, spec.risk_limits)
+
+
 def run_spec(
     spec: BacktestSpec,
     frame: BarFrame | None = None,
@@ -173,9 +187,15 @@ def run_spec(
 
     cls = load_strategy(spec.strategy)
     strategy = cls({**spec.params, **(params or {})}, strategy_id=spec.strategy_id)
-    runner = BacktestRunner(venue=make_venue(spec), risk=spec.risk)
+    runner = BacktestRunner(venue=make_venue(spec), risk=make_risk(spec))
     bars = frame if frame is not None else load_frame(spec)
     runner.add_instrument(data_instrument(spec.symbol, bars))
     runner.add_bars(spec.symbol, bars, spec.interval)
     runner.add_strategy(strategy, [spec.symbol])
-    return runner.run(progress=progress)
+    result = runner.run(progress=progress)
+    if spec.risk_limits:
+        # The engine records the profile's name; the report also shows what replaced it.
+        result.meta["risk_limits"] = ", ".join(
+            f"{k}={'off' if v is None else v}" for k, v in sorted(spec.risk_limits.items())
+        )
+    return result

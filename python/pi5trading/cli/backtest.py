@@ -16,10 +16,12 @@ import click
 import msgspec
 
 from pi5trading.backtest.ranking import METRICS
+from pi5trading.cli._settings import cli_settings
 from pi5trading.exceptions import Pi5TradingError
 
 if TYPE_CHECKING:
     from pi5trading.backtest.spec import BacktestSpec
+    from pi5trading.config import RiskLimitValue, Settings
 
 
 def _value(text: str) -> Any:
@@ -105,9 +107,9 @@ def spec_options(f: Any) -> Any:
         click.option("--cash", default="100000", show_default=True, help="Starting cash."),
         click.option(
             "--risk",
-            default="default",
-            show_default=True,
-            help="Risk profile: conservative, default, aggressive, unlimited, none.",
+            default=None,
+            help="Risk profile: conservative, default, aggressive, unlimited, none "
+            "(default: the PI5_RISK__* settings, shown by `pi5trading info`).",
         ),
         click.option(
             "--slippage",
@@ -141,8 +143,16 @@ def spec_options(f: Any) -> Any:
     return f
 
 
-def _spec(kw: dict[str, Any]) -> BacktestSpec:
+def _spec(kw: dict[str, Any], settings: Settings) -> BacktestSpec:
     from pi5trading.backtest.spec import BacktestSpec
+
+    risk: str | None = kw["risk"]
+    risk_limits: dict[str, RiskLimitValue] = {}
+    if risk is None:  # no --risk: the configured profile with its limit overrides
+        risk, risk_limits = settings.risk.profile, dict(settings.risk.limits)
+    elif risk == "none":
+        risk = None
+    # --risk NAME runs that profile as documented, without the PI5_RISK__* overrides.
 
     venue: dict[str, Any] = {"market_fill": kw["market_fill"]}
     if kw["slippage"]:
@@ -165,7 +175,8 @@ def _spec(kw: dict[str, Any]) -> BacktestSpec:
         end=kw["end"],
         starting_cash=cash,
         venue=venue,
-        risk=None if kw["risk"] == "none" else kw["risk"],
+        risk=risk,
+        risk_limits=risk_limits,
         data_policy=kw["data_policy"],
         timestamps=kw["timestamps"],
     )
@@ -208,7 +219,8 @@ def backtest_command(
     from pi5trading.backtest.spec import run_spec
 
     console = Console(stderr=True)
-    spec = _spec(kw)
+    settings = cli_settings()
+    spec = _spec(kw, settings)
     try:
         t0 = time.perf_counter()
         result = run_spec(spec, progress=not quiet and not as_json)
@@ -252,9 +264,6 @@ def backtest_command(
             from rich.markup import escape
 
             console.print(escape(f"first risk denial: [{code}] {msg}"))
-    from pi5trading.config import load_settings
-
-    settings = load_settings()
     report: Path | None = None
     if not no_report:
         folder = _out_dir(out, settings.data_dir, spec.strategy.replace("/", "_"))
@@ -379,16 +388,16 @@ def optimize_command(
 
     from pi5trading.backtest import optimise as opt
     from pi5trading.backtest.spec import load_frame
-    from pi5trading.config import load_settings
 
-    spec = _spec(kw)
+    settings = cli_settings()
+    spec = _spec(kw, settings)
     space = _space(grid_opts)
     if not space:
         raise click.UsageError("give at least one --grid name=values")
     candidates = opt.grid(space)
     if n_random:
         candidates = opt.random_sample(space, n_random, seed)
-    folder = _out_dir(out, load_settings().data_dir, "optimize")
+    folder = _out_dir(out, settings.data_dir, "optimize")
     folder.mkdir(parents=True, exist_ok=True)
     try:
         with Progress(console=Console(stderr=True), transient=True) as bar:

@@ -9,6 +9,8 @@ from click.testing import CliRunner
 
 import pi5trading
 from pi5trading.cli import main
+from pi5trading.config import RISK_LIMITS
+from pi5trading.risk import RiskEngine, account_limits
 
 
 def test_version() -> None:
@@ -61,3 +63,44 @@ def test_every_verb_is_registered() -> None:
     data = main.commands["data"]
     assert isinstance(data, click.Group)
     assert sorted(data.commands) == ["import"]
+
+
+def test_info_shows_the_effective_risk_limits_and_marks_overrides() -> None:
+    env = {
+        "PI5_RISK__PROFILE": "aggressive",
+        "PI5_RISK__MAX_NOTIONAL": "20000",
+        "PI5_RISK__MAX_OPEN_ORDERS": "3",
+        "PI5_RISK__MAX_DAILY_LOSS": "off",
+    }
+    res = CliRunner(env=env).invoke(main, ["info"])
+    assert res.exit_code == 0, res.output
+    risk = json.loads(res.output)["risk"]
+    assert risk["profile"] == "aggressive"
+    limits = risk["limits"]
+    assert list(limits) == list(RISK_LIMITS)
+    assert limits["max_notional"] == {"value": "20000", "source": "PI5_RISK__MAX_NOTIONAL"}
+    assert limits["max_open_orders"] == {"value": 3, "source": "PI5_RISK__MAX_OPEN_ORDERS"}
+    assert limits["max_daily_loss"] == {"value": None, "source": "PI5_RISK__MAX_DAILY_LOSS"}
+    # Every other limit is the profile's own value.
+    profile = account_limits(RiskEngine("aggressive"))
+    for name, shown in limits.items():
+        if name in ("max_notional", "max_open_orders", "max_daily_loss"):
+            continue
+        value = profile[name]
+        expected = value if value is None or isinstance(value, int) else str(value)
+        assert shown == {"value": expected, "source": "profile"}, name
+
+
+def test_info_without_risk_settings_is_the_default_profile() -> None:
+    res = CliRunner(env={}).invoke(main, ["info"])
+    assert res.exit_code == 0, res.output
+    risk = json.loads(res.output)["risk"]
+    assert risk["profile"] == "default"
+    assert {v["source"] for v in risk["limits"].values()} == {"profile"}
+
+
+def test_a_bad_risk_setting_is_a_clear_cli_error() -> None:
+    res = CliRunner(env={"PI5_RISK__MAX_DRAWDOWN": "15"}).invoke(main, ["info"])
+    assert res.exit_code != 0
+    assert "PI5_RISK__MAX_DRAWDOWN='15': a fraction is at most 1" in res.output
+    assert "Traceback" not in res.output
