@@ -48,10 +48,11 @@ $(CORE_SO): $(INSTALLED) $(RUST_SRC)
 
 core: $(CORE_SO) ## (re)build the Rust extension in release mode
 
-lint: install core ## ruff, mypy --strict, stubtest, cargo fmt, cargo clippy
+lint: install core ## ruff, mypy --strict, stubtest, import contracts, cargo fmt, cargo clippy
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m mypy.stubtest pi5trading._core
 	cargo fmt --all --check
 	cargo clippy --all-targets -q -- -D warnings

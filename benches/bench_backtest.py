@@ -11,19 +11,20 @@ from typing import Any
 
 import pytest
 
-from pi5trading import _core
 from pi5trading.data import BarFrame, random_walk_bars
 from pi5trading.engine import BacktestRunner, run_vectorised
 from pi5trading.indicators import SMA
+from pi5trading.model import Bar
 from pi5trading.strategies.base import Strategy
 from pi5trading.strategies.sma_crossover import MovingAverageCrossover
+from pi5trading.venue import SimulatedVenue
 
 BARS = 200_000
 DATA = BarFrame.from_columns(random_walk_bars(BARS), "bench")
 
 
-def venue() -> _core.SimulatedVenue:
-    return _core.SimulatedVenue(
+def venue() -> SimulatedVenue:
+    return SimulatedVenue(
         starting_cash="1000000000",
         slippage="none",
         commission_per_share="0",
@@ -36,7 +37,7 @@ class OnBar(Strategy):
     def on_start(self) -> None:
         self.cross = self.crossover(self.indicator(SMA(10)), self.indicator(SMA(30)))
 
-    def on_bar(self, bar: _core.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         c = self.cross.value
         if c > 0 and self.is_flat():
             self.buy(Decimal(100))

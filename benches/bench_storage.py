@@ -24,7 +24,7 @@ import pytest
 from tests.contract.databases import create_pg_database, migrate_sync, open_driver
 from tests.services import PostgresServer
 
-from pi5trading.storage import Bar, EventWriter, Journal, SqlRepository
+from pi5trading.storage import BarRow, EventWriter, Journal, SqlRepository
 from pi5trading.storage.driver import Driver
 
 pytestmark = pytest.mark.benchmark
@@ -34,16 +34,18 @@ T0 = 1_767_225_600_000_000_000
 MIN = 60_000_000_000
 
 
-def make_bars(n: int) -> list[Bar]:
+def make_bars(n: int) -> list[BarRow]:
     out = []
     for i in range(n):
         p = Decimal(10_000 + i % 5_000) / 100
-        out.append(Bar("AAPL.XNAS", "1m", T0 + i * MIN, p, p + 1, p - 1, p, Decimal(100 + i % 97)))
+        out.append(
+            BarRow("AAPL.XNAS", "1m", T0 + i * MIN, p, p + 1, p - 1, p, Decimal(100 + i % 97))
+        )
     return out
 
 
 @pytest.fixture(scope="module")
-def bars() -> list[Bar]:
+def bars() -> list[BarRow]:
     return make_bars(N)
 
 
@@ -86,7 +88,7 @@ def _report(benchmark: Any, label: str) -> None:
 def test_bar_ingest(
     benchmark: Any,
     kind: str,
-    bars: list[Bar],
+    bars: list[BarRow],
     targets: dict[str, str],
     loop: asyncio.AbstractEventLoop,
 ) -> None:
@@ -110,7 +112,7 @@ def test_bar_ingest(
 
 def test_bar_reingest_postgres(
     benchmark: Any,
-    bars: list[Bar],
+    bars: list[BarRow],
     targets: dict[str, str],
     loop: asyncio.AbstractEventLoop,
 ) -> None:
@@ -135,7 +137,7 @@ def test_bar_reingest_postgres(
 
 def test_event_writer_postgres(
     benchmark: Any,
-    bars: list[Bar],
+    bars: list[BarRow],
     targets: dict[str, str],
     loop: asyncio.AbstractEventLoop,
     tmp_path: Path,

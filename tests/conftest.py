@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -42,3 +43,10 @@ def _private_data_dir(
 ) -> None:
     """Every test gets its own data dir: nothing a test runs writes into the user's home."""
     monkeypatch.setenv("PI5_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+
+
+@pytest.fixture(autouse=True)
+def _no_risk_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's PI5_RISK__* must not change what the tests' backtests trade."""
+    for name in [k for k in os.environ if k.startswith("PI5_RISK")]:
+        monkeypatch.delenv(name)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pi5trading import _core
+from pi5trading.venue import SimulatedVenue
 
 
-def no_cost_venue(fill: str = "next_open") -> _core.SimulatedVenue:
+def no_cost_venue(fill: str = "next_open") -> SimulatedVenue:
     """No slippage, no commission, unlimited volume; market orders fill at ``fill``."""
-    return _core.SimulatedVenue(
+    return SimulatedVenue(
         starting_cash="10000000",
         slippage="none",
         commission_per_share="0",

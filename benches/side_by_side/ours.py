@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 
 import pi5trading
-from pi5trading import _core
 from pi5trading.data import BarFrame
 from pi5trading.engine import BacktestRunner
 from pi5trading.indicators import SMA
+from pi5trading.model import Bar
 from pi5trading.strategies.base import Strategy
 from pi5trading.strategies.sma_crossover import MovingAverageCrossover
+from pi5trading.venue import SimulatedVenue
 
 
 class SmaCrossOnBar(Strategy):
@@ -33,7 +34,7 @@ class SmaCrossOnBar(Strategy):
         self.cross = self.crossover(self.indicator(SMA(10)), self.indicator(SMA(30)))
         self.qty = Decimal(100)
 
-    def on_bar(self, bar: _core.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         c = self.cross.value
         if c > 0:
             if self.is_flat():
@@ -48,7 +49,7 @@ def main() -> None:
     with np.load(path) as z:
         d = {k: z[k] for k in z.files}
     t0 = time.perf_counter()
-    venue = _core.SimulatedVenue(
+    venue = SimulatedVenue(
         starting_cash="1000000000",
         slippage="none",
         commission_per_share="0",

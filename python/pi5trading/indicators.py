@@ -28,6 +28,10 @@ long the series. EMA, RSI, MACD and ATR smooth recursively in f64 from exact inp
 
 ``value`` is NaN until ``is_ready``; exact indicators also expose ``value_raw`` (``int``
 raw units, ``None`` until ready). See ``docs/indicators.md`` for formulas and warm-up.
+
+``CrossOver`` follows two series (``update(a, b)``): ``value`` is +1 on the update where
+the first moved above the second, -1 where it moved below, 0 otherwise. Strategies get
+one fed by the engine from ``Strategy.crossover`` / ``crossover_level``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from pi5trading._core import (
     VWAP,
     WMA,
     BollingerBands,
+    CrossOver,
     Donchian,
     Momentum,
     StdDev,
@@ -86,6 +91,7 @@ __all__ = [
     "VWAP",
     "WMA",
     "BollingerBands",
+    "CrossOver",
     "Donchian",
     "Momentum",
     "StdDev",

@@ -9,26 +9,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pi5trading.storage import (
-    Alert,
-    AuditEntry,
-    BacktestResult,
-    BacktestRun,
-    Bar,
+    AlertRow,
+    AuditRow,
+    BacktestResultRow,
+    BacktestRunRow,
+    BarRow,
     ConstraintError,
     DatabaseUnavailableError,
-    EquitySnapshot,
-    Fill,
-    Instrument,
-    Order,
-    OrderEvent,
-    PositionSnapshot,
-    QuoteTick,
+    EquityRow,
+    FillRow,
+    InstrumentRow,
+    OrderEventRow,
+    OrderRow,
+    PositionRow,
+    QuoteTickRow,
     RecordError,
-    RefreshToken,
-    Strategy,
-    StrategyRun,
-    TradeTick,
-    User,
+    RefreshTokenRow,
+    StrategyRow,
+    StrategyRunRow,
+    TradeTickRow,
+    UserRow,
 )
 from pi5trading.storage.repository import SqlRepository
 from pi5trading.storage.tables import SPECS
@@ -39,13 +39,15 @@ MIN = 60_000_000_000  # one minute in ns
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 
 
-def bar(i: int, instrument: str = "AAPL.XNAS", interval: str = "1m", px: str = "100") -> Bar:
+def bar(i: int, instrument: str = "AAPL.XNAS", interval: str = "1m", px: str = "100") -> BarRow:
     p = Decimal(px) + Decimal(i) / 100
-    return Bar(instrument, interval, T0 + i * MIN, p, p + 1, p - 1, p + Decimal("0.5"), Decimal(i))
+    return BarRow(
+        instrument, interval, T0 + i * MIN, p, p + 1, p - 1, p + Decimal("0.5"), Decimal(i)
+    )
 
 
-def order(oid: str, updated: int, status: str = "accepted", strategy: str = "s1") -> Order:
-    return Order(
+def order(oid: str, updated: int, status: str = "accepted", strategy: str = "s1") -> OrderRow:
+    return OrderRow(
         order_id=oid,
         strategy_id=strategy,
         instrument_id="AAPL.XNAS",
@@ -74,7 +76,7 @@ async def test_schema_has_one_column_per_record_field(repo: SqlRepository) -> No
 
 
 async def test_bars_round_trip_exactly_and_in_order(repo: SqlRepository) -> None:
-    exact = Bar(
+    exact = BarRow(
         "AAPL.XNAS",
         "1m",
         T0 - MIN,
@@ -127,21 +129,23 @@ async def test_writing_the_same_bars_twice_stores_them_once(repo: SqlRepository)
 async def test_inexact_money_is_refused_and_nothing_is_written(
     repo: SqlRepository, value: object, message: str
 ) -> None:
-    bad = Bar("AAPL.XNAS", "1m", T0, value, value, value, value, Decimal(1))  # type: ignore[arg-type]
+    bad = BarRow("AAPL.XNAS", "1m", T0, value, value, value, value, Decimal(1))  # type: ignore[arg-type]
     with pytest.raises(RecordError, match=message):
         await repo.insert_bars([bar(1), bar(2), bad])
     assert await repo.count_bars("AAPL.XNAS", "1m") == 0
 
 
 async def test_inconsistent_bar_is_refused(repo: SqlRepository) -> None:
-    b = Bar("X.Y", "1m", T0, Decimal(5), Decimal(4), Decimal(3), Decimal(4), Decimal(1))
+    b = BarRow("X.Y", "1m", T0, Decimal(5), Decimal(4), Decimal(3), Decimal(4), Decimal(1))
     with pytest.raises(RecordError, match="low <= open, close <= high"):
         await repo.insert_bars([b])
 
 
 async def test_a_batch_the_database_refuses_is_rolled_back_whole(repo: SqlRepository) -> None:
-    bad_side = Fill("f2", "o1", "s1", "AAPL.XNAS", "hold", Decimal(1), Decimal(1), Decimal(0), T0)
-    good = Fill("f1", "o1", "s1", "AAPL.XNAS", "buy", Decimal(1), Decimal(1), Decimal(0), T0)
+    bad_side = FillRow(
+        "f2", "o1", "s1", "AAPL.XNAS", "hold", Decimal(1), Decimal(1), Decimal(0), T0
+    )
+    good = FillRow("f1", "o1", "s1", "AAPL.XNAS", "buy", Decimal(1), Decimal(1), Decimal(0), T0)
     with pytest.raises(ConstraintError):
         await repo.write([bar(1), good, bad_side])
     assert await repo.count_bars("AAPL.XNAS", "1m") == 0
@@ -149,13 +153,15 @@ async def test_a_batch_the_database_refuses_is_rolled_back_whole(repo: SqlReposi
 
 
 async def test_instruments(repo: SqlRepository) -> None:
-    a = Instrument("AAPL.XNAS", "AAPL", "XNAS", price_increment=Decimal("0.01"))
-    b = Instrument("BTCUSD.SIM", "BTCUSD", "SIM", "crypto", "USD", Decimal("0.5"), Decimal("1E-8"))
+    a = InstrumentRow("AAPL.XNAS", "AAPL", "XNAS", price_increment=Decimal("0.01"))
+    b = InstrumentRow(
+        "BTCUSD.SIM", "BTCUSD", "SIM", "crypto", "USD", Decimal("0.5"), Decimal("1E-8")
+    )
     await repo.upsert_instrument(b)
     await repo.upsert_instrument(a)
     assert await repo.list_instruments() == [a, b]
     assert (await repo.get_instrument("BTCUSD.SIM")) == b
-    changed = Instrument("AAPL.XNAS", "AAPL", "XNAS", active=False)
+    changed = InstrumentRow("AAPL.XNAS", "AAPL", "XNAS", active=False)
     await repo.upsert_instrument(changed)
     assert await repo.get_instrument("AAPL.XNAS") == changed
     assert await repo.get_instrument("NOPE") is None
@@ -163,7 +169,7 @@ async def test_instruments(repo: SqlRepository) -> None:
 
 async def test_ticks(repo: SqlRepository) -> None:
     quotes = [
-        QuoteTick(
+        QuoteTickRow(
             "EURUSD.SIM",
             T0 + i // 2,
             i,
@@ -175,7 +181,7 @@ async def test_ticks(repo: SqlRepository) -> None:
         for i in range(12)
     ]
     trades = [
-        TradeTick("EURUSD.SIM", T0 + i, f"t{i}", Decimal("1.0851"), Decimal("2.5"), "buy")
+        TradeTickRow("EURUSD.SIM", T0 + i, f"t{i}", Decimal("1.0851"), Decimal("2.5"), "buy")
         for i in range(12)
     ]
     await repo.write(quotes + trades)
@@ -202,7 +208,7 @@ async def test_order_state_never_goes_back_in_time(repo: SqlRepository) -> None:
 
 async def test_list_orders(repo: SqlRepository) -> None:
     many = [
-        Order(f"o{i:02d}", "s1" if i % 2 else "s2", "AAPL.XNAS", "sell", "market", Decimal(1),
+        OrderRow(f"o{i:02d}", "s1" if i % 2 else "s2", "AAPL.XNAS", "sell", "market", Decimal(1),
               "filled" if i < 5 else "submitted", T0 + i, T0 + i)
         for i in range(10)
     ]  # fmt: skip
@@ -219,21 +225,23 @@ async def test_list_orders(repo: SqlRepository) -> None:
 async def test_order_events_keep_the_lifecycle(repo: SqlRepository) -> None:
     statuses = ["created", "accepted", "submitted", "partially_filled", "filled"]
     events = [
-        OrderEvent("o1", i + 1, T0 + i, s, detail={"filled": str(i), "venue": "SIM", "ü": [1, 2]})
+        OrderEventRow(
+            "o1", i + 1, T0 + i, s, detail={"filled": str(i), "venue": "SIM", "ü": [1, 2]}
+        )
         for i, s in enumerate(statuses)
     ]
     await repo.write(events[::-1])  # arrival order does not matter
     await repo.write(events)  # a replay stores nothing twice
     assert await repo.get_order_events("o1") == events
-    rejected = OrderEvent("o2", 1, T0, "rejected", reason="max position exceeded")
+    rejected = OrderEventRow("o2", 1, T0, "rejected", reason="max position exceeded")
     await repo.write([rejected])
     assert await repo.get_order_events("o2") == [rejected]
 
 
 async def test_many_events_with_json_go_through_the_bulk_path(repo: SqlRepository) -> None:
-    events = [OrderEvent(f"o{i}", 1, T0 + i, "created", detail={"n": i}) for i in range(500)]
+    events = [OrderEventRow(f"o{i}", 1, T0 + i, "created", detail={"n": i}) for i in range(500)]
     audit = [
-        AuditEntry(f"a{i}", T0 + i, "order.submit", "success", details={"i": i}) for i in range(50)
+        AuditRow(f"a{i}", T0 + i, "order.submit", "success", details={"i": i}) for i in range(50)
     ]
     assert await repo.write(events + audit) == 550
     assert await repo.write(events + audit) == 0
@@ -243,7 +251,7 @@ async def test_many_events_with_json_go_through_the_bulk_path(repo: SqlRepositor
 
 async def test_fills(repo: SqlRepository) -> None:
     fills = [
-        Fill(
+        FillRow(
             f"f{i}",
             f"o{i % 2}",
             "s1",
@@ -263,10 +271,8 @@ async def test_fills(repo: SqlRepository) -> None:
 
 
 async def test_latest_positions_and_equity_curve(repo: SqlRepository) -> None:
-    def pos(inst: str, ts: int, qty: str) -> PositionSnapshot:
-        return PositionSnapshot(
-            "s1", inst, ts, Decimal(qty), Decimal("10"), Decimal(0), Decimal("-1.5")
-        )
+    def pos(inst: str, ts: int, qty: str) -> PositionRow:
+        return PositionRow("s1", inst, ts, Decimal(qty), Decimal("10"), Decimal(0), Decimal("-1.5"))
 
     await repo.write(
         [pos("A", T0, "1"), pos("A", T0 + 5, "-3"), pos("B", T0 + 2, "7"), pos("A", T0 + 1, "2")]
@@ -274,7 +280,7 @@ async def test_latest_positions_and_equity_curve(repo: SqlRepository) -> None:
     assert await repo.latest_positions("s1") == [pos("A", T0 + 5, "-3"), pos("B", T0 + 2, "7")]
     assert await repo.latest_positions("s2") == []
     curve = [
-        EquitySnapshot(
+        EquityRow(
             "acct",
             T0 + i,
             Decimal("100000.00") - i,
@@ -291,7 +297,7 @@ async def test_latest_positions_and_equity_curve(repo: SqlRepository) -> None:
 
 
 async def test_strategies_state_and_runs(repo: SqlRepository) -> None:
-    s = Strategy(
+    s = StrategyRow(
         "s1",
         "SMA 10/30",
         "pi5trading.strategies.sma:SmaCross",
@@ -300,7 +306,7 @@ async def test_strategies_state_and_runs(repo: SqlRepository) -> None:
         config={"fast": 10, "slow": 30, "symbols": ["AAPL"]},
     )
     await repo.save_strategy(s)
-    await repo.save_strategy(Strategy("s0", "Alpha", "x:Y", T0, T0))
+    await repo.save_strategy(StrategyRow("s0", "Alpha", "x:Y", T0, T0))
     assert [x.name for x in await repo.list_strategies()] == ["Alpha", "SMA 10/30"]
     assert await repo.save_strategy_state("s1", {"last_signal": "buy", "n": 3}, T0 + 10)
     assert not await repo.save_strategy_state("nope", {}, T0)
@@ -310,19 +316,19 @@ async def test_strategies_state_and_runs(repo: SqlRepository) -> None:
     assert got.config == s.config
     assert got.updated_ns == T0 + 10
     with pytest.raises(ConstraintError):
-        await repo.save_strategy(Strategy("s2", "Alpha", "x:Y", T0, T0))  # name taken
-    runs = [StrategyRun(f"r{i}", "s1", "paper", T0 + i) for i in range(3)]
+        await repo.save_strategy(StrategyRow("s2", "Alpha", "x:Y", T0, T0))  # name taken
+    runs = [StrategyRunRow(f"r{i}", "s1", "paper", T0 + i) for i in range(3)]
     for run in runs:
         await repo.save_strategy_run(run)
-    done = StrategyRun("r1", "s1", "paper", T0 + 1, "failed", T0 + 9, "boom")
+    done = StrategyRunRow("r1", "s1", "paper", T0 + 1, "failed", T0 + 9, "boom")
     await repo.save_strategy_run(done)
     assert await repo.list_strategy_runs("s1") == [runs[2], done, runs[0]]
     with pytest.raises(ConstraintError):
-        await repo.save_strategy_run(StrategyRun("rx", "missing", "paper", T0))
+        await repo.save_strategy_run(StrategyRunRow("rx", "missing", "paper", T0))
 
 
 async def test_backtest_runs_and_results(repo: SqlRepository) -> None:
-    run = BacktestRun(
+    run = BacktestRunRow(
         "b1",
         "sma sweep",
         ["AAPL.XNAS", "MSFT.XNAS"],
@@ -333,41 +339,42 @@ async def test_backtest_runs_and_results(repo: SqlRepository) -> None:
         T0,
         params={"fast": 5},
     )
-    later = BacktestRun("b2", "later", ["AAPL.XNAS"], "1d", T0, T0, Decimal("1"), T0 + 1)
+    later = BacktestRunRow("b2", "later", ["AAPL.XNAS"], "1d", T0, T0, Decimal("1"), T0 + 1)
     await repo.save_backtest_run(run)
     await repo.save_backtest_run(later)
     assert await repo.list_backtest_runs() == [later, run]
     assert await repo.get_backtest_run("b1") == run
-    result = BacktestResult(
+    result = BacktestResultRow(
         "b1", Decimal("123456.78"), 0.2345, -0.051, 42, 1.7, None, 0.55, {"exposure": 0.9}
     )
     await repo.save_backtest_result(result)
     assert await repo.get_backtest_result("b1") == result
     with pytest.raises(ConstraintError):
-        await repo.save_backtest_result(BacktestResult("nope", Decimal(1), 0.0, 0.0, 0))
+        await repo.save_backtest_result(BacktestResultRow("nope", Decimal(1), 0.0, 0.0, 0))
     with pytest.raises(RecordError):
-        await repo.save_backtest_run(BacktestRun("b3", "x", [], "1m", T0, T0, Decimal(0), T0))
+        await repo.save_backtest_run(BacktestRunRow("b3", "x", [], "1m", T0, T0, Decimal(0), T0))
 
 
 async def test_users_and_refresh_tokens(repo: SqlRepository) -> None:
-    alice = User(
+    alice = UserRow(
         "u1", "alice", "$argon2id$v=19$m=65536,t=3,p=4$abc", "admin", T0, T0, "a@example.org"
     )
     await repo.create_user(alice)
     with pytest.raises(ConstraintError):
-        await repo.create_user(User("u2", "alice", "h", "viewer", T0, T0))
+        await repo.create_user(UserRow("u2", "alice", "h", "viewer", T0, T0))
     with pytest.raises(ConstraintError):
-        await repo.create_user(User("u3", "bob", "h", "superuser", T0, T0))
+        await repo.create_user(UserRow("u3", "bob", "h", "superuser", T0, T0))
     assert await repo.get_user_by_username("alice") == alice
-    renamed = User("u1", "alice", "newhash", "trader", T0, T0 + 1, None, False, T0 + 1)
+    renamed = UserRow("u1", "alice", "newhash", "trader", T0, T0 + 1, None, False, T0 + 1)
     assert await repo.update_user(renamed)
     assert await repo.get_user("u1") == renamed
-    assert not await repo.update_user(User("zz", "zz", "h", "viewer", T0, T0))
-    await repo.create_user(User("u0", "aaron", "h", "viewer", T0, T0))
+    assert not await repo.update_user(UserRow("zz", "zz", "h", "viewer", T0, T0))
+    await repo.create_user(UserRow("u0", "aaron", "h", "viewer", T0, T0))
     assert [u.username for u in await repo.list_users()] == ["aaron", "alice"]
 
     tokens = [
-        RefreshToken(f"h{i}", "u1", "fam-a" if i < 2 else "fam-b", T0, T0 + 1000) for i in range(3)
+        RefreshTokenRow(f"h{i}", "u1", "fam-a" if i < 2 else "fam-b", T0, T0 + 1000)
+        for i in range(3)
     ]
     for t in tokens:
         await repo.save_refresh_token(t)
@@ -379,22 +386,22 @@ async def test_users_and_refresh_tokens(repo: SqlRepository) -> None:
     assert revoked.revoked_ns == T0 + 5
     assert await repo.revoke_refresh_tokens(at_ns=T0 + 7, user_id="u1") == 1
     with pytest.raises(ConstraintError):
-        await repo.save_refresh_token(RefreshToken("hx", "ghost", "f", T0, T0))
+        await repo.save_refresh_token(RefreshTokenRow("hx", "ghost", "f", T0, T0))
 
 
 async def test_audit_log_and_alerts(repo: SqlRepository) -> None:
     entries = [
-        AuditEntry("e1", T0, "login", "success", "u1", None, "127.0.0.1"),
-        AuditEntry(
-            "e2", T0 + 1, "order.submit", "denied", "u2", "order/o1", details={"why": "role"}
-        ),
-        AuditEntry("e3", T0 + 2, "login", "failure", None, None, "10.0.0.9"),
+        AuditRow("e1", T0, "login", "success", "u1", None, "127.0.0.1"),
+        AuditRow("e2", T0 + 1, "order.submit", "denied", "u2", "order/o1", details={"why": "role"}),
+        AuditRow("e3", T0 + 2, "login", "failure", None, None, "10.0.0.9"),
     ]
     await repo.write(entries)
     assert await repo.list_audit() == entries[::-1]
     assert await repo.list_audit(actor="u2") == [entries[1]]
     assert await repo.list_audit(action="login", start_ns=T0 + 1) == [entries[2]]
-    alerts = [Alert(f"al{i}", T0 + i, "warning", "risk", f"t{i}", "drawdown 5%") for i in range(3)]
+    alerts = [
+        AlertRow(f"al{i}", T0 + i, "warning", "risk", f"t{i}", "drawdown 5%") for i in range(3)
+    ]
     await repo.write(alerts)
     assert await repo.acknowledge_alert("al1", by="u1", at_ns=T0 + 10)
     assert not await repo.acknowledge_alert("al1", by="u1", at_ns=T0 + 11)
@@ -406,7 +413,7 @@ async def test_audit_log_and_alerts(repo: SqlRepository) -> None:
 async def test_timestamps_are_int64_nanoseconds(repo: SqlRepository) -> None:
     far = 9_000_000_000_000_000_000  # year 2255, still inside int64
     await repo.insert_bars(
-        [Bar("X.Y", "1d", far, Decimal(1), Decimal(1), Decimal(1), Decimal(1), Decimal(0))]
+        [BarRow("X.Y", "1d", far, Decimal(1), Decimal(1), Decimal(1), Decimal(1), Decimal(0))]
     )
     got = await repo.latest_bar("X.Y", "1d")
     assert got is not None
@@ -431,7 +438,7 @@ async def test_reads_fail_fast_while_the_breaker_is_open(repo: SqlRepository) ->
 async def test_awkward_text_survives_the_bulk_path(repo: SqlRepository) -> None:
     awkward = 'tab\there, newline\nthere, cr\r, backslash \\ and \\N, quote " and ü'
     entries = [
-        AuditEntry(f"e{i}", T0 + i, "note", "success", None if i % 2 else awkward, awkward,
+        AuditRow(f"e{i}", T0 + i, "note", "success", None if i % 2 else awkward, awkward,
                    details={"text": awkward, "i": i, "none": None})
         for i in range(20)
     ]  # fmt: skip
@@ -459,7 +466,7 @@ async def test_any_exact_decimal_round_trips(
 ) -> None:
     value = price.quantize(Decimal(1).scaleb(-digits)) if digits < 9 else price
     ts = next(_counter)
-    snap = EquitySnapshot("prop", ts, value, value, value, value)
+    snap = EquityRow("prop", ts, value, value, value, value)
     await repo.write([snap])
     (got,) = await repo.get_equity_curve("prop", start_ns=ts, end_ns=ts + 1)
     assert got == snap
@@ -470,9 +477,9 @@ async def test_any_exact_decimal_round_trips(
 async def test_exponent_forms_and_negative_zero_read_back_the_same_on_both(
     repo: SqlRepository,
 ) -> None:
-    def snap(ts: int, v: str) -> EquitySnapshot:
+    def snap(ts: int, v: str) -> EquityRow:
         d = Decimal(v)
-        return EquitySnapshot("canon", ts, d, d, d, d)
+        return EquityRow("canon", ts, d, d, d, d)
 
     written = [
         snap(1, "1E+3"),

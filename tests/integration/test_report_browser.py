@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pi5trading.backtest import EquityCurve, Trade, analyse, resample_trades, write_report
+from pi5trading.analysis import EquityCurve, Trade, analyse, resample_trades, write_report
 from tests.browser import ARTIFACTS, count_color, read_png, screenshot
 
 MINUTE = 60 * 10**9

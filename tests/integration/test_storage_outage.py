@@ -17,13 +17,13 @@ import pytest
 
 from pi5trading.resilience import BreakerState
 from pi5trading.storage import (
-    Bar,
+    BarRow,
     DatabaseUnavailableError,
     EngineEvent,
     EventWriter,
-    Fill,
+    FillRow,
     Journal,
-    OrderEvent,
+    OrderEventRow,
     SqlRepository,
 )
 from pi5trading.storage.postgres import PostgresDriver
@@ -51,12 +51,12 @@ def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
 def event(i: int) -> EngineEvent:
     # A mix of event tables, so the replay crosses several of them in one transaction.
     if i % 10 == 0:
-        return OrderEvent(f"o{i}", 1, T0 + i, "created", detail={"i": i})
+        return OrderEventRow(f"o{i}", 1, T0 + i, "created", detail={"i": i})
     if i % 10 == 1:
-        return Fill(f"f{i}", f"o{i - 1}", "s1", "AAPL.XNAS", "buy", Decimal("1.5"),
+        return FillRow(f"f{i}", f"o{i - 1}", "s1", "AAPL.XNAS", "buy", Decimal("1.5"),
                     Decimal("100.01"), Decimal("0.01"), T0 + i)  # fmt: skip
     p = Decimal("100.000000001") + i
-    return Bar("AAPL.XNAS", "1m", T0 + i, p, p + 1, p - 1, p, Decimal(i))
+    return BarRow("AAPL.XNAS", "1m", T0 + i, p, p + 1, p - 1, p, Decimal(i))
 
 
 async def _count(repo: SqlRepository) -> tuple[int, int, int, int]:

@@ -8,7 +8,7 @@ import msgspec
 from litestar import Litestar, get
 from litestar.openapi import OpenAPIConfig
 
-from pi5trading import __version__, _core
+from pi5trading import __version__, build_info
 from pi5trading.config import Settings
 
 
@@ -32,7 +32,7 @@ class Health(msgspec.Struct, frozen=True):
 def create_app(settings: Settings) -> Litestar:
     """Build the API for ``settings``."""
     started = time.monotonic()
-    info = _core.build_info()
+    info = build_info()
     core = CoreInfo(
         version=info["version"], target_arch=info["target_arch"], profile=info["profile"]
     )

@@ -1,21 +1,10 @@
-"""Backtest analytics, reports, Monte Carlo resampling and walk-forward windows."""
+"""Backtests as data, built on the engine: specs, parameter search, walk-forward, run history.
 
-from pi5trading.backtest.analytics import Performance, TradeStats, analyse, monthly_returns
-from pi5trading.backtest.montecarlo import MonteCarloResult, resample_trades
-from pi5trading.backtest.records import EquityCurve, Trade
-from pi5trading.backtest.report import write_report
-from pi5trading.backtest.walkforward import Window, walk_forward_windows
+``spec.BacktestSpec`` describes a run (strategy, parameters, data, venue, risk) and
+``spec.run_spec`` runs it through ``pi5trading.engine.BacktestRunner``; ``optimise``
+searches parameters on every core (ranked by ``ranking.METRICS``) and walks forward over
+``walkforward.walk_forward_windows``; ``history`` records runs in the database. The
+statistics and the report of a run are ``pi5trading.analysis``.
 
-__all__ = [
-    "EquityCurve",
-    "MonteCarloResult",
-    "Performance",
-    "Trade",
-    "TradeStats",
-    "Window",
-    "analyse",
-    "monthly_returns",
-    "resample_trades",
-    "walk_forward_windows",
-    "write_report",
-]
+Nothing is imported here, so ``pi5trading.backtest.ranking`` stays cheap for the CLI.
+"""

@@ -13,24 +13,26 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from pi5trading.backtest.spec import BacktestSpec
 from pi5trading.config import Settings
 from pi5trading.storage.connect import open_repository, prepare_database
-from pi5trading.storage.records import BacktestResult as ResultRecord
-from pi5trading.storage.records import BacktestRun
+from pi5trading.storage.records import BacktestResultRow, BacktestRunRow
+
+if TYPE_CHECKING:
+    from pi5trading.engine import BacktestResult
 
 
 def _record(
-    spec: BacktestSpec, result: Any, report: Path | None, run_id: str
-) -> tuple[BacktestRun, ResultRecord]:
+    spec: BacktestSpec, result: BacktestResult, report: Path | None, run_id: str
+) -> tuple[BacktestRunRow, BacktestResultRow]:
     perf = result.performance
     ts = perf.trade_stats
     now = time.time_ns()
-    run = BacktestRun(
+    run = BacktestRunRow(
         run_id=run_id,
         name=f"{spec.strategy} on {spec.symbol}",
         instrument_ids=[spec.symbol],
@@ -44,7 +46,7 @@ def _record(
         status="completed",
         finished_ns=now,
     )
-    res = ResultRecord(
+    res = BacktestResultRow(
         run_id=run_id,
         final_equity=Decimal(str(round(perf.final_equity, 2))),
         total_return=perf.total_return,
@@ -59,7 +61,7 @@ def _record(
     return run, res
 
 
-async def _save(settings: Settings, run: BacktestRun, res: ResultRecord) -> None:
+async def _save(settings: Settings, run: BacktestRunRow, res: BacktestResultRow) -> None:
     repo = await open_repository(settings)
     try:
         if settings.database.migrate_on_start:
@@ -70,7 +72,9 @@ async def _save(settings: Settings, run: BacktestRun, res: ResultRecord) -> None
         await repo.close()
 
 
-def save_run(settings: Settings, spec: BacktestSpec, result: Any, report: Path | None) -> str:
+def save_run(
+    settings: Settings, spec: BacktestSpec, result: BacktestResult, report: Path | None
+) -> str:
     """Record a finished run; returns its id."""
     run_id = uuid.uuid4().hex[:12]
     run, res = _record(spec, result, report, run_id)
@@ -78,7 +82,9 @@ def save_run(settings: Settings, spec: BacktestSpec, result: Any, report: Path |
     return run_id
 
 
-async def _list(settings: Settings, limit: int) -> list[tuple[BacktestRun, ResultRecord | None]]:
+async def _list(
+    settings: Settings, limit: int
+) -> list[tuple[BacktestRunRow, BacktestResultRow | None]]:
     repo = await open_repository(settings)
     try:
         if settings.database.migrate_on_start:
@@ -89,6 +95,8 @@ async def _list(settings: Settings, limit: int) -> list[tuple[BacktestRun, Resul
         await repo.close()
 
 
-def list_runs(settings: Settings, limit: int = 20) -> list[tuple[BacktestRun, ResultRecord | None]]:
+def list_runs(
+    settings: Settings, limit: int = 20
+) -> list[tuple[BacktestRunRow, BacktestResultRow | None]]:
     """The most recent runs first, with their results."""
     return asyncio.run(_list(settings, limit))

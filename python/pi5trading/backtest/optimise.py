@@ -19,22 +19,12 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from pi5trading.backtest.ranking import METRICS, MINIMISE
 from pi5trading.backtest.spec import BacktestSpec, load_frame, parse_time, run_spec
 from pi5trading.backtest.walkforward import walk_forward_windows
 from pi5trading.data.bars import BarFrame
 from pi5trading.exceptions import ConfigurationError
 
-METRICS = (
-    "sharpe",
-    "sortino",
-    "calmar",
-    "total_return",
-    "profit_factor",
-    "win_rate",
-    "max_drawdown",
-    "expectancy",
-)
-MINIMISE = {"max_drawdown"}
 Progress = Callable[[int, int], None]
 
 

@@ -11,15 +11,21 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from pi5trading import _core
+from pi5trading.config import RiskLimitValue
 from pi5trading.data.bars import BarFrame, Policy, check_bars, load_bars
 from pi5trading.data.exact import raw_from_objects
 from pi5trading.data.synthetic import random_walk_bars
 from pi5trading.exceptions import ConfigurationError
+from pi5trading.model import Instrument
+from pi5trading.risk import RiskEngine, build_risk_engine
+from pi5trading.venue import SimulatedVenue
+
+if TYPE_CHECKING:
+    from pi5trading.engine import BacktestResult
 
 
 class BacktestSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -39,9 +45,12 @@ class BacktestSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """ISO date/time; bars from it on are skipped."""
     starting_cash: Decimal = Decimal(100_000)
     venue: dict[str, Any] = {}
-    """Keyword arguments of ``_core.SimulatedVenue`` (slippage, commission, market_fill...)."""
+    """Keyword arguments of ``SimulatedVenue`` (slippage, commission, market_fill...)."""
     risk: str | None = "default"
     """A risk profile name, or ``None`` for no pre-trade checks."""
+    risk_limits: dict[str, RiskLimitValue] = {}
+    """Account limits replacing the profile's, by name (``None`` = off); the CLI fills them
+    from ``PI5_RISK__*`` when ``--risk`` is not given."""
     data_policy: Policy = "error"
     strategy_id: str | None = None
 
@@ -137,22 +146,31 @@ def _from_database(spec: BacktestSpec) -> BarFrame:
     return frame
 
 
-def data_instrument(symbol: str, frame: BarFrame) -> _core.Instrument:
+def data_instrument(symbol: str, frame: BarFrame) -> Instrument:
     """A US-equity-like instrument whose tick fits the data: $0.01, or 10^-d when prices
     have d > 2 decimals, so real files (adjusted closes, sub-cent ticks) are never refused
     for their tick. (Ticks from options or the instruments table come with issue 11.)"""
     places = max(2, frame.price_decimals)
     tick = f"{Decimal(1).scaleb(-places):f}"
-    return _core.Instrument(symbol, "SIM", "EQUITY", "USD", tick, "1")
+    return Instrument(symbol, "SIM", "EQUITY", "USD", tick, "1")
 
 
-def make_venue(spec: BacktestSpec) -> _core.SimulatedVenue:
+def make_venue(spec: BacktestSpec) -> SimulatedVenue:
     kwargs = dict(spec.venue)
     kwargs.setdefault("starting_cash", spec.starting_cash)
     try:
-        return _core.SimulatedVenue(**kwargs)
+        return SimulatedVenue(**kwargs)
     except TypeError as exc:
         raise ConfigurationError(f"venue settings: {exc}") from exc
+
+
+def make_risk(spec: BacktestSpec) -> RiskEngine | None:
+    """The spec's risk engine: its profile with its limit overrides, or none."""
+    if spec.risk is None:
+        if spec.risk_limits:
+            raise ConfigurationError("risk limits were given without a risk profile")
+        return None
+    return build_risk_engine(spec.risk, spec.risk_limits)
 
 
 def run_spec(
@@ -161,17 +179,23 @@ def run_spec(
     *,
     progress: bool = False,
     params: dict[str, Any] | None = None,
-) -> Any:
+) -> BacktestResult:
     """Run ``spec`` (optionally on an already loaded ``frame`` and with ``params``
-    overriding the spec's); returns a ``BacktestResult``."""
-    from pi5trading.engine.backtest import BacktestRunner
+    overriding the spec's)."""
+    from pi5trading.engine import BacktestRunner
     from pi5trading.strategies.loader import load_strategy
 
     cls = load_strategy(spec.strategy)
     strategy = cls({**spec.params, **(params or {})}, strategy_id=spec.strategy_id)
-    runner = BacktestRunner(venue=make_venue(spec), risk=spec.risk)
+    runner = BacktestRunner(venue=make_venue(spec), risk=make_risk(spec))
     bars = frame if frame is not None else load_frame(spec)
     runner.add_instrument(data_instrument(spec.symbol, bars))
     runner.add_bars(spec.symbol, bars, spec.interval)
     runner.add_strategy(strategy, [spec.symbol])
-    return runner.run(progress=progress)
+    result = runner.run(progress=progress)
+    if spec.risk_limits:
+        # The engine records the profile's name; the report also shows what replaced it.
+        result.meta["risk_limits"] = ", ".join(
+            f"{k}={'off' if v is None else v}" for k, v in sorted(spec.risk_limits.items())
+        )
+    return result

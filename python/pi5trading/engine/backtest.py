@@ -17,11 +17,11 @@ import numpy as np
 import numpy.typing as npt
 
 from pi5trading import _core
-from pi5trading.backtest.analytics import Performance, analyse
-from pi5trading.backtest.montecarlo import MonteCarloResult, resample_trades
-from pi5trading.backtest.records import EquityCurve, Trade
-from pi5trading.backtest.report import write_report
-from pi5trading.backtest.trades import trades_from_round_trips
+from pi5trading.analysis.montecarlo import MonteCarloResult, resample_trades
+from pi5trading.analysis.performance import Performance, analyse
+from pi5trading.analysis.records import EquityCurve, Trade
+from pi5trading.analysis.report import write_report
+from pi5trading.analysis.trades import trades_from_round_trips
 from pi5trading.data.bars import BarFrame, check_bars, check_tick, is_checked
 from pi5trading.exceptions import ConfigurationError, InvalidInputError
 from pi5trading.strategies.base import Strategy

@@ -30,7 +30,7 @@ from pi5trading.data.exact import SCALE_DIGITS
 from pi5trading.data.reader import FORMATS, TIME_UNITS, BarTable, parse_times, read_bar_table
 from pi5trading.exceptions import InvalidInputError
 from pi5trading.storage.errors import ImportValidationError, StorageError
-from pi5trading.storage.records import Bar, Instrument
+from pi5trading.storage.records import BarRow, InstrumentRow
 from pi5trading.storage.repository import SqlRepository
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -69,7 +69,7 @@ def parse_timestamp(value: object, time_unit: str = "auto") -> int:
     return int(ns[0])
 
 
-def _records(table: BarTable, lo: int, hi: int, interval: str) -> list[Bar]:
+def _records(table: BarTable, lo: int, hi: int, interval: str) -> list[BarRow]:
     """Rows ``lo:hi`` as records; prices with the file's decimal places, exactly."""
     f, report = table.frame, table.report
     pd, vd = report.price_decimals, report.volume_decimals
@@ -85,12 +85,12 @@ def _records(table: BarTable, lo: int, hi: int, interval: str) -> list[Bar]:
     else:
         ids = [table.instruments[k] for k in table.codes[lo:hi].tolist()]
     ts = f.ts[lo:hi].tolist()
-    return [Bar(ids[i], interval, ts[i], o[i], h[i], low[i], c[i], v[i]) for i in range(hi - lo)]
+    return [BarRow(ids[i], interval, ts[i], o[i], h[i], low[i], c[i], v[i]) for i in range(hi - lo)]
 
 
-def _instrument_for(instrument_id: str) -> Instrument:
+def _instrument_for(instrument_id: str) -> InstrumentRow:
     symbol, _, venue = instrument_id.partition(".")
-    return Instrument(instrument_id, symbol or instrument_id, venue or "UNKNOWN")
+    return InstrumentRow(instrument_id, symbol or instrument_id, venue or "UNKNOWN")
 
 
 async def import_bars(

@@ -18,24 +18,24 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pi5trading.resilience import BreakerSnapshot
 from pi5trading.storage.records import (
-    Alert,
-    AuditEntry,
-    BacktestResult,
-    BacktestRun,
-    Bar,
-    EquitySnapshot,
-    Fill,
-    Instrument,
-    Order,
-    OrderEvent,
-    PositionSnapshot,
-    QuoteTick,
+    AlertRow,
+    AuditRow,
+    BacktestResultRow,
+    BacktestRunRow,
+    BarRow,
+    EquityRow,
+    FillRow,
+    InstrumentRow,
+    OrderEventRow,
+    OrderRow,
+    PositionRow,
+    QuoteTickRow,
     Record,
-    RefreshToken,
-    Strategy,
-    StrategyRun,
-    TradeTick,
-    User,
+    RefreshTokenRow,
+    StrategyRow,
+    StrategyRunRow,
+    TradeTickRow,
+    UserRow,
 )
 
 if TYPE_CHECKING:
@@ -71,13 +71,13 @@ class Repository(Protocol):
         ...
 
     # -- market data --
-    async def upsert_instrument(self, instrument: Instrument) -> None: ...
-    async def get_instrument(self, instrument_id: str) -> Instrument | None: ...
-    async def list_instruments(self) -> list[Instrument]:
+    async def upsert_instrument(self, instrument: InstrumentRow) -> None: ...
+    async def get_instrument(self, instrument_id: str) -> InstrumentRow | None: ...
+    async def list_instruments(self) -> list[InstrumentRow]:
         """Sorted by instrument_id."""
         ...
 
-    async def insert_bars(self, bars: Sequence[Bar]) -> int:
+    async def insert_bars(self, bars: Sequence[BarRow]) -> int:
         """Store bars, skipping ones already stored; return how many were new."""
         ...
 
@@ -88,51 +88,51 @@ class Repository(Protocol):
         start_ns: int | None = None,
         end_ns: int | None = None,
         limit: int | None = None,
-    ) -> list[Bar]:
+    ) -> list[BarRow]:
         """Bars with ``start_ns <= ts_ns < end_ns``, oldest first, at most ``limit``."""
         ...
 
-    async def latest_bar(self, instrument_id: str, interval: str) -> Bar | None: ...
+    async def latest_bar(self, instrument_id: str, interval: str) -> BarRow | None: ...
     async def count_bars(self, instrument_id: str, interval: str) -> int: ...
     async def get_quote_ticks(
         self, instrument_id: str, start_ns: int, end_ns: int, limit: int | None = None
-    ) -> list[QuoteTick]:
+    ) -> list[QuoteTickRow]:
         """Oldest first, by (ts_ns, seq)."""
         ...
 
     async def get_trade_ticks(
         self, instrument_id: str, start_ns: int, end_ns: int, limit: int | None = None
-    ) -> list[TradeTick]:
+    ) -> list[TradeTickRow]:
         """Oldest first."""
         ...
 
     # -- trading --
-    async def save_order(self, order: Order) -> None:
+    async def save_order(self, order: OrderRow) -> None:
         """Store the order's state unless a newer state (by ``updated_ns``) is stored."""
         ...
 
-    async def get_order(self, order_id: str) -> Order | None: ...
+    async def get_order(self, order_id: str) -> OrderRow | None: ...
     async def list_orders(
         self,
         strategy_id: str | None = None,
         *,
         open_only: bool = False,
         limit: int = 100,
-    ) -> list[Order]:
+    ) -> list[OrderRow]:
         """Newest first; ``open_only``: created, accepted, submitted or partially filled."""
         ...
 
-    async def get_order_events(self, order_id: str) -> list[OrderEvent]:
+    async def get_order_events(self, order_id: str) -> list[OrderEventRow]:
         """The order's lifecycle, by ``seq``."""
         ...
 
     async def list_fills(
         self, *, order_id: str | None = None, strategy_id: str | None = None, limit: int = 1000
-    ) -> list[Fill]:
+    ) -> list[FillRow]:
         """Newest first."""
         ...
 
-    async def latest_positions(self, strategy_id: str) -> list[PositionSnapshot]:
+    async def latest_positions(self, strategy_id: str) -> list[PositionRow]:
         """The latest snapshot of each instrument the strategy has traded, by instrument."""
         ...
 
@@ -142,14 +142,14 @@ class Repository(Protocol):
         start_ns: int | None = None,
         end_ns: int | None = None,
         limit: int | None = None,
-    ) -> list[EquitySnapshot]:
+    ) -> list[EquityRow]:
         """Oldest first."""
         ...
 
     # -- strategies and backtests --
-    async def save_strategy(self, strategy: Strategy) -> None: ...
-    async def get_strategy(self, strategy_id: str) -> Strategy | None: ...
-    async def list_strategies(self) -> list[Strategy]:
+    async def save_strategy(self, strategy: StrategyRow) -> None: ...
+    async def get_strategy(self, strategy_id: str) -> StrategyRow | None: ...
+    async def list_strategies(self) -> list[StrategyRow]:
         """Sorted by name."""
         ...
 
@@ -159,40 +159,40 @@ class Repository(Protocol):
         """Replace the saved state; False if there is no such strategy."""
         ...
 
-    async def save_strategy_run(self, run: StrategyRun) -> None: ...
-    async def list_strategy_runs(self, strategy_id: str, limit: int = 100) -> list[StrategyRun]:
+    async def save_strategy_run(self, run: StrategyRunRow) -> None: ...
+    async def list_strategy_runs(self, strategy_id: str, limit: int = 100) -> list[StrategyRunRow]:
         """Newest first."""
         ...
 
-    async def save_backtest_run(self, run: BacktestRun) -> None: ...
-    async def get_backtest_run(self, run_id: str) -> BacktestRun | None: ...
-    async def list_backtest_runs(self, limit: int = 100) -> list[BacktestRun]:
+    async def save_backtest_run(self, run: BacktestRunRow) -> None: ...
+    async def get_backtest_run(self, run_id: str) -> BacktestRunRow | None: ...
+    async def list_backtest_runs(self, limit: int = 100) -> list[BacktestRunRow]:
         """Newest first."""
         ...
 
-    async def save_backtest_result(self, result: BacktestResult) -> None:
+    async def save_backtest_result(self, result: BacktestResultRow) -> None:
         """Needs its run saved first (``ConstraintError`` otherwise)."""
         ...
 
-    async def get_backtest_result(self, run_id: str) -> BacktestResult | None: ...
+    async def get_backtest_result(self, run_id: str) -> BacktestResultRow | None: ...
 
     # -- users and sessions --
-    async def create_user(self, user: User) -> None:
+    async def create_user(self, user: UserRow) -> None:
         """``ConstraintError`` if the id, username or email is taken."""
         ...
 
-    async def update_user(self, user: User) -> bool:
+    async def update_user(self, user: UserRow) -> bool:
         """Replace an existing user's row; False if there is no such user."""
         ...
 
-    async def get_user(self, user_id: str) -> User | None: ...
-    async def get_user_by_username(self, username: str) -> User | None: ...
-    async def list_users(self) -> list[User]:
+    async def get_user(self, user_id: str) -> UserRow | None: ...
+    async def get_user_by_username(self, username: str) -> UserRow | None: ...
+    async def list_users(self) -> list[UserRow]:
         """Sorted by username."""
         ...
 
-    async def save_refresh_token(self, token: RefreshToken) -> None: ...
-    async def get_refresh_token(self, token_hash: str) -> RefreshToken | None: ...
+    async def save_refresh_token(self, token: RefreshTokenRow) -> None: ...
+    async def get_refresh_token(self, token_hash: str) -> RefreshTokenRow | None: ...
     async def revoke_refresh_tokens(
         self, *, at_ns: int, family_id: str | None = None, user_id: str | None = None
     ) -> int:
@@ -207,11 +207,11 @@ class Repository(Protocol):
         action: str | None = None,
         start_ns: int | None = None,
         limit: int = 100,
-    ) -> list[AuditEntry]:
+    ) -> list[AuditRow]:
         """Newest first."""
         ...
 
-    async def list_alerts(self, *, open_only: bool = False, limit: int = 100) -> list[Alert]:
+    async def list_alerts(self, *, open_only: bool = False, limit: int = 100) -> list[AlertRow]:
         """Newest first; ``open_only``: not acknowledged."""
         ...
 

@@ -9,6 +9,12 @@ Conventions, identical on both backends:
 
 Records are frozen and tagged (``kind``) so the engine-event subset can be journalled as one
 union type and decoded back in order.
+
+Every record is named for the table row it is (``BarRow`` in ``bars``, ``OrderRow``,
+``StrategyRow``): the stored form of a concept is not the concept itself
+(``pi5trading.model.Bar``, ``pi5trading.orders.Order`` and ``FillRecord``,
+``pi5trading.strategies.Strategy``). The tags are the stored names and never change with
+the class names, so journals and JSON stay readable.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ class Record(msgspec.Struct, frozen=True, tag_field="kind"):
     """Base of every stored record."""
 
 
-class Instrument(Record, frozen=True, tag="instrument"):
+class InstrumentRow(Record, frozen=True, tag="instrument"):
     instrument_id: str
     """Unique id, ``SYMBOL.VENUE`` by convention (``AAPL.XNAS``, ``BTCUSD.SIM``)."""
     symbol: str
@@ -35,7 +41,7 @@ class Instrument(Record, frozen=True, tag="instrument"):
     active: bool = True
 
 
-class Bar(Record, frozen=True, tag="bar"):
+class BarRow(Record, frozen=True, tag="bar"):
     """OHLCV over ``[ts_ns, ts_ns + interval)``: ``ts_ns`` is the bar's open time."""
 
     instrument_id: str
@@ -49,7 +55,7 @@ class Bar(Record, frozen=True, tag="bar"):
     volume: Decimal
 
 
-class QuoteTick(Record, frozen=True, tag="quote"):
+class QuoteTickRow(Record, frozen=True, tag="quote"):
     instrument_id: str
     ts_ns: int
     seq: int
@@ -60,7 +66,7 @@ class QuoteTick(Record, frozen=True, tag="quote"):
     ask_size: Decimal
 
 
-class TradeTick(Record, frozen=True, tag="trade"):
+class TradeTickRow(Record, frozen=True, tag="trade"):
     instrument_id: str
     ts_ns: int
     trade_id: str
@@ -70,7 +76,7 @@ class TradeTick(Record, frozen=True, tag="trade"):
     """``buy``, ``sell`` or ``none``."""
 
 
-class Order(Record, frozen=True, tag="order"):
+class OrderRow(Record, frozen=True, tag="order"):
     """The latest known state of an order; an older state never overwrites a newer one."""
 
     order_id: str
@@ -95,19 +101,19 @@ class Order(Record, frozen=True, tag="order"):
     """Why it was rejected or cancelled, if it was."""
 
 
-class OrderEvent(Record, frozen=True, tag="order_event"):
+class OrderEventRow(Record, frozen=True, tag="order_event"):
     """One transition of an order's lifecycle; ``seq`` counts from 1 per order."""
 
     order_id: str
     seq: int
     ts_ns: int
     status: str
-    """The status the order entered (see ``Order.status``)."""
+    """The status the order entered (see ``OrderRow.status``)."""
     reason: str | None = None
     detail: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class Fill(Record, frozen=True, tag="fill"):
+class FillRow(Record, frozen=True, tag="fill"):
     fill_id: str
     order_id: str
     strategy_id: str
@@ -119,7 +125,7 @@ class Fill(Record, frozen=True, tag="fill"):
     ts_ns: int
 
 
-class PositionSnapshot(Record, frozen=True, tag="position"):
+class PositionRow(Record, frozen=True, tag="position"):
     strategy_id: str
     instrument_id: str
     ts_ns: int
@@ -130,7 +136,7 @@ class PositionSnapshot(Record, frozen=True, tag="position"):
     unrealized_pnl: Decimal
 
 
-class EquitySnapshot(Record, frozen=True, tag="equity"):
+class EquityRow(Record, frozen=True, tag="equity"):
     account_id: str
     """The account, or a strategy id for per-strategy P&L."""
     ts_ns: int
@@ -140,7 +146,7 @@ class EquitySnapshot(Record, frozen=True, tag="equity"):
     unrealized_pnl: Decimal
 
 
-class Strategy(Record, frozen=True, tag="strategy"):
+class StrategyRow(Record, frozen=True, tag="strategy"):
     strategy_id: str
     name: str
     class_path: str
@@ -154,7 +160,7 @@ class Strategy(Record, frozen=True, tag="strategy"):
     """``stopped``, ``running``, ``paused``, ``error``."""
 
 
-class StrategyRun(Record, frozen=True, tag="strategy_run"):
+class StrategyRunRow(Record, frozen=True, tag="strategy_run"):
     run_id: str
     strategy_id: str
     mode: str
@@ -166,7 +172,7 @@ class StrategyRun(Record, frozen=True, tag="strategy_run"):
     error: str | None = None
 
 
-class BacktestRun(Record, frozen=True, tag="backtest_run"):
+class BacktestRunRow(Record, frozen=True, tag="backtest_run"):
     run_id: str
     name: str
     instrument_ids: list[str]
@@ -183,7 +189,7 @@ class BacktestRun(Record, frozen=True, tag="backtest_run"):
     error: str | None = None
 
 
-class BacktestResult(Record, frozen=True, tag="backtest_result"):
+class BacktestResultRow(Record, frozen=True, tag="backtest_result"):
     run_id: str
     final_equity: Decimal
     total_return: float
@@ -196,7 +202,7 @@ class BacktestResult(Record, frozen=True, tag="backtest_result"):
     report_path: str | None = None
 
 
-class User(Record, frozen=True, tag="user"):
+class UserRow(Record, frozen=True, tag="user"):
     user_id: str
     username: str
     password_hash: str
@@ -210,7 +216,7 @@ class User(Record, frozen=True, tag="user"):
     last_login_ns: int | None = None
 
 
-class RefreshToken(Record, frozen=True, tag="refresh_token"):
+class RefreshTokenRow(Record, frozen=True, tag="refresh_token"):
     token_hash: str
     """SHA-256 (hex) of the token; the token itself is never stored."""
     user_id: str
@@ -222,7 +228,7 @@ class RefreshToken(Record, frozen=True, tag="refresh_token"):
     replaced_by: str | None = None
 
 
-class AuditEntry(Record, frozen=True, tag="audit"):
+class AuditRow(Record, frozen=True, tag="audit"):
     event_id: str
     ts_ns: int
     action: str
@@ -236,7 +242,7 @@ class AuditEntry(Record, frozen=True, tag="audit"):
     details: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class Alert(Record, frozen=True, tag="alert"):
+class AlertRow(Record, frozen=True, tag="alert"):
     alert_id: str
     ts_ns: int
     severity: str
@@ -249,51 +255,51 @@ class Alert(Record, frozen=True, tag="alert"):
 
 
 EngineEvent = (
-    Bar
-    | QuoteTick
-    | TradeTick
-    | Order
-    | OrderEvent
-    | Fill
-    | PositionSnapshot
-    | EquitySnapshot
-    | AuditEntry
-    | Alert
+    BarRow
+    | QuoteTickRow
+    | TradeTickRow
+    | OrderRow
+    | OrderEventRow
+    | FillRow
+    | PositionRow
+    | EquityRow
+    | AuditRow
+    | AlertRow
 )
 """What the batched writer accepts (and the journal holds): high-volume, append-mostly records."""
 
 ENGINE_EVENT_TYPES: tuple[type[Record], ...] = (
-    Bar,
-    QuoteTick,
-    TradeTick,
-    Order,
-    OrderEvent,
-    Fill,
-    PositionSnapshot,
-    EquitySnapshot,
-    AuditEntry,
-    Alert,
+    BarRow,
+    QuoteTickRow,
+    TradeTickRow,
+    OrderRow,
+    OrderEventRow,
+    FillRow,
+    PositionRow,
+    EquityRow,
+    AuditRow,
+    AlertRow,
 )
 
 __all__ = [
     "ENGINE_EVENT_TYPES",
-    "Alert",
-    "AuditEntry",
-    "BacktestResult",
-    "BacktestRun",
-    "Bar",
+    "AlertRow",
+    "AuditRow",
+    "BacktestResultRow",
+    "BacktestRunRow",
+    "BarRow",
     "EngineEvent",
-    "EquitySnapshot",
-    "Fill",
-    "Instrument",
-    "Order",
-    "OrderEvent",
-    "PositionSnapshot",
-    "QuoteTick",
+    "EquityRow",
+    "FillRow",
+    "InstrumentRow",
+    "OrderEventRow",
+    "OrderRow",
+    "PositionRow",
+    "QuoteTickRow",
     "Record",
-    "RefreshToken",
-    "Strategy",
-    "StrategyRun",
-    "TradeTick",
-    "User",
+    "RefreshTokenRow",
+    "StrategyRow",
+    "StrategyRunRow",
+    "TradeTickRow",
+    "UserRow",
 ]

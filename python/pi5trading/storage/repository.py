@@ -14,24 +14,24 @@ from pi5trading.resilience import BreakerSnapshot, CircuitBreaker, CircuitOpenEr
 from pi5trading.storage.driver import Connection, Driver
 from pi5trading.storage.errors import DatabaseUnavailableError
 from pi5trading.storage.records import (
-    Alert,
-    AuditEntry,
-    BacktestResult,
-    BacktestRun,
-    Bar,
-    EquitySnapshot,
-    Fill,
-    Instrument,
-    Order,
-    OrderEvent,
-    PositionSnapshot,
-    QuoteTick,
+    AlertRow,
+    AuditRow,
+    BacktestResultRow,
+    BacktestRunRow,
+    BarRow,
+    EquityRow,
+    FillRow,
+    InstrumentRow,
+    OrderEventRow,
+    OrderRow,
+    PositionRow,
+    QuoteTickRow,
     Record,
-    RefreshToken,
-    Strategy,
-    StrategyRun,
-    TradeTick,
-    User,
+    RefreshTokenRow,
+    StrategyRow,
+    StrategyRunRow,
+    TradeTickRow,
+    UserRow,
 )
 from pi5trading.storage.tables import TableSpec, quote, spec_for
 
@@ -92,9 +92,9 @@ class BulkSession:
             written += await self._conn.insert(spec, rows)
         return written
 
-    async def ensure_instrument(self, instrument: Instrument) -> bool:
+    async def ensure_instrument(self, instrument: InstrumentRow) -> bool:
         """Register the instrument unless it exists (an existing one is left as it is)."""
-        spec = spec_for(Instrument)
+        spec = spec_for(InstrumentRow)
         (row,) = spec.rows([instrument])
         cols = ", ".join(quote(c) for c in spec.columns)
         marks = ", ".join(f"${i}" for i in range(1, len(row) + 1))
@@ -232,16 +232,16 @@ class SqlRepository:
 
     # -- market data --
 
-    async def upsert_instrument(self, instrument: Instrument) -> None:
+    async def upsert_instrument(self, instrument: InstrumentRow) -> None:
         await self.write([instrument])
 
-    async def get_instrument(self, instrument_id: str) -> Instrument | None:
-        return await self._one(Instrument, 'WHERE "instrument_id" = $1', instrument_id)
+    async def get_instrument(self, instrument_id: str) -> InstrumentRow | None:
+        return await self._one(InstrumentRow, 'WHERE "instrument_id" = $1', instrument_id)
 
-    async def list_instruments(self) -> list[Instrument]:
-        return await self._select(Instrument, 'ORDER BY "instrument_id"')
+    async def list_instruments(self) -> list[InstrumentRow]:
+        return await self._select(InstrumentRow, 'ORDER BY "instrument_id"')
 
-    async def insert_bars(self, bars: Sequence[Bar]) -> int:
+    async def insert_bars(self, bars: Sequence[BarRow]) -> int:
         return await self.write(bars)
 
     async def get_bars(
@@ -251,7 +251,7 @@ class SqlRepository:
         start_ns: int | None = None,
         end_ns: int | None = None,
         limit: int | None = None,
-    ) -> list[Bar]:
+    ) -> list[BarRow]:
         w = _Where()
         w.add('"instrument_id" = {}', instrument_id)
         w.add('"interval" = {}', interval)
@@ -260,11 +260,11 @@ class SqlRepository:
         if end_ns is not None:
             w.add('"ts_ns" < {}', end_ns)
         tail = f'{w.sql()} ORDER BY "ts_ns"' + self._limit(w, limit)
-        return await self._select(Bar, tail, *w.args)
+        return await self._select(BarRow, tail, *w.args)
 
-    async def latest_bar(self, instrument_id: str, interval: str) -> Bar | None:
+    async def latest_bar(self, instrument_id: str, interval: str) -> BarRow | None:
         return await self._one(
-            Bar,
+            BarRow,
             'WHERE "instrument_id" = $1 AND "interval" = $2 ORDER BY "ts_ns" DESC LIMIT 1',
             instrument_id,
             interval,
@@ -283,7 +283,7 @@ class SqlRepository:
 
     async def get_quote_ticks(
         self, instrument_id: str, start_ns: int, end_ns: int, limit: int | None = None
-    ) -> list[QuoteTick]:
+    ) -> list[QuoteTickRow]:
         w = _Where()
         w.add(
             '"instrument_id" = {} AND "ts_ns" >= {} AND "ts_ns" < {}',
@@ -292,11 +292,11 @@ class SqlRepository:
             end_ns,
         )
         tail = f'{w.sql()} ORDER BY "ts_ns", "seq"' + self._limit(w, limit)
-        return await self._select(QuoteTick, tail, *w.args)
+        return await self._select(QuoteTickRow, tail, *w.args)
 
     async def get_trade_ticks(
         self, instrument_id: str, start_ns: int, end_ns: int, limit: int | None = None
-    ) -> list[TradeTick]:
+    ) -> list[TradeTickRow]:
         w = _Where()
         w.add(
             '"instrument_id" = {} AND "ts_ns" >= {} AND "ts_ns" < {}',
@@ -305,44 +305,44 @@ class SqlRepository:
             end_ns,
         )
         tail = f'{w.sql()} ORDER BY "ts_ns", "trade_id"' + self._limit(w, limit)
-        return await self._select(TradeTick, tail, *w.args)
+        return await self._select(TradeTickRow, tail, *w.args)
 
     # -- trading --
 
-    async def save_order(self, order: Order) -> None:
+    async def save_order(self, order: OrderRow) -> None:
         await self.write([order])
 
-    async def get_order(self, order_id: str) -> Order | None:
-        return await self._one(Order, 'WHERE "order_id" = $1', order_id)
+    async def get_order(self, order_id: str) -> OrderRow | None:
+        return await self._one(OrderRow, 'WHERE "order_id" = $1', order_id)
 
     async def list_orders(
         self, strategy_id: str | None = None, *, open_only: bool = False, limit: int = 100
-    ) -> list[Order]:
+    ) -> list[OrderRow]:
         w = _Where()
         if strategy_id is not None:
             w.add('"strategy_id" = {}', strategy_id)
         if open_only:
             w.add(f'"status" IN {_OPEN_STATUSES}')
         tail = f'{w.sql()} ORDER BY "created_ns" DESC, "order_id"' + self._limit(w, limit)
-        return await self._select(Order, tail, *w.args)
+        return await self._select(OrderRow, tail, *w.args)
 
-    async def get_order_events(self, order_id: str) -> list[OrderEvent]:
-        return await self._select(OrderEvent, 'WHERE "order_id" = $1 ORDER BY "seq"', order_id)
+    async def get_order_events(self, order_id: str) -> list[OrderEventRow]:
+        return await self._select(OrderEventRow, 'WHERE "order_id" = $1 ORDER BY "seq"', order_id)
 
     async def list_fills(
         self, *, order_id: str | None = None, strategy_id: str | None = None, limit: int = 1000
-    ) -> list[Fill]:
+    ) -> list[FillRow]:
         w = _Where()
         if order_id is not None:
             w.add('"order_id" = {}', order_id)
         if strategy_id is not None:
             w.add('"strategy_id" = {}', strategy_id)
         tail = f'{w.sql()} ORDER BY "ts_ns" DESC, "fill_id"' + self._limit(w, limit)
-        return await self._select(Fill, tail, *w.args)
+        return await self._select(FillRow, tail, *w.args)
 
-    async def latest_positions(self, strategy_id: str) -> list[PositionSnapshot]:
+    async def latest_positions(self, strategy_id: str) -> list[PositionRow]:
         return await self._select(
-            PositionSnapshot,
+            PositionRow,
             'AS p WHERE "strategy_id" = $1 AND "ts_ns" = (SELECT max(q."ts_ns")'
             ' FROM position_snapshots AS q WHERE q."strategy_id" = p."strategy_id"'
             ' AND q."instrument_id" = p."instrument_id") ORDER BY "instrument_id"',
@@ -355,7 +355,7 @@ class SqlRepository:
         start_ns: int | None = None,
         end_ns: int | None = None,
         limit: int | None = None,
-    ) -> list[EquitySnapshot]:
+    ) -> list[EquityRow]:
         w = _Where()
         w.add('"account_id" = {}', account_id)
         if start_ns is not None:
@@ -363,18 +363,18 @@ class SqlRepository:
         if end_ns is not None:
             w.add('"ts_ns" < {}', end_ns)
         tail = f'{w.sql()} ORDER BY "ts_ns"' + self._limit(w, limit)
-        return await self._select(EquitySnapshot, tail, *w.args)
+        return await self._select(EquityRow, tail, *w.args)
 
     # -- strategies and backtests --
 
-    async def save_strategy(self, strategy: Strategy) -> None:
+    async def save_strategy(self, strategy: StrategyRow) -> None:
         await self.write([strategy])
 
-    async def get_strategy(self, strategy_id: str) -> Strategy | None:
-        return await self._one(Strategy, 'WHERE "strategy_id" = $1', strategy_id)
+    async def get_strategy(self, strategy_id: str) -> StrategyRow | None:
+        return await self._one(StrategyRow, 'WHERE "strategy_id" = $1', strategy_id)
 
-    async def list_strategies(self) -> list[Strategy]:
-        return await self._select(Strategy, 'ORDER BY "name"')
+    async def list_strategies(self) -> list[StrategyRow]:
+        return await self._select(StrategyRow, 'ORDER BY "name"')
 
     async def save_strategy_state(
         self, strategy_id: str, state: dict[str, Any], updated_ns: int
@@ -387,54 +387,54 @@ class SqlRepository:
         )
         return changed > 0
 
-    async def save_strategy_run(self, run: StrategyRun) -> None:
+    async def save_strategy_run(self, run: StrategyRunRow) -> None:
         await self.write([run])
 
-    async def list_strategy_runs(self, strategy_id: str, limit: int = 100) -> list[StrategyRun]:
+    async def list_strategy_runs(self, strategy_id: str, limit: int = 100) -> list[StrategyRunRow]:
         w = _Where()
         w.add('"strategy_id" = {}', strategy_id)
         tail = f'{w.sql()} ORDER BY "started_ns" DESC, "run_id"' + self._limit(w, limit)
-        return await self._select(StrategyRun, tail, *w.args)
+        return await self._select(StrategyRunRow, tail, *w.args)
 
-    async def save_backtest_run(self, run: BacktestRun) -> None:
+    async def save_backtest_run(self, run: BacktestRunRow) -> None:
         await self.write([run])
 
-    async def get_backtest_run(self, run_id: str) -> BacktestRun | None:
-        return await self._one(BacktestRun, 'WHERE "run_id" = $1', run_id)
+    async def get_backtest_run(self, run_id: str) -> BacktestRunRow | None:
+        return await self._one(BacktestRunRow, 'WHERE "run_id" = $1', run_id)
 
-    async def list_backtest_runs(self, limit: int = 100) -> list[BacktestRun]:
+    async def list_backtest_runs(self, limit: int = 100) -> list[BacktestRunRow]:
         w = _Where()
         tail = 'ORDER BY "created_ns" DESC, "run_id"' + self._limit(w, limit)
-        return await self._select(BacktestRun, tail, *w.args)
+        return await self._select(BacktestRunRow, tail, *w.args)
 
-    async def save_backtest_result(self, result: BacktestResult) -> None:
+    async def save_backtest_result(self, result: BacktestResultRow) -> None:
         await self.write([result])
 
-    async def get_backtest_result(self, run_id: str) -> BacktestResult | None:
-        return await self._one(BacktestResult, 'WHERE "run_id" = $1', run_id)
+    async def get_backtest_result(self, run_id: str) -> BacktestResultRow | None:
+        return await self._one(BacktestResultRow, 'WHERE "run_id" = $1', run_id)
 
     # -- users and sessions --
 
-    async def create_user(self, user: User) -> None:
+    async def create_user(self, user: UserRow) -> None:
         await self._insert_strict(user)
 
-    async def update_user(self, user: User) -> bool:
+    async def update_user(self, user: UserRow) -> bool:
         return await self._update(user)
 
-    async def get_user(self, user_id: str) -> User | None:
-        return await self._one(User, 'WHERE "user_id" = $1', user_id)
+    async def get_user(self, user_id: str) -> UserRow | None:
+        return await self._one(UserRow, 'WHERE "user_id" = $1', user_id)
 
-    async def get_user_by_username(self, username: str) -> User | None:
-        return await self._one(User, 'WHERE "username" = $1', username)
+    async def get_user_by_username(self, username: str) -> UserRow | None:
+        return await self._one(UserRow, 'WHERE "username" = $1', username)
 
-    async def list_users(self) -> list[User]:
-        return await self._select(User, 'ORDER BY "username"')
+    async def list_users(self) -> list[UserRow]:
+        return await self._select(UserRow, 'ORDER BY "username"')
 
-    async def save_refresh_token(self, token: RefreshToken) -> None:
+    async def save_refresh_token(self, token: RefreshTokenRow) -> None:
         await self.write([token])
 
-    async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
-        return await self._one(RefreshToken, 'WHERE "token_hash" = $1', token_hash)
+    async def get_refresh_token(self, token_hash: str) -> RefreshTokenRow | None:
+        return await self._one(RefreshTokenRow, 'WHERE "token_hash" = $1', token_hash)
 
     async def revoke_refresh_tokens(
         self, *, at_ns: int, family_id: str | None = None, user_id: str | None = None
@@ -458,7 +458,7 @@ class SqlRepository:
         action: str | None = None,
         start_ns: int | None = None,
         limit: int = 100,
-    ) -> list[AuditEntry]:
+    ) -> list[AuditRow]:
         w = _Where()
         if actor is not None:
             w.add('"actor" = {}', actor)
@@ -467,14 +467,14 @@ class SqlRepository:
         if start_ns is not None:
             w.add('"ts_ns" >= {}', start_ns)
         tail = f'{w.sql()} ORDER BY "ts_ns" DESC, "event_id"' + self._limit(w, limit)
-        return await self._select(AuditEntry, tail, *w.args)
+        return await self._select(AuditRow, tail, *w.args)
 
-    async def list_alerts(self, *, open_only: bool = False, limit: int = 100) -> list[Alert]:
+    async def list_alerts(self, *, open_only: bool = False, limit: int = 100) -> list[AlertRow]:
         w = _Where()
         if open_only:
             w.add('"acknowledged_ns" IS NULL')
         tail = f'{w.sql()} ORDER BY "ts_ns" DESC, "alert_id"' + self._limit(w, limit)
-        return await self._select(Alert, tail, *w.args)
+        return await self._select(AlertRow, tail, *w.args)
 
     async def acknowledge_alert(self, alert_id: str, *, by: str, at_ns: int) -> bool:
         changed = await self._execute(

@@ -237,7 +237,7 @@ def check_decimal(value: object, table: str, column: str) -> None:
 
 def _check_bar(bar: r.Record) -> None:
     # Numeric CHECKs cannot run on SQLite's TEXT money, so both backends check here.
-    assert isinstance(bar, r.Bar)
+    assert isinstance(bar, r.BarRow)
     if not (bar.low <= bar.open <= bar.high and bar.low <= bar.close <= bar.high):
         raise RecordError(
             f"bar {bar.instrument_id} {bar.interval} @{bar.ts_ns}: need low <= open, close <= high"
@@ -258,12 +258,12 @@ def _check_positive(*fields: str) -> Callable[[r.Record], None]:
 
 
 _CHECKS: dict[type[r.Record], Callable[[r.Record], None]] = {
-    r.Bar: _check_bar,
-    r.Order: _check_positive("quantity"),
-    r.Fill: _check_positive("quantity"),
-    r.TradeTick: _check_positive("size"),
-    r.Instrument: _check_positive("price_increment", "size_increment"),
-    r.BacktestRun: _check_positive("initial_cash"),
+    r.BarRow: _check_bar,
+    r.OrderRow: _check_positive("quantity"),
+    r.FillRow: _check_positive("quantity"),
+    r.TradeTickRow: _check_positive("size"),
+    r.InstrumentRow: _check_positive("price_increment", "size_increment"),
+    r.BacktestRunRow: _check_positive("initial_cash"),
 }
 
 
@@ -304,30 +304,35 @@ def _kind(t: Any) -> ColumnKind:
 SPECS: dict[type[r.Record], TableSpec] = {
     spec.record: spec
     for spec in (
-        TableSpec(r.Instrument, "instruments", ["instrument_id"], OnConflict.REPLACE),
-        TableSpec(r.Bar, "bars", ["instrument_id", "interval", "ts_ns"], OnConflict.IGNORE),
-        TableSpec(r.QuoteTick, "quote_ticks", ["instrument_id", "ts_ns", "seq"], OnConflict.IGNORE),
+        TableSpec(r.InstrumentRow, "instruments", ["instrument_id"], OnConflict.REPLACE),
+        TableSpec(r.BarRow, "bars", ["instrument_id", "interval", "ts_ns"], OnConflict.IGNORE),
         TableSpec(
-            r.TradeTick, "trade_ticks", ["instrument_id", "ts_ns", "trade_id"], OnConflict.IGNORE
+            r.QuoteTickRow, "quote_ticks", ["instrument_id", "ts_ns", "seq"], OnConflict.IGNORE
         ),
-        TableSpec(r.Order, "orders", ["order_id"], OnConflict.NEWER),
-        TableSpec(r.OrderEvent, "order_events", ["order_id", "seq"], OnConflict.IGNORE),
-        TableSpec(r.Fill, "fills", ["fill_id"], OnConflict.IGNORE),
         TableSpec(
-            r.PositionSnapshot,
+            r.TradeTickRow,
+            "trade_ticks",
+            ["instrument_id", "ts_ns", "trade_id"],
+            OnConflict.IGNORE,
+        ),
+        TableSpec(r.OrderRow, "orders", ["order_id"], OnConflict.NEWER),
+        TableSpec(r.OrderEventRow, "order_events", ["order_id", "seq"], OnConflict.IGNORE),
+        TableSpec(r.FillRow, "fills", ["fill_id"], OnConflict.IGNORE),
+        TableSpec(
+            r.PositionRow,
             "position_snapshots",
             ["strategy_id", "instrument_id", "ts_ns"],
             OnConflict.IGNORE,
         ),
-        TableSpec(r.EquitySnapshot, "equity_snapshots", ["account_id", "ts_ns"], OnConflict.IGNORE),
-        TableSpec(r.Strategy, "strategies", ["strategy_id"], OnConflict.REPLACE),
-        TableSpec(r.StrategyRun, "strategy_runs", ["run_id"], OnConflict.REPLACE),
-        TableSpec(r.BacktestRun, "backtest_runs", ["run_id"], OnConflict.REPLACE),
-        TableSpec(r.BacktestResult, "backtest_results", ["run_id"], OnConflict.REPLACE),
-        TableSpec(r.User, "users", ["user_id"], OnConflict.REPLACE),
-        TableSpec(r.RefreshToken, "refresh_tokens", ["token_hash"], OnConflict.REPLACE),
-        TableSpec(r.AuditEntry, "audit_log", ["event_id", "ts_ns"], OnConflict.IGNORE),
-        TableSpec(r.Alert, "alerts", ["alert_id"], OnConflict.IGNORE),
+        TableSpec(r.EquityRow, "equity_snapshots", ["account_id", "ts_ns"], OnConflict.IGNORE),
+        TableSpec(r.StrategyRow, "strategies", ["strategy_id"], OnConflict.REPLACE),
+        TableSpec(r.StrategyRunRow, "strategy_runs", ["run_id"], OnConflict.REPLACE),
+        TableSpec(r.BacktestRunRow, "backtest_runs", ["run_id"], OnConflict.REPLACE),
+        TableSpec(r.BacktestResultRow, "backtest_results", ["run_id"], OnConflict.REPLACE),
+        TableSpec(r.UserRow, "users", ["user_id"], OnConflict.REPLACE),
+        TableSpec(r.RefreshTokenRow, "refresh_tokens", ["token_hash"], OnConflict.REPLACE),
+        TableSpec(r.AuditRow, "audit_log", ["event_id", "ts_ns"], OnConflict.IGNORE),
+        TableSpec(r.AlertRow, "alerts", ["alert_id"], OnConflict.IGNORE),
     )
 }
 

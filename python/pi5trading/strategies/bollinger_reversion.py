@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pi5trading import _core
 from pi5trading.indicators import BollingerBands
+from pi5trading.model import Bar
 from pi5trading.strategies.base import Strategy, StrategyConfig
 
 
@@ -82,7 +82,7 @@ class BollingerReversion(Strategy):
         self.per_symbol(lambda s: _State(self.indicator(BollingerBands(cfg.period, cfg.k), s)))
         self._to_upper = cfg.exit_at == "upper"
 
-    def on_bar(self, bar: _core.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         symbol, st = self.state(bar)
         bands = st.bands
         cfg = self.config

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pi5trading import _core
 from pi5trading.indicators import Donchian
+from pi5trading.model import Bar
 from pi5trading.strategies.base import Strategy, StrategyConfig
 
 
@@ -66,7 +66,7 @@ class DonchianBreakout(Strategy):
             )
         )
 
-    def on_bar(self, bar: _core.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         symbol, ch = self.state(bar)
         prev_high, prev_low = ch.prev_high, ch.prev_low
         ch.prev_high, ch.prev_low = ch.entry.upper_raw, ch.exit.lower_raw

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pi5trading import _core
 from pi5trading.indicators import ROC
+from pi5trading.model import Bar
 from pi5trading.strategies.base import Strategy, StrategyConfig
 
 
@@ -57,7 +57,7 @@ class MomentumStrategy(Strategy):
         self._exit = cfg.exit_threshold
         self._quantity = cfg.quantity
 
-    def on_bar(self, bar: _core.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         symbol, indicator = self.state(bar)
         roc = indicator.value
         if self.is_flat(symbol):

@@ -6,8 +6,9 @@ from datetime import date, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pi5trading import _core
 from pi5trading.indicators import ATR
+from pi5trading.model import Bar
+from pi5trading.orders import OrderEvent
 from pi5trading.strategies._sessions import NEW_YORK, SessionDay
 from pi5trading.strategies.base import Strategy, StrategyConfig
 
@@ -133,7 +134,7 @@ class OpeningRangeBreakout(Strategy):
             )
         )
 
-    def on_bar(self, bar: _core.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         symbol, st = self.state(bar)
         ts = bar.ts_event
         session = st.session
@@ -166,7 +167,7 @@ class OpeningRangeBreakout(Strategy):
             st.stop = None
             self.buy(self.config.quantity, symbol)
 
-    def on_fill(self, event: _core.OrderEvent) -> None:
+    def on_fill(self, event: OrderEvent) -> None:
         fill = event.fill
         if fill is None or fill.side != "buy":
             return

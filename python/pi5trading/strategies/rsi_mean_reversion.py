@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from pi5trading import _core
 from pi5trading.indicators import RSI
+from pi5trading.model import Bar
 from pi5trading.strategies.base import Strategy, StrategyConfig
 
 
@@ -66,7 +66,7 @@ class RsiMeanReversion(Strategy):
         self._exit_level = math.inf if cfg.exit_level is None else cfg.exit_level
         self._quantity = cfg.quantity
 
-    def on_bar(self, bar: _core.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         symbol, indicator = self.state(bar)
         rsi = indicator.value
         if self.is_flat(symbol):

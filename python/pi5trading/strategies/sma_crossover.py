@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pi5trading import _core
 from pi5trading.indicators import EMA, SMA
+from pi5trading.model import Bar
 from pi5trading.strategies.base import Strategy, StrategyConfig
 
 
@@ -41,7 +41,7 @@ class MovingAverageCrossover(Strategy):
             # Python runs only on the bars where the averages cross.
             self.when_crossed(self.crossover(fast, slow), self.on_cross)
 
-    def on_cross(self, bar: _core.Bar, direction: int) -> None:
+    def on_cross(self, bar: Bar, direction: int) -> None:
         symbol = bar.bar_type.symbol
         if direction > 0:
             if self.is_flat(symbol):

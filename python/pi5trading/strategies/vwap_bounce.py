@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pi5trading import _core
 from pi5trading.indicators import EMA, VWAP
+from pi5trading.model import Bar
+from pi5trading.orders import OrderEvent
 from pi5trading.strategies._sessions import NEW_YORK, SessionDay
 from pi5trading.strategies.base import Strategy, StrategyConfig
 
@@ -81,7 +82,7 @@ class VwapBounce(Strategy):
             )
         )
 
-    def on_bar(self, bar: _core.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         symbol, st = self.state(bar)
         vwap = st.vwap
         if st.session.roll(bar.ts_event):
@@ -113,7 +114,7 @@ class VwapBounce(Strategy):
         ):
             self.close_position(symbol)
 
-    def on_fill(self, event: _core.OrderEvent) -> None:
+    def on_fill(self, event: OrderEvent) -> None:
         fill = event.fill
         if fill is None:
             return

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pi5trading.backtest import Trade, resample_trades, walk_forward_windows
+from pi5trading.analysis import Trade, resample_trades
+from pi5trading.backtest.walkforward import walk_forward_windows
 
 DAY = 86_400 * 10**9
 

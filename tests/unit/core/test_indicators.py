@@ -530,7 +530,7 @@ def test_float_inputs_round_half_even_from_exact_value() -> None:
 
 
 def test_engine_types_are_taken_exactly() -> None:
-    from pi5trading._core import Price, Quantity
+    from pi5trading.model import Price, Quantity
 
     s = ind.SMA(2)
     s.update(Price("101.123456789"))

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from pi5trading._core import Order
 from pi5trading.exceptions import InvalidInputError, InvalidStateError
+from pi5trading.orders import Order
 
 
 def test_order_fields_round_trip_as_decimals() -> None:

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pi5trading._core import Portfolio
 from pi5trading.exceptions import InvalidInputError
+from pi5trading.portfolio import Portfolio
 
 
 def test_round_trip_with_commissions() -> None:

@@ -12,11 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pi5trading._core import (
+from pi5trading.exceptions import InvalidInputError
+from pi5trading.model import Instrument
+from pi5trading.orders import Order
+from pi5trading.portfolio import Portfolio
+from pi5trading.risk import (
     Denial,
-    Instrument,
-    Order,
-    Portfolio,
     RiskAccount,
     RiskEngine,
     denial_codes,
@@ -24,7 +25,6 @@ from pi5trading._core import (
     position_size,
     risk_profiles,
 )
-from pi5trading.exceptions import InvalidInputError
 
 S = 1_000_000_000
 

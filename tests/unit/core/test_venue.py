@@ -9,18 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from pi5trading._core import (
-    Bar,
-    Fill,
-    Instrument,
-    Order,
-    OrderEvent,
-    PositionEvent,
-    QuoteTick,
-    SimulatedVenue,
-    TradeTick,
-)
 from pi5trading.exceptions import InvalidInputError
+from pi5trading.model import Bar, Instrument, QuoteTick, TradeTick
+from pi5trading.orders import Fill, Order, OrderEvent
+from pi5trading.portfolio import PositionEvent
+from pi5trading.venue import SimulatedVenue
 
 MIN = 60_000_000_000
 T0 = 1_704_898_800_000_000_000  # 2024-01-10 15:00 UTC, 10:00 in New York

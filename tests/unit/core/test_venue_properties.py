@@ -12,7 +12,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pi5trading._core import Order, OrderEvent, PositionEvent, SimulatedVenue
+from pi5trading.orders import Order, OrderEvent
+from pi5trading.portfolio import PositionEvent
+from pi5trading.venue import SimulatedVenue
 
 MIN = 60_000_000_000
 T0 = 1_704_898_800_000_000_000

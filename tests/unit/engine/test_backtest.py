@@ -11,13 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pi5trading import _core
+from pi5trading.clock import TimeEvent
 from pi5trading.data import BarFrame, load_bars, random_walk_bars
 from pi5trading.engine import BacktestRunner, run_vectorised
 from pi5trading.exceptions import ConfigurationError, InvalidInputError
 from pi5trading.indicators import SMA
+from pi5trading.model import Bar
+from pi5trading.orders import OrderEvent
+from pi5trading.risk import RiskEngine
 from pi5trading.strategies.base import Strategy, StrategyConfig
 from pi5trading.strategies.sma_crossover import MovingAverageCrossover
+from pi5trading.venue import SimulatedVenue
 from tests.venues import fill_rows, no_cost_venue
 
 MIN = 60 * 10**9
@@ -102,7 +106,7 @@ def test_vectorised_matches_event_driven() -> None:
         def on_start(self) -> None:
             self.i = 0
 
-        def on_bar(self, bar: _core.Bar) -> None:
+        def on_bar(self, bar: Bar) -> None:
             want = int(target[self.i])
             self.i += 1
             held = int(self.position_qty()) + sum(
@@ -155,20 +159,20 @@ def test_two_strategies_share_one_account_with_attribution() -> None:
 
 def test_risk_denials_are_events_with_reasons() -> None:
     f = BarFrame.from_columns(random_walk_bars(500, seed=7, market_hours=True), "gen")
-    events: list[_core.OrderEvent] = []
+    events: list[OrderEvent] = []
 
     class Greedy(Strategy):
         warmup = True
 
-        def on_bar(self, bar: _core.Bar) -> None:
+        def on_bar(self, bar: Bar) -> None:
             if self.now == int(f.ts[3]):
                 self.buy(100_000)  # far above the default profile's 500-share limit
 
-        def on_order(self, event: _core.OrderEvent) -> None:
+        def on_order(self, event: OrderEvent) -> None:
             events.append(event)
 
     r = BacktestRunner(starting_cash=Decimal(100_000), risk="unlimited")
-    r.risk = _core.RiskEngine("default")
+    r.risk = RiskEngine("default")
     r.add_bars("AAA", f)
     r.add_strategy(Greedy())
     res = r.run()
@@ -236,7 +240,7 @@ class RandomOrders(Strategy):
         self.rng = np.random.default_rng(self.config.seed)
         self.ind = self.indicator(SMA(3))
 
-    def on_bar(self, bar: _core.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         roll = self.rng.random()
         px = bar.close.as_decimal()
         qty = int(self.rng.integers(1, 50))
@@ -256,7 +260,7 @@ class RandomOrders(Strategy):
 @given(st.integers(0, 10_000), st.integers(0, 10_000))
 def test_random_order_flow_reconciles_and_fills_inside_bars(data_seed: int, seed: int) -> None:
     f = frame(300, seed=data_seed)
-    venue = _core.SimulatedVenue(starting_cash="100000", account_type="margin", allow_short=True)
+    venue = SimulatedVenue(starting_cash="100000", account_type="margin", allow_short=True)
     r = BacktestRunner(venue=venue, risk=None)
     r.add_bars("AAA", f)
     r.add_strategy(RandomOrders({"seed": seed}))
@@ -287,7 +291,7 @@ def test_level_cross_fires_exactly_where_the_indicator_crosses() -> None:
             sma = self.indicator(SMA(5))
             self.when_crossed(self.crossover_level(sma, 100.0), self.hit)
 
-        def hit(self, bar: _core.Bar, direction: int) -> None:
+        def hit(self, bar: Bar, direction: int) -> None:
             assert bar.symbol == "AAA"
             seen.append((int(np.searchsorted(f.ts, bar.ts_event)), direction))
 
@@ -314,7 +318,7 @@ def test_sizing_helper_uses_the_account_and_the_limits() -> None:
     class Sized(Strategy):
         warmup = True
 
-        def on_bar(self, bar: _core.Bar) -> None:
+        def on_bar(self, bar: Bar) -> None:
             if not sizes:
                 sizes.append(self.size("percent_of_equity", fraction="0.10"))
                 sizes.append(self.size("fixed_quantity", quantity=10_000))
@@ -345,10 +349,10 @@ def test_timers_fire_in_time_order_with_the_bars() -> None:
             self.set_time_alert("half-past", t0 + 150 * 10**9)  # between two bars
             self.set_time_alert("at-bar", t0 + 10 * MIN)  # exactly a bar's close
 
-        def on_bar(self, bar: _core.Bar) -> None:
+        def on_bar(self, bar: Bar) -> None:
             log.append(("bar", bar.ts_event))
 
-        def on_timer(self, event: _core.TimeEvent) -> None:
+        def on_timer(self, event: TimeEvent) -> None:
             assert self.now == event.ts_event
             log.append((event.name, event.ts_event))
             if event.name == "half-past":
@@ -383,7 +387,7 @@ def test_round_trips_match_a_plain_reference(data_seed: int, seed: int) -> None:
     from tests.unit.engine.reference_trades import reference_round_trips
 
     f = frame(300, seed=data_seed)
-    venue = _core.SimulatedVenue(starting_cash="100000", account_type="margin", allow_short=True)
+    venue = SimulatedVenue(starting_cash="100000", account_type="margin", allow_short=True)
     r = BacktestRunner(venue=venue, risk=None)
     r.add_bars("AAA", f)
     r.add_strategy(RandomOrders({"seed": seed}))

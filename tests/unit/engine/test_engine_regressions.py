@@ -22,9 +22,14 @@ import pytest
 from pi5trading import _core
 from pi5trading.backtest.optimise import grid, search
 from pi5trading.backtest.spec import BacktestSpec, load_frame
+from pi5trading.clock import TimeEvent
 from pi5trading.data import BarFrame, random_walk_bars
 from pi5trading.engine import BacktestRunner, run_vectorised
-from pi5trading.indicators import SMA, sma
+from pi5trading.indicators import SMA, CrossOver, sma
+from pi5trading.model import Bar, Instrument
+from pi5trading.orders import OrderEvent
+from pi5trading.portfolio import PositionEvent
+from pi5trading.risk import RiskEngine
 from pi5trading.strategies.base import Strategy
 from tests.venues import no_cost_venue
 
@@ -39,8 +44,8 @@ def cents(x: Decimal) -> Decimal:
     return x.quantize(CENT)
 
 
-def lot_instrument(symbol: str, lot: str) -> _core.Instrument:
-    return _core.Instrument(symbol, "SIM", "EQUITY", "USD", "0.01", lot)
+def lot_instrument(symbol: str, lot: str) -> Instrument:
+    return Instrument(symbol, "SIM", "EQUITY", "USD", "0.01", lot)
 
 
 # ------------------------------------------------------------------ sizing
@@ -54,13 +59,13 @@ class Sizer(Strategy):
     def on_start(self) -> None:
         self.sizes: list[Decimal] = []
 
-    def on_bar(self, bar: _core.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         if not self.sizes:
             self.sizes.append(self.size("fixed_quantity", quantity=25))
             self.sizes.append(self.size("percent_of_equity", fraction="0.10"))
 
 
-def run_sizer(risk: str | _core.RiskEngine | None, f: BarFrame) -> list[Decimal]:
+def run_sizer(risk: str | RiskEngine | None, f: BarFrame) -> list[Decimal]:
     runner = BacktestRunner(venue=no_cost_venue(), risk=risk)
     runner.add_instrument(lot_instrument("LOT", "10"))
     runner.add_bars("LOT", f)
@@ -86,12 +91,12 @@ def test_size_is_clipped_to_the_risk_limits() -> None:
     by_equity = int(Decimal(1_000_000) / close) // 10 * 10
     # An unlimited profile: the account alone decides, as without a risk engine.
     assert run_sizer("unlimited", f) == [20, by_equity]
-    risk = _core.RiskEngine("unlimited")
+    risk = RiskEngine("unlimited")
     risk.set_limit("max_notional", 25_000)
     by_notional = int(Decimal(25_000) / close) // 10 * 10
     assert by_notional < by_equity
     assert run_sizer(risk, f) == [20, by_notional]
-    risk = _core.RiskEngine("unlimited")
+    risk = RiskEngine("unlimited")
     risk.set_limit("max_quantity", 15)
     assert run_sizer(risk, f) == [10, 10]
 
@@ -108,11 +113,11 @@ class Modifier(Strategy):
     def on_start(self) -> None:
         self.n = 0
         self.oid = ""
-        self.events: list[_core.OrderEvent] = []
+        self.events: list[OrderEvent] = []
         self.wanted: list[Decimal] = []
         self.final_price: Decimal | None = None
 
-    def on_bar(self, bar: _core.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         close = bar.close.as_decimal()
         if self.n == 0:
             self.oid = self.buy(10, limit=cents(close * Decimal("0.95")))
@@ -122,7 +127,7 @@ class Modifier(Strategy):
                 self.modify(self.oid, price=price)
         self.n += 1
 
-    def on_order(self, event: _core.OrderEvent) -> None:
+    def on_order(self, event: OrderEvent) -> None:
         self.events.append(event)
 
     def on_stop(self) -> None:
@@ -131,7 +136,7 @@ class Modifier(Strategy):
 
 
 def test_a_price_only_modify_outside_the_collar_is_refused() -> None:
-    risk = _core.RiskEngine("unlimited")
+    risk = RiskEngine("unlimited")
     risk.set_limit("price_collar", "0.10")
     runner = BacktestRunner(venue=no_cost_venue(), risk=risk)
     runner.add_bars("AAA", frame(20, seed=4))
@@ -159,7 +164,7 @@ def test_a_price_only_modify_outside_the_collar_is_refused() -> None:
 def test_vectorised_denials_carry_their_real_codes() -> None:
     # Regression: vectorised runs recorded denials with an empty code.
     f = frame(60, seed=5)
-    risk = _core.RiskEngine("unlimited")
+    risk = RiskEngine("unlimited")
     risk.set_limit("max_quantity", 5)
     target = np.zeros(len(f))
     target[10:20] = 10  # over the limit: denied on each of these bars
@@ -178,7 +183,7 @@ def test_vectorised_denials_carry_their_real_codes() -> None:
         def on_start(self) -> None:
             self.i = 0
 
-        def on_bar(self, bar: _core.Bar) -> None:
+        def on_bar(self, bar: Bar) -> None:
             want = Decimal(int(target[self.i]))
             self.i += 1
             # Market orders fill at the next open, before on_bar: none is working here.
@@ -189,7 +194,7 @@ def test_vectorised_denials_carry_their_real_codes() -> None:
             elif diff < 0:
                 self.sell(-diff)
 
-        def on_order(self, event: _core.OrderEvent) -> None:
+        def on_order(self, event: OrderEvent) -> None:
             if event.kind == "denied":
                 assert event.denial is not None
                 denied.append((event.ts, event.denial.code))
@@ -218,7 +223,7 @@ class Plain(Strategy):
     def on_start(self) -> None:
         self.fast = self.indicator(SMA(5))
 
-    def on_bar(self, bar: _core.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         if self.fast.value > bar.close.as_float() and self.is_flat():
             self.buy(1)
         elif not self.is_flat():
@@ -239,29 +244,29 @@ class Crossing(Strategy):
         self.set_timer("tick", 300 * 10**9)
         self.seen: list[Any] = []
 
-    def crossed(self, bar: _core.Bar, direction: int) -> None:
+    def crossed(self, bar: Bar, direction: int) -> None:
         if direction > 0 and self.is_flat():
             self.buy(2)
         elif direction < 0 and not self.is_flat():
             self.close_position()
 
-    def on_order(self, event: _core.OrderEvent) -> None:
+    def on_order(self, event: OrderEvent) -> None:
         self.seen.append(event)
 
-    def on_fill(self, event: _core.OrderEvent) -> None:
+    def on_fill(self, event: OrderEvent) -> None:
         self.seen.append(event)
 
-    def on_position(self, event: _core.PositionEvent) -> None:
+    def on_position(self, event: PositionEvent) -> None:
         self.seen.append(event)
 
-    def on_timer(self, event: _core.TimeEvent) -> None:
+    def on_timer(self, event: TimeEvent) -> None:
         self.seen.append(event)
 
 
 class Failing(Crossing):
     """Raises in the middle of the run."""
 
-    def crossed(self, bar: _core.Bar, direction: int) -> None:
+    def crossed(self, bar: Bar, direction: int) -> None:
         raise RuntimeError("strategy bug")
 
 
@@ -381,7 +386,7 @@ def test_an_engine_crossover_refuses_manual_updates() -> None:
     # It still reads what the engine computed: the same as a standalone CrossOver fed with
     # the batch averages of the closes.
     fast, slow = sma(f.close, 3), sma(f.close, 8)
-    ref, ref_level = _core.CrossOver(), _core.CrossOver()
+    ref, ref_level = CrossOver(), CrossOver()
     for a, b in zip(fast.tolist(), slow.tolist(), strict=True):
         ref.update(a, b)
         ref_level.update(a, None if math.isnan(a) else 100.0)
@@ -391,7 +396,7 @@ def test_an_engine_crossover_refuses_manual_updates() -> None:
 
 
 def test_a_standalone_crossover_still_works() -> None:
-    c = _core.CrossOver()
+    c = CrossOver()
     seen: list[tuple[int, int]] = []
     for a, b in [(1.0, 2.0), (3.0, 2.0), (3.0, 2.0), (2.0, 2.0), (1.0, 2.0), (None, 2.0)]:
         c.update(a, b)

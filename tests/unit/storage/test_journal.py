@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from pi5trading.storage.journal import Journal
-from pi5trading.storage.records import Bar, EngineEvent, Fill, OrderEvent
+from pi5trading.storage.records import BarRow, EngineEvent, FillRow, OrderEventRow
 
 
 def events(start: int, n: int) -> list[EngineEvent]:
     out: list[EngineEvent] = []
     for i in range(start, start + n):
         p = Decimal("100.123456789") + i
-        out.append(Bar("AAPL.XNAS", "1m", i, p, p, p, p, Decimal(i)))
+        out.append(BarRow("AAPL.XNAS", "1m", i, p, p, p, p, Decimal(i)))
     return out
 
 
@@ -24,8 +24,10 @@ def test_appended_frames_come_back_in_order_after_reopening(tmp_path: Path) -> N
     j = Journal(path)
     assert not j
     j.append(events(0, 3))
-    j.append([OrderEvent("o1", 1, 5, "created", detail={"a": [1, "b"]})])
-    j.append([Fill("f1", "o1", "s", "X", "buy", Decimal("0.001"), Decimal("1E+3"), Decimal(0), 9)])
+    j.append([OrderEventRow("o1", 1, 5, "created", detail={"a": [1, "b"]})])
+    j.append(
+        [FillRow("f1", "o1", "s", "X", "buy", Decimal("0.001"), Decimal("1E+3"), Decimal(0), 9)]
+    )
     j.close()
 
     again = Journal(path)
@@ -33,9 +35,9 @@ def test_appended_frames_come_back_in_order_after_reopening(tmp_path: Path) -> N
     assert again.pending_events == 5
     got = [e for _, frame in again.frames() for e in frame]
     assert got[:3] == events(0, 3)
-    assert got[3] == OrderEvent("o1", 1, 5, "created", detail={"a": [1, "b"]})
+    assert got[3] == OrderEventRow("o1", 1, 5, "created", detail={"a": [1, "b"]})
     fill = got[4]
-    assert isinstance(fill, Fill)
+    assert isinstance(fill, FillRow)
     assert fill.price == Decimal("1E+3")
     assert str(fill.quantity) == "0.001"
 

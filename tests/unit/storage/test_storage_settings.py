@@ -9,7 +9,7 @@ import pytest
 
 from pi5trading.config import load_settings
 from pi5trading.exceptions import ConfigurationError
-from pi5trading.storage import Bar, StorageError
+from pi5trading.storage import BarRow, StorageError
 from pi5trading.storage.connect import journal_path, sqlite_path, storage_lifespan
 from pi5trading.storage.errors import MigrationError
 from pi5trading.storage.migrate import timescale_policy_statements
@@ -76,7 +76,7 @@ async def test_storage_lifespan_migrates_and_runs_the_writer(tmp_path: Path) -> 
         env={"PI5_DATA_DIR": str(tmp_path), "PI5_DATABASE__BATCH_INTERVAL_S": "0.01"},
         dotenv_path=None,
     )
-    bar = Bar("X.Y", "1m", 1, Decimal(1), Decimal(1), Decimal(1), Decimal(1), Decimal(1))
+    bar = BarRow("X.Y", "1m", 1, Decimal(1), Decimal(1), Decimal(1), Decimal(1), Decimal(1))
     async with storage_lifespan(settings) as (repo, writer):
         await writer.submit(bar)
     async with storage_lifespan(settings) as (repo, writer):

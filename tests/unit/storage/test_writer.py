@@ -12,7 +12,7 @@ import pytest
 
 from pi5trading.storage import EventWriter, Journal, SqlRepository, create_breaker
 from pi5trading.storage.migrate import migrate
-from pi5trading.storage.records import Bar, EngineEvent, Fill
+from pi5trading.storage.records import BarRow, EngineEvent, FillRow
 from pi5trading.storage.sqlite import SqliteDriver
 
 pytestmark = pytest.mark.anyio
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 def bars(start: int, n: int) -> list[EngineEvent]:
     return [
-        Bar("AAPL.XNAS", "1m", i, Decimal(i), Decimal(i + 1), Decimal(i), Decimal(i), Decimal(1))
+        BarRow("AAPL.XNAS", "1m", i, Decimal(i), Decimal(i + 1), Decimal(i), Decimal(i), Decimal(1))
         for i in range(start, start + n)
     ]
 
@@ -90,7 +90,7 @@ async def test_full_buffer_makes_submitters_wait_instead_of_dropping(
 async def test_refused_events_are_set_aside_and_the_rest_is_written(
     repo: SqlRepository, tmp_path: Path
 ) -> None:
-    bad = Fill("f1", "o1", "s1", "AAPL.XNAS", "hold", Decimal(1), Decimal(1), Decimal(0), 1)
+    bad = FillRow("f1", "o1", "s1", "AAPL.XNAS", "hold", Decimal(1), Decimal(1), Decimal(0), 1)
     journal = Journal(tmp_path / "events.journal")
     async with EventWriter(repo, journal, batch_size=100, flush_interval=60) as w:
         await w.submit_many([*bars(0, 5), bad, *bars(5, 5)])

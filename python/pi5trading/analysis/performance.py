@@ -1,4 +1,5 @@
-"""Performance statistics of a backtest, from its equity curve and closed trades.
+"""Performance statistics of a run (a backtest; later paper or live trading), from its equity
+curve and closed trades.
 
 Conventions (documented in docs/backtesting.md):
 - Returns for Sharpe, Sortino and volatility are **daily**: the last equity of each UTC day
@@ -20,7 +21,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from pi5trading.backtest.records import NANOS_PER_DAY, EquityCurve, Trade
+from pi5trading.analysis.records import NANOS_PER_DAY, EquityCurve, Trade
 
 TRADING_DAYS = 252
 YEAR_NANOS = int(365.25 * NANOS_PER_DAY)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
-from click.testing import CliRunner
+import pytest
+from click.testing import CliRunner, Result
 
 from pi5trading.backtest import optimise as opt
-from pi5trading.backtest.spec import BacktestSpec, load_frame, run_spec
+from pi5trading.backtest.spec import BacktestSpec, load_frame, make_risk, run_spec
 from pi5trading.cli import main
+from pi5trading.exceptions import ConfigurationError
 
 NO_COST = [
     "--risk",
@@ -192,3 +195,55 @@ def test_runs_are_recorded_and_listed() -> None:
     nosave = CliRunner().invoke(main, [*base, "--no-save"])
     assert "saved as run" not in nosave.output
     assert len(json.loads(CliRunner().invoke(main, ["runs", "--json"]).output)) == 2
+
+
+def test_a_spec_runs_with_its_risk_limit_overrides() -> None:
+    base = BacktestSpec(data="generated:5000:3", risk="default")
+    plain = run_spec(base)
+    capped = run_spec(msgspec.structs.replace(base, risk_limits={"max_quantity": Decimal(1)}))
+    assert len(plain.trades) > 10
+    assert [d for d in plain.denials if d.code == "max_quantity"] == []
+    # The strategy buys 100 shares: a 1-share cap denies every order, for that reason.
+    assert capped.trades == []
+    assert capped.denials
+    assert {d.code for d in capped.denials} == {"max_quantity"}
+    assert capped.meta["risk_limits"] == "max_quantity=1"
+
+
+def test_limits_without_a_profile_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="without a risk profile"):
+        make_risk(BacktestSpec(risk=None, risk_limits={"max_quantity": Decimal(1)}))
+    with pytest.raises(ConfigurationError, match="risk limit max_loss"):
+        make_risk(BacktestSpec(risk="default", risk_limits={"max_loss": Decimal(1)}))
+
+
+def _trades(result: Result) -> int:
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.output[result.output.index("{") :])
+    return int(stats["trade_stats"]["trades"])
+
+
+def test_backtest_risk_defaults_to_the_configured_settings() -> None:
+    args = ["backtest", "--data", "generated:5000:3", "--json", "--no-report", "--no-save"]
+    capped = {"PI5_RISK__MAX_QUANTITY": "1"}
+    # No --risk: PI5_RISK__* apply, so the 1-share cap stops every 100-share order.
+    assert _trades(CliRunner(env=capped).invoke(main, args)) == 0
+    # --risk names a profile: it runs as documented, without the overrides.
+    assert _trades(CliRunner(env=capped).invoke(main, [*args, "--risk", "default"])) > 10
+    assert _trades(CliRunner(env={}).invoke(main, args)) > 10
+    bad = CliRunner(env={"PI5_RISK__PROFILE": "yolo"}).invoke(main, args)
+    assert bad.exit_code != 0
+    assert "PI5_RISK__PROFILE='yolo'" in bad.output
+
+
+def test_a_recorded_run_keeps_its_risk_overrides(tmp_path: Path) -> None:
+    env = {"PI5_DATA_DIR": str(tmp_path), "PI5_RISK__MAX_NOTIONAL": "30000"}
+    r = CliRunner(env=env).invoke(
+        main, ["backtest", "--data", "generated:2000:3", "-q", "--no-report"]
+    )
+    assert r.exit_code == 0, r.output
+    runs = CliRunner(env=env).invoke(main, ["runs", "--json"])
+    assert runs.exit_code == 0, runs.output
+    (row,) = json.loads(runs.output)
+    assert row["run"]["params"]["risk"] == "default"
+    assert row["run"]["params"]["risk_limits"] == {"max_notional": "30000"}

@@ -1,4 +1,4 @@
-"""What a backtest produces: closed trades and the equity curve, as plain records.
+"""What a run produces: closed trades and the equity curve, as plain records.
 
 Money is ``Decimal`` (exact, from the ledger); analytics convert to float only for
 statistics. These records cross into the API and reports, so they are msgspec Structs.

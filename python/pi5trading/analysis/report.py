@@ -19,10 +19,10 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from pi5trading.backtest.analytics import Performance, drawdown_series, monthly_returns
-from pi5trading.backtest.charts import Marker, Series, line_chart
-from pi5trading.backtest.montecarlo import MonteCarloResult
-from pi5trading.backtest.records import EquityCurve, Trade
+from pi5trading.analysis.charts import Marker, Series, line_chart
+from pi5trading.analysis.montecarlo import MonteCarloResult
+from pi5trading.analysis.performance import Performance, drawdown_series, monthly_returns
+from pi5trading.analysis.records import EquityCurve, Trade
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pi5trading.backtest import EquityCurve, Trade, analyse, monthly_returns
-from pi5trading.backtest.analytics import drawdown_series, max_drawdown_duration, trade_stats
+from pi5trading.analysis import EquityCurve, Trade, analyse, monthly_returns
+from pi5trading.analysis.performance import drawdown_series, max_drawdown_duration, trade_stats
 
 DAY = 86_400 * 10**9
 T0 = 1_704_067_200 * 10**9  # 2024-01-01 00:00 UTC

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from pi5trading import _core
-from pi5trading.backtest.records import Trade
+from pi5trading.analysis.records import Trade
+from pi5trading.portfolio import RoundTrip
 
 _SCALE = Decimal(10**9)
 _NANO = Decimal("1e-9")
 
 
-def trades_from_round_trips(trips: Iterable[_core.RoundTrip]) -> list[Trade]:
+def trades_from_round_trips(trips: Iterable[RoundTrip]) -> list[Trade]:
     """``Trade`` records with exact average prices rounded half-even to 10^-9."""
     out = []
     for t in trips:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import msgspec
 import numpy as np
 
-from pi5trading.backtest.records import Trade
+from pi5trading.analysis.records import Trade
 
 
 class Interval(msgspec.Struct, frozen=True):

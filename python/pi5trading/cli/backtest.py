@@ -1,4 +1,7 @@
-"""``pi5trading backtest`` and ``pi5trading optimize``: the CLI over ``BacktestSpec``."""
+"""``pi5trading backtest``, ``optimize`` and ``runs``: the command line over ``BacktestSpec``.
+
+The engine, NumPy and the database load inside the commands, not with the command line.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,18 @@ import json
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import msgspec
 
-from pi5trading.backtest.optimise import METRICS
-from pi5trading.backtest.spec import BacktestSpec, load_frame, run_spec
+from pi5trading.backtest.ranking import METRICS
+from pi5trading.cli._settings import cli_settings
 from pi5trading.exceptions import Pi5TradingError
+
+if TYPE_CHECKING:
+    from pi5trading.backtest.spec import BacktestSpec
+    from pi5trading.config import RiskLimitValue, Settings
 
 
 def _value(text: str) -> Any:
@@ -100,9 +107,9 @@ def spec_options(f: Any) -> Any:
         click.option("--cash", default="100000", show_default=True, help="Starting cash."),
         click.option(
             "--risk",
-            default="default",
-            show_default=True,
-            help="Risk profile: conservative, default, aggressive, unlimited, none.",
+            default=None,
+            help="Risk profile: conservative, default, aggressive, unlimited, none "
+            "(default: the PI5_RISK__* settings, shown by `pi5trading info`).",
         ),
         click.option(
             "--slippage",
@@ -136,7 +143,17 @@ def spec_options(f: Any) -> Any:
     return f
 
 
-def _spec(kw: dict[str, Any]) -> BacktestSpec:
+def _spec(kw: dict[str, Any], settings: Settings) -> BacktestSpec:
+    from pi5trading.backtest.spec import BacktestSpec
+
+    risk: str | None = kw["risk"]
+    risk_limits: dict[str, RiskLimitValue] = {}
+    if risk is None:  # no --risk: the configured profile with its limit overrides
+        risk, risk_limits = settings.risk.profile, dict(settings.risk.limits)
+    elif risk == "none":
+        risk = None
+    # --risk NAME runs that profile as documented, without the PI5_RISK__* overrides.
+
     venue: dict[str, Any] = {"market_fill": kw["market_fill"]}
     if kw["slippage"]:
         venue["slippage"] = kw["slippage"]
@@ -158,7 +175,8 @@ def _spec(kw: dict[str, Any]) -> BacktestSpec:
         end=kw["end"],
         starting_cash=cash,
         venue=venue,
-        risk=None if kw["risk"] == "none" else kw["risk"],
+        risk=risk,
+        risk_limits=risk_limits,
         data_policy=kw["data_policy"],
         timestamps=kw["timestamps"],
     )
@@ -171,7 +189,7 @@ def _out_dir(out: str | None, data_dir: str, name: str) -> Path:
     return Path(data_dir) / "reports" / f"{stamp}-{name}"
 
 
-@click.command()
+@click.command("backtest")
 @spec_options
 @click.option("--out", "-o", default=None, help="Report folder (default: DATA_DIR/reports/...).")
 @click.option("--no-report", is_flag=True, help="Print the summary only.")
@@ -179,7 +197,7 @@ def _out_dir(out: str | None, data_dir: str, name: str) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--no-save", is_flag=True, help="Do not record the run in the database (see `runs`).")
-def backtest(
+def backtest_command(
     out: str | None,
     no_report: bool,
     monte_carlo: int,
@@ -198,8 +216,11 @@ def backtest(
     from rich.console import Console
     from rich.table import Table
 
+    from pi5trading.backtest.spec import run_spec
+
     console = Console(stderr=True)
-    spec = _spec(kw)
+    settings = cli_settings()
+    spec = _spec(kw, settings)
     try:
         t0 = time.perf_counter()
         result = run_spec(spec, progress=not quiet and not as_json)
@@ -243,9 +264,6 @@ def backtest(
             from rich.markup import escape
 
             console.print(escape(f"first risk denial: [{code}] {msg}"))
-    from pi5trading.config import load_settings
-
-    settings = load_settings()
     report: Path | None = None
     if not no_report:
         folder = _out_dir(out, settings.data_dir, spec.strategy.replace("/", "_"))
@@ -264,10 +282,10 @@ def backtest(
             click.echo(f"saved as run {run_id} (pi5trading runs)", err=as_json)
 
 
-@click.command()
+@click.command("runs")
 @click.option("--limit", "-n", default=20, show_default=True, help="How many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
-def runs(limit: int, as_json: bool) -> None:
+def runs_command(limit: int, as_json: bool) -> None:
     """List recorded backtests, newest first, with their results and reports."""
     from rich.console import Console
     from rich.table import Table
@@ -312,7 +330,7 @@ def runs(limit: int, as_json: bool) -> None:
     Console().print(table)
 
 
-@click.command()
+@click.command("optimize")
 @spec_options
 @click.option(
     "--grid",
@@ -347,7 +365,7 @@ def runs(limit: int, as_json: bool) -> None:
 )
 @click.option("--anchored", is_flag=True, help="Anchored walk-forward (growing in-sample).")
 @click.option("--out", "-o", default=None, help="Results folder.")
-def optimize(
+def optimize_command(
     grid_opts: tuple[str, ...],
     n_random: int,
     seed: int,
@@ -369,16 +387,17 @@ def optimize(
     from rich.table import Table
 
     from pi5trading.backtest import optimise as opt
-    from pi5trading.config import load_settings
+    from pi5trading.backtest.spec import load_frame
 
-    spec = _spec(kw)
+    settings = cli_settings()
+    spec = _spec(kw, settings)
     space = _space(grid_opts)
     if not space:
         raise click.UsageError("give at least one --grid name=values")
     candidates = opt.grid(space)
     if n_random:
         candidates = opt.random_sample(space, n_random, seed)
-    folder = _out_dir(out, load_settings().data_dir, "optimize")
+    folder = _out_dir(out, settings.data_dir, "optimize")
     folder.mkdir(parents=True, exist_ok=True)
     try:
         with Progress(console=Console(stderr=True), transient=True) as bar:

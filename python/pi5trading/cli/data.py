@@ -1,0 +1,160 @@
+"""``pi5trading data``: market data in the database (``data import``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from pi5trading.cli._display import utc_time
+from pi5trading.cli._settings import database_url_option, with_database_url
+from pi5trading.exceptions import Pi5TradingError
+
+if TYPE_CHECKING:
+    from pi5trading.config import Settings
+
+
+@click.group("data")
+def data_group() -> None:
+    """Market data: import bars into the database."""
+
+
+@data_group.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--instrument",
+    "-i",
+    default=None,
+    help="Instrument id for rows without an instrument column, e.g. AAPL.XNAS.",
+)
+@click.option(
+    "--interval", default="1m", show_default=True, help="Bar interval label: 1m, 5m, 1h, 1d …"
+)
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["auto", "csv", "parquet"]),
+    default="auto",
+    show_default=True,
+    help="File format (auto: by extension, then content).",
+)
+@click.option(
+    "--time-unit",
+    type=click.Choice(["auto", "s", "ms", "us", "ns"]),
+    default="auto",
+    show_default=True,
+    help="Unit of integer timestamps (auto: by number of digits).",
+)
+@click.option(
+    "--max-errors",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Stop checking after this many bad rows.",
+)
+@database_url_option
+def data_import_command(
+    files: tuple[str, ...],
+    instrument: str | None,
+    interval: str,
+    file_format: str,
+    time_unit: str,
+    max_errors: int,
+    database_url: str | None,
+) -> None:
+    """Import OHLCV bars from CSV or Parquet FILES (all or nothing).
+
+    Columns by header name: timestamp (or ts/time/datetime/date), open, high, low, close,
+    optional volume and optional instrument_id/symbol. Timestamps are UNIX integers or ISO
+    8601 (UTC when no offset is given). Every row is validated; if any is bad, nothing is
+    written and the bad rows are listed by line number. Bars already stored are skipped,
+    so re-running an import is safe.
+
+    Example: pi5trading data import aapl_1m.csv --instrument AAPL.XNAS --interval 1m
+    """
+    import asyncio
+
+    settings = with_database_url(database_url)
+    try:
+        asyncio.run(
+            _import(
+                settings,
+                list(files),
+                instrument_id=instrument,
+                interval=interval,
+                file_format=file_format,
+                time_unit=time_unit,
+                max_errors=max_errors,
+            )
+        )
+    except Pi5TradingError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _import(
+    settings: Settings,
+    files: list[str],
+    *,
+    instrument_id: str | None,
+    interval: str,
+    file_format: str,
+    time_unit: str,
+    max_errors: int,
+) -> None:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskID,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from pi5trading.storage.bars_import import import_bars
+    from pi5trading.storage.connect import open_driver, prepare_database
+    from pi5trading.storage.repository import SqlRepository
+
+    out = Console()
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def report(path: str, done: int, total: int) -> None:
+        task = tasks.get(path)
+        if task is None:
+            task = tasks[path] = progress.add_task(path, total=total)
+        progress.update(task, completed=done, total=total)
+
+    driver = await open_driver(settings.database, settings.data_dir)
+    repo = SqlRepository(driver)
+    try:
+        if settings.database.migrate_on_start:
+            await prepare_database(settings, driver)
+        with progress:
+            result = await import_bars(
+                repo,
+                files,
+                instrument_id=instrument_id,
+                interval=interval,
+                file_format=file_format,
+                time_unit=time_unit,
+                max_errors=max_errors,
+                progress=report,
+            )
+    finally:
+        await repo.close()
+    skipped = result.rows - result.inserted
+    out.print(
+        f"imported {result.inserted} new bars ({skipped} already stored) for "
+        f"{', '.join(result.instrument_ids) or 'no instrument'}, interval {interval}, "
+        f"{utc_time(result.first_ns)} .. {utc_time(result.last_ns)}"
+    )
