@@ -106,16 +106,8 @@ impl<'a> BarSeries<'a> {
         close: impl Into<Column<'a>>,
         volume: impl Into<Column<'a>>,
     ) -> CoreResult<Self> {
-        let s = Self {
-            bar_type,
-            ts: ts.into(),
-            open: open.into(),
-            high: high.into(),
-            low: low.into(),
-            close: close.into(),
-            volume: volume.into(),
-            checked_tick: None,
-        };
+        let mut s = Self::revalidated(bar_type, ts, open, high, low, close, volume, 0);
+        s.checked_tick = None;
         s.validate()?;
         Ok(s)
     }

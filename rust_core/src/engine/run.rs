@@ -75,6 +75,14 @@ struct RawBar {
 }
 
 impl EngineState {
+    /// Flat memory on long runs (bars and ticks alike): fills are recorded, closed orders
+    /// past `KEEP_CLOSED` are not needed.
+    fn sweep_closed(&mut self) {
+        if self.venue.closed_count() > KEEP_CLOSED {
+            self.venue.purge_closed();
+        }
+    }
+
     fn make_bar(&self, b: &RawBar) -> Bar {
         let ins = &self.instruments[b.instrument];
         let p = |raw: i64| Price::from_raw_or_finer(raw, ins.price_precision);
@@ -260,6 +268,7 @@ impl Engine {
                 self.bar(&raw, strategies)
             }
             MarketEvent::Quote(q) => {
+                self.sweep_closed();
                 self.fire_timers(ts.saturating_sub(1), strategies)?;
                 self.now = ts;
                 let st: &mut EngineState = self;
@@ -268,6 +277,7 @@ impl Engine {
                 self.after_tick(ts, strategies)
             }
             MarketEvent::Trade(t) => {
+                self.sweep_closed();
                 self.fire_timers(ts.saturating_sub(1), strategies)?;
                 self.now = ts;
                 let st: &mut EngineState = self;
@@ -363,10 +373,7 @@ impl Engine {
         // Timers due strictly before this bar fire first, in time order.
         self.fire_timers(b.ts.saturating_sub(1), strategies)?;
         self.now = b.ts;
-        if self.venue.closed_count() > KEEP_CLOSED {
-            // Flat memory on long runs: fills are recorded, closed orders are not needed.
-            self.venue.purge_closed();
-        }
+        self.sweep_closed();
         self.process_bar(b)?;
         self.dispatch(strategies)?;
         if self.fired.is_empty() && self.to_call.is_empty() {

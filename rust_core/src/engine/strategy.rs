@@ -95,7 +95,7 @@ pub trait Strategy<E: From<CoreError>> {
     }
 }
 
-impl<E: From<CoreError>> Strategy<E> for Box<dyn Strategy<E>> {
+impl<'a, E: From<CoreError>> Strategy<E> for Box<dyn Strategy<E> + 'a> {
     fn on_start(&mut self, engine: &mut Engine) -> Result<(), E> {
         (**self).on_start(engine)
     }

@@ -354,62 +354,8 @@ impl Strategy<PyErr> for PyStrategy<'_> {
     }
 }
 
-/// Either kind of strategy a run may hold: Python objects, or the Rust vectorised one.
-enum Runner<'py> {
-    Py(PyStrategy<'py>),
-    Targets(TargetPositions),
-}
-
-impl Strategy<PyErr> for Runner<'_> {
-    fn on_start(&mut self, e: &mut Engine) -> PyResult<()> {
-        match self {
-            Self::Py(s) => s.on_start(e),
-            Self::Targets(s) => Strategy::<PyErr>::on_start(s, e),
-        }
-    }
-    fn on_bar(&mut self, e: &mut Engine, bar: &Bar) -> PyResult<()> {
-        match self {
-            Self::Py(s) => s.on_bar(e, bar),
-            Self::Targets(s) => Strategy::<PyErr>::on_bar(s, e, bar),
-        }
-    }
-    fn on_cross(&mut self, e: &mut Engine, c: usize, bar: &Bar, d: i8) -> PyResult<()> {
-        match self {
-            Self::Py(s) => s.on_cross(e, c, bar, d),
-            Self::Targets(_) => Ok(()),
-        }
-    }
-    fn on_order(&mut self, e: &mut Engine, ev: &OrderEvent) -> PyResult<()> {
-        match self {
-            Self::Py(s) => s.on_order(e, ev),
-            Self::Targets(_) => Ok(()),
-        }
-    }
-    fn on_fill(&mut self, e: &mut Engine, ev: &OrderEvent) -> PyResult<()> {
-        match self {
-            Self::Py(s) => s.on_fill(e, ev),
-            Self::Targets(_) => Ok(()),
-        }
-    }
-    fn on_position(&mut self, e: &mut Engine, ev: &PositionEvent) -> PyResult<()> {
-        match self {
-            Self::Py(s) => s.on_position(e, ev),
-            Self::Targets(_) => Ok(()),
-        }
-    }
-    fn on_timer(&mut self, e: &mut Engine, ev: &TimeEvent) -> PyResult<()> {
-        match self {
-            Self::Py(s) => s.on_timer(e, ev),
-            Self::Targets(_) => Ok(()),
-        }
-    }
-    fn on_stop(&mut self, e: &mut Engine) -> PyResult<()> {
-        match self {
-            Self::Py(s) => s.on_stop(e),
-            Self::Targets(_) => Ok(()),
-        }
-    }
-}
+/// A strategy of a run: a Python object's adapter, or the Rust vectorised one.
+type Runner<'py> = Box<dyn Strategy<PyErr> + 'py>;
 
 enum Slot {
     Py(Handlers),
@@ -1128,12 +1074,12 @@ impl PyEngine {
                 .iter()
                 .enumerate()
                 .map(|(k, s)| match s {
-                    Slot::Py(h) => Runner::Py(PyStrategy {
+                    Slot::Py(h) => Box::new(PyStrategy {
                         cell: slf.clone(),
                         k,
                         h: h.clone_ref(py),
-                    }),
-                    Slot::Targets(t) => Runner::Targets(t.clone()),
+                    }) as Runner<'_>,
+                    Slot::Targets(t) => Box::new(t.clone()),
                 })
                 .collect();
             me.slots = slots;
