@@ -183,10 +183,21 @@ def _spec(kw: dict[str, Any], settings: Settings) -> BacktestSpec:
 
 
 def _out_dir(out: str | None, data_dir: str, name: str) -> Path:
+    """The report folder, created now: an unwritable path fails before a long run, in one
+    line."""
     if out:
-        return Path(out)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    return Path(data_dir) / "reports" / f"{stamp}-{name}"
+        folder = Path(out)
+    else:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        folder = Path(data_dir) / "reports" / f"{stamp}-{name}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write the report to {folder}: {exc.strerror or exc}"
+            " (choose another folder with --out)"
+        ) from exc
+    return folder
 
 
 @click.command("backtest")
@@ -221,6 +232,9 @@ def backtest_command(
     console = Console(stderr=True)
     settings = cli_settings()
     spec = _spec(kw, settings)
+    folder = (
+        None if no_report else _out_dir(out, settings.data_dir, spec.strategy.replace("/", "_"))
+    )
     try:
         t0 = time.perf_counter()
         result = run_spec(spec, progress=not quiet and not as_json)
@@ -265,8 +279,7 @@ def backtest_command(
 
             console.print(escape(f"first risk denial: [{code}] {msg}"))
     report: Path | None = None
-    if not no_report:
-        folder = _out_dir(out, settings.data_dir, spec.strategy.replace("/", "_"))
+    if folder is not None:
         result.write_report(folder, monte_carlo=monte_carlo > 0)
         report = folder / "report.html"
         click.echo(f"report: {report}", err=as_json)
@@ -398,7 +411,6 @@ def optimize_command(
     if n_random:
         candidates = opt.random_sample(space, n_random, seed)
     folder = _out_dir(out, settings.data_dir, "optimize")
-    folder.mkdir(parents=True, exist_ok=True)
     try:
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("optimising", total=None)

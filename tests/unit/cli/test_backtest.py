@@ -247,3 +247,20 @@ def test_a_recorded_run_keeps_its_risk_overrides(tmp_path: Path) -> None:
     (row,) = json.loads(runs.output)
     assert row["run"]["params"]["risk"] == "default"
     assert row["run"]["params"]["risk_limits"] == {"max_notional": "30000"}
+
+
+@pytest.mark.parametrize("verb", [["backtest"], ["optimize", "-g", "fast=5,10"]])
+def test_an_unwritable_report_folder_is_one_line_before_the_run(
+    tmp_path: Path, verb: list[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    r = CliRunner().invoke(
+        main,
+        [*verb, "-s", "sma_crossover", "--data", "generated:2000:3", "-o", str(blocker / "x")],
+    )
+    assert r.exit_code == 1, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "cannot write the report to" in r.output
+    assert "--out" in r.output
+    assert "Traceback" not in r.output
