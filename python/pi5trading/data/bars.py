@@ -1,9 +1,10 @@
 """Bars as exact columns, and the one place where bars are validated.
 
-``BarFrame`` holds one instrument's bars as int64 columns: ``ts`` (UTC ns) and prices and
-volume in raw units of 10^-9 (``open_raw`` ...), the engine's fixed-point scale, plus a
-row -> source line map. ``open``/``high``/``low``/``close``/``volume`` are float64 views
-for charts and analytics, made on first use.
+``BarFrame`` holds one instrument's bars: ``ts`` (int64 UTC ns) and prices and volume
+either as int64 raw units of 10^-9, the engine's fixed-point scale (what the file readers
+produce), or as the float64 arrays a caller handed in (kept, not copied: read exactly, each
+value rounded half to even to 10^-9), plus a row -> source line map. ``open_raw`` ...
+give raw units and ``open`` ... float64 whichever way a column is stored.
 
 ``check_bars`` finds bad rows — unparsable or missing values, non-positive prices, high
 below max(open, close), low above min(open, close), negative volume, timestamps before
@@ -103,51 +104,89 @@ def _int64(values: npt.ArrayLike) -> npt.NDArray[np.int64]:
     return np.ascontiguousarray(values, dtype=np.int64)
 
 
-def _to_raw(values: npt.ArrayLike, name: str, source: str) -> Raw:
-    """Prices or volumes given as numbers (floats, ints, Decimals, text) as raw units."""
+Column = npt.NDArray[np.int64] | npt.NDArray[np.float64]
+"""A price or volume column as stored: int64 raw units, or float64 as the caller gave it."""
+
+_BLOCK = 1 << 17
+"""Rows converted at a time when a float column is read as raw (1 MB per column)."""
+
+_BIG = 9.0e9
+"""Floats above this may not fit the raw range (2^63 / 10^9 ~ 9.22e9): checked exactly."""
+
+
+def _to_column(values: npt.ArrayLike, name: str, source: str) -> Column:
+    """Prices or volumes given as numbers: float64 kept as they are (converted exactly
+    whenever read as raw), anything else converted to raw units now."""
     arr = np.asarray(values)
-    if arr.dtype.kind == "f":
-        raw, bad = raw_from_floats(arr)
-        nonfinite = ~np.isfinite(arr)
-        bad &= ~nonfinite  # NaN stays detectable: check_bars reports it by row
-        raw[nonfinite] = _MISSING
-    elif arr.dtype.kind in "iub":
+    if arr.dtype == np.float64 or arr.dtype.kind == "f":
+        f = np.ascontiguousarray(arr, dtype=np.float64)
+        # Only values too large for the raw range are refused here (a cheap comparison);
+        # NaN and infinities stay, for check_bars to report by line.
+        big = np.flatnonzero(np.abs(f) > _BIG)
+        if big.size:
+            _, bad = raw_from_floats(f[big])
+            bad &= np.isfinite(f[big])
+            if bad.any():
+                i = int(big[np.flatnonzero(bad)[0]])
+                raise InvalidInputError(
+                    f"{source}: {name}[{i}] = {float(f[i])!r} is not an exact number"
+                )
+        view = f.view()
+        view.setflags(write=False)  # a view: the caller's own array keeps its flags
+        return view
+    if arr.dtype.kind in "iub":
         raw, bad = raw_from_ints(arr.astype(np.int64))
     else:
         raw, bad = raw_from_objects(arr.tolist())
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InvalidInputError(f"{source}: {name}[{i}] = {arr[i]!r} is not an exact number")
+        value = arr[i].item() if isinstance(arr[i], np.generic) else arr[i]
+        raise InvalidInputError(f"{source}: {name}[{i}] = {value!r} is not an exact number")
+    return raw
+
+
+def _raw_of(col: Column) -> Raw:
+    """``col`` in raw units (a new array for a float column; NaN/inf as ``_MISSING``)."""
+    if col.dtype != np.float64:
+        return col  # type: ignore[return-value]
+    raw = np.empty(col.size, dtype=np.int64)
+    for a in range(0, col.size, _BLOCK):
+        part = col[a : a + _BLOCK]
+        r, _ = raw_from_floats(part)
+        r[~np.isfinite(part)] = _MISSING
+        raw[a : a + _BLOCK] = r
     return raw
 
 
 _MISSING = np.iinfo(np.int64).min
 """Raw value of a missing price in a frame built from floats (NaN); never a real price."""
 
+_COLUMNS = (*PRICES, "volume")
+
 
 class BarFrame:
-    """One instrument's bars as exact columns: ``ts`` (int64 UTC ns) and raw int64 prices
-    and volume (units of 10^-9: ``open_raw``, ``high_raw``, ``low_raw``, ``close_raw``,
-    ``volume_raw``); ``lines`` maps rows to source lines. ``open`` ... ``volume`` are
-    float64 views, computed once on first use.
+    """One instrument's bars as exact columns: ``ts`` (int64 UTC ns) and prices and volume
+    (``open_raw``, ``high_raw``, ``low_raw``, ``close_raw``, ``volume_raw``: int64 raw
+    units of 10^-9); ``lines`` maps rows to source lines. ``open`` ... ``volume`` are
+    float64.
 
-    ``BarFrame(ts, open, high, low, close, volume)`` takes prices as numbers (floats are
-    rounded half to even to 10^-9); ``BarFrame.from_raw`` takes raw columns as they are.
+    ``BarFrame(ts, open, high, low, close, volume)`` takes prices as numbers. Float64
+    columns are kept as given, not copied: the engine reads them in place, rounding each
+    value half to even to 10^-9 (so a 1M-bar frame costs the caller's arrays and nothing
+    more), and ``*_raw`` converts them on each access. Other numbers are converted to raw
+    units once. ``BarFrame.from_raw`` takes raw columns as they are. Columns are not meant
+    to change after the frame is built.
     """
 
     __slots__ = (
         "_checked",
+        "_cols",
         "_decimals",
         "_floats",
         "_line0",
         "_lines",
-        "close_raw",
-        "high_raw",
-        "low_raw",
-        "open_raw",
         "source",
         "ts",
-        "volume_raw",
     )
 
     def __init__(
@@ -162,27 +201,25 @@ class BarFrame:
         source: str = "<arrays>",
         lines: npt.ArrayLike | None = None,
     ) -> None:
-        cols = {"open": open, "high": high, "low": low, "close": close}
-        raw = {k: _to_raw(v, k, source) for k, v in cols.items()}
-        vol = None if volume is None else _to_raw(volume, "volume", source)
-        self._init(_int64(ts), raw, vol, source, lines, 1)
+        given = {"open": open, "high": high, "low": low, "close": close, "volume": volume}
+        cols = {k: _to_column(v, k, source) for k, v in given.items() if v is not None}
+        self._init(_int64(ts), cols, source, lines, 1)
 
     def _init(
         self,
         ts: npt.NDArray[np.int64],
-        raw: dict[str, Raw],
-        volume: Raw | None,
+        cols: dict[str, Column],
         source: str,
         lines: npt.ArrayLike | None,
         line0: int,
     ) -> None:
         n = ts.size
         self.ts = ts
-        self.open_raw, self.high_raw = raw["open"], raw["high"]
-        self.low_raw, self.close_raw = raw["low"], raw["close"]
-        self.volume_raw = np.zeros(n, dtype=np.int64) if volume is None else volume
-        for name in (*PRICES, "volume"):
-            if getattr(self, f"{name}_raw").size != n:
+        if "volume" not in cols:
+            cols["volume"] = np.zeros(n, dtype=np.int64)
+        self._cols = cols
+        for name in _COLUMNS:
+            if cols[name].size != n:
                 raise InvalidInputError(f"{source}: column {name} has a different length")
         self.source = source
         # Lines are kept implicit (row i = line line0 + i) until rows are dropped or moved.
@@ -212,12 +249,23 @@ class BarFrame:
     ) -> BarFrame:
         """A frame from int64 raw columns (no conversion). Without ``lines`` row i is line
         ``first_line + i``."""
+        given = {"open": open_raw, "high": high_raw, "low": low_raw, "close": close_raw}
+        cols: dict[str, Column] = {k: _int64(v) for k, v in given.items()}
+        if volume_raw is not None:
+            cols["volume"] = _int64(volume_raw)
+        return cls._of(_int64(ts), cols, source, lines, first_line)
+
+    @classmethod
+    def _of(
+        cls,
+        ts: npt.NDArray[np.int64],
+        cols: dict[str, Column],
+        source: str,
+        lines: npt.ArrayLike | None,
+        first_line: int,
+    ) -> BarFrame:
         self = cls.__new__(cls)
-        raw = {"open": open_raw, "high": high_raw, "low": low_raw, "close": close_raw}
-        vol = None if volume_raw is None else _int64(volume_raw)
-        self._init(
-            _int64(ts), {k: _int64(v) for k, v in raw.items()}, vol, source, lines, first_line
-        )
+        self._init(ts, cols, source, lines, first_line)
         return self
 
     @classmethod
@@ -245,12 +293,39 @@ class BarFrame:
         """The source line of ``row``."""
         return self._line0 + row if self._lines is None else int(self._lines[row])
 
+    def raw(self, name: str, start: int = 0, stop: int | None = None) -> Raw:
+        """Column ``name`` (``open`` ... ``volume``), rows ``start:stop``, in raw units.
+        A float column is converted on each call (nothing is cached)."""
+        return _raw_of(self._cols[name][start:stop])
+
+    @property
+    def open_raw(self) -> Raw:
+        return self.raw("open")
+
+    @property
+    def high_raw(self) -> Raw:
+        return self.raw("high")
+
+    @property
+    def low_raw(self) -> Raw:
+        return self.raw("low")
+
+    @property
+    def close_raw(self) -> Raw:
+        return self.raw("close")
+
+    @property
+    def volume_raw(self) -> Raw:
+        return self.raw("volume")
+
     def _float(self, name: str) -> npt.NDArray[np.float64]:
+        col = self._cols[name]
+        if col.dtype == np.float64:
+            return col  # type: ignore[return-value]
         f = self._floats.get(name)
         if f is None:
-            raw: Raw = getattr(self, f"{name}_raw")
-            f = raw / SCALE
-            f[raw == _MISSING] = np.nan
+            f = col / SCALE
+            f[col == _MISSING] = np.nan
             f.setflags(write=False)
             self._floats[name] = f
         return f
@@ -278,24 +353,26 @@ class BarFrame:
     def raw_columns(
         self,
     ) -> tuple[npt.NDArray[np.int64], Raw, Raw, Raw, Raw, Raw]:
-        """``(ts, open, high, low, close, volume)`` as int64 (raw units), the form the
-        engine's ``add_bars`` takes without a float detour."""
-        return (
-            self.ts,
-            self.open_raw,
-            self.high_raw,
-            self.low_raw,
-            self.close_raw,
-            self.volume_raw,
-        )
+        """``(ts, open, high, low, close, volume)`` as int64 raw units (float columns are
+        converted: five new arrays; ``engine_columns`` avoids that)."""
+        return (self.ts, *(self.raw(name) for name in _COLUMNS))  # type: ignore[return-value]
+
+    def engine_columns(self) -> tuple[npt.NDArray[np.int64], list[Column]]:
+        """``ts`` and ``[open, high, low, close, volume]`` as stored, C-contiguous: the
+        engine's ``add_bars`` reads int64 raw and float64 columns alike, in place."""
+        cols: list[Column] = [np.ascontiguousarray(self._cols[name]) for name in _COLUMNS]  # type: ignore[misc]
+        return _int64(self.ts), cols
 
     @property
     def price_decimals(self) -> int:
         """Most decimal places any price needs (0-9): the data's tick is 10^-this."""
         if self._decimals is None:  # columns are never changed in place, so cache it
-            cols = [self.open_raw, self.high_raw, self.low_raw, self.close_raw]
-            cols = [c[c != _MISSING] if (c == _MISSING).any() else c for c in cols]
-            self._decimals = decimals_of(*cols)
+            d = 0
+            for name in PRICES:
+                for a in range(0, max(len(self), 1), _BLOCK):
+                    c = self.raw(name, a, a + _BLOCK)
+                    d = max(d, decimals_of(c[c != _MISSING]))
+            self._decimals = d
         return self._decimals
 
     @property
@@ -303,26 +380,24 @@ class BarFrame:
         return decimals_of(self.volume_raw)
 
     def take(self, idx: npt.NDArray[np.int64] | npt.NDArray[np.bool_]) -> BarFrame:
-        return BarFrame.from_raw(
+        return BarFrame._of(
             self.ts[idx],
-            self.open_raw[idx],
-            self.high_raw[idx],
-            self.low_raw[idx],
-            self.close_raw[idx],
-            self.volume_raw[idx],
-            source=self.source,
-            lines=self.lines[idx],
+            {name: col[idx] for name, col in self._cols.items()},
+            self.source,
+            self.lines[idx],
+            1,
         )
 
     def _slice(self, a: int, b: int) -> BarFrame:
         """Rows ``a:b`` as views (no copy)."""
         if (a, b) == (0, len(self)):
             return self
-        return BarFrame.from_raw(
-            *(c[a:b] for c in self.raw_columns()),
-            source=self.source,
-            lines=None if self._lines is None else self._lines[a:b],
-            first_line=self._line0 + a,
+        return BarFrame._of(
+            self.ts[a:b],
+            {name: col[a:b] for name, col in self._cols.items()},
+            self.source,
+            None if self._lines is None else self._lines[a:b],
+            self._line0 + a,
         )
 
     def between(self, start: int | None = None, end: int | None = None) -> BarFrame:
@@ -340,13 +415,7 @@ class BarFrame:
 
     def shifted(self, ns: int) -> BarFrame:
         """The same bars with every timestamp moved by ``ns`` (prices are shared)."""
-        return BarFrame.from_raw(
-            self.ts + ns,
-            *self.raw_columns()[1:],
-            source=self.source,
-            lines=self._lines,
-            first_line=self._line0,
-        )
+        return BarFrame._of(self.ts + ns, dict(self._cols), self.source, self._lines, self._line0)
 
 
 def iso(ns: int) -> str:
@@ -394,28 +463,37 @@ def find_problems(
     if found:
         bad[list(found)] = True
 
-    # Boolean masks only (1 byte a row): this runs on every file, keep it lean.
-    def flag(
-        mask: npt.NDArray[np.bool_],
-        field: str,
-        why: str,
-        values: Raw | None,
-        bound: Any = None,
-    ) -> None:
-        for i in np.flatnonzero(mask & ~bad).tolist():
-            value = None if values is None else raw_text(int(values[i]))
-            reason = why if bound is None else f"{why} = {raw_text(bound(int(o[i]), int(c[i])))}"
-            found[i] = Problem(frame.line_of(i), field, reason, value)
-        bad[mask] = True
+    # Boolean masks only (1 byte a row), and raw values a block of rows at a time (float
+    # columns are converted on the fly): this runs on every file, keep it lean.
+    def check_block(a: int) -> None:
+        o, h, lo, c, v = (frame.raw(name, a, a + _BLOCK) for name in _COLUMNS)
+        seen = bad[a : a + _BLOCK]  # a view: flagging a row marks it in ``bad``
 
-    o, h, lo, c, v = frame.raw_columns()[1:]
-    for name, col in zip((*PRICES, "volume"), (o, h, lo, c, v), strict=True):
-        flag(col == _MISSING, getattr(names, name), "not a number", None)
-    for name, col in zip(PRICES, (o, h, lo, c), strict=True):
-        flag(col <= 0, getattr(names, name), "must be > 0", col)
-    flag((h < o) | (h < c), names.high, "below max(open, close)", h, max)
-    flag((lo > o) | (lo > c), names.low, "above min(open, close)", lo, min)
-    flag(v < 0, names.volume, "negative", v)
+        def flag(
+            mask: npt.NDArray[np.bool_],
+            field: str,
+            why: str,
+            values: Raw | None,
+            bound: Any = None,
+        ) -> None:
+            for i in np.flatnonzero(mask & ~seen).tolist():
+                value = None if values is None else raw_text(int(values[i]))
+                reason = (
+                    why if bound is None else f"{why} = {raw_text(bound(int(o[i]), int(c[i])))}"
+                )
+                found[a + i] = Problem(frame.line_of(a + i), field, reason, value)
+            seen[mask] = True
+
+        for name, col in zip(_COLUMNS, (o, h, lo, c, v), strict=True):
+            flag(col == _MISSING, getattr(names, name), "not a number", None)
+        for name, col in zip(PRICES, (o, h, lo, c), strict=True):
+            flag(col <= 0, getattr(names, name), "must be > 0", col)
+        flag((h < o) | (h < c), names.high, "below max(open, close)", h, max)
+        flag((lo > o) | (lo > c), names.low, "above min(open, close)", lo, min)
+        flag(v < 0, names.volume, "negative", v)
+
+    for a in range(0, n, _BLOCK):
+        check_block(a)
     for i in np.flatnonzero((frame.ts < 0) & ~bad).tolist():
         found[i] = Problem(frame.line_of(i), names.ts, "before 1970-01-01", iso(int(frame.ts[i])))
     bad |= frame.ts < 0
@@ -545,14 +623,14 @@ def check_tick(frame: BarFrame, tick_raw: int) -> None:
     if tick_raw <= 1:
         return
     for name in PRICES:
-        col: Raw = getattr(frame, f"{name}_raw")
-        off = np.flatnonzero(col % tick_raw)
-        if off.size:
-            i = int(off[0])
-            why = f"not on the instrument's tick {raw_text(tick_raw)}"
-            raise BarDataError(
-                frame.source, [Problem(frame.line_of(i), name, why, raw_text(int(col[i])))]
-            )
+        for a in range(0, len(frame), _BLOCK):
+            col = frame.raw(name, a, a + _BLOCK)
+            off = np.flatnonzero(col % tick_raw)
+            if off.size:
+                i = int(off[0])
+                why = f"not on the instrument's tick {raw_text(tick_raw)}"
+                problem = Problem(frame.line_of(a + i), name, why, raw_text(int(col[i])))
+                raise BarDataError(frame.source, [problem])
 
 
 def interval_ns(interval: str) -> int:

@@ -203,9 +203,10 @@ class BacktestRunner:
         for ins in self.instruments.values():
             engine.add_instrument(ins)
         for symbol, (interval, f) in self.bars.items():
-            # Exact raw columns, read in place by the engine (no copy, no float detour).
+            # Raw or float columns, read in place by the engine (no copy).
             try:
-                engine.add_bars(symbol, interval, *_columns(f))
+                ts, cols = f.engine_columns()
+                engine.add_bars(symbol, interval, ts, *cols)
             except ValueError:
                 # The engine checks the tick itself; the reader's check names the line.
                 check_tick(f, self.instruments[symbol].tick_size.raw)
@@ -239,11 +240,6 @@ class BacktestRunner:
         for s, _ in self.strategies:
             meta[f"params[{s.id}]"] = _params(s)
         return BacktestResult.from_engine(engine, {s: f for s, (_, f) in self.bars.items()}, meta)
-
-
-def _columns(f: BarFrame) -> list[npt.NDArray[Any]]:
-    # ascontiguousarray is a no-op for the reader's columns; a sliced frame may be strided.
-    return [np.ascontiguousarray(c) for c in f.raw_columns()]
 
 
 def _params(strategy: Strategy) -> str:

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from pi5trading import _core
 from pi5trading.data.bars import BarFrame
-from pi5trading.engine.backtest import BacktestResult, BacktestRunner, _columns, us_equity
+from pi5trading.engine.backtest import BacktestResult, BacktestRunner, us_equity
 from pi5trading.exceptions import InvalidInputError
 
 _SCALE = 10**9
@@ -37,7 +37,8 @@ def run_vectorised(
     ins = runner.instruments.get(symbol) or us_equity(symbol)
     engine.add_instrument(ins)
     f: BarFrame = frame
-    engine.add_bars(symbol, interval, *_columns(f))
+    ts, cols = f.engine_columns()
+    engine.add_bars(symbol, interval, ts, *cols)
     engine.add_target_positions(strategy_id, symbol, raw)
     engine.run()
     return BacktestResult.from_engine(
