@@ -125,6 +125,8 @@ class Strategy:
         self._engine: Any = None
         self._k = -1
         self._symbols: tuple[str, ...] = ()
+        # The symbol a call without one means (set when attached to one instrument).
+        self._only_symbol: str | None = None
         self._only_state: tuple[str, Any] | None = None
         self._states: dict[str, Any] = {}
 
@@ -166,6 +168,7 @@ class Strategy:
 
         self._engine = engine
         self._symbols = symbols
+        self._only_symbol = symbols[0] if len(symbols) == 1 else None
         self._k = engine.add_strategy(
             self.id,
             list(symbols),
@@ -192,8 +195,8 @@ class Strategy:
     def _symbol(self, symbol: str | None) -> str:
         if symbol is not None:
             return symbol
-        if len(self._symbols) == 1:
-            return self._symbols[0]
+        if self._only_symbol is not None:
+            return self._only_symbol
         raise ValueError(
             f"strategy {self.id!r} trades {len(self._symbols)} instruments: name the symbol"
         )
@@ -470,7 +473,11 @@ class Strategy:
 
     def is_flat(self, symbol: str | None = None) -> bool:
         """True when the strategy holds nothing in ``symbol`` (the cheap per-bar check)."""
-        return bool(self._engine.position_raw(self._k, self._symbol(symbol)) == 0)
+        # Called on every bar by most strategies: no helper call on the common path.
+        sym = self._only_symbol if symbol is None else symbol
+        if sym is None:
+            sym = self._symbol(None)  # raises: several instruments, none named
+        return bool(self._engine.position_raw(self._k, sym) == 0)
 
     def open_orders(self) -> list[str]:
         """Client ids of the strategy's working orders."""
