@@ -9,6 +9,7 @@ the date range, the venue settings and the risk profile. ``run_spec`` turns it i
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -183,6 +184,7 @@ def run_spec(
     """Run ``spec`` (optionally on an already loaded ``frame`` and with ``params``
     overriding the spec's)."""
     from pi5trading.engine import BacktestRunner
+    from pi5trading.engine.denials import RiskDenialWarning
     from pi5trading.strategies.loader import load_strategy
 
     cls = load_strategy(spec.strategy)
@@ -192,7 +194,11 @@ def run_spec(
     runner.add_instrument(data_instrument(spec.symbol, bars))
     runner.add_bars(spec.symbol, bars, spec.interval)
     runner.add_strategy(strategy, [spec.symbol])
-    result = runner.run(progress=progress)
+    with warnings.catch_warnings():
+        # Specs run from the CLI and in sweeps: the result's ``risk_warning`` is shown once
+        # by the caller (a Python warning per run would repeat it for every sweep point).
+        warnings.simplefilter("ignore", RiskDenialWarning)
+        result = runner.run(progress=progress)
     if spec.risk_limits:
         # The engine records the profile's name; the report also shows what replaced it.
         result.meta["risk_limits"] = ", ".join(

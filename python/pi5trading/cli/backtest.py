@@ -272,12 +272,17 @@ def backtest_command(
         ]:
             table.add_row(k, v)
         Console().print(table)
-        if result.denials:
+        if result.risk_warning is None and result.denials:
             first = result.denials[0]
             code, msg = first.code, first.message
             from rich.markup import escape
 
             console.print(escape(f"first risk denial: [{code}] {msg}"))
+    if result.risk_warning is not None:
+        from rich.markup import escape
+
+        # On stderr, so it shows with --json too without breaking the JSON on stdout.
+        console.print(f"[yellow]warning:[/] {escape(result.risk_warning)}")
     report: Path | None = None
     if folder is not None:
         result.write_report(folder, monte_carlo=monte_carlo > 0)

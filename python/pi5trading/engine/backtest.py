@@ -23,6 +23,7 @@ from pi5trading.analysis.records import EquityCurve, Trade
 from pi5trading.analysis.report import write_report
 from pi5trading.analysis.trades import trades_from_round_trips
 from pi5trading.data.bars import BarFrame, check_bars, check_tick, is_checked
+from pi5trading.engine.denials import warn_if_mostly_denied
 from pi5trading.exceptions import ConfigurationError, InvalidInputError
 from pi5trading.strategies.base import Strategy
 
@@ -65,6 +66,8 @@ class BacktestResult:
         self._trips = round_trips
         self._position_open = position_open
         self._traded_notional = traded_notional
+        self.risk_warning: str | None = None
+        """Set when the risk engine denied most orders: which check, and how to lift it."""
 
     @classmethod
     def from_engine(
@@ -226,7 +229,9 @@ class BacktestRunner:
         finally:
             if callback is not None and hasattr(callback, "close"):
                 callback.close()
-        return self._collect(engine)
+        result = self._collect(engine)
+        result.risk_warning = warn_if_mostly_denied(result.denials, result.fills)
+        return result
 
     def _collect(self, engine: _core.Engine) -> BacktestResult:
         portfolio: _core.Portfolio = engine.portfolio

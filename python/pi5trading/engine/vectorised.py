@@ -13,6 +13,7 @@ import numpy.typing as npt
 from pi5trading import _core
 from pi5trading.data.bars import BarFrame
 from pi5trading.engine.backtest import BacktestResult, BacktestRunner, us_equity
+from pi5trading.engine.denials import warn_if_mostly_denied
 from pi5trading.exceptions import InvalidInputError
 
 _SCALE = 10**9
@@ -41,8 +42,10 @@ def run_vectorised(
     engine.add_bars(symbol, interval, ts, *cols)
     engine.add_target_positions(strategy_id, symbol, raw)
     engine.run()
-    return BacktestResult.from_engine(
+    result = BacktestResult.from_engine(
         engine,
         {symbol: frame},
         {"strategies": [strategy_id], "symbols": [symbol], "mode": "vectorised"},
     )
+    result.risk_warning = warn_if_mostly_denied(result.denials, result.fills)
+    return result

@@ -210,6 +210,18 @@ def test_a_spec_runs_with_its_risk_limit_overrides() -> None:
     assert capped.meta["risk_limits"] == "max_quantity=1"
 
 
+def test_a_run_whose_orders_are_mostly_denied_says_which_check_and_the_fix() -> None:
+    args = ["backtest", "--data", "generated:5000:3", "--no-report", "--no-save"]
+    out = CliRunner(env={"PI5_RISK__MAX_QUANTITY": "1"}).invoke(main, args)
+    assert out.exit_code == 0, out.output
+    assert "warning: risk denied" in out.output
+    assert "by max_quantity" in out.output
+    assert "PI5_RISK__MAX_QUANTITY" in out.output
+    quiet = CliRunner().invoke(main, args)  # the same run without the cap trades
+    assert quiet.exit_code == 0, quiet.output
+    assert "warning: risk denied" not in quiet.output
+
+
 def test_limits_without_a_profile_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="without a risk profile"):
         make_risk(BacktestSpec(risk=None, risk_limits={"max_quantity": Decimal(1)}))
@@ -219,7 +231,7 @@ def test_limits_without_a_profile_are_refused() -> None:
 
 def _trades(result: Result) -> int:
     assert result.exit_code == 0, result.output
-    stats = json.loads(result.output[result.output.index("{") :])
+    stats = json.loads(result.stdout[result.stdout.index("{") :])
     return int(stats["trade_stats"]["trades"])
 
 

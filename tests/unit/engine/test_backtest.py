@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pi5trading.clock import TimeEvent
 from pi5trading.data import BarFrame, load_bars, random_walk_bars
 from pi5trading.engine import BacktestRunner, run_vectorised
+from pi5trading.engine.denials import RiskDenialWarning
 from pi5trading.exceptions import ConfigurationError, InvalidInputError
 from pi5trading.indicators import SMA
 from pi5trading.model import Bar
@@ -175,7 +176,8 @@ def test_risk_denials_are_events_with_reasons() -> None:
     r.risk = RiskEngine("default")
     r.add_bars("AAA", f)
     r.add_strategy(Greedy())
-    res = r.run()
+    with pytest.warns(RiskDenialWarning, match="1 of 1 orders"):
+        res = r.run()
     assert res.fills == []
     assert [e.kind for e in events] == ["denied"]
     assert events[0].reason

@@ -25,6 +25,7 @@ from pi5trading.backtest.spec import BacktestSpec, load_frame
 from pi5trading.clock import TimeEvent
 from pi5trading.data import BarFrame, random_walk_bars
 from pi5trading.engine import BacktestRunner, run_vectorised
+from pi5trading.engine.denials import RiskDenialWarning
 from pi5trading.indicators import SMA, CrossOver, sma
 from pi5trading.model import Bar, Instrument
 from pi5trading.orders import OrderEvent
@@ -135,6 +136,9 @@ class Modifier(Strategy):
         self.final_price = order.price
 
 
+# TODO(issue 11): denial records do not say whether they refused a new order or a modify,
+# so this run's one refused modify reads as a denied order.
+@pytest.mark.filterwarnings("ignore::pi5trading.engine.denials.RiskDenialWarning")
 def test_a_price_only_modify_outside_the_collar_is_refused() -> None:
     risk = RiskEngine("unlimited")
     risk.set_limit("price_collar", "0.10")
@@ -172,7 +176,8 @@ def test_vectorised_denials_carry_their_real_codes() -> None:
 
     runner = BacktestRunner(venue=no_cost_venue(), risk=risk)
     runner.add_bars("AAA", f)
-    res = run_vectorised(runner, "AAA", target)
+    with pytest.warns(RiskDenialWarning, match="10 by max_quantity"):
+        res = run_vectorised(runner, "AAA", target)
 
     # Reference: an event-driven strategy sending the same orders sees these denials.
     denied: list[tuple[int, str]] = []
@@ -202,7 +207,8 @@ def test_vectorised_denials_carry_their_real_codes() -> None:
     ref = BacktestRunner(venue=no_cost_venue(), risk=risk)
     ref.add_bars("AAA", f)
     ref.add_strategy(Same())
-    ref_res = ref.run()
+    with pytest.warns(RiskDenialWarning, match="10 by max_quantity"):
+        ref_res = ref.run()
 
     assert len(res.denials) == 10
     assert all(d.code == d.denial.code == "max_quantity" for d in res.denials)
