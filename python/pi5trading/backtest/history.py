@@ -34,8 +34,8 @@ def _record(
     now = time.time_ns()
     run = BacktestRunRow(
         run_id=run_id,
-        name=f"{spec.strategy} on {spec.symbol}",
-        instrument_ids=[spec.symbol],
+        name=f"{spec.strategy} on {spec.instrument}",
+        instrument_ids=[spec.instrument],
         interval=spec.interval,
         start_ns=perf.start_ts,
         end_ns=perf.end_ts,

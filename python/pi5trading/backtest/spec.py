@@ -9,6 +9,7 @@ the date range, the venue settings and the risk profile. ``run_spec`` turns it i
 from __future__ import annotations
 
 import datetime as dt
+import re
 import warnings
 from decimal import Decimal
 from pathlib import Path
@@ -32,7 +33,10 @@ if TYPE_CHECKING:
 class BacktestSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     strategy: str = "sma_crossover"
     params: dict[str, Any] = {}
-    symbol: str = "SIM"
+    symbol: str | None = None
+    """The instrument the bars are for. Default: the database instrument of ``db:<id>``,
+    the first word of a file's name (``AAPL.csv``, ``BTCUSDT-1m-2024.csv`` -> ``AAPL``,
+    ``BTCUSDT``), ``SIM`` for generated data."""
     data: str = "generated:100000"
     """A CSV/Parquet bar file; ``db:<instrument id>`` for bars stored in the database
     (``pi5trading data import``); or ``generated:<bars>[:<seed>]``, a seeded random walk
@@ -54,6 +58,27 @@ class BacktestSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     from ``PI5_RISK__*`` when ``--risk`` is not given."""
     data_policy: Policy = "error"
     strategy_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.symbol is None:
+            self.symbol = symbol_of(self.data)
+
+    @property
+    def instrument(self) -> str:
+        """The symbol, set (``__post_init__`` fills it from the data)."""
+        return self.symbol or symbol_of(self.data)
+
+
+def symbol_of(data: str) -> str:
+    """The instrument a data source is for (see ``BacktestSpec.symbol``)."""
+    if data.startswith("db:") and data[3:]:
+        return data[3:]
+    if data.startswith("generated:"):
+        return "SIM"
+    word = re.split(r"[\s_.\-]+", Path(data).stem.strip())[0].upper()
+    # A symbol is printable ASCII without spaces, at most 23 characters (the core's limit).
+    ok = 0 < len(word) <= 23 and word.isascii() and word.isalnum()
+    return word if ok else "SIM"
 
 
 def parse_time(text: str | None) -> int | None:
@@ -191,9 +216,9 @@ def run_spec(
     strategy = cls({**spec.params, **(params or {})}, strategy_id=spec.strategy_id)
     runner = BacktestRunner(venue=make_venue(spec), risk=make_risk(spec))
     bars = frame if frame is not None else load_frame(spec)
-    runner.add_instrument(data_instrument(spec.symbol, bars))
-    runner.add_bars(spec.symbol, bars, spec.interval)
-    runner.add_strategy(strategy, [spec.symbol])
+    runner.add_instrument(data_instrument(spec.instrument, bars))
+    runner.add_bars(spec.instrument, bars, spec.interval)
+    runner.add_strategy(strategy, [spec.instrument])
     with warnings.catch_warnings():
         # Specs run from the CLI and in sweeps: the result's ``risk_warning`` is shown once
         # by the caller (a Python warning per run would repeat it for every sweep point).

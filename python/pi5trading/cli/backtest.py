@@ -100,7 +100,12 @@ def spec_options(f: Any) -> Any:
             show_default=True,
             help="Whether the file's timestamps are bar open (vendors) or close times.",
         ),
-        click.option("--symbol", default="SIM", show_default=True, help="Instrument symbol."),
+        click.option(
+            "--symbol",
+            default=None,
+            help="Instrument symbol [default: the db: instrument, the first word of the file "
+            "name (AAPL.csv -> AAPL), SIM for generated data].",
+        ),
         click.option("--interval", default="1m", show_default=True, help="Bar interval."),
         click.option("--start", default=None, help="First date/time (ISO, UTC)."),
         click.option("--end", default=None, help="End date/time (ISO, UTC), exclusive."),
@@ -247,7 +252,10 @@ def backtest_command(
         click.echo(json.dumps(msgspec.to_builtins(perf), indent=2, default=str))
     else:
         ts = perf.trade_stats
-        table = Table(title=f"{spec.strategy} on {spec.symbol} ({bars:,} bars in {secs:.2f}s)")
+        table = Table(
+            title=f"{spec.strategy} on {spec.instrument} from {spec.data} "
+            f"({bars:,} bars in {secs:.2f}s)"
+        )
         table.add_column("metric")
         table.add_column("value", justify="right")
 

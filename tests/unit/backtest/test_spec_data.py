@@ -72,3 +72,28 @@ def test_bad_file_is_refused_with_its_line(tmp_path: Path) -> None:
     repaired = load_frame(BacktestSpec(data=str(path), interval="1d", data_policy="repair"))
     assert len(repaired) == 29
     assert 18 not in repaired.lines.tolist()
+
+
+@pytest.mark.parametrize(
+    ("data", "symbol"),
+    [
+        ("bars/AAPL.csv", "AAPL"),
+        ("aapl_1m.parquet", "AAPL"),
+        ("BTCUSDT-1m-2024-01.csv", "BTCUSDT"),
+        ("EURUSD M1.csv", "EURUSD"),
+        ("db:MSFT", "MSFT"),
+        ("generated:500:3", "SIM"),
+        ("ünïcode.csv", "SIM"),  # not a valid symbol: the neutral name, never an error
+    ],
+)
+def test_a_spec_names_its_instrument_after_the_data(data: str, symbol: str) -> None:
+    assert BacktestSpec(data=data).symbol == symbol
+    assert BacktestSpec(data=data, symbol="X").symbol == "X"  # an explicit one wins
+
+
+def test_a_file_backtest_is_labelled_with_its_instrument(tmp_path: Path) -> None:
+    yahoo_file(tmp_path / "AAPL.csv")
+    spec = BacktestSpec(data=str(tmp_path / "AAPL.csv"), interval="1d", risk=None)
+    result = run_spec(spec)
+    assert result.meta["symbols"] == ["AAPL"]
+    assert {f.symbol for f in result.fills} == {"AAPL"}
