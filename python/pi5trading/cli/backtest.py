@@ -17,6 +17,7 @@ import msgspec
 
 from pi5trading.backtest.ranking import METRICS
 from pi5trading.cli._settings import cli_settings
+from pi5trading.cli._venue import venue_options, venue_settings
 from pi5trading.exceptions import Pi5TradingError
 
 if TYPE_CHECKING:
@@ -117,18 +118,6 @@ def spec_options(f: Any) -> Any:
             "(default: the PI5_RISK__* settings, shown by `pi5trading info`).",
         ),
         click.option(
-            "--slippage",
-            type=click.Choice(["none", "ticks", "rate", "volume"]),
-            default=None,
-            help="Slippage model (venue default: 1 tick).",
-        ),
-        click.option(
-            "--commission-per-share",
-            default=None,
-            help="Commission per share (venue default: 0.005, min 1.00).",
-        ),
-        click.option("--commission-minimum", default=None, help="Minimum commission per order."),
-        click.option(
             "--market-fill",
             type=click.Choice(["next_open", "this_close"]),
             default="next_open",
@@ -143,6 +132,7 @@ def spec_options(f: Any) -> Any:
             help="Bad rows: stop with their lines, or drop them.",
         ),
     ]
+    f = venue_options(f)  # listed after these in --help
     for o in reversed(opts):
         f = o(f)
     return f
@@ -159,13 +149,7 @@ def _spec(kw: dict[str, Any], settings: Settings) -> BacktestSpec:
         risk = None
     # --risk NAME runs that profile as documented, without the PI5_RISK__* overrides.
 
-    venue: dict[str, Any] = {"market_fill": kw["market_fill"]}
-    if kw["slippage"]:
-        venue["slippage"] = kw["slippage"]
-    if kw["commission_per_share"] is not None:
-        venue["commission_per_share"] = kw["commission_per_share"]
-    if kw["commission_minimum"] is not None:
-        venue["commission_minimum"] = kw["commission_minimum"]
+    venue: dict[str, Any] = {"market_fill": kw["market_fill"], **venue_settings(kw)}
     try:
         cash = Decimal(kw["cash"])
     except InvalidOperation as exc:
