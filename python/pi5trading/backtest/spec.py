@@ -9,6 +9,7 @@ the date range, the venue settings and the risk profile. ``run_spec`` turns it i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import warnings
 from decimal import Decimal
@@ -28,6 +29,7 @@ from pi5trading.venue import SimulatedVenue
 
 if TYPE_CHECKING:
     from pi5trading.engine import BacktestResult
+    from pi5trading.storage.records import InstrumentRow
 
 
 class BacktestSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -58,6 +60,17 @@ class BacktestSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     from ``PI5_RISK__*`` when ``--risk`` is not given."""
     data_policy: Policy = "error"
     strategy_id: str | None = None
+    tick: Decimal | None = None
+    """The instrument's price increment. Default: the instruments table's for ``db:``
+    data, else the cent or the data's finer one (a 6-decimal file gets 0.000001)."""
+    lot: Decimal | None = None
+    """The instrument's quantity increment (default: the table's, else 1)."""
+    currency: str | None = None
+    """The instrument's currency (default: the table's, else USD)."""
+    asset_class: str | None = None
+    """EQUITY, ETF, CRYPTO, FX, FUTURE, ... (default: the table's, else EQUITY)."""
+    calendar: Literal["session", "24/7"] | None = None
+    """``24/7`` for markets that never close (crypto): no trading-hours denials."""
 
     def __post_init__(self) -> None:
         if self.symbol is None:
@@ -175,10 +188,72 @@ def _from_database(spec: BacktestSpec) -> BarFrame:
 def data_instrument(symbol: str, frame: BarFrame) -> Instrument:
     """A US-equity-like instrument whose tick fits the data: $0.01, or 10^-d when prices
     have d > 2 decimals, so real files (adjusted closes, sub-cent ticks) are never refused
-    for their tick. (Ticks from options or the instruments table come with issue 11.)"""
-    places = max(2, frame.price_decimals)
-    tick = f"{Decimal(1).scaleb(-places):f}"
-    return Instrument(symbol, "SIM", "EQUITY", "USD", tick, "1")
+    for their tick."""
+    return spec_instrument(BacktestSpec(symbol=symbol), frame)[0]
+
+
+def _places(value: Decimal) -> int:
+    return max(0, -int(value.normalize().as_tuple().exponent))
+
+
+def spec_instrument(spec: BacktestSpec, frame: BarFrame) -> tuple[Instrument, list[str]]:
+    """The instrument the spec's bars trade as, and notes on what was inferred. Each
+    property comes from the spec (CLI options), else the instruments table (``db:`` data),
+    else the data (the tick) or the US-equity default."""
+    row = _instrument_row(spec.data[3:]) if spec.data.startswith("db:") else None
+    notes: list[str] = []
+    decimals = frame.price_decimals
+    tick = spec.tick if spec.tick is not None else (row.price_increment if row else None)
+    if tick is None:
+        tick = Decimal(1).scaleb(-max(2, decimals))
+        if decimals > 2:
+            notes.append(
+                f"tick {tick:f} taken from the data's {decimals}-decimal prices (--tick sets it)"
+            )
+    elif tick <= 0:
+        raise ConfigurationError(f"tick {tick}: must be > 0")
+    elif decimals > _places(tick):
+        notes.append(
+            f"prices have {decimals} decimals, finer than the tick {tick:f}: fills use the "
+            "data's prices; order prices are rounded to the tick"
+        )
+    lot = spec.lot if spec.lot is not None else (row.size_increment if row else Decimal(1))
+    if lot <= 0:
+        raise ConfigurationError(f"lot {lot}: must be > 0")
+    currency = spec.currency or (row.currency if row else "USD")
+    asset = (spec.asset_class or (row.asset_class if row else "EQUITY")).upper()
+    try:
+        ins = Instrument(
+            spec.instrument,
+            row.venue if row else "SIM",
+            asset,  # type: ignore[arg-type]  # checked by Instrument, which names it
+            currency,
+            f"{tick:f}",
+            f"{lot:f}",
+            calendar=spec.calendar,
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"instrument {spec.instrument}: {exc}") from exc
+    return ins, notes
+
+
+@functools.lru_cache(maxsize=64)
+def _instrument_row(instrument_id: str) -> InstrumentRow | None:
+    """The instruments table's row (cached: a sweep runs the same spec many times)."""
+    import asyncio
+
+    from pi5trading.config import load_settings
+    from pi5trading.storage.connect import open_repository
+
+    async def fetch() -> InstrumentRow | None:
+        repo = await open_repository(load_settings())
+        try:
+            row: InstrumentRow | None = await repo.get_instrument(instrument_id)
+            return row
+        finally:
+            await repo.close()
+
+    return asyncio.run(fetch())
 
 
 def make_venue(spec: BacktestSpec) -> SimulatedVenue:
@@ -216,7 +291,8 @@ def run_spec(
     strategy = cls({**spec.params, **(params or {})}, strategy_id=spec.strategy_id)
     runner = BacktestRunner(venue=make_venue(spec), risk=make_risk(spec))
     bars = frame if frame is not None else load_frame(spec)
-    runner.add_instrument(data_instrument(spec.instrument, bars))
+    instrument, notes = spec_instrument(spec, bars)
+    runner.add_instrument(instrument)
     runner.add_bars(spec.instrument, bars, spec.interval)
     runner.add_strategy(strategy, [spec.instrument])
     with warnings.catch_warnings():
@@ -224,6 +300,12 @@ def run_spec(
         # by the caller (a Python warning per run would repeat it for every sweep point).
         warnings.simplefilter("ignore", RiskDenialWarning)
         result = runner.run(progress=progress)
+    result.meta["instrument"] = (
+        f"{instrument.symbol} ({instrument.asset_class}, {instrument.currency}, "
+        f"tick {instrument.tick_size}, lot {instrument.lot_size}) from {spec.data}"
+    )
+    if notes:
+        result.meta["notes"] = notes
     if spec.risk_limits:
         # The engine records the profile's name; the report also shows what replaced it.
         result.meta["risk_limits"] = ", ".join(

@@ -16,6 +16,7 @@ import click
 import msgspec
 
 from pi5trading.backtest.ranking import METRICS
+from pi5trading.cli._instrument import instrument_options, instrument_settings
 from pi5trading.cli._settings import cli_settings
 from pi5trading.cli._venue import venue_options, venue_settings
 from pi5trading.exceptions import Pi5TradingError
@@ -132,7 +133,7 @@ def spec_options(f: Any) -> Any:
             help="Bad rows: stop with their lines, or drop them.",
         ),
     ]
-    f = venue_options(f)  # listed after these in --help
+    f = venue_options(instrument_options(f))  # listed after these in --help
     for o in reversed(opts):
         f = o(f)
     return f
@@ -167,6 +168,7 @@ def _spec(kw: dict[str, Any], settings: Settings) -> BacktestSpec:
         risk=risk,
         risk_limits=risk_limits,
         data_policy=kw["data_policy"],
+        **instrument_settings(kw),
         timestamps=kw["timestamps"],
     )
 
@@ -270,6 +272,8 @@ def backtest_command(
             from rich.markup import escape
 
             console.print(escape(f"first risk denial: [{code}] {msg}"))
+    for note in result.meta.get("notes", []):
+        console.print(f"note: {note}", markup=False, highlight=False)
     if result.risk_warning is not None:
         from rich.markup import escape
 

@@ -88,9 +88,15 @@ def _records(table: BarTable, lo: int, hi: int, interval: str) -> list[BarRow]:
     return [BarRow(ids[i], interval, ts[i], o[i], h[i], low[i], c[i], v[i]) for i in range(hi - lo)]
 
 
-def _instrument_for(instrument_id: str) -> InstrumentRow:
+def _instrument_for(instrument_id: str, price_decimals: int) -> InstrumentRow:
+    """A new instrument's row: its tick is the cent, or finer when the imported prices have
+    more decimals (a 6-decimal Yahoo file gets 0.000001), so its bars fit their own tick.
+    An instrument already in the table keeps its row."""
     symbol, _, venue = instrument_id.partition(".")
-    return InstrumentRow(instrument_id, symbol or instrument_id, venue or "UNKNOWN")
+    tick = Decimal(1).scaleb(-max(2, price_decimals))
+    return InstrumentRow(
+        instrument_id, symbol or instrument_id, venue or "UNKNOWN", price_increment=tick
+    )
 
 
 async def import_bars(
@@ -122,7 +128,7 @@ async def import_bars(
     rows = inserted = 0
     first_ns: int | None = None
     last_ns: int | None = None
-    instruments: set[str] = set()
+    instruments: dict[str, int] = {}  # id -> most price decimals seen
     async with repository.bulk_session() as session:
         for path in files:
             try:
@@ -145,9 +151,10 @@ async def import_bars(
             if report.first_ts is not None and report.last_ts is not None:
                 first_ns = report.first_ts if first_ns is None else min(first_ns, report.first_ts)
                 last_ns = report.last_ts if last_ns is None else max(last_ns, report.last_ts)
-            instruments.update(table.instruments)
-        for inst in sorted(instruments):
-            await session.ensure_instrument(_instrument_for(inst))
+            for inst in table.instruments:
+                instruments[inst] = max(instruments.get(inst, 0), report.price_decimals)
+        for inst, places in sorted(instruments.items()):
+            await session.ensure_instrument(_instrument_for(inst, places))
     return ImportReport(
         sources=[str(f) for f in files],
         rows=rows,
