@@ -33,6 +33,7 @@ use pi5trading_core::risk::{
     AccountView, InstrumentLimits, OrderLimits, OrderRequest, RiskConfig, RiskEngine,
     SimpleAccount, StrategyLimits, TradingHours, ONE,
 };
+use pi5trading_core::types::{Currency, Money, Price, Quantity, StrategyId, Symbol, UnixNanos};
 
 const MS: u64 = 1_000_000;
 /// 2024-07-10 14:00 UTC.
@@ -108,9 +109,19 @@ fn portfolio() -> Portfolio {
     let mut out = Vec::new();
     for (k, s) in SYMBOLS.iter().enumerate() {
         let px = (50 + 10 * k as i64) * ONE;
-        p.apply_fill("S1", s, OrderSide::Buy, 10 * ONE, px, 0, 1, &mut out)
-            .unwrap();
-        p.mark(s, px + ONE);
+        let symbol = Symbol::new("instrument", s).unwrap();
+        p.apply_fill(
+            StrategyId::new("strategy_id", "S1").unwrap(),
+            symbol,
+            OrderSide::Buy,
+            Quantity::from_raw_or_finer(10 * ONE, 0),
+            Price::from_raw_or_finer(px, 2),
+            Money::zero(Currency::USD),
+            UnixNanos(1),
+            &mut out,
+        )
+        .unwrap();
+        p.mark(symbol, px + ONE);
     }
     p
 }

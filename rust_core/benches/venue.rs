@@ -23,11 +23,29 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use pi5trading_core::orders::{Order, OrderSide, OrderType};
 use pi5trading_core::portfolio::{AccountConfig, Portfolio};
-use pi5trading_core::types::FIXED_SCALE;
+use pi5trading_core::types::{Price, Quantity, Symbol, UnixNanos, FIXED_SCALE};
 use pi5trading_core::venue::{MarketFillTiming, SimulatedVenue, VenueConfig, VenueEvent};
 
 const ONE: i64 = FIXED_SCALE;
 const SYM: &str = "SPY";
+
+fn sym() -> Symbol {
+    Symbol::new("instrument", SYM).expect("valid symbol")
+}
+
+/// A bench order from raw quantity and time.
+fn order(id: &str, side: OrderSide, quantity: i64, ts: u64) -> Order {
+    Order::parse(
+        id,
+        "bench",
+        SYM,
+        side,
+        OrderType::Market,
+        Quantity::from_raw_or_finer(quantity, 0),
+        UnixNanos(ts),
+    )
+    .expect("valid order")
+}
 const MIN: u64 = 60_000_000_000;
 const T0: u64 = 1_704_898_800_000_000_000;
 const BAR: [i64; 4] = [100 * ONE, 101 * ONE, 99 * ONE, 100 * ONE + ONE / 2];
@@ -45,7 +63,7 @@ fn venue(timing: MarketFillTiming) -> SimulatedVenue {
     v.add_instrument_raw(SYM, ONE / 100, ONE)
         .expect("valid instrument");
     let mut out = Vec::new();
-    v.process_bar_raw(SYM, T0 - MIN, T0, BAR, 1_000_000 * ONE, &mut out)
+    v.process_bar_raw(sym(), T0 - MIN, T0, BAR, 1_000_000 * ONE, &mut out)
         .expect("valid bar");
     v
 }
@@ -71,15 +89,7 @@ impl Driver {
         } else {
             OrderSide::Sell
         };
-        Order::new(
-            format!("O{}", self.n),
-            "bench",
-            SYM,
-            side,
-            OrderType::Market,
-            100 * ONE,
-            T0,
-        )
+        order(&format!("O{}", self.n), side, 100 * ONE, T0)
     }
 
     /// One order: submit (fills inside submit with `ThisClose`).
@@ -100,7 +110,7 @@ impl Driver {
         self.submit();
         self.v
             .process_bar_raw(
-                SYM,
+                sym(),
                 T0 + (self.n - 1) * MIN,
                 T0 + self.n * MIN,
                 BAR,
@@ -134,12 +144,9 @@ fn throughput(c: &mut Criterion) {
         let mut out = Vec::new();
         // Long position for the resting sells (cash account: no shorts).
         v.submit(
-            Order::new(
+            order(
                 "L",
-                "bench",
-                SYM,
                 OrderSide::Buy,
-                OrderType::Market,
                 ONE * i64::try_from(resting + 1).expect("small"),
                 T0,
             ),
@@ -147,29 +154,25 @@ fn throughput(c: &mut Criterion) {
             &mut out,
         )
         .expect("valid order");
-        v.process_bar_raw(SYM, T0, T0 + MIN, BAR, 1_000_000 * ONE, &mut out)
+        v.process_bar_raw(sym(), T0, T0 + MIN, BAR, 1_000_000 * ONE, &mut out)
             .expect("valid bar");
         for i in 0..resting {
-            let o = Order::new(
-                format!("R{i}"),
-                "bench",
-                SYM,
-                if i % 2 == 0 {
-                    OrderSide::Buy
-                } else {
-                    OrderSide::Sell
-                },
-                OrderType::Limit,
-                ONE,
-                T0,
-            );
+            let side = if i % 2 == 0 {
+                OrderSide::Buy
+            } else {
+                OrderSide::Sell
+            };
+            let o = Order {
+                order_type: OrderType::Limit,
+                ..order(&format!("R{i}"), side, ONE, T0)
+            };
             // Buys rest at 90.00 and below, sells at 110.00 and above: never touched.
             let px = if i % 2 == 0 {
                 90 * ONE - i64::try_from(i).expect("small") * ONE / 100
             } else {
                 110 * ONE
             };
-            v.submit(o.with_price(px), T0, &mut out)
+            v.submit(o.with_price(Price::from_raw_or_finer(px, 2)), T0, &mut out)
                 .expect("valid order");
         }
         assert_eq!(
@@ -186,7 +189,7 @@ fn throughput(c: &mut Criterion) {
                     out.clear();
                     n += 1;
                     v.process_bar_raw(
-                        SYM,
+                        sym(),
                         T0 + (n - 1) * MIN,
                         T0 + n * MIN,
                         BAR,

@@ -1,7 +1,9 @@
 //! The account: cash, netting positions per instrument, exact P&L, per-strategy attribution.
 //!
-//! All money is `i128` raw units of 10^-9 (the shared fixed-point scale), so sums of many
-//! fills never overflow and never round. Each fill's notional (`quantity × price`, brought
+//! Positions hold exact `Quantity`s and report `Price`s; ids are `Symbol` / `StrategyId`
+//! (inline, `Copy`: booking a fill or marking a price allocates nothing). All money *sums*
+//! (cash, cost, P&L, commissions) are deliberately wider `i128` raw units of 10^-9 (the
+//! shared fixed-point scale), so sums of many fills never overflow and never round. Each fill's notional (`quantity × price`, brought
 //! back to the money scale, rounded half to even) is computed once and used for both the cash
 //! movement and the position's cost, which is what keeps the accounting identity exact:
 //!
@@ -14,11 +16,13 @@
 //! `cash`). The same identity holds per strategy with `starting_cash` replaced by 0 and
 //! `cash` by the strategy's net cash flow.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::hash::Hash;
 
 use crate::error::{CoreError, CoreResult};
 use crate::orders::OrderSide;
-use crate::types::FIXED_SCALE;
+use crate::types::{IdIndex, Money, Price, Quantity, StrategyId, Symbol, UnixNanos, FIXED_SCALE};
 
 /// `a / b` rounded half to even (`b != 0`).
 #[must_use]
@@ -95,23 +99,27 @@ impl PositionEventKind {
 /// then `Opened`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PositionEvent {
-    pub instrument: String,
-    pub strategy_id: Option<String>,
+    pub instrument: Symbol,
+    pub strategy_id: Option<StrategyId>,
     pub kind: PositionEventKind,
-    /// Signed raw quantity after the event.
-    pub quantity: i64,
-    /// Raw price; `None` when flat.
-    pub avg_px: Option<i64>,
-    /// The position's realised P&L so far (raw money, gross of commissions).
+    /// Signed quantity after the event.
+    pub quantity: Quantity,
+    /// `None` when flat.
+    pub avg_px: Option<Price>,
+    /// The position's realised P&L so far (raw money, gross of commissions; an `i128` sum,
+    /// wider than `Money`).
     pub realised: i128,
-    pub ts: u64,
+    pub ts: UnixNanos,
 }
 
-/// A netting position in one instrument.
+/// A netting position in one instrument. The quantity is exact; the money fields are the
+/// `i128` sums the accounting identity is kept in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Position {
-    /// Signed raw quantity (> 0 long, < 0 short).
-    pub quantity: i64,
+    /// Signed quantity (> 0 long, < 0 short).
+    pub quantity: Quantity,
+    /// Decimal places of the fill prices seen (the average price is declared with them).
+    pub price_precision: u8,
     /// Signed cost of the open quantity, raw money (negative for a short).
     pub cost: i128,
     /// Realised price P&L, gross of commissions.
@@ -122,22 +130,37 @@ pub struct Position {
 impl Position {
     /// Average open price in raw units, rounded half to even; `None` when flat.
     #[must_use]
-    pub fn avg_px(&self) -> Option<i64> {
-        if self.quantity == 0 {
+    pub fn avg_px_raw(&self) -> Option<i64> {
+        if self.quantity.is_zero() {
             return None;
         }
         i64::try_from(div_round(
             self.cost * i128::from(FIXED_SCALE),
-            i128::from(self.quantity),
+            i128::from(self.quantity.raw()),
         ))
         .ok()
     }
 
-    /// Value at `mark` (or at cost when there is no mark yet).
+    /// Average open price (declared with the fill prices' places when it fits them);
+    /// `None` when flat.
+    #[must_use]
+    pub fn avg_px(&self) -> Option<Price> {
+        self.avg_px_raw()
+            .map(|raw| Price::from_raw_or_finer(raw, self.price_precision))
+    }
+
+    /// Signed quantity in raw units.
+    #[inline]
+    #[must_use]
+    pub fn raw_quantity(&self) -> i64 {
+        self.quantity.raw()
+    }
+
+    /// Value at `mark` (raw price; at cost when there is no mark yet).
     #[must_use]
     pub fn marked_value(&self, mark: Option<i64>) -> i128 {
         match mark {
-            Some(m) => notional(self.quantity, m),
+            Some(m) => notional(self.quantity.raw(), m),
             None => self.cost,
         }
     }
@@ -152,26 +175,43 @@ impl Position {
     fn apply(
         &mut self,
         side: OrderSide,
+        fill: (Quantity, Price),
+        value: i128,
+        commission: i128,
+    ) -> ([Option<PositionEventKind>; 2], i128) {
+        let (qty, price) = (fill.0.raw(), fill.1.raw());
+        self.price_precision = self.price_precision.max(fill.1.precision());
+        let places = self.quantity.precision().max(fill.0.precision());
+        let (kinds, realised, quantity) = self.apply_raw(side, qty, price, value, commission);
+        // |quantity| never exceeds the quantities traded, each an i64.
+        self.quantity = Quantity::from_raw_or_finer(quantity, places);
+        (kinds, realised)
+    }
+
+    fn apply_raw(
+        &mut self,
+        side: OrderSide,
         qty: i64,
         price: i64,
         value: i128,
         commission: i128,
-    ) -> ([Option<PositionEventKind>; 2], i128) {
+    ) -> ([Option<PositionEventKind>; 2], i128, i64) {
+        let mut quantity = self.quantity.raw();
         let sign = i128::from(side.sign());
-        let was_flat = self.quantity == 0;
-        let same_dir = was_flat || (self.quantity > 0) == (side == OrderSide::Buy);
+        let was_flat = quantity == 0;
+        let same_dir = was_flat || (quantity > 0) == (side == OrderSide::Buy);
         self.commissions += commission;
         if same_dir {
-            self.quantity += side.sign() * qty;
+            quantity += side.sign() * qty;
             self.cost += sign * value;
             let kind = if was_flat {
                 PositionEventKind::Opened
             } else {
                 PositionEventKind::Changed
             };
-            return ([Some(kind), None], 0);
+            return ([Some(kind), None], 0, quantity);
         }
-        let open = self.quantity.abs();
+        let open = quantity.abs();
         let close_q = qty.min(open);
         let removed = if close_q == open {
             self.cost
@@ -186,10 +226,10 @@ impl Position {
         let realised = -sign * close_value - removed;
         self.realised += realised;
         self.cost -= removed;
-        self.quantity += side.sign() * close_q;
+        quantity += side.sign() * close_q;
         let rest = qty - close_q;
         if rest > 0 {
-            self.quantity += side.sign() * rest;
+            quantity += side.sign() * rest;
             self.cost += sign * (value - close_value);
             return (
                 [
@@ -197,14 +237,15 @@ impl Position {
                     Some(PositionEventKind::Opened),
                 ],
                 realised,
+                quantity,
             );
         }
-        let kind = if self.quantity == 0 {
+        let kind = if quantity == 0 {
             PositionEventKind::Closed
         } else {
             PositionEventKind::Changed
         };
-        ([Some(kind), None], realised)
+        ([Some(kind), None], realised, quantity)
     }
 }
 
@@ -215,7 +256,7 @@ pub struct StrategyLedger {
     pub cash_flow: i128,
     pub realised: i128,
     pub commissions: i128,
-    pub positions: BTreeMap<String, Position>,
+    pub positions: BTreeMap<Symbol, Position>,
 }
 
 /// The account all strategies share.
@@ -225,9 +266,12 @@ pub struct Portfolio {
     cash: i128,
     realised: i128,
     commissions: i128,
-    positions: BTreeMap<String, Position>,
-    strategies: BTreeMap<String, StrategyLedger>,
-    marks: BTreeMap<String, i64>,
+    positions: BTreeMap<Symbol, Position>,
+    strategies: BTreeMap<StrategyId, StrategyLedger>,
+    /// Last raw price per instrument (`marks[mark_ix.get(symbol)]`): read for every position
+    /// on every equity sample, so found by the inline symbol, no string comparison.
+    mark_ix: IdIndex<Symbol>,
+    marks: Vec<i64>,
 }
 
 impl Portfolio {
@@ -252,7 +296,8 @@ impl Portfolio {
             commissions: 0,
             positions: BTreeMap::new(),
             strategies: BTreeMap::new(),
-            marks: BTreeMap::new(),
+            mark_ix: IdIndex::default(),
+            marks: Vec::new(),
         })
     }
 
@@ -293,37 +338,59 @@ impl Portfolio {
         self.commissions
     }
 
+    /// The last raw price of `instrument`.
     #[must_use]
-    pub fn mark_of(&self, instrument: &str) -> Option<i64> {
-        self.marks.get(instrument).copied()
+    pub fn mark_of<Q: Hash + Eq + ?Sized>(&self, instrument: &Q) -> Option<i64>
+    where
+        Symbol: Borrow<Q>,
+    {
+        self.mark_ix.get(instrument).map(|i| self.marks[i])
+    }
+
+    /// The last raw price of `instrument` (by its symbol: what the per-bar sums use).
+    #[inline]
+    #[must_use]
+    pub fn mark_at(&self, instrument: &Symbol) -> Option<i64> {
+        self.mark_ix.get(instrument).map(|i| self.marks[i])
     }
 
     /// The account's netting position (default: flat).
     #[must_use]
-    pub fn position(&self, instrument: &str) -> Option<&Position> {
+    pub fn position<Q: Ord + ?Sized>(&self, instrument: &Q) -> Option<&Position>
+    where
+        Symbol: Borrow<Q>,
+    {
         self.positions.get(instrument)
     }
 
     /// Signed raw quantity held in `instrument`.
     #[must_use]
-    pub fn net_quantity(&self, instrument: &str) -> i64 {
-        self.positions.get(instrument).map_or(0, |p| p.quantity)
+    pub fn net_quantity<Q: Ord + ?Sized>(&self, instrument: &Q) -> i64
+    where
+        Symbol: Borrow<Q>,
+    {
+        self.positions
+            .get(instrument)
+            .map_or(0, Position::raw_quantity)
     }
 
     /// Every position, by instrument (flat ones included once traded).
     #[must_use]
-    pub fn positions(&self) -> &BTreeMap<String, Position> {
+    pub fn positions(&self) -> &BTreeMap<Symbol, Position> {
         &self.positions
     }
 
     /// The strategies that have traded, with their ledgers.
     #[must_use]
-    pub fn strategies(&self) -> &BTreeMap<String, StrategyLedger> {
+    pub fn strategies(&self) -> &BTreeMap<StrategyId, StrategyLedger> {
         &self.strategies
     }
 
     #[must_use]
-    pub fn strategy(&self, strategy_id: &str) -> Option<&StrategyLedger> {
+    pub fn strategy<Q: Ord + ?Sized>(&self, strategy_id: &Q) -> Option<&StrategyLedger>
+    where
+        StrategyId: Borrow<Q>,
+    {
         self.strategies.get(strategy_id)
     }
 
@@ -332,7 +399,7 @@ impl Portfolio {
     pub fn marked_positions(&self) -> i128 {
         self.positions
             .iter()
-            .map(|(i, p)| p.marked_value(self.mark_of(i)))
+            .map(|(i, p)| p.marked_value(self.mark_at(i)))
             .sum()
     }
 
@@ -340,7 +407,7 @@ impl Portfolio {
     pub fn unrealised(&self) -> i128 {
         self.positions
             .iter()
-            .map(|(i, p)| p.unrealised(self.mark_of(i)))
+            .map(|(i, p)| p.unrealised(self.mark_at(i)))
             .sum()
     }
 
@@ -355,7 +422,7 @@ impl Portfolio {
     pub fn exposure(&self) -> i128 {
         self.positions
             .iter()
-            .map(|(i, p)| p.marked_value(self.mark_of(i)).abs())
+            .map(|(i, p)| p.marked_value(self.mark_at(i)).abs())
             .sum()
     }
 
@@ -374,12 +441,15 @@ impl Portfolio {
 
     /// A strategy's `(realised, unrealised, commissions)`.
     #[must_use]
-    pub fn strategy_pnl(&self, strategy_id: &str) -> (i128, i128, i128) {
+    pub fn strategy_pnl<Q: Ord + ?Sized>(&self, strategy_id: &Q) -> (i128, i128, i128)
+    where
+        StrategyId: Borrow<Q>,
+    {
         self.strategies.get(strategy_id).map_or((0, 0, 0), |s| {
             let unrealised = s
                 .positions
                 .iter()
-                .map(|(i, p)| p.unrealised(self.mark_of(i)))
+                .map(|(i, p)| p.unrealised(self.mark_at(i)))
                 .sum();
             (s.realised, unrealised, s.commissions)
         })
@@ -388,24 +458,29 @@ impl Portfolio {
     /// The per-strategy identity residual:
     /// `cash_flow + marked − (realised + unrealised − commissions)`: always 0.
     #[must_use]
-    pub fn strategy_identity_residual(&self, strategy_id: &str) -> i128 {
+    pub fn strategy_identity_residual<Q: Ord + ?Sized>(&self, strategy_id: &Q) -> i128
+    where
+        StrategyId: Borrow<Q>,
+    {
         self.strategies.get(strategy_id).map_or(0, |s| {
             let marked: i128 = s
                 .positions
                 .iter()
-                .map(|(i, p)| p.marked_value(self.mark_of(i)))
+                .map(|(i, p)| p.marked_value(self.mark_at(i)))
                 .sum();
             let (r, u, c) = self.strategy_pnl(strategy_id);
             s.cash_flow + marked - (r + u - c)
         })
     }
 
-    /// Set the mark price used for unrealised P&L and equity.
-    pub fn mark(&mut self, instrument: &str, price: i64) {
-        if let Some(m) = self.marks.get_mut(instrument) {
-            *m = price;
+    /// Set the mark price (raw) used for unrealised P&L and equity.
+    #[inline]
+    pub fn mark(&mut self, instrument: Symbol, price: i64) {
+        let (i, new) = self.mark_ix.insert(instrument);
+        if new {
+            self.marks.push(price);
         } else {
-            self.marks.insert(instrument.to_owned(), price);
+            self.marks[i] = price;
         }
     }
 
@@ -417,81 +492,69 @@ impl Portfolio {
     #[allow(clippy::too_many_arguments)]
     pub fn apply_fill(
         &mut self,
-        strategy_id: &str,
-        instrument: &str,
+        strategy_id: StrategyId,
+        instrument: Symbol,
         side: OrderSide,
-        quantity: i64,
-        price: i64,
-        commission: i64,
-        ts: u64,
+        quantity: Quantity,
+        price: Price,
+        commission: Money,
+        ts: UnixNanos,
         out: &mut Vec<PositionEvent>,
     ) -> CoreResult<()> {
-        if quantity <= 0 {
+        if !quantity.is_positive() {
             return Err(CoreError::invalid("quantity", "must be > 0"));
         }
-        if price <= 0 {
+        if !price.is_positive() {
             return Err(CoreError::invalid("price", "must be > 0"));
         }
-        if commission < 0 {
+        if commission.raw() < 0 {
             return Err(CoreError::invalid("commission", "must be >= 0"));
         }
-        if !self.marks.contains_key(instrument) {
-            // Until the venue marks it, an instrument is valued at its last fill.
-            self.marks.insert(instrument.to_owned(), price);
+        // Until the venue marks it, an instrument is valued at its last fill.
+        if self.mark_ix.insert(instrument).1 {
+            self.marks.push(price.raw());
         }
-        let value = notional(quantity, price);
-        let fee = i128::from(commission);
+        let value = notional(quantity.raw(), price.raw());
+        let fee = i128::from(commission.raw());
         let flow = -i128::from(side.sign()) * value - fee;
         self.cash += flow;
         self.commissions += fee;
 
-        if !self.positions.contains_key(instrument) {
-            self.positions
-                .insert(instrument.to_owned(), Position::default());
-        }
-        if let Some(pos) = self.positions.get_mut(instrument) {
-            let (kinds, realised) = pos.apply(side, quantity, price, value, fee);
-            self.realised += realised;
-            push_events(out, instrument, None, kinds, pos, ts);
-        }
+        let pos = self.positions.entry(instrument).or_default();
+        let (kinds, realised) = pos.apply(side, (quantity, price), value, fee);
+        self.realised += realised;
+        push_events(out, instrument, None, kinds, pos, ts);
 
-        if !self.strategies.contains_key(strategy_id) {
-            self.strategies
-                .insert(strategy_id.to_owned(), StrategyLedger::default());
-        }
-        if let Some(ledger) = self.strategies.get_mut(strategy_id) {
-            ledger.cash_flow += flow;
-            ledger.commissions += fee;
-            if !ledger.positions.contains_key(instrument) {
-                ledger
-                    .positions
-                    .insert(instrument.to_owned(), Position::default());
-            }
-            if let Some(pos) = ledger.positions.get_mut(instrument) {
-                let (kinds, realised) = pos.apply(side, quantity, price, value, fee);
-                ledger.realised += realised;
-                push_events(out, instrument, Some(strategy_id), kinds, pos, ts);
-            }
-        }
+        let ledger = self.strategies.entry(strategy_id).or_default();
+        ledger.cash_flow += flow;
+        ledger.commissions += fee;
+        let pos = ledger.positions.entry(instrument).or_default();
+        let (kinds, realised) = pos.apply(side, (quantity, price), value, fee);
+        ledger.realised += realised;
+        push_events(out, instrument, Some(strategy_id), kinds, pos, ts);
         Ok(())
     }
 }
 
 fn push_events(
     out: &mut Vec<PositionEvent>,
-    instrument: &str,
-    strategy_id: Option<&str>,
+    instrument: Symbol,
+    strategy_id: Option<StrategyId>,
     kinds: [Option<PositionEventKind>; 2],
     pos: &Position,
-    ts: u64,
+    ts: UnixNanos,
 ) {
     for kind in kinds.into_iter().flatten() {
-        let closed_half_of_flip = kind == PositionEventKind::Closed && pos.quantity != 0;
+        let closed_half_of_flip = kind == PositionEventKind::Closed && !pos.quantity.is_zero();
         out.push(PositionEvent {
-            instrument: instrument.to_owned(),
-            strategy_id: strategy_id.map(str::to_owned),
+            instrument,
+            strategy_id,
             kind,
-            quantity: if closed_half_of_flip { 0 } else { pos.quantity },
+            quantity: if closed_half_of_flip {
+                Quantity::from_raw_or_finer(0, pos.quantity.precision())
+            } else {
+                pos.quantity
+            },
             avg_px: if closed_half_of_flip {
                 None
             } else {
@@ -508,7 +571,38 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    use crate::types::Currency;
+
     const ONE: i64 = FIXED_SCALE;
+
+    fn sym(s: &str) -> Symbol {
+        Symbol::new("instrument", s).unwrap()
+    }
+
+    /// `apply_fill` with raw quantity, price and commission.
+    #[allow(clippy::too_many_arguments)]
+    fn fill(
+        p: &mut Portfolio,
+        strategy: &str,
+        instrument: &str,
+        side: OrderSide,
+        q: i64,
+        px: i64,
+        fee: i64,
+        ts: u64,
+        ev: &mut Vec<PositionEvent>,
+    ) -> CoreResult<()> {
+        p.apply_fill(
+            StrategyId::new("strategy_id", strategy).unwrap(),
+            sym(instrument),
+            side,
+            Quantity::from_raw_or_finer(q, 0),
+            Price::from_raw_or_finer(px, 2),
+            Money::from_raw_or_finer(fee, 2, Currency::USD),
+            UnixNanos(ts),
+            ev,
+        )
+    }
 
     fn pf() -> Portfolio {
         Portfolio::new(AccountConfig {
@@ -534,7 +628,8 @@ mod tests {
     fn long_round_trip_with_commissions() {
         let mut p = pf();
         let mut ev = Vec::new();
-        p.apply_fill(
+        fill(
+            &mut p,
             "S",
             "AAPL",
             OrderSide::Buy,
@@ -547,10 +642,11 @@ mod tests {
         .unwrap();
         assert_eq!(ev[0].kind, PositionEventKind::Opened);
         assert_eq!(p.cash(), i128::from(10_000 * ONE - 1_000 * ONE - ONE));
-        p.mark("AAPL", 105 * ONE);
+        p.mark(sym("AAPL"), 105 * ONE);
         assert_eq!(p.unrealised(), i128::from(50 * ONE));
         assert_eq!(p.identity_residual(), 0);
-        p.apply_fill(
+        fill(
+            &mut p,
             "S",
             "AAPL",
             OrderSide::Sell,
@@ -563,7 +659,8 @@ mod tests {
         .unwrap();
         assert_eq!(p.realised(), i128::from(40 * ONE));
         assert_eq!(ev.last().unwrap().kind, PositionEventKind::Changed);
-        p.apply_fill(
+        fill(
+            &mut p,
             "S",
             "AAPL",
             OrderSide::Sell,
@@ -586,11 +683,31 @@ mod tests {
     fn flip_realises_then_opens() {
         let mut p = pf();
         let mut ev = Vec::new();
-        p.apply_fill("S", "X", OrderSide::Buy, 3 * ONE, 10 * ONE, 0, 1, &mut ev)
-            .unwrap();
+        fill(
+            &mut p,
+            "S",
+            "X",
+            OrderSide::Buy,
+            3 * ONE,
+            10 * ONE,
+            0,
+            1,
+            &mut ev,
+        )
+        .unwrap();
         ev.clear();
-        p.apply_fill("S", "X", OrderSide::Sell, 5 * ONE, 12 * ONE, 0, 2, &mut ev)
-            .unwrap();
+        fill(
+            &mut p,
+            "S",
+            "X",
+            OrderSide::Sell,
+            5 * ONE,
+            12 * ONE,
+            0,
+            2,
+            &mut ev,
+        )
+        .unwrap();
         let kinds: Vec<_> = ev
             .iter()
             .filter(|e| e.strategy_id.is_none())
@@ -601,8 +718,9 @@ mod tests {
             vec![PositionEventKind::Closed, PositionEventKind::Opened]
         );
         let pos = p.position("X").unwrap();
-        assert_eq!(pos.quantity, -2 * ONE);
-        assert_eq!(pos.avg_px(), Some(12 * ONE));
+        assert_eq!(pos.quantity.raw(), -2 * ONE);
+        assert_eq!(pos.avg_px_raw(), Some(12 * ONE));
+        assert_eq!(pos.avg_px().unwrap().to_string(), "12.00");
         assert_eq!(p.realised(), i128::from(6 * ONE));
         assert_eq!(p.identity_residual(), 0);
     }
@@ -611,9 +729,20 @@ mod tests {
     fn strategies_attributed_separately() {
         let mut p = pf();
         let mut ev = Vec::new();
-        p.apply_fill("A", "X", OrderSide::Buy, 10 * ONE, 100 * ONE, 0, 1, &mut ev)
-            .unwrap();
-        p.apply_fill(
+        fill(
+            &mut p,
+            "A",
+            "X",
+            OrderSide::Buy,
+            10 * ONE,
+            100 * ONE,
+            0,
+            1,
+            &mut ev,
+        )
+        .unwrap();
+        fill(
+            &mut p,
             "B",
             "X",
             OrderSide::Sell,
@@ -624,7 +753,7 @@ mod tests {
             &mut ev,
         )
         .unwrap();
-        p.mark("X", 105 * ONE);
+        p.mark(sym("X"), 105 * ONE);
         assert_eq!(p.net_quantity("X"), 0);
         assert_eq!(p.realised(), i128::from(100 * ONE));
         assert_eq!(p.strategy_pnl("A"), (0, i128::from(50 * ONE), 0));
@@ -660,11 +789,11 @@ mod tests {
                 let inst = instruments[usize::from(i)];
                 let price = px * 10_000_000; // cents
                 if mark {
-                    p.mark(inst, price);
+                    p.mark(sym(inst), price);
                 } else {
                     let side = if buy { OrderSide::Buy } else { OrderSide::Sell };
                     // Fractional quantities (3 decimals) with cent prices stay exact.
-                    p.apply_fill(strategies[usize::from(s)], inst, side, q * 1_000_000, price,
+                    fill(&mut p, strategies[usize::from(s)], inst, side, q * 1_000_000, price,
                         fee * 10_000_000, 0, &mut ev).unwrap();
                 }
                 prop_assert_eq!(p.identity_residual(), 0);

@@ -6,6 +6,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::orders::{Order, OrderEvent, OrderEventKind, OrderSide, OrderStatus, OrderType};
 use crate::portfolio::notional;
 use crate::risk::{AccountView, Denial, OrderRequest, Sizing, Totals};
+use crate::types::{ClientOrderId, Price, Quantity, UnixNanos};
 use crate::venue::VenueEvent;
 
 use super::state::{DenialRecord, EngineState};
@@ -14,8 +15,8 @@ impl EngineState {
     fn record_denial(&mut self, ts: u64, order: &Order, d: &Denial) {
         self.denials.push(DenialRecord {
             ts,
-            strategy_id: order.strategy_id.clone(),
-            client_order_id: order.client_order_id.clone(),
+            strategy_id: order.strategy_id,
+            client_order_id: order.client_order_id,
             denial: d.clone(),
         });
     }
@@ -27,34 +28,35 @@ impl EngineState {
             let req = OrderRequest::from_order(&order);
             if let Err(d) = r.check(&req, &self.venue, ts) {
                 self.record_denial(ts, &order, &d);
-                let mut ev = order.deny(ts, d.to_string())?;
+                let mut ev = order.deny(UnixNanos(ts), d.to_string())?;
                 ev.denial = Some(Box::new(d));
                 self.pending.push(VenueEvent::Order(ev));
                 return Ok(OrderStatus::Denied);
             }
         }
-        let id = order.client_order_id.clone();
+        let id = order.client_order_id;
         self.scratch.clear();
         self.venue.submit(order, ts, &mut self.scratch)?;
         self.recorder.fills_from(&self.scratch);
         self.pending.append(&mut self.scratch);
         Ok(self
             .venue
-            .order(&id)
+            .order(id.as_str())
             .map_or(OrderStatus::Submitted, |o| o.status))
     }
 
     /// A fresh client order id for the strategy: `<strategy id>-<n>`.
     ///
     /// # Errors
-    /// Unknown strategy.
-    pub fn next_order_id(&mut self, strategy: usize) -> CoreResult<String> {
+    /// Unknown strategy; an id past `ClientOrderId`'s length (a strategy id of the longest
+    /// kind after 10^15 orders).
+    pub fn next_order_id(&mut self, strategy: usize) -> CoreResult<ClientOrderId> {
         let st = self
             .strategies
             .get_mut(strategy)
             .ok_or_else(|| CoreError::invalid("strategy", format!("no strategy #{strategy}")))?;
         st.orders += 1;
-        Ok(format!("{}-{}", st.id, st.orders))
+        ClientOrderId::new("client_order_id", &format!("{}-{}", st.id, st.orders))
     }
 
     /// Send `order` for strategy `strategy` (whose id it must carry): pre-trade risk first
@@ -63,8 +65,8 @@ impl EngineState {
     /// # Errors
     /// Unknown strategy, an order of another strategy, or an invalid order.
     pub fn submit(&mut self, strategy: usize, order: Order) -> CoreResult<OrderStatus> {
-        let sid = &self.strategy(strategy)?.id;
-        if &order.strategy_id != sid {
+        let sid = self.strategy(strategy)?.id;
+        if order.strategy_id != sid {
             return Err(CoreError::invalid(
                 "order",
                 format!(
@@ -85,18 +87,19 @@ impl EngineState {
         strategy: usize,
         symbol: &str,
         side: OrderSide,
-        quantity: i64,
-    ) -> CoreResult<String> {
+        quantity: Quantity,
+    ) -> CoreResult<ClientOrderId> {
+        let instrument = self.instruments[self.instrument_index(symbol)?].symbol;
         let oid = self.next_order_id(strategy)?;
-        let sid = self.strategies[strategy].id.clone();
+        let sid = self.strategies[strategy].id;
         let order = Order::new(
-            oid.clone(),
+            oid,
             sid,
-            symbol,
+            instrument,
             side,
             OrderType::Market,
             quantity,
-            self.now,
+            UnixNanos(self.now),
         );
         self.route(order)?;
         Ok(oid)
@@ -108,35 +111,40 @@ impl EngineState {
     ///
     /// # Errors
     /// Unknown strategy.
-    pub fn close_position(&mut self, strategy: usize, symbol: &str) -> CoreResult<Option<String>> {
-        let sid = self.strategy(strategy)?.id.clone();
-        let working: Vec<String> = self
+    pub fn close_position(
+        &mut self,
+        strategy: usize,
+        symbol: &str,
+    ) -> CoreResult<Option<ClientOrderId>> {
+        let sid = self.strategy(strategy)?.id;
+        let working: Vec<ClientOrderId> = self
             .venue
             .open_orders()
             .filter(|o| o.strategy_id == sid && o.instrument == symbol)
-            .map(|o| o.client_order_id.clone())
+            .map(|o| o.client_order_id)
             .collect();
         for oid in working {
-            self.cancel(&oid)?;
+            self.cancel(oid.as_str())?;
         }
-        let held = self.position_raw(strategy, symbol)?;
-        if held == 0 {
+        let held = self.position(strategy, symbol)?.map(|p| p.quantity);
+        let Some(held) = held.filter(|q| !q.is_zero()) else {
             return Ok(None);
-        }
-        let side = if held > 0 {
+        };
+        let instrument = self.instruments[self.instrument_index(symbol)?].symbol;
+        let side = if held.is_positive() {
             OrderSide::Sell
         } else {
             OrderSide::Buy
         };
         let oid = self.next_order_id(strategy)?;
         let order = Order::new(
-            oid.clone(),
+            oid,
             sid,
-            symbol,
+            instrument,
             side,
             OrderType::Market,
-            held.abs(),
-            self.now,
+            held.checked_abs()?,
+            UnixNanos(self.now),
         )
         .with_flags(true, false);
         self.route(order)?;
@@ -175,17 +183,17 @@ impl EngineState {
             if order.status.is_open() {
                 let mut changed = order.clone();
                 if let Some(q) = quantity {
-                    changed.quantity = q;
+                    changed.quantity = Quantity::from_raw_or_finer(q, order.quantity.precision());
                 }
-                if price.is_some() {
-                    changed.price = price;
+                if let Some(p) = price {
+                    changed.price = Some(Price::from_raw_or_finer(p, 0));
                 }
-                if trigger_price.is_some() {
-                    changed.trigger_price = trigger_price;
+                if let Some(t) = trigger_price {
+                    changed.trigger_price = Some(Price::from_raw_or_finer(t, 0));
                 }
                 let mut req = OrderRequest::from_order(&changed);
                 // Only what is still to trade can add exposure.
-                req.quantity = changed.quantity - changed.filled_qty;
+                req.quantity = changed.leaves_raw();
                 let view = Without {
                     venue: &self.venue,
                     order,
@@ -193,12 +201,12 @@ impl EngineState {
                 if req.quantity > 0 {
                     if let Err(d) = r.check(&req, &view, ts) {
                         let ev = OrderEvent {
-                            client_order_id: order.client_order_id.clone(),
-                            strategy_id: order.strategy_id.clone(),
-                            instrument: order.instrument.clone(),
+                            client_order_id: order.client_order_id,
+                            strategy_id: order.strategy_id,
+                            instrument: order.instrument,
                             kind: OrderEventKind::ModifyRejected,
                             status: order.status,
-                            ts,
+                            ts: UnixNanos(ts),
                             reason: d.to_string(),
                             fill: None,
                             denial: Some(Box::new(d.clone())),
@@ -239,10 +247,10 @@ impl EngineState {
         side: OrderSide,
         price: Option<i64>,
     ) -> CoreResult<i64> {
-        let sid = &self.strategy(strategy)?.id;
+        let sid = self.strategy(strategy)?.id;
         let ins = &self.instruments[self.instrument_index(symbol)?];
         if let Some(r) = &self.risk {
-            return r.size_order(method, sid, symbol, side, price, &self.venue);
+            return r.size_order(method, sid.as_str(), symbol, side, price, &self.venue);
         }
         let px = price
             .or_else(|| self.venue.portfolio().mark_of(symbol))
@@ -265,7 +273,7 @@ struct Without<'a> {
 
 impl Without<'_> {
     fn is_mine(&self, strategy_id: Option<&str>) -> bool {
-        strategy_id.is_none_or(|s| s == self.order.strategy_id)
+        strategy_id.is_none_or(|s| self.order.strategy_id == s)
     }
 }
 
@@ -288,9 +296,10 @@ impl AccountView for Without<'_> {
             let px = o
                 .price
                 .or(o.trigger_price)
-                .or_else(|| self.venue.portfolio().mark_of(&o.instrument))
+                .map(Price::raw)
+                .or_else(|| self.venue.portfolio().mark_at(&o.instrument))
                 .unwrap_or(0);
-            notional(o.leaves_qty(), px)
+            notional(o.leaves_raw(), px)
         } else {
             0
         };
@@ -337,7 +346,7 @@ impl AccountView for Without<'_> {
         let all = self.venue.working_quantity(strategy_id, instrument, side);
         let o = self.order;
         if self.is_mine(strategy_id) && o.instrument == instrument && o.side == side {
-            all - o.leaves_qty()
+            all - o.leaves_raw()
         } else {
             all
         }

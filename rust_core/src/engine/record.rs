@@ -2,19 +2,21 @@
 
 use crate::orders::{OrderEventKind, OrderSide};
 use crate::portfolio::{notional, Portfolio};
+use crate::types::{ClientOrderId, Money, Price, Quantity, StrategyId, Symbol, UnixNanos};
 use crate::venue::VenueEvent;
 
-/// One execution, attributed to its strategy. Raw units (10^-9); `ts` in UTC ns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One execution, attributed to its strategy: exact values, inline ids (recording a fill
+/// allocates nothing but its slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FillRecord {
-    pub ts: u64,
-    pub strategy_id: String,
-    pub instrument: String,
-    pub client_order_id: String,
+    pub ts: UnixNanos,
+    pub strategy_id: StrategyId,
+    pub instrument: Symbol,
+    pub client_order_id: ClientOrderId,
     pub side: OrderSide,
-    pub quantity: i64,
-    pub price: i64,
-    pub commission: i64,
+    pub quantity: Quantity,
+    pub price: Price,
+    pub commission: Money,
 }
 
 /// Collects the equity curve (one point per distinct timestamp) and the fills.
@@ -50,7 +52,10 @@ impl Recorder {
         let ts = i64::try_from(ts).unwrap_or(i64::MAX);
         #[allow(clippy::cast_precision_loss)]
         let equity = portfolio.equity() as f64 / 1e9;
-        let open = portfolio.positions().values().any(|p| p.quantity != 0);
+        let open = portfolio
+            .positions()
+            .values()
+            .any(|p| !p.quantity.is_zero());
         if self.ts.last() == Some(&ts) {
             if let (Some(e), Some(o)) = (self.equity.last_mut(), self.position_open.last_mut()) {
                 *e = equity;
@@ -69,12 +74,12 @@ impl Recorder {
             if let VenueEvent::Order(o) = e {
                 if o.kind == OrderEventKind::Filled {
                     if let Some(f) = &o.fill {
-                        self.traded_notional += notional(f.quantity, f.price).abs();
+                        self.traded_notional += notional(f.quantity.raw(), f.price.raw()).abs();
                         self.fills.push(FillRecord {
                             ts: o.ts,
-                            strategy_id: o.strategy_id.clone(),
-                            instrument: o.instrument.clone(),
-                            client_order_id: o.client_order_id.clone(),
+                            strategy_id: o.strategy_id,
+                            instrument: o.instrument,
+                            client_order_id: o.client_order_id,
                             side: f.side,
                             quantity: f.quantity,
                             price: f.price,
@@ -93,13 +98,14 @@ impl Recorder {
 /// the rest (its commission split by quantity).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoundTrip {
-    pub strategy_id: String,
-    pub instrument: String,
+    pub strategy_id: StrategyId,
+    pub instrument: Symbol,
     /// +1 long, -1 short.
     pub sign: i8,
     pub entry_ts: u64,
     pub exit_ts: u64,
-    /// Raw quantity entered (= exited).
+    /// Raw quantity entered (= exited). Raw like the notional sums: an accumulator over
+    /// the trip's fills.
     pub quantity: i64,
     /// Σ quantity × price of the entries and of the exits (raw × raw).
     pub entry_notional: i128,
@@ -122,26 +128,26 @@ struct OpenTrip {
 /// Round trips from fills (in their order), and what is still open per
 /// `(strategy, instrument)` as a signed raw quantity.
 #[must_use]
-pub fn round_trips(fills: &[FillRecord]) -> (Vec<RoundTrip>, Vec<(String, String, i64)>) {
+pub fn round_trips(fills: &[FillRecord]) -> (Vec<RoundTrip>, Vec<(StrategyId, Symbol, i64)>) {
     use std::collections::BTreeMap;
-    let mut open: BTreeMap<(&str, &str), (i64, Option<OpenTrip>)> = BTreeMap::new();
+    let mut open: BTreeMap<(StrategyId, Symbol), (i64, Option<OpenTrip>)> = BTreeMap::new();
     let mut out = Vec::new();
     for f in fills {
-        let key = (f.strategy_id.as_str(), f.instrument.as_str());
+        let key = (f.strategy_id, f.instrument);
         let (pos, trip) = open.entry(key).or_default();
         let mut remaining = if f.side == OrderSide::Buy {
-            f.quantity
+            f.quantity.raw()
         } else {
-            -f.quantity
+            -f.quantity.raw()
         };
-        let mut fee = f.commission;
+        let mut fee = f.commission.raw();
         while remaining != 0 {
             let t = trip.get_or_insert_with(|| OpenTrip {
                 sign: if remaining > 0 { 1 } else { -1 },
-                entry_ts: f.ts,
+                entry_ts: f.ts.0,
                 ..OpenTrip::default()
             });
-            let px = i128::from(f.price);
+            let px = i128::from(f.price.raw());
             if (remaining > 0) == (t.sign > 0) {
                 t.entry_qty += remaining.abs();
                 t.entry_notional += i128::from(remaining.abs()) * px;
@@ -167,11 +173,11 @@ pub fn round_trips(fills: &[FillRecord]) -> (Vec<RoundTrip>, Vec<(String, String
                 if *pos == 0 {
                     if let Some(done) = trip.take() {
                         out.push(RoundTrip {
-                            strategy_id: f.strategy_id.clone(),
-                            instrument: f.instrument.clone(),
+                            strategy_id: f.strategy_id,
+                            instrument: f.instrument,
                             sign: done.sign,
                             entry_ts: done.entry_ts,
-                            exit_ts: f.ts,
+                            exit_ts: f.ts.0,
                             quantity: done.entry_qty,
                             entry_notional: done.entry_notional,
                             exit_notional: done.exit_notional,
@@ -193,7 +199,7 @@ pub fn round_trips(fills: &[FillRecord]) -> (Vec<RoundTrip>, Vec<(String, String
     let still = open
         .into_iter()
         .filter(|(_, (p, _))| *p != 0)
-        .map(|((s, i), (p, _))| (s.to_owned(), i.to_owned(), p))
+        .map(|((s, i), (p, _))| (s, i, p))
         .collect();
     (out, still)
 }
@@ -202,16 +208,18 @@ pub fn round_trips(fills: &[FillRecord]) -> (Vec<RoundTrip>, Vec<(String, String
 mod tests {
     use super::*;
 
+    use crate::types::Currency;
+
     fn fill(ts: u64, side: OrderSide, qty: i64, price: i64, fee: i64) -> FillRecord {
         FillRecord {
-            ts,
-            strategy_id: "s".into(),
-            instrument: "X".into(),
-            client_order_id: format!("s-{ts}"),
+            ts: UnixNanos(ts),
+            strategy_id: StrategyId::new("strategy_id", "s").unwrap(),
+            instrument: Symbol::new("instrument", "X").unwrap(),
+            client_order_id: ClientOrderId::new("client_order_id", &format!("s-{ts}")).unwrap(),
             side,
-            quantity: qty,
-            price,
-            commission: fee,
+            quantity: Quantity::from_raw_or_finer(qty, 9),
+            price: Price::from_raw_or_finer(price, 9),
+            commission: Money::from_raw_or_finer(fee, 9, Currency::USD),
         }
     }
 
@@ -249,6 +257,10 @@ mod tests {
     fn open_position_is_reported() {
         let (trips, open) = round_trips(&[fill(1, OrderSide::Buy, 3, 100, 0)]);
         assert!(trips.is_empty());
-        assert_eq!(open, vec![("s".to_owned(), "X".to_owned(), 3)]);
+        assert_eq!(open.len(), 1);
+        assert_eq!(
+            (open[0].0.as_str(), open[0].1.as_str(), open[0].2),
+            ("s", "X", 3)
+        );
     }
 }

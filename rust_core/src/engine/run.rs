@@ -100,7 +100,7 @@ impl EngineState {
     /// The Rust part of a bar: venue, risk, indicators, crossovers, equity; leaves the
     /// strategies to call in `to_call` and the fired crossovers in `fired`.
     fn process_bar(&mut self, b: &RawBar) -> CoreResult<()> {
-        let symbol = &self.instruments[b.instrument].symbol;
+        let symbol = self.instruments[b.instrument].symbol;
         self.scratch.clear();
         self.venue
             .process_bar_raw(symbol, b.open_ts, b.ts, b.ohlc, b.volume, &mut self.scratch)?;
@@ -511,13 +511,13 @@ impl Engine {
         S: Strategy<E>,
     {
         let sid = match ev {
-            VenueEvent::Order(o) => o.strategy_id.as_str(),
-            VenueEvent::Position(p) => match &p.strategy_id {
-                Some(s) => s.as_str(),
+            VenueEvent::Order(o) => o.strategy_id,
+            VenueEvent::Position(p) => match p.strategy_id {
+                Some(s) => s,
                 None => return Ok(()),
             },
         };
-        let Some(&k) = self.strategy_index.get(sid) else {
+        let Some(&k) = self.strategy_index.get(&sid) else {
             return Ok(());
         };
         let cb = self.strategies[k].callbacks;

@@ -9,7 +9,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::orders::OrderSide;
-use crate::types::Bar;
+use crate::types::{Bar, Quantity, Symbol};
 
 use super::state::{Engine, StrategySpec};
 use super::strategy::{Callbacks, Strategy};
@@ -18,7 +18,9 @@ use super::strategy::{Callbacks, Strategy};
 #[derive(Debug, Clone)]
 pub struct TargetPositions {
     pub strategy: usize,
-    pub symbol: String,
+    pub symbol: Symbol,
+    /// Decimal places of the instrument's quantities (orders are declared with them).
+    size_precision: u8,
     pub target: Vec<i64>,
     next: usize,
     /// Orders sent.
@@ -53,9 +55,12 @@ impl TargetPositions {
             },
             warmup: true,
         })?;
+        let ins = &engine.instruments[engine.instrument_index(symbol)?];
+        let (symbol, size_precision) = (ins.symbol, ins.size_precision);
         Ok(Self {
             strategy,
-            symbol: symbol.to_owned(),
+            symbol,
+            size_precision,
             target,
             next: 0,
             orders: 0,
@@ -70,14 +75,14 @@ impl<E: From<CoreError>> Strategy<E> for TargetPositions {
         };
         self.next += 1;
         let held = engine.position_raw(self.strategy, &self.symbol)?;
-        let sid = &engine.strategies[self.strategy].id;
+        let sid = engine.strategies[self.strategy].id;
         // A working order (sent on the previous bar, not filled yet) counts towards the
         // target, as it would for a strategy that checks its open orders.
         let working: i64 = engine
             .venue
             .open_orders()
-            .filter(|o| &o.strategy_id == sid && o.instrument == self.symbol)
-            .map(|o| o.side.sign() * o.leaves_qty())
+            .filter(|o| o.strategy_id == sid && o.instrument == self.symbol)
+            .map(|o| o.side.sign() * o.leaves_raw())
             .sum();
         let diff = want - held - working;
         if diff != 0 {
@@ -87,7 +92,8 @@ impl<E: From<CoreError>> Strategy<E> for TargetPositions {
                 OrderSide::Sell
             };
             self.orders += 1;
-            engine.submit_market(self.strategy, &self.symbol, side, diff.abs())?;
+            let quantity = Quantity::from_raw_or_finer(diff.abs(), self.size_precision);
+            engine.submit_market(self.strategy, self.symbol.as_str(), side, quantity)?;
         }
         Ok(())
     }

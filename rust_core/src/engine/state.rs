@@ -2,7 +2,7 @@
 //! slots, the recorder. Registration and queries live here, commands in `commands.rs`, the
 //! event loop in `run.rs`.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
 use std::ops::{Deref, DerefMut};
 
 use crate::clock::{Clock, TestClock, TimeEvent};
@@ -10,7 +10,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::orders::Order;
 use crate::portfolio::{Portfolio, Position};
 use crate::risk::{Denial, RiskEngine};
-use crate::types::{Instrument, UnixNanos};
+use crate::types::{ClientOrderId, IdMap, Instrument, StrategyId, Symbol, UnixNanos};
 use crate::venue::{SimulatedVenue, VenueEvent};
 
 use super::cross::CrossOver;
@@ -23,7 +23,7 @@ pub(super) const TIMER_SEP: char = '\u{1f}';
 /// What the engine keeps per instrument.
 #[derive(Debug, Clone)]
 pub struct InstrumentSlot {
-    pub symbol: String,
+    pub symbol: Symbol,
     pub price_precision: u8,
     pub size_precision: u8,
     /// Raw tick and lot sizes.
@@ -34,7 +34,7 @@ pub struct InstrumentSlot {
 /// A registered strategy.
 #[derive(Debug, Clone)]
 pub struct StrategySlot {
-    pub id: String,
+    pub id: StrategyId,
     pub callbacks: Callbacks,
     /// Called during indicator warm-up too.
     pub warmup: bool,
@@ -47,6 +47,7 @@ pub struct StrategySlot {
 /// How a strategy registers with the engine.
 #[derive(Debug, Clone)]
 pub struct StrategySpec {
+    /// Checked on registration: 1 to 47 printable ASCII characters without spaces.
     pub id: String,
     /// The instruments whose bars it receives.
     pub symbols: Vec<String>,
@@ -79,8 +80,8 @@ pub(super) struct CrossSlot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DenialRecord {
     pub ts: u64,
-    pub strategy_id: String,
-    pub client_order_id: String,
+    pub strategy_id: StrategyId,
+    pub client_order_id: ClientOrderId,
     pub denial: Denial,
 }
 
@@ -97,11 +98,11 @@ pub struct EngineState {
     pub(super) venue: SimulatedVenue,
     pub(super) risk: Option<RiskEngine>,
     pub(super) instruments: Vec<InstrumentSlot>,
-    pub(super) by_symbol: HashMap<String, usize>,
+    pub(super) by_symbol: IdMap<Symbol, usize>,
     /// Bars in the feed being run (0 when driven by `step`).
     pub(super) total: usize,
     pub(super) strategies: Vec<StrategySlot>,
-    pub(super) strategy_index: HashMap<String, usize>,
+    pub(super) strategy_index: IdMap<StrategyId, usize>,
     pub(super) indicators: Vec<IndicatorSlot>,
     pub(super) crosses: Vec<CrossSlot>,
     pub(super) recorder: Recorder,
@@ -157,10 +158,10 @@ impl Engine {
                 venue,
                 risk,
                 instruments: Vec::new(),
-                by_symbol: HashMap::new(),
+                by_symbol: IdMap::default(),
                 total: 0,
                 strategies: Vec::new(),
-                strategy_index: HashMap::new(),
+                strategy_index: IdMap::default(),
                 indicators: Vec::new(),
                 crosses: Vec::new(),
                 recorder: Recorder::default(),
@@ -198,8 +199,8 @@ impl EngineState {
     /// # Errors
     /// `InvalidInput` when it is already registered.
     pub fn add_instrument(&mut self, ins: &Instrument) -> CoreResult<usize> {
-        let symbol = ins.symbol.as_str();
-        if self.by_symbol.contains_key(symbol) {
+        let symbol = ins.symbol;
+        if self.by_symbol.contains_key(&symbol) {
             return Err(CoreError::invalid(
                 "instrument",
                 format!("{symbol:?} is already registered"),
@@ -212,13 +213,13 @@ impl EngineState {
         }
         let idx = self.instruments.len();
         self.instruments.push(InstrumentSlot {
-            symbol: symbol.to_owned(),
+            symbol,
             price_precision: ins.price_precision,
             size_precision: ins.size_precision,
             tick: ins.tick_size.raw(),
             lot: ins.lot_size.raw(),
         });
-        self.by_symbol.insert(symbol.to_owned(), idx);
+        self.by_symbol.insert(symbol, idx);
         for st in &mut self.strategies {
             st.subscribed.push(false);
         }
@@ -250,13 +251,9 @@ impl EngineState {
     /// A duplicate or malformed id, an unknown symbol, or the engine has started.
     pub fn add_strategy(&mut self, spec: StrategySpec) -> CoreResult<usize> {
         self.setup_only("add_strategy")?;
-        if spec.id.is_empty() || spec.id.contains(TIMER_SEP) {
-            return Err(CoreError::invalid(
-                "strategy_id",
-                "must be non-empty and must not contain the unit separator character",
-            ));
-        }
-        if self.strategy_index.contains_key(&spec.id) {
+        // 1 to 47 printable ASCII characters, no spaces (so never `TIMER_SEP`).
+        let id = StrategyId::new("strategy_id", &spec.id)?;
+        if self.strategy_index.contains_key(&id) {
             return Err(CoreError::invalid(
                 "strategy_id",
                 format!("{:?} is already used by another strategy", spec.id),
@@ -268,9 +265,9 @@ impl EngineState {
         }
         self.any_event_handler |= spec.callbacks.any_event();
         let k = self.strategies.len();
-        self.strategy_index.insert(spec.id.clone(), k);
+        self.strategy_index.insert(id, k);
         self.strategies.push(StrategySlot {
-            id: spec.id,
+            id,
             callbacks: spec.callbacks,
             warmup: spec.warmup,
             subscribed,
@@ -499,12 +496,19 @@ impl EngineState {
     ///
     /// # Errors
     /// Unknown strategy.
-    pub fn position(&self, strategy: usize, symbol: &str) -> CoreResult<Option<&Position>> {
-        let sid = &self.strategy(strategy)?.id;
+    pub fn position<Q: Ord + ?Sized>(
+        &self,
+        strategy: usize,
+        symbol: &Q,
+    ) -> CoreResult<Option<&Position>>
+    where
+        Symbol: Borrow<Q>,
+    {
+        let sid = self.strategy(strategy)?.id;
         Ok(self
             .venue
             .portfolio()
-            .strategy(sid)
+            .strategy(&sid)
             .and_then(|s| s.positions.get(symbol)))
     }
 
@@ -512,21 +516,26 @@ impl EngineState {
     ///
     /// # Errors
     /// Unknown strategy.
-    pub fn position_raw(&self, strategy: usize, symbol: &str) -> CoreResult<i64> {
-        Ok(self.position(strategy, symbol)?.map_or(0, |p| p.quantity))
+    pub fn position_raw<Q: Ord + ?Sized>(&self, strategy: usize, symbol: &Q) -> CoreResult<i64>
+    where
+        Symbol: Borrow<Q>,
+    {
+        Ok(self
+            .position(strategy, symbol)?
+            .map_or(0, Position::raw_quantity))
     }
 
     /// The strategy's working orders (client order ids), in arrival order.
     ///
     /// # Errors
     /// Unknown strategy.
-    pub fn open_orders(&self, strategy: usize) -> CoreResult<Vec<String>> {
-        let sid = &self.strategy(strategy)?.id;
+    pub fn open_orders(&self, strategy: usize) -> CoreResult<Vec<ClientOrderId>> {
+        let sid = self.strategy(strategy)?.id;
         Ok(self
             .venue
             .open_orders()
-            .filter(|o| &o.strategy_id == sid)
-            .map(|o| o.client_order_id.clone())
+            .filter(|o| o.strategy_id == sid)
+            .map(|o| o.client_order_id)
             .collect())
     }
 

@@ -27,6 +27,38 @@ use crate::types::{
 };
 use crate::venue::{CommissionModel, MarketFillTiming, SimulatedVenue, SlippageModel, VenueConfig};
 
+/// An order from raw quantity and time (ids checked).
+fn mk_order(
+    cid: impl AsRef<str>,
+    sid: &str,
+    ins: &str,
+    side: OrderSide,
+    t: OrderType,
+    qty: i64,
+    ts: u64,
+) -> Order {
+    Order::parse(
+        cid.as_ref(),
+        sid,
+        ins,
+        side,
+        t,
+        crate::types::Quantity::from_raw_or_finer(qty, 0),
+        crate::types::UnixNanos(ts),
+    )
+    .unwrap()
+}
+
+/// A raw quantity (declared with no places, finer if it needs them).
+fn q(raw: i64) -> crate::types::Quantity {
+    crate::types::Quantity::from_raw_or_finer(raw, 0)
+}
+
+/// A raw price (declared with two places, finer if it needs them).
+fn px(raw: i64) -> crate::types::Price {
+    crate::types::Price::from_raw_or_finer(raw, 2)
+}
+
 const ONE: i64 = FIXED_SCALE;
 const W: i128 = FIXED_SCALE as i128;
 const CENT: i64 = ONE / 100;
@@ -259,8 +291,8 @@ impl Strategy<CoreError> for Probe {
         self.note(format!(
             "fill {} {} @ {}",
             event.client_order_id,
-            f.quantity / ONE,
-            f.price / CENT
+            f.quantity.raw() / ONE,
+            f.price.raw() / CENT
         ));
         Ok(())
     }
@@ -272,7 +304,7 @@ impl Strategy<CoreError> for Probe {
         self.note(format!(
             "position {} {}",
             event.instrument,
-            event.quantity / ONE
+            event.quantity.raw() / ONE
         ));
         Ok(())
     }
@@ -374,13 +406,13 @@ fn within_a_bar_venue_events_then_crosses_then_bars_across_instruments() {
         .on_bar(move |e, bar| {
             if bar.bar_type.symbol.as_str() == "AAA" && !sent {
                 sent = true;
-                e.submit_market(a, "AAA", OrderSide::Buy, 10 * ONE)?;
+                e.submit_market(a, "AAA", OrderSide::Buy, q(10 * ONE))?;
             }
             Ok(())
         });
     let pb = Probe::new("B", &log).on_bar(move |e, bar| {
         if bar_index(bar) == 0 {
-            e.submit_market(b, "BBB", OrderSide::Buy, 5 * ONE)?;
+            e.submit_market(b, "BBB", OrderSide::Buy, q(5 * ONE))?;
         }
         Ok(())
     });
@@ -579,7 +611,7 @@ fn timers_fire_in_time_order_between_bars() {
         .on_timer(move |e, ev| {
             if &*ev.name == "once" {
                 // Sent at bar 2's close, bar 3's open time: fills at bar 3's open.
-                e.submit_market(k, "AAA", OrderSide::Buy, 10 * ONE)?;
+                e.submit_market(k, "AAA", OrderSide::Buy, q(10 * ONE))?;
                 // Due before the next bar and before "later": fires between them, in order.
                 let soon = e.now() + 10 * S;
                 e.set_time_alert(k, "soon", soon)?;
@@ -621,7 +653,7 @@ fn timers_fire_in_time_order_between_bars() {
     ];
     assert_eq!(log_of(&log), want);
     assert_eq!(e.recorder().fills.len(), 1);
-    assert_eq!(e.recorder().fills[0].price, c(10_030));
+    assert_eq!(e.recorder().fills[0].price.raw(), c(10_030));
 }
 
 #[test]
@@ -670,7 +702,7 @@ fn command_script(e: &mut Engine, i: u64, _bar: &Bar) -> CoreResult<()> {
     match i {
         0 => {
             // An order carrying another strategy's id, or for an unknown strategy: errors.
-            let foreign = Order::new(
+            let foreign = mk_order(
                 "x-1",
                 "O",
                 "AAA",
@@ -682,8 +714,11 @@ fn command_script(e: &mut Engine, i: u64, _bar: &Bar) -> CoreResult<()> {
             let err = e.submit(0, foreign.clone()).unwrap_err();
             assert!(err.to_string().contains("not this strategy's"), "{err}");
             assert!(e.submit(7, foreign).is_err());
-            assert_eq!(e.submit_market(0, "AAA", OrderSide::Buy, 10 * ONE)?, "S-1");
-            let limit = Order::new(
+            assert_eq!(
+                e.submit_market(0, "AAA", OrderSide::Buy, q(10 * ONE))?,
+                "S-1"
+            );
+            let limit = mk_order(
                 e.next_order_id(0)?,
                 "S",
                 "AAA",
@@ -692,9 +727,9 @@ fn command_script(e: &mut Engine, i: u64, _bar: &Bar) -> CoreResult<()> {
                 10 * ONE,
                 now,
             )
-            .with_price(c(9_000));
+            .with_price(px(c(9_000)));
             assert_eq!(e.submit(0, limit)?, OrderStatus::Accepted);
-            let stop = Order::new(
+            let stop = mk_order(
                 e.next_order_id(0)?,
                 "S",
                 "AAA",
@@ -703,9 +738,9 @@ fn command_script(e: &mut Engine, i: u64, _bar: &Bar) -> CoreResult<()> {
                 10 * ONE,
                 now,
             )
-            .with_trigger(c(8_000));
+            .with_trigger(px(c(8_000)));
             assert_eq!(e.submit(0, stop)?, OrderStatus::Accepted);
-            let far = Order::new(
+            let far = mk_order(
                 e.next_order_id(0)?,
                 "S",
                 "AAA",
@@ -714,20 +749,26 @@ fn command_script(e: &mut Engine, i: u64, _bar: &Bar) -> CoreResult<()> {
                 5 * ONE,
                 now,
             )
-            .with_price(c(12_000));
+            .with_price(px(c(12_000)));
             e.submit(0, far)?;
         }
         1 => {
             assert_eq!(e.position_raw(0, "AAA")?, 10 * ONE);
             e.modify("S-2", Some(15 * ONE), None, None)?;
-            assert_eq!(e.order("S-2").unwrap().quantity, 15 * ONE);
+            assert_eq!(e.order("S-2").unwrap().quantity.raw(), 15 * ONE);
             e.modify("S-2", Some(5 * ONE), None, None)?;
-            assert_eq!(e.order("S-2").unwrap().quantity, 5 * ONE);
+            assert_eq!(e.order("S-2").unwrap().quantity.raw(), 5 * ONE);
             e.modify("S-2", None, Some(c(9_100)), None)?;
             let o = e.order("S-2").unwrap();
-            assert_eq!((o.quantity, o.price), (5 * ONE, Some(c(9_100))));
+            assert_eq!(
+                (o.quantity.raw(), o.price.map(Price::raw)),
+                (5 * ONE, Some(c(9_100)))
+            );
             e.modify("S-3", None, None, Some(c(8_500)))?;
-            assert_eq!(e.order("S-3").unwrap().trigger_price, Some(c(8_500)));
+            assert_eq!(
+                e.order("S-3").unwrap().trigger_price.map(Price::raw),
+                Some(c(8_500))
+            );
             e.cancel("S-4")?;
             assert_eq!(e.open_orders(0)?, ["S-2", "S-3"]);
             // A filled order can be neither cancelled nor changed: events, not errors.
@@ -743,11 +784,14 @@ fn command_script(e: &mut Engine, i: u64, _bar: &Bar) -> CoreResult<()> {
         3 => {
             assert_eq!(e.position_raw(0, "AAA")?, 15 * ONE);
             // Cancels the working stop, then a reduce-only market order for the 15.
-            assert_eq!(e.close_position(0, "AAA")?.as_deref(), Some("S-5"));
+            assert_eq!(
+                e.close_position(0, "AAA")?.map(String::from).as_deref(),
+                Some("S-5")
+            );
             let o = e.order("S-5").unwrap();
             assert!(o.reduce_only);
             assert_eq!(
-                (o.side, o.order_type, o.quantity),
+                (o.side, o.order_type, o.quantity.raw()),
                 (OrderSide::Sell, OrderType::Market, 15 * ONE)
             );
             assert!(e.open_orders(0)?.iter().all(|id| id == "S-5"));
@@ -915,7 +959,7 @@ fn modify_run(
     let (e, _, events) = scripted(Some(cfg), margin(cash), &flat(3), move |e, i, _| {
         match i {
             0 => {
-                let o = Order::new(
+                let o = mk_order(
                     e.next_order_id(0)?,
                     "S",
                     "AAA",
@@ -924,7 +968,7 @@ fn modify_run(
                     qty * ONE,
                     e.now(),
                 )
-                .with_price(c(price));
+                .with_price(px(c(price)));
                 assert_eq!(e.submit(0, o)?, OrderStatus::Accepted);
             }
             1 => {
@@ -1004,7 +1048,10 @@ fn a_price_only_modify_outside_the_collar_is_refused() {
     assert_eq!(d[0].denial.scope, LimitScope::Account);
     assert_eq!(d[0].denial.limit, W / 10);
     assert_eq!(d[0].denial.actual, 11 * W / 100);
-    assert_eq!(e.order("S-1").unwrap().price, Some(c(9_100)));
+    assert_eq!(
+        e.order("S-1").unwrap().price.map(Price::raw),
+        Some(c(9_100))
+    );
 }
 
 #[test]
@@ -1031,7 +1078,10 @@ fn a_price_only_modify_over_the_notional_limit_is_refused() {
     let d = &e.denials()[0].denial;
     assert_eq!((d.limit, d.actual), (950 * W, 960 * W));
     assert_eq!(e.denials().len(), 1);
-    assert_eq!(e.order("S-1").unwrap().price, Some(c(9_500)));
+    assert_eq!(
+        e.order("S-1").unwrap().price.map(Price::raw),
+        Some(c(9_500))
+    );
 }
 
 #[test]
@@ -1058,7 +1108,10 @@ fn a_price_only_modify_beyond_buying_power_is_refused_without_counting_itself_tw
     );
     let d = &e.denials()[0].denial;
     assert_eq!((d.limit, d.actual), (9_500 * W, 9_600 * W));
-    assert_eq!(e.order("S-1").unwrap().price, Some(c(9_400)));
+    assert_eq!(
+        e.order("S-1").unwrap().price.map(Price::raw),
+        Some(c(9_400))
+    );
 }
 
 #[test]
@@ -1067,7 +1120,7 @@ fn a_modify_does_not_count_its_own_order_against_max_open_orders() {
     cfg.flow.max_open_orders = Some(1);
     fn second_order(e: &mut Engine) -> CoreResult<()> {
         // The limit binds: a second order is denied.
-        e.submit_market(0, "AAA", OrderSide::Buy, ONE)?;
+        e.submit_market(0, "AAA", OrderSide::Buy, q(ONE))?;
         Ok(())
     }
     let (e, events) = modify_run(
@@ -1092,7 +1145,10 @@ fn a_modify_does_not_count_its_own_order_against_max_open_orders() {
         ]
     );
     let o = e.order("S-1").unwrap();
-    assert_eq!((o.quantity, o.price), (8 * ONE, Some(c(9_400))));
+    assert_eq!(
+        (o.quantity.raw(), o.price.map(Price::raw)),
+        (8 * ONE, Some(c(9_400)))
+    );
     let d = e.denials();
     assert_eq!(d.len(), 1);
     assert_eq!(
@@ -1117,7 +1173,7 @@ fn a_quantity_modify_over_the_limit_is_refused_and_a_trigger_modify_is_checked()
         let now = e.now();
         match i {
             0 => {
-                let stop = Order::new(
+                let stop = mk_order(
                     e.next_order_id(0)?,
                     "S",
                     "AAA",
@@ -1126,7 +1182,7 @@ fn a_quantity_modify_over_the_limit_is_refused_and_a_trigger_modify_is_checked()
                     10 * ONE,
                     now,
                 )
-                .with_trigger(c(15_000));
+                .with_trigger(px(c(15_000)));
                 e.submit(0, stop)?;
             }
             1 => {
@@ -1148,7 +1204,10 @@ fn a_quantity_modify_over_the_limit_is_refused_and_a_trigger_modify_is_checked()
         ]
     );
     let o = e.order("S-1").unwrap();
-    assert_eq!((o.quantity, o.trigger_price), (10 * ONE, Some(c(19_000))));
+    assert_eq!(
+        (o.quantity.raw(), o.trigger_price.map(Price::raw)),
+        (10 * ONE, Some(c(19_000)))
+    );
     assert_eq!(e.denials().len(), 2);
 }
 
@@ -1194,8 +1253,8 @@ fn vectorised_denials_carry_their_real_codes() {
     assert_eq!(
         (
             fills[0].client_order_id.as_str(),
-            fills[0].quantity,
-            fills[0].price
+            fills[0].quantity.raw(),
+            fills[0].price.raw()
         ),
         ("sig-3", 3 * ONE, c(10_004))
     );
@@ -1213,10 +1272,10 @@ fn busy(k: usize, tag: &'static str, log: &Log) -> Probe {
             match i % 4 {
                 // Denied above 20 (see the risk config).
                 0 => {
-                    e.submit_market(k, "AAA", OrderSide::Buy, (4 + 6 * (i as i64)) * ONE)?;
+                    e.submit_market(k, "AAA", OrderSide::Buy, q((4 + 6 * (i as i64)) * ONE))?;
                 }
                 1 => {
-                    let o = Order::new(
+                    let o = mk_order(
                         e.next_order_id(k)?,
                         "S",
                         "AAA",
@@ -1225,21 +1284,21 @@ fn busy(k: usize, tag: &'static str, log: &Log) -> Probe {
                         3 * ONE,
                         e.now(),
                     )
-                    .with_price(close - c(30));
+                    .with_price(px(close - c(30)));
                     e.submit(k, o)?;
                 }
                 2 => {
                     for id in e.open_orders(k)? {
                         // Outside the 5 % collar: refused; then within: accepted.
-                        e.modify(&id, None, Some(close * 9 / 10 / CENT * CENT), None)?;
-                        e.modify(&id, Some(4 * ONE), Some(close - c(10)), None)?;
+                        e.modify(id.as_str(), None, Some(close * 9 / 10 / CENT * CENT), None)?;
+                        e.modify(id.as_str(), Some(4 * ONE), Some(close - c(10)), None)?;
                     }
                 }
                 _ => {
                     if i % 8 == 7 {
                         e.close_position(k, "AAA")?;
                     } else if let Some(id) = e.open_orders(k)?.first() {
-                        e.cancel(id)?;
+                        e.cancel(id.as_str())?;
                     }
                 }
             }
@@ -1250,7 +1309,7 @@ fn busy(k: usize, tag: &'static str, log: &Log) -> Probe {
             move |e, _| {
                 n += 1;
                 if n % 3 == 0 && e.position_raw(k, "AAA")? > 0 {
-                    e.submit_market(k, "AAA", OrderSide::Sell, ONE)?;
+                    e.submit_market(k, "AAA", OrderSide::Sell, q(ONE))?;
                 }
                 Ok(())
             }
@@ -1480,7 +1539,7 @@ fn flow(k: usize, id: &'static str, acts: Vec<Act>) -> Probe {
             px.max(CENT)
         };
         let new = |e: &mut Engine, buy: bool, t: OrderType, qty: i64| -> CoreResult<Order> {
-            Ok(Order::new(
+            Ok(mk_order(
                 e.next_order_id(k)?,
                 id,
                 "AAA",
@@ -1493,27 +1552,28 @@ fn flow(k: usize, id: &'static str, acts: Vec<Act>) -> Probe {
         match acts[i % acts.len()].clone() {
             Act::Nothing => {}
             Act::Market { buy, qty } => {
-                e.submit_market(k, "AAA", side(buy), qty * ONE)?;
+                e.submit_market(k, "AAA", side(buy), q(qty * ONE))?;
             }
             Act::Limit { buy, qty, ticks } => {
-                let o = new(e, buy, OrderType::Limit, qty)?.with_price(away(buy, ticks));
+                let o = new(e, buy, OrderType::Limit, qty)?.with_price(px(away(buy, ticks)));
                 e.submit(k, o)?;
             }
             Act::Stop { buy, qty, ticks } => {
-                let o = new(e, buy, OrderType::StopMarket, qty)?.with_trigger(away(!buy, ticks));
+                let o =
+                    new(e, buy, OrderType::StopMarket, qty)?.with_trigger(px(away(!buy, ticks)));
                 e.submit(k, o)?;
             }
             Act::Cancel { pick } => {
                 let open = e.open_orders(k)?;
                 if !open.is_empty() {
-                    e.cancel(&open[pick % open.len()])?;
+                    e.cancel(open[pick % open.len()].as_str())?;
                 }
             }
             Act::Modify { pick, qty, ticks } => {
                 let open = e.open_orders(k)?;
                 if !open.is_empty() {
-                    let oid = open[pick % open.len()].clone();
-                    let o = e.order(&oid).unwrap().clone();
+                    let oid = open[pick % open.len()];
+                    let o = e.order(oid.as_str()).unwrap().clone();
                     let buy = o.side == OrderSide::Buy;
                     // A new limit price for a limit, a new trigger for anything else.
                     let (price, trigger) = match ticks {
@@ -1521,7 +1581,7 @@ fn flow(k: usize, id: &'static str, acts: Vec<Act>) -> Probe {
                         Some(t) if o.price.is_some() => (Some(away(buy, t)), None),
                         Some(t) => (None, Some(away(!buy, t))),
                     };
-                    e.modify(&oid, qty.map(|q| q * ONE), price, trigger)?;
+                    e.modify(oid.as_str(), qty.map(|q| q * ONE), price, trigger)?;
                 }
             }
             Act::Close => {
@@ -1636,7 +1696,7 @@ fn check_random_flow(
         let (opened, closed) = (series.open_ts(i), series.ts_at(i));
         for f in &fills[seen..] {
             prop_assert!(
-                low <= f.price && f.price <= high,
+                low <= f.price.raw() && f.price.raw() <= high,
                 "fill {:?} outside bar {} [{}, {}]",
                 f,
                 i,
@@ -1644,14 +1704,14 @@ fn check_random_flow(
                 high
             );
             prop_assert!(
-                opened <= f.ts && f.ts <= closed,
+                opened <= f.ts.0 && f.ts.0 <= closed,
                 "fill {:?} outside bar {}'s time [{}, {}]",
                 f,
                 i,
                 opened,
                 closed
             );
-            prop_assert!(f.quantity > 0);
+            prop_assert!(f.quantity.is_positive());
         }
         seen = fills.len();
     }

@@ -1,6 +1,7 @@
 //! Order events: every lifecycle transition is one of these, with a timestamp and a reason.
 
 use super::{OrderSide, OrderStatus};
+use crate::types::{ClientOrderId, Money, Price, Quantity, StrategyId, Symbol, UnixNanos};
 
 /// Whether a fill added liquidity (a resting limit) or took it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,16 +21,16 @@ impl LiquiditySide {
     }
 }
 
-/// One execution against an order. Quantities and prices are raw fixed-point units;
-/// `commission` is raw money units (same scale), always >= 0.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One execution against an order: an exact quantity and price, and the commission in the
+/// account's currency (always >= 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fill {
     pub trade_id: u64,
     pub venue_order_id: u64,
     pub side: OrderSide,
-    pub quantity: i64,
-    pub price: i64,
-    pub commission: i64,
+    pub quantity: Quantity,
+    pub price: Price,
+    pub commission: Money,
     pub liquidity: LiquiditySide,
 }
 
@@ -79,14 +80,13 @@ impl OrderEventKind {
 /// One transition of one order. Carries the strategy id, so every fill can be attributed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderEvent {
-    pub client_order_id: String,
-    pub strategy_id: String,
-    pub instrument: String,
+    pub client_order_id: ClientOrderId,
+    pub strategy_id: StrategyId,
+    pub instrument: Symbol,
     pub kind: OrderEventKind,
     /// The order's status after this event.
     pub status: OrderStatus,
-    /// UTC UNIX nanoseconds.
-    pub ts: u64,
+    pub ts: UnixNanos,
     /// Why (empty when self-explanatory), e.g. `"insufficient cash"`.
     pub reason: String,
     /// Present exactly when `kind == Filled`.

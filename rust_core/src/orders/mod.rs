@@ -1,8 +1,9 @@
 //! Orders: types, time in force, flags and the one lifecycle every order follows.
 //!
-//! Prices and quantities are raw `i64` units of 10^-`FIXED_PRECISION` (the shared scale of
-//! `types::fixed`), so the venue's hot path stays on plain integers. Timestamps are UTC UNIX
-//! nanoseconds. No PyO3 here: `python/orders.rs` wraps these types.
+//! Quantities and prices are the exact value types (`Quantity`, `Price`, commissions
+//! `Money`), ids are inline `Copy` types (`ClientOrderId`, `StrategyId`, `Symbol`), times
+//! `UnixNanos`; the venue's matching reads their raw `i64` units. No PyO3 here:
+//! `python/orders.rs` wraps these types.
 
 mod events;
 mod lifecycle;

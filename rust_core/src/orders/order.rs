@@ -4,8 +4,10 @@ use super::{
     next_status, Fill, OrderEvent, OrderEventKind, OrderSide, OrderStatus, OrderType, TimeInForce,
 };
 use crate::error::{CoreError, CoreResult};
+use crate::types::{ClientOrderId, Price, Quantity, StrategyId, Symbol, UnixNanos};
 
-/// How far a trailing stop trails the best price seen.
+/// How far a trailing stop trails the best price seen. (Raw: an offset is a distance the
+/// venue adds to raw watermarks on its matching path, or a ratio, never a quoted price.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrailingOffset {
     /// An absolute distance in raw price units.
@@ -33,40 +35,43 @@ impl TrailingOffset {
     }
 }
 
-/// An order. Prices and quantities are raw fixed-point units (10^-9); times are UNIX ns.
+/// An order: exact quantities and prices, inline (`Copy`) ids, UTC times.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
-    pub client_order_id: String,
+    pub client_order_id: ClientOrderId,
     /// Assigned by the venue on submission.
     pub venue_order_id: Option<u64>,
-    pub strategy_id: String,
-    pub instrument: String,
+    pub strategy_id: StrategyId,
+    pub instrument: Symbol,
     pub side: OrderSide,
     pub order_type: OrderType,
-    pub quantity: i64,
+    pub quantity: Quantity,
     /// Limit price (limit, stop-limit).
-    pub price: Option<i64>,
+    pub price: Option<Price>,
     /// Trigger price (stop-market, stop-limit, market-if-touched); for a trailing stop, the
     /// current trigger (set by the venue as the watermark moves; optional initial value).
-    pub trigger_price: Option<i64>,
+    pub trigger_price: Option<Price>,
     pub trailing_offset: Option<TrailingOffset>,
     pub time_in_force: TimeInForce,
     /// For GTD: expires once the clock passes this time.
-    pub expire_time: Option<u64>,
+    pub expire_time: Option<UnixNanos>,
     pub reduce_only: bool,
     pub post_only: bool,
     pub tags: Vec<String>,
     /// Contingency links (client order ids): the OTO parent, its children, the OCO siblings.
-    pub parent_order_id: Option<String>,
-    pub child_order_ids: Vec<String>,
-    pub linked_order_ids: Vec<String>,
+    pub parent_order_id: Option<ClientOrderId>,
+    pub child_order_ids: Vec<ClientOrderId>,
+    pub linked_order_ids: Vec<ClientOrderId>,
     pub status: OrderStatus,
-    pub filled_qty: i64,
-    /// Σ fill qty × fill price over fills (raw × raw), for the exact average price.
+    pub filled_qty: Quantity,
+    /// Σ fill qty × fill price over fills (raw × raw, units of 10^-18): an exact
+    /// accumulator, deliberately wider than a `Price` so the average is rounded once.
     pub filled_notional: i128,
+    /// Decimal places of the fill prices seen (the average price is declared with them).
+    pub fill_px_precision: u8,
     pub triggered: bool,
-    pub ts_init: u64,
-    pub ts_last: u64,
+    pub ts_init: UnixNanos,
+    pub ts_last: UnixNanos,
 }
 
 impl Order {
@@ -74,19 +79,19 @@ impl Order {
     /// then `validate`.
     #[must_use]
     pub fn new(
-        client_order_id: impl Into<String>,
-        strategy_id: impl Into<String>,
-        instrument: impl Into<String>,
+        client_order_id: ClientOrderId,
+        strategy_id: StrategyId,
+        instrument: Symbol,
         side: OrderSide,
         order_type: OrderType,
-        quantity: i64,
-        ts_init: u64,
+        quantity: Quantity,
+        ts_init: UnixNanos,
     ) -> Self {
         Self {
-            client_order_id: client_order_id.into(),
+            client_order_id,
             venue_order_id: None,
-            strategy_id: strategy_id.into(),
-            instrument: instrument.into(),
+            strategy_id,
+            instrument,
             side,
             order_type,
             quantity,
@@ -102,22 +107,48 @@ impl Order {
             child_order_ids: Vec::new(),
             linked_order_ids: Vec::new(),
             status: OrderStatus::Initialized,
-            filled_qty: 0,
+            filled_qty: Quantity::from_raw_or_finer(0, quantity.precision()),
             filled_notional: 0,
+            fill_px_precision: 0,
             triggered: false,
             ts_init,
             ts_last: ts_init,
         }
     }
 
+    /// [`Order::new`] from id text: each id is checked (1 to N printable ASCII characters
+    /// without spaces) and a bad one is an `InvalidInput` error naming its field.
+    ///
+    /// # Errors
+    /// `CoreError::InvalidInput` for `client_order_id`, `strategy_id` or `instrument`.
+    pub fn parse(
+        client_order_id: &str,
+        strategy_id: &str,
+        instrument: &str,
+        side: OrderSide,
+        order_type: OrderType,
+        quantity: Quantity,
+        ts_init: UnixNanos,
+    ) -> CoreResult<Self> {
+        Ok(Self::new(
+            ClientOrderId::new("client_order_id", client_order_id)?,
+            StrategyId::new("strategy_id", strategy_id)?,
+            Symbol::new("instrument", instrument)?,
+            side,
+            order_type,
+            quantity,
+            ts_init,
+        ))
+    }
+
     #[must_use]
-    pub fn with_price(mut self, price: i64) -> Self {
+    pub fn with_price(mut self, price: Price) -> Self {
         self.price = Some(price);
         self
     }
 
     #[must_use]
-    pub fn with_trigger(mut self, trigger: i64) -> Self {
+    pub fn with_trigger(mut self, trigger: Price) -> Self {
         self.trigger_price = Some(trigger);
         self
     }
@@ -129,7 +160,7 @@ impl Order {
     }
 
     #[must_use]
-    pub fn with_tif(mut self, tif: TimeInForce, expire_time: Option<u64>) -> Self {
+    pub fn with_tif(mut self, tif: TimeInForce, expire_time: Option<UnixNanos>) -> Self {
         self.time_in_force = tif;
         self.expire_time = expire_time;
         self
@@ -150,19 +181,33 @@ impl Order {
 
     /// Quantity still to fill.
     #[must_use]
-    pub fn leaves_qty(&self) -> i64 {
-        self.quantity - self.filled_qty
+    pub fn leaves_qty(&self) -> Quantity {
+        Quantity::from_raw_or_finer(self.leaves_raw(), self.quantity.precision())
+    }
+
+    /// Quantity still to fill in raw units (what the venue's matching works with).
+    #[inline]
+    #[must_use]
+    pub fn leaves_raw(&self) -> i64 {
+        self.quantity.raw() - self.filled_qty.raw()
     }
 
     /// Average fill price in raw units (rounded half away from zero), if anything filled.
     #[must_use]
-    pub fn avg_px(&self) -> Option<i64> {
-        if self.filled_qty == 0 {
+    pub fn avg_px_raw(&self) -> Option<i64> {
+        if self.filled_qty.is_zero() {
             return None;
         }
-        let q = i128::from(self.filled_qty);
+        let q = i128::from(self.filled_qty.raw());
         let avg = (self.filled_notional + q / 2) / q;
         i64::try_from(avg).ok()
+    }
+
+    /// Average fill price (declared with the fill prices' places when it fits them).
+    #[must_use]
+    pub fn avg_px(&self) -> Option<Price> {
+        self.avg_px_raw()
+            .map(|raw| Price::from_raw_or_finer(raw, self.fill_px_precision))
     }
 
     /// Check that the fields fit the order type and time in force.
@@ -170,16 +215,8 @@ impl Order {
     /// # Errors
     /// `CoreError::InvalidInput` naming the offending field.
     pub fn validate(&self) -> CoreResult<()> {
-        if self.client_order_id.is_empty() {
-            return Err(CoreError::invalid("client_order_id", "must not be empty"));
-        }
-        if self.strategy_id.is_empty() {
-            return Err(CoreError::invalid("strategy_id", "must not be empty"));
-        }
-        if self.instrument.is_empty() {
-            return Err(CoreError::invalid("instrument", "must not be empty"));
-        }
-        if self.quantity <= 0 {
+        // Ids are never empty (their types refuse it).
+        if !self.quantity.is_positive() {
             return Err(CoreError::invalid("quantity", "must be > 0"));
         }
         let needs_price = matches!(self.order_type, OrderType::Limit | OrderType::StopLimit);
@@ -200,7 +237,9 @@ impl Order {
                     format!("not used by a {} order", self.order_type),
                 ))
             }
-            (true, Some(p)) if p <= 0 => return Err(CoreError::invalid("price", "must be > 0")),
+            (true, Some(p)) if !p.is_positive() => {
+                return Err(CoreError::invalid("price", "must be > 0"))
+            }
             _ => {}
         }
         match (needs_trigger, self.trigger_price) {
@@ -210,7 +249,7 @@ impl Order {
                     format!("required for a {} order", self.order_type),
                 ))
             }
-            (_, Some(p)) if p <= 0 => {
+            (_, Some(p)) if !p.is_positive() => {
                 return Err(CoreError::invalid("trigger_price", "must be > 0"))
             }
             (false, Some(_)) if self.order_type != OrderType::TrailingStopMarket => {
@@ -273,7 +312,7 @@ impl Order {
     pub fn apply(
         &mut self,
         kind: OrderEventKind,
-        ts: u64,
+        ts: UnixNanos,
         reason: impl Into<String>,
         fill: Option<Fill>,
     ) -> CoreResult<OrderEvent> {
@@ -282,18 +321,24 @@ impl Order {
             let f = fill
                 .as_ref()
                 .ok_or_else(|| CoreError::invalid("fill", "a fill event needs a fill"))?;
-            if f.quantity <= 0 || f.quantity > self.leaves_qty() {
+            let (q, leaves) = (f.quantity.raw(), self.leaves_raw());
+            if q <= 0 || q > leaves {
                 return Err(CoreError::invalid(
                     "fill.quantity",
-                    format!("{} not in 1..={}", f.quantity, self.leaves_qty()),
+                    format!("{} not in (0, {}]", f.quantity, self.leaves_qty()),
                 ));
             }
-            complete = f.quantity == self.leaves_qty();
+            complete = q == leaves;
         }
         let status = next_status(self.status, kind, complete)?;
         if let Some(f) = &fill {
-            self.filled_qty += f.quantity;
-            self.filled_notional += i128::from(f.quantity) * i128::from(f.price);
+            // Cannot overflow: the fill is at most the quantity left.
+            self.filled_qty = Quantity::from_raw_or_finer(
+                self.filled_qty.raw() + f.quantity.raw(),
+                self.quantity.precision().max(f.quantity.precision()),
+            );
+            self.filled_notional += i128::from(f.quantity.raw()) * i128::from(f.price.raw());
+            self.fill_px_precision = self.fill_px_precision.max(f.price.precision());
         }
         if kind == OrderEventKind::Triggered {
             self.triggered = true;
@@ -301,9 +346,9 @@ impl Order {
         self.status = status;
         self.ts_last = ts;
         Ok(OrderEvent {
-            client_order_id: self.client_order_id.clone(),
-            strategy_id: self.strategy_id.clone(),
-            instrument: self.instrument.clone(),
+            client_order_id: self.client_order_id,
+            strategy_id: self.strategy_id,
+            instrument: self.instrument,
             kind,
             status,
             ts,
@@ -317,7 +362,7 @@ impl Order {
     ///
     /// # Errors
     /// `CoreError::InvalidState` unless the order is `Initialized`.
-    pub fn deny(&mut self, ts: u64, reason: impl Into<String>) -> CoreResult<OrderEvent> {
+    pub fn deny(&mut self, ts: UnixNanos, reason: impl Into<String>) -> CoreResult<OrderEvent> {
         self.apply(OrderEventKind::Denied, ts, reason, None)
     }
 }
@@ -325,39 +370,45 @@ impl Order {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::{Currency, Money};
 
     const ONE: i64 = crate::types::FIXED_SCALE;
 
+    fn q(raw: i64) -> Quantity {
+        Quantity::from_raw_or_finer(raw, 0)
+    }
+
+    fn px(raw: i64) -> Price {
+        Price::from_raw_or_finer(raw, 2)
+    }
+
+    fn new(side: OrderSide, t: OrderType, qty: i64) -> Order {
+        Order::parse("O", "S", "X", side, t, q(qty), UnixNanos(0)).unwrap()
+    }
+
     fn limit() -> Order {
-        Order::new(
+        Order::parse(
             "O-1",
             "S1",
             "AAPL",
             OrderSide::Buy,
             OrderType::Limit,
-            10 * ONE,
-            1,
+            q(10 * ONE),
+            UnixNanos(1),
         )
-        .with_price(100 * ONE)
+        .unwrap()
+        .with_price(px(100 * ONE))
     }
 
     #[test]
     fn validate_requires_fields_by_type() {
         assert!(limit().validate().is_ok());
-        let no_price = Order::new("O", "S", "X", OrderSide::Buy, OrderType::Limit, ONE, 0);
+        let no_price = new(OrderSide::Buy, OrderType::Limit, ONE);
         assert!(matches!(
             no_price.validate(),
             Err(CoreError::InvalidInput { field: "price", .. })
         ));
-        let stop = Order::new(
-            "O",
-            "S",
-            "X",
-            OrderSide::Sell,
-            OrderType::StopMarket,
-            ONE,
-            0,
-        );
+        let stop = new(OrderSide::Sell, OrderType::StopMarket, ONE);
         assert!(matches!(
             stop.validate(),
             Err(CoreError::InvalidInput {
@@ -367,40 +418,81 @@ mod tests {
         ));
         let gtd = limit().with_tif(TimeInForce::Gtd, None);
         assert!(gtd.validate().is_err());
-        let post_mkt = Order::new("O", "S", "X", OrderSide::Buy, OrderType::Market, ONE, 0)
-            .with_flags(false, true);
+        let post_mkt = new(OrderSide::Buy, OrderType::Market, ONE).with_flags(false, true);
         assert!(post_mkt.validate().is_err());
-        let zero = Order::new("O", "S", "X", OrderSide::Buy, OrderType::Market, 0, 0);
+        let zero = new(OrderSide::Buy, OrderType::Market, 0);
         assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn ids_that_do_not_fit_are_refused_naming_the_field() {
+        let long = "x".repeat(64);
+        let side = OrderSide::Buy;
+        let mk = |c: &str, s: &str, i: &str| {
+            Order::parse(c, s, i, side, OrderType::Market, q(ONE), UnixNanos(0))
+        };
+        for (result, field) in [
+            (mk(&long, "S", "X"), "client_order_id"),
+            (mk("O", &long[..48], "X"), "strategy_id"),
+            (mk("O", "S", &long[..24]), "instrument"),
+            (mk("O 1", "S", "X"), "client_order_id"),
+            (mk("O", "", "X"), "strategy_id"),
+        ] {
+            match result {
+                Err(CoreError::InvalidInput { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: expected InvalidInput, got {other:?}"),
+            }
+        }
     }
 
     #[test]
     fn fills_accumulate_and_overfill_is_refused() {
         let mut o = limit();
-        o.apply(OrderEventKind::Submitted, 2, "", None).unwrap();
-        o.apply(OrderEventKind::Accepted, 3, "", None).unwrap();
-        let f = |q, p| Fill {
+        o.apply(OrderEventKind::Submitted, UnixNanos(2), "", None)
+            .unwrap();
+        o.apply(OrderEventKind::Accepted, UnixNanos(3), "", None)
+            .unwrap();
+        let f = |qty, p| Fill {
             trade_id: 1,
             venue_order_id: 1,
             side: OrderSide::Buy,
-            quantity: q,
-            price: p,
-            commission: 0,
+            quantity: q(qty),
+            price: px(p),
+            commission: Money::zero(Currency::USD),
             liquidity: super::super::LiquiditySide::Maker,
         };
         let e = o
-            .apply(OrderEventKind::Filled, 4, "", Some(f(4 * ONE, 100 * ONE)))
+            .apply(
+                OrderEventKind::Filled,
+                UnixNanos(4),
+                "",
+                Some(f(4 * ONE, 100 * ONE)),
+            )
             .unwrap();
         assert_eq!(e.status, OrderStatus::PartiallyFilled);
         assert!(o
-            .apply(OrderEventKind::Filled, 5, "", Some(f(7 * ONE, 99 * ONE)))
+            .apply(
+                OrderEventKind::Filled,
+                UnixNanos(5),
+                "",
+                Some(f(7 * ONE, 99 * ONE))
+            )
             .is_err());
         let e = o
-            .apply(OrderEventKind::Filled, 5, "", Some(f(6 * ONE, 99 * ONE)))
+            .apply(
+                OrderEventKind::Filled,
+                UnixNanos(5),
+                "",
+                Some(f(6 * ONE, 99 * ONE)),
+            )
             .unwrap();
         assert_eq!(e.status, OrderStatus::Filled);
-        assert_eq!(o.avg_px(), Some(99_400_000_000));
-        assert!(o.apply(OrderEventKind::Cancelled, 6, "", None).is_err());
+        assert_eq!(o.avg_px_raw(), Some(99_400_000_000));
+        assert_eq!(o.avg_px().unwrap().to_string(), "99.40");
+        assert_eq!(o.filled_qty, q(10 * ONE));
+        assert!(o
+            .apply(OrderEventKind::Cancelled, UnixNanos(6), "", None)
+            .is_err());
     }
 
     #[test]

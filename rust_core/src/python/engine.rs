@@ -19,7 +19,7 @@ use super::indicators::{
     EngineFed, PyAtr, PyBollinger, PyDonchian, PyEma, PyMacd, PyMomentum, PyRoc, PyRsi, PySma,
     PyStdDev, PyVwap, PyWma,
 };
-use super::orders::{decimal, opt_raw_arg, raw_arg, side_arg, PyOrder, PyOrderEvent};
+use super::orders::{decimal, opt_raw_arg, quantity_arg, side_arg, PyOrder, PyOrderEvent};
 use super::portfolio::{position, PyPortfolio, PyPosition, PyPositionEvent};
 use super::risk::{sizing_arg, PyDenial, PyRiskEngine};
 use super::types::{PyBar, PyInstrument};
@@ -33,7 +33,7 @@ use crate::indicators::BarInput;
 use crate::orders::OrderEvent;
 use crate::portfolio::{AccountConfig, Portfolio, PositionEvent};
 use crate::risk::RiskEngine;
-use crate::types::{Bar, BarType};
+use crate::types::{Bar, BarType, Symbol};
 use crate::venue::{SimulatedVenue, VenueConfig};
 use crate::CoreError;
 
@@ -928,7 +928,7 @@ impl PyEngine {
 
     /// A fresh client order id for the strategy: ``<strategy id>-<n>``.
     fn next_order_id(&mut self, strategy: usize) -> PyResult<String> {
-        Ok(self.engine.next_order_id(strategy)?)
+        Ok(self.engine.next_order_id(strategy)?.into())
     }
 
     /// A market order in one call (risk, then venue). Returns the client order id.
@@ -939,16 +939,20 @@ impl PyEngine {
         side: &str,
         quantity: &Bound<'_, PyAny>,
     ) -> PyResult<String> {
-        let qty = raw_arg("quantity", quantity)?;
+        let qty = quantity_arg("quantity", quantity)?;
         Ok(self
             .engine
-            .submit_market(strategy, symbol, side_arg(side)?, qty)?)
+            .submit_market(strategy, symbol, side_arg(side)?, qty)?
+            .into())
     }
 
     /// Flatten the strategy's position in ``symbol``: cancel its working orders there, then
     /// a reduce-only market order for the rest. Returns the order id, or ``None`` if flat.
     fn close_position(&mut self, strategy: usize, symbol: &str) -> PyResult<Option<String>> {
-        Ok(self.engine.close_position(strategy, symbol)?)
+        Ok(self
+            .engine
+            .close_position(strategy, symbol)?
+            .map(String::from))
     }
 
     /// Cancel a working order; the outcome arrives as an order event.
@@ -989,14 +993,25 @@ impl PyEngine {
             .map(|pos| position(p, symbol, pos)))
     }
 
-    /// The strategy's signed position in ``symbol`` in raw units (0 when flat).
+    /// The strategy's signed position in ``symbol`` in raw units (0 when flat). Called on
+    /// every bar by ``is_flat``: looked up by the inline symbol, not by string comparison.
     fn position_raw(&self, strategy: usize, symbol: &str) -> PyResult<i64> {
-        Ok(self.engine.position_raw(strategy, symbol)?)
+        // A text that is no symbol was never traded.
+        let Ok(symbol) = Symbol::new("symbol", symbol) else {
+            self.engine.strategy(strategy)?;
+            return Ok(0);
+        };
+        Ok(self.engine.position_raw(strategy, &symbol)?)
     }
 
     /// The strategy's working orders (client order ids).
     fn open_orders(&self, strategy: usize) -> PyResult<Vec<String>> {
-        Ok(self.engine.open_orders(strategy)?)
+        Ok(self
+            .engine
+            .open_orders(strategy)?
+            .into_iter()
+            .map(String::from)
+            .collect())
     }
 
     /// A snapshot of the account.
@@ -1122,14 +1137,14 @@ impl PyEngine {
             .fills
             .iter()
             .map(|f| PyFillRecord {
-                ts: f.ts,
-                strategy_id: f.strategy_id.clone(),
-                symbol: f.instrument.clone(),
-                client_order_id: f.client_order_id.clone(),
+                ts: f.ts.0,
+                strategy_id: f.strategy_id.into(),
+                symbol: f.instrument.into(),
+                client_order_id: f.client_order_id.into(),
                 side: f.side.as_str(),
-                quantity_raw: f.quantity,
-                price_raw: f.price,
-                commission_raw: f.commission,
+                quantity_raw: f.quantity.raw(),
+                price_raw: f.price.raw(),
+                commission_raw: f.commission.raw(),
             })
             .collect()
     }
@@ -1141,8 +1156,8 @@ impl PyEngine {
         let trips = trips
             .into_iter()
             .map(|t| PyRoundTrip {
-                strategy_id: t.strategy_id,
-                symbol: t.instrument,
+                strategy_id: t.strategy_id.into(),
+                symbol: t.instrument.into(),
                 sign: t.sign,
                 entry_ts: t.entry_ts,
                 exit_ts: t.exit_ts,
@@ -1151,6 +1166,10 @@ impl PyEngine {
                 exit_notional_raw: t.exit_notional,
                 commission_raw: t.commission,
             })
+            .collect();
+        let open = open
+            .into_iter()
+            .map(|(s, i, q)| (s.into(), i.into(), q))
             .collect();
         (trips, open)
     }
@@ -1168,8 +1187,8 @@ impl PyEngine {
             .iter()
             .map(|d| PyDenialRecord {
                 ts: d.ts,
-                strategy_id: d.strategy_id.clone(),
-                client_order_id: d.client_order_id.clone(),
+                strategy_id: d.strategy_id.into(),
+                client_order_id: d.client_order_id.into(),
                 denial: PyDenial(d.denial.clone()),
             })
             .collect()

@@ -8,7 +8,9 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyFloat, PyType};
 
 use crate::orders::{Fill, Order, OrderEvent, OrderSide, OrderType, TimeInForce, TrailingOffset};
-use crate::types::{format_fixed, parse_fixed, FIXED_PRECISION, FIXED_SCALE};
+use crate::types::{
+    format_fixed, parse_fixed, Price, Quantity, UnixNanos, FIXED_PRECISION, FIXED_SCALE,
+};
 use crate::CoreError;
 
 static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -16,6 +18,11 @@ static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 /// Raw fixed-point units of a `Decimal`, `str`, `int` (or any exact type whose `str()` is a
 /// decimal, such as `Price`); floats and bools are refused.
 pub(crate) fn raw_arg(field: &'static str, obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    Ok(fixed_arg(field, obj)?.0)
+}
+
+/// Raw units and the decimal places written, as `raw_arg` reads them.
+pub(crate) fn fixed_arg(field: &'static str, obj: &Bound<'_, PyAny>) -> PyResult<(i64, u8)> {
     if obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err(format!(
             "{field}: expected Decimal, str or int, got {}",
@@ -23,7 +30,23 @@ pub(crate) fn raw_arg(field: &'static str, obj: &Bound<'_, PyAny>) -> PyResult<i
         )));
     }
     let text = obj.str()?;
-    Ok(parse_fixed(field, text.to_str()?)?.0)
+    Ok(parse_fixed(field, text.to_str()?)?)
+}
+
+/// An exact quantity (declared with the places written).
+pub(crate) fn quantity_arg(field: &'static str, obj: &Bound<'_, PyAny>) -> PyResult<Quantity> {
+    let (raw, places) = fixed_arg(field, obj)?;
+    Ok(Quantity::from_raw_or_finer(raw, places))
+}
+
+/// An exact price (declared with the places written); `None` stays `None`.
+pub(crate) fn opt_price_arg(
+    field: &'static str,
+    obj: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<Price>> {
+    obj.filter(|o| !o.is_none())
+        .map(|o| fixed_arg(field, o).map(|(raw, places)| Price::from_raw_or_finer(raw, places)))
+        .transpose()
 }
 
 pub(crate) fn opt_raw_arg(
@@ -62,6 +85,11 @@ pub(crate) fn opt_decimal<'py>(
     raw: Option<i64>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     raw.map(|r| decimal(py, i128::from(r))).transpose()
+}
+
+/// An exact value (`Price`, `Quantity`, `Money`) as a `Decimal` without trailing zeros.
+pub(crate) fn exact_decimal(py: Python<'_>, raw: i64) -> PyResult<Bound<'_, PyAny>> {
+    decimal(py, i128::from(raw))
 }
 
 pub(crate) fn side_arg(s: &str) -> PyResult<OrderSide> {
@@ -129,20 +157,21 @@ impl PyOrder {
         tags: Option<Vec<String>>,
         ts_init: u64,
     ) -> PyResult<Self> {
-        let mut o = Order::new(
+        // Each id is checked here: too long, empty or with spaces is a ValueError naming it.
+        let mut o = Order::parse(
             client_order_id,
             strategy_id,
             instrument,
             side_arg(side)?,
             order_type_arg(order_type)?,
-            raw_arg("quantity", quantity)?,
-            ts_init,
-        )
-        .with_tif(tif_arg(time_in_force)?, expire_time)
+            quantity_arg("quantity", quantity)?,
+            UnixNanos(ts_init),
+        )?
+        .with_tif(tif_arg(time_in_force)?, expire_time.map(UnixNanos))
         .with_flags(reduce_only, post_only)
         .with_tags(tags.unwrap_or_default());
-        o.price = opt_raw_arg("price", price)?;
-        o.trigger_price = opt_raw_arg("trigger_price", trigger_price)?;
+        o.price = opt_price_arg("price", price)?;
+        o.trigger_price = opt_price_arg("trigger_price", trigger_price)?;
         if let Some(off) = opt_raw_arg("trailing_offset", trailing_offset)? {
             o.trailing_offset = Some(match trailing_offset_type {
                 "price" => TrailingOffset::Price(off),
@@ -171,7 +200,7 @@ impl PyOrder {
 
     #[getter]
     fn client_order_id(&self) -> &str {
-        &self.0.client_order_id
+        self.0.client_order_id.as_str()
     }
     #[getter]
     fn venue_order_id(&self) -> Option<u64> {
@@ -179,11 +208,11 @@ impl PyOrder {
     }
     #[getter]
     fn strategy_id(&self) -> &str {
-        &self.0.strategy_id
+        self.0.strategy_id.as_str()
     }
     #[getter]
     fn instrument(&self) -> &str {
-        &self.0.instrument
+        self.0.instrument.as_str()
     }
     #[getter]
     fn side(&self) -> &'static str {
@@ -195,15 +224,15 @@ impl PyOrder {
     }
     #[getter]
     fn quantity<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        decimal(py, i128::from(self.0.quantity))
+        exact_decimal(py, self.0.quantity.raw())
     }
     #[getter]
     fn price<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        opt_decimal(py, self.0.price)
+        opt_decimal(py, self.0.price.map(Price::raw))
     }
     #[getter]
     fn trigger_price<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        opt_decimal(py, self.0.trigger_price)
+        opt_decimal(py, self.0.trigger_price.map(Price::raw))
     }
     #[getter]
     fn time_in_force(&self) -> &'static str {
@@ -211,7 +240,7 @@ impl PyOrder {
     }
     #[getter]
     fn expire_time(&self) -> Option<u64> {
-        self.0.expire_time
+        self.0.expire_time.map(UnixNanos::as_u64)
     }
     #[getter]
     fn reduce_only(&self) -> bool {
@@ -231,27 +260,35 @@ impl PyOrder {
     }
     #[getter]
     fn filled_qty<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        decimal(py, i128::from(self.0.filled_qty))
+        exact_decimal(py, self.0.filled_qty.raw())
     }
     #[getter]
     fn leaves_qty<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        decimal(py, i128::from(self.0.leaves_qty()))
+        exact_decimal(py, self.0.leaves_raw())
     }
     #[getter]
     fn avg_px<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        opt_decimal(py, self.0.avg_px())
+        opt_decimal(py, self.0.avg_px_raw())
     }
     #[getter]
-    fn parent_order_id(&self) -> Option<String> {
-        self.0.parent_order_id.clone()
+    fn parent_order_id(&self) -> Option<&str> {
+        self.0.parent_order_id.as_ref().map(|id| id.as_str())
     }
     #[getter]
-    fn child_order_ids(&self) -> Vec<String> {
-        self.0.child_order_ids.clone()
+    fn child_order_ids(&self) -> Vec<&str> {
+        self.0
+            .child_order_ids
+            .iter()
+            .map(|id| id.as_str())
+            .collect()
     }
     #[getter]
-    fn linked_order_ids(&self) -> Vec<String> {
-        self.0.linked_order_ids.clone()
+    fn linked_order_ids(&self) -> Vec<&str> {
+        self.0
+            .linked_order_ids
+            .iter()
+            .map(|id| id.as_str())
+            .collect()
     }
     #[getter]
     fn is_open(&self) -> bool {
@@ -264,7 +301,7 @@ impl PyOrder {
 
     /// Pre-trade risk refused the order: `initialized → denied`, returns the event.
     fn deny(&mut self, ts: u64, reason: &str) -> PyResult<PyOrderEvent> {
-        Ok(PyOrderEvent(self.0.deny(ts, reason)?))
+        Ok(PyOrderEvent(self.0.deny(UnixNanos(ts), reason)?))
     }
 
     fn __repr__(&self) -> String {
@@ -274,7 +311,7 @@ impl PyOrder {
             o.client_order_id,
             o.side,
             o.order_type,
-            format_fixed(o.quantity, FIXED_PRECISION),
+            format_fixed(o.quantity.raw(), FIXED_PRECISION),
             o.instrument,
             o.status
         )
@@ -302,15 +339,15 @@ impl PyFill {
     }
     #[getter]
     fn quantity<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        decimal(py, i128::from(self.0.quantity))
+        exact_decimal(py, self.0.quantity.raw())
     }
     #[getter]
     fn price<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        decimal(py, i128::from(self.0.price))
+        exact_decimal(py, self.0.price.raw())
     }
     #[getter]
     fn commission<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        decimal(py, i128::from(self.0.commission))
+        exact_decimal(py, self.0.commission.raw())
     }
     #[getter]
     fn liquidity(&self) -> &'static str {
@@ -320,8 +357,8 @@ impl PyFill {
         format!(
             "Fill({} {} @ {})",
             self.0.side,
-            format_fixed(self.0.quantity, FIXED_PRECISION),
-            format_fixed(self.0.price, FIXED_PRECISION)
+            format_fixed(self.0.quantity.raw(), FIXED_PRECISION),
+            format_fixed(self.0.price.raw(), FIXED_PRECISION)
         )
     }
 }
@@ -335,15 +372,15 @@ pub(crate) struct PyOrderEvent(pub(crate) OrderEvent);
 impl PyOrderEvent {
     #[getter]
     fn client_order_id(&self) -> &str {
-        &self.0.client_order_id
+        self.0.client_order_id.as_str()
     }
     #[getter]
     fn strategy_id(&self) -> &str {
-        &self.0.strategy_id
+        self.0.strategy_id.as_str()
     }
     #[getter]
     fn instrument(&self) -> &str {
-        &self.0.instrument
+        self.0.instrument.as_str()
     }
     #[getter]
     fn kind(&self) -> &'static str {
@@ -355,7 +392,7 @@ impl PyOrderEvent {
     }
     #[getter]
     fn ts(&self) -> u64 {
-        self.0.ts
+        self.0.ts.0
     }
     #[getter]
     fn reason(&self) -> &str {
@@ -363,7 +400,7 @@ impl PyOrderEvent {
     }
     #[getter]
     fn fill(&self) -> Option<PyFill> {
-        self.0.fill.clone().map(PyFill)
+        self.0.fill.map(PyFill)
     }
     /// For an order the risk engine refused (``denied``, ``modify_rejected``): the
     /// structured reason (code, scope, limit, actual, message).

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use pyo3::prelude::*;
 
-use super::orders::{decimal, opt_decimal, raw_arg, side_arg};
+use super::orders::{decimal, fixed_arg, opt_decimal, quantity_arg, raw_arg, side_arg};
 use crate::portfolio::{AccountConfig, AccountType, Portfolio, Position, PositionEvent};
+use crate::types::{Currency, Money, Price, StrategyId, Symbol, UnixNanos};
 use crate::CoreError;
 
 /// Account settings; `starting_cash` defaults to 100,000.
@@ -39,11 +40,11 @@ pub(crate) struct PyPositionEvent(pub(crate) PositionEvent);
 impl PyPositionEvent {
     #[getter]
     fn instrument(&self) -> &str {
-        &self.0.instrument
+        self.0.instrument.as_str()
     }
     #[getter]
     fn strategy_id(&self) -> Option<&str> {
-        self.0.strategy_id.as_deref()
+        self.0.strategy_id.as_ref().map(|s| s.as_str())
     }
     #[getter]
     fn kind(&self) -> &'static str {
@@ -51,11 +52,11 @@ impl PyPositionEvent {
     }
     #[getter]
     fn quantity<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        decimal(py, i128::from(self.0.quantity))
+        decimal(py, i128::from(self.0.quantity.raw()))
     }
     #[getter]
     fn avg_px<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        opt_decimal(py, self.0.avg_px)
+        opt_decimal(py, self.0.avg_px.map(Price::raw))
     }
     #[getter]
     fn realised_pnl<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -63,15 +64,18 @@ impl PyPositionEvent {
     }
     #[getter]
     fn ts(&self) -> u64 {
-        self.0.ts
+        self.0.ts.0
     }
     fn __repr__(&self) -> String {
         format!(
             "PositionEvent({} {} {} qty_raw={})",
             self.0.instrument,
-            self.0.strategy_id.as_deref().unwrap_or("<account>"),
+            self.0
+                .strategy_id
+                .as_ref()
+                .map_or("<account>", |s| s.as_str()),
             self.0.kind.as_str(),
-            self.0.quantity
+            self.0.quantity.raw()
         )
     }
 }
@@ -94,11 +98,11 @@ impl PyPosition {
     /// Signed: > 0 long, < 0 short.
     #[getter]
     fn quantity<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        decimal(py, i128::from(self.pos.quantity))
+        decimal(py, i128::from(self.pos.quantity.raw()))
     }
     #[getter]
     fn avg_px<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        opt_decimal(py, self.pos.avg_px())
+        opt_decimal(py, self.pos.avg_px_raw())
     }
     #[getter]
     fn cost<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -127,7 +131,8 @@ impl PyPosition {
     fn __repr__(&self) -> String {
         format!(
             "Position({} qty_raw={})",
-            self.instrument, self.pos.quantity
+            self.instrument,
+            self.pos.quantity.raw()
         )
     }
 }
@@ -174,18 +179,19 @@ impl PyPortfolio {
         ts: u64,
     ) -> PyResult<Vec<PyPositionEvent>> {
         let fee = match commission {
-            Some(c) if !c.is_none() => raw_arg("commission", c)?,
-            _ => 0,
+            Some(c) if !c.is_none() => fixed_arg("commission", c)?,
+            _ => (0, 2),
         };
+        let (px, places) = fixed_arg("price", price)?;
         let mut out = Vec::new();
         self.0.apply_fill(
-            strategy_id,
-            instrument,
+            StrategyId::new("strategy_id", strategy_id)?,
+            Symbol::new("instrument", instrument)?,
             side_arg(side)?,
-            raw_arg("quantity", quantity)?,
-            raw_arg("price", price)?,
-            fee,
-            ts,
+            quantity_arg("quantity", quantity)?,
+            Price::from_raw_or_finer(px, places),
+            Money::from_raw_or_finer(fee.0, fee.1, Currency::USD),
+            UnixNanos(ts),
             &mut out,
         )?;
         Ok(out.into_iter().map(PyPositionEvent).collect())
@@ -197,7 +203,7 @@ impl PyPortfolio {
         if p <= 0 {
             return Err(CoreError::invalid("price", "must be > 0").into());
         }
-        self.0.mark(instrument, p);
+        self.0.mark(Symbol::new("instrument", instrument)?, p);
         Ok(())
     }
 
@@ -264,13 +270,17 @@ impl PyPortfolio {
         self.0
             .positions()
             .iter()
-            .map(|(i, p)| (i.clone(), position(&self.0, i, p)))
+            .map(|(i, p)| (i.as_str().to_owned(), position(&self.0, i.as_str(), p)))
             .collect()
     }
 
     /// Strategies that have traded, in name order.
     fn strategies(&self) -> Vec<String> {
-        self.0.strategies().keys().cloned().collect()
+        self.0
+            .strategies()
+            .keys()
+            .map(|s| s.as_str().to_owned())
+            .collect()
     }
 
     /// A strategy's attributed position in `instrument`.

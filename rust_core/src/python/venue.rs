@@ -8,7 +8,7 @@ use super::portfolio::{account_arg, PyPortfolio, PyPositionEvent};
 use super::types::{PyBar, PyInstrument, PyQuoteTick, PyTradeTick};
 use crate::orders::Order;
 use crate::portfolio::Portfolio;
-use crate::types::FIXED_SCALE;
+use crate::types::{Currency, Symbol, FIXED_SCALE};
 use crate::venue::{
     CommissionModel, MarketFillTiming, SimulatedVenue, SlippageModel, VenueConfig, VenueEvent,
 };
@@ -144,6 +144,7 @@ impl PySimulatedVenue {
             market_fill,
             session_close_minutes,
             check_buying_power,
+            currency: Currency::USD,
         };
         Ok(Self(SimulatedVenue::new(config, Portfolio::new(account)?)))
     }
@@ -303,7 +304,7 @@ impl PySimulatedVenue {
         let volume = opt_raw_arg("volume", volume)?.unwrap_or(0);
         let mut out = Vec::new();
         self.0.process_bar_raw(
-            instrument,
+            Symbol::new("instrument", instrument)?,
             ts_open.unwrap_or(ts),
             ts,
             ohlc,
@@ -328,7 +329,7 @@ impl PySimulatedVenue {
     ) -> PyResult<Vec<Py<PyAny>>> {
         let mut out = Vec::new();
         self.0.process_quote_raw(
-            instrument,
+            Symbol::new("instrument", instrument)?,
             ts,
             [raw_arg("bid", bid)?, raw_arg("ask", ask)?],
             [
@@ -352,7 +353,7 @@ impl PySimulatedVenue {
     ) -> PyResult<Vec<Py<PyAny>>> {
         let mut out = Vec::new();
         self.0.process_trade_raw(
-            instrument,
+            Symbol::new("instrument", instrument)?,
             ts,
             raw_arg("price", price)?,
             opt_raw_arg("size", size)?.unwrap_or(0),

@@ -16,7 +16,7 @@ use super::view::{AccountView, Totals};
 use crate::error::CoreResult;
 use crate::orders::{Order, OrderSide};
 use crate::portfolio::notional;
-use crate::types::{Calendar, Instrument};
+use crate::types::{Calendar, Instrument, Price};
 
 /// What risk needs to know about an order. Quantities and prices are raw units of 10^-9.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,12 +61,12 @@ impl<'a> OrderRequest<'a> {
     #[must_use]
     pub fn from_order(order: &'a Order) -> Self {
         Self {
-            strategy_id: &order.strategy_id,
-            instrument: &order.instrument,
+            strategy_id: order.strategy_id.as_str(),
+            instrument: order.instrument.as_str(),
             side: order.side,
-            quantity: order.quantity,
-            price: order.price,
-            trigger_price: order.trigger_price,
+            quantity: order.quantity.raw(),
+            price: order.price.map(Price::raw),
+            trigger_price: order.trigger_price.map(Price::raw),
         }
     }
 

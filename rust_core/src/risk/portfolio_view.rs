@@ -4,7 +4,8 @@
 
 use super::view::{AccountView, Totals};
 use crate::orders::{Order, OrderSide};
-use crate::portfolio::{notional, Portfolio};
+use crate::portfolio::{notional, Portfolio, Position};
+use crate::types::Price;
 use crate::venue::SimulatedVenue;
 
 fn total_pnl(p: &Portfolio) -> i128 {
@@ -19,11 +20,17 @@ fn strategy_pnl(p: &Portfolio, strategy_id: &str) -> i128 {
 fn strategy_position(p: &Portfolio, strategy_id: &str, instrument: &str) -> i64 {
     p.strategy(strategy_id)
         .and_then(|s| s.positions.get(instrument))
-        .map_or(0, |pos| pos.quantity)
+        .map_or(0, Position::raw_quantity)
 }
 
 fn open_positions(p: &Portfolio) -> u32 {
-    u32::try_from(p.positions().values().filter(|x| x.quantity != 0).count()).unwrap_or(u32::MAX)
+    u32::try_from(
+        p.positions()
+            .values()
+            .filter(|x| !x.quantity.is_zero())
+            .count(),
+    )
+    .unwrap_or(u32::MAX)
 }
 
 /// Access to the portfolio behind a view.
@@ -60,7 +67,7 @@ macro_rules! portfolio_account_view {
             let p = self.books();
             let (mut net, mut gross) = (0_i128, 0_i128);
             for (i, pos) in p.positions() {
-                let v = pos.marked_value(p.mark_of(i));
+                let v = pos.marked_value(p.mark_at(i));
                 net += v;
                 gross += v.abs();
             }
@@ -151,9 +158,10 @@ impl AccountView for SimulatedVenue {
                 let px = o
                     .price
                     .or(o.trigger_price)
-                    .or_else(|| self.portfolio().mark_of(&o.instrument))
+                    .map(Price::raw)
+                    .or_else(|| self.portfolio().mark_at(&o.instrument))
                     .unwrap_or(0);
-                notional(o.leaves_qty(), px)
+                notional(o.leaves_raw(), px)
             })
             .sum()
     }
@@ -169,7 +177,7 @@ impl AccountView for SimulatedVenue {
                     && o.instrument == instrument
                     && strategy_id.is_none_or(|s| o.strategy_id == s)
             })
-            .map(Order::leaves_qty)
+            .map(Order::leaves_raw)
             .sum()
     }
     fn open_orders(&self, strategy_id: Option<&str>) -> u32 {

@@ -7,6 +7,33 @@ use super::session::days_from_civil;
 use super::*;
 use crate::orders::OrderSide::{self, Buy, Sell};
 
+/// An order from raw quantity and time (ids checked).
+fn mk_order(
+    cid: impl AsRef<str>,
+    sid: &str,
+    ins: &str,
+    side: OrderSide,
+    t: crate::orders::OrderType,
+    qty: i64,
+    ts: u64,
+) -> crate::orders::Order {
+    crate::orders::Order::parse(
+        cid.as_ref(),
+        sid,
+        ins,
+        side,
+        t,
+        crate::types::Quantity::from_raw_or_finer(qty, 0),
+        crate::types::UnixNanos(ts),
+    )
+    .unwrap()
+}
+
+/// A raw price (declared with two places, finer if it needs them).
+fn order_px(raw: i64) -> crate::types::Price {
+    crate::types::Price::from_raw_or_finer(raw, 2)
+}
+
 const S: u64 = 1_000_000_000;
 const W: i128 = ONE as i128;
 
@@ -964,9 +991,19 @@ fn portfolio_is_an_account_view() {
     use crate::portfolio::{AccountConfig, Portfolio};
     let mut p = Portfolio::new(AccountConfig::default()).unwrap();
     let mut out = Vec::new();
-    p.apply_fill("S1", "AAPL", Buy, u(100), u(100), 0, 1, &mut out)
-        .unwrap();
-    p.mark("AAPL", u(90));
+    let aapl = crate::types::Symbol::new("instrument", "AAPL").unwrap();
+    p.apply_fill(
+        crate::types::StrategyId::new("strategy_id", "S1").unwrap(),
+        aapl,
+        Buy,
+        crate::types::Quantity::from_raw_or_finer(u(100), 0),
+        order_px(u(100)),
+        crate::types::Money::zero(crate::types::Currency::USD),
+        crate::types::UnixNanos(1),
+        &mut out,
+    )
+    .unwrap();
+    p.mark(aapl, u(90));
     assert_eq!(AccountView::position_quantity(&p, "AAPL"), u(100));
     assert_eq!(p.strategy_position_quantity("S1", "AAPL"), u(100));
     assert_eq!(AccountView::total_pnl(&p), -m(1_000));
@@ -993,7 +1030,7 @@ fn portfolio_is_an_account_view() {
     cfg.account.max_daily_loss = Some(m(500));
     let mut e = engine(cfg);
     e.update(&view, 5); // baseline −1,000
-    p.mark("AAPL", u(84));
+    p.mark(aapl, u(84));
     let view = PortfolioView {
         portfolio: &p,
         open_orders: 2,
@@ -1093,7 +1130,7 @@ proptest! {
 
 #[test]
 fn simulated_venue_reserves_open_buys_and_counts_open_orders() {
-    use crate::orders::{Order, OrderType};
+    use crate::orders::OrderType;
     use crate::portfolio::{AccountConfig, Portfolio};
     use crate::venue::{SimulatedVenue, VenueConfig};
     let p = Portfolio::new(AccountConfig {
@@ -1105,7 +1142,8 @@ fn simulated_venue_reserves_open_buys_and_counts_open_orders() {
     v.add_instrument_raw("AAPL", c(1), u(1)).unwrap();
     let mut out = Vec::new();
     // A resting limit buy of 60 at 100 reserves 6,000 of the 10,000 cash.
-    let o = Order::new("O-1", "S1", "AAPL", Buy, OrderType::Limit, u(60), 1).with_price(u(100));
+    let o =
+        mk_order("O-1", "S1", "AAPL", Buy, OrderType::Limit, u(60), 1).with_price(order_px(u(100)));
     v.submit(o, 1, &mut out).unwrap();
     assert_eq!(AccountView::open_orders(&v, None), 1);
     assert_eq!(AccountView::open_orders(&v, Some("S1")), 1);
@@ -1121,7 +1159,8 @@ fn simulated_venue_reserves_open_buys_and_counts_open_orders() {
         code(e.check(&at(41), &v, t0() + 1)),
         Some(DenialCode::InsufficientBuyingPower)
     );
-    let o = Order::new("O-2", "S1", "AAPL", Buy, OrderType::Limit, u(1), 2).with_price(u(90));
+    let o =
+        mk_order("O-2", "S1", "AAPL", Buy, OrderType::Limit, u(1), 2).with_price(order_px(u(90)));
     v.submit(o, 2, &mut out).unwrap();
     assert_eq!(
         code(e.check(&at(1), &v, t0() + 2)),

@@ -18,7 +18,9 @@ pub use data::{
     AggressorSide, Bar, BarType, Interval, IntervalUnit, MarketData, QuoteTick, TradeTick,
 };
 pub use fixed::{format_fixed, parse_fixed, FIXED_PRECISION, FIXED_SCALE};
-pub use ids::{ShortStr, Symbol, TradeId, Venue};
+pub use ids::{
+    ClientOrderId, IdHasher, IdIndex, IdMap, ShortStr, StrategyId, Symbol, TradeId, Venue,
+};
 pub use instrument::{AssetClass, Calendar, Instrument};
 pub use money::{Currency, Money};
 pub use rounding::{div_round, RoundingMode};

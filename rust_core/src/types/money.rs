@@ -20,6 +20,12 @@ pub struct Currency {
 }
 
 impl Currency {
+    /// US dollars: the account currency unless another is configured.
+    pub const USD: Self = Self {
+        len: 3,
+        code: *b"USD\0\0\0\0",
+    };
+
     /// Validates and stores a code; lower case is accepted and upper-cased.
     pub fn new(code: &str) -> CoreResult<Self> {
         let bytes = code.as_bytes();
@@ -105,6 +111,24 @@ impl Money {
             precision,
             currency,
         })
+    }
+
+    /// From raw units, declared with `precision` when the value fits it, else with all nine
+    /// places: never fails, never rounds (a commission finer than the currency's minor unit
+    /// stays exact).
+    #[inline]
+    #[must_use]
+    pub fn from_raw_or_finer(raw: i64, precision: u8, currency: Currency) -> Self {
+        let precision = if precision <= fixed::FIXED_PRECISION && raw % unit_of(precision) == 0 {
+            precision
+        } else {
+            fixed::FIXED_PRECISION
+        };
+        Self {
+            raw,
+            precision,
+            currency,
+        }
     }
 
     /// Zero in `currency` at its default precision.

@@ -18,7 +18,7 @@ pub mod session;
 
 pub use models::{CommissionModel, MarketFillTiming, SlippageModel, VenueConfig};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::book::{BookLevel, OrderBook};
 use crate::error::{CoreError, CoreResult};
@@ -27,7 +27,10 @@ use crate::orders::{
     TimeInForce,
 };
 use crate::portfolio::{notional, Portfolio, PositionEvent};
-use crate::types::{Bar, Instrument, QuoteTick, TradeTick, FIXED_SCALE};
+use crate::types::{
+    Bar, ClientOrderId, IdIndex, IdMap, Instrument, Money, Price, Quantity, QuoteTick, Symbol,
+    TradeTick, UnixNanos, FIXED_PRECISION, FIXED_SCALE,
+};
 
 /// Everything the venue reports, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,10 +57,14 @@ struct Working {
     in_book: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Market {
+    symbol: Symbol,
     tick: i64,
     lot: i64,
+    /// Decimal places fills are declared with (the tick's and the lot's).
+    price_precision: u8,
+    size_precision: u8,
     /// Accepted, working orders by venue order id (arrival order).
     live: BTreeSet<u64>,
     book: OrderBook,
@@ -71,6 +78,23 @@ struct Market {
 }
 
 impl Market {
+    fn new(symbol: Symbol) -> Self {
+        Self {
+            symbol,
+            tick: 1,
+            lot: 1,
+            price_precision: FIXED_PRECISION,
+            size_precision: FIXED_PRECISION,
+            live: BTreeSet::new(),
+            book: OrderBook::default(),
+            last_price: None,
+            last_volume: 0,
+            last_range: None,
+            trailing: 0,
+            immediate: 0,
+        }
+    }
+
     fn insert(&mut self, id: u64, o: &Order) {
         if self.live.insert(id) {
             self.trailing += usize::from(o.order_type == OrderType::TrailingStopMarket);
@@ -89,6 +113,45 @@ impl Market {
                 TimeInForce::Ioc | TimeInForce::Fok
             ));
         }
+    }
+}
+
+/// The venue's markets: a list (the per-bar path indexes it directly, once the symbol of
+/// the data event is resolved) and the symbol → index map.
+#[derive(Debug, Clone, Default)]
+struct Markets {
+    list: Vec<Market>,
+    index: IdIndex<Symbol>,
+}
+
+impl Markets {
+    #[inline]
+    fn ix<Q: std::hash::Hash + Eq + ?Sized>(&self, symbol: &Q) -> Option<usize>
+    where
+        Symbol: std::borrow::Borrow<Q>,
+    {
+        self.index.get(symbol)
+    }
+
+    #[inline]
+    fn get<Q: std::hash::Hash + Eq + ?Sized>(&self, symbol: &Q) -> Option<&Market>
+    where
+        Symbol: std::borrow::Borrow<Q>,
+    {
+        self.ix(symbol).map(|i| &self.list[i])
+    }
+
+    #[inline]
+    fn get_mut(&mut self, symbol: &Symbol) -> Option<&mut Market> {
+        self.ix(symbol).map(|i| &mut self.list[i])
+    }
+
+    fn entry(&mut self, symbol: Symbol) -> &mut Market {
+        let (i, new) = self.index.insert(symbol);
+        if new {
+            self.list.push(Market::new(symbol));
+        }
+        &mut self.list[i]
     }
 }
 
@@ -114,14 +177,16 @@ enum Eff {
 }
 
 fn effective(o: &Order) -> Eff {
-    let trig = o.trigger_price.unwrap_or(0);
+    let trig = o.trigger_price.map_or(0, Price::raw);
     match (o.order_type, o.triggered) {
         (OrderType::Market, _)
         | (
             OrderType::StopMarket | OrderType::MarketIfTouched | OrderType::TrailingStopMarket,
             true,
         ) => Eff::Market,
-        (OrderType::Limit, _) | (OrderType::StopLimit, true) => Eff::Limit(o.price.unwrap_or(0)),
+        (OrderType::Limit, _) | (OrderType::StopLimit, true) => {
+            Eff::Limit(o.price.map_or(0, Price::raw))
+        }
         (OrderType::StopMarket | OrderType::StopLimit | OrderType::TrailingStopMarket, false) => {
             Eff::Stop(trig)
         }
@@ -134,10 +199,11 @@ fn effective(o: &Order) -> Eff {
 pub struct SimulatedVenue {
     config: VenueConfig,
     portfolio: Portfolio,
-    markets: BTreeMap<String, Market>,
+    /// Looked up several times per bar: hashed on the inline symbol.
+    markets: Markets,
     orders: BTreeMap<u64, Working>,
-    closed: HashMap<u64, Working>,
-    ids: HashMap<String, u64>,
+    closed: IdMap<u64, Working>,
+    ids: IdMap<ClientOrderId, u64>,
     inflight: BTreeSet<(u64, u64)>,
     expiries: BTreeSet<(u64, u64)>,
     next_id: u64,
@@ -153,10 +219,10 @@ impl SimulatedVenue {
         Self {
             config,
             portfolio,
-            markets: BTreeMap::new(),
+            markets: Markets::default(),
             orders: BTreeMap::new(),
-            closed: HashMap::new(),
-            ids: HashMap::new(),
+            closed: IdMap::default(),
+            ids: IdMap::default(),
             inflight: BTreeSet::new(),
             expiries: BTreeSet::new(),
             next_id: 1,
@@ -183,21 +249,14 @@ impl SimulatedVenue {
         self.now
     }
 
-    /// Register an instrument with its tick and lot sizes (raw units).
+    /// Register an instrument with its tick and lot sizes (raw units); fills are declared
+    /// with as many decimal places as the tick and the lot have.
     ///
     /// # Errors
-    /// `InvalidInput` for a non-positive tick or lot.
+    /// `InvalidInput` for a symbol that is not a valid `Symbol`, a non-positive tick or lot.
     pub fn add_instrument_raw(&mut self, symbol: &str, tick: i64, lot: i64) -> CoreResult<()> {
-        if tick <= 0 {
-            return Err(CoreError::invalid("tick_size", "must be > 0"));
-        }
-        if lot <= 0 {
-            return Err(CoreError::invalid("lot_size", "must be > 0"));
-        }
-        let m = self.markets.entry(symbol.to_owned()).or_default();
-        m.tick = tick;
-        m.lot = lot;
-        Ok(())
+        let symbol = Symbol::new("instrument", symbol)?;
+        self.add_market(symbol, tick, lot, places(tick), places(lot))
     }
 
     /// Register an instrument.
@@ -205,11 +264,35 @@ impl SimulatedVenue {
     /// # Errors
     /// As `add_instrument_raw`.
     pub fn add_instrument(&mut self, instrument: &Instrument) -> CoreResult<()> {
-        self.add_instrument_raw(
-            instrument.symbol.as_str(),
+        self.add_market(
+            instrument.symbol,
             instrument.tick_size.raw(),
             instrument.lot_size.raw(),
+            instrument.price_precision,
+            instrument.size_precision,
         )
+    }
+
+    fn add_market(
+        &mut self,
+        symbol: Symbol,
+        tick: i64,
+        lot: i64,
+        price_precision: u8,
+        size_precision: u8,
+    ) -> CoreResult<()> {
+        if tick <= 0 {
+            return Err(CoreError::invalid("tick_size", "must be > 0"));
+        }
+        if lot <= 0 {
+            return Err(CoreError::invalid("lot_size", "must be > 0"));
+        }
+        let m = self.markets.entry(symbol);
+        m.tick = tick;
+        m.lot = lot;
+        m.price_precision = price_precision.min(FIXED_PRECISION);
+        m.size_precision = size_precision.min(FIXED_PRECISION);
+        Ok(())
     }
 
     /// An order by client id (working or closed).
@@ -270,7 +353,7 @@ impl SimulatedVenue {
         let id = self.next_id;
         self.next_id += 1;
         order.venue_order_id = Some(id);
-        self.ids.insert(order.client_order_id.clone(), id);
+        self.ids.insert(order.client_order_id, id);
         self.orders.insert(
             id,
             Working {
@@ -392,10 +475,7 @@ impl SimulatedVenue {
             }
         }
         let mut seen = BTreeSet::new();
-        if !orders
-            .iter()
-            .all(|o| seen.insert(o.client_order_id.as_str()))
-        {
+        if !orders.iter().all(|o| seen.insert(o.client_order_id)) {
             return Err(CoreError::invalid(
                 "client_order_id",
                 "duplicate within the list",
@@ -405,16 +485,16 @@ impl SimulatedVenue {
     }
 
     fn link_oco(&mut self, ids: &[u64]) {
-        let names: Vec<(u64, String)> = ids
+        let names: Vec<(u64, ClientOrderId)> = ids
             .iter()
-            .filter_map(|id| Some((*id, self.orders.get(id)?.order.client_order_id.clone())))
+            .filter_map(|id| Some((*id, self.orders.get(id)?.order.client_order_id)))
             .collect();
         for id in ids {
             if let Some(w) = self.orders.get_mut(id) {
                 for (other, name) in &names {
                     if other != id {
                         w.oco.push(*other);
-                        w.order.linked_order_ids.push(name.clone());
+                        w.order.linked_order_ids.push(*name);
                     }
                 }
             }
@@ -425,17 +505,13 @@ impl SimulatedVenue {
         let Some((&parent, children)) = ids.split_first() else {
             return;
         };
-        let parent_name = self
-            .orders
-            .get(&parent)
-            .map(|w| w.order.client_order_id.clone())
-            .unwrap_or_default();
+        let parent_name = self.orders.get(&parent).map(|w| w.order.client_order_id);
         for c in children {
             if let Some(w) = self.orders.get_mut(c) {
                 w.parent = Some(parent);
                 w.dormant = true;
-                w.order.parent_order_id = Some(parent_name.clone());
-                let name = w.order.client_order_id.clone();
+                w.order.parent_order_id = parent_name;
+                let name = w.order.client_order_id;
                 if let Some(p) = self.orders.get_mut(&parent) {
                     p.children.push(*c);
                     p.order.child_order_ids.push(name);
@@ -513,11 +589,15 @@ impl SimulatedVenue {
             return self.emit_closed(id, OrderEventKind::ModifyRejected, ts, "order closed", out);
         };
         let o = &w.order;
-        let lot = self.markets.get(&o.instrument).map_or(1, |m| m.lot);
-        let tick = self.markets.get(&o.instrument).map_or(1, |m| m.tick);
+        let (lot, tick, size_places, price_places) = self
+            .markets
+            .get(&o.instrument)
+            .map_or((1, 1, FIXED_PRECISION, FIXED_PRECISION), |m| {
+                (m.lot, m.tick, m.size_precision, m.price_precision)
+            });
         let refuse = if !o.status.is_open() {
             Some(format!("order is {}", o.status))
-        } else if quantity.is_some_and(|q| q <= o.filled_qty || q % lot != 0) {
+        } else if quantity.is_some_and(|q| q <= o.filled_qty.raw() || q % lot != 0) {
             Some("quantity must exceed the filled quantity and be a multiple of the lot".into())
         } else if price.is_some() && o.price.is_none() {
             Some(format!("a {} order has no limit price", o.order_type))
@@ -529,7 +609,7 @@ impl SimulatedVenue {
             .any(|p| p <= 0 || p % tick != 0)
         {
             Some("prices must be > 0 and on the tick".into())
-        } else if o.post_only && price.is_some_and(|p| self.crosses(&o.instrument, o.side, p)) {
+        } else if o.post_only && price.is_some_and(|p| self.crosses(o.instrument, o.side, p)) {
             Some("post-only order would take liquidity".into())
         } else {
             None
@@ -539,16 +619,19 @@ impl SimulatedVenue {
         }
         if let Some(w) = self.orders.get_mut(&id) {
             if let Some(q) = quantity {
-                w.order.quantity = q;
+                let places = w.order.quantity.precision().max(size_places);
+                w.order.quantity = Quantity::from_raw_or_finer(q, places);
             }
             if let Some(p) = price {
-                w.order.price = Some(p);
+                let places = w.order.price.map_or(price_places, Price::precision);
+                w.order.price = Some(Price::from_raw_or_finer(p, places.max(price_places)));
             }
             if let Some(t) = trigger_price {
-                w.order.trigger_price = Some(t);
+                let places = w.order.trigger_price.map_or(price_places, Price::precision);
+                w.order.trigger_price = Some(Price::from_raw_or_finer(t, places.max(price_places)));
             }
             if w.in_book {
-                let (p, q) = (w.order.price.unwrap_or(0), w.order.leaves_qty());
+                let (p, q) = (w.order.price.map_or(0, Price::raw), w.order.leaves_raw());
                 if let Some(m) = self.markets.get_mut(&w.order.instrument) {
                     m.book.modify(id, p, q)?;
                 }
@@ -567,9 +650,9 @@ impl SimulatedVenue {
     }
 
     /// Would a limit at `price` on `side` take liquidity at the last known price?
-    fn crosses(&self, instrument: &str, side: OrderSide, price: i64) -> bool {
+    fn crosses(&self, instrument: Symbol, side: OrderSide, price: i64) -> bool {
         self.markets
-            .get(instrument)
+            .get(&instrument)
             .and_then(|m| m.last_price)
             .is_some_and(|last| match side {
                 OrderSide::Buy => price >= last,
@@ -586,7 +669,7 @@ impl SimulatedVenue {
     pub fn process_bar(&mut self, bar: &Bar, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
         let ts_close = bar.ts_event.0;
         self.process_bar_raw(
-            bar.bar_type.symbol.as_str(),
+            bar.bar_type.symbol,
             ts_close.saturating_sub(bar.bar_type.interval.as_nanos()),
             ts_close,
             [
@@ -612,7 +695,7 @@ impl SimulatedVenue {
     /// after the close time.
     pub fn process_bar_raw(
         &mut self,
-        instrument: &str,
+        instrument: Symbol,
         ts_open: u64,
         ts_close: u64,
         ohlc: [i64; 4],
@@ -635,9 +718,9 @@ impl SimulatedVenue {
                 format!("{ts_open} is after the bar's close time {ts_close}"),
             ));
         }
-        self.known(instrument)?;
+        let m = self.known(instrument)?;
         self.advance(ts_open, out)?;
-        let cap = self.capacity(instrument, volume);
+        let cap = self.capacity(m, volume);
         let mut ctx = Ctx {
             lo: l,
             hi: h,
@@ -647,22 +730,21 @@ impl SimulatedVenue {
             cap_sell: cap,
             ts: ts_open,
         };
-        self.point(instrument, o, o, &mut ctx, out)?;
-        self.end_immediate(instrument, ts_open, out)?;
+        self.point(m, o, o, &mut ctx, out)?;
+        self.end_immediate(m, ts_open, out)?;
         let path = if c >= o { [o, l, h, c] } else { [o, h, l, c] };
         let times = path_times(ts_open, ts_close);
         for k in 0..3 {
             let (from, to) = ((path[k], times[k]), (path[k + 1], times[k + 1]));
-            self.walk(instrument, from, to, &mut ctx, out)?;
+            self.walk(m, from, to, &mut ctx, out)?;
             // The clock reaches the next point of the path.
             ctx.ts = to.1;
             self.advance(to.1, out)?;
         }
-        if let Some(m) = self.markets.get_mut(instrument) {
-            m.last_price = Some(c);
-            m.last_volume = volume;
-            m.last_range = Some((l, h));
-        }
+        let market = &mut self.markets.list[m];
+        market.last_price = Some(c);
+        market.last_volume = volume;
+        market.last_range = Some((l, h));
         self.portfolio.mark(instrument, c);
         Ok(())
     }
@@ -673,7 +755,7 @@ impl SimulatedVenue {
     /// `InvalidInput` for an unregistered instrument or a crossed quote.
     pub fn process_quote(&mut self, q: &QuoteTick, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
         self.process_quote_raw(
-            q.symbol.as_str(),
+            q.symbol,
             q.ts_event.0,
             [q.bid.raw(), q.ask.raw()],
             [q.bid_size.raw(), q.ask_size.raw()],
@@ -687,7 +769,7 @@ impl SimulatedVenue {
     /// `InvalidInput` for an unregistered instrument or a crossed quote.
     pub fn process_quote_raw(
         &mut self,
-        instrument: &str,
+        instrument: Symbol,
         ts: u64,
         bid_ask: [i64; 2],
         sizes: [i64; 2],
@@ -697,7 +779,7 @@ impl SimulatedVenue {
         if bid <= 0 || bid > ask {
             return Err(CoreError::invalid("bid", "needs 0 < bid <= ask"));
         }
-        self.known(instrument)?;
+        let m = self.known(instrument)?;
         self.advance(ts, out)?;
         let size = |s: i64| (s > 0).then_some(s);
         let mut ctx = Ctx {
@@ -709,14 +791,13 @@ impl SimulatedVenue {
             cap_sell: size(sizes[0]),
             ts,
         };
-        self.point(instrument, bid, ask, &mut ctx, out)?;
-        self.end_immediate(instrument, ts, out)?;
+        self.point(m, bid, ask, &mut ctx, out)?;
+        self.end_immediate(m, ts, out)?;
         let mid = bid + (ask - bid) / 2;
-        if let Some(m) = self.markets.get_mut(instrument) {
-            m.last_price = Some(mid);
-            m.last_range = Some((bid, ask));
-            m.last_volume = 0;
-        }
+        let market = &mut self.markets.list[m];
+        market.last_price = Some(mid);
+        market.last_range = Some((bid, ask));
+        market.last_volume = 0;
         self.portfolio.mark(instrument, mid);
         Ok(())
     }
@@ -726,13 +807,7 @@ impl SimulatedVenue {
     /// # Errors
     /// `InvalidInput` for an unregistered instrument.
     pub fn process_trade(&mut self, t: &TradeTick, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
-        self.process_trade_raw(
-            t.symbol.as_str(),
-            t.ts_event.0,
-            t.price.raw(),
-            t.size.raw(),
-            out,
-        )
+        self.process_trade_raw(t.symbol, t.ts_event.0, t.price.raw(), t.size.raw(), out)
     }
 
     /// Process a trade given as raw price and size.
@@ -741,7 +816,7 @@ impl SimulatedVenue {
     /// `InvalidInput` for an unregistered instrument or a non-positive price.
     pub fn process_trade_raw(
         &mut self,
-        instrument: &str,
+        instrument: Symbol,
         ts: u64,
         price: i64,
         size: i64,
@@ -750,9 +825,9 @@ impl SimulatedVenue {
         if price <= 0 {
             return Err(CoreError::invalid("price", "must be > 0"));
         }
-        self.known(instrument)?;
+        let m = self.known(instrument)?;
         self.advance(ts, out)?;
-        let cap = self.capacity(instrument, size);
+        let cap = self.capacity(m, size);
         let mut ctx = Ctx {
             lo: price,
             hi: price,
@@ -762,13 +837,12 @@ impl SimulatedVenue {
             cap_sell: cap,
             ts,
         };
-        self.point(instrument, price, price, &mut ctx, out)?;
-        self.end_immediate(instrument, ts, out)?;
-        if let Some(m) = self.markets.get_mut(instrument) {
-            m.last_price = Some(price);
-            m.last_range = Some((price, price));
-            m.last_volume = size;
-        }
+        self.point(m, price, price, &mut ctx, out)?;
+        self.end_immediate(m, ts, out)?;
+        let market = &mut self.markets.list[m];
+        market.last_price = Some(price);
+        market.last_range = Some((price, price));
+        market.last_volume = size;
         self.portfolio.mark(instrument, price);
         Ok(())
     }
@@ -799,9 +873,10 @@ impl SimulatedVenue {
         Ok(())
     }
 
-    fn known(&self, instrument: &str) -> CoreResult<()> {
-        if self.markets.contains_key(instrument) {
-            Ok(())
+    /// The market of a registered instrument, by index.
+    fn known(&self, instrument: Symbol) -> CoreResult<usize> {
+        if let Some(m) = self.markets.ix(&instrument) {
+            Ok(m)
         } else {
             Err(CoreError::invalid(
                 "instrument",
@@ -810,12 +885,12 @@ impl SimulatedVenue {
         }
     }
 
-    fn capacity(&self, instrument: &str, volume: i64) -> Option<i64> {
+    fn capacity(&self, m: usize, volume: i64) -> Option<i64> {
         let rate = self.config.participation?;
         if volume <= 0 {
             return None;
         }
-        let lot = self.markets.get(instrument).map_or(1, |m| m.lot.max(1));
+        let lot = self.markets.list[m].lot.max(1);
         let cap = i128::from(volume) * i128::from(rate) / i128::from(FIXED_SCALE);
         let cap = i64::try_from(cap).unwrap_or(i64::MAX);
         Some(cap / lot * lot)
@@ -836,7 +911,7 @@ impl SimulatedVenue {
             .orders
             .get_mut(&id)
             .ok_or_else(|| CoreError::InvalidState(format!("order {id} is not working")))?;
-        let ev = w.order.apply(kind, ts, reason, fill)?;
+        let ev = w.order.apply(kind, UnixNanos(ts), reason, fill)?;
         let terminal = ev.status.is_terminal();
         out.push(VenueEvent::Order(ev));
         if terminal {
@@ -857,7 +932,7 @@ impl SimulatedVenue {
             .closed
             .get_mut(&id)
             .ok_or_else(|| CoreError::invalid("client_order_id", "order was purged"))?;
-        let ev = w.order.apply(kind, ts, reason, None)?;
+        let ev = w.order.apply(kind, UnixNanos(ts), reason, None)?;
         out.push(VenueEvent::Order(ev));
         Ok(())
     }
@@ -907,7 +982,7 @@ impl SimulatedVenue {
             if !self.orders.contains_key(&c) {
                 continue;
             }
-            if filled > 0 {
+            if filled.is_positive() {
                 if !complete {
                     if let Some(cw) = self.orders.get_mut(&c) {
                         cw.order.quantity = cw.order.quantity.min(filled);
@@ -955,18 +1030,19 @@ impl SimulatedVenue {
             return self.after_close(id, ts, out);
         };
         let pos = self.portfolio.net_quantity(&o.instrument);
-        let on_tick = |p: Option<i64>| p.is_none_or(|p| p % m.tick == 0);
-        let refuse: Option<String> = if o.quantity % m.lot != 0 {
+        let on_tick = |p: Option<Price>| p.is_none_or(|p| p.raw() % m.tick == 0);
+        let quantity = o.quantity.raw();
+        let refuse: Option<String> = if quantity % m.lot != 0 {
             Some("quantity is not a multiple of the lot size".into())
         } else if !on_tick(o.price)
             || (o.order_type != OrderType::TrailingStopMarket && !on_tick(o.trigger_price))
         {
             Some("price is not a multiple of the tick size".into())
-        } else if o.time_in_force == TimeInForce::Gtd && o.expire_time.is_some_and(|e| e <= ts) {
+        } else if o.time_in_force == TimeInForce::Gtd && o.expire_time.is_some_and(|e| e.0 <= ts) {
             Some("expire time has passed".into())
         } else if o.post_only
             && o.price
-                .is_some_and(|p| self.crosses(&o.instrument, o.side, p))
+                .is_some_and(|p| self.crosses(o.instrument, o.side, p.raw()))
         {
             Some("post-only order would take liquidity".into())
         } else if o.reduce_only
@@ -976,22 +1052,22 @@ impl SimulatedVenue {
         } else if o.side == OrderSide::Sell
             && !o.reduce_only
             && !self.portfolio.shorts_allowed()
-            && o.quantity > pos.max(0)
+            && quantity > pos.max(0)
             && w.parent.is_none()
         {
             Some("short selling is not allowed in this account".into())
         } else if o.side == OrderSide::Buy && self.config.check_buying_power && !o.reduce_only {
-            let reference = o.price.or(o.trigger_price).or(m.last_price);
+            let reference = o.price.or(o.trigger_price).map(Price::raw).or(m.last_price);
             // Buying back a short in a margin account needs no buying power.
             let cover = if self.portfolio.shorts_allowed() {
                 (-pos).max(0)
             } else {
                 0
             };
-            let uncovered = o.quantity - cover.min(o.quantity);
+            let uncovered = quantity - cover.min(quantity);
             reference.filter(|_| uncovered > 0).and_then(|px| {
-                let value = notional(o.quantity, px);
-                let cost = value + self.config.commission.total(o.quantity, value);
+                let value = notional(quantity, px);
+                let cost = value + self.config.commission.total(quantity, value);
                 (cost > self.portfolio.buying_power())
                     .then(|| "insufficient buying power".to_owned())
             })
@@ -1003,21 +1079,21 @@ impl SimulatedVenue {
             return self.after_close(id, ts, out);
         }
         let expire = match o.time_in_force {
-            TimeInForce::Gtd => o.expire_time,
+            TimeInForce::Gtd => o.expire_time.map(UnixNanos::as_u64),
             TimeInForce::Day => Some(session::next_session_close(
                 ts,
                 self.config.session_close_minutes,
             )),
             _ => None,
         };
-        let last = m.last_price;
+        let (last, price_places) = (m.last_price, m.price_precision);
         let is_limit = o.order_type == OrderType::Limit;
         let trailing = o.order_type == OrderType::TrailingStopMarket;
         let (side, price, leaves, instrument) = (
             o.side,
-            o.price.unwrap_or(0),
-            o.leaves_qty(),
-            o.instrument.clone(),
+            o.price.map_or(0, Price::raw),
+            o.leaves_raw(),
+            o.instrument,
         );
         self.emit(id, OrderEventKind::Accepted, ts, "", None, out)?;
         if let Some(e) = expire {
@@ -1028,7 +1104,7 @@ impl SimulatedVenue {
             if trailing {
                 if let (Some(px), Some(off)) = (last, w.order.trailing_offset) {
                     w.watermark = Some(px);
-                    let t = off.trigger(side, px);
+                    let t = Price::from_raw_or_finer(off.trigger(side, px), price_places);
                     w.order.trigger_price = Some(match (side, w.order.trigger_price) {
                         (OrderSide::Sell, Some(given)) => given.max(t),
                         (OrderSide::Buy, Some(given)) => given.min(t),
@@ -1044,13 +1120,13 @@ impl SimulatedVenue {
                 m.book.add(id, side, price, leaves)?;
             }
         }
-        if self.config.market_fill == MarketFillTiming::ThisClose {
-            let m = self.markets.get(&instrument);
-            if let (Some(px), Some((lo, hi))) =
-                (m.and_then(|m| m.last_price), m.and_then(|m| m.last_range))
-            {
-                let volume = m.map_or(0, |m| m.last_volume);
-                let cap = self.capacity(&instrument, volume);
+        if let (MarketFillTiming::ThisClose, Some(mi)) =
+            (self.config.market_fill, self.markets.ix(&instrument))
+        {
+            let m = &self.markets.list[mi];
+            if let (Some(px), Some((lo, hi))) = (m.last_price, m.last_range) {
+                let volume = m.last_volume;
+                let cap = self.capacity(mi, volume);
                 let mut ctx = Ctx {
                     lo,
                     hi,
@@ -1060,8 +1136,8 @@ impl SimulatedVenue {
                     cap_sell: cap,
                     ts,
                 };
-                self.point(&instrument, px, px, &mut ctx, out)?;
-                self.end_immediate(&instrument, ts, out)?;
+                self.point(mi, px, px, &mut ctx, out)?;
+                self.end_immediate(mi, ts, out)?;
             }
         }
         Ok(())
@@ -1069,18 +1145,17 @@ impl SimulatedVenue {
 
     // ---------------------------------------------------------------------------- matching
 
-    fn live_ids(&mut self, instrument: &str) -> Vec<u64> {
+    fn live_ids(&mut self, m: usize) -> Vec<u64> {
         let mut ids = std::mem::take(&mut self.scratch);
         ids.clear();
-        if let Some(m) = self.markets.get(instrument) {
-            ids.extend(m.live.iter().copied());
-        }
+        ids.extend(self.markets.list[m].live.iter().copied());
         ids
     }
 
     /// Move trailing stops' watermarks with the price seen at `ts` (orders that arrive
     /// later have not seen it).
-    fn update_watermarks(&mut self, ids: &[u64], price: i64, ts: u64) {
+    fn update_watermarks(&mut self, m: usize, ids: &[u64], price: i64, ts: u64) {
+        let places = self.markets.list[m].price_precision;
         for id in ids {
             if let Some(w) = self.orders.get_mut(id) {
                 if w.order.order_type != OrderType::TrailingStopMarket
@@ -1098,7 +1173,7 @@ impl SimulatedVenue {
                     (OrderSide::Buy, Some(x)) => x.min(price),
                 };
                 w.watermark = Some(wm);
-                let t = off.trigger(w.order.side, wm);
+                let t = Price::from_raw_or_finer(off.trigger(w.order.side, wm), places);
                 w.order.trigger_price = Some(match (w.order.side, w.order.trigger_price) {
                     (OrderSide::Sell, Some(old)) => old.max(t),
                     (OrderSide::Buy, Some(old)) => old.min(t),
@@ -1112,7 +1187,7 @@ impl SimulatedVenue {
     /// until nothing more happens (a fill can release children that are marketable too).
     fn point(
         &mut self,
-        instrument: &str,
+        m: usize,
         bid: i64,
         ask: i64,
         ctx: &mut Ctx,
@@ -1120,9 +1195,10 @@ impl SimulatedVenue {
     ) -> CoreResult<()> {
         let mut rounds = 0;
         loop {
-            let ids = self.live_ids(instrument);
-            if self.has_trailing(instrument) {
+            let ids = self.live_ids(m);
+            if self.has_trailing(m) {
                 self.update_watermarks(
+                    m,
                     &ids,
                     if bid == ask {
                         bid
@@ -1148,25 +1224,16 @@ impl SimulatedVenue {
         }
     }
 
-    fn has_trailing(&self, instrument: &str) -> bool {
-        self.markets.get(instrument).is_some_and(|m| m.trailing > 0)
+    fn has_trailing(&self, m: usize) -> bool {
+        self.markets.list[m].trailing > 0
     }
 
     /// IOC and FOK orders end after their first price check.
-    fn end_immediate(
-        &mut self,
-        instrument: &str,
-        ts: u64,
-        out: &mut Vec<VenueEvent>,
-    ) -> CoreResult<()> {
-        if self
-            .markets
-            .get(instrument)
-            .is_none_or(|m| m.immediate == 0)
-        {
+    fn end_immediate(&mut self, m: usize, ts: u64, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
+        if self.markets.list[m].immediate == 0 {
             return Ok(());
         }
-        let ids = self.live_ids(instrument);
+        let ids = self.live_ids(m);
         for &id in &ids {
             let Some(w) = self.orders.get(&id) else {
                 continue;
@@ -1191,7 +1258,7 @@ impl SimulatedVenue {
     /// price the leg has reached by then (rounded back to the tick).
     fn walk(
         &mut self,
-        instrument: &str,
+        mi: usize,
         start: (i64, u64),
         end: (i64, u64),
         ctx: &mut Ctx,
@@ -1199,18 +1266,17 @@ impl SimulatedVenue {
     ) -> CoreResult<()> {
         let (from, to) = (start.0, end.0);
         let rising = to > from;
-        if from != to && self.has_trailing(instrument) {
-            let ids = self.live_ids(instrument);
-            self.update_watermarks(&ids, from, start.1);
+        let instrument = self.markets.list[mi].symbol;
+        if from != to && self.has_trailing(mi) {
+            let ids = self.live_ids(mi);
+            self.update_watermarks(mi, &ids, from, start.1);
             self.scratch = ids;
         }
         let (mut cur, mut cur_ts) = start;
         loop {
             let mut next: Option<i64> = None;
             let mut join: Option<u64> = None;
-            let Some(m) = self.markets.get(instrument) else {
-                return Ok(());
-            };
+            let m = &self.markets.list[mi];
             for id in &m.live {
                 let Some(w) = self.orders.get(id) else {
                     continue;
@@ -1254,8 +1320,8 @@ impl SimulatedVenue {
             ctx.ts = ts;
             // Orders arriving and expiring on the way take effect before this price.
             self.advance(ts, out)?;
-            self.point(instrument, price, price, ctx, out)?;
-            self.end_immediate(instrument, ts, out)?;
+            self.point(mi, price, price, ctx, out)?;
+            self.end_immediate(mi, ts, out)?;
             (cur, cur_ts) = (price, ts);
         }
     }
@@ -1301,9 +1367,9 @@ impl SimulatedVenue {
                 let stop_limit = w.order.order_type == OrderType::StopLimit;
                 let (side, price, leaves, instrument) = (
                     w.order.side,
-                    w.order.price.unwrap_or(0),
-                    w.order.leaves_qty(),
-                    w.order.instrument.clone(),
+                    w.order.price.map_or(0, Price::raw),
+                    w.order.leaves_raw(),
+                    w.order.instrument,
                 );
                 self.emit(id, OrderEventKind::Triggered, ctx.ts, "", None, out)?;
                 if stop_limit {
@@ -1338,12 +1404,19 @@ impl SimulatedVenue {
             return Ok(false);
         };
         let o = &w.order;
-        let (lot, tick) = self
-            .markets
-            .get(&o.instrument)
-            .map_or((1, 1), |m| (m.lot.max(1), m.tick.max(1)));
+        let (lot, tick, price_places, size_places) =
+            self.markets
+                .get(&o.instrument)
+                .map_or((1, 1, FIXED_PRECISION, FIXED_PRECISION), |m| {
+                    (
+                        m.lot.max(1),
+                        m.tick.max(1),
+                        m.price_precision,
+                        m.size_precision,
+                    )
+                });
         let buy = o.side == OrderSide::Buy;
-        let leaves = o.leaves_qty();
+        let leaves = o.leaves_raw();
         let cap = if buy { ctx.cap_buy } else { ctx.cap_sell };
         let mut qty = cap.map_or(leaves, |c| leaves.min(c));
         let mut limit_reason: Option<&'static str> = None;
@@ -1392,7 +1465,7 @@ impl SimulatedVenue {
         let (paid_n, paid_c) = (w.notional, w.commission);
         let cost = |q: i64| -> (i128, i128) {
             let value = notional(q, price);
-            let fee = model.total(o.filled_qty + q, paid_n + value) - paid_c;
+            let fee = model.total(o.filled_qty.raw() + q, paid_n + value) - paid_c;
             (value, fee)
         };
         if qty > 0 {
@@ -1442,14 +1515,19 @@ impl SimulatedVenue {
         let commission = i64::try_from(fee).map_err(|_| CoreError::Overflow {
             operation: "commission",
         })?;
-        let (side, strategy, instrument) = (o.side, o.strategy_id.clone(), o.instrument.clone());
+        let (side, strategy, instrument) = (o.side, o.strategy_id, o.instrument);
+        let currency = self.config.currency;
         let fill = Fill {
             trade_id: self.next_trade,
             venue_order_id: id,
             side,
-            quantity: qty,
-            price,
-            commission,
+            quantity: Quantity::from_raw_or_finer(qty, size_places.max(o.quantity.precision())),
+            price: Price::from_raw_or_finer(price, price_places),
+            commission: Money::from_raw_or_finer(
+                commission,
+                currency.default_precision(),
+                currency,
+            ),
             liquidity,
         };
         self.next_trade += 1;
@@ -1479,13 +1557,13 @@ impl SimulatedVenue {
         let mut pos_events = std::mem::take(&mut self.positions_buf);
         pos_events.clear();
         self.portfolio.apply_fill(
-            &strategy,
-            &instrument,
+            strategy,
+            instrument,
             side,
-            qty,
-            price,
-            commission,
-            ctx.ts,
+            fill.quantity,
+            fill.price,
+            fill.commission,
+            UnixNanos(ctx.ts),
             &mut pos_events,
         )?;
         out.extend(pos_events.drain(..).map(VenueEvent::Position));
@@ -1496,8 +1574,8 @@ impl SimulatedVenue {
             let Some(sw) = self.orders.get_mut(&s) else {
                 continue;
             };
-            let left = sw.order.quantity - qty;
-            if left <= sw.order.filled_qty || !sw.order.status.is_open() {
+            let left = sw.order.quantity.raw() - qty;
+            if left <= sw.order.filled_qty.raw() || !sw.order.status.is_open() {
                 self.terminate(
                     s,
                     OrderEventKind::Cancelled,
@@ -1506,10 +1584,11 @@ impl SimulatedVenue {
                     out,
                 )?;
             } else {
-                sw.order.quantity = left;
+                sw.order.quantity =
+                    Quantity::from_raw_or_finer(left, sw.order.quantity.precision());
                 let (p, l, in_book) = (
-                    sw.order.price.unwrap_or(0),
-                    sw.order.leaves_qty(),
+                    sw.order.price.map_or(0, Price::raw),
+                    sw.order.leaves_raw(),
                     sw.in_book,
                 );
                 if in_book {
@@ -1534,6 +1613,13 @@ impl SimulatedVenue {
         }
         Ok(true)
     }
+}
+
+/// Decimal places of a raw tick or lot (0.01 → 2, 5 → 0, 0.5 → 1).
+fn places(raw: i64) -> u8 {
+    (0..FIXED_PRECISION)
+        .find(|&p| raw % (FIXED_SCALE / 10_i64.pow(u32::from(p))) == 0)
+        .unwrap_or(FIXED_PRECISION)
 }
 
 /// Times of a bar's four path points: the open, one and two thirds of the way, the close.

@@ -4,7 +4,7 @@
 //! are raw money units; the defaults model a retail US-equity broker (see `docs/venue.md`).
 
 use crate::portfolio::div_round;
-use crate::types::FIXED_SCALE;
+use crate::types::{Currency, FIXED_SCALE};
 
 const SCALE: i128 = FIXED_SCALE as i128;
 
@@ -139,6 +139,8 @@ pub struct VenueConfig {
     pub session_close_minutes: u32,
     /// Refuse buys whose estimated cost exceeds buying power when they arrive.
     pub check_buying_power: bool,
+    /// The account's currency: commissions are `Money` in it.
+    pub currency: Currency,
 }
 
 impl Default for VenueConfig {
@@ -151,6 +153,7 @@ impl Default for VenueConfig {
             market_fill: MarketFillTiming::NextOpen,
             session_close_minutes: 16 * 60,
             check_buying_power: true,
+            currency: Currency::USD,
         }
     }
 }

@@ -5,6 +5,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::orders::TrailingOffset;
 use crate::portfolio::{AccountConfig, AccountType};
+use crate::types::{Price, Quantity, Symbol, UnixNanos};
 
 const ONE: i64 = FIXED_SCALE;
 const MIN: u64 = 60_000_000_000;
@@ -15,6 +16,15 @@ const SYM: &str = "AAPL";
 /// Cents to raw price.
 fn c(cents: i64) -> i64 {
     cents * ONE / 100
+}
+
+fn sym(s: &str) -> Symbol {
+    Symbol::new("instrument", s).unwrap()
+}
+
+/// A raw price (declared with two places, finer if it needs them).
+fn px(raw: i64) -> Price {
+    Price::from_raw_or_finer(raw, 2)
 }
 
 fn plain() -> VenueConfig {
@@ -37,15 +47,31 @@ fn venue(config: VenueConfig) -> SimulatedVenue {
 }
 
 fn order(id: &str, side: OrderSide, t: OrderType, shares: i64) -> Order {
-    Order::new(id, "S1", SYM, side, t, shares * ONE, T0)
+    Order::parse(
+        id,
+        "S1",
+        SYM,
+        side,
+        t,
+        Quantity::from_raw_or_finer(shares * ONE, 0),
+        UnixNanos(T0),
+    )
+    .unwrap()
 }
 
 /// One-minute bar closing at minute `n` after T0 with prices in cents.
 fn bar(v: &mut SimulatedVenue, n: u64, ohlc: [i64; 4], volume: i64) -> Vec<VenueEvent> {
     let mut out = Vec::new();
     let close = T0 + n * MIN;
-    v.process_bar_raw(SYM, close - MIN, close, ohlc.map(c), volume * ONE, &mut out)
-        .unwrap();
+    v.process_bar_raw(
+        sym(SYM),
+        close - MIN,
+        close,
+        ohlc.map(c),
+        volume * ONE,
+        &mut out,
+    )
+    .unwrap();
     out
 }
 
@@ -62,9 +88,9 @@ fn fills(events: &[VenueEvent]) -> Vec<(String, i64, i64)> {
         .filter_map(|e| match e {
             VenueEvent::Order(o) => o.fill.as_ref().map(|f| {
                 (
-                    o.client_order_id.clone(),
-                    f.quantity / ONE,
-                    f.price * 100 / ONE,
+                    o.client_order_id.to_string(),
+                    f.quantity.raw() / ONE,
+                    f.price.raw() * 100 / ONE,
                 )
             }),
             VenueEvent::Position(_) => None,
@@ -141,7 +167,7 @@ fn limit_never_touched_keeps_working() {
     let mut v = venue(plain());
     submit(
         &mut v,
-        order("B", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_500)),
+        order("B", OrderSide::Buy, OrderType::Limit, 10).with_price(px(c(9_500))),
         0,
     );
     for n in 1..5 {
@@ -157,7 +183,7 @@ fn limit_touched_fills_at_limit_and_gap_fills_at_open() {
     let mut v = venue(plain());
     submit(
         &mut v,
-        order("B", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_950)),
+        order("B", OrderSide::Buy, OrderType::Limit, 10).with_price(px(c(9_950))),
         0,
     );
     let ev = bar(&mut v, 1, [10_000, 10_050, 9_900, 10_020], 1_000);
@@ -170,7 +196,7 @@ fn limit_touched_fills_at_limit_and_gap_fills_at_open() {
     // Gap down through a buy limit: fills at the (better) open.
     submit(
         &mut v,
-        order("B2", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_950)),
+        order("B2", OrderSide::Buy, OrderType::Limit, 10).with_price(px(c(9_950))),
         1,
     );
     let ev = bar(&mut v, 2, [9_800, 9_900, 9_700, 9_850], 1_000);
@@ -183,7 +209,7 @@ fn stop_gapped_through_fills_at_the_open_not_the_stop() {
     go_long(&mut v, 10, 0);
     submit(
         &mut v,
-        order("SL", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(c(9_500)),
+        order("SL", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(px(c(9_500))),
         1,
     );
     let ev = bar(&mut v, 2, [9_000, 9_200, 8_900, 9_100], 1_000);
@@ -203,7 +229,7 @@ fn stop_triggers_intrabar_at_trigger_plus_slippage() {
     });
     submit(
         &mut v,
-        order("S", OrderSide::Buy, OrderType::StopMarket, 5).with_trigger(c(10_100)),
+        order("S", OrderSide::Buy, OrderType::StopMarket, 5).with_trigger(px(c(10_100))),
         0,
     );
     let ev = bar(&mut v, 1, [10_000, 10_200, 9_950, 10_150], 1_000);
@@ -216,8 +242,8 @@ fn stop_limit_gapped_past_its_limit_waits_for_the_limit() {
     submit(
         &mut v,
         order("SLB", OrderSide::Buy, OrderType::StopLimit, 5)
-            .with_trigger(c(10_100))
-            .with_price(c(10_120)),
+            .with_trigger(px(c(10_100)))
+            .with_price(px(c(10_120))),
         0,
     );
     let ev = bar(&mut v, 1, [10_200, 10_300, 10_150, 10_250], 1_000);
@@ -232,7 +258,7 @@ fn market_if_touched_buys_on_the_dip() {
     let mut v = venue(plain());
     submit(
         &mut v,
-        order("MIT", OrderSide::Buy, OrderType::MarketIfTouched, 5).with_trigger(c(9_900)),
+        order("MIT", OrderSide::Buy, OrderType::MarketIfTouched, 5).with_trigger(px(c(9_900))),
         0,
     );
     let ev = bar(&mut v, 1, [10_000, 10_050, 9_950, 10_000], 1_000);
@@ -251,11 +277,17 @@ fn trailing_stop_follows_the_high_and_fills_on_the_pullback() {
             .with_trailing(TrailingOffset::Price(c(100))),
         1,
     );
-    assert_eq!(v.order("TS").unwrap().trigger_price, Some(c(9_900)));
+    assert_eq!(
+        v.order("TS").unwrap().trigger_price.map(Price::raw),
+        Some(c(9_900))
+    );
     // Up-closing bar: O 100 -> L 99.50 -> H 103 -> C 102.50; trigger trails to 102.
     let ev = bar(&mut v, 2, [10_000, 10_300, 9_950, 10_250], 1_000);
     assert!(fills(&ev).is_empty());
-    assert_eq!(v.order("TS").unwrap().trigger_price, Some(c(10_200)));
+    assert_eq!(
+        v.order("TS").unwrap().trigger_price.map(Price::raw),
+        Some(c(10_200))
+    );
     let ev = bar(&mut v, 3, [10_250, 10_260, 10_150, 10_160], 1_000);
     assert_eq!(fills(&ev), vec![("TS".into(), 10, 10_200)]);
     // Percent offset: 1 % below the best price.
@@ -267,15 +299,18 @@ fn trailing_stop_follows_the_high_and_fills_on_the_pullback() {
             .with_trailing(TrailingOffset::BasisPoints(100)),
         1,
     );
-    assert_eq!(v.order("TP").unwrap().trigger_price, Some(c(9_900)));
+    assert_eq!(
+        v.order("TP").unwrap().trigger_price.map(Price::raw),
+        Some(c(9_900))
+    );
 }
 
 fn bracket(v: &mut SimulatedVenue) {
     let mut out = Vec::new();
     v.submit_bracket(
         order("E", OrderSide::Buy, OrderType::Market, 10),
-        order("TP", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_500)),
-        order("SL", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(c(9_500)),
+        order("TP", OrderSide::Sell, OrderType::Limit, 10).with_price(px(c(10_500))),
+        order("SL", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(px(c(9_500))),
         T0,
         &mut out,
     )
@@ -314,9 +349,9 @@ fn bracket_entry_cancelled_unfilled_cancels_the_exits() {
     let mut v = venue(plain());
     let mut out = Vec::new();
     v.submit_bracket(
-        order("E", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_000)),
-        order("TP", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_500)),
-        order("SL", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(c(8_500)),
+        order("E", OrderSide::Buy, OrderType::Limit, 10).with_price(px(c(9_000))),
+        order("TP", OrderSide::Sell, OrderType::Limit, 10).with_price(px(c(10_500))),
+        order("SL", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(px(c(8_500))),
         T0,
         &mut out,
     )
@@ -343,7 +378,7 @@ fn partial_fill_across_bars_by_participation() {
     let ev = bar(&mut v, 2, [10_050, 10_100, 10_000, 10_080], 1_000);
     assert_eq!(fills(&ev), vec![("P".into(), 50, 10_050)]);
     assert_eq!(status(&v, "P"), OrderStatus::Filled);
-    assert_eq!(v.order("P").unwrap().avg_px(), Some(c(10_025)));
+    assert_eq!(v.order("P").unwrap().avg_px_raw(), Some(c(10_025)));
 }
 
 #[test]
@@ -363,13 +398,13 @@ fn ioc_and_fok() {
     submit(
         &mut v,
         order("IL", OrderSide::Buy, OrderType::Limit, 1)
-            .with_price(c(9_000))
+            .with_price(px(c(9_000)))
             .with_tif(TimeInForce::Ioc, None),
         1,
     );
     bar(&mut v, 2, [10_000, 10_100, 8_900, 10_050], 500);
     assert_eq!(status(&v, "IL"), OrderStatus::Cancelled);
-    assert_eq!(v.order("IL").unwrap().filled_qty, 0);
+    assert_eq!(v.order("IL").unwrap().filled_qty.raw(), 0);
     // FOK: 100 wanted, 50 available -> nothing; 100 available -> all.
     let fok = |id: &str| {
         order(id, OrderSide::Buy, OrderType::Market, 100).with_tif(TimeInForce::Fok, None)
@@ -386,11 +421,11 @@ fn ioc_and_fok() {
 #[test]
 fn day_gtd_and_gtc_expiry() {
     let mut v = venue(plain());
-    let lim = |id: &str| order(id, OrderSide::Buy, OrderType::Limit, 1).with_price(c(5_000));
+    let lim = |id: &str| order(id, OrderSide::Buy, OrderType::Limit, 1).with_price(px(c(5_000)));
     submit(&mut v, lim("DAY").with_tif(TimeInForce::Day, None), 0);
     submit(
         &mut v,
-        lim("GTD").with_tif(TimeInForce::Gtd, Some(T0 + 5 * MIN)),
+        lim("GTD").with_tif(TimeInForce::Gtd, Some(UnixNanos(T0 + 5 * MIN))),
         0,
     );
     submit(&mut v, lim("GTC"), 0);
@@ -418,14 +453,14 @@ fn oco_one_fills_the_other_is_cancelled() {
     let mut out = Vec::new();
     v.submit_oco(
         vec![
-            order("A", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_200)),
-            order("B", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(c(9_800)),
+            order("A", OrderSide::Sell, OrderType::Limit, 10).with_price(px(c(10_200))),
+            order("B", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(px(c(9_800))),
         ],
         T0 + MIN,
         &mut out,
     )
     .unwrap();
-    assert_eq!(v.order("A").unwrap().linked_order_ids, vec!["B".to_owned()]);
+    assert_eq!(v.order("A").unwrap().linked_order_ids, vec!["B"]);
     let ev = bar(&mut v, 2, [10_000, 10_250, 9_990, 10_240], 1_000);
     assert_eq!(fills(&ev), vec![("A".into(), 10, 10_200)]);
     assert_eq!(status(&v, "B"), OrderStatus::Cancelled);
@@ -441,8 +476,8 @@ fn oco_partial_fill_reduces_the_sibling() {
     let mut out = Vec::new();
     v.submit_oco(
         vec![
-            order("A", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_200)),
-            order("B", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(c(9_800)),
+            order("A", OrderSide::Sell, OrderType::Limit, 10).with_price(px(c(10_200))),
+            order("B", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(px(c(9_800))),
         ],
         T0 + MIN,
         &mut out,
@@ -450,7 +485,7 @@ fn oco_partial_fill_reduces_the_sibling() {
     .unwrap();
     let ev = bar(&mut v, 2, [10_000, 10_250, 9_990, 10_240], 40);
     assert_eq!(fills(&ev), vec![("A".into(), 4, 10_200)]);
-    assert_eq!(v.order("B").unwrap().quantity, 6 * ONE);
+    assert_eq!(v.order("B").unwrap().quantity.raw(), 6 * ONE);
     assert_eq!(status(&v, "B"), OrderStatus::Accepted);
 }
 
@@ -460,7 +495,7 @@ fn modify_and_cancel_requests() {
     bar(&mut v, 0, [10_000; 4], 0);
     submit(
         &mut v,
-        order("B", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_000)),
+        order("B", OrderSide::Buy, OrderType::Limit, 10).with_price(px(c(9_000))),
         0,
     );
     let mut out = Vec::new();
@@ -505,7 +540,7 @@ fn flags_and_account_rules() {
     submit(
         &mut v,
         order("P", OrderSide::Buy, OrderType::Limit, 1)
-            .with_price(c(10_000))
+            .with_price(px(c(10_000)))
             .with_flags(false, true),
         0,
     );
@@ -612,7 +647,7 @@ fn commission_minimum_is_per_order_across_partial_fills() {
         .iter()
         .chain(&ev2)
         .filter_map(|e| match e {
-            VenueEvent::Order(o) => o.fill.as_ref().map(|f| f.commission),
+            VenueEvent::Order(o) => o.fill.as_ref().map(|f| f.commission.raw()),
             VenueEvent::Position(_) => None,
         })
         .collect();
@@ -627,15 +662,21 @@ fn quotes_fill_at_the_touch() {
     submit(&mut v, order("M", OrderSide::Buy, OrderType::Market, 10), 0);
     submit(
         &mut v,
-        order("L", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_990)),
+        order("L", OrderSide::Buy, OrderType::Limit, 10).with_price(px(c(9_990))),
         0,
     );
     let mut out = Vec::new();
-    v.process_quote_raw(SYM, T0 + 1, [c(9_995), c(10_000)], [0, 4 * ONE], &mut out)
-        .unwrap();
+    v.process_quote_raw(
+        sym(SYM),
+        T0 + 1,
+        [c(9_995), c(10_000)],
+        [0, 4 * ONE],
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(fills(&out), vec![("M".into(), 4, 10_000)]);
     out.clear();
-    v.process_quote_raw(SYM, T0 + 2, [c(9_985), c(9_990)], [0, 0], &mut out)
+    v.process_quote_raw(sym(SYM), T0 + 2, [c(9_985), c(9_990)], [0, 0], &mut out)
         .unwrap();
     assert_eq!(
         fills(&out),
@@ -644,7 +685,7 @@ fn quotes_fill_at_the_touch() {
     out.clear();
     // A trade print is a point.
     submit(&mut v, order("S", OrderSide::Sell, OrderType::Market, 5), 0);
-    v.process_trade_raw(SYM, T0 + 3, c(9_999), 0, &mut out)
+    v.process_trade_raw(sym(SYM), T0 + 3, c(9_999), 0, &mut out)
         .unwrap();
     assert_eq!(fills(&out), vec![("S".into(), 5, 9_999)]);
 }
@@ -654,13 +695,20 @@ fn invalid_inputs_are_errors() {
     let mut v = venue(plain());
     let mut out = Vec::new();
     assert!(v
-        .process_bar_raw(SYM, T0, T0, [c(100), c(99), c(98), c(100)], 0, &mut out)
+        .process_bar_raw(
+            sym(SYM),
+            T0,
+            T0,
+            [c(100), c(99), c(98), c(100)],
+            0,
+            &mut out
+        )
         .is_err());
     assert!(v
-        .process_bar_raw("MSFT", T0, T0, [c(100); 4], 0, &mut out)
+        .process_bar_raw(sym("MSFT"), T0, T0, [c(100); 4], 0, &mut out)
         .is_err());
     assert!(v
-        .process_bar_raw(SYM, T0 + 1, T0, [c(100); 4], 0, &mut out)
+        .process_bar_raw(sym(SYM), T0 + 1, T0, [c(100); 4], 0, &mut out)
         .is_err());
     submit(&mut v, order("X", OrderSide::Buy, OrderType::Market, 1), 0);
     assert!(v
@@ -745,7 +793,7 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
     let mut last = 10_000_i64; // cents
     let mut n = 0_u64;
     let mut submitted: Vec<String> = Vec::new();
-    let mut placed: HashMap<String, u64> = HashMap::new();
+    let mut placed: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     let strategies = ["A", "B"];
     for (i, op) in ops.iter().enumerate() {
         let mut out = Vec::new();
@@ -766,38 +814,39 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
                 };
                 let level = c((last + offset).max(100));
                 let id = format!("O{i}");
-                let base = Order::new(
+                let base = Order::parse(
                     &id,
                     strategies[i % 2],
                     SYM,
                     side,
                     OrderType::Market,
-                    shares * ONE,
-                    T0,
-                );
+                    Quantity::from_raw_or_finer(shares * ONE, 0),
+                    UnixNanos(T0),
+                )
+                .unwrap();
                 let o = match kind {
                     0 => base,
                     1 => Order {
                         order_type: OrderType::Limit,
                         ..base
                     }
-                    .with_price(level),
+                    .with_price(px(level)),
                     2 => Order {
                         order_type: OrderType::StopMarket,
                         ..base
                     }
-                    .with_trigger(level),
+                    .with_trigger(px(level)),
                     3 => Order {
                         order_type: OrderType::StopLimit,
                         ..base
                     }
-                    .with_trigger(level)
-                    .with_price(level),
+                    .with_trigger(px(level))
+                    .with_price(px(level)),
                     4 => Order {
                         order_type: OrderType::MarketIfTouched,
                         ..base
                     }
-                    .with_trigger(level),
+                    .with_trigger(px(level)),
                     5 => Order {
                         order_type: OrderType::TrailingStopMarket,
                         ..base
@@ -807,7 +856,7 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
                         order_type: OrderType::Limit,
                         ..base
                     }
-                    .with_price(level)
+                    .with_price(px(level))
                     .with_flags(true, false),
                 };
                 let ts = T0 + n * MIN + delay;
@@ -815,7 +864,7 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
                     0 => o,
                     1 => o.with_tif(TimeInForce::Ioc, None),
                     2 if o.order_type != OrderType::Market => o.with_tif(TimeInForce::Day, None),
-                    4 => o.with_tif(TimeInForce::Gtd, Some(ts + 90 * 1_000_000_000)),
+                    4 => o.with_tif(TimeInForce::Gtd, Some(UnixNanos(ts + 90 * 1_000_000_000))),
                     _ => o.with_tif(TimeInForce::Fok, None),
                 };
                 v.submit(o, ts, &mut out).unwrap();
@@ -842,7 +891,7 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
                 let l = (o.min(cl) - wick_lo).max(100);
                 let (open_ts, close_ts) = (T0 + (n - 1) * MIN, T0 + n * MIN);
                 v.process_bar_raw(
-                    SYM,
+                    sym(SYM),
                     open_ts,
                     close_ts,
                     [o, h, l, cl].map(c),
@@ -856,10 +905,11 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
                 let mut prev = open_ts;
                 for e in &out {
                     let (ts, fill_of) = match e {
-                        VenueEvent::Order(ev) => {
-                            (ev.ts, ev.fill.as_ref().map(|_| &ev.client_order_id))
-                        }
-                        VenueEvent::Position(p) => (p.ts, None),
+                        VenueEvent::Order(ev) => (
+                            ev.ts.0,
+                            ev.fill.as_ref().map(|_| ev.client_order_id.as_str()),
+                        ),
+                        VenueEvent::Position(p) => (p.ts.0, None),
                     };
                     prop_assert!(
                         (prev..=close_ts).contains(&ts),
@@ -868,7 +918,7 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
                     prev = ts;
                     if let Some(id) = fill_of {
                         prop_assert!(ts >= placed[id], "{id} filled before it was placed");
-                        let expiry = v.order(id).and_then(|o| o.expire_time);
+                        let expiry = v.order(id).and_then(|o| o.expire_time).map(|e| e.0);
                         prop_assert!(
                             expiry.is_none_or(|x| ts <= x),
                             "{id} filled at {ts} after its expiry {expiry:?}"
@@ -876,7 +926,10 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
                     }
                     if let VenueEvent::Order(ev) = e {
                         if ev.kind == OrderEventKind::Expired {
-                            let expiry = v.order(&ev.client_order_id).and_then(|o| o.expire_time);
+                            let expiry = v
+                                .order(ev.client_order_id.as_str())
+                                .and_then(|o| o.expire_time)
+                                .map(|e| e.0);
                             prop_assert!(expiry.is_none_or(|x| ts > x), "expired early: {ev:?}");
                         }
                     }
@@ -897,19 +950,19 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
                 if let Some(f) = &ev.fill {
                     if let Some((l, h)) = range {
                         prop_assert!(
-                            f.price >= l && f.price <= h,
+                            f.price.raw() >= l && f.price.raw() <= h,
                             "fill {} outside [{l}, {h}]",
                             f.price
                         );
                     }
-                    prop_assert!(f.quantity > 0);
+                    prop_assert!(f.quantity.is_positive());
                 }
             }
         }
         for id in &submitted {
             let o = v.order(id).unwrap();
             prop_assert!(o.filled_qty <= o.quantity);
-            prop_assert!(o.filled_qty >= 0);
+            prop_assert!(!o.filled_qty.is_negative());
         }
     }
     Ok(())
@@ -953,14 +1006,17 @@ fn oto_child_released_only_after_the_parent_fills() {
     let mut v = venue(plain());
     let mut out = Vec::new();
     v.submit_oto(
-        order("P", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_900)),
-        vec![order("C", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_100))],
+        order("P", OrderSide::Buy, OrderType::Limit, 10).with_price(px(c(9_900))),
+        vec![order("C", OrderSide::Sell, OrderType::Limit, 10).with_price(px(c(10_100)))],
         T0,
         &mut out,
     )
     .unwrap();
     assert_eq!(status(&v, "C"), OrderStatus::Submitted);
-    assert_eq!(v.order("C").unwrap().parent_order_id.as_deref(), Some("P"));
+    assert_eq!(
+        v.order("C").unwrap().parent_order_id.map(String::from),
+        Some("P".to_owned())
+    );
     // The bar touches 101 before 99 (down bar: O->H->L->C): the child is not working yet.
     let ev = bar(&mut v, 1, [10_000, 10_150, 9_850, 9_900], 0);
     assert_eq!(fills(&ev), vec![("P".into(), 10, 9_900)]);
@@ -977,9 +1033,9 @@ fn entry_and_exit_in_the_same_bar_follow_the_path() {
     let mut v = venue(plain());
     let mut out = Vec::new();
     v.submit_bracket(
-        order("E", OrderSide::Buy, OrderType::Limit, 10).with_price(c(9_900)),
-        order("TP", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_100)),
-        order("SL", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(c(9_700)),
+        order("E", OrderSide::Buy, OrderType::Limit, 10).with_price(px(c(9_900))),
+        order("TP", OrderSide::Sell, OrderType::Limit, 10).with_price(px(c(10_100))),
+        order("SL", OrderSide::Sell, OrderType::StopMarket, 10).with_trigger(px(c(9_700))),
         T0,
         &mut out,
     )
@@ -1000,13 +1056,13 @@ fn sell_side_stop_limit_and_mit() {
     submit(
         &mut v,
         order("SSL", OrderSide::Sell, OrderType::StopLimit, 10)
-            .with_trigger(c(9_900))
-            .with_price(c(9_850)),
+            .with_trigger(px(c(9_900)))
+            .with_price(px(c(9_850))),
         1,
     );
     submit(
         &mut v,
-        order("SMIT", OrderSide::Sell, OrderType::MarketIfTouched, 10).with_trigger(c(10_100)),
+        order("SMIT", OrderSide::Sell, OrderType::MarketIfTouched, 10).with_trigger(px(c(10_100))),
         1,
     );
     // Down bar O->H->L->C: MIT at 101 on the way up, stop-limit triggers at 99 and fills at
@@ -1024,17 +1080,17 @@ fn quotes_trigger_stops_on_the_right_side() {
     go_long(&mut v, 1, 0);
     submit(
         &mut v,
-        order("BS", OrderSide::Buy, OrderType::StopMarket, 1).with_trigger(c(10_100)),
+        order("BS", OrderSide::Buy, OrderType::StopMarket, 1).with_trigger(px(c(10_100))),
         1,
     );
     submit(
         &mut v,
-        order("SS", OrderSide::Sell, OrderType::StopMarket, 1).with_trigger(c(9_900)),
+        order("SS", OrderSide::Sell, OrderType::StopMarket, 1).with_trigger(px(c(9_900))),
         1,
     );
     let mut quote = |bid: i64, ask: i64| {
         let mut out = Vec::new();
-        v.process_quote_raw(SYM, T0 + 2 * MIN, [c(bid), c(ask)], [0, 0], &mut out)
+        v.process_quote_raw(sym(SYM), T0 + 2 * MIN, [c(bid), c(ask)], [0, 0], &mut out)
             .unwrap();
         fills(&out)
     };
@@ -1066,7 +1122,10 @@ fn trailing_buy_stop_covers_a_short() {
             .with_trailing(TrailingOffset::BasisPoints(200)),
         1,
     );
-    assert_eq!(v.order("TB").unwrap().trigger_price, Some(c(10_200)));
+    assert_eq!(
+        v.order("TB").unwrap().trigger_price.map(Price::raw),
+        Some(c(10_200))
+    );
     // Down bar O->H->L->C: 100.50 high (trigger stays 102), low 95 (trigger 96.90), close 97.
     let ev = bar(&mut v, 2, [10_000, 10_050, 9_500, 9_700], 0);
     assert_eq!(fills(&ev), vec![("TB".into(), 10, 9_690)]);
@@ -1081,7 +1140,7 @@ fn post_only_modify_that_would_cross_is_rejected() {
     submit(
         &mut v,
         order("P", OrderSide::Buy, OrderType::Limit, 1)
-            .with_price(c(9_900))
+            .with_price(px(c(9_900)))
             .with_flags(false, true),
         0,
     );
@@ -1090,7 +1149,7 @@ fn post_only_modify_that_would_cross_is_rejected() {
     v.modify("P", None, Some(c(10_000)), None, T0, &mut out)
         .unwrap();
     assert_eq!(kinds(&out, "P"), vec![OrderEventKind::ModifyRejected]);
-    assert_eq!(v.order("P").unwrap().price, Some(c(9_900)));
+    assert_eq!(v.order("P").unwrap().price.map(Price::raw), Some(c(9_900)));
 }
 
 #[test]
@@ -1140,7 +1199,7 @@ fn stamps(events: &[VenueEvent]) -> Vec<(String, OrderEventKind, u64)> {
     events
         .iter()
         .filter_map(|e| match e {
-            VenueEvent::Order(o) => Some((o.client_order_id.clone(), o.kind, o.ts)),
+            VenueEvent::Order(o) => Some((o.client_order_id.to_string(), o.kind, o.ts.0)),
             VenueEvent::Position(_) => None,
         })
         .collect()
@@ -1156,7 +1215,7 @@ fn fill_at_the_open_is_stamped_at_the_open_time() {
     let positions: Vec<u64> = ev
         .iter()
         .filter_map(|e| match e {
-            VenueEvent::Position(p) => Some(p.ts),
+            VenueEvent::Position(p) => Some(p.ts.0),
             VenueEvent::Order(_) => None,
         })
         .collect();
@@ -1167,8 +1226,8 @@ fn fill_at_the_open_is_stamped_at_the_open_time() {
 fn fills_inside_a_leg_are_stamped_where_the_path_reaches_their_price() {
     let mut v = venue(plain());
     go_long(&mut v, 10, 0);
-    let buy = order("B", OrderSide::Buy, OrderType::Limit, 1).with_price(c(9_900));
-    let sell = order("S", OrderSide::Sell, OrderType::Limit, 1).with_price(c(10_200));
+    let buy = order("B", OrderSide::Buy, OrderType::Limit, 1).with_price(px(c(9_900)));
+    let sell = order("S", OrderSide::Sell, OrderType::Limit, 1).with_price(px(c(10_200)));
     submit(&mut v, buy, 1);
     submit(&mut v, sell, 1);
     // Up bar from minute 1 to 2: O 100 at 0 s, L 97 at 20 s, H 103 at 40 s, C 102 at 60 s.
@@ -1193,7 +1252,7 @@ fn a_stop_triggers_and_fills_at_the_time_of_its_trigger() {
     });
     submit(
         &mut v,
-        order("S", OrderSide::Buy, OrderType::StopMarket, 5).with_trigger(c(10_100)),
+        order("S", OrderSide::Buy, OrderType::StopMarket, 5).with_trigger(px(c(10_100))),
         0,
     );
     // Up bar: O 100 (0 s), L 99.50 (20 s), H 102 (40 s), C 101.50; 101 is reached
@@ -1216,7 +1275,7 @@ fn a_down_bar_walks_high_before_low() {
     go_long(&mut v, 10, 0);
     submit(
         &mut v,
-        order("TP", OrderSide::Sell, OrderType::Limit, 10).with_price(c(10_100)),
+        order("TP", OrderSide::Sell, OrderType::Limit, 10).with_price(px(c(10_100))),
         1,
     );
     // Down bar: O 100 (0 s), H 102 (20 s), L 98 (40 s), C 99; 101 is half way up leg one.
@@ -1233,8 +1292,8 @@ fn gtd_expiring_inside_a_bar_fills_before_its_expiry_and_never_after() {
     let open = T0 + MIN;
     let lim = |id: &str, cents: i64, expire: u64| {
         order(id, OrderSide::Buy, OrderType::Limit, 1)
-            .with_price(c(cents))
-            .with_tif(TimeInForce::Gtd, Some(expire))
+            .with_price(px(c(cents)))
+            .with_tif(TimeInForce::Gtd, Some(UnixNanos(expire)))
     };
     // Both expire 30 s into the bar from minute 1 to 2, a down bar:
     // O 100 (0 s), H 101 (20 s), L 97 (40 s), C 98 (60 s).
@@ -1288,7 +1347,7 @@ fn latency_arrival_inside_a_bar_joins_the_path_there() {
     });
     submit(
         &mut v,
-        order("L", OrderSide::Buy, OrderType::Limit, 1).with_price(c(10_250)),
+        order("L", OrderSide::Buy, OrderType::Limit, 1).with_price(px(c(10_250))),
         1,
     );
     // Up bar: O 100 (0 s), L 99 (20 s), H 104 (40 s), C 103 (60 s). The order arrives at
