@@ -1644,6 +1644,10 @@ class DenialRecord:
     def denial(self) -> Denial:
         """Code, scope, limit, actual and message."""
     @property
+    def action(self) -> Literal["submit", "modify"]:
+        """``submit``: the order was refused; ``modify``: a change was refused, the order
+        stands."""
+    @property
     def code(self) -> str: ...
     @property
     def message(self) -> str: ...
@@ -1750,3 +1754,6 @@ class Engine:
     @property
     def traded_notional_raw(self) -> int: ...
     def denials(self) -> list[DenialRecord]: ...
+    @property
+    def orders_routed(self) -> int:
+        """New orders the strategies sent during the run (denied ones included)."""

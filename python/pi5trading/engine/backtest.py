@@ -22,7 +22,7 @@ from pi5trading.analysis.performance import Performance, analyse
 from pi5trading.analysis.records import EquityCurve, Trade
 from pi5trading.analysis.report import write_report
 from pi5trading.analysis.trades import trades_from_round_trips
-from pi5trading.data.bars import BarFrame, check_bars, check_tick, is_checked
+from pi5trading.data.bars import BarFrame, check_bars, is_checked
 from pi5trading.engine.denials import warn_if_mostly_denied
 from pi5trading.exceptions import ConfigurationError, InvalidInputError
 from pi5trading.strategies.base import Strategy
@@ -56,6 +56,7 @@ class BacktestResult:
         round_trips: tuple[list[_core.RoundTrip], list[tuple[str, str, int]]] = ([], []),
         position_open: npt.NDArray[np.bool_] | None = None,
         traded_notional: float | None = None,
+        orders: int = 0,
     ) -> None:
         self.curve = curve
         self.fills = fills
@@ -66,6 +67,8 @@ class BacktestResult:
         self._trips = round_trips
         self._position_open = position_open
         self._traded_notional = traded_notional
+        self.orders = orders
+        """New orders the strategies sent (denied ones included)."""
         self.risk_warning: str | None = None
         """Set when the risk engine denied most orders: which check, and how to lift it."""
 
@@ -86,6 +89,7 @@ class BacktestResult:
             meta=meta,
             position_open=engine.position_open(),
             traded_notional=engine.traded_notional_raw / _SCALE,
+            orders=engine.orders_routed,
         )
 
     @cached_property
@@ -207,13 +211,8 @@ class BacktestRunner:
             engine.add_instrument(ins)
         for symbol, (interval, f) in self.bars.items():
             # Raw or float columns, read in place by the engine (no copy).
-            try:
-                ts, cols = f.engine_columns()
-                engine.add_bars(symbol, interval, ts, *cols)
-            except ValueError:
-                # The engine checks the tick itself; the reader's check names the line.
-                check_tick(f, self.instruments[symbol].tick_size.raw)
-                raise
+            ts, cols = f.engine_columns()
+            engine.add_bars(symbol, interval, ts, *cols)
         all_symbols = tuple(self.bars)
         for strategy, syms in self.strategies:
             chosen = syms or all_symbols
@@ -230,7 +229,7 @@ class BacktestRunner:
             if callback is not None and hasattr(callback, "close"):
                 callback.close()
         result = self._collect(engine)
-        result.risk_warning = warn_if_mostly_denied(result.denials, result.fills)
+        result.risk_warning = warn_if_mostly_denied(result.denials, result.orders)
         return result
 
     def _collect(self, engine: _core.Engine) -> BacktestResult:

@@ -44,11 +44,8 @@ class DenialLike(Protocol):
     def client_order_id(self) -> str: ...
     @property
     def code(self) -> str: ...
-
-
-class FillLike(Protocol):
     @property
-    def client_order_id(self) -> str: ...
+    def action(self) -> str: ...
 
 
 class RiskDenialWarning(UserWarning):
@@ -68,29 +65,25 @@ def hint(code: str) -> str:
     return "see docs/risk.md for this check"
 
 
-def summary(denials: Sequence[DenialLike], fills: Sequence[FillLike]) -> str | None:
-    """One line when at least ``MOSTLY`` of the orders a run tried were denied, else
-    ``None``. An order counts as denied when it never filled (a refused modify of an order
-    that filled later does not count); orders are those denied or filled."""
-    filled = {f.client_order_id for f in fills}
-    denied: dict[str, str] = {}
-    for d in denials:
-        if d.client_order_id not in filled:
-            denied.setdefault(d.client_order_id, d.code)
-    orders = len(denied) + len(filled)
+def summary(denials: Sequence[DenialLike], orders: int) -> str | None:
+    """One line when more than ``MOSTLY`` of the ``orders`` a run sent (denied ones
+    included) were denied, else ``None``. A refused change of a working order
+    (``action == "modify"``) is not a denied order."""
+    denied = [d.code for d in denials if d.action == "submit"]
+    orders = max(orders, len(denied))
     if not denied or len(denied) <= MOSTLY * orders:
         return None
-    code, count = Counter(denied.values()).most_common(1)[0]
+    code, count = Counter(denied).most_common(1)[0]
     return (
         f"risk denied {len(denied):,} of {orders:,} orders ({len(denied) / orders:.0%}); "
         f"{count:,} by {code}: {hint(code)}"
     )
 
 
-def warn_if_mostly_denied(denials: Sequence[DenialLike], fills: Sequence[FillLike]) -> str | None:
+def warn_if_mostly_denied(denials: Sequence[DenialLike], orders: int) -> str | None:
     """Warn (``RiskDenialWarning``) when denials swamp the run; returns the message, or
     ``None`` when there is nothing to say."""
-    message = summary(denials, fills)
+    message = summary(denials, orders)
     if message is not None:
         warnings.warn(message, RiskDenialWarning, stacklevel=3)
     return message

@@ -47,5 +47,5 @@ def run_vectorised(
         {symbol: frame},
         {"strategies": [strategy_id], "symbols": [symbol], "mode": "vectorised"},
     )
-    result.risk_warning = warn_if_mostly_denied(result.denials, result.fills)
+    result.risk_warning = warn_if_mostly_denied(result.denials, result.orders)
     return result

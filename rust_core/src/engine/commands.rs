@@ -11,23 +11,93 @@ use crate::venue::VenueEvent;
 
 use super::state::{DenialRecord, EngineState};
 
+/// `raw` rounded down (`up == false`) or up to a multiple of `tick` (> 0).
+fn to_step(raw: i64, tick: i64, up: bool) -> CoreResult<i64> {
+    let floor = raw
+        .div_euclid(tick)
+        .checked_mul(tick)
+        .ok_or(CoreError::Overflow {
+            operation: "price onto the tick",
+        })?;
+    if up && floor != raw {
+        floor.checked_add(tick).ok_or(CoreError::Overflow {
+            operation: "price onto the tick",
+        })
+    } else {
+        Ok(floor)
+    }
+}
+
+/// An order's prices on the instrument's tick, each rounded to the side that never gives
+/// the strategy a worse deal or an earlier trigger than it asked for: a buy limit rounds
+/// down and a sell limit up; a stop's trigger (buy: at or above) rounds away from the
+/// market, a buy up and a sell down; a market-if-touched trigger (buy: at or below) rounds
+/// down for a buy and up for a sell. A trailing stop's trigger is the venue's to set.
+/// Data finer than the tick is never refused: fills take the data's prices.
+///
+/// # Errors
+/// A price so large that rounding it overflows.
+pub(super) fn onto_tick(
+    side: OrderSide,
+    kind: OrderType,
+    tick: i64,
+    price: Option<i64>,
+    trigger: Option<i64>,
+) -> CoreResult<(Option<i64>, Option<i64>)> {
+    if tick <= 1 {
+        return Ok((price, trigger));
+    }
+    let buy = side == OrderSide::Buy;
+    let price = price.map(|p| to_step(p, tick, !buy)).transpose()?;
+    let trigger = match kind {
+        OrderType::StopMarket | OrderType::StopLimit => {
+            trigger.map(|t| to_step(t, tick, buy)).transpose()?
+        }
+        OrderType::MarketIfTouched => trigger.map(|t| to_step(t, tick, !buy)).transpose()?,
+        _ => trigger,
+    };
+    Ok((price, trigger))
+}
+
 impl EngineState {
-    fn record_denial(&mut self, ts: u64, order: &Order, d: &Denial) {
+    fn record_denial(&mut self, ts: u64, order: &Order, d: &Denial, modify: bool) {
         self.denials.push(DenialRecord {
             ts,
             strategy_id: order.strategy_id,
             client_order_id: order.client_order_id,
             denial: d.clone(),
+            modify,
         });
+    }
+
+    /// The order's prices on its instrument's tick (see [`onto_tick`]).
+    fn order_onto_tick(&self, order: &mut Order) -> CoreResult<()> {
+        let Ok(k) = self.instrument_index(order.instrument.as_str()) else {
+            return Ok(()); // the venue names an unknown instrument
+        };
+        let slot = &self.instruments[k];
+        let (price, trigger) = onto_tick(
+            order.side,
+            order.order_type,
+            slot.tick,
+            order.price.map(Price::raw),
+            order.trigger_price.map(Price::raw),
+        )?;
+        let at = |raw: i64| Price::from_raw_or_finer(raw, slot.price_precision);
+        order.price = price.map(at);
+        order.trigger_price = trigger.map(at);
+        Ok(())
     }
 
     /// Risk, then venue, for one order; the events are queued. Returns its status.
     fn route(&mut self, mut order: Order) -> CoreResult<OrderStatus> {
         let ts = self.now;
+        self.routed += 1;
+        self.order_onto_tick(&mut order)?;
         if let Some(r) = self.risk.as_mut() {
             let req = OrderRequest::from_order(&order);
             if let Err(d) = r.check(&req, &self.venue, ts) {
-                self.record_denial(ts, &order, &d);
+                self.record_denial(ts, &order, &d, false);
                 let mut ev = order.deny(UnixNanos(ts), d.to_string())?;
                 ev.denial = Some(Box::new(d));
                 self.pending.push(VenueEvent::Order(ev));
@@ -179,6 +249,14 @@ impl EngineState {
         trigger_price: Option<i64>,
     ) -> CoreResult<()> {
         let ts = self.now;
+        let (mut price, mut trigger_price) = (price, trigger_price);
+        if let Some(order) = self.venue.order(client_order_id) {
+            let tick = self
+                .instrument_index(order.instrument.as_str())
+                .map_or(1, |k| self.instruments[k].tick);
+            (price, trigger_price) =
+                onto_tick(order.side, order.order_type, tick, price, trigger_price)?;
+        }
         if let (Some(order), Some(r)) = (self.venue.order(client_order_id), self.risk.as_mut()) {
             if order.status.is_open() {
                 let mut changed = order.clone();
@@ -212,7 +290,7 @@ impl EngineState {
                             denial: Some(Box::new(d.clone())),
                         };
                         let order = order.clone();
-                        self.record_denial(ts, &order, &d);
+                        self.record_denial(ts, &order, &d, true);
                         self.pending.push(VenueEvent::Order(ev));
                         return Ok(());
                     }
@@ -349,6 +427,64 @@ impl AccountView for Without<'_> {
             all - o.leaves_raw()
         } else {
             all
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::onto_tick;
+    use crate::orders::{OrderSide, OrderType};
+
+    const TICK: i64 = 10_000_000; // 0.01
+
+    #[test]
+    fn prices_round_to_the_side_that_never_worsens_the_order() {
+        let p = Some(10_005_000_000); // 10.005
+        let buy = onto_tick(OrderSide::Buy, OrderType::Limit, TICK, p, None).unwrap();
+        let sell = onto_tick(OrderSide::Sell, OrderType::Limit, TICK, p, None).unwrap();
+        assert_eq!(buy, (Some(10_000_000_000), None)); // pays at most 10.00
+        assert_eq!(sell, (Some(10_010_000_000), None)); // receives at least 10.01
+        let stop = onto_tick(OrderSide::Buy, OrderType::StopMarket, TICK, None, p).unwrap();
+        assert_eq!(stop, (None, Some(10_010_000_000))); // triggers no earlier than asked
+        let mit = onto_tick(OrderSide::Buy, OrderType::MarketIfTouched, TICK, None, p).unwrap();
+        assert_eq!(mit, (None, Some(10_000_000_000)));
+        // A trailing stop's trigger is the venue's; prices on the tick stay as they are.
+        let trail = onto_tick(
+            OrderSide::Sell,
+            OrderType::TrailingStopMarket,
+            TICK,
+            None,
+            p,
+        );
+        assert_eq!(trail.unwrap(), (None, p));
+        let on = Some(10_010_000_000);
+        assert_eq!(
+            onto_tick(OrderSide::Buy, OrderType::Limit, TICK, on, None).unwrap(),
+            (on, None)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn rounded_prices_sit_on_the_tick_within_one_tick_on_the_safe_side(
+            raw in 1_i64..1_000_000_000_000_000,
+            tick in 1_i64..1_000_000_000,
+            buy in any::<bool>(),
+        ) {
+            let side = if buy { OrderSide::Buy } else { OrderSide::Sell };
+            let (p, t) = onto_tick(side, OrderType::StopLimit, tick, Some(raw), Some(raw)).unwrap();
+            let (p, t) = (p.unwrap(), t.unwrap());
+            prop_assert_eq!(p % tick, 0);
+            prop_assert_eq!(t % tick, 0);
+            prop_assert!((p - raw).abs() < tick && (t - raw).abs() < tick);
+            if buy {
+                prop_assert!(p <= raw && t >= raw); // limit never higher, trigger never lower
+            } else {
+                prop_assert!(p >= raw && t <= raw);
+            }
         }
     }
 }

@@ -83,6 +83,8 @@ pub struct DenialRecord {
     pub strategy_id: StrategyId,
     pub client_order_id: ClientOrderId,
     pub denial: Denial,
+    /// A refused change of a working order (the order itself stands), not a refused order.
+    pub modify: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +109,8 @@ pub struct EngineState {
     pub(super) crosses: Vec<CrossSlot>,
     pub(super) recorder: Recorder,
     pub(super) denials: Vec<DenialRecord>,
+    /// New orders sent down the command path (denied ones included).
+    pub(super) routed: u64,
     /// Venue and risk events not yet delivered to the strategies.
     pub(super) pending: Vec<VenueEvent>,
     pub(super) scratch: Vec<VenueEvent>,
@@ -166,6 +170,7 @@ impl Engine {
                 crosses: Vec::new(),
                 recorder: Recorder::default(),
                 denials: Vec::new(),
+                routed: 0,
                 pending: Vec::new(),
                 scratch: Vec::new(),
                 to_call: Vec::new(),
@@ -549,6 +554,12 @@ impl EngineState {
     #[must_use]
     pub fn denials(&self) -> &[DenialRecord] {
         &self.denials
+    }
+
+    /// New orders the strategies sent (denied ones included; modifies not counted).
+    #[must_use]
+    pub fn orders_routed(&self) -> u64 {
+        self.routed
     }
 
     /// Has [`Engine::start`] run?

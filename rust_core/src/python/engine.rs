@@ -433,6 +433,9 @@ pub(crate) struct PyDenialRecord {
     strategy_id: String,
     client_order_id: String,
     denial: PyDenial,
+    /// ``submit`` (the order was refused) or ``modify`` (a change was refused; the order
+    /// stands).
+    action: &'static str,
 }
 
 #[pymethods]
@@ -694,8 +697,9 @@ impl PyEngine {
     /// Add one instrument's bars: `ts` (int64 UTC ns, the bar's close time, strictly
     /// increasing) and OHLCV columns (int64 raw units of 10^-9, or float64 prices rounded
     /// half to even to 10^-9), C-contiguous. Every row is validated; the first bad one is
-    /// named (0-based) and nothing is added. The arrays are read in place during the run
-    /// (no copy): do not modify them until it ends.
+    /// named (0-based) and nothing is added. Prices finer than the instrument's tick are
+    /// accepted (orders are put on the tick, fills take the data's prices). The arrays are
+    /// read in place during the run (no copy): do not modify them until it ends.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (symbol, interval, ts, open, high, low, close, volume))]
     fn add_bars(
@@ -752,7 +756,8 @@ impl PyEngine {
         // Validate now, so a bad file fails at loading rather than mid-run.
         let borrowed = BorrowedSeries::of(py, &series)?;
         let checked = borrowed.series()?;
-        checked.check_tick(tick)?;
+        // Prices finer than the instrument's tick are the data's: fills take them as they
+        // are; only orders are put on the tick (`engine::commands::onto_tick`).
         let n = checked.len();
         drop(borrowed);
         self.series.push(series);
@@ -1180,6 +1185,12 @@ impl PyEngine {
         self.engine.recorder().traded_notional
     }
 
+    /// New orders the strategies sent during the run (denied ones included).
+    #[getter]
+    fn orders_routed(&self) -> u64 {
+        self.engine.orders_routed()
+    }
+
     /// Orders the risk engine refused, with their structured reasons.
     fn denials(&self) -> Vec<PyDenialRecord> {
         self.engine
@@ -1190,6 +1201,7 @@ impl PyEngine {
                 strategy_id: d.strategy_id.into(),
                 client_order_id: d.client_order_id.into(),
                 denial: PyDenial(d.denial.clone()),
+                action: if d.modify { "modify" } else { "submit" },
             })
             .collect()
     }

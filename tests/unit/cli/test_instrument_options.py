@@ -91,3 +91,11 @@ def test_imported_data_brings_its_tick_to_the_table_and_the_backtest(tmp_path: P
     code, _, err = _run(tmp_path, "--data", "db:AAPL.XNAS")
     assert code == 0, err
     assert "note:" not in err  # the table's tick fits the data: nothing to infer
+
+
+def test_a_coarser_tick_than_the_data_is_traded_not_refused(tmp_path: Path) -> None:
+    yahoo_file(tmp_path / "AAPL.csv")
+    code, _, err = _run(tmp_path, "--data", str(tmp_path / "AAPL.csv"), "--tick", "0.01")
+    assert code == 0, err
+    assert "note: prices have 6 decimals, finer than the tick 0.01" in err
+    assert "order prices are rounded to the tick" in err

@@ -40,20 +40,20 @@ def test_runs_that_trade_as_asked_stay_quiet(risk: str | None, market_hours: boo
 
 
 class _D:
-    def __init__(self, client_order_id: str, code: str = "") -> None:
+    def __init__(self, client_order_id: str, code: str = "", action: str = "submit") -> None:
         self.client_order_id = client_order_id
         self.code = code
+        self.action = action
 
 
 def test_summary_counts_orders_the_main_check_and_names_its_setting() -> None:
     denials = [_D(f"d{i}", "max_notional") for i in range(6)]
     denials += [_D(f"d{i}", "max_open_orders") for i in range(6, 8)]
-    fills = [_D("f1"), _D("f2"), _D("f2")]  # two orders, one filled in two parts
-    text = summary(denials, fills)
+    text = summary(denials, orders=10)
     assert text is not None
     assert text.startswith("risk denied 8 of 10 orders (80%); 6 by max_notional")
     assert "PI5_RISK__MAX_NOTIONAL" in text
-    assert summary(denials[:2], fills) is None  # half: no warning
-    # A refused modify of an order that then filled is not a denied order.
-    assert summary([_D("f1", "price_collar")], fills) is None
+    assert summary(denials[:5], orders=10) is None  # half: no warning
+    # A refused modify is not a denied order.
+    assert summary([_D("w1", "price_collar", "modify")], orders=1) is None
     assert "PI5_RISK__MAX_ORDERS_PER_MINUTE" in hint("rate_limit_minute")

@@ -136,9 +136,6 @@ class Modifier(Strategy):
         self.final_price = order.price
 
 
-# TODO(issue 11): denial records do not say whether they refused a new order or a modify,
-# so this run's one refused modify reads as a denied order.
-@pytest.mark.filterwarnings("ignore::pi5trading.engine.denials.RiskDenialWarning")
 def test_a_price_only_modify_outside_the_collar_is_refused() -> None:
     risk = RiskEngine("unlimited")
     risk.set_limit("price_collar", "0.10")
@@ -152,6 +149,9 @@ def test_a_price_only_modify_outside_the_collar_is_refused() -> None:
     rejected = mine[2]
     assert rejected.denial is not None
     assert rejected.denial.code == "price_collar"
+    # Recorded as a refused change, not a refused order: the run does not warn.
+    assert [(d.action, d.code) for d in res.denials] == [("modify", "price_collar")]
+    assert res.risk_warning is None
     assert rejected.denial.limit == Decimal("0.1")
     assert rejected.denial.actual > Decimal("0.1")
     assert mine[3].denial is None
