@@ -72,11 +72,21 @@ async def _save(settings: Settings, run: BacktestRunRow, res: BacktestResultRow)
         await repo.close()
 
 
+def new_run_id() -> str:
+    """A new run id: 48 random bits, also the suffix of the run's report folder."""
+    return uuid.uuid4().hex[:12]
+
+
 def save_run(
-    settings: Settings, spec: BacktestSpec, result: BacktestResult, report: Path | None
+    settings: Settings,
+    spec: BacktestSpec,
+    result: BacktestResult,
+    report: Path | None,
+    *,
+    run_id: str | None = None,
 ) -> str:
-    """Record a finished run; returns its id."""
-    run_id = uuid.uuid4().hex[:12]
+    """Record a finished run under ``run_id`` (default: a new one); returns the id."""
+    run_id = run_id or new_run_id()
     run, res = _record(spec, result, report, run_id)
     asyncio.run(_save(settings, run, res))
     return run_id

@@ -182,16 +182,18 @@ def _spec(kw: dict[str, Any], settings: Settings) -> BacktestSpec:
     )
 
 
-def _out_dir(out: str | None, data_dir: str, name: str) -> Path:
+def _out_dir(out: str | None, data_dir: str, name: str, run_id: str) -> Path:
     """The report folder, created now: an unwritable path fails before a long run, in one
-    line."""
+    line. The default name ends in the run id: runs started in the same second get folders
+    of their own (and each recorded run its own report)."""
     if out:
         folder = Path(out)
     else:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-        folder = Path(data_dir) / "reports" / f"{stamp}-{name}"
+        folder = Path(data_dir) / "reports" / f"{stamp}-{name}-{run_id}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        # A default folder must be new: exist_ok only for one the user named.
+        folder.mkdir(parents=True, exist_ok=bool(out))
     except OSError as exc:
         raise click.ClickException(
             f"cannot write the report to {folder}: {exc.strerror or exc}"
@@ -227,13 +229,17 @@ def backtest_command(
     from rich.console import Console
     from rich.table import Table
 
+    from pi5trading.backtest.history import new_run_id
     from pi5trading.backtest.spec import run_spec
 
     console = Console(stderr=True)
     settings = cli_settings()
     spec = _spec(kw, settings)
+    run_id = new_run_id()
     folder = (
-        None if no_report else _out_dir(out, settings.data_dir, spec.strategy.replace("/", "_"))
+        None
+        if no_report
+        else _out_dir(out, settings.data_dir, spec.strategy.replace("/", "_"), run_id)
     )
     try:
         t0 = time.perf_counter()
@@ -287,7 +293,7 @@ def backtest_command(
         from pi5trading.backtest.history import save_run
 
         try:
-            run_id = save_run(settings, spec, result, report)
+            save_run(settings, spec, result, report, run_id=run_id)
         except Pi5TradingError as exc:
             # The run itself succeeded; losing its history entry is worth a warning only.
             click.echo(f"warning: the run was not recorded: {exc}", err=True)
@@ -410,7 +416,9 @@ def optimize_command(
     candidates = opt.grid(space)
     if n_random:
         candidates = opt.random_sample(space, n_random, seed)
-    folder = _out_dir(out, settings.data_dir, "optimize")
+    from pi5trading.backtest.history import new_run_id
+
+    folder = _out_dir(out, settings.data_dir, "optimize", new_run_id())
     try:
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("optimising", total=None)

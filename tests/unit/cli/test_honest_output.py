@@ -1,0 +1,43 @@
+"""What `backtest` and `runs` write, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pi5trading.cli import main
+
+NO_COST = [
+    "--risk",
+    "none",
+    "--slippage",
+    "none",
+    "--commission-per-share",
+    "0",
+    "--commission-minimum",
+    "0",
+]
+
+
+def test_runs_in_the_same_second_get_their_own_report_folders(tmp_path: Path) -> None:
+    env = {"PI5_DATA_DIR": str(tmp_path)}
+    args = ["backtest", "--data", "generated:500:1", "-q", "--monte-carlo", "0", *NO_COST]
+    # 500 bars run in well under a second, so these two usually start in the same second
+    # (which gave them one folder before); the folders must differ whatever the clock says.
+    first = CliRunner(env=env).invoke(main, [*args, "-p", "fast=5", "-p", "slow=20"])
+    second = CliRunner(env=env).invoke(main, [*args, "-p", "fast=8", "-p", "slow=20"])
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
+    folders = sorted((tmp_path / "reports").iterdir())
+    assert len(folders) == 2
+    runs = json.loads(CliRunner(env=env).invoke(main, ["runs", "--json"]).output)
+    reports = {row["result"]["report_path"] for row in runs}
+    assert reports == {str(f / "report.html") for f in folders}
+    for row in runs:
+        # The folder is named by the run it holds.
+        assert Path(row["result"]["report_path"]).parent.name.endswith(row["run"]["run_id"])
+        fast = row["run"]["params"]["params"]["fast"]
+        report = json.loads(Path(row["result"]["report_path"]).with_suffix(".json").read_text())
+        assert report["meta"]["params[sma_crossover]"].startswith(f"fast={fast},")
