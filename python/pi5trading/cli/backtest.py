@@ -16,6 +16,7 @@ import click
 import msgspec
 
 from pi5trading.backtest.ranking import METRICS
+from pi5trading.cli._display import columns_that_fit
 from pi5trading.cli._settings import cli_settings
 from pi5trading.exceptions import Pi5TradingError
 
@@ -301,6 +302,33 @@ def backtest_command(
             click.echo(f"saved as run {run_id} (pi5trading runs)", err=as_json)
 
 
+RUNS_COLUMNS = (
+    "run",
+    "when (UTC)",
+    "strategy",
+    "params",
+    "return",
+    "max DD",
+    "Sharpe",
+    "trades",
+    "report",
+)
+# Which columns a narrow terminal keeps, most important first.
+RUNS_PRIORITY = (
+    "run",
+    "strategy",
+    "return",
+    "max DD",
+    "params",
+    "Sharpe",
+    "trades",
+    "when (UTC)",
+    "report",
+)
+# Columns that wrap instead of being left out, and the width they wrap at.
+FOLDED = {"strategy": 24, "params": 20}
+
+
 @click.command("runs")
 @click.option("--limit", "-n", default=20, show_default=True, help="How many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
@@ -319,34 +347,47 @@ def runs_command(limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(msgspec.json.encode([{"run": r, "result": res} for r, res in rows]).decode())
         return
-    table = Table(title=f"{len(rows)} most recent backtests")
-    for c in (
-        "run",
-        "when (UTC)",
-        "strategy",
-        "params",
-        "return",
-        "max DD",
-        "Sharpe",
-        "trades",
-        "report",
-    ):
-        table.add_column(c)
+    cells: dict[str, list[str]] = {c: [] for c in RUNS_COLUMNS}
     for r, res in rows:
         params = r.params.get("params", {}) if isinstance(r.params, dict) else {}
         when = dt.datetime.fromtimestamp(r.created_ns / 1e9, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
-        table.add_row(
-            r.run_id,
-            when,
-            r.name,
-            " ".join(f"{k}={v}" for k, v in params.items()),
-            "" if res is None else f"{res.total_return * 100:.2f}%",
-            "" if res is None else f"{res.max_drawdown * 100:.2f}%",
-            "" if res is None or res.sharpe is None else f"{res.sharpe:.2f}",
-            "" if res is None else str(res.trades),
-            "" if res is None or res.report_path is None else res.report_path,
+        for c, v in (
+            ("run", r.run_id),
+            ("when (UTC)", when),
+            ("strategy", r.name),
+            ("params", " ".join(f"{k}={v}" for k, v in params.items())),
+            ("return", "" if res is None else f"{res.total_return * 100:.2f}%"),
+            ("max DD", "" if res is None else f"{res.max_drawdown * 100:.2f}%"),
+            ("Sharpe", "" if res is None or res.sharpe is None else f"{res.sharpe:.2f}"),
+            ("trades", "" if res is None else str(res.trades)),
+            ("report", "" if res is None or res.report_path is None else res.report_path),
+        ):
+            cells[c].append(v)
+    console = Console()
+    widths = {c: max([len(c), *(len(v) for v in vs)]) for c, vs in cells.items()}
+    for c in FOLDED:  # long names and parameter lists wrap onto a second line
+        widths[c] = min(widths[c], FOLDED[c])
+    shown = set(columns_that_fit(widths, RUNS_PRIORITY, console.width))
+    table = Table(title=f"{len(rows)} most recent backtests")
+    columns = [c for c in RUNS_COLUMNS if c in shown]
+    for c in columns:
+        folded = c in FOLDED
+        table.add_column(
+            c,
+            overflow="fold" if folded else "ellipsis",
+            max_width=FOLDED[c] if folded else None,
+            no_wrap=not folded,
+            justify="right" if c in ("return", "max DD", "Sharpe", "trades") else "left",
         )
-    Console().print(table)
+    for i in range(len(rows)):
+        table.add_row(*(cells[c][i] for c in columns))
+    console.print(table)
+    hidden = [c for c in RUNS_COLUMNS if c not in shown]
+    if hidden:
+        console.print(
+            f"hidden: {', '.join(hidden)} (widen the terminal, or --json)",
+            highlight=False,
+        )
 
 
 @click.command("optimize")
