@@ -2,7 +2,8 @@
 
 The HTML shows the summary metrics, the equity curve, the drawdown, each instrument's price
 with trade markers, a monthly returns table and the trade list. ``report.json`` holds the
-same data for programs; ``trades.csv`` and ``equity.csv`` open in a spreadsheet.
+same data for programs; ``trades.csv`` and ``equity.csv`` open in a spreadsheet. Decimals
+are written plain (``plain``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ import numpy.typing as npt
 from pi5trading.analysis.charts import Marker, Series, line_chart
 from pi5trading.analysis.montecarlo import MonteCarloResult
 from pi5trading.analysis.performance import Performance, drawdown_series, monthly_returns
-from pi5trading.analysis.records import EquityCurve, Trade
+from pi5trading.analysis.records import (
+    EXACT,
+    EquityCurve,
+    Trade,
+    plain,
+    plain_builtins,
+)
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -180,7 +187,7 @@ def _markers(trades: Sequence[Trade]) -> list[Marker]:
 
 def _dec(d: Decimal, places: int = 2) -> str:
     """Exact decimal without trailing zeros beyond ``places`` (99.480000000 -> 99.48)."""
-    text = format(d.normalize(), "f")
+    text = format(d.normalize(EXACT), "f")
     whole, _, frac = text.partition(".")
     frac = frac.ljust(places, "0")
     return f"{whole}.{frac}" if frac else whole
@@ -299,9 +306,12 @@ def write_report(
         "performance": perf,
         "monthly_returns": monthly_returns(curve, perf.starting_equity),
         "montecarlo": montecarlo,
-        "trades": list(trades),
+        # net_pnl too, so a program reading the file need not redo the exact arithmetic.
+        "trades": [{**plain_builtins(t), "net_pnl": plain(t.net_pnl)} for t in trades],
     }
-    (out / "report.json").write_bytes(msgspec.json.format(msgspec.json.encode(doc), indent=2))
+    (out / "report.json").write_bytes(
+        msgspec.json.format(msgspec.json.encode(plain_builtins(doc)), indent=2)
+    )
     with (out / "trades.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(
@@ -325,13 +335,13 @@ def write_report(
                     t.strategy_id,
                     t.symbol,
                     t.side,
-                    t.quantity,
+                    plain(t.quantity),
                     _time(t.entry_ts),
-                    t.entry_price,
+                    plain(t.entry_price),
                     _time(t.exit_ts),
-                    t.exit_price,
-                    t.commission,
-                    t.net_pnl,
+                    plain(t.exit_price),
+                    plain(t.commission),
+                    plain(t.net_pnl),
                     f"{t.return_pct:.4f}",
                 ]
             )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from pi5trading.analysis.records import plain_builtins
 from pi5trading.backtest.spec import BacktestSpec
 from pi5trading.config import Settings
 from pi5trading.storage.connect import open_repository, prepare_database
@@ -55,7 +56,7 @@ def _record(
         sharpe=perf.sharpe,
         sortino=perf.sortino,
         win_rate=ts.win_rate,
-        metrics=msgspec.to_builtins(perf, builtin_types=(Decimal,), str_keys=True),
+        metrics=plain_builtins(perf, str_keys=True),
         report_path=str(report) if report is not None else None,
     )
     return run, res

@@ -251,7 +251,9 @@ def backtest_command(
         raise click.ClickException(str(exc)) from exc
     bars = result.meta["bars"]
     if as_json:
-        click.echo(json.dumps(msgspec.to_builtins(perf), indent=2, default=str))
+        from pi5trading.analysis.records import plain_builtins
+
+        click.echo(json.dumps(plain_builtins(perf), indent=2))
     else:
         ts = perf.trade_stats
         table = Table(title=f"{spec.strategy} on {spec.symbol} ({bars:,} bars in {secs:.2f}s)")
@@ -345,7 +347,10 @@ def runs_command(limit: int, as_json: bool) -> None:
     except Pi5TradingError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
-        click.echo(msgspec.json.encode([{"run": r, "result": res} for r, res in rows]).decode())
+        from pi5trading.analysis.records import plain_builtins
+
+        doc = plain_builtins([{"run": r, "result": res} for r, res in rows])
+        click.echo(msgspec.json.encode(doc).decode())
         return
     cells: dict[str, list[str]] = {c: [] for c in RUNS_COLUMNS}
     for r, res in rows:

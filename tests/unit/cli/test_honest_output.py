@@ -1,8 +1,11 @@
-"""What `backtest` and `runs` write, as a user runs them."""
+"""What `backtest` and `runs` write, as a user runs them: exact P&L in plain decimals, one
+report folder per run, a `runs` table that fits."""
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -19,6 +22,101 @@ NO_COST = [
     "--commission-minimum",
     "0",
 ]
+
+# Buys 22 then 44 shares (filled at the next opens, 10.01 and 10.02), sells the 66 at 9.88,
+# then buys and sells 10 shares at 9.90: P&L exactly -9.02 and 0. The average entry price
+# is 661.10 / 66 = 10.0166..., which rounded to 10^-9 would give -9.020000022.
+SCALE_IN = """
+from decimal import Decimal
+
+from pi5trading.strategies import Strategy
+
+PLAN = {0: ("buy", 22), 1: ("buy", 44), 3: ("sell", 66), 4: ("buy", 10), 5: ("sell", 10)}
+
+
+class ScaleIn(Strategy):
+    def on_start(self):
+        self.n = 0
+
+    def on_bar(self, bar):
+        step = PLAN.get(self.n)
+        self.n += 1
+        if step:
+            side, qty = step
+            (self.buy if side == "buy" else self.sell)(Decimal(qty))
+"""
+
+BARS = """timestamp,open,high,low,close,volume
+2024-01-02T14:30:00Z,10.00,10.05,9.95,10.00,100000
+2024-01-02T14:31:00Z,10.01,10.05,9.95,10.00,100000
+2024-01-02T14:32:00Z,10.02,10.05,9.95,10.00,100000
+2024-01-02T14:33:00Z,10.00,10.05,9.85,9.90,100000
+2024-01-02T14:34:00Z,9.88,9.95,9.85,9.90,100000
+2024-01-02T14:35:00Z,9.90,9.95,9.85,9.90,100000
+2024-01-02T14:36:00Z,9.90,9.95,9.85,9.90,100000
+2024-01-02T14:37:00Z,9.90,9.95,9.85,9.90,100000
+"""
+
+_EXPONENT = re.compile(r"\d[eE][+-]?\d")
+
+
+def test_partial_fills_give_exact_pnl_in_plain_decimals(tmp_path: Path) -> None:
+    (tmp_path / "scale.py").write_text(SCALE_IN)
+    (tmp_path / "bars.csv").write_text(BARS)
+    out = tmp_path / "report"
+    r = CliRunner().invoke(
+        main,
+        [
+            "backtest",
+            "-s",
+            f"{tmp_path / 'scale.py'}:ScaleIn",
+            "--data",
+            str(tmp_path / "bars.csv"),
+            "-q",
+            "--no-save",
+            "--monte-carlo",
+            "0",
+            "-o",
+            str(out),
+            *NO_COST,
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader((out / "trades.csv").read_text().splitlines()))
+    assert [(t["quantity"], t["entry_price"], t["exit_price"], t["net_pnl"]) for t in rows] == [
+        ("66", "10.016666667", "9.88", "-9.02"),
+        ("10", "9.9", "9.9", "0"),
+    ]
+    assert [t["commission"] for t in rows] == ["0", "0"]
+    report = json.loads((out / "report.json").read_text())
+    assert [t["net_pnl"] for t in report["trades"]] == ["-9.02", "0"]
+    assert report["trades"][0]["entry_notional"] == "661.1"
+    assert report["performance"]["trade_stats"]["net_profit"] == "-9.02"
+    # No number anywhere in the files in exponent notation (0E-9, 1E+2).
+    for name in ("trades.csv", "report.json"):
+        assert not _EXPONENT.search((out / name).read_text()), name
+    html = (out / "report.html").read_text()
+    assert ">-9.02<" in html
+    assert "-9.0200000" not in html
+
+    as_json = CliRunner().invoke(
+        main,
+        [
+            "backtest",
+            "-s",
+            f"{tmp_path / 'scale.py'}:ScaleIn",
+            "--data",
+            str(tmp_path / "bars.csv"),
+            "--json",
+            "--no-report",
+            "--no-save",
+            *NO_COST,
+        ],
+    )
+    assert as_json.exit_code == 0, as_json.output
+    stats = json.loads(as_json.output[as_json.output.index("{") :])
+    assert stats["trade_stats"]["net_profit"] == "-9.02"
+    assert stats["trade_stats"]["gross_profit"] == "0"
 
 
 def test_runs_in_the_same_second_get_their_own_report_folders(tmp_path: Path) -> None:
