@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from pi5trading.config import RiskLimitValue, Settings
 
 
+# The keys of analysis.report.EQUITY_RESOLUTIONS, named here so that `--help` loads no
+# NumPy (a test keeps the two equal).
+EQUITY_RESOLUTIONS = ("bar", "1m", "5m", "15m", "1h", "4h", "1d")
+
+
 def _value(text: str) -> Any:
     """A CLI parameter value: int, then Decimal, else the string (the config converts)."""
     for conv in (int, Decimal):
@@ -211,8 +216,16 @@ def _out_dir(out: str | None, data_dir: str, name: str, run_id: str) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--no-save", is_flag=True, help="Do not record the run in the database (see `runs`).")
+@click.option(
+    "--equity-resolution",
+    type=click.Choice(EQUITY_RESOLUTIONS),
+    default="1h",
+    show_default=True,
+    help="Rows of equity.csv: every bar, or the last equity of each period (UTC).",
+)
 def backtest_command(
     out: str | None,
+    equity_resolution: str,
     no_report: bool,
     monte_carlo: int,
     as_json: bool,
@@ -289,7 +302,9 @@ def backtest_command(
             console.print(escape(f"first risk denial: [{code}] {msg}"))
     report: Path | None = None
     if folder is not None:
-        result.write_report(folder, monte_carlo=monte_carlo > 0)
+        result.write_report(
+            folder, monte_carlo=monte_carlo > 0, equity_resolution=equity_resolution
+        )
         report = folder / "report.html"
         click.echo(f"report: {report}", err=as_json)
     if not no_save:

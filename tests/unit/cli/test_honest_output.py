@@ -1,5 +1,5 @@
 """What `backtest` and `runs` write, as a user runs them: exact P&L in plain decimals, one
-report folder per run, a `runs` table that fits."""
+report folder per run, an equity.csv of a chosen resolution, a `runs` table that fits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from pi5trading.analysis.report import EQUITY_RESOLUTIONS
 from pi5trading.cli import main
+from pi5trading.cli.backtest import EQUITY_RESOLUTIONS as CLI_EQUITY_RESOLUTIONS
 
 NO_COST = [
     "--risk",
@@ -139,6 +141,56 @@ def test_runs_in_the_same_second_get_their_own_report_folders(tmp_path: Path) ->
         fast = row["run"]["params"]["params"]["fast"]
         report = json.loads(Path(row["result"]["report_path"]).with_suffix(".json").read_text())
         assert report["meta"]["params[sma_crossover]"].startswith(f"fast={fast},")
+
+
+def _equity_rows(folder: Path) -> list[list[str]]:
+    with (folder / "equity.csv").open() as f:
+        return list(csv.reader(f))[1:]
+
+
+def test_equity_csv_is_hourly_by_default_and_every_bar_on_request(tmp_path: Path) -> None:
+    assert tuple(EQUITY_RESOLUTIONS) == CLI_EQUITY_RESOLUTIONS
+    args = ["backtest", "--data", "generated:3000:2", "-q", "--no-save", "--monte-carlo", "0"]
+    r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "hourly")])
+    assert r.exit_code == 0, r.output
+    every = CliRunner().invoke(
+        main, [*args, "-o", str(tmp_path / "bars"), "--equity-resolution", "bar"]
+    )
+    assert every.exit_code == 0, every.output
+    bars = _equity_rows(tmp_path / "bars")
+    hourly = _equity_rows(tmp_path / "hourly")
+    assert len(bars) == 3000
+    # One row per UTC hour that has bars: the last bar of that hour, as in the full file.
+    hours = {int(ts) // (3600 * 10**9) for _, ts, _ in bars}
+    assert len(hourly) == len(hours)
+    assert len(hourly) < len(bars) // 10
+    last_of_hour = {int(ts) // (3600 * 10**9): row for row in bars for _, ts, _ in [row]}
+    assert hourly == [last_of_hour[h] for h in sorted(hours)]
+    assert hourly[-1] == bars[-1]
+    report = json.loads((tmp_path / "hourly" / "report.json").read_text())
+    assert report["equity_csv"] == {"resolution": "1h", "rows": len(hourly)}
+    html = (tmp_path / "hourly" / "report.html").read_text()
+    assert f"the last equity of each 1h (UTC), {len(hourly):,} rows for 3,000 bars" in html
+    bad = CliRunner().invoke(main, [*args, "--equity-resolution", "2h"])
+    assert bad.exit_code == 2
+    assert "'2h' is not one of" in bad.output
+
+
+def test_the_report_charts_fill_the_width_and_keep_their_text_size(tmp_path: Path) -> None:
+    r = CliRunner().invoke(
+        main,
+        ["backtest", "--data", "generated:3000:2", "-q", "--no-save", "-o", str(tmp_path)],
+    )
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "report.html").read_text()
+    assert 'name="viewport" content="width=device-width' in html  # phones lay it out 1:1
+    charts = re.findall(r'<div class="chart"><svg ([^>]*)>', html)
+    assert len(charts) >= 3
+    for attrs in charts:
+        # As wide as the page; no viewBox on the chart, so labels are not scaled down.
+        assert 'width="100%"' in attrs
+        assert "viewBox" not in attrs
+    assert "max-width:960px" not in html
 
 
 def _table_lines(output: str) -> list[str]:
