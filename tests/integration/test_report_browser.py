@@ -55,7 +55,7 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
         montecarlo=mc,
     )
     html = (folder / "report.html").read_text()
-    assert html.count("<svg") == 3  # equity, drawdown, price with trades
+    assert html.count('<div class="chart">') == 3  # equity, drawdown, price with trades
     assert html.count('class="marker"') == 2 * len(trades)
     assert "Monthly returns" in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # offline

@@ -14,8 +14,13 @@ from html import escape
 import numpy as np
 import numpy.typing as npt
 
-WIDTH, HEIGHT = 960, 280
-PAD_L, PAD_R, PAD_T, PAD_B = 70, 20, 28, 30
+# The chart is as wide as the page: x positions are percentages of the SVG's width, so text
+# and markers keep their size on any screen (a viewBox would scale an 11px label to 4px on a
+# phone). Only the plot's lines use a viewBox, stretched to the width without thickening.
+HEIGHT = 280
+PAD_T, PAD_B = 28, 30
+PLOT_W = 1000  # viewBox units across the plot; the browser stretches them to the width
+PAD_L, PAD_R = 70, 20  # px, the CSS padding of .chart that holds the y labels (report.py)
 
 
 def reduce_series(
@@ -91,7 +96,11 @@ def line_chart(
     y_format: str = "{:,.2f}",
     css_class: str = "chart",
 ) -> str:
-    """An SVG line chart with time on x, value ticks on y, optional trade markers."""
+    """An SVG line chart with time on x, value ticks on y, optional trade markers.
+
+    Returned inside ``<div class="{css_class}">``; the report's CSS gives that div the
+    left/right padding the y labels are drawn in (``PAD_L``/``PAD_R``).
+    """
     xs = [s.x for s in series if s.x.size]
     ys = [s.y for s in series if s.y.size]
     if not xs:
@@ -105,73 +114,78 @@ def line_chart(
         y0, y1 = y0 - 1, y1 + 1
     pad = (y1 - y0) * 0.05
     y0, y1 = y0 - pad, y1 + pad
-    pw, ph = WIDTH - PAD_L - PAD_R, HEIGHT - PAD_T - PAD_B
+    ph = HEIGHT - PAD_T - PAD_B
 
-    def sx(v: float) -> float:
-        return PAD_L + (v - x0) / (x1 - x0) * pw if x1 > x0 else PAD_L + pw / 2
+    def fx(v: float) -> float:
+        """x as a fraction of the plot's width."""
+        return (v - x0) / (x1 - x0) if x1 > x0 else 0.5
 
     def sy(v: float) -> float:
         return PAD_T + (y1 - v) / (y1 - y0) * ph
 
     out = [
-        f'<svg class="{css_class}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<div class="{css_class}"><svg width="100%" height="{HEIGHT}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f'<text x="{PAD_L}" y="18" class="title">{escape(title)}</text>',
+        f'<text x="0" y="18" class="title">{escape(title)}</text>',
     ]
     for t in _nice_ticks(y0, y1):
         yy = sy(t)
+        out.append(f'<line x1="0" x2="100%" y1="{yy:.1f}" y2="{yy:.1f}" class="grid"/>')
         out.append(
-            f'<line x1="{PAD_L}" x2="{WIDTH - PAD_R}" y1="{yy:.1f}" y2="{yy:.1f}" class="grid"/>'
-        )
-        out.append(
-            f'<text x="{PAD_L - 6}" y="{yy + 4:.1f}" class="ytick">'
-            f"{escape(y_format.format(t))}</text>"
+            f'<text x="-6" y="{yy + 4:.1f}" class="ytick">{escape(y_format.format(t))}</text>'
         )
     for i in range(5):
         xv = x0 + (x1 - x0) * i / 4
-        xx = sx(xv)
-        # Edge labels anchor inward so the first and last dates are not clipped.
+        # Edge labels anchor inward so the first and last dates are not clipped; a phone
+        # keeps only the first, middle and last (CSS hides .minor) so dates do not overlap.
         anchor = "start" if i == 0 else ("end" if i == 4 else "middle")
+        minor = " minor" if i in (1, 3) else ""
         out.append(
-            f'<text x="{xx:.1f}" y="{HEIGHT - 8}" class="xtick" text-anchor="{anchor}">'
+            f'<text x="{i * 25}%" y="{HEIGHT - 8}" class="xtick{minor}" text-anchor="{anchor}">'
             f"{_fmt_time(int(xv), x1 - x0)}</text>"
         )
+    out.append(
+        f'<svg x="0" y="{PAD_T}" width="100%" height="{ph}" viewBox="0 0 {PLOT_W} {ph}" '
+        'preserveAspectRatio="none" overflow="visible">'
+    )
     for s in series:
         if not s.x.size:
             continue
         pts = " ".join(
-            f"{sx(a):.1f},{sy(b):.1f}" for a, b in zip(s.x.tolist(), s.y.tolist(), strict=True)
+            f"{fx(a) * PLOT_W:.1f},{sy(b) - PAD_T:.1f}"
+            for a, b in zip(s.x.tolist(), s.y.tolist(), strict=True)
         )
         if s.fill:
-            base = sy(max(min(0.0, y1), y0))
-            first, last = sx(float(s.x[0])), sx(float(s.x[-1]))
+            base = sy(max(min(0.0, y1), y0)) - PAD_T
+            first, last = fx(float(s.x[0])) * PLOT_W, fx(float(s.x[-1])) * PLOT_W
             out.append(
                 f'<polygon points="{first:.1f},{base:.1f} {pts} {last:.1f},{base:.1f}" '
                 f'fill="{s.color}" fill-opacity="0.25" stroke="none"/>'
             )
         out.append(
-            f'<polyline points="{pts}" fill="none" stroke="{s.color}" stroke-width="1.4">'
-            f"<title>{escape(s.name)}</title></polyline>"
+            f'<polyline points="{pts}" fill="none" stroke="{s.color}" stroke-width="1.4" '
+            f'vector-effect="non-scaling-stroke"><title>{escape(s.name)}</title></polyline>'
         )
+    out.append("</svg>")
     for m in markers:
-        mx, my = sx(m.x), sy(m.y)
+        my = sy(m.y)
         if m.kind == "buy":
-            path = f"M{mx:.1f},{my - 7:.1f} l6,10 h-12 z"
-            color = "#15803d"
+            path, color = f"M0,{my - 7:.1f} l6,10 h-12 z", "#15803d"
         else:
-            path = f"M{mx:.1f},{my + 7:.1f} l6,-10 h-12 z"
-            color = "#b91c1c"
+            path, color = f"M0,{my + 7:.1f} l6,-10 h-12 z", "#b91c1c"
+        # A nested svg places the triangle at a percentage of the width, unstretched.
         out.append(
+            f'<svg x="{fx(m.x) * 100:.3f}%" y="0" overflow="visible">'
             f'<path d="{path}" fill="{color}" class="marker">'
-            f"<title>{escape(m.label)}</title></path>"
+            f"<title>{escape(m.label)}</title></path></svg>"
         )
     if len(series) > 1:
-        lx = PAD_L + 10
+        lx = 10
         for s in series:
             out.append(f'<rect x="{lx}" y="{PAD_T + 4}" width="12" height="3" fill="{s.color}"/>')
             out.append(
                 f'<text x="{lx + 16}" y="{PAD_T + 9}" class="legend">{escape(s.name)}</text>'
             )
             lx += 16 + 8 * len(s.name) + 20
-    out.append("</svg>")
+    out.append("</svg></div>")
     return "".join(out)

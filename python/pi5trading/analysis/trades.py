@@ -12,29 +12,43 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from pi5trading.analysis.records import Trade
+from pi5trading.analysis.records import EXACT, Trade, tidy
 from pi5trading.portfolio import RoundTrip
 
-_SCALE = Decimal(10**9)
 _NANO = Decimal("1e-9")
 
 
+def _units(raw: int, decimals: int) -> Decimal:
+    """``raw · 10^-decimals``, exactly (built from digits: no context rounds it)."""
+    return tidy(Decimal(raw).scaleb(-decimals, EXACT))
+
+
 def trades_from_round_trips(trips: Iterable[RoundTrip]) -> list[Trade]:
-    """``Trade`` records with exact average prices rounded half-even to 10^-9."""
+    """``Trade`` records: exact quantity, notionals and commission; average prices rounded
+    half-even to 10^-9 for display (P&L uses the notionals, not these)."""
     out = []
     for t in trips:
-        q = Decimal(t.quantity_raw)
+        # Notionals are raw price x raw quantity: 10^-18 units.
+        entry_notional = _units(t.entry_notional_raw, 18)
+        exit_notional = _units(t.exit_notional_raw, 18)
+        quantity = _units(t.quantity_raw, 9)
         out.append(
             Trade(
                 strategy_id=t.strategy_id,
                 symbol=t.symbol,
                 side="long" if t.sign > 0 else "short",
-                quantity=q / _SCALE,
+                quantity=quantity,
                 entry_ts=t.entry_ts,
-                entry_price=(Decimal(t.entry_notional_raw) / q / _SCALE).quantize(_NANO),
+                entry_price=tidy(
+                    EXACT.divide(entry_notional, quantity).quantize(_NANO, context=EXACT)
+                ),
                 exit_ts=t.exit_ts,
-                exit_price=(Decimal(t.exit_notional_raw) / q / _SCALE).quantize(_NANO),
-                commission=Decimal(t.commission_raw) / _SCALE,
+                exit_price=tidy(
+                    EXACT.divide(exit_notional, quantity).quantize(_NANO, context=EXACT)
+                ),
+                commission=_units(t.commission_raw, 9),
+                entry_notional=entry_notional,
+                exit_notional=exit_notional,
             )
         )
     return out

@@ -3,13 +3,44 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import msgspec
 from litestar import Litestar, get
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin
+from litestar.static_files import create_static_files_router
 
 from pi5trading import __version__, build_info
 from pi5trading.config import Settings
+
+# The API docs page's script, served from the package: litestar's default page loads Redoc,
+# fonts and an icon from CDNs, and stays blank on a Pi without internet.
+# scripts/dev/vendor_redoc.sh refreshes the bundle.
+DOCS_ASSETS_PATH = "/schema/assets"
+DOCS_ASSETS_DIR = Path(__file__).parent / "_static" / "redoc"
+
+# Redoc's footer links a logo on Redocly's CDN (inside the bundle): offline it would show as
+# a broken image, so it is hidden. The page itself loads nothing from elsewhere.
+DOCS_STYLE = "<style>body{margin:0;padding:0}img[src^='http']{display:none}</style>"
+
+
+def openapi_config() -> OpenAPIConfig:
+    """/schema (Redoc, all assets local) and /schema/openapi.json."""
+    return OpenAPIConfig(
+        title="pi5trading",
+        version=__version__,
+        render_plugins=[
+            RedocRenderPlugin(
+                js_url=f"{DOCS_ASSETS_PATH}/redoc.standalone.js",
+                google_fonts=False,
+                favicon="",
+                path="/redoc",
+                style=DOCS_STYLE,
+            ),
+            JsonRenderPlugin(),
+        ],
+    )
 
 
 class CoreInfo(msgspec.Struct, frozen=True):
@@ -47,8 +78,11 @@ def create_app(settings: Settings) -> Litestar:
             core=core,
         )
 
+    docs_assets = create_static_files_router(
+        path=DOCS_ASSETS_PATH, directories=[DOCS_ASSETS_DIR], include_in_schema=False
+    )
     return Litestar(
-        route_handlers=[health],
-        openapi_config=OpenAPIConfig(title="pi5trading", version=__version__),
+        route_handlers=[health, docs_assets],
+        openapi_config=openapi_config(),
         debug=False,
     )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from pi5trading.analysis.records import plain_builtins
 from pi5trading.backtest.spec import BacktestSpec
 from pi5trading.config import Settings
 from pi5trading.storage.connect import open_repository, prepare_database
@@ -55,7 +56,7 @@ def _record(
         sharpe=perf.sharpe,
         sortino=perf.sortino,
         win_rate=ts.win_rate,
-        metrics=msgspec.to_builtins(perf, builtin_types=(Decimal,), str_keys=True),
+        metrics=plain_builtins(perf, str_keys=True),
         report_path=str(report) if report is not None else None,
     )
     return run, res
@@ -72,11 +73,21 @@ async def _save(settings: Settings, run: BacktestRunRow, res: BacktestResultRow)
         await repo.close()
 
 
+def new_run_id() -> str:
+    """A new run id: 48 random bits, also the suffix of the run's report folder."""
+    return uuid.uuid4().hex[:12]
+
+
 def save_run(
-    settings: Settings, spec: BacktestSpec, result: BacktestResult, report: Path | None
+    settings: Settings,
+    spec: BacktestSpec,
+    result: BacktestResult,
+    report: Path | None,
+    *,
+    run_id: str | None = None,
 ) -> str:
-    """Record a finished run; returns its id."""
-    run_id = uuid.uuid4().hex[:12]
+    """Record a finished run under ``run_id`` (default: a new one); returns the id."""
+    run_id = run_id or new_run_id()
     run, res = _record(spec, result, report, run_id)
     asyncio.run(_save(settings, run, res))
     return run_id

@@ -16,6 +16,7 @@ import click
 import msgspec
 
 from pi5trading.backtest.ranking import METRICS
+from pi5trading.cli._display import columns_that_fit
 from pi5trading.cli._instrument import instrument_options, instrument_settings
 from pi5trading.cli._settings import cli_settings
 from pi5trading.cli._venue import venue_options, venue_settings
@@ -24,6 +25,11 @@ from pi5trading.exceptions import Pi5TradingError
 if TYPE_CHECKING:
     from pi5trading.backtest.spec import BacktestSpec
     from pi5trading.config import RiskLimitValue, Settings
+
+
+# The keys of analysis.report.EQUITY_RESOLUTIONS, named here so that `--help` loads no
+# NumPy (a test keeps the two equal).
+EQUITY_RESOLUTIONS = ("bar", "1m", "5m", "15m", "1h", "4h", "1d")
 
 
 def _value(text: str) -> Any:
@@ -173,16 +179,18 @@ def _spec(kw: dict[str, Any], settings: Settings) -> BacktestSpec:
     )
 
 
-def _out_dir(out: str | None, data_dir: str, name: str) -> Path:
+def _out_dir(out: str | None, data_dir: str, name: str, run_id: str) -> Path:
     """The report folder, created now: an unwritable path fails before a long run, in one
-    line."""
+    line. The default name ends in the run id: runs started in the same second get folders
+    of their own (and each recorded run its own report)."""
     if out:
         folder = Path(out)
     else:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-        folder = Path(data_dir) / "reports" / f"{stamp}-{name}"
+        folder = Path(data_dir) / "reports" / f"{stamp}-{name}-{run_id}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        # A default folder must be new: exist_ok only for one the user named.
+        folder.mkdir(parents=True, exist_ok=bool(out))
     except OSError as exc:
         raise click.ClickException(
             f"cannot write the report to {folder}: {exc.strerror or exc}"
@@ -199,8 +207,16 @@ def _out_dir(out: str | None, data_dir: str, name: str) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--no-save", is_flag=True, help="Do not record the run in the database (see `runs`).")
+@click.option(
+    "--equity-resolution",
+    type=click.Choice(EQUITY_RESOLUTIONS),
+    default="1h",
+    show_default=True,
+    help="Rows of equity.csv: every bar, or the last equity of each period (UTC).",
+)
 def backtest_command(
     out: str | None,
+    equity_resolution: str,
     no_report: bool,
     monte_carlo: int,
     as_json: bool,
@@ -218,13 +234,17 @@ def backtest_command(
     from rich.console import Console
     from rich.table import Table
 
+    from pi5trading.backtest.history import new_run_id
     from pi5trading.backtest.spec import run_spec
 
     console = Console(stderr=True)
     settings = cli_settings()
     spec = _spec(kw, settings)
+    run_id = new_run_id()
     folder = (
-        None if no_report else _out_dir(out, settings.data_dir, spec.strategy.replace("/", "_"))
+        None
+        if no_report
+        else _out_dir(out, settings.data_dir, spec.strategy.replace("/", "_"), run_id)
     )
     try:
         t0 = time.perf_counter()
@@ -235,7 +255,9 @@ def backtest_command(
         raise click.ClickException(str(exc)) from exc
     bars = result.meta["bars"]
     if as_json:
-        click.echo(json.dumps(msgspec.to_builtins(perf), indent=2, default=str))
+        from pi5trading.analysis.records import plain_builtins
+
+        click.echo(json.dumps(plain_builtins(perf), indent=2))
     else:
         ts = perf.trade_stats
         table = Table(
@@ -281,19 +303,48 @@ def backtest_command(
         console.print(f"[yellow]warning:[/] {escape(result.risk_warning)}")
     report: Path | None = None
     if folder is not None:
-        result.write_report(folder, monte_carlo=monte_carlo > 0)
+        result.write_report(
+            folder, monte_carlo=monte_carlo > 0, equity_resolution=equity_resolution
+        )
         report = folder / "report.html"
         click.echo(f"report: {report}", err=as_json)
     if not no_save:
         from pi5trading.backtest.history import save_run
 
         try:
-            run_id = save_run(settings, spec, result, report)
+            save_run(settings, spec, result, report, run_id=run_id)
         except Pi5TradingError as exc:
             # The run itself succeeded; losing its history entry is worth a warning only.
             click.echo(f"warning: the run was not recorded: {exc}", err=True)
         else:
             click.echo(f"saved as run {run_id} (pi5trading runs)", err=as_json)
+
+
+RUNS_COLUMNS = (
+    "run",
+    "when (UTC)",
+    "strategy",
+    "params",
+    "return",
+    "max DD",
+    "Sharpe",
+    "trades",
+    "report",
+)
+# Which columns a narrow terminal keeps, most important first.
+RUNS_PRIORITY = (
+    "run",
+    "strategy",
+    "return",
+    "max DD",
+    "params",
+    "Sharpe",
+    "trades",
+    "when (UTC)",
+    "report",
+)
+# Columns that wrap instead of being left out, and the width they wrap at.
+FOLDED = {"strategy": 24, "params": 20}
 
 
 @click.command("runs")
@@ -312,36 +363,52 @@ def runs_command(limit: int, as_json: bool) -> None:
     except Pi5TradingError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
-        click.echo(msgspec.json.encode([{"run": r, "result": res} for r, res in rows]).decode())
+        from pi5trading.analysis.records import plain_builtins
+
+        doc = plain_builtins([{"run": r, "result": res} for r, res in rows])
+        click.echo(msgspec.json.encode(doc).decode())
         return
-    table = Table(title=f"{len(rows)} most recent backtests")
-    for c in (
-        "run",
-        "when (UTC)",
-        "strategy",
-        "params",
-        "return",
-        "max DD",
-        "Sharpe",
-        "trades",
-        "report",
-    ):
-        table.add_column(c)
+    cells: dict[str, list[str]] = {c: [] for c in RUNS_COLUMNS}
     for r, res in rows:
         params = r.params.get("params", {}) if isinstance(r.params, dict) else {}
         when = dt.datetime.fromtimestamp(r.created_ns / 1e9, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
-        table.add_row(
-            r.run_id,
-            when,
-            r.name,
-            " ".join(f"{k}={v}" for k, v in params.items()),
-            "" if res is None else f"{res.total_return * 100:.2f}%",
-            "" if res is None else f"{res.max_drawdown * 100:.2f}%",
-            "" if res is None or res.sharpe is None else f"{res.sharpe:.2f}",
-            "" if res is None else str(res.trades),
-            "" if res is None or res.report_path is None else res.report_path,
+        for c, v in (
+            ("run", r.run_id),
+            ("when (UTC)", when),
+            ("strategy", r.name),
+            ("params", " ".join(f"{k}={v}" for k, v in params.items())),
+            ("return", "" if res is None else f"{res.total_return * 100:.2f}%"),
+            ("max DD", "" if res is None else f"{res.max_drawdown * 100:.2f}%"),
+            ("Sharpe", "" if res is None or res.sharpe is None else f"{res.sharpe:.2f}"),
+            ("trades", "" if res is None else str(res.trades)),
+            ("report", "" if res is None or res.report_path is None else res.report_path),
+        ):
+            cells[c].append(v)
+    console = Console()
+    widths = {c: max([len(c), *(len(v) for v in vs)]) for c, vs in cells.items()}
+    for c in FOLDED:  # long names and parameter lists wrap onto a second line
+        widths[c] = min(widths[c], FOLDED[c])
+    shown = set(columns_that_fit(widths, RUNS_PRIORITY, console.width))
+    table = Table(title=f"{len(rows)} most recent backtests")
+    columns = [c for c in RUNS_COLUMNS if c in shown]
+    for c in columns:
+        folded = c in FOLDED
+        table.add_column(
+            c,
+            overflow="fold" if folded else "ellipsis",
+            max_width=FOLDED[c] if folded else None,
+            no_wrap=not folded,
+            justify="right" if c in ("return", "max DD", "Sharpe", "trades") else "left",
         )
-    Console().print(table)
+    for i in range(len(rows)):
+        table.add_row(*(cells[c][i] for c in columns))
+    console.print(table)
+    hidden = [c for c in RUNS_COLUMNS if c not in shown]
+    if hidden:
+        console.print(
+            f"hidden: {', '.join(hidden)} (widen the terminal, or --json)",
+            highlight=False,
+        )
 
 
 @click.command("optimize")
@@ -411,7 +478,9 @@ def optimize_command(
     candidates = opt.grid(space)
     if n_random:
         candidates = opt.random_sample(space, n_random, seed)
-    folder = _out_dir(out, settings.data_dir, "optimize")
+    from pi5trading.backtest.history import new_run_id
+
+    folder = _out_dir(out, settings.data_dir, "optimize", new_run_id())
     try:
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("optimising", total=None)

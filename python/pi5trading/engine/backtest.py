@@ -20,7 +20,7 @@ from pi5trading import _core
 from pi5trading.analysis.montecarlo import MonteCarloResult, resample_trades
 from pi5trading.analysis.performance import Performance, analyse
 from pi5trading.analysis.records import EquityCurve, Trade
-from pi5trading.analysis.report import write_report
+from pi5trading.analysis.report import DEFAULT_EQUITY_RESOLUTION, write_report
 from pi5trading.analysis.trades import trades_from_round_trips
 from pi5trading.data.bars import BarFrame, check_bars, is_checked
 from pi5trading.engine.denials import warn_if_mostly_denied
@@ -126,9 +126,17 @@ class BacktestResult:
         )
 
     def write_report(
-        self, folder: str | Path, *, title: str | None = None, monte_carlo: bool = True
+        self,
+        folder: str | Path,
+        *,
+        title: str | None = None,
+        monte_carlo: bool = True,
+        equity_resolution: str = DEFAULT_EQUITY_RESOLUTION,
     ) -> Path:
-        """Write report.html / report.json / trades.csv / equity.csv into ``folder``."""
+        """Write report.html / report.json / trades.csv / equity.csv into ``folder``.
+
+        ``equity_resolution``: ``bar`` (every bar), ``1m`` … ``1d`` (the last equity of
+        each period); the default writes one row an hour."""
         prices = {s: (f.ts, f.close) for s, f in self.bars.items()}
         return write_report(
             folder,
@@ -139,6 +147,7 @@ class BacktestResult:
             trades=self.trades,
             prices=prices,
             montecarlo=self.monte_carlo() if monte_carlo else None,
+            equity_resolution=equity_resolution,
         )
 
 
