@@ -95,7 +95,8 @@ impl EngineState {
         self.routed += 1;
         self.order_onto_tick(&mut order)?;
         if let Some(r) = self.risk.as_mut() {
-            let req = OrderRequest::from_order(&order);
+            let mut req = OrderRequest::from_order(&order);
+            req.whole_session = self.session_bar;
             if let Err(d) = r.check(&req, &self.venue, ts) {
                 self.record_denial(ts, &order, &d, false);
                 let mut ev = order.deny(UnixNanos(ts), d.to_string())?;
@@ -270,6 +271,7 @@ impl EngineState {
                     changed.trigger_price = Some(Price::from_raw_or_finer(t, 0));
                 }
                 let mut req = OrderRequest::from_order(&changed);
+                req.whole_session = self.session_bar;
                 // Only what is still to trade can add exposure.
                 req.quantity = changed.leaves_raw();
                 let view = Without {

@@ -162,6 +162,9 @@ impl EngineState {
     }
 }
 
+/// Bars this long or longer stand for a whole session (daily, weekly).
+const SESSION_NS: u64 = 86_400 * 1_000_000_000;
+
 impl Engine {
     /// Start: the clock reads `start` (default: the feed's first bar, else 0), then every
     /// strategy's `on_start` runs.
@@ -374,6 +377,17 @@ impl Engine {
         self.fire_timers(b.ts.saturating_sub(1), strategies)?;
         self.now = b.ts;
         self.sweep_closed();
+        self.session_bar = b.bar_type.interval.as_nanos() >= SESSION_NS;
+        let result = self.bar_inner(b, strategies);
+        self.session_bar = false; // timers, quotes and trades are intraday
+        result
+    }
+
+    fn bar_inner<E, S>(&mut self, b: &RawBar, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
         self.process_bar(b)?;
         self.dispatch(strategies)?;
         if self.fired.is_empty() && self.to_call.is_empty() {

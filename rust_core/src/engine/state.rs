@@ -111,6 +111,9 @@ pub struct EngineState {
     pub(super) denials: Vec<DenialRecord>,
     /// New orders sent down the command path (denied ones included).
     pub(super) routed: u64,
+    /// The bar being processed stands for a whole session or more (daily, weekly):
+    /// orders sent on it are judged by their trading day, not the intraday hours.
+    pub(super) session_bar: bool,
     /// Venue and risk events not yet delivered to the strategies.
     pub(super) pending: Vec<VenueEvent>,
     pub(super) scratch: Vec<VenueEvent>,
@@ -171,6 +174,7 @@ impl Engine {
                 recorder: Recorder::default(),
                 denials: Vec::new(),
                 routed: 0,
+                session_bar: false,
                 pending: Vec::new(),
                 scratch: Vec::new(),
                 to_call: Vec::new(),

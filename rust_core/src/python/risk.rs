@@ -664,6 +664,7 @@ impl PyRiskEngine {
             quantity: raw_arg("quantity", quantity)?,
             price: opt_raw_arg("price", price)?,
             trigger_price: opt_raw_arg("trigger_price", trigger_price)?,
+            whole_session: false,
         };
         let e = &mut self.0;
         with_view(account, |v| denial_or_none(e.check(&o, v, ts)))

@@ -29,6 +29,10 @@ pub struct OrderRequest<'a> {
     pub price: Option<i64>,
     /// Trigger price (stops, market-if-touched).
     pub trigger_price: Option<i64>,
+    /// Sent on a bar that stands for a whole session or more (daily, weekly bars): the
+    /// trading-hours check asks whether that day traded, not whether the bar's close
+    /// stamp falls inside the intraday hours (a daily bar closes after them).
+    pub whole_session: bool,
 }
 
 impl<'a> OrderRequest<'a> {
@@ -42,6 +46,7 @@ impl<'a> OrderRequest<'a> {
             quantity,
             price: None,
             trigger_price: None,
+            whole_session: false,
         }
     }
 
@@ -67,6 +72,7 @@ impl<'a> OrderRequest<'a> {
             quantity: order.quantity.raw(),
             price: order.price.map(Price::raw),
             trigger_price: order.trigger_price.map(Price::raw),
+            whole_session: false,
         }
     }
 
@@ -626,7 +632,12 @@ impl RiskEngine {
 
         let instrument = self.instruments.get(o.instrument);
         let calendar = instrument.map_or(Calendar::Session, |i| i.calendar);
-        if calendar == Calendar::Session && !self.clock.is_open(now) {
+        let open = if o.whole_session {
+            self.clock.is_trading_day(now)
+        } else {
+            self.clock.is_open(now)
+        };
+        if calendar == Calendar::Session && !open {
             return Err(deny(
                 DenialCode::OutsideTradingHours,
                 LimitScope::Account,
@@ -753,6 +764,7 @@ impl RiskEngine {
             quantity: q,
             price: Some(px),
             trigger_price: None,
+            whole_session: false,
         };
         // The bound is exact up to notional rounding; step down a few lots if needed.
         for _ in 0..4 {

@@ -460,6 +460,21 @@ impl SessionClock {
     }
 
     /// Whether trading is open at `ts` (UTC ns).
+    /// Whether the local day of `ts` is a trading day (always, without trading hours):
+    /// the check for orders sent on daily or longer bars, whose close stamp lies after
+    /// the day's hours (a daily bar stamped at the next UTC midnight is still its day's
+    /// bar in New York).
+    pub fn is_trading_day(&mut self, ts: u64) -> bool {
+        let Some(hours) = &self.config.trading_hours else {
+            return true;
+        };
+        // The instant before the stamp: a bar closing exactly at local midnight belongs
+        // to the day that ends there.
+        let t = ts_i64(ts).saturating_sub(1);
+        let local = self.config.time_zone.to_local(t.div_euclid(NANOS));
+        hours.trades_on(local.div_euclid(DAY))
+    }
+
     pub fn is_open(&mut self, ts: u64) -> bool {
         let Some(hours) = &self.config.trading_hours else {
             return true;
