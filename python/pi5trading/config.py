@@ -7,16 +7,19 @@ the package reads ``os.environ``; everything receives a ``Settings`` by argument
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias, get_args
 
 import msgspec
+import msgspec.inspect as mi
 
 from pi5trading.exceptions import ConfigurationError
 
 ENV_PREFIX = "PI5_"
+_COUNT_LIMIT = 2**31 - 1  # counts and sizes end up in C ints (asyncpg, SQLite)
 
 
 def _default_data_dir() -> str:
@@ -25,55 +28,72 @@ def _default_data_dir() -> str:
     return str(Path(base) / "pi5trading")
 
 
+# Each setting's range is part of its type: ``load_settings`` checks it for every command
+# and names the variable, its value and what is allowed (``_allowed``).
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+Count = Annotated[int, msgspec.Meta(ge=1, le=_COUNT_LIMIT)]
+Days = Annotated[int, msgspec.Meta(ge=0, le=36_500)]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+DatabaseUrl = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(|postgres(ql)?://.+|sqlite:.+)$",
+        extra={"allowed": "postgresql://user:pass@host:port/db, sqlite:///path/file.db or empty"},
+    ),
+]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
 class ApiSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The HTTP server."""
 
-    host: str = "127.0.0.1"
+    host: NonEmpty = "127.0.0.1"
     """Address to bind; 127.0.0.1 keeps the API private to the Pi unless you change it."""
-    port: int = 8080
+    port: Port = 8080
     """TCP port of the API and dashboard."""
 
 
 class LoggingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Log output."""
 
-    level: str = "INFO"
-    """Minimum level: DEBUG, INFO, WARNING, ERROR."""
+    level: LogLevel = "INFO"
+    """Minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL (any case)."""
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Storage: PostgreSQL (TimescaleDB when present) or the embedded SQLite file."""
 
-    url: str = ""
+    url: DatabaseUrl = ""
     """postgresql://user:pass@host:port/db, or sqlite:///path/file.db; empty = SQLite file
     pi5trading.db in data_dir."""
-    pool_min_size: int = 1
+    pool_min_size: Annotated[int, msgspec.Meta(ge=0, le=_COUNT_LIMIT)] = 1
     """PostgreSQL connections kept open."""
-    pool_max_size: int = 5
+    pool_max_size: Count = 5
     """PostgreSQL connections at most (a Pi 5 gains nothing from more)."""
-    command_timeout_s: float = 30.0
+    command_timeout_s: Seconds = 30.0
     """A statement running longer than this fails (and counts against the breaker)."""
-    breaker_failure_threshold: int = 5
+    breaker_failure_threshold: Count = 5
     """Consecutive connection failures that open the database circuit breaker."""
-    breaker_reset_timeout_s: float = 30.0
+    breaker_reset_timeout_s: Seconds = 30.0
     """Seconds an open breaker waits before letting one trial call through (half-open)."""
-    batch_size: int = 1000
+    batch_size: Count = 1000
     """Engine events per database write."""
-    batch_interval_s: float = 0.5
+    batch_interval_s: Seconds = 0.5
     """Longest time an engine event waits in the buffer before it is written."""
-    buffer_max: int = 100_000
+    buffer_max: Count = 100_000
     """Buffered engine events at most; submitters wait beyond this (backpressure)."""
     journal_path: str = ""
     """Durable journal for engine events while the database is down; empty =
     data_dir/journal/events.journal."""
     migrate_on_start: bool = True
     """Apply pending migrations when the server starts (and before `data import`)."""
-    compress_after_days: int = 7
+    compress_after_days: Days = 7
     """TimescaleDB only: compress market data, equity and audit chunks older than this
     (0 = never)."""
-    market_data_retention_days: int = 0
+    market_data_retention_days: Days = 0
     """TimescaleDB only: drop bars and ticks older than this (0 = keep forever)."""
-    audit_retention_days: int = 730
+    audit_retention_days: Days = 730
     """TimescaleDB only: drop audit log entries older than this (0 = keep forever)."""
 
 
@@ -125,7 +145,7 @@ class RiskSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything configurable, with the embedded defaults (SQLite, simulated feed, paper)."""
 
-    data_dir: str = msgspec.field(default_factory=_default_data_dir)
+    data_dir: NonEmpty = msgspec.field(default_factory=_default_data_dir)
     """Folder for the embedded database, journals and reports."""
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
@@ -133,8 +153,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
 
 
-def _nest(env: Mapping[str, str]) -> dict[str, Any]:
+def _nest(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """The ``PI5_*`` variables as a tree of sections, and each path's variable name."""
     tree: dict[str, Any] = {}
+    names: dict[tuple[str, ...], str] = {}
     for key, value in env.items():
         if not key.startswith(ENV_PREFIX):
             continue
@@ -145,8 +167,12 @@ def _nest(env: Mapping[str, str]) -> dict[str, Any]:
             if not isinstance(child, dict):
                 raise ConfigurationError(f"{key}: {part!r} is a value, not a section")
             node = child
-        node[path[-1]] = value
-    return tree
+        if isinstance(node.get(path[-1]), dict):
+            raise ConfigurationError(f"{key}: {path[-1]!r} is a section: set {key}__<NAME>")
+        # Spaces around a value (easy to leave in .env) are never meant.
+        node[path[-1]] = value.strip()
+        names[tuple(path)] = key
+    return tree, names
 
 
 def load_settings(
@@ -155,7 +181,8 @@ def load_settings(
     """Build ``Settings`` from ``env`` (default: the process environment) and a ``.env`` file.
 
     Variables already in the environment win over ``.env`` entries. Unknown ``PI5_*``
-    names and malformed values raise ``ConfigurationError`` naming the variable.
+    names and values out of their range raise ``ConfigurationError`` naming the variable,
+    its value and what is allowed.
     """
     merged: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():
@@ -163,15 +190,103 @@ def load_settings(
 
         merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
     merged.update(os.environ if env is None else env)
-    tree = _nest(merged)
+    tree, names = _nest(merged)
     risk = _risk_settings(tree.pop("risk", {}))
+    logging = tree.get("logging")
+    if isinstance(logging, dict) and str(logging.get("level")).upper() in get_args(LogLevel):
+        logging["level"] = logging["level"].upper()  # `debug` means DEBUG
     try:
         # strict=False lets "8080" from the environment become an int.
         settings = msgspec.convert(tree, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        hint = f"variables start with {ENV_PREFIX}, sections are separated by __"
-        raise ConfigurationError(f"invalid setting: {exc} ({hint})") from exc
+        raise ConfigurationError(_explain(str(exc), tree, names)) from exc
+    db = settings.database
+    for low, high in (("pool_min_size", "pool_max_size"), ("batch_size", "buffer_max")):
+        if getattr(db, low) > getattr(db, high):
+            lo, hi = (f"{ENV_PREFIX}DATABASE__{n.upper()}" for n in (low, high))
+            raise ConfigurationError(
+                f"{lo}={getattr(db, low)} is above {hi}={getattr(db, high)}: "
+                f"{lo} must be at most {hi}"
+            )
     return msgspec.structs.replace(settings, risk=risk)
+
+
+def _var(path: Sequence[str], names: Mapping[tuple[str, ...], str]) -> str:
+    return names.get(tuple(path), ENV_PREFIX + "__".join(p.upper() for p in path))
+
+
+def _explain(error: str, tree: Mapping[str, Any], names: Mapping[tuple[str, ...], str]) -> str:
+    """msgspec's ``Expected `int` >= 1 - at `$.api.port``` as the variable, its value and
+    what the setting allows (from its type)."""
+    m = re.fullmatch(r"(?s)(.*?)(?: - at `\$((?:\.\w+)*)`)?", error)
+    message, at = (m.group(1), m.group(2) or "") if m else (error, "")
+    path = [p for p in at.split(".") if p]
+    unknown = re.fullmatch(r"Object contains unknown field `(\w+)`", message)
+    info = _field_info(path)
+    if unknown:
+        path.append(unknown.group(1))
+        # The variable as written (PI5_APII__PORT, not the section it would make).
+        given = next((v for k, v in sorted(names.items()) if k[: len(path)] == tuple(path)), None)
+        var = given or _var(path, names)
+        if info is None or not isinstance(info, mi.StructType):
+            return f"{var}: unknown setting"
+        known = ", ".join(
+            _var([*path[:-1], f.name], {}) + ("__*" if _is_section(f.type) else "")
+            for f in info.fields
+        )
+        return f"{var}: unknown setting (the settings are {known})"
+    value: Any = tree
+    for p in path:
+        value = value.get(p) if isinstance(value, dict) else None
+    var = _var(path, names)
+    if info is not None and _is_section(info):
+        return f"{var}: {path[-1]} is a section: set {var}__<NAME>"
+    if isinstance(value, dict):
+        inner = next(k for k in names if k[: len(path)] == tuple(path))
+        return f"{names[inner]}: {var} is a value, not a section"
+    allowed = _allowed(info) if info is not None else message
+    return f"{var}={value!r}: expected {allowed}"
+
+
+def _field_info(path: Sequence[str]) -> mi.Type | None:
+    """The type of the setting at ``path`` (``None`` if there is none)."""
+    t: mi.Type = mi.type_info(Settings)
+    for p in path:
+        if isinstance(t, mi.Metadata):
+            t = t.type
+        if not isinstance(t, mi.StructType):
+            return None
+        field = next((f for f in t.fields if f.name == p), None)
+        if field is None:
+            return None
+        t = field.type
+    return t
+
+
+def _is_section(t: mi.Type) -> bool:
+    return isinstance(t.type if isinstance(t, mi.Metadata) else t, mi.StructType | mi.DictType)
+
+
+def _allowed(t: mi.Type) -> str:
+    """What a setting of type ``t`` accepts, in words."""
+    if isinstance(t, mi.Metadata):
+        if t.extra and "allowed" in t.extra:
+            return str(t.extra["allowed"])
+        t = t.type
+    if isinstance(t, mi.IntType | mi.FloatType):
+        what = "a whole number" if isinstance(t, mi.IntType) else "a number"
+        if t.ge is not None and t.le is not None:
+            return f"{what} from {t.ge} to {t.le}"
+        low = f">= {t.ge}" if t.ge is not None else f"> {t.gt}" if t.gt is not None else ""
+        high = f"at most {t.le}" if t.le is not None else ""
+        return f"{what} {low}, {high}" if low and high else f"{what} {low or high}".strip()
+    if isinstance(t, mi.BoolType):
+        return "true or false"
+    if isinstance(t, mi.LiteralType):
+        return "one of " + ", ".join(str(v) for v in t.values)
+    if isinstance(t, mi.StrType) and t.min_length:
+        return "a non-empty text"
+    return "a text"
 
 
 _RISK = f"{ENV_PREFIX}RISK__"

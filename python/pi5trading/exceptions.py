@@ -28,10 +28,35 @@ class ConfigurationError(Pi5TradingError, ValueError):
     """A setting (environment variable or .env entry) is invalid."""
 
 
+class StrategyError(Pi5TradingError):
+    """A strategy's callback raised during a run. ``__cause__`` is the strategy's own
+    exception; the message names the strategy's file and line, the callback and the bar."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        strategy_id: str | None,
+        callback: str,
+        filename: str,
+        lineno: int,
+        ts: int | None,
+    ) -> None:
+        super().__init__(message)
+        self.strategy_id = strategy_id
+        self.callback = callback
+        self.filename = filename
+        self.lineno = lineno
+        self.ts = ts
+        """The engine clock (the bar's close time, UTC ns) when it raised; ``None`` in
+        ``on_start``."""
+
+
 __all__ = [
     "ArithmeticOverflowError",
     "ConfigurationError",
     "InvalidInputError",
     "InvalidStateError",
     "Pi5TradingError",
+    "StrategyError",
 ]

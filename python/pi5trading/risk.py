@@ -41,7 +41,7 @@ from pi5trading._core import (
     position_size,
     risk_profiles,
 )
-from pi5trading.config import ENV_PREFIX, RISK_LIMITS, RiskLimitValue, Settings
+from pi5trading.config import ENV_PREFIX, RISK_LIMITS, RISK_PROFILES, RiskLimitValue, Settings
 from pi5trading.exceptions import ConfigurationError
 
 
@@ -72,6 +72,13 @@ def _build(
             return f"{ENV_PREFIX}RISK__{name.upper()}"
         return "risk profile" if name == "profile" else f"risk limit {name}"
 
+    if profile not in RISK_PROFILES:
+        # Checked here, not by the core: its message omits `unlimited` (RISK_PROFILES is the
+        # one list the CLI, the settings and this error share).
+        raise ConfigurationError(
+            f"{label('profile')}: unknown risk profile {profile!r} "
+            f"(one of {', '.join(RISK_PROFILES)})"
+        )
     try:
         engine = RiskEngine(profile)
     except ValueError as exc:

@@ -38,13 +38,93 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
 
 
 def test_bad_value_names_the_setting() -> None:
-    with pytest.raises(ConfigurationError, match=r"api\.port"):
+    with pytest.raises(ConfigurationError) as err:
         load_settings(env={"PI5_API__PORT": "eighty"}, dotenv_path=None)
+    assert str(err.value) == "PI5_API__PORT='eighty': expected a whole number from 1 to 65535"
 
 
 def test_unknown_setting_is_an_error() -> None:
-    with pytest.raises(ConfigurationError, match="apii"):
+    with pytest.raises(ConfigurationError, match=r"^PI5_APII__PORT: unknown setting .*PI5_API__\*"):
         load_settings(env={"PI5_APII__PORT": "1"}, dotenv_path=None)
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^PI5_API__PORTT: unknown setting \(the settings are PI5_API__HOST, PI5_API__PORT\)",
+    ):
+        load_settings(env={"PI5_API__PORTT": "1"}, dotenv_path=None)
+
+
+# (variable, value, the whole message): every setting is checked against its range.
+OUT_OF_RANGE = [
+    ("PI5_API__PORT", "0", "expected a whole number from 1 to 65535"),
+    ("PI5_API__PORT", "65536", "expected a whole number from 1 to 65535"),
+    ("PI5_API__HOST", "", "expected a non-empty text"),
+    ("PI5_DATA_DIR", "", "expected a non-empty text"),
+    ("PI5_LOGGING__LEVEL", "LOUD", "expected one of CRITICAL, DEBUG, ERROR, INFO, WARNING"),
+    (
+        "PI5_DATABASE__URL",
+        "mysql://db/x",
+        "expected postgresql://user:pass@host:port/db, sqlite:///path/file.db or empty",
+    ),
+    ("PI5_DATABASE__POOL_MIN_SIZE", "-1", "expected a whole number from 0 to 2147483647"),
+    ("PI5_DATABASE__POOL_MAX_SIZE", "0", "expected a whole number from 1 to 2147483647"),
+    ("PI5_DATABASE__COMMAND_TIMEOUT_S", "0", "expected a number > 0, at most 86400"),
+    ("PI5_DATABASE__COMMAND_TIMEOUT_S", "nan", "expected a number > 0, at most 86400"),
+    (
+        "PI5_DATABASE__BREAKER_FAILURE_THRESHOLD",
+        "0",
+        "expected a whole number from 1 to 2147483647",
+    ),
+    ("PI5_DATABASE__BREAKER_RESET_TIMEOUT_S", "inf", "expected a number > 0, at most 86400"),
+    ("PI5_DATABASE__BATCH_SIZE", "-5", "expected a whole number from 1 to 2147483647"),
+    ("PI5_DATABASE__BATCH_INTERVAL_S", "-1", "expected a number > 0, at most 86400"),
+    ("PI5_DATABASE__BUFFER_MAX", "0", "expected a whole number from 1 to 2147483647"),
+    ("PI5_DATABASE__MIGRATE_ON_START", "maybe", "expected true or false"),
+    ("PI5_DATABASE__COMPRESS_AFTER_DAYS", "-1", "expected a whole number from 0 to 36500"),
+    ("PI5_DATABASE__MARKET_DATA_RETENTION_DAYS", "x", "expected a whole number from 0 to 36500"),
+    ("PI5_DATABASE__AUDIT_RETENTION_DAYS", "1.5", "expected a whole number from 0 to 36500"),
+]
+
+
+@pytest.mark.parametrize(("var", "value", "allowed"), OUT_OF_RANGE)
+def test_every_setting_is_checked_against_its_range(var: str, value: str, allowed: str) -> None:
+    with pytest.raises(ConfigurationError) as err:
+        load_settings(env={var: value}, dotenv_path=None)
+    assert str(err.value) == f"{var}={value!r}: {allowed}"
+
+
+def test_every_setting_has_a_range_test() -> None:
+    import msgspec
+
+    from pi5trading.config import Settings
+
+    sections = [f for f in msgspec.structs.fields(Settings) if f.name not in ("risk",)]
+    tested = {v for v, _, _ in OUT_OF_RANGE}
+    for f in sections:
+        sub = f.default_factory() if f.default_factory is not msgspec.NODEFAULT else f.default
+        if isinstance(sub, msgspec.Struct):
+            names = [f"PI5_{f.name.upper()}__{g.name.upper()}" for g in msgspec.structs.fields(sub)]
+        else:
+            names = [f"PI5_{f.name.upper()}"]
+        assert [n for n in names if n not in tested and not n.endswith("JOURNAL_PATH")] == []
+
+
+def test_settings_across_fields_and_forgiving_spelling() -> None:
+    with pytest.raises(ConfigurationError) as err:
+        load_settings(env={"PI5_DATABASE__POOL_MIN_SIZE": "9"}, dotenv_path=None)
+    assert str(err.value) == (
+        "PI5_DATABASE__POOL_MIN_SIZE=9 is above PI5_DATABASE__POOL_MAX_SIZE=5: "
+        "PI5_DATABASE__POOL_MIN_SIZE must be at most PI5_DATABASE__POOL_MAX_SIZE"
+    )
+    with pytest.raises(ConfigurationError, match=r"BATCH_SIZE=1000 is above .*BUFFER_MAX=10"):
+        load_settings(env={"PI5_DATABASE__BUFFER_MAX": "10"}, dotenv_path=None)
+    with pytest.raises(ConfigurationError, match=r"^PI5_API__PORT__X: PI5_API__PORT is a value"):
+        load_settings(env={"PI5_API__PORT__X": "1"}, dotenv_path=None)
+    with pytest.raises(ConfigurationError, match=r"^PI5_API: api is a section"):
+        load_settings(env={"PI5_API": "1"}, dotenv_path=None)
+    s = load_settings(
+        env={"PI5_LOGGING__LEVEL": "debug", "PI5_API__PORT": " 9000 "}, dotenv_path=None
+    )
+    assert (s.logging.level, s.api.port) == ("DEBUG", 9000)
 
 
 def test_risk_defaults_to_the_default_profile_without_overrides() -> None:

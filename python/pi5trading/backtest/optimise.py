@@ -39,11 +39,33 @@ class RunRow(msgspec.Struct, frozen=True, kw_only=True):
 class SearchResult(msgspec.Struct, frozen=True, kw_only=True):
     metric: str
     rows: list[RunRow]
-    """Best first."""
+    """Best first; runs that failed last."""
 
     @property
     def best(self) -> RunRow:
+        """The best run (``search`` raises when every run failed)."""
         return self.rows[0]
+
+    @property
+    def failed(self) -> list[RunRow]:
+        """The runs that raised, in the candidates' order."""
+        return [r for r in self.rows if r.error is not None]
+
+
+def check_space(spec: BacktestSpec, space: Mapping[str, Sequence[Any]]) -> None:
+    """Every name of ``space`` must be a parameter of the spec's strategy and every value
+    one its ``Config`` accepts: a typo fails here, before any run (combinations that break
+    a rule between fields, such as fast < slow, are left to the runs and counted)."""
+    from pi5trading.strategies.base import convert_config
+    from pi5trading.strategies.loader import load_strategy
+
+    cls = load_strategy(spec.strategy)
+    for name, values in space.items():
+        for value in values:
+            try:
+                convert_config(cls.Config, {**spec.params, name: value}, strategy=spec.strategy)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"grid {name}={value}: {exc}") from None
 
 
 def grid(space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -154,8 +176,13 @@ def search(
                         progress(len(rows), len(params))
     finally:
         _SHARED.clear()
-    # Stable sort: ties keep the candidates' order, so the table is deterministic.
-    rows.sort(key=lambda r: -_score(r, metric))
+    if all(r.error is not None for r in rows):
+        first = rows[0]
+        shown = " ".join(f"{k}={v}" for k, v in first.params.items())
+        raise ConfigurationError(f"all {len(rows)} runs failed; the first ({shown}): {first.error}")
+    # Stable sort: ties keep the candidates' order, so the table is deterministic; failed
+    # runs go last, below runs whose metric is undefined.
+    rows.sort(key=lambda r: (r.error is not None, -_score(r, metric)))
     return SearchResult(metric=metric, rows=rows)
 
 
@@ -189,11 +216,12 @@ def walk_forward(
     metric: str = "sharpe",
     workers: int | None = None,
     progress: Progress | None = None,
+    frame: BarFrame | None = None,
 ) -> WalkForwardResult:
     """Optimise on each in-sample window, then run the best parameters on the unseen
-    out-of-sample window that follows."""
+    out-of-sample window that follows (on ``frame``, else the spec's bars)."""
     day = 86_400 * 10**9
-    frame = load_frame(spec)
+    frame = frame if frame is not None else load_frame(spec)
     if len(frame) == 0:
         raise ConfigurationError("no bars in the selected range")
     windows = walk_forward_windows(
@@ -311,6 +339,7 @@ __all__ = [
     "RunRow",
     "SearchResult",
     "WalkForwardResult",
+    "check_space",
     "grid",
     "heatmap_svg",
     "parse_time",

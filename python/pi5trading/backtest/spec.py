@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from pi5trading.config import RiskLimitValue
-from pi5trading.data.bars import BarFrame, Policy, check_bars, load_bars
+from pi5trading.data.bars import BarFrame, DataReport, Policy, check_bars, load_bars
 from pi5trading.data.exact import raw_from_objects
 from pi5trading.data.synthetic import random_walk_bars
 from pi5trading.exceptions import ConfigurationError
@@ -30,6 +30,7 @@ from pi5trading.venue import SimulatedVenue
 if TYPE_CHECKING:
     from pi5trading.engine import BacktestResult
     from pi5trading.storage.records import InstrumentRow
+    from pi5trading.strategies.base import Strategy
 
 
 class BacktestSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -109,6 +110,13 @@ def parse_time(text: str | None) -> int | None:
 
 def load_frame(spec: BacktestSpec) -> BarFrame:
     """The spec's bars, validated, cut to its date range."""
+    return load_data(spec)[0]
+
+
+def load_data(spec: BacktestSpec) -> tuple[BarFrame, DataReport | None]:
+    """The spec's bars, validated, cut to its date range, and for a file what the reader
+    found and (with ``data_policy="repair"``) dropped."""
+    report: DataReport | None = None
     if spec.data.startswith("generated:"):
         parts = spec.data.split(":")
         try:
@@ -118,6 +126,10 @@ def load_frame(spec: BacktestSpec) -> BarFrame:
             raise ConfigurationError(
                 f"data {spec.data!r}: expected generated:<bars>[:<seed>]"
             ) from exc
+        if n < 1 or len(parts) > 3:
+            raise ConfigurationError(
+                f"data {spec.data!r}: expected generated:<bars>[:<seed>] with <bars> >= 1"
+            )
         frame, _ = check_bars(
             BarFrame.from_columns(random_walk_bars(n, seed=seed, market_hours=True), spec.data)
         )
@@ -125,12 +137,23 @@ def load_frame(spec: BacktestSpec) -> BarFrame:
         frame = _from_database(spec)
     else:
         path = Path(spec.data)
+        if path.is_dir():
+            raise ConfigurationError(f"data {spec.data}: is a folder, not a bar file")
         if not path.is_file():
             raise ConfigurationError(f"data file not found: {spec.data}")
-        frame, _ = load_bars(
+        frame, report = load_bars(
             path, spec.data_policy, interval=spec.interval, timestamps=spec.timestamps
         )
-    return frame.between(parse_time(spec.start), parse_time(spec.end))
+    cut = frame.between(parse_time(spec.start), parse_time(spec.end))
+    if len(cut) == 0 and len(frame) and (spec.start or spec.end):
+        first, last = (
+            dt.datetime.fromtimestamp(int(t) / 1e9, tz=dt.UTC) for t in frame.ts[[0, -1]]
+        )
+        raise ConfigurationError(
+            f"no bars from --start {spec.start or '(first)'} to --end {spec.end or '(last)'}: "
+            f"{spec.data} has bars from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
+        )
+    return cut, report
 
 
 def _from_database(spec: BacktestSpec) -> BarFrame:
@@ -142,13 +165,26 @@ def _from_database(spec: BacktestSpec) -> BarFrame:
 
     from pi5trading.config import load_settings
     from pi5trading.data.bars import interval_ns
-    from pi5trading.storage.connect import open_repository
+    from pi5trading.storage.connect import open_repository, prepare_database, sqlite_path
 
-    instrument = spec.data[3:]
+    instrument = spec.data[3:].strip()
+    if not instrument:
+        raise ConfigurationError(f"data {spec.data!r}: expected db:<instrument id>")
+    settings = load_settings()
+    db_file = sqlite_path(settings.database.url, settings.data_dir)
+    if db_file is not None and not db_file.is_file():
+        # Reading must not create an empty database.
+        raise ConfigurationError(
+            f"no bars for {instrument!r}: there is no database at {db_file} yet "
+            "(import bars with `pi5trading data import FILE -i INSTRUMENT`)"
+        )
 
     async def fetch() -> list[Any]:
-        repo = await open_repository(load_settings())
+        repo = await open_repository(settings)
         try:
+            if settings.database.migrate_on_start:
+                # A database from an older version: its tables first (as `runs` does).
+                await prepare_database(settings, repo.driver)
             bars: list[Any] = await repo.get_bars(
                 instrument, spec.interval, parse_time(spec.start), parse_time(spec.end)
             )
@@ -274,32 +310,48 @@ def make_risk(spec: BacktestSpec) -> RiskEngine | None:
     return build_risk_engine(spec.risk, spec.risk_limits)
 
 
+def strategy_class(spec: BacktestSpec) -> type[Strategy]:
+    """The spec's strategy class, its parameters checked (before any data is read)."""
+    from pi5trading.strategies.base import build_config
+    from pi5trading.strategies.loader import load_strategy
+
+    cls = load_strategy(spec.strategy)
+    build_config(cls.Config, spec.params, strategy=spec.strategy)
+    return cls
+
+
 def run_spec(
     spec: BacktestSpec,
     frame: BarFrame | None = None,
     *,
     progress: bool = False,
     params: dict[str, Any] | None = None,
+    data_report: DataReport | None = None,
+    strategy: type[Strategy] | None = None,
 ) -> BacktestResult:
-    """Run ``spec`` (optionally on an already loaded ``frame`` and with ``params``
-    overriding the spec's)."""
+    """Run ``spec`` (optionally on an already loaded ``frame`` with the reader's
+    ``data_report``, with ``params`` overriding the spec's, and with its ``strategy``
+    class already loaded)."""
     from pi5trading.engine import BacktestRunner
     from pi5trading.engine.denials import RiskDenialWarning
     from pi5trading.strategies.loader import load_strategy
 
-    cls = load_strategy(spec.strategy)
-    strategy = cls({**spec.params, **(params or {})}, strategy_id=spec.strategy_id)
+    cls = strategy if strategy is not None else load_strategy(spec.strategy)
+    instance = cls({**spec.params, **(params or {})}, strategy_id=spec.strategy_id)
     runner = BacktestRunner(venue=make_venue(spec), risk=make_risk(spec))
-    bars = frame if frame is not None else load_frame(spec)
+    if frame is None:
+        frame, data_report = load_data(spec)
+    bars = frame
     instrument, notes = spec_instrument(spec, bars)
     runner.add_instrument(instrument)
     runner.add_bars(spec.instrument, bars, spec.interval)
-    runner.add_strategy(strategy, [spec.instrument])
+    runner.add_strategy(instance, [spec.instrument])
     with warnings.catch_warnings():
         # Specs run from the CLI and in sweeps: the result's ``risk_warning`` is shown once
         # by the caller (a Python warning per run would repeat it for every sweep point).
         warnings.simplefilter("ignore", RiskDenialWarning)
         result = runner.run(progress=progress)
+    result.data_report = data_report
     result.meta["instrument"] = (
         f"{instrument.symbol} ({instrument.asset_class}, {instrument.currency}, "
         f"tick {instrument.tick_size}, lot {instrument.lot_size}) from {spec.data}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,13 +19,19 @@ import msgspec
 from pi5trading.backtest.ranking import METRICS
 from pi5trading.cli._display import columns_that_fit
 from pi5trading.cli._instrument import instrument_options, instrument_settings
+from pi5trading.cli._paths import require_writable_database, require_writable_folder
 from pi5trading.cli._settings import cli_settings
 from pi5trading.cli._venue import venue_options, venue_settings
-from pi5trading.exceptions import Pi5TradingError
+from pi5trading.config import RISK_PROFILES
+from pi5trading.exceptions import Pi5TradingError, StrategyError
+
+RISK_CHOICES = (*RISK_PROFILES, "none")
+"""``--risk`` values: the settings' profiles (one list for help, errors and settings)."""
 
 if TYPE_CHECKING:
     from pi5trading.backtest.spec import BacktestSpec
     from pi5trading.config import RiskLimitValue, Settings
+    from pi5trading.data.bars import DataReport
 
 
 # The keys of analysis.report.EQUITY_RESOLUTIONS, named here so that `--help` loads no
@@ -45,25 +52,49 @@ def _value(text: str) -> Any:
 def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
-        if "=" not in pair:
+        k, sep, v = pair.partition("=")
+        if not sep or not k.strip():
             raise click.BadParameter(f"{pair!r}: expected name=value", param_hint="--param")
-        k, v = pair.split("=", 1)
+        if k.strip() in out:
+            raise click.BadParameter(f"{k.strip()!r} is given twice", param_hint="--param")
         out[k.strip()] = _value(v.strip())
     return out
+
+
+_MAX_GRID = 100_000  # values of one range: a typo (step 0.0001) must not hang the CLI
 
 
 def _space(pairs: tuple[str, ...]) -> dict[str, list[Any]]:
     """``name=1,2,3`` or ``name=start:stop:step`` (inclusive) per option."""
     out: dict[str, list[Any]] = {}
     for pair in pairs:
-        if "=" not in pair:
+        k, sep, v = pair.partition("=")
+        k = k.strip()
+        if not sep or not k:
             raise click.BadParameter(f"{pair!r}: expected name=values", param_hint="--grid")
-        k, v = pair.split("=", 1)
+        if k in out:
+            raise click.BadParameter(
+                f"{k!r} is given twice: list all its values in one --grid", param_hint="--grid"
+            )
         if ":" in v:
-            parts = [Decimal(x) for x in v.split(":")]
-            if len(parts) != 3 or parts[2] <= 0:
-                raise click.BadParameter(f"{pair!r}: range is start:stop:step", param_hint="--grid")
+            try:
+                parts = [Decimal(x) for x in v.split(":")]
+            except InvalidOperation:
+                parts = []
+            if len(parts) != 3 or not all(x.is_finite() for x in parts) or parts[2] <= 0:
+                raise click.BadParameter(
+                    f"{pair!r}: a range is start:stop:step, three numbers with step > 0",
+                    param_hint="--grid",
+                )
             start, stop, step = parts
+            if start > stop:
+                raise click.BadParameter(
+                    f"{pair!r}: the range starts above its stop", param_hint="--grid"
+                )
+            if (stop - start) / step >= _MAX_GRID:
+                raise click.BadParameter(
+                    f"{pair!r}: more than {_MAX_GRID:,} values", param_hint="--grid"
+                )
             vals: list[Any] = []
             x = start
             while x <= stop:
@@ -71,8 +102,23 @@ def _space(pairs: tuple[str, ...]) -> dict[str, list[Any]]:
                 x += step
             out[k] = vals
         else:
-            out[k] = [_value(x) for x in v.split(",") if x]
+            out[k] = [_value(x.strip()) for x in v.split(",") if x.strip()]
+            if not out[k]:
+                raise click.BadParameter(f"{pair!r}: no values", param_hint="--grid")
     return out
+
+
+def _iso_time(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--start``/``--end``: an ISO date or date-time, checked when the option is read."""
+    if value is None:
+        return None
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO date or date-time (e.g. 2024-01-31 or 2024-01-31T09:30)"
+        ) from None
+    return value
 
 
 def spec_options(f: Any) -> Any:
@@ -115,14 +161,19 @@ def spec_options(f: Any) -> Any:
             "name (AAPL.csv -> AAPL), SIM for generated data].",
         ),
         click.option("--interval", default="1m", show_default=True, help="Bar interval."),
-        click.option("--start", default=None, help="First date/time (ISO, UTC)."),
-        click.option("--end", default=None, help="End date/time (ISO, UTC), exclusive."),
+        click.option(
+            "--start", default=None, callback=_iso_time, help="First date/time (ISO, UTC)."
+        ),
+        click.option(
+            "--end", default=None, callback=_iso_time, help="End date/time (ISO, UTC), exclusive."
+        ),
         click.option("--cash", default="100000", show_default=True, help="Starting cash."),
         click.option(
             "--risk",
+            type=click.Choice(RISK_CHOICES),
             default=None,
-            help="Risk profile: conservative, default, aggressive, unlimited, none "
-            "(default: the PI5_RISK__* settings, shown by `pi5trading info`).",
+            help="Risk profile; none turns the pre-trade checks off (default: the "
+            "PI5_RISK__* settings, shown by `pi5trading info`).",
         ),
         click.option(
             "--market-fill",
@@ -136,7 +187,12 @@ def spec_options(f: Any) -> Any:
             type=click.Choice(["error", "repair"]),
             default="error",
             show_default=True,
-            help="Bad rows: stop with their lines, or drop them.",
+            help="Bad rows: stop with their lines, or drop them (listed, and in the report).",
+        ),
+        click.option(
+            "--debug",
+            is_flag=True,
+            help="Show the full traceback of a strategy's error (also PI5_LOGGING__LEVEL=DEBUG).",
         ),
     ]
     f = venue_options(instrument_options(f))  # listed after these in --help
@@ -161,6 +217,12 @@ def _spec(kw: dict[str, Any], settings: Settings) -> BacktestSpec:
         cash = Decimal(kw["cash"])
     except InvalidOperation as exc:
         raise click.BadParameter(f"{kw['cash']!r} is not a number", param_hint="--cash") from exc
+    start, end = kw["start"], kw["end"]
+    if start is not None and end is not None:
+        from pi5trading.backtest.spec import parse_time
+
+        if (parse_time(start) or 0) >= (parse_time(end) or 0):
+            raise click.UsageError(f"--start {start} is not before --end {end}")
     return BacktestSpec(
         strategy=kw["strategy"],
         params=_params(kw["params"]),
@@ -180,30 +242,81 @@ def _spec(kw: dict[str, Any], settings: Settings) -> BacktestSpec:
 
 
 def _out_dir(out: str | None, data_dir: str, name: str, run_id: str) -> Path:
-    """The report folder, created now: an unwritable path fails before a long run, in one
-    line. The default name ends in the run id: runs started in the same second get folders
-    of their own (and each recorded run its own report)."""
+    """The report folder, checked now (an unwritable path fails before a long run, in one
+    line) and created only when the report is written (a failed run leaves nothing). The
+    default name ends in the run id: runs started in the same second get folders of their
+    own (and each recorded run its own report)."""
     if out:
         folder = Path(out)
     else:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         folder = Path(data_dir) / "reports" / f"{stamp}-{name}-{run_id}"
+    return require_writable_folder(folder, "the report", "choose another folder with --out")
+
+
+def _write(folder: Path, write: Callable[[], object]) -> None:
+    """Run ``write``, which writes into ``folder``: a disk error is one line, not a trace."""
     try:
-        # A default folder must be new: exist_ok only for one the user named.
-        folder.mkdir(parents=True, exist_ok=bool(out))
+        write()
     except OSError as exc:
         raise click.ClickException(
             f"cannot write the report to {folder}: {exc.strerror or exc}"
             " (choose another folder with --out)"
         ) from exc
-    return folder
+
+
+def _debug(flag: bool, settings: Settings) -> bool:
+    return flag or settings.logging.level == "DEBUG"
+
+
+def _strategy_failed(exc: StrategyError, debug: bool) -> click.ClickException:
+    """A strategy's exception: its file, line, callback and bar, without the engine's
+    frames (all of them with --debug)."""
+    if debug:
+        import traceback
+
+        cause = exc.__cause__ or exc
+        click.echo("".join(traceback.format_exception(cause)).rstrip(), err=True)
+        return click.ClickException(str(exc))
+    return click.ClickException(f"{exc}\n(--debug shows the full traceback)")
+
+
+def _show_data_report(report: DataReport | None, listed: str) -> None:
+    """What ``--data-policy repair`` dropped or sorted, and the reader's notes (stderr)."""
+    if report is None:
+        return
+    src = report.source
+    done = []
+    if report.dropped:
+        done.append(f"dropped {len(report.dropped):,} of {report.rows:,} rows")
+    if report.reordered:
+        done.append("sorted the rows by time")
+    if done:
+        colon = ":" if report.dropped else ""
+        click.echo(f"{src}: --data-policy repair {' and '.join(done)}{colon}", err=True)
+        for line, why in report.dropped[:_SHOWN_DROPS]:
+            click.echo(f"  line {line}: {why}", err=True)
+        more = len(report.dropped) - _SHOWN_DROPS
+        if more > 0:
+            click.echo(f"  … and {more:,} more ({listed})", err=True)
+    for note in report.notes:
+        click.echo(f"{src}: note: {note}", err=True)
+
+
+_SHOWN_DROPS = 5
 
 
 @click.command("backtest")
 @spec_options
 @click.option("--out", "-o", default=None, help="Report folder (default: DATA_DIR/reports/...).")
 @click.option("--no-report", is_flag=True, help="Print the summary only.")
-@click.option("--monte-carlo", default=1000, show_default=True, help="Resamples (0 = none).")
+@click.option(
+    "--monte-carlo",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Resamples (0 = none).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--no-save", is_flag=True, help="Do not record the run in the database (see `runs`).")
@@ -235,10 +348,11 @@ def backtest_command(
     from rich.table import Table
 
     from pi5trading.backtest.history import new_run_id
-    from pi5trading.backtest.spec import run_spec
+    from pi5trading.backtest.spec import load_data, run_spec, strategy_class
 
     console = Console(stderr=True)
     settings = cli_settings()
+    debug = _debug(kw.pop("debug"), settings)
     spec = _spec(kw, settings)
     run_id = new_run_id()
     folder = (
@@ -246,11 +360,32 @@ def backtest_command(
         if no_report
         else _out_dir(out, settings.data_dir, spec.strategy.replace("/", "_"), run_id)
     )
+    if not no_save:
+        require_writable_database(
+            settings.database.url,
+            settings.data_dir,
+            "set PI5_DATA_DIR or PI5_DATABASE__URL to a writable place, or run with --no-save",
+        )
     try:
+        # The strategy and its parameters first: a typo fails before a long file is read.
+        strategy = strategy_class(spec)
+        frame, data_report = load_data(spec)
+        _show_data_report(
+            data_report,
+            "the report lists them" if folder is not None else "a backtest report lists them",
+        )
         t0 = time.perf_counter()
-        result = run_spec(spec, progress=not quiet and not as_json)
+        result = run_spec(
+            spec,
+            frame,
+            progress=not quiet and not as_json,
+            data_report=data_report,
+            strategy=strategy,
+        )
         secs = time.perf_counter() - t0
         perf = result.performance
+    except StrategyError as exc:
+        raise _strategy_failed(exc, debug) from exc
     except (Pi5TradingError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     bars = result.meta["bars"]
@@ -303,8 +438,11 @@ def backtest_command(
         console.print(f"[yellow]warning:[/] {escape(result.risk_warning)}")
     report: Path | None = None
     if folder is not None:
-        result.write_report(
-            folder, monte_carlo=monte_carlo > 0, equity_resolution=equity_resolution
+        _write(
+            folder,
+            lambda: result.write_report(
+                folder, monte_carlo=monte_carlo > 0, equity_resolution=equity_resolution
+            ),
         )
         report = folder / "report.html"
         click.echo(f"report: {report}", err=as_json)
@@ -348,7 +486,14 @@ FOLDED = {"strategy": 24, "params": 20}
 
 
 @click.command("runs")
-@click.option("--limit", "-n", default=20, show_default=True, help="How many runs.")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many runs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
 def runs_command(limit: int, as_json: bool) -> None:
     """List recorded backtests, newest first, with their results and reports."""
@@ -356,10 +501,9 @@ def runs_command(limit: int, as_json: bool) -> None:
     from rich.table import Table
 
     from pi5trading.backtest.history import list_runs
-    from pi5trading.config import load_settings
 
     try:
-        rows = list_runs(load_settings(), limit)
+        rows = list_runs(cli_settings(), limit)
     except Pi5TradingError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
@@ -424,7 +568,7 @@ def runs_command(limit: int, as_json: bool) -> None:
 @click.option(
     "--random",
     "n_random",
-    type=int,
+    type=click.IntRange(min=0),
     default=0,
     help="Sample this many random sets from the grid instead of trying all.",
 )
@@ -436,7 +580,13 @@ def runs_command(limit: int, as_json: bool) -> None:
     type=click.Choice(METRICS),
     help="What to rank by (max_drawdown: lower is better).",
 )
-@click.option("--workers", "-j", type=int, default=None, help="Processes (default: all cores).")
+@click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes (default: all cores).",
+)
 @click.option(
     "--walk-forward",
     "wf",
@@ -468,13 +618,15 @@ def optimize_command(
     from rich.table import Table
 
     from pi5trading.backtest import optimise as opt
-    from pi5trading.backtest.spec import load_frame
+    from pi5trading.backtest.spec import load_data, strategy_class
 
     settings = cli_settings()
+    debug = _debug(kw.pop("debug"), settings)
     spec = _spec(kw, settings)
     space = _space(grid_opts)
     if not space:
         raise click.UsageError("give at least one --grid name=values")
+    parts = _walk_forward(wf) if wf else []
     candidates = opt.grid(space)
     if n_random:
         candidates = opt.random_sample(space, n_random, seed)
@@ -482,6 +634,10 @@ def optimize_command(
 
     folder = _out_dir(out, settings.data_dir, "optimize", new_run_id())
     try:
+        strategy_class(spec)
+        opt.check_space(spec, space)
+        frame, data_report = load_data(spec)
+        _show_data_report(data_report, "a backtest report lists them")
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("optimising", total=None)
 
@@ -489,11 +645,6 @@ def optimize_command(
                 bar.update(task, completed=done, total=total)
 
             if wf:
-                parts = [float(x) for x in wf.split(":")]
-                if len(parts) not in (2, 3):
-                    raise click.BadParameter(
-                        "use IS:OOS or IS:OOS:STEP", param_hint="--walk-forward"
-                    )
                 wres = opt.walk_forward(
                     spec,
                     candidates,
@@ -504,6 +655,7 @@ def optimize_command(
                     metric=metric,
                     workers=workers,
                     progress=tick,
+                    frame=frame,
                 )
             else:
                 res = opt.search(
@@ -511,12 +663,15 @@ def optimize_command(
                     candidates,
                     metric=metric,
                     workers=workers,
-                    frame=load_frame(spec),
+                    frame=frame,
                     progress=tick,
                 )
+    except StrategyError as exc:
+        raise _strategy_failed(exc, debug) from exc
     except (Pi5TradingError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     console = Console()
+    _write(folder, lambda: folder.mkdir(parents=True, exist_ok=True))
     if wf:
         table = Table(title=f"walk-forward ({metric})")
         headers = (
@@ -553,9 +708,13 @@ def optimize_command(
             f"out-of-sample return {wres.oos_total_return * 100:.2f}% "
             f"({wres.oos_positive_periods}/{len(wres.periods)} periods positive)"
         )
-        (folder / "walk_forward.json").write_bytes(msgspec.json.encode(wres))
+        _write(
+            folder, lambda: (folder / "walk_forward.json").write_bytes(msgspec.json.encode(wres))
+        )
     else:
-        table = Table(title=f"top results by {metric} ({len(res.rows)} runs)")
+        failed = res.failed
+        runs = f"{len(res.rows)} runs" + (f", {len(failed)} failed" if failed else "")
+        table = Table(title=f"top results by {metric} ({runs})")
         names = list(space)
         for c in [*names, metric, "total_return", "max_drawdown", "trades"]:
             table.add_column(c, justify="right")
@@ -570,24 +729,52 @@ def optimize_command(
             )
         console.print(table)
         console.print(f"best: {json.dumps(res.best.params, default=str)}")
-        (folder / "results.json").write_bytes(msgspec.json.encode(res))
-        with (folder / "results.csv").open("w") as fh:
-            cols = sorted({k for r in res.rows for k in r.metrics})
-            fh.write(",".join([*names, *cols, "error"]) + "\n")
-            for r in res.rows:
-                fh.write(
-                    ",".join(
-                        [
-                            *(str(r.params[n]) for n in names),
-                            *(str(r.metrics.get(c, "")) for c in cols),
-                            json.dumps(r.error or ""),
-                        ]
-                    )
-                    + "\n"
-                )
-        if len(names) == 2:
-            svg = opt.heatmap_svg(res, names[0], names[1])
-            (folder / "heatmap.html").write_text(
-                f"<!doctype html><meta charset=utf-8><title>heatmap</title>{svg}"
+        if failed:
+            shown = " ".join(f"{k}={v}" for k, v in failed[0].params.items())
+            click.echo(
+                f"{len(failed)} of {len(res.rows)} runs failed (listed in results.csv); "
+                f"the first ({shown}): {failed[0].error}",
+                err=True,
             )
+        _write(folder, lambda: _write_search(folder, res, names))
     click.echo(f"results: {folder}")
+
+
+def _write_search(folder: Path, res: Any, names: list[str]) -> None:
+    """results.json, results.csv and, for two parameters, heatmap.html."""
+    from pi5trading.backtest import optimise as opt
+
+    (folder / "results.json").write_bytes(msgspec.json.encode(res))
+    with (folder / "results.csv").open("w") as fh:
+        cols = sorted({k for r in res.rows for k in r.metrics})
+        fh.write(",".join([*names, *cols, "error"]) + "\n")
+        for r in res.rows:
+            fh.write(
+                ",".join(
+                    [
+                        *(str(r.params[n]) for n in names),
+                        *(str(r.metrics.get(c, "")) for c in cols),
+                        json.dumps(r.error or ""),
+                    ]
+                )
+                + "\n"
+            )
+    if len(names) == 2:
+        svg = opt.heatmap_svg(res, names[0], names[1])
+        (folder / "heatmap.html").write_text(
+            f"<!doctype html><meta charset=utf-8><title>heatmap</title>{svg}"
+        )
+
+
+def _walk_forward(text: str) -> list[float]:
+    """``IS:OOS[:STEP]`` in days, each > 0."""
+    try:
+        parts = [float(x) for x in text.split(":")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (2, 3) or not all(0 < x < float("inf") for x in parts):
+        raise click.BadParameter(
+            f"{text!r}: use IS:OOS or IS:OOS:STEP, days > 0 (e.g. 30:10)",
+            param_hint="--walk-forward",
+        )
+    return parts

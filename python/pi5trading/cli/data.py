@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pi5trading.cli._display import utc_time
+from pi5trading.cli._paths import require_writable_database
 from pi5trading.cli._settings import database_url_option, with_database_url
 from pi5trading.exceptions import Pi5TradingError
 
@@ -74,7 +75,18 @@ def data_import_command(
     """
     import asyncio
 
+    from pi5trading.data.bars import interval_ns
+
     settings = with_database_url(database_url)
+    try:
+        interval_ns(interval)  # a label the backtests can read back (db:<instrument>)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--interval") from None
+    require_writable_database(
+        settings.database.url,
+        settings.data_dir,
+        "choose another database with --database-url, PI5_DATABASE__URL or PI5_DATA_DIR",
+    )
     try:
         asyncio.run(
             _import(
@@ -112,7 +124,7 @@ async def _import(
         TimeRemainingColumn,
     )
 
-    from pi5trading.storage.bars_import import import_bars
+    from pi5trading.storage.bars_import import import_bars, read_import_file
     from pi5trading.storage.connect import open_driver, prepare_database
     from pi5trading.storage.repository import SqlRepository
 
@@ -134,6 +146,15 @@ async def _import(
             task = tasks[path] = progress.add_task(path, total=total)
         progress.update(task, completed=done, total=total)
 
+    # The first file is checked before the database is opened: a bad file (the usual
+    # single-file import) creates and writes nothing. Later files roll the import back.
+    first = read_import_file(
+        files[0],
+        instrument_id=instrument_id,
+        file_format=file_format,
+        time_unit=time_unit,
+        max_errors=max_errors,
+    )
     driver = await open_driver(settings.database, settings.data_dir)
     repo = SqlRepository(driver)
     try:
@@ -149,6 +170,7 @@ async def _import(
                 time_unit=time_unit,
                 max_errors=max_errors,
                 progress=report,
+                first=first,
             )
     finally:
         await repo.close()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pi5trading.cli._display import utc_time
+from pi5trading.cli._paths import require_writable_database
 from pi5trading.cli._settings import database_url_option, with_database_url
 from pi5trading.exceptions import Pi5TradingError
 
@@ -32,6 +33,12 @@ def migrate_command(status: bool, as_json: bool, database_url: str | None) -> No
     import asyncio
 
     settings = with_database_url(database_url)
+    if not status:
+        require_writable_database(
+            settings.database.url,
+            settings.data_dir,
+            "choose another database with --database-url, PI5_DATABASE__URL or PI5_DATA_DIR",
+        )
     try:
         code = asyncio.run(_migrate(settings, status_only=status, as_json=as_json))
     except Pi5TradingError as exc:

@@ -14,7 +14,12 @@ log = logging.getLogger("pi5trading")
 
 @click.command("serve")
 @click.option("--host", default=None, help="Address to bind (default: settings, 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="TCP port (default: settings, 8080).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="TCP port (default: settings, 8080).",
+)
 def serve_command(host: str | None, port: int | None) -> None:
     """Run the API server (and, as later parts land, the engine and dashboard)."""
     import uvicorn

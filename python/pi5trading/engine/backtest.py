@@ -7,10 +7,17 @@ fills, same report, byte for byte.
 
 from __future__ import annotations
 
+import datetime as dt
+import inspect
+import linecache
+import os
+import sysconfig
+import traceback
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import numpy as np
@@ -22,9 +29,10 @@ from pi5trading.analysis.performance import Performance, analyse
 from pi5trading.analysis.records import EquityCurve, Trade
 from pi5trading.analysis.report import DEFAULT_EQUITY_RESOLUTION, write_report
 from pi5trading.analysis.trades import trades_from_round_trips
-from pi5trading.data.bars import BarFrame, check_bars, is_checked
+from pi5trading.data.bars import BarFrame, DataReport, check_bars, is_checked
 from pi5trading.engine.denials import warn_if_mostly_denied
-from pi5trading.exceptions import ConfigurationError, InvalidInputError
+from pi5trading.exceptions import ConfigurationError, InvalidInputError, StrategyError
+from pi5trading.risk import build_risk_engine
 from pi5trading.strategies.base import Strategy
 
 Exact = Decimal | int | str
@@ -71,6 +79,9 @@ class BacktestResult:
         """New orders the strategies sent (denied ones included)."""
         self.risk_warning: str | None = None
         """Set when the risk engine denied most orders: which check, and how to lift it."""
+        self.data_report: DataReport | None = None
+        """What the bar reader found in the data file and, with ``repair``, dropped
+        (``run_spec`` sets it; shown in the report)."""
 
     @classmethod
     def from_engine(
@@ -148,6 +159,7 @@ class BacktestResult:
             prices=prices,
             montecarlo=self.monte_carlo() if monte_carlo else None,
             equity_resolution=equity_resolution,
+            data=self.data_report,
         )
 
 
@@ -172,10 +184,7 @@ class BacktestRunner:
             venue if venue is not None else _core.SimulatedVenue(starting_cash=starting_cash)
         )
         if isinstance(risk, str):
-            try:
-                risk = _core.RiskEngine(risk)
-            except ValueError as exc:
-                raise ConfigurationError(str(exc)) from exc
+            risk = build_risk_engine(risk)
         self.risk = risk
         self.instruments: dict[str, _core.Instrument] = {}
         self.bars: dict[str, tuple[str, BarFrame]] = {}
@@ -234,6 +243,11 @@ class BacktestRunner:
         callback = _RichProgress() if progress is True else (progress or None)
         try:
             engine.run(callback)
+        except Exception as exc:
+            failure = _strategy_error(exc, engine, self.strategies, callback)
+            if failure is None:
+                raise
+            raise failure from exc
         finally:
             if callback is not None and hasattr(callback, "close"):
                 callback.close()
@@ -253,6 +267,81 @@ class BacktestRunner:
         for s, _ in self.strategies:
             meta[f"params[{s.id}]"] = _params(s)
         return BacktestResult.from_engine(engine, {s: f for s, (_, f) in self.bars.items()}, meta)
+
+
+def _code_of(fn: object) -> CodeType | None:
+    code = getattr(fn, "__code__", None) or getattr(type(fn).__call__, "__code__", None)
+    return code if isinstance(code, CodeType) else None
+
+
+@cache
+def _library_dirs() -> tuple[str, ...]:
+    """Folders whose frames are not the user's: this package, the standard library and
+    installed packages."""
+    paths = sysconfig.get_paths()
+    dirs = {str(Path(__file__).parents[1])} | {paths[k] for k in ("stdlib", "purelib", "platlib")}
+    return tuple(os.path.join(d, "") for d in dirs)
+
+
+def _strategy_error(
+    exc: Exception,
+    engine: _core.Engine,
+    strategies: Sequence[tuple[Strategy, tuple[str, ...]]],
+    progress: object,
+) -> StrategyError | None:
+    """``exc`` as a ``StrategyError`` naming the user's file, line, callback and bar, if a
+    strategy callback raised it (``None`` for the engine's own errors and the progress
+    callback's)."""
+    tb = exc.__traceback__
+    # The first frame is run() itself; the next one is what the engine called back.
+    entry = tb.tb_next if tb is not None else None
+    if entry is None or entry.tb_frame.f_code is _code_of(progress):
+        return None
+    owner = entry.tb_frame.f_locals.get("self")
+    if not isinstance(owner, Strategy):
+        owner = strategies[0][0] if len(strategies) == 1 else None
+    own_file = inspect.getsourcefile(type(owner)) if owner is not None else None
+    frames = list(traceback.walk_tb(entry))
+    # The deepest frame in the user's code: the line they wrote, not the library below it.
+    frame, lineno = next(
+        (
+            (f, n)
+            for f, n in reversed(frames)
+            if f.f_code.co_filename == own_file
+            or not f.f_code.co_filename.startswith(_library_dirs())
+        ),
+        frames[0],
+    )
+    callback = entry.tb_frame.f_code.co_name
+    filename = frame.f_code.co_filename
+    ts = None if callback == "on_start" else int(engine.now)
+    if callback == "on_start":
+        when = "before the first bar"
+    elif callback == "on_stop":
+        when = "after the last bar"
+    else:
+        when = f"on the bar closing {_utc(ts)}"
+    shown = os.path.relpath(filename) if filename.startswith(os.getcwd()) else filename
+    who = f"strategy {owner.id!r}" if owner is not None else "a strategy"
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    line = linecache.getline(filename, lineno).strip()
+    func = frame.f_code.co_name
+    via = func if func == callback else f"{func} called from {callback}"
+    message = f"{shown}, line {lineno}, in {via} ({who}, {when}): {text}"
+    return StrategyError(
+        message + (f"\n    {line}" if line else ""),
+        strategy_id=owner.id if owner is not None else None,
+        callback=callback,
+        filename=filename,
+        lineno=lineno,
+        ts=ts,
+    )
+
+
+def _utc(ns: int | None) -> str:
+    if ns is None:
+        return "?"
+    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _params(strategy: Strategy) -> str:

@@ -99,6 +99,24 @@ def _instrument_for(instrument_id: str, price_decimals: int) -> InstrumentRow:
     )
 
 
+def read_import_file(
+    path: str | Path,
+    *,
+    instrument_id: str | None = None,
+    file_format: str = "auto",
+    time_unit: str = "auto",
+    max_errors: int = 20,
+) -> BarTable:
+    """One file's rows, checked; ``ImportValidationError`` lists its bad rows."""
+    try:
+        return read_bar_table(
+            path, instrument=instrument_id, file_format=file_format, time_unit=time_unit
+        )
+    except BarDataError as exc:
+        shown = [(p.line, p.describe()) for p in exc.problems[:max_errors]]
+        raise ImportValidationError(str(path), shown, len(exc.problems) > max_errors) from None
+
+
 async def import_bars(
     repository: SqlRepository,
     paths: Sequence[str | Path],
@@ -110,10 +128,13 @@ async def import_bars(
     max_errors: int = 20,
     chunk_size: int = 20_000,
     progress: Callable[[str, int, int], None] | None = None,
+    first: BarTable | None = None,
 ) -> ImportReport:
     """Import ``paths`` in one transaction; raise ``ImportValidationError`` if any row is bad.
 
-    ``progress(path, done, total)`` is called as each file's rows are written.
+    ``progress(path, done, total)`` is called as each file's rows are written. ``first``:
+    ``paths[0]`` already read by ``read_import_file`` (a caller that checks it before
+    opening the database).
     """
     if time_unit not in TIME_UNITS:
         raise StorageError(f"time unit {time_unit!r}: use one of {', '.join(TIME_UNITS)}")
@@ -130,16 +151,17 @@ async def import_bars(
     last_ns: int | None = None
     instruments: dict[str, int] = {}  # id -> most price decimals seen
     async with repository.bulk_session() as session:
-        for path in files:
-            try:
-                table = read_bar_table(
-                    path, instrument=instrument_id, file_format=file_format, time_unit=time_unit
+        for k, path in enumerate(files):
+            if k == 0 and first is not None:
+                table, first = first, None  # not kept beyond its file
+            else:
+                table = read_import_file(
+                    path,
+                    instrument_id=instrument_id,
+                    file_format=file_format,
+                    time_unit=time_unit,
+                    max_errors=max_errors,
                 )
-            except BarDataError as exc:
-                shown = [(p.line, p.describe()) for p in exc.problems[:max_errors]]
-                raise ImportValidationError(
-                    str(path), shown, len(exc.problems) > max_errors
-                ) from None
             n = len(table.frame)
             for lo in range(0, n, chunk_size):
                 hi = min(n, lo + chunk_size)
@@ -165,4 +187,11 @@ async def import_bars(
     )
 
 
-__all__ = ["FORMATS", "TIME_UNITS", "ImportReport", "import_bars", "parse_timestamp"]
+__all__ = [
+    "FORMATS",
+    "TIME_UNITS",
+    "ImportReport",
+    "import_bars",
+    "parse_timestamp",
+    "read_import_file",
+]

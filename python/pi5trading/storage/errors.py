@@ -33,12 +33,17 @@ class ImportValidationError(StorageError, InvalidInputError):
         self.problems = problems
         self.truncated = truncated
         # One line per problem, ``path: line N: field: message (value 'x')``.
-        lines = "\n".join(
+        lines = [
             f"{source}: line {line}: {msg}" if line else f"{source}: {msg}"
             for line, msg in problems
-        )
+        ]
+        if len(lines) == 1 and not truncated:
+            # One problem (an empty file, a bad header, one bad row) is one line.
+            super().__init__(f"{lines[0]}; nothing imported")
+            return
         more = "\n  (more errors not shown)" if truncated else ""
-        super().__init__(f"{source}: {len(problems)} bad row(s), nothing imported:\n{lines}{more}")
+        text = "\n".join(lines)
+        super().__init__(f"{source}: {len(problems)} bad row(s), nothing imported:\n{text}{more}")
 
 
 __all__ = [

@@ -79,20 +79,55 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def build_config(cls: type[StrategyConfig], params: Mapping[str, Any] | None) -> StrategyConfig:
+def build_config(
+    cls: type[StrategyConfig], params: Mapping[str, Any] | None, *, strategy: str | None = None
+) -> StrategyConfig:
     """``params`` converted to ``cls`` (strings from a CLI become numbers), validated.
 
-    Raises ``ConfigurationError`` naming the parameter.
+    Raises ``ConfigurationError`` naming the parameter, its value and what it takes
+    (``strategy`` names the strategy in the message).
     """
-    try:
-        cfg = msgspec.convert(dict(params or {}), cls, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ConfigurationError(f"invalid strategy parameter: {exc}") from exc
+    cfg = convert_config(cls, params, strategy=strategy)
     try:
         cfg.validate()
     except ValueError as exc:
         raise ConfigurationError(f"invalid strategy parameters: {exc}") from exc
     return cfg
+
+
+def convert_config(
+    cls: type[StrategyConfig], params: Mapping[str, Any] | None, *, strategy: str | None = None
+) -> StrategyConfig:
+    """``params`` converted to ``cls``, each value checked against its field's type, but
+    not ``validate``d (rules between fields); errors as in ``build_config``."""
+    try:
+        return msgspec.convert(dict(params or {}), cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigurationError(_parameter_error(cls, params or {}, str(exc), strategy)) from exc
+
+
+def _parameter_error(
+    cls: type[StrategyConfig], params: Mapping[str, Any], error: str, strategy: str | None
+) -> str:
+    """msgspec's ``Expected `int`, got `str` - at `$.fast``` as the parameter, its value
+    and what it takes; an unknown name with the names there are."""
+    unknown = re.fullmatch(r"Object contains unknown field `(.+)`", error)
+    if unknown:
+        owner = f"{strategy}'s" if strategy else "the"
+        known = ", ".join(
+            f"{f.name}={f.default!r}" if isinstance(f.default, str) else f"{f.name}={f.default}"
+            for f in msgspec.structs.fields(cls)
+            if f.name != "symbols"
+        )
+        if not known:
+            return f"unknown parameter {unknown.group(1)!r} ({strategy or 'it'} takes none)"
+        return f"unknown parameter {unknown.group(1)!r} ({owner} parameters: {known})"
+    m = re.fullmatch(r"(?s)(.*?) - at `\$\.(\w+)`.*", error)
+    if m is None:
+        return f"invalid strategy parameter: {error}"
+    name = m.group(2)
+    what = m.group(1).replace("`", "")
+    return f"invalid strategy parameter {name}={params.get(name)!r}: {what[:1].lower()}{what[1:]}"
 
 
 class Strategy:
@@ -119,7 +154,9 @@ class Strategy:
             config.validate()
             self.config: Any = config
         else:
-            self.config = build_config(self.Config, config)
+            self.config = build_config(
+                self.Config, config, strategy=self.name or type(self).__name__
+            )
         self.id: str = strategy_id or self.name or _snake(type(self).__name__)
         self.log = logging.getLogger(f"pi5trading.strategy.{self.id}")
         self._engine: Any = None

@@ -41,7 +41,7 @@ def test_options_set_the_instrument(tmp_path: Path) -> None:
     args += ["-p", "quantity=0.5"]
     code, _, err = _run(tmp_path, *args)
     assert code == 0, err
-    assert "note:" not in err  # nothing inferred
+    assert "tick" not in err  # nothing inferred about the instrument
     spec = BacktestSpec(
         data=str(tmp_path / "BTC.csv"),
         interval="1d",
@@ -90,7 +90,7 @@ def test_imported_data_brings_its_tick_to_the_table_and_the_backtest(tmp_path: P
     assert str(tick) in ("0.000001", "1e-06", "1E-6")
     code, _, err = _run(tmp_path, "--data", "db:AAPL.XNAS")
     assert code == 0, err
-    assert "note:" not in err  # the table's tick fits the data: nothing to infer
+    assert "tick" not in err  # the table's tick fits the data: nothing to infer
 
 
 def test_a_coarser_tick_than_the_data_is_traded_not_refused(tmp_path: Path) -> None:

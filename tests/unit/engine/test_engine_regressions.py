@@ -26,6 +26,7 @@ from pi5trading.clock import TimeEvent
 from pi5trading.data import BarFrame, random_walk_bars
 from pi5trading.engine import BacktestRunner, run_vectorised
 from pi5trading.engine.denials import RiskDenialWarning
+from pi5trading.exceptions import StrategyError
 from pi5trading.indicators import SMA, CrossOver, sma
 from pi5trading.model import Bar, Instrument
 from pi5trading.orders import OrderEvent
@@ -285,7 +286,7 @@ def run_and_forget(make: Callable[[], Strategy], f: BarFrame) -> tuple[weakref.r
     result = None
     if isinstance(s, Failing):
         # A run that stops on a strategy's error (what the optimiser reports and moves on).
-        with pytest.raises(RuntimeError, match="strategy bug"):
+        with pytest.raises(StrategyError, match="RuntimeError: strategy bug"):
             runner.run()
     else:
         result = runner.run()
