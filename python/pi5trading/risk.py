@@ -73,8 +73,8 @@ def _build(
         return "risk profile" if name == "profile" else f"risk limit {name}"
 
     if profile not in RISK_PROFILES:
-        # Checked here, not by the core: its message omits `unlimited` (RISK_PROFILES is the
-        # one list the CLI, the settings and this error share).
+        # Checked here too, to name the setting (RISK_PROFILES, the core's risk_profiles(),
+        # is the one list the CLI, the settings and this error share).
         raise ConfigurationError(
             f"{label('profile')}: unknown risk profile {profile!r} "
             f"(one of {', '.join(RISK_PROFILES)})"

@@ -193,7 +193,7 @@ def test_the_settable_limits_are_the_cores_account_limits() -> None:
         probe.set_limit(name, 1)
         expected = int if unit in ("count", "nanoseconds") else Decimal
         assert type(probe.get_limit(name)) is expected, name
-    assert (*risk_profiles(), "unlimited") == RISK_PROFILES
+    assert tuple(risk_profiles()) == RISK_PROFILES
     for profile in RISK_PROFILES:
         assert RiskEngine(profile).profile == profile
 

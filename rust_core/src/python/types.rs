@@ -104,6 +104,31 @@ pub(crate) fn rounding_arg(s: &str) -> PyResult<RoundingMode> {
         })
 }
 
+/// Python's numeric hash of `raw` · 10^-9: `(|raw| · (10^9)^-1) mod (2^61 - 1)`, signed,
+/// -1 mapped to -2 (the rule for every number type, `Decimal` included).
+fn numeric_hash(raw: i64) -> isize {
+    const P: u128 = (1 << 61) - 1;
+    fn pow_mod(mut base: u128, mut exp: u128) -> u128 {
+        let mut acc = 1;
+        base %= P;
+        while exp > 0 {
+            if exp & 1 == 1 {
+                acc = acc * base % P;
+            }
+            base = base * base % P;
+            exp >>= 1;
+        }
+        acc
+    }
+    // P is prime: the inverse of 10^9 is (10^9)^(P-2).
+    let inverse = pow_mod(1_000_000_000, P - 2);
+    let magnitude = u128::from(raw.unsigned_abs()) % P * inverse % P;
+    // < 2^61, so it fits an i64 (and isize on the 64-bit targets we build).
+    let h = i64::try_from(magnitude).unwrap_or(0);
+    let h = if raw < 0 { -h } else { h };
+    isize::try_from(if h == -1 { -2 } else { h }).unwrap_or(0)
+}
+
 fn hash_of<T: Hash>(v: &T) -> u64 {
     let mut h = DefaultHasher::new();
     v.hash(&mut h);
@@ -396,6 +421,13 @@ macro_rules! py_fixed {
                         .to_owned()
                         .into_any()
                         .unbind()),
+                    // `bar.close > 0`, `price <= Decimal("1.5")`: exact, as the Decimal of
+                    // this value compared with the number (any size, any decimals).
+                    Operand::Int(o) | Operand::Decimal(o) => {
+                        Ok(to_decimal(py, &self.0.to_string())?
+                            .rich_compare(o, op)?
+                            .unbind())
+                    }
                     Operand::Float if !matches!(op, CompareOp::Eq | CompareOp::Ne) => {
                         Err(float_operand_error($name, "comparison", false))
                     }
@@ -403,8 +435,10 @@ macro_rules! py_fixed {
                 }
             }
 
-            fn __hash__(&self) -> u64 {
-                hash_of(&self.0)
+            /// Python's hash of the number (as `hash(Decimal(str(self)))`): a value that
+            /// equals an `int` or a `Decimal` hashes like it.
+            fn __hash__(&self) -> isize {
+                numeric_hash(self.0.raw())
             }
 
             fn __str__(&self) -> String {

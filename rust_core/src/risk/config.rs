@@ -123,10 +123,10 @@ const fn pct(percent: i64) -> i64 {
 
 impl RiskConfig {
     /// The names accepted by [`RiskConfig::profile`].
-    pub const PROFILES: [&'static str; 3] = ["conservative", "default", "aggressive"];
+    pub const PROFILES: [&'static str; 4] = ["conservative", "default", "aggressive", "unlimited"];
 
-    /// A named profile: `conservative`, `default` (the original system's limits) or
-    /// `aggressive`. Every number is explained in `docs/risk.md`.
+    /// A named profile: `conservative`, `default` (the original system's limits),
+    /// `aggressive` or `unlimited` (no limits). Every number is explained in `docs/risk.md`.
     ///
     /// # Errors
     /// `InvalidInput` for an unknown name.
@@ -135,9 +135,13 @@ impl RiskConfig {
             "default" => Ok(Self::default_profile()),
             "conservative" => Ok(Self::conservative()),
             "aggressive" => Ok(Self::aggressive()),
+            "unlimited" => Ok(Self::unlimited()),
             _ => Err(CoreError::invalid(
                 "profile",
-                format!("unknown risk profile {name:?}; use conservative, default or aggressive"),
+                format!(
+                    "unknown risk profile {name:?}; use {}",
+                    Self::PROFILES.join(", ")
+                ),
             )),
         }
     }

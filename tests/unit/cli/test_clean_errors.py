@@ -17,7 +17,7 @@ from pi5trading.cli import main
 from pi5trading.cli.backtest import RISK_CHOICES
 from pi5trading.config import RISK_PROFILES
 from pi5trading.exceptions import ConfigurationError
-from pi5trading.risk import build_risk_engine
+from pi5trading.risk import RiskEngine, build_risk_engine, risk_profiles
 
 NO_COST = ["--slippage", "none", "--commission-per-share", "0", "--commission-minimum", "0"]
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -383,6 +383,9 @@ def test_a_sweep_where_every_run_fails_exits_non_zero(tmp_path: Path) -> None:
 
 def test_the_risk_profiles_are_one_list() -> None:
     assert (*RISK_PROFILES, "none") == RISK_CHOICES
+    assert tuple(risk_profiles()) == RISK_PROFILES  # the core's list is the same one
+    with pytest.raises(ValueError, match="use conservative, default, aggressive, unlimited"):
+        RiskEngine("yolo")
     help_text = CliRunner().invoke(main, ["backtest", "--help"]).output
     r = CliRunner().invoke(main, ["backtest", "--risk", "yolo"])
     assert r.exit_code == 2

@@ -76,7 +76,7 @@ def buy(q: Decimal) -> dict[str, Decimal | str]:
 
 
 def test_catalogue() -> None:
-    assert risk_profiles() == ["conservative", "default", "aggressive"]
+    assert risk_profiles() == ["conservative", "default", "aggressive", "unlimited"]
     assert "max_concentration" in limit_names()
     codes = denial_codes()
     assert len(codes) == len(set(codes)) == 26

@@ -96,7 +96,14 @@ def reference(op: str, a: tuple[str, Any], b: tuple[str, Any]) -> tuple[str, Dec
             return kb, CTX.multiply(dec(va), dec(vb))
         raise RefusedError(floaty)
     if op in COMPARISON:
-        if ka == kb:
+        # A price or quantity compares with a number exactly (``bar.close > 0``); money
+        # only with money (it has a currency).
+        numbers = {ka, kb} <= {"Price", "int", "Decimal"} or {ka, kb} <= {
+            "Quantity",
+            "int",
+            "Decimal",
+        }
+        if ka == kb or (numbers and "Money" not in (ka, kb)):
             return bool(COMPARISON[op](dec(va), dec(vb)))
         if op in ("==", "!="):
             return op == "!="
@@ -148,6 +155,19 @@ def test_unary(x: Price | Quantity | Money) -> None:
         assert type(got) is type(x)
         assert got.as_decimal() == want
         assert str(got.as_decimal()) == str(want)
+
+
+def test_prices_and_quantities_equal_to_numbers_hash_like_them() -> None:
+    for text in ["2", "2.50", "-3.25", "0.000000001", "123456.789", "0", "-1"]:
+        for value in (Price(text), Quantity(text)):
+            assert value == Decimal(text)
+            assert hash(value) == hash(Decimal(text))
+    assert Price("2") == 2
+    assert {Price("2"): "x"}[2] == "x"  # a dict finds it by the number
+    assert Price("0.1") > 0
+    assert not (Quantity("5") < 5)
+    assert 3 < Price("3.000000001")  # noqa: SIM300 (the reflected comparison is the point)
+    assert Price("2.5") < Decimal("2.5000000001")  # beyond the core's 9 places: still exact
 
 
 def test_unary_overflow_is_an_error() -> None:
