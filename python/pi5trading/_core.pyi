@@ -3,7 +3,7 @@
 Keep in step with ``rust_core/src/python/``; ``make lint`` runs ``mypy.stubtest``.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import (
     Any,
@@ -1556,7 +1556,16 @@ def position_size(
 
 # ---------------------------------------------------------------- engine
 
-__all__ += ["CrossOver", "DenialRecord", "Engine", "FillRecord", "RoundTrip", "raw_from_floats"]
+__all__ += [
+    "CrossOver",
+    "DenialRecord",
+    "Engine",
+    "FillIter",
+    "FillLog",
+    "FillRecord",
+    "RoundTrip",
+    "raw_from_floats",
+]
 
 _Indicator: TypeAlias = (
     SMA | EMA | WMA | RSI | ROC | Momentum | StdDev | MACD | BollingerBands | ATR | VWAP | Donchian
@@ -1604,6 +1613,30 @@ class FillRecord:
     def price_raw(self) -> int: ...
     @property
     def commission_raw(self) -> int: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+
+@final
+class FillLog(Sequence[FillRecord]):
+    """A run's fills as a read-only sequence; each ``FillRecord`` is made when read (the
+    fills stay in the engine's compact form, shared, never copied)."""
+
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, key: int, /) -> FillRecord: ...
+    @overload
+    def __getitem__(self, key: slice, /) -> list[FillRecord]: ...
+    def __iter__(self) -> FillIter: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def round_trips(self) -> tuple[list[RoundTrip], list[tuple[str, str, int]]]:
+        """Closed round trips in exit order, and the positions still open
+        ``(strategy_id, symbol, quantity_raw)``, from these fills."""
+
+@final
+class FillIter(Iterator[FillRecord]):
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> FillRecord: ...
 
 @final
 class RoundTrip:
@@ -1748,7 +1781,7 @@ class Engine:
     ) -> None: ...
     def equity_curve(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
     def position_open(self) -> npt.NDArray[np.bool_]: ...
-    def fills(self) -> list[FillRecord]: ...
+    def fills(self) -> FillLog: ...
     def round_trips(self) -> tuple[list[RoundTrip], list[tuple[str, str, int]]]:
         """Closed round trips (exact notionals, raw units) and the positions still open."""
     @property

@@ -15,13 +15,14 @@ on its own copy; every transition comes back as an ``OrderEvent`` (``kind`` the 
 Prices and quantities are exact (``Decimal``, ``str``, ``int``, ``Price``/``Quantity``;
 never ``float``) and come back as ``Decimal``. Every enum is one lowercase string
 (``"buy"``, ``"stop_limit"``, ``"partially_filled"``); timestamps are UTC nanoseconds.
-A finished run lists its executions as ``FillRecord``s (``BacktestResult.fills``: time,
-strategy, symbol, order id, side and exact raw quantity, price and commission).
+A finished run lists its executions as ``FillRecord``s (``BacktestResult.fills``, a
+``FillLog``: a read-only sequence whose records are made when read; time, strategy,
+symbol, order id, side and exact raw quantity, price and commission).
 Order types, time in force, OCO/OTO/bracket and the lifecycle: ``docs/venue.md``.
 """
 
 from __future__ import annotations
 
-from pi5trading._core import Fill, FillRecord, Order, OrderEvent
+from pi5trading._core import Fill, FillIter, FillLog, FillRecord, Order, OrderEvent
 
-__all__ = ["Fill", "FillRecord", "Order", "OrderEvent"]
+__all__ = ["Fill", "FillIter", "FillLog", "FillRecord", "Order", "OrderEvent"]

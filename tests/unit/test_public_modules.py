@@ -30,6 +30,8 @@ HOME = {
     "OrderEvent": "pi5trading.orders",
     "Fill": "pi5trading.orders",
     "FillRecord": "pi5trading.orders",
+    "FillLog": "pi5trading.orders",
+    "FillIter": "pi5trading.orders",
     "SimulatedVenue": "pi5trading.venue",
     "Portfolio": "pi5trading.portfolio",
     "Position": "pi5trading.portfolio",

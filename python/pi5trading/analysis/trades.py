@@ -9,8 +9,11 @@ part that flattens it and opens a new one with the rest. Attribution is per stra
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
+from typing import overload
+
+import numpy as np
 
 from pi5trading.analysis.records import EXACT, Trade, tidy
 from pi5trading.portfolio import RoundTrip
@@ -23,32 +26,95 @@ def _units(raw: int, decimals: int) -> Decimal:
     return tidy(Decimal(raw).scaleb(-decimals, EXACT))
 
 
+def _trade(
+    strategy_id: str,
+    symbol: str,
+    sign: int,
+    quantity_raw: int,
+    entry_ts: int,
+    exit_ts: int,
+    entry_notional_raw: int,
+    exit_notional_raw: int,
+    commission_raw: int,
+) -> Trade:
+    # Notionals are raw price x raw quantity: 10^-18 units.
+    entry_notional = _units(entry_notional_raw, 18)
+    exit_notional = _units(exit_notional_raw, 18)
+    quantity = _units(quantity_raw, 9)
+    return Trade(
+        strategy_id=strategy_id,
+        symbol=symbol,
+        side="long" if sign > 0 else "short",
+        quantity=quantity,
+        entry_ts=entry_ts,
+        entry_price=tidy(EXACT.divide(entry_notional, quantity).quantize(_NANO, context=EXACT)),
+        exit_ts=exit_ts,
+        exit_price=tidy(EXACT.divide(exit_notional, quantity).quantize(_NANO, context=EXACT)),
+        commission=_units(commission_raw, 9),
+        entry_notional=entry_notional,
+        exit_notional=exit_notional,
+    )
+
+
 def trades_from_round_trips(trips: Iterable[RoundTrip]) -> list[Trade]:
     """``Trade`` records: exact quantity, notionals and commission; average prices rounded
     half-even to 10^-9 for display (P&L uses the notionals, not these)."""
-    out = []
-    for t in trips:
-        # Notionals are raw price x raw quantity: 10^-18 units.
-        entry_notional = _units(t.entry_notional_raw, 18)
-        exit_notional = _units(t.exit_notional_raw, 18)
-        quantity = _units(t.quantity_raw, 9)
-        out.append(
-            Trade(
-                strategy_id=t.strategy_id,
-                symbol=t.symbol,
-                side="long" if t.sign > 0 else "short",
-                quantity=quantity,
-                entry_ts=t.entry_ts,
-                entry_price=tidy(
-                    EXACT.divide(entry_notional, quantity).quantize(_NANO, context=EXACT)
-                ),
-                exit_ts=t.exit_ts,
-                exit_price=tidy(
-                    EXACT.divide(exit_notional, quantity).quantize(_NANO, context=EXACT)
-                ),
-                commission=_units(t.commission_raw, 9),
-                entry_notional=entry_notional,
-                exit_notional=exit_notional,
-            )
-        )
-    return out
+    return list(TradeList(trips))
+
+
+class TradeList(Sequence[Trade]):
+    """Closed trades as compact columns, each ``Trade`` built when read (indexing,
+    iterating): a million-bar run with tens of thousands of trades keeps ~100 bytes a
+    trade instead of a ``Trade`` with seven ``Decimal``s (~1 KB). Compares equal to any
+    sequence of the same trades (``result.trades == []``)."""
+
+    __slots__ = ("_ints", "_keys", "_names", "_notionals")
+
+    def __init__(self, trips: Iterable[RoundTrip]) -> None:
+        names: dict[tuple[str, str], int] = {}
+        keys: list[int] = []
+        ints: list[int] = []
+        notionals: list[int] = []  # i128 values: Python ints, two a trade
+        for t in trips:
+            keys.append(names.setdefault((t.strategy_id, t.symbol), len(names)))
+            ints += (t.sign, t.quantity_raw, t.entry_ts, t.exit_ts, t.commission_raw)
+            notionals += (t.entry_notional_raw, t.exit_notional_raw)
+        self._names = list(names)
+        self._keys = np.array(keys, dtype=np.int32)
+        self._ints = np.array(ints, dtype=np.int64).reshape(-1, 5)
+        self._notionals = notionals
+
+    def __len__(self) -> int:
+        return int(self._keys.size)
+
+    def _make(self, i: int) -> Trade:
+        sid, symbol = self._names[int(self._keys[i])]
+        sign, qty, entry_ts, exit_ts, commission = self._ints[i].tolist()
+        entry, exit_ = self._notionals[2 * i], self._notionals[2 * i + 1]
+        return _trade(sid, symbol, sign, qty, entry_ts, exit_ts, entry, exit_, commission)
+
+    @overload
+    def __getitem__(self, index: int) -> Trade: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Trade]: ...
+    def __getitem__(self, index: int | slice) -> Trade | list[Trade]:
+        if isinstance(index, slice):
+            return [self._make(i) for i in range(*index.indices(len(self)))]
+        n = len(self)
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            raise IndexError("trade index out of range")
+        return self._make(i)
+
+    def __iter__(self) -> Iterator[Trade]:
+        return (self._make(i) for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TradeList({len(self)} trades)"

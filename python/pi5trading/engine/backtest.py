@@ -26,9 +26,9 @@ import numpy.typing as npt
 from pi5trading import _core
 from pi5trading.analysis.montecarlo import MonteCarloResult, resample_trades
 from pi5trading.analysis.performance import Performance, analyse
-from pi5trading.analysis.records import EquityCurve, Trade
+from pi5trading.analysis.records import EquityCurve
 from pi5trading.analysis.report import DEFAULT_EQUITY_RESOLUTION, write_report
-from pi5trading.analysis.trades import trades_from_round_trips
+from pi5trading.analysis.trades import TradeList
 from pi5trading.data.bars import BarFrame, DataReport, check_bars, is_checked
 from pi5trading.engine.denials import warn_if_mostly_denied
 from pi5trading.exceptions import ConfigurationError, InvalidInputError, StrategyError
@@ -56,12 +56,12 @@ class BacktestResult:
         self,
         *,
         curve: EquityCurve,
-        fills: list[_core.FillRecord],
+        fills: Sequence[_core.FillRecord],
         denials: list[_core.DenialRecord],
         final_portfolio: _core.Portfolio,
         bars: dict[str, BarFrame],
         meta: dict[str, Any],
-        round_trips: tuple[list[_core.RoundTrip], list[tuple[str, str, int]]] = ([], []),
+        round_trips: tuple[list[_core.RoundTrip], list[tuple[str, str, int]]] | None = None,
         position_open: npt.NDArray[np.bool_] | None = None,
         traded_notional: float | None = None,
         orders: int = 0,
@@ -93,7 +93,6 @@ class BacktestResult:
         return cls(
             curve=EquityCurve(ts, equity),
             fills=engine.fills(),
-            round_trips=engine.round_trips(),
             denials=engine.denials(),
             final_portfolio=engine.portfolio,
             bars=bars,
@@ -104,16 +103,24 @@ class BacktestResult:
         )
 
     @cached_property
-    def _round_trips(self) -> tuple[list[Trade], dict[tuple[str, str], Decimal]]:
-        trips, still_open = self._trips
+    def _round_trips(self) -> tuple[TradeList, dict[tuple[str, str], Decimal]]:
+        # Computed from the fills when first asked for, and not kept: the trades are.
+        if self._trips is not None:
+            trips, still_open = self._trips
+            self._trips = None
+        elif isinstance(self.fills, _core.FillLog):
+            trips, still_open = self.fills.round_trips()
+        else:
+            trips, still_open = [], []
         return (
-            trades_from_round_trips(trips),
+            TradeList(trips),
             {(sid, sym): Decimal(q) / _SCALE for sid, sym, q in still_open},
         )
 
     @property
-    def trades(self) -> list[Trade]:
-        """Closed round trips, in exit order."""
+    def trades(self) -> TradeList:
+        """Closed round trips, in exit order (a sequence of ``Trade``s, each built when
+        read)."""
         return self._round_trips[0]
 
     @property
@@ -123,9 +130,10 @@ class BacktestResult:
 
     @cached_property
     def performance(self) -> Performance:
+        # The statistics read every trade a few times: build them once, for this call only.
         return analyse(
             self.curve,
-            self.trades,
+            list(self.trades),
             starting_equity=float(self.portfolio.starting_cash),
             position_open=self._position_open,
             traded_notional=self._traded_notional,
@@ -155,7 +163,7 @@ class BacktestResult:
             meta=self.meta,
             perf=self.performance,
             curve=self.curve,
-            trades=self.trades,
+            trades=list(self.trades),  # read several times: built once, for this call
             prices=prices,
             montecarlo=self.monte_carlo() if monte_carlo else None,
             equity_resolution=equity_resolution,

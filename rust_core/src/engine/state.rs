@@ -14,7 +14,7 @@ use crate::types::{ClientOrderId, IdMap, Instrument, StrategyId, Symbol, UnixNan
 use crate::venue::{SimulatedVenue, VenueEvent};
 
 use super::cross::CrossOver;
-use super::record::Recorder;
+use super::record::{FillRecord, Recorder};
 use super::strategy::{Callbacks, FedIndicator};
 
 /// Separates the strategy id from the timer name on the shared clock.
@@ -587,8 +587,16 @@ impl EngineState {
 }
 
 impl EngineState {
+    /// Move the recorded fills out, leaving none: how a binding keeps them after a run
+    /// without a copy.
+    #[must_use]
+    pub fn take_fills(&mut self) -> Vec<FillRecord> {
+        std::mem::take(&mut self.recorder.fills)
+    }
+
     /// Move the recorded equity curve out (`ts`, equity, position-open flags), leaving it
     /// empty: how a binding hands it over without a copy.
+    #[must_use]
     pub fn take_curve(&mut self) -> (Vec<i64>, Vec<f64>, Vec<bool>) {
         let r = &mut self.recorder;
         (

@@ -8,10 +8,13 @@
 //! (strategies hold the engine, the engine holds their bound methods), so a finished
 //! backtest is freed.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PySlice};
 use pyo3::{PyTraverseError, PyVisit};
 
 use super::clock::PyTimeEvent;
@@ -26,8 +29,8 @@ use super::types::{PyBar, PyInstrument};
 use super::venue::PySimulatedVenue;
 use crate::clock::TimeEvent;
 use crate::engine::{
-    round_trips, BarSeries, Callbacks, Column, CrossOver, Engine, FedIndicator, Feed, Strategy,
-    StrategySpec, TargetPositions,
+    round_trips, BarSeries, Callbacks, Column, CrossOver, Engine, FedIndicator, Feed, FillRecord,
+    Strategy, StrategySpec, TargetPositions,
 };
 use crate::indicators::BarInput;
 use crate::orders::OrderEvent;
@@ -366,8 +369,8 @@ enum Slot {
 
 /// One execution of a run, attributed to its strategy. Prices and quantities are exact
 /// raw integers (units of 10^-9); `ts` is the fill's market time (UTC ns).
-#[pyclass(frozen, get_all, name = "FillRecord", module = "pi5trading._core")]
-#[derive(Debug, Clone)]
+#[pyclass(frozen, eq, get_all, name = "FillRecord", module = "pi5trading._core")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PyFillRecord {
     ts: u64,
     strategy_id: String,
@@ -377,6 +380,142 @@ pub(crate) struct PyFillRecord {
     quantity_raw: i64,
     price_raw: i64,
     commission_raw: i64,
+}
+
+impl From<&FillRecord> for PyFillRecord {
+    fn from(f: &FillRecord) -> Self {
+        Self {
+            ts: f.ts.0,
+            strategy_id: f.strategy_id.into(),
+            symbol: f.instrument.into(),
+            client_order_id: f.client_order_id.into(),
+            side: f.side.as_str(),
+            quantity_raw: f.quantity.raw(),
+            price_raw: f.price.raw(),
+            commission_raw: f.commission.raw(),
+        }
+    }
+}
+
+/// A run's fills as a read-only sequence of `FillRecord`s, made one at a time when read:
+/// the fills stay in the engine's compact form (a million-bar run keeps tens of thousands
+/// of them), shared, never copied.
+#[pyclass(frozen, sequence, name = "FillLog", module = "pi5trading._core")]
+pub(crate) struct PyFillLog(Arc<[FillRecord]>);
+
+#[pymethods]
+impl PyFillLog {
+    fn __len__(&self) -> usize {
+        self.0.len()
+    }
+
+    fn __getitem__(&self, py: Python<'_>, index: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if let Ok(slice) = index.cast::<PySlice>() {
+            let ix = slice.indices(isize::try_from(self.0.len()).unwrap_or(isize::MAX))?;
+            let mut out = Vec::with_capacity(ix.slicelength);
+            let mut i = ix.start;
+            for _ in 0..ix.slicelength {
+                let k = usize::try_from(i).map_err(|_| PyIndexError::new_err("fill index"))?;
+                out.push(PyFillRecord::from(&self.0[k]));
+                i += ix.step;
+            }
+            return Ok(out.into_pyobject(py)?.into_any().unbind());
+        }
+        let i: isize = index.extract()?;
+        let n = isize::try_from(self.0.len()).unwrap_or(isize::MAX);
+        let k = if i < 0 { i + n } else { i };
+        let f = usize::try_from(k)
+            .ok()
+            .and_then(|k| self.0.get(k))
+            .ok_or_else(|| PyIndexError::new_err("fill index out of range"))?;
+        Ok(Py::new(py, PyFillRecord::from(f))?.into_any())
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyFillIter {
+        PyFillIter {
+            fills: Arc::clone(&slf.0),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Equal to another `FillLog` or a sequence of the same `FillRecord`s (`== []`).
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        if let Ok(o) = other.cast::<PyFillLog>() {
+            return Ok(*self.0 == *o.get().0);
+        }
+        let Ok(n) = other.len() else {
+            return Ok(false);
+        };
+        if n != self.0.len() {
+            return Ok(false);
+        }
+        for (k, f) in self.0.iter().enumerate() {
+            let item = other.get_item(k)?;
+            let Ok(r) = item.cast::<PyFillRecord>() else {
+                return Ok(false);
+            };
+            if *r.get() != PyFillRecord::from(f) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("FillLog({} fills)", self.0.len())
+    }
+
+    /// Closed round trips in exit order, and the positions still open
+    /// ``(strategy_id, symbol, quantity_raw)``, computed from these fills.
+    fn round_trips(&self) -> TripsAndOpen {
+        trips_of(&self.0)
+    }
+}
+
+type TripsAndOpen = (Vec<PyRoundTrip>, Vec<(String, String, i64)>);
+
+/// Closed round trips in exit order, and the positions still open
+/// ``(strategy_id, symbol, quantity_raw)``, from `fills`.
+fn trips_of(fills: &[FillRecord]) -> TripsAndOpen {
+    let (trips, open) = round_trips(fills);
+    let trips = trips
+        .into_iter()
+        .map(|t| PyRoundTrip {
+            strategy_id: t.strategy_id.into(),
+            symbol: t.instrument.into(),
+            sign: t.sign,
+            entry_ts: t.entry_ts,
+            exit_ts: t.exit_ts,
+            quantity_raw: t.quantity,
+            entry_notional_raw: t.entry_notional,
+            exit_notional_raw: t.exit_notional,
+            commission_raw: t.commission,
+        })
+        .collect();
+    let open = open
+        .into_iter()
+        .map(|(s, i, q)| (s.into(), i.into(), q))
+        .collect();
+    (trips, open)
+}
+
+/// Iterates a `FillLog`.
+#[pyclass(frozen, name = "FillIter", module = "pi5trading._core")]
+pub(crate) struct PyFillIter {
+    fills: Arc<[FillRecord]>,
+    next: AtomicUsize,
+}
+
+#[pymethods]
+impl PyFillIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self) -> Option<PyFillRecord> {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        self.fills.get(k).map(PyFillRecord::from)
+    }
 }
 
 #[pymethods]
@@ -473,6 +612,8 @@ pub(crate) struct PyEngine {
     series: Vec<PySeries>,
     /// The recorded equity curve, moved out of the engine (no copy) after the run.
     curve: Option<StoredCurve>,
+    /// The run's fills, moved out of the engine after the run, shared with `FillLog`s.
+    fills: Option<Arc<[FillRecord]>>,
 }
 
 impl std::fmt::Debug for PyEngine {
@@ -616,6 +757,13 @@ type Curve<'py> = (
 );
 
 impl PyEngine {
+    /// The fills: the run's (shared), or those recorded so far (copied).
+    fn fill_records(&self) -> Arc<[FillRecord]> {
+        self.fills
+            .clone()
+            .unwrap_or_else(|| self.engine.recorder().fills.as_slice().into())
+    }
+
     fn curve<'py>(&self, py: Python<'py>) -> PyResult<Curve<'py>> {
         match &self.curve {
             Some((t, e, o)) => Ok((t.bind(py).clone(), e.bind(py).clone(), o.bind(py).clone())),
@@ -670,6 +818,7 @@ impl PyEngine {
             slots: Vec::new(),
             series: Vec::new(),
             curve: None,
+            fills: None,
         })
     }
 
@@ -1120,6 +1269,7 @@ impl PyEngine {
             rec.1.into_pyarray(py).unbind(),
             rec.2.into_pyarray(py).unbind(),
         ));
+        me.fills = Some(engine.take_fills().into());
         me.engine = engine;
         result
     }
@@ -1136,47 +1286,14 @@ impl PyEngine {
     }
 
     /// Every fill of the run, in order.
-    fn fills(&self) -> Vec<PyFillRecord> {
-        self.engine
-            .recorder()
-            .fills
-            .iter()
-            .map(|f| PyFillRecord {
-                ts: f.ts.0,
-                strategy_id: f.strategy_id.into(),
-                symbol: f.instrument.into(),
-                client_order_id: f.client_order_id.into(),
-                side: f.side.as_str(),
-                quantity_raw: f.quantity.raw(),
-                price_raw: f.price.raw(),
-                commission_raw: f.commission.raw(),
-            })
-            .collect()
+    fn fills(&self) -> PyFillLog {
+        PyFillLog(self.fill_records())
     }
 
     /// Closed round trips in exit order, and the positions still open
     /// ``(strategy_id, symbol, quantity_raw)``.
-    fn round_trips(&self) -> (Vec<PyRoundTrip>, Vec<(String, String, i64)>) {
-        let (trips, open) = round_trips(&self.engine.recorder().fills);
-        let trips = trips
-            .into_iter()
-            .map(|t| PyRoundTrip {
-                strategy_id: t.strategy_id.into(),
-                symbol: t.instrument.into(),
-                sign: t.sign,
-                entry_ts: t.entry_ts,
-                exit_ts: t.exit_ts,
-                quantity_raw: t.quantity,
-                entry_notional_raw: t.entry_notional,
-                exit_notional_raw: t.exit_notional,
-                commission_raw: t.commission,
-            })
-            .collect();
-        let open = open
-            .into_iter()
-            .map(|(s, i, q)| (s.into(), i.into(), q))
-            .collect();
-        (trips, open)
+    fn round_trips(&self) -> TripsAndOpen {
+        trips_of(&self.fill_records())
     }
 
     /// Σ |quantity × price| of all fills (raw money units).
@@ -1238,6 +1355,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEngine>()?;
     m.add_class::<PyCrossOver>()?;
     m.add_class::<PyFillRecord>()?;
+    m.add_class::<PyFillLog>()?;
+    m.add_class::<PyFillIter>()?;
     m.add_class::<PyRoundTrip>()?;
     m.add_class::<PyDenialRecord>()?;
     Ok(())
