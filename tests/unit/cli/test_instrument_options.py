@@ -3,6 +3,7 @@ data, or the data itself, with a note on what was inferred (issue 11, real data)
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -99,3 +100,42 @@ def test_a_coarser_tick_than_the_data_is_traded_not_refused(tmp_path: Path) -> N
     assert code == 0, err
     assert "note: prices have 6 decimals, finer than the tick 0.01" in err
     assert "order prices are rounded to the tick" in err
+
+
+def _sub_cent_minutes(path: Path, n: int = 1500) -> None:
+    """One-minute bars of a sub-dollar stock quoted in 0.0001 (a sub-penny tick), in New
+    York hours, as a vendor writes them: ISO times, four-decimal prices."""
+    import datetime as dt
+
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    close = np.round(0.85 * np.exp(np.cumsum(rng.normal(0, 0.002, n))), 4)
+    rows = ["timestamp,open,high,low,close,volume"]
+    t = dt.datetime(2024, 3, 4, 14, 30, tzinfo=dt.UTC)  # 09:30 New York
+    prev = close[0]
+    for c in close:
+        o = prev
+        hi, lo = max(o, c) + 0.0002, min(o, c) - 0.0002
+        rows.append(f"{t.isoformat()},{o:.4f},{hi:.4f},{lo:.4f},{c:.4f},{rng.integers(1e4, 1e6)}")
+        prev = c
+        t += dt.timedelta(minutes=1)
+        if t.hour == 21:  # 16:00 New York: the next day's open
+            t += dt.timedelta(hours=17, minutes=30)
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_an_intraday_sub_cent_file_backtests_from_the_cli(tmp_path: Path) -> None:
+    _sub_cent_minutes(tmp_path / "PENNY.csv")
+    runner = CliRunner(env={"PI5_DATA_DIR": str(tmp_path / "data")})
+    args = ["backtest", "--data", str(tmp_path / "PENNY.csv"), "--no-save", "--json"]
+    args += ["--out", str(tmp_path / "report"), "-p", "quantity=500"]
+    out = runner.invoke(main, args)  # the default risk profile, New York hours
+    assert out.exit_code == 0, out.output
+    assert "note: tick 0.0001 taken from the data's 4-decimal prices" in out.stderr
+    assert "warning: risk denied" not in out.stderr
+    stats = json.loads(out.stdout)
+    assert stats["trade_stats"]["trades"] > 5
+    trades = (tmp_path / "report" / "trades.csv").read_text().splitlines()
+    assert trades[0].startswith("strategy_id,symbol,")
+    assert all(",PENNY," in row for row in trades[1:])
