@@ -211,6 +211,9 @@ pub struct SimulatedVenue {
     now: u64,
     scratch: Vec<u64>,
     positions_buf: Vec<PositionEvent>,
+    /// Tests turn the quiet-bar shortcut off to compare it with the full path.
+    #[cfg(test)]
+    full_path_only: bool,
 }
 
 impl SimulatedVenue {
@@ -230,6 +233,8 @@ impl SimulatedVenue {
             now: 0,
             scratch: Vec::new(),
             positions_buf: Vec::new(),
+            #[cfg(test)]
+            full_path_only: false,
         }
     }
 
@@ -719,6 +724,54 @@ impl SimulatedVenue {
             ));
         }
         let m = self.known(instrument)?;
+        if self.quiet(m, ts_close) {
+            // Nothing can happen on the path: only the clock and the mark move, exactly
+            // what the full walk below leaves behind in this case.
+            self.now = self.now.max(ts_close);
+        } else {
+            self.walk_bar(m, ts_open, ts_close, ohlc, volume, out)?;
+        }
+        let market = &mut self.markets.list[m];
+        market.last_price = Some(c);
+        market.last_volume = volume;
+        market.last_range = Some((l, h));
+        self.portfolio.mark(instrument, c);
+        Ok(())
+    }
+
+    /// No working order in market `m`, and no order anywhere arriving (latency) or
+    /// expiring up to `until`: a bar of this market ending at `until` can fill, trigger,
+    /// expire, release or accept nothing (the orders that could take part in its path are
+    /// the market's working orders and the ones arriving during it; everything else only
+    /// happens as a consequence of those).
+    #[inline]
+    fn quiet(&self, m: usize, until: u64) -> bool {
+        #[cfg(test)]
+        if self.full_path_only {
+            return false;
+        }
+        self.markets.list[m].live.is_empty()
+            && self
+                .inflight
+                .first()
+                .is_none_or(|&(arrival, _)| arrival > until)
+            && self
+                .expiries
+                .first()
+                .is_none_or(|&(expire, _)| expire >= until)
+    }
+
+    /// A bar's full path: the open as a point, then its three legs.
+    fn walk_bar(
+        &mut self,
+        m: usize,
+        ts_open: u64,
+        ts_close: u64,
+        ohlc: [i64; 4],
+        volume: i64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        let [o, h, l, c] = ohlc;
         self.advance(ts_open, out)?;
         let cap = self.capacity(m, volume);
         let mut ctx = Ctx {
@@ -741,11 +794,6 @@ impl SimulatedVenue {
             ctx.ts = to.1;
             self.advance(to.1, out)?;
         }
-        let market = &mut self.markets.list[m];
-        market.last_price = Some(c);
-        market.last_volume = volume;
-        market.last_range = Some((l, h));
-        self.portfolio.mark(instrument, c);
         Ok(())
     }
 
