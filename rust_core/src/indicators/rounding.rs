@@ -82,12 +82,24 @@ pub fn raw_from_f64(x: f64) -> CoreResult<i64> {
     // the same integer as the exact product. Ties and near-ties take the exact path below.
     let y = x * SCALE_F64;
     if y.abs() < 8_796_093_022_208.0 {
-        let r = y.round_ties_even();
+        let r = round_ties_even_small(y);
         if (y - r).abs() < 0.5 - 1.0 / 1024.0 {
             return Ok(r as i64);
         }
     }
     raw_from_f64_exact(x)
+}
+
+/// `y` rounded to an integer, ties to even, for `|y| < 2^51`: `y.round_ties_even()` without
+/// the library call it compiles to on baseline x86-64. Adding 1.5·2^52 moves `y` into
+/// [2^52, 2^53), where consecutive floats are exactly 1 apart, so the addition itself rounds
+/// `y` to an integer (round to nearest, ties to even — the floating-point mode Rust
+/// assumes; 1.5·2^52 is even, so ties go to the even integer of `y` too); subtracting it
+/// again is exact. Only the sign of a zero result can differ (`-0.3` gives `+0.0`).
+#[inline]
+fn round_ties_even_small(y: f64) -> f64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
+    (y + MAGIC) - MAGIC
 }
 
 /// The exact conversion: decompose the float and scale its mantissa in `i128`.
@@ -256,6 +268,64 @@ mod tests {
             assert_eq!(raw_from_f64(x).ok(), raw_from_f64_exact(x).ok(), "{x:e}");
             let on_grid = (x * 1e9).round() / 1e9;
             assert_eq!(raw_from_f64(on_grid).ok(), raw_from_f64_exact(on_grid).ok());
+        }
+    }
+
+    #[test]
+    fn inline_rounding_edges() {
+        let edges = [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            2.5,
+            -2.5,
+            0.499_999_999_999_999_94,
+            4_503_599_627_370_495.5 / 2.0,
+            2_251_799_813_685_247.5,
+            -2_251_799_813_685_247.5,
+            2_251_799_813_685_246.5,
+            8_796_093_022_207.5,
+            8_796_093_022_206.5,
+        ];
+        for y in edges {
+            assert_eq!(round_ties_even_small(y), y.round_ties_even(), "{y}");
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The inline rounding equals `round_ties_even` below 2^51: random floats, exact
+        /// halves and the neighbours of halves.
+        #[test]
+        fn inline_rounding_equals_round_ties_even(
+            y in prop_oneof![
+                -2_251_799_813_685_248.0_f64..2_251_799_813_685_248.0,
+                -1e4_f64..1e4,
+                any::<i64>().prop_map(|k| (k >> 13) as f64 + 0.5),
+                any::<i32>().prop_map(|k| f64::from(k) + 0.5),
+            ],
+            nudge in -2_i64..=2,
+        ) {
+            // Neighbouring floats of the drawn value as well (just off a tie).
+            let y = f64::from_bits(y.to_bits().wrapping_add_signed(nudge));
+            if y.is_finite() && y.abs() < 2_251_799_813_685_248.0 {
+                prop_assert_eq!(round_ties_even_small(y), y.round_ties_even());
+            }
+        }
+
+        /// Whole conversions, fast path against the exact decomposition, prices on the
+        /// cent grid and just off it.
+        #[test]
+        fn fast_conversion_equals_the_exact_one(
+            cents in 1_i64..1_000_000_000,
+            nudge in -3_i64..=3,
+        ) {
+            #[allow(clippy::cast_precision_loss)]
+            let x = f64::from_bits((cents as f64 / 100.0).to_bits().wrapping_add_signed(nudge));
+            prop_assert_eq!(raw_from_f64(x).ok(), raw_from_f64_exact(x).ok());
         }
     }
 
