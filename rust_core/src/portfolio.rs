@@ -537,9 +537,10 @@ impl Portfolio {
         })
     }
 
-    /// Set the mark price (raw) used for unrealised P&L and equity.
+    /// Set the mark price (raw) used for unrealised P&L and equity. Returns the
+    /// instrument's mark number, for [`Self::mark_slot`].
     #[inline]
-    pub fn mark(&mut self, instrument: Symbol, price: i64) {
+    pub fn mark(&mut self, instrument: Symbol, price: i64) -> usize {
         let (i, new) = self.mark_ix.insert(instrument);
         if new {
             // No position without a mark: nothing held here yet.
@@ -548,12 +549,21 @@ impl Portfolio {
                 quantity: 0,
                 value: 0,
             });
-            return;
+        } else {
+            self.mark_slot(i, price);
         }
-        let m = &mut self.marks[i];
-        m.price = price;
-        if m.quantity != 0 {
-            self.marked += m.revalue();
+        i
+    }
+
+    /// Set the mark price of the instrument numbered `slot` (returned by [`Self::mark`]
+    /// for it): the per-bar form, without looking the symbol up.
+    #[inline]
+    pub fn mark_slot(&mut self, slot: usize, price: i64) {
+        if let Some(m) = self.marks.get_mut(slot) {
+            m.price = price;
+            if m.quantity != 0 {
+                self.marked += m.revalue();
+            }
         }
     }
 

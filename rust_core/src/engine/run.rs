@@ -100,10 +100,10 @@ impl EngineState {
     /// The Rust part of a bar: venue, risk, indicators, crossovers, equity; leaves the
     /// strategies to call in `to_call` and the fired crossovers in `fired`.
     fn process_bar(&mut self, b: &RawBar) -> CoreResult<()> {
-        let symbol = self.instruments[b.instrument].symbol;
+        let market = self.instruments[b.instrument].market;
         self.scratch.clear();
         self.venue
-            .process_bar_raw(symbol, b.open_ts, b.ts, b.ohlc, b.volume, &mut self.scratch)?;
+            .process_bar_at(market, b.open_ts, b.ts, b.ohlc, b.volume, &mut self.scratch)?;
         if !self.scratch.is_empty() {
             self.recorder.fills_from(&self.scratch);
             self.pending.append(&mut self.scratch);
@@ -375,7 +375,9 @@ impl Engine {
         self.now = b.ts;
         self.sweep_closed();
         self.process_bar(b)?;
-        self.dispatch(strategies)?;
+        if !self.pending.is_empty() {
+            self.dispatch(strategies)?;
+        }
         if self.fired.is_empty() && self.to_call.is_empty() {
             return Ok(());
         }
@@ -416,6 +418,7 @@ impl Engine {
     /// Advance the clock to `to` and run the due timers' handlers in time order. The clock
     /// moves one due time at a time, so a handler may set a timer due before `to` (it fires
     /// in its turn) and the clock never reads later than the event being handled.
+    #[inline]
     fn fire_timers<E, S>(&mut self, to: u64, strategies: &mut [S]) -> Result<(), E>
     where
         E: From<CoreError>,
@@ -425,6 +428,15 @@ impl Engine {
         if to <= self.clock.now().0 {
             return Ok(());
         }
+        self.move_clock(to, strategies)
+    }
+
+    fn move_clock<E, S>(&mut self, to: u64, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        use crate::clock::Clock;
         if self.clock.next_deadline().is_none_or(|t| t.0 > to) {
             // Nothing due (every bar of a run without timers): just move the clock.
             let st: &mut EngineState = self;

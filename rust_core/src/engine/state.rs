@@ -29,6 +29,8 @@ pub struct InstrumentSlot {
     /// Raw tick and lot sizes.
     pub tick: i64,
     pub lot: i64,
+    /// The venue's number for its market (`SimulatedVenue::process_bar_at`).
+    pub market: usize,
 }
 
 /// A registered strategy.
@@ -207,6 +209,10 @@ impl EngineState {
             ));
         }
         self.venue.add_instrument(ins)?;
+        let market = self
+            .venue
+            .market_index(&symbol)
+            .ok_or_else(|| CoreError::InvalidState(format!("{symbol} has no market")))?;
         if let Some(r) = self.risk.as_mut() {
             // With its calendar: a 24/7 instrument is never outside trading hours.
             r.register_instrument(ins);
@@ -218,6 +224,7 @@ impl EngineState {
             size_precision: ins.size_precision,
             tick: ins.tick_size.raw(),
             lot: ins.lot_size.raw(),
+            market,
         });
         self.by_symbol.insert(symbol, idx);
         for st in &mut self.strategies {

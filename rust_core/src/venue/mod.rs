@@ -75,6 +75,9 @@ struct Market {
     trailing: usize,
     /// Working IOC/FOK orders (cancelled after their first price check).
     immediate: usize,
+    /// The portfolio's number for this instrument's mark, once it has one (saves a
+    /// lookup per bar).
+    mark_slot: Option<usize>,
 }
 
 impl Market {
@@ -92,6 +95,7 @@ impl Market {
             last_range: None,
             trailing: 0,
             immediate: 0,
+            mark_slot: None,
         }
     }
 
@@ -707,6 +711,43 @@ impl SimulatedVenue {
         volume: i64,
         out: &mut Vec<VenueEvent>,
     ) -> CoreResult<()> {
+        Self::check_bar(ts_open, ts_close, ohlc, volume)?;
+        let m = self.known(instrument)?;
+        self.bar_at(m, ts_open, ts_close, ohlc, volume, out)
+    }
+
+    /// The number of a registered instrument's market, for [`Self::process_bar_at`].
+    #[must_use]
+    pub fn market_index(&self, instrument: &Symbol) -> Option<usize> {
+        self.markets.ix(instrument)
+    }
+
+    /// [`Self::process_bar_raw`] for the market numbered `market` ([`Self::market_index`]):
+    /// what a loop over one instrument's bars calls, without a symbol lookup per bar.
+    ///
+    /// # Errors
+    /// As `process_bar_raw`; `InvalidInput` for an unknown market number.
+    pub fn process_bar_at(
+        &mut self,
+        market: usize,
+        ts_open: u64,
+        ts_close: u64,
+        ohlc: [i64; 4],
+        volume: i64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        Self::check_bar(ts_open, ts_close, ohlc, volume)?;
+        if market >= self.markets.list.len() {
+            return Err(CoreError::invalid(
+                "instrument",
+                format!("no market number {market} at the venue"),
+            ));
+        }
+        self.bar_at(market, ts_open, ts_close, ohlc, volume, out)
+    }
+
+    #[inline]
+    fn check_bar(ts_open: u64, ts_close: u64, ohlc: [i64; 4], volume: i64) -> CoreResult<()> {
         let [o, h, l, c] = ohlc;
         if l > h || h < o.max(c) || l > o.min(c) || l <= 0 {
             return Err(CoreError::invalid(
@@ -723,7 +764,21 @@ impl SimulatedVenue {
                 format!("{ts_open} is after the bar's close time {ts_close}"),
             ));
         }
-        let m = self.known(instrument)?;
+        Ok(())
+    }
+
+    /// A checked bar of market `m`.
+    #[inline]
+    fn bar_at(
+        &mut self,
+        m: usize,
+        ts_open: u64,
+        ts_close: u64,
+        ohlc: [i64; 4],
+        volume: i64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        let [_, h, l, c] = ohlc;
         if self.quiet(m, ts_close) {
             // Nothing can happen on the path: only the clock and the mark move, exactly
             // what the full walk below leaves behind in this case.
@@ -735,7 +790,10 @@ impl SimulatedVenue {
         market.last_price = Some(c);
         market.last_volume = volume;
         market.last_range = Some((l, h));
-        self.portfolio.mark(instrument, c);
+        match market.mark_slot {
+            Some(slot) => self.portfolio.mark_slot(slot, c),
+            None => market.mark_slot = Some(self.portfolio.mark(market.symbol, c)),
+        }
         Ok(())
     }
 

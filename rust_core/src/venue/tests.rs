@@ -707,6 +707,13 @@ fn invalid_inputs_are_errors() {
     assert!(v
         .process_bar_raw(sym("MSFT"), T0, T0, [c(100); 4], 0, &mut out)
         .is_err());
+    assert!(v.market_index(&sym("MSFT")).is_none());
+    assert!(v
+        .process_bar_at(7, T0, T0, [c(100); 4], 0, &mut out)
+        .is_err());
+    assert!(v
+        .process_bar_at(0, T0, T0, [c(100), c(99), c(98), c(100)], 0, &mut out)
+        .is_err());
     assert!(v
         .process_bar_raw(sym(SYM), T0 + 1, T0, [c(100); 4], 0, &mut out)
         .is_err());
@@ -1094,7 +1101,9 @@ fn quiet_bars_flow(
                 let ohlc = [o, h, l, cl].map(c);
                 let (open_ts, close_ts) = (T0 + (n - 1) * MIN, T0 + n * MIN);
                 let s = sym(symbols[j]);
-                fast.process_bar_raw(s, open_ts, close_ts, ohlc, volume * ONE, &mut a)
+                // The fast venue by market number (cached mark slot), the other by symbol.
+                let market = fast.market_index(&s).unwrap();
+                fast.process_bar_at(market, open_ts, close_ts, ohlc, volume * ONE, &mut a)
                     .unwrap();
                 full.process_bar_raw(s, open_ts, close_ts, ohlc, volume * ONE, &mut b)
                     .unwrap();
