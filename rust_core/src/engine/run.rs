@@ -99,7 +99,11 @@ impl EngineState {
 
     /// The Rust part of a bar: venue, risk, indicators, crossovers, equity; leaves the
     /// strategies to call in `to_call` and the fired crossovers in `fired`.
-    fn process_bar(&mut self, b: &RawBar) -> CoreResult<()> {
+    fn process_bar<E, S>(&mut self, b: &RawBar, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
         let market = self.instruments[b.instrument].market;
         self.scratch.clear();
         self.venue
@@ -118,12 +122,20 @@ impl EngineState {
             volume: b.volume,
             ts_ns: b.ts,
         };
-        for slot in self
+        for (k, slot) in self
             .indicators
             .iter_mut()
-            .filter(|x| x.instrument == b.instrument)
+            .enumerate()
+            .filter(|(_, x)| x.instrument == b.instrument)
         {
-            slot.ready = slot.indicator.feed(&input)?;
+            slot.ready = match &mut slot.indicator {
+                Some(indicator) => indicator.feed(&input)?,
+                None => {
+                    let (ready, level) = strategies[slot.strategy].feed_indicator(k, &input)?;
+                    slot.level = level;
+                    ready
+                }
+            };
         }
         self.fired.clear();
         for (ci, c) in self
@@ -132,9 +144,9 @@ impl EngineState {
             .enumerate()
             .filter(|(_, c)| c.instrument == b.instrument)
         {
-            let va = self.indicators[c.a].indicator.level();
+            let va = self.indicators[c.a].level();
             let vb = match c.b {
-                Some(k) => self.indicators[k].indicator.level(),
+                Some(k) => self.indicators[k].level(),
                 None => Some(c.level),
             };
             c.cross.update(va, vb);
@@ -374,7 +386,7 @@ impl Engine {
         self.fire_timers(b.ts.saturating_sub(1), strategies)?;
         self.now = b.ts;
         self.sweep_closed();
-        self.process_bar(b)?;
+        self.process_bar(b, strategies)?;
         if !self.pending.is_empty() {
             self.dispatch(strategies)?;
         }

@@ -61,8 +61,23 @@ pub struct StrategySpec {
 pub(super) struct IndicatorSlot {
     pub instrument: usize,
     pub strategy: usize,
-    pub indicator: Box<dyn FedIndicator>,
+    /// `None`: the strategy feeds it ([`super::Strategy::feed_indicator`]) and the engine
+    /// keeps its `level`.
+    pub indicator: Option<Box<dyn FedIndicator>>,
     pub ready: bool,
+    /// The value after the last feed of a strategy-fed slot.
+    pub level: Option<f64>,
+}
+
+impl IndicatorSlot {
+    /// The current value, for crossovers.
+    #[inline]
+    pub fn level(&self) -> Option<f64> {
+        match &self.indicator {
+            Some(i) => i.level(),
+            None => self.level,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -310,6 +325,31 @@ impl EngineState {
         symbol: &str,
         indicator: Box<dyn FedIndicator>,
     ) -> CoreResult<usize> {
+        self.add_indicator_slot(strategy, symbol, Some(indicator))
+    }
+
+    /// An indicator slot the strategy feeds itself: before its callbacks, every bar of
+    /// `symbol` goes to the strategy's [`super::Strategy::feed_indicator`] with this slot's
+    /// number, in slot order with the engine-fed ones (what an adapter over another
+    /// runtime uses to feed its own indicator objects). Otherwise as
+    /// [`Self::register_indicator`].
+    ///
+    /// # Errors
+    /// Unknown strategy or symbol.
+    pub fn register_strategy_indicator(
+        &mut self,
+        strategy: usize,
+        symbol: &str,
+    ) -> CoreResult<usize> {
+        self.add_indicator_slot(strategy, symbol, None)
+    }
+
+    fn add_indicator_slot(
+        &mut self,
+        strategy: usize,
+        symbol: &str,
+        indicator: Option<Box<dyn FedIndicator>>,
+    ) -> CoreResult<usize> {
         self.strategy(strategy)?;
         let instrument = self.instrument_index(symbol)?;
         self.indicators.push(IndicatorSlot {
@@ -317,6 +357,7 @@ impl EngineState {
             strategy,
             indicator,
             ready: false,
+            level: None,
         });
         Ok(self.indicators.len() - 1)
     }
