@@ -111,7 +111,11 @@ pub fn raw_from_f64_fast(x: f64) -> Option<i64> {
     if y.abs() < 8_796_093_022_208.0 {
         let r = round_ties_even_small(y);
         if (y - r).abs() < 0.5 - 1.0 / 1024.0 {
-            return Some(r as i64);
+            // `r + MAGIC` (exact) lies in [2^52, 2^53), where a float's bits are its
+            // integer value plus a constant: the difference of the bits is `r` as an
+            // integer, without the saturating float -> int conversion.
+            #[allow(clippy::cast_possible_wrap)]
+            return Some((r + MAGIC).to_bits() as i64 - MAGIC.to_bits() as i64);
         }
     }
     None
@@ -123,11 +127,13 @@ pub fn raw_from_f64_fast(x: f64) -> Option<i64> {
 /// `y` to an integer (round to nearest, ties to even — the floating-point mode Rust
 /// assumes; 1.5·2^52 is even, so ties go to the even integer of `y` too); subtracting it
 /// again is exact. Only the sign of a zero result can differ (`-0.3` gives `+0.0`).
-#[inline]
+#[inline(always)]
 fn round_ties_even_small(y: f64) -> f64 {
-    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
     (y + MAGIC) - MAGIC
 }
+
+/// 1.5 · 2^52 (see [`round_ties_even_small`]).
+const MAGIC: f64 = 6_755_399_441_055_744.0;
 
 /// The exact conversion: decompose the float and scale its mantissa in `i128`.
 fn raw_from_f64_exact(x: f64) -> CoreResult<i64> {
