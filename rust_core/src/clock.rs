@@ -294,6 +294,20 @@ impl TestClock {
         Ok(())
     }
 
+    /// `advance_to(to)` for a clock with nothing pending (no timer or alert, not even a
+    /// cancelled one still queued): moves the clock and returns `true`. Otherwise (or for a
+    /// time before now) changes nothing and returns `false`. A backtest without timers
+    /// moves the clock this way on every bar.
+    #[inline]
+    pub fn advance_idle(&mut self, to: UnixNanos) -> bool {
+        if self.timers.heap.is_empty() && to >= self.now {
+            self.now = to;
+            true
+        } else {
+            false
+        }
+    }
+
     /// `advance_to` returning a fresh vector.
     pub fn advance(&mut self, to: UnixNanos) -> CoreResult<Vec<TimeEvent>> {
         let mut out = Vec::new();
@@ -401,6 +415,28 @@ mod tests {
             .iter()
             .map(|e| (e.name.to_string(), e.ts_event.0))
             .collect()
+    }
+
+    /// `advance_idle` moves an idle clock exactly as `advance_to` does, and leaves a clock
+    /// with anything queued (or a time in the past) to it.
+    #[test]
+    fn idle_advance_equals_advance_to_and_refuses_otherwise() {
+        let (mut fast, mut slow) = (TestClock::new(UnixNanos(5)), TestClock::new(UnixNanos(5)));
+        for to in [5, 6, 100, 1_000_000] {
+            assert!(fast.advance_idle(UnixNanos(to)));
+            assert!(slow.advance(UnixNanos(to)).unwrap().is_empty());
+            assert_eq!(fast.now(), slow.now());
+        }
+        assert!(!fast.advance_idle(UnixNanos(4)));
+        assert_eq!(fast.now(), UnixNanos(1_000_000));
+        fast.set_time_alert("x", UnixNanos(2_000_000)).unwrap();
+        assert!(!fast.advance_idle(UnixNanos(1_500_000)));
+        assert_eq!(fast.now(), UnixNanos(1_000_000));
+        // Cancelled but still queued: still the full path.
+        assert!(fast.cancel_timer("x"));
+        assert!(!fast.advance_idle(UnixNanos(1_500_000)));
+        assert!(fast.advance(UnixNanos(3_000_000)).unwrap().is_empty());
+        assert!(fast.advance_idle(UnixNanos(3_000_001)));
     }
 
     #[test]

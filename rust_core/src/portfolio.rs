@@ -38,12 +38,33 @@ pub fn div_round(a: i128, b: i128) -> i128 {
 }
 
 /// `quantity × price` in raw money units (both inputs raw), rounded half to even.
+///
+/// Exactly `div_round(quantity · price, 10^9)`, without a 128-bit division (a library
+/// call on the per-bar path): with `|q| = qh·S + ql` and `|p| = ph·S + pl` (`S = 10^9`),
+/// `|q·p| / S = qh·ph·S + qh·pl + ql·ph + ql·pl / S`, where only the last term has a
+/// fraction and `ql·pl < S²` fits in 64 bits. Half-even rounding is symmetric, so the sign
+/// is applied afterwards.
 #[must_use]
+#[inline]
 pub fn notional(quantity: i64, price: i64) -> i128 {
-    div_round(
-        i128::from(quantity) * i128::from(price),
-        i128::from(FIXED_SCALE),
-    )
+    const S: u64 = FIXED_SCALE.unsigned_abs();
+    let (q, p) = (quantity.unsigned_abs(), price.unsigned_abs());
+    let (qh, ql) = (q / S, q % S);
+    let (ph, pl) = (p / S, p % S);
+    let low = ql * pl;
+    let (fq, fr) = (low / S, low % S);
+    let whole = u128::from(qh) * u128::from(ph) * u128::from(S)
+        + u128::from(qh) * u128::from(pl)
+        + u128::from(ql) * u128::from(ph)
+        + u128::from(fq);
+    let up = fr > S / 2 || (fr == S / 2 && whole & 1 == 1);
+    // |q·p| / S < 2^126 / 10^9: always an i128.
+    let magnitude = i128::try_from(whole + u128::from(up)).unwrap_or(i128::MAX);
+    if (quantity < 0) == (price < 0) {
+        magnitude
+    } else {
+        -magnitude
+    }
 }
 
 /// Cash account (no shorts, cash never negative) or margin account.
@@ -268,10 +289,36 @@ pub struct Portfolio {
     commissions: i128,
     positions: BTreeMap<Symbol, Position>,
     strategies: BTreeMap<StrategyId, StrategyLedger>,
-    /// Last raw price per instrument (`marks[mark_ix.get(symbol)]`): read for every position
-    /// on every equity sample, so found by the inline symbol, no string comparison.
+    /// Per instrument (`marks[mark_ix.get(symbol)]`, found by the inline symbol): the last
+    /// raw price and the account position's value at it.
     mark_ix: IdIndex<Symbol>,
-    marks: Vec<i64>,
+    marks: Vec<Mark>,
+    /// Σ `marks[i].value`: the marked value of every position, kept up to date by `mark`
+    /// and `apply_fill` (exact), so the equity is read without a pass over the positions.
+    marked: i128,
+    /// Positions with a non-zero quantity.
+    open: usize,
+}
+
+/// One instrument's last price and the account's position in it, valued at that price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mark {
+    price: i64,
+    /// The account's net raw quantity.
+    quantity: i64,
+    /// `notional(quantity, price)`.
+    value: i128,
+}
+
+impl Mark {
+    /// Re-value at the current price and quantity; returns the change.
+    #[inline]
+    fn revalue(&mut self) -> i128 {
+        let value = notional(self.quantity, self.price);
+        let change = value - self.value;
+        self.value = value;
+        change
+    }
 }
 
 impl Portfolio {
@@ -298,6 +345,8 @@ impl Portfolio {
             strategies: BTreeMap::new(),
             mark_ix: IdIndex::default(),
             marks: Vec::new(),
+            marked: 0,
+            open: 0,
         })
     }
 
@@ -344,14 +393,14 @@ impl Portfolio {
     where
         Symbol: Borrow<Q>,
     {
-        self.mark_ix.get(instrument).map(|i| self.marks[i])
+        self.mark_ix.get(instrument).map(|i| self.marks[i].price)
     }
 
     /// The last raw price of `instrument` (by its symbol: what the per-bar sums use).
     #[inline]
     #[must_use]
     pub fn mark_at(&self, instrument: &Symbol) -> Option<i64> {
-        self.mark_ix.get(instrument).map(|i| self.marks[i])
+        self.mark_ix.get(instrument).map(|i| self.marks[i].price)
     }
 
     /// The account's netting position (default: flat).
@@ -394,13 +443,27 @@ impl Portfolio {
         self.strategies.get(strategy_id)
     }
 
-    /// Σ marked values of the open positions.
+    /// Σ marked values of the open positions (kept as the marks and fills come in).
+    #[inline]
     #[must_use]
     pub fn marked_positions(&self) -> i128 {
+        self.marked
+    }
+
+    /// Σ marked values recomputed from the positions: what `marked_positions` keeps.
+    #[cfg(test)]
+    pub(crate) fn marked_recomputed(&self) -> i128 {
         self.positions
             .iter()
             .map(|(i, p)| p.marked_value(self.mark_at(i)))
             .sum()
+    }
+
+    /// Is any position open (non-zero)?
+    #[inline]
+    #[must_use]
+    pub fn has_open_position(&self) -> bool {
+        self.open > 0
     }
 
     #[must_use]
@@ -412,6 +475,7 @@ impl Portfolio {
     }
 
     /// Cash + marked positions.
+    #[inline]
     #[must_use]
     pub fn equity(&self) -> i128 {
         self.cash + self.marked_positions()
@@ -473,14 +537,33 @@ impl Portfolio {
         })
     }
 
-    /// Set the mark price (raw) used for unrealised P&L and equity.
+    /// Set the mark price (raw) used for unrealised P&L and equity. Returns the
+    /// instrument's mark number, for [`Self::mark_slot`].
     #[inline]
-    pub fn mark(&mut self, instrument: Symbol, price: i64) {
+    pub fn mark(&mut self, instrument: Symbol, price: i64) -> usize {
         let (i, new) = self.mark_ix.insert(instrument);
         if new {
-            self.marks.push(price);
+            // No position without a mark: nothing held here yet.
+            self.marks.push(Mark {
+                price,
+                quantity: 0,
+                value: 0,
+            });
         } else {
-            self.marks[i] = price;
+            self.mark_slot(i, price);
+        }
+        i
+    }
+
+    /// Set the mark price of the instrument numbered `slot` (returned by [`Self::mark`]
+    /// for it): the per-bar form, without looking the symbol up.
+    #[inline]
+    pub fn mark_slot(&mut self, slot: usize, price: i64) {
+        if let Some(m) = self.marks.get_mut(slot) {
+            m.price = price;
+            if m.quantity != 0 {
+                self.marked += m.revalue();
+            }
         }
     }
 
@@ -511,8 +594,13 @@ impl Portfolio {
             return Err(CoreError::invalid("commission", "must be >= 0"));
         }
         // Until the venue marks it, an instrument is valued at its last fill.
-        if self.mark_ix.insert(instrument).1 {
-            self.marks.push(price.raw());
+        let (mi, new) = self.mark_ix.insert(instrument);
+        if new {
+            self.marks.push(Mark {
+                price: price.raw(),
+                quantity: 0,
+                value: 0,
+            });
         }
         let value = notional(quantity.raw(), price.raw());
         let fee = i128::from(commission.raw());
@@ -524,6 +612,15 @@ impl Portfolio {
         let (kinds, realised) = pos.apply(side, (quantity, price), value, fee);
         self.realised += realised;
         push_events(out, instrument, None, kinds, pos, ts);
+        let m = &mut self.marks[mi];
+        let was_open = m.quantity != 0;
+        m.quantity = pos.quantity.raw();
+        self.marked += m.revalue();
+        match (was_open, m.quantity != 0) {
+            (false, true) => self.open += 1,
+            (true, false) => self.open -= 1,
+            _ => {}
+        }
 
         let ledger = self.strategies.entry(strategy_id).or_default();
         ledger.cash_flow += flow;
@@ -771,7 +868,51 @@ mod tests {
         .is_err());
     }
 
+    /// The notional as it was defined: one 128-bit division, rounded half to even.
+    fn notional_by_division(quantity: i64, price: i64) -> i128 {
+        div_round(
+            i128::from(quantity) * i128::from(price),
+            i128::from(FIXED_SCALE),
+        )
+    }
+
+    #[test]
+    fn notional_edges() {
+        let edges = [
+            0,
+            1,
+            -1,
+            499_999_999,
+            500_000_000,
+            500_000_001,
+            1_500_000_000,
+            2_500_000_000,
+            ONE,
+            -ONE,
+            ONE - 1,
+            ONE + 1,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MAX - 1,
+        ];
+        for q in edges {
+            for p in edges {
+                assert_eq!(notional(q, p), notional_by_division(q, p), "{q} x {p}");
+            }
+        }
+    }
+
     proptest! {
+        /// The split computation of the notional equals the 128-bit division, ties included.
+        #[test]
+        fn notional_equals_the_division(
+            q in prop_oneof![any::<i64>(), -1_000_000_000_000_i64..1_000_000_000_000, (-2000_i64..2000).prop_map(|k| k * 500_000_000)],
+            p in prop_oneof![any::<i64>(), 1_i64..10_000_000_000_000, (-2000_i64..2000).prop_map(|k| k * 500_000_000 + 1)],
+        ) {
+            prop_assert_eq!(notional(q, p), notional_by_division(q, p));
+        }
+
         /// After every fill and mark: the account identity and every strategy's identity hold
         /// exactly, and strategy P&L sums to account P&L.
         #[test]
@@ -797,6 +938,11 @@ mod tests {
                         fee * 10_000_000, 0, &mut ev).unwrap();
                 }
                 prop_assert_eq!(p.identity_residual(), 0);
+                prop_assert_eq!(p.marked_positions(), p.marked_recomputed());
+                prop_assert_eq!(
+                    p.has_open_position(),
+                    p.positions().values().any(|x| !x.quantity.is_zero())
+                );
                 let mut total = 0;
                 for id in strategies {
                     prop_assert_eq!(p.strategy_identity_residual(id), 0);

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use crate::error::{CoreError, CoreResult};
-use crate::indicators::rounding::raw_from_f64;
+use crate::indicators::rounding::{raw_from_f64, raw_from_f64_fast};
 use crate::indicators::BarInput;
 use crate::types::BarType;
 
@@ -41,12 +41,15 @@ impl Column<'_> {
     }
 
     /// Row `i` in raw units (validated by [`BarSeries::new`]).
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn get(&self, i: usize) -> i64 {
         match self {
             Self::Raw(v) => v[i],
-            Self::Float(v) => raw_from_f64(v[i]).unwrap_or(0),
+            Self::Float(v) => {
+                let x = v[i];
+                raw_from_f64_fast(x).unwrap_or_else(|| raw_from_f64(x).unwrap_or(0))
+            }
         }
     }
 }
@@ -300,6 +303,7 @@ impl<'a> Feed<'a> {
         self.peek().map(|(s, i)| self.series[s].ts_at(i))
     }
 
+    #[inline]
     fn peek(&self) -> Option<(usize, usize)> {
         if self.series.len() == 1 {
             let i = self.cursor[0];

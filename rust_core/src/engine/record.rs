@@ -50,12 +50,8 @@ impl Recorder {
     #[inline]
     pub fn sample(&mut self, ts: u64, portfolio: &Portfolio) {
         let ts = i64::try_from(ts).unwrap_or(i64::MAX);
-        #[allow(clippy::cast_precision_loss)]
-        let equity = portfolio.equity() as f64 / 1e9;
-        let open = portfolio
-            .positions()
-            .values()
-            .any(|p| !p.quantity.is_zero());
+        let equity = money_to_f64(portfolio.equity());
+        let open = portfolio.has_open_position();
         if self.ts.last() == Some(&ts) {
             if let (Some(e), Some(o)) = (self.equity.last_mut(), self.position_open.last_mut()) {
                 *e = equity;
@@ -89,6 +85,19 @@ impl Recorder {
                 }
             }
         }
+    }
+}
+
+/// Raw money as a float in money units: the nearest `f64` to the integer, divided by 10^9.
+/// An `i64` converts in one instruction, an `i128` through a library call; both round the
+/// same integer to nearest, so the result is the same either way. (`black_box` only keeps
+/// the optimiser from folding the two branches back into the library call.)
+#[inline]
+#[allow(clippy::cast_precision_loss)]
+fn money_to_f64(raw: i128) -> f64 {
+    match i64::try_from(raw) {
+        Ok(r) => std::hint::black_box(r) as f64 / 1e9,
+        Err(_) => raw as f64 / 1e9,
     }
 }
 
@@ -251,6 +260,27 @@ mod tests {
             (-1, 4, 5, 10)
         );
         assert_eq!(short.commission, 2 + 2);
+    }
+
+    mod conversion {
+        use super::super::money_to_f64;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// The `i64` route of the equity conversion equals the `i128` one.
+            #[test]
+            fn money_to_f64_equals_the_i128_conversion(
+                raw in prop_oneof![
+                    any::<i64>().prop_map(i128::from),
+                    any::<i128>(),
+                    (0_i64..(1 << 60)).prop_map(|x| i128::from(x) * 1024 + 513),
+                ],
+            ) {
+                #[allow(clippy::cast_precision_loss)]
+                let want = raw as f64 / 1e9;
+                prop_assert_eq!(money_to_f64(raw).to_bits(), want.to_bits());
+            }
+        }
     }
 
     #[test]

@@ -99,11 +99,15 @@ impl EngineState {
 
     /// The Rust part of a bar: venue, risk, indicators, crossovers, equity; leaves the
     /// strategies to call in `to_call` and the fired crossovers in `fired`.
-    fn process_bar(&mut self, b: &RawBar) -> CoreResult<()> {
-        let symbol = self.instruments[b.instrument].symbol;
+    fn process_bar<E, S>(&mut self, b: &RawBar, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        let market = self.instruments[b.instrument].market;
         self.scratch.clear();
         self.venue
-            .process_bar_raw(symbol, b.open_ts, b.ts, b.ohlc, b.volume, &mut self.scratch)?;
+            .process_bar_at(market, b.open_ts, b.ts, b.ohlc, b.volume, &mut self.scratch)?;
         if !self.scratch.is_empty() {
             self.recorder.fills_from(&self.scratch);
             self.pending.append(&mut self.scratch);
@@ -118,12 +122,20 @@ impl EngineState {
             volume: b.volume,
             ts_ns: b.ts,
         };
-        for slot in self
+        for (k, slot) in self
             .indicators
             .iter_mut()
-            .filter(|x| x.instrument == b.instrument)
+            .enumerate()
+            .filter(|(_, x)| x.instrument == b.instrument)
         {
-            slot.ready = slot.indicator.feed(&input)?;
+            slot.ready = match &mut slot.indicator {
+                Some(indicator) => indicator.feed(&input)?,
+                None => {
+                    let (ready, level) = strategies[slot.strategy].feed_indicator(k, &input)?;
+                    slot.level = level;
+                    ready
+                }
+            };
         }
         self.fired.clear();
         for (ci, c) in self
@@ -132,9 +144,9 @@ impl EngineState {
             .enumerate()
             .filter(|(_, c)| c.instrument == b.instrument)
         {
-            let va = self.indicators[c.a].indicator.level();
+            let va = self.indicators[c.a].level();
             let vb = match c.b {
-                Some(k) => self.indicators[k].indicator.level(),
+                Some(k) => self.indicators[k].level(),
                 None => Some(c.level),
             };
             c.cross.update(va, vb);
@@ -388,8 +400,10 @@ impl Engine {
         E: From<CoreError>,
         S: Strategy<E>,
     {
-        self.process_bar(b)?;
-        self.dispatch(strategies)?;
+        self.process_bar(b, strategies)?;
+        if !self.pending.is_empty() {
+            self.dispatch(strategies)?;
+        }
         if self.fired.is_empty() && self.to_call.is_empty() {
             return Ok(());
         }
@@ -430,6 +444,7 @@ impl Engine {
     /// Advance the clock to `to` and run the due timers' handlers in time order. The clock
     /// moves one due time at a time, so a handler may set a timer due before `to` (it fires
     /// in its turn) and the clock never reads later than the event being handled.
+    #[inline]
     fn fire_timers<E, S>(&mut self, to: u64, strategies: &mut [S]) -> Result<(), E>
     where
         E: From<CoreError>,
@@ -439,6 +454,20 @@ impl Engine {
         if to <= self.clock.now().0 {
             return Ok(());
         }
+        if self.clock.advance_idle(UnixNanos(to)) {
+            // No timer at all: what `move_clock` does when nothing is due.
+            self.now = self.now.max(to);
+            return Ok(());
+        }
+        self.move_clock(to, strategies)
+    }
+
+    fn move_clock<E, S>(&mut self, to: u64, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        use crate::clock::Clock;
         if self.clock.next_deadline().is_none_or(|t| t.0 > to) {
             // Nothing due (every bar of a run without timers): just move the clock.
             let st: &mut EngineState = self;

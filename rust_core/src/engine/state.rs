@@ -29,6 +29,8 @@ pub struct InstrumentSlot {
     /// Raw tick and lot sizes.
     pub tick: i64,
     pub lot: i64,
+    /// The venue's number for its market (`SimulatedVenue::process_bar_at`).
+    pub market: usize,
 }
 
 /// A registered strategy.
@@ -59,8 +61,23 @@ pub struct StrategySpec {
 pub(super) struct IndicatorSlot {
     pub instrument: usize,
     pub strategy: usize,
-    pub indicator: Box<dyn FedIndicator>,
+    /// `None`: the strategy feeds it ([`super::Strategy::feed_indicator`]) and the engine
+    /// keeps its `level`.
+    pub indicator: Option<Box<dyn FedIndicator>>,
     pub ready: bool,
+    /// The value after the last feed of a strategy-fed slot.
+    pub level: Option<f64>,
+}
+
+impl IndicatorSlot {
+    /// The current value, for crossovers.
+    #[inline]
+    pub fn level(&self) -> Option<f64> {
+        match &self.indicator {
+            Some(i) => i.level(),
+            None => self.level,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -216,6 +233,10 @@ impl EngineState {
             ));
         }
         self.venue.add_instrument(ins)?;
+        let market = self
+            .venue
+            .market_index(&symbol)
+            .ok_or_else(|| CoreError::InvalidState(format!("{symbol} has no market")))?;
         if let Some(r) = self.risk.as_mut() {
             // With its calendar: a 24/7 instrument is never outside trading hours.
             r.register_instrument(ins);
@@ -227,6 +248,7 @@ impl EngineState {
             size_precision: ins.size_precision,
             tick: ins.tick_size.raw(),
             lot: ins.lot_size.raw(),
+            market,
         });
         self.by_symbol.insert(symbol, idx);
         for st in &mut self.strategies {
@@ -312,6 +334,31 @@ impl EngineState {
         symbol: &str,
         indicator: Box<dyn FedIndicator>,
     ) -> CoreResult<usize> {
+        self.add_indicator_slot(strategy, symbol, Some(indicator))
+    }
+
+    /// An indicator slot the strategy feeds itself: before its callbacks, every bar of
+    /// `symbol` goes to the strategy's [`super::Strategy::feed_indicator`] with this slot's
+    /// number, in slot order with the engine-fed ones (what an adapter over another
+    /// runtime uses to feed its own indicator objects). Otherwise as
+    /// [`Self::register_indicator`].
+    ///
+    /// # Errors
+    /// Unknown strategy or symbol.
+    pub fn register_strategy_indicator(
+        &mut self,
+        strategy: usize,
+        symbol: &str,
+    ) -> CoreResult<usize> {
+        self.add_indicator_slot(strategy, symbol, None)
+    }
+
+    fn add_indicator_slot(
+        &mut self,
+        strategy: usize,
+        symbol: &str,
+        indicator: Option<Box<dyn FedIndicator>>,
+    ) -> CoreResult<usize> {
         self.strategy(strategy)?;
         let instrument = self.instrument_index(symbol)?;
         self.indicators.push(IndicatorSlot {
@@ -319,6 +366,7 @@ impl EngineState {
             strategy,
             indicator,
             ready: false,
+            level: None,
         });
         Ok(self.indicators.len() - 1)
     }

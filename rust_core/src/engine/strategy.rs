@@ -8,6 +8,7 @@
 
 use crate::clock::TimeEvent;
 use crate::error::CoreError;
+use crate::indicators::BarInput;
 use crate::orders::OrderEvent;
 use crate::portfolio::PositionEvent;
 use crate::types::Bar;
@@ -93,6 +94,15 @@ pub trait Strategy<E: From<CoreError>> {
     fn on_stop(&mut self, engine: &mut Engine) -> Result<(), E> {
         Ok(())
     }
+    /// Feed the indicator of `slot`, registered with
+    /// [`crate::engine::EngineState::register_strategy_indicator`], with one bar; returns
+    /// `(ready, value)`. Only called for such slots.
+    fn feed_indicator(&mut self, slot: usize, bar: &BarInput) -> Result<(bool, Option<f64>), E> {
+        Err(CoreError::InvalidState(format!(
+            "indicator slot {slot} is fed by its strategy, which does not feed indicators"
+        ))
+        .into())
+    }
 }
 
 impl<'a, E: From<CoreError>> Strategy<E> for Box<dyn Strategy<E> + 'a> {
@@ -125,6 +135,9 @@ impl<'a, E: From<CoreError>> Strategy<E> for Box<dyn Strategy<E> + 'a> {
     }
     fn on_stop(&mut self, engine: &mut Engine) -> Result<(), E> {
         (**self).on_stop(engine)
+    }
+    fn feed_indicator(&mut self, slot: usize, bar: &BarInput) -> Result<(bool, Option<f64>), E> {
+        (**self).feed_indicator(slot, bar)
     }
 }
 

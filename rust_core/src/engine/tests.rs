@@ -1753,3 +1753,125 @@ proptest! {
         check_random_flow(Setup { risk: true, ..s }, &rows, a0, a1)?;
     }
 }
+
+/// A crossover trader whose two SMAs are either engine-fed (`own: None`) or its own,
+/// fed through `feed_indicator` (`own: Some`), on the slots `slots`.
+struct SelfFed {
+    k: usize,
+    own: Option<(Sma, Sma)>,
+    slots: (usize, usize),
+    calls: Vec<(usize, u64)>,
+}
+
+impl Strategy<CoreError> for SelfFed {
+    fn on_cross(
+        &mut self,
+        e: &mut Engine,
+        cross: usize,
+        bar: &Bar,
+        direction: i8,
+    ) -> CoreResult<()> {
+        let side = if direction > 0 {
+            OrderSide::Buy
+        } else {
+            OrderSide::Sell
+        };
+        self.calls.push((cross, bar.ts_event.0));
+        e.submit_market(self.k, "AAA", side, q(10 * ONE))
+            .map(|_| ())
+    }
+    fn on_bar(&mut self, _e: &mut Engine, bar: &Bar) -> CoreResult<()> {
+        self.calls.push((usize::MAX, bar.ts_event.0));
+        Ok(())
+    }
+    fn feed_indicator(
+        &mut self,
+        slot: usize,
+        bar: &crate::indicators::BarInput,
+    ) -> CoreResult<(bool, Option<f64>)> {
+        let (fast, slow) = self.own.as_mut().expect("own indicators");
+        let ind = if slot == self.slots.0 {
+            fast
+        } else if slot == self.slots.1 {
+            slow
+        } else {
+            return Err(CoreError::invalid("slot", "not mine"));
+        };
+        let ready = FedIndicator::feed(ind, bar)?;
+        Ok((ready, FedIndicator::level(ind)))
+    }
+}
+
+/// Strategy-fed indicator slots (what the Python binding uses to feed its indicator
+/// objects without attaching to the interpreter per feed) give the same readiness, levels,
+/// crossovers, callbacks, fills and equity as engine-fed ones.
+#[test]
+fn strategy_fed_indicators_equal_engine_fed_ones() {
+    // A zig-zag with plateaus: crosses both ways, equal averages in between.
+    let mut oc = Vec::new();
+    let mut p = 10_000_i64;
+    for i in 0..400_i64 {
+        let step = [30, -10, 0, 45, -60, 0, 0, 25, -35, 15][usize::try_from(i % 10).unwrap()]
+            * if (i / 37) % 2 == 0 { 1 } else { -1 };
+        let o = p;
+        p = (p + step).max(1_000);
+        oc.push((o, p));
+    }
+    let run = |own: bool| {
+        let mut e = new_engine(plain(), margin(1_000_000), None);
+        e.add_instrument(&instrument("AAA", "1")).unwrap();
+        let callbacks = Callbacks {
+            bar: true,
+            ..Callbacks::default()
+        };
+        let k = e
+            .add_strategy(spec("S", &["AAA"], callbacks, false))
+            .unwrap();
+        let (fast, slow) = if own {
+            (
+                e.register_strategy_indicator(k, "AAA").unwrap(),
+                e.register_strategy_indicator(k, "AAA").unwrap(),
+            )
+        } else {
+            (
+                e.register_indicator(k, "AAA", Box::new(Sma::new(5).unwrap()))
+                    .unwrap(),
+                e.register_indicator(k, "AAA", Box::new(Sma::new(12).unwrap()))
+                    .unwrap(),
+            )
+        };
+        let x = e.register_crossover(fast, slow).unwrap();
+        e.handle_cross(x).unwrap();
+        let mut s = [SelfFed {
+            k,
+            own: own.then(|| (Sma::new(5).unwrap(), Sma::new(12).unwrap())),
+            slots: (fast, slow),
+            calls: Vec::new(),
+        }];
+        run_all(&mut e, vec![series("AAA", &oc)], &mut s);
+        let [s] = s;
+        (s.calls, e.recorder().fills.clone(), e.take_curve())
+    };
+    let (engine_fed, strategy_fed) = (run(false), run(true));
+    assert!(engine_fed.0.len() > 300, "on_bar and crosses ran");
+    assert!(engine_fed.1.len() > 10, "crosses traded");
+    assert_eq!(engine_fed.0, strategy_fed.0);
+    assert_eq!(engine_fed.1, strategy_fed.1);
+    assert_eq!(engine_fed.2 .0, strategy_fed.2 .0);
+    assert_eq!(engine_fed.2 .1, strategy_fed.2 .1);
+    assert_eq!(engine_fed.2 .2, strategy_fed.2 .2);
+
+    // A strategy that does not feed its slot stops the run with an error.
+    let mut e = new_engine(plain(), margin(1_000_000), None);
+    e.add_instrument(&instrument("AAA", "1")).unwrap();
+    let k = e
+        .add_strategy(spec("S", &["AAA"], Callbacks::all(), false))
+        .unwrap();
+    e.register_strategy_indicator(k, "AAA").unwrap();
+    let mut feed = Feed::new();
+    feed.add(series("AAA", &flat(3)));
+    let mut s = [Probe::new("S", &Log::default())];
+    assert!(e
+        .run::<CoreError, _, NoProgress>(&mut feed, &mut s, None, 1)
+        .is_err());
+}

@@ -13,8 +13,15 @@ pub fn div_round_half_even(num: i128, den: i128) -> i128 {
     debug_assert!(den > 0, "denominator must be positive");
     // Fast path: most sums fit in 64 bits, where division is a single instruction.
     if let (Ok(n), Ok(d)) = (i64::try_from(num), i64::try_from(den)) {
-        return i128::from(div_round_half_even_i64(n, d));
+        if d > 0 {
+            return i128::from(div_round_half_even_i64(n, d));
+        }
     }
+    div_round_half_even_wide(num, den)
+}
+
+/// The general form of [`div_round_half_even`]: Euclidean quotient and remainder in `i128`.
+fn div_round_half_even_wide(num: i128, den: i128) -> i128 {
     let q = num.div_euclid(den);
     let r = num.rem_euclid(den); // 0 <= r < den
     let to_next = den - r;
@@ -25,15 +32,24 @@ pub fn div_round_half_even(num: i128, den: i128) -> i128 {
     }
 }
 
+/// `num / den` rounded half to even for `den > 0`, from one truncating division: half-even
+/// rounding is symmetric, so the magnitude `|q| + |r|/den` is rounded (up when
+/// `2|r| > den`, or `2|r| = den` and `q` is odd) and the step taken away from zero.
 #[inline]
 fn div_round_half_even_i64(num: i64, den: i64) -> i64 {
-    let q = num.div_euclid(den);
-    let r = num.rem_euclid(den);
-    let to_next = den - r;
-    if r < to_next || (r == to_next && q & 1 == 0) {
-        q
+    debug_assert!(den > 0);
+    let (q, r) = (num / den, num % den);
+    // |r| < den <= i64::MAX, so 2|r| fits in u64.
+    let twice = r.unsigned_abs() * 2;
+    let den = den.unsigned_abs();
+    if twice > den || (twice == den && q & 1 != 0) {
+        if num < 0 {
+            q - 1
+        } else {
+            q + 1
+        }
     } else {
-        q + 1
+        q
     }
 }
 
@@ -77,18 +93,47 @@ pub fn raw128_to_f64(raw: i128) -> f64 {
 /// beyond the `i64` raw range are errors.
 #[inline]
 pub fn raw_from_f64(x: f64) -> CoreResult<i64> {
-    // Fast path for prices below 2^43 raw units (~8,796): the product's rounding error is at
-    // most ulp/2 <= 2^-11, so unless it lands within 2^-10 of a half-integer it rounds to
-    // the same integer as the exact product. Ties and near-ties take the exact path below.
+    match raw_from_f64_fast(x) {
+        Some(r) => Ok(r),
+        None => raw_from_f64_exact(x),
+    }
+}
+
+/// The common case of [`raw_from_f64`] (pure float arithmetic, no error value to build):
+/// `None` when the exact conversion must decide.
+///
+/// Prices below 2^43 raw units (~8,796): the product's rounding error is at most
+/// ulp/2 <= 2^-11, so unless it lands within 2^-10 of a half-integer it rounds to the same
+/// integer as the exact product. Ties and near-ties (and NaN) take the exact path.
+#[inline(always)]
+pub fn raw_from_f64_fast(x: f64) -> Option<i64> {
     let y = x * SCALE_F64;
     if y.abs() < 8_796_093_022_208.0 {
-        let r = y.round_ties_even();
+        let r = round_ties_even_small(y);
         if (y - r).abs() < 0.5 - 1.0 / 1024.0 {
-            return Ok(r as i64);
+            // `r + MAGIC` (exact) lies in [2^52, 2^53), where a float's bits are its
+            // integer value plus a constant: the difference of the bits is `r` as an
+            // integer, without the saturating float -> int conversion.
+            #[allow(clippy::cast_possible_wrap)]
+            return Some((r + MAGIC).to_bits() as i64 - MAGIC.to_bits() as i64);
         }
     }
-    raw_from_f64_exact(x)
+    None
 }
+
+/// `y` rounded to an integer, ties to even, for `|y| < 2^51`: `y.round_ties_even()` without
+/// the library call it compiles to on baseline x86-64. Adding 1.5·2^52 moves `y` into
+/// [2^52, 2^53), where consecutive floats are exactly 1 apart, so the addition itself rounds
+/// `y` to an integer (round to nearest, ties to even — the floating-point mode Rust
+/// assumes; 1.5·2^52 is even, so ties go to the even integer of `y` too); subtracting it
+/// again is exact. Only the sign of a zero result can differ (`-0.3` gives `+0.0`).
+#[inline(always)]
+fn round_ties_even_small(y: f64) -> f64 {
+    (y + MAGIC) - MAGIC
+}
+
+/// 1.5 · 2^52 (see [`round_ties_even_small`]).
+const MAGIC: f64 = 6_755_399_441_055_744.0;
 
 /// The exact conversion: decompose the float and scale its mantissa in `i128`.
 fn raw_from_f64_exact(x: f64) -> CoreResult<i64> {
@@ -256,6 +301,104 @@ mod tests {
             assert_eq!(raw_from_f64(x).ok(), raw_from_f64_exact(x).ok(), "{x:e}");
             let on_grid = (x * 1e9).round() / 1e9;
             assert_eq!(raw_from_f64(on_grid).ok(), raw_from_f64_exact(on_grid).ok());
+        }
+    }
+
+    #[test]
+    fn narrow_division_edges() {
+        let nums = [
+            0,
+            1,
+            -1,
+            5,
+            -5,
+            7,
+            -7,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MAX - 1,
+        ];
+        let dens = [1, 2, 3, 10, 30, i64::MAX, i64::MAX - 1];
+        for n in nums {
+            for d in dens {
+                assert_eq!(
+                    i128::from(div_round_half_even_i64(n, d)),
+                    div_round_half_even_wide(i128::from(n), i128::from(d)),
+                    "{n}/{d}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn inline_rounding_edges() {
+        let edges = [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            2.5,
+            -2.5,
+            0.499_999_999_999_999_94,
+            4_503_599_627_370_495.5 / 2.0,
+            2_251_799_813_685_247.5,
+            -2_251_799_813_685_247.5,
+            2_251_799_813_685_246.5,
+            8_796_093_022_207.5,
+            8_796_093_022_206.5,
+        ];
+        for y in edges {
+            assert_eq!(round_ties_even_small(y), y.round_ties_even(), "{y}");
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The inline rounding equals `round_ties_even` below 2^51: random floats, exact
+        /// halves and the neighbours of halves.
+        #[test]
+        fn inline_rounding_equals_round_ties_even(
+            y in prop_oneof![
+                -2_251_799_813_685_248.0_f64..2_251_799_813_685_248.0,
+                -1e4_f64..1e4,
+                any::<i64>().prop_map(|k| (k >> 13) as f64 + 0.5),
+                any::<i32>().prop_map(|k| f64::from(k) + 0.5),
+            ],
+            nudge in -2_i64..=2,
+        ) {
+            // Neighbouring floats of the drawn value as well (just off a tie).
+            let y = f64::from_bits(y.to_bits().wrapping_add_signed(nudge));
+            if y.is_finite() && y.abs() < 2_251_799_813_685_248.0 {
+                prop_assert_eq!(round_ties_even_small(y), y.round_ties_even());
+            }
+        }
+
+        /// The 64-bit division (one truncating divide) equals the Euclidean one, ties
+        /// included.
+        #[test]
+        fn narrow_division_equals_the_wide_one(
+            n in prop_oneof![any::<i64>(), -10_000_i64..10_000],
+            d in prop_oneof![1_i64..=i64::MAX, 1_i64..64, (1_i64..50).prop_map(|k| 2 * k)],
+        ) {
+            prop_assert_eq!(
+                i128::from(div_round_half_even_i64(n, d)),
+                div_round_half_even_wide(i128::from(n), i128::from(d))
+            );
+        }
+
+        /// Whole conversions, fast path against the exact decomposition, prices on the
+        /// cent grid and just off it.
+        #[test]
+        fn fast_conversion_equals_the_exact_one(
+            cents in 1_i64..1_000_000_000,
+            nudge in -3_i64..=3,
+        ) {
+            #[allow(clippy::cast_precision_loss)]
+            let x = f64::from_bits((cents as f64 / 100.0).to_bits().wrapping_add_signed(nudge));
+            prop_assert_eq!(raw_from_f64(x).ok(), raw_from_f64_exact(x).ok());
         }
     }
 

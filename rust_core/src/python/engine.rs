@@ -224,6 +224,9 @@ struct Handlers {
     on_stop: Option<Py<PyAny>>,
     /// `(crossover slot, handler(bar, direction))`.
     on_cross: Vec<(usize, Py<PyAny>)>,
+    /// `(engine indicator slot, the indicator object)`: fed by the strategy's adapter
+    /// (`feed_indicator`), which holds the interpreter token, so a feed needs no attach.
+    indicators: Vec<(usize, PyIndicatorSlot)>,
 }
 
 impl Handlers {
@@ -240,6 +243,7 @@ impl Handlers {
         .into_iter()
         .flatten()
         .chain(self.on_cross.iter().map(|(_, h)| h))
+        .chain(self.indicators.iter().map(|(_, i)| &i.obj))
     }
 
     fn clone_ref(&self, py: Python<'_>) -> Self {
@@ -257,6 +261,9 @@ impl Handlers {
                 .iter()
                 .map(|(s, h)| (*s, h.clone_ref(py)))
                 .collect(),
+            // Registered in `on_start`, after the adapters took their copy: read from the
+            // engine object when fed.
+            indicators: Vec::new(),
         }
     }
 }
@@ -268,6 +275,9 @@ struct PyStrategy<'py> {
     /// engine object when a cross fires).
     k: usize,
     h: Handlers,
+    /// The strategy's indicator objects by engine slot, taken from the engine object the
+    /// first time a slot is fed (they are registered in `on_start`).
+    fed: Vec<Option<(Py<PyAny>, Feeder)>>,
 }
 
 impl PyStrategy<'_> {
@@ -354,6 +364,29 @@ impl Strategy<PyErr> for PyStrategy<'_> {
             return Ok(());
         };
         self.lend(engine, |py| h.call0(py).map(|_| ()))
+    }
+    fn feed_indicator(&mut self, slot: usize, bar: &BarInput) -> PyResult<(bool, Option<f64>)> {
+        let py = self.cell.py();
+        if self.fed.get(slot).is_none_or(Option::is_none) {
+            let me = self.cell.try_borrow()?;
+            let found = match me.slots.get(self.k) {
+                Some(Slot::Py(h)) => h.indicators.iter().find(|(s, _)| *s == slot),
+                _ => None,
+            };
+            let Some((_, ind)) = found else {
+                let e = CoreError::InvalidState(format!("indicator slot {slot} has no object"));
+                return Err(e.into());
+            };
+            if self.fed.len() <= slot {
+                self.fed.resize_with(slot + 1, || None);
+            }
+            self.fed[slot] = Some((ind.obj.clone_ref(py), ind.feeder));
+        }
+        match &self.fed[slot] {
+            // The same conversion of an indicator's error as the engine-fed slot's.
+            Some((obj, feeder)) => feeder(py, obj, bar).map_err(|e| py_to_core(&e).into()),
+            None => Ok((false, None)),
+        }
     }
 }
 
@@ -953,6 +986,7 @@ impl PyEngine {
             on_timer,
             on_stop,
             on_cross: Vec::new(),
+            indicators: Vec::new(),
         }));
         Ok(k)
     }
@@ -968,6 +1002,12 @@ impl PyEngine {
         indicator: &Bound<'_, PyAny>,
     ) -> PyResult<usize> {
         let slot = PyIndicatorSlot::new(indicator)?;
+        if let Some(Slot::Py(h)) = self.slots.get_mut(strategy) {
+            // A Python strategy's adapter feeds it (no interpreter attach per feed).
+            let k = self.engine.register_strategy_indicator(strategy, symbol)?;
+            h.indicators.push((k, slot));
+            return Ok(k);
+        }
         Ok(self
             .engine
             .register_indicator(strategy, symbol, Box::new(slot))?)
@@ -1247,6 +1287,7 @@ impl PyEngine {
                         cell: slf.clone(),
                         k,
                         h: h.clone_ref(py),
+                        fed: Vec::new(),
                     }) as Runner<'_>,
                     Slot::Targets(t) => Box::new(t.clone()),
                 })

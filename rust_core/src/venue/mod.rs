@@ -75,6 +75,9 @@ struct Market {
     trailing: usize,
     /// Working IOC/FOK orders (cancelled after their first price check).
     immediate: usize,
+    /// The portfolio's number for this instrument's mark, once it has one (saves a
+    /// lookup per bar).
+    mark_slot: Option<usize>,
 }
 
 impl Market {
@@ -92,6 +95,7 @@ impl Market {
             last_range: None,
             trailing: 0,
             immediate: 0,
+            mark_slot: None,
         }
     }
 
@@ -211,6 +215,9 @@ pub struct SimulatedVenue {
     now: u64,
     scratch: Vec<u64>,
     positions_buf: Vec<PositionEvent>,
+    /// Tests turn the quiet-bar shortcut off to compare it with the full path.
+    #[cfg(test)]
+    full_path_only: bool,
 }
 
 impl SimulatedVenue {
@@ -230,6 +237,8 @@ impl SimulatedVenue {
             now: 0,
             scratch: Vec::new(),
             positions_buf: Vec::new(),
+            #[cfg(test)]
+            full_path_only: false,
         }
     }
 
@@ -702,6 +711,43 @@ impl SimulatedVenue {
         volume: i64,
         out: &mut Vec<VenueEvent>,
     ) -> CoreResult<()> {
+        Self::check_bar(ts_open, ts_close, ohlc, volume)?;
+        let m = self.known(instrument)?;
+        self.bar_at(m, ts_open, ts_close, ohlc, volume, out)
+    }
+
+    /// The number of a registered instrument's market, for [`Self::process_bar_at`].
+    #[must_use]
+    pub fn market_index(&self, instrument: &Symbol) -> Option<usize> {
+        self.markets.ix(instrument)
+    }
+
+    /// [`Self::process_bar_raw`] for the market numbered `market` ([`Self::market_index`]):
+    /// what a loop over one instrument's bars calls, without a symbol lookup per bar.
+    ///
+    /// # Errors
+    /// As `process_bar_raw`; `InvalidInput` for an unknown market number.
+    pub fn process_bar_at(
+        &mut self,
+        market: usize,
+        ts_open: u64,
+        ts_close: u64,
+        ohlc: [i64; 4],
+        volume: i64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        Self::check_bar(ts_open, ts_close, ohlc, volume)?;
+        if market >= self.markets.list.len() {
+            return Err(CoreError::invalid(
+                "instrument",
+                format!("no market number {market} at the venue"),
+            ));
+        }
+        self.bar_at(market, ts_open, ts_close, ohlc, volume, out)
+    }
+
+    #[inline]
+    fn check_bar(ts_open: u64, ts_close: u64, ohlc: [i64; 4], volume: i64) -> CoreResult<()> {
         let [o, h, l, c] = ohlc;
         if l > h || h < o.max(c) || l > o.min(c) || l <= 0 {
             return Err(CoreError::invalid(
@@ -718,7 +764,72 @@ impl SimulatedVenue {
                 format!("{ts_open} is after the bar's close time {ts_close}"),
             ));
         }
-        let m = self.known(instrument)?;
+        Ok(())
+    }
+
+    /// A checked bar of market `m`.
+    #[inline]
+    fn bar_at(
+        &mut self,
+        m: usize,
+        ts_open: u64,
+        ts_close: u64,
+        ohlc: [i64; 4],
+        volume: i64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        let [_, h, l, c] = ohlc;
+        if self.quiet(m, ts_close) {
+            // Nothing can happen on the path: only the clock and the mark move, exactly
+            // what the full walk below leaves behind in this case.
+            self.now = self.now.max(ts_close);
+        } else {
+            self.walk_bar(m, ts_open, ts_close, ohlc, volume, out)?;
+        }
+        let market = &mut self.markets.list[m];
+        market.last_price = Some(c);
+        market.last_volume = volume;
+        market.last_range = Some((l, h));
+        match market.mark_slot {
+            Some(slot) => self.portfolio.mark_slot(slot, c),
+            None => market.mark_slot = Some(self.portfolio.mark(market.symbol, c)),
+        }
+        Ok(())
+    }
+
+    /// No working order in market `m`, and no order anywhere arriving (latency) or
+    /// expiring up to `until`: a bar of this market ending at `until` can fill, trigger,
+    /// expire, release or accept nothing (the orders that could take part in its path are
+    /// the market's working orders and the ones arriving during it; everything else only
+    /// happens as a consequence of those).
+    #[inline]
+    fn quiet(&self, m: usize, until: u64) -> bool {
+        #[cfg(test)]
+        if self.full_path_only {
+            return false;
+        }
+        self.markets.list[m].live.is_empty()
+            && self
+                .inflight
+                .first()
+                .is_none_or(|&(arrival, _)| arrival > until)
+            && self
+                .expiries
+                .first()
+                .is_none_or(|&(expire, _)| expire >= until)
+    }
+
+    /// A bar's full path: the open as a point, then its three legs.
+    fn walk_bar(
+        &mut self,
+        m: usize,
+        ts_open: u64,
+        ts_close: u64,
+        ohlc: [i64; 4],
+        volume: i64,
+        out: &mut Vec<VenueEvent>,
+    ) -> CoreResult<()> {
+        let [o, h, l, c] = ohlc;
         self.advance(ts_open, out)?;
         let cap = self.capacity(m, volume);
         let mut ctx = Ctx {
@@ -741,11 +852,6 @@ impl SimulatedVenue {
             ctx.ts = to.1;
             self.advance(to.1, out)?;
         }
-        let market = &mut self.markets.list[m];
-        market.last_price = Some(c);
-        market.last_volume = volume;
-        market.last_range = Some((l, h));
-        self.portfolio.mark(instrument, c);
         Ok(())
     }
 

@@ -707,6 +707,13 @@ fn invalid_inputs_are_errors() {
     assert!(v
         .process_bar_raw(sym("MSFT"), T0, T0, [c(100); 4], 0, &mut out)
         .is_err());
+    assert!(v.market_index(&sym("MSFT")).is_none());
+    assert!(v
+        .process_bar_at(7, T0, T0, [c(100); 4], 0, &mut out)
+        .is_err());
+    assert!(v
+        .process_bar_at(0, T0, T0, [c(100), c(99), c(98), c(100)], 0, &mut out)
+        .is_err());
     assert!(v
         .process_bar_raw(sym(SYM), T0 + 1, T0, [c(100); 4], 0, &mut out)
         .is_err());
@@ -788,6 +795,79 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// The order of an `Op::Submit` (`(buy, kind, shares)`; its level `offset` cents from
+/// `last`) placed at `ts`.
+#[allow(clippy::too_many_arguments)]
+fn flow_order(
+    id: &str,
+    strategy: &str,
+    symbol: &str,
+    (side, kind, shares): (bool, u8, i64),
+    last: i64,
+    offset: i64,
+    tif: u8,
+    ts: u64,
+) -> Order {
+    let side = if side {
+        OrderSide::Buy
+    } else {
+        OrderSide::Sell
+    };
+    let level = c((last + offset).max(100));
+    let base = Order::parse(
+        id,
+        strategy,
+        symbol,
+        side,
+        OrderType::Market,
+        Quantity::from_raw_or_finer(shares * ONE, 0),
+        UnixNanos(T0),
+    )
+    .unwrap();
+    let o = match kind {
+        0 => base,
+        1 => Order {
+            order_type: OrderType::Limit,
+            ..base
+        }
+        .with_price(px(level)),
+        2 => Order {
+            order_type: OrderType::StopMarket,
+            ..base
+        }
+        .with_trigger(px(level)),
+        3 => Order {
+            order_type: OrderType::StopLimit,
+            ..base
+        }
+        .with_trigger(px(level))
+        .with_price(px(level)),
+        4 => Order {
+            order_type: OrderType::MarketIfTouched,
+            ..base
+        }
+        .with_trigger(px(level)),
+        5 => Order {
+            order_type: OrderType::TrailingStopMarket,
+            ..base
+        }
+        .with_trailing(TrailingOffset::Price(c(offset.abs() + 1))),
+        _ => Order {
+            order_type: OrderType::Limit,
+            ..base
+        }
+        .with_price(px(level))
+        .with_flags(true, false),
+    };
+    match tif {
+        0 => o,
+        1 => o.with_tif(TimeInForce::Ioc, None),
+        2 if o.order_type != OrderType::Market => o.with_tif(TimeInForce::Day, None),
+        4 => o.with_tif(TimeInForce::Gtd, Some(UnixNanos(ts + 90 * 1_000_000_000))),
+        _ => o.with_tif(TimeInForce::Fok, None),
+    }
+}
+
 fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(), TestCaseError> {
     let mut v = venue_with(config, account);
     let mut last = 10_000_i64; // cents
@@ -807,66 +887,18 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
                 tif,
                 delay,
             } => {
-                let side = if *side {
-                    OrderSide::Buy
-                } else {
-                    OrderSide::Sell
-                };
-                let level = c((last + offset).max(100));
+                let ts = T0 + n * MIN + delay;
                 let id = format!("O{i}");
-                let base = Order::parse(
+                let o = flow_order(
                     &id,
                     strategies[i % 2],
                     SYM,
-                    side,
-                    OrderType::Market,
-                    Quantity::from_raw_or_finer(shares * ONE, 0),
-                    UnixNanos(T0),
-                )
-                .unwrap();
-                let o = match kind {
-                    0 => base,
-                    1 => Order {
-                        order_type: OrderType::Limit,
-                        ..base
-                    }
-                    .with_price(px(level)),
-                    2 => Order {
-                        order_type: OrderType::StopMarket,
-                        ..base
-                    }
-                    .with_trigger(px(level)),
-                    3 => Order {
-                        order_type: OrderType::StopLimit,
-                        ..base
-                    }
-                    .with_trigger(px(level))
-                    .with_price(px(level)),
-                    4 => Order {
-                        order_type: OrderType::MarketIfTouched,
-                        ..base
-                    }
-                    .with_trigger(px(level)),
-                    5 => Order {
-                        order_type: OrderType::TrailingStopMarket,
-                        ..base
-                    }
-                    .with_trailing(TrailingOffset::Price(c(offset.abs() + 1))),
-                    _ => Order {
-                        order_type: OrderType::Limit,
-                        ..base
-                    }
-                    .with_price(px(level))
-                    .with_flags(true, false),
-                };
-                let ts = T0 + n * MIN + delay;
-                let o = match tif {
-                    0 => o,
-                    1 => o.with_tif(TimeInForce::Ioc, None),
-                    2 if o.order_type != OrderType::Market => o.with_tif(TimeInForce::Day, None),
-                    4 => o.with_tif(TimeInForce::Gtd, Some(UnixNanos(ts + 90 * 1_000_000_000))),
-                    _ => o.with_tif(TimeInForce::Fok, None),
-                };
+                    (*side, *kind, *shares),
+                    last,
+                    *offset,
+                    *tif,
+                    ts,
+                );
                 v.submit(o, ts, &mut out).unwrap();
                 placed.insert(id.clone(), ts);
                 submitted.push(id);
@@ -998,6 +1030,147 @@ proptest! {
             slippage: SlippageModel::Rate(1_000_000),
             ..VenueConfig::default()
         })?;
+    }
+}
+
+/// The same flow over two instruments through a venue with the quiet-bar shortcut and
+/// one that always walks the full path: every event, order and account figure agrees.
+fn quiet_bars_flow(
+    ops: &[(Op, bool)],
+    config: VenueConfig,
+    account: AccountConfig,
+) -> Result<(), TestCaseError> {
+    let make = |full: bool| {
+        let mut v = venue_with(config, account);
+        v.add_instrument_raw("MSFT", c(1), ONE).unwrap();
+        v.full_path_only = full;
+        v
+    };
+    let (mut fast, mut full) = (make(false), make(true));
+    let symbols = [SYM, "MSFT"];
+    let mut last = [10_000_i64, 20_000];
+    let mut n = 0_u64;
+    let mut ids: Vec<String> = Vec::new();
+    for (i, (op, second)) in ops.iter().enumerate() {
+        let j = usize::from(*second);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        match op {
+            Op::Submit {
+                side,
+                kind,
+                shares,
+                offset,
+                tif,
+                delay,
+            } => {
+                let ts = T0 + n * MIN + delay;
+                let id = format!("O{i}");
+                let o = flow_order(
+                    &id,
+                    ["A", "B"][i % 2],
+                    symbols[j],
+                    (*side, *kind, *shares),
+                    last[j],
+                    *offset,
+                    *tif,
+                    ts,
+                );
+                fast.submit(o.clone(), ts, &mut a).unwrap();
+                full.submit(o, ts, &mut b).unwrap();
+                ids.push(id);
+            }
+            Op::Cancel(k) => {
+                if let Some(id) = ids.get(*k) {
+                    fast.cancel(id, T0 + n * MIN, &mut a).unwrap();
+                    full.cancel(id, T0 + n * MIN, &mut b).unwrap();
+                }
+            }
+            Op::Bar {
+                up,
+                body,
+                wick_hi,
+                wick_lo,
+                gap,
+                volume,
+            } => {
+                n += 1;
+                let o = (last[j] + gap).max(1_000);
+                let cl = if *up { o + body } else { (o - body).max(500) };
+                let h = o.max(cl) + wick_hi;
+                let l = (o.min(cl) - wick_lo).max(100);
+                let ohlc = [o, h, l, cl].map(c);
+                let (open_ts, close_ts) = (T0 + (n - 1) * MIN, T0 + n * MIN);
+                let s = sym(symbols[j]);
+                // The fast venue by market number (cached mark slot), the other by symbol.
+                let market = fast.market_index(&s).unwrap();
+                fast.process_bar_at(market, open_ts, close_ts, ohlc, volume * ONE, &mut a)
+                    .unwrap();
+                full.process_bar_raw(s, open_ts, close_ts, ohlc, volume * ONE, &mut b)
+                    .unwrap();
+                last[j] = cl;
+            }
+        }
+        prop_assert_eq!(&a, &b, "events after op {}: {:?}", i, op);
+        prop_assert_eq!(fast.now(), full.now());
+        let (p, q) = (fast.portfolio(), full.portfolio());
+        prop_assert_eq!(p.equity(), q.equity());
+        prop_assert_eq!(p.cash(), q.cash());
+        prop_assert_eq!(p.positions(), q.positions());
+        for s in symbols {
+            prop_assert_eq!(p.mark_of(s), q.mark_of(s));
+        }
+        let open = |v: &SimulatedVenue| v.open_orders().cloned().collect::<Vec<_>>();
+        prop_assert_eq!(open(&fast), open(&full));
+    }
+    for id in &ids {
+        prop_assert_eq!(fast.order(id), full.order(id));
+    }
+    Ok(())
+}
+
+fn quiet_config() -> impl Strategy<Value = (VenueConfig, AccountConfig)> {
+    (
+        prop_oneof![Just(0_u64), Just(25_000_000_000), Just(150_000_000_000)],
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(latency_ns, participation, this_close, margin)| {
+            (
+                VenueConfig {
+                    latency_ns,
+                    participation: participation.then_some(ONE / 5),
+                    market_fill: if this_close {
+                        MarketFillTiming::ThisClose
+                    } else {
+                        MarketFillTiming::NextOpen
+                    },
+                    ..VenueConfig::default()
+                },
+                if margin {
+                    AccountConfig {
+                        starting_cash: 50_000 * ONE,
+                        account_type: AccountType::Margin,
+                        allow_short: true,
+                    }
+                } else {
+                    AccountConfig::default()
+                },
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The quiet-bar shortcut (no working order in the instrument, nothing arriving or
+    /// expiring before the close) equals the full path walk.
+    #[test]
+    fn quiet_bar_shortcut_equals_the_full_path(
+        ops in proptest::collection::vec((op(), any::<bool>()), 1..80),
+        (config, account) in quiet_config(),
+    ) {
+        quiet_bars_flow(&ops, config, account)?;
     }
 }
 
