@@ -1,0 +1,1 @@
+"""Execution clients between the engine and a venue: simulated, Alpaca (issue 12)."""
