@@ -37,7 +37,7 @@ def _record(
         run_id=run_id,
         name=f"{spec.strategy} on {spec.instrument}",
         instrument_ids=[spec.instrument],
-        interval=spec.interval,
+        interval=spec.interval or str(result.meta.get("interval", "1m")),
         start_ns=perf.start_ts,
         end_ns=perf.end_ts,
         initial_cash=spec.starting_cash,

@@ -46,7 +46,9 @@ class BacktestSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     of one-minute bars in US market hours."""
     timestamps: Literal["open", "close"] = "open"
     """Whether the file's timestamps are the bars' open (vendor convention) or close."""
-    interval: str = "1m"
+    interval: str | None = None
+    """The bar interval (``1m``, ``1d``...). Default: taken from a file's timestamps, the
+    one interval stored for a ``db:`` instrument, ``1m`` for generated data."""
     start: str | None = None
     """ISO date/time (UTC unless an offset is given); bars before it are skipped."""
     end: str | None = None
@@ -156,6 +158,36 @@ def load_data(spec: BacktestSpec) -> tuple[BarFrame, DataReport | None]:
     return cut, report
 
 
+_STORED_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
+
+
+async def _stored_interval(settings: Any, instrument: str) -> str:
+    """The one interval stored for ``instrument`` (``1m`` when none is: the caller then says
+    there are no bars); several stored: the user chooses with ``--interval``."""
+    from pi5trading.storage.connect import open_repository, prepare_database
+
+    repo = await open_repository(settings)
+    try:
+        if settings.database.migrate_on_start:
+            await prepare_database(settings, repo.driver)
+        found = [i for i in _STORED_INTERVALS if await repo.count_bars(instrument, i)]
+    finally:
+        await repo.close()
+    if len(found) > 1:
+        raise ConfigurationError(
+            f"{instrument!r} has bars of several intervals in the database "
+            f"({', '.join(found)}): choose one with --interval"
+        )
+    return found[0] if found else "1m"
+
+
+def spec_interval(spec: BacktestSpec, frame: BarFrame) -> str:
+    """The interval the spec's bars are run at: the spec's, else the data's."""
+    from pi5trading.data.bars import infer_interval
+
+    return spec.interval or infer_interval(frame.ts) or "1m"
+
+
 def _from_database(spec: BacktestSpec) -> BarFrame:
     """Bars of ``db:<instrument id>`` from the configured database (open time + interval
     becomes the engine's close-time stamp)."""
@@ -179,6 +211,8 @@ def _from_database(spec: BacktestSpec) -> BarFrame:
             "(import bars with `pi5trading data import FILE -i INSTRUMENT`)"
         )
 
+    interval = spec.interval or asyncio.run(_stored_interval(settings, instrument))
+
     async def fetch() -> list[Any]:
         repo = await open_repository(settings)
         try:
@@ -186,7 +220,7 @@ def _from_database(spec: BacktestSpec) -> BarFrame:
                 # A database from an older version: its tables first (as `runs` does).
                 await prepare_database(settings, repo.driver)
             bars: list[Any] = await repo.get_bars(
-                instrument, spec.interval, parse_time(spec.start), parse_time(spec.end)
+                instrument, interval, parse_time(spec.start), parse_time(spec.end)
             )
             return bars
         finally:
@@ -195,10 +229,10 @@ def _from_database(spec: BacktestSpec) -> BarFrame:
     rows = asyncio.run(fetch())
     if not rows:
         raise ConfigurationError(
-            f"no {spec.interval} bars for {instrument!r} in the database "
+            f"no {interval} bars for {instrument!r} in the database "
             "(import some with `pi5trading data import`)"
         )
-    step = interval_ns(spec.interval)
+    step = interval_ns(interval)
     # Exact: stored Decimals to raw units, no float in between.
     cols = {}
     for name in ("open", "high", "low", "close", "volume"):
@@ -344,7 +378,8 @@ def run_spec(
     bars = frame
     instrument, notes = spec_instrument(spec, bars)
     runner.add_instrument(instrument)
-    runner.add_bars(spec.instrument, bars, spec.interval)
+    interval = spec_interval(spec, bars)
+    runner.add_bars(spec.instrument, bars, interval)
     runner.add_strategy(instance, [spec.instrument])
     with warnings.catch_warnings():
         # Specs run from the CLI and in sweeps: the result's ``risk_warning`` is shown once
@@ -352,6 +387,7 @@ def run_spec(
         warnings.simplefilter("ignore", RiskDenialWarning)
         result = runner.run(progress=progress)
     result.data_report = data_report
+    result.meta["interval"] = interval
     result.meta["instrument"] = (
         f"{instrument.symbol} ({instrument.asset_class}, {instrument.currency}, "
         f"tick {instrument.tick_size}, lot {instrument.lot_size}) from {spec.data}"

@@ -160,7 +160,12 @@ def spec_options(f: Any) -> Any:
             help="Instrument symbol [default: the db: instrument, the first word of the file "
             "name (AAPL.csv -> AAPL), SIM for generated data].",
         ),
-        click.option("--interval", default="1m", show_default=True, help="Bar interval."),
+        click.option(
+            "--interval",
+            default=None,
+            help="Bar interval: 1m, 5m, 1h, 1d ... [default: taken from the file's timestamps; "
+            "the stored interval for db:; 1m for generated data].",
+        ),
         click.option(
             "--start", default=None, callback=_iso_time, help="First date/time (ISO, UTC)."
         ),

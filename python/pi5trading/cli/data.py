@@ -29,7 +29,9 @@ def data_group() -> None:
     help="Instrument id for rows without an instrument column, e.g. AAPL.XNAS.",
 )
 @click.option(
-    "--interval", default="1m", show_default=True, help="Bar interval label: 1m, 5m, 1h, 1d …"
+    "--interval",
+    default=None,
+    help="Bar interval label: 1m, 5m, 1h, 1d … [default: taken from the first file's timestamps].",
 )
 @click.option(
     "--format",
@@ -57,7 +59,7 @@ def data_group() -> None:
 def data_import_command(
     files: tuple[str, ...],
     instrument: str | None,
-    interval: str,
+    interval: str | None,
     file_format: str,
     time_unit: str,
     max_errors: int,
@@ -79,7 +81,8 @@ def data_import_command(
 
     settings = with_database_url(database_url)
     try:
-        interval_ns(interval)  # a label the backtests can read back (db:<instrument>)
+        if interval is not None:
+            interval_ns(interval)  # a label the backtests can read back (db:<instrument>)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--interval") from None
     require_writable_database(
@@ -108,7 +111,7 @@ async def _import(
     files: list[str],
     *,
     instrument_id: str | None,
-    interval: str,
+    interval: str | None,
     file_format: str,
     time_unit: str,
     max_errors: int,
@@ -155,6 +158,20 @@ async def _import(
         time_unit=time_unit,
         max_errors=max_errors,
     )
+    if interval is None:
+        from pi5trading.data.bars import infer_interval
+
+        interval = infer_interval(first.frame.ts)
+        if interval is None:
+            raise click.ClickException(
+                f"{files[0]}: cannot tell the bar interval from the timestamps "
+                "(give it with --interval, e.g. 1m or 1d)"
+            )
+        click.echo(
+            f"note: interval {interval} taken from the timestamps of {files[0]} "
+            "(--interval sets it)",
+            err=True,
+        )
     driver = await open_driver(settings.database, settings.data_dir)
     repo = SqlRepository(driver)
     try:

@@ -7,6 +7,7 @@ from pi5trading.data.bars import (
     DataReport,
     Problem,
     check_bars,
+    infer_interval,
     load_bars,
 )
 from pi5trading.data.reader import BarTable, read_bar_table, read_bars
@@ -19,6 +20,7 @@ __all__ = [
     "DataReport",
     "Problem",
     "check_bars",
+    "infer_interval",
     "load_bars",
     "random_walk_bars",
     "read_bar_table",

@@ -643,11 +643,33 @@ def interval_ns(interval: str) -> int:
         raise InvalidInputError(f"interval {interval!r}: {exc}") from exc
 
 
+_UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+
+
+def infer_interval(ts: npt.ArrayLike) -> str | None:
+    """The bar interval of timestamps (ns): the most common step between consecutive
+    distinct bars, as a label (``1m``, ``5m``, ``1h``, ``1d``). Weekends, holidays and
+    missing bars do not change it: a daily file's usual step is one day. ``None`` for
+    fewer than two distinct timestamps or steps that are not whole seconds."""
+    steps = np.diff(np.unique(np.asarray(ts, dtype=np.int64)))
+    if len(steps) == 0:
+        return None
+    values, counts = np.unique(steps, return_counts=True)
+    step = int(values[int(np.argmax(counts))])
+    if step % 1_000_000_000:
+        return None
+    seconds = step // 1_000_000_000
+    for unit, size in _UNITS:
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return None  # pragma: no cover - the "s" unit divides every whole second
+
+
 def load_bars(
     path: str | Path,
     policy: Policy = "error",
     *,
-    interval: str = "1m",
+    interval: str | None = "1m",
     timestamps: Literal["open", "close"] = "open",
     time_unit: str = "auto",
 ) -> tuple[BarFrame, DataReport]:
@@ -655,11 +677,27 @@ def load_bars(
 
     Data vendors (and ``pi5trading data import``) stamp a bar with its *open* time; the
     engine works with close times, so by default ``interval`` is added to every
-    timestamp. Pass ``timestamps="close"`` for files stamped at the close.
+    timestamp. Pass ``timestamps="close"`` for files stamped at the close. With
+    ``interval=None`` the interval is inferred from the timestamps (``infer_interval``)
+    and a note says so.
     """
     from pi5trading.data.reader import read_bars
 
     frame, report = read_bars(path, policy=policy, time_unit=time_unit)
+    if interval is None:
+        interval = infer_interval(frame.ts)
+        if interval is None:
+            raise InvalidInputError(
+                f"{report.source}: cannot tell the bar interval from the timestamps "
+                "(give it with --interval, e.g. 1m or 1d)"
+            )
+        report = msgspec.structs.replace(
+            report,
+            notes=[
+                *report.notes,
+                f"interval {interval} taken from the timestamps (--interval sets it)",
+            ],
+        )
     if timestamps == "open":
         frame = frame.shifted(interval_ns(interval))
     return frame, report
