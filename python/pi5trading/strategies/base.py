@@ -121,7 +121,12 @@ def _parameter_error(
         )
         if not known:
             return f"unknown parameter {unknown.group(1)!r} ({strategy or 'it'} takes none)"
-        return f"unknown parameter {unknown.group(1)!r} ({owner} parameters: {known})"
+        import difflib
+
+        names = [f.name for f in msgspec.structs.fields(cls) if f.name != "symbols"]
+        close = difflib.get_close_matches(unknown.group(1), names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"unknown parameter {unknown.group(1)!r} ({hint}{owner} parameters: {known})"
     m = re.fullmatch(r"(?s)(.*?) - at `\$\.(\w+)`.*", error)
     if m is None:
         return f"invalid strategy parameter: {error}"

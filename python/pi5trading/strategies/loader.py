@@ -71,8 +71,12 @@ def load_strategy(spec: str) -> type[Strategy]:
     elif sep:
         module = _import_module(target)
     else:
+        import difflib
+
+        close = difflib.get_close_matches(name, BUILTIN, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigurationError(
-            f"unknown strategy {spec!r}: not a built-in ({', '.join(sorted(BUILTIN))}), "
+            f"unknown strategy {spec!r}: {hint}not a built-in ({', '.join(sorted(BUILTIN))}), "
             "a .py file or a module:Class path"
         )
     where = target

@@ -472,3 +472,18 @@ def test_a_new_users_mistakes_are_one_line(
     )
     failed_cleanly(r, message.replace("{tmp}", str(tmp_path)), code=code)
     nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["-s", "sma_crosover"], "did you mean 'sma_crossover'?"),
+        (["-s", "sma_crossover", "-p", "fats=3"], "did you mean 'fast'?"),
+    ],
+)
+def test_a_typo_gets_the_likely_name(tmp_path: Path, args: list[str], hint: str) -> None:
+    runner = CliRunner(env={"PI5_DATA_DIR": str(tmp_path)})
+    out = runner.invoke(main, ["backtest", *args, "--data", "generated:500", "--no-save"])
+    assert out.exit_code != 0
+    assert hint in out.stderr
+    assert "Traceback" not in out.output
