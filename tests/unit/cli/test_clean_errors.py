@@ -339,7 +339,8 @@ def test_a_failed_run_leaves_no_empty_report_folder(tmp_path: Path) -> None:
     ("grid", "message"),
     [
         ("fast=abc", "grid fast=abc: invalid strategy parameter fast='abc': expected int, got str"),
-        ("fsat=5,10", "grid fsat=5: unknown parameter 'fsat' (sma_crossover's parameters: "
+        ("fsat=5,10", "grid fsat=5: unknown parameter 'fsat' (did you mean 'fast'? "
+         "sma_crossover's parameters: "
          "fast=20, slow=50, kind='sma', quantity=100)"),
         ("kind=sma,hull", "grid kind=hull: invalid strategy parameter kind='hull': invalid enum "
          "value 'hull'"),
@@ -420,12 +421,14 @@ MISTAKES = [
      "no bars for 'AAA': there is no database at {tmp}/data/pi5trading.db yet (import bars "
      "with `pi5trading data import FILE -i INSTRUMENT`)"),
     (["backtest", "-s", "sma_crosover"], 1,
-     "unknown strategy 'sma_crosover': not a built-in (bollinger_reversion, "
+     "unknown strategy 'sma_crosover': did you mean 'sma_crossover'? "
+     "not a built-in (bollinger_reversion, "
      "donchian_breakout, momentum, opening_range_breakout, rsi_mean_reversion, sma_crossover, "
      "vwap_bounce), a .py file or a module:Class path"),
     (["backtest", "-s", "{tmp}/none.py"], 1, "strategy file not found: {tmp}/none.py"),
     (["backtest", "-p", "fsat=3"], 1,
-     "unknown parameter 'fsat' (sma_crossover's parameters: fast=20, slow=50, kind='sma', "
+     "unknown parameter 'fsat' (did you mean 'fast'? "
+     "sma_crossover's parameters: fast=20, slow=50, kind='sma', "
      "quantity=100)"),
     (["backtest", "-p", "fast=5", "-p", "fast=6"], 2,
      "Invalid value for --param: 'fast' is given twice"),
