@@ -150,14 +150,18 @@ impl EngineState {
                 None => Some(c.level),
             };
             c.cross.update(va, vb);
-            if c.handled && c.cross.value() != 0 {
+            if c.handled && c.cross.value() != 0 && self.strategies[c.strategy].active {
                 self.fired.push((ci, c.cross.value()));
             }
         }
-        self.recorder.sample(b.ts, self.venue.portfolio());
+        if self.outbox.is_none() {
+            // Live, the outbox's equity samples stand for the curve (which would grow
+            // without end).
+            self.recorder.sample(b.ts, self.venue.portfolio());
+        }
         self.to_call.clear();
         for (k, st) in self.strategies.iter().enumerate() {
-            if !st.callbacks.bar || !st.subscribed[b.instrument] {
+            if !st.callbacks.bar || !st.active || !st.subscribed[b.instrument] {
                 continue;
             }
             let ready = st.warmup
@@ -208,6 +212,9 @@ impl Engine {
             strategies[k].on_start(self)?;
             self.dispatch(strategies)?;
         }
+        if self.outbox.is_some() {
+            self.settle(strategies)?;
+        }
         Ok(())
     }
 
@@ -224,11 +231,159 @@ impl Engine {
         let now = self.now;
         self.fire_timers(now, strategies)?;
         for k in 0..strategies.len() {
-            strategies[k].on_stop(self)?;
-            self.dispatch(strategies)?;
+            // Strategies a live node stopped, paused or failed had (or get) their own stop.
+            if self.strategies[k].active {
+                strategies[k].on_stop(self)?;
+                self.dispatch(strategies)?;
+            }
         }
+        self.settle(strategies)?;
         self.phase = Phase::Stopped;
         Ok(())
+    }
+
+    /// Collect what a live node publishes: the outbox, from now on (off by default: a
+    /// backtest pays one branch per dispatch for it).
+    pub fn enable_outbox(&mut self) {
+        if self.outbox.is_none() {
+            self.outbox = Some(super::state::Outbox::default());
+        }
+    }
+
+    /// Take the events made since the last call (empty without an outbox).
+    pub fn take_outbox(&mut self) -> Vec<super::state::OutEvent> {
+        self.outbox
+            .as_mut()
+            .map(|o| std::mem::take(&mut o.events))
+            .unwrap_or_default()
+    }
+
+    /// Mark in the outbox where the driver's market event `n` goes (before its step's
+    /// events), so data and what it caused are published in order.
+    pub fn outbox_mark(&mut self, n: usize) {
+        if let Some(o) = self.outbox.as_mut() {
+            o.events.push(super::state::OutEvent::Market(n));
+        }
+    }
+
+    /// Deliver what commands sent outside a step caused (a node cancelling a strategy's
+    /// orders), then sample risk and the account into the outbox.
+    ///
+    /// # Errors
+    /// A strategy's error.
+    pub fn settle<E, S>(&mut self, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        self.dispatch(strategies)?;
+        let st: &mut EngineState = self;
+        if let Some(o) = st.outbox.as_mut() {
+            if let Some(r) = st.risk.as_mut() {
+                o.events
+                    .extend(r.drain_events().map(super::state::OutEvent::Risk));
+            }
+            o.sample(st.now, st.venue.portfolio());
+        }
+        Ok(())
+    }
+
+    /// Start one strategy of a running engine (added after `start`, or stopped):
+    /// it becomes active and its `on_start` runs. (Pause and resume are
+    /// [`EngineState::set_active`]: no callbacks.)
+    ///
+    /// # Errors
+    /// Not running, an unknown strategy, or the strategy's error.
+    pub fn start_strategy<E, S>(&mut self, k: usize, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        self.running()?;
+        self.strategy(k)?;
+        let Some(s) = strategies.get_mut(k) else {
+            return Err(CoreError::invalid("strategy", format!("no handler for #{k}")).into());
+        };
+        // A fresh start: timers left from a run before (stopped, failed) go.
+        self.cancel_timers_of(k);
+        self.strategies[k].active = true;
+        s.on_start(self)?;
+        self.settle(strategies)
+    }
+
+    /// Stop one strategy of a running engine (active or paused): its `on_stop` runs and it
+    /// gets no more callbacks. Its orders stand: the caller cancels them by its policy.
+    ///
+    /// # Errors
+    /// Not running, an unknown strategy, or the strategy's error.
+    pub fn stop_strategy<E, S>(&mut self, k: usize, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        self.running()?;
+        self.strategy(k)?;
+        let Some(s) = strategies.get_mut(k) else {
+            return Err(CoreError::invalid("strategy", format!("no handler for #{k}")).into());
+        };
+        let result = s.on_stop(self);
+        self.strategies[k].active = false;
+        self.cancel_timers_of(k);
+        result?;
+        self.settle(strategies)
+    }
+
+    /// Remove a stopped strategy for good: it gets no callbacks, its indicators are no
+    /// longer fed, its timers are cancelled, and its id is free for a new strategy (which
+    /// continues its order numbering, so client order ids stay unique, and its ledger).
+    ///
+    /// # Errors
+    /// An unknown strategy.
+    pub fn remove_strategy(&mut self, k: usize) -> CoreResult<()> {
+        self.strategy(k)?;
+        self.strategies[k].active = false;
+        self.cancel_timers_of(k);
+        for slot in self.indicators.iter_mut().filter(|x| x.strategy == k) {
+            slot.instrument = usize::MAX;
+        }
+        for c in self.crosses.iter_mut().filter(|c| c.strategy == k) {
+            c.instrument = usize::MAX;
+        }
+        let st: &mut EngineState = self;
+        let slot = &mut st.strategies[k];
+        slot.subscribed.iter_mut().for_each(|s| *s = false);
+        if st.strategy_index.get(&slot.id) == Some(&k) {
+            st.strategy_index.remove(&slot.id);
+            st.retired.insert(slot.id, slot.orders);
+        }
+        Ok(())
+    }
+
+    fn cancel_timers_of(&mut self, k: usize) {
+        use crate::clock::Clock;
+        let prefix = format!("{}{TIMER_SEP}", self.strategies[k].id);
+        for name in self.clock.timer_names() {
+            if name.starts_with(&prefix) {
+                self.clock.cancel_timer(&name);
+            }
+        }
+    }
+
+    /// Take back the mark of market event `n` when its step was refused (nothing of it
+    /// is published).
+    pub fn outbox_retract(&mut self, n: usize) {
+        if let Some(o) = self.outbox.as_mut() {
+            if matches!(o.events.last(), Some(super::state::OutEvent::Market(m)) if *m == n) {
+                o.events.pop();
+            }
+        }
+    }
+
+    /// When the next timer or alert is due (UTC ns), if any: what a live driver waits for.
+    #[must_use]
+    pub fn next_timer(&self) -> Option<u64> {
+        use crate::clock::Clock;
+        self.clock.next_deadline().map(|t| t.0)
     }
 
     fn running(&self) -> CoreResult<()> {
@@ -280,7 +435,7 @@ impl Engine {
                     ],
                     volume: bar.volume.raw(),
                 };
-                self.bar(&raw, strategies)
+                self.bar(&raw, strategies)?;
             }
             MarketEvent::Quote(q) => {
                 self.sweep_closed();
@@ -289,7 +444,7 @@ impl Engine {
                 let st: &mut EngineState = self;
                 st.scratch.clear();
                 st.venue.process_quote(q, &mut st.scratch)?;
-                self.after_tick(ts, strategies)
+                self.after_tick(ts, strategies)?;
             }
             MarketEvent::Trade(t) => {
                 self.sweep_closed();
@@ -298,10 +453,14 @@ impl Engine {
                 let st: &mut EngineState = self;
                 st.scratch.clear();
                 st.venue.process_trade(t, &mut st.scratch)?;
-                self.after_tick(ts, strategies)
+                self.after_tick(ts, strategies)?;
             }
-            MarketEvent::Time(t) => self.fire_timers(*t, strategies),
+            MarketEvent::Time(t) => self.fire_timers(*t, strategies)?,
         }
+        if self.outbox.is_some() {
+            self.settle(strategies)?;
+        }
+        Ok(())
     }
 
     fn after_tick<E, S>(&mut self, ts: u64, strategies: &mut [S]) -> Result<(), E>
@@ -312,6 +471,9 @@ impl Engine {
         let st: &mut EngineState = self;
         st.recorder.fills_from(&st.scratch);
         st.pending.append(&mut st.scratch);
+        if st.outbox.is_none() {
+            st.recorder.sample(ts, st.venue.portfolio());
+        }
         if let Some(r) = st.risk.as_mut() {
             r.update(&st.venue, ts);
         }
@@ -507,7 +669,7 @@ impl Engine {
                 continue;
             };
             self.now = ev.ts_event.0;
-            if !self.strategies[k].callbacks.timer {
+            if !self.strategies[k].callbacks.timer || !self.strategies[k].active {
                 continue;
             }
             let public = TimeEvent {
@@ -529,6 +691,15 @@ impl Engine {
         S: Strategy<E>,
     {
         while !self.pending.is_empty() {
+            let st: &mut EngineState = self;
+            if let Some(o) = st.outbox.as_mut() {
+                o.events.extend(
+                    st.pending
+                        .iter()
+                        .cloned()
+                        .map(super::state::OutEvent::Venue),
+                );
+            }
             if !self.any_event_handler {
                 // Nobody listens: drop them without a call.
                 self.pending.clear();
@@ -563,6 +734,9 @@ impl Engine {
         let Some(&k) = self.strategy_index.get(&sid) else {
             return Ok(());
         };
+        if !self.strategies[k].active {
+            return Ok(());
+        }
         let cb = self.strategies[k].callbacks;
         match ev {
             VenueEvent::Order(o) => {

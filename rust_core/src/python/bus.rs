@@ -520,9 +520,9 @@ impl PyBus {
 
 /// A message waiting in an ingest queue.
 #[derive(Debug)]
-struct QueuedMessage {
-    topic: Py<PyString>,
-    message: Py<PyAny>,
+pub(crate) struct QueuedMessage {
+    pub(crate) topic: Py<PyString>,
+    pub(crate) message: Py<PyAny>,
 }
 
 /// A bounded, thread-safe queue from feed threads to the engine thread.
@@ -535,6 +535,25 @@ pub(crate) struct PyIngestQueue {
 }
 
 impl PyIngestQueue {
+    /// Takes up to `max` events in `(ts_event, arrival)` order, waiting up to `timeout`
+    /// for the first (`None`: no wait) without holding the GIL. What the engine's
+    /// `step_queue` drains (the bus's `drain` publishes instead).
+    pub(crate) fn take(
+        &self,
+        py: Python<'_>,
+        max: usize,
+        timeout: Option<Duration>,
+        out: &mut Vec<Envelope<QueuedMessage>>,
+    ) {
+        py.detach(|| {
+            let mut rx = self.lock_receiver();
+            match timeout {
+                Some(t) => rx.drain_wait(max, t, out),
+                None => rx.drain(max, out),
+            }
+        });
+    }
+
     fn lock_receiver(&self) -> MutexGuard<'_, IngestReceiver<QueuedMessage>> {
         self.receiver
             .lock()
