@@ -298,18 +298,26 @@ struct LiveSlot {
 
 impl PyStrategy<'_> {
     /// A callback's result: in a live engine an `Exception` fails this strategy alone.
+    #[inline]
     fn outcome<T: Default>(&mut self, engine: &mut Engine, r: PyResult<T>) -> PyResult<T> {
         match r {
-            Err(e) if self.isolate && e.is_instance_of::<PyException>(self.cell.py()) => {
-                // The first failure is the one reported; no more callbacks after it.
-                if self.failed.is_none() {
-                    self.failed = Some(e);
-                }
-                engine.set_active(self.k, false)?;
-                Ok(T::default())
-            }
-            r => r,
+            Ok(v) => Ok(v),
+            Err(e) => self.failure(engine, e),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn failure<T: Default>(&mut self, engine: &mut Engine, e: PyErr) -> PyResult<T> {
+        if !(self.isolate && e.is_instance_of::<PyException>(self.cell.py())) {
+            return Err(e);
+        }
+        // The first failure is the one reported; no more callbacks after it.
+        if self.failed.is_none() {
+            self.failed = Some(e);
+        }
+        engine.set_active(self.k, false)?;
+        Ok(T::default())
     }
 
     /// Call `f` with the engine lent to this Python object, then take it back.
