@@ -74,6 +74,11 @@ def build_strategy(
             raise ConfigurationError(
                 f"strategy {spec.id!r}: parameters go with a name or class, not an instance"
             )
+        if strategy_id is not None and strategy_id != spec.id:
+            raise ConfigurationError(
+                f"strategy {spec.id!r}: give an instance its id when you create it "
+                f"(strategy_id={strategy_id!r})"
+            )
         return spec, type(spec).name or type(spec).__name__
     if isinstance(spec, str):
         cls = load_strategy(spec)

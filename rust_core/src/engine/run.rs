@@ -254,7 +254,7 @@ impl Engine {
     pub fn take_outbox(&mut self) -> Vec<super::state::OutEvent> {
         self.outbox
             .as_mut()
-            .map(|o| std::mem::take(&mut o.events))
+            .map(super::state::Outbox::take)
             .unwrap_or_default()
     }
 

@@ -179,20 +179,44 @@ pub enum OutEvent {
 pub struct Outbox {
     pub events: Vec<OutEvent>,
     last: Option<(i128, i128)>,
+    /// Where in `events` the last sample sits, while it is there.
+    last_at: Option<usize>,
 }
 
 impl Outbox {
-    /// Push an equity sample if the account changed since the last one.
+    /// Sample the account if it changed since the last sample: one sample per timestamp
+    /// (as the backtest's equity curve), a later step at the same time updating it.
     pub(super) fn sample(&mut self, ts: u64, portfolio: &Portfolio) {
         let now = (portfolio.cash(), portfolio.equity());
-        if self.last != Some(now) {
-            self.last = Some(now);
-            self.events.push(OutEvent::Equity {
-                ts,
-                cash: now.0,
-                equity: now.1,
-            });
+        if self.last == Some(now) {
+            return;
         }
+        self.last = Some(now);
+        if let Some(OutEvent::Equity {
+            ts: t,
+            cash,
+            equity,
+        }) = self.last_at.and_then(|k| self.events.get_mut(k))
+        {
+            if *t == ts {
+                (*cash, *equity) = now;
+                return;
+            }
+        }
+        self.last_at = Some(self.events.len());
+        self.events.push(OutEvent::Equity {
+            ts,
+            cash: now.0,
+            equity: now.1,
+        });
+    }
+
+    /// Take the events, leaving none.
+    pub fn take(&mut self) -> Vec<OutEvent> {
+        self.last_at = None;
+        // The next batch is about as long: no growing again from empty.
+        let n = self.events.len();
+        std::mem::replace(&mut self.events, Vec::with_capacity(n))
     }
 }
 

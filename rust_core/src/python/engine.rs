@@ -15,10 +15,10 @@ use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedAr
 use pyo3::exceptions::{PyException, PyIndexError, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
+use pyo3::types::{PyDict, PySlice, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
-use super::bus::PyIngestQueue;
+use super::bus::{PyBus, PyIngestQueue};
 use super::clock::PyTimeEvent;
 use super::errors::InvalidInputError;
 use super::indicators::{
@@ -1615,25 +1615,14 @@ impl PyEngine {
         self.outbox_items(py)
     }
 
-    /// Publish every event made since the last call on ``bus`` (consecutive events of one
-    /// topic as one ``publish_many``). Returns the number of events published.
-    fn publish(slf: &Bound<'_, Self>, bus: &Bound<'_, PyAny>) -> PyResult<usize> {
+    /// Publish every event made since the last call on ``bus``, in order, in one call:
+    /// per-message handlers see each event as by ``publish``; a batch handler is called
+    /// once with all the events it subscribed to. Returns the number of events published.
+    fn publish(slf: &Bound<'_, Self>, bus: &Bound<'_, PyBus>) -> PyResult<usize> {
         let py = slf.py();
         let items = slf.try_borrow_mut()?.outbox_items(py)?;
-        let n = items.len();
-        let publish_many = pyo3::intern!(py, "publish_many");
-        let mut i = 0;
-        while i < n {
-            let topic = &items[i].0;
-            let mut j = i + 1;
-            while j < n && (items[j].0.is(topic) || items[j].0.to_str()? == topic.to_str()?) {
-                j += 1;
-            }
-            let list = PyList::new(py, items[i..j].iter().map(|(_, m)| m))?;
-            bus.call_method1(publish_many, (topic, list))?;
-            i = j;
-        }
-        Ok(n)
+        bus.get().publish_pairs(py, &items)?;
+        Ok(items.len())
     }
 
     /// ``(ts, equity)``: the equity curve, one point per timestamp (UTC ns, float money).

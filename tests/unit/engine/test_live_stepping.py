@@ -167,3 +167,27 @@ def test_stepping_needs_a_started_running_engine() -> None:
     e.stop()
     with pytest.raises(RuntimeError, match="has stopped"):
         e.step_bar(BARS[1])
+
+
+def test_publish_sends_every_event_in_order_and_each_batch_handler_one_list() -> None:
+    from pi5trading.bus import Bus
+
+    e = engine(EveryTen())
+    e.start(BARS[0].ts_event, outbox=True)
+    e.step_many([("data.bars.AAA.1m", b.ts_event, b) for b in BARS[:40]])
+    assert e.take_events() != []
+    e.step_many([("data.bars.AAA.1m", b.ts_event, b) for b in BARS[40:80]])
+    bus = Bus()
+    each: list[tuple[str, Any]] = []
+    batches: list[list[Any]] = []
+    orders: list[list[Any]] = []
+    bus.subscribe(">", lambda m: each.append(m))
+    bus.subscribe(">", batches.append, batch=True)
+    bus.subscribe("orders.>", orders.append, batch=True)
+    n = e.publish(bus)
+    assert n == len(each) > 40
+    assert len(batches) == 1
+    assert batches[0] == each
+    assert len(orders) == 1
+    assert orders[0] == [m for m in each if type(m).__name__ == "OrderEvent"]
+    assert e.publish(bus) == 0

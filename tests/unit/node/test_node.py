@@ -180,6 +180,8 @@ async def test_add_strategy_checks_its_input() -> None:
         await node.add_strategy("sma_crossover", {"fastt": 3})
     with pytest.raises(ConfigurationError, match=r"trades \['ZZZ'\]"):
         await node.add_strategy(Counter(), symbols=["ZZZ"])
+    with pytest.raises(ConfigurationError, match="give an instance its id"):
+        await node.add_strategy(Counter(), strategy_id="other")
     await node.add_strategy("sma_crossover", {"fast": 3, "slow": 9})
     with pytest.raises(ConfigurationError, match="already in the node"):
         await node.add_strategy("sma_crossover")

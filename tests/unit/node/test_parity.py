@@ -4,6 +4,7 @@ strategy events, event for event, to the exact digit."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ import anyio
 import pytest
 
 from pi5trading import events
+from pi5trading.bus import IngestQueue
 from pi5trading.config import NodeSettings
 from pi5trading.data import BarFrame
 from pi5trading.data.synthetic import random_walk_bars
@@ -79,6 +81,11 @@ async def replay(
     await node.drain()
     await node.stop()
     return node, [st for st, _ in strats], published
+
+
+def _until_full(queue: IngestQueue) -> None:
+    while len(queue) < queue.capacity:
+        time.sleep(0.001)
 
 
 def account(p: Any) -> tuple[Any, ...]:
@@ -152,7 +159,10 @@ async def test_replay_parity_holds_with_a_queue_smaller_than_the_data() -> None:
         await node.add_strategy(st, symbols=syms)
     items = merged({s: bars_of(s, f) for s, f in data.items()})
     feed = ReplayFeed(items)
-    node.add_feed(feed)
+    # The feed fills the queue before the engine runs: it has to wait for it.
+    await feed.start(node.queue)
+    with anyio.fail_after(30):
+        await anyio.to_thread.run_sync(_until_full, node.queue)
     await node.start(start_ts=items[0][1])
     with anyio.fail_after(30):
         await feed.finished()

@@ -116,7 +116,7 @@ def test_add_quotes_checks_its_input() -> None:
     qs = quotes("AAA", 5, seed=1)
     with pytest.raises(InvalidInputError, match="quote #0 is for 'AAA', not 'BBB'"):
         runner.add_quotes("BBB", qs)
-    with pytest.raises(InvalidInputError, match="quote #1 of 'AAA' .* is before"):
+    with pytest.raises(InvalidInputError, match=r"quote #1 of 'AAA' .* is before"):
         runner.add_quotes("AAA", [qs[1], qs[0]])
     with pytest.raises(InvalidInputError, match="no quotes"):
         runner.add_quotes("AAA", [])
