@@ -244,6 +244,28 @@ class TradingNode:
 
         await self._call(remove)
 
+    async def warm_up(self, bars: Sequence[_core.Bar]) -> None:
+        """Feed past bars (in time order) to the running strategies' indicators only:
+        nothing trades, the clock and the account do not move. What a restarted node does
+        before live data, so its strategies trade at once instead of warming up again."""
+        if not self._engine_started:
+            raise InvalidStateError(
+                "warm_up: start the node first (indicators are made in on_start)"
+            )
+        await self._call(lambda: self.engine.warm_up(list(bars)))
+
+    async def resume_order_ids(self, strategy_id: str, sent: int) -> None:
+        """The strategy had sent ``sent`` orders before a restart: its next client order id
+        is ``<id>-<sent + 1>``, so none is sent twice."""
+
+        def resume() -> None:
+            rec = self._get(strategy_id)
+            if rec.index < 0:
+                raise InvalidStateError(f"strategy {strategy_id!r} has not started yet")
+            self.engine.resume_order_ids(rec.index, sent)
+
+        await self._call(resume)
+
     def status(self, strategy_id: str) -> StrategyState:
         return self._get(strategy_id).status
 

@@ -178,6 +178,86 @@ impl EngineState {
     }
 }
 
+impl EngineState {
+    /// Feed a past bar to its instrument's indicators and crossovers only: no venue, no
+    /// risk, no clock, no callbacks (what a restarted node gives its strategies' indicators
+    /// before trading resumes).
+    fn warm_up_bar<E, S>(&mut self, bar: &Bar, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        let instrument = self.instrument_index(bar.bar_type.symbol.as_str())?;
+        let input = crate::indicators::BarInput {
+            high: bar.high.raw(),
+            low: bar.low.raw(),
+            close: bar.close.raw(),
+            volume: bar.volume.raw(),
+            ts_ns: bar.ts_event.0,
+        };
+        for (k, slot) in self
+            .indicators
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, x)| x.instrument == instrument)
+        {
+            slot.ready = match &mut slot.indicator {
+                Some(indicator) => indicator.feed(&input)?,
+                None => {
+                    let (ready, level) = strategies[slot.strategy].feed_indicator(k, &input)?;
+                    slot.level = level;
+                    ready
+                }
+            };
+        }
+        for c in self
+            .crosses
+            .iter_mut()
+            .filter(|c| c.instrument == instrument)
+        {
+            let va = self.indicators[c.a].level();
+            let vb = match c.b {
+                Some(k) => self.indicators[k].level(),
+                None => Some(c.level),
+            };
+            c.cross.update(va, vb);
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Warm the indicators up on past bars (see [`EngineState::warm_up_bar`]): nothing
+    /// trades, the clock and the account do not move. Call it after `start` (the
+    /// strategies register their indicators in `on_start`), before live data.
+    ///
+    /// # Errors
+    /// Not running, an unknown instrument, an indicator's input error.
+    pub fn warm_up<E, S>(&mut self, bars: &[Bar], strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        self.running()?;
+        for bar in bars {
+            self.warm_up_bar(bar, strategies)?;
+        }
+        Ok(())
+    }
+
+    /// Continue a strategy's order numbering after `n` orders (a restarted node: client
+    /// order ids it sent before the restart are not used again). Never goes back.
+    ///
+    /// # Errors
+    /// An unknown strategy.
+    pub fn resume_order_ids(&mut self, k: usize, n: u64) -> CoreResult<()> {
+        self.strategy(k)?;
+        let slot = &mut self.strategies[k];
+        slot.orders = slot.orders.max(n);
+        Ok(())
+    }
+}
+
 /// Bars this long or longer stand for a whole session (daily, weekly).
 const SESSION_NS: u64 = 86_400 * 1_000_000_000;
 

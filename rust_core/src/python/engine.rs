@@ -1567,6 +1567,20 @@ impl PyEngine {
         Ok(self.engine.set_active(strategy, active)?)
     }
 
+    /// Feed past bars to their instruments' indicators and crossovers only: nothing
+    /// trades, the clock and the account do not move (a restarted node's warm-up, after
+    /// ``start`` and before live data).
+    fn warm_up(slf: &Bound<'_, Self>, bars: Vec<PyRef<'_, PyBar>>) -> PyResult<()> {
+        let bars: Vec<Bar> = bars.iter().map(|b| b.0).collect();
+        Self::drive(slf, |engine, runners| engine.warm_up(&bars, runners))
+    }
+
+    /// Continue the strategy's order numbering after ``n`` orders (``<id>-<n+1>`` next):
+    /// a restarted node never sends a client order id twice. Never goes back.
+    fn resume_order_ids(&mut self, strategy: usize, n: u64) -> PyResult<()> {
+        Ok(self.engine.resume_order_ids(strategy, n)?)
+    }
+
     /// Remove a stopped strategy: no more callbacks or indicator feeds, its timers
     /// cancelled, its id free for a new strategy (continuing its order numbering).
     fn remove_strategy(&mut self, strategy: usize) -> PyResult<()> {

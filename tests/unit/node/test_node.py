@@ -274,3 +274,39 @@ async def test_sigterm_stops_gracefully_and_a_second_signal_forces() -> None:
     assert node.state == "stopped"
     assert closed == ["started"]
     assert statuses[-1].status == "stopped"
+
+
+class Smooth(Strategy):
+    """Buys once its 20-bar average is ready (``on_bar`` waits for it)."""
+
+    def on_start(self) -> None:
+        from pi5trading.indicators import SMA
+
+        self.sma = self.indicator(SMA(20))
+        self.first: int | None = None
+
+    def on_bar(self, bar: Bar) -> None:
+        if self.first is None:
+            self.first = bar.ts_event
+            self.buy(1)
+
+
+async def test_a_restart_warms_indicators_up_without_trading_and_goes_on_numbering() -> None:
+    node, _ = make_node()
+    s = Smooth(strategy_id="smooth")
+    await node.add_strategy(s)
+    items = bar_items(30)
+    history, live = items[:20], items[20:]
+    await node.start(start_ts=history[-1][1])
+    before = await node.call(lambda e: (e.portfolio.cash, e.now))
+    await node.warm_up([bar for _, _, bar in history])
+    after = await node.call(lambda e: (e.portfolio.cash, e.now, list(e.fills())))
+    assert after == (*before, [])  # nothing traded, the clock did not move
+    assert s.first is None  # no callback during the warm-up
+    await node.resume_order_ids("smooth", 41)
+    await feed_through(node, live)
+    await node.stop()
+    assert s.first == live[0][1]  # ready on the first live bar: no second warm-up
+    assert [f.client_order_id for f in node.engine.fills()] == ["smooth-42"]
+    with pytest.raises(InvalidStateError):
+        await node.warm_up([])
