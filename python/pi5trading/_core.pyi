@@ -1806,6 +1806,9 @@ class Engine:
     def remove_strategy(self, strategy: int) -> None: ...
     def warm_up(self, bars: list[Bar]) -> None:
         """Feed past bars to the indicators only: nothing trades, the clock stays."""
+    def restore_fills(self, fills: Iterable[FillRecord | Any]) -> int:
+        """Book fills made before a restart into the account (cash, positions) in order:
+        no order, no event. ``FillRecord``s or objects with their attributes."""
     def resume_order_ids(self, strategy: int, n: int) -> None:
         """Continue the strategy's client order ids after ``n`` (never goes back)."""
     def set_active(self, strategy: int, active: bool) -> None:

@@ -254,6 +254,15 @@ class TradingNode:
             )
         await self._call(lambda: self.engine.warm_up(list(bars)))
 
+    async def restore_fills(self, fills: Sequence[Any]) -> int:
+        """Book the fills made before a restart (from storage, in order) into the account:
+        cash and the account's and strategies' positions, to the digit. No order, no event,
+        no callback. Call it after ``start`` (the strategies must be in the engine), before
+        live data. Returns the number booked."""
+        if not self._engine_started:
+            raise InvalidStateError("restore_fills: start the node first")
+        return await self._call(lambda: self.engine.restore_fills(list(fills)))
+
     async def resume_order_ids(self, strategy_id: str, sent: int) -> None:
         """The strategy had sent ``sent`` orders before a restart: its next client order id
         is ``<id>-<sent + 1>``, so none is sent twice."""

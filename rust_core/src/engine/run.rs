@@ -245,6 +245,39 @@ impl Engine {
         Ok(())
     }
 
+    /// Book a fill made before a restart (from storage) into the account: cash, the
+    /// account's and the strategy's positions, exactly as when it happened. No order, no
+    /// event, no callback; not one of this run's fills. Replaying every fill of the account
+    /// in order rebuilds its cash and positions to the digit.
+    ///
+    /// # Errors
+    /// An unknown strategy id or instrument, a bad quantity, price or commission.
+    pub fn restore_fill(&mut self, f: &super::record::FillRecord) -> CoreResult<()> {
+        let ins = self.instrument_index(f.instrument.as_str())?;
+        if !self.strategy_index.contains_key(&f.strategy_id) {
+            return Err(CoreError::invalid(
+                "strategy_id",
+                format!(
+                    "{:?} is not a strategy of this engine",
+                    f.strategy_id.as_str()
+                ),
+            ));
+        }
+        let (pp, sp) = (
+            self.instruments[ins].price_precision,
+            self.instruments[ins].size_precision,
+        );
+        self.venue.restore_fill(
+            f.strategy_id,
+            f.instrument,
+            f.side,
+            Quantity::from_raw_or_finer(f.quantity.raw(), sp),
+            Price::from_raw_or_finer(f.price.raw(), pp),
+            f.commission.raw(),
+            f.ts.0,
+        )
+    }
+
     /// Continue a strategy's order numbering after `n` orders (a restarted node: client
     /// order ids it sent before the restart are not used again). Never goes back.
     ///

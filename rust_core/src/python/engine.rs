@@ -1575,6 +1575,45 @@ impl PyEngine {
         Self::drive(slf, |engine, runners| engine.warm_up(&bars, runners))
     }
 
+    /// Book fills made before a restart into the account, in order: cash, the account's
+    /// and the strategies' positions, exactly as when they happened (no order, no event,
+    /// not one of this run's fills). Each fill is a ``FillRecord`` or any object with its
+    /// attributes (``ts``, ``strategy_id``, ``symbol``, ``client_order_id``, ``side``,
+    /// ``quantity_raw``, ``price_raw``, ``commission_raw``). Returns the number booked.
+    fn restore_fills(&mut self, fills: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut n = 0;
+        for item in fills.try_iter()? {
+            let f = item?;
+            let get = |name: &str| f.getattr(name);
+            let strategy_id: String = get("strategy_id")?.extract()?;
+            let symbol: String = get("symbol")?.extract()?;
+            let oid: String = get("client_order_id")?.extract()?;
+            let side: String = get("side")?.extract()?;
+            let record = FillRecord {
+                ts: crate::types::UnixNanos(get("ts")?.extract()?),
+                strategy_id: crate::types::StrategyId::new("strategy_id", &strategy_id)?,
+                instrument: Symbol::new("symbol", &symbol)?,
+                client_order_id: crate::types::ClientOrderId::new("client_order_id", &oid)?,
+                side: side_arg(&side)?,
+                quantity: crate::types::Quantity::from_raw_or_finer(
+                    get("quantity_raw")?.extract()?,
+                    9,
+                ),
+                price: crate::types::Price::from_raw_or_finer(get("price_raw")?.extract()?, 9),
+                commission: crate::types::Money::from_raw_or_finer(
+                    get("commission_raw")?.extract()?,
+                    9,
+                    crate::types::Currency::USD,
+                ),
+            };
+            self.engine
+                .restore_fill(&record)
+                .map_err(|e| CoreError::invalid("fills", format!("fill #{n} ({oid}): {e}")))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Continue the strategy's order numbering after ``n`` orders (``<id>-<n+1>`` next):
     /// a restarted node never sends a client order id twice. Never goes back.
     fn resume_order_ids(&mut self, strategy: usize, n: u64) -> PyResult<()> {

@@ -310,3 +310,40 @@ async def test_a_restart_warms_indicators_up_without_trading_and_goes_on_numberi
     assert [f.client_order_id for f in node.engine.fills()] == ["smooth-42"]
     with pytest.raises(InvalidStateError):
         await node.warm_up([])
+
+
+async def test_replayed_fills_restore_cash_and_positions_to_the_digit() -> None:
+    from .replay import Recorder
+
+    items = bar_items(200, ("AAA",))
+    first, _ = make_node(shutdown_orders="keep")
+    await first.add_strategy(Recorder({"every": 7}, strategy_id="rec"))
+    await first.start(start_ts=items[0][1])
+    await feed_through(first, items)
+    await first.stop()
+    fills = list(first.engine.fills())
+    assert len(fills) > 10
+
+    second, _ = make_node()
+    await second.add_strategy(Recorder({"every": 7}, strategy_id="rec"))
+    await second.start(start_ts=items[-1][1])
+    assert await second.restore_fills(fills) == len(fills)
+
+    def account(e: Any) -> tuple[Any, ...]:
+        p = e.portfolio
+        pos = p.strategy_position("rec", "AAA")
+        return (p.cash, p.realised_pnl, p.commissions, pos.quantity, pos.avg_px, pos.cost)
+
+    restored = await second.call(account)
+    assert list(await second.call(lambda e: e.fills())) == []  # not this run's fills
+    await second.stop()
+    assert restored == account(first.engine)
+    fields = ("ts", "symbol", "client_order_id", "side", "quantity_raw", "price_raw")
+    record = {k: getattr(fills[0], k) for k in (*fields, "commission_raw")}
+    bad = type("Stored", (), {**record, "strategy_id": "nobody"})()
+    third, _ = make_node()
+    await third.add_strategy(Counter(strategy_id="c"))
+    await third.start(start_ts=items[-1][1])
+    with pytest.raises(ValueError, match=r'fill #0 .*"nobody" is not a strategy of this engine'):
+        await third.restore_fills([bad])
+    await third.stop()
