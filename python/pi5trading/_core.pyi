@@ -1779,6 +1779,53 @@ class Engine:
         progress: Callable[[int, int], object] | None = None,
         progress_every: int = 65536,
     ) -> None: ...
+    # Live stepping (the trading node): start, then step events as they come, then stop.
+    def start(
+        self, start_ts: int | None = None, *, outbox: bool = False, isolate: bool = True
+    ) -> None:
+        """Start stepping: clock at ``start_ts``, every ``on_start``. With ``outbox`` every
+        event made is kept for ``publish`` / ``take_events``. With ``isolate`` a strategy
+        that raises is stopped alone (``take_failures``); without, its exception ends the
+        step (a backtest)."""
+    def step_bar(self, bar: Bar) -> None: ...
+    def step_quote(self, quote: QuoteTick) -> None: ...
+    def step_trade(self, trade: TradeTick) -> None: ...
+    def step_time(self, ts: int) -> None:
+        """Move the clock with no data: timers due by ``ts`` fire."""
+    def step_many(self, events: Iterable[tuple[str, int, object]]) -> int:
+        """Step ``(topic, ts_event, message)`` in order in one call; messages that are not
+        bars, quotes or trades only pass to the outbox. Returns the market events stepped."""
+    def step_queue(
+        self, queue: IngestQueue, max_events: int | None = None, timeout: float | None = None
+    ) -> int:
+        """Drain ``queue`` (waiting up to ``timeout`` s, GIL released) and step the events as
+        ``step_many``. Returns the number drained."""
+    def stop(self) -> None: ...
+    def start_strategy(self, strategy: int) -> None: ...
+    def stop_strategy(self, strategy: int) -> None: ...
+    def remove_strategy(self, strategy: int) -> None: ...
+    def warm_up(self, bars: list[Bar]) -> None:
+        """Feed past bars to the indicators only: nothing trades, the clock stays."""
+    def restore_fills(self, fills: Iterable[FillRecord | Any]) -> int:
+        """Book fills made before a restart into the account (cash, positions) in order:
+        no order, no event. ``FillRecord``s or objects with their attributes."""
+    def resume_order_ids(self, strategy: int, n: int) -> None:
+        """Continue the strategy's client order ids after ``n`` (never goes back)."""
+    def set_active(self, strategy: int, active: bool) -> None:
+        """Pause (``False``) or resume a strategy's callbacks (indicators stay fed)."""
+    def is_active(self, strategy: int) -> bool: ...
+    def settle(self) -> None:
+        """Deliver what commands between steps caused; sample the account."""
+    @property
+    def next_timer_ns(self) -> int | None: ...
+    def take_failures(self) -> list[tuple[int, BaseException]]:
+        """``(strategy index, exception)`` of strategies whose callback raised."""
+    def take_rejected(self) -> list[tuple[str, int, str]]:
+        """``(topic, ts_event, message)`` of events the engine refused."""
+    def take_events(self) -> list[tuple[str, Any]]:
+        """Every event made since the last call, ``(topic, object)`` in order."""
+    def publish(self, bus: Bus) -> int:
+        """Publish every event made since the last call on ``bus``; returns the count."""
     def equity_curve(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
     def position_open(self) -> npt.NDArray[np.bool_]: ...
     def fills(self) -> FillLog: ...

@@ -142,6 +142,30 @@ class RiskSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     (written ``off``) switches a limit off."""
 
 
+class NodeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The trading node: its ingest queue, the engine loop and shutdown (docs/paper-trading.md)."""
+
+    queue_capacity: Count = 65_536
+    """Events the ingest queue holds between the feeds and the engine."""
+    queue_policy: Literal["block", "drop_newest", "drop_oldest"] = "block"
+    """When the queue is full: the feed waits (``block``) or an event is dropped."""
+    reorder_window_ms: Annotated[int, msgspec.Meta(ge=0, le=60_000)] = 0
+    """Events from several feeds are held this long to be released in time order."""
+    batch_max: Count = 4096
+    """Most events stepped (and published) per engine call."""
+    idle_ms: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
+    """Longest the engine loop waits for data before it runs commands and due timers."""
+    late_data_ms: Annotated[int, msgspec.Meta(ge=0, le=86_400_000)] = 60_000
+    """Live: the engine clock starts this long before now, so data stamped a little
+    before the node started (the last closed bar) is still taken."""
+    shutdown_orders: Literal["cancel", "keep"] = "cancel"
+    """At shutdown, cancel the strategies' working orders or leave them working."""
+    failed_orders: Literal["cancel", "keep"] = "cancel"
+    """When a strategy fails or is stopped: cancel its working orders or leave them."""
+    shutdown_timeout_s: Seconds = 10.0
+    """How long shutdown waits for each closer (sinks flushing, feeds closing)."""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything configurable, with the embedded defaults (SQLite, simulated feed, paper)."""
 
@@ -151,6 +175,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
+    node: NodeSettings = msgspec.field(default_factory=NodeSettings)
 
 
 def _nest(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:

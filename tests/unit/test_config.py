@@ -82,6 +82,15 @@ OUT_OF_RANGE = [
     ("PI5_DATABASE__COMPRESS_AFTER_DAYS", "-1", "expected a whole number from 0 to 36500"),
     ("PI5_DATABASE__MARKET_DATA_RETENTION_DAYS", "x", "expected a whole number from 0 to 36500"),
     ("PI5_DATABASE__AUDIT_RETENTION_DAYS", "1.5", "expected a whole number from 0 to 36500"),
+    ("PI5_NODE__QUEUE_CAPACITY", "0", "expected a whole number from 1 to 2147483647"),
+    ("PI5_NODE__QUEUE_POLICY", "wait", "expected one of block, drop_newest, drop_oldest"),
+    ("PI5_NODE__REORDER_WINDOW_MS", "-1", "expected a whole number from 0 to 60000"),
+    ("PI5_NODE__BATCH_MAX", "0", "expected a whole number from 1 to 2147483647"),
+    ("PI5_NODE__IDLE_MS", "0", "expected a whole number from 1 to 1000"),
+    ("PI5_NODE__LATE_DATA_MS", "x", "expected a whole number from 0 to 86400000"),
+    ("PI5_NODE__SHUTDOWN_ORDERS", "close", "expected one of cancel, keep"),
+    ("PI5_NODE__FAILED_ORDERS", "drop", "expected one of cancel, keep"),
+    ("PI5_NODE__SHUTDOWN_TIMEOUT_S", "0", "expected a number > 0, at most 86400"),
 ]
 
 

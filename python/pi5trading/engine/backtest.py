@@ -196,6 +196,7 @@ class BacktestRunner:
         self.risk = risk
         self.instruments: dict[str, _core.Instrument] = {}
         self.bars: dict[str, tuple[str, BarFrame]] = {}
+        self.quotes: dict[str, list[_core.QuoteTick]] = {}
         self.strategies: list[tuple[Strategy, tuple[str, ...]]] = []
 
     def add_instrument(self, instrument: _core.Instrument | str) -> _core.Instrument:
@@ -217,6 +218,27 @@ class BacktestRunner:
             check_bars(bars)
         self.bars[symbol] = (interval, bars)
 
+    def add_quotes(self, symbol: str, quotes: Sequence[_core.QuoteTick]) -> None:
+        """Add one instrument's quotes, in time order (registering a US-equity instrument
+        if unknown). A run with quotes steps bars and quotes in time order through the
+        live node's path (``Engine.step_many``); orders fill against the quotes."""
+        if symbol not in self.instruments:
+            self.add_instrument(symbol)
+        if symbol in self.quotes:
+            raise InvalidInputError(f"quotes for {symbol!r} were already added")
+        if not quotes:
+            raise InvalidInputError(f"no quotes for {symbol!r}")
+        last = -1
+        for i, q in enumerate(quotes):
+            if q.symbol != symbol:
+                raise InvalidInputError(f"quote #{i} is for {q.symbol!r}, not {symbol!r}")
+            if q.ts_event < last:
+                raise InvalidInputError(
+                    f"quote #{i} of {symbol!r} at {q.ts_event} is before the one before it"
+                )
+            last = q.ts_event
+        self.quotes[symbol] = list(quotes)
+
     def add_strategy(self, strategy: Strategy, symbols: Sequence[str] | None = None) -> None:
         """Add a strategy; it trades ``symbols``, else its config's, else every symbol."""
         if any(s.id == strategy.id for s, _ in self.strategies):
@@ -228,21 +250,23 @@ class BacktestRunner:
 
     def run(self, progress: Progress | bool = False) -> BacktestResult:
         """Run every bar through the engine and collect the result."""
-        if not self.bars:
+        if not self.bars and not self.quotes:
             raise InvalidInputError("no bars: add_bars() first")
         if not self.strategies:
             raise InvalidInputError("no strategy: add_strategy() first")
         engine = _core.Engine(self.venue, self.risk)
         for ins in self.instruments.values():
             engine.add_instrument(ins)
-        for symbol, (interval, f) in self.bars.items():
-            # Raw or float columns, read in place by the engine (no copy).
-            ts, cols = f.engine_columns()
-            engine.add_bars(symbol, interval, ts, *cols)
-        all_symbols = tuple(self.bars)
+        stepped = _stepped_events(self.bars, self.quotes) if self.quotes else None
+        if stepped is None:
+            for symbol, (interval, f) in self.bars.items():
+                # Raw or float columns, read in place by the engine (no copy).
+                ts, cols = f.engine_columns()
+                engine.add_bars(symbol, interval, ts, *cols)
+        all_symbols = tuple(dict.fromkeys([*self.bars, *self.quotes]))
         for strategy, syms in self.strategies:
             chosen = syms or all_symbols
-            unknown = [s for s in chosen if s not in self.bars]
+            unknown = [s for s in chosen if s not in all_symbols]
             if unknown:
                 raise ConfigurationError(
                     f"strategy {strategy.id!r} trades {unknown} but no bars were added for them"
@@ -250,7 +274,14 @@ class BacktestRunner:
             strategy._attach(engine, chosen)
         callback = _RichProgress() if progress is True else (progress or None)
         try:
-            engine.run(callback)
+            if stepped is None:
+                engine.run(callback)
+            else:
+                # Quotes: the live path, one event at a time in time order; a strategy's
+                # exception still ends the run.
+                engine.start(stepped[0][1], isolate=False)
+                engine.step_many(stepped)
+                engine.stop()
         except Exception as exc:
             failure = _strategy_error(exc, engine, self.strategies, callback)
             if failure is None:
@@ -259,6 +290,9 @@ class BacktestRunner:
         finally:
             if callback is not None and hasattr(callback, "close"):
                 callback.close()
+        if stepped is not None and (refused := engine.take_rejected()):
+            topic, at, message = refused[0]
+            raise InvalidInputError(f"{topic} at {at}: {message}")
         result = self._collect(engine)
         result.risk_warning = warn_if_mostly_denied(result.denials, result.orders)
         return result
@@ -275,6 +309,36 @@ class BacktestRunner:
         for s, _ in self.strategies:
             meta[f"params[{s.id}]"] = _params(s)
         return BacktestResult.from_engine(engine, {s: f for s, (_, f) in self.bars.items()}, meta)
+
+
+def _stepped_events(
+    bars: dict[str, tuple[str, BarFrame]], quotes: dict[str, list[_core.QuoteTick]]
+) -> list[tuple[str, int, object]]:
+    """Bars and quotes as ``(topic, ts, event)`` in time order, ties in the order the
+    series were added (bars first), as a node replaying them would step them."""
+    rows: list[tuple[int, int, int, str, object]] = []
+    k = 0
+    for symbol, (interval, f) in bars.items():
+        ts, o, h, lo, c, v = f.raw_columns()
+        topic = f"data.bars.{symbol}.{interval}"
+        for i in range(len(f)):
+            bar = _core.Bar(
+                f"{symbol}-{interval}",
+                Decimal(int(o[i])).scaleb(-9),
+                Decimal(int(h[i])).scaleb(-9),
+                Decimal(int(lo[i])).scaleb(-9),
+                Decimal(int(c[i])).scaleb(-9),
+                Decimal(int(v[i])).scaleb(-9),
+                int(ts[i]),
+            )
+            rows.append((int(ts[i]), k, i, topic, bar))
+        k += 1
+    for symbol, qs in quotes.items():
+        topic = f"data.quotes.{symbol}"
+        rows.extend((q.ts_event, k, i, topic, q) for i, q in enumerate(qs))
+        k += 1
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    return [(topic, ts, ev) for ts, _, _, topic, ev in rows]
 
 
 def _code_of(fn: object) -> CodeType | None:

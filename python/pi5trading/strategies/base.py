@@ -196,6 +196,16 @@ class Strategy:
     def on_stop(self) -> None:
         """Called once after the last bar."""
 
+    def on_save(self) -> dict[str, Any]:
+        """State to keep across restarts of a trading node: a small dict of plain values
+        (numbers, strings, lists, dicts). The node calls it after ``on_stop``; backtests
+        never do."""
+        return {}
+
+    def on_load(self, state: dict[str, Any]) -> None:
+        """Take back what ``on_save`` returned. The node calls it before ``on_start`` when
+        it starts the strategy with saved state; backtests never do."""
+
     # ------------------------------------------------------------------ wiring
 
     def _attach(self, engine: Any, symbols: tuple[str, ...]) -> None:

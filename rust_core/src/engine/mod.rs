@@ -26,5 +26,7 @@ pub use feed::{BarSeries, Column, Feed};
 pub use record::{round_trips, FillRecord, Recorder, RoundTrip};
 pub use run::MarketEvent;
 pub use signals::TargetPositions;
-pub use state::{DenialRecord, Engine, EngineState, InstrumentSlot, StrategySlot, StrategySpec};
+pub use state::{
+    DenialRecord, Engine, EngineState, InstrumentSlot, OutEvent, Outbox, StrategySlot, StrategySpec,
+};
 pub use strategy::{Callbacks, FedIndicator, Strategy};

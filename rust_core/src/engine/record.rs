@@ -47,7 +47,8 @@ impl Recorder {
     /// Record the account at `ts`. One point per timestamp: a later sample at the same
     /// time (the next instrument's bar) replaces the earlier one, so the point holds the
     /// account after every bar of that time.
-    #[inline]
+    // Always: once per bar, and its branch on a repeated timestamp is cheap inline.
+    #[inline(always)]
     pub fn sample(&mut self, ts: u64, portfolio: &Portfolio) {
         let ts = i64::try_from(ts).unwrap_or(i64::MAX);
         let equity = money_to_f64(portfolio.equity());

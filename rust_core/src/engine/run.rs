@@ -150,14 +150,18 @@ impl EngineState {
                 None => Some(c.level),
             };
             c.cross.update(va, vb);
-            if c.handled && c.cross.value() != 0 {
+            if c.handled && c.cross.value() != 0 && self.strategies[c.strategy].active {
                 self.fired.push((ci, c.cross.value()));
             }
         }
-        self.recorder.sample(b.ts, self.venue.portfolio());
+        if self.outbox.is_none() {
+            // Live, the outbox's equity samples stand for the curve (which would grow
+            // without end).
+            self.recorder.sample(b.ts, self.venue.portfolio());
+        }
         self.to_call.clear();
         for (k, st) in self.strategies.iter().enumerate() {
-            if !st.callbacks.bar || !st.subscribed[b.instrument] {
+            if !st.callbacks.bar || !st.active || !st.subscribed[b.instrument] {
                 continue;
             }
             let ready = st.warmup
@@ -170,6 +174,119 @@ impl EngineState {
             }
         }
         self.processed += 1;
+        Ok(())
+    }
+}
+
+impl EngineState {
+    /// Feed a past bar to its instrument's indicators and crossovers only: no venue, no
+    /// risk, no clock, no callbacks (what a restarted node gives its strategies' indicators
+    /// before trading resumes).
+    fn warm_up_bar<E, S>(&mut self, bar: &Bar, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        let instrument = self.instrument_index(bar.bar_type.symbol.as_str())?;
+        let input = crate::indicators::BarInput {
+            high: bar.high.raw(),
+            low: bar.low.raw(),
+            close: bar.close.raw(),
+            volume: bar.volume.raw(),
+            ts_ns: bar.ts_event.0,
+        };
+        for (k, slot) in self
+            .indicators
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, x)| x.instrument == instrument)
+        {
+            slot.ready = match &mut slot.indicator {
+                Some(indicator) => indicator.feed(&input)?,
+                None => {
+                    let (ready, level) = strategies[slot.strategy].feed_indicator(k, &input)?;
+                    slot.level = level;
+                    ready
+                }
+            };
+        }
+        for c in self
+            .crosses
+            .iter_mut()
+            .filter(|c| c.instrument == instrument)
+        {
+            let va = self.indicators[c.a].level();
+            let vb = match c.b {
+                Some(k) => self.indicators[k].level(),
+                None => Some(c.level),
+            };
+            c.cross.update(va, vb);
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Warm the indicators up on past bars (see [`EngineState::warm_up_bar`]): nothing
+    /// trades, the clock and the account do not move. Call it after `start` (the
+    /// strategies register their indicators in `on_start`), before live data.
+    ///
+    /// # Errors
+    /// Not running, an unknown instrument, an indicator's input error.
+    pub fn warm_up<E, S>(&mut self, bars: &[Bar], strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        self.running()?;
+        for bar in bars {
+            self.warm_up_bar(bar, strategies)?;
+        }
+        Ok(())
+    }
+
+    /// Book a fill made before a restart (from storage) into the account: cash, the
+    /// account's and the strategy's positions, exactly as when it happened. No order, no
+    /// event, no callback; not one of this run's fills. Replaying every fill of the account
+    /// in order rebuilds its cash and positions to the digit.
+    ///
+    /// # Errors
+    /// An unknown strategy id or instrument, a bad quantity, price or commission.
+    pub fn restore_fill(&mut self, f: &super::record::FillRecord) -> CoreResult<()> {
+        let ins = self.instrument_index(f.instrument.as_str())?;
+        if !self.strategy_index.contains_key(&f.strategy_id) {
+            return Err(CoreError::invalid(
+                "strategy_id",
+                format!(
+                    "{:?} is not a strategy of this engine",
+                    f.strategy_id.as_str()
+                ),
+            ));
+        }
+        let (pp, sp) = (
+            self.instruments[ins].price_precision,
+            self.instruments[ins].size_precision,
+        );
+        self.venue.restore_fill(
+            f.strategy_id,
+            f.instrument,
+            f.side,
+            Quantity::from_raw_or_finer(f.quantity.raw(), sp),
+            Price::from_raw_or_finer(f.price.raw(), pp),
+            f.commission.raw(),
+            f.ts.0,
+        )
+    }
+
+    /// Continue a strategy's order numbering after `n` orders (a restarted node: client
+    /// order ids it sent before the restart are not used again). Never goes back.
+    ///
+    /// # Errors
+    /// An unknown strategy.
+    pub fn resume_order_ids(&mut self, k: usize, n: u64) -> CoreResult<()> {
+        self.strategy(k)?;
+        let slot = &mut self.strategies[k];
+        slot.orders = slot.orders.max(n);
         Ok(())
     }
 }
@@ -208,6 +325,9 @@ impl Engine {
             strategies[k].on_start(self)?;
             self.dispatch(strategies)?;
         }
+        if self.outbox.is_some() {
+            self.settle(strategies)?;
+        }
         Ok(())
     }
 
@@ -224,11 +344,159 @@ impl Engine {
         let now = self.now;
         self.fire_timers(now, strategies)?;
         for k in 0..strategies.len() {
-            strategies[k].on_stop(self)?;
-            self.dispatch(strategies)?;
+            // Strategies a live node stopped, paused or failed had (or get) their own stop.
+            if self.strategies[k].active {
+                strategies[k].on_stop(self)?;
+                self.dispatch(strategies)?;
+            }
         }
+        self.settle(strategies)?;
         self.phase = Phase::Stopped;
         Ok(())
+    }
+
+    /// Collect what a live node publishes: the outbox, from now on (off by default: a
+    /// backtest pays one branch per dispatch for it).
+    pub fn enable_outbox(&mut self) {
+        if self.outbox.is_none() {
+            self.outbox = Some(super::state::Outbox::default());
+        }
+    }
+
+    /// Take the events made since the last call (empty without an outbox).
+    pub fn take_outbox(&mut self) -> Vec<super::state::OutEvent> {
+        self.outbox
+            .as_mut()
+            .map(super::state::Outbox::take)
+            .unwrap_or_default()
+    }
+
+    /// Mark in the outbox where the driver's market event `n` goes (before its step's
+    /// events), so data and what it caused are published in order.
+    pub fn outbox_mark(&mut self, n: usize) {
+        if let Some(o) = self.outbox.as_mut() {
+            o.events.push(super::state::OutEvent::Market(n));
+        }
+    }
+
+    /// Deliver what commands sent outside a step caused (a node cancelling a strategy's
+    /// orders), then sample risk and the account into the outbox.
+    ///
+    /// # Errors
+    /// A strategy's error.
+    pub fn settle<E, S>(&mut self, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        self.dispatch(strategies)?;
+        let st: &mut EngineState = self;
+        if let Some(o) = st.outbox.as_mut() {
+            if let Some(r) = st.risk.as_mut() {
+                o.events
+                    .extend(r.drain_events().map(super::state::OutEvent::Risk));
+            }
+            o.sample(st.now, st.venue.portfolio());
+        }
+        Ok(())
+    }
+
+    /// Start one strategy of a running engine (added after `start`, or stopped):
+    /// it becomes active and its `on_start` runs. (Pause and resume are
+    /// [`EngineState::set_active`]: no callbacks.)
+    ///
+    /// # Errors
+    /// Not running, an unknown strategy, or the strategy's error.
+    pub fn start_strategy<E, S>(&mut self, k: usize, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        self.running()?;
+        self.strategy(k)?;
+        let Some(s) = strategies.get_mut(k) else {
+            return Err(CoreError::invalid("strategy", format!("no handler for #{k}")).into());
+        };
+        // A fresh start: timers left from a run before (stopped, failed) go.
+        self.cancel_timers_of(k);
+        self.strategies[k].active = true;
+        s.on_start(self)?;
+        self.settle(strategies)
+    }
+
+    /// Stop one strategy of a running engine (active or paused): its `on_stop` runs and it
+    /// gets no more callbacks. Its orders stand: the caller cancels them by its policy.
+    ///
+    /// # Errors
+    /// Not running, an unknown strategy, or the strategy's error.
+    pub fn stop_strategy<E, S>(&mut self, k: usize, strategies: &mut [S]) -> Result<(), E>
+    where
+        E: From<CoreError>,
+        S: Strategy<E>,
+    {
+        self.running()?;
+        self.strategy(k)?;
+        let Some(s) = strategies.get_mut(k) else {
+            return Err(CoreError::invalid("strategy", format!("no handler for #{k}")).into());
+        };
+        let result = s.on_stop(self);
+        self.strategies[k].active = false;
+        self.cancel_timers_of(k);
+        result?;
+        self.settle(strategies)
+    }
+
+    /// Remove a stopped strategy for good: it gets no callbacks, its indicators are no
+    /// longer fed, its timers are cancelled, and its id is free for a new strategy (which
+    /// continues its order numbering, so client order ids stay unique, and its ledger).
+    ///
+    /// # Errors
+    /// An unknown strategy.
+    pub fn remove_strategy(&mut self, k: usize) -> CoreResult<()> {
+        self.strategy(k)?;
+        self.strategies[k].active = false;
+        self.cancel_timers_of(k);
+        for slot in self.indicators.iter_mut().filter(|x| x.strategy == k) {
+            slot.instrument = usize::MAX;
+        }
+        for c in self.crosses.iter_mut().filter(|c| c.strategy == k) {
+            c.instrument = usize::MAX;
+        }
+        let st: &mut EngineState = self;
+        let slot = &mut st.strategies[k];
+        slot.subscribed.iter_mut().for_each(|s| *s = false);
+        if st.strategy_index.get(&slot.id) == Some(&k) {
+            st.strategy_index.remove(&slot.id);
+            st.retired.insert(slot.id, slot.orders);
+        }
+        Ok(())
+    }
+
+    fn cancel_timers_of(&mut self, k: usize) {
+        use crate::clock::Clock;
+        let prefix = format!("{}{TIMER_SEP}", self.strategies[k].id);
+        for name in self.clock.timer_names() {
+            if name.starts_with(&prefix) {
+                self.clock.cancel_timer(&name);
+            }
+        }
+    }
+
+    /// Take back the mark of market event `n` when its step was refused (nothing of it
+    /// is published).
+    pub fn outbox_retract(&mut self, n: usize) {
+        if let Some(o) = self.outbox.as_mut() {
+            if matches!(o.events.last(), Some(super::state::OutEvent::Market(m)) if *m == n) {
+                o.events.pop();
+            }
+        }
+    }
+
+    /// When the next timer or alert is due (UTC ns), if any: what a live driver waits for.
+    #[must_use]
+    pub fn next_timer(&self) -> Option<u64> {
+        use crate::clock::Clock;
+        self.clock.next_deadline().map(|t| t.0)
     }
 
     fn running(&self) -> CoreResult<()> {
@@ -280,7 +548,7 @@ impl Engine {
                     ],
                     volume: bar.volume.raw(),
                 };
-                self.bar(&raw, strategies)
+                self.bar(&raw, strategies)?;
             }
             MarketEvent::Quote(q) => {
                 self.sweep_closed();
@@ -289,7 +557,7 @@ impl Engine {
                 let st: &mut EngineState = self;
                 st.scratch.clear();
                 st.venue.process_quote(q, &mut st.scratch)?;
-                self.after_tick(ts, strategies)
+                self.after_tick(ts, strategies)?;
             }
             MarketEvent::Trade(t) => {
                 self.sweep_closed();
@@ -298,10 +566,14 @@ impl Engine {
                 let st: &mut EngineState = self;
                 st.scratch.clear();
                 st.venue.process_trade(t, &mut st.scratch)?;
-                self.after_tick(ts, strategies)
+                self.after_tick(ts, strategies)?;
             }
-            MarketEvent::Time(t) => self.fire_timers(*t, strategies),
+            MarketEvent::Time(t) => self.fire_timers(*t, strategies)?,
         }
+        if self.outbox.is_some() {
+            self.settle(strategies)?;
+        }
+        Ok(())
     }
 
     fn after_tick<E, S>(&mut self, ts: u64, strategies: &mut [S]) -> Result<(), E>
@@ -312,6 +584,9 @@ impl Engine {
         let st: &mut EngineState = self;
         st.recorder.fills_from(&st.scratch);
         st.pending.append(&mut st.scratch);
+        if st.outbox.is_none() {
+            st.recorder.sample(ts, st.venue.portfolio());
+        }
         if let Some(r) = st.risk.as_mut() {
             r.update(&st.venue, ts);
         }
@@ -507,7 +782,7 @@ impl Engine {
                 continue;
             };
             self.now = ev.ts_event.0;
-            if !self.strategies[k].callbacks.timer {
+            if !self.strategies[k].callbacks.timer || !self.strategies[k].active {
                 continue;
             }
             let public = TimeEvent {
@@ -529,6 +804,15 @@ impl Engine {
         S: Strategy<E>,
     {
         while !self.pending.is_empty() {
+            let st: &mut EngineState = self;
+            if let Some(o) = st.outbox.as_mut() {
+                o.events.extend(
+                    st.pending
+                        .iter()
+                        .cloned()
+                        .map(super::state::OutEvent::Venue),
+                );
+            }
             if !self.any_event_handler {
                 // Nobody listens: drop them without a call.
                 self.pending.clear();
@@ -563,6 +847,9 @@ impl Engine {
         let Some(&k) = self.strategy_index.get(&sid) else {
             return Ok(());
         };
+        if !self.strategies[k].active {
+            return Ok(());
+        }
         let cb = self.strategies[k].callbacks;
         match ev {
             VenueEvent::Order(o) => {

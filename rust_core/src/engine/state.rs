@@ -9,7 +9,7 @@ use crate::clock::{Clock, TestClock, TimeEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::orders::Order;
 use crate::portfolio::{Portfolio, Position};
-use crate::risk::{Denial, RiskEngine};
+use crate::risk::{Denial, RiskEngine, RiskEvent};
 use crate::types::{ClientOrderId, IdMap, Instrument, StrategyId, Symbol, UnixNanos};
 use crate::venue::{SimulatedVenue, VenueEvent};
 
@@ -44,6 +44,9 @@ pub struct StrategySlot {
     pub subscribed: Vec<bool>,
     /// Orders sent so far; client order ids are `<strategy id>-<n>`.
     pub orders: u64,
+    /// Receives callbacks. A live node pauses, stops or fails a strategy by clearing it:
+    /// its indicators are still fed (they stay warm), its orders still fill.
+    pub active: bool,
 }
 
 /// How a strategy registers with the engine.
@@ -145,6 +148,76 @@ pub struct EngineState {
     pub(super) now: u64,
     pub(super) processed: u64,
     pub(super) phase: Phase,
+    /// Every event the engine makes, for a live node to publish; `None` (the default, and
+    /// in backtests) costs one branch per dispatch.
+    pub(super) outbox: Option<Outbox>,
+    /// Removed strategies' ids and their order counters: a new strategy with the id goes on
+    /// numbering from there.
+    pub(super) retired: IdMap<StrategyId, u64>,
+}
+
+/// An event the engine made, in the order it made them (see [`Engine::enable_outbox`]).
+// Nearly every event is a venue event: boxing it would allocate for each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum OutEvent {
+    /// The market event the driver stepped, by the driver's own number for it (the
+    /// binding keeps the data objects and publishes them in their place).
+    Market(usize),
+    Venue(VenueEvent),
+    Risk(RiskEvent),
+    /// The account after a step that changed it (raw money units).
+    Equity {
+        ts: u64,
+        cash: i128,
+        equity: i128,
+    },
+}
+
+/// Events waiting to be published, and the last account sample (to publish only changes).
+#[derive(Debug, Default)]
+pub struct Outbox {
+    pub events: Vec<OutEvent>,
+    last: Option<(i128, i128)>,
+    /// Where in `events` the last sample sits, while it is there.
+    last_at: Option<usize>,
+}
+
+impl Outbox {
+    /// Sample the account if it changed since the last sample: one sample per timestamp
+    /// (as the backtest's equity curve), a later step at the same time updating it.
+    pub(super) fn sample(&mut self, ts: u64, portfolio: &Portfolio) {
+        let now = (portfolio.cash(), portfolio.equity());
+        if self.last == Some(now) {
+            return;
+        }
+        self.last = Some(now);
+        if let Some(OutEvent::Equity {
+            ts: t,
+            cash,
+            equity,
+        }) = self.last_at.and_then(|k| self.events.get_mut(k))
+        {
+            if *t == ts {
+                (*cash, *equity) = now;
+                return;
+            }
+        }
+        self.last_at = Some(self.events.len());
+        self.events.push(OutEvent::Equity {
+            ts,
+            cash: now.0,
+            equity: now.1,
+        });
+    }
+
+    /// Take the events, leaving none.
+    pub fn take(&mut self) -> Vec<OutEvent> {
+        self.last_at = None;
+        // The next batch is about as long: no growing again from empty.
+        let n = self.events.len();
+        std::mem::replace(&mut self.events, Vec::with_capacity(n))
+    }
 }
 
 /// The trading engine: one command path (risk, then venue) and one event loop, driven by a
@@ -202,6 +275,8 @@ impl Engine {
                 now: 0,
                 processed: 0,
                 phase: Phase::Setup,
+                outbox: None,
+                retired: IdMap::default(),
             }),
         }
     }
@@ -276,12 +351,17 @@ impl EngineState {
         self.instruments.get(index)
     }
 
-    /// Add a strategy; returns its index, used by the commands.
+    /// Add a strategy; returns its index, used by the commands. A running engine (a live
+    /// node) takes new strategies too: start each with [`Engine::start_strategy`].
     ///
     /// # Errors
-    /// A duplicate or malformed id, an unknown symbol, or the engine has started.
+    /// A duplicate or malformed id, an unknown symbol, or the engine has stopped.
     pub fn add_strategy(&mut self, spec: StrategySpec) -> CoreResult<usize> {
-        self.setup_only("add_strategy")?;
+        if self.phase == Phase::Stopped {
+            return Err(CoreError::InvalidState(
+                "add_strategy: the engine has stopped".into(),
+            ));
+        }
         // 1 to 47 printable ASCII characters, no spaces (so never `TIMER_SEP`).
         let id = StrategyId::new("strategy_id", &spec.id)?;
         if self.strategy_index.contains_key(&id) {
@@ -302,9 +382,21 @@ impl EngineState {
             callbacks: spec.callbacks,
             warmup: spec.warmup,
             subscribed,
-            orders: 0,
+            orders: self.retired.remove(&id).unwrap_or(0),
+            active: true,
         });
         Ok(k)
+    }
+
+    /// Pause (`false`) or resume (`true`) a strategy's callbacks; its indicators are still
+    /// fed and its working orders still fill.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unknown index.
+    pub fn set_active(&mut self, index: usize, active: bool) -> CoreResult<()> {
+        self.strategy(index)?;
+        self.strategies[index].active = active;
+        Ok(())
     }
 
     /// The strategy registered at `index`.
@@ -612,6 +704,18 @@ impl EngineState {
     #[must_use]
     pub fn orders_routed(&self) -> u64 {
         self.routed
+    }
+
+    /// Between [`Engine::start`] and [`Engine::stop`]?
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.phase == Phase::Running
+    }
+
+    /// Is the outbox collecting events ([`Engine::enable_outbox`])?
+    #[must_use]
+    pub fn outbox_enabled(&self) -> bool {
+        self.outbox.is_some()
     }
 
     /// Has [`Engine::start`] run?

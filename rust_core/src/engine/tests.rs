@@ -1875,3 +1875,128 @@ fn strategy_fed_indicators_equal_engine_fed_ones() {
         .run::<CoreError, _, NoProgress>(&mut feed, &mut s, None, 1)
         .is_err());
 }
+
+// ------------------------------------------------------------------ live: run-time strategies
+
+#[test]
+fn strategies_start_pause_stop_and_go_while_the_engine_runs() {
+    let log: Log = Rc::default();
+    let mut e = new_engine(plain(), margin(100_000), None);
+    e.add_instrument(&instrument("AAA", "1")).unwrap();
+    let all = Callbacks::all();
+    let a = e.add_strategy(spec("a", &["AAA"], all, true)).unwrap();
+    let bars = bars_of(&series("AAA", &flat(8)));
+    let timer = |e: &mut Engine| e.set_timer(1, "t", 30 * S, None, None);
+    let mut s = vec![Probe::new("a", &log).on_bar(move |e, _| {
+        e.submit_market(a, "AAA", OrderSide::Buy, q(ONE))
+            .map(|_| ())
+    })];
+    start(&mut e, &mut s, at(0)).unwrap();
+    step(&mut e, &mut s, MarketEvent::bar(bars[1])).unwrap();
+    // Added while running, started alone: its on_start runs, its timer counts from now.
+    let b = e.add_strategy(spec("b", &["AAA"], all, true)).unwrap();
+    s.push(Probe::new("b", &log).on_start(timer));
+    e.start_strategy(b, &mut s).unwrap();
+    step(&mut e, &mut s, MarketEvent::bar(bars[2])).unwrap();
+    e.set_active(a, false).unwrap(); // paused: no callbacks, its order still fills
+    step(&mut e, &mut s, MarketEvent::bar(bars[3])).unwrap();
+    e.set_active(a, true).unwrap();
+    e.stop_strategy(b, &mut s).unwrap(); // its timer goes with it
+    step(&mut e, &mut s, MarketEvent::bar(bars[4])).unwrap();
+    step(&mut e, &mut s, MarketEvent::Time(at(6))).unwrap();
+    e.remove_strategy(b).unwrap();
+    // The id is free again and its order numbering goes on.
+    let b2 = e.add_strategy(spec("b", &["AAA"], all, true)).unwrap();
+    s.push(Probe::new("b2", &log));
+    e.start_strategy(b2, &mut s).unwrap();
+    assert_eq!(e.next_order_id(b2).unwrap().as_str(), "b-1");
+    stop(&mut e, &mut s).unwrap();
+    let got = log_of(&log);
+    let a_bars: Vec<_> = got.iter().filter(|l| l.starts_with("a bar")).collect();
+    assert_eq!(a_bars, ["a bar AAA 1", "a bar AAA 2", "a bar AAA 4"]);
+    assert!(got.contains(&"b start".to_owned()));
+    // Every 30 s from its start at bar 1 (60 s) until it stopped after bar 3 (180 s):
+    // the one due at 180 s would fire before the next event, after the stop.
+    let b_timers: Vec<_> = got.iter().filter(|l| l.starts_with("b timer")).collect();
+    assert_eq!(b_timers, ["b timer t 90", "b timer t 120", "b timer t 150"]);
+    assert_eq!(got.iter().filter(|l| *l == "b stop").count(), 1);
+    assert!(got.contains(&"b2 start".to_owned()));
+    // a's orders of bars 1 and 2 filled at the next opens (the second on bar 3, while it
+    // was paused); bar 4's is still working.
+    assert_eq!(e.position_raw(a, "AAA").unwrap(), 2 * ONE);
+    assert_eq!(e.open_orders(a).unwrap().len(), 1);
+}
+
+#[test]
+fn the_outbox_is_off_by_default_and_keeps_every_event_in_order() {
+    let run = |outbox: bool| {
+        let log: Log = Rc::default();
+        let mut e = new_engine(plain(), margin(100_000), None);
+        e.add_instrument(&instrument("AAA", "1")).unwrap();
+        let a = e
+            .add_strategy(spec("a", &["AAA"], Callbacks::all(), true))
+            .unwrap();
+        if outbox {
+            e.enable_outbox();
+        }
+        let mut s = vec![Probe::new("a", &log).on_bar(move |e, _| {
+            e.submit_market(a, "AAA", OrderSide::Buy, q(ONE))
+                .map(|_| ())
+        })];
+        start(&mut e, &mut s, at(0)).unwrap();
+        for (n, bar) in bars_of(&series("AAA", &flat(4)))
+            .into_iter()
+            .enumerate()
+            .skip(1)
+        {
+            e.outbox_mark(n);
+            step(&mut e, &mut s, MarketEvent::bar(bar)).unwrap();
+        }
+        (e.take_outbox(), log_of(&log))
+    };
+    let (none, quiet_log) = run(false);
+    assert!(none.is_empty());
+    let (events, log) = run(true);
+    assert_eq!(
+        log, quiet_log,
+        "the outbox changes nothing the strategies see"
+    );
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|ev| match ev {
+            OutEvent::Market(n) => format!("bar {n}"),
+            OutEvent::Venue(crate::venue::VenueEvent::Order(o)) => o.kind.as_str().to_owned(),
+            OutEvent::Venue(crate::venue::VenueEvent::Position(p)) => {
+                format!(
+                    "position {}",
+                    p.strategy_id.map_or("account".to_owned(), String::from)
+                )
+            }
+            OutEvent::Risk(_) => "risk".into(),
+            OutEvent::Equity { .. } => "equity".into(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "equity", // at start
+            "bar 1",
+            "submitted",
+            "accepted", // the order bar 1's on_bar sent
+            "bar 2",
+            "filled",
+            "position account",
+            "position a",
+            "submitted",
+            "accepted",
+            "equity", // the fill moved cash
+            "bar 3",
+            "filled",
+            "position account",
+            "position a",
+            "submitted",
+            "accepted",
+            "equity",
+        ]
+    );
+}

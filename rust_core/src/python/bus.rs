@@ -146,6 +146,57 @@ impl PyBus {
         }
     }
 
+    /// Publishes `(topic, message)` pairs of mixed topics in order (the engine's outbox,
+    /// one call per batch): each message reaches its per-message handlers as by
+    /// `publish`; each batch handler is called once, after them, with every message of the
+    /// call it subscribed to, in order. Returns the number of handler calls.
+    pub(crate) fn publish_pairs(
+        &self,
+        py: Python<'_>,
+        items: &[(Bound<'_, PyString>, Bound<'_, PyAny>)],
+    ) -> PyResult<usize> {
+        let mut calls = 0;
+        // Batch handlers by identity, with their messages, in first-seen order.
+        let mut batches: Vec<(Handler, Vec<Bound<'_, PyAny>>)> = Vec::new();
+        for (k, (topic, msg)) in items.iter().enumerate() {
+            let Some((_tid, snap)) = self.begin(topic.to_str()?, [msg.clone()])? else {
+                continue; // queued behind a running dispatch, delivered by it
+            };
+            let result = {
+                let _guard = DispatchGuard(self);
+                let mut r = Ok(());
+                for h in &snap.per_message {
+                    r = call_one(py, h, msg);
+                    if r.is_err() {
+                        break;
+                    }
+                }
+                r.and_then(|()| self.run_pending(py))
+            };
+            match result {
+                Ok(n) => calls += snap.per_message.len() + n,
+                Err(e) => {
+                    let rest = items[k + 1..].iter();
+                    self.requeue(rest.map(|(t, m)| (t.to_str().unwrap_or(""), m.clone())));
+                    return Err(e);
+                }
+            }
+            for h in &snap.batch {
+                match batches.iter_mut().find(|(b, _)| Arc::ptr_eq(b, h)) {
+                    Some((_, list)) => list.push(msg.clone()),
+                    None => batches.push((h.clone(), vec![msg.clone()])),
+                }
+            }
+        }
+        for (h, list) in batches {
+            if let HandlerKind::Batch(f) = &*h {
+                f.call1(py, (PyList::new(py, list)?,))?;
+                calls += 1;
+            }
+        }
+        Ok(calls)
+    }
+
     /// Subscribes a Rust-side handler (see [`NativeHandler`]); same ordering rules as
     /// Python handlers.
     pub(crate) fn subscribe_native(
@@ -520,9 +571,9 @@ impl PyBus {
 
 /// A message waiting in an ingest queue.
 #[derive(Debug)]
-struct QueuedMessage {
-    topic: Py<PyString>,
-    message: Py<PyAny>,
+pub(crate) struct QueuedMessage {
+    pub(crate) topic: Py<PyString>,
+    pub(crate) message: Py<PyAny>,
 }
 
 /// A bounded, thread-safe queue from feed threads to the engine thread.
@@ -535,6 +586,25 @@ pub(crate) struct PyIngestQueue {
 }
 
 impl PyIngestQueue {
+    /// Takes up to `max` events in `(ts_event, arrival)` order, waiting up to `timeout`
+    /// for the first (`None`: no wait) without holding the GIL. What the engine's
+    /// `step_queue` drains (the bus's `drain` publishes instead).
+    pub(crate) fn take(
+        &self,
+        py: Python<'_>,
+        max: usize,
+        timeout: Option<Duration>,
+        out: &mut Vec<Envelope<QueuedMessage>>,
+    ) {
+        py.detach(|| {
+            let mut rx = self.lock_receiver();
+            match timeout {
+                Some(t) => rx.drain_wait(max, t, out),
+                None => rx.drain(max, out),
+            }
+        });
+    }
+
     fn lock_receiver(&self) -> MutexGuard<'_, IngestReceiver<QueuedMessage>> {
         self.receiver
             .lock()

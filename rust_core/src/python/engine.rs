@@ -12,31 +12,36 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError};
+use pyo3::exceptions::{PyException, PyIndexError, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PySlice};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PySlice, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
+use super::bus::{PyBus, PyIngestQueue};
 use super::clock::PyTimeEvent;
+use super::errors::InvalidInputError;
 use super::indicators::{
     EngineFed, PyAtr, PyBollinger, PyDonchian, PyEma, PyMacd, PyMomentum, PyRoc, PyRsi, PySma,
     PyStdDev, PyVwap, PyWma,
 };
 use super::orders::{decimal, opt_raw_arg, quantity_arg, side_arg, PyOrder, PyOrderEvent};
 use super::portfolio::{position, PyPortfolio, PyPosition, PyPositionEvent};
+use super::risk::PyRiskEvent;
 use super::risk::{sizing_arg, PyDenial, PyRiskEngine};
-use super::types::{PyBar, PyInstrument};
+use super::types::{PyBar, PyInstrument, PyQuoteTick, PyTradeTick};
 use super::venue::PySimulatedVenue;
 use crate::clock::TimeEvent;
 use crate::engine::{
     round_trips, BarSeries, Callbacks, Column, CrossOver, Engine, FedIndicator, Feed, FillRecord,
-    Strategy, StrategySpec, TargetPositions,
+    MarketEvent, OutEvent, Strategy, StrategySpec, TargetPositions,
 };
 use crate::indicators::BarInput;
 use crate::orders::OrderEvent;
 use crate::portfolio::{AccountConfig, Portfolio, PositionEvent};
 use crate::risk::RiskEngine;
 use crate::types::{Bar, BarType, Symbol};
+use crate::venue::VenueEvent;
 use crate::venue::{SimulatedVenue, VenueConfig};
 use crate::CoreError;
 
@@ -278,9 +283,43 @@ struct PyStrategy<'py> {
     /// The strategy's indicator objects by engine slot, taken from the engine object the
     /// first time a slot is fed (they are registered in `on_start`).
     fed: Vec<Option<(Py<PyAny>, Feeder)>>,
+    /// Live: a callback's exception stops this strategy only (kept in `failed`, the
+    /// strategy made inactive) instead of ending the step; a backtest lets it end the run.
+    isolate: bool,
+    failed: Option<PyErr>,
+}
+
+/// What a live strategy adapter keeps between steps.
+#[derive(Debug)]
+struct LiveSlot {
+    h: Handlers,
+    fed: Vec<Option<(Py<PyAny>, Feeder)>>,
 }
 
 impl PyStrategy<'_> {
+    /// A callback's result: in a live engine an `Exception` fails this strategy alone.
+    #[inline]
+    fn outcome<T: Default>(&mut self, engine: &mut Engine, r: PyResult<T>) -> PyResult<T> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => self.failure(engine, e),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn failure<T: Default>(&mut self, engine: &mut Engine, e: PyErr) -> PyResult<T> {
+        if !(self.isolate && e.is_instance_of::<PyException>(self.cell.py())) {
+            return Err(e);
+        }
+        // The first failure is the one reported; no more callbacks after it.
+        if self.failed.is_none() {
+            self.failed = Some(e);
+        }
+        engine.set_active(self.k, false)?;
+        Ok(T::default())
+    }
+
     /// Call `f` with the engine lent to this Python object, then take it back.
     fn lend(
         &self,
@@ -309,12 +348,14 @@ impl Strategy<PyErr> for PyStrategy<'_> {
         let Some(h) = &self.h.on_start else {
             return Ok(());
         };
-        self.lend(engine, |py| h.call0(py).map(|_| ()))
+        let r = self.lend(engine, |py| h.call0(py).map(|_| ()));
+        self.outcome(engine, r)
     }
     fn on_bar(&mut self, engine: &mut Engine, bar: &Bar) -> PyResult<()> {
-        Self::call(engine, self, &self.h.on_bar, |py| {
+        let r = Self::call(engine, self, &self.h.on_bar, |py| {
             Ok(Bound::new(py, PyBar(*bar))?.into_any())
-        })
+        });
+        self.outcome(engine, r)
     }
     fn on_cross(
         &mut self,
@@ -335,35 +376,41 @@ impl Strategy<PyErr> for PyStrategy<'_> {
         let Some(h) = handler else {
             return Ok(());
         };
-        self.lend(engine, |py| {
+        let r = self.lend(engine, |py| {
             h.call1(py, (PyBar(*bar), direction)).map(|_| ())
-        })
+        });
+        self.outcome(engine, r)
     }
     fn on_order(&mut self, engine: &mut Engine, event: &OrderEvent) -> PyResult<()> {
-        Self::call(engine, self, &self.h.on_order, |py| {
+        let r = Self::call(engine, self, &self.h.on_order, |py| {
             Ok(Bound::new(py, PyOrderEvent(event.clone()))?.into_any())
-        })
+        });
+        self.outcome(engine, r)
     }
     fn on_fill(&mut self, engine: &mut Engine, event: &OrderEvent) -> PyResult<()> {
-        Self::call(engine, self, &self.h.on_fill, |py| {
+        let r = Self::call(engine, self, &self.h.on_fill, |py| {
             Ok(Bound::new(py, PyOrderEvent(event.clone()))?.into_any())
-        })
+        });
+        self.outcome(engine, r)
     }
     fn on_position(&mut self, engine: &mut Engine, event: &PositionEvent) -> PyResult<()> {
-        Self::call(engine, self, &self.h.on_position, |py| {
+        let r = Self::call(engine, self, &self.h.on_position, |py| {
             Ok(Bound::new(py, PyPositionEvent(event.clone()))?.into_any())
-        })
+        });
+        self.outcome(engine, r)
     }
     fn on_timer(&mut self, engine: &mut Engine, event: &TimeEvent) -> PyResult<()> {
-        Self::call(engine, self, &self.h.on_timer, |py| {
+        let r = Self::call(engine, self, &self.h.on_timer, |py| {
             Ok(Bound::new(py, PyTimeEvent(event.clone()))?.into_any())
-        })
+        });
+        self.outcome(engine, r)
     }
     fn on_stop(&mut self, engine: &mut Engine) -> PyResult<()> {
         let Some(h) = &self.h.on_stop else {
             return Ok(());
         };
-        self.lend(engine, |py| h.call0(py).map(|_| ()))
+        let r = self.lend(engine, |py| h.call0(py).map(|_| ()));
+        self.outcome(engine, r)
     }
     fn feed_indicator(&mut self, slot: usize, bar: &BarInput) -> PyResult<(bool, Option<f64>)> {
         let py = self.cell.py();
@@ -647,6 +694,29 @@ pub(crate) struct PyEngine {
     curve: Option<StoredCurve>,
     /// The run's fills, moved out of the engine after the run, shared with `FillLog`s.
     fills: Option<Arc<[FillRecord]>>,
+    /// Live stepping (after `start`): the strategies' adapters between steps; `None`
+    /// before `start` and while a step runs.
+    live: Option<Vec<LiveSlot>>,
+    /// What `engine` is swapped with while a step has it (made once: a swap per batch is
+    /// a pointer move).
+    spare: Option<Engine>,
+    /// The stepped data `(topic, object)` the outbox's `Market(n)` marks refer to.
+    data_out: Vec<(Py<PyString>, Py<PyAny>)>,
+    /// Strategies whose callbacks raised during live steps: `(index, exception)`.
+    failures: Vec<(usize, PyErr)>,
+    /// Events a live step refused (out of time order, unknown instrument): `(topic, ts,
+    /// message)`.
+    rejected: Vec<(String, u64, String)>,
+    /// Live: a strategy's exception stops that strategy alone (`take_failures`); off, it
+    /// ends the step with the exception (a backtest driven step by step).
+    isolate: bool,
+}
+
+/// One drained event for a live step.
+struct Incoming<'py> {
+    topic: Bound<'py, PyString>,
+    ts: u64,
+    message: Bound<'py, PyAny>,
 }
 
 impl std::fmt::Debug for PyEngine {
@@ -852,6 +922,12 @@ impl PyEngine {
             series: Vec::new(),
             curve: None,
             fills: None,
+            live: None,
+            spare: None,
+            data_out: Vec::new(),
+            failures: Vec::new(),
+            rejected: Vec::new(),
+            isolate: true,
         })
     }
 
@@ -863,11 +939,26 @@ impl PyEngine {
                 }
             }
         }
+        for l in self.live.iter().flatten() {
+            for obj in l.h.each() {
+                visit.call(obj)?;
+            }
+            for (obj, _) in l.fed.iter().flatten() {
+                visit.call(obj)?;
+            }
+        }
+        for (t, m) in &self.data_out {
+            visit.call(t)?;
+            visit.call(m)?;
+        }
         Ok(())
     }
 
     fn __clear__(&mut self) {
         self.slots.clear();
+        self.live = None;
+        self.data_out.clear();
+        self.failures.clear();
     }
 
     /// Register an instrument with the venue and the risk engine.
@@ -1288,6 +1379,8 @@ impl PyEngine {
                         k,
                         h: h.clone_ref(py),
                         fed: Vec::new(),
+                        isolate: false,
+                        failed: None,
                     }) as Runner<'_>,
                     Slot::Targets(t) => Box::new(t.clone()),
                 })
@@ -1313,6 +1406,276 @@ impl PyEngine {
         me.fills = Some(engine.take_fills().into());
         me.engine = engine;
         result
+    }
+
+    // ------------------------------------------------------------------ live stepping
+
+    /// Start live stepping (a trading node): the clock reads ``start_ts`` (default 0), every
+    /// strategy's ``on_start`` runs. With ``outbox=True`` the engine keeps every event it
+    /// makes for ``publish`` / ``take_events``. A strategy that raises from now on is
+    /// stopped alone (see ``take_failures``) instead of ending the run; with
+    /// ``isolate=False`` (a backtest driven step by step) its exception ends the step.
+    #[pyo3(signature = (start_ts=None, *, outbox=false, isolate=true))]
+    fn start(
+        slf: &Bound<'_, Self>,
+        start_ts: Option<u64>,
+        outbox: bool,
+        isolate: bool,
+    ) -> PyResult<()> {
+        {
+            let mut me = slf.try_borrow_mut()?;
+            if me.engine.started() {
+                return Err(PyRuntimeError::new_err("the engine has already started"));
+            }
+            if !me.series.is_empty() {
+                return Err(PyRuntimeError::new_err(
+                    "start: this engine has bars for run(); a live engine is stepped instead",
+                ));
+            }
+            if outbox {
+                me.engine.enable_outbox();
+            }
+            me.isolate = isolate;
+            me.live = Some(Vec::new());
+        }
+        Self::drive(slf, |engine, runners| engine.start(runners, start_ts))
+    }
+
+    /// Step one bar (stamped with its close time; it opened one interval earlier).
+    fn step_bar(slf: &Bound<'_, Self>, bar: &Bound<'_, PyBar>) -> PyResult<()> {
+        let b = bar.get().0;
+        let topic = format!("data.bars.{}.{}", b.bar_type.symbol, b.bar_type.interval);
+        Self::step_one(slf, topic, b.ts_event.0, bar.as_any())
+    }
+
+    /// Step one quote: the venue fills against it, risk sees the new marks.
+    fn step_quote(slf: &Bound<'_, Self>, quote: &Bound<'_, PyQuoteTick>) -> PyResult<()> {
+        let q = quote.get().0;
+        Self::step_one(
+            slf,
+            format!("data.quotes.{}", q.symbol),
+            q.ts_event.0,
+            quote.as_any(),
+        )
+    }
+
+    /// Step one trade print.
+    fn step_trade(slf: &Bound<'_, Self>, trade: &Bound<'_, PyTradeTick>) -> PyResult<()> {
+        let t = trade.get().0;
+        Self::step_one(
+            slf,
+            format!("data.trades.{}", t.symbol),
+            t.ts_event.0,
+            trade.as_any(),
+        )
+    }
+
+    /// Move the clock to ``ts`` with no data: timers due by then fire.
+    fn step_time(slf: &Bound<'_, Self>, ts: u64) -> PyResult<()> {
+        Self::drive(slf, |engine, runners| {
+            engine.step(&MarketEvent::Time(ts), runners)
+        })
+    }
+
+    /// Step a batch of ``(topic, ts_event, message)`` in order, in one call: bars, quotes
+    /// and trades are stepped, other messages (feed status) are only passed on to the
+    /// outbox. Events the engine refuses (before its clock, unknown instrument) are kept
+    /// for ``take_rejected``. Returns the number of market events stepped.
+    fn step_many(slf: &Bound<'_, Self>, events: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut batch = Vec::new();
+        for item in events.try_iter()? {
+            let item = item?;
+            let t = item.cast::<PyTuple>().map_err(|_| {
+                PyTypeError::new_err("step_many: expected (topic, ts_event, message) tuples")
+            })?;
+            let (topic, ts, message): (Bound<'_, PyString>, u64, Bound<'_, PyAny>) = t.extract()?;
+            batch.push(Incoming { topic, ts, message });
+        }
+        Self::step_incoming(slf, &batch)
+    }
+
+    /// Drain up to ``max_events`` from ``queue`` (in ``(ts_event, arrival)`` order, waiting
+    /// up to ``timeout`` seconds for the first with the GIL released) and step them as
+    /// ``step_many`` does. Returns the number of events drained.
+    #[pyo3(signature = (queue, max_events=None, timeout=None))]
+    fn step_queue(
+        slf: &Bound<'_, Self>,
+        queue: &Bound<'_, PyIngestQueue>,
+        max_events: Option<usize>,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let py = slf.py();
+        let timeout = match timeout {
+            Some(t) if t.is_finite() && t >= 0.0 => Some(std::time::Duration::from_secs_f64(t)),
+            Some(t) => {
+                return Err(CoreError::invalid("timeout", format!("{t} must be >= 0")).into())
+            }
+            None => None,
+        };
+        let mut drained = Vec::new();
+        queue
+            .get()
+            .take(py, max_events.unwrap_or(usize::MAX), timeout, &mut drained);
+        let batch: Vec<Incoming<'_>> = drained
+            .into_iter()
+            .map(|e| Incoming {
+                topic: e.msg.topic.into_bound(py),
+                ts: e.ts.0,
+                message: e.msg.message.into_bound(py),
+            })
+            .collect();
+        Self::step_incoming(slf, &batch)?;
+        Ok(batch.len())
+    }
+
+    /// Stop live stepping: timers due by now fire, the active strategies' ``on_stop`` runs.
+    fn stop(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let result = Self::drive(slf, |engine, runners| engine.stop(runners));
+        let mut me = slf.try_borrow_mut()?;
+        // As after `run`: the curve and the fills move out for the results.
+        let rec = me.engine.take_curve();
+        me.curve = Some((
+            rec.0.into_pyarray(py).unbind(),
+            rec.1.into_pyarray(py).unbind(),
+            rec.2.into_pyarray(py).unbind(),
+        ));
+        let fills = me.engine.take_fills();
+        me.fills = Some(fills.into());
+        result
+    }
+
+    /// Start one strategy of a running engine (added after ``start``, or stopped): its
+    /// ``on_start`` runs and it receives callbacks again.
+    fn start_strategy(slf: &Bound<'_, Self>, strategy: usize) -> PyResult<()> {
+        Self::drive(slf, |engine, runners| {
+            engine.start_strategy(strategy, runners)
+        })
+    }
+
+    /// Stop one strategy of a running engine: its ``on_stop`` runs, no callbacks after.
+    /// Its working orders stand (cancel them, then ``settle``).
+    fn stop_strategy(slf: &Bound<'_, Self>, strategy: usize) -> PyResult<()> {
+        Self::drive(slf, |engine, runners| {
+            engine.stop_strategy(strategy, runners)
+        })
+    }
+
+    /// Pause (``False``) or resume (``True``) a strategy's callbacks; its indicators are
+    /// still fed, its working orders still fill.
+    fn set_active(&mut self, strategy: usize, active: bool) -> PyResult<()> {
+        Ok(self.engine.set_active(strategy, active)?)
+    }
+
+    /// Feed past bars to their instruments' indicators and crossovers only: nothing
+    /// trades, the clock and the account do not move (a restarted node's warm-up, after
+    /// ``start`` and before live data).
+    fn warm_up(slf: &Bound<'_, Self>, bars: Vec<PyRef<'_, PyBar>>) -> PyResult<()> {
+        let bars: Vec<Bar> = bars.iter().map(|b| b.0).collect();
+        Self::drive(slf, |engine, runners| engine.warm_up(&bars, runners))
+    }
+
+    /// Book fills made before a restart into the account, in order: cash, the account's
+    /// and the strategies' positions, exactly as when they happened (no order, no event,
+    /// not one of this run's fills). Each fill is a ``FillRecord`` or any object with its
+    /// attributes (``ts``, ``strategy_id``, ``symbol``, ``client_order_id``, ``side``,
+    /// ``quantity_raw``, ``price_raw``, ``commission_raw``). Returns the number booked.
+    fn restore_fills(&mut self, fills: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut n = 0;
+        for item in fills.try_iter()? {
+            let f = item?;
+            let get = |name: &str| f.getattr(name);
+            let strategy_id: String = get("strategy_id")?.extract()?;
+            let symbol: String = get("symbol")?.extract()?;
+            let oid: String = get("client_order_id")?.extract()?;
+            let side: String = get("side")?.extract()?;
+            let record = FillRecord {
+                ts: crate::types::UnixNanos(get("ts")?.extract()?),
+                strategy_id: crate::types::StrategyId::new("strategy_id", &strategy_id)?,
+                instrument: Symbol::new("symbol", &symbol)?,
+                client_order_id: crate::types::ClientOrderId::new("client_order_id", &oid)?,
+                side: side_arg(&side)?,
+                quantity: crate::types::Quantity::from_raw_or_finer(
+                    get("quantity_raw")?.extract()?,
+                    9,
+                ),
+                price: crate::types::Price::from_raw_or_finer(get("price_raw")?.extract()?, 9),
+                commission: crate::types::Money::from_raw_or_finer(
+                    get("commission_raw")?.extract()?,
+                    9,
+                    crate::types::Currency::USD,
+                ),
+            };
+            self.engine
+                .restore_fill(&record)
+                .map_err(|e| CoreError::invalid("fills", format!("fill #{n} ({oid}): {e}")))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Continue the strategy's order numbering after ``n`` orders (``<id>-<n+1>`` next):
+    /// a restarted node never sends a client order id twice. Never goes back.
+    fn resume_order_ids(&mut self, strategy: usize, n: u64) -> PyResult<()> {
+        Ok(self.engine.resume_order_ids(strategy, n)?)
+    }
+
+    /// Remove a stopped strategy: no more callbacks or indicator feeds, its timers
+    /// cancelled, its id free for a new strategy (continuing its order numbering).
+    fn remove_strategy(&mut self, strategy: usize) -> PyResult<()> {
+        Ok(self.engine.remove_strategy(strategy)?)
+    }
+
+    /// When the next timer or alert is due (UTC ns), or ``None``.
+    #[getter]
+    fn next_timer_ns(&self) -> Option<u64> {
+        self.engine.next_timer()
+    }
+
+    /// Is the strategy receiving callbacks?
+    fn is_active(&self, strategy: usize) -> PyResult<bool> {
+        Ok(self.engine.strategy(strategy)?.active)
+    }
+
+    /// Deliver the events commands sent between steps caused (cancels by the node) and
+    /// sample the account into the outbox.
+    fn settle(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::drive(slf, |engine, runners| engine.settle(runners))
+    }
+
+    /// ``(strategy index, exception)`` of each strategy whose callback raised in a live
+    /// step since the last call (the strategy is inactive from then on).
+    fn take_failures(&mut self, py: Python<'_>) -> Vec<(usize, Py<PyAny>)> {
+        std::mem::take(&mut self.failures)
+            .into_iter()
+            .map(|(k, e)| (k, e.into_value(py).into_any()))
+            .collect()
+    }
+
+    /// ``(topic, ts_event, message)`` of the events live steps refused since the last call.
+    fn take_rejected(&mut self) -> Vec<(String, u64, String)> {
+        std::mem::take(&mut self.rejected)
+    }
+
+    /// Every event made since the last call, as ``(topic, object)`` in order: the stepped
+    /// data, order events (``orders.<kind>``, fills on them), position events
+    /// (``positions.<symbol>``), risk events (``risk.state``), ``EquitySample``s
+    /// (``account.equity``). Empty without ``outbox=True``.
+    fn take_events<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> PyResult<Vec<(Bound<'py, PyString>, Bound<'py, PyAny>)>> {
+        self.outbox_items(py)
+    }
+
+    /// Publish every event made since the last call on ``bus``, in order, in one call:
+    /// per-message handlers see each event as by ``publish``; a batch handler is called
+    /// once with all the events it subscribed to. Returns the number of events published.
+    fn publish(slf: &Bound<'_, Self>, bus: &Bound<'_, PyBus>) -> PyResult<usize> {
+        let py = slf.py();
+        let items = slf.try_borrow_mut()?.outbox_items(py)?;
+        bus.get().publish_pairs(py, &items)?;
+        Ok(items.len())
     }
 
     /// ``(ts, equity)``: the equity curve, one point per timestamp (UTC ns, float money).
@@ -1389,6 +1752,197 @@ fn raw_from_floats<'py>(
         }
     }
     (raw.into_pyarray(py), bad.into_pyarray(py))
+}
+
+// ---------------------------------------------------------------------------- live stepping
+
+fn equity_sample_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static CLS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    Ok(CLS
+        .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            Ok(py
+                .import("pi5trading.events")?
+                .getattr("EquitySample")?
+                .unbind())
+        })?
+        .bind(py))
+}
+
+impl PyEngine {
+    /// Run `f` with the engine and the live strategy adapters (built once, kept between
+    /// calls), then put both back and keep what failed.
+    fn drive<'py, R>(
+        slf: &Bound<'py, Self>,
+        f: impl FnOnce(&mut Engine, &mut [PyStrategy<'py>]) -> PyResult<R>,
+    ) -> PyResult<R> {
+        let py = slf.py();
+        let (mut engine, mut runners) = {
+            let mut me = slf.try_borrow_mut()?;
+            let Some(mut live) = me.live.take() else {
+                return Err(PyRuntimeError::new_err(if me.engine.started() {
+                    "the engine is stepping: a strategy callback cannot drive it"
+                } else {
+                    "the engine has not started (call start first)"
+                }));
+            };
+            // Strategies added since the last step get their adapter now.
+            while live.len() < me.slots.len() {
+                let h = match &me.slots[live.len()] {
+                    Slot::Py(h) => h.clone_ref(py),
+                    Slot::Targets(_) => {
+                        me.live = Some(live);
+                        return Err(PyRuntimeError::new_err(
+                            "vectorised (target position) strategies run in backtests only",
+                        ));
+                    }
+                };
+                live.push(LiveSlot { h, fed: Vec::new() });
+            }
+            let spare = match me.spare.take() {
+                Some(e) => e,
+                None => placeholder()?,
+            };
+            let engine = std::mem::replace(&mut me.engine, spare);
+            let isolate = me.isolate;
+            let runners: Vec<PyStrategy<'py>> = live
+                .into_iter()
+                .enumerate()
+                .map(|(k, l)| PyStrategy {
+                    cell: slf.clone(),
+                    k,
+                    h: l.h,
+                    fed: l.fed,
+                    isolate,
+                    failed: None,
+                })
+                .collect();
+            (engine, runners)
+        };
+        let result = f(&mut engine, &mut runners);
+        let mut me = slf.try_borrow_mut()?;
+        let spare = std::mem::replace(&mut me.engine, engine);
+        me.spare = Some(spare);
+        let mut live = Vec::with_capacity(runners.len());
+        for r in runners {
+            if let Some(e) = r.failed {
+                me.failures.push((r.k, e));
+            }
+            live.push(LiveSlot { h: r.h, fed: r.fed });
+        }
+        me.live = Some(live);
+        result
+    }
+
+    /// Step each drained event; refused ones are kept in `rejected`, not raised, so one
+    /// bad message does not stop a live node.
+    fn step_incoming(slf: &Bound<'_, Self>, events: &[Incoming<'_>]) -> PyResult<usize> {
+        let (outbox, base) = {
+            let me = slf.try_borrow()?;
+            if me.engine.started() && !me.engine.is_running() {
+                return Err(PyRuntimeError::new_err("the engine has stopped"));
+            }
+            (me.engine.outbox_enabled(), me.data_out.len())
+        };
+        let mut marks = Vec::new();
+        let mut rejected = Vec::new();
+        let stepped = Self::drive(slf, |engine, runners| {
+            let mut n = 0;
+            for ev in events {
+                let market = if let Ok(b) = ev.message.cast::<PyBar>() {
+                    Some(MarketEvent::bar(b.get().0))
+                } else if let Ok(q) = ev.message.cast::<PyQuoteTick>() {
+                    Some(MarketEvent::Quote(q.get().0))
+                } else if let Ok(t) = ev.message.cast::<PyTradeTick>() {
+                    Some(MarketEvent::Trade(t.get().0))
+                } else {
+                    None
+                };
+                if outbox {
+                    engine.outbox_mark(base + marks.len());
+                    marks.push((ev.topic.clone().unbind(), ev.message.clone().unbind()));
+                }
+                let Some(m) = market else { continue };
+                match engine.step(&m, runners) {
+                    Ok(()) => n += 1,
+                    Err(e) if e.is_instance_of::<InvalidInputError>(slf.py()) => {
+                        if outbox {
+                            engine.outbox_retract(base + marks.len() - 1);
+                        }
+                        rejected.push((ev.topic.to_string(), ev.ts, e.to_string()));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(n)
+        });
+        let mut me = slf.try_borrow_mut()?;
+        me.data_out.extend(marks);
+        me.rejected.extend(rejected);
+        stepped
+    }
+
+    fn step_one(
+        slf: &Bound<'_, Self>,
+        topic: String,
+        ts: u64,
+        message: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let ev = Incoming {
+            topic: PyString::new(py, &topic),
+            ts,
+            message: message.clone(),
+        };
+        Self::step_incoming(slf, std::slice::from_ref(&ev))?;
+        let mut me = slf.try_borrow_mut()?;
+        if let Some((_, _, msg)) = me.rejected.pop() {
+            return Err(CoreError::invalid("event", msg).into());
+        }
+        Ok(())
+    }
+
+    /// The outbox as `(topic, object)` pairs, in the order the events were made.
+    fn outbox_items<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> PyResult<Vec<(Bound<'py, PyString>, Bound<'py, PyAny>)>> {
+        let events = self.engine.take_outbox();
+        let data = std::mem::take(&mut self.data_out);
+        let mut data: Vec<Option<(Py<PyString>, Py<PyAny>)>> = data.into_iter().map(Some).collect();
+        let mut out = Vec::with_capacity(events.len());
+        for ev in events {
+            match ev {
+                OutEvent::Market(n) => {
+                    if let Some((t, m)) = data.get_mut(n).and_then(Option::take) {
+                        out.push((t.into_bound(py), m.into_bound(py)));
+                    }
+                }
+                OutEvent::Venue(VenueEvent::Order(o)) => {
+                    let topic = PyString::new(py, &format!("orders.{}", o.kind.as_str()));
+                    out.push((topic, Bound::new(py, PyOrderEvent(o))?.into_any()));
+                }
+                OutEvent::Venue(VenueEvent::Position(p)) => {
+                    let topic = PyString::new(py, &format!("positions.{}", p.instrument.as_str()));
+                    out.push((topic, Bound::new(py, PyPositionEvent(p))?.into_any()));
+                }
+                OutEvent::Risk(r) => {
+                    out.push((
+                        PyString::new(py, "risk.state"),
+                        Bound::new(py, PyRiskEvent(r))?.into_any(),
+                    ));
+                }
+                OutEvent::Equity { ts, cash, equity } => {
+                    let sample = equity_sample_type(py)?.call1((
+                        ts,
+                        decimal(py, cash)?,
+                        decimal(py, equity)?,
+                    ))?;
+                    out.push((PyString::new(py, "account.equity"), sample));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -207,7 +207,7 @@ impl PyDenial {
 /// A trading-state change or the start of a risk session.
 #[pyclass(frozen, name = "RiskEvent", module = "pi5trading._core")]
 #[derive(Debug, Clone)]
-pub(crate) struct PyRiskEvent(RiskEvent);
+pub(crate) struct PyRiskEvent(pub(crate) RiskEvent);
 
 #[pymethods]
 impl PyRiskEvent {

@@ -252,6 +252,38 @@ impl SimulatedVenue {
         &self.portfolio
     }
 
+    /// Book a fill made before a restart into the account (cash, the account's and the
+    /// strategy's positions) in raw units, as when it happened: no order, no event.
+    ///
+    /// # Errors
+    /// A non-positive quantity or price, a negative commission.
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore_fill(
+        &mut self,
+        strategy: crate::types::StrategyId,
+        instrument: Symbol,
+        side: OrderSide,
+        quantity: Quantity,
+        price: Price,
+        commission_raw: i64,
+        ts: u64,
+    ) -> CoreResult<()> {
+        let currency = self.config.currency;
+        let commission =
+            Money::from_raw_or_finer(commission_raw, currency.default_precision(), currency);
+        let mut events = Vec::new();
+        self.portfolio.apply_fill(
+            strategy,
+            instrument,
+            side,
+            quantity,
+            price,
+            commission,
+            UnixNanos(ts),
+            &mut events,
+        )
+    }
+
     /// The venue's clock: the latest timestamp it has seen.
     #[must_use]
     pub fn now(&self) -> u64 {
