@@ -35,6 +35,22 @@ DAY_NS: Final = 86_400 * 1_000_000_000
 QuoteSide: TypeAlias = Literal["bid", "ask", "mid"]
 
 
+def check_aggregation(source: str, target: str) -> None:
+    """Refuses (``InvalidInputError``) a target interval that cannot be built from source
+    bars: it must be a larger multiple of the source, or ``1d`` (one session)."""
+    src = BarType("X", source).interval_ns
+    tgt = BarType("X", target).interval_ns
+    if tgt > DAY_NS:
+        raise InvalidInputError(
+            f"invalid interval: {target!r} (aggregation goes up to 1d, one session)"
+        )
+    if not (tgt == DAY_NS or (tgt > src and tgt % src == 0)):
+        raise InvalidInputError(
+            f"invalid interval: cannot build {target!r} bars from {source!r} bars "
+            "(the target must be a larger multiple of the source, or 1d)"
+        )
+
+
 class _Bucket:
     """One bar in progress, as raw integers."""
 
@@ -165,15 +181,9 @@ class BarAggregator(_Aggregator):
     """
 
     def __init__(self, symbol: str, source: str, target: str, calendar: SessionCalendar) -> None:
+        check_aggregation(source, target)
         super().__init__(symbol, target, calendar)
-        src = BarType(symbol, source)
-        tgt = self.bar_type.interval_ns
-        if not (tgt >= DAY_NS or (tgt > src.interval_ns and tgt % src.interval_ns == 0)):
-            raise InvalidInputError(
-                f"invalid interval: cannot build {target!r} bars from {source!r} bars "
-                "(the target must be a larger multiple of the source, or 1d)"
-            )
-        self.source = src
+        self.source = BarType(symbol, source)
 
     def update(self, bar: Bar) -> list[Bar]:
         """Adds a source bar; returns the bars it completed (oldest first)."""
@@ -241,4 +251,4 @@ class TickAggregator(_Aggregator):
         return self._feed(tick.ts_event, raw, raw, raw, raw, 0, pp, 0)
 
 
-__all__ = ["BarAggregator", "QuoteSide", "TickAggregator"]
+__all__ = ["BarAggregator", "QuoteSide", "TickAggregator", "check_aggregation"]

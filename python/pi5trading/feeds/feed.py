@@ -194,6 +194,11 @@ class FeedBase:
         return self._status
 
     @property
+    def running(self) -> bool:
+        """Started and not yet ended (stopped, failed, or at the end of its data)."""
+        return self._task is not None and not self._task.done()
+
+    @property
     def subscriptions(self) -> dict[str, Subscription]:
         return dict(self._subs)
 
@@ -415,7 +420,7 @@ class StreamFeed(FeedBase):
             self._stats.reconnects += 1
             delay = self._backoff.delay(failures - 1, self._rng)
             self._set_status("reconnecting", f"{error}; retry in {delay:.3f}s")
-            await _maybe_await(self._sleep(delay))
+            await await_if_needed(self._sleep(delay))
 
     async def _consume(self, subs: Sequence[Subscription]) -> None:
         stream = self._connect(subs)
@@ -531,7 +536,9 @@ class StreamFeed(FeedBase):
             self._set_status("stale", f"no message for {limit:g}s")
 
 
-async def _maybe_await(value: object) -> None:
+async def await_if_needed(value: object) -> None:
+    """Awaits what an injected ``sleep`` returned, if it is awaitable (tests pass a plain
+    recorder)."""
     if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
         await value
 
