@@ -132,12 +132,15 @@ class ExchangeCalendar:
             schedule = cal.schedule
             early = {ts.date() for ts in cal.early_closes}
         self.name = name
+        self.time_zone: str = str(getattr(cal.tz, "key", cal.tz))
         self._dates: list[dt.date] = [ts.date() for ts in schedule.index]
         # tz-aware UTC columns -> int64 ns without a float in between.
         self._opens: list[int] = [int(t.value) for t in schedule["open"]]
         self._closes: list[int] = [int(t.value) for t in schedule["close"]]
         self._early = [d in early for d in self._dates]
         self._weekmask = [c == "1" for c in cal.weekmask]
+        self.weekdays = [i for i, on in enumerate(self._weekmask) if on]
+        """Trading weekdays, 0 = Monday."""
         self.first_date = self._dates[0]
         self.last_date = self._dates[-1]
 
@@ -204,6 +207,82 @@ def get_calendar(name: str) -> SessionCalendar:
     return _calendar(_ALIASES.get(code, code))
 
 
+class _RiskSessionTarget(Protocol):
+    """``pi5trading.risk.RiskEngine.set_session``."""
+
+    def set_session(
+        self,
+        time_zone: str,
+        *,
+        reset_at: str = ...,
+        open: str | None = ...,
+        close: str = ...,
+        weekdays: list[int] = ...,
+        holidays: list[str] = ...,
+    ) -> None: ...
+
+
+class RiskHours(msgspec.Struct, frozen=True):
+    """A calendar's trading hours as the risk engine's trading-hours check takes them.
+
+    ``early_closes`` (local date → local close) are the half days; the risk engine has no
+    per-day close yet, so on those days it allows orders until the regular close.
+    """
+
+    time_zone: str
+    open: str | None
+    close: str
+    weekdays: list[int]
+    holidays: list[str]
+    early_closes: dict[str, str]
+
+    def apply(self, risk: _RiskSessionTarget, *, reset_at: str = "00:00") -> None:
+        """Sets ``risk``'s session (``RiskEngine.set_session``) to these hours."""
+        if self.open is None:
+            risk.set_session(self.time_zone, reset_at=reset_at, open=None)
+            return
+        risk.set_session(
+            self.time_zone,
+            reset_at=reset_at,
+            open=self.open,
+            close=self.close,
+            weekdays=self.weekdays,
+            holidays=self.holidays,
+        )
+
+
+def risk_hours(calendar: SessionCalendar, start: dt.date, end: dt.date) -> RiskHours:
+    """The trading hours, holidays and half days of ``calendar`` between two dates, for
+    the risk engine (``risk_hours(get_calendar("XNYS"), ...).apply(risk_engine)``).
+
+    The regular open and close are the most common local ones in the range.
+    """
+    if not isinstance(calendar, ExchangeCalendar):
+        return RiskHours("UTC", None, "24:00", list(range(7)), [], {})
+    from collections import Counter
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(calendar.time_zone)
+    sessions = calendar.sessions(start, end)
+    if not sessions:
+        raise InvalidInputError(f"invalid dates: no {calendar.name} session from {start} to {end}")
+
+    def local(ns: int) -> str:
+        return dt.datetime.fromtimestamp(ns // NS, tz=dt.UTC).astimezone(tz).strftime("%H:%M")
+
+    opens = Counter(local(s.open_ns) for s in sessions)
+    closes = [(s, local(s.close_ns)) for s in sessions]
+    regular_close = Counter(c for _, c in closes).most_common(1)[0][0]
+    return RiskHours(
+        time_zone=calendar.time_zone,
+        open=opens.most_common(1)[0][0],
+        close=regular_close,
+        weekdays=list(calendar.weekdays),
+        holidays=[d.isoformat() for d in calendar.holidays(start, end)],
+        early_closes={s.date.isoformat(): c for s, c in closes if c < regular_close},
+    )
+
+
 @functools.cache
 def _calendar(code: str) -> SessionCalendar:
     if code == ALWAYS_OPEN:
@@ -215,7 +294,9 @@ __all__ = [
     "ALWAYS_OPEN",
     "AlwaysOpen",
     "ExchangeCalendar",
+    "RiskHours",
     "Session",
     "SessionCalendar",
     "get_calendar",
+    "risk_hours",
 ]

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pi5trading.exceptions import InvalidInputError
-from pi5trading.feeds.calendars import AlwaysOpen, Session, get_calendar
+from pi5trading.feeds.calendars import AlwaysOpen, Session, get_calendar, risk_hours
 
 NS = 10**9
 HOUR = 3600 * NS
@@ -110,3 +110,29 @@ def test_pandas_is_loaded_only_when_an_exchange_calendar_is_asked_for() -> None:
         "assert 'pandas' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_risk_hours_hand_nyse_holidays_to_the_risk_engine() -> None:
+    from pi5trading.risk import RiskAccount, RiskEngine
+
+    hours = risk_hours(get_calendar("XNYS"), dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+    assert (hours.time_zone, hours.open, hours.close) == ("America/New_York", "09:30", "16:00")
+    assert hours.weekdays == [0, 1, 2, 3, 4]
+    assert "2026-11-26" in hours.holidays
+    assert len(hours.holidays) == 10
+    assert hours.early_closes == {"2026-11-27": "13:00", "2026-12-24": "13:00"}
+    risk = RiskEngine("unlimited")
+    hours.apply(risk)
+    acct = RiskAccount("1000000")
+    acct.set_last_price("AAPL", "100")
+
+    def denied(ts: int, qty: int) -> str | None:
+        d = risk.check(acct, "S1", "AAPL", "buy", qty, ts=ts)
+        return None if d is None else d.code
+
+    assert denied(utc(2026, 11, 25, 15), 1) is None  # Wednesday 10:00
+    assert denied(utc(2026, 11, 26, 15), 2) == "outside_trading_hours"  # Thanksgiving
+    assert denied(utc(2026, 11, 27, 15), 3) is None  # the half day, morning
+    always = risk_hours(get_calendar("24/7"), dt.date(2026, 1, 1), dt.date(2026, 1, 2))
+    always.apply(risk)
+    assert denied(utc(2026, 11, 26, 15), 4) is None
