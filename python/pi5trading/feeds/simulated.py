@@ -23,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
-import random
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Final
 
 import msgspec
+import numpy as np
 
 from pi5trading.exceptions import InvalidInputError
 from pi5trading.feeds.aggregation import BarAggregator, check_aggregation
@@ -93,33 +94,117 @@ DEFAULT_SYMBOLS: Final[Mapping[str, SimulatedSymbol]] = {
 """Known symbols; any other subscribed symbol gets ``SimulatedSymbol(symbol=...)``."""
 
 
+_CHUNK: Final = 60
+"""Minutes of a symbol's path drawn at once (NumPy), so per-event work is only building
+the messages."""
+
+
 class _Walk:
-    """One symbol's state: its price in ticks (an int, so always on the tick)."""
+    """One symbol's state: a seeded generator, the latent mid (in ticks, never sent) and
+    the drawn plan of the next minutes (prices in whole ticks, so always on the tick)."""
 
     __slots__ = (
+        "ask",
+        "ask_size",
         "bar_type",
+        "bid",
+        "bid_size",
+        "buyer",
+        "close",
+        "gen",
+        "high",
+        "low",
         "mid",
+        "open",
         "p_prec",
-        "rng",
+        "plan_end",
+        "plan_start",
+        "prices",
+        "px",
         "sigma",
+        "size",
         "spec",
         "tick_raw",
         "trade_seq",
+        "volume",
     )
 
     def __init__(self, spec: SimulatedSymbol, seed: int) -> None:
         self.spec = spec
-        self.rng = random.Random(f"{seed}:{spec.symbol}")
+        # A seed of its own per symbol (crc32: stable across processes, unlike hash()).
+        self.gen = np.random.default_rng([seed, zlib.crc32(spec.symbol.encode())])
         tick = spec.tick_size
         self.tick_raw = int(tick * _RAW)
         self.p_prec = max(0, -int(tick.normalize().as_tuple().exponent))
-        self.mid = float(spec.price / tick)  # in ticks; the latent price, never sent
+        self.mid = float(spec.price / tick)
         self.sigma = spec.volatility / math.sqrt(_MINUTES_PER_YEAR)
         self.bar_type = BarType(spec.symbol, "1m")
         self.trade_seq = 0
+        self.plan_start = 0
+        self.plan_end = 0
+        self.prices: dict[int, Price] = {}
 
     def price(self, ticks: int) -> Price:
-        return Price.from_raw(ticks * self.tick_raw, self.p_prec)
+        p = self.prices.get(ticks)
+        if p is None:
+            if len(self.prices) > 4096:  # a long trend: keep the cache small
+                self.prices.clear()
+            p = self.prices[ticks] = Price.from_raw(ticks * self.tick_raw, self.p_prec)
+        return p
+
+    def plan(self, t: int, open_ns: int, close_ns: int, steps: int, session: bool) -> None:
+        """Draws minutes ``[t, min(t + _CHUNK minutes, close))``."""
+        k = max(1, min(_CHUNK, (close_ns - t) // MINUTE_NS))
+        g = self.gen
+        spec = self.spec
+        if session:
+            x = (t + (np.arange(k) + 0.5) * MINUTE_NS - open_ns) / (close_ns - open_ns)
+            u = 1.0 + 8.0 * (x - 0.5) ** 2  # 3x at the open and close, 1x midday
+        else:
+            u = np.ones(k)
+        scale = (self.sigma * np.sqrt(u / steps))[:, None]
+        path = math.log(self.mid) + np.cumsum(g.standard_normal((k, steps)) * scale)
+        spread = spec.spread_ticks + ((u > 2.0) & (g.random(k) < 0.5)).astype(np.int64)
+        floor = (spread + 1)[:, None].astype(np.float64)
+        mid = np.maximum(np.exp(path).reshape(k, steps), floor)
+        self.mid = float(mid[-1, -1])
+        bid = np.maximum(1, np.rint(mid).astype(np.int64) - (spread // 2)[:, None])
+        ask = bid + spread[:, None]
+        buyer = g.random((k, steps)) < 0.5
+        px = np.where(buyer, ask, bid)
+        volume = np.maximum(1, np.rint(spec.volume * u * g.lognormal(-0.125, 0.5, k)))
+        volume = volume.astype(np.int64)
+        weights = g.random((k, steps)) + 0.1
+        size = np.floor(weights / weights.sum(axis=1)[:, None] * volume[:, None])
+        size = size.astype(np.int64)
+        size[:, -1] += volume - size.sum(axis=1)  # the parts add up exactly
+        self.open = px[:, 0].tolist()
+        self.high = px.max(axis=1).tolist()
+        self.low = px.min(axis=1).tolist()
+        self.close = px[:, -1].tolist()
+        self.volume = volume.tolist()
+        self.px = px.tolist()
+        self.bid = bid.tolist()
+        self.ask = ask.tolist()
+        self.buyer = buyer.tolist()
+        self.size = size.tolist()
+        self.bid_size = (100 * g.integers(1, 21, (k, steps))).tolist()
+        self.ask_size = (100 * g.integers(1, 21, (k, steps))).tolist()
+        self.plan_start = t
+        self.plan_end = t + k * MINUTE_NS
+
+
+_QUANTITIES: dict[int, Quantity] = {}
+
+
+def _quantity(n: int) -> Quantity:
+    """Whole quantities, cached (quote sizes repeat; volumes mostly do not: bounded)."""
+    q = _QUANTITIES.get(n)
+    if q is None:
+        if len(_QUANTITIES) > 65_536:
+            _QUANTITIES.clear()
+        q = _QUANTITIES[n] = Quantity(n)
+    return q
 
 
 class SimulatedFeed(FeedBase):
@@ -231,12 +316,7 @@ class SimulatedFeed(FeedBase):
         subs = list(self._subs.values())
         if not subs:
             return []
-        is_session = self.calendar.name != ALWAYS_OPEN
-        if is_session:
-            x = (t + MINUTE_NS // 2 - open_ns) / (close_ns - open_ns)
-            u = 1.0 + 8.0 * (x - 0.5) ** 2  # 3x at the open and close, 1x midday
-        else:
-            u = 1.0
+        session = self.calendar.name != ALWAYS_OPEN
         steps = self._steps
         step_ns = MINUTE_NS // steps
         per_step: list[list[tuple[int, FeedMessage]]] = [[] for _ in range(steps)]
@@ -244,57 +324,44 @@ class SimulatedFeed(FeedBase):
         end = t + MINUTE_NS
         for sub in subs:
             w = self._walk(sub.symbol)
-            spec = w.spec
-            rng = w.rng
-            sigma = w.sigma * math.sqrt(u / steps)
-            volume = max(1, round(spec.volume * u * rng.lognormvariate(-0.125, 0.5)))
-            weights = [rng.random() + 0.1 for _ in range(steps)]
-            scale = volume / sum(weights)
-            sizes = [int(wt * scale) for wt in weights]
-            sizes[-1] += volume - sum(sizes)  # the parts add up exactly
-            spread = spec.spread_ticks + (1 if u > 2.0 and rng.random() < 0.5 else 0)
-            o = h = lo = c = 0
-            for k in range(steps):
-                w.mid = max(w.mid * math.exp(rng.gauss(0.0, sigma)), float(spread + 1))
-                bid = max(1, round(w.mid) - spread // 2)
-                ask = bid + spread
-                buyer = rng.random() < 0.5
-                px = ask if buyer else bid
-                if k == 0:
-                    o = h = lo = px
-                else:
-                    h = max(h, px)
-                    lo = min(lo, px)
-                c = px
-                ts = t + k * step_ns
-                if sub.quotes:
-                    bid_size = Quantity(100 * rng.randint(1, 20))
-                    ask_size = Quantity(100 * rng.randint(1, 20))
-                    per_step[k].append(
-                        (
+            if not w.plan_start <= t < w.plan_end:
+                w.plan(t, open_ns, close_ns, steps, session)
+            m = (t - w.plan_start) // MINUTE_NS
+            symbol = sub.symbol
+            if sub.quotes or sub.trades:
+                bid, ask, px, buyer = w.bid[m], w.ask[m], w.px[m], w.buyer[m]
+                bid_size, ask_size, size = w.bid_size[m], w.ask_size[m], w.size[m]
+                for k in range(steps):
+                    ts = t + k * step_ns
+                    if sub.quotes:
+                        quote = QuoteTick(
+                            symbol,
+                            w.price(bid[k]),
+                            w.price(ask[k]),
+                            _quantity(bid_size[k]),
+                            _quantity(ask_size[k]),
                             ts,
-                            QuoteTick(
-                                spec.symbol, w.price(bid), w.price(ask), bid_size, ask_size, ts
-                            ),
                         )
-                    )
-                if sub.trades:
-                    w.trade_seq += 1
-                    per_step[k].append(
-                        (
+                        per_step[k].append((ts, quote))
+                    if sub.trades:
+                        w.trade_seq += 1
+                        trade = TradeTick(
+                            symbol,
+                            w.price(px[k]),
+                            _quantity(size[k]),
+                            "BUYER" if buyer[k] else "SELLER",
+                            f"{symbol}-{w.trade_seq}",
                             ts,
-                            TradeTick(
-                                spec.symbol,
-                                w.price(px),
-                                Quantity(sizes[k]),
-                                "BUYER" if buyer else "SELLER",
-                                f"{spec.symbol}-{w.trade_seq}",
-                                ts,
-                            ),
                         )
-                    )
+                        per_step[k].append((ts, trade))
             bar = Bar(
-                w.bar_type, w.price(o), w.price(h), w.price(lo), w.price(c), Quantity(volume), end
+                w.bar_type,
+                w.price(w.open[m]),
+                w.price(w.high[m]),
+                w.price(w.low[m]),
+                w.price(w.close[m]),
+                _quantity(w.volume[m]),
+                end,
             )
             if "1m" in sub.bars:
                 closing.append((end, bar))
