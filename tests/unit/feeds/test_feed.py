@@ -286,3 +286,60 @@ def test_subscribe_refuses_bad_symbols_and_intervals() -> None:
     with pytest.raises(InvalidInputError, match="invalid symbol: ' AAPL'"):
         feed.subscribe([" AAPL"])
     assert feed.subscriptions == {}
+
+
+@pytest.mark.anyio
+async def test_a_full_block_queue_slows_the_feed_without_blocking_the_loop() -> None:
+    bars = [bar("AAPL", T0 + i * MIN) for i in range(1, 41)]
+    vendor = FakeVendor(bars)
+    feed = StreamFeed("fake", vendor.connect, sleep=lambda s: None)
+    feed.subscribe(["AAPL"])
+    queue = IngestQueue(capacity=4, policy="block")
+    ticks = 0
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    beat = asyncio.create_task(heartbeat())
+    await feed.start(queue)
+    await until(lambda: len(queue) == 4)
+    assert feed.stats.bars < 40  # waiting for room, not dropping
+    before = ticks
+    await asyncio.sleep(0.05)
+    assert ticks > before  # the loop runs meanwhile
+    got = drain(queue)
+    while feed.stats.bars < 40:
+        await asyncio.sleep(0.002)
+        drain(queue, got)
+    await feed.stop()
+    beat.cancel()
+    drain(queue, got)
+    assert [b.ts_event for b in got.bars] == [b.ts_event for b in bars]
+    assert queue.stats()["dropped_newest"] == 0
+
+
+@pytest.mark.anyio
+async def test_drop_newest_is_counted_and_a_closed_queue_ends_the_feed() -> None:
+    vendor = FakeVendor([bar("AAPL", T0 + i * MIN) for i in range(1, 11)])
+    feed = StreamFeed("fake", vendor.connect, sleep=lambda s: None)
+    feed.subscribe(["AAPL"])
+    queue = IngestQueue(capacity=3, policy="drop_newest")
+    await feed.start(queue)
+    await until(lambda: feed.stats.reconnects == 1)
+    assert feed.stats.bars + feed.stats.dropped == 10
+    assert feed.stats.dropped >= 7  # the two status events took room too
+    await feed.stop()
+
+    vendor = FakeVendor([bar("AAPL", T0 + i * MIN) for i in range(1, 11)])
+    feed = StreamFeed("fake", vendor.connect, sleep=lambda s: None)
+    feed.subscribe(["AAPL"])
+    queue = IngestQueue()
+    queue.close()
+    await feed.start(queue)
+    await asyncio.wait_for(feed.wait(), 5)
+    assert not feed.running
+    assert feed.stats.bars == 0
+    assert len(vendor.opened) == 1  # ended, not reconnecting into a closed queue
