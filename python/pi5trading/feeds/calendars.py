@@ -219,15 +219,15 @@ class _RiskSessionTarget(Protocol):
         close: str = ...,
         weekdays: list[int] = ...,
         holidays: list[str] = ...,
+        early_closes: dict[str, str] | None = ...,
     ) -> None: ...
 
 
 class RiskHours(msgspec.Struct, frozen=True):
-    """A calendar's trading hours as the risk engine's trading-hours check takes them.
-
-    ``early_closes`` (local date → local close) are the half days; the risk engine has no
-    per-day close yet, so on those days it allows orders until the regular close.
-    """
+    """A calendar's trading hours as the risk engine's trading-hours check takes them:
+    time zone, regular local open and close, weekdays (0 = Monday), holidays and half days
+    (``early_closes``: local date → local close), all as ``RiskEngine.set_session`` takes
+    them."""
 
     time_zone: str
     open: str | None
@@ -248,6 +248,7 @@ class RiskHours(msgspec.Struct, frozen=True):
             close=self.close,
             weekdays=self.weekdays,
             holidays=self.holidays,
+            early_closes=self.early_closes,
         )
 
 

@@ -133,6 +133,9 @@ def test_risk_hours_hand_nyse_holidays_to_the_risk_engine() -> None:
     assert denied(utc(2026, 11, 25, 15), 1) is None  # Wednesday 10:00
     assert denied(utc(2026, 11, 26, 15), 2) == "outside_trading_hours"  # Thanksgiving
     assert denied(utc(2026, 11, 27, 15), 3) is None  # the half day, morning
+    assert denied(utc(2026, 11, 27, 17, 59), 5) is None  # 12:59 New York
+    assert denied(utc(2026, 11, 27, 18), 6) == "outside_trading_hours"  # 13:00: closed
+    assert denied(utc(2026, 11, 30, 20, 59), 7) is None  # Monday: the regular close again
     always = risk_hours(get_calendar("24/7"), dt.date(2026, 1, 1), dt.date(2026, 1, 2))
     always.apply(risk)
     assert denied(utc(2026, 11, 26, 15), 4) is None
