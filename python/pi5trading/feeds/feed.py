@@ -31,6 +31,7 @@ import msgspec
 
 from pi5trading.events import FEED_STATUS, FeedState, FeedStatus, quote_topic, trade_topic
 from pi5trading.exceptions import InvalidInputError
+from pi5trading.feeds.aggregation import BarAggregator
 from pi5trading.model import Bar, BarType, QuoteTick, TradeTick
 
 if TYPE_CHECKING:
@@ -218,7 +219,9 @@ class FeedBase:
         for symbol in symbols:
             if not symbol or symbol != symbol.strip():
                 raise InvalidInputError(f"invalid symbol: {symbol!r} in {self._name} subscribe")
-            added.append(Subscription(symbol, intervals, quotes, trades))
+            sub = Subscription(symbol, intervals, quotes, trades)
+            self._check_subscription(sub)
+            added.append(sub)
         for sub in added:
             self._subs[sub.symbol] = sub
         self._subscriptions_changed()
@@ -262,6 +265,10 @@ class FeedBase:
         # A method, not the attribute, where an await may have changed it since the
         # last test (mypy would narrow the attribute and call the branch unreachable).
         return self._closed
+
+    def _check_subscription(self, sub: Subscription) -> None:
+        """Raises ``InvalidInputError`` for a subscription this feed cannot serve (called
+        before anything changes)."""
 
     def _subscriptions_changed(self) -> None:
         """Called after subscribe/unsubscribe; stream feeds reopen their stream."""
@@ -337,6 +344,10 @@ class StreamFeed(FeedBase):
       with ``history`` the missing bars are fetched and sent before the new bar.
     - Staleness: no message for ``stale_after_s`` → ``stale``; the next message → ``live``.
     - Subscribing while connected reopens the stream with the new subscriptions.
+    - ``native_bars``: the intervals the vendor streams (Alpaca: ``("1m",)``). Other
+      subscribed intervals are built from them (``BarAggregator``, aligned to ``calendar``
+      sessions, or UTC days without one), and only native ones are asked of the vendor.
+      None: the vendor streams every interval asked for.
 
     ``rng``, ``sleep`` and ``monotonic`` are injectable so tests run without waiting.
     """
@@ -353,8 +364,11 @@ class StreamFeed(FeedBase):
         rng: random.Random | None = None,
         sleep: Callable[[float], object] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        native_bars: Sequence[str] | None = None,
     ) -> None:
         super().__init__(name)
+        self._native = None if native_bars is None else tuple(native_bars)
+        self._targets: dict[tuple[str, str], list[BarAggregator]] = {}
         if stale_after_s is not None and stale_after_s <= 0:
             raise InvalidInputError(f"invalid stale_after_s: {stale_after_s} (must be > 0)")
         self._connect = connect
@@ -370,11 +384,72 @@ class StreamFeed(FeedBase):
         self._reopen = False
         self._got_message = False
 
+    def _check_subscription(self, sub: Subscription) -> None:
+        if self._native is not None:
+            for interval in sub.bars:
+                if interval not in self._native:
+                    self._source_for(interval, self._native)
+
     def _subscriptions_changed(self) -> None:
+        self._plan_aggregation()
         conn = self._conn
         if conn is not None and not conn.done():
             self._reopen = True
             conn.cancel()
+
+    def _plan_aggregation(self) -> None:
+        """Which subscribed intervals the vendor does not stream, and from which of its
+        intervals each is built (the largest native one that divides it)."""
+        native = self._native
+        targets: dict[tuple[str, str], list[BarAggregator]] = {}
+        if native is not None:
+            for sub in self._subs.values():
+                for interval in sub.bars:
+                    if interval in native:
+                        continue
+                    source = self._source_for(interval, native)
+                    key = (sub.symbol, source)
+                    old = self._targets.get(key, ())
+                    agg = next((a for a in old if a.bar_type.interval == interval), None)
+                    if agg is None:  # keep bars in progress across re-subscriptions
+                        agg = BarAggregator(sub.symbol, source, interval, self._agg_calendar())
+                    targets.setdefault(key, []).append(agg)
+        self._targets = targets
+
+    def _source_for(self, interval: str, native: Sequence[str]) -> str:
+        target = BarType("X", interval).interval_ns
+        fits = []
+        for n in native:
+            step = BarType("X", n).interval_ns
+            if step < target and (target % step == 0 or target == 86_400 * NS):
+                fits.append((step, n))
+        if not fits:
+            raise InvalidInputError(
+                f"invalid interval: {self._name} streams {', '.join(native)} bars; "
+                f"{interval!r} cannot be built from them"
+            )
+        return max(fits)[1]
+
+    def _agg_calendar(self) -> SessionCalendar:
+        if self._calendar is not None:
+            return self._calendar
+        from pi5trading.feeds.calendars import AlwaysOpen
+
+        return AlwaysOpen()
+
+    def _stream_subscriptions(self) -> tuple[Subscription, ...]:
+        """What the vendor is asked for: native intervals only, with the sources of the
+        aggregated ones."""
+        if self._native is None:
+            return tuple(self._subs.values())
+        out = []
+        for sub in self._subs.values():
+            bars = [i for i in sub.bars if i in self._native]
+            for (symbol, source), _ in self._targets.items():
+                if symbol == sub.symbol and source not in bars:
+                    bars.append(source)
+            out.append(Subscription(sub.symbol, tuple(bars), sub.quotes, sub.trades))
+        return tuple(out)
 
     async def _run(self) -> None:
         watchdog = None
@@ -395,7 +470,7 @@ class StreamFeed(FeedBase):
             self._reopen = False
             self._got_message = False
             error = "stream ended"
-            self._conn = asyncio.create_task(self._consume(tuple(self._subs.values())))
+            self._conn = asyncio.create_task(self._consume(self._stream_subscriptions()))
             try:
                 await self._conn
             except asyncio.CancelledError:
@@ -448,7 +523,8 @@ class StreamFeed(FeedBase):
             return True
         if isinstance(message, Bar):
             interval = message.bar_type.interval
-            if interval not in sub.bars:
+            targets = self._targets.get((message.symbol, interval), ())
+            if interval not in sub.bars and not targets:
                 stats.dropped += 1
                 return True
             key = (message.symbol, interval)
@@ -460,10 +536,13 @@ class StreamFeed(FeedBase):
                     return True
                 step = message.bar_type.interval_ns
                 expected = self._expected_next(last, step)
-                if ts > expected:
-                    await self._fill_gap(message.symbol, interval, last, ts, step)
+                if ts > expected and not await self._fill_gap(
+                    message.symbol, interval, last, ts, step
+                ):
+                    return False
             self._last_bar[key] = ts
-        elif isinstance(message, QuoteTick):
+            return await self._deliver_bar(message, interval in sub.bars, targets)
+        if isinstance(message, QuoteTick):
             if not sub.quotes:
                 stats.dropped += 1
                 return True
@@ -487,24 +566,42 @@ class StreamFeed(FeedBase):
         nxt = cal.next_session(last)
         return min(nxt.open_ns + step, nxt.close_ns)
 
-    async def _fill_gap(self, symbol: str, interval: str, last: int, ts: int, step: int) -> None:
+    async def _deliver_bar(self, bar: Bar, direct: bool, targets: Sequence[BarAggregator]) -> bool:
+        """Sends a bar if subscribed as such, and the larger bars it completes."""
+        if direct:
+            await self._room()
+            if not self._send(bar):
+                return False
+        for agg in targets:
+            for bigger in agg.update(bar):
+                await self._room()
+                if not self._send(bigger):
+                    return False
+        return True
+
+    async def _fill_gap(self, symbol: str, interval: str, last: int, ts: int, step: int) -> bool:
+        """Counts a gap and backfills it; False if the queue closed meanwhile."""
         stats = self._stats
         stats.gaps += 1
         missing = self._count_missing(last, ts, step)
         stats.missing_bars += missing
         if self._history is None:
-            return
+            return True
         try:
             got = await self._history.history(symbol, last + 1, ts, interval)
         except Exception:  # the gap stays a gap; the stream goes on
             stats.backfill_errors += 1
-            return
+            return True
+        sub = self._subs.get(symbol)
+        direct = sub is not None and interval in sub.bars
+        targets = self._targets.get((symbol, interval), ())
         for bar in sorted((b for b in got if last < b.ts_event < ts), key=lambda b: b.ts_event):
             if bar.symbol != symbol or bar.bar_type.interval != interval:
                 continue
-            await self._room()
-            if self._send(bar):
-                stats.backfilled_bars += 1
+            if not await self._deliver_bar(bar, direct, targets):
+                return False
+            stats.backfilled_bars += 1
+        return True
 
     def _count_missing(self, last: int, ts: int, step: int) -> int:
         n = 0

@@ -35,7 +35,7 @@ import numpy as np
 from pi5trading.exceptions import InvalidInputError
 from pi5trading.feeds.aggregation import BarAggregator, check_aggregation
 from pi5trading.feeds.calendars import ALWAYS_OPEN, SessionCalendar, get_calendar
-from pi5trading.feeds.feed import FeedBase, FeedMessage, await_if_needed
+from pi5trading.feeds.feed import FeedBase, FeedMessage, Subscription, await_if_needed
 from pi5trading.model import Bar, BarType, Price, Quantity, QuoteTick, TradeTick
 
 NS: Final = 1_000_000_000
@@ -382,11 +382,10 @@ class SimulatedFeed(FeedBase):
             )
         return agg.update(bar)
 
-    def _subscriptions_changed(self) -> None:
-        for sub in self._subs.values():
-            for interval in sub.bars:
-                if interval != "1m":
-                    check_aggregation("1m", interval)
+    def _check_subscription(self, sub: Subscription) -> None:
+        for interval in sub.bars:
+            if interval != "1m":
+                check_aggregation("1m", interval)
 
 
 __all__ = ["DEFAULT_SYMBOLS", "SimulatedFeed", "SimulatedSymbol"]

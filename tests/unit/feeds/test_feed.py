@@ -343,3 +343,48 @@ async def test_drop_newest_is_counted_and_a_closed_queue_ends_the_feed() -> None
     assert not feed.running
     assert feed.stats.bars == 0
     assert len(vendor.opened) == 1  # ended, not reconnecting into a closed queue
+
+
+@pytest.mark.anyio
+async def test_intervals_the_vendor_does_not_stream_are_built_from_its_minutes() -> None:
+    nyse = get_calendar("XNYS")
+    day = nyse.session_on(dt.date(2026, 11, 25))
+    assert day is not None
+    minutes = [bar("AAPL", day.open_ns + i * MIN, str(10 + i)) for i in range(1, 11)]
+    del minutes[6]  # 09:37 is missing: backfilled from history
+    history = History([bar("AAPL", day.open_ns + 7 * MIN, "17")])
+    vendor = FakeVendor(minutes)
+    feed = StreamFeed(
+        "fake",
+        vendor.connect,
+        history=history,
+        calendar=nyse,
+        native_bars=("1m",),
+        sleep=lambda s: None,
+    )
+    feed.subscribe(["AAPL"], bars=("5m",))
+    queue = IngestQueue()
+    await feed.start(queue)
+    await until(lambda: feed.stats.reconnects == 1)
+    await feed.stop()
+    # Only minutes are asked of the vendor; only five-minute bars reach the node.
+    assert vendor.opened == [("AAPL",), ("AAPL",)]
+    got = drain(queue).bars
+    assert [(b.bar_type.interval, b.ts_event) for b in got] == [
+        ("5m", day.open_ns + 5 * MIN),
+        ("5m", day.open_ns + 10 * MIN),
+    ]
+    assert [(str(b.open), str(b.close), str(b.high)) for b in got] == [
+        ("11", "15", "15"),
+        ("16", "20", "20"),  # 17 from history
+    ]
+    assert feed.stats.backfilled_bars == 1
+
+
+def test_an_interval_that_cannot_be_built_is_refused_before_anything_changes() -> None:
+    feed = StreamFeed("fake", FakeVendor().connect, native_bars=("1m", "1h"))
+    feed.subscribe(["AAPL"], bars=("1m", "15m"))
+    with pytest.raises(InvalidInputError, match="fake streams 1m, 1h bars; '90s' cannot be"):
+        feed.subscribe(["AAPL", "MSFT"], bars=("90s",))
+    assert list(feed.subscriptions) == ["AAPL"]
+    assert feed.subscriptions["AAPL"].bars == ("1m", "15m")
