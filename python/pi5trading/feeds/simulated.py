@@ -9,6 +9,10 @@ and every price sits on the symbol's tick. On an exchange calendar volume, volat
 spreads are U-shaped over the session (about three times the midday volume at the open and
 close, wider spreads at the open); nights, weekends and holidays are skipped at once.
 
+After a restart, ``SimulatedFeed(start_ns=<the first run's start>, resume_after_ns=<the
+last event persisted>)`` draws the same seeded path again without sending what was already
+sent: nothing is lost or doubled, prices go on where they stopped.
+
 Speed is simulated seconds per real second (``60``: a one-minute bar each second) or
 ``None``: as fast as the queue takes it (a ``block`` queue then paces the feed). Subscribed
 bar intervals other than ``1m`` are aggregated from the minute bars on the calendar::
@@ -219,6 +223,7 @@ class SimulatedFeed(FeedBase):
         calendar: str | SessionCalendar = "XNYS",
         start_ns: int | None = None,
         end_ns: int | None = None,
+        resume_after_ns: int | None = None,
         quotes_per_minute: int = 6,
         symbols: Mapping[str, SimulatedSymbol] = DEFAULT_SYMBOLS,
         monotonic: Callable[[], float] = time.monotonic,
@@ -236,6 +241,7 @@ class SimulatedFeed(FeedBase):
         self._cal: SessionCalendar | None = None if isinstance(calendar, str) else calendar
         self._start_ns = start_ns
         self._end_ns = end_ns
+        self._resume_after = resume_after_ns
         self._steps = quotes_per_minute
         self._known = dict(symbols)
         self._walks: dict[str, _Walk] = {}
@@ -281,23 +287,32 @@ class SimulatedFeed(FeedBase):
     async def _run(self) -> None:
         cal = self.calendar
         t = self._first_minute()
+        resume = self._resume_after if self._resume_after is not None else t - 1
         self.sim_ns = t
-        self._stats.last_ts_event = t
+        self._stats.last_ts_event = max(t, resume)
         self._set_status("live", f"simulated from {t} at speed {self._speed or 'max'}")
-        real0 = self._monotonic()
-        sim0 = t
+        # Pacing is anchored at the first event sent (after a resume: the resume point).
+        real0 = 0.0
+        sim0: int | None = None
         skipped = 0  # simulated ns jumped over (closed market): not waited for
         while self._end_ns is None or t < self._end_ns:
             session = cal.session_at(t)
             if session is None:
                 nxt = cal.next_session(t).open_ns
-                skipped += nxt - t
+                if sim0 is not None:
+                    skipped += nxt - t
                 t = nxt
                 continue
-            events = self._minute(t, session.open_ns, session.close_ns)
-            if events:
-                for ts, message in events:
+            if t + MINUTE_NS <= resume:
+                # Already sent before a restart: draw it (the same seeded path) unsent.
+                self._minute(t, session.open_ns, session.close_ns, emit=False)
+            else:
+                for ts, message in self._minute(t, session.open_ns, session.close_ns):
+                    if ts <= resume:
+                        continue
                     if self._speed is not None:
+                        if sim0 is None:
+                            sim0, real0 = ts, self._monotonic()
                         due = real0 + (ts - sim0 - skipped) / NS / self._speed
                         wait = due - self._monotonic()
                         if wait > 0:
@@ -311,8 +326,11 @@ class SimulatedFeed(FeedBase):
             self.sim_ns = t
         self._set_status("closed", "reached the end of the simulation")
 
-    def _minute(self, t: int, open_ns: int, close_ns: int) -> list[tuple[int, FeedMessage]]:
-        """All events of minute ``[t, t + 1m)`` for the subscribed symbols, in time order."""
+    def _minute(
+        self, t: int, open_ns: int, close_ns: int, *, emit: bool = True
+    ) -> list[tuple[int, FeedMessage]]:
+        """All events of minute ``[t, t + 1m)`` for the subscribed symbols, in time order.
+        ``emit=False`` only moves the state on (path, trade ids, bars in progress)."""
         subs = list(self._subs.values())
         if not subs:
             return []
@@ -328,6 +346,15 @@ class SimulatedFeed(FeedBase):
                 w.plan(t, open_ns, close_ns, steps, session)
             m = (t - w.plan_start) // MINUTE_NS
             symbol = sub.symbol
+            if not emit:
+                if sub.trades:
+                    w.trade_seq += steps
+                if any(i != "1m" for i in sub.bars):
+                    bar = self._bar(w, m, end)
+                    for interval in sub.bars:
+                        if interval != "1m":
+                            self._aggregate(symbol, interval, bar)
+                continue
             if sub.quotes or sub.trades:
                 bid, ask, px, buyer = w.bid[m], w.ask[m], w.px[m], w.buyer[m]
                 bid_size, ask_size, size = w.bid_size[m], w.ask_size[m], w.size[m]
@@ -354,15 +381,7 @@ class SimulatedFeed(FeedBase):
                             ts,
                         )
                         per_step[k].append((ts, trade))
-            bar = Bar(
-                w.bar_type,
-                w.price(w.open[m]),
-                w.price(w.high[m]),
-                w.price(w.low[m]),
-                w.price(w.close[m]),
-                _quantity(w.volume[m]),
-                end,
-            )
+            bar = self._bar(w, m, end)
             if "1m" in sub.bars:
                 closing.append((end, bar))
             for interval in sub.bars:
@@ -373,6 +392,18 @@ class SimulatedFeed(FeedBase):
         out = [e for step in per_step for e in step]
         out.extend(closing)
         return out
+
+    @staticmethod
+    def _bar(w: _Walk, m: int, end: int) -> Bar:
+        return Bar(
+            w.bar_type,
+            w.price(w.open[m]),
+            w.price(w.high[m]),
+            w.price(w.low[m]),
+            w.price(w.close[m]),
+            _quantity(w.volume[m]),
+            end,
+        )
 
     def _aggregate(self, symbol: str, interval: str, bar: Bar) -> list[Bar]:
         agg = self._aggs.get((symbol, interval))

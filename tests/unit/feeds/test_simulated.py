@@ -175,3 +175,25 @@ def test_bad_settings_are_refused() -> None:
     feed = SimulatedFeed()
     with pytest.raises(InvalidInputError, match="aggregation goes up to 1d"):
         feed.subscribe(["AAPL"], bars=("1w",))
+
+
+@pytest.mark.anyio
+async def test_resuming_after_a_restart_sends_exactly_what_was_not_sent() -> None:
+    def feed(resume: int | None = None) -> SimulatedFeed:
+        return SimulatedFeed(
+            speed=None, start_ns=WED.open_ns, end_ns=WED.open_ns + 40 * MIN, resume_after_ns=resume
+        )
+
+    sub = {"bars": ("1m", "15m"), "quotes": True, "trades": True}
+    whole = await run(feed(), ["AAPL", "MSFT"], **sub)
+    cut = WED.open_ns + 22 * MIN + 25 * 10**9  # mid-minute, mid-quarter-hour
+    rest = await run(feed(cut), ["AAPL", "MSFT"], **sub)
+    expected = [m for m in whole.all if not hasattr(m, "feed") and m.ts_event > cut]
+    sent = [m for m in rest.all if not hasattr(m, "feed")]
+    assert sent == expected  # bars, quotes, trades (ids included)
+    # The quarter hour under way at the cut (09:45-10:00) is whole: its parts before the
+    # cut were drawn, unsent, into the bar in progress.
+    quarter = [b for b in rest.bars if b.bar_type.interval == "15m" and b.symbol == "AAPL"]
+    assert [b.ts_event for b in quarter] == [WED.open_ns + 30 * MIN]
+    whole_quarters = [b for b in whole.bars if b.bar_type.interval == "15m" and b.symbol == "AAPL"]
+    assert quarter == whole_quarters[1:]
