@@ -50,14 +50,26 @@ def configured_feed(
     *,
     store: MarketDataStore | None = None,
     full: Settings | None = None,
+    start_ns: int | None = None,
+    resume_after_ns: int | None = None,
 ) -> MarketFeed:
-    """The configured feed, subscribed to ``settings.symbols`` (not started)."""
+    """The configured feed, subscribed to ``settings.symbols`` (not started).
+
+    ``start_ns`` / ``resume_after_ns``: where the simulated feed starts and, after a
+    restart, the last event already persisted (see ``SimulatedFeed``).
+    """
     symbols = settings.symbol_list()
     bars = settings.bar_intervals()
     speed = settings.speed or None
     feed: MarketFeed
     if settings.kind == "simulated":
-        feed = SimulatedFeed(seed=settings.seed, speed=speed, calendar=settings.calendar)
+        feed = SimulatedFeed(
+            seed=settings.seed,
+            speed=speed,
+            calendar=settings.calendar,
+            start_ns=start_ns,
+            resume_after_ns=resume_after_ns,
+        )
     elif settings.kind == "replay":
         feed = ReplayFeed(_replay_sources(settings, symbols, bars, store), speed=speed)
     else:
@@ -66,13 +78,18 @@ def configured_feed(
                 f"PI5_FEED__KIND={settings.kind}: a vendor feed needs the whole settings "
                 "(its keys): call configured_feed(settings.feed, full=settings)"
             )
+        name = f"pi5trading.feeds.{settings.kind}"
         try:
-            module = importlib.import_module(f"pi5trading.feeds.{settings.kind}")
-            make = module.configured_feed
-        except (ImportError, AttributeError) as e:
+            module = importlib.import_module(name)
+        except ImportError as e:
             raise ConfigurationError(
                 f"PI5_FEED__KIND={settings.kind}: this build has no {settings.kind} feed"
             ) from e
+        make = getattr(module, "configured_feed", None)
+        if make is None:
+            raise ConfigurationError(
+                f"PI5_FEED__KIND={settings.kind}: {name} offers no configured_feed(settings)"
+            )
         feed = cast("MarketFeed", make(full))
     try:
         feed.subscribe(symbols, bars=bars, quotes=settings.quotes, trades=settings.trades)
