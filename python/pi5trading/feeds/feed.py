@@ -66,6 +66,9 @@ class FeedStats(msgspec.Struct, gc=False):
     trades: int = 0
     dropped: int = 0
     """Refused by the queue (``drop_newest`` policy when full) or not subscribed."""
+    duplicates: int = 0
+    """Bars at or before the last one of their symbol and interval (a polling vendor sends
+    the same bars again; a reconnect may replay some): not sent again."""
     gaps: int = 0
     """Missing intervals found in bar streams (each run of missing bars counts once)."""
     missing_bars: int = 0
@@ -532,7 +535,7 @@ class StreamFeed(FeedBase):
             ts = message.ts_event
             if last is not None:
                 if ts <= last:  # a repeat or an older bar: already delivered or filled
-                    stats.dropped += 1
+                    stats.duplicates += 1
                     return True
                 step = message.bar_type.interval_ns
                 expected = self._expected_next(last, step)

@@ -127,7 +127,7 @@ async def test_reconnects_with_jittered_backoff_and_backfills_a_gap() -> None:
 
 @pytest.mark.anyio
 async def test_a_failing_backfill_leaves_the_gap_counted_and_the_stream_running() -> None:
-    vendor = FakeVendor([bar("AAPL", T0 + MIN), bar("AAPL", T0 + 5 * MIN)])
+    vendor = FakeVendor([bar("AAPL", T0 + MIN), bar("AAPL", T0 + MIN), bar("AAPL", T0 + 5 * MIN)])
     feed = StreamFeed("fake", vendor.connect, history=History([], fail=True), sleep=lambda s: None)
     feed.subscribe(["AAPL"])
     queue = IngestQueue()
@@ -136,6 +136,7 @@ async def test_a_failing_backfill_leaves_the_gap_counted_and_the_stream_running(
     await feed.stop()
     assert [b.ts_event for b in drain(queue).bars] == [T0 + MIN, T0 + 5 * MIN]
     assert (feed.stats.gaps, feed.stats.missing_bars, feed.stats.backfill_errors) == (1, 3, 1)
+    assert (feed.stats.duplicates, feed.stats.dropped) == (1, 0)  # the repeat, not sent
 
 
 @pytest.mark.anyio
