@@ -293,9 +293,16 @@ class FeedBase:
 
     def _set_status(self, status: FeedState, message: str = "") -> None:
         self._status = status
-        if self._queue is not None:
-            ts = self._now_ns()
-            self._queue.send(FEED_STATUS, ts, FeedStatus(ts, self._name, status, message))
+        queue = self._queue
+        if queue is None:
+            return
+        if queue.policy == "block" and len(queue) >= queue.capacity:
+            # Never wait here: a full queue nobody drains (a node shutting down) would
+            # hang stop(). The status is still readable as ``feed.status``.
+            self._stats.dropped += 1
+            return
+        ts = self._now_ns()
+        queue.send(FEED_STATUS, ts, FeedStatus(ts, self._name, status, message))
 
     async def _room(self) -> None:
         """Wait (yielding to the loop) while a ``block`` queue is full, so backpressure

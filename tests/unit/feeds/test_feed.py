@@ -389,3 +389,16 @@ def test_an_interval_that_cannot_be_built_is_refused_before_anything_changes() -
         feed.subscribe(["AAPL", "MSFT"], bars=("90s",))
     assert list(feed.subscriptions) == ["AAPL"]
     assert feed.subscriptions["AAPL"].bars == ("1m", "15m")
+
+
+@pytest.mark.anyio
+async def test_stop_never_hangs_on_a_full_queue_nobody_drains() -> None:
+    vendor = FakeVendor([bar("AAPL", T0 + i * MIN) for i in range(1, 20)])
+    feed = StreamFeed("fake", vendor.connect, sleep=lambda s: None)
+    feed.subscribe(["AAPL"])
+    queue = IngestQueue(capacity=2, policy="block")
+    await feed.start(queue)
+    await until(lambda: len(queue) == 2)
+    await asyncio.wait_for(feed.stop(), 5)  # the engine has stopped draining
+    assert feed.status == "closed"
+    assert not feed.running
