@@ -109,6 +109,14 @@ class MarketFeed(Protocol):
     @property
     def stats(self) -> FeedStats: ...
 
+    @property
+    def status(self) -> FeedState:
+        """The last status sent (also readable when the queue had no room for it)."""
+        ...
+
+    @property
+    def running(self) -> bool: ...
+
     def subscribe(
         self,
         symbols: Iterable[str],
@@ -123,6 +131,10 @@ class MarketFeed(Protocol):
     async def start(self, queue: IngestQueue) -> None: ...
 
     async def stop(self) -> None: ...
+
+    async def wait(self) -> None:
+        """Until the feed ends on its own (a replay at its end, a feed that failed)."""
+        ...
 
 
 class Backoff(msgspec.Struct, frozen=True, kw_only=True):
