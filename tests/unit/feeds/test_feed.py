@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pi5trading.bus import IngestQueue
@@ -402,3 +402,41 @@ async def test_stop_never_hangs_on_a_full_queue_nobody_drains() -> None:
     await asyncio.wait_for(feed.stop(), 5)  # the engine has stopped draining
     assert feed.status == "closed"
     assert not feed.running
+
+
+def _session_minutes() -> list[int]:
+    nyse = get_calendar("XNYS")
+    out = []
+    for s in nyse.sessions(dt.date(2026, 11, 25), dt.date(2026, 11, 30)):  # a half day inside
+        out.extend(range(s.open_ns + MIN, s.close_ns + 1, MIN))
+    return out
+
+
+SESSION_MINUTES = _session_minutes()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sets(st.integers(0, len(SESSION_MINUTES) - 1), min_size=1, max_size=200))
+def test_gaps_and_missing_bars_follow_the_session_minutes(present: set[int]) -> None:
+    """Oracle: the sessions' minutes in order; what is absent between the first and last
+    bar received is missing, each run of absent minutes one gap (a run may span a night)."""
+    idx = sorted(present)
+    span = range(idx[0], idx[-1] + 1)
+    absent = [i for i in span if i not in present]
+    runs = sum(1 for i in absent if i - 1 not in absent)
+
+    async def main() -> StreamFeed:
+        vendor = FakeVendor([bar("AAPL", SESSION_MINUTES[i]) for i in idx])
+        feed = StreamFeed(
+            "fake", vendor.connect, calendar=get_calendar("XNYS"), sleep=lambda s: None
+        )
+        feed.subscribe(["AAPL"])
+        await feed.start(IngestQueue(capacity=1024))
+        await until(lambda: feed.stats.reconnects == 1)
+        await feed.stop()
+        return feed
+
+    feed = asyncio.run(main())
+    assert feed.stats.missing_bars == len(absent)
+    assert feed.stats.gaps == runs
+    assert feed.stats.bars == len(idx)
