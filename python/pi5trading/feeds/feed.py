@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -42,6 +43,8 @@ FeedMessage: TypeAlias = Bar | QuoteTick | TradeTick
 """What a feed's stream yields."""
 
 NS: Final = 1_000_000_000
+DAY_NS: Final = 86_400 * NS
+_EPOCH: Final = dt.date(1970, 1, 1)
 
 
 class Subscription(msgspec.Struct, frozen=True):
@@ -557,9 +560,9 @@ class StreamFeed(FeedBase):
                     stats.duplicates += 1
                     return True
                 step = message.bar_type.interval_ns
-                expected = self._expected_next(last, step)
-                if ts > expected and not await self._fill_gap(
-                    message.symbol, interval, last, ts, step
+                missing = self._count_missing(last, ts, step)
+                if missing and not await self._fill_gap(
+                    message.symbol, interval, last, ts, missing
                 ):
                     return False
             self._last_bar[key] = ts
@@ -575,12 +578,9 @@ class StreamFeed(FeedBase):
         return self._send(message)
 
     def _expected_next(self, last: int, step: int) -> int:
-        """The close time of the bar after one closing at ``last``."""
+        """The close time of the intraday bar after one closing at ``last``."""
         cal = self._calendar
-        if cal is None or step >= 86_400 * NS:
-            # Daily bars: one per session; a gap is judged in sessions below.
-            if cal is not None:
-                return cal.next_session(last).close_ns
+        if cal is None:
             return last + step
         session = cal.session_at(last - 1)  # the session holding the bar's last instant
         if session is not None and last < session.close_ns:
@@ -601,11 +601,10 @@ class StreamFeed(FeedBase):
                     return False
         return True
 
-    async def _fill_gap(self, symbol: str, interval: str, last: int, ts: int, step: int) -> bool:
+    async def _fill_gap(self, symbol: str, interval: str, last: int, ts: int, missing: int) -> bool:
         """Counts a gap and backfills it; False if the queue closed meanwhile."""
         stats = self._stats
         stats.gaps += 1
-        missing = self._count_missing(last, ts, step)
         stats.missing_bars += missing
         if self._history is None:
             return True
@@ -626,6 +625,20 @@ class StreamFeed(FeedBase):
         return True
 
     def _count_missing(self, last: int, ts: int, step: int) -> int:
+        """Bars that should have come between the bars closing at ``last`` and ``ts``."""
+        cal = self._calendar
+        if step >= DAY_NS and cal is not None:
+            # Daily bars are one per session, stamped at the close, the open or midnight
+            # UTC by vendor: judge by the UTC date of the bar's last instant, which is the
+            # session's date for all three on American and European exchanges.
+            first = _date_of(last - 1) + dt.timedelta(days=1)
+            end = _date_of(ts - 1) - dt.timedelta(days=1)
+            if first > end:
+                return 0
+            try:
+                return len(cal.sessions(first, end))
+            except InvalidInputError:  # beyond the calendar's table: not judged
+                return 0
         n = 0
         expected = self._expected_next(last, step)
         while expected < ts and n < 100_000:
@@ -653,6 +666,10 @@ class StreamFeed(FeedBase):
         ):
             self._stats.stale_periods += 1
             self._set_status("stale", f"no message for {limit:g}s")
+
+
+def _date_of(ts_ns: int) -> dt.date:
+    return _EPOCH + dt.timedelta(days=ts_ns // DAY_NS)
 
 
 async def await_if_needed(value: object) -> None:

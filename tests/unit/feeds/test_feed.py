@@ -440,3 +440,24 @@ def test_gaps_and_missing_bars_follow_the_session_minutes(present: set[int]) -> 
     assert feed.stats.missing_bars == len(absent)
     assert feed.stats.gaps == runs
     assert feed.stats.bars == len(idx)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stamp", ["close", "midnight"])
+async def test_daily_bars_miss_sessions_not_days(stamp: str) -> None:
+    nyse = get_calendar("XNYS")
+    days = [dt.date(2026, 11, d) for d in (24, 25, 27)] + [dt.date(2026, 12, 2)]
+    stamps = []
+    for d in days:
+        s = nyse.session_on(d)
+        assert s is not None
+        midnight = int(dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp()) * 10**9
+        stamps.append(s.close_ns if stamp == "close" else midnight + 86_400 * 10**9)
+    vendor = FakeVendor([bar("SPY", t, interval="1d") for t in stamps])
+    feed = StreamFeed("fake", vendor.connect, calendar=nyse, sleep=lambda s: None)
+    feed.subscribe(["SPY"], bars=("1d",))
+    await feed.start(IngestQueue())
+    await until(lambda: feed.stats.reconnects == 1)
+    await feed.stop()
+    # Thanksgiving and the weekend are no gap; Monday 30th and Tuesday 1st are missing.
+    assert (feed.stats.gaps, feed.stats.missing_bars, feed.stats.bars) == (1, 2, 4)
