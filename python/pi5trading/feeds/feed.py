@@ -639,6 +639,8 @@ class StreamFeed(FeedBase):
                 return len(cal.sessions(first, end))
             except InvalidInputError:  # beyond the calendar's table: not judged
                 return 0
+        if cal is None:  # every step: count, do not walk
+            return -(-(ts - last) // step) - 1
         n = 0
         expected = self._expected_next(last, step)
         while expected < ts and n < 100_000:
