@@ -31,7 +31,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 import numpy as np
@@ -40,7 +40,7 @@ from pi5trading.exceptions import InvalidInputError
 from pi5trading.feeds.aggregation import BarAggregator, check_aggregation
 from pi5trading.feeds.calendars import ALWAYS_OPEN, SessionCalendar, get_calendar
 from pi5trading.feeds.feed import FeedBase, FeedMessage, Subscription, await_if_needed
-from pi5trading.model import Bar, BarType, Price, Quantity, QuoteTick, TradeTick
+from pi5trading.model import Bar, BarType, Instrument, Price, Quantity, QuoteTick, TradeTick
 
 NS: Final = 1_000_000_000
 MINUTE_NS: Final = 60 * NS
@@ -60,6 +60,18 @@ class SimulatedSymbol(msgspec.Struct, frozen=True, kw_only=True):
     """Average shares (or units) a minute at midday."""
     spread_ticks: int = 1
     """Typical spread at midday, in ticks."""
+
+    @classmethod
+    def for_instrument(
+        cls, instrument: Instrument, price: Decimal | str, **behaviour: Any
+    ) -> SimulatedSymbol:
+        """An instrument's symbol and tick, starting at ``price`` (on its tick)."""
+        return cls(
+            symbol=instrument.symbol,
+            price=instrument.make_price(Decimal(price)).as_decimal(),
+            tick_size=instrument.tick_size.as_decimal(),
+            **behaviour,
+        )
 
     def __post_init__(self) -> None:
         if self.tick_size <= 0 or self.price < self.tick_size:

@@ -13,7 +13,7 @@ from pi5trading.exceptions import InvalidInputError
 from pi5trading.feeds.aggregation import TickAggregator
 from pi5trading.feeds.calendars import get_calendar
 from pi5trading.feeds.simulated import SimulatedFeed, SimulatedSymbol
-from pi5trading.model import Bar
+from pi5trading.model import Bar, Instrument
 from tests.unit.feeds.collect import Collected, drain
 
 MIN = 60 * 10**9
@@ -197,3 +197,24 @@ async def test_resuming_after_a_restart_sends_exactly_what_was_not_sent() -> Non
     assert [b.ts_event for b in quarter] == [WED.open_ns + 30 * MIN]
     whole_quarters = [b for b in whole.bars if b.bar_type.interval == "15m" and b.symbol == "AAPL"]
     assert quarter == whole_quarters[1:]
+
+
+@pytest.mark.anyio
+async def test_an_instruments_tick_is_kept() -> None:
+    es = Instrument("ES", "XCME", "FUTURE", "USD", "0.25", "1")
+    spec = SimulatedSymbol.for_instrument(es, "6000.25", volatility=0.3)
+    assert (spec.tick_size, spec.price, spec.volatility) == (
+        Decimal("0.25"),
+        Decimal("6000.25"),
+        0.3,
+    )
+    with pytest.raises(InvalidInputError):
+        SimulatedSymbol.for_instrument(es, "6000.10")  # not on the tick
+    feed = SimulatedFeed(
+        speed=None, start_ns=WED.open_ns, end_ns=WED.open_ns + 60 * MIN, symbols={"ES": spec}
+    )
+    got = await run(feed, ["ES"], quotes=True)
+    for q in got.quotes:
+        es.make_price(q.bid.as_decimal())  # raises if off the tick
+        es.make_price(q.ask.as_decimal())
+    assert len(got.bars) == 60
