@@ -102,7 +102,7 @@ DEFAULT_SYMBOLS: Final[Mapping[str, SimulatedSymbol]] = {
             symbol="BTCUSD",
             price=Decimal("95000.00"),
             volatility=0.6,
-            volume=5,
+            volume=30,
             spread_ticks=50,
         ),
     )
@@ -188,12 +188,13 @@ class _Walk:
         ask = bid + spread[:, None]
         buyer = g.random((k, steps)) < 0.5
         px = np.where(buyer, ask, bid)
-        volume = np.maximum(1, np.rint(spec.volume * u * g.lognormal(-0.125, 0.5, k)))
+        volume = np.maximum(steps, np.rint(spec.volume * u * g.lognormal(-0.125, 0.5, k)))
         volume = volume.astype(np.int64)
         weights = g.random((k, steps)) + 0.1
-        size = np.floor(weights / weights.sum(axis=1)[:, None] * volume[:, None])
-        size = size.astype(np.int64)
-        size[:, -1] += volume - size.sum(axis=1)  # the parts add up exactly
+        # Every trade at least one unit; the rest shared at random; the parts add up exactly.
+        extra = (volume - steps)[:, None]
+        size = 1 + np.floor(weights / weights.sum(axis=1)[:, None] * extra).astype(np.int64)
+        size[:, -1] += volume - size.sum(axis=1)
         self.open = px[:, 0].tolist()
         self.high = px.max(axis=1).tolist()
         self.low = px.min(axis=1).tolist()

@@ -68,10 +68,11 @@ async def test_prices_on_the_tick_and_bars_are_their_trades() -> None:
     symbols = {
         "AAPL": SimulatedSymbol(symbol="AAPL", price=Decimal("190.00")),
         "FUT": SimulatedSymbol(symbol="FUT", price=Decimal("5000.25"), tick_size=Decimal("0.25")),
+        "THIN": SimulatedSymbol(symbol="THIN", price=Decimal("3.00"), volume=1),
     }
     feed = SimulatedFeed(speed=None, start_ns=WED.open_ns, end_ns=WED.close_ns, symbols=symbols)
-    got = await run(feed, ["AAPL", "FUT"], quotes=True, trades=True)
-    ticks = {"AAPL": Decimal("0.01"), "FUT": Decimal("0.25")}
+    got = await run(feed, ["AAPL", "FUT", "THIN"], quotes=True, trades=True)
+    ticks = {"AAPL": Decimal("0.01"), "FUT": Decimal("0.25"), "THIN": Decimal("0.01")}
     for q in got.quotes:
         assert q.bid < q.ask
         assert q.bid.as_decimal() % ticks[q.symbol] == 0
@@ -82,6 +83,7 @@ async def test_prices_on_the_tick_and_bars_are_their_trades() -> None:
         for t in got.trades:
             if t.symbol == symbol:
                 assert t.price.as_decimal() % ticks[symbol] == 0
+                assert t.size.as_decimal() >= 1
                 rebuilt.extend(agg.update(t))
         rebuilt.extend(agg.flush(WED.close_ns))
         assert rebuilt == [b for b in got.bars if b.symbol == symbol]
