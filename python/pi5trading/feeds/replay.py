@@ -172,16 +172,19 @@ def storage_bars(
     end_ns: int | None = None,
     *,
     page: int = PAGE,
+    instrument_id: str | None = None,
 ) -> ReplaySource:
     """Stored bars with open time in ``[start_ns, end_ns)``; sent at their close time
-    (open + interval), as a backtest of ``db:<symbol>`` sees them."""
+    (open + interval), as a backtest of ``db:<symbol>`` sees them. ``instrument_id``: the
+    stored id when it is not the symbol (``AAPL.XNAS``)."""
+    stored = instrument_id or symbol
     bar_type = BarType(symbol, interval)
     step = bar_type.interval_ns
 
     async def events() -> AsyncIterator[FeedMessage]:
         after = start_ns
         while True:
-            rows = await store.get_bars(symbol, interval, after, end_ns, page)
+            rows = await store.get_bars(stored, interval, after, end_ns, page)
             for r in rows:
                 yield Bar(bar_type, r.open, r.high, r.low, r.close, r.volume, r.ts_ns + step)
             if len(rows) < page:
@@ -192,15 +195,22 @@ def storage_bars(
 
 
 def storage_quotes(
-    store: MarketDataStore, symbol: str, start_ns: int, end_ns: int, *, page: int = PAGE
+    store: MarketDataStore,
+    symbol: str,
+    start_ns: int,
+    end_ns: int,
+    *,
+    page: int = PAGE,
+    instrument_id: str | None = None,
 ) -> ReplaySource:
     """Stored quotes with ``start_ns <= ts < end_ns``, in stored order."""
+    stored = instrument_id or symbol
 
     async def events() -> AsyncIterator[FeedMessage]:
         done = 0  # rows of the last timestamp already sent (quotes share timestamps)
         after = start_ns
         while True:
-            rows = await store.get_quote_ticks(symbol, after, end_ns, page + done)
+            rows = await store.get_quote_ticks(stored, after, end_ns, page + done)
             for r in rows[done:]:
                 yield QuoteTick(symbol, r.bid, r.ask, r.bid_size, r.ask_size, r.ts_ns)
             if len(rows) < page + done:
@@ -216,15 +226,22 @@ _AGGRESSOR: Final[dict[str, Aggressor]] = {"buy": "BUYER", "sell": "SELLER"}
 
 
 def storage_trades(
-    store: MarketDataStore, symbol: str, start_ns: int, end_ns: int, *, page: int = PAGE
+    store: MarketDataStore,
+    symbol: str,
+    start_ns: int,
+    end_ns: int,
+    *,
+    page: int = PAGE,
+    instrument_id: str | None = None,
 ) -> ReplaySource:
     """Stored trades with ``start_ns <= ts < end_ns``, in stored order."""
+    stored = instrument_id or symbol
 
     async def events() -> AsyncIterator[FeedMessage]:
         done = 0
         after = start_ns
         while True:
-            rows = await store.get_trade_ticks(symbol, after, end_ns, page + done)
+            rows = await store.get_trade_ticks(stored, after, end_ns, page + done)
             for r in rows[done:]:
                 side = _AGGRESSOR.get(r.aggressor, "NO_AGGRESSOR")
                 yield TradeTick(symbol, r.price, r.size, side, r.trade_id, r.ts_ns)

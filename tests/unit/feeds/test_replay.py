@@ -96,7 +96,7 @@ async def test_stored_bars_quotes_and_trades_page_by_page(tmp_path: Path) -> Non
         repo = SqlRepository(driver, create_breaker(5, 30.0))
         bars = [
             BarRow(
-                "SPY",
+                "SPY.ARCX",
                 "1m",
                 T0 + i * MIN,
                 Decimal("590.01") + i,
@@ -135,7 +135,7 @@ async def test_stored_bars_quotes_and_trades_page_by_page(tmp_path: Path) -> Non
         end = T0 + 3600 * 10**9
         feed = ReplayFeed(
             [
-                storage_bars(repo, "SPY", "1m", page=4),
+                storage_bars(repo, "SPY", "1m", page=4, instrument_id="SPY.ARCX"),
                 storage_quotes(repo, "SPY", T0, end, page=3),
                 storage_trades(repo, "SPY", T0, end, page=2),
             ]
@@ -144,6 +144,7 @@ async def test_stored_bars_quotes_and_trades_page_by_page(tmp_path: Path) -> Non
     finally:
         await driver.close()
     assert [b.ts_event for b in got.bars] == [r.ts_ns + MIN for r in bars]
+    assert {b.symbol for b in got.bars} == {"SPY"}  # stored as SPY.ARCX, traded as SPY
     assert [b.open.as_decimal() for b in got.bars] == [r.open for r in bars]
     assert [q.ask_size.as_decimal() for q in got.quotes] == [r.ask_size for r in quotes]
     assert [(t.trade_id, t.aggressor_side) for t in got.trades][:2] == [
