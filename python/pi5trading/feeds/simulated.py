@@ -163,7 +163,7 @@ class _Walk:
     def price(self, ticks: int) -> Price:
         p = self.prices.get(ticks)
         if p is None:
-            if len(self.prices) > 4096:  # a long trend: keep the cache small
+            if len(self.prices) > 1024:  # a long trend: keep the cache small
                 self.prices.clear()
             p = self.prices[ticks] = Price.from_raw(ticks * self.tick_raw, self.p_prec)
         return p
@@ -215,12 +215,12 @@ _QUANTITIES: dict[int, Quantity] = {}
 
 
 def _quantity(n: int) -> Quantity:
-    """Whole quantities, cached (quote sizes repeat; volumes mostly do not: bounded)."""
+    """Whole quantities; small ones (quote and trade sizes, which repeat) cached."""
     q = _QUANTITIES.get(n)
     if q is None:
-        if len(_QUANTITIES) > 65_536:
-            _QUANTITIES.clear()
-        q = _QUANTITIES[n] = Quantity(n)
+        q = Quantity(n)
+        if n < 10_000:
+            _QUANTITIES[n] = q
     return q
 
 
