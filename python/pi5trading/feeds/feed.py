@@ -69,6 +69,9 @@ class FeedStats(msgspec.Struct, gc=False):
     trades: int = 0
     dropped: int = 0
     """Refused by the queue (``drop_newest`` policy when full) or not subscribed."""
+    unfinished: int = 0
+    """Bars closing after the wall clock (a polled bar still in progress), not sent; only
+    with ``skip_unfinished_bars``."""
     duplicates: int = 0
     """Bars at or before the last one of their symbol and interval (a polling vendor sends
     the same bars again; a reconnect may replay some): not sent again."""
@@ -373,6 +376,9 @@ class StreamFeed(FeedBase):
       subscribed intervals are built from them (``BarAggregator``, aligned to ``calendar``
       sessions, or UTC days without one), and only native ones are asked of the vendor.
       None: the vendor streams every interval asked for.
+    - ``skip_unfinished_bars``: for polling vendors whose last bar is still in progress
+      (Yahoo's chart): a bar closing after the wall clock is not sent; the next poll
+      brings it whole. Off for streams that send a bar once, at its close.
 
     ``rng``, ``sleep`` and ``monotonic`` are injectable so tests run without waiting.
     """
@@ -390,8 +396,12 @@ class StreamFeed(FeedBase):
         sleep: Callable[[float], object] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         native_bars: Sequence[str] | None = None,
+        skip_unfinished_bars: bool = False,
+        wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         super().__init__(name)
+        self._skip_unfinished = skip_unfinished_bars
+        self._wall_ns = wall_ns
         self._native = None if native_bars is None else tuple(native_bars)
         self._targets: dict[tuple[str, str], list[BarAggregator]] = {}
         if stale_after_s is not None and stale_after_s <= 0:
@@ -555,6 +565,9 @@ class StreamFeed(FeedBase):
             key = (message.symbol, interval)
             last = self._last_bar.get(key)
             ts = message.ts_event
+            if self._skip_unfinished and ts > self._wall_ns():
+                stats.unfinished += 1  # a poll's bar in progress; the next poll has it whole
+                return True
             if last is not None:
                 if ts <= last:  # a repeat or an older bar: already delivered or filled
                     stats.duplicates += 1

@@ -461,3 +461,30 @@ async def test_daily_bars_miss_sessions_not_days(stamp: str) -> None:
     await feed.stop()
     # Thanksgiving and the weekend are no gap; Monday 30th and Tuesday 1st are missing.
     assert (feed.stats.gaps, feed.stats.missing_bars, feed.stats.bars) == (1, 2, 4)
+
+
+@pytest.mark.anyio
+async def test_a_polled_bar_still_in_progress_waits_for_the_next_poll() -> None:
+    now = [T0 + 2 * MIN + 30 * 10**9]  # 09:32:30
+    first_poll = [bar("AAPL", T0 + MIN), bar("AAPL", T0 + 2 * MIN), bar("AAPL", T0 + 3 * MIN)]
+    second_poll = [bar("AAPL", T0 + 2 * MIN), bar("AAPL", T0 + 3 * MIN, "10.50")]
+    vendor = FakeVendor(first_poll, second_poll)
+    feed = StreamFeed(
+        "poll",
+        vendor.connect,
+        skip_unfinished_bars=True,
+        wall_ns=lambda: now[0],
+        sleep=lambda s: now.__setitem__(0, T0 + 3 * MIN + 10**9),  # the next poll: 09:33:01
+    )
+    feed.subscribe(["AAPL"])
+    queue = IngestQueue()
+    await feed.start(queue)
+    await until(lambda: feed.stats.reconnects == 2)
+    await feed.stop()
+    got = drain(queue).bars
+    assert [(b.ts_event, str(b.close)) for b in got] == [
+        (T0 + MIN, "10.00"),
+        (T0 + 2 * MIN, "10.00"),
+        (T0 + 3 * MIN, "10.50"),  # the finished bar, not the one seen in progress
+    ]
+    assert (feed.stats.unfinished, feed.stats.duplicates) == (1, 1)
