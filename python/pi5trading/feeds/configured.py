@@ -14,10 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from pi5trading.exceptions import ConfigurationError, InvalidInputError
-from pi5trading.feeds.feed import MarketFeed
+from pi5trading.feeds.calendars import SessionCalendar, get_calendar
+from pi5trading.feeds.feed import Backoff, MarketFeed
 from pi5trading.feeds.replay import MarketDataStore, ReplayFeed, ReplaySource
 from pi5trading.feeds.simulated import SimulatedFeed
 
@@ -98,6 +99,38 @@ def configured_feed(
     return feed
 
 
+class StreamOptions(TypedDict):
+    backoff: Backoff
+    stale_after_s: float
+    calendar: SessionCalendar
+
+
+def stream_options(settings: FeedSettings) -> StreamOptions:
+    """The ``StreamFeed`` arguments the settings fix, for vendor modules::
+
+    StreamFeed("alpaca", client.stream, history=client, native_bars=("1m",),
+               **stream_options(settings.feed))
+    """
+    if settings.reconnect_initial_s > settings.reconnect_max_s:
+        raise ConfigurationError(
+            f"PI5_FEED__RECONNECT_INITIAL_S={settings.reconnect_initial_s} is above "
+            f"PI5_FEED__RECONNECT_MAX_S={settings.reconnect_max_s}"
+        )
+    try:
+        calendar = get_calendar(settings.calendar)
+    except InvalidInputError as e:
+        raise ConfigurationError(f"PI5_FEED__CALENDAR={settings.calendar!r}: {e}") from e
+    return StreamOptions(
+        backoff=Backoff(
+            initial_s=settings.reconnect_initial_s,
+            max_s=settings.reconnect_max_s,
+            max_attempts=settings.reconnect_max_attempts or None,
+        ),
+        stale_after_s=settings.stale_after_s,
+        calendar=calendar,
+    )
+
+
 def _replay_sources(
     settings: FeedSettings,
     symbols: list[str],
@@ -146,4 +179,4 @@ def _between(src: ReplaySource, start: int | None, end: int | None) -> ReplaySou
     return ReplaySource(src.symbol, events, src.description)
 
 
-__all__ = ["configured_feed"]
+__all__ = ["StreamOptions", "configured_feed", "stream_options"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,16 @@ import pytest
 from pi5trading.bus import IngestQueue
 from pi5trading.config import FeedSettings, load_settings
 from pi5trading.exceptions import ConfigurationError
-from pi5trading.feeds import ReplayFeed, SimulatedFeed, Subscription, configured_feed
+from pi5trading.feeds import (
+    Backoff,
+    ReplayFeed,
+    SimulatedFeed,
+    StreamFeed,
+    Subscription,
+    configured_feed,
+)
+from pi5trading.feeds.configured import stream_options
+from pi5trading.feeds.feed import FeedMessage
 from tests.unit.feeds.collect import drain
 
 
@@ -83,3 +94,24 @@ def test_feed_level_mistakes_name_the_variable(tmp_path: Path) -> None:
         configured_feed(settings(kind="replay", replay_dir=str(tmp_path), replay_from="yesterday"))
     with pytest.raises(ConfigurationError, match="needs the whole settings"):
         configured_feed(settings(kind="alpaca"))
+
+
+def test_stream_options_for_vendor_feeds() -> None:
+    opts = stream_options(
+        settings(reconnect_initial_s="0.25", reconnect_max_s="8", reconnect_max_attempts="5")
+    )
+    assert opts["backoff"] == Backoff(initial_s=0.25, max_s=8.0, max_attempts=5)
+    assert opts["stale_after_s"] == 30.0
+    assert opts["calendar"].name == "XNYS"
+
+    async def silent(subs: Sequence[Subscription]) -> AsyncIterator[FeedMessage]:
+        await asyncio.Event().wait()
+        yield  # type: ignore[misc]  # an async generator that never yields
+
+    feed = StreamFeed("vendor", silent, **opts)
+    assert feed.name == "vendor"
+    assert stream_options(settings())["backoff"].max_attempts is None  # 0: never give up
+    with pytest.raises(ConfigurationError, match=r"RECONNECT_INITIAL_S=9\.0 is above"):
+        stream_options(settings(reconnect_initial_s="9", reconnect_max_s="8"))
+    with pytest.raises(ConfigurationError, match="PI5_FEED__CALENDAR='MOON'"):
+        stream_options(settings(calendar="MOON"))
