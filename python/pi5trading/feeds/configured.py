@@ -67,7 +67,7 @@ def configured_feed(
         feed = SimulatedFeed(
             seed=settings.seed,
             speed=speed,
-            calendar=settings.calendar,
+            calendar=_calendar(settings),
             start_ns=start_ns,
             resume_after_ns=resume_after_ns,
         )
@@ -116,10 +116,7 @@ def stream_options(settings: FeedSettings) -> StreamOptions:
             f"PI5_FEED__RECONNECT_INITIAL_S={settings.reconnect_initial_s} is above "
             f"PI5_FEED__RECONNECT_MAX_S={settings.reconnect_max_s}"
         )
-    try:
-        calendar = get_calendar(settings.calendar)
-    except InvalidInputError as e:
-        raise ConfigurationError(f"PI5_FEED__CALENDAR={settings.calendar!r}: {e}") from e
+    calendar = _calendar(settings)
     return StreamOptions(
         backoff=Backoff(
             initial_s=settings.reconnect_initial_s,
@@ -129,6 +126,13 @@ def stream_options(settings: FeedSettings) -> StreamOptions:
         stale_after_s=settings.stale_after_s,
         calendar=calendar,
     )
+
+
+def _calendar(settings: FeedSettings) -> SessionCalendar:
+    try:
+        return get_calendar(settings.calendar)
+    except InvalidInputError as e:
+        raise ConfigurationError(f"PI5_FEED__CALENDAR={settings.calendar!r}: {e}") from e
 
 
 def _replay_sources(

@@ -92,6 +92,8 @@ def test_feed_level_mistakes_name_the_variable(tmp_path: Path) -> None:
         configured_feed(settings(kind="replay"))
     with pytest.raises(ConfigurationError, match="PI5_FEED__REPLAY_FROM='yesterday'"):
         configured_feed(settings(kind="replay", replay_dir=str(tmp_path), replay_from="yesterday"))
+    with pytest.raises(ConfigurationError, match="PI5_FEED__CALENDAR='XMARS': invalid calendar"):
+        configured_feed(settings(calendar="XMARS"))
     with pytest.raises(ConfigurationError, match="needs the whole settings"):
         configured_feed(settings(kind="alpaca"))
 
