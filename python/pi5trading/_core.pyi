@@ -1482,11 +1482,13 @@ class RiskEngine:
         close: str = "16:00",
         weekdays: list[int] = ...,
         holidays: list[str] = ...,
+        early_closes: dict[str, str] | None = None,
     ) -> None:
         """Time zone (IANA name or ``+HH:MM``), risk-day reset and trading hours (local).
 
         ``open`` defaults to ``"09:30"``; ``None`` trades around the clock. ``weekdays``
-        (0 = Monday) default to Monday-Friday; ``holidays`` are local ``YYYY-MM-DD`` dates.
+        (0 = Monday) default to Monday-Friday; ``holidays`` are local ``YYYY-MM-DD`` dates;
+        ``early_closes`` maps half days (local ``YYYY-MM-DD``) to their ``HH:MM`` close.
         """
     def set_actions(
         self,

@@ -164,6 +164,74 @@ class NodeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """When a strategy fails or is stopped: cancel its working orders or leave them."""
     shutdown_timeout_s: Seconds = 10.0
     """How long shutdown waits for each closer (sinks flushing, feeds closing)."""
+SymbolList = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z0-9._/^=-]+( *, *[A-Za-z0-9._/^=-]+)*$",
+        extra={"allowed": "symbols separated by commas, e.g. AAPL,MSFT,SPY"},
+    ),
+]
+IntervalList = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^([0-9]+[smhd])?( *, *[0-9]+[smhd])*$",
+        extra={"allowed": "bar intervals separated by commas, e.g. 1m,5m,1h (or empty)"},
+    ),
+]
+FeedKind = Literal["simulated", "replay", "yahoo", "alphavantage", "alpaca"]
+Instant = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^$|^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$",
+        extra={"allowed": "an ISO 8601 date or time such as 2026-01-02 or 2026-01-02T14:30Z"},
+    ),
+]
+FolderPath = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^[^\n\r\x00]*$", extra={"allowed": "a folder path (or empty)"}),
+]
+
+
+class FeedSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Market data for the trading node (docs/paper-trading.md, "Market data feeds")."""
+
+    kind: FeedKind = "simulated"
+    """Where data comes from: ``simulated`` (the embedded default), ``replay`` or a vendor."""
+    symbols: SymbolList = "AAPL,MSFT,SPY"
+    """Symbols subscribed at start, comma-separated."""
+    bars: IntervalList = "1m"
+    """Bar intervals subscribed for each symbol (larger ones are aggregated from 1m)."""
+    quotes: bool = True
+    """Subscribe to quotes as well as bars."""
+    trades: bool = False
+    """Subscribe to trades."""
+    speed: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)] = 60.0
+    """Simulated/replayed seconds per real second; 0: as fast as the node takes them."""
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 42
+    """Seed of the simulated feed (same seed, same prices)."""
+    calendar: NonEmpty = "XNYS"
+    """Session calendar: an exchange code (``XNYS``, ``XNAS``, ...) or ``24/7``."""
+    stale_after_s: Seconds = 30.0
+    """A live feed without a message this long is reported ``stale``."""
+    reconnect_initial_s: Seconds = 0.5
+    """First reconnect wait bound (exponential backoff with full jitter)."""
+    reconnect_max_s: Seconds = 30.0
+    """Largest reconnect wait bound."""
+    reconnect_max_attempts: Annotated[int, msgspec.Meta(ge=0, le=_COUNT_LIMIT)] = 0
+    """Failed reconnects in a row before the feed gives up; 0: never."""
+    replay_dir: FolderPath = ""
+    """Replay: a folder of ``<SYMBOL>.csv`` / ``<SYMBOL>.parquet`` bar files; empty: the
+    bars stored in the database."""
+    replay_from: Instant = ""
+    """Replay: first day or instant (ISO 8601, UTC), empty: from the first bar."""
+    replay_to: Instant = ""
+    """Replay: end (exclusive, ISO 8601, UTC), empty: to the last bar."""
+
+    def symbol_list(self) -> list[str]:
+        return [s.strip() for s in self.symbols.split(",") if s.strip()]
+
+    def bar_intervals(self) -> tuple[str, ...]:
+        return tuple(s.strip() for s in self.bars.split(",") if s.strip())
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -176,6 +244,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
     node: NodeSettings = msgspec.field(default_factory=NodeSettings)
+    feed: FeedSettings = msgspec.field(default_factory=FeedSettings)
 
 
 def _nest(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:

@@ -91,6 +91,38 @@ OUT_OF_RANGE = [
     ("PI5_NODE__SHUTDOWN_ORDERS", "close", "expected one of cancel, keep"),
     ("PI5_NODE__FAILED_ORDERS", "drop", "expected one of cancel, keep"),
     ("PI5_NODE__SHUTDOWN_TIMEOUT_S", "0", "expected a number > 0, at most 86400"),
+    # feed (issue 12)
+    (
+        "PI5_FEED__KIND",
+        "bloomberg",
+        "expected one of alpaca, alphavantage, replay, simulated, yahoo",
+    ),
+    ("PI5_FEED__SYMBOLS", "", "expected symbols separated by commas, e.g. AAPL,MSFT,SPY"),
+    (
+        "PI5_FEED__BARS",
+        "1x",
+        "expected bar intervals separated by commas, e.g. 1m,5m,1h (or empty)",
+    ),
+    ("PI5_FEED__QUOTES", "maybe", "expected true or false"),
+    ("PI5_FEED__TRADES", "2", "expected true or false"),
+    ("PI5_FEED__SPEED", "-1", "expected a number from 0 to 1000000"),
+    ("PI5_FEED__SEED", "-1", "expected a whole number from 0 to 9223372036854775807"),
+    ("PI5_FEED__CALENDAR", "", "expected a non-empty text"),
+    ("PI5_FEED__STALE_AFTER_S", "0", "expected a number > 0, at most 86400"),
+    ("PI5_FEED__RECONNECT_INITIAL_S", "0", "expected a number > 0, at most 86400"),
+    ("PI5_FEED__RECONNECT_MAX_S", "-3", "expected a number > 0, at most 86400"),
+    ("PI5_FEED__RECONNECT_MAX_ATTEMPTS", "-1", "expected a whole number from 0 to 2147483647"),
+    ("PI5_FEED__REPLAY_DIR", "a\nb", "expected a folder path (or empty)"),
+    (
+        "PI5_FEED__REPLAY_FROM",
+        "yesterday",
+        "expected an ISO 8601 date or time such as 2026-01-02 or 2026-01-02T14:30Z",
+    ),
+    (
+        "PI5_FEED__REPLAY_TO",
+        "2026-13",
+        "expected an ISO 8601 date or time such as 2026-01-02 or 2026-01-02T14:30Z",
+    ),
 ]
 
 

@@ -1,6 +1,8 @@
 //! Python classes for pre-trade risk: `RiskEngine`, `RiskAccount`, `Denial`, `RiskEvent`,
 //! and the sizing/introspection functions. Thin: conversions only; logic is `crate::risk`.
 
+use std::collections::BTreeMap;
+
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt};
@@ -560,10 +562,11 @@ impl PyRiskEngine {
 
     /// The risk session: time zone (IANA name or `+HH:MM`), the local time at which the risk
     /// day resets, and trading hours (`open=None` trades around the clock). Weekdays are
-    /// 0 = Monday … 6 = Sunday; holidays are local `YYYY-MM-DD` dates.
+    /// 0 = Monday … 6 = Sunday; holidays are local `YYYY-MM-DD` dates; early closes map
+    /// local `YYYY-MM-DD` half days to their local `HH:MM` close.
     #[pyo3(signature = (
         time_zone, *, reset_at="00:00", open=Some("09:30"), close="16:00",
-        weekdays=vec![0, 1, 2, 3, 4], holidays=vec![],
+        weekdays=vec![0, 1, 2, 3, 4], holidays=vec![], early_closes=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn set_session(
@@ -574,6 +577,7 @@ impl PyRiskEngine {
         close: &str,
         weekdays: Vec<u8>,
         holidays: Vec<String>,
+        early_closes: Option<BTreeMap<String, String>>,
     ) -> PyResult<()> {
         let tz = TimeZone::named(time_zone)?;
         let reset = parse_hhmm("reset_at", reset_at)?;
@@ -597,6 +601,16 @@ impl PyRiskEngine {
                         .iter()
                         .map(|h| parse_date("holidays", h))
                         .collect::<Result<_, _>>()?,
+                    early_closes: early_closes
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|(d, c)| {
+                            Ok((
+                                parse_date("early_closes", d)?,
+                                parse_hhmm("early_closes", c)?,
+                            ))
+                        })
+                        .collect::<Result<_, CoreError>>()?,
                 })
             }
         };

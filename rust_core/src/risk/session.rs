@@ -325,6 +325,9 @@ pub struct TradingHours {
     pub weekdays: u8,
     /// Local dates (day numbers, sorted) on which the market is closed.
     pub holidays: Vec<i64>,
+    /// Half days: `(local date, close in minutes after local midnight)`, sorted by date;
+    /// on those dates trading closes then instead of at `close`.
+    pub early_closes: Vec<(i64, u16)>,
 }
 
 impl TradingHours {
@@ -339,18 +342,33 @@ impl TradingHours {
             close: 16 * 60,
             weekdays: Self::WEEKDAYS,
             holidays: Vec::new(),
+            early_closes: Vec::new(),
         }
     }
 
     /// Validates the window.
     ///
     /// # Errors
-    /// `InvalidInput` unless `open < close <= 24:00`.
+    /// `InvalidInput` unless `open < close <= 24:00` and every early close lies after the
+    /// open and before the regular close.
     pub fn validate(&self) -> CoreResult<()> {
         if self.open >= self.close || self.close > 24 * 60 {
             return Err(CoreError::invalid(
                 "trading_hours",
                 "open must be before close, within one local day",
+            ));
+        }
+        if let Some((day, _)) = self
+            .early_closes
+            .iter()
+            .find(|(_, c)| *c <= self.open || *c >= self.close)
+        {
+            return Err(CoreError::invalid(
+                "early_closes",
+                format!(
+                    "{}: an early close must lie after the open and before the regular close",
+                    format_date(*day)
+                ),
             ));
         }
         Ok(())
@@ -359,6 +377,13 @@ impl TradingHours {
     fn trades_on(&self, local_day: i64) -> bool {
         self.weekdays & (1 << weekday(local_day)) != 0
             && self.holidays.binary_search(&local_day).is_err()
+    }
+
+    /// The close on `local_day`: its early close on a half day, else the regular one.
+    fn close_on(&self, local_day: i64) -> u16 {
+        self.early_closes
+            .binary_search_by_key(&local_day, |(d, _)| *d)
+            .map_or(self.close, |i| self.early_closes[i].1)
     }
 }
 
@@ -414,6 +439,8 @@ impl SessionClock {
         if let Some(h) = config.trading_hours.as_mut() {
             h.holidays.sort_unstable();
             h.holidays.dedup();
+            h.early_closes.sort_unstable();
+            h.early_closes.dedup_by_key(|(d, _)| *d);
         }
         Ok(Self {
             config,
@@ -491,7 +518,7 @@ impl SessionClock {
                     .to_utc(day * DAY + i64::from(hours.open) * 60)
                     .saturating_mul(NANOS);
                 self.close_at = tz
-                    .to_utc(day * DAY + i64::from(hours.close) * 60)
+                    .to_utc(day * DAY + i64::from(hours.close_on(day)) * 60)
                     .saturating_mul(NANOS);
             } else {
                 self.open_at = 0;
@@ -610,6 +637,34 @@ mod tests {
         let mut c = SessionClock::new(cfg).unwrap();
         assert!(!c.is_open(utc(2024, 7, 4, 15, 0)));
         assert!(c.is_open(utc(2024, 7, 5, 15, 0)));
+    }
+
+    #[test]
+    fn a_half_day_closes_early() {
+        let mut cfg = SessionConfig::default();
+        if let Some(h) = cfg.trading_hours.as_mut() {
+            // The day after Thanksgiving 2024 (EST): 09:30-13:00 = 14:30-18:00 UTC.
+            h.early_closes
+                .push((parse_date("d", "2024-11-29").unwrap(), 13 * 60));
+        }
+        let mut c = SessionClock::new(cfg.clone()).unwrap();
+        assert!(c.is_open(utc(2024, 11, 29, 17, 59)));
+        assert!(!c.is_open(utc(2024, 11, 29, 18, 0)));
+        assert!(!c.is_open(utc(2024, 11, 29, 20, 0)));
+        // The next trading day has its regular close again.
+        assert!(c.is_open(utc(2024, 12, 2, 20, 59)));
+        assert!(!c.is_open(utc(2024, 12, 2, 21, 0)));
+        for bad in [9 * 60 + 30, 16 * 60, 17 * 60] {
+            let mut cfg = cfg.clone();
+            if let Some(h) = cfg.trading_hours.as_mut() {
+                h.early_closes = vec![(parse_date("d", "2024-11-29").unwrap(), bad)];
+            }
+            let err = SessionClock::new(cfg).unwrap_err().to_string();
+            assert!(
+                err.contains("2024-11-29: an early close must lie after the open"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,119 @@
+"""``PI5_FEED__*`` settings to a subscribed feed; bad values named by their variable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from pi5trading.bus import IngestQueue
+from pi5trading.config import FeedSettings, load_settings
+from pi5trading.exceptions import ConfigurationError
+from pi5trading.feeds import (
+    Backoff,
+    ReplayFeed,
+    SimulatedFeed,
+    StreamFeed,
+    Subscription,
+    configured_feed,
+)
+from pi5trading.feeds.configured import stream_options
+from pi5trading.feeds.feed import FeedMessage
+from tests.unit.feeds.collect import drain
+
+
+def settings(**env: str) -> FeedSettings:
+    return load_settings({f"PI5_FEED__{k.upper()}": v for k, v in env.items()}, None).feed
+
+
+def test_the_default_is_the_simulated_feed_on_three_symbols() -> None:
+    s = settings()
+    assert (s.kind, s.symbol_list(), s.bar_intervals(), s.speed) == (
+        "simulated",
+        ["AAPL", "MSFT", "SPY"],
+        ("1m",),
+        60.0,
+    )
+    feed = configured_feed(s)
+    assert isinstance(feed, SimulatedFeed)
+    assert feed.subscriptions["SPY"] == Subscription("SPY", ("1m",), quotes=True, trades=False)
+
+
+def test_env_values_reach_the_feed() -> None:
+    s = settings(symbols="BTCUSD, ETHUSD", bars="1m,1h", calendar="24/7", speed="0", seed="7")
+    feed = configured_feed(s)
+    assert isinstance(feed, SimulatedFeed)
+    assert sorted(feed.subscriptions) == ["BTCUSD", "ETHUSD"]
+    assert feed.subscriptions["BTCUSD"].bars == ("1m", "1h")
+    assert feed.calendar.name == "24/7"
+
+
+@pytest.mark.anyio
+async def test_replay_from_a_folder_of_files_between_two_dates(tmp_path: Path) -> None:
+    (tmp_path / "AAPL.csv").write_text(
+        "timestamp,open,high,low,close,volume\n"
+        "2026-01-02T14:30:00Z,10,11,9,10.5,100\n"
+        "2026-01-05T14:30:00Z,10,11,9,10.5,100\n"
+    )
+    s = settings(kind="replay", symbols="AAPL", replay_dir=str(tmp_path), replay_to="2026-01-03")
+    feed = configured_feed(s)
+    assert isinstance(feed, ReplayFeed)
+    queue = IngestQueue()
+    await feed.start(queue)
+    await feed.wait()
+    assert [str(b.close) for b in drain(queue).bars] == ["10.5"]
+
+
+@pytest.mark.parametrize(
+    ("env", "match"),
+    [
+        (
+            {"kind": "bloomberg"},
+            "PI5_FEED__KIND='bloomberg': expected one of alpaca, alphavantage, replay",
+        ),
+        ({"symbols": "AAPL;MSFT"}, "PI5_FEED__SYMBOLS='AAPL;MSFT': expected symbols separated"),
+        ({"bars": "1x"}, "PI5_FEED__BARS='1x': expected bar intervals"),
+        ({"speed": "-1"}, "PI5_FEED__SPEED='-1': expected a number from 0"),
+    ],
+)
+def test_bad_settings_name_the_variable(env: dict[str, str], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        settings(**env)
+
+
+def test_feed_level_mistakes_name_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="PI5_FEED__SYMBOLS / PI5_FEED__BARS"):
+        configured_feed(settings(bars="1m,2d"))  # beyond one session
+    with pytest.raises(ConfigurationError, match=r"PI5_FEED__REPLAY_DIR=.*no AAPL\.csv"):
+        configured_feed(settings(kind="replay", symbols="AAPL", replay_dir=str(tmp_path)))
+    with pytest.raises(ConfigurationError, match="it needs the database"):
+        configured_feed(settings(kind="replay"))
+    with pytest.raises(ConfigurationError, match="PI5_FEED__REPLAY_FROM='yesterday'"):
+        configured_feed(settings(kind="replay", replay_dir=str(tmp_path), replay_from="yesterday"))
+    with pytest.raises(ConfigurationError, match="PI5_FEED__CALENDAR='XMARS': invalid calendar"):
+        configured_feed(settings(calendar="XMARS"))
+    with pytest.raises(ConfigurationError, match="needs the whole settings"):
+        configured_feed(settings(kind="alpaca"))
+
+
+def test_stream_options_for_vendor_feeds() -> None:
+    opts = stream_options(
+        settings(reconnect_initial_s="0.25", reconnect_max_s="8", reconnect_max_attempts="5")
+    )
+    assert opts["backoff"] == Backoff(initial_s=0.25, max_s=8.0, max_attempts=5)
+    assert opts["stale_after_s"] == 30.0
+    assert opts["calendar"].name == "XNYS"
+
+    async def silent(subs: Sequence[Subscription]) -> AsyncIterator[FeedMessage]:
+        await asyncio.Event().wait()
+        yield  # type: ignore[misc]  # an async generator that never yields
+
+    feed = StreamFeed("vendor", silent, **opts)
+    assert feed.name == "vendor"
+    assert stream_options(settings())["backoff"].max_attempts is None  # 0: never give up
+    with pytest.raises(ConfigurationError, match=r"RECONNECT_INITIAL_S=9\.0 is above"):
+        stream_options(settings(reconnect_initial_s="9", reconnect_max_s="8"))
+    with pytest.raises(ConfigurationError, match="PI5_FEED__CALENDAR='MOON'"):
+        stream_options(settings(calendar="MOON"))
