@@ -159,6 +159,11 @@ class Repository(Protocol):
         """Replace the saved state; False if there is no such strategy."""
         ...
 
+    async def save_strategy_status(self, strategy_id: str, status: str, updated_ns: int) -> bool:
+        """Set the status unless a newer change (by ``updated_ns``) is stored; False if there
+        is no such strategy or the stored change is newer."""
+        ...
+
     async def save_strategy_run(self, run: StrategyRunRow) -> None: ...
     async def list_strategy_runs(self, strategy_id: str, limit: int = 100) -> list[StrategyRunRow]:
         """Newest first."""

@@ -387,6 +387,16 @@ class SqlRepository:
         )
         return changed > 0
 
+    async def save_strategy_status(self, strategy_id: str, status: str, updated_ns: int) -> bool:
+        changed = await self._execute(
+            'UPDATE strategies SET "status" = $1, "updated_ns" = $2'
+            ' WHERE "strategy_id" = $3 AND "updated_ns" <= $2',
+            status,
+            updated_ns,
+            strategy_id,
+        )
+        return changed > 0
+
     async def save_strategy_run(self, run: StrategyRunRow) -> None:
         await self.write([run])
 
