@@ -1,0 +1,297 @@
+"""The storage writer sink: every event the node publishes, recorded through the batched writer.
+
+The bus calls ``StorageSink.on_messages`` synchronously, on the node's thread, once per
+published batch. That call only converts (``RecordConverter``) and appends to a backlog;
+a task hands the backlog to the ``EventWriter`` (which batches, writes, and journals during
+an outage, see docs/storage.md), so the node never waits for the database. ``backlog`` and
+``wait_for_room`` let the node apply backpressure if it outruns the writer.
+
+Strategy status is not an engine event for the writer: it updates the ``strategies`` row
+(and opens or closes a ``strategy_runs`` row) directly, retried on the next tick while the
+database is down. ``save_strategy_state`` stores a strategy's ``on_save()`` dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+
+from pi5trading import _core
+from pi5trading import events as ev
+from pi5trading.events import StrategyStatus
+from pi5trading.sinks.records import RecordConverter
+from pi5trading.storage.errors import DatabaseUnavailableError
+from pi5trading.storage.protocol import Repository
+from pi5trading.storage.records import EngineEvent, StrategyRow, StrategyRunRow
+from pi5trading.storage.writer import EventWriter
+
+log = logging.getLogger(__name__)
+
+# The node's strategy states in the storage vocabulary (strategies.status).
+STRATEGY_STATUS: Final[dict[str, str]] = {
+    "added": "stopped",
+    "running": "running",
+    "paused": "paused",
+    "stopped": "stopped",
+    "failed": "error",
+    "removed": "stopped",
+}
+
+RECORDED_TOPICS: Final = (
+    f"{ev.BARS}.>",
+    f"{ev.QUOTES}.>",
+    f"{ev.TRADES}.>",
+    f"{ev.ORDERS}.>",
+    f"{ev.POSITIONS}.>",
+    ev.EQUITY,
+    ev.RISK_STATE,
+    ev.STRATEGY_STATUS,
+    ev.FEED_STATUS,
+)
+
+
+class StorageSink:
+    """Use as ``sink.subscribe(bus); await sink.start(); …; await sink.close()``.
+
+    ``mode`` is what a strategy run is recorded as (``paper`` or ``live``).
+    """
+
+    def __init__(
+        self,
+        writer: EventWriter,
+        repository: Repository,
+        *,
+        converter: RecordConverter | None = None,
+        mode: str = "paper",
+        max_backlog: int = 200_000,
+    ) -> None:
+        self.writer = writer
+        self.repository = repository
+        self.converter = converter or RecordConverter()
+        self.mode = mode
+        self.max_backlog = max_backlog
+        self._backlog: list[EngineEvent] = []
+        self._statuses: list[StrategyStatus] = []
+        self._runs: dict[str, StrategyRunRow] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._sub_ids: list[int] = []
+        self.received = 0
+        self.conversion_errors = 0
+
+    # -- bus side (synchronous, on the node's thread) --
+
+    def subscribe(self, bus: _core.Bus, priority: int = -100) -> list[int]:
+        """Subscribe to every recorded topic (low priority: strategies are served first)."""
+        for pattern in RECORDED_TOPICS:
+            self._sub_ids.append(bus.subscribe(pattern, self.on_messages, priority, batch=True))
+        return list(self._sub_ids)
+
+    def unsubscribe(self, bus: _core.Bus) -> None:
+        for sid in self._sub_ids:
+            bus.unsubscribe(sid)
+        self._sub_ids.clear()
+
+    def on_messages(self, messages: Sequence[object]) -> None:
+        """Convert a batch of payloads into records for the writer (never blocks)."""
+        self.received += len(messages)
+        backlog = self._backlog
+        before = len(backlog)
+        convert = self.converter.convert_into
+        for m in messages:
+            try:
+                convert(m, backlog)
+            except Exception:
+                # A payload we cannot record must not stop the node or the other events.
+                self.conversion_errors += 1
+                log.exception("cannot record %r", m)
+            if isinstance(m, StrategyStatus):
+                self._statuses.append(m)
+        if len(backlog) != before or self._statuses:
+            self._signal()
+
+    # -- async side --
+
+    @property
+    def backlog(self) -> int:
+        """Records converted and not yet handed to the writer."""
+        return len(self._backlog)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._loop = asyncio.get_running_loop()
+            self._thread = threading.get_ident()
+            await self.writer.start()
+            self._task = asyncio.create_task(self._run(), name="pi5trading-storage-sink")
+
+    async def wait_for_room(self) -> None:
+        """Wait while the backlog is above ``max_backlog`` (the node's backpressure hook)."""
+        while len(self._backlog) > self.max_backlog:
+            self._room.clear()
+            self._signal()
+            await self._room.wait()
+
+    async def flush(self) -> None:
+        """Hand everything converted so far to the writer and write it out (or journal it)."""
+        await self._pump()
+        await self.writer.flush()
+
+    async def close(self) -> None:
+        """Stop, flush the backlog and the writer; what the database cannot take is journaled."""
+        self._closed = True
+        if self._task is not None:
+            self._wake.set()
+            await self._task
+            self._task = None
+        await self._pump()
+        await self.writer.close()
+
+    def _signal(self) -> None:
+        if self._loop is None or threading.get_ident() == self._thread:
+            self._wake.set()
+        else:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _run(self) -> None:
+        interval = self.writer.flush_interval
+        while not self._closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+            self._wake.clear()
+            try:
+                await self._pump()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("storage sink: handing events to the writer failed")
+
+    async def _pump(self) -> None:
+        while self._backlog:
+            batch, self._backlog = self._backlog, []
+            await self.writer.submit_many(batch)
+            self._room.set()
+        if self._statuses:
+            await self._record_statuses()
+
+    async def _record_statuses(self) -> None:
+        pending, self._statuses = self._statuses, []
+        for i, status in enumerate(pending):
+            try:
+                await self._record_status(status)
+            except DatabaseUnavailableError as exc:
+                # Keep the rest, in order, for the next tick.
+                log.warning("strategy status not stored yet (%s); will retry", exc)
+                self._statuses[:0] = pending[i:]
+                return
+
+    async def _record_status(self, s: StrategyStatus) -> None:
+        repo = self.repository
+        stored = STRATEGY_STATUS[s.status]
+        updated = await repo.save_strategy_status(s.strategy_id, stored, s.ts)
+        if not updated and await repo.get_strategy(s.strategy_id) is None:
+            # The node registers strategies (record_strategy); keep the status anyway.
+            await repo.save_strategy(
+                StrategyRow(s.strategy_id, s.strategy_id, "", s.ts, s.ts, status=stored)
+            )
+        run = self._runs.get(s.strategy_id)
+        if s.status == "running" and run is None:
+            run = StrategyRunRow(f"{s.strategy_id}:{s.ts}", s.strategy_id, self.mode, s.ts)
+            await repo.save_strategy_run(run)
+            self._runs[s.strategy_id] = run
+        elif s.status in ("stopped", "failed", "removed"):
+            if run is None:
+                # After a restart: close the run an earlier process left open.
+                latest = await repo.list_strategy_runs(s.strategy_id, limit=1)
+                run = latest[0] if latest and latest[0].status == "running" else None
+            if run is not None:
+                await repo.save_strategy_run(
+                    msgspec.structs.replace(
+                        run,
+                        status="failed" if s.status == "failed" else "stopped",
+                        stopped_ns=s.ts,
+                        error=s.error,
+                    )
+                )
+            self._runs.pop(s.strategy_id, None)
+
+
+async def record_strategy(
+    repository: Repository,
+    strategy_id: str,
+    *,
+    name: str,
+    class_path: str,
+    config: dict[str, Any],
+    ts_ns: int | None = None,
+) -> StrategyRow:
+    """Register (or re-register after a reconfigure) a strategy instance and its config.
+
+    Its saved state and status are kept when the row already exists.
+    """
+    _check_json(strategy_id, "config", config)
+    now = time.time_ns() if ts_ns is None else ts_ns
+    old = await repository.get_strategy(strategy_id)
+    row = StrategyRow(
+        strategy_id,
+        name,
+        class_path,
+        old.created_ns if old else now,
+        now,
+        config=config,
+        state=old.state if old else {},
+        status=old.status if old else "stopped",
+    )
+    await repository.save_strategy(row)
+    return row
+
+
+async def save_strategy_state(
+    repository: Repository, strategy_id: str, state: dict[str, Any], ts_ns: int | None = None
+) -> None:
+    """Store what a strategy's ``on_save()`` returned, to hand to ``on_load`` after a restart.
+
+    Raises ``ValueError`` when the state is not a JSON object of plain values, and
+    ``LookupError`` when no such strategy is registered (``record_strategy`` first).
+    """
+    _check_json(strategy_id, "saved state", state)
+    now = time.time_ns() if ts_ns is None else ts_ns
+    if not await repository.save_strategy_state(strategy_id, state, now):
+        raise LookupError(f"strategy {strategy_id!r} is not registered; record_strategy first")
+
+
+def _check_json(strategy_id: str, what: str, value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"strategy {strategy_id!r}: {what} must be a dict, not {type(value).__name__}"
+        )
+    try:
+        # Round trip: what is stored must read back as the same plain values.
+        back = msgspec.json.decode(msgspec.json.encode(value))
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise ValueError(f"strategy {strategy_id!r}: {what} is not JSON: {exc}") from None
+    if back != value:
+        raise ValueError(
+            f"strategy {strategy_id!r}: {what} does not survive JSON unchanged (use str, int, "
+            "float, bool, None, lists and dicts with str keys; Decimal as str)"
+        )
+
+
+__all__ = [
+    "RECORDED_TOPICS",
+    "STRATEGY_STATUS",
+    "StorageSink",
+    "record_strategy",
+    "save_strategy_state",
+]
