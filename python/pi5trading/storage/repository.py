@@ -365,6 +365,11 @@ class SqlRepository:
         tail = f'{w.sql()} ORDER BY "ts_ns"' + self._limit(w, limit)
         return await self._select(EquityRow, tail, *w.args)
 
+    async def latest_equity(self, account_id: str) -> EquityRow | None:
+        return await self._one(
+            EquityRow, 'WHERE "account_id" = $1 ORDER BY "ts_ns" DESC LIMIT 1', account_id
+        )
+
     # -- strategies and backtests --
 
     async def save_strategy(self, strategy: StrategyRow) -> None:
