@@ -25,6 +25,7 @@ storage scale (9 places) because a division need not terminate.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
@@ -86,6 +87,7 @@ TIME_IN_FORCE: Final[dict[str, str]] = {
     "fok": "fok",
     "gtd": "gtc",
 }
+_DONE_KEPT: Final = 10_000
 _TERMINAL: Final = frozenset({"denied", "rejected", "filled", "cancelled", "expired"})
 _AGGRESSOR: Final = {"BUYER": "buy", "SELLER": "sell", "NO_AGGRESSOR": "none"}
 
@@ -96,36 +98,80 @@ def fill_id(order_id: str, trade_id: int | str) -> str:
 
 
 class OrderTerms:
-    """What an ``OrderRow`` needs that its events do not carry."""
+    """What an ``OrderRow`` needs that its events do not carry (engine vocabulary)."""
 
     __slots__ = (
         "expire_time",
-        "instrument",
         "limit_price",
         "order_type",
         "quantity",
         "side",
         "stop_price",
-        "strategy_id",
         "time_in_force",
     )
 
-    def __init__(self, order: _core.Order) -> None:
-        self.strategy_id = order.strategy_id
-        self.instrument = order.instrument
-        self.side: str = order.side
-        self.order_type: str = order.order_type
-        self.quantity = order.quantity
-        self.time_in_force: str = order.time_in_force
-        self.expire_time = order.expire_time
-        self.limit_price = order.price
-        self.stop_price = order.trigger_price
+    def __init__(
+        self,
+        side: str,
+        order_type: str,
+        quantity: Decimal,
+        *,
+        time_in_force: str = "gtc",
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        expire_time: int | None = None,
+    ) -> None:
+        self.side = side
+        self.order_type = order_type
+        self.quantity = quantity
+        self.time_in_force = time_in_force
+        self.limit_price = limit_price
+        self.stop_price = stop_price
+        self.expire_time = expire_time
+
+    @classmethod
+    def of(cls, order: _core.Order) -> OrderTerms:
+        return cls(
+            order.side,
+            order.order_type,
+            order.quantity,
+            time_in_force=order.time_in_force,
+            limit_price=order.price,
+            stop_price=order.trigger_price,
+            expire_time=order.expire_time,
+        )
+
+    @classmethod
+    def from_row(cls, row: OrderRow, first: OrderEventRow | None) -> OrderTerms:
+        """Back from storage: the engine's names where the first event's detail kept them."""
+        detail = first.detail if first is not None else {}
+        order_type = detail.get("order_type") or _ENGINE_ORDER_TYPE[row.order_type]
+        expire = detail.get("expire_time")
+        return cls(
+            row.side,
+            str(order_type),
+            row.quantity,
+            time_in_force="gtd" if expire is not None else row.time_in_force,
+            limit_price=row.limit_price,
+            stop_price=row.stop_price,
+            expire_time=int(expire) if expire is not None else None,
+        )
+
+
+_ENGINE_ORDER_TYPE: Final = {
+    "market": "market",
+    "limit": "limit",
+    "stop": "stop_market",
+    "stop_limit": "stop_limit",
+    "trailing_stop": "trailing_stop_market",
+}
 
 
 class _OrderTrack:
-    """Per open order: the event count (``seq``), its terms once known, fill totals."""
+    """Per open order: the event count (``seq``), its terms once known, fill totals, and
+    the keys of the events already recorded (a replayed event is recognised and dropped)."""
 
-    __slots__ = ("created_ns", "filled", "notional", "seq", "terms")
+    __slots__ = ("created_ns", "filled", "notional", "seen", "seq", "terms")
 
     def __init__(self) -> None:
         self.seq = 0
@@ -133,6 +179,12 @@ class _OrderTrack:
         self.terms: OrderTerms | None = None
         self.filled = _ZERO
         self.notional = _ZERO
+        self.seen: set[tuple[int, str, int]] = set()
+
+
+def event_key(ts_ns: int, kind: str, trade_id: int | None) -> tuple[int, str, int]:
+    """What tells a replayed order event from a new one: time, kind and trade id."""
+    return (ts_ns, kind, -1 if trade_id is None else trade_id)
 
 
 class RecordConverter:
@@ -142,35 +194,71 @@ class RecordConverter:
         self._lookup = order_lookup
         self._orders: dict[str, _OrderTrack] = {}
         self._quote_seq: dict[str, tuple[int, int]] = {}
+        # Per snapshot key: the stored time (nudged past ties) and the event's own time.
         self._snapshot_ns: dict[tuple[str, str], int] = {}
+        self._snapshot_src: dict[tuple[str, str], int] = {}
         self._equity_ns: dict[str, int] = {}
-        # The account's netting positions: quantity x average price, for unrealised P&L.
-        self._cost: dict[str, Decimal] = {}
-        self._realised: dict[str, Decimal] = {}
+        self._equity_src: dict[str, int] = {}
+        self._snapshot_state: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]] = {}
+        self._equity_state: tuple[Decimal, Decimal] | None = None
+        # Positions' quantity x average price and realised P&L, for the equity rows.
+        self._cost: dict[tuple[str, str], Decimal] = {}
+        self._realised: dict[tuple[str, str], Decimal] = {}
+        self._cost_total = [_ZERO, _ZERO]
+        self._realised_total = [_ZERO, _ZERO]
+        self._account_positions = False
+        # Orders that reached a final status lately: their replayed events are dropped.
+        self._done: OrderedDict[str, None] = OrderedDict()
         self.orders_without_terms = 0
         """Order rows not written because the order's terms were not known (yet)."""
+        self.replays_dropped = 0
+        """Events recognised as replays of ones already recorded (not stored again)."""
 
     # -- state the node restores after a restart --
 
     def remember_order(self, order: _core.Order) -> None:
         """Learn an order's terms (side, type, quantity, prices); call before its events."""
+        if order.client_order_id in self._done:
+            return
         track = self._orders.get(order.client_order_id)
         if track is None:
             track = self._orders[order.client_order_id] = _OrderTrack()
-        track.terms = OrderTerms(order)
+        track.terms = OrderTerms.of(order)
 
     def restore_order(
-        self, order_id: str, *, last_seq: int, created_ns: int, filled: Decimal, notional: Decimal
+        self,
+        row: OrderRow,
+        events: list[OrderEventRow],
+        fills: list[FillRow],
     ) -> None:
-        """After a restart: continue an open order's numbering and fill totals from storage
-        (``notional``: Σ fill quantity x price)."""
-        track = self._orders.get(order_id)
-        if track is None:
-            track = self._orders[order_id] = _OrderTrack()
-        track.seq = last_seq
-        track.created_ns = created_ns
-        track.filled = filled
-        track.notional = notional
+        """After a restart: an open order as storage has it, so its numbering, fill totals
+        and replay detection continue where the previous process stopped."""
+        track = self._orders[row.order_id] = _OrderTrack()
+        track.terms = OrderTerms.from_row(row, events[0] if events else None)
+        track.seq = max((e.seq for e in events), default=0)
+        track.created_ns = row.created_ns
+        for f in fills:
+            track.filled += f.quantity
+            track.notional += f.quantity * f.price
+        for e in events:
+            trade = e.detail.get("trade_id")
+            track.seen.add(event_key(e.ts_ns, str(e.detail.get("kind", "")), trade))
+
+    def restore_snapshots(self, positions: list[PositionRow], equity: EquityRow | None) -> None:
+        """After a restart: the latest position and equity snapshots, so the account's cost
+        basis (unrealised P&L) and the snapshot times continue."""
+        for p in positions:
+            self._snapshot_ns[(p.strategy_id, p.instrument_id)] = p.ts_ns
+            self._snapshot_src[(p.strategy_id, p.instrument_id)] = p.ts_ns
+            self._snapshot_state[(p.strategy_id, p.instrument_id)] = (
+                p.quantity,
+                p.avg_price,
+                p.realized_pnl,
+            )
+            self._book((p.strategy_id, p.instrument_id), p.quantity * p.avg_price, p.realized_pnl)
+        if equity is not None:
+            self._equity_ns[ACCOUNT] = self._equity_src[ACCOUNT] = equity.ts_ns
+            self._equity_state = (equity.cash, equity.equity)
 
     @property
     def open_orders(self) -> int:
@@ -269,19 +357,28 @@ class RecordConverter:
 
     def _order_event(self, e: _core.OrderEvent, out: list[EngineEvent]) -> None:
         oid = e.client_order_id
+        if oid in self._done:
+            self.replays_dropped += 1
+            return
         track = self._orders.get(oid)
         if track is None:
             track = self._orders[oid] = _OrderTrack()
+        fill = e.fill
+        kind = e.kind
+        key = event_key(e.ts, kind, fill.trade_id if fill is not None else None)
+        if key in track.seen:
+            self.replays_dropped += 1
+            return
+        track.seen.add(key)
         if track.terms is None and self._lookup is not None:
             order = self._lookup(oid)
             if order is not None:
-                track.terms = OrderTerms(order)
+                track.terms = OrderTerms.of(order)
         track.seq += 1
         ts = e.ts
         if track.seq == 1:
             track.created_ns = ts
         status = ORDER_STATUS[e.status]
-        kind = e.kind
         detail: dict[str, Any] = {"kind": kind}
         reason = e.reason or None
         denial = e.denial
@@ -299,7 +396,6 @@ class RecordConverter:
                 detail["order_type"] = terms.order_type
             if terms.time_in_force == "gtd":
                 detail["expire_time"] = terms.expire_time
-        fill = e.fill
         if fill is not None:
             qty, px = fill.quantity, fill.price
             track.filled += qty
@@ -350,33 +446,63 @@ class RecordConverter:
                 )
         if e.status in _TERMINAL:
             del self._orders[oid]
+            self._done[oid] = None
+            if len(self._done) > _DONE_KEPT:
+                self._done.popitem(last=False)
 
     def _position(self, p: _core.PositionEvent, out: list[EngineEvent]) -> None:
         sid = p.strategy_id or ACCOUNT
+        key = (sid, p.instrument)
+        ts = src = p.ts
         qty = p.quantity
         avg = p.avg_px if p.avg_px is not None else _ZERO
-        if p.strategy_id is None:
-            self._cost[p.instrument] = qty * avg
-            self._realised[p.instrument] = p.realised_pnl
-        key = (sid, p.instrument)
-        ts = p.ts
+        state = (qty, avg, p.realised_pnl)
+        last_src = self._snapshot_src.get(key, -1)
+        if src < last_src or (src == last_src and self._snapshot_state.get(key) == state):
+            # Older than, or the same as, the state last recorded: a replay after a restart.
+            self.replays_dropped += 1
+            return
+        self._snapshot_state[key] = state
+        self._book(key, qty * avg, p.realised_pnl)
         last = self._snapshot_ns.get(key)
         if last is not None and ts <= last:
             ts = last + 1
         self._snapshot_ns[key] = ts
+        self._snapshot_src[key] = src
         # The event carries no mark: unrealised P&L lives in the equity snapshots.
         out.append(PositionRow(sid, p.instrument, ts, qty, avg, p.realised_pnl, _ZERO))
 
     def _equity(self, s: EquitySample, out: list[EngineEvent]) -> None:
-        ts = s.ts
+        ts = src = s.ts
+        last_src = self._equity_src.get(ACCOUNT, -1)
+        state = (s.cash, s.equity)
+        if src < last_src or (src == last_src and self._equity_state == state):
+            self.replays_dropped += 1
+            return
+        self._equity_state = state
         last = self._equity_ns.get(ACCOUNT)
         if last is not None and ts <= last:
             ts = last + 1
         self._equity_ns[ACCOUNT] = ts
-        # equity = cash + Σ market value, so Σ (market value - cost) = equity - cash - Σ cost.
-        unrealised = s.equity - s.cash - sum(self._cost.values(), _ZERO)
-        realised = sum(self._realised.values(), _ZERO)
-        out.append(EquityRow(ACCOUNT, ts, s.cash, s.equity, _fit(realised), _fit(unrealised)))
+        self._equity_src[ACCOUNT] = src
+        # equity = cash + Σ market value, so Σ (market value - cost) = equity - cash - Σ cost,
+        # over the account's netting positions (or, when the node publishes only strategy
+        # positions, over those: exact while no two strategies hold the same instrument).
+        i = 0 if self._account_positions else 1
+        cost, realised = self._cost_total[i], self._realised_total[i]
+        out.append(
+            EquityRow(ACCOUNT, ts, s.cash, s.equity, _fit(realised), _fit(s.equity - s.cash - cost))
+        )
+
+    def _book(self, key: tuple[str, str], cost: Decimal, realised: Decimal) -> None:
+        # Running totals, [account positions, strategy positions]: O(1) per event.
+        i = 0 if key[0] == ACCOUNT else 1
+        if i == 0:
+            self._account_positions = True
+        self._cost_total[i] += cost - self._cost.get(key, _ZERO)
+        self._realised_total[i] += realised - self._realised.get(key, _ZERO)
+        self._cost[key] = cost
+        self._realised[key] = realised
 
     def _risk(self, r: _core.RiskEvent, out: list[EngineEvent]) -> None:
         who = r.strategy_id or ACCOUNT
@@ -427,5 +553,6 @@ __all__ = [
     "TIME_IN_FORCE",
     "OrderTerms",
     "RecordConverter",
+    "event_key",
     "fill_id",
 ]

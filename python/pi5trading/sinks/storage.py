@@ -26,10 +26,17 @@ import msgspec
 from pi5trading import _core
 from pi5trading import events as ev
 from pi5trading.events import StrategyStatus
-from pi5trading.sinks.records import RecordConverter
+from pi5trading.sinks.records import ACCOUNT, RecordConverter
 from pi5trading.storage.errors import DatabaseUnavailableError
 from pi5trading.storage.protocol import Repository
-from pi5trading.storage.records import EngineEvent, StrategyRow, StrategyRunRow
+from pi5trading.storage.records import (
+    EngineEvent,
+    EquityRow,
+    OrderRow,
+    PositionRow,
+    StrategyRow,
+    StrategyRunRow,
+)
 from pi5trading.storage.writer import EventWriter
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,9 @@ STRATEGY_STATUS: Final[dict[str, str]] = {
     "failed": "error",
     "removed": "stopped",
 }
+
+_CHUNK: Final = 2000
+"""Payloads converted between two yields to the event loop."""
 
 RECORDED_TOPICS: Final = (
     f"{ev.BARS}.>",
@@ -77,7 +87,7 @@ class StorageSink:
         self.converter = converter or RecordConverter()
         self.mode = mode
         self.max_backlog = max_backlog
-        self._backlog: list[EngineEvent] = []
+        self._backlog: list[object] = []
         self._statuses: list[StrategyStatus] = []
         self._runs: dict[str, StrategyRunRow] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -105,28 +115,19 @@ class StorageSink:
         self._sub_ids.clear()
 
     def on_messages(self, messages: Sequence[object]) -> None:
-        """Convert a batch of payloads into records for the writer (never blocks)."""
+        """Queue a batch of payloads for recording: O(1) on the node's thread, never blocks.
+
+        Conversion to records happens in the sink's task, between the node's steps, so the
+        feed-to-order path does not pay for it."""
         self.received += len(messages)
-        backlog = self._backlog
-        before = len(backlog)
-        convert = self.converter.convert_into
-        for m in messages:
-            try:
-                convert(m, backlog)
-            except Exception:
-                # A payload we cannot record must not stop the node or the other events.
-                self.conversion_errors += 1
-                log.exception("cannot record %r", m)
-            if isinstance(m, StrategyStatus):
-                self._statuses.append(m)
-        if len(backlog) != before or self._statuses:
-            self._signal()
+        self._backlog.extend(messages)
+        self._signal()
 
     # -- async side --
 
     @property
     def backlog(self) -> int:
-        """Records converted and not yet handed to the writer."""
+        """Payloads received and not yet handed to the writer."""
         return len(self._backlog)
 
     async def start(self) -> None:
@@ -178,9 +179,24 @@ class StorageSink:
                 log.exception("storage sink: handing events to the writer failed")
 
     async def _pump(self) -> None:
+        convert = self.converter.convert_into
         while self._backlog:
             batch, self._backlog = self._backlog, []
-            await self.writer.submit_many(batch)
+            for start in range(0, len(batch), _CHUNK):
+                records: list[EngineEvent] = []
+                for m in batch[start : start + _CHUNK]:
+                    try:
+                        convert(m, records)
+                    except Exception:
+                        # A payload we cannot record must not stop the others.
+                        self.conversion_errors += 1
+                        log.exception("cannot record %r", m)
+                    if isinstance(m, StrategyStatus):
+                        self._statuses.append(m)
+                # submit_many yields to the loop when the writer's buffer is full; between
+                # chunks the node gets the loop back even when it is not.
+                await self.writer.submit_many(records)
+                await asyncio.sleep(0)
             self._room.set()
         if self._statuses:
             await self._record_statuses()
@@ -288,10 +304,39 @@ def _check_json(strategy_id: str, what: str, value: object) -> None:
         )
 
 
+class Restored(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``restore_converter`` read back (also what the node needs to resume)."""
+
+    open_orders: list[OrderRow]
+    positions: list[PositionRow]
+    equity: EquityRow | None
+
+
+async def restore_converter(repository: Repository, converter: RecordConverter) -> Restored:
+    """After a restart: load the open orders (terms, events, fills), the latest position
+    snapshots of every known strategy and of the account, and the latest equity into
+    ``converter``, so ids continue and replayed events are recognised. Returns what it read.
+    """
+    orders = await repository.list_orders(open_only=True, limit=1_000_000)
+    for row in orders:
+        events = await repository.get_order_events(row.order_id)
+        fills = await repository.list_fills(order_id=row.order_id, limit=1_000_000)
+        converter.restore_order(row, events, fills)
+    strategies = [s.strategy_id for s in await repository.list_strategies()]
+    positions: list[PositionRow] = []
+    for sid in [ACCOUNT, *strategies]:
+        positions.extend(await repository.latest_positions(sid))
+    equity = await repository.latest_equity(ACCOUNT)
+    converter.restore_snapshots(positions, equity)
+    return Restored(open_orders=orders, positions=positions, equity=equity)
+
+
 __all__ = [
     "RECORDED_TOPICS",
     "STRATEGY_STATUS",
+    "Restored",
     "StorageSink",
     "record_strategy",
+    "restore_converter",
     "save_strategy_state",
 ]

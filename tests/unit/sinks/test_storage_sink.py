@@ -13,7 +13,12 @@ from pi5trading.events import STRATEGY_STATUS, StrategyStatus
 from pi5trading.orders import OrderEvent
 from pi5trading.portfolio import PositionEvent
 from pi5trading.sinks.records import ACCOUNT, RecordConverter
-from pi5trading.sinks.storage import StorageSink, record_strategy, save_strategy_state
+from pi5trading.sinks.storage import (
+    StorageSink,
+    record_strategy,
+    restore_converter,
+    save_strategy_state,
+)
 from pi5trading.storage import EventWriter, Journal, SqlRepository
 from pi5trading.storage.migrate import migrate
 from pi5trading.storage.repository import create_breaker
@@ -140,6 +145,36 @@ async def test_replayed_events_are_stored_once(
     # A restarted node replays the same events through a fresh sink: nothing doubles.
     await publish(run, sink_for(repo, tmp_path))
     assert [await count(repo, t) for t in tables] == first
+
+
+async def test_restart_restores_numbering_and_drops_replays(
+    run: Recorded, repo: SqlRepository, tmp_path: Path
+) -> None:
+    tables = ("bars", "orders", "order_events", "fills", "position_snapshots", "equity_snapshots")
+    clean_repo_path = tmp_path / "clean"
+    clean_repo_path.mkdir()
+    # Reference: one uninterrupted run into its own database.
+    driver = await SqliteDriver.open(clean_repo_path / "t.db")
+    await migrate(driver)
+    clean = SqlRepository(driver, create_breaker())
+    await publish(run, sink_for(clean, clean_repo_path))
+    want = [await count(clean, t) for t in tables]
+    want_orders = {o.order_id: o for o in await clean.list_orders(limit=10_000)}
+    await clean.close()
+
+    # Crash after the first 60 %, with an order open: restart, restore, replay the last
+    # 20 % of what the first process saw, then go on.
+    cut = len(run.messages) * 6 // 10
+    first = Recorded(messages=run.messages[:cut])
+    await publish(first, sink_for(repo, tmp_path))
+    sink = sink_for(repo, tmp_path)
+    restored = await restore_converter(repo, sink.converter)
+    assert restored.open_orders or restored.positions
+    await publish(Recorded(messages=run.messages[cut * 8 // 10 :]), sink)
+    assert sink.converter.replays_dropped > 0
+    assert [await count(repo, t) for t in tables] == want
+    got_orders = {o.order_id: o for o in await repo.list_orders(limit=10_000)}
+    assert got_orders == want_orders
 
 
 async def test_without_order_terms_lifecycle_and_fills_still_land(
