@@ -280,21 +280,7 @@ class RecordConverter:
 
     def convert_into(self, m: object, out: list[EngineEvent]) -> None:
         # Most frequent first: market data, then the order lifecycle.
-        if isinstance(m, _core.Bar):
-            bt = m.bar_type
-            out.append(
-                BarRow(
-                    bt.symbol,
-                    bt.interval,
-                    m.ts_event - bt.interval_ns,  # stored by open time, the engine's is the close
-                    m.open.as_decimal(),
-                    m.high.as_decimal(),
-                    m.low.as_decimal(),
-                    m.close.as_decimal(),
-                    m.volume.as_decimal(),
-                )
-            )
-        elif isinstance(m, _core.QuoteTick):
+        if isinstance(m, _core.QuoteTick):
             sym, ts = m.symbol, m.ts_event
             last = self._quote_seq.get(sym)
             seq = last[1] + 1 if last is not None and last[0] == ts else 0
@@ -308,6 +294,20 @@ class RecordConverter:
                     m.ask.as_decimal(),
                     m.bid_size.as_decimal(),
                     m.ask_size.as_decimal(),
+                )
+            )
+        elif isinstance(m, _core.Bar):
+            bt = m.bar_type
+            out.append(
+                BarRow(
+                    bt.symbol,
+                    bt.interval,
+                    m.ts_event - bt.interval_ns,  # stored by open time, the engine's is the close
+                    m.open.as_decimal(),
+                    m.high.as_decimal(),
+                    m.low.as_decimal(),
+                    m.close.as_decimal(),
+                    m.volume.as_decimal(),
                 )
             )
         elif isinstance(m, _core.TradeTick):

@@ -120,8 +120,11 @@ class StorageSink:
         Conversion to records happens in the sink's task, between the node's steps, so the
         feed-to-order path does not pay for it."""
         self.received += len(messages)
-        self._backlog.extend(messages)
-        self._signal()
+        backlog = self._backlog
+        if not backlog:
+            # Only the first payload of a backlog wakes the task; it takes all of them.
+            self._signal()
+        backlog.extend(messages)
 
     # -- async side --
 
