@@ -82,6 +82,25 @@ OUT_OF_RANGE = [
     ("PI5_DATABASE__COMPRESS_AFTER_DAYS", "-1", "expected a whole number from 0 to 36500"),
     ("PI5_DATABASE__MARKET_DATA_RETENTION_DAYS", "x", "expected a whole number from 0 to 36500"),
     ("PI5_DATABASE__AUDIT_RETENTION_DAYS", "1.5", "expected a whole number from 0 to 36500"),
+    (
+        "PI5_REDIS__URL",
+        "http://x",
+        "expected redis://host:port/db, rediss://… (TLS), unix:///path or empty",
+    ),
+    (
+        "PI5_REDIS__KEY_PREFIX",
+        "a b",
+        "expected letters, digits, '_', '.' or '-' (at least one)",
+    ),
+    ("PI5_SINKS__RECORD_BARS", "maybe", "expected true or false"),
+    ("PI5_SINKS__RECORD_QUOTES", "2", "expected true or false"),
+    ("PI5_SINKS__RECORD_TRADES", "yes please", "expected true or false"),
+    ("PI5_SINKS__BACKLOG_MAX", "0", "expected a whole number from 1 to 2147483647"),
+    ("PI5_SINKS__CACHE", "x", "expected true or false"),
+    ("PI5_SINKS__CACHE_COPY_INTERVAL_S", "0", "expected a number > 0, at most 86400"),
+    ("PI5_SINKS__CHANNELS", "x", "expected true or false"),
+    ("PI5_SINKS__CHANNEL_QUEUE", "-1", "expected a whole number from 1 to 2147483647"),
+    ("PI5_SINKS__METRICS", "x", "expected true or false"),
 ]
 
 
