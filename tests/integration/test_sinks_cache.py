@@ -64,3 +64,31 @@ async def test_redis_restart_is_recopied_in_full(redis_server: RedisServer) -> N
         if redis_server._proc is None:
             redis_server.start()
         await client.aclose()
+
+
+async def test_open_sinks_with_redis_configured(redis_server: RedisServer) -> None:
+    from pi5trading.config import load_settings
+    from pi5trading.sinks.channels import RedisChannels
+    from pi5trading.sinks.wiring import open_sinks
+
+    settings = load_settings(
+        {"PI5_REDIS__URL": redis_server.url, "PI5_REDIS__KEY_PREFIX": "wired"}, dotenv_path=None
+    )
+    bus = Bus()
+    sinks = await open_sinks(settings, bus)
+    assert isinstance(sinks.cache, RedisLatestState)
+    assert isinstance(sinks.channels, RedisChannels)
+    client = sinks.channels.subscribe(["account.equity"])
+    await client.ready.wait()
+    run, messages = scenario()
+    feed(bus, messages)
+    await sinks.flush()
+    first = await client.get()
+    assert b'"type":"equity"' in first
+    await sinks.close()
+    reader_client = aioredis.from_url(redis_server.url)
+    try:
+        reader = RedisLatestState.reader(reader_client, prefix="wired")
+        await check_state(reader, run, messages)
+    finally:
+        await reader_client.aclose()
