@@ -3,6 +3,8 @@ second client (as the API process would), one pipeline per copy, and a Redis res
 
 from __future__ import annotations
 
+import os
+
 import anyio.to_thread
 import pytest
 import redis.asyncio as aioredis
@@ -72,7 +74,12 @@ async def test_open_sinks_with_redis_configured(redis_server: RedisServer) -> No
     from pi5trading.sinks.wiring import open_sinks
 
     settings = load_settings(
-        {"PI5_REDIS__URL": redis_server.url, "PI5_REDIS__KEY_PREFIX": "wired"}, dotenv_path=None
+        {
+            **os.environ,  # the test's private PI5_DATA_DIR
+            "PI5_REDIS__URL": redis_server.url,
+            "PI5_REDIS__KEY_PREFIX": "wired",
+        },
+        dotenv_path=None,
     )
     bus = Bus()
     sinks = await open_sinks(settings, bus)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
@@ -56,6 +57,7 @@ async def test_the_embedded_sinks_record_cache_publish_and_count() -> None:
 async def test_switched_off_parts_are_not_built_or_recorded() -> None:
     settings = load_settings(
         {
+            **os.environ,  # the test's private PI5_DATA_DIR
             "PI5_SINKS__CACHE": "false",
             "PI5_SINKS__CHANNELS": "false",
             "PI5_SINKS__METRICS": "false",
