@@ -105,85 +105,62 @@ class LatestState(Protocol):
 
 
 class MemoryLatestState:
-    """In the node's process (the embedded default)."""
+    """In the node's process (the embedded default).
+
+    The bus handler only files each payload under its key (a dictionary store per event);
+    the exact ``Decimal`` views are made when someone reads them."""
 
     def __init__(self) -> None:
-        self._prices: dict[str, LatestPrice] = {}
-        self._positions: dict[tuple[str, str], PositionState] = {}
-        self._portfolio: PortfolioSnapshot | None = None
-        self._strategies: dict[str, StrategyInfo] = {}
+        self._prices: dict[str, object] = {}
+        self._positions: dict[tuple[str, str], _core.PositionEvent] = {}
+        self._portfolio: EquitySample | None = None
+        self._strategies: dict[str, StrategyStatus] = {}
 
     def subscribe(self, bus: _core.Bus, priority: int = -100) -> list[int]:
         return [bus.subscribe(p, self.on_messages, priority, batch=True) for p in CACHED_TOPICS]
 
     def on_messages(self, messages: Sequence[object]) -> None:
+        prices = self._prices
         for m in messages:
-            self._apply(m)
+            if isinstance(m, _core.QuoteTick | _core.TradeTick):
+                # Ticks of one symbol arrive in time order (the ingest queue sees to it).
+                sym = m.symbol
+                prices[sym] = m
+                self._changed_price(sym)
+            elif isinstance(m, _core.Bar):
+                # A bar is stamped at its close and can arrive after quotes of the next
+                # minute: it replaces only an older price.
+                sym = m.symbol
+                old = prices.get(sym)
+                if old is None or old.ts_event <= m.ts_event:  # type: ignore[attr-defined]
+                    prices[sym] = m
+                    self._changed_price(sym)
+            elif isinstance(m, _core.PositionEvent):
+                key = (m.strategy_id or ACCOUNT, m.instrument)
+                self._positions[key] = m
+                self._changed_position(key)
+            elif isinstance(m, EquitySample):
+                self._portfolio = m
+                self._changed_portfolio()
+            elif isinstance(m, StrategyStatus):
+                if m.status == "removed":
+                    self._strategies.pop(m.strategy_id, None)
+                else:
+                    self._strategies[m.strategy_id] = m
+                self._changed_strategy(m.strategy_id, m.status == "removed")
 
-    def _apply(self, m: object) -> None:
-        if isinstance(m, _core.QuoteTick):
-            bid, ask = m.bid.as_decimal(), m.ask.as_decimal()
-            self._set_price(
-                LatestPrice(
-                    symbol=m.symbol,
-                    ts_ns=m.ts_event,
-                    price=(bid + ask) / _TWO,
-                    source="quote",
-                    bid=bid,
-                    ask=ask,
-                )
-            )
-        elif isinstance(m, _core.TradeTick):
-            self._set_price(
-                LatestPrice(
-                    symbol=m.symbol, ts_ns=m.ts_event, price=m.price.as_decimal(), source="trade"
-                )
-            )
-        elif isinstance(m, _core.Bar):
-            self._set_price(
-                LatestPrice(
-                    symbol=m.symbol, ts_ns=m.ts_event, price=m.close.as_decimal(), source="bar"
-                )
-            )
-        elif isinstance(m, _core.PositionEvent):
-            sid = m.strategy_id or ACCOUNT
-            self._set_position(
-                PositionState(
-                    strategy_id=sid,
-                    instrument=m.instrument,
-                    ts_ns=m.ts,
-                    quantity=m.quantity,
-                    avg_price=m.avg_px,
-                    realised_pnl=m.realised_pnl,
-                )
-            )
-        elif isinstance(m, EquitySample):
-            self._set_portfolio(
-                PortfolioSnapshot(ts_ns=m.ts, cash=m.cash, equity=m.equity, currency=m.currency)
-            )
-        elif isinstance(m, StrategyStatus):
-            self._set_strategy(
-                StrategyInfo(strategy_id=m.strategy_id, ts_ns=m.ts, status=m.status, error=m.error)
-            )
+    # Change hooks: the Redis store notes what to copy.
+    def _changed_price(self, symbol: str) -> None:
+        pass
 
-    # Setters are the hook the Redis store uses to note what changed.
-    def _set_price(self, p: LatestPrice) -> None:
-        old = self._prices.get(p.symbol)
-        # A bar is stamped at its close and can arrive after quotes of the next minute.
-        if old is None or old.ts_ns <= p.ts_ns:
-            self._prices[p.symbol] = p
+    def _changed_position(self, key: tuple[str, str]) -> None:
+        pass
 
-    def _set_position(self, p: PositionState) -> None:
-        self._positions[(p.strategy_id, p.instrument)] = p
+    def _changed_portfolio(self) -> None:
+        pass
 
-    def _set_portfolio(self, p: PortfolioSnapshot) -> None:
-        self._portfolio = p
-
-    def _set_strategy(self, s: StrategyInfo) -> None:
-        if s.status == "removed":
-            self._strategies.pop(s.strategy_id, None)
-        else:
-            self._strategies[s.strategy_id] = s
+    def _changed_strategy(self, strategy_id: str, removed: bool) -> None:
+        pass
 
     async def start(self) -> None:
         return None
@@ -195,23 +172,66 @@ class MemoryLatestState:
         return None
 
     async def prices(self) -> dict[str, LatestPrice]:
-        return dict(self._prices)
+        return {s: latest_price(m) for s, m in self._prices.items()}
 
     async def price(self, symbol: str) -> LatestPrice | None:
-        return self._prices.get(symbol)
+        m = self._prices.get(symbol)
+        return None if m is None else latest_price(m)
 
     async def positions(self, strategy_id: str | None = None) -> list[PositionState]:
         return [
-            p
+            position_state(p)
             for k, p in sorted(self._positions.items())
             if strategy_id is None or k[0] == strategy_id
         ]
 
     async def portfolio(self) -> PortfolioSnapshot | None:
-        return self._portfolio
+        p = self._portfolio
+        return None if p is None else portfolio_snapshot(p)
 
     async def strategies(self) -> dict[str, StrategyInfo]:
-        return dict(self._strategies)
+        return {k: strategy_info(v) for k, v in self._strategies.items()}
+
+
+def latest_price(m: object) -> LatestPrice:
+    if isinstance(m, _core.QuoteTick):
+        bid, ask = m.bid.as_decimal(), m.ask.as_decimal()
+        return LatestPrice(
+            symbol=m.symbol,
+            ts_ns=m.ts_event,
+            price=(bid + ask) / _TWO,
+            source="quote",
+            bid=bid,
+            ask=ask,
+        )
+    if isinstance(m, _core.TradeTick):
+        return LatestPrice(
+            symbol=m.symbol, ts_ns=m.ts_event, price=m.price.as_decimal(), source="trade"
+        )
+    if isinstance(m, _core.Bar):
+        return LatestPrice(
+            symbol=m.symbol, ts_ns=m.ts_event, price=m.close.as_decimal(), source="bar"
+        )
+    raise TypeError(f"not a price: {type(m).__name__}")
+
+
+def position_state(m: _core.PositionEvent) -> PositionState:
+    return PositionState(
+        strategy_id=m.strategy_id or ACCOUNT,
+        instrument=m.instrument,
+        ts_ns=m.ts,
+        quantity=m.quantity,
+        avg_price=m.avg_px,
+        realised_pnl=m.realised_pnl,
+    )
+
+
+def portfolio_snapshot(m: EquitySample) -> PortfolioSnapshot:
+    return PortfolioSnapshot(ts_ns=m.ts, cash=m.cash, equity=m.equity, currency=m.currency)
+
+
+def strategy_info(m: StrategyStatus) -> StrategyInfo:
+    return StrategyInfo(strategy_id=m.strategy_id, ts_ns=m.ts, status=m.status, error=m.error)
 
 
 class RedisLatestState(MemoryLatestState):
@@ -244,29 +264,25 @@ class RedisLatestState(MemoryLatestState):
     def key(self, name: str) -> str:
         return f"{self.prefix}:{name}"
 
-    def _set_price(self, p: LatestPrice) -> None:
-        super()._set_price(p)
-        self._dirty_prices.add(p.symbol)
+    def _changed_price(self, symbol: str) -> None:
+        self._dirty_prices.add(symbol)
         self._poke()
 
-    def _set_position(self, p: PositionState) -> None:
-        super()._set_position(p)
-        self._dirty_positions.add((p.strategy_id, p.instrument))
+    def _changed_position(self, key: tuple[str, str]) -> None:
+        self._dirty_positions.add(key)
         self._poke()
 
-    def _set_portfolio(self, p: PortfolioSnapshot) -> None:
-        super()._set_portfolio(p)
+    def _changed_portfolio(self) -> None:
         self._dirty_portfolio = True
         self._poke()
 
-    def _set_strategy(self, s: StrategyInfo) -> None:
-        super()._set_strategy(s)
-        if s.status == "removed":
-            self._removed_strategies.add(s.strategy_id)
-            self._dirty_strategies.discard(s.strategy_id)
+    def _changed_strategy(self, strategy_id: str, removed: bool) -> None:
+        if removed:
+            self._removed_strategies.add(strategy_id)
+            self._dirty_strategies.discard(strategy_id)
         else:
-            self._dirty_strategies.add(s.strategy_id)
-            self._removed_strategies.discard(s.strategy_id)
+            self._dirty_strategies.add(strategy_id)
+            self._removed_strategies.discard(strategy_id)
         self._poke()
 
     def _mark_all(self) -> None:
@@ -306,7 +322,7 @@ class RedisLatestState(MemoryLatestState):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # Redis down: the dirty marks stay, the next tick retries.
+                # Redis down: everything is marked to copy again; the next tick retries.
                 self.copy_failures += 1
                 log.warning("latest state not copied to Redis: %s", exc)
                 await asyncio.sleep(self.interval_s)
@@ -323,18 +339,23 @@ class RedisLatestState(MemoryLatestState):
         try:
             pipe = self.client.pipeline(transaction=False)
             if prices:
-                pipe.hset(self.key("prices"), mapping={s: enc(self._prices[s]) for s in prices})
+                pipe.hset(
+                    self.key("prices"),
+                    mapping={s: enc(latest_price(self._prices[s])) for s in prices},
+                )
             if positions:
                 pipe.hset(
                     self.key("positions"),
-                    mapping={f"{k[0]}|{k[1]}": enc(self._positions[k]) for k in positions},
+                    mapping={
+                        f"{k[0]}|{k[1]}": enc(position_state(self._positions[k])) for k in positions
+                    },
                 )
             if portfolio and self._portfolio is not None:
-                pipe.hset(self.key("portfolio"), ACCOUNT, enc(self._portfolio))
+                pipe.hset(self.key("portfolio"), ACCOUNT, enc(portfolio_snapshot(self._portfolio)))
             if strategies:
                 pipe.hset(
                     self.key("strategies"),
-                    mapping={s: enc(self._strategies[s]) for s in strategies},
+                    mapping={s: enc(strategy_info(self._strategies[s])) for s in strategies},
                 )
             if removed:
                 pipe.hdel(self.key("strategies"), *removed)

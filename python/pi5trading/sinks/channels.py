@@ -131,11 +131,18 @@ class Subscription:
 class Channels:
     """In-process fan-out (see the module doc)."""
 
-    def __init__(self, *, max_queue: int = 1000) -> None:
+    def __init__(self, *, max_queue: int = 1000, max_outbox: int = 100_000) -> None:
         self.max_queue = max_queue
+        self.max_outbox = max_outbox
         self._subs: dict[int, Subscription] = {}
         self._by_topic: dict[str, list[Subscription]] = {}
+        self._outbox: list[object] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self.published = 0
+        self.lost = 0
+        """Events not published: the fan-out fell ``max_outbox`` behind, or Redis was down."""
         self.dropped_clients = 0
         self.drop_reasons: list[str] = []
         self.on_drop: Callable[[Subscription], None] | None = None
@@ -180,26 +187,72 @@ class Channels:
     ) -> list[int]:
         return [bus.subscribe(p, self.on_messages, -100, batch=True) for p in patterns]
 
+    def _listening(self) -> bool:
+        return bool(self._subs)
+
     def on_messages(self, messages: Sequence[object]) -> None:
-        if not self._subs:
-            return  # nobody listens: not even the encoding is paid
-        for m in messages:
+        """Queue the payloads for the fan-out task: O(1) on the node's thread. Converting
+        and encoding happen between the node's steps, once per message however many
+        clients get it."""
+        if not self._listening():
+            return  # nobody listens: nothing is kept, nothing encoded
+        outbox = self._outbox
+        if len(outbox) >= self.max_outbox:
+            self.lost += len(messages)
+            return
+        outbox.extend(messages)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="pi5trading-channels")
+
+    async def _run(self) -> None:
+        while not self._closing:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("channels: fan-out failed")
+
+    async def flush(self) -> None:
+        """Fan out everything queued so far."""
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            await self._send(batch)
+
+    async def _send(self, batch: list[object]) -> None:
+        for i, m in enumerate(batch):
             msg = to_message(m)
             if msg is None:
                 continue
             targets = self._targets(msg.topic)
             if targets:
                 self.deliver(msg.topic, ENCODER.encode(msg), targets)
+            if i % 1000 == 999:
+                await asyncio.sleep(0)  # let the node and the clients run
 
     def deliver(self, topic: str, data: bytes, targets: list[Subscription] | None = None) -> None:
         self.published += 1
         for sub in list(targets if targets is not None else self._targets(topic)):
             sub.offer(data)
 
-    async def start(self) -> None:
-        return None
+    async def _stop_task(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
     async def close(self) -> None:
+        """Fan out what is queued, then end every subscription."""
+        await self.flush()
+        await self._stop_task()
         for sub in list(self._subs.values()):
             sub.close("the node is shutting down")
 
@@ -213,50 +266,33 @@ class RedisChannels(Channels):
         super().__init__(max_queue=max_queue)
         self.client = client
         self.prefix = prefix
-        self._outbox: list[tuple[str, bytes]] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._readers: dict[int, asyncio.Task[None]] = {}
-        self._closing = False
-        self.lost = 0
-        """Messages not published because Redis was unreachable."""
 
     def channel(self, topic: str) -> str:
         return f"{self.prefix}:{topic}"
 
     # -- the node's side: publish --
 
-    def on_messages(self, messages: Sequence[object]) -> None:
-        for m in messages:
+    def _listening(self) -> bool:
+        return True  # clients in other processes: always publish
+
+    async def _send(self, batch: list[object]) -> None:
+        payloads = []
+        for m in batch:
             msg = to_message(m)
             if msg is not None:
-                self._outbox.append((msg.topic, ENCODER.encode(msg)))
-        if self._outbox and not self._wake.is_set():
-            self._wake.set()
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="pi5trading-channels")
-
-    async def flush(self) -> None:
-        batch, self._outbox = self._outbox, []
-        if not batch:
+                payloads.append((msg.topic, ENCODER.encode(msg)))
+        if not payloads:
             return
         try:
             pipe = self.client.pipeline(transaction=False)
-            for topic, data in batch:
+            for topic, data in payloads:
                 pipe.publish(self.channel(topic), data)
             await pipe.execute()
-            self.published += len(batch)
+            self.published += len(payloads)
         except Exception as exc:
-            self.lost += len(batch)
-            log.warning("%d channel messages lost: Redis unreachable (%s)", len(batch), exc)
-
-    async def _run(self) -> None:
-        while not self._closing:
-            await self._wake.wait()
-            self._wake.clear()
-            await self.flush()
+            self.lost += len(payloads)
+            log.warning("%d channel messages lost: Redis unreachable (%s)", len(payloads), exc)
 
     # -- clients: through Redis --
 
@@ -301,14 +337,6 @@ class RedisChannels(Channels):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
-        await self.flush()
-        self._closing = True
-        if self._task is not None:
-            self._wake.set()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
         readers = list(self._readers.values())
         await super().close()
         for r in readers:

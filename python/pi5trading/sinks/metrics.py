@@ -75,16 +75,14 @@ class NodeMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.events = Counter("pi5_events", "Events the node published", ["topic"], registry=r)
-        self.orders = Counter("pi5_orders", "Order lifecycle events", ["kind"], registry=r)
-        self.fills = Counter("pi5_fills", "Fills", ["side"], registry=r)
-        self.denials = Counter("pi5_denials", "Orders denied by risk", ["code"], registry=r)
-        self.risk_changes = Counter(
-            "pi5_risk_state_changes", "Trading state changes", ["to_state"], registry=r
-        )
-        self.strategy_status = Counter(
-            "pi5_strategy_status", "Strategy status changes", ["status"], registry=r
-        )
+        # Event counts are plain dicts, turned into Prometheus counters at scrape time:
+        # the per-event cost is one dictionary increment, no label lookup or lock.
+        self.events: dict[str, int] = {}
+        self.orders: dict[str, int] = {}
+        self.fills: dict[str, int] = {}
+        self.denials: dict[str, int] = {}
+        self.risk_changes: dict[str, int] = {}
+        self.strategy_status: dict[str, int] = {}
         self.batch_seconds = Histogram(
             "pi5_writer_batch_seconds",
             "One database write of a batch of events",
@@ -103,7 +101,7 @@ class NodeMetrics:
         self.feed_stat = Gauge(
             "pi5_feed_stat", "A statistic a feed reports", ["feed", "name"], registry=r
         )
-        self._sources = _Sources()
+        self._sources = _Sources(self)
         r.register(self._sources)
 
     # -- the bus --
@@ -113,9 +111,7 @@ class NodeMetrics:
         return [bus.subscribe(p, self.on_messages, 1000, batch=True) for p in COUNTED_TOPICS]
 
     def on_messages(self, messages: Sequence[object]) -> None:
-        topics: dict[str, int] = {}
-        kinds: dict[str, int] = {}
-        sides: dict[str, int] = {}
+        events = self.events
         for m in messages:
             if isinstance(m, _core.QuoteTick):
                 t = "quotes"
@@ -125,13 +121,13 @@ class NodeMetrics:
                 t = "trades"
             elif isinstance(m, _core.OrderEvent):
                 t = "orders"
-                kinds[m.kind] = kinds.get(m.kind, 0) + 1
+                _inc(self.orders, m.kind)
                 f = m.fill
                 if f is not None:
-                    sides[f.side] = sides.get(f.side, 0) + 1
+                    _inc(self.fills, f.side)
                 d = m.denial
                 if d is not None and m.kind == "denied":
-                    self.denials.labels(d.code).inc()
+                    _inc(self.denials, d.code)
             elif isinstance(m, _core.PositionEvent):
                 t = "positions"
             elif isinstance(m, EquitySample):
@@ -139,22 +135,16 @@ class NodeMetrics:
             elif isinstance(m, _core.RiskEvent):
                 t = "risk"
                 if m.kind == "state_changed" and m.to_state is not None:
-                    self.risk_changes.labels(m.to_state).inc()
+                    _inc(self.risk_changes, m.to_state)
             elif isinstance(m, StrategyStatus):
                 t = "strategies"
-                self.strategy_status.labels(m.status).inc()
+                _inc(self.strategy_status, m.status)
             elif isinstance(m, FeedStatus):
                 t = "feeds"
                 self.observe_feed_status(m.feed, m.status)
             else:
                 continue  # an Order's terms, or anything else: not an event
-            topics[t] = topics.get(t, 0) + 1
-        for t, n in topics.items():
-            self.events.labels(t).inc(n)
-        for k, n in kinds.items():
-            self.orders.labels(k).inc(n)
-        for s, n in sides.items():
-            self.fills.labels(s).inc(n)
+            events[t] = events.get(t, 0) + 1
 
     # -- hooks for the other parts --
 
@@ -190,15 +180,33 @@ class NodeMetrics:
         return generate_latest(self.registry)
 
 
+def _inc(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
+
+
 class _Sources(Collector):
     """Gauges read at scrape time from the objects that own the numbers."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: NodeMetrics) -> None:
+        self.metrics = metrics
         self.writer: EventWriter | None = None
         self.backlog: Callable[[], int] | None = None
         self.clients: Callable[[], int] | None = None
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        m = self.metrics
+        for name, doc, label, counts in (
+            ("pi5_events", "Events the node published", "topic", m.events),
+            ("pi5_orders", "Order lifecycle events", "kind", m.orders),
+            ("pi5_fills", "Fills", "side", m.fills),
+            ("pi5_denials", "Orders denied by risk", "code", m.denials),
+            ("pi5_risk_state_changes", "Trading state changes", "to_state", m.risk_changes),
+            ("pi5_strategy_status", "Strategy status changes", "status", m.strategy_status),
+        ):
+            family = CounterMetricFamily(name, doc, labels=[label])
+            for value, n in sorted(counts.items()):
+                family.add_metric([value], n)
+            yield family
         if self.writer is not None:
             s = self.writer.stats()
             yield GaugeMetricFamily("pi5_writer_buffered", "Events in the writer", s.buffered)

@@ -80,6 +80,7 @@ async def test_many_subscribers_get_their_topics_and_a_slow_one_is_dropped() -> 
     channels = Channels(max_queue=50)
     bus = Bus()
     channels.subscribe_bus(bus)
+    await channels.start()
     quotes = [channels.subscribe(["data.quotes.*"]) for _ in range(20)]
     s01 = channels.subscribe(["data.quotes.S01", "data.bars.S01.>"])
     orders = channels.subscribe(["orders.>"])
@@ -125,4 +126,5 @@ async def test_many_subscribers_get_their_topics_and_a_slow_one_is_dropped() -> 
 async def test_without_clients_nothing_is_encoded() -> None:
     channels = Channels()
     channels.on_messages([p for _, p in market_data(100)])
+    await channels.flush()
     assert channels.published == 0

@@ -88,6 +88,7 @@ async def test_writer_batches_and_dropped_clients(tmp_path: Path) -> None:
     for topic, payload in market_data(1000):
         bus.publish(topic, payload)
     await sink.close()
+    await channels.flush()
     got = samples(metrics)
     await repo.close()
     assert got[("pi5_writer_written_total", ())] == 1000
