@@ -123,13 +123,16 @@ class MemoryLatestState:
         prices = self._prices
         for m in messages:
             if isinstance(m, _core.QuoteTick | _core.TradeTick):
-                # Ticks of one symbol arrive in time order (the ingest queue sees to it).
+                # The newest by time wins. Ticks of one symbol arrive in time order (the
+                # ingest queue sees to it), so only a bar's time needs comparing.
                 sym = m.symbol
-                prices[sym] = m
-                self._changed_price(sym)
+                old = prices.get(sym)
+                if type(old) is not _core.Bar or old.ts_event <= m.ts_event:
+                    prices[sym] = m
+                    self._changed_price(sym)
             elif isinstance(m, _core.Bar):
-                # A bar is stamped at its close and can arrive after quotes of the next
-                # minute: it replaces only an older price.
+                # A bar is stamped at its close, which can be later or earlier than the
+                # ticks around it.
                 sym = m.symbol
                 old = prices.get(sym)
                 if old is None or old.ts_event <= m.ts_event:  # type: ignore[attr-defined]
