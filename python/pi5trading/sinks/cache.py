@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final, Literal, Protocol
@@ -174,8 +175,11 @@ class MemoryLatestState:
     async def close(self) -> None:
         return None
 
+    # Reads run on the event loop while the engine thread writes: each starts from a copy
+    # (``dict(d)`` is one C call, so it never sees a dictionary mid-change).
+
     async def prices(self) -> dict[str, LatestPrice]:
-        return {s: latest_price(m) for s, m in self._prices.items()}
+        return {s: latest_price(m) for s, m in dict(self._prices).items()}
 
     async def price(self, symbol: str) -> LatestPrice | None:
         m = self._prices.get(symbol)
@@ -184,7 +188,7 @@ class MemoryLatestState:
     async def positions(self, strategy_id: str | None = None) -> list[PositionState]:
         return [
             position_state(p)
-            for k, p in sorted(self._positions.items())
+            for k, p in sorted(dict(self._positions).items())
             if strategy_id is None or k[0] == strategy_id
         ]
 
@@ -193,7 +197,7 @@ class MemoryLatestState:
         return None if p is None else portfolio_snapshot(p)
 
     async def strategies(self) -> dict[str, StrategyInfo]:
-        return {k: strategy_info(v) for k, v in self._strategies.items()}
+        return {k: strategy_info(v) for k, v in dict(self._strategies).items()}
 
 
 def latest_price(m: object) -> LatestPrice:
@@ -253,8 +257,9 @@ class RedisLatestState(MemoryLatestState):
         self._dirty_portfolio = False
         self._dirty_strategies: set[str] = set()
         self._removed_strategies: set[str] = set()
+        self._marks = threading.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
         self._closed = False
         self.copies = 0
         self.copy_failures = 0
@@ -267,36 +272,36 @@ class RedisLatestState(MemoryLatestState):
     def key(self, name: str) -> str:
         return f"{self.prefix}:{name}"
 
+    # Marks are set on the engine thread and taken by the copy task: under one lock, so a
+    # swap never loses a mark. The task copies every ``interval_s``; it is not woken per
+    # event (waking a loop from another thread costs more than the mark).
+
     def _changed_price(self, symbol: str) -> None:
-        self._dirty_prices.add(symbol)
-        self._poke()
+        with self._marks:
+            self._dirty_prices.add(symbol)
 
     def _changed_position(self, key: tuple[str, str]) -> None:
-        self._dirty_positions.add(key)
-        self._poke()
+        with self._marks:
+            self._dirty_positions.add(key)
 
     def _changed_portfolio(self) -> None:
         self._dirty_portfolio = True
-        self._poke()
 
     def _changed_strategy(self, strategy_id: str, removed: bool) -> None:
-        if removed:
-            self._removed_strategies.add(strategy_id)
-            self._dirty_strategies.discard(strategy_id)
-        else:
-            self._dirty_strategies.add(strategy_id)
-            self._removed_strategies.discard(strategy_id)
-        self._poke()
+        with self._marks:
+            if removed:
+                self._removed_strategies.add(strategy_id)
+                self._dirty_strategies.discard(strategy_id)
+            else:
+                self._dirty_strategies.add(strategy_id)
+                self._removed_strategies.discard(strategy_id)
 
     def _mark_all(self) -> None:
-        self._dirty_prices = set(self._prices)
-        self._dirty_positions = set(self._positions)
-        self._dirty_portfolio = self._portfolio is not None
-        self._dirty_strategies = set(self._strategies)
-
-    def _poke(self) -> None:
-        if not self._wake.is_set():
-            self._wake.set()
+        with self._marks:
+            self._dirty_prices = set(dict(self._prices))
+            self._dirty_positions = set(dict(self._positions))
+            self._dirty_portfolio = self._portfolio is not None
+            self._dirty_strategies = set(dict(self._strategies))
 
     async def start(self) -> None:
         if self._task is None:
@@ -309,7 +314,7 @@ class RedisLatestState(MemoryLatestState):
     async def close(self) -> None:
         self._closed = True
         if self._task is not None:
-            self._wake.set()
+            self._stop.set()
             await self._task
             self._task = None
         with contextlib.suppress(Exception):
@@ -318,8 +323,7 @@ class RedisLatestState(MemoryLatestState):
     async def _run(self) -> None:
         while not self._closed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
-            self._wake.clear()
+                await asyncio.wait_for(self._stop.wait(), self.interval_s)
             try:
                 await self._copy()
             except asyncio.CancelledError:
@@ -331,11 +335,19 @@ class RedisLatestState(MemoryLatestState):
                 await asyncio.sleep(self.interval_s)
 
     async def _copy(self) -> None:
-        prices, self._dirty_prices = self._dirty_prices, set()
-        positions, self._dirty_positions = self._dirty_positions, set()
-        portfolio, self._dirty_portfolio = self._dirty_portfolio, False
-        strategies, self._dirty_strategies = self._dirty_strategies, set()
-        removed, self._removed_strategies = self._removed_strategies, set()
+        with self._marks:
+            prices, self._dirty_prices = self._dirty_prices, set()
+            positions, self._dirty_positions = self._dirty_positions, set()
+            portfolio, self._dirty_portfolio = self._dirty_portfolio, False
+            strategies, self._dirty_strategies = self._dirty_strategies, set()
+            removed, self._removed_strategies = self._removed_strategies, set()
+        # The payloads, as they are now (the engine thread may replace them meanwhile).
+        price_of, position_of, strategy_of = (
+            dict(self._prices),
+            dict(self._positions),
+            dict(self._strategies),
+        )
+        snapshot = self._portfolio
         if not (prices or positions or portfolio or strategies or removed):
             return
         enc = msgspec.json.encode
@@ -344,21 +356,25 @@ class RedisLatestState(MemoryLatestState):
             if prices:
                 pipe.hset(
                     self.key("prices"),
-                    mapping={s: enc(latest_price(self._prices[s])) for s in prices},
+                    mapping={s: enc(latest_price(price_of[s])) for s in prices},
                 )
             if positions:
                 pipe.hset(
                     self.key("positions"),
                     mapping={
-                        f"{k[0]}|{k[1]}": enc(position_state(self._positions[k])) for k in positions
+                        f"{k[0]}|{k[1]}": enc(position_state(position_of[k])) for k in positions
                     },
                 )
-            if portfolio and self._portfolio is not None:
-                pipe.hset(self.key("portfolio"), ACCOUNT, enc(portfolio_snapshot(self._portfolio)))
+            if portfolio and snapshot is not None:
+                pipe.hset(self.key("portfolio"), ACCOUNT, enc(portfolio_snapshot(snapshot)))
             if strategies:
                 pipe.hset(
                     self.key("strategies"),
-                    mapping={s: enc(strategy_info(self._strategies[s])) for s in strategies},
+                    mapping={
+                        s: enc(strategy_info(strategy_of[s]))
+                        for s in strategies
+                        if s in strategy_of
+                    },
                 )
             if removed:
                 pipe.hdel(self.key("strategies"), *removed)
@@ -366,7 +382,8 @@ class RedisLatestState(MemoryLatestState):
         except BaseException:
             # Redis may have restarted empty (it keeps nothing on disk by default): copy
             # everything at the next attempt, not only what changed.
-            self._removed_strategies |= {x for x in removed if x not in self._strategies}
+            with self._marks:
+                self._removed_strategies |= {x for x in removed if x not in strategy_of}
             self._mark_all()
             raise
         self.copies += 1

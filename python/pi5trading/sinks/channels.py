@@ -12,7 +12,9 @@ slowing the node or holding memory: the node never waits for a client.
   through Redis pattern subscriptions, so the API may run in another process. Messages are
   live only: while Redis is down they are counted as lost, not queued.
 
-Both are fed by the bus (``subscribe(bus)``), on the event loop's thread.
+Both are fed by the bus (``subscribe_bus``): the handler, on the node's engine thread, only
+queues the payloads; a task on the event loop converts, encodes (once per message) and
+fans out — call ``start()`` on the loop. Subscriptions are made and read on the loop.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Final
 
 from pi5trading import _core
 from pi5trading import events as ev
+from pi5trading.sinks.handoff import Handoff
 from pi5trading.sinks.messages import ENCODER, check_pattern, to_message, topic_matches
 
 if TYPE_CHECKING:
@@ -136,8 +139,8 @@ class Channels:
         self.max_outbox = max_outbox
         self._subs: dict[int, Subscription] = {}
         self._by_topic: dict[str, list[Subscription]] = {}
-        self._outbox: list[object] = []
-        self._wake = asyncio.Event()
+        self._outbox = Handoff()
+        self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.published = 0
@@ -196,22 +199,19 @@ class Channels:
         clients get it."""
         if not self._listening():
             return  # nobody listens: nothing is kept, nothing encoded
-        outbox = self._outbox
-        if len(outbox) >= self.max_outbox:
+        if len(self._outbox) >= self.max_outbox:
             self.lost += len(messages)
             return
-        outbox.extend(messages)
-        if not self._wake.is_set():
-            self._wake.set()
+        self._outbox.put(messages)
 
     async def start(self) -> None:
         if self._task is None:
+            self._outbox.bind()
             self._task = asyncio.create_task(self._run(), name="pi5trading-channels")
 
     async def _run(self) -> None:
         while not self._closing:
-            await self._wake.wait()
-            self._wake.clear()
+            await self._outbox.wait()
             try:
                 await self.flush()
             except asyncio.CancelledError:
@@ -220,10 +220,10 @@ class Channels:
                 log.exception("channels: fan-out failed")
 
     async def flush(self) -> None:
-        """Fan out everything queued so far."""
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
-            await self._send(batch)
+        """Fan out everything queued so far, in order (one flush at a time)."""
+        async with self._flushing:
+            while batch := self._outbox.take():
+                await self._send(batch)
 
     async def _send(self, batch: list[object]) -> None:
         for i, m in enumerate(batch):

@@ -204,7 +204,7 @@ class _Sources(Collector):
             ("pi5_strategy_status", "Strategy status changes", "status", m.strategy_status),
         ):
             family = CounterMetricFamily(name, doc, labels=[label])
-            for value, n in sorted(counts.items()):
+            for value, n in sorted(dict(counts).items()):  # a copy: the engine thread counts
                 family.add_metric([value], n)
             yield family
         if self.writer is not None:

@@ -14,11 +14,9 @@ database is down. ``save_strategy_state`` stores a strategy's ``on_save()`` dict
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -26,6 +24,7 @@ import msgspec
 from pi5trading import _core
 from pi5trading import events as ev
 from pi5trading.events import StrategyStatus
+from pi5trading.sinks.handoff import Handoff
 from pi5trading.sinks.records import ACCOUNT, RecordConverter
 from pi5trading.storage.errors import DatabaseUnavailableError
 from pi5trading.storage.protocol import Repository
@@ -51,6 +50,7 @@ STRATEGY_STATUS: Final[dict[str, str]] = {
     "removed": "stopped",
 }
 
+_FINAL: Final = frozenset({"denied", "rejected", "filled", "cancelled", "expired"})
 _CHUNK: Final = 2000
 """Payloads converted between two yields to the event loop."""
 
@@ -79,6 +79,7 @@ class StorageSink:
         repository: Repository,
         *,
         converter: RecordConverter | None = None,
+        order_lookup: Callable[[str], _core.Order | None] | None = None,
         mode: str = "paper",
         max_backlog: int = 200_000,
     ) -> None:
@@ -87,12 +88,12 @@ class StorageSink:
         self.converter = converter or RecordConverter()
         self.mode = mode
         self.max_backlog = max_backlog
-        self._backlog: list[object] = []
+        self._lookup = order_lookup
+        self._known_orders: set[str] = set()
+        self._handoff = Handoff()
+        self._pumping = asyncio.Lock()
         self._statuses: list[StrategyStatus] = []
         self._runs: dict[str, StrategyRunRow] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = 0
-        self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
         self._task: asyncio.Task[None] | None = None
@@ -115,36 +116,53 @@ class StorageSink:
         self._sub_ids.clear()
 
     def on_messages(self, messages: Sequence[object]) -> None:
-        """Queue a batch of payloads for recording: O(1) on the node's thread, never blocks.
+        """Queue a batch of payloads for recording; called on the node's engine thread.
 
-        Conversion to records happens in the sink's task, between the node's steps, so the
-        feed-to-order path does not pay for it."""
+        Only an append under a lock: conversion to records happens in the sink's task, so
+        the feed-to-order path does not pay for it. With an ``order_lookup`` the terms of
+        an order seen for the first time are looked up here, on the engine's thread, and
+        queued ahead of its event."""
         self.received += len(messages)
-        backlog = self._backlog
-        if not backlog:
-            # Only the first payload of a backlog wakes the task; it takes all of them.
-            self._signal()
-        backlog.extend(messages)
+        if self._lookup is not None:
+            messages = self._with_terms(messages)
+        self._handoff.put(messages)
+
+    def _with_terms(self, messages: Sequence[object]) -> list[object]:
+        out: list[object] = []
+        known = self._known_orders
+        lookup = self._lookup
+        assert lookup is not None
+        for m in messages:
+            if isinstance(m, _core.OrderEvent):
+                oid = m.client_order_id
+                if oid not in known:
+                    known.add(oid)
+                    order = lookup(oid)
+                    if order is not None:
+                        out.append(order)
+                if m.status in _FINAL:
+                    known.discard(oid)
+            out.append(m)
+        return out
 
     # -- async side --
 
     @property
     def backlog(self) -> int:
         """Payloads received and not yet handed to the writer."""
-        return len(self._backlog)
+        return len(self._handoff)
 
     async def start(self) -> None:
         if self._task is None:
-            self._loop = asyncio.get_running_loop()
-            self._thread = threading.get_ident()
+            self._handoff.bind()
             await self.writer.start()
             self._task = asyncio.create_task(self._run(), name="pi5trading-storage-sink")
 
     async def wait_for_room(self) -> None:
         """Wait while the backlog is above ``max_backlog`` (the node's backpressure hook)."""
-        while len(self._backlog) > self.max_backlog:
+        while len(self._handoff) > self.max_backlog:
             self._room.clear()
-            self._signal()
+            self._handoff.notify()
             await self._room.wait()
 
     async def flush(self) -> None:
@@ -156,24 +174,16 @@ class StorageSink:
         """Stop, flush the backlog and the writer; what the database cannot take is journaled."""
         self._closed = True
         if self._task is not None:
-            self._wake.set()
+            self._handoff.notify()
             await self._task
             self._task = None
         await self._pump()
         await self.writer.close()
 
-    def _signal(self) -> None:
-        if self._loop is None or threading.get_ident() == self._thread:
-            self._wake.set()
-        else:
-            self._loop.call_soon_threadsafe(self._wake.set)
-
     async def _run(self) -> None:
         interval = self.writer.flush_interval
         while not self._closed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
-            self._wake.clear()
+            await self._handoff.wait(interval)
             try:
                 await self._pump()
             except asyncio.CancelledError:
@@ -182,9 +192,13 @@ class StorageSink:
                 log.exception("storage sink: handing events to the writer failed")
 
     async def _pump(self) -> None:
+        # One pump at a time (the task, flush, close): records reach the writer in order.
+        async with self._pumping:
+            await self._pump_locked()
+
+    async def _pump_locked(self) -> None:
         convert = self.converter.convert_into
-        while self._backlog:
-            batch, self._backlog = self._backlog, []
+        while batch := self._handoff.take():
             for start in range(0, len(batch), _CHUNK):
                 records: list[EngineEvent] = []
                 for m in batch[start : start + _CHUNK]:

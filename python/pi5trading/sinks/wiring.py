@@ -27,7 +27,6 @@ from pi5trading.config import Settings
 from pi5trading.sinks.cache import LatestState, MemoryLatestState, RedisLatestState
 from pi5trading.sinks.channels import Channels, RedisChannels
 from pi5trading.sinks.metrics import NodeMetrics, TimedRepository
-from pi5trading.sinks.records import RecordConverter
 from pi5trading.sinks.storage import Restored, StorageSink, restore_converter
 from pi5trading.storage.connect import open_repository, open_writer, prepare_database
 from pi5trading.storage.repository import SqlRepository
@@ -162,7 +161,7 @@ async def open_sinks(
     storage = StorageSink(
         writer,
         repository,
-        converter=RecordConverter(order_lookup),
+        order_lookup=order_lookup,
         mode=mode,
         max_backlog=s.backlog_max,
     )

@@ -196,6 +196,23 @@ async def test_the_node_lookup_supplies_order_terms(repo: SqlRepository, tmp_pat
     assert await count(repo, "orders") == len(run.orders)
 
 
+async def test_the_sink_looks_order_terms_up_on_the_bus_thread(
+    repo: SqlRepository, tmp_path: Path
+) -> None:
+    run = record_run(120, publish_orders=False)
+    calls: list[str] = []
+
+    def lookup(oid: str) -> object:
+        calls.append(oid)
+        return run.orders.get(oid)
+
+    sink = sink_for(repo, tmp_path, order_lookup=lookup)
+    await publish(run, sink)
+    assert sink.converter.orders_without_terms == 0
+    assert await count(repo, "orders") == len(run.orders)
+    assert sorted(calls) == sorted(run.orders)  # once per order
+
+
 async def test_strategy_lifecycle_config_and_saved_state(
     repo: SqlRepository, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from pi5trading.bus import Bus
 from pi5trading.config import load_settings
+from pi5trading.orders import Order, OrderEvent
 from pi5trading.sinks.cache import MemoryLatestState
 from pi5trading.sinks.channels import Channels
 from pi5trading.sinks.messages import DECODER
@@ -77,3 +78,55 @@ async def test_switched_off_parts_are_not_built_or_recorded() -> None:
         assert len(await repo.get_trade_ticks("S00", 0, 2**62)) > 0
     finally:
         await repo.close()
+
+
+async def test_events_published_from_another_thread_are_all_recorded() -> None:
+    """As in the node: bus handlers run on the engine thread while the sinks' tasks run on
+    the event loop; nothing may be lost or reordered between them."""
+    settings = load_settings(dotenv_path=None)
+    bus = Bus()
+    run = record_run(300)
+    data = list(market_data(30_000))
+    messages = data + run.messages
+    lookups: list[str] = []
+
+    def lookup(oid: str) -> object:
+        lookups.append(oid)
+        return run.orders.get(oid)
+
+    sinks = await open_sinks(settings, bus, order_lookup=lookup)  # type: ignore[arg-type]
+    assert sinks.channels is not None
+    assert sinks.cache is not None
+    client = sinks.channels.subscribe(["data.quotes.S07", "orders.>"], max_queue=100_000)
+    received: list[str] = []
+
+    async def consume() -> None:
+        async for data_ in client:
+            received.append(DECODER.decode(data_).topic)
+
+    reader = asyncio.create_task(consume())
+
+    def engine_thread() -> None:
+        for topic, payload in messages:
+            if not isinstance(payload, Order):  # the lookup supplies the terms
+                bus.publish(topic, payload)
+
+    await asyncio.to_thread(engine_thread)
+    snap = await sinks.cache.portfolio()
+    await sinks.close()
+    await reader
+    assert snap is not None
+    assert snap.equity == run.final_equity
+    want = [t for t, p in messages if t == "data.quotes.S07" or isinstance(p, OrderEvent)]
+    assert received == want
+    repo = await open_repository(settings)
+    try:
+        assert await repo.count_bars("AAA", "1m") == 300
+        fills = await repo.list_fills(strategy_id="trader", limit=10_000)
+        assert len(fills) == len(run.fills)
+        assert len(await repo.list_orders(limit=10_000)) == len(run.orders)
+        quotes = await repo.get_quote_ticks("S07", 0, 2**62)
+        assert len(quotes) == sum(1 for t, _ in data if t == "data.quotes.S07")
+    finally:
+        await repo.close()
+    assert sorted(lookups) == sorted(run.orders)
