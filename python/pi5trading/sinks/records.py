@@ -491,7 +491,9 @@ class RecordConverter:
         i = 0 if self._account_positions else 1
         cost, realised = self._cost_total[i], self._realised_total[i]
         out.append(
-            EquityRow(ACCOUNT, ts, s.cash, s.equity, _fit(realised), _fit(s.equity - s.cash - cost))
+            EquityRow(
+                ACCOUNT, ts, s.cash, s.equity, _canon(realised), _canon(s.equity - s.cash - cost)
+            )
         )
 
     def _book(self, key: tuple[str, str], cost: Decimal, realised: Decimal) -> None:
@@ -536,6 +538,12 @@ class RecordConverter:
                     r.message,
                 )
             )
+
+
+def _canon(value: Decimal) -> Decimal:
+    """A computed amount in one spelling (no trailing zeros), so the same value computed
+    from the engine's figures or from stored ones is stored with the same digits."""
+    return _fit(value).normalize()
 
 
 def _fit(value: Decimal) -> Decimal:
