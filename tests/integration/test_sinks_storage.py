@@ -13,6 +13,7 @@ import anyio.to_thread
 import pytest
 
 from pi5trading.bus import Bus
+from pi5trading.events import STRATEGY_STATUS, StrategyStatus
 from pi5trading.orders import OrderEvent
 from pi5trading.sinks.storage import StorageSink, restore_converter
 from pi5trading.storage import EventWriter, Journal, SqlRepository
@@ -147,6 +148,8 @@ async def test_postgres_outage_mid_stream_journal_then_replay(
         await sink.flush()
         await anyio.to_thread.run_sync(postgres_server.stop)
         most_journaled = 0
+        # A strategy fails while the database is down: its status waits and is retried.
+        bus.publish(STRATEGY_STATUS, StrategyStatus(10**18, "trader", "failed", "boom"))
         for i, (topic, payload) in enumerate(messages[third : 2 * third]):
             bus.publish(topic, payload)
             if i % 200 == 0:
@@ -190,6 +193,9 @@ async def test_postgres_outage_mid_stream_journal_then_replay(
     want = expected(messages)
     want["orders"] = len(run.orders)
     got = await counts(repo)
+    strategy = await repo.get_strategy("trader")
+    assert strategy is not None
+    assert (strategy.status, strategy.updated_ns) == ("error", 10**18)
     fills = await repo.list_fills(strategy_id="trader", limit=10_000)
     await repo.close()
     assert got == want
