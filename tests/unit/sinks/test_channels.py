@@ -128,3 +128,34 @@ async def test_without_clients_nothing_is_encoded() -> None:
     channels.on_messages([p for _, p in market_data(100)])
     await channels.flush()
     assert channels.published == 0
+
+
+def test_risk_strategy_and_feed_messages() -> None:
+    from pi5trading.events import EquitySample, FeedStatus, StrategyStatus
+    from pi5trading.portfolio import Portfolio
+    from pi5trading.risk import RiskEngine
+    from pi5trading.sinks.messages import EquityMessage, FeedMessage, RiskMessage, StrategyMessage
+
+    risk = RiskEngine("default")
+    risk.set_state("halted", "operator stop", Portfolio("100000"), ts=6)
+    (event,) = risk.drain_events()
+    msg = to_message(event)
+    assert msg == RiskMessage(
+        topic="risk.state",
+        ts=iso_ns(6),
+        kind="state_changed",
+        strategy_id=None,
+        from_state="active",
+        to_state="halted",
+        cause="admin",
+        message="operator stop",
+    )
+    assert to_message(StrategyStatus(1, "s", "failed", "tb")) == StrategyMessage(
+        topic="strategies.status", ts=iso_ns(1), strategy_id="s", status="failed", error="tb"
+    )
+    assert to_message(FeedStatus(2, "sim", "live")) == FeedMessage(
+        topic="feeds.status", ts=iso_ns(2), feed="sim", status="live"
+    )
+    eq = to_message(EquitySample(3, Decimal("1.10"), Decimal("2.20")))
+    assert isinstance(eq, EquityMessage)
+    assert b'"cash":"1.10"' in msgspec.json.encode(eq)

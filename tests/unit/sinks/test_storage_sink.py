@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pi5trading.bus import Bus
-from pi5trading.events import STRATEGY_STATUS, StrategyStatus
+from pi5trading.events import FEED_STATUS, RISK_STATE, STRATEGY_STATUS, FeedStatus, StrategyStatus
 from pi5trading.orders import OrderEvent
-from pi5trading.portfolio import PositionEvent
+from pi5trading.portfolio import Portfolio, PositionEvent
+from pi5trading.risk import RiskEngine
 from pi5trading.sinks.records import ACCOUNT, RecordConverter
 from pi5trading.sinks.storage import (
     StorageSink,
@@ -345,3 +346,37 @@ async def test_any_crash_point_and_replay_stores_what_one_clean_run_stores(
     got = await dump(repo)
     await repo.close()
     assert got == want
+
+
+async def test_risk_and_feed_events_land_in_the_audit_log_and_alerts(
+    repo: SqlRepository, tmp_path: Path
+) -> None:
+    risk = RiskEngine("default")
+    account = Portfolio("100000")
+    risk.set_strategy_state("s1", "reducing", "loss limit near", ts=5)
+    risk.set_state("halted", "operator stop", account, ts=6)
+    risk_events = risk.drain_events()
+    assert len(risk_events) == 2
+    sink = sink_for(repo, tmp_path)
+    bus = Bus()
+    sink.subscribe(bus)
+    await sink.start()
+    for e in risk_events:
+        bus.publish(RISK_STATE, e)
+    bus.publish(FEED_STATUS, FeedStatus(7, "alpaca", "stale", "no data for 30 s"))
+    bus.publish(FEED_STATUS, FeedStatus(8, "alpaca", "live"))
+    await sink.close()
+    audit = sorted(await repo.list_audit(), key=lambda a: a.ts_ns)
+    assert [(a.action, a.outcome, a.resource) for a in audit] == [
+        ("risk.state_changed", "success", "s1"),
+        ("risk.state_changed", "success", "account"),
+        ("feed.stale", "failure", "alpaca"),
+        ("feed.live", "success", "alpaca"),
+    ]
+    assert audit[1].details["to"] == "halted"
+    assert audit[1].details["message"] == "operator stop"
+    assert audit[2].details == {"message": "no data for 30 s"}
+    alerts = await repo.list_alerts()
+    assert [(a.severity, a.source, a.title) for a in alerts] == [
+        ("critical", "risk", "trading halted for account")
+    ]
