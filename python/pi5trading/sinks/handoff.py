@@ -2,8 +2,9 @@
 
 The node calls bus handlers on its engine thread; a sink's slow work (converting, writing,
 encoding) runs in an asyncio task. ``Handoff.put`` is what a handler does: append under a
-lock (a swap by the task between two bytecodes must not lose a payload) and, when the
-handoff was empty, wake the task — thread-safely when called off the loop's thread.
+lock (a swap by the task between two bytecodes must not lose a payload) and wake the task —
+thread-safely when called off the loop's thread, and once per cycle of the task, however
+many batches arrive meanwhile.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class Handoff:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._wake = asyncio.Event()
+        # At most one wake-up in flight per cycle of the task: waking a loop from another
+        # thread is a system call, which a busy node should not pay per batch.
+        self._signalled = False
 
     def bind(self) -> None:
         """Called by the task's owner on the event loop (``start``)."""
@@ -29,9 +33,10 @@ class Handoff:
 
     def put(self, messages: Iterable[object]) -> None:
         with self._lock:
-            was_empty = not self._items
             self._items.extend(messages)
-        if was_empty:
+            signal = not self._signalled
+            self._signalled = True
+        if signal:
             self.notify()
 
     def take(self) -> list[object]:
@@ -55,6 +60,8 @@ class Handoff:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), at_most_s)
         self._wake.clear()
+        with self._lock:
+            self._signalled = False
 
 
 __all__ = ["Handoff"]
