@@ -9,7 +9,8 @@ every 10th; tests/unit/sinks/market_data.py), built before timing.
 - ``conversion``: ``RecordConverter`` alone, payloads to storage records.
 - ``storage end to end``: publish, convert, batch and write every record (``EventWriter``,
   batches of 5,000) into SQLite or the private PostgreSQL cluster (tests/services.py,
-  fsync off like the test fixtures), until the last row is committed.
+  fsync off like the test fixtures), until the last row is committed; published from the
+  event loop's thread, or from another thread as the node's engine thread does.
 
 Run: ``.venv/bin/pytest benches/bench_sinks.py --benchmark-only -s``. Nothing here
 asserts on time.
@@ -99,10 +100,12 @@ def test_node_side(
     _report(benchmark, "node side: bus + storage queue + memory cache + 1 channel client + metrics")
 
 
+@pytest.mark.parametrize("publisher", ["loop", "thread"])
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_storage_end_to_end(
     benchmark: Any,
     kind: str,
+    publisher: str,
     messages: list[tuple[str, object]],
     targets: dict[str, str],
     loop: asyncio.AbstractEventLoop,
@@ -120,13 +123,21 @@ def test_storage_end_to_end(
         bus = Bus()
         sink.subscribe(bus)
         await sink.start()
-        for i, (topic, payload) in enumerate(messages):
-            bus.publish(topic, payload)
-            if i % 1000 == 999:
-                await asyncio.sleep(0)
+        if publisher == "thread":
+            # As in the node: the bus is driven from the engine thread.
+            def engine() -> None:
+                for topic, payload in messages:
+                    bus.publish(topic, payload)
+
+            await asyncio.to_thread(engine)
+        else:
+            for i, (topic, payload) in enumerate(messages):
+                bus.publish(topic, payload)
+                if i % 1000 == 999:
+                    await asyncio.sleep(0)
         await sink.close()
         assert writer.stats().written == N
         await repo.close()
 
     benchmark.pedantic(lambda: loop.run_until_complete(run()), rounds=2)
-    _report(benchmark, f"storage sink end to end, {kind}")
+    _report(benchmark, f"storage sink end to end, {kind}, published from the {publisher}")
