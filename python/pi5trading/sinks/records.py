@@ -103,6 +103,7 @@ class OrderTerms:
     __slots__ = (
         "expire_time",
         "limit_price",
+        "links",
         "order_type",
         "quantity",
         "side",
@@ -120,6 +121,7 @@ class OrderTerms:
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
         expire_time: int | None = None,
+        links: dict[str, Any] | None = None,
     ) -> None:
         self.side = side
         self.order_type = order_type
@@ -128,6 +130,9 @@ class OrderTerms:
         self.limit_price = limit_price
         self.stop_price = stop_price
         self.expire_time = expire_time
+        self.links = links or {}
+        """Flags and links the ``orders`` row has no column for (``reduce_only``,
+        ``post_only``, ``tags``, parent, children and OCO/OTO links), when set."""
 
     @classmethod
     def of(cls, order: _core.Order) -> OrderTerms:
@@ -139,6 +144,7 @@ class OrderTerms:
             limit_price=order.price,
             stop_price=order.trigger_price,
             expire_time=order.expire_time,
+            links=_links(order),
         )
 
     @classmethod
@@ -155,7 +161,25 @@ class OrderTerms:
             limit_price=row.limit_price,
             stop_price=row.stop_price,
             expire_time=int(expire) if expire is not None else None,
+            links=dict(detail.get("order", {})),
         )
+
+
+def _links(order: _core.Order) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if order.reduce_only:
+        out["reduce_only"] = True
+    if order.post_only:
+        out["post_only"] = True
+    if order.tags:
+        out["tags"] = list(order.tags)
+    if order.parent_order_id is not None:
+        out["parent_order_id"] = order.parent_order_id
+    if order.child_order_ids:
+        out["child_order_ids"] = list(order.child_order_ids)
+    if order.linked_order_ids:
+        out["linked_order_ids"] = list(order.linked_order_ids)
+    return out
 
 
 _ENGINE_ORDER_TYPE: Final = {
@@ -396,6 +420,8 @@ class RecordConverter:
                 detail["order_type"] = terms.order_type
             if terms.time_in_force == "gtd":
                 detail["expire_time"] = terms.expire_time
+            if terms.links:
+                detail["order"] = terms.links
         if fill is not None:
             qty, px = fill.quantity, fill.price
             track.filled += qty

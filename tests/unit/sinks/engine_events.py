@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from pi5trading import events as ev
 from pi5trading.data import BarFrame, random_walk_bars
@@ -63,11 +64,13 @@ class Trader(Strategy):
         elif self.i % 21 == 7:
             self._send("sell", 3, "limit", price=close + Decimal("0.05"))
         elif self.i % 21 == 14:
-            self._send("buy", 2, "stop_market", trigger_price=close + Decimal("0.10"))
+            self._send(
+                "buy", 2, "stop_market", trigger_price=close + Decimal("0.10"), tags=["breakout"]
+            )
         p = self.portfolio
         self._emit(ev.EQUITY, EquitySample(self.now, p.cash, p.equity))
 
-    def _send(self, side: str, qty: int, order_type: str, **prices: Decimal) -> None:
+    def _send(self, side: str, qty: int, order_type: str, **prices: Any) -> None:
         # What Strategy.submit_order does, keeping the Order so it can be published
         # before its events, as the node does.
         engine = self._engine

@@ -123,6 +123,7 @@ async def test_every_event_kind_lands_as_its_row(
     assert row.stop_price == stop.trigger_price
     first = (await repo.get_order_events(stop.client_order_id))[0]
     assert first.detail["order_type"] == "stop_market"
+    assert first.detail["order"] == {"tags": ["breakout"]}
 
     # Positions: the latest snapshot is the strategy's final position.
     latest = await repo.latest_positions("trader")
