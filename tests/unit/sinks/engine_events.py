@@ -31,6 +31,10 @@ class Recorded:
     final_cash: Decimal = Decimal(0)
     final_equity: Decimal = Decimal(0)
     fills: list[FillRecord] = field(default_factory=list)
+    positions: dict[tuple[str, str], tuple[Decimal, Decimal | None, Decimal]] = field(
+        default_factory=dict
+    )
+    """The run's final positions: (strategy, symbol) -> (quantity, average price, realised)."""
 
     def payloads(self, kind: type) -> list[object]:
         return [m for _, m in self.messages if isinstance(m, kind)]
@@ -103,4 +107,7 @@ def record_run(n_bars: int = 300, seed: int = 7, *, publish_orders: bool = True)
     out.final_cash = res.portfolio.cash
     out.final_equity = res.portfolio.equity
     out.fills = list(res.fills)
+    pos = res.portfolio.strategy_position("trader", "AAA")
+    if pos is not None:
+        out.positions[("trader", "AAA")] = (pos.quantity, pos.avg_px, pos.realised_pnl)
     return out

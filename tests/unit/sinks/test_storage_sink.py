@@ -17,6 +17,7 @@ from pi5trading.orders import OrderEvent
 from pi5trading.portfolio import Portfolio, PositionEvent
 from pi5trading.risk import RiskEngine
 from pi5trading.sinks.records import ACCOUNT, RecordConverter
+from pi5trading.sinks.recovery import rebuild_portfolio
 from pi5trading.sinks.storage import (
     StorageSink,
     record_strategy,
@@ -381,3 +382,20 @@ async def test_risk_and_feed_events_land_in_the_audit_log_and_alerts(
     assert [(a.severity, a.source, a.title) for a in alerts] == [
         ("critical", "risk", "trading halted for account")
     ]
+
+
+async def test_the_stored_fills_rebuild_cash_and_positions_exactly(
+    run: Recorded, repo: SqlRepository, tmp_path: Path
+) -> None:
+    await publish(run, sink_for(repo, tmp_path))
+    book = await rebuild_portfolio(repo, Decimal("10000000"))
+    assert book.cash == run.final_cash
+    want = run.positions
+    assert want  # an open position with realised P&L behind it
+    got = {
+        (sid, sym): (p.quantity, p.avg_px, p.realised_pnl)
+        for sid in ("trader",)
+        for sym in ("AAA",)
+        if (p := book.strategy_position(sid, sym)) is not None
+    }
+    assert got == want
