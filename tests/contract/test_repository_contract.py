@@ -296,6 +296,18 @@ async def test_latest_positions_and_equity_curve(repo: SqlRepository) -> None:
     assert await repo.get_equity_curve("acct", limit=2) == curve[:2]
 
 
+async def test_order_ids_from_orders_and_their_events(repo: SqlRepository) -> None:
+    assert await repo.order_ids() == []
+    await repo.write(
+        [
+            OrderRow("a-2", "a", "X", "buy", "market", Decimal(1), "created", T0, T0),
+            OrderEventRow("a-2", 1, T0, "created"),
+            OrderEventRow("a-10", 1, T0, "rejected"),
+        ]
+    )
+    assert await repo.order_ids() == ["a-10", "a-2"]
+
+
 async def test_latest_equity_is_the_newest_snapshot(repo: SqlRepository) -> None:
     assert await repo.latest_equity("acct") is None
     rows = [

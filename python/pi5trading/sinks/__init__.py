@@ -17,7 +17,7 @@ from pi5trading.sinks.cache import (
 from pi5trading.sinks.channels import ChannelClosedError, Channels, RedisChannels, Subscription
 from pi5trading.sinks.metrics import NodeMetrics
 from pi5trading.sinks.records import RecordConverter
-from pi5trading.sinks.recovery import rebuild_portfolio
+from pi5trading.sinks.recovery import order_numbers, rebuild_portfolio
 from pi5trading.sinks.storage import (
     Restored,
     StorageSink,
@@ -45,6 +45,7 @@ __all__ = [
     "StrategyInfo",
     "Subscription",
     "open_sinks",
+    "order_numbers",
     "rebuild_portfolio",
     "record_strategy",
     "restore_converter",

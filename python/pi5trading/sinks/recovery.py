@@ -54,9 +54,23 @@ async def rebuild_portfolio(
     return book
 
 
+async def order_numbers(repository: Repository) -> dict[str, int]:
+    """The highest order number stored per prefix, for ids of the engine's form
+    ``<strategy id>-<n>`` (orders known only by their events included): a restarted node
+    numbers its next orders after these, so no client order id is used twice."""
+    out: dict[str, int] = {}
+    for oid in await repository.order_ids():
+        prefix, _, number = oid.rpartition("-")
+        if prefix and number.isdigit():
+            n = int(number)
+            if n > out.get(prefix, 0):
+                out[prefix] = n
+    return out
+
+
 def _booking_order(f: FillRow) -> tuple[int, int, str]:
     trade = f.fill_id.rpartition(":")[2]
     return (f.ts_ns, int(trade) if trade.isdigit() else -1, f.fill_id)
 
 
-__all__ = ["rebuild_portfolio"]
+__all__ = ["order_numbers", "rebuild_portfolio"]

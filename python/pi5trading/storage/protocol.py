@@ -146,6 +146,11 @@ class Repository(Protocol):
         """Oldest first."""
         ...
 
+    async def order_ids(self) -> list[str]:
+        """Every order id stored (in ``orders`` or only in ``order_events``), sorted: what
+        order-id counters resume from after a restart."""
+        ...
+
     async def latest_equity(self, account_id: str) -> EquityRow | None:
         """The newest equity snapshot of the account (cash to resume from after a restart)."""
         ...

@@ -365,6 +365,15 @@ class SqlRepository:
         tail = f'{w.sql()} ORDER BY "ts_ns"' + self._limit(w, limit)
         return await self._select(EquityRow, tail, *w.args)
 
+    async def order_ids(self) -> list[str]:
+        async def run(conn: Connection) -> list[str]:
+            rows = await conn.fetch(
+                'SELECT "order_id" FROM orders UNION SELECT "order_id" FROM order_events ORDER BY 1'
+            )
+            return [str(r[0]) for r in rows]
+
+        return await self._read(run)
+
     async def latest_equity(self, account_id: str) -> EquityRow | None:
         return await self._one(
             EquityRow, 'WHERE "account_id" = $1 ORDER BY "ts_ns" DESC LIMIT 1', account_id

@@ -17,7 +17,7 @@ from pi5trading.orders import OrderEvent
 from pi5trading.portfolio import Portfolio, PositionEvent
 from pi5trading.risk import RiskEngine
 from pi5trading.sinks.records import ACCOUNT, RecordConverter
-from pi5trading.sinks.recovery import rebuild_portfolio
+from pi5trading.sinks.recovery import order_numbers, rebuild_portfolio
 from pi5trading.sinks.storage import (
     StorageSink,
     record_strategy,
@@ -399,3 +399,13 @@ async def test_the_stored_fills_rebuild_cash_and_positions_exactly(
         if (p := book.strategy_position(sid, sym)) is not None
     }
     assert got == want
+
+
+async def test_order_numbers_resume_after_the_highest_stored_even_denied(
+    repo: SqlRepository, tmp_path: Path
+) -> None:
+    run = record_run(150, publish_orders=False)
+    await publish(run, sink_for(repo, tmp_path))  # no terms: only order_events rows
+    assert await count(repo, "orders") == 0
+    highest = max(int(oid.rpartition("-")[2]) for oid in run.orders)
+    assert await order_numbers(repo) == {"trader": highest}
