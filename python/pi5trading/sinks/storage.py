@@ -1,10 +1,11 @@
 """The storage writer sink: every event the node publishes, recorded through the batched writer.
 
-The bus calls ``StorageSink.on_messages`` synchronously, on the node's thread, once per
-published batch. That call only converts (``RecordConverter``) and appends to a backlog;
-a task hands the backlog to the ``EventWriter`` (which batches, writes, and journals during
-an outage, see docs/storage.md), so the node never waits for the database. ``backlog`` and
-``wait_for_room`` let the node apply backpressure if it outruns the writer.
+The bus calls ``StorageSink.on_messages`` synchronously, on the node's engine thread, once
+per published batch. That call only queues the payloads (``Handoff``); the sink's task on
+the event loop converts them (``RecordConverter``) and hands the records to the
+``EventWriter`` (which batches, writes, and journals during an outage, see
+docs/storage.md), so the node never waits for the database. ``backlog`` (readable from any
+thread) and ``await wait_for_room()`` let the node slow down if it outruns the writer.
 
 Strategy status is not an engine event for the writer: it updates the ``strategies`` row
 (and opens or closes a ``strategy_runs`` row) directly, retried on the next tick while the
