@@ -6,11 +6,17 @@ state, all of it bounded by what is *open*:
 
 - **Orders.** An ``OrderEvent`` carries the transition but not the order's terms (side,
   type, quantity, prices, time in force), which ``OrderRow`` needs. The converter learns
-  them from the ``Order`` itself — published on the bus (any ``orders.*`` topic), handed
-  to ``remember_order``, or found by the ``order_lookup`` the node gives it. An order whose
-  terms are unknown still gets its lifecycle rows and fills; only its ``OrderRow`` waits
-  until the terms arrive (counted in ``orders_without_terms``). Terminal orders are
-  forgotten, so memory follows the open orders.
+  them from the ``Order`` itself — published on the bus (any ``orders.*`` topic; the
+  storage sink queues the one its ``order_lookup`` finds), handed to ``remember_order``,
+  or found by this converter's own ``order_lookup`` (only where calling it from the
+  converter's thread is safe). An order whose terms are unknown still gets its lifecycle
+  rows and fills; only its ``OrderRow`` waits until the terms arrive (counted in
+  ``orders_without_terms``). Terminal orders are forgotten (their ids kept a while, to
+  recognise replays), so memory follows the open orders.
+- **Replays.** An order event already recorded (same time, kind and trade id), an event of
+  an order already final, or a snapshot not newer than the last recorded one is dropped
+  (``replays_dropped``); ``restore_order`` / ``restore_snapshots`` prime this after a
+  restart.
 - **Stable ids.** ``OrderEventRow.seq`` counts the order's events from 1; a fill's id is
   ``<order id>:<trade id>``; quotes sharing an instrument and a nanosecond are numbered
   from 0 in arrival order. Replaying the same events stores them once.
@@ -19,7 +25,8 @@ state, all of it bounded by what is *open*:
   first, so a later state is stamped 1 ns after the one before it.
 
 Money stays ``Decimal`` throughout; an average fill price is rounded half-even to the
-storage scale (9 places) because a division need not terminate.
+storage scale (9 places) because a division need not terminate. Not thread-safe: one
+task converts.
 """
 
 from __future__ import annotations
