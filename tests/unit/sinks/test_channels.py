@@ -159,3 +159,25 @@ def test_risk_strategy_and_feed_messages() -> None:
     eq = to_message(EquitySample(3, Decimal("1.10"), Decimal("2.20")))
     assert isinstance(eq, EquityMessage)
     assert b'"cash":"1.10"' in msgspec.json.encode(eq)
+
+
+@pytest.mark.anyio
+async def test_redis_down_loses_live_messages_and_counts_them() -> None:
+    import redis.asyncio as aioredis
+
+    from pi5trading.sinks.channels import RedisChannels
+    from tests.services import free_port
+
+    client = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens
+    channels = RedisChannels(client)
+    bus = Bus()
+    channels.subscribe_bus(bus)
+    for topic, payload in market_data(50):
+        bus.publish(topic, payload)
+    await channels.flush()
+    assert (channels.lost, channels.published) == (50, 0)
+    sub = channels.subscribe(["data.>"])
+    with pytest.raises(ChannelClosedError, match="Redis subscription failed"):
+        await asyncio.wait_for(sub.get(), 10)
+    await channels.close()
+    await client.aclose()
