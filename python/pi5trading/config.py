@@ -232,6 +232,52 @@ class FeedSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     def bar_intervals(self) -> tuple[str, ...]:
         return tuple(s.strip() for s in self.bars.split(",") if s.strip())
+RedisUrl = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(|rediss?://.+|unix://.+)$",
+        extra={"allowed": "redis://host:port/db, rediss://… (TLS), unix:///path or empty"},
+    ),
+]
+KeyPrefix = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        extra={"allowed": "letters, digits, '_', '.' or '-' (at least one)"},
+    ),
+]
+
+
+class RedisSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Redis for the latest-state cache and the WebSocket channels (optional)."""
+
+    url: RedisUrl = ""
+    """redis://host:port/db; empty = cache and channels in the node's process."""
+    key_prefix: KeyPrefix = "pi5"
+    """Prefix of every key and pub/sub channel (several nodes can share one Redis)."""
+
+
+class SinksSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What the trading node records and publishes (docs/paper-trading.md)."""
+
+    record_bars: bool = True
+    """Store the bars the node sees."""
+    record_quotes: bool = True
+    """Store every quote (the largest table by far on a busy feed)."""
+    record_trades: bool = True
+    """Store every trade tick."""
+    backlog_max: Count = 200_000
+    """Events waiting to be recorded beyond which the node is asked to wait."""
+    cache: bool = True
+    """Keep the latest prices, positions, account and strategy status for the API."""
+    cache_copy_interval_s: Seconds = 0.1
+    """With Redis: longest time a change waits before it is copied to Redis."""
+    channels: bool = True
+    """Publish events to WebSocket clients."""
+    channel_queue: Count = 1000
+    """Messages a client may leave unread before it is dropped as too slow."""
+    metrics: bool = True
+    """Count events, orders, fills, denials and the writer's state for /metrics."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -245,6 +291,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
     node: NodeSettings = msgspec.field(default_factory=NodeSettings)
     feed: FeedSettings = msgspec.field(default_factory=FeedSettings)
+    redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
+    sinks: SinksSettings = msgspec.field(default_factory=SinksSettings)
 
 
 def _nest(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:

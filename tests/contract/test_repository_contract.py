@@ -296,6 +296,41 @@ async def test_latest_positions_and_equity_curve(repo: SqlRepository) -> None:
     assert await repo.get_equity_curve("acct", limit=2) == curve[:2]
 
 
+async def test_order_ids_from_orders_and_their_events(repo: SqlRepository) -> None:
+    assert await repo.order_ids() == []
+    await repo.write(
+        [
+            OrderRow("a-2", "a", "X", "buy", "market", Decimal(1), "created", T0, T0),
+            OrderEventRow("a-2", 1, T0, "created"),
+            OrderEventRow("a-10", 1, T0, "rejected"),
+        ]
+    )
+    assert await repo.order_ids() == ["a-10", "a-2"]
+
+
+async def test_latest_equity_is_the_newest_snapshot(repo: SqlRepository) -> None:
+    assert await repo.latest_equity("acct") is None
+    rows = [
+        EquityRow("acct", T0 + i, Decimal(i), Decimal(i), Decimal(0), Decimal(0)) for i in (2, 0, 1)
+    ]
+    await repo.write(
+        [*rows, EquityRow("other", T0 + 9, Decimal(9), Decimal(9), Decimal(0), Decimal(0))]
+    )
+    assert await repo.latest_equity("acct") == rows[0]
+
+
+async def test_strategy_status_never_goes_back_in_time(repo: SqlRepository) -> None:
+    await repo.save_strategy(StrategyRow("s1", "One", "x:Y", T0, T0, state={"n": 1}))
+    assert await repo.save_strategy_status("s1", "running", T0 + 5)
+    assert not await repo.save_strategy_status("s1", "stopped", T0 + 4)  # older: ignored
+    assert not await repo.save_strategy_status("nope", "running", T0)
+    got = await repo.get_strategy("s1")
+    assert got is not None
+    assert (got.status, got.updated_ns, got.state) == ("running", T0 + 5, {"n": 1})
+    with pytest.raises(ConstraintError):
+        await repo.save_strategy_status("s1", "dancing", T0 + 6)
+
+
 async def test_strategies_state_and_runs(repo: SqlRepository) -> None:
     s = StrategyRow(
         "s1",

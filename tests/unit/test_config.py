@@ -123,6 +123,25 @@ OUT_OF_RANGE = [
         "2026-13",
         "expected an ISO 8601 date or time such as 2026-01-02 or 2026-01-02T14:30Z",
     ),
+    (
+        "PI5_REDIS__URL",
+        "http://x",
+        "expected redis://host:port/db, rediss://… (TLS), unix:///path or empty",
+    ),
+    (
+        "PI5_REDIS__KEY_PREFIX",
+        "a b",
+        "expected letters, digits, '_', '.' or '-' (at least one)",
+    ),
+    ("PI5_SINKS__RECORD_BARS", "maybe", "expected true or false"),
+    ("PI5_SINKS__RECORD_QUOTES", "2", "expected true or false"),
+    ("PI5_SINKS__RECORD_TRADES", "yes please", "expected true or false"),
+    ("PI5_SINKS__BACKLOG_MAX", "0", "expected a whole number from 1 to 2147483647"),
+    ("PI5_SINKS__CACHE", "x", "expected true or false"),
+    ("PI5_SINKS__CACHE_COPY_INTERVAL_S", "0", "expected a number > 0, at most 86400"),
+    ("PI5_SINKS__CHANNELS", "x", "expected true or false"),
+    ("PI5_SINKS__CHANNEL_QUEUE", "-1", "expected a whole number from 1 to 2147483647"),
+    ("PI5_SINKS__METRICS", "x", "expected true or false"),
 ]
 
 

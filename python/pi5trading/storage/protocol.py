@@ -146,6 +146,15 @@ class Repository(Protocol):
         """Oldest first."""
         ...
 
+    async def order_ids(self) -> list[str]:
+        """Every order id stored (in ``orders`` or only in ``order_events``), sorted: what
+        order-id counters resume from after a restart."""
+        ...
+
+    async def latest_equity(self, account_id: str) -> EquityRow | None:
+        """The newest equity snapshot of the account (cash to resume from after a restart)."""
+        ...
+
     # -- strategies and backtests --
     async def save_strategy(self, strategy: StrategyRow) -> None: ...
     async def get_strategy(self, strategy_id: str) -> StrategyRow | None: ...
@@ -157,6 +166,11 @@ class Repository(Protocol):
         self, strategy_id: str, state: dict[str, Any], updated_ns: int
     ) -> bool:
         """Replace the saved state; False if there is no such strategy."""
+        ...
+
+    async def save_strategy_status(self, strategy_id: str, status: str, updated_ns: int) -> bool:
+        """Set the status unless a newer change (by ``updated_ns``) is stored; False if there
+        is no such strategy or the stored change is newer."""
         ...
 
     async def save_strategy_run(self, run: StrategyRunRow) -> None: ...

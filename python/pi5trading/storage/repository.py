@@ -365,6 +365,20 @@ class SqlRepository:
         tail = f'{w.sql()} ORDER BY "ts_ns"' + self._limit(w, limit)
         return await self._select(EquityRow, tail, *w.args)
 
+    async def order_ids(self) -> list[str]:
+        async def run(conn: Connection) -> list[str]:
+            rows = await conn.fetch(
+                'SELECT "order_id" FROM orders UNION SELECT "order_id" FROM order_events ORDER BY 1'
+            )
+            return [str(r[0]) for r in rows]
+
+        return await self._read(run)
+
+    async def latest_equity(self, account_id: str) -> EquityRow | None:
+        return await self._one(
+            EquityRow, 'WHERE "account_id" = $1 ORDER BY "ts_ns" DESC LIMIT 1', account_id
+        )
+
     # -- strategies and backtests --
 
     async def save_strategy(self, strategy: StrategyRow) -> None:
@@ -382,6 +396,16 @@ class SqlRepository:
         changed = await self._execute(
             'UPDATE strategies SET "state" = $1, "updated_ns" = $2 WHERE "strategy_id" = $3',
             state,
+            updated_ns,
+            strategy_id,
+        )
+        return changed > 0
+
+    async def save_strategy_status(self, strategy_id: str, status: str, updated_ns: int) -> bool:
+        changed = await self._execute(
+            'UPDATE strategies SET "status" = $1, "updated_ns" = $2'
+            ' WHERE "strategy_id" = $3 AND "updated_ns" <= $2',
+            status,
             updated_ns,
             strategy_id,
         )

@@ -125,8 +125,22 @@ class EventWriter:
             self._wake.set()
 
     async def submit_many(self, events: Sequence[EngineEvent]) -> None:
-        for event in events:
-            await self.submit(event)
+        """Like ``submit`` for each event, in order, filling the buffer a slice at a time."""
+        if self._closed:
+            raise RuntimeError("the event writer is closed")
+        done, n = 0, len(events)
+        while done < n:
+            room = self.max_buffer - len(self._buffer)
+            if room <= 0:
+                self._room.clear()
+                self._wake.set()
+                await self._room.wait()
+                continue
+            take = events[done : done + room]
+            self._buffer.extend(take)
+            done += len(take)
+            if len(self._buffer) >= self.batch_size:
+                self._wake.set()
 
     async def flush(self) -> None:
         """Write out everything buffered now: to the database, or to the journal."""

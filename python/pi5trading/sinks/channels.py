@@ -1,0 +1,353 @@
+"""Channels: the node's events fanned out to WebSocket clients, a slow client dropped.
+
+Each client subscribes with topic patterns (the bus's rules: ``orders.>``,
+``data.quotes.*``) and gets JSON messages (``pi5trading.sinks.messages``: money as strings,
+times ISO-8601 UTC) through its own bounded queue. A client that lets its queue fill is
+dropped — its subscription ends with ``ChannelClosedError`` and the reason — rather than
+slowing the node or holding memory: the node never waits for a client.
+
+- ``Channels`` (the default) fans out in the node's process.
+- ``RedisChannels`` (when ``PI5_REDIS__URL`` is set) publishes each message on the Redis
+  channel ``<prefix>:<topic>`` (one pipeline per batch, from a task) and subscribes clients
+  through Redis pattern subscriptions, so the API may run in another process. Messages are
+  live only: while Redis is down they are counted as lost, not queued.
+
+Both are fed by the bus (``subscribe_bus``): the handler, on the node's engine thread, only
+queues the payloads; a task on the event loop converts, encodes (once per message) and
+fans out — call ``start()`` on the loop. Subscriptions are made and read on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Final
+
+from pi5trading import _core
+from pi5trading import events as ev
+from pi5trading.sinks.handoff import Handoff
+from pi5trading.sinks.messages import ENCODER, check_pattern, to_message, topic_matches
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
+
+PUBLISHED_TOPICS: Final = (
+    f"{ev.BARS}.>",
+    f"{ev.QUOTES}.>",
+    f"{ev.TRADES}.>",
+    f"{ev.ORDERS}.>",
+    f"{ev.POSITIONS}.>",
+    ev.EQUITY,
+    ev.RISK_STATE,
+    ev.STRATEGY_STATUS,
+    ev.FEED_STATUS,
+)
+"""What the node publishes to clients by default: everything it makes."""
+
+
+class ChannelClosedError(Exception):
+    """The subscription ended; ``reason`` says why (a slow client, or it was closed)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Subscription:
+    """One client's view: ``async for data in sub`` yields JSON bytes, in publish order."""
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self, patterns: Sequence[str], max_queue: int, on_close: Callable[[Subscription], None]
+    ) -> None:
+        if max_queue < 1:
+            raise ValueError(f"max_queue must be at least 1, not {max_queue}")
+        self.id = next(self._ids)
+        self.patterns = tuple(check_pattern(p) for p in patterns)
+        if not self.patterns:
+            raise ValueError("a subscription needs at least one topic pattern")
+        self.max_queue = max_queue
+        # One slot more than allowed, for the end-of-stream marker.
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(max_queue + 1)
+        self._on_close = on_close
+        self.reason: str | None = None
+        self.delivered = 0
+        self.ready = asyncio.Event()
+        """Set once messages published from now on reach this subscription (at once in
+        process; after the pattern subscription is confirmed through Redis)."""
+
+    def matches(self, topic: str) -> bool:
+        return any(topic_matches(p, topic) for p in self.patterns)
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def offer(self, data: bytes) -> bool:
+        """Queue ``data``; False (and the subscription dropped) when the client is too slow."""
+        if self.reason is not None:
+            return False
+        if self._queue.qsize() >= self.max_queue:
+            self._end(f"slow client: {self.max_queue} messages waiting unread")
+            return False
+        self._queue.put_nowait(data)
+        return True
+
+    def close(self, reason: str = "closed") -> None:
+        self._end(reason)
+
+    def _end(self, reason: str) -> None:
+        if self.reason is not None:
+            return
+        self.reason = reason
+        # What was queued is dropped: the client is told at once, not after a backlog.
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+        self._on_close(self)
+
+    async def get(self) -> bytes:
+        data = await self._queue.get()
+        if data is None:
+            self._queue.put_nowait(None)  # later calls end too
+            raise ChannelClosedError(self.reason or "closed")
+        self.delivered += 1
+        return data
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                yield await self.get()
+            except ChannelClosedError:
+                return
+
+
+class Channels:
+    """In-process fan-out (see the module doc)."""
+
+    def __init__(self, *, max_queue: int = 1000, max_outbox: int = 100_000) -> None:
+        self.max_queue = max_queue
+        self.max_outbox = max_outbox
+        self._subs: dict[int, Subscription] = {}
+        self._by_topic: dict[str, list[Subscription]] = {}
+        self._outbox = Handoff()
+        self._flushing = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.published = 0
+        self.lost = 0
+        """Events not published: the fan-out fell ``max_outbox`` behind, or Redis was down."""
+        self.dropped_clients = 0
+        self.drop_reasons: list[str] = []
+        self.on_drop: Callable[[Subscription], None] | None = None
+        """Called for each client dropped for slowness (metrics hook)."""
+
+    # -- clients --
+
+    def subscribe(self, patterns: Iterable[str], *, max_queue: int | None = None) -> Subscription:
+        sub = Subscription(list(patterns), max_queue or self.max_queue, self._closed)
+        self._subs[sub.id] = sub
+        self._by_topic.clear()
+        sub.ready.set()
+        return sub
+
+    @property
+    def clients(self) -> int:
+        return len(self._subs)
+
+    def _closed(self, sub: Subscription) -> None:
+        if self._subs.pop(sub.id, None) is not None:
+            self._by_topic.clear()
+            if sub.reason is not None and sub.reason.startswith("slow client"):
+                self.dropped_clients += 1
+                self.drop_reasons.append(sub.reason)
+                del self.drop_reasons[:-100]  # the recent ones are enough
+                log.warning("channel client %d dropped: %s", sub.id, sub.reason)
+                if self.on_drop is not None:
+                    self.on_drop(sub)
+
+    def _targets(self, topic: str) -> list[Subscription]:
+        subs = self._by_topic.get(topic)
+        if subs is None:
+            if len(self._by_topic) > 100_000:
+                self._by_topic.clear()
+            subs = self._by_topic[topic] = [s for s in self._subs.values() if s.matches(topic)]
+        return subs
+
+    # -- the node's side --
+
+    def subscribe_bus(
+        self, bus: _core.Bus, patterns: Iterable[str] = PUBLISHED_TOPICS
+    ) -> list[int]:
+        return [bus.subscribe(p, self.on_messages, -100, batch=True) for p in patterns]
+
+    def _listening(self) -> bool:
+        return bool(self._subs)
+
+    def on_messages(self, messages: Sequence[object]) -> None:
+        """Queue the payloads for the fan-out task: O(1) on the node's thread. Converting
+        and encoding happen between the node's steps, once per message however many
+        clients get it."""
+        if not self._listening():
+            return  # nobody listens: nothing is kept, nothing encoded
+        if len(self._outbox) >= self.max_outbox:
+            self.lost += len(messages)
+            return
+        self._outbox.put(messages)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._outbox.bind()
+            self._task = asyncio.create_task(self._run(), name="pi5trading-channels")
+
+    async def _run(self) -> None:
+        while not self._closing:
+            await self._outbox.wait()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("channels: fan-out failed")
+
+    async def flush(self) -> None:
+        """Fan out everything queued so far, in order (one flush at a time)."""
+        async with self._flushing:
+            while batch := self._outbox.take():
+                await self._send(batch)
+
+    async def _send(self, batch: list[object]) -> None:
+        for i, m in enumerate(batch):
+            msg = to_message(m)
+            if msg is None:
+                continue
+            targets = self._targets(msg.topic)
+            if targets:
+                self.deliver(msg.topic, ENCODER.encode(msg), targets)
+            if i % 1000 == 999:
+                await asyncio.sleep(0)  # let the node and the clients run
+
+    def deliver(self, topic: str, data: bytes, targets: list[Subscription] | None = None) -> None:
+        self.published += 1
+        for sub in list(targets if targets is not None else self._targets(topic)):
+            sub.offer(data)
+
+    async def _stop_task(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def close(self) -> None:
+        """Fan out what is queued, then end every subscription."""
+        await self.flush()
+        await self._stop_task()
+        for sub in list(self._subs.values()):
+            sub.close("the node is shutting down")
+
+
+class RedisChannels(Channels):
+    """Fan-out through Redis pub/sub (see the module doc)."""
+
+    def __init__(
+        self, client: aioredis.Redis, *, prefix: str = "pi5", max_queue: int = 1000
+    ) -> None:
+        super().__init__(max_queue=max_queue)
+        self.client = client
+        self.prefix = prefix
+        self._readers: dict[int, asyncio.Task[None]] = {}
+
+    def channel(self, topic: str) -> str:
+        return f"{self.prefix}:{topic}"
+
+    # -- the node's side: publish --
+
+    def _listening(self) -> bool:
+        return True  # clients in other processes: always publish
+
+    async def _send(self, batch: list[object]) -> None:
+        payloads = []
+        for m in batch:
+            msg = to_message(m)
+            if msg is not None:
+                payloads.append((msg.topic, ENCODER.encode(msg)))
+        if not payloads:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for topic, data in payloads:
+                pipe.publish(self.channel(topic), data)
+            await pipe.execute()
+            self.published += len(payloads)
+        except Exception as exc:
+            self.lost += len(payloads)
+            log.warning("%d channel messages lost: Redis unreachable (%s)", len(payloads), exc)
+
+    # -- clients: through Redis --
+
+    def subscribe(self, patterns: Iterable[str], *, max_queue: int | None = None) -> Subscription:
+        sub = super().subscribe(patterns, max_queue=max_queue)
+        sub.ready.clear()
+        self._readers[sub.id] = asyncio.create_task(self._read(sub), name=f"channel-{sub.id}")
+        return sub
+
+    def _closed(self, sub: Subscription) -> None:
+        super()._closed(sub)
+        reader = self._readers.pop(sub.id, None)
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+
+    async def _read(self, sub: Subscription) -> None:
+        # A glob per pattern that catches at least the topics it matches ('*' in a Redis
+        # glob also crosses dots), then the exact bus rule.
+        globs = [self.channel(p.replace(">", "*")) for p in sub.patterns]
+        skip = len(self.prefix) + 1
+        pubsub = self.client.pubsub()
+        try:
+            await pubsub.psubscribe(*globs)
+            confirmed = 0
+            async for item in pubsub.listen():
+                if item.get("type") == "psubscribe":
+                    confirmed += 1
+                    if confirmed == len(globs):
+                        sub.ready.set()
+                if item.get("type") != "pmessage":
+                    continue
+                channel = item["channel"]
+                topic = (channel.decode() if isinstance(channel, bytes) else channel)[skip:]
+                if sub.matches(topic) and not sub.offer(item["data"]):
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            sub.close(f"Redis subscription failed: {exc}")
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        readers = list(self._readers.values())
+        await super().close()
+        for r in readers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await r
+
+
+__all__ = [
+    "PUBLISHED_TOPICS",
+    "ChannelClosedError",
+    "Channels",
+    "RedisChannels",
+    "Subscription",
+]

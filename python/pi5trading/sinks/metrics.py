@@ -1,0 +1,247 @@
+"""Prometheus metrics of the node: events by topic, orders, fills, denials, the writer,
+channel clients, feeds.
+
+``NodeMetrics`` owns its ``CollectorRegistry`` (so two nodes in one process, or tests, do not
+collide); the API serves ``metrics.render()`` at ``/metrics``. The bus handler counts a batch
+in a local dict and touches each Prometheus counter once per batch, so the per-event cost is
+a dictionary increment.
+
+=========================================  ==========  ======================================
+metric                                     type        labels
+=========================================  ==========  ======================================
+pi5_events_total                           counter     topic (bars, quotes, trades, orders,
+                                                       positions, equity, risk, strategies,
+                                                       feeds)
+pi5_orders_total                           counter     kind (submitted, accepted, filled, …)
+pi5_fills_total                            counter     side
+pi5_denials_total                          counter     code (the risk engine's denial code)
+pi5_risk_state_changes_total               counter     to_state
+pi5_strategy_status_total                  counter     status
+pi5_writer_buffered                        gauge       —   (events waiting in the writer)
+pi5_writer_journal_pending                 gauge       —   (events in the outage journal)
+pi5_writer_written_total                   counter     —
+pi5_writer_journaled_total                 counter     —
+pi5_writer_rejected_total                  counter     —
+pi5_writer_batch_seconds                   histogram   —   (one database write of a batch)
+pi5_storage_backlog                        gauge       —   (events not yet handed to the writer)
+pi5_channel_clients                        gauge       —
+pi5_channel_clients_dropped_total          counter     —   (slow clients)
+pi5_feed_messages_total                    counter     feed
+pi5_feed_status                            gauge       feed, status (1 for the current one)
+pi5_feed_stat                              gauge       feed, name   (whatever a feed reports)
+=========================================  ==========  ======================================
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from pi5trading import _core
+from pi5trading import events as ev
+from pi5trading.events import EquitySample, FeedState, FeedStatus, StrategyStatus
+from pi5trading.storage.records import Record
+from pi5trading.storage.repository import SqlRepository
+from pi5trading.storage.writer import EventWriter
+
+_FEED_STATES: Final[tuple[FeedState, ...]] = (
+    "connecting",
+    "live",
+    "stale",
+    "reconnecting",
+    "closed",
+    "failed",
+)
+
+COUNTED_TOPICS: Final = (
+    f"{ev.BARS}.>",
+    f"{ev.QUOTES}.>",
+    f"{ev.TRADES}.>",
+    f"{ev.ORDERS}.>",
+    f"{ev.POSITIONS}.>",
+    ev.EQUITY,
+    ev.RISK_STATE,
+    ev.STRATEGY_STATUS,
+    ev.FEED_STATUS,
+)
+
+
+class NodeMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        # Event counts are plain dicts, turned into Prometheus counters at scrape time:
+        # the per-event cost is one dictionary increment, no label lookup or lock.
+        self.events: dict[str, int] = {}
+        self.orders: dict[str, int] = {}
+        self.fills: dict[str, int] = {}
+        self.denials: dict[str, int] = {}
+        self.risk_changes: dict[str, int] = {}
+        self.strategy_status: dict[str, int] = {}
+        self.batch_seconds = Histogram(
+            "pi5_writer_batch_seconds",
+            "One database write of a batch of events",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.channel_clients_dropped = Counter(
+            "pi5_channel_clients_dropped", "Channel clients dropped for being slow", registry=r
+        )
+        self.feed_messages = Counter(
+            "pi5_feed_messages", "Messages received from a feed", ["feed"], registry=r
+        )
+        self.feed_status = Gauge(
+            "pi5_feed_status", "A feed's state (1 = current)", ["feed", "status"], registry=r
+        )
+        self.feed_stat = Gauge(
+            "pi5_feed_stat", "A statistic a feed reports", ["feed", "name"], registry=r
+        )
+        self._sources = _Sources(self)
+        r.register(self._sources)
+
+    # -- the bus --
+
+    def subscribe(self, bus: _core.Bus) -> list[int]:
+        # Highest priority: counted even if a later handler raises.
+        return [bus.subscribe(p, self.on_messages, 1000, batch=True) for p in COUNTED_TOPICS]
+
+    def on_messages(self, messages: Sequence[object]) -> None:
+        events = self.events
+        for m in messages:
+            if isinstance(m, _core.QuoteTick):
+                t = "quotes"
+            elif isinstance(m, _core.Bar):
+                t = "bars"
+            elif isinstance(m, _core.TradeTick):
+                t = "trades"
+            elif isinstance(m, _core.OrderEvent):
+                t = "orders"
+                _inc(self.orders, m.kind)
+                f = m.fill
+                if f is not None:
+                    _inc(self.fills, f.side)
+                d = m.denial
+                if d is not None and m.kind == "denied":
+                    _inc(self.denials, d.code)
+            elif isinstance(m, _core.PositionEvent):
+                t = "positions"
+            elif isinstance(m, EquitySample):
+                t = "equity"
+            elif isinstance(m, _core.RiskEvent):
+                t = "risk"
+                if m.kind == "state_changed" and m.to_state is not None:
+                    _inc(self.risk_changes, m.to_state)
+            elif isinstance(m, StrategyStatus):
+                t = "strategies"
+                _inc(self.strategy_status, m.status)
+            elif isinstance(m, FeedStatus):
+                t = "feeds"
+                self.observe_feed_status(m.feed, m.status)
+            else:
+                continue  # an Order's terms, or anything else: not an event
+            events[t] = events.get(t, 0) + 1
+
+    # -- hooks for the other parts --
+
+    def observe_feed_status(self, feed: str, status: FeedState) -> None:
+        for s in _FEED_STATES:
+            self.feed_status.labels(feed, s).set(1 if s == status else 0)
+
+    def observe_feed(
+        self, feed: str, *, messages: int = 0, stats: Mapping[str, float] | None = None
+    ) -> None:
+        """The feed statistics hook: count ``messages`` received, set any named statistics
+        (``gaps``, ``reconnects``, ``lag_seconds`` …)."""
+        if messages:
+            self.feed_messages.labels(feed).inc(messages)
+        for name, value in (stats or {}).items():
+            self.feed_stat.labels(feed, name).set(value)
+
+    def watch_writer(self, writer: EventWriter) -> None:
+        """Report the writer's buffer, journal and totals at each scrape."""
+        self._sources.writer = writer
+
+    def watch_backlog(self, backlog: Callable[[], int]) -> None:
+        self._sources.backlog = backlog
+
+    def watch_channels(self, clients: Callable[[], int]) -> None:
+        self._sources.clients = clients
+
+    def channel_client_dropped(self, *_: object) -> None:
+        self.channel_clients_dropped.inc()
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+
+def _inc(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
+
+
+class _Sources(Collector):
+    """Gauges read at scrape time from the objects that own the numbers."""
+
+    def __init__(self, metrics: NodeMetrics) -> None:
+        self.metrics = metrics
+        self.writer: EventWriter | None = None
+        self.backlog: Callable[[], int] | None = None
+        self.clients: Callable[[], int] | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        m = self.metrics
+        for name, doc, label, counts in (
+            ("pi5_events", "Events the node published", "topic", m.events),
+            ("pi5_orders", "Order lifecycle events", "kind", m.orders),
+            ("pi5_fills", "Fills", "side", m.fills),
+            ("pi5_denials", "Orders denied by risk", "code", m.denials),
+            ("pi5_risk_state_changes", "Trading state changes", "to_state", m.risk_changes),
+            ("pi5_strategy_status", "Strategy status changes", "status", m.strategy_status),
+        ):
+            family = CounterMetricFamily(name, doc, labels=[label])
+            for value, n in sorted(dict(counts).items()):  # a copy: the engine thread counts
+                family.add_metric([value], n)
+            yield family
+        if self.writer is not None:
+            s = self.writer.stats()
+            yield GaugeMetricFamily("pi5_writer_buffered", "Events in the writer", s.buffered)
+            yield GaugeMetricFamily(
+                "pi5_writer_journal_pending", "Events in the journal", s.journal_pending
+            )
+            yield CounterMetricFamily("pi5_writer_written", "Events written", s.written)
+            yield CounterMetricFamily("pi5_writer_journaled", "Events journaled", s.journaled)
+            yield CounterMetricFamily("pi5_writer_rejected", "Events refused", s.rejected)
+        if self.backlog is not None:
+            yield GaugeMetricFamily(
+                "pi5_storage_backlog", "Events not yet handed to the writer", self.backlog()
+            )
+        if self.clients is not None:
+            yield GaugeMetricFamily("pi5_channel_clients", "Channel clients", self.clients())
+
+
+class TimedRepository(SqlRepository):
+    """The same database (driver and breaker shared) with each batched write timed: hand
+    it to the ``EventWriter`` to fill ``pi5_writer_batch_seconds``."""
+
+    def __init__(self, repository: SqlRepository, metrics: NodeMetrics) -> None:
+        super().__init__(repository.driver, repository.breaker)
+        self._observe = metrics.batch_seconds.observe
+
+    async def write(self, records: Sequence[Record]) -> int:
+        start = time.perf_counter()
+        try:
+            return await super().write(records)
+        finally:
+            self._observe(time.perf_counter() - start)
+
+    async def close(self) -> None:
+        # The driver belongs to the repository this one wraps.
+        return None
+
+
+__all__ = ["COUNTED_TOPICS", "NodeMetrics", "TimedRepository"]

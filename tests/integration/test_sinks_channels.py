@@ -1,0 +1,65 @@
+"""Channels through the real Redis pub/sub: a round trip from the node's bus to a client
+subscribed through another connection, exact topics, a slow client dropped."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from pi5trading.bus import Bus
+from pi5trading.orders import Order, OrderEvent
+from pi5trading.sinks.channels import ChannelClosedError, RedisChannels
+from pi5trading.sinks.messages import DECODER, OrderMessage, to_message
+from tests.services import RedisServer
+from tests.unit.sinks.engine_events import record_run
+from tests.unit.sinks.market_data import market_data
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+
+async def test_redis_pubsub_round_trip(redis_server: RedisServer) -> None:
+    node_client = aioredis.from_url(redis_server.url)
+    api_client = aioredis.from_url(redis_server.url)
+    node = RedisChannels(node_client, prefix="rt")
+    api = RedisChannels(api_client, prefix="rt", max_queue=100_000)
+    bus = Bus()
+    node.subscribe_bus(bus)
+    await node.start()
+    orders = api.subscribe(["orders.>"])
+    s01 = api.subscribe(["data.quotes.S01", "data.bars.*.1m"])
+    slow = api.subscribe(["data.>"], max_queue=5)
+    for sub in (orders, s01, slow):
+        await asyncio.wait_for(sub.ready.wait(), 10)
+    run = record_run(120)
+    messages = list(market_data(1000)) + run.messages
+    try:
+        for topic, payload in messages:
+            bus.publish(topic, payload)
+        await node.flush()
+        want_orders = list(run.payloads(OrderEvent))
+        got_orders = [DECODER.decode(await asyncio.wait_for(orders.get(), 10))
+                      for _ in want_orders]  # fmt: skip
+        assert got_orders == [to_message(m) for m in want_orders]
+        assert all(isinstance(m, OrderMessage) for m in got_orders)
+        want_s01 = [t for t, p in messages
+                    if t == "data.quotes.S01" or ((t.startswith("data.bars.") and t.endswith(".1m"))
+                    and not isinstance(p, Order))]  # fmt: skip
+        got_s01 = [DECODER.decode(await asyncio.wait_for(s01.get(), 10)).topic for _ in want_s01]
+        assert got_s01 == want_s01
+        # The slow client (never read) was dropped with its reason.
+        for _ in range(200):
+            if slow.reason is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert slow.reason == "slow client: 5 messages waiting unread"
+        with pytest.raises(ChannelClosedError):
+            await slow.get()
+        assert api.dropped_clients == 1
+        assert node.lost == 0
+    finally:
+        await node.close()
+        await api.close()
+        await node_client.aclose()
+        await api_client.aclose()

@@ -1,0 +1,411 @@
+"""The storage writer sink on a real SQLite database, fed real engine events over a real Bus."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pi5trading.bus import Bus
+from pi5trading.events import FEED_STATUS, RISK_STATE, STRATEGY_STATUS, FeedStatus, StrategyStatus
+from pi5trading.orders import OrderEvent
+from pi5trading.portfolio import Portfolio, PositionEvent
+from pi5trading.risk import RiskEngine
+from pi5trading.sinks.records import ACCOUNT, RecordConverter
+from pi5trading.sinks.recovery import order_numbers, rebuild_portfolio
+from pi5trading.sinks.storage import (
+    StorageSink,
+    record_strategy,
+    restore_converter,
+    save_strategy_state,
+)
+from pi5trading.storage import EventWriter, Journal, SqlRepository
+from pi5trading.storage.migrate import migrate
+from pi5trading.storage.repository import create_breaker
+from pi5trading.storage.sqlite import SqliteDriver
+from tests.unit.sinks.engine_events import Recorded, record_run
+from tests.unit.sinks.market_data import market_data
+
+pytestmark = pytest.mark.anyio
+SCALE = Decimal("1e-9")
+
+
+@pytest.fixture(scope="module")
+def run() -> Recorded:
+    return record_run()
+
+
+@pytest.fixture
+async def repo(tmp_path: Path) -> AsyncIterator[SqlRepository]:
+    driver = await SqliteDriver.open(tmp_path / "t.db")
+    await migrate(driver)
+    repository = SqlRepository(driver, create_breaker())
+    try:
+        yield repository
+    finally:
+        await repository.close()
+
+
+def sink_for(repo: SqlRepository, path: Path, **kw: object) -> StorageSink:
+    writer = EventWriter(repo, Journal(path / "events.journal"), batch_size=500)
+    return StorageSink(writer, repo, **kw)  # type: ignore[arg-type]
+
+
+async def publish(run: Recorded, sink: StorageSink) -> None:
+    bus = Bus()
+    sink.subscribe(bus)
+    await sink.start()
+    for topic, payload in run.messages:
+        bus.publish(topic, payload)
+    await sink.close()
+
+
+async def count(repo: SqlRepository, table: str) -> int:
+    async with repo.driver.connection() as conn:
+        rows = await conn.fetch(f"SELECT count(*) FROM {table}")
+    return int(rows[0][0])
+
+
+async def test_every_event_kind_lands_as_its_row(
+    run: Recorded, repo: SqlRepository, tmp_path: Path
+) -> None:
+    sink = sink_for(repo, tmp_path)
+    await publish(run, sink)
+    order_events = run.payloads(OrderEvent)
+    positions = run.payloads(PositionEvent)
+    assert await count(repo, "bars") == 300
+    assert await count(repo, "order_events") == len(order_events)
+    assert await count(repo, "position_snapshots") == len(positions)
+    assert await count(repo, "equity_snapshots") == 300
+    assert sink.converter.orders_without_terms == 0
+    assert sink.converter.open_orders == sum(
+        1 for o in run.orders.values() if o.client_order_id not in
+        {e.client_order_id for e in order_events if e.status in ("filled", "denied", "cancelled")}  # type: ignore[attr-defined]
+    )  # fmt: skip
+
+    # Fills: exactly the engine's, digit for digit.
+    fills = await repo.list_fills(strategy_id="trader", limit=10_000)
+    got = sorted((f.ts_ns, f.order_id, f.side, f.quantity, f.price, f.commission) for f in fills)
+    want = sorted(
+        (f.ts, f.client_order_id, f.side, f.quantity_raw * SCALE, f.price_raw * SCALE,
+         f.commission_raw * SCALE)
+        for f in run.fills
+    )  # fmt: skip
+    assert len(run.fills) > 20
+    assert got == want
+
+    # Orders: terms from the Order, status from the last event, fill totals from the fills.
+    for oid, order in run.orders.items():
+        row = await repo.get_order(oid)
+        assert row is not None, oid
+        last = [e for e in order_events if e.client_order_id == oid][-1]  # type: ignore[attr-defined]
+        assert row.side == order.side
+        assert row.quantity == order.quantity
+        assert row.strategy_id == "trader"
+        assert row.updated_ns == last.ts  # type: ignore[attr-defined]
+        mine = [f for f in fills if f.order_id == oid]
+        assert row.filled_quantity == sum((f.quantity for f in mine), Decimal(0))
+        if mine:
+            assert row.avg_fill_price == mine[0].price
+        if last.status == "denied":  # type: ignore[attr-defined]
+            assert row.status == "rejected"
+            assert row.reason == f"{last.denial.code}: {last.denial.message}"  # type: ignore[attr-defined]
+        events = await repo.get_order_events(oid)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    stop = next(o for o in run.orders.values() if o.order_type == "stop_market")
+    row = await repo.get_order(stop.client_order_id)
+    assert row is not None
+    assert row.order_type == "stop"
+    assert row.stop_price == stop.trigger_price
+    first = (await repo.get_order_events(stop.client_order_id))[0]
+    assert first.detail["order_type"] == "stop_market"
+    assert first.detail["order"] == {"tags": ["breakout"]}
+
+    # Positions: the latest snapshot is the strategy's final position.
+    latest = await repo.latest_positions("trader")
+    final = positions[-1]
+    assert [(p.instrument_id, p.quantity) for p in latest] == [("AAA", final.quantity)]  # type: ignore[attr-defined]
+
+    # Equity: the last sample is the run's final account, exactly.
+    curve = await repo.get_equity_curve(ACCOUNT)
+    assert (curve[-1].cash, curve[-1].equity) == (run.final_cash, run.final_equity)
+
+    # Strategy status: a row and an open run.
+    strat = await repo.get_strategy("trader")
+    assert strat is not None
+    assert strat.status == "running"
+    runs = await repo.list_strategy_runs("trader")
+    assert [(r.mode, r.status) for r in runs] == [("paper", "running")]
+
+
+async def test_replayed_events_are_stored_once(
+    run: Recorded, repo: SqlRepository, tmp_path: Path
+) -> None:
+    tables = ("bars", "orders", "order_events", "fills", "position_snapshots", "equity_snapshots")
+    await publish(run, sink_for(repo, tmp_path))
+    first = [await count(repo, t) for t in tables]
+    # A restarted node replays the same events through a fresh sink: nothing doubles.
+    await publish(run, sink_for(repo, tmp_path))
+    assert [await count(repo, t) for t in tables] == first
+
+
+async def test_restart_restores_numbering_and_drops_replays(
+    run: Recorded, repo: SqlRepository, tmp_path: Path
+) -> None:
+    tables = ("bars", "orders", "order_events", "fills", "position_snapshots", "equity_snapshots")
+    clean_repo_path = tmp_path / "clean"
+    clean_repo_path.mkdir()
+    # Reference: one uninterrupted run into its own database.
+    driver = await SqliteDriver.open(clean_repo_path / "t.db")
+    await migrate(driver)
+    clean = SqlRepository(driver, create_breaker())
+    await publish(run, sink_for(clean, clean_repo_path))
+    want = [await count(clean, t) for t in tables]
+    want_orders = {o.order_id: o for o in await clean.list_orders(limit=10_000)}
+    await clean.close()
+
+    # Crash after the first 60 %, with an order open: restart, restore, replay the last
+    # 20 % of what the first process saw, then go on.
+    cut = len(run.messages) * 6 // 10
+    first = Recorded(messages=run.messages[:cut])
+    await publish(first, sink_for(repo, tmp_path))
+    sink = sink_for(repo, tmp_path)
+    restored = await restore_converter(repo, sink.converter)
+    assert restored.open_orders or restored.positions
+    await publish(Recorded(messages=run.messages[cut * 8 // 10 :]), sink)
+    assert sink.converter.replays_dropped > 0
+    assert [await count(repo, t) for t in tables] == want
+    got_orders = {o.order_id: o for o in await repo.list_orders(limit=10_000)}
+    assert got_orders == want_orders
+
+
+async def test_without_order_terms_lifecycle_and_fills_still_land(
+    repo: SqlRepository, tmp_path: Path
+) -> None:
+    run = record_run(120, publish_orders=False)
+    sink = sink_for(repo, tmp_path)
+    await publish(run, sink)
+    assert sink.converter.orders_without_terms > 0
+    assert await count(repo, "orders") == 0
+    assert await count(repo, "fills") == len(run.fills) > 0
+
+
+async def test_the_node_lookup_supplies_order_terms(repo: SqlRepository, tmp_path: Path) -> None:
+    run = record_run(120, publish_orders=False)
+    sink = sink_for(repo, tmp_path, converter=RecordConverter(run.orders.get))
+    await publish(run, sink)
+    assert sink.converter.orders_without_terms == 0
+    assert await count(repo, "orders") == len(run.orders)
+
+
+async def test_the_sink_looks_order_terms_up_on_the_bus_thread(
+    repo: SqlRepository, tmp_path: Path
+) -> None:
+    run = record_run(120, publish_orders=False)
+    calls: list[str] = []
+
+    def lookup(oid: str) -> object:
+        calls.append(oid)
+        return run.orders.get(oid)
+
+    sink = sink_for(repo, tmp_path, order_lookup=lookup)
+    await publish(run, sink)
+    assert sink.converter.orders_without_terms == 0
+    assert await count(repo, "orders") == len(run.orders)
+    assert sorted(calls) == sorted(run.orders)  # once per order
+
+
+async def test_strategy_lifecycle_config_and_saved_state(
+    repo: SqlRepository, tmp_path: Path
+) -> None:
+    await record_strategy(
+        repo, "sma-1", name="sma one", class_path="pi5trading.strategies.sma_crossover:X",
+        config={"fast": 5}, ts_ns=10,
+    )  # fmt: skip
+    sink = sink_for(repo, tmp_path)
+    bus = Bus()
+    sink.subscribe(bus)
+    await sink.start()
+    for ts, status, error in [(20, "running", None), (30, "paused", None), (40, "running", None),
+                              (50, "failed", "Traceback: boom")]:  # fmt: skip
+        bus.publish(STRATEGY_STATUS, StrategyStatus(ts, "sma-1", status, error))  # type: ignore[arg-type]
+    await sink.close()
+    row = await repo.get_strategy("sma-1")
+    assert row is not None
+    assert (row.status, row.updated_ns, row.config, row.name) == (
+        "error",
+        50,
+        {"fast": 5},
+        "sma one",
+    )
+    runs = await repo.list_strategy_runs("sma-1")
+    assert [(r.run_id, r.status, r.stopped_ns, r.error) for r in runs] == [
+        ("sma-1:20", "failed", 50, "Traceback: boom")
+    ]
+    alerts = await repo.list_alerts()
+    assert [(a.severity, a.message) for a in alerts] == [("critical", "Traceback: boom")]
+
+    await save_strategy_state(repo, "sma-1", {"last": "buy", "n": 3}, ts_ns=60)
+    row = await repo.get_strategy("sma-1")
+    assert row is not None
+    assert row.state == {"last": "buy", "n": 3}
+    assert row.status == "error"
+    # Re-registering (reconfigure) keeps the saved state.
+    await record_strategy(repo, "sma-1", name="sma one", class_path="x:Y", config={"fast": 6})
+    row = await repo.get_strategy("sma-1")
+    assert row is not None
+    assert row.state == {"last": "buy", "n": 3}
+    assert row.config == {"fast": 6}
+
+    with pytest.raises(ValueError, match="'sma-1': saved state is not JSON"):
+        await save_strategy_state(repo, "sma-1", {"x": object()})
+    with pytest.raises(ValueError, match="does not survive JSON"):
+        await save_strategy_state(repo, "sma-1", {"p": Decimal("1.5")})
+    with pytest.raises(LookupError, match="'nope' is not registered"):
+        await save_strategy_state(repo, "nope", {})
+
+
+async def test_an_older_status_never_overwrites_a_newer_one(
+    repo: SqlRepository, tmp_path: Path
+) -> None:
+    sink = sink_for(repo, tmp_path)
+    bus = Bus()
+    sink.subscribe(bus)
+    await sink.start()
+    bus.publish(STRATEGY_STATUS, StrategyStatus(100, "s", "running"))
+    await sink.flush()
+    bus.publish(STRATEGY_STATUS, StrategyStatus(90, "s", "stopped"))
+    await sink.close()
+    row = await repo.get_strategy("s")
+    assert row is not None
+    assert (row.status, row.updated_ns) == ("running", 100)
+
+
+async def test_wait_for_room_holds_the_node_until_the_backlog_drains(
+    repo: SqlRepository, tmp_path: Path
+) -> None:
+    sink = sink_for(repo, tmp_path, max_backlog=100)
+    bus = Bus()
+    sink.subscribe(bus)
+    for topic, payload in market_data(1000):
+        bus.publish(topic, payload)
+    assert sink.backlog == 1000
+    waiter = asyncio.create_task(sink.wait_for_room())
+    await asyncio.sleep(0.05)
+    assert not waiter.done()  # nothing drains before the sink starts
+    await sink.start()
+    await asyncio.wait_for(waiter, 10)
+    assert sink.backlog <= 100
+    await sink.close()
+    assert await count(repo, "quote_ticks") > 0
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(1, 10_000), cut=st.floats(0.05, 0.95), back=st.floats(0.0, 1.0))
+async def test_any_crash_point_and_replay_stores_what_one_clean_run_stores(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, cut: float, back: float
+) -> None:
+    """Property: crash anywhere, restore, replay any part of what was already recorded,
+    carry on — the database ends up exactly as after one uninterrupted run."""
+    run = record_run(150, seed=seed)
+    tables = ("orders", "order_events", "fills", "position_snapshots", "equity_snapshots")
+
+    async def fresh() -> SqlRepository:
+        d = tmp_path_factory.mktemp("prop")
+        driver = await SqliteDriver.open(d / "t.db")
+        await migrate(driver)
+        return SqlRepository(driver, create_breaker())
+
+    async def dump(repo: SqlRepository) -> list[list[tuple[object, ...]]]:
+        out = []
+        async with repo.driver.connection() as conn:
+            for t in tables:
+                out.append(sorted(tuple(r) for r in await conn.fetch(f"SELECT * FROM {t}")))
+        return out
+
+    clean = await fresh()
+    await publish(run, sink_for(clean, tmp_path_factory.mktemp("j")))
+    want = await dump(clean)
+    await clean.close()
+
+    repo = await fresh()
+    n = len(run.messages)
+    stop = int(n * cut)
+    resume = int(stop * back)
+    await publish(
+        Recorded(messages=run.messages[:stop]), sink_for(repo, tmp_path_factory.mktemp("j"))
+    )
+    sink = sink_for(repo, tmp_path_factory.mktemp("j"))
+    await restore_converter(repo, sink.converter)
+    await publish(Recorded(messages=run.messages[resume:]), sink)
+    got = await dump(repo)
+    await repo.close()
+    assert got == want
+
+
+async def test_risk_and_feed_events_land_in_the_audit_log_and_alerts(
+    repo: SqlRepository, tmp_path: Path
+) -> None:
+    risk = RiskEngine("default")
+    account = Portfolio("100000")
+    risk.set_strategy_state("s1", "reducing", "loss limit near", ts=5)
+    risk.set_state("halted", "operator stop", account, ts=6)
+    risk_events = risk.drain_events()
+    assert len(risk_events) == 2
+    sink = sink_for(repo, tmp_path)
+    bus = Bus()
+    sink.subscribe(bus)
+    await sink.start()
+    for e in risk_events:
+        bus.publish(RISK_STATE, e)
+    bus.publish(FEED_STATUS, FeedStatus(7, "alpaca", "stale", "no data for 30 s"))
+    bus.publish(FEED_STATUS, FeedStatus(8, "alpaca", "live"))
+    await sink.close()
+    audit = sorted(await repo.list_audit(), key=lambda a: a.ts_ns)
+    assert [(a.action, a.outcome, a.resource) for a in audit] == [
+        ("risk.state_changed", "success", "s1"),
+        ("risk.state_changed", "success", "account"),
+        ("feed.stale", "failure", "alpaca"),
+        ("feed.live", "success", "alpaca"),
+    ]
+    assert audit[1].details["to"] == "halted"
+    assert audit[1].details["message"] == "operator stop"
+    assert audit[2].details == {"message": "no data for 30 s"}
+    alerts = await repo.list_alerts()
+    assert [(a.severity, a.source, a.title) for a in alerts] == [
+        ("critical", "risk", "trading halted for account")
+    ]
+
+
+async def test_the_stored_fills_rebuild_cash_and_positions_exactly(
+    run: Recorded, repo: SqlRepository, tmp_path: Path
+) -> None:
+    await publish(run, sink_for(repo, tmp_path))
+    book = await rebuild_portfolio(repo, Decimal("10000000"))
+    assert book.cash == run.final_cash
+    want = run.positions
+    assert want  # an open position with realised P&L behind it
+    got = {
+        (sid, sym): (p.quantity, p.avg_px, p.realised_pnl)
+        for sid in ("trader",)
+        for sym in ("AAA",)
+        if (p := book.strategy_position(sid, sym)) is not None
+    }
+    assert got == want
+
+
+async def test_order_numbers_resume_after_the_highest_stored_even_denied(
+    repo: SqlRepository, tmp_path: Path
+) -> None:
+    run = record_run(150, publish_orders=False)
+    await publish(run, sink_for(repo, tmp_path))  # no terms: only order_events rows
+    assert await count(repo, "orders") == 0
+    highest = max(int(oid.rpartition("-")[2]) for oid in run.orders)
+    assert await order_numbers(repo) == {"trader": highest}
