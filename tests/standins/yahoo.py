@@ -36,7 +36,7 @@ class YahooStandin:
         self.faults: deque[str] = deque()
         self.requests: list[dict[str, str]] = []
         self.now = now
-        self.app = Litestar(route_handlers=[self._handler()], debug=False)
+        self.app = Litestar(route_handlers=[self._handler()], debug=False, logging_config=None)
 
     def _handler(self) -> Any:
         standin = self

@@ -177,7 +177,8 @@ class VendorHttp:
 
     Retried: timeouts, connection failures, a dropped or truncated answer, 5xx (with
     exponential backoff and full jitter), 429 and vendor throttle bodies (after
-    ``Retry-After`` when given). Not retried: 401/403 (``AuthError``), other 4xx and
+    ``Retry-After`` when given). ``before_request(endpoint)`` runs before every attempt
+    (a ``RateLimiter``'s ``acquire``). Not retried: 401/403 (``AuthError``), other 4xx and
     unreadable bodies (``VendorDataError``). ``max_wait_s``: a throttle asking for a longer
     wait is raised at once as ``RateLimitedError``.
     """
@@ -197,8 +198,10 @@ class VendorHttp:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        before_request: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.vendor = vendor
+        self._before = before_request
         self._secrets = tuple(s for s in secrets if s)
         self._client = httpx.AsyncClient(
             base_url=base_url,
@@ -246,6 +249,8 @@ class VendorHttp:
         while True:
             wait: float | None
             try:
+                if self._before is not None:
+                    await self._before(where)  # e.g. a rate limiter; retries count too
                 self.requests += 1
                 response = await self._client.get(path, params=params)
                 # Reading the body here: a connection cut mid-body fails now, as a transport
