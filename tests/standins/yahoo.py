@@ -12,8 +12,9 @@ symbol, 422 for an unsupported interval or a 1m range over 8 days), 429 as a pla
 Failure modes: push onto ``faults`` (consumed one per request): ``"429"`` (with
 ``Retry-After: 1``), ``"503"``, ``"malformed"``, ``"truncated"`` (a body cut mid-JSON,
 complete as far as HTTP is concerned), ``"cut"`` (the connection closed mid-body),
-``"empty"`` (a result without timestamps). ``now`` (UTC seconds) is the stand-in's
-clock: bars opening after it are not served, the one in progress is (as Yahoo does).
+``"empty"`` (a result without timestamps); anything else (``"ok"``) answers
+normally. ``now`` (UTC seconds) is the stand-in's clock: bars opening after it are not
+served, the one in progress is (as Yahoo does).
 """
 
 from __future__ import annotations
