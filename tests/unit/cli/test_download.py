@@ -269,3 +269,21 @@ def test_help_explains_providers_keys_and_resuming() -> None:
         "--provider [yahoo|alphavantage|alpaca]",
     ):
         assert words in text
+
+
+def test_info_shows_whether_keys_are_set_never_the_keys() -> None:
+    import json
+
+    env = {
+        "PI5_ALPACA__KEY_ID": KEY_ID,
+        "PI5_ALPACA__SECRET_KEY": SECRET,
+        "PI5_ALPHAVANTAGE__API_KEY": KEY,
+    }
+    res = CliRunner(env=env).invoke(main, ["info"])
+    assert res.exit_code == 0, res.output
+    for secret in (KEY_ID, SECRET, KEY):
+        assert secret not in res.output
+    shown = json.loads(res.output)["settings"]
+    assert shown["alpaca"]["key_id"] == "<set>"
+    assert shown["alphavantage"]["api_key"] == "<set>"
+    assert shown["alpaca"]["data_url"] == "https://data.alpaca.markets"
