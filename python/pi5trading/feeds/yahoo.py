@@ -147,10 +147,12 @@ class YahooClient:
         settings: YahooSettings | None = None,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
         backoff_s: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings or YahooSettings()
+        self._clock = clock
         self.http = VendorHttp(
             VENDOR,
             self.settings.base_url,
@@ -206,8 +208,8 @@ class YahooClient:
     async def latest(self, symbol: str | Instrument) -> LatestPrice:
         """The latest delayed price (``regularMarketPrice``) on the instrument's tick."""
         instrument = us_equity(symbol) if isinstance(symbol, str) else symbol
-        now = int(time.time())
-        meta, _ = await self.chart(instrument, now - 86_400, now, "1d", 86_400)
+        now = int(self._clock())
+        meta, _ = await self.chart(instrument, now - 86_400, now + 60, "1m", 60)
         if meta.regular_market_price is None or meta.regular_market_time is None:
             raise VendorDataError(VENDOR, _endpoint(instrument.symbol), "no latest price")
         return LatestPrice(

@@ -319,3 +319,26 @@ async def test_keys_never_show_in_logs_reprs_or_errors(
             # Not even a part of it (websockets shortens long frames in its log).
             for k in range(len(secret) - 7):
                 assert secret[k : k + 8] not in text
+
+
+async def test_subscription_changes_while_connected() -> None:
+    import anyio
+
+    stand = AlpacaDataStandin()
+    with serve(stand.app) as base:
+        stream = AlpacaStream(settings(base), bars=["AAPL"])
+        await stream.connect()
+        await stream.subscribe(quotes=["MSFT", "AAPL"])
+        await stream.unsubscribe(bars=["AAPL"])
+        for _ in range(500):  # the stand-in runs in its own thread: poll what it got
+            if len(stand.received) >= 4:
+                break
+            await anyio.sleep(0.01)
+        await stream.close()
+        with pytest.raises(StopAsyncIteration):
+            await stream.__anext__()
+    assert stand.received[1:] == [
+        {"action": "subscribe", "bars": ["AAPL"], "quotes": [], "trades": []},
+        {"action": "subscribe", "bars": [], "quotes": ["MSFT", "AAPL"], "trades": []},
+        {"action": "unsubscribe", "bars": ["AAPL"], "quotes": [], "trades": []},
+    ]

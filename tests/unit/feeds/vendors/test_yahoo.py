@@ -209,3 +209,16 @@ async def test_poller_survives_a_throttled_poll() -> None:
             stand.faults.clear()
             bar = await poller.__anext__()
     assert bar.ts_event // NS == now
+
+
+async def test_latest_delayed_price_on_the_tick() -> None:
+    now = utc("2024-01-02T16:00") + 10
+    stand = YahooStandin(now=now)
+    with serve(stand.app) as base:
+        yahoo = YahooClient(YahooSettings(base_url=base), clock=lambda: float(now))
+        latest = await yahoo.latest("AAPL")
+        await yahoo.close()
+    in_progress = bars_between("AAPL", now - 10, now + 1)[0]
+    assert latest.symbol == "AAPL"
+    assert latest.price.as_decimal() == cents(in_progress.close)
+    assert latest.ts == now * NS
