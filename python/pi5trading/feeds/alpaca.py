@@ -348,23 +348,23 @@ class _StreamBar(msgspec.Struct, tag_field="T", tag="b"):
     h: Decimal
     l: Decimal  # noqa: E741  (Alpaca's field name)
     c: Decimal
-    v: Decimal
+    v: int | Decimal
     t: str
 
 
 class _StreamQuote(msgspec.Struct, tag_field="T", tag="q", rename={"as_": "as"}):
     S: str
     bp: Decimal
-    bs: Decimal
+    bs: int | Decimal
     ap: Decimal
-    as_: Decimal
+    as_: int | Decimal
     t: str
 
 
 class _StreamTrade(msgspec.Struct, tag_field="T", tag="t"):
     S: str
     p: Decimal
-    s: Decimal
+    s: int | Decimal
     t: str
     i: int | str = ""
     tks: str | None = None  # taker side (crypto only): B / S
@@ -393,6 +393,7 @@ _Item: TypeAlias = (
     _StreamBar | _StreamQuote | _StreamTrade | _Control | _StreamError | _Subscription
 )
 _frame = msgspec.json.Decoder(list[msgspec.Raw])
+_frame_items = msgspec.json.Decoder(list[_Item])
 _item = msgspec.json.Decoder(_Item)
 _peek = msgspec.json.Decoder(_Peek)
 _KNOWN_TAGS = {"b", "q", "t", "success", "error", "subscription"}
@@ -595,6 +596,16 @@ class AlpacaStream:
 
     def _read(self, frame: str | bytes) -> None:
         """Queue the data items of one frame; count and skip what cannot be read."""
+        try:  # the usual frame: every item readable, decoded in one pass
+            items = _frame_items.decode(frame)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self._read_each(frame)
+            return
+        for item in items:
+            self._take(item)
+
+    def _read_each(self, frame: str | bytes) -> None:
+        """A frame with something unreadable in it: item by item."""
         try:
             raws = _frame.decode(frame)
         except msgspec.DecodeError:
@@ -613,15 +624,18 @@ class AlpacaStream:
                 else:
                     self._malformed(bytes(raw), str(exc))
                 continue
-            try:
-                market = self._market(item)
-            except ValueError as exc:
-                self.stats.invalid += 1
-                log.warning("%s: skipped %s: %s", VENDOR, type(item).__name__[1:], exc)
-                continue
-            if market is not None:
-                self.stats.messages += 1
-                self._ready.append(market)
+            self._take(item)
+
+    def _take(self, item: _Item) -> None:
+        try:
+            market = self._market(item)
+        except ValueError as exc:
+            self.stats.invalid += 1
+            log.warning("%s: skipped %s: %s", VENDOR, type(item).__name__[1:], exc)
+            return
+        if market is not None:
+            self.stats.messages += 1
+            self._ready.append(market)
 
     def _malformed(self, frame: str | bytes | Any, why: str) -> None:
         self.stats.malformed += 1

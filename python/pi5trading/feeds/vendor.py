@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import functools
 import logging
 import random
 import re
@@ -27,6 +28,7 @@ from pi5trading.exceptions import Pi5TradingError
 from pi5trading.model import Instrument, Price, Quantity
 
 log = logging.getLogger("pi5trading.feeds.vendor")
+NS = 1_000_000_000
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -105,41 +107,84 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 _WIDE = Context(prec=60)
 
 
+@functools.lru_cache(maxsize=256)
+def _tick_rule(instrument: Instrument) -> tuple[Decimal, Decimal | None, int]:
+    """The tick, the quantum when the tick is a power of ten (one ``quantize`` then
+    rounds to it), and the price precision."""
+    tick = instrument.tick_size.as_decimal()
+    power_of_ten = tick.normalize().as_tuple().digits == (1,)
+    return tick, (tick.normalize() if power_of_ten else None), instrument.price_precision
+
+
 def on_tick(instrument: Instrument, value: Decimal, what: str = "price") -> Price:
     """``value`` (a vendor's number, read exactly from its JSON text) rounded once,
     half-even (the core's default rounding), to the instrument's tick."""
     if not value.is_finite():
         raise ValueError(f"{what} {value} is not a number")
-    tick = instrument.tick_size.as_decimal()
+    tick, quantum, precision = _tick_rule(instrument)
+    if quantum is not None:  # the usual cent tick: one exact rounding step
+        return Price(value.quantize(quantum, ROUND_HALF_EVEN, _WIDE), precision)
     steps = _WIDE.divide(value, tick).to_integral_value(rounding=ROUND_HALF_EVEN)
     return instrument.make_price(_WIDE.multiply(steps, tick))
 
 
-def exact_quantity(value: Decimal, what: str = "volume") -> Quantity:
+def exact_quantity(value: Decimal | int, what: str = "volume") -> Quantity:
     """A vendor's size as it was sent (more than 9 decimals is refused, not rounded)."""
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"{what} {value} is not a size >= 0")
+        return Quantity(value)
     if not value.is_finite() or value < 0:
         raise ValueError(f"{what} {value} is not a size >= 0")
-    return Quantity(value.normalize() if value == value.to_integral_value() else value)
+    return Quantity(value)
 
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:?\d\d)?$"
 )
+_EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_s(date: str) -> int:
+    return (dt.date.fromisoformat(date).toordinal() - _EPOCH_DAY) * 86_400
 
 
 def rfc3339_ns(text: str) -> int:
     """UTC nanoseconds of an RFC 3339 time, nanoseconds kept (``datetime`` has only µs)."""
-    m = _RFC3339.match(text.strip())
-    if m is None:
+    # Fast path for what vendors stream: ``2024-01-02T14:30:00[.123456789]Z``.
+    n = len(text)
+    if (
+        n >= 20
+        and text[-1] == "Z"
+        and text[10] == "T"
+        and text[13] == ":"
+        and text[16] == ":"
+        and text[11:13].isdigit()
+        and text[14:16].isdigit()
+        and text[17:19].isdigit()
+        and (n == 20 or (text[19] == "." and 21 < n <= 30 and text[20:-1].isdigit()))
+    ):
+        h, m, sec = int(text[11:13]), int(text[14:16]), int(text[17:19])
+        if h < 24 and m < 60 and sec < 60:
+            try:
+                day = _day_s(text[:10])
+            except ValueError:
+                day = None
+            if day is not None:
+                frac = int(text[20:-1].ljust(9, "0")) if n > 20 else 0
+                return (day + h * 3600 + m * 60 + sec) * NS + frac
+    m_ = _RFC3339.match(text.strip())
+    if m_ is None:
         raise ValueError(f"time {text!r} is not RFC 3339")
-    y, mo, d, h, mi, s, frac, zone = m.groups()
-    base = dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=dt.UTC)
+    y, mo, d, hh, mi, s, frac_text, zone = m_.groups()
+    base = dt.datetime(int(y), int(mo), int(d), int(hh), int(mi), int(s), tzinfo=dt.UTC)
     seconds = int(base.timestamp())
     if zone and zone != "Z":
         sign = 1 if zone[0] == "+" else -1
-        hh, mm = int(zone[1:3]), int(zone[-2:])
-        seconds -= sign * (hh * 3600 + mm * 60)
-    return seconds * 10**9 + int((frac or "").ljust(9, "0"))
+        zh, zm = int(zone[1:3]), int(zone[-2:])
+        seconds -= sign * (zh * 3600 + zm * 60)
+    return seconds * NS + int((frac_text or "").ljust(9, "0"))
 
 
 def ns_to_rfc3339(ns: int) -> str:
