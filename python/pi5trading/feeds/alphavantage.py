@@ -182,6 +182,7 @@ class AlphaVantageClient:
                 "month": month,
                 "outputsize": "full",
                 "extended_hours": "false",
+                "adjusted": "false",  # raw prices, as Yahoo's OHLC and Alpaca's adjustment=raw
             }
             bars = await self._series(instrument, params, interval)
             yield [b for b in bars if start_ns <= b.ts_event - seconds * NS < end_ns]
