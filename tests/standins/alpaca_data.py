@@ -121,6 +121,8 @@ class AlpacaDataStandin:
         self.page_limit_cap = 10_000
         # stream
         self.auth_error: int | None = None
+        self.auth_error_on: dict[int, int] = {}
+        """Connection number (1 = the first) → the error code its auth gets."""
         self.drop_after: int | None = None
         self.junk: list[tuple[int, str]] = []
         """(before data frame k, raw text) pairs sent on the first connection."""
@@ -236,8 +238,9 @@ class AlpacaDataStandin:
             await _error_and_close(socket, 404)
             return
         self.received.append(auth)
-        if self.auth_error is not None:
-            await _error_and_close(socket, self.auth_error)
+        code = self.auth_error_on.get(self.connections, self.auth_error)
+        if code is not None:
+            await _error_and_close(socket, code)
             return
         if auth.get("action") != "auth" or (auth.get("key"), auth.get("secret")) != (
             KEY_ID,

@@ -397,7 +397,20 @@ _frame_items = msgspec.json.Decoder(list[_Item])
 _item = msgspec.json.Decoder(_Item)
 _peek = msgspec.json.Decoder(_Peek)
 _KNOWN_TAGS = {"b", "q", "t", "success", "error", "subscription"}
-_AUTH_CODES = {401, 402, 403, 404, 406, 409}
+_AUTH_CODES = {401, 402, 404, 406, 409}
+_CONNECTION_LIMIT = 406
+
+
+class StreamAuthError(AuthError):
+    """The stream refused the handshake; ``code`` is Alpaca's error code."""
+
+    def __init__(self, endpoint: str, code: int, problem: str) -> None:
+        super().__init__(VENDOR, endpoint, problem)
+        self.code = code
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, VendorError) else type(exc).__name__
 
 
 class StreamStats(msgspec.Struct):
@@ -528,20 +541,27 @@ class AlpacaStream:
             await self._sleep(wait)
             try:
                 ws = await self._open()
+            except StreamAuthError as exc:
+                # The dropped connection may still count against the limit of one for a
+                # moment: 406 is worth another try here (not on the first connect).
+                if exc.code != _CONNECTION_LIMIT:
+                    raise
+                failure: Exception = exc
             except AuthError:
                 raise
             except (OSError, TimeoutError, websockets.WebSocketException, VendorError) as exc:
-                attempt += 1
-                if attempt > self.settings.max_retries:
-                    raise VendorUnavailableError(
-                        VENDOR,
-                        self.url_path,
-                        f"reconnecting failed {attempt} times in a row: {type(exc).__name__}",
-                    ) from None
-                log.warning("%s reconnect %d failed: %s", VENDOR, attempt, type(exc).__name__)
-                continue
-            self.stats.reconnects += 1
-            return ws
+                failure = exc
+            else:
+                self.stats.reconnects += 1
+                return ws
+            attempt += 1
+            if attempt > self.settings.max_retries:
+                raise VendorUnavailableError(
+                    VENDOR,
+                    self.url_path,
+                    f"reconnecting failed {attempt} times in a row: {_describe(failure)}",
+                ) from None
+            log.warning("%s reconnect %d failed: %s", VENDOR, attempt, _describe(failure))
 
     async def _open(self) -> ClientConnection:
         where = self.url_path
@@ -588,7 +608,7 @@ class AlpacaStream:
                 text = scrub(it.msg, (self.settings.key_id, self.settings.secret_key))
                 error = f"error {it.code}: {text}"
                 if it.code in _AUTH_CODES:
-                    raise AuthError(VENDOR, where, error)
+                    raise StreamAuthError(where, it.code, error)
                 raise VendorDataError(VENDOR, where, error)
             if isinstance(it, _Control) and it.msg == what:
                 return
@@ -685,5 +705,6 @@ __all__ = [
     "TIMEFRAMES",
     "AlpacaDataClient",
     "AlpacaStream",
+    "StreamAuthError",
     "StreamStats",
 ]

@@ -342,3 +342,21 @@ async def test_subscription_changes_while_connected() -> None:
         {"action": "subscribe", "bars": [], "quotes": ["MSFT", "AAPL"], "trades": []},
         {"action": "unsubscribe", "bars": ["AAPL"], "quotes": [], "trades": []},
     ]
+
+
+async def test_a_connection_limit_right_after_a_drop_is_retried() -> None:
+    stand = AlpacaDataStandin()
+    start = utc("2024-01-02T15:00")
+    stand.stream_frames = data_frames("AAPL", start, 4)
+    stand.drop_after = 2
+    stand.auth_error_on = {2: 406}  # the old connection still counts for a moment
+    with serve(stand.app) as base:
+        stream = AlpacaStream(
+            settings(base), bars=["AAPL"], trades=["AAPL"], quotes=["AAPL"], sleep=Sleeps()
+        )
+        await stream.connect()
+        items = await take(stream, 6)
+        await stream.close()
+    assert stand.connections == 3
+    assert stream.stats.reconnects == 1
+    assert [kind(i) for i in items] == ["t", "q", "b", "t", "q", "b"]
