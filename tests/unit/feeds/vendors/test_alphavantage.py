@@ -206,3 +206,23 @@ async def test_the_key_never_shows_in_logs_reprs_or_errors(
     ):
         assert secret not in text
     assert stand.requests[-1]["apikey"] == secret  # it was sent, only never shown
+
+
+async def test_recent_daily_history_asks_only_for_the_compact_series() -> None:
+    stand = AlphaVantageStandin()
+    t = FakeTime()
+    with serve(stand.app) as base:
+        settings = AlphaVantageSettings(api_key=KEY, base_url=base, timeout_s=5)
+        av = AlphaVantageClient(
+            settings, clock=t, sleep=t.sleep, wall_clock=lambda: float(utc("2024-04-30T22:00"))
+        )
+        recent = await av.history(
+            "MSFT", utc("2024-04-01T00:00") * NS, utc("2024-04-30T00:00") * NS, "1d"
+        )
+        old = await av.history(
+            "MSFT", utc("2023-12-01T00:00") * NS, utc("2023-12-08T00:00") * NS, "1d"
+        )
+        await av.close()
+    assert [r["outputsize"] for r in stand.requests] == ["compact", "full"]
+    assert len(recent) == 21  # the weekdays of April 1-29
+    assert len(old) == 5
