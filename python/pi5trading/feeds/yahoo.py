@@ -35,10 +35,8 @@ import msgspec
 
 from pi5trading.config import YahooSettings
 from pi5trading.feeds.vendor import (
-    AuthError,
     RateLimitedError,
     VendorDataError,
-    VendorError,
     VendorHttp,
     VendorUnavailableError,
     bad_json,
@@ -395,10 +393,8 @@ class YahooPoller:
                 self.failed_polls += 1
                 log.warning("yahoo poll of %s failed, trying again later: %s", inst.symbol, exc)
                 continue
-            except AuthError:
-                raise
-            except VendorError:
-                raise
+            # Anything else (a wrong symbol, an unreadable answer) is raised: polling again
+            # would not mend it.
             for bar in bars:
                 open_s = bar.ts_event // NS - self.seconds
                 if last is None or open_s > last:
