@@ -14,11 +14,15 @@ are unknown to it (the vendor's throttle answer then still stops the run cleanly
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from pi5trading.feeds.vendor import RateLimitedError
+
+log = logging.getLogger("pi5trading.feeds.ratelimit")
+_SAY_AFTER_S = 5.0  # longer waits are told, so a slow download does not look stuck
 
 
 class Window:
@@ -80,6 +84,15 @@ class RateLimiter:
                         wait,
                     )
                 self.waited_s += wait
+                if wait >= _SAY_AFTER_S:
+                    full = max(self.windows, key=lambda w: w.wait_s(now))
+                    log.warning(
+                        "%s: waiting %.0f s for the allowance (%d requests per %s)",
+                        self.vendor,
+                        wait,
+                        full.limit,
+                        _span(full.seconds),
+                    )
                 await self._sleep(wait)
 
 

@@ -85,3 +85,13 @@ async def test_a_wait_beyond_max_wait_is_refused_with_when() -> None:
 def test_a_window_needs_a_positive_limit() -> None:
     with pytest.raises(ValueError, match="need >= 1"):
         Window(0, 60)
+
+
+@pytest.mark.anyio
+async def test_a_long_wait_is_told(caplog: pytest.LogCaptureFixture) -> None:
+    t = FakeTime()
+    limiter = RateLimiter([Window(1, 60.0)], vendor="Alpha Vantage", clock=t, sleep=t.sleep)
+    await limiter.acquire()
+    await limiter.acquire()
+    assert t.now == 60.0
+    assert "Alpha Vantage: waiting 60 s for the allowance (1 requests per minute)" in caplog.text
