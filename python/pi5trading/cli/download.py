@@ -235,6 +235,11 @@ async def _download(
             if settings.database.migrate_on_start:
                 await prepare_database(settings, driver)
             row = await repo.get_instrument(instrument_id)
+            if row is not None and tick is not None and tick != row.price_increment:
+                raise click.ClickException(
+                    f"{instrument_id} is stored with tick {row.price_increment}; --tick "
+                    f"{tick} applies to new instruments only (leave it out)"
+                )
             if row is None:
                 venue = instrument_id.split(".", 1)[1] if "." in instrument_id else "UNKNOWN"
                 row = InstrumentRow(

@@ -287,3 +287,18 @@ def test_info_shows_whether_keys_are_set_never_the_keys() -> None:
     assert shown["alpaca"]["key_id"] == "<set>"
     assert shown["alphavantage"]["api_key"] == "<set>"
     assert shown["alpaca"]["data_url"] == "https://data.alpaca.markets"
+
+
+def test_a_tick_for_a_stored_instrument_must_match(
+    tmp_path: Path, yahoo: tuple[YahooStandin, str]
+) -> None:
+    _, base = yahoo
+    args = ["-i", "SPY", "--from", "2024-01-02", "--to", "2024-01-02", "--interval", "1h"]
+    res = run(tmp_path, *args, "--tick", "0.05", PI5_YAHOO__BASE_URL=base)
+    assert res.exit_code == 0, res.output
+    assert all(p % Decimal("0.05") == 0 for row in stored(tmp_path, "SPY", "1h") for p in row[1:5])
+    res = run(tmp_path, *args, "--tick", "0.01", PI5_YAHOO__BASE_URL=base)
+    assert res.exit_code == 1
+    assert "Error: SPY is stored with tick 0.05; --tick 0.01 applies to new instruments only" in (
+        res.output
+    )
