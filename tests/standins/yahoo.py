@@ -25,7 +25,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, get
 
-from tests.standins.tape import bars_between, float32_noise
+from tests.standins.tape import TAPE_LAST, bars_between, float32_noise, session_start
 
 INTERVALS = {"1m": 60, "2m": 120, "5m": 300, "15m": 900, "30m": 1800, "60m": 3600, "1h": 3600}
 INTERVALS_DAY = {"1d": 86_400}
@@ -117,7 +117,8 @@ def _chart(symbol: str, interval: str, bars: list[Any], now: int | None) -> dict
         "fullExchangeName": "NasdaqGS",
         "instrumentType": "EQUITY",
         "firstTradeDate": 345479400,
-        "regularMarketTime": now if now is not None else (last.ts + 60 if last else 0),
+        # Without a clock of its own the stand-in lives after its tape's last close.
+        "regularMarketTime": now if now is not None else session_start(TAPE_LAST) + 390 * 60,
         "hasPrePostMarketData": True,
         "gmtoffset": -18000,
         "timezone": "EST",

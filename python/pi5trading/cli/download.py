@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 import click
+import msgspec
 
 from pi5trading.cli._display import utc_time
 from pi5trading.cli._paths import require_writable_database
@@ -18,6 +19,7 @@ from pi5trading.exceptions import Pi5TradingError
 if TYPE_CHECKING:
     from pi5trading.config import Settings
     from pi5trading.model import Bar, Instrument
+    from pi5trading.storage.repository import SqlRepository
 
 PROVIDERS = ("yahoo", "alphavantage", "alpaca")
 NS = 1_000_000_000
@@ -143,8 +145,9 @@ def data_download_command(
     PI5_ALPACA__FEED). Bars are stored as `data import` stores them (stamped at their
     open, exact prices on the instrument's tick), chunk by chunk as they arrive.
 
-    Resumable: a run continues after the latest stored bar of the instrument and interval
-    when that bar lies in the range. Idempotent: bars already stored are skipped, so running
+    Resumable: a run fetches only what lies after the last bar stored in the range (and
+    before the first, when that is a day or more after --from), so an interrupted run
+    continues where it stopped. Idempotent: bars already stored are skipped, so running
     twice stores each bar once. Backtests read the result as db:<instrument>.
 
     \b
@@ -206,6 +209,42 @@ def data_download_command(
         raise click.ClickException(str(exc)) from exc
 
 
+class _Spans(msgspec.Struct):
+    ranges: list[tuple[int, int]]
+    notes: list[str]
+
+
+_DAY_NS = 86_400 * NS
+
+
+async def _missing_spans(
+    repo: SqlRepository, instrument_id: str, interval: str, step: int, start_ns: int, end_ns: int
+) -> _Spans:
+    """What to fetch of ``[start_ns, end_ns)`` given the bars already stored there: before
+    the first stored bar (when that is a day or more after the start: less is the night
+    before the first session) and after the last one. Holes in between are not looked for
+    (a download of just that range fills them; stored bars are skipped)."""
+    stored = await repo.get_bars(instrument_id, interval, start_ns, end_ns, limit=1)
+    if not stored:
+        return _Spans(ranges=[(start_ns, end_ns)], notes=[])
+    first_ns = stored[0].ts_ns
+    latest = await repo.latest_bar(instrument_id, interval)
+    if latest is not None and latest.ts_ns < end_ns:
+        last_ns = latest.ts_ns
+    else:  # bars stored after the range too: the last one inside it
+        rows = await repo.get_bars(instrument_id, interval, first_ns, end_ns)
+        last_ns = rows[-1].ts_ns
+    ranges: list[tuple[int, int]] = []
+    notes: list[str] = []
+    if first_ns - start_ns >= max(step, _DAY_NS):
+        ranges.append((start_ns, first_ns))
+        notes.append(f"fetching what lies before the first stored bar at {utc_time(first_ns)}")
+    if last_ns + step < end_ns:
+        ranges.append((last_ns + step, end_ns))
+        notes.append(f"resuming after the stored bar at {utc_time(last_ns)}")
+    return _Spans(ranges=ranges, notes=notes)
+
+
 async def _download(
     settings: Settings,
     client: HistoryProvider,
@@ -257,19 +296,12 @@ async def _download(
                 tick_size=row.price_increment,
                 lot_size="1",
             )
-            latest = await repo.latest_bar(instrument_id, interval)
-            resumed = None
-            if latest is not None and start_ns <= latest.ts_ns < end_ns:
-                resumed = latest.ts_ns
-                start_ns = latest.ts_ns + step
-            if start_ns >= end_ns:
-                out.print(
-                    f"{instrument_id} {interval} is complete to {utc_time(resumed)}: "
-                    "nothing to download"
-                )
+            spans = await _missing_spans(repo, instrument_id, interval, step, start_ns, end_ns)
+            for note in spans.notes:
+                out.print(note)
+            if not spans.ranges:
+                out.print(f"{instrument_id} {interval}: every bar of the range is stored")
                 return
-            if resumed is not None:
-                out.print(f"resuming after the stored bar at {utc_time(resumed)}")
             progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -277,36 +309,41 @@ async def _download(
                 TimeElapsedColumn(),
                 console=Console(stderr=True),
             )
-            total = end_ns - start_ns
-            received = inserted = 0
+            total = sum(hi - lo for lo, hi in spans.ranges)
+            done = received = inserted = 0
             first: int | None = None
             last: int | None = None
             with progress:
                 task = progress.add_task(f"{provider} {symbol} {interval}", total=total, bars=0)
-                async for chunk in client.history_chunks(model, start_ns, end_ns, interval):
-                    rows = [
-                        BarRow(
-                            instrument_id,
-                            interval,
-                            b.ts_event - step,
-                            b.open.as_decimal(),
-                            b.high.as_decimal(),
-                            b.low.as_decimal(),
-                            b.close.as_decimal(),
-                            b.volume.as_decimal(),
-                        )
-                        for b in chunk
-                    ]
-                    if rows:
-                        # Each chunk is committed as it comes: an interrupted run keeps it.
-                        inserted += await repo.insert_bars(rows)
-                        received += len(rows)
-                        first = rows[0].ts_ns if first is None else min(first, rows[0].ts_ns)
-                        last = rows[-1].ts_ns if last is None else max(last, rows[-1].ts_ns)
-                        progress.update(
-                            task, completed=min(total, last + step - start_ns), bars=received
-                        )
-                progress.update(task, completed=total, bars=received)
+                for lo, hi in spans.ranges:
+                    async for chunk in client.history_chunks(model, lo, hi, interval):
+                        rows = [
+                            BarRow(
+                                instrument_id,
+                                interval,
+                                b.ts_event - step,
+                                b.open.as_decimal(),
+                                b.high.as_decimal(),
+                                b.low.as_decimal(),
+                                b.close.as_decimal(),
+                                b.volume.as_decimal(),
+                            )
+                            for b in chunk
+                        ]
+                        if rows:
+                            # Each chunk is committed as it comes: an interrupted run keeps
+                            # it, and the next run continues after it.
+                            inserted += await repo.insert_bars(rows)
+                            received += len(rows)
+                            first = rows[0].ts_ns if first is None else min(first, rows[0].ts_ns)
+                            last = rows[-1].ts_ns if last is None else max(last, rows[-1].ts_ns)
+                            progress.update(
+                                task,
+                                completed=done + min(hi - lo, rows[-1].ts_ns + step - lo),
+                                bars=received,
+                            )
+                    done += hi - lo
+                    progress.update(task, completed=done, bars=received)
         finally:
             await repo.close()
     finally:

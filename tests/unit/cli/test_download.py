@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
@@ -55,7 +56,7 @@ def tape(
 def test_yahoo_download_stores_exact_bars_once(
     tmp_path: Path, yahoo: tuple[YahooStandin, str]
 ) -> None:
-    _, base = yahoo
+    stand, base = yahoo
     args = ["-i", "AAPL.XNAS", "--from", "2024-01-02", "--to", "2024-01-10", "--interval", "1m"]
     res = run(tmp_path, *args, PI5_YAHOO__BASE_URL=base)
     assert res.exit_code == 0, res.output
@@ -68,7 +69,8 @@ def test_yahoo_download_stores_exact_bars_once(
     assert res.exit_code == 0, res.output
     assert "resuming after the stored bar at 2024-01-10 20:59:00 UTC" in res.output
     assert "downloaded 0 new bars" in res.output
-    # A range inside what is stored is fetched again and skipped bar by bar (idempotent).
+    # A range inside what is stored: only what follows its last stored bar is asked for.
+    asked = len(stand.requests)
     res = run(
         tmp_path,
         "-i",
@@ -81,8 +83,9 @@ def test_yahoo_download_stores_exact_bars_once(
         "1m",
         PI5_YAHOO__BASE_URL=base,
     )
-    inside = tape("AAPL", utc("2024-01-03T00:00"), utc("2024-01-05T00:00"))
-    assert f"downloaded 0 new bars ({len(inside)} already stored)" in res.output
+    assert "resuming after the stored bar at 2024-01-04 20:59:00 UTC" in res.output
+    assert "downloaded 0 new bars (0 already stored)" in res.output
+    assert len(stand.requests) == asked + 1
     assert stored(tmp_path, "AAPL.XNAS") == expected
     with sqlite3.connect(tmp_path / "data" / "pi5trading.db") as db:
         inst = db.execute(
@@ -302,3 +305,46 @@ def test_a_tick_for_a_stored_instrument_must_match(
     assert "Error: SPY is stored with tick 0.05; --tick 0.01 applies to new instruments only" in (
         res.output
     )
+
+
+def test_bars_before_the_first_stored_one_are_fetched_too(
+    tmp_path: Path, yahoo: tuple[YahooStandin, str]
+) -> None:
+    _, base = yahoo
+    env = {"PI5_YAHOO__BASE_URL": base}
+    res = run(
+        tmp_path,
+        "-i",
+        "MSFT",
+        "--from",
+        "2024-01-10",
+        "--to",
+        "2024-01-11",
+        "--interval",
+        "5m",
+        **env,
+    )
+    assert res.exit_code == 0, res.output
+    before = stored(tmp_path, "MSFT", "5m")
+    last = dt.datetime.fromtimestamp(before[-1][0], dt.UTC)
+    assert last.date() == dt.date(2024, 1, 11)
+    res = run(
+        tmp_path,
+        "-i",
+        "MSFT",
+        "--from",
+        "2024-01-02",
+        "--to",
+        "2024-01-12",
+        "--interval",
+        "5m",
+        **env,
+    )
+    assert res.exit_code == 0, res.output
+    assert "fetching what lies before the first stored bar at 2024-01-10 14:30:00 UTC" in (
+        res.output
+    )
+    assert f"resuming after the stored bar at {last:%Y-%m-%d %H:%M:%S} UTC" in res.output
+    full = tape("MSFT", utc("2024-01-02T00:00"), utc("2024-01-13T00:00"), 300)
+    assert f"downloaded {len(full) - len(before)} new bars (0 already stored)" in res.output
+    assert stored(tmp_path, "MSFT", "5m") == full
