@@ -12,7 +12,7 @@ Errors come with HTTP 200, as Alpha Vantage sends them: a wrong key or a bad sym
 ``{"Error Message": ...}``, throttling as ``{"Note": ...}`` (calls per minute) or
 ``{"Information": ...}`` (requests per day; premium-only endpoints). Failure modes: push
 onto ``faults``: ``"note"``, ``"information"``, ``"premium"``, ``"503"``, ``"malformed"``,
-``"truncated"``.
+``"truncated"``, ``"echo"`` (an error quoting the key back).
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ class AlphaVantageStandin:
             text = {"note": NOTE, "information": DAILY_LIMIT, "premium": PREMIUM}[fault]
             key = "Note" if fault == "note" else "Information"
             return _json({key: text})
+        if fault == "echo":  # not seen from Alpha Vantage: proves a quoted key is scrubbed
+            return _json({"Error Message": f"Invalid API call (key {q.get('apikey')})."})
         if q.get("apikey") != self.key:
             return _json({"Error Message": BAD_KEY})
         function = q.get("function", "")

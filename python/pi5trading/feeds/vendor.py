@@ -276,6 +276,15 @@ class VendorHttp:
         text = " ".join(text.split())
         return scrub(text[:limit] + ("…" if len(text) > limit else ""), self._secrets)
 
+    def _clean(self, exc: VendorError) -> VendorError:
+        """``exc``, or a copy without the secrets when its text quotes one."""
+        if not any(secret in str(exc) for secret in self._secrets):
+            return exc
+        problem = scrub(exc.problem, self._secrets)
+        if isinstance(exc, RateLimitedError):
+            return RateLimitedError(exc.vendor, exc.endpoint, problem, exc.retry_after_s)
+        return type(exc)(exc.vendor, exc.endpoint, problem)
+
     def backoff(self, attempt: int) -> float:
         return self._rng.uniform(0, min(self.backoff_cap_s, self.backoff_s * 2**attempt))
 
@@ -333,15 +342,17 @@ class VendorHttp:
                         )
                     return parse(response, where)
                 except RateLimitedError as exc:
-                    failure = exc
+                    failure = self._clean(exc)
                     wait = exc.retry_after_s if exc.retry_after_s is not None else None
                     if wait is None:
                         wait = self.backoff(attempt)
                     elif wait > self.max_wait_s:
-                        raise
+                        raise failure from None
                 except VendorUnavailableError as exc:
-                    failure = exc
+                    failure = self._clean(exc)
                     wait = self.backoff(attempt)
+                except VendorError as exc:  # a parser's error quoting the vendor's words
+                    raise self._clean(exc) from None
             if attempt >= self.max_retries:
                 raise failure from None
             attempt += 1

@@ -181,7 +181,7 @@ async def test_the_key_never_shows_in_logs_reprs_or_errors(
     secret = "SECRET-AV-KEY-7f3a9c"
     stand = AlphaVantageStandin(key=secret)
     caplog.set_level(logging.DEBUG)
-    stand.faults.extend(["note", "503", "truncated"])
+    stand.faults.extend(["note", "503", "echo"])
     with serve(stand.app) as base:
         settings = AlphaVantageSettings(api_key=secret, base_url=base, max_retries=3)
         av = AlphaVantageClient(settings, sleep=FakeTime().sleep)
@@ -192,6 +192,7 @@ async def test_the_key_never_shows_in_logs_reprs_or_errors(
         )
         await av.close()
     assert len(bars) == 78
+    assert "Invalid API call (key ***)" in str(err.value)  # quoted back, scrubbed
     assert any("HTTP Request" in r.getMessage() for r in caplog.records), {
         r.name for r in caplog.records
     }
