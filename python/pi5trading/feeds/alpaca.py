@@ -34,6 +34,7 @@ import asyncio
 import datetime as dt
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -47,6 +48,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from pi5trading.config import AlpacaSettings
+from pi5trading.feeds.ratelimit import RateLimiter, Window
 from pi5trading.feeds.vendor import (
     AuthError,
     VendorDataError,
@@ -91,6 +93,7 @@ TIMEFRAMES: dict[str, tuple[str, int]] = {
 """Our interval label → Alpaca's timeframe, and its length in seconds."""
 
 PAGE_LIMIT = 10_000
+REQUESTS_PER_MINUTE = 200
 
 Market: TypeAlias = Bar | QuoteTick | TradeTick
 
@@ -172,6 +175,7 @@ class AlpacaDataClient:
         settings: AlpacaSettings,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
         backoff_s: float = 0.5,
         page_limit: int = PAGE_LIMIT,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -181,6 +185,11 @@ class AlpacaDataClient:
             raise missing
         self.settings = settings
         self.page_limit = page_limit
+        # Alpaca's free plan allows 200 requests a minute (per account): stay under it
+        # rather than collect 429s.
+        self.limiter = RateLimiter(
+            [Window(REQUESTS_PER_MINUTE, 60.0)], vendor=VENDOR, clock=clock, sleep=sleep
+        )
         self.http = VendorHttp(
             VENDOR,
             settings.data_url,
@@ -195,6 +204,7 @@ class AlpacaDataClient:
             backoff_s=backoff_s,
             sleep=sleep,
             transport=transport,
+            before_request=self.limiter.acquire,
         )
         self.pages = 0
 

@@ -360,3 +360,28 @@ async def test_a_connection_limit_right_after_a_drop_is_retried() -> None:
     assert stand.connections == 3
     assert stream.stats.reconnects == 1
     assert [kind(i) for i in items] == ["t", "q", "b", "t", "q", "b"]
+
+
+async def test_history_stays_under_200_requests_a_minute() -> None:
+    class Clock:
+        now = 0.0
+        waits: list[float] = []  # noqa: RUF012  (one test's instance)
+
+        def __call__(self) -> float:
+            return self.now
+
+        async def sleep(self, seconds: float) -> None:
+            self.waits.append(seconds)
+            self.now += seconds
+
+    clock = Clock()
+    stand = AlpacaDataStandin()
+    start = utc("2024-01-02T14:30")
+    with serve(stand.app) as base:
+        async with AlpacaDataClient(
+            settings(base), page_limit=1, clock=clock, sleep=clock.sleep
+        ) as alpaca:
+            bars = await alpaca.history("AAPL", start * NS, (start + 201 * 60) * NS, "1m")
+    assert len(bars) == 201
+    assert len(stand.requests) == 201
+    assert clock.waits == [60.0]  # the 201st page waited for the 1st to leave the minute
