@@ -355,6 +355,22 @@ class YahooPoller:
     async def connect(self) -> None:
         self._open = True
 
+    async def subscribe(self, symbols: Sequence[str | Instrument]) -> None:
+        """Poll these too from the next round (their last completed bars first)."""
+        known = {i.symbol for i in self.instruments}
+        for s in symbols:
+            inst = us_equity(s) if isinstance(s, str) else s
+            if inst.symbol not in known:
+                self.instruments.append(inst)
+                known.add(inst.symbol)
+
+    async def unsubscribe(self, symbols: Sequence[str]) -> None:
+        """Stop polling these (bars already queued are still yielded)."""
+        drop = set(symbols)
+        self.instruments = [i for i in self.instruments if i.symbol not in drop]
+        for s in drop:
+            self._last.pop(s, None)
+
     async def close(self) -> None:
         self._open = False
         if self._owns:

@@ -222,3 +222,21 @@ async def test_latest_delayed_price_on_the_tick() -> None:
     assert latest.symbol == "AAPL"
     assert latest.price.as_decimal() == cents(in_progress.close)
     assert latest.ts == now * NS
+
+
+async def test_poller_subscribe_and_unsubscribe() -> None:
+    now = utc("2024-01-02T15:00")
+    stand = YahooStandin(now=now)
+    clock = [float(now)]
+    with serve(stand.app) as base:
+        async with client(base) as yahoo:
+            poller = YahooPoller(yahoo, ["AAPL"], "1m", clock=lambda: clock[0], sleep=Sleeps())
+            await poller.connect()
+            assert {b.symbol for b in await poller.poll()} == {"AAPL"}
+            await poller.subscribe(["MSFT", "AAPL"])
+            await poller.unsubscribe(["AAPL"])
+            stand.now = now + 60
+            clock[0] = float(now + 60)
+            bars = await poller.poll()
+    assert [b.symbol for b in bars] == ["MSFT"]
+    assert [r["symbol"] for r in stand.requests] == ["AAPL", "MSFT"]
