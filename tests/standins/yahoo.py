@@ -37,6 +37,8 @@ class YahooStandin:
         self.faults: deque[str] = deque()
         self.requests: list[dict[str, str]] = []
         self.now = now
+        self.retry_after = "1"
+        """``Retry-After`` of the ``"429"`` fault."""
         self.app = Litestar(route_handlers=[self._handler()], debug=False, logging_config=None)
 
     def _handler(self) -> Any:
@@ -56,7 +58,7 @@ class YahooStandin:
                 "Too Many Requests\r\n",
                 status_code=429,
                 media_type="text/plain",
-                headers={"Retry-After": "1"},
+                headers={"Retry-After": self.retry_after},
             )
         if fault == "503":
             return Response(

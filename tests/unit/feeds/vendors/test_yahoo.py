@@ -240,3 +240,17 @@ async def test_poller_subscribe_and_unsubscribe() -> None:
             bars = await poller.poll()
     assert [b.symbol for b in bars] == ["MSFT"]
     assert [r["symbol"] for r in stand.requests] == ["AAPL", "MSFT"]
+
+
+async def test_a_retry_after_beyond_two_minutes_is_raised_at_once() -> None:
+    stand = YahooStandin()
+    stand.retry_after = "3600"
+    stand.faults.append("429")
+    sleeps = Sleeps()
+    with serve(stand.app) as base:
+        async with client(base, sleeps) as yahoo:
+            with pytest.raises(RateLimitedError, match="HTTP 429") as err:
+                await yahoo.history("AAPL", 0, 86_400 * NS, "1d")
+    assert err.value.retry_after_s == 3600
+    assert sleeps.waits == []
+    assert len(stand.requests) == 1
