@@ -88,10 +88,10 @@ class _RedactQuery(logging.Filter):
         return True
 
 
-for _name in ("httpx", "httpcore"):
-    _logger = logging.getLogger(_name)
-    if not any(isinstance(f, _RedactQuery) for f in _logger.filters):
-        _logger.addFilter(_RedactQuery())
+# (httpcore's DEBUG lines name the method and host, never the URL or headers.)
+_httpx_log = logging.getLogger("httpx")
+if not any(isinstance(f, _RedactQuery) for f in _httpx_log.filters):
+    _httpx_log.addFilter(_RedactQuery())
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
