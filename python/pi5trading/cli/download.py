@@ -86,8 +86,10 @@ def _provider(settings: Settings, provider: str) -> HistoryProvider:
 @click.option(
     "--instrument",
     "-i",
+    "instruments",
     required=True,
-    help="Instrument id to store the bars under, e.g. AAPL or AAPL.XNAS.",
+    multiple=True,
+    help="Instrument id to store the bars under, e.g. AAPL or AAPL.XNAS; repeat for several.",
 )
 @click.option(
     "--from",
@@ -128,7 +130,7 @@ def _provider(settings: Settings, provider: str) -> HistoryProvider:
 )
 @database_url_option
 def data_download_command(
-    instrument: str,
+    instruments: tuple[str, ...],
     start: str,
     end: str,
     interval: str,
@@ -154,6 +156,7 @@ def data_download_command(
     Examples:
       pi5trading data download -i AAPL --from 2024-01-02 --to 2024-03-28 --interval 1m --provider alpaca
       pi5trading data download -i IBM --from 2023-01-01 --to 2023-12-31 --provider alphavantage
+      pi5trading data download -i AAPL -i MSFT -i SPY --from 2024-01-01 --to 2024-06-30
     """  # noqa: E501  (click prints \b paragraphs as written)
     import asyncio
 
@@ -178,9 +181,14 @@ def data_download_command(
             tick_size = None
         if tick_size is None or not tick_size.is_finite() or tick_size <= 0:
             raise click.BadParameter(f"{tick!r} is not a number > 0", param_hint="--tick")
-    vendor_symbol = symbol or instrument.split(".", 1)[0]
-    if not vendor_symbol.strip():
-        raise click.BadParameter(f"{instrument!r} has no symbol", param_hint="--instrument")
+    if symbol is not None and len(instruments) > 1:
+        raise click.BadParameter("goes with a single --instrument", param_hint="--symbol")
+    jobs: list[tuple[str, str]] = []
+    for instrument in dict.fromkeys(instruments):  # each once, in the order given
+        vendor_symbol = symbol or instrument.split(".", 1)[0]
+        if not vendor_symbol.strip():
+            raise click.BadParameter(f"{instrument!r} has no symbol", param_hint="--instrument")
+        jobs.append((instrument, vendor_symbol))
     try:
         client = _provider(settings, provider)  # a missing key fails before the database
     except Pi5TradingError as exc:
@@ -195,8 +203,7 @@ def data_download_command(
             _download(
                 settings,
                 client,
-                instrument_id=instrument,
-                symbol=vendor_symbol,
+                jobs,
                 provider=provider,
                 interval=interval,
                 step=step,
@@ -248,6 +255,47 @@ async def _missing_spans(
 async def _download(
     settings: Settings,
     client: HistoryProvider,
+    jobs: list[tuple[str, str]],
+    *,
+    provider: str,
+    interval: str,
+    step: int,
+    start_ns: int,
+    end_ns: int,
+    tick: Decimal | None,
+) -> None:
+    """Each ``(instrument id, provider symbol)`` of ``jobs`` in turn, one database."""
+    from pi5trading.storage.connect import open_driver, prepare_database
+    from pi5trading.storage.repository import SqlRepository
+
+    try:
+        driver = await open_driver(settings.database, settings.data_dir)
+        repo = SqlRepository(driver)
+        try:
+            if settings.database.migrate_on_start:
+                await prepare_database(settings, driver)
+            for instrument_id, symbol in jobs:
+                await _download_one(
+                    repo,
+                    client,
+                    instrument_id=instrument_id,
+                    symbol=symbol,
+                    provider=provider,
+                    interval=interval,
+                    step=step,
+                    start_ns=start_ns,
+                    end_ns=end_ns,
+                    tick=tick,
+                )
+        finally:
+            await repo.close()
+    finally:
+        await client.close()
+
+
+async def _download_one(
+    repo: SqlRepository,
+    client: HistoryProvider,
     *,
     instrument_id: str,
     symbol: str,
@@ -262,92 +310,80 @@ async def _download(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pi5trading.model import Instrument
-    from pi5trading.storage.connect import open_driver, prepare_database
     from pi5trading.storage.records import BarRow, InstrumentRow
-    from pi5trading.storage.repository import SqlRepository
 
     out = Console()
-    try:
-        driver = await open_driver(settings.database, settings.data_dir)
-        repo = SqlRepository(driver)
-        try:
-            if settings.database.migrate_on_start:
-                await prepare_database(settings, driver)
-            row = await repo.get_instrument(instrument_id)
-            if row is not None and tick is not None and tick != row.price_increment:
-                raise click.ClickException(
-                    f"{instrument_id} is stored with tick {row.price_increment}; --tick "
-                    f"{tick} applies to new instruments only (leave it out)"
-                )
-            if row is None:
-                venue = instrument_id.split(".", 1)[1] if "." in instrument_id else "UNKNOWN"
-                row = InstrumentRow(
-                    instrument_id,
-                    symbol,
-                    venue,
-                    price_increment=tick if tick is not None else Decimal("0.01"),
-                )
-                await repo.upsert_instrument(row)
-            model = Instrument(
-                symbol,
-                row.venue or "UNKNOWN",
-                "EQUITY",
-                row.currency,
-                tick_size=row.price_increment,
-                lot_size="1",
-            )
-            spans = await _missing_spans(repo, instrument_id, interval, step, start_ns, end_ns)
-            for note in spans.notes:
-                out.print(note)
-            if not spans.ranges:
-                out.print(f"{instrument_id} {interval}: every bar of the range is stored")
-                return
-            progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                TextColumn("{task.percentage:>3.0f}%  {task.fields[bars]} bars"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-            )
-            total = sum(hi - lo for lo, hi in spans.ranges)
-            done = received = inserted = 0
-            first: int | None = None
-            last: int | None = None
-            with progress:
-                task = progress.add_task(f"{provider} {symbol} {interval}", total=total, bars=0)
-                for lo, hi in spans.ranges:
-                    async for chunk in client.history_chunks(model, lo, hi, interval):
-                        rows = [
-                            BarRow(
-                                instrument_id,
-                                interval,
-                                b.ts_event - step,
-                                b.open.as_decimal(),
-                                b.high.as_decimal(),
-                                b.low.as_decimal(),
-                                b.close.as_decimal(),
-                                b.volume.as_decimal(),
-                            )
-                            for b in chunk
-                        ]
-                        if rows:
-                            # Each chunk is committed as it comes: an interrupted run keeps
-                            # it, and the next run continues after it.
-                            inserted += await repo.insert_bars(rows)
-                            received += len(rows)
-                            first = rows[0].ts_ns if first is None else min(first, rows[0].ts_ns)
-                            last = rows[-1].ts_ns if last is None else max(last, rows[-1].ts_ns)
-                            progress.update(
-                                task,
-                                completed=done + min(hi - lo, rows[-1].ts_ns + step - lo),
-                                bars=received,
-                            )
-                    done += hi - lo
-                    progress.update(task, completed=done, bars=received)
-        finally:
-            await repo.close()
-    finally:
-        await client.close()
+    row = await repo.get_instrument(instrument_id)
+    if row is not None and tick is not None and tick != row.price_increment:
+        raise click.ClickException(
+            f"{instrument_id} is stored with tick {row.price_increment}; --tick "
+            f"{tick} applies to new instruments only (leave it out)"
+        )
+    if row is None:
+        venue = instrument_id.split(".", 1)[1] if "." in instrument_id else "UNKNOWN"
+        row = InstrumentRow(
+            instrument_id,
+            symbol,
+            venue,
+            price_increment=tick if tick is not None else Decimal("0.01"),
+        )
+        await repo.upsert_instrument(row)
+    model = Instrument(
+        symbol,
+        row.venue or "UNKNOWN",
+        "EQUITY",
+        row.currency,
+        tick_size=row.price_increment,
+        lot_size="1",
+    )
+    spans = await _missing_spans(repo, instrument_id, interval, step, start_ns, end_ns)
+    for note in spans.notes:
+        out.print(f"{instrument_id}: {note}")
+    if not spans.ranges:
+        out.print(f"{instrument_id} {interval}: every bar of the range is stored")
+        return
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%  {task.fields[bars]} bars"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    total = sum(hi - lo for lo, hi in spans.ranges)
+    done = received = inserted = 0
+    first: int | None = None
+    last: int | None = None
+    with progress:
+        task = progress.add_task(f"{provider} {symbol} {interval}", total=total, bars=0)
+        for lo, hi in spans.ranges:
+            async for chunk in client.history_chunks(model, lo, hi, interval):
+                rows = [
+                    BarRow(
+                        instrument_id,
+                        interval,
+                        b.ts_event - step,
+                        b.open.as_decimal(),
+                        b.high.as_decimal(),
+                        b.low.as_decimal(),
+                        b.close.as_decimal(),
+                        b.volume.as_decimal(),
+                    )
+                    for b in chunk
+                ]
+                if rows:
+                    # Each chunk is committed as it comes: an interrupted run keeps it, and
+                    # the next run continues after it.
+                    inserted += await repo.insert_bars(rows)
+                    received += len(rows)
+                    first = rows[0].ts_ns if first is None else min(first, rows[0].ts_ns)
+                    last = rows[-1].ts_ns if last is None else max(last, rows[-1].ts_ns)
+                    progress.update(
+                        task,
+                        completed=done + min(hi - lo, rows[-1].ts_ns + step - lo),
+                        bars=received,
+                    )
+            done += hi - lo
+            progress.update(task, completed=done, bars=received)
     out.print(
         f"downloaded {inserted} new bars ({received - inserted} already stored) for "
         f"{instrument_id}, interval {interval}, from {provider}: "

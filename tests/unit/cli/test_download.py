@@ -348,3 +348,22 @@ def test_bars_before_the_first_stored_one_are_fetched_too(
     full = tape("MSFT", utc("2024-01-02T00:00"), utc("2024-01-13T00:00"), 300)
     assert f"downloaded {len(full) - len(before)} new bars (0 already stored)" in res.output
     assert stored(tmp_path, "MSFT", "5m") == full
+
+
+def test_several_instruments_in_one_run(tmp_path: Path, yahoo: tuple[YahooStandin, str]) -> None:
+    _, base = yahoo
+    args = ["--from", "2024-01-02", "--to", "2024-01-05", "--interval", "15m"]
+    res = run(
+        tmp_path, "-i", "AAPL", "-i", "MSFT.XNAS", "-i", "AAPL", *args, PI5_YAHOO__BASE_URL=base
+    )
+    assert res.exit_code == 0, res.output
+    for instrument, symbol in (("AAPL", "AAPL"), ("MSFT.XNAS", "MSFT")):
+        bars = tape(symbol, utc("2024-01-02T00:00"), utc("2024-01-06T00:00"), 900)
+        assert stored(tmp_path, instrument, "15m") == bars
+        assert f"downloaded {len(bars)} new bars (0 already stored) for {instrument}," in (
+            res.output
+        )
+    assert res.output.count("downloaded") == 2  # AAPL once
+    res = run(tmp_path, "-i", "AAPL", "-i", "MSFT", "--symbol", "X", *args)
+    assert res.exit_code == 2
+    assert "Invalid value for --symbol: goes with a single --instrument" in res.output
