@@ -367,3 +367,49 @@ def test_several_instruments_in_one_run(tmp_path: Path, yahoo: tuple[YahooStandi
     res = run(tmp_path, "-i", "AAPL", "-i", "MSFT", "--symbol", "X", *args)
     assert res.exit_code == 2
     assert "Invalid value for --symbol: goes with a single --instrument" in res.output
+
+
+def test_as_a_real_process_with_a_retry_told_on_stderr(
+    tmp_path: Path, yahoo: tuple[YahooStandin, str]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import pi5trading
+
+    stand, base = yahoo
+    stand.faults.append("503")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(pi5trading.__file__).parents[1]),
+        "PI5_DATA_DIR": str(tmp_path / "data"),
+        "PI5_YAHOO__BASE_URL": base,
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pi5trading",
+            "data",
+            "download",
+            "-i",
+            "SPY",
+            "--from",
+            "2024-02-01",
+            "--to",
+            "2024-02-02",
+            "--interval",
+            "30m",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    bars = tape("SPY", utc("2024-02-01T00:00"), utc("2024-02-03T00:00"), 1800)
+    assert f"downloaded {len(bars)} new bars (0 already stored) for SPY" in proc.stdout
+    assert "Yahoo Finance: HTTP 503" in proc.stderr  # the retry, told
+    assert stored(tmp_path, "SPY", "30m") == bars
