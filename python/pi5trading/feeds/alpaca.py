@@ -475,6 +475,8 @@ class AlpacaStream:
         self._ready: deque[Market] = deque()
         self._closing = False
         self.stats = StreamStats()
+        self.confirmed: dict[str, list[str]] = {"bars": [], "quotes": [], "trades": []}
+        """What Alpaca last confirmed being subscribed to (its ``subscription`` message)."""
 
     def __repr__(self) -> str:
         return f"AlpacaStream({self.url!r})"
@@ -491,6 +493,8 @@ class AlpacaStream:
     async def connect(self) -> None:
         """Connect, authenticate and subscribe (``AuthError`` if the keys are refused)."""
         self._closing = False
+        if self._ws is not None:  # connecting again: one connection is all Alpaca allows
+            await self._ws.close()
         self._ws = await self._open()
 
     async def close(self) -> None:
@@ -705,6 +709,9 @@ class AlpacaStream:
                 str(item.i),
                 rfc3339_ns(item.t),
             )
+        if isinstance(item, _Subscription):
+            self.confirmed = {"bars": item.bars, "quotes": item.quotes, "trades": item.trades}
+            return None
         if isinstance(item, _StreamError):
             # After the handshake: e.g. 405 symbol limit, 407 slow client.
             log.warning("%s stream error %d: %s", VENDOR, item.code, item.msg)

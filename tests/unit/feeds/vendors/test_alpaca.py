@@ -186,6 +186,7 @@ async def test_stream_auth_subscribe_and_exact_items() -> None:
     assert bar.ts_event == (start + 60) * NS
     assert bar.high.as_decimal() == cents(first_bar.high)
     assert stream.stats.messages == 9
+    assert stream.confirmed == {"bars": ["AAPL"], "quotes": ["AAPL"], "trades": ["AAPL"]}
 
 
 async def test_stream_reconnects_after_a_drop_and_keeps_going() -> None:
