@@ -80,3 +80,14 @@ def test_scrub_removes_secrets_and_key_like_query_values() -> None:
     assert scrub(text, ["ABC123"]) == (
         "GET /query?function=X&apikey=***&symbol=IBM said *** and token=***"
     )
+
+
+@given(st.integers(min_value=1, max_value=10_000_000))
+def test_yahoo_float32_prices_give_back_the_cents_below_100000(cents_: int) -> None:
+    import json
+
+    from tests.standins.tape import float32_noise
+
+    inst = Instrument("X", "XNAS", "EQUITY", "USD", tick_size="0.01", lot_size="1")
+    text = json.dumps(float32_noise(cents_))  # what Yahoo's JSON holds
+    assert on_tick(inst, Decimal(text)).as_decimal() == Decimal(cents_).scaleb(-2)
