@@ -101,9 +101,9 @@ def _provider(settings: Settings, provider: str) -> HistoryProvider:
 @click.option(
     "--to",
     "end",
-    required=True,
+    default=None,
     metavar="DATE",
-    help="Last day, included (YYYY-MM-DD), or an end time, excluded.",
+    help="Last day, included (YYYY-MM-DD), or an end time, excluded [default: now].",
 )
 @click.option(
     "--interval", default="1d", show_default=True, help="Bar interval: 1m, 5m, 15m, 30m, 1h, 1d."
@@ -132,7 +132,7 @@ def _provider(settings: Settings, provider: str) -> HistoryProvider:
 def data_download_command(
     instruments: tuple[str, ...],
     start: str,
-    end: str,
+    end: str | None,
     interval: str,
     provider: str,
     symbol: str | None,
@@ -157,6 +157,7 @@ def data_download_command(
       pi5trading data download -i AAPL --from 2024-01-02 --to 2024-03-28 --interval 1m --provider alpaca
       pi5trading data download -i IBM --from 2023-01-01 --to 2023-12-31 --provider alphavantage
       pi5trading data download -i AAPL -i MSFT -i SPY --from 2024-01-01 --to 2024-06-30
+      pi5trading data download -i SPY --from 2020-01-01      # again later: brings it up to date
     """  # noqa: E501  (click prints \b paragraphs as written)
     import asyncio
 
@@ -164,9 +165,14 @@ def data_download_command(
 
     settings = with_database_url(database_url)
     start_ns = _when(start, "--from", end=False)
-    end_ns = _when(end, "--to", end=True)
+    if end is None:
+        end_ns = int(dt.datetime.now(dt.UTC).timestamp()) * NS
+    else:
+        end_ns = _when(end, "--to", end=True)
     if start_ns >= end_ns:
-        raise click.BadParameter(f"--from {start} is not before --to {end}", param_hint="--from")
+        raise click.BadParameter(
+            f"--from {start} is not before --to {end or 'now'}", param_hint="--from"
+        )
     offered = _intervals(provider)
     if interval not in offered:
         raise click.BadParameter(

@@ -413,3 +413,14 @@ def test_as_a_real_process_with_a_retry_told_on_stderr(
     assert f"downloaded {len(bars)} new bars (0 already stored) for SPY" in proc.stdout
     assert "Yahoo Finance: HTTP 503" in proc.stderr  # the retry, told
     assert stored(tmp_path, "SPY", "30m") == bars
+
+
+def test_without_to_it_downloads_up_to_now(tmp_path: Path, yahoo: tuple[YahooStandin, str]) -> None:
+    _, base = yahoo
+    res = run(tmp_path, "-i", "SPY", "--from", "2024-04-24", PI5_YAHOO__BASE_URL=base)
+    assert res.exit_code == 0, res.output
+    days = [dt.datetime.fromtimestamp(r[0], dt.UTC).date() for r in stored(tmp_path, "SPY", "1d")]
+    assert days == [dt.date(2024, 4, d) for d in (24, 25, 26, 29, 30)]  # the tape's last days
+    res = run(tmp_path, "-i", "SPY", "--from", "2100-01-01")
+    assert res.exit_code == 2
+    assert "--from 2100-01-01 is not before --to now" in res.output
