@@ -422,4 +422,4 @@ class YahooPoller:
         return new
 
 
-__all__ = ["INTERVALS", "LatestPrice", "YahooClient", "YahooPoller", "us_equity"]
+__all__ = ["INTERVALS", "ChartMeta", "LatestPrice", "YahooClient", "YahooPoller", "us_equity"]
