@@ -237,6 +237,8 @@ class AlpacaDataClient:
         """``history`` one page at a time."""
         instrument = _instrument(symbol)
         timeframe, seconds = _timeframe(interval)
+        if start_ns >= end_ns:
+            return
         path = f"/v2/stocks/{instrument.symbol}/bars"
         where = f"GET {path}"
         token: str | None = None
@@ -258,6 +260,8 @@ class AlpacaDataClient:
         timeframe, seconds = _timeframe(interval)
         where = "GET /v2/stocks/bars"
         out: dict[str, list[Bar]] = {s: [] for s in instruments}
+        if start_ns >= end_ns or not instruments:
+            return out
         token: str | None = None
         while True:
             params = self._params(timeframe, start_ns, end_ns, token)

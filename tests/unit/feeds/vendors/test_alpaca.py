@@ -386,3 +386,12 @@ async def test_history_stays_under_200_requests_a_minute() -> None:
     assert len(bars) == 201
     assert len(stand.requests) == 201
     assert clock.waits == [60.0]  # the 201st page waited for the 1st to leave the minute
+
+
+async def test_an_empty_range_asks_nothing() -> None:
+    stand = AlpacaDataStandin()
+    with serve(stand.app) as base:
+        async with AlpacaDataClient(settings(base)) as alpaca:
+            assert await alpaca.history("AAPL", 10 * NS, 10 * NS, "1m") == []
+            assert await alpaca.history_many(["AAPL"], 10 * NS, 5 * NS, "1m") == {"AAPL": []}
+    assert stand.requests == []
