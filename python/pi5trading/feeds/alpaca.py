@@ -48,6 +48,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from pi5trading.config import AlpacaSettings
+from pi5trading.events import FeedState, FeedStatus
 from pi5trading.feeds.ratelimit import RateLimiter, Window
 from pi5trading.feeds.vendor import (
     AuthError,
@@ -458,11 +459,17 @@ class AlpacaStream:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         open_timeout_s: float | None = None,
+        on_status: Callable[[FeedStatus], None] | None = None,
+        now_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         missing = _missing_keys(settings)
         if missing is not None:
             raise missing
         self.settings = settings
+        self.name = f"alpaca:{settings.feed}"
+        """The feed's name in its ``FeedStatus`` events."""
+        self._on_status = on_status
+        self._now_ns = now_ns
         self.url = f"{settings.stream_url.rstrip('/')}/v2/{settings.feed}"
         self._subs: dict[str, set[str]] = {
             "bars": set(bars),
@@ -494,18 +501,33 @@ class AlpacaStream:
             inst = self._instruments[symbol] = _instrument(symbol)
         return inst
 
+    def _status(self, state: FeedState, message: str = "") -> None:
+        if self._on_status is not None:
+            self._on_status(FeedStatus(self._now_ns(), self.name, state, message))
+
     async def connect(self) -> None:
-        """Connect, authenticate and subscribe (``AuthError`` if the keys are refused)."""
+        """Connect, authenticate and subscribe (``AuthError`` if the keys are refused).
+
+        ``on_status`` hears ``connecting``, then ``live`` (or ``failed``); later
+        ``reconnecting`` / ``live`` around a drop, ``failed`` when reconnecting gives up,
+        ``closed`` after ``close()``."""
         self._closing = False
         if self._ws is not None:  # connecting again: one connection is all Alpaca allows
             await self._ws.close()
-        self._ws = await self._open()
+        self._status("connecting")
+        try:
+            self._ws = await self._open()
+        except VendorError as exc:
+            self._status("failed", str(exc))
+            raise
+        self._status("live")
 
     async def close(self) -> None:
         self._closing = True
         ws, self._ws = self._ws, None
         if ws is not None:
             await ws.close()
+        self._status("closed")
 
     async def subscribe(
         self, *, bars: Iterable[str] = (), quotes: Iterable[str] = (), trades: Iterable[str] = ()
@@ -540,10 +562,16 @@ class AlpacaStream:
             except websockets.ConnectionClosed as exc:
                 if self._closing:
                     raise StopAsyncIteration from None
-                log.warning(
-                    "%s stream dropped (%s); reconnecting", VENDOR, exc.rcvd or "no close frame"
-                )
-                self._ws = await self._reconnect()
+                why = str(exc.rcvd or "no close frame")
+                log.warning("%s stream dropped (%s); reconnecting", VENDOR, why)
+                self._status("reconnecting", f"dropped: {why}")
+                try:
+                    self._ws = await self._reconnect()
+                except VendorError as failure:
+                    self._ws = None
+                    self._status("failed", str(failure))
+                    raise
+                self._status("live", "reconnected")
                 continue
             self._read(frame)
         return self._ready.popleft()

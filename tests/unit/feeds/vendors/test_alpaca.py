@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from pi5trading.config import AlpacaSettings
+from pi5trading.events import FeedStatus
 from pi5trading.feeds.alpaca import AlpacaDataClient, AlpacaStream
 from pi5trading.feeds.vendor import (
     AuthError,
@@ -195,11 +196,27 @@ async def test_stream_reconnects_after_a_drop_and_keeps_going() -> None:
     stand.stream_frames = data_frames("MSFT", start, 10)
     stand.drop_after = 4
     sleeps = Sleeps()
+    statuses: list[FeedStatus] = []
     with serve(stand.app) as base:
-        stream = AlpacaStream(settings(base), bars=["MSFT"], quotes=["MSFT"], sleep=sleeps)
+        stream = AlpacaStream(
+            settings(base),
+            bars=["MSFT"],
+            quotes=["MSFT"],
+            sleep=sleeps,
+            on_status=statuses.append,
+            now_ns=lambda: 7,
+        )
         await stream.connect()
         items = [await stream.__anext__() for _ in range(15)]
         await stream.close()
+    assert [(s.feed, s.status, s.ts) for s in statuses] == [
+        ("alpaca:iex", "connecting", 7),
+        ("alpaca:iex", "live", 7),
+        ("alpaca:iex", "reconnecting", 7),
+        ("alpaca:iex", "live", 7),
+        ("alpaca:iex", "closed", 7),
+    ]
+    assert statuses[2].message.startswith("dropped: 1011")
     assert stand.connections == 2
     assert stream.stats.reconnects == 1
     assert len(sleeps.waits) == 1
@@ -262,11 +279,14 @@ async def test_malformed_messages_are_counted_skipped_and_logged(
 async def test_stream_auth_errors_are_not_retried(code: int, text: str) -> None:
     stand = AlpacaDataStandin()
     stand.auth_error = code
+    statuses: list[FeedStatus] = []
     with serve(stand.app) as base:
-        stream = AlpacaStream(settings(base), bars=["AAPL"])
+        stream = AlpacaStream(settings(base), bars=["AAPL"], on_status=statuses.append)
         with pytest.raises(AuthError, match=f"error {code}: {text}"):
             await stream.connect()
     assert stand.connections == 1
+    assert [s.status for s in statuses] == ["connecting", "failed"]
+    assert f"error {code}" in statuses[-1].message
 
 
 async def test_wrong_stream_keys_and_an_unreachable_stream() -> None:
