@@ -34,9 +34,11 @@ import httpx
 import msgspec
 
 from pi5trading.config import YahooSettings
+from pi5trading.events import FeedState, FeedStatus
 from pi5trading.feeds.vendor import (
     RateLimitedError,
     VendorDataError,
+    VendorError,
     VendorHttp,
     VendorUnavailableError,
     bad_json,
@@ -331,8 +333,15 @@ class YahooPoller:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         owns_client: bool = False,
+        on_status: Callable[[FeedStatus], None] | None = None,
+        now_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.client = client
+        self.name = "yahoo"
+        """The feed's name in its ``FeedStatus`` events."""
+        self._on_status = on_status
+        self._now_ns = now_ns
+        self._state: FeedState | None = None
         self.instruments = [us_equity(s) if isinstance(s, str) else s for s in symbols]
         self.interval = interval
         self.seconds = interval_seconds(interval)
@@ -352,8 +361,17 @@ class YahooPoller:
         names = ",".join(i.symbol for i in self.instruments)
         return f"YahooPoller({names}, {self.interval})"
 
+    def _status(self, state: FeedState, message: str = "") -> None:
+        if state != self._state and self._on_status is not None:
+            self._on_status(FeedStatus(self._now_ns(), self.name, state, message))
+        self._state = state
+
     async def connect(self) -> None:
+        """Start polling. ``on_status`` hears ``live``; ``reconnecting`` after a failed
+        poll and ``live`` after the next good one; ``failed`` when an error is raised;
+        ``closed`` after ``close()``."""
         self._open = True
+        self._status("live")
 
     async def subscribe(self, symbols: Sequence[str | Instrument]) -> None:
         """Poll these too from the next round (their last completed bars first)."""
@@ -375,6 +393,7 @@ class YahooPoller:
         self._open = False
         if self._owns:
             await self.client.close()
+        self._status("closed")
 
     def __aiter__(self) -> Self:
         return self
@@ -395,6 +414,7 @@ class YahooPoller:
         self.polls += 1
         now = int(self._clock())
         new: list[Bar] = []
+        failed = False
         for inst in self.instruments:
             last = self._last.get(inst.symbol)
             if last is not None:
@@ -407,8 +427,13 @@ class YahooPoller:
                 )
             except (RateLimitedError, VendorUnavailableError) as exc:
                 self.failed_polls += 1
+                failed = True
                 log.warning("yahoo poll of %s failed, trying again later: %s", inst.symbol, exc)
+                self._status("reconnecting", str(exc))
                 continue
+            except VendorError as exc:
+                self._status("failed", str(exc))
+                raise
             # Anything else (a wrong symbol, an unreadable answer) is raised: polling again
             # would not mend it.
             for bar in bars:
@@ -418,6 +443,8 @@ class YahooPoller:
                     last = open_s
             if last is not None:
                 self._last[inst.symbol] = last
+        if not failed and self._open:
+            self._status("live")
         new.sort(key=lambda b: b.ts_event)
         return new
 

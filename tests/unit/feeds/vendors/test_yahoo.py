@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from pi5trading.config import YahooSettings
+from pi5trading.events import FeedStatus
 from pi5trading.feeds.vendor import (
     RateLimitedError,
     VendorDataError,
@@ -200,15 +201,26 @@ async def test_poller_survives_a_throttled_poll() -> None:
     now = utc("2024-01-02T15:00")
     stand = YahooStandin(now=now)
     stand.faults.extend(["429"] * 3)
+    statuses: list[FeedStatus] = []
     with serve(stand.app) as base:
         async with client(base, retries=0) as yahoo:
-            poller = YahooPoller(yahoo, ["AAPL"], "1m", clock=lambda: float(now), sleep=Sleeps())
+            poller = YahooPoller(
+                yahoo,
+                ["AAPL"],
+                "1m",
+                clock=lambda: float(now),
+                sleep=Sleeps(),
+                on_status=statuses.append,
+            )
             await poller.connect()
             assert await poller.poll() == []
             assert poller.failed_polls == 1
             stand.faults.clear()
             bar = await poller.__anext__()
+            await poller.close()
     assert bar.ts_event // NS == now
+    assert [x.status for x in statuses] == ["live", "reconnecting", "live", "closed"]
+    assert "HTTP 429" in statuses[1].message
 
 
 async def test_latest_delayed_price_on_the_tick() -> None:
@@ -254,3 +266,18 @@ async def test_a_retry_after_beyond_two_minutes_is_raised_at_once() -> None:
     assert err.value.retry_after_s == 3600
     assert sleeps.waits == []
     assert len(stand.requests) == 1
+
+
+async def test_poller_raises_a_wrong_symbol_and_says_failed() -> None:
+    now = utc("2024-01-02T15:00")
+    stand = YahooStandin(now=now)
+    statuses: list[FeedStatus] = []
+    with serve(stand.app) as base:
+        async with client(base) as yahoo:
+            poller = YahooPoller(
+                yahoo, ["NOPE"], "1m", clock=lambda: float(now), on_status=statuses.append
+            )
+            await poller.connect()
+            with pytest.raises(VendorDataError, match="HTTP 404 Not Found"):
+                await poller.poll()
+    assert [x.status for x in statuses] == ["live", "failed"]
