@@ -244,9 +244,15 @@ async def _missing_spans(
     latest = await repo.latest_bar(instrument_id, interval)
     if latest is not None and latest.ts_ns < end_ns:
         last_ns = latest.ts_ns
-    else:  # bars stored after the range too: the last one inside it
-        rows = await repo.get_bars(instrument_id, interval, first_ns, end_ns)
-        last_ns = rows[-1].ts_ns
+    else:  # bars stored after the range too: the last one inside it, looked for in
+        # widening windows before the end (not every bar of the range read at once)
+        last_ns = first_ns
+        for days in (7, 60, 730, None):
+            lo = first_ns if days is None else max(first_ns, end_ns - days * _DAY_NS)
+            rows = await repo.get_bars(instrument_id, interval, lo, end_ns)
+            if rows:
+                last_ns = rows[-1].ts_ns
+                break
     ranges: list[tuple[int, int]] = []
     notes: list[str] = []
     if first_ns - start_ns >= max(step, _DAY_NS):
