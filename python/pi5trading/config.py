@@ -278,6 +278,92 @@ class SinksSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Messages a client may leave unread before it is dropped as too slow."""
     metrics: bool = True
     """Count events, orders, fills, denials and the writer's state for /metrics."""
+HttpUrl = Annotated[
+    str, msgspec.Meta(pattern=r"^https?://\S+$", extra={"allowed": "an http:// or https:// URL"})
+]
+WsUrl = Annotated[
+    str, msgspec.Meta(pattern=r"^wss?://\S+$", extra={"allowed": "a ws:// or wss:// URL"})
+]
+Retries = Annotated[int, msgspec.Meta(ge=0, le=100)]
+
+
+class YahooSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Yahoo Finance chart endpoint: history and delayed prices, no key."""
+
+    base_url: HttpUrl = "https://query1.finance.yahoo.com"
+    """Chart API host (a stand-in's URL in tests)."""
+    poll_interval_s: Seconds = 15.0
+    """Seconds between polls of the live (delayed) prices."""
+    timeout_s: Seconds = 15.0
+    """A request taking longer fails and is retried."""
+    max_retries: Retries = 4
+    """Retries of a request after a timeout, a 5xx answer or a 429 (then an error)."""
+
+
+class AlphaVantageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Alpha Vantage: daily and intraday history; free keys are rate limited."""
+
+    api_key: str = ""
+    """Your key (https://www.alphavantage.co/support/#api-key); never logged or shown."""
+    base_url: HttpUrl = "https://www.alphavantage.co"
+    """API host (a stand-in's URL in tests)."""
+    requests_per_minute: Count = 5
+    """Requests sent in any 60 s at most (free tier: 5)."""
+    requests_per_day: Count = 25
+    """Requests sent in any 24 h at most, counted by this process (free tier: 25)."""
+    timeout_s: Seconds = 30.0
+    """A request taking longer fails and is retried."""
+    max_retries: Retries = 4
+    """Retries of a request after a timeout, a 5xx answer or a throttle answer."""
+
+    def __repr__(self) -> str:  # the key stays out of logs and tracebacks
+        return f"AlphaVantageSettings(base_url={self.base_url!r}, api_key=<{_set(self.api_key)}>)"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return [("base_url", self.base_url), ("api_key", f"<{_set(self.api_key)}>")]
+
+
+AlpacaFeed = Literal["iex", "sip"]
+
+
+class AlpacaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Alpaca market data: REST history and the WebSocket stream (the broker is separate)."""
+
+    key_id: str = ""
+    """API key id (https://app.alpaca.markets → API keys); never logged or shown."""
+    secret_key: str = ""
+    """API secret key; never logged or shown."""
+    data_url: HttpUrl = "https://data.alpaca.markets"
+    """Market data REST host (a stand-in's URL in tests)."""
+    stream_url: WsUrl = "wss://stream.data.alpaca.markets"
+    """Market data WebSocket host; the feed is appended (``/v2/iex``)."""
+    feed: AlpacaFeed = "iex"
+    """``iex`` (free plan) or ``sip`` (all US exchanges, paid plan)."""
+    timeout_s: Seconds = 15.0
+    """A request taking longer fails and is retried."""
+    max_retries: Retries = 4
+    """Retries of a request after a timeout, a 5xx answer or a 429; reconnects of the
+    stream in a row."""
+
+    def __repr__(self) -> str:  # the keys stay out of logs and tracebacks
+        return (
+            f"AlpacaSettings(data_url={self.data_url!r}, stream_url={self.stream_url!r}, "
+            f"feed={self.feed!r}, key_id=<{_set(self.key_id)}>, "
+            f"secret_key=<{_set(self.secret_key)}>)"
+        )
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return [
+            ("data_url", self.data_url),
+            ("stream_url", self.stream_url),
+            ("feed", self.feed),
+            ("key_id", f"<{_set(self.key_id)}>"),
+            ("secret_key", f"<{_set(self.secret_key)}>"),
+        ]
+
+
+def _set(secret: str) -> str:
+    return "set" if secret else "not set"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -293,6 +379,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     feed: FeedSettings = msgspec.field(default_factory=FeedSettings)
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
     sinks: SinksSettings = msgspec.field(default_factory=SinksSettings)
+    yahoo: YahooSettings = msgspec.field(default_factory=YahooSettings)
+    alphavantage: AlphaVantageSettings = msgspec.field(default_factory=AlphaVantageSettings)
+    alpaca: AlpacaSettings = msgspec.field(default_factory=AlpacaSettings)
 
 
 def _nest(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:

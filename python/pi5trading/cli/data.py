@@ -1,4 +1,5 @@
-"""``pi5trading data``: market data in the database (``data import``)."""
+"""``pi5trading data``: market data in the database (``data import``; ``data download`` is
+in ``download.py``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 from pi5trading.cli._display import utc_time
 from pi5trading.cli._paths import require_writable_database
 from pi5trading.cli._settings import database_url_option, with_database_url
+from pi5trading.cli.download import data_download_command
 from pi5trading.exceptions import Pi5TradingError
 
 if TYPE_CHECKING:
@@ -17,7 +19,10 @@ if TYPE_CHECKING:
 
 @click.group("data")
 def data_group() -> None:
-    """Market data: import bars into the database."""
+    """Market data: import bars from files or download them from a provider."""
+
+
+data_group.add_command(data_download_command)
 
 
 @data_group.command("import")

@@ -22,6 +22,7 @@ def info_command() -> None:
 
     shown = msgspec.to_builtins(settings)
     shown["database"]["url"] = redact(settings.database.url)  # never print a password
+    _hide_keys(shown)
     try:
         risk = _effective_risk(settings)
     except ConfigurationError as exc:
@@ -33,6 +34,18 @@ def info_command() -> None:
         "risk": risk,
     }
     click.echo(json.dumps(out, indent=2))
+
+
+_SECRET_NAMES = ("key", "key_id", "api_key", "secret", "secret_key", "password", "token")
+
+
+def _hide_keys(tree: dict[str, Any]) -> None:
+    """API keys and secrets (``PI5_ALPACA__SECRET_KEY`` ...) shown only as set or not."""
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            _hide_keys(value)
+        elif name in _SECRET_NAMES and isinstance(value, str):
+            tree[name] = "<set>" if value else ""
 
 
 def _effective_risk(settings: Settings) -> dict[str, Any]:

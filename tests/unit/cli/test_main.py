@@ -62,7 +62,7 @@ def test_every_verb_is_registered() -> None:
     ]
     data = main.commands["data"]
     assert isinstance(data, click.Group)
-    assert sorted(data.commands) == ["import"]
+    assert sorted(data.commands) == ["download", "import"]
 
 
 def test_info_shows_the_effective_risk_limits_and_marks_overrides() -> None:
