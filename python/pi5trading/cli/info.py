@@ -10,7 +10,7 @@ import msgspec
 
 from pi5trading import __version__, build_info
 from pi5trading.cli._settings import cli_settings
-from pi5trading.config import ENV_PREFIX, Settings
+from pi5trading.config import ENV_PREFIX, SECRET_SETTINGS, Settings
 from pi5trading.exceptions import ConfigurationError
 
 
@@ -22,6 +22,9 @@ def info_command() -> None:
 
     shown = msgspec.to_builtins(settings)
     shown["database"]["url"] = redact(settings.database.url)  # never print a password
+    for section, name in SECRET_SETTINGS:
+        if shown[section][name]:
+            shown[section][name] = "***"
     try:
         risk = _effective_risk(settings)
     except ConfigurationError as exc:
