@@ -434,9 +434,10 @@ class AlpacaPaperBroker:
             return await broker._answer("GET /v2/orders:by_client_order_id", work)
 
         @get("/v2/orders/{order_id:str}")
-        async def get_order(request: Request[Any, Any, Any], order_id: str) -> Response[bytes]:
+        async def get_order(request: Request[Any, Any, Any]) -> Response[bytes]:
             if not broker._authorized(request):
                 return unauthorized()
+            order_id: str = request.path_params["order_id"]
 
             def work() -> Response[bytes]:
                 with broker.lock:
@@ -446,9 +447,10 @@ class AlpacaPaperBroker:
             return await broker._answer("GET /v2/orders/{id}", work)
 
         @delete("/v2/orders/{order_id:str}", status_code=200)
-        async def cancel_order(request: Request[Any, Any, Any], order_id: str) -> Response[bytes]:
+        async def cancel_order(request: Request[Any, Any, Any]) -> Response[bytes]:
             if not broker._authorized(request):
                 return unauthorized()
+            order_id: str = request.path_params["order_id"]
 
             def work() -> Response[bytes]:
                 with broker.lock:
@@ -464,9 +466,10 @@ class AlpacaPaperBroker:
             return await broker._answer("DELETE /v2/orders/{id}", work)
 
         @patch("/v2/orders/{order_id:str}")
-        async def replace_order(request: Request[Any, Any, Any], order_id: str) -> Response[bytes]:
+        async def replace_order(request: Request[Any, Any, Any]) -> Response[bytes]:
             if not broker._authorized(request):
                 return unauthorized()
+            order_id: str = request.path_params["order_id"]
             raw = await request.body()
 
             def work() -> Response[bytes]:
