@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import time
 from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
 from typing import Any, Final, Literal
@@ -54,6 +55,7 @@ from pi5trading.config import BrokerSettings
 from pi5trading.exceptions import ConfigurationError
 
 log = logging.getLogger(__name__)
+_FINISHED_KEPT: Final = 10_000
 
 PAPER_URL: Final = "https://paper-api.alpaca.markets"
 LIVE_URL: Final = "https://api.alpaca.markets"
@@ -404,7 +406,9 @@ class AlpacaClient(ExecutionClient):
         # broker order id -> what we last knew; our client order id -> current broker id.
         self._tracked: dict[str, _Tracked] = {}
         self._broker_ids: dict[str, str] = {}
-        self._last_update_ts = 0
+        self._finished: dict[str, None] = {}  # recently finished broker ids, oldest first
+        # Gap recovery looks back to the last update, at first to just before we started.
+        self._last_update_ts = time.time_ns() - 1_000_000_000
         self._closed = False
 
     @classmethod
@@ -480,8 +484,6 @@ class AlpacaClient(ExecutionClient):
             if "Retry-After" in headers:
                 return max(0.0, float(headers["Retry-After"]))
             if "X-RateLimit-Reset" in headers:
-                import time
-
                 return min(60.0, max(0.0, float(headers["X-RateLimit-Reset"]) - time.time()))
         except ValueError:
             pass
@@ -546,13 +548,27 @@ class AlpacaClient(ExecutionClient):
 
     # --- orders --------------------------------------------------------------------
 
-    def _track(self, order: BrokerOrder) -> BrokerOrder:
+    def _track(self, order: BrokerOrder, like: str | None = None) -> BrokerOrder:
+        """Follow an order we placed: the stream (or the gap recovery) then tells its whole
+        life from ``submitted`` on; a replacement continues from the order it replaces."""
         self._broker_ids[order.client_order_id] = order.broker_order_id
-        if order.is_open:
-            self._tracked[order.broker_order_id] = _Tracked(
-                order.client_order_id, order.status, order.filled_qty, order.quantity
-            )
+        broker_id = order.broker_order_id
+        if broker_id in self._tracked or broker_id in self._finished:
+            return order  # the stream got there first
+        prior = self._tracked.get(like) if like is not None else None
+        self._tracked[broker_id] = _Tracked(
+            order.client_order_id,
+            prior.status if prior is not None else "submitted",
+            prior.filled if prior is not None else Decimal(0),
+            order.quantity,
+        )
         return order
+
+    def _forget(self, broker_id: str) -> None:
+        if self._tracked.pop(broker_id, None) is not None:
+            self._finished[broker_id] = None
+            if len(self._finished) > _FINISHED_KEPT:
+                del self._finished[next(iter(self._finished))]
 
     async def submit(self, request: OrderRequest) -> BrokerOrder:
         body = order_body(request)
@@ -671,14 +687,12 @@ class AlpacaClient(ExecutionClient):
                 response = await self._send("PATCH", f"/v2/orders/{old.broker_order_id}", json=body)
                 if response.status_code < 300:
                     new = _broker_order(_ORDER.decode(response.content), client_order_id)
-                    self._tracked.pop(old.broker_order_id, None)
-                    return self._track(new)
+                    return self._track(new, like=old.broker_order_id)
             except (_UncertainError, msgspec.DecodeError, msgspec.ValidationError) as exc:
                 log.warning("%s: %s; checking the order", what, exc)
                 now = await self._current(client_order_id)
                 if now.broker_order_id != old.broker_order_id:
-                    self._tracked.pop(old.broker_order_id, None)
-                    return self._track(now)
+                    return self._track(now, like=old.broker_order_id)
                 if now.broker_status == "pending_replace" or not now.is_open:
                     # In flight or finished: wait for the outcome instead of sending again.
                     continue
@@ -781,13 +795,19 @@ class AlpacaClient(ExecutionClient):
         if kind is None:
             log.warning("Alpaca trade_updates: unknown event %r on order %s", update.event, raw.id)
             kind = "notice"
+        if raw.id in self._finished:
+            return None  # its end was told already (live or by the gap recovery)
         tracked = self._tracked.get(raw.id)
-        if tracked is None and raw.replaces:
+        if update.event == "new" and raw.replaces:
+            # A replacement's own "new": the replace was (or is now) told as modify_accepted.
             prior = self._tracked.pop(raw.replaces, None)
-            if prior is not None:
+            if tracked is not None:
+                kind = "notice"
+            elif prior is not None:
                 tracked = self._tracked[raw.id] = prior
-                if update.event == "new":
-                    kind = "notice"  # the replacement's "new": already told as modify_accepted
+                kind = "modify_accepted"
+        elif update.event == "replaced" and tracked is None and raw.replaced_by in self._tracked:
+            kind = "notice"  # its successor's "new" came first and told it
         ours = tracked.client_order_id if tracked is not None else raw.client_order_id
         status = order_status(raw.status, raw.filled_qty, raw.qty)
         ts = parse_ts(update.timestamp or raw.updated_at)
@@ -809,7 +829,7 @@ class AlpacaClient(ExecutionClient):
             broker_id = raw.replaced_by or raw.id
             status = _working_status(raw.filled_qty, raw.qty)
             if tracked is not None and raw.replaced_by:
-                self._tracked.pop(raw.id, None)
+                self._forget(raw.id)
                 self._tracked[raw.replaced_by] = tracked
             self._broker_ids[ours] = broker_id
         result = BrokerOrderUpdate(
@@ -834,7 +854,7 @@ class AlpacaClient(ExecutionClient):
     def _note(self, update: BrokerOrderUpdate, quantity: Decimal | None) -> None:
         self._last_update_ts = max(self._last_update_ts, update.ts)
         if update.status in TERMINAL_STATUSES:
-            self._tracked.pop(update.broker_order_id, None)
+            self._forget(update.broker_order_id)
             return
         tracked = self._tracked.get(update.broker_order_id)
         if tracked is None:
@@ -846,7 +866,9 @@ class AlpacaClient(ExecutionClient):
 
     async def _authenticate(self, ws: ClientConnection) -> None:
         await ws.send(
-            _ENCODE.encode({"action": "auth", "key": self._key_id, "secret": self._secret_key})
+            _ENCODE.encode(
+                {"action": "auth", "key": self._key_id, "secret": self._secret_key}
+            ).decode()  # a text frame, as Alpaca's examples send
         )
         with anyio.fail_after(self._timeout_s):
             reply = _MESSAGE.decode(await ws.recv())
@@ -856,7 +878,9 @@ class AlpacaClient(ExecutionClient):
                 "Alpaca trade_updates refused the API keys; check PI5_BROKER__KEY_ID / "
                 "PI5_BROKER__SECRET_KEY and paper vs live"
             )
-        await ws.send(_ENCODE.encode({"action": "listen", "data": {"streams": ["trade_updates"]}}))
+        await ws.send(
+            _ENCODE.encode({"action": "listen", "data": {"streams": ["trade_updates"]}}).decode()
+        )
         with anyio.fail_after(self._timeout_s):
             while _MESSAGE.decode(await ws.recv()).stream != "listening":
                 pass
