@@ -617,6 +617,16 @@ class AlpacaPaperBroker:
             with broker.lock:
                 broker._subscribers.append(entry)
                 broker.stream_connections += 1
+
+            async def watch() -> None:
+                # The client hanging up ends the handler (else it would wait on the queue).
+                try:
+                    while True:
+                        await socket.receive_data(mode="text")
+                except Exception:  # any end of the socket ends the stream
+                    queue.put_nowait(None)
+
+            watcher = asyncio.create_task(watch())
             try:
                 while True:
                     frame = await queue.get()
@@ -630,9 +640,11 @@ class AlpacaPaperBroker:
                             broker._drop_after -= 1
                     await socket.send_data(frame, mode="binary")
             finally:
+                watcher.cancel()
                 with broker.lock:
                     broker._subscribers.remove(entry)
-            await socket.close(code=1011)
+            if socket.connection_state != "disconnect":
+                await socket.close(code=1011)
 
         return Litestar(
             route_handlers=[

@@ -79,6 +79,7 @@ class _Order(msgspec.Struct, kw_only=True):
     stop_price: Decimal | None = None
     order_class: str = ""
     created_at: str | None = None
+    submitted_at: str | None = None
     updated_at: str | None = None
     replaced_by: str | None = None
     replaces: str | None = None
@@ -954,6 +955,22 @@ class AlpacaClient(ExecutionClient):
                 pending.append(raw.replaced_by)
                 continue
             latest[broker_id] = raw
+            tracked = self._tracked[broker_id]
+            if tracked.status == "submitted" and raw.status not in _NOT_YET_ACCEPTED:
+                # It was accepted while we were away (and may have filled since).
+                out.append(
+                    BrokerOrderUpdate(
+                        client_order_id=tracked.client_order_id,
+                        broker_order_id=broker_id,
+                        instrument=raw.symbol,
+                        kind="accepted",
+                        status="accepted",
+                        ts=parse_ts(raw.submitted_at or raw.created_at),
+                        broker_event="new",
+                        recovered=True,
+                    )
+                )
+                tracked.status = "accepted"
         for fill in await self.fills_since(self._last_update_ts):
             tracked = self._tracked.get(fill.broker_order_id)
             if tracked is None or fill.cum_qty <= tracked.filled:
@@ -991,6 +1008,7 @@ class AlpacaClient(ExecutionClient):
         await self._http.aclose()
 
 
+_NOT_YET_ACCEPTED: Final = frozenset({"pending_new", "held", "rejected"})
 _RECOVERED_EVENTS: Final = {
     "canceled": "canceled",
     "expired": "expired",

@@ -41,19 +41,27 @@ def limit(coid: str, qty: str = "10", price: str = "99.50") -> OrderRequest:
     )
 
 
+async def eventually(check: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait until ``check()`` holds (the stand-in and the stream run concurrently)."""
+    with anyio.fail_after(within):
+        while True:
+            if check():
+                return
+            await anyio.sleep(0.01)
+
+
 class Collector:
     def __init__(self) -> None:
         self.updates: list[BrokerOrderUpdate] = []
         self.error: BaseException | None = None
 
-    async def until(
-        self, done: Callable[[list[BrokerOrderUpdate]], bool], timeout: float = 10
-    ) -> None:
-        with anyio.fail_after(timeout):
-            while not done(self.updates):
-                if self.error is not None:
-                    raise self.error
-                await anyio.sleep(0.01)
+    async def until(self, done: Callable[[list[BrokerOrderUpdate]], bool]) -> None:
+        def check() -> bool:
+            if self.error is not None:
+                raise self.error
+            return done(self.updates)
+
+        await eventually(check)
 
     def of(self, coid: str) -> list[tuple[str, str]]:
         return [(u.kind, u.status) for u in self.updates if u.client_order_id == coid]
@@ -73,9 +81,7 @@ async def listening(client: AlpacaClient, broker: AlpacaPaperBroker) -> AsyncIte
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(run)
-        with anyio.fail_after(10):
-            while broker.stream_connections == connections and seen.error is None:
-                await anyio.sleep(0.01)
+        await eventually(lambda: broker.stream_connections > connections or bool(seen.error))
         await anyio.sleep(0.05)  # the listen acknowledgement and the first recovery
         yield seen
         tg.cancel_scope.cancel()
@@ -167,9 +173,7 @@ async def test_a_malformed_frame_reconnects_instead_of_failing(
         order = await client.submit(limit("sma-1"))
         await seen.until(lambda u: len(u) == 1)
         broker.publish_raw(b'{"stream":"trade_updates","data":{"event":"fill","ord')
-        with anyio.fail_after(10):
-            while broker.stream_connections < 2:
-                await anyio.sleep(0.01)
+        await eventually(lambda: broker.stream_connections >= 2)
         await anyio.sleep(0.1)
         broker.fill(order.broker_order_id, D(10), D(99))
         await seen.until(lambda u: len(u) == 2)
