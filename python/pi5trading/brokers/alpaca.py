@@ -407,6 +407,7 @@ class AlpacaClient(ExecutionClient):
         # broker order id -> what we last knew; our client order id -> current broker id.
         self._tracked: dict[str, _Tracked] = {}
         self._broker_ids: dict[str, str] = {}
+        self._ws: ClientConnection | None = None
         self._finished: dict[str, None] = {}  # recently finished broker ids, oldest first
         # Gap recovery looks back to the last update, at first to just before we started.
         self._last_update_ts = time.time_ns() - 1_000_000_000
@@ -887,17 +888,21 @@ class AlpacaClient(ExecutionClient):
                 pass
 
     async def updates(self) -> AsyncIterator[BrokerOrderUpdate]:
-        """``trade_updates`` as our updates, for as long as the client is open. After every
-        (re)connection, what happened while we were away is fetched over REST first."""
+        """``trade_updates`` as our updates until ``close()``. After every (re)connection,
+        what happened while we were away is fetched over REST first; a refused key ends
+        it with ``BrokerAuthError``, anything else reconnects with backoff and jitter."""
         attempt = 0
         while not self._is_closed():
+            reason = "closed by Alpaca"
             try:
                 async with connect(
                     self.stream_url,
                     open_timeout=self._timeout_s,
+                    close_timeout=self._timeout_s,
                     max_size=2**20,
                     logger=_QuietFrames(log, {}),
                 ) as ws:
+                    self._ws = ws
                     await self._authenticate(ws)
                     attempt = 0
                     for update in await self._recover():
@@ -921,16 +926,15 @@ class AlpacaClient(ExecutionClient):
                 msgspec.ValidationError,
                 BrokerUnavailableError,
             ) as exc:
-                if self._is_closed():
-                    return
-                wait = self._backoff(attempt) + self._backoff_s / 2
-                attempt += 1
-                log.warning(
-                    "Alpaca trade_updates lost (%s); reconnecting in %.1f s",
-                    type(exc).__name__,
-                    wait,
-                )
-                await anyio.sleep(wait)
+                reason = type(exc).__name__
+            finally:
+                self._ws = None
+            if self._is_closed():
+                return
+            wait = self._backoff(attempt) + self._backoff_s / 2
+            attempt += 1
+            log.warning("Alpaca trade_updates lost (%s); reconnecting in %.1f s", reason, wait)
+            await anyio.sleep(wait)
 
     async def _recover(self) -> list[BrokerOrderUpdate]:
         """Updates for what changed while the stream was down, from the REST history:
@@ -955,12 +959,12 @@ class AlpacaClient(ExecutionClient):
                 pending.append(raw.replaced_by)
                 continue
             latest[broker_id] = raw
-            tracked = self._tracked[broker_id]
-            if tracked.status == "submitted" and raw.status not in _NOT_YET_ACCEPTED:
+            waiting = self._tracked[broker_id]
+            if waiting.status == "submitted" and raw.status not in _NOT_YET_ACCEPTED:
                 # It was accepted while we were away (and may have filled since).
                 out.append(
                     BrokerOrderUpdate(
-                        client_order_id=tracked.client_order_id,
+                        client_order_id=waiting.client_order_id,
                         broker_order_id=broker_id,
                         instrument=raw.symbol,
                         kind="accepted",
@@ -970,7 +974,7 @@ class AlpacaClient(ExecutionClient):
                         recovered=True,
                     )
                 )
-                tracked.status = "accepted"
+                waiting.status = "accepted"
         for fill in await self.fills_since(self._last_update_ts):
             tracked = self._tracked.get(fill.broker_order_id)
             if tracked is None or fill.cum_qty <= tracked.filled:
@@ -1004,7 +1008,10 @@ class AlpacaClient(ExecutionClient):
         return out
 
     async def close(self) -> None:
+        """Stop: the update stream ends (its iterator returns) and HTTP connections close."""
         self._closed = True
+        if self._ws is not None:
+            await self._ws.close()
         await self._http.aclose()
 
 

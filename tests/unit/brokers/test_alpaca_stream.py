@@ -72,18 +72,25 @@ async def listening(client: AlpacaClient, broker: AlpacaPaperBroker) -> AsyncIte
     seen = Collector()
     connections = broker.stream_connections
 
+    finished = anyio.Event()
+
     async def run() -> None:
         try:
             async for update in client.updates():
                 seen.updates.append(update)
         except Exception as exc:  # handed to the test through the collector
             seen.error = exc
+        finally:
+            finished.set()
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(run)
         await eventually(lambda: broker.stream_connections > connections or bool(seen.error))
         await anyio.sleep(0.05)  # the listen acknowledgement and the first recovery
         yield seen
+        await client.close()  # ends the stream's iterator
+        with anyio.fail_after(10):
+            await finished.wait()
         tg.cancel_scope.cancel()
 
 
