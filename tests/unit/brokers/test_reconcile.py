@@ -265,15 +265,18 @@ async def test_the_periodic_reconciler_survives_a_broker_outage(
     async def state() -> LocalState:
         return local
 
+    two = anyio.Event()
+
     async def keep(report: object) -> None:
         reports.append(report)
+        if len(reports) == 2:
+            two.set()
 
     reconciler = Reconciler(client, state, interval_s=0.05, on_report=keep)
     with anyio.move_on_after(5):
         async with anyio.create_task_group() as tg:
             tg.start_soon(reconciler.run)
-            while len(reports) < 2:
-                await anyio.sleep(0.02)
+            await two.wait()
             tg.cancel_scope.cancel()
     assert len(reports) == 2
     assert all(r.clean for r in reports)  # type: ignore[attr-defined]
