@@ -35,8 +35,8 @@ class TokenBucket:
     def try_acquire(self) -> float:
         """Take a token and return 0, or return the seconds until one is free."""
         self._refill()
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= 1.0 - 1e-9:  # float refill: 0.3 s x 10/3 a second is 0.999...
+            self._tokens = max(0.0, self._tokens - 1.0)
             return 0.0
         return (1.0 - self._tokens) / self._rate
 
