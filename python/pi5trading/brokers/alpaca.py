@@ -17,6 +17,7 @@ The keys go into two request headers and the stream's auth message, nowhere else
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import re
@@ -234,15 +235,19 @@ def parse_ts(text: str | None) -> int:
     """RFC 3339 (``2024-03-01T14:30:00.123456789Z``, up to nanoseconds) as UTC ns; 0 if empty."""
     if not text:
         return 0
-    from datetime import datetime
-
     m = _TS.fullmatch(text.strip())
     if m is None:
         raise BrokerError(f"unreadable timestamp from Alpaca: {text!r}")
     whole, frac, zone = m.groups()
-    zone = "+00:00" if zone == "Z" else zone
-    seconds = int(datetime.fromisoformat(whole + zone).timestamp())
-    return seconds * 1_000_000_000 + int((frac or "").ljust(9, "0"))
+    return _epoch_seconds(whole, zone) * 1_000_000_000 + int((frac or "").ljust(9, "0"))
+
+
+@functools.lru_cache(maxsize=256)
+def _epoch_seconds(whole: str, zone: str) -> int:
+    # Updates arrive many to a second: the calendar arithmetic is done once per second.
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone)).timestamp())
 
 
 def _iso(ts: int) -> str:
