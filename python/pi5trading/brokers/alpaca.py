@@ -593,7 +593,10 @@ class AlpacaClient(ExecutionClient):
                 # Did Alpaca take it? Ask by our id before sending anything again.
                 failure = f"{what}: {exc}"
                 log.warning("%s; looking the order up by client order id", failure)
-                existing = await self.order(coid)
+                try:
+                    existing = await self.order(coid)
+                except BrokerUnavailableError as lookup:
+                    raise BrokerUnavailableError(f"{failure}; {_IN_DOUBT} ({lookup})") from exc
                 if existing is not None:
                     return self._track(existing)
                 continue
@@ -602,12 +605,15 @@ class AlpacaClient(ExecutionClient):
                 existing = await self.order(coid)
                 if existing is not None and _same_order(existing, request):
                     return self._track(existing)
-                raise OrderRejectedError(
-                    f"{what}: client order id already used at Alpaca by a different order",
-                    code=error.code,
-                )
+                if existing is not None:
+                    raise OrderRejectedError(
+                        f"{what}: client order id already used at Alpaca by a different order",
+                        code=error.code,
+                    )
             self._raise_for_status(f"{what} (POST /v2/orders)", response)
-        raise BrokerUnavailableError(f"{failure} (gave up after {self._max_retries} retries)")
+        raise BrokerUnavailableError(
+            f"{failure} (gave up after {self._max_retries} retries); {_IN_DOUBT}"
+        )
 
     async def _current(self, client_order_id: str) -> BrokerOrder:
         broker_id = self._broker_ids.get(client_order_id)
@@ -1020,6 +1026,10 @@ class AlpacaClient(ExecutionClient):
         await self._http.aclose()
 
 
+_IN_DOUBT: Final = (
+    "the order may still reach Alpaca: submit it again with the same client order id "
+    "(never a new one) to find out"
+)
 _NOT_YET_ACCEPTED: Final = frozenset({"pending_new", "held", "rejected"})
 _RECOVERED_EVENTS: Final = {
     "canceled": "canceled",
@@ -1032,12 +1042,9 @@ _RECOVERED_EVENTS: Final = {
 
 
 def _is_trading_refusal(error: _Error) -> bool:
-    # Alpaca answers 403 both for bad keys and for "insufficient buying power" (40310000).
-    return (
-        error.code is not None
-        and 40300000 <= error.code < 40400000
-        and "buying" in (error.message.lower())
-    )
+    # Alpaca answers 403 for bad keys ({"message": "forbidden."}, no code) and, with a
+    # 403xxxxx code, for refused trades: insufficient buying power or quantity, PDT rules.
+    return error.code is not None and 40300000 <= error.code < 40400000
 
 
 def _same_order(existing: BrokerOrder, request: OrderRequest) -> bool:

@@ -474,3 +474,41 @@ async def test_replacing_a_filled_order_is_refused(client: AlpacaClient) -> None
         await client.replace("sma-1", quantity=D(20))
     with pytest.raises(OrderRejectedError, match="nothing to change"):
         await client.replace("sma-1")
+
+
+async def test_an_order_still_in_doubt_says_how_to_find_out(
+    client: AlpacaClient, broker: AlpacaPaperBroker
+) -> None:
+    broker.fault("POST /v2/orders", status=500)
+    for _ in range(4):
+        broker.fault("GET /v2/orders:by_client_order_id", status=503)
+    with pytest.raises(
+        BrokerUnavailableError, match="submit it again with the same client order id"
+    ):
+        await client.submit(limit())
+    assert broker.requests.count("POST /v2/orders") == 1  # never re-sent while in doubt
+
+
+async def test_a_422_about_the_client_order_id_itself_is_alpacas_refusal(
+    client: AlpacaClient, broker: AlpacaPaperBroker
+) -> None:
+    broker.fault(
+        "POST /v2/orders",
+        status=422,
+        body=b'{"code":40010001,"message":"client_order_id must be no more than 128 characters"}',
+    )
+    with pytest.raises(OrderRejectedError, match="no more than 128 characters"):
+        await client.submit(limit())
+
+
+async def test_a_coded_403_is_a_refused_trade(
+    client: AlpacaClient, broker: AlpacaPaperBroker
+) -> None:
+    broker.fault(
+        "POST /v2/orders",
+        status=403,
+        body=b'{"code":40310000,"message":"insufficient qty available for order"}',
+    )
+    with pytest.raises(OrderRejectedError, match="insufficient qty available") as err:
+        await client.submit(market(side="sell"))
+    assert err.value.code == 40310000
