@@ -210,3 +210,18 @@ async def test_reconciles_clean_against_books_kept_from_its_updates() -> None:
         "position_mismatch",
         "unknown_order",
     ]
+
+
+async def test_the_configured_client() -> None:
+    from pi5trading.brokers import execution_client
+    from pi5trading.brokers.alpaca import AlpacaClient
+    from pi5trading.config import BrokerSettings
+    from pi5trading.exceptions import ConfigurationError
+
+    assert isinstance(execution_client(BrokerSettings()), SimulatedExecutionClient)
+    alpaca = execution_client(BrokerSettings(provider="alpaca", key_id="k", secret_key="s"))
+    assert isinstance(alpaca, AlpacaClient)
+    assert alpaca.base_url == "https://paper-api.alpaca.markets"
+    await alpaca.close()
+    with pytest.raises(ConfigurationError, match="I_UNDERSTAND_LIVE_TRADING"):
+        execution_client(BrokerSettings(provider="alpaca", key_id="k", secret_key="s", live=True))
