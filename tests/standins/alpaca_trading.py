@@ -154,6 +154,16 @@ class AlpacaPaperBroker:
                 status="new",
             )
 
+    def emit(self, event: str, order_id: str, status: str | None = None) -> None:
+        """Any documented trade_updates event for an order (``rejected``, ``done_for_day``,
+        ``order_cancel_rejected`` ...), setting its status first when given."""
+        with self.lock:
+            order = self.orders[order_id]
+            if status is not None:
+                order["status"] = status
+                order["updated_at"] = iso(self._now())
+            self._publish(event, order)
+
     def publish_raw(self, frame: bytes) -> None:
         """Send any frame to the stream's listeners (a malformed one, say)."""
         with self.lock:

@@ -338,3 +338,59 @@ def test_no_keys_no_client() -> None:
         ConfigurationError, match="needs PI5_BROKER__KEY_ID and PI5_BROKER__SECRET_KEY"
     ):
         AlpacaClient.from_settings(BrokerSettings(provider="alpaca"))
+
+
+@pytest.mark.anyio
+async def test_in_between_events_and_refusals_over_the_wire(
+    client: AlpacaClient, broker: AlpacaPaperBroker
+) -> None:
+    async with listening(client, broker) as seen:
+        a = await client.submit(limit("a"))
+        b = await client.submit(limit("b"))
+        broker.emit("pending_cancel", a.broker_order_id, status="pending_cancel")
+        broker.emit("order_cancel_rejected", a.broker_order_id, status="new")
+        broker.emit("done_for_day", a.broker_order_id, status="done_for_day")
+        broker.emit("rejected", b.broker_order_id, status="rejected")
+        broker.emit("canceled", b.broker_order_id, status="canceled")  # after its end: dropped
+        await seen.until(lambda u: len(u) == 6)
+        await anyio.sleep(0.1)
+    assert seen.of("a") == [
+        ("accepted", "accepted"),
+        ("notice", "accepted"),
+        ("cancel_rejected", "accepted"),
+        ("notice", "accepted"),
+    ]
+    assert seen.of("b") == [("accepted", "accepted"), ("rejected", "rejected")]
+    assert [u.broker_event for u in seen.updates if u.client_order_id == "a"][1:] == [
+        "pending_cancel",
+        "order_cancel_rejected",
+        "done_for_day",
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_replace_and_fills_during_a_gap_are_recovered_in_order(
+    client: AlpacaClient, broker: AlpacaPaperBroker
+) -> None:
+    async with listening(client, broker) as seen:
+        await client.submit(limit("r-1", qty="10"))
+        await seen.until(lambda u: len(u) == 1)
+        broker.drop_stream_after(0)
+        new = await client.replace("r-1", limit_price=D("99.70"))  # its updates are lost
+        broker.fill(new.broker_order_id, D(4), D("99.70"))
+        broker.fill(new.broker_order_id, D(6), D("99.65"))
+        await seen.until(lambda u: len(u) == 4)
+        await anyio.sleep(0.1)
+    assert seen.of("r-1") == [
+        ("accepted", "accepted"),
+        ("modify_accepted", "accepted"),
+        ("filled", "partially_filled"),
+        ("filled", "filled"),
+    ]
+    recovered = seen.updates[1:]
+    assert recovered[0].recovered  # the fills may come live or recovered: the same either way
+    assert recovered[0].broker_order_id == new.broker_order_id
+    assert [(u.fill_qty, u.fill_price) for u in recovered[1:]] == [
+        (D(4), D("99.70")),
+        (D(6), D("99.65")),
+    ]
