@@ -415,16 +415,21 @@ class AlpacaPaperBroker:
         async def list_orders(request: Request[Any, Any, Any]) -> Response[bytes]:
             if not broker._authorized(request):
                 return unauthorized()
-            status = request.query_params.get("status", "open")
+            params = request.query_params
+            status = params.get("status", "open")
+            limit = min(500, int(params.get("limit", "50")))
+            after = params.get("after")
 
             def work() -> Response[bytes]:
                 with broker.lock:
                     orders = [
                         o
                         for o in broker.orders.values()
-                        if status == "all" or (status == "open") == (o["status"] in OPEN)
+                        if (status == "all" or (status == "open") == (o["status"] in OPEN))
+                        and (after is None or o["submitted_at"] > after)
                     ]
-                    return ok(orders)
+                orders.sort(key=lambda o: str(o["submitted_at"]))
+                return ok(orders[:limit])
 
             return await broker._answer("GET /v2/orders", work)
 

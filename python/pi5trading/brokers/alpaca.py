@@ -572,7 +572,10 @@ class AlpacaClient(ExecutionClient):
         return order
 
     def _forget(self, broker_id: str) -> None:
-        if self._tracked.pop(broker_id, None) is not None:
+        tracked = self._tracked.pop(broker_id, None)
+        if tracked is not None:
+            if self._broker_ids.get(tracked.client_order_id) == broker_id:
+                del self._broker_ids[tracked.client_order_id]  # memory stays with open orders
             self._finished[broker_id] = None
             if len(self._finished) > _FINISHED_KEPT:
                 del self._finished[next(iter(self._finished))]
@@ -714,13 +717,16 @@ class AlpacaClient(ExecutionClient):
         raise BrokerUnavailableError(f"{what}: no answer after {self._max_retries} retries")
 
     async def open_orders(self) -> list[BrokerOrder]:
-        raws = await self._read(
-            "GET",
-            "/v2/orders",
-            _ORDERS,
-            params={"status": "open", "limit": "500", "nested": "true", "direction": "asc"},
-        )
-        return [self._resolve(raw) for raw in raws]
+        orders: list[BrokerOrder] = []
+        params = {"status": "open", "limit": "500", "nested": "true", "direction": "asc"}
+        for _ in range(1_000):
+            page: list[_Order] = await self._read("GET", "/v2/orders", _ORDERS, params=params)
+            orders.extend(self._resolve(raw) for raw in page)
+            if len(page) < 500 or not page[-1].submitted_at:
+                break
+            # Alpaca pages by time: the next page starts after the last order's submission.
+            params = {**params, "after": page[-1].submitted_at}
+        return orders
 
     def _resolve(self, raw: _Order) -> BrokerOrder:
         """A broker order named by our client order id where we know it (replacements)."""

@@ -512,3 +512,13 @@ async def test_a_coded_403_is_a_refused_trade(
     with pytest.raises(OrderRejectedError, match="insufficient qty available") as err:
         await client.submit(market(side="sell"))
     assert err.value.code == 40310000
+
+
+async def test_open_orders_are_paged_through(
+    client: AlpacaClient, broker: AlpacaPaperBroker
+) -> None:
+    placed = {broker.add_foreign_order("AAPL", D(1), D("50"))["id"] for _ in range(1200)}
+    listed = await client.open_orders()
+    assert {o.broker_order_id for o in listed} == placed
+    assert len(listed) == 1200
+    assert broker.requests.count("GET /v2/orders") == 3
