@@ -394,3 +394,44 @@ async def test_a_replace_and_fills_during_a_gap_are_recovered_in_order(
         (D(4), D("99.70")),
         (D(6), D("99.65")),
     ]
+
+
+def test_memory_follows_the_open_orders() -> None:
+    from pi5trading.brokers.alpaca import _FINISHED_KEPT
+    from pi5trading.brokers.execution import BrokerOrder
+
+    client = AlpacaClient(key_id="k", secret_key="s")
+    for i in range(_FINISHED_KEPT + 500):
+        client._track(
+            BrokerOrder(
+                client_order_id=f"o-{i}",
+                broker_order_id=f"b-{i}",
+                instrument="AAPL",
+                side="buy",
+                order_type="market",
+                quantity=D(1),
+                filled_qty=D(0),
+                status="accepted",
+                time_in_force="day",
+            )
+        )
+        raw = {
+            "id": f"b-{i}",
+            "client_order_id": f"o-{i}",
+            "symbol": "AAPL",
+            "side": "buy",
+            "type": "market",
+            "time_in_force": "day",
+            "qty": "1",
+            "filled_qty": "1",
+            "filled_avg_price": "10",
+            "status": "filled",
+        }
+        fill = {"event": "fill", "order": raw, "qty": "1", "price": "10"}
+        update = client.map_update(msgspec.convert(fill, _TradeUpdate))
+        assert update is not None
+        assert update.kind == "filled"
+        assert client.map_update(msgspec.convert(fill, _TradeUpdate)) is None  # told once
+    assert client._tracked == {}
+    assert client._broker_ids == {}
+    assert len(client._finished) == _FINISHED_KEPT
