@@ -57,6 +57,7 @@ from pi5trading.exceptions import ConfigurationError
 
 log = logging.getLogger(__name__)
 _FINISHED_KEPT: Final = 10_000
+_LOOK_BACK_NS: Final = 60 * 1_000_000_000
 
 PAPER_URL: Final = "https://paper-api.alpaca.markets"
 LIVE_URL: Final = "https://api.alpaca.markets"
@@ -415,7 +416,7 @@ class AlpacaClient(ExecutionClient):
         self._ws: ClientConnection | None = None
         self._finished: dict[str, None] = {}  # recently finished broker ids, oldest first
         # Gap recovery looks back to the last update, at first to just before we started.
-        self._last_update_ts = time.time_ns() - 1_000_000_000
+        self._last_update_ts = time.time_ns() - _LOOK_BACK_NS
         self._closed = False
 
     @classmethod
@@ -992,7 +993,9 @@ class AlpacaClient(ExecutionClient):
                     )
                 )
                 waiting.status = "accepted"
-        for fill in await self.fills_since(self._last_update_ts):
+        # Look back further than the last update: clocks differ and fills of one instant
+        # may straddle it; each fill is still told once (by the order's cumulative qty).
+        for fill in await self.fills_since(self._last_update_ts - _LOOK_BACK_NS):
             tracked = self._tracked.get(fill.broker_order_id)
             if tracked is None or fill.cum_qty <= tracked.filled:
                 continue
