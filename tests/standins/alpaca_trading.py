@@ -87,6 +87,7 @@ class AlpacaPaperBroker:
         self.faults: dict[str, deque[Fault]] = {}
         self.requests: list[str] = []
         self.posts = 0
+        self.leg_parent: dict[str, str] = {}
         self.lock = threading.RLock()
         self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[bytes | None]]] = []
         self._drop_after: int | None = None
@@ -290,6 +291,11 @@ class AlpacaPaperBroker:
             for leg in order.get("legs") or []:
                 leg["status"] = "new"
                 self._publish("new", leg)
+            parent = self.orders.get(self.leg_parent.get(order["id"], ""))
+            for sibling in (parent or {}).get("legs") or []:
+                if sibling["id"] != order["id"] and sibling["status"] in OPEN:
+                    self._finish(sibling, "canceled")  # one exit filled: the other goes
+                    self._publish("canceled", sibling)
 
     def _validate(self, body: dict[str, Any]) -> Response[bytes] | None:
         for name in ("symbol", "side", "type", "time_in_force"):
@@ -401,6 +407,7 @@ class AlpacaPaperBroker:
                                 status="held",
                             )
                             leg["order_class"] = body["order_class"]
+                            broker.leg_parent[leg["id"]] = order["id"]
                             legs.append(leg)
                         order["legs"] = legs
                     broker._publish("new", order)

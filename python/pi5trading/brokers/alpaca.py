@@ -572,6 +572,23 @@ class AlpacaClient(ExecutionClient):
         )
         return order
 
+    def _track_placed(self, order: BrokerOrder, request: OrderRequest) -> BrokerOrder:
+        """Track a new order and its legs; the legs of a bracket/OCO/OTO get our ids (the
+        engine's child orders) where the request names them, so their updates carry them."""
+        legs = []
+        for leg in order.legs:
+            ours = None
+            if leg.order_type == "limit" and request.take_profit is not None:
+                ours = request.take_profit.client_order_id
+            elif leg.order_type != "limit" and request.stop_loss is not None:
+                ours = request.stop_loss.client_order_id
+            if ours is not None:
+                leg = msgspec.structs.replace(leg, client_order_id=ours)
+            legs.append(self._track(leg))
+        if legs:
+            order = msgspec.structs.replace(order, legs=tuple(legs))
+        return self._track(order)
+
     def _forget(self, broker_id: str) -> None:
         tracked = self._tracked.pop(broker_id, None)
         if tracked is not None:
@@ -592,7 +609,8 @@ class AlpacaClient(ExecutionClient):
             try:
                 response = await self._send("POST", "/v2/orders", json=body)
                 if response.status_code < 300:
-                    return self._track(_broker_order(_ORDER.decode(response.content)))
+                    placed = _broker_order(_ORDER.decode(response.content))
+                    return self._track_placed(placed, request)
             except (_UncertainError, msgspec.DecodeError, msgspec.ValidationError) as exc:
                 # Did Alpaca take it? Ask by our id before sending anything again.
                 failure = f"{what}: {exc}"
@@ -602,13 +620,13 @@ class AlpacaClient(ExecutionClient):
                 except BrokerUnavailableError as lookup:
                     raise BrokerUnavailableError(f"{failure}; {_IN_DOUBT} ({lookup})") from exc
                 if existing is not None:
-                    return self._track(existing)
+                    return self._track_placed(existing, request)
                 continue
             error = self._error(response)
             if response.status_code == 422 and "client_order_id" in error.message:
                 existing = await self.order(coid)
                 if existing is not None and _same_order(existing, request):
-                    return self._track(existing)
+                    return self._track_placed(existing, request)
                 if existing is not None:
                     raise OrderRejectedError(
                         f"{what}: client order id already used at Alpaca by a different order",

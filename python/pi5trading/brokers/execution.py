@@ -101,9 +101,11 @@ class OrderNotFoundError(BrokerError):
 
 
 class TakeProfit(msgspec.Struct, frozen=True, kw_only=True):
-    """The take-profit leg of a bracket or OCO: a limit order."""
+    """The take-profit leg of a bracket or OCO: a limit order. ``client_order_id``: our id
+    for the leg (the engine's child order), so its updates carry it."""
 
     limit_price: Decimal
+    client_order_id: str | None = None
 
 
 class StopLoss(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,6 +113,7 @@ class StopLoss(msgspec.Struct, frozen=True, kw_only=True):
 
     stop_price: Decimal
     limit_price: Decimal | None = None
+    client_order_id: str | None = None
 
 
 class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -208,6 +211,59 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
             extended_hours=extended_hours,
             strategy_id=order.strategy_id,
         )
+
+    @classmethod
+    def from_bracket(cls, entry: Order, take_profit: Order, stop_loss: Order) -> OrderRequest:
+        """One bracket request for the engine's three orders (``submit_bracket``)."""
+        return msgspec.structs.replace(
+            cls.from_order(entry),
+            order_class="bracket",
+            take_profit=_take_profit(take_profit),
+            stop_loss=_stop_loss(stop_loss),
+        )
+
+    @classmethod
+    def from_oco(cls, take_profit: Order, stop_loss: Order) -> OrderRequest:
+        """An OCO pair of exits: the limit order carries the stop as its linked leg."""
+        return msgspec.structs.replace(
+            cls.from_order(take_profit),
+            order_class="oco",
+            take_profit=_take_profit(take_profit),
+            stop_loss=_stop_loss(stop_loss),
+        )
+
+    @classmethod
+    def from_oto(cls, parent: Order, child: Order) -> OrderRequest:
+        """A parent and one child released when it fills: a limit child is a take-profit,
+        a stop (or stop-limit) child a stop-loss."""
+        leg = (
+            {"take_profit": _take_profit(child)}
+            if child.order_type == "limit"
+            else {"stop_loss": _stop_loss(child)}
+        )
+        return msgspec.structs.replace(cls.from_order(parent), order_class="oto", **leg)
+
+
+def _take_profit(order: Order) -> TakeProfit:
+    if order.order_type != "limit" or order.price is None:
+        raise InvalidInputError(
+            f"order {order.client_order_id!r}: a take-profit is a limit order, "
+            f"not {order.order_type}"
+        )
+    return TakeProfit(limit_price=order.price, client_order_id=order.client_order_id)
+
+
+def _stop_loss(order: Order) -> StopLoss:
+    if order.order_type not in ("stop_market", "stop_limit") or order.trigger_price is None:
+        raise InvalidInputError(
+            f"order {order.client_order_id!r}: a stop-loss is a stop or stop-limit order, "
+            f"not {order.order_type}"
+        )
+    return StopLoss(
+        stop_price=order.trigger_price,
+        limit_price=order.price if order.order_type == "stop_limit" else None,
+        client_order_id=order.client_order_id,
+    )
 
 
 def _positive(where: str, name: str, value: Decimal) -> None:

@@ -435,3 +435,27 @@ def test_memory_follows_the_open_orders() -> None:
     assert client._tracked == {}
     assert client._broker_ids == {}
     assert len(client._finished) == _FINISHED_KEPT
+
+
+@pytest.mark.anyio
+async def test_a_brackets_legs_carry_the_engines_child_order_ids(
+    client: AlpacaClient, broker: AlpacaPaperBroker
+) -> None:
+    from pi5trading.orders import Order
+
+    entry = Order("br-1", "sma", "AAPL", "buy", "limit", 10, price="100", time_in_force="gtc")
+    tp = Order("br-1-tp", "sma", "AAPL", "sell", "limit", 10, price="110", time_in_force="gtc")
+    sl = Order(
+        "br-1-sl", "sma", "AAPL", "sell", "stop_market", 10, trigger_price="95", time_in_force="gtc"
+    )
+    async with listening(client, broker) as seen:
+        placed = await client.submit(OrderRequest.from_bracket(entry, tp, sl))
+        assert [leg.client_order_id for leg in placed.legs] == ["br-1-tp", "br-1-sl"]
+        broker.fill(placed.broker_order_id, D(10), D(100))
+        take_profit = placed.legs[0].broker_order_id
+        await seen.until(lambda u: len(u) == 4)
+        broker.fill(take_profit, D(10), D(110))
+        await seen.until(lambda u: len(u) == 6)
+    assert seen.of("br-1") == [("accepted", "accepted"), ("filled", "filled")]
+    assert seen.of("br-1-tp") == [("accepted", "accepted"), ("filled", "filled")]
+    assert seen.of("br-1-sl") == [("accepted", "accepted"), ("cancelled", "cancelled")]

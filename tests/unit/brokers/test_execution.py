@@ -177,3 +177,28 @@ async def test_acquire_waits_for_a_token() -> None:
 def test_a_bucket_needs_a_rate() -> None:
     with pytest.raises(ValueError, match="per_minute must be >= 1"):
         TokenBucket(0)
+
+
+def test_contingent_requests_from_engine_orders() -> None:
+    entry = Order("e", "s", "AAPL", "buy", "limit", 10, price="100")
+    tp = Order("e-tp", "s", "AAPL", "sell", "limit", 10, price="110")
+    sl = Order("e-sl", "s", "AAPL", "sell", "stop_limit", 10, price="94", trigger_price="95")
+    bracket = OrderRequest.from_bracket(entry, tp, sl)
+    assert (bracket.client_order_id, bracket.order_class) == ("e", "bracket")
+    assert bracket.take_profit == TakeProfit(limit_price=D(110), client_order_id="e-tp")
+    assert bracket.stop_loss == StopLoss(
+        stop_price=D(95), limit_price=D(94), client_order_id="e-sl"
+    )
+    oco = OrderRequest.from_oco(tp, sl)
+    assert (oco.client_order_id, oco.order_type, oco.limit_price, oco.order_class) == (
+        "e-tp",
+        "limit",
+        D(110),
+        "oco",
+    )
+    oto = OrderRequest.from_oto(entry, sl)
+    assert (oto.order_class, oto.take_profit, oto.stop_loss) == ("oto", None, bracket.stop_loss)
+    with pytest.raises(InvalidInputError, match="'e-sl': a take-profit is a limit order"):
+        OrderRequest.from_bracket(entry, sl, tp)
+    with pytest.raises(InvalidInputError, match="'e': a stop-loss is a stop or stop-limit"):
+        OrderRequest.from_oco(tp, entry)
