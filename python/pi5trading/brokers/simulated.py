@@ -153,15 +153,17 @@ class SimulatedExecutionClient(ExecutionClient):
             ts_init=self._clock(),
         )
 
-    def _exits(self, request: OrderRequest) -> list[Order]:
-        exit_side = "sell" if request.side == "buy" else "buy"
+    def _exits(self, request: OrderRequest, *, same_side: bool = False) -> list[Order]:
+        # A bracket's or OTO's exits close the entry; an OCO's members are all exits.
+        opposite = "sell" if request.side == "buy" else "buy"
+        exit_side = request.side if same_side else opposite
         coid = request.client_order_id
         legs: list[Order] = []
         if request.take_profit is not None:
             legs.append(
                 self._order(
                     request,
-                    client_order_id=f"{coid}-tp",
+                    client_order_id=request.take_profit.client_order_id or f"{coid}-tp",
                     side=exit_side,
                     order_type="limit",
                     price=request.take_profit.limit_price,
@@ -173,7 +175,7 @@ class SimulatedExecutionClient(ExecutionClient):
             legs.append(
                 self._order(
                     request,
-                    client_order_id=f"{coid}-sl",
+                    client_order_id=sl.client_order_id or f"{coid}-sl",
                     side=exit_side,
                     order_type="stop_limit" if sl.limit_price is not None else "stop_market",
                     price=sl.limit_price,
@@ -195,12 +197,10 @@ class SimulatedExecutionClient(ExecutionClient):
             events = self.venue.submit_bracket(entry, tp, sl, ts)
         elif request.order_class == "oto":
             events = self.venue.submit_oto(entry, self._exits(request), ts)
-        else:  # oco: the request's two legs are the members
-            events = self.venue.submit_oco(self._exits(request), ts)
+        else:  # oco: the request's order is the take-profit; its stop leg is the other member
+            events = self.venue.submit_oco([entry, *self._exits(request, same_side=True)[1:]], ts)
         self._publish(list(events))
-        placed = self.venue.order(request.client_order_id) or self.venue.order(
-            f"{request.client_order_id}-tp"
-        )
+        placed = self.venue.order(request.client_order_id)
         if placed is None:
             raise OrderRejectedError(f"order {request.client_order_id!r}: the venue kept nothing")
         return _broker_order(placed)

@@ -225,3 +225,30 @@ async def test_the_configured_client() -> None:
     await alpaca.close()
     with pytest.raises(ConfigurationError, match="I_UNDERSTAND_LIVE_TRADING"):
         execution_client(BrokerSettings(provider="alpaca", key_id="k", secret_key="s", live=True))
+
+
+async def test_an_oco_from_engine_orders_keeps_their_ids() -> None:
+    from pi5trading.orders import Order
+
+    client, _ = make()
+    await client.submit(
+        OrderRequest(
+            client_order_id="in",
+            instrument="AAPL",
+            side="buy",
+            order_type="market",
+            quantity=D(10),
+        )
+    )
+    client.process(bar(MIN, "100", "100", "100", "100"))
+    tp = Order("x-tp", "s", "AAPL", "sell", "limit", 10, price="104")
+    sl = Order("x-sl", "s", "AAPL", "sell", "stop_market", 10, trigger_price="97")
+    await client.submit(OrderRequest.from_oco(tp, sl))
+    client.process(bar(2 * MIN, "100", "100.5", "96", "96.5"))
+    updates = await drain(client)
+    assert [(u.client_order_id, u.kind) for u in updates if u.kind in ("filled", "cancelled")] == [
+        ("in", "filled"),
+        ("x-sl", "filled"),
+        ("x-tp", "cancelled"),
+    ]
+    assert await client.positions() == []
