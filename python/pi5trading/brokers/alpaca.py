@@ -589,6 +589,21 @@ class AlpacaClient(ExecutionClient):
             order = msgspec.structs.replace(order, legs=tuple(legs))
         return self._track(order)
 
+    def follow(self, order: BrokerOrder) -> None:
+        """From now on name this broker order with ``order.client_order_id`` (a bracket
+        leg or an adopted order that the reconciliation matched): its updates carry it.
+        Its history up to now is the reconciliation's; the stream tells what follows."""
+        if not order.is_open:
+            return
+        self._broker_ids[order.client_order_id] = order.broker_order_id
+        tracked = self._tracked.get(order.broker_order_id)
+        if tracked is not None:
+            tracked.client_order_id = order.client_order_id
+        else:
+            self._tracked[order.broker_order_id] = _Tracked(
+                order.client_order_id, order.status, order.filled_qty, order.quantity
+            )
+
     def _forget(self, broker_id: str) -> None:
         tracked = self._tracked.pop(broker_id, None)
         if tracked is not None:
@@ -661,7 +676,7 @@ class AlpacaClient(ExecutionClient):
             "GET",
             "/v2/orders:by_client_order_id",
             _ORDER,
-            params={"client_order_id": client_order_id},
+            params={"client_order_id": client_order_id, "nested": "true"},
             missing_ok=True,
         )
         return None if raw is None else await self._follow(raw, client_order_id)

@@ -411,6 +411,10 @@ class ExecutionClient(abc.ABC):
     def updates(self) -> AsyncIterator[BrokerOrderUpdate]:
         """Every order update, in the broker's order, across reconnects (gaps filled)."""
 
+    def follow(self, order: BrokerOrder) -> None:  # noqa: B027 (optional: a no-op here)
+        """Name a broker order with ``order.client_order_id`` from now on (a leg or an
+        adopted order the reconciliation matched). Venues that keep our ids need nothing."""
+
     @abc.abstractmethod
     async def close(self) -> None: ...
 

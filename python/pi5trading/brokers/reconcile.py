@@ -78,6 +78,10 @@ class LocalOrder(msgspec.Struct, frozen=True, kw_only=True):
     quantity: Decimal
     filled_qty: Decimal = Decimal(0)
     status: OrderStatus = "accepted"
+    order_type: str = ""
+    parent_order_id: str | None = None
+    """For an exit of a bracket/OTO (or the stop of an OCO): the order it hangs on; the
+    broker may know it only as a leg of that order, under an id of its own."""
 
 
 class LocalFill(msgspec.Struct, frozen=True, kw_only=True):
@@ -326,16 +330,43 @@ def compare(
 
 async def fetch_broker_state(client: ExecutionClient, local: LocalState) -> BrokerState:
     """The broker's open orders, fills since ``local.since`` and positions, and the current
-    state of each of our open orders it does not list open (replacements followed)."""
+    state of each of our open orders it does not list open (replacements followed; legs
+    found through their parent order and named with our ids)."""
     open_orders = await client.open_orders()
     listed = {o.client_order_id for o in open_orders}
     ours: dict[str, BrokerOrder | None] = {}
+    parents: dict[str, BrokerOrder | None] = {}
+    legs: dict[str, str] = {}  # broker order id of a leg -> our client order id
     for lo in local.open_orders:
-        if lo.client_order_id not in listed:
-            ours[lo.client_order_id] = await client.order(lo.client_order_id)
-    fills = await client.fills_since(local.since)
+        if lo.client_order_id in listed:
+            continue
+        found = await client.order(lo.client_order_id)
+        if found is None and lo.parent_order_id is not None:
+            if lo.parent_order_id not in parents:
+                parents[lo.parent_order_id] = await client.order(lo.parent_order_id)
+            parent = parents[lo.parent_order_id]
+            found = _leg_for(lo, parent) if parent is not None else None
+            if found is not None:
+                legs[found.broker_order_id] = lo.client_order_id
+        ours[lo.client_order_id] = found
+    fills = [
+        msgspec.structs.replace(f, client_order_id=legs[f.broker_order_id])
+        if f.broker_order_id in legs
+        else f
+        for f in await client.fills_since(local.since)
+    ]
     positions = await client.positions()
     return BrokerState(open_orders=open_orders, fills=fills, positions=positions, ours=ours)
+
+
+def _leg_for(order: LocalOrder, parent: BrokerOrder) -> BrokerOrder | None:
+    """The broker leg of ``parent`` that is our ``order``: the limit is the take-profit,
+    the stop (or stop-limit) the stop-loss."""
+    want_limit = order.order_type == "limit"
+    for leg in parent.legs:
+        if (leg.order_type == "limit") == want_limit and leg.side == order.side:
+            return msgspec.structs.replace(leg, client_order_id=order.client_order_id)
+    return None
 
 
 async def reconcile(
@@ -348,6 +379,9 @@ async def reconcile(
     """Compare, log each difference, and hand the audit rows to ``record`` (e.g. the
     repository's ``write``)."""
     broker = await fetch_broker_state(client, local)
+    for found in broker.ours.values():
+        if found is not None and found.is_open:
+            client.follow(found)  # a leg or a replacement: its updates carry our id again
     report = compare(local, broker, unknown_orders=unknown_orders, broker_name=client.name)
     for d in report.differences:
         log.warning(

@@ -346,3 +346,84 @@ def test_each_fill_we_lack_is_one_missing_fill_and_positions_follow_the_broker(
         assert d.quantity is not None
         adopted[d.instrument] = d.quantity
     assert {k: v for k, v in adopted.items() if v != 0} == net(fills)
+
+
+@pytest.mark.anyio
+async def test_a_brackets_exits_are_found_as_legs_after_a_restart(
+    client: AlpacaClient, broker: AlpacaPaperBroker, base_url: str
+) -> None:
+    from pi5trading.orders import Order
+
+    entry = Order("br-1", "sma", "AAPL", "buy", "limit", 10, price="100", time_in_force="gtc")
+    tp = Order("br-1-tp", "sma", "AAPL", "sell", "limit", 10, price="110", time_in_force="gtc")
+    sl = Order(
+        "br-1-sl", "sma", "AAPL", "sell", "stop_market", 10, trigger_price="95", time_in_force="gtc"
+    )
+    placed = await client.submit(OrderRequest.from_bracket(entry, tp, sl))
+    broker.fill(placed.broker_order_id, D(10), D(100))
+    [entry_fill] = await client.fills_since(0)
+    exits = [
+        LocalOrder(
+            client_order_id=o.client_order_id,
+            instrument="AAPL",
+            side="sell",
+            quantity=D(10),
+            order_type=o.order_type,
+            parent_order_id="br-1",
+        )
+        for o in (tp, sl)
+    ]
+    local = LocalState(open_orders=exits, fills=[local_fill(entry_fill)], positions={"AAPL": D(10)})
+    fresh = AlpacaClient(key_id=broker.key_id, secret_key=broker.secret_key, base_url=base_url)
+    try:  # a new process: it knows the legs only by Alpaca's ids
+        assert (await reconcile(fresh, local)).clean
+        broker.fill(placed.legs[0].broker_order_id, D(10), D(110))  # take-profit while away
+        report = await reconcile(fresh, local)
+    finally:
+        await fresh.close()
+    closed = {
+        d.client_order_id: d.order and d.order.status for d in report.of_kind("closed_at_broker")
+    }
+    assert closed == {"br-1-tp": "filled", "br-1-sl": "cancelled"}
+    [missing] = report.of_kind("missing_fill")
+    assert missing.client_order_id == "br-1-tp"
+    [position] = report.of_kind("position_mismatch")
+    assert position.quantity == D(0)
+    assert report.of_kind("unknown_order") == []
+
+
+@pytest.mark.anyio
+async def test_after_reconciling_a_fresh_clients_updates_carry_our_leg_ids(
+    client: AlpacaClient, broker: AlpacaPaperBroker, base_url: str
+) -> None:
+    from pi5trading.orders import Order
+    from tests.unit.brokers.test_alpaca_stream import listening
+
+    entry = Order("br-2", "sma", "AAPL", "buy", "market", 10)
+    tp = Order("br-2-tp", "sma", "AAPL", "sell", "limit", 10, price="110")
+    sl = Order("br-2-sl", "sma", "AAPL", "sell", "stop_market", 10, trigger_price="95")
+    placed = await client.submit(OrderRequest.from_bracket(entry, tp, sl))
+    exits = [
+        LocalOrder(
+            client_order_id=o.client_order_id,
+            instrument="AAPL",
+            side="sell",
+            quantity=D(10),
+            order_type=o.order_type,
+            parent_order_id="br-2",
+        )
+        for o in (tp, sl)
+    ]
+    fresh = AlpacaClient(key_id=broker.key_id, secret_key=broker.secret_key, base_url=base_url)
+    try:
+        report = await reconcile(fresh, LocalState(open_orders=exits, positions={"AAPL": D(10)}))
+        assert report.of_kind("unknown_order") == []
+        async with listening(fresh, broker) as seen:
+            broker.fill(placed.legs[1].broker_order_id, D(10), D(95))
+            await seen.until(lambda u: len(u) == 2)
+    finally:
+        await fresh.close()
+    assert [(u.client_order_id, u.kind) for u in seen.updates] == [
+        ("br-2-sl", "filled"),
+        ("br-2-tp", "cancelled"),
+    ]
