@@ -751,11 +751,14 @@ class AlpacaClient(ExecutionClient):
         raise BrokerUnavailableError(f"{what}: no answer after {self._max_retries} retries")
 
     async def open_orders(self) -> list[BrokerOrder]:
-        orders: list[BrokerOrder] = []
+        return [self._resolve(raw) for raw in await self._open_raw()]
+
+    async def _open_raw(self) -> list[_Order]:
+        orders: list[_Order] = []
         params = {"status": "open", "limit": "500", "nested": "true", "direction": "asc"}
         for _ in range(1_000):
             page: list[_Order] = await self._read("GET", "/v2/orders", _ORDERS, params=params)
-            orders.extend(self._resolve(raw) for raw in page)
+            orders.extend(page)
             if len(page) < 500 or not page[-1].submitted_at:
                 break
             # Alpaca pages by time: the next page starts after the last order's submission.
@@ -995,10 +998,18 @@ class AlpacaClient(ExecutionClient):
             return []
         out: list[BrokerOrderUpdate] = []
         latest: dict[str, _Order] = {}
+        # One listing answers for every order still open; only those that ended (or were
+        # replaced) are asked about one by one, so a gap costs few calls.
+        still_open: dict[str, _Order] = {}
+        for raw_open in await self._open_raw():
+            still_open[raw_open.id] = raw_open
+            still_open.update((leg.id, leg) for leg in raw_open.legs or ())
         pending = list(self._tracked)
         while pending:
             broker_id = pending.pop()
-            raw = await self._read("GET", f"/v2/orders/{broker_id}", _ORDER, missing_ok=True)
+            raw = still_open.get(broker_id) or await self._read(
+                "GET", f"/v2/orders/{broker_id}", _ORDER, missing_ok=True
+            )
             if raw is None or broker_id not in self._tracked:
                 continue
             if raw.status == "replaced" and raw.replaced_by:

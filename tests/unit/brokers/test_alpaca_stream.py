@@ -459,3 +459,18 @@ async def test_a_brackets_legs_carry_the_engines_child_order_ids(
     assert seen.of("br-1") == [("accepted", "accepted"), ("filled", "filled")]
     assert seen.of("br-1-tp") == [("accepted", "accepted"), ("filled", "filled")]
     assert seen.of("br-1-sl") == [("accepted", "accepted"), ("cancelled", "cancelled")]
+
+
+@pytest.mark.anyio
+async def test_a_gap_costs_one_listing_and_a_call_per_ended_order(
+    client: AlpacaClient, broker: AlpacaPaperBroker
+) -> None:
+    async with listening(client, broker) as seen:
+        orders = [await client.submit(limit(f"o-{i}", qty="1")) for i in range(20)]
+        await seen.until(lambda u: len(u) == 20)
+        broker.drop_stream_after(0)
+        broker.cancel_by_broker(orders[3].broker_order_id)
+        await seen.until(lambda u: len(u) == 21)
+    assert seen.updates[-1].client_order_id == "o-3"
+    assert seen.updates[-1].kind == "cancelled"
+    assert broker.requests.count("GET /v2/orders/{id}") == 1
