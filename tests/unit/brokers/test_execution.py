@@ -169,7 +169,7 @@ async def test_acquire_waits_for_a_token() -> None:
     started = time.monotonic()
     for _ in range(3):
         await bucket.acquire()
-    assert 0.25 <= time.monotonic() - started < 1.0
+    assert 0.25 <= time.monotonic() - started < 2.0  # ~0.3 s; slack for a busy machine
     with anyio.fail_after(1):
         await bucket.acquire()
 
