@@ -301,6 +301,7 @@ def _broker_order(order: Order) -> BrokerOrder:
         limit_price=order.price,
         stop_price=order.trigger_price,
         order_class="simple" if not order.linked_order_ids else "linked",
+        broker_status=order.status,
     )
 
 
