@@ -409,7 +409,8 @@ class ExecutionClient(abc.ABC):
 
     @abc.abstractmethod
     def updates(self) -> AsyncIterator[BrokerOrderUpdate]:
-        """Every order update, in the broker's order, across reconnects (gaps filled)."""
+        """Every order update, in the broker's order, across reconnects (gaps filled).
+        One consumer per client: the client remembers what it has told."""
 
     def follow(self, order: BrokerOrder) -> None:  # noqa: B027 (optional: a no-op here)
         """Name a broker order with ``order.client_order_id`` from now on (a leg or an
