@@ -13,18 +13,18 @@ the order it replaces, which can be replaced once only.
 
 The keys go into two request headers and the stream's auth message, nowhere else: not in
 ``repr``, log lines (the WebSocket library's frame logging is kept below DEBUG) or errors.
+The wire format and the mapping of Alpaca's words to ours: ``pi5trading.brokers.alpaca_wire``.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import anyio
 import httpx
@@ -32,11 +32,35 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from pi5trading.brokers.alpaca_wire import (
+    ACCOUNT,
+    AUTH,
+    ENCODE,
+    ERROR,
+    EVENT_KINDS,
+    FILLS,
+    MESSAGE,
+    ORDER,
+    ORDERS,
+    POSITIONS,
+    UPDATE,
+    AuthReply,
+    TradeUpdate,
+    WireError,
+    WireFill,
+    WireOrder,
+    broker_order,
+    iso,
+    order_body,
+    order_status,
+    parse_ts,
+    plain,
+    working_status,
+)
 from pi5trading.brokers.execution import (
     TERMINAL_STATUSES,
     BrokerAccount,
     BrokerAuthError,
-    BrokerError,
     BrokerFill,
     BrokerOrder,
     BrokerOrderUpdate,
@@ -49,7 +73,6 @@ from pi5trading.brokers.execution import (
     OrderRequest,
     OrderStatus,
     TimeInForce,
-    UpdateKind,
 )
 from pi5trading.brokers.rate_limit import TokenBucket
 from pi5trading.config import BrokerSettings
@@ -61,270 +84,6 @@ _LOOK_BACK_NS: Final = 60 * 1_000_000_000
 
 PAPER_URL: Final = "https://paper-api.alpaca.markets"
 LIVE_URL: Final = "https://api.alpaca.markets"
-
-
-# --- Alpaca's wire format (only the fields we read; the rest is ignored) ----------------
-
-
-class _Order(msgspec.Struct, kw_only=True):
-    id: str
-    client_order_id: str
-    symbol: str
-    side: Literal["buy", "sell"]
-    type: str
-    status: str
-    time_in_force: str
-    qty: Decimal | None = None
-    filled_qty: Decimal = Decimal(0)
-    filled_avg_price: Decimal | None = None
-    limit_price: Decimal | None = None
-    stop_price: Decimal | None = None
-    order_class: str = ""
-    created_at: str | None = None
-    submitted_at: str | None = None
-    updated_at: str | None = None
-    replaced_by: str | None = None
-    replaces: str | None = None
-    legs: list[_Order] | None = None
-
-
-class _Position(msgspec.Struct, kw_only=True):
-    symbol: str
-    qty: Decimal
-    avg_entry_price: Decimal
-    side: str = "long"
-
-
-class _Account(msgspec.Struct, kw_only=True):
-    id: str
-    status: str
-    currency: str = "USD"
-    cash: Decimal
-    equity: Decimal
-    buying_power: Decimal
-    trading_blocked: bool = False
-
-
-class _FillActivity(msgspec.Struct, kw_only=True):
-    id: str
-    transaction_time: str
-    symbol: str
-    side: Literal["buy", "sell"]
-    qty: Decimal
-    price: Decimal
-    order_id: str
-    cum_qty: Decimal
-    leaves_qty: Decimal = Decimal(0)
-    activity_type: str = "FILL"
-
-
-class _Error(msgspec.Struct):
-    message: str = ""
-    code: int | None = None
-
-
-class _TradeUpdate(msgspec.Struct, kw_only=True):
-    event: str
-    order: _Order
-    timestamp: str | None = None
-    price: Decimal | None = None
-    qty: Decimal | None = None
-    execution_id: str | None = None
-    position_qty: Decimal | None = None
-
-
-class _StreamMessage(msgspec.Struct):
-    stream: str
-    data: msgspec.Raw = msgspec.Raw(b"null")
-
-
-class _AuthData(msgspec.Struct):
-    status: str = ""
-    action: str = ""
-
-
-_ORDER = msgspec.json.Decoder(_Order)
-_ORDERS = msgspec.json.Decoder(list[_Order])
-_POSITIONS = msgspec.json.Decoder(list[_Position])
-_ACCOUNT = msgspec.json.Decoder(_Account)
-_ACTIVITIES = msgspec.json.Decoder(list[_FillActivity])
-_ERROR = msgspec.json.Decoder(_Error)
-_MESSAGE = msgspec.json.Decoder(_StreamMessage)
-_UPDATE = msgspec.json.Decoder(_TradeUpdate)
-_AUTH = msgspec.json.Decoder(_AuthData)
-_ENCODE = msgspec.json.Encoder()
-
-# --- Mapping to our lifecycle ------------------------------------------------------------
-
-_ORDER_TYPES: Final = {
-    "market": "market",
-    "limit": "limit",
-    "stop_market": "stop",
-    "stop_limit": "stop_limit",
-    "trailing_stop_market": "trailing_stop",
-}
-_OUR_ORDER_TYPES: Final = {
-    "market": "market",
-    "limit": "limit",
-    "stop": "stop_market",
-    "stop_limit": "stop_limit",
-    "trailing_stop": "trailing_stop_market",
-}
-_ALPACA_TIFS: Final = frozenset({"day", "gtc", "opg", "cls", "ioc", "fok"})
-
-# Alpaca's order statuses; ``None``: the status the order's fills give it (still working).
-_STATUS: Final[Mapping[str, OrderStatus | None]] = {
-    "pending_new": "submitted",
-    "held": "submitted",  # a bracket leg waiting for its entry, like our OTO children
-    "accepted": "accepted",
-    "new": "accepted",
-    "accepted_for_bidding": "accepted",
-    "partially_filled": "partially_filled",
-    "filled": "filled",
-    "canceled": "cancelled",
-    "expired": "expired",
-    "rejected": "rejected",
-    "replaced": "cancelled",  # this broker order is finished; ours lives on as its successor
-    "done_for_day": None,
-    "pending_cancel": None,
-    "pending_replace": None,
-    "stopped": None,
-    "suspended": None,
-    "calculated": None,
-}
-
-# trade_updates events -> our OrderEvent kinds.
-EVENT_KINDS: Final[Mapping[str, UpdateKind]] = {
-    "pending_new": "submitted",
-    "new": "accepted",
-    "partial_fill": "filled",
-    "fill": "filled",
-    "canceled": "cancelled",
-    "expired": "expired",
-    "rejected": "rejected",
-    "replaced": "modify_accepted",
-    "order_replace_rejected": "modify_rejected",
-    "order_cancel_rejected": "cancel_rejected",
-    "done_for_day": "notice",
-    "stopped": "notice",
-    "pending_cancel": "notice",
-    "pending_replace": "notice",
-    "calculated": "notice",
-    "suspended": "notice",
-}
-"""Every ``trade_updates`` event Alpaca documents and the kind of ``BrokerOrderUpdate`` it
-becomes (``notice``: no lifecycle change). Unknown events are notices, logged."""
-
-
-def _working_status(filled: Decimal, quantity: Decimal | None) -> OrderStatus:
-    if filled <= 0:
-        return "accepted"
-    return "filled" if quantity is not None and filled >= quantity else "partially_filled"
-
-
-def order_status(alpaca_status: str, filled: Decimal, quantity: Decimal | None) -> OrderStatus:
-    """Our status for an Alpaca order status (``done_for_day``, ``pending_*`` and the other
-    in-between states keep the status the fills so far give)."""
-    status = _STATUS.get(alpaca_status)
-    return _working_status(filled, quantity) if status is None else status
-
-
-_TS = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
-
-
-def parse_ts(text: str | None) -> int:
-    """RFC 3339 (``2024-03-01T14:30:00.123456789Z``, up to nanoseconds) as UTC ns; 0 if empty."""
-    if not text:
-        return 0
-    m = _TS.fullmatch(text.strip())
-    if m is None:
-        raise BrokerError(f"unreadable timestamp from Alpaca: {text!r}")
-    whole, frac, zone = m.groups()
-    return _epoch_seconds(whole, zone) * 1_000_000_000 + int((frac or "").ljust(9, "0"))
-
-
-@functools.lru_cache(maxsize=256)
-def _epoch_seconds(whole: str, zone: str) -> int:
-    # Updates arrive many to a second: the calendar arithmetic is done once per second.
-    from datetime import datetime
-
-    return int(datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone)).timestamp())
-
-
-def _iso(ts: int) -> str:
-    from datetime import UTC, datetime
-
-    seconds, ns = divmod(ts, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ns:09d}Z"
-
-
-def _text(value: Decimal) -> str:
-    return format(value, "f")  # never "1E+1": Alpaca reads plain decimals
-
-
-def order_body(request: OrderRequest) -> dict[str, Any]:
-    """The ``POST /v2/orders`` body for a request; refuses what Alpaca cannot take."""
-    where = f"order {request.client_order_id!r}"
-    kind = _ORDER_TYPES.get(request.order_type)
-    if kind is None:
-        raise OrderRejectedError(f"{where}: Alpaca has no {request.order_type} orders")
-    if request.time_in_force not in _ALPACA_TIFS:
-        raise OrderRejectedError(
-            f"{where}: Alpaca has no time in force {request.time_in_force!r} "
-            f"(one of {', '.join(sorted(_ALPACA_TIFS))})"
-        )
-    if len(request.client_order_id) > 128:
-        raise OrderRejectedError(
-            f"{where}: Alpaca takes client order ids of 128 characters at most"
-        )
-    body: dict[str, Any] = {
-        "symbol": request.instrument,
-        "qty": _text(request.quantity),
-        "side": request.side,
-        "type": kind,
-        "time_in_force": request.time_in_force,
-        "client_order_id": request.client_order_id,
-    }
-    for name in ("limit_price", "stop_price", "trail_price", "trail_percent"):
-        value = getattr(request, name)
-        if value is not None:
-            body[name] = _text(value)
-    if request.extended_hours:
-        body["extended_hours"] = True
-    if request.order_class != "simple":
-        body["order_class"] = request.order_class
-        if request.take_profit is not None:
-            body["take_profit"] = {"limit_price": _text(request.take_profit.limit_price)}
-        if request.stop_loss is not None:
-            leg = {"stop_price": _text(request.stop_loss.stop_price)}
-            if request.stop_loss.limit_price is not None:
-                leg["limit_price"] = _text(request.stop_loss.limit_price)
-            body["stop_loss"] = leg
-    return body
-
-
-def _broker_order(raw: _Order, client_order_id: str | None = None) -> BrokerOrder:
-    return BrokerOrder(
-        client_order_id=client_order_id or raw.client_order_id,
-        broker_order_id=raw.id,
-        instrument=raw.symbol,
-        side=raw.side,
-        order_type=_OUR_ORDER_TYPES.get(raw.type, raw.type),
-        quantity=raw.qty if raw.qty is not None else Decimal(0),
-        filled_qty=raw.filled_qty,
-        status=order_status(raw.status, raw.filled_qty, raw.qty),
-        time_in_force=raw.time_in_force,
-        avg_px=raw.filled_avg_price,
-        limit_price=raw.limit_price,
-        stop_price=raw.stop_price,
-        order_class=raw.order_class or "simple",
-        broker_status=raw.status,
-        replaced_by=raw.replaced_by,
-        replaces=raw.replaces,
-        legs=tuple(_broker_order(leg) for leg in raw.legs or ()),
-        created_ns=parse_ts(raw.created_at),
-        updated_ns=parse_ts(raw.updated_at),
-    )
 
 
 class _Tracked:
@@ -466,7 +225,7 @@ class AlpacaClient(ExecutionClient):
                     method,
                     path,
                     params=params,
-                    content=None if json is None else _ENCODE.encode(json),
+                    content=None if json is None else ENCODE.encode(json),
                     headers=None if json is None else {"Content-Type": "application/json"},
                 )
             except httpx.TimeoutException as exc:
@@ -531,11 +290,11 @@ class AlpacaClient(ExecutionClient):
         raise BrokerUnavailableError(f"{failure} (gave up after {self._max_retries} retries)")
 
     @staticmethod
-    def _error(response: httpx.Response) -> _Error:
+    def _error(response: httpx.Response) -> WireError:
         try:
-            return _ERROR.decode(response.content)
+            return ERROR.decode(response.content)
         except (msgspec.DecodeError, msgspec.ValidationError):
-            return _Error(message=response.text[:200])
+            return WireError(message=response.text[:200])
 
     def _raise_for_status(self, what: str, response: httpx.Response) -> None:
         status = response.status_code
@@ -624,7 +383,7 @@ class AlpacaClient(ExecutionClient):
             try:
                 response = await self._send("POST", "/v2/orders", json=body)
                 if response.status_code < 300:
-                    placed = _broker_order(_ORDER.decode(response.content))
+                    placed = broker_order(ORDER.decode(response.content))
                     return self._track_placed(placed, request)
             except (_UncertainError, msgspec.DecodeError, msgspec.ValidationError) as exc:
                 # Did Alpaca take it? Ask by our id before sending anything again.
@@ -655,7 +414,7 @@ class AlpacaClient(ExecutionClient):
     async def _current(self, client_order_id: str) -> BrokerOrder:
         broker_id = self._broker_ids.get(client_order_id)
         if broker_id is not None:
-            raw = await self._read("GET", f"/v2/orders/{broker_id}", _ORDER, missing_ok=True)
+            raw = await self._read("GET", f"/v2/orders/{broker_id}", ORDER, missing_ok=True)
             if raw is not None:
                 return await self._follow(raw, client_order_id)
         order = await self.order(client_order_id)
@@ -663,19 +422,19 @@ class AlpacaClient(ExecutionClient):
             raise OrderNotFoundError(f"order {client_order_id!r}: Alpaca has no such order")
         return order
 
-    async def _follow(self, raw: _Order, client_order_id: str) -> BrokerOrder:
+    async def _follow(self, raw: WireOrder, client_order_id: str) -> BrokerOrder:
         """The live successor of a replaced order (Alpaca gives replacements new ids)."""
         for _ in range(50):
             if raw.status != "replaced" or not raw.replaced_by:
                 break
-            raw = await self._read("GET", f"/v2/orders/{raw.replaced_by}", _ORDER)
-        return _broker_order(raw, client_order_id)
+            raw = await self._read("GET", f"/v2/orders/{raw.replaced_by}", ORDER)
+        return broker_order(raw, client_order_id)
 
     async def order(self, client_order_id: str) -> BrokerOrder | None:
         raw = await self._read(
             "GET",
             "/v2/orders:by_client_order_id",
-            _ORDER,
+            ORDER,
             params={"client_order_id": client_order_id, "nested": "true"},
             missing_ok=True,
         )
@@ -724,7 +483,7 @@ class AlpacaClient(ExecutionClient):
                     raise OrderRejectedError(
                         f"replace of order {client_order_id!r}: {name} must be > 0, got {value}"
                     )
-                body[name] = _text(value)
+                body[name] = plain(value)
         if time_in_force is not None:
             body["time_in_force"] = time_in_force
         if not body:
@@ -736,7 +495,7 @@ class AlpacaClient(ExecutionClient):
             try:
                 response = await self._send("PATCH", f"/v2/orders/{old.broker_order_id}", json=body)
                 if response.status_code < 300:
-                    new = _broker_order(_ORDER.decode(response.content), client_order_id)
+                    new = broker_order(ORDER.decode(response.content), client_order_id)
                     return self._track(new, like=old.broker_order_id)
             except (_UncertainError, msgspec.DecodeError, msgspec.ValidationError) as exc:
                 log.warning("%s: %s; checking the order", what, exc)
@@ -753,11 +512,11 @@ class AlpacaClient(ExecutionClient):
     async def open_orders(self) -> list[BrokerOrder]:
         return [self._resolve(raw) for raw in await self._open_raw()]
 
-    async def _open_raw(self) -> list[_Order]:
-        orders: list[_Order] = []
+    async def _open_raw(self) -> list[WireOrder]:
+        orders: list[WireOrder] = []
         params = {"status": "open", "limit": "500", "nested": "true", "direction": "asc"}
         for _ in range(1_000):
-            page: list[_Order] = await self._read("GET", "/v2/orders", _ORDERS, params=params)
+            page: list[WireOrder] = await self._read("GET", "/v2/orders", ORDERS, params=params)
             orders.extend(page)
             if len(page) < 500 or not page[-1].submitted_at:
                 break
@@ -765,17 +524,17 @@ class AlpacaClient(ExecutionClient):
             params = {**params, "after": page[-1].submitted_at}
         return orders
 
-    def _resolve(self, raw: _Order) -> BrokerOrder:
+    def _resolve(self, raw: WireOrder) -> BrokerOrder:
         """A broker order named by our client order id where we know it (replacements)."""
         tracked = self._tracked.get(raw.id)
         ours = tracked.client_order_id if tracked is not None else None
         if ours is None and raw.replaces:
             prior = self._tracked.get(raw.replaces)
             ours = prior.client_order_id if prior is not None else None
-        return _broker_order(raw, ours)
+        return broker_order(raw, ours)
 
     async def positions(self) -> list[BrokerPosition]:
-        raws = await self._read("GET", "/v2/positions", _POSITIONS)
+        raws = await self._read("GET", "/v2/positions", POSITIONS)
         # Alpaca reports a short as a negative qty with side "short"; keep the sign either way.
         return [
             BrokerPosition(
@@ -787,7 +546,7 @@ class AlpacaClient(ExecutionClient):
         ]
 
     async def account(self) -> BrokerAccount:
-        a = await self._read("GET", "/v2/account", _ACCOUNT)
+        a = await self._read("GET", "/v2/account", ACCOUNT)
         return BrokerAccount(
             account_id=a.id,
             currency=a.currency,
@@ -801,11 +560,11 @@ class AlpacaClient(ExecutionClient):
     async def fills_since(self, ts: int) -> list[BrokerFill]:
         fills: list[BrokerFill] = []
         # ``after`` is exclusive and coarse: ask from a second earlier, filter exactly here.
-        params = {"after": _iso(max(0, ts - 1_000_000_000)), "direction": "asc", "page_size": "100"}
+        params = {"after": iso(max(0, ts - 1_000_000_000)), "direction": "asc", "page_size": "100"}
         names: dict[str, str] = {}
         for _ in range(10_000):
-            page: list[_FillActivity] = await self._read(
-                "GET", "/v2/account/activities/FILL", _ACTIVITIES, params=params
+            page: list[WireFill] = await self._read(
+                "GET", "/v2/account/activities/FILL", FILLS, params=params
             )
             for a in page:
                 when = parse_ts(a.transaction_time)
@@ -837,13 +596,13 @@ class AlpacaClient(ExecutionClient):
             if broker_id == broker_order_id:
                 return ours
         if broker_order_id not in cache:
-            raw = await self._read("GET", f"/v2/orders/{broker_order_id}", _ORDER, missing_ok=True)
+            raw = await self._read("GET", f"/v2/orders/{broker_order_id}", ORDER, missing_ok=True)
             cache[broker_order_id] = raw.client_order_id if raw is not None else ""
         return cache[broker_order_id]
 
     # --- trade_updates -----------------------------------------------------------------
 
-    def map_update(self, update: _TradeUpdate) -> BrokerOrderUpdate | None:
+    def map_update(self, update: TradeUpdate) -> BrokerOrderUpdate | None:
         """Our update for one ``trade_updates`` message; ``None`` for one already applied
         (seen live after the gap recovery reported it)."""
         raw = update.order
@@ -876,14 +635,14 @@ class AlpacaClient(ExecutionClient):
             fill_price = update.price
             if fill_qty is None and tracked is not None:
                 fill_qty = raw.filled_qty - tracked.filled
-            status = _working_status(raw.filled_qty, raw.qty)
+            status = working_status(raw.filled_qty, raw.qty)
         elif kind in ("cancelled", "expired", "rejected"):
             if tracked is not None and tracked.status in TERMINAL_STATUSES:
                 return None
             status = kind if kind != "cancelled" else "cancelled"
         elif kind == "modify_accepted":
             broker_id = raw.replaced_by or raw.id
-            status = _working_status(raw.filled_qty, raw.qty)
+            status = working_status(raw.filled_qty, raw.qty)
             if tracked is not None and raw.replaced_by:
                 self._forget(raw.id)
                 self._tracked[raw.replaced_by] = tracked
@@ -922,23 +681,23 @@ class AlpacaClient(ExecutionClient):
 
     async def _authenticate(self, ws: ClientConnection) -> None:
         await ws.send(
-            _ENCODE.encode(
+            ENCODE.encode(
                 {"action": "auth", "key": self._key_id, "secret": self._secret_key}
             ).decode()  # a text frame, as Alpaca's examples send
         )
         with anyio.fail_after(self._timeout_s):
-            reply = _MESSAGE.decode(await ws.recv())
-        auth = _AUTH.decode(reply.data) if reply.stream == "authorization" else _AuthData()
+            reply = MESSAGE.decode(await ws.recv())
+        auth = AUTH.decode(reply.data) if reply.stream == "authorization" else AuthReply()
         if auth.status != "authorized":
             raise BrokerAuthError(
                 "Alpaca trade_updates refused the API keys; check PI5_BROKER__KEY_ID / "
                 "PI5_BROKER__SECRET_KEY and paper vs live"
             )
         await ws.send(
-            _ENCODE.encode({"action": "listen", "data": {"streams": ["trade_updates"]}}).decode()
+            ENCODE.encode({"action": "listen", "data": {"streams": ["trade_updates"]}}).decode()
         )
         with anyio.fail_after(self._timeout_s):
-            while _MESSAGE.decode(await ws.recv()).stream != "listening":
+            while MESSAGE.decode(await ws.recv()).stream != "listening":
                 pass
 
     async def updates(self) -> AsyncIterator[BrokerOrderUpdate]:
@@ -962,10 +721,10 @@ class AlpacaClient(ExecutionClient):
                     for update in await self._recover():
                         yield update
                     async for frame in ws:
-                        message = _MESSAGE.decode(frame)
+                        message = MESSAGE.decode(frame)
                         if message.stream != "trade_updates":
                             continue
-                        mapped = self.map_update(_UPDATE.decode(message.data))
+                        mapped = self.map_update(UPDATE.decode(message.data))
                         if mapped is not None:
                             yield mapped
             except BrokerAuthError:
@@ -997,10 +756,10 @@ class AlpacaClient(ExecutionClient):
         if not self._tracked:
             return []
         out: list[BrokerOrderUpdate] = []
-        latest: dict[str, _Order] = {}
+        latest: dict[str, WireOrder] = {}
         # One listing answers for every order still open; only those that ended (or were
         # replaced) are asked about one by one, so a gap costs few calls.
-        still_open: dict[str, _Order] = {}
+        still_open: dict[str, WireOrder] = {}
         for raw_open in await self._open_raw():
             still_open[raw_open.id] = raw_open
             still_open.update((leg.id, leg) for leg in raw_open.legs or ())
@@ -1008,13 +767,13 @@ class AlpacaClient(ExecutionClient):
         while pending:
             broker_id = pending.pop()
             raw = still_open.get(broker_id) or await self._read(
-                "GET", f"/v2/orders/{broker_id}", _ORDER, missing_ok=True
+                "GET", f"/v2/orders/{broker_id}", ORDER, missing_ok=True
             )
             if raw is None or broker_id not in self._tracked:
                 continue
             if raw.status == "replaced" and raw.replaced_by:
                 update = self.map_update(
-                    _TradeUpdate(event="replaced", order=raw, timestamp=raw.updated_at)
+                    TradeUpdate(event="replaced", order=raw, timestamp=raw.updated_at)
                 )
                 if update is not None:
                     out.append(msgspec.structs.replace(update, recovered=True))
@@ -1049,7 +808,7 @@ class AlpacaClient(ExecutionClient):
                     broker_order_id=fill.broker_order_id,
                     instrument=fill.instrument,
                     kind="filled",
-                    status=_working_status(fill.cum_qty, tracked.quantity),
+                    status=working_status(fill.cum_qty, tracked.quantity),
                     ts=fill.ts,
                     broker_event="fill" if fill.cum_qty >= tracked.quantity else "partial_fill",
                     filled_qty=fill.cum_qty,
@@ -1066,7 +825,7 @@ class AlpacaClient(ExecutionClient):
             event = _RECOVERED_EVENTS.get(raw.status)
             if event is None or (event == "new" and tracked.status != "submitted"):
                 continue
-            update = self.map_update(_TradeUpdate(event=event, order=raw, timestamp=raw.updated_at))
+            update = self.map_update(TradeUpdate(event=event, order=raw, timestamp=raw.updated_at))
             if update is not None:
                 out.append(msgspec.structs.replace(update, recovered=True))
         return out
@@ -1094,7 +853,7 @@ _RECOVERED_EVENTS: Final = {
 """An order's status found after a gap, as the event that would have told us."""
 
 
-def _is_trading_refusal(error: _Error) -> bool:
+def _is_trading_refusal(error: WireError) -> bool:
     # Alpaca answers 403 for bad keys ({"message": "forbidden."}, no code) and, with a
     # 403xxxxx code, for refused trades: insufficient buying power or quantity, PDT rules.
     return error.code is not None and 40300000 <= error.code < 40400000
@@ -1108,13 +867,4 @@ def _same_order(existing: BrokerOrder, request: OrderRequest) -> bool:
     )
 
 
-__all__ = [
-    "EVENT_KINDS",
-    "LIVE_URL",
-    "PAPER_URL",
-    "AlpacaClient",
-    "alpaca_endpoints",
-    "order_body",
-    "order_status",
-    "parse_ts",
-]
+__all__ = ["LIVE_URL", "PAPER_URL", "AlpacaClient", "alpaca_endpoints"]

@@ -7,7 +7,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from pi5trading.brokers.alpaca import AlpacaClient, order_body
+from pi5trading.brokers.alpaca import AlpacaClient
+from pi5trading.brokers.alpaca_wire import order_body
 from pi5trading.brokers.execution import (
     BrokerAuthError,
     BrokerRateLimitError,

@@ -13,14 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pi5trading.brokers.alpaca import (
-    EVENT_KINDS,
-    AlpacaClient,
-    _iso,
-    _TradeUpdate,
-    alpaca_endpoints,
-    parse_ts,
-)
+from pi5trading.brokers.alpaca import AlpacaClient, alpaca_endpoints
+from pi5trading.brokers.alpaca_wire import EVENT_KINDS, TradeUpdate, iso, parse_ts
 from pi5trading.brokers.execution import BrokerAuthError, BrokerOrderUpdate, OrderRequest
 from pi5trading.config import BrokerSettings, load_settings
 from pi5trading.exceptions import ConfigurationError
@@ -269,7 +263,7 @@ def test_every_trade_update_event_maps_to_our_lifecycle() -> None:
         raw = {**base, "id": f"b-{event}", "status": status, "filled_qty": filled}
         extra = {"qty": filled, "price": "99.5"} if filled != "0" else {}
         update = client.map_update(
-            msgspec.convert({"event": event, "order": raw, **extra}, _TradeUpdate)
+            msgspec.convert({"event": event, "order": raw, **extra}, TradeUpdate)
         )
         assert update is not None
         assert (update.kind, update.status) == expected, event
@@ -292,7 +286,7 @@ def test_an_unknown_event_is_a_logged_notice(caplog: pytest.LogCaptureFixture) -
         "qty": "1",
         "status": "new",
     }
-    update = client.map_update(msgspec.convert({"event": "trade_bust", "order": raw}, _TradeUpdate))
+    update = client.map_update(msgspec.convert({"event": "trade_bust", "order": raw}, TradeUpdate))
     assert update is not None
     assert update.kind == "notice"
     assert "unknown event 'trade_bust'" in caplog.text
@@ -300,7 +294,7 @@ def test_an_unknown_event_is_a_logged_notice(caplog: pytest.LogCaptureFixture) -
 
 @given(st.integers(min_value=0, max_value=4_102_444_800 * 10**9))
 def test_timestamps_round_trip_to_the_nanosecond(ts: int) -> None:
-    assert parse_ts(_iso(ts)) == ts
+    assert parse_ts(iso(ts)) == ts
 
 
 def test_timestamps_with_offsets_and_fewer_digits() -> None:
@@ -428,10 +422,10 @@ def test_memory_follows_the_open_orders() -> None:
             "status": "filled",
         }
         fill = {"event": "fill", "order": raw, "qty": "1", "price": "10"}
-        update = client.map_update(msgspec.convert(fill, _TradeUpdate))
+        update = client.map_update(msgspec.convert(fill, TradeUpdate))
         assert update is not None
         assert update.kind == "filled"
-        assert client.map_update(msgspec.convert(fill, _TradeUpdate)) is None  # told once
+        assert client.map_update(msgspec.convert(fill, TradeUpdate)) is None  # told once
     assert client._tracked == {}
     assert client._broker_ids == {}
     assert len(client._finished) == _FINISHED_KEPT
