@@ -468,3 +468,51 @@ async def test_a_gap_costs_one_listing_and_a_call_per_ended_order(
     assert seen.updates[-1].client_order_id == "o-3"
     assert seen.updates[-1].kind == "cancelled"
     assert broker.requests.count("GET /v2/orders/{id}") == 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.anyio
+async def test_random_fills_and_drops_tell_each_fill_exactly_once(
+    client: AlpacaClient, broker: AlpacaPaperBroker, seed: int
+) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    async with listening(client, broker) as seen:
+        orders = [await client.submit(limit(f"r-{i}", qty="10")) for i in range(3)]
+        left = {o.broker_order_id: D(10) for o in orders}
+        drops = set(rnd.sample(range(1, 6), 2))  # early: at least 8 fills follow
+        step = 0
+        while left:
+            step += 1
+            if step in drops:
+                broker.drop_stream_after(rnd.randint(0, 2))
+            order_id = rnd.choice(sorted(left))
+            qty = min(left[order_id], D(rnd.randint(1, 4)))
+            broker.fill(order_id, qty, D("99") + D(rnd.randint(0, 99)) / 100)
+            left[order_id] -= qty
+            if left[order_id] == 0:
+                del left[order_id]
+            await anyio.sleep(rnd.choice([0, 0, 0.01, 0.05]))
+
+        def done(updates: list[BrokerOrderUpdate]) -> bool:
+            ended = {u.client_order_id for u in updates if u.status == "filled"}
+            return ended == {"r-0", "r-1", "r-2"}
+
+        await seen.until(done)
+        await anyio.sleep(0.1)  # anything late would be a repeat
+    assert broker.stream_connections >= 2  # the stream did drop
+    for order in orders:
+        fills = [
+            u
+            for u in seen.updates
+            if u.client_order_id == order.client_order_id and u.kind == "filled"
+        ]
+        at_broker = [
+            (D(a["qty"]), D(a["price"]))
+            for a in broker.activities
+            if a["order_id"] == order.broker_order_id
+        ]
+        assert [(u.fill_qty, u.fill_price) for u in fills] == at_broker
+        assert [u.filled_qty for u in fills] == sorted({u.filled_qty for u in fills})
+        assert fills[-1].filled_qty == 10
