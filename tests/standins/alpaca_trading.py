@@ -487,6 +487,23 @@ class AlpacaPaperBroker:
 
             return await broker._answer("DELETE /v2/orders/{id}", work)
 
+        @delete("/v2/orders", status_code=200)
+        async def cancel_all(request: Request[Any, Any, Any]) -> Response[bytes]:
+            if not broker._authorized(request):
+                return unauthorized()
+
+            def work() -> Response[bytes]:
+                with broker.lock:
+                    outcomes = []
+                    for order in list(broker.orders.values()):
+                        if order["status"] in OPEN:
+                            broker._finish(order, "canceled")
+                            broker._publish("canceled", order)
+                            outcomes.append({"id": order["id"], "status": 200, "body": order})
+                    return ok(outcomes, status=207)
+
+            return await broker._answer("DELETE /v2/orders", work)
+
         @patch("/v2/orders/{order_id:str}")
         async def replace_order(request: Request[Any, Any, Any]) -> Response[bytes]:
             if not broker._authorized(request):
@@ -675,6 +692,7 @@ class AlpacaPaperBroker:
                 by_client_order_id,
                 get_order,
                 cancel_order,
+                cancel_all,
                 replace_order,
                 positions,
                 account,

@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from pi5trading.brokers.alpaca_wire import (
     ACCOUNT,
     AUTH,
+    CANCELS,
     ENCODE,
     ERROR,
     EVENT_KINDS,
@@ -458,6 +459,31 @@ class AlpacaClient(ExecutionClient):
                     return
             self._raise_for_status(f"{what} (DELETE /v2/orders/{{id}})", response)
             return
+        raise BrokerUnavailableError(f"{what}: no answer after {self._max_retries} retries")
+
+    async def cancel_all(self) -> list[str]:
+        """``DELETE /v2/orders``: Alpaca cancels every open order in one call and answers
+        each order's outcome (207); the ids it accepted to cancel, ours where we know them."""
+        what = "cancel of all open orders (DELETE /v2/orders)"
+        for attempt in range(self._max_retries + 1):
+            if attempt:
+                await anyio.sleep(self._backoff(attempt))
+            try:
+                response = await self._send("DELETE", "/v2/orders")
+            except _UncertainError as exc:
+                log.warning("%s: %s; retrying", what, exc)  # cancelling twice is harmless
+                continue
+            self._raise_for_status(what, response)
+            try:
+                outcomes = CANCELS.decode(response.content)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                continue  # the cancels went out; ask again for the list
+            asked = []
+            for outcome in outcomes:
+                if outcome.status < 300:
+                    tracked = self._tracked.get(outcome.id)
+                    asked.append(tracked.client_order_id if tracked is not None else outcome.id)
+            return asked
         raise BrokerUnavailableError(f"{what}: no answer after {self._max_retries} retries")
 
     async def replace(

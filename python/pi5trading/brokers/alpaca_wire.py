@@ -79,6 +79,13 @@ class WireFill(msgspec.Struct, kw_only=True):
     activity_type: str = "FILL"
 
 
+class WireCancel(msgspec.Struct):
+    """One order's outcome in the answer to ``DELETE /v2/orders`` (HTTP 207)."""
+
+    id: str
+    status: int
+
+
 class WireError(msgspec.Struct):
     message: str = ""
     code: int | None = None
@@ -104,6 +111,7 @@ class AuthReply(msgspec.Struct):
     action: str = ""
 
 
+CANCELS = msgspec.json.Decoder(list[WireCancel])
 ORDER = msgspec.json.Decoder(WireOrder)
 ORDERS = msgspec.json.Decoder(list[WireOrder])
 POSITIONS = msgspec.json.Decoder(list[WirePosition])
@@ -291,6 +299,7 @@ def broker_order(raw: WireOrder, client_order_id: str | None = None) -> BrokerOr
 __all__ = [
     "ACCOUNT",
     "AUTH",
+    "CANCELS",
     "ENCODE",
     "ERROR",
     "EVENT_KINDS",
@@ -304,6 +313,7 @@ __all__ = [
     "StreamMessage",
     "TradeUpdate",
     "WireAccount",
+    "WireCancel",
     "WireError",
     "WireFill",
     "WireOrder",

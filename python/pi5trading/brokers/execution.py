@@ -390,6 +390,18 @@ class ExecutionClient(abc.ABC):
         time_in_force: TimeInForce | None = None,
     ) -> BrokerOrder: ...
 
+    async def cancel_all(self) -> list[str]:
+        """Cancel every open order (a shutdown that does not keep orders working); the
+        client order ids asked to cancel. Their ``cancelled`` updates follow."""
+        asked = []
+        for order in await self.open_orders():
+            try:
+                await self.cancel(order.client_order_id)
+            except (OrderRejectedError, OrderNotFoundError):
+                continue  # it filled or ended meanwhile: its update tells
+            asked.append(order.client_order_id)
+        return asked
+
     @abc.abstractmethod
     async def order(self, client_order_id: str) -> BrokerOrder | None:
         """The order with our client order id, ``None`` if the broker has none."""

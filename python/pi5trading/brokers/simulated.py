@@ -34,6 +34,9 @@ from pi5trading.model import Bar, QuoteTick, TradeTick
 from pi5trading.orders import Order, OrderEvent
 from pi5trading.venue import SimulatedVenue
 
+FILLS_KEPT = 100_000
+"""Fills the simulated client remembers for ``fills_since``."""
+
 _KINDS: dict[str, UpdateKind] = {
     "submitted": "submitted",
     "accepted": "accepted",
@@ -66,7 +69,8 @@ class SimulatedExecutionClient(ExecutionClient):
         self._strategy_id = strategy_id
         self._pending: deque[BrokerOrderUpdate] = deque()
         self._wakeup = anyio.Event()
-        self._fills: list[BrokerFill] = []
+        # Recent fills for fills_since (reconciliation looks back a session, not forever).
+        self._fills: deque[BrokerFill] = deque(maxlen=FILLS_KEPT)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -305,4 +309,4 @@ def _broker_order(order: Order) -> BrokerOrder:
     )
 
 
-__all__ = ["SimulatedExecutionClient"]
+__all__ = ["FILLS_KEPT", "SimulatedExecutionClient"]

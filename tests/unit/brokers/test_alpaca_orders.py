@@ -523,3 +523,17 @@ async def test_open_orders_are_paged_through(
     assert {o.broker_order_id for o in listed} == placed
     assert len(listed) == 1200
     assert broker.requests.count("GET /v2/orders") == 3
+
+
+async def test_cancel_all_open_orders_in_one_call(
+    client: AlpacaClient, broker: AlpacaPaperBroker
+) -> None:
+    await client.submit(market())
+    await client.submit(limit("a"))
+    await client.submit(limit("b"))
+    broker.fault("DELETE /v2/orders", after=True, status=502)  # done, answer lost: again
+    asked = await client.cancel_all()
+    assert asked == []  # the second call found nothing left open
+    assert await client.open_orders() == []
+    await client.submit(limit("c"))
+    assert await client.cancel_all() == ["c"]

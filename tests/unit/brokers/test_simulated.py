@@ -252,3 +252,21 @@ async def test_an_oco_from_engine_orders_keeps_their_ids() -> None:
         ("x-tp", "cancelled"),
     ]
     assert await client.positions() == []
+
+
+async def test_cancel_all_through_the_interface() -> None:
+    client, _ = make()
+    for coid in ("a", "b"):
+        await client.submit(
+            OrderRequest(
+                client_order_id=coid,
+                instrument="AAPL",
+                side="buy",
+                order_type="limit",
+                quantity=D(1),
+                limit_price=D(50),
+                time_in_force="gtc",
+            )
+        )
+    assert sorted(await client.cancel_all()) == ["a", "b"]
+    assert await client.open_orders() == []
