@@ -665,7 +665,7 @@ class AlpacaClient(ExecutionClient):
         elif kind in ("cancelled", "expired", "rejected"):
             if tracked is not None and tracked.status in TERMINAL_STATUSES:
                 return None
-            status = kind if kind != "cancelled" else "cancelled"
+            status = kind  # the same words: cancelled, expired, rejected
         elif kind == "modify_accepted":
             broker_id = raw.replaced_by or raw.id
             status = working_status(raw.filled_qty, raw.qty)
