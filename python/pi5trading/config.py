@@ -164,6 +164,8 @@ class NodeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """When a strategy fails or is stopped: cancel its working orders or leave them."""
     shutdown_timeout_s: Seconds = 10.0
     """How long shutdown waits for each closer (sinks flushing, feeds closing)."""
+
+
 SymbolList = Annotated[
     str,
     msgspec.Meta(
@@ -232,6 +234,8 @@ class FeedSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     def bar_intervals(self) -> tuple[str, ...]:
         return tuple(s.strip() for s in self.bars.split(",") if s.strip())
+
+
 RedisUrl = Annotated[
     str,
     msgspec.Meta(
@@ -278,6 +282,8 @@ class SinksSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Messages a client may leave unread before it is dropped as too slow."""
     metrics: bool = True
     """Count events, orders, fills, denials and the writer's state for /metrics."""
+
+
 HttpUrl = Annotated[
     str, msgspec.Meta(pattern=r"^https?://\S+$", extra={"allowed": "an http:// or https:// URL"})
 ]
@@ -366,6 +372,71 @@ def _set(secret: str) -> str:
     return "set" if secret else "not set"
 
 
+BrokerProvider = Literal["simulated", "alpaca"]
+ApiKeyText = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[!-~]*$",
+        extra={"allowed": "printable ASCII without spaces (or empty)"},
+    ),
+]
+HttpsUrl = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^https?://[^\s/]+(:\d+)?/?$",
+        extra={"allowed": "a base URL such as https://paper-api.alpaca.markets"},
+    ),
+]
+StreamUrl = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(|wss?://\S+)$",
+        extra={
+            "allowed": "a WebSocket URL such as wss://paper-api.alpaca.markets/stream, or empty"
+        },
+    ),
+]
+
+
+class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where orders go: the simulated venue (default) or Alpaca (paper unless confirmed live)."""
+
+    provider: BrokerProvider = "simulated"
+    """``simulated`` (our own fills) or ``alpaca``."""
+    key_id: ApiKeyText = ""
+    """Alpaca API key id (APCA-API-KEY-ID); never logged or shown."""
+    secret_key: ApiKeyText = ""
+    """Alpaca API secret key; never logged or shown."""
+    live: bool = False
+    """Trade with real money at live_url; also needs i_understand_live_trading=yes."""
+    i_understand_live_trading: Literal["no", "yes"] = "no"
+    """The confirmation live trading needs: ``yes``."""
+    paper_url: HttpsUrl = "https://paper-api.alpaca.markets"
+    """Alpaca paper trading REST base URL."""
+    live_url: HttpsUrl = "https://api.alpaca.markets"
+    """Alpaca live trading REST base URL (used only when live)."""
+    stream_url: StreamUrl = ""
+    """trade_updates WebSocket URL; empty = the REST base URL's host, wss, path /stream."""
+    request_timeout_s: Seconds = 10.0
+    """A REST call taking longer than this is a timeout (retried where safe)."""
+    max_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 3
+    """Retries of a failed REST call (5xx, 429, timeout) before giving up."""
+    rate_limit_per_minute: Count = 200
+    """REST calls per minute at most (Alpaca allows 200)."""
+    reconcile_interval_s: Seconds = 60.0
+    """Seconds between reconciliations of orders, fills and positions with the broker."""
+    unknown_orders: Literal["adopt", "flag"] = "flag"
+    """Open broker orders we did not place: ``adopt`` (track them) or ``flag`` (report only)."""
+
+    def __repr__(self) -> str:
+        # The keys must never reach a log line or a traceback through a repr.
+        shown = ", ".join(
+            f"{f}={'***' if f in ('key_id', 'secret_key') and v else repr(v)}"
+            for f, v in ((f, getattr(self, f)) for f in self.__struct_fields__)
+        )
+        return f"BrokerSettings({shown})"
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything configurable, with the embedded defaults (SQLite, simulated feed, paper)."""
 
@@ -382,6 +453,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     yahoo: YahooSettings = msgspec.field(default_factory=YahooSettings)
     alphavantage: AlphaVantageSettings = msgspec.field(default_factory=AlphaVantageSettings)
     alpaca: AlpacaSettings = msgspec.field(default_factory=AlpacaSettings)
+    broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
 
 
 def _nest(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
@@ -442,6 +514,18 @@ def load_settings(
     return msgspec.structs.replace(settings, risk=risk)
 
 
+SECRET_SETTINGS = frozenset(
+    {
+        ("broker", "key_id"),
+        ("broker", "secret_key"),
+        ("alpaca", "key_id"),
+        ("alpaca", "secret_key"),
+        ("alphavantage", "api_key"),
+    }
+)
+"""Settings never shown: not in reprs, errors or ``pi5trading info``."""
+
+
 def _var(path: Sequence[str], names: Mapping[tuple[str, ...], str]) -> str:
     return names.get(tuple(path), ENV_PREFIX + "__".join(p.upper() for p in path))
 
@@ -476,6 +560,8 @@ def _explain(error: str, tree: Mapping[str, Any], names: Mapping[tuple[str, ...]
         inner = next(k for k in names if k[: len(path)] == tuple(path))
         return f"{names[inner]}: {var} is a value, not a section"
     allowed = _allowed(info) if info is not None else message
+    if tuple(path) in SECRET_SETTINGS:
+        return f"{var}=***: expected {allowed}"  # a mistyped key is still a secret
     return f"{var}={value!r}: expected {allowed}"
 
 

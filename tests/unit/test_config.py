@@ -156,6 +156,29 @@ OUT_OF_RANGE = [
     ("PI5_ALPACA__FEED", "otc", "expected one of iex, sip"),
     ("PI5_ALPACA__TIMEOUT_S", "0", "expected a number > 0, at most 86400"),
     ("PI5_ALPACA__MAX_RETRIES", "x", "expected a whole number from 0 to 100"),
+    ("PI5_BROKER__PROVIDER", "ibkr", "expected one of alpaca, simulated"),
+    ("PI5_BROKER__LIVE", "maybe", "expected true or false"),
+    ("PI5_BROKER__I_UNDERSTAND_LIVE_TRADING", "sure", "expected one of no, yes"),
+    (
+        "PI5_BROKER__PAPER_URL",
+        "paper-api.alpaca.markets",
+        "expected a base URL such as https://paper-api.alpaca.markets",
+    ),
+    (
+        "PI5_BROKER__LIVE_URL",
+        "https://api.alpaca.markets/v2",
+        "expected a base URL such as https://paper-api.alpaca.markets",
+    ),
+    (
+        "PI5_BROKER__STREAM_URL",
+        "https://paper-api.alpaca.markets/stream",
+        "expected a WebSocket URL such as wss://paper-api.alpaca.markets/stream, or empty",
+    ),
+    ("PI5_BROKER__REQUEST_TIMEOUT_S", "0", "expected a number > 0, at most 86400"),
+    ("PI5_BROKER__MAX_RETRIES", "11", "expected a whole number from 0 to 10"),
+    ("PI5_BROKER__RATE_LIMIT_PER_MINUTE", "0", "expected a whole number from 1 to 2147483647"),
+    ("PI5_BROKER__RECONCILE_INTERVAL_S", "-1", "expected a number > 0, at most 86400"),
+    ("PI5_BROKER__UNKNOWN_ORDERS", "cancel", "expected one of adopt, flag"),
 ]
 # Settings that accept any text (paths, keys): nothing to be out of range.
 FREE_TEXT = {
@@ -163,6 +186,8 @@ FREE_TEXT = {
     "PI5_ALPHAVANTAGE__API_KEY",
     "PI5_ALPACA__KEY_ID",
     "PI5_ALPACA__SECRET_KEY",
+    "PI5_BROKER__KEY_ID",
+    "PI5_BROKER__SECRET_KEY",
 }
 
 
@@ -187,6 +212,24 @@ def test_every_setting_has_a_range_test() -> None:
         else:
             names = [f"PI5_{f.name.upper()}"]
         assert [n for n in names if n not in tested and n not in FREE_TEXT] == []
+
+
+def test_a_bad_secret_is_named_but_never_shown() -> None:
+    for var in ("PI5_BROKER__SECRET_KEY", "PI5_BROKER__KEY_ID"):
+        with pytest.raises(ConfigurationError) as err:
+            load_settings(env={var: "my secret"}, dotenv_path=None)
+        assert str(err.value) == f"{var}=***: expected printable ASCII without spaces (or empty)"
+
+
+def test_broker_keys_stay_out_of_the_settings_repr() -> None:
+    settings = load_settings(
+        env={"PI5_BROKER__KEY_ID": "PKVISIBLE", "PI5_BROKER__SECRET_KEY": "hidden-secret"},
+        dotenv_path=None,
+    )
+    assert settings.broker.secret_key == "hidden-secret"
+    assert "hidden-secret" not in repr(settings)
+    assert "PKVISIBLE" not in repr(settings.broker)
+    assert "key_id=***" in repr(settings.broker)
 
 
 def test_settings_across_fields_and_forgiving_spelling() -> None:
