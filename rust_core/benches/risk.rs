@@ -46,6 +46,7 @@ fn engine_with(strategy_loss: bool) -> RiskEngine {
         close: 24 * 60,
         weekdays: 0b111_1111,
         holidays: Vec::new(),
+        early_closes: Vec::new(),
     });
     cfg.flow.max_orders_per_second = Some(1_000);
     cfg.flow.max_orders_per_minute = Some(60_000);
