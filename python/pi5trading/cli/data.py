@@ -167,16 +167,16 @@ async def _import(
         from pi5trading.data.bars import infer_interval
 
         interval = infer_interval(first.frame.ts)
-        if interval is None:
+        if interval is not None:
+            how = f"taken from the timestamps of {files[0]}"
+        elif len(set(first.frame.ts.tolist())) < 2:
+            interval, how = "1m", f"assumed: {files[0]} has one timestamp"
+        else:
             raise click.ClickException(
                 f"{files[0]}: cannot tell the bar interval from the timestamps "
                 "(give it with --interval, e.g. 1m or 1d)"
             )
-        click.echo(
-            f"note: interval {interval} taken from the timestamps of {files[0]} "
-            "(--interval sets it)",
-            err=True,
-        )
+        click.echo(f"note: interval {interval} {how} (--interval sets it)", err=True)
     driver = await open_driver(settings.database, settings.data_dir)
     repo = SqlRepository(driver)
     try:

@@ -686,17 +686,16 @@ def load_bars(
     frame, report = read_bars(path, policy=policy, time_unit=time_unit)
     if interval is None:
         interval = infer_interval(frame.ts)
-        if interval is None:
+        how = "taken from the timestamps"
+        if interval is None and len(np.unique(frame.ts)) < 2:
+            interval, how = "1m", "assumed: the file has one timestamp"
+        elif interval is None:
             raise InvalidInputError(
                 f"{report.source}: cannot tell the bar interval from the timestamps "
                 "(give it with --interval, e.g. 1m or 1d)"
             )
         report = msgspec.structs.replace(
-            report,
-            notes=[
-                *report.notes,
-                f"interval {interval} taken from the timestamps (--interval sets it)",
-            ],
+            report, notes=[*report.notes, f"interval {interval} {how} (--interval sets it)"]
         )
     if timestamps == "open":
         frame = frame.shifted(interval_ns(interval))

@@ -100,3 +100,22 @@ def test_several_stored_intervals_ask_the_user_to_choose(tmp_path: Path) -> None
     code, _, err = _cli(tmp_path, "backtest", "-s", "sma_crossover", "--data", "db:AAPL")
     assert code != 0
     assert "several intervals in the database (1h, 1d): choose one with --interval" in err
+
+
+def test_a_one_bar_file_imports_as_1m_and_says_it_assumed_so(tmp_path: Path) -> None:
+    f = tmp_path / "one.csv"
+    f.write_text("ts,open,high,low,close,volume\n1767225600,1.5,2,1,1.75,10\n")
+    code, out, err = _cli(tmp_path, "data", "import", str(f), "-i", "EURUSD.SIM")
+    assert code == 0, err
+    assert f"note: interval 1m assumed: {f} has one timestamp (--interval sets it)" in err
+    assert "imported 1 new bars" in out
+
+
+def test_irregular_sub_second_stamps_ask_for_the_interval(tmp_path: Path) -> None:
+    f = tmp_path / "odd.csv"
+    rows = [f"{1767225600000 + i * 1500},1.5,2,1,1.75,10" for i in range(3)]
+    f.write_text("ts,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    code, _, err = _cli(tmp_path, "data", "import", str(f), "-i", "X.SIM")
+    assert code != 0
+    assert "cannot tell the bar interval from the timestamps (give it with --interval" in err
+    assert not (tmp_path / "data" / "pi5trading.db").exists()
