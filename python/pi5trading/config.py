@@ -164,6 +164,9 @@ class NodeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """When a strategy fails or is stopped: cancel its working orders or leave them."""
     shutdown_timeout_s: Seconds = 10.0
     """How long shutdown waits for each closer (sinks flushing, feeds closing)."""
+    demo_strategies: bool = True
+    """``pi5trading serve`` starts two demo strategies (``demo-sma``, ``demo-rsi``) so a new
+    node trades at once; ``false`` starts none."""
 
 
 SymbolList = Annotated[

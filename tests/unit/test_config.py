@@ -91,6 +91,7 @@ OUT_OF_RANGE = [
     ("PI5_NODE__SHUTDOWN_ORDERS", "close", "expected one of cancel, keep"),
     ("PI5_NODE__FAILED_ORDERS", "drop", "expected one of cancel, keep"),
     ("PI5_NODE__SHUTDOWN_TIMEOUT_S", "0", "expected a number > 0, at most 86400"),
+    ("PI5_NODE__DEMO_STRATEGIES", "some", "expected true or false"),
     # feed (issue 12)
     (
         "PI5_FEED__KIND",

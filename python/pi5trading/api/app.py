@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import msgspec
@@ -60,8 +62,11 @@ class Health(msgspec.Struct, frozen=True):
     core: CoreInfo
 
 
-def create_app(settings: Settings) -> Litestar:
-    """Build the API for ``settings``."""
+def create_app(
+    settings: Settings,
+    lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
+) -> Litestar:
+    """Build the API for ``settings``; ``lifespan`` runs beside it (the trading node)."""
     started = time.monotonic()
     info = build_info()
     core = CoreInfo(
@@ -85,4 +90,5 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[health, docs_assets],
         openapi_config=openapi_config(),
         debug=False,
+        lifespan=list(lifespan),
     )

@@ -20,9 +20,21 @@ log = logging.getLogger("pi5trading")
     default=None,
     help="TCP port (default: settings, 8080).",
 )
-def serve_command(host: str | None, port: int | None) -> None:
-    """Run the API server (and, as later parts land, the engine and dashboard)."""
+@click.option(
+    "--node/--no-node",
+    default=True,
+    show_default=True,
+    help="Run the paper-trading node (configured feed, sinks, demo strategies) with the API.",
+)
+def serve_command(host: str | None, port: int | None, node: bool) -> None:
+    """Run the API server with the paper-trading node: on the embedded default, a simulated
+    feed (PI5_FEED__*), the simulated venue, SQLite, and two demo strategies
+    (PI5_NODE__DEMO_STRATEGIES=false turns them off). Ctrl-C stops it gracefully."""
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
     import uvicorn
+    from litestar import Litestar
 
     from pi5trading.api import create_app
 
@@ -41,4 +53,14 @@ def serve_command(host: str | None, port: int | None) -> None:
         bind_host,
         bind_port,
     )
-    uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level=level.lower())
+
+    @asynccontextmanager
+    async def trading_node(app: Litestar) -> AsyncIterator[None]:
+        from pi5trading.node.runtime import paper_node
+
+        async with paper_node(settings) as running:
+            app.state.node = running
+            yield
+
+    app = create_app(settings, lifespan=[trading_node] if node else [])
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level=level.lower())

@@ -1,0 +1,54 @@
+"""The node as ``pi5trading serve`` runs it: configured feed, sinks and demo strategies
+wired together on the embedded default (SQLite), trading and recording at once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pi5trading.config import load_settings
+from pi5trading.node.runtime import paper_node
+
+
+def _settings(tmp_path: Path, **env: str) -> object:
+    base = {"PI5_DATA_DIR": str(tmp_path), "PI5_FEED__SPEED": "0", "PI5_FEED__SYMBOLS": "AAPL,SPY"}
+    return load_settings(env={**base, **env}, dotenv_path=None)
+
+
+def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as c:
+        return c.execute(sql).fetchall()
+
+
+@pytest.mark.anyio
+async def test_the_demo_node_trades_and_records_everything(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    async with paper_node(settings) as node:  # type: ignore[arg-type]
+        assert set(node.strategies()) == {"demo-sma", "demo-rsi"}
+        for _ in range(200):  # as fast as the node takes them: fills come within seconds
+            await asyncio.sleep(0.05)
+            if len(await node.call(lambda e: e.fills())) >= 4:
+                break
+    engine_fills = len(node.engine.fills())  # the node has stopped: its final count
+    db = tmp_path / "pi5trading.db"
+    assert engine_fills >= 4
+    # Every fill the engine made is stored once, after a graceful stop.
+    assert _rows(db, "select count(*) from fills")[0][0] == engine_fills
+    assert _rows(db, "select count(*) from bars")[0][0] > 0
+    strategies = dict(_rows(db, "select strategy_id, status from strategies"))
+    assert strategies == {"demo-sma": "stopped", "demo-rsi": "stopped"}
+    configs = dict(_rows(db, "select strategy_id, config from strategies"))
+    assert json.loads(str(configs["demo-sma"]))["fast"] == 5
+
+
+@pytest.mark.anyio
+async def test_demo_strategies_can_be_switched_off(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, PI5_NODE__DEMO_STRATEGIES="false")
+    async with paper_node(settings) as node:  # type: ignore[arg-type]
+        assert node.strategies() == {}
+        await asyncio.sleep(0.2)
+    assert _rows(tmp_path / "pi5trading.db", "select count(*) from fills")[0][0] == 0
