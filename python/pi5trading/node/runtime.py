@@ -65,6 +65,7 @@ async def paper_node(settings: Settings) -> AsyncIterator[TradingNode]:
                         class_path=name,
                         config=dict(params),
                     )
+        _log_trading(node)
         await node.start()
         log.info(
             "paper trading: %s feed (%s), %d strategies, %s clock",
@@ -80,6 +81,34 @@ async def paper_node(settings: Settings) -> AsyncIterator[TradingNode]:
         yield node
     finally:
         await node.stop()
+
+
+def _log_trading(node: TradingNode) -> None:
+    """One log line per fill and per refused order: what a trader watching the console
+    wants to see (the full record is in the database)."""
+    from pi5trading.orders import OrderEvent
+
+    def fill(event: OrderEvent) -> None:
+        f = event.fill
+        if f is not None:
+            log.info(
+                "fill %s %s %s %s @ %s (%s)",
+                event.strategy_id,
+                f.side.lower(),
+                f.quantity,
+                event.instrument,
+                f.price,
+                event.client_order_id,
+            )
+
+    def refused(event: OrderEvent) -> None:
+        why = event.denial.message if event.denial is not None else event.reason
+        log.warning("%s %s %s: %s", event.kind, event.strategy_id, event.client_order_id, why)
+
+    node.bus.subscribe("orders.filled", fill)
+    node.bus.subscribe("orders.partially_filled", fill)
+    node.bus.subscribe("orders.denied", refused)
+    node.bus.subscribe("orders.rejected", refused)
 
 
 async def _save_states(node: TradingNode, sinks: Sinks) -> None:
