@@ -90,5 +90,8 @@ def create_app(
         route_handlers=[health, docs_assets],
         openapi_config=openapi_config(),
         debug=False,
+        # The process configures logging (serve: one format for every line); Litestar
+        # would otherwise replace the root logger's handlers with its own.
+        logging_config=None,
         lifespan=list(lifespan),
     )
