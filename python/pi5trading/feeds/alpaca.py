@@ -38,7 +38,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, Self, TypeAlias
 from zoneinfo import ZoneInfo
 
@@ -52,6 +51,7 @@ from pi5trading.events import FeedState, FeedStatus
 from pi5trading.feeds.ratelimit import RateLimiter, Window
 from pi5trading.feeds.vendor import (
     AuthError,
+    HistoryClient,
     VendorDataError,
     VendorError,
     VendorHttp,
@@ -166,7 +166,7 @@ def _timeframe(interval: str) -> tuple[str, int]:
         ) from None
 
 
-class AlpacaDataClient:
+class AlpacaDataClient(HistoryClient):
     """Bar history from Alpaca's market data REST API."""
 
     vendor = VENDOR
@@ -211,26 +211,6 @@ class AlpacaDataClient:
 
     def __repr__(self) -> str:
         return f"AlpacaDataClient({self.settings.data_url!r}, feed={self.settings.feed!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self.http.close()
-
-    async def history(
-        self, symbol: str | Instrument, start_ns: int, end_ns: int, interval: str
-    ) -> list[Bar]:
-        """Bars opening in ``[start_ns, end_ns)`` (UTC ns), oldest first."""
-        out: list[Bar] = []
-        async for chunk in self.history_chunks(symbol, start_ns, end_ns, interval):
-            out.extend(chunk)
-        return out
 
     async def history_chunks(
         self, symbol: str | Instrument, start_ns: int, end_ns: int, interval: str

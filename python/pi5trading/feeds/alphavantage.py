@@ -28,8 +28,6 @@ import datetime as dt
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
-from types import TracebackType
-from typing import Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -39,6 +37,7 @@ from pi5trading.config import AlphaVantageSettings
 from pi5trading.feeds.ratelimit import RateLimiter, Window
 from pi5trading.feeds.vendor import (
     AuthError,
+    HistoryClient,
     RateLimitedError,
     VendorDataError,
     VendorHttp,
@@ -84,7 +83,7 @@ def _instrument(symbol: str | Instrument) -> Instrument:
     return Instrument(symbol, "XNAS", "EQUITY", "USD", tick_size="0.01", lot_size="1")
 
 
-class AlphaVantageClient:
+class AlphaVantageClient(HistoryClient):
     """Bar history from Alpha Vantage (a key is required: ``PI5_ALPHAVANTAGE__API_KEY``)."""
 
     vendor = VENDOR
@@ -132,26 +131,6 @@ class AlphaVantageClient:
 
     def __repr__(self) -> str:
         return f"AlphaVantageClient({self.settings.base_url!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self.http.close()
-
-    async def history(
-        self, symbol: str | Instrument, start_ns: int, end_ns: int, interval: str
-    ) -> list[Bar]:
-        """Bars opening in ``[start_ns, end_ns)`` (UTC ns), oldest first."""
-        out: list[Bar] = []
-        async for chunk in self.history_chunks(symbol, start_ns, end_ns, interval):
-            out.extend(chunk)
-        return out
 
     async def history_chunks(
         self, symbol: str | Instrument, start_ns: int, end_ns: int, interval: str

@@ -18,14 +18,15 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Context, Decimal
-from typing import TypeVar
+from types import TracebackType
+from typing import Self, TypeVar
 
 import httpx
 
 from pi5trading.exceptions import Pi5TradingError
-from pi5trading.model import Instrument, Price, Quantity
+from pi5trading.model import Bar, Instrument, Price, Quantity
 
 log = logging.getLogger("pi5trading.feeds.vendor")
 NS = 1_000_000_000
@@ -392,3 +393,35 @@ __all__ = [
     "rfc3339_ns",
     "scrub",
 ]
+
+
+class HistoryClient:
+    """What every vendor's history client shares: ``async with`` closes its HTTP client;
+    ``history`` is ``history_chunks`` (one request or page at a time) collected."""
+
+    http: VendorHttp
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def history(
+        self, symbol: str | Instrument, start_ns: int, end_ns: int, interval: str
+    ) -> list[Bar]:
+        """Completed bars opening in ``[start_ns, end_ns)`` (UTC ns), oldest first."""
+        out: list[Bar] = []
+        async for chunk in self.history_chunks(symbol, start_ns, end_ns, interval):
+            out.extend(chunk)
+        return out
+
+    def history_chunks(
+        self, symbol: str | Instrument, start_ns: int, end_ns: int, interval: str
+    ) -> AsyncIterator[list[Bar]]:
+        raise NotImplementedError

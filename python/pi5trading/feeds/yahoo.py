@@ -26,7 +26,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from decimal import Decimal
-from types import TracebackType
 from typing import Self
 from zoneinfo import ZoneInfo
 
@@ -36,6 +35,7 @@ import msgspec
 from pi5trading.config import YahooSettings
 from pi5trading.events import FeedState, FeedStatus
 from pi5trading.feeds.vendor import (
+    HistoryClient,
     RateLimitedError,
     VendorDataError,
     VendorError,
@@ -137,7 +137,7 @@ def interval_seconds(interval: str) -> int:
         ) from None
 
 
-class YahooClient:
+class YahooClient(HistoryClient):
     """Bar history and the latest delayed price from Yahoo's chart endpoint."""
 
     vendor = VENDOR
@@ -169,26 +169,6 @@ class YahooClient:
 
     def __repr__(self) -> str:
         return f"YahooClient({self.settings.base_url!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self.http.close()
-
-    async def history(
-        self, symbol: str | Instrument, start_ns: int, end_ns: int, interval: str
-    ) -> list[Bar]:
-        """Completed bars opening in ``[start_ns, end_ns)`` (UTC ns), oldest first."""
-        out: list[Bar] = []
-        async for chunk in self.history_chunks(symbol, start_ns, end_ns, interval):
-            out.extend(chunk)
-        return out
 
     async def history_chunks(
         self, symbol: str | Instrument, start_ns: int, end_ns: int, interval: str
