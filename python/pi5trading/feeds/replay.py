@@ -38,57 +38,15 @@ import msgspec
 from pi5trading.exceptions import InvalidInputError
 from pi5trading.feeds.feed import FeedBase, FeedMessage, await_if_needed
 from pi5trading.model import Bar, BarType, Price, Quantity, QuoteTick, TradeTick
+from pi5trading.storage.records import BarRow, QuoteTickRow, TradeTickRow
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
     from pi5trading.data.bars import BarFrame
 
 NS: Final = 1_000_000_000
 _BLOCK: Final = 4096
 PAGE: Final = 10_000
 """Rows read from the database at a time, per symbol."""
-
-
-class _BarRow(Protocol):
-    @property
-    def ts_ns(self) -> int: ...
-    @property
-    def open(self) -> Decimal: ...
-    @property
-    def high(self) -> Decimal: ...
-    @property
-    def low(self) -> Decimal: ...
-    @property
-    def close(self) -> Decimal: ...
-    @property
-    def volume(self) -> Decimal: ...
-
-
-class _QuoteRow(Protocol):
-    @property
-    def ts_ns(self) -> int: ...
-    @property
-    def bid(self) -> Decimal: ...
-    @property
-    def ask(self) -> Decimal: ...
-    @property
-    def bid_size(self) -> Decimal: ...
-    @property
-    def ask_size(self) -> Decimal: ...
-
-
-class _TradeRow(Protocol):
-    @property
-    def ts_ns(self) -> int: ...
-    @property
-    def trade_id(self) -> str: ...
-    @property
-    def price(self) -> Decimal: ...
-    @property
-    def size(self) -> Decimal: ...
-    @property
-    def aggressor(self) -> str: ...
 
 
 class MarketDataStore(Protocol):
@@ -101,15 +59,15 @@ class MarketDataStore(Protocol):
         start_ns: int | None = None,
         end_ns: int | None = None,
         limit: int | None = None,
-    ) -> Sequence[_BarRow]: ...
+    ) -> Sequence[BarRow]: ...
 
     async def get_quote_ticks(
         self, instrument_id: str, start_ns: int, end_ns: int, limit: int | None = None
-    ) -> Sequence[_QuoteRow]: ...
+    ) -> Sequence[QuoteTickRow]: ...
 
     async def get_trade_ticks(
         self, instrument_id: str, start_ns: int, end_ns: int, limit: int | None = None
-    ) -> Sequence[_TradeRow]: ...
+    ) -> Sequence[TradeTickRow]: ...
 
 
 class ReplaySource(msgspec.Struct, frozen=True):
