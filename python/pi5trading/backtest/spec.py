@@ -161,18 +161,10 @@ def load_data(spec: BacktestSpec) -> tuple[BarFrame, DataReport | None]:
 _STORED_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
 
 
-async def _stored_interval(settings: Any, instrument: str) -> str:
+async def _stored_interval(repo: Any, instrument: str) -> str:
     """The one interval stored for ``instrument`` (``1m`` when none is: the caller then says
     there are no bars); several stored: the user chooses with ``--interval``."""
-    from pi5trading.storage.connect import open_repository, prepare_database
-
-    repo = await open_repository(settings)
-    try:
-        if settings.database.migrate_on_start:
-            await prepare_database(settings, repo.driver)
-        found = [i for i in _STORED_INTERVALS if await repo.count_bars(instrument, i)]
-    finally:
-        await repo.close()
+    found = [i for i in _STORED_INTERVALS if await repo.count_bars(instrument, i)]
     if len(found) > 1:
         raise ConfigurationError(
             f"{instrument!r} has bars of several intervals in the database "
@@ -211,22 +203,21 @@ def _from_database(spec: BacktestSpec) -> BarFrame:
             "(import bars with `pi5trading data import FILE -i INSTRUMENT`)"
         )
 
-    interval = spec.interval or asyncio.run(_stored_interval(settings, instrument))
-
-    async def fetch() -> list[Any]:
+    async def fetch() -> tuple[list[Any], str]:
         repo = await open_repository(settings)
         try:
             if settings.database.migrate_on_start:
                 # A database from an older version: its tables first (as `runs` does).
                 await prepare_database(settings, repo.driver)
+            interval = spec.interval or await _stored_interval(repo, instrument)
             bars: list[Any] = await repo.get_bars(
                 instrument, interval, parse_time(spec.start), parse_time(spec.end)
             )
-            return bars
+            return bars, interval
         finally:
             await repo.close()
 
-    rows = asyncio.run(fetch())
+    rows, interval = asyncio.run(fetch())
     if not rows:
         raise ConfigurationError(
             f"no {interval} bars for {instrument!r} in the database "
