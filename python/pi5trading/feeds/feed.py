@@ -107,7 +107,9 @@ class BarHistory(Protocol):
 
 
 class MarketFeed(Protocol):
-    """What the trading node needs of a feed."""
+    """The whole interface of our feeds: subscriptions, statistics and status besides the
+    ``name`` / ``start(queue)`` / ``stop()`` the node itself needs
+    (``pi5trading.node.feed.MarketFeed``, which every feed here satisfies)."""
 
     @property
     def name(self) -> str: ...
