@@ -7,6 +7,7 @@ import logging
 import click
 
 from pi5trading import __version__, build_info
+from pi5trading.cli._paths import require_writable_database
 from pi5trading.cli._settings import cli_settings
 
 log = logging.getLogger("pi5trading")
@@ -62,5 +63,11 @@ def serve_command(host: str | None, port: int | None, node: bool) -> None:
             app.state.node = running
             yield
 
+    if node:  # the node records into the database: a path it cannot write is one line now
+        require_writable_database(
+            settings.database.url,
+            settings.data_dir,
+            "choose another folder with PI5_DATA_DIR or a database with PI5_DATABASE__URL",
+        )
     app = create_app(settings, lifespan=[trading_node] if node else [])
     uvicorn.run(app, host=bind_host, port=bind_port, log_level=level.lower())

@@ -490,3 +490,14 @@ def test_a_typo_gets_the_likely_name(tmp_path: Path, args: list[str], hint: str)
     assert out.exit_code != 0
     assert hint in out.stderr
     assert "Traceback" not in out.output
+
+
+def test_serve_refuses_a_database_it_cannot_write_in_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the data folder should be")
+    out = CliRunner(env={"PI5_DATA_DIR": str(blocker)}).invoke(main, ["serve"])
+    assert out.exit_code == 1
+    assert f"{blocker} is a file, not a folder (choose another folder with PI5_DATA_DIR" in (
+        out.stderr
+    )
+    assert "Traceback" not in out.output
