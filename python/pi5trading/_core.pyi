@@ -1318,6 +1318,7 @@ __all__ += [
 ]
 
 _TradingState: TypeAlias = Literal["active", "reducing", "halted"]
+_StateCause: TypeAlias = Literal["daily_loss", "drawdown", "strategy_loss", "admin", "new_session"]
 _RiskAccountLike: TypeAlias = RiskAccount | Portfolio
 _SizingMethod: TypeAlias = Literal[
     "fixed_quantity",
@@ -1813,6 +1814,36 @@ class Engine:
         no order, no event. ``FillRecord``s or objects with their attributes."""
     def resume_order_ids(self, strategy: int, n: int) -> None:
         """Continue the strategy's client order ids after ``n`` (never goes back)."""
+    def restore_order(
+        self,
+        order: Order,
+        fills: list[tuple[_Exact, _Exact, _Exact]] | None = None,
+        *,
+        triggered: bool = False,
+    ) -> None:
+        """Put an order working before a restart back into the venue with its earlier
+        ``(quantity, price, commission)`` fills: no risk check, no event, no callback.
+        Linked orders (bracket, OCO, OTO), IOC and FOK are refused."""
+    def resume_trade_ids(self, n: int) -> None:
+        """Number the venue's next trades after ``n`` (no fill id used twice)."""
+    def set_trading_state(
+        self, state: _TradingState, reason: str, *, strategy_id: str | None = None
+    ) -> None:
+        """Operator command: the account (or one strategy) to active/reducing/halted;
+        published as a risk event with the next step or ``settle()``."""
+    def restore_risk(
+        self,
+        *,
+        session_start_pnl: _Exact | None = None,
+        equity_peak: _Exact | None = None,
+        state: _TradingState = "active",
+        cause: _StateCause | None = None,
+        strategies: list[tuple[str, _TradingState, _StateCause | None]] | None = None,
+    ) -> None:
+        """The risk engine's state from before a restart (session in progress, its
+        starting P&L, equity peak, trading states); emits nothing."""
+    def risk_day_start(self, ts: int) -> int | None:
+        """UTC ns at which the risk day holding ``ts`` started (None without risk)."""
     def set_active(self, strategy: int, active: bool) -> None:
         """Pause (``False``) or resume a strategy's callbacks (indicators stay fed)."""
     def is_active(self, strategy: int) -> bool: ...

@@ -71,7 +71,7 @@ impl EngineState {
     }
 
     /// The order's prices on its instrument's tick (see [`onto_tick`]).
-    fn order_onto_tick(&self, order: &mut Order) -> CoreResult<()> {
+    pub(super) fn order_onto_tick(&self, order: &mut Order) -> CoreResult<()> {
         let Ok(k) = self.instrument_index(order.instrument.as_str()) else {
             return Ok(()); // the venue names an unknown instrument
         };

@@ -12,7 +12,8 @@
 
 use crate::clock::TimeEvent;
 use crate::error::{CoreError, CoreResult};
-use crate::orders::OrderEventKind;
+use crate::orders::{Order, OrderEventKind};
+use crate::risk::{RiskRestore, TradingState};
 use crate::types::{Bar, BarType, Price, Quantity, QuoteTick, TradeTick, UnixNanos};
 use crate::venue::VenueEvent;
 
@@ -248,21 +249,14 @@ impl Engine {
     /// Book a fill made before a restart (from storage) into the account: cash, the
     /// account's and the strategy's positions, exactly as when it happened. No order, no
     /// event, no callback; not one of this run's fills. Replaying every fill of the account
-    /// in order rebuilds its cash and positions to the digit.
+    /// in order rebuilds its cash and positions to the digit. A fill of a strategy not in
+    /// this engine (removed, not restarted) is booked all the same: the account holds its
+    /// positions, and a strategy added later with its id takes them over.
     ///
     /// # Errors
-    /// An unknown strategy id or instrument, a bad quantity, price or commission.
+    /// An unknown instrument, a bad quantity, price or commission.
     pub fn restore_fill(&mut self, f: &super::record::FillRecord) -> CoreResult<()> {
         let ins = self.instrument_index(f.instrument.as_str())?;
-        if !self.strategy_index.contains_key(&f.strategy_id) {
-            return Err(CoreError::invalid(
-                "strategy_id",
-                format!(
-                    "{:?} is not a strategy of this engine",
-                    f.strategy_id.as_str()
-                ),
-            ));
-        }
         let (pp, sp) = (
             self.instruments[ins].price_precision,
             self.instruments[ins].size_precision,
@@ -276,6 +270,73 @@ impl Engine {
             f.commission.raw(),
             f.ts.0,
         )
+    }
+
+    /// Put an order that was working before a restart (from storage) back to work in the
+    /// venue, with the fills it had: no risk check, no event, no callback (see
+    /// [`SimulatedVenue::restore_order`]). Its prices go onto the instrument's tick as a new
+    /// order's do; later fills and cancels reach its strategy as for any of its orders.
+    ///
+    /// # Errors
+    /// An unknown strategy or instrument; an order the venue cannot restore.
+    pub fn restore_order(
+        &mut self,
+        mut order: Order,
+        fills: &[(Quantity, Price, i64)],
+        triggered: bool,
+    ) -> CoreResult<()> {
+        if !self.strategy_index.contains_key(&order.strategy_id) {
+            return Err(CoreError::invalid(
+                "strategy_id",
+                format!(
+                    "{}: {:?} is not a strategy of this engine",
+                    order.client_order_id,
+                    order.strategy_id.as_str()
+                ),
+            ));
+        }
+        self.instrument_index(order.instrument.as_str())?;
+        self.order_onto_tick(&mut order)?;
+        let now = self.now;
+        self.venue.restore_order(order, fills, triggered, now)
+    }
+
+    /// Number the venue's next trades after `n` (the highest trade id stored before a
+    /// restart): no fill id is used twice.
+    pub fn resume_trade_ids(&mut self, n: u64) {
+        self.venue.resume_trade_ids(n);
+    }
+
+    /// Operator command: move the account (`strategy` `None`) or one strategy to `to`
+    /// (halt, reduce-only, active). The state change is an event like any other, published
+    /// with the next step or `settle`.
+    ///
+    /// # Errors
+    /// `InvalidState` when the engine has no risk engine.
+    pub fn set_trading_state(
+        &mut self,
+        strategy: Option<&str>,
+        to: TradingState,
+        reason: &str,
+    ) -> CoreResult<()> {
+        let now = self.now;
+        let st: &mut EngineState = self;
+        let r = st.risk.as_mut().ok_or_else(no_risk)?;
+        match strategy {
+            Some(id) => r.set_strategy_state(id, to, reason, now),
+            None => r.set_state(to, reason, &st.venue, now),
+        }
+        Ok(())
+    }
+
+    /// Give the risk engine back what it had before a restart (see [`RiskEngine::restore`]);
+    /// call after the account is restored. Without a risk engine there is nothing to do.
+    pub fn restore_risk(&mut self, saved: &RiskRestore) {
+        let now = self.now;
+        let st: &mut EngineState = self;
+        if let Some(r) = st.risk.as_mut() {
+            r.restore(&st.venue, now, saved);
+        }
     }
 
     /// Continue a strategy's order numbering after `n` orders (a restarted node: client
@@ -868,4 +929,8 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+fn no_risk() -> CoreError {
+    CoreError::InvalidState("this engine has no risk engine (risk=None): no trading state".into())
 }

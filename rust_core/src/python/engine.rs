@@ -25,10 +25,12 @@ use super::indicators::{
     EngineFed, PyAtr, PyBollinger, PyDonchian, PyEma, PyMacd, PyMomentum, PyRoc, PyRsi, PySma,
     PyStdDev, PyVwap, PyWma,
 };
-use super::orders::{decimal, opt_raw_arg, quantity_arg, side_arg, PyOrder, PyOrderEvent};
+use super::orders::{
+    decimal, fixed_arg, opt_raw_arg, quantity_arg, raw_arg, side_arg, PyOrder, PyOrderEvent,
+};
 use super::portfolio::{position, PyPortfolio, PyPosition, PyPositionEvent};
 use super::risk::PyRiskEvent;
-use super::risk::{sizing_arg, PyDenial, PyRiskEngine};
+use super::risk::{cause_arg, sizing_arg, state_arg, PyDenial, PyRiskEngine};
 use super::types::{PyBar, PyInstrument, PyQuoteTick, PyTradeTick};
 use super::venue::PySimulatedVenue;
 use crate::clock::TimeEvent;
@@ -841,6 +843,9 @@ impl<'py> BorrowedSeries<'py> {
     }
 }
 
+/// `(quantity, price, commission)` of an earlier fill, as Python gives it.
+type ExactFill<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>);
+
 fn placeholder() -> PyResult<Engine> {
     let portfolio = Portfolio::new(AccountConfig::default())?;
     Ok(Engine::new(
@@ -1618,6 +1623,86 @@ impl PyEngine {
     /// a restarted node never sends a client order id twice. Never goes back.
     fn resume_order_ids(&mut self, strategy: usize, n: u64) -> PyResult<()> {
         Ok(self.engine.resume_order_ids(strategy, n)?)
+    }
+
+    /// Put an order that was working before a restart back to work in the venue, with the
+    /// fills it had (``(quantity, price, commission)`` each, exact): no risk check, no
+    /// event, no callback; it matches on the next data like any resting order, and its
+    /// later events reach its strategy. Market, limit, stop and stop-limit orders, with
+    /// their flags; linked orders (bracket, OCO, OTO), IOC and FOK are refused.
+    #[pyo3(signature = (order, fills=None, *, triggered=false))]
+    fn restore_order(
+        &mut self,
+        order: PyRef<'_, PyOrder>,
+        fills: Option<Vec<ExactFill<'_>>>,
+        triggered: bool,
+    ) -> PyResult<()> {
+        let mut parsed = Vec::new();
+        for (q, p, c) in fills.unwrap_or_default() {
+            let (price, places) = fixed_arg("fills.price", &p)?;
+            parsed.push((
+                quantity_arg("fills.quantity", &q)?,
+                crate::types::Price::from_raw_or_finer(price, places),
+                raw_arg("fills.commission", &c)?,
+            ));
+        }
+        Ok(self
+            .engine
+            .restore_order(order.0.clone(), &parsed, triggered)?)
+    }
+
+    /// Number the venue's next trades after ``n`` (the highest trade id stored before a
+    /// restart), so no fill id is used twice.
+    fn resume_trade_ids(&mut self, n: u64) {
+        self.engine.resume_trade_ids(n);
+    }
+
+    /// Operator command: move the account (or one strategy) to ``active``, ``reducing``
+    /// or ``halted``; published as a risk event with the next step (or ``settle()``).
+    #[pyo3(signature = (state, reason, *, strategy_id=None))]
+    fn set_trading_state(
+        &mut self,
+        state: &str,
+        reason: &str,
+        strategy_id: Option<&str>,
+    ) -> PyResult<()> {
+        Ok(self
+            .engine
+            .set_trading_state(strategy_id, state_arg(state)?, reason)?)
+    }
+
+    /// Give the risk engine back its state from before a restart: the session in
+    /// progress and the account's P&L at its start (``None``: now), the equity peak, the
+    /// account's trading state and cause, and ``(strategy id, state, cause)`` of strategies
+    /// not active. Emits nothing. Call after the fills are restored.
+    #[pyo3(signature = (*, session_start_pnl=None, equity_peak=None, state="active", cause=None, strategies=None))]
+    fn restore_risk(
+        &mut self,
+        session_start_pnl: Option<&Bound<'_, PyAny>>,
+        equity_peak: Option<&Bound<'_, PyAny>>,
+        state: &str,
+        cause: Option<&str>,
+        strategies: Option<Vec<(String, String, Option<String>)>>,
+    ) -> PyResult<()> {
+        let mut saved = crate::risk::RiskRestore {
+            session_start_pnl: opt_raw_arg("session_start_pnl", session_start_pnl)?.map(i128::from),
+            equity_peak: opt_raw_arg("equity_peak", equity_peak)?.map(i128::from),
+            state: state_arg(state)?,
+            cause: cause_arg(cause)?,
+            strategies: Vec::new(),
+        };
+        for (id, st, c) in strategies.unwrap_or_default() {
+            saved
+                .strategies
+                .push((id, state_arg(&st)?, cause_arg(c.as_deref())?));
+        }
+        self.engine.restore_risk(&saved);
+        Ok(())
+    }
+
+    /// UTC ns at which the risk day holding ``ts`` started (``None`` without a risk engine).
+    fn risk_day_start(&self, ts: u64) -> Option<u64> {
+        self.engine.risk().map(|r| r.risk_day_start(ts))
     }
 
     /// Remove a stopped strategy: no more callbacks or indicator feeds, its timers

@@ -13,8 +13,8 @@ use super::types::PyInstrument;
 use crate::risk::session::{parse_date, parse_hhmm};
 use crate::risk::{
     limit_kind, limit_names, size, AccountView, Denial, DenialCode, LimitKind, OrderRequest,
-    RiskConfig, RiskEngine, RiskEvent, Scope, SessionConfig, SimpleAccount, Sizing, TimeZone,
-    TradingHours, TradingState,
+    RiskConfig, RiskEngine, RiskEvent, Scope, SessionConfig, SimpleAccount, Sizing, StateCause,
+    TimeZone, TradingHours, TradingState,
 };
 use crate::types::{parse_fixed, Calendar};
 use crate::CoreError;
@@ -23,10 +23,23 @@ fn raw_i128(field: &'static str, obj: &Bound<'_, PyAny>) -> PyResult<i128> {
     raw_arg(field, obj).map(i128::from)
 }
 
-fn state_arg(s: &str) -> PyResult<TradingState> {
+pub(crate) fn state_arg(s: &str) -> PyResult<TradingState> {
     TradingState::parse(s).ok_or_else(|| {
         CoreError::invalid("state", format!("{s:?} is not active, reducing or halted")).into()
     })
+}
+
+pub(crate) fn cause_arg(s: Option<&str>) -> PyResult<Option<StateCause>> {
+    s.map(|c| {
+        StateCause::parse(c).ok_or_else(|| {
+            CoreError::invalid(
+                "cause",
+                format!("{c:?} is not daily_loss, drawdown, strategy_loss, admin or new_session"),
+            )
+            .into()
+        })
+    })
+    .transpose()
 }
 
 /// A plain account to check against: set cash, positions, last prices and P&L.

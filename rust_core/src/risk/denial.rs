@@ -210,6 +210,19 @@ pub enum StateCause {
 }
 
 impl StateCause {
+    /// From its wire name (`as_str`).
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "daily_loss" => Self::DailyLoss,
+            "drawdown" => Self::Drawdown,
+            "strategy_loss" => Self::StrategyLoss,
+            "admin" => Self::Admin,
+            "new_session" => Self::NewSession,
+            _ => return None,
+        })
+    }
+
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {

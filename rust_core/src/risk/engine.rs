@@ -99,6 +99,19 @@ struct StrategyEntry {
     baseline: Option<i128>,
 }
 
+/// What [`RiskEngine::restore`] puts back after a restart.
+#[derive(Debug, Clone, Default)]
+pub struct RiskRestore {
+    /// Account P&L (raw) at the start of the session in progress.
+    pub session_start_pnl: Option<i128>,
+    /// Highest equity (raw) seen before the restart.
+    pub equity_peak: Option<i128>,
+    pub state: TradingState,
+    pub cause: Option<StateCause>,
+    /// `(strategy id, state, cause)` of strategies not active.
+    pub strategies: Vec<(String, TradingState, Option<StateCause>)>,
+}
+
 /// The pre-trade risk engine. See the module docs and `docs/risk.md`.
 #[derive(Debug)]
 pub struct RiskEngine {
@@ -368,6 +381,37 @@ impl RiskEngine {
         self.state = to;
         self.cause = Some(StateCause::Admin);
         self.push_state_event(None, from, to, StateCause::Admin, reason.to_owned(), now);
+    }
+
+    /// A restarted node's risk state, as storage had it: the session in progress (so the
+    /// next update does not start a new one and reset the daily loss), the account's P&L at
+    /// that session's start (`None`: now, when nothing older is stored), the equity peak
+    /// (never below the current equity) and the trading states with their causes (a
+    /// drawdown halt stays sticky; a daily-loss state still clears at the next session).
+    /// Strategies' loss limits count from now (their session-start P&L is not stored).
+    /// Emits nothing: these are not changes.
+    pub fn restore<V: AccountView + ?Sized>(&mut self, view: &V, now: u64, saved: &RiskRestore) {
+        let _ = self.clock.risk_day(now);
+        self.baseline = Some(saved.session_start_pnl.unwrap_or_else(|| view.total_pnl()));
+        let equity = view.equity();
+        self.peak = Some(saved.equity_peak.map_or(equity, |p| p.max(equity)));
+        self.state = saved.state;
+        self.cause = saved.cause;
+        for (id, state, cause) in &saved.strategies {
+            let e = self.strategy_entry(id);
+            e.state = *state;
+            e.cause = *cause;
+        }
+        for (id, e) in &mut self.strategies {
+            e.baseline = Some(view.strategy_pnl(id));
+        }
+    }
+
+    /// UTC ns at which the risk day holding `ts` started (where a restarted node looks
+    /// for the session's first equity).
+    #[must_use]
+    pub fn risk_day_start(&self, ts: u64) -> u64 {
+        u64::try_from(self.clock.day_start_of(ts)).unwrap_or(0)
     }
 
     /// Operator command: move one strategy to `to`.

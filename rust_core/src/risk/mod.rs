@@ -32,7 +32,7 @@ pub use config::{
     AccountLimits, FlowLimits, InstrumentLimits, OrderLimits, RiskConfig, StrategyLimits, ONE,
 };
 pub use denial::{Denial, DenialCode, LimitScope, RiskEvent, StateCause, TradingState};
-pub use engine::{OrderRequest, RiskEngine, Scope};
+pub use engine::{OrderRequest, RiskEngine, RiskRestore, Scope};
 pub use limits::{limit_kind, limit_names, LimitKind};
 pub use portfolio_view::PortfolioView;
 pub use session::{DstRule, SessionConfig, TimeZone, TradingHours};

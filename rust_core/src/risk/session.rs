@@ -480,6 +480,16 @@ impl SessionClock {
         (day, changed)
     }
 
+    /// UTC ns at which the risk day containing `ts` starts (no caching).
+    #[must_use]
+    pub fn day_start_of(&self, ts: u64) -> i64 {
+        let tz = self.config.time_zone;
+        let reset = i64::from(self.config.reset_at) * 60;
+        let local = tz.to_local(ts_i64(ts).div_euclid(NANOS));
+        let day = (local - reset).div_euclid(DAY);
+        tz.to_utc(day * DAY + reset).saturating_mul(NANOS)
+    }
+
     /// UTC ns at which the current risk day ends (after a `risk_day` call).
     #[must_use]
     pub fn day_end(&self) -> i64 {

@@ -284,6 +284,121 @@ impl SimulatedVenue {
         )
     }
 
+    /// Put an order that was working before a restart back to work, as it was: accepted
+    /// (triggered, for a stop-limit whose stop had been hit), with the fills it had
+    /// (`(quantity, price, commission raw)` each), resting in the book and the market
+    /// without a risk check, an event or a match now (it matches on the next data, as a
+    /// resting order does). Its later fills continue its average price and commission.
+    ///
+    /// # Errors
+    /// An invalid or reused order, an order linked to others (bracket, OCO, OTO: their
+    /// links cannot be rebuilt one order at a time), an instrument not traded here, fills
+    /// that complete the order or do not fit it.
+    pub fn restore_order(
+        &mut self,
+        order: Order,
+        fills: &[(Quantity, Price, i64)],
+        triggered: bool,
+        ts: u64,
+    ) -> CoreResult<()> {
+        let oid = order.client_order_id;
+        if order.parent_order_id.is_some()
+            || !order.child_order_ids.is_empty()
+            || !order.linked_order_ids.is_empty()
+        {
+            return Err(CoreError::invalid(
+                "order",
+                format!("{oid}: a linked order (bracket, OCO, OTO) cannot be restored alone"),
+            ));
+        }
+        if matches!(order.time_in_force, TimeInForce::Ioc | TimeInForce::Fok) {
+            return Err(CoreError::invalid(
+                "order",
+                format!("{oid}: an IOC or FOK order never rests, so it cannot be restored"),
+            ));
+        }
+        if self.markets.get(&order.instrument).is_none() {
+            return Err(CoreError::invalid(
+                "order",
+                format!("{oid}: {} is not traded here", order.instrument),
+            ));
+        }
+        let filled: i64 = fills.iter().map(|(q, _, _)| q.raw()).sum();
+        if filled >= order.quantity.raw() {
+            return Err(CoreError::invalid(
+                "fills",
+                format!("{oid}: the fills complete the order; it is not working"),
+            ));
+        }
+        self.now = self.now.max(ts);
+        let id = self.register(order)?;
+        let result = self.resume_working(id, fills, triggered, ts);
+        if result.is_err() {
+            // Nothing half-restored: the order leaves no trace.
+            if let Some(w) = self.orders.remove(&id) {
+                self.ids.remove(&w.order.client_order_id);
+            }
+        }
+        result
+    }
+
+    fn resume_working(
+        &mut self,
+        id: u64,
+        fills: &[(Quantity, Price, i64)],
+        triggered: bool,
+        ts: u64,
+    ) -> CoreResult<()> {
+        let currency = self.config.currency;
+        let w = self
+            .orders
+            .get_mut(&id)
+            .ok_or_else(|| CoreError::InvalidState(format!("order {id} is not working")))?;
+        let at = UnixNanos(ts);
+        w.order.apply(OrderEventKind::Submitted, at, "", None)?;
+        w.order.apply(OrderEventKind::Accepted, at, "", None)?;
+        if triggered && w.order.order_type == OrderType::StopLimit {
+            w.order.apply(OrderEventKind::Triggered, at, "", None)?;
+        }
+        for &(quantity, price, commission) in fills {
+            if !price.is_positive() || commission < 0 {
+                return Err(CoreError::invalid(
+                    "fills",
+                    format!(
+                        "{}: a fill at {price} with commission {commission}",
+                        w.order.client_order_id
+                    ),
+                ));
+            }
+            let fill = Fill {
+                trade_id: 0,
+                venue_order_id: id,
+                side: w.order.side,
+                quantity,
+                price,
+                commission: Money::from_raw_or_finer(
+                    commission,
+                    currency.default_precision(),
+                    currency,
+                ),
+                liquidity: LiquiditySide::Maker,
+            };
+            w.order.apply(OrderEventKind::Filled, at, "", Some(fill))?;
+            w.notional += notional(quantity.raw(), price.raw());
+            w.commission += i128::from(commission);
+        }
+        w.arrival = ts;
+        // It has rested: a later fill is a maker's, and no IOC/FOK end applies.
+        w.seen = true;
+        self.place(id, ts)
+    }
+
+    /// Number the venue's next trades after `n` (a restarted venue: a trade id, and so a
+    /// fill id, is never used twice). Never goes back.
+    pub fn resume_trade_ids(&mut self, n: u64) {
+        self.next_trade = self.next_trade.max(n.saturating_add(1));
+    }
+
     /// The venue's clock: the latest timestamp it has seen.
     #[must_use]
     pub fn now(&self) -> u64 {
@@ -1216,6 +1331,43 @@ impl SimulatedVenue {
             self.emit(id, OrderEventKind::Rejected, ts, &reason, None, out)?;
             return self.after_close(id, ts, out);
         }
+        let instrument = o.instrument;
+        self.emit(id, OrderEventKind::Accepted, ts, "", None, out)?;
+        self.place(id, ts)?;
+        if let (MarketFillTiming::ThisClose, Some(mi)) =
+            (self.config.market_fill, self.markets.ix(&instrument))
+        {
+            let m = &self.markets.list[mi];
+            if let (Some(px), Some((lo, hi))) = (m.last_price, m.last_range) {
+                let volume = m.last_volume;
+                let cap = self.capacity(mi, volume);
+                let mut ctx = Ctx {
+                    lo,
+                    hi,
+                    slippage: true,
+                    volume,
+                    cap_buy: cap,
+                    cap_sell: cap,
+                    ts,
+                };
+                self.point(mi, px, px, &mut ctx, out)?;
+                self.end_immediate(mi, ts, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Put an accepted order to work: its expiry, a trailing stop's first trigger, its
+    /// place in the market (and in the book for a limit).
+    fn place(&mut self, id: u64, ts: u64) -> CoreResult<()> {
+        let Some(w) = self.orders.get(&id) else {
+            return Ok(());
+        };
+        let o = &w.order;
+        let instrument = o.instrument;
+        let Some(m) = self.markets.get(&instrument) else {
+            return Ok(());
+        };
         let expire = match o.time_in_force {
             TimeInForce::Gtd => o.expire_time.map(UnixNanos::as_u64),
             TimeInForce::Day => Some(session::next_session_close(
@@ -1227,13 +1379,7 @@ impl SimulatedVenue {
         let (last, price_places) = (m.last_price, m.price_precision);
         let is_limit = o.order_type == OrderType::Limit;
         let trailing = o.order_type == OrderType::TrailingStopMarket;
-        let (side, price, leaves, instrument) = (
-            o.side,
-            o.price.map_or(0, Price::raw),
-            o.leaves_raw(),
-            o.instrument,
-        );
-        self.emit(id, OrderEventKind::Accepted, ts, "", None, out)?;
+        let (side, price, leaves) = (o.side, o.price.map_or(0, Price::raw), o.leaves_raw());
         if let Some(e) = expire {
             self.expiries.insert((e, id));
         }
@@ -1256,26 +1402,6 @@ impl SimulatedVenue {
             m.insert(id, &w.order);
             if is_limit {
                 m.book.add(id, side, price, leaves)?;
-            }
-        }
-        if let (MarketFillTiming::ThisClose, Some(mi)) =
-            (self.config.market_fill, self.markets.ix(&instrument))
-        {
-            let m = &self.markets.list[mi];
-            if let (Some(px), Some((lo, hi))) = (m.last_price, m.last_range) {
-                let volume = m.last_volume;
-                let cap = self.capacity(mi, volume);
-                let mut ctx = Ctx {
-                    lo,
-                    hi,
-                    slippage: true,
-                    volume,
-                    cap_buy: cap,
-                    cap_sell: cap,
-                    ts,
-                };
-                self.point(mi, px, px, &mut ctx, out)?;
-                self.end_immediate(mi, ts, out)?;
             }
         }
         Ok(())

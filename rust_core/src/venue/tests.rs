@@ -1582,3 +1582,120 @@ fn path_times_and_interpolation() {
         i64::MAX
     );
 }
+
+/// `(kind, status, shares raw, price raw, commission raw, trade id)` of an order's events.
+type EventSig = (OrderEventKind, OrderStatus, i64, i64, i64, u64);
+
+fn signature(events: &[VenueEvent]) -> Vec<EventSig> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            VenueEvent::Order(o) => {
+                Some(o.fill.as_ref().map_or((o.kind, o.status, 0, 0, 0, 0), |f| {
+                    (
+                        o.kind,
+                        o.status,
+                        f.quantity.raw(),
+                        f.price.raw(),
+                        f.commission.raw(),
+                        f.trade_id,
+                    )
+                }))
+            }
+            VenueEvent::Position(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_restored_order_goes_on_as_if_the_venue_had_never_stopped() {
+    let config = VenueConfig {
+        participation: Some(ONE / 10),
+        commission: CommissionModel::IBKR_FIXED,
+        ..plain()
+    };
+    let limit = || order("R", OrderSide::Buy, OrderType::Limit, 100).with_price(px(c(10_050)));
+    // The venue that ran: a limit order half filled by the volume limit.
+    let mut a = venue(config);
+    bar(&mut a, 0, [10_100, 10_100, 10_100, 10_100], 1_000);
+    submit(&mut a, limit(), 0);
+    let first = bar(&mut a, 1, [10_060, 10_080, 10_000, 10_040], 500);
+    let fills_before: Vec<(Quantity, Price, i64)> = first
+        .iter()
+        .filter_map(|e| match e {
+            VenueEvent::Order(o) => o
+                .fill
+                .as_ref()
+                .map(|f| (f.quantity, f.price, f.commission.raw())),
+            VenueEvent::Position(_) => None,
+        })
+        .collect();
+    assert_eq!(fills(&first), vec![("R".into(), 50, 10_050)]);
+    // The venue after a restart: the fills booked, the order restored, trade ids resumed.
+    let mut b = venue(config);
+    for &(q, p, fee) in &fills_before {
+        b.restore_fill(
+            crate::types::StrategyId::new("s", "S1").unwrap(),
+            sym(SYM),
+            OrderSide::Buy,
+            q,
+            p,
+            fee,
+            T0 + MIN,
+        )
+        .unwrap();
+    }
+    b.restore_order(limit(), &fills_before, false, T0 + MIN)
+        .unwrap();
+    b.resume_trade_ids(1);
+    assert_eq!(status(&b, "R"), OrderStatus::PartiallyFilled);
+    assert_eq!(b.order("R").unwrap().leaves_raw(), 50 * ONE);
+    // The next bar: the same fill, commission (the per-order minimum already paid counts),
+    // trade id, final status and account in both.
+    let next = [10_040, 10_060, 10_010, 10_030];
+    let ea = bar(&mut a, 2, next, 1_000);
+    let eb = bar(&mut b, 2, next, 1_000);
+    assert!(!signature(&ea).is_empty());
+    assert_eq!(signature(&ea), signature(&eb));
+    assert_eq!(status(&b, "R"), OrderStatus::Filled);
+    assert_eq!(
+        a.order("R").unwrap().avg_px_raw(),
+        b.order("R").unwrap().avg_px_raw()
+    );
+    assert_eq!(a.portfolio().cash(), b.portfolio().cash());
+    assert_eq!(
+        a.portfolio().net_quantity(&sym(SYM)),
+        b.portfolio().net_quantity(&sym(SYM))
+    );
+    assert_eq!(b.portfolio().identity_residual(), 0);
+}
+
+#[test]
+fn restore_refuses_what_it_cannot_rebuild_and_leaves_no_trace() {
+    let mut v = venue(plain());
+    let q = |shares: i64| Quantity::from_raw_or_finer(shares * ONE, 0);
+    let mut linked = order("O1", OrderSide::Sell, OrderType::Limit, 10).with_price(px(c(11_000)));
+    linked.linked_order_ids = vec![ClientOrderId::new("id", "O2").unwrap()];
+    let ioc = order("I", OrderSide::Buy, OrderType::Market, 10).with_tif(TimeInForce::Ioc, None);
+    let done = order("D", OrderSide::Buy, OrderType::Market, 10);
+    let mut elsewhere = order("X", OrderSide::Buy, OrderType::Market, 10);
+    elsewhere.instrument = sym("MSFT");
+    for (o, fills) in [
+        (linked, vec![]),
+        (ioc, vec![]),
+        (done, vec![(q(10), px(c(10_000)), 0)]),
+        (elsewhere, vec![]),
+    ] {
+        let id = o.client_order_id;
+        assert!(v.restore_order(o, &fills, false, T0).is_err(), "{id}");
+        assert!(v.order(id.as_str()).is_none());
+    }
+    // A fill that does not fit: refused, and the id is still free.
+    let bad = vec![(q(5), px(0), 0)];
+    let o = || order("B", OrderSide::Buy, OrderType::Market, 10);
+    assert!(v.restore_order(o(), &bad, false, T0).is_err());
+    v.restore_order(o(), &[], false, T0).unwrap();
+    assert_eq!(status(&v, "B"), OrderStatus::Accepted);
+    let ev = bar(&mut v, 1, [10_000, 10_000, 10_000, 10_000], 0);
+    assert_eq!(fills(&ev), vec![("B".into(), 10, 10_000)]);
+}
