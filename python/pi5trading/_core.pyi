@@ -1817,7 +1817,7 @@ class Engine:
     def restore_order(
         self,
         order: Order,
-        fills: list[tuple[_Exact, _Exact, _Exact]] | None = None,
+        fills: Sequence[tuple[_Exact, _Exact, _Exact]] | None = None,
         *,
         triggered: bool = False,
     ) -> None:

@@ -167,6 +167,16 @@ class NodeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     demo_strategies: bool = True
     """``pi5trading serve`` starts two demo strategies (``demo-sma``, ``demo-rsi``) so a new
     node trades at once; ``false`` starts none."""
+    starting_cash: Annotated[
+        Decimal, msgspec.Meta(extra={"allowed": "a positive amount, such as 100000 or 25000.50"})
+    ] = Decimal(100_000)
+    """The paper account's cash on its first start (a restart rebuilds it from the fills)."""
+    state_save_interval_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 30.0
+    """How often the strategies' ``on_save()`` state is stored, so a crash loses at most
+    this much of it (``0``: only when they stop)."""
+    warmup_bars: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 500
+    """After a restart, this many stored bars per symbol and interval warm the strategies'
+    indicators up before live data."""
 
 
 SymbolList = Annotated[
@@ -506,6 +516,12 @@ def load_settings(
         settings = msgspec.convert(tree, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigurationError(_explain(str(exc), tree, names)) from exc
+    cash = settings.node.starting_cash
+    if not cash.is_finite() or cash <= 0:
+        raise ConfigurationError(
+            f"{ENV_PREFIX}NODE__STARTING_CASH={str(cash)!r}: expected a positive amount, "
+            "such as 100000 or 25000.50"
+        )
     db = settings.database
     for low, high in (("pool_min_size", "pool_max_size"), ("batch_size", "buffer_max")):
         if getattr(db, low) > getattr(db, high):

@@ -72,12 +72,15 @@ StrategyState: TypeAlias = Literal["added", "running", "paused", "stopped", "fai
 
 
 class StrategyStatus(msgspec.Struct, frozen=True):
-    """A strategy instance changed state; ``error`` holds the traceback of a failure."""
+    """A strategy instance changed state; ``error`` holds the traceback of a failure.
+    ``shutdown``: stopped because the node is shutting down, not by an operator (it runs
+    again when the node restarts)."""
 
     ts: int
     strategy_id: str
     status: StrategyState
     error: str | None = None
+    shutdown: bool = False
 
 
 FeedState: TypeAlias = Literal["connecting", "live", "stale", "reconnecting", "closed", "failed"]

@@ -92,6 +92,9 @@ OUT_OF_RANGE = [
     ("PI5_NODE__FAILED_ORDERS", "drop", "expected one of cancel, keep"),
     ("PI5_NODE__SHUTDOWN_TIMEOUT_S", "0", "expected a number > 0, at most 86400"),
     ("PI5_NODE__DEMO_STRATEGIES", "some", "expected true or false"),
+    ("PI5_NODE__STARTING_CASH", "-5", "expected a positive amount, such as 100000 or 25000.50"),
+    ("PI5_NODE__STATE_SAVE_INTERVAL_S", "-1", "expected a number from 0 to 86400"),
+    ("PI5_NODE__WARMUP_BARS", "x", "expected a whole number from 0 to 100000"),
     # feed (issue 12)
     (
         "PI5_FEED__KIND",

@@ -278,6 +278,14 @@ class SimulatedFeed(FeedBase):
             w = self._walks[symbol] = _Walk(spec, self._seed)
         return w
 
+    @property
+    def origin_ns(self) -> int:
+        """Where the seeded path begins: ``start_ns``, else chosen now and kept (a restarted
+        node passes it back as ``start_ns`` to draw the same path)."""
+        if self._start_ns is None:
+            self._start_ns = self._first_minute()
+        return self._start_ns // MINUTE_NS * MINUTE_NS
+
     def _first_minute(self) -> int:
         """Where simulated time starts: ``start_ns``, else the open of the session under way
         (or the last one) so a new user sees prices move at once."""

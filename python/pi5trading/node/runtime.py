@@ -11,16 +11,36 @@ follows the data, not the wall clock. Vendor feeds run on the live clock.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Any, Literal
 
+from pi5trading import _core
 from pi5trading.config import Settings
+from pi5trading.exceptions import ConfigurationError, InvalidStateError
 from pi5trading.feeds.configured import configured_feed
+from pi5trading.feeds.simulated import SimulatedFeed
+from pi5trading.node.recovery import (
+    NODE_STARTED,
+    Recovery,
+    Resumed,
+    close_stale_orders,
+    core_fill,
+    read_recovery,
+    resume,
+    session_start_equity,
+    stored_status,
+)
 from pi5trading.node.trading_node import TradingNode
 from pi5trading.sinks.storage import record_strategy, save_strategy_state
 from pi5trading.sinks.wiring import Sinks, open_sinks
+from pi5trading.storage.protocol import Repository
+from pi5trading.storage.records import AuditRow
 
 log = logging.getLogger("pi5trading.node")
 
@@ -39,41 +59,20 @@ def node_clock(settings: Settings) -> Literal["live", "replay"]:
 
 @asynccontextmanager
 async def paper_node(settings: Settings) -> AsyncIterator[TradingNode]:
-    """A running node with the configured feed, sinks and demo strategies; stopped (orders
-    by ``PI5_NODE__SHUTDOWN_ORDERS``, sinks flushed) when the block ends."""
-    node = TradingNode(settings=settings.node, clock=node_clock(settings))
+    """A running node with the configured feed, sinks and strategies; stopped (orders by
+    ``PI5_NODE__SHUTDOWN_ORDERS``, sinks flushed) when the block ends.
+
+    On a first start it runs the demo strategies (unless ``PI5_NODE__DEMO_STRATEGIES=false``);
+    on a restart — after a stop or a crash — it rebuilds the account, working orders,
+    strategies and their states, risk state and indicators from storage and resumes
+    (``pi5trading.node.recovery``)."""
+    ns = settings.node
+    node = TradingNode(settings=ns, clock=node_clock(settings), starting_cash=ns.starting_cash)
     for symbol in settings.feed.symbol_list():
         node.add_instrument(symbol)
-    node.add_feed(configured_feed(settings.feed, full=settings))
     sinks = await open_sinks(settings, node.bus, order_lookup=node.engine.order)
     try:
-        await sinks.restore()
-
-        async def save_states() -> None:
-            await _save_states(node, sinks)
-
-        node.on_shutdown(save_states, "strategy states")
-        node.on_shutdown(sinks.close, "sinks")
-        if settings.node.demo_strategies:
-            for strategy_id, name, params in DEMO_STRATEGIES:
-                await node.add_strategy(name, params, strategy_id=strategy_id)
-                if sinks.storage is not None:
-                    await record_strategy(
-                        sinks.storage.repository,
-                        strategy_id,
-                        name=name,
-                        class_path=name,
-                        config=dict(params),
-                    )
-        _log_trading(node)
-        await node.start()
-        log.info(
-            "paper trading: %s feed (%s), %d strategies, %s clock",
-            settings.feed.kind,
-            settings.feed.symbols,
-            len(node.strategies()),
-            node.mode,
-        )
+        await _start(node, settings, sinks)
     except BaseException:
         await sinks.close()
         raise
@@ -81,6 +80,184 @@ async def paper_node(settings: Settings) -> AsyncIterator[TradingNode]:
         yield node
     finally:
         await node.stop()
+
+
+async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
+    repo = sinks.storage.repository if sinks.storage is not None else None
+    recovery = await read_recovery(repo) if repo is not None else None
+    restarted = recovery is not None and not recovery.fresh
+    if recovery is not None:
+        node.resume_order_numbers(recovery.order_numbers)
+    paused: list[str] = []
+    if recovery is not None and recovery.strategies:
+        paused = await _add_stored_strategies(node, recovery)
+    elif settings.node.demo_strategies:
+        await _add_demo_strategies(node, repo)
+    closed: dict[str, str] = {}
+    resume_ns = recovery.last_event_ns if recovery is not None else None
+    if recovery is not None and repo is not None:
+        now = resume_ns if resume_ns is not None else time.time_ns()
+        closed = await close_stale_orders(repo, recovery, list(node.strategy_indices()), now)
+        if recovery.fills:
+            # Before the engine starts, so the strategies' on_start sees their positions.
+            await node.restore_fills([core_fill(f) for f in recovery.fills])
+    await sinks.restore()
+    feed = configured_feed(
+        settings.feed,
+        full=settings,
+        start_ns=recovery.feed_start_ns if recovery is not None else None,
+        resume_after_ns=resume_ns if restarted else None,
+    )
+    node.add_feed(feed)
+    feed_start = feed.origin_ns if isinstance(feed, SimulatedFeed) else None
+    warm: list[_core.Bar] = []
+    session_equity = None
+    if restarted and repo is not None and recovery is not None:
+        at = resume_ns if resume_ns is not None else time.time_ns()
+        warm = await _warmup_bars(repo, settings, at)
+        session_equity = await session_start_equity(repo, node.engine, at)
+    resumed = Resumed()
+
+    def prepare(engine: _core.Engine) -> None:
+        nonlocal resumed
+        if recovery is not None and restarted:
+            resumed = resume(
+                engine,
+                recovery,
+                starting_cash=settings.node.starting_cash,
+                session_start_equity=session_equity,
+                warmup=warm,
+            )
+        for strategy_id in paused:
+            node.pause_now(strategy_id)
+
+    _log_trading(node)
+    start_ts = resume_ns if restarted and node.mode == "replay" else None
+    await node.start(start_ts, prepare=prepare)
+    if repo is not None:
+        await _record_start(repo, settings, feed_start, restarted)
+        _save_states_periodically(node, sinks, settings.node.state_save_interval_s)
+        node.on_shutdown(lambda: _save_states(node, sinks), "strategy states")
+    node.on_shutdown(sinks.close, "sinks")
+    if restarted and recovery is not None:
+        log.info(
+            "recovered from storage: %d fills booked, %d working orders restored, "
+            "%d orders closed, %d bars of warm-up, data resumes after %s",
+            len(recovery.fills),
+            len(resumed.orders_restored),
+            len(closed) + len(resumed.orders_closed),
+            resumed.warmed_bars,
+            _iso(resume_ns),
+        )
+        for oid, why in {**closed, **resumed.orders_closed}.items():
+            log.warning("order %s: %s", oid, why)
+    log.info(
+        "paper trading: %s feed (%s), %d strategies, %s clock",
+        settings.feed.kind,
+        settings.feed.symbols,
+        len(node.strategies()),
+        node.mode,
+    )
+
+
+async def _add_demo_strategies(node: TradingNode, repo: Repository | None) -> None:
+    for strategy_id, name, params in DEMO_STRATEGIES:
+        await node.add_strategy(name, params, strategy_id=strategy_id)
+        if repo is not None:
+            await record_strategy(
+                repo, strategy_id, name=name, class_path=name, config=dict(params)
+            )
+
+
+async def _add_stored_strategies(node: TradingNode, recovery: Recovery) -> list[str]:
+    """Add the stored strategies as they were (running, paused or stopped) with their saved
+    state; returns the ids to pause once the engine runs. One that cannot be built any
+    more (its file gone, a parameter no longer valid) is reported and left out: its
+    positions stay in the account, its working orders are cancelled."""
+    paused = []
+    for row in recovery.strategies:
+        status = stored_status(row)
+        try:
+            await node.add_strategy(
+                row.class_path or row.name,
+                row.config,
+                strategy_id=row.strategy_id,
+                start=status in ("running", "paused"),
+                state=row.state,
+            )
+        except ConfigurationError as exc:
+            log.error("strategy %s is not restarted: %s", row.strategy_id, exc)
+            continue
+        if status == "paused":
+            paused.append(row.strategy_id)
+    return paused
+
+
+async def _warmup_bars(repo: Repository, settings: Settings, at_ns: int) -> list[_core.Bar]:
+    """The stored bars that closed by ``at_ns`` (the last ``warmup_bars`` per symbol and
+    interval), oldest first."""
+    n = settings.node.warmup_bars
+    if n == 0:
+        return []
+    bars: list[_core.Bar] = []
+    for interval in settings.feed.bar_intervals() or ("1m",):
+        bar_type_ns = _core.BarType("X", interval).interval_ns
+        for symbol in settings.feed.symbol_list():
+            bar_type = _core.BarType(symbol, interval)
+            # Stored by open time: a bar that closed by at_ns opened by at_ns - interval.
+            end = at_ns - bar_type_ns + 1
+            rows = await repo.get_bars(symbol, interval, end - n * bar_type_ns, end)
+            bars += [
+                _core.Bar(bar_type, r.open, r.high, r.low, r.close, r.volume, r.ts_ns + bar_type_ns)
+                for r in rows[-n:]
+            ]
+    bars.sort(key=lambda b: b.ts_event)
+    return bars
+
+
+async def _record_start(
+    repo: Repository, settings: Settings, feed_start: int | None, restarted: bool
+) -> None:
+    now = time.time_ns()
+    details: dict[str, object] = {"feed": settings.feed.kind, "restart": restarted}
+    if feed_start is not None:
+        details["feed_start_ns"] = feed_start
+    await repo.write(
+        [AuditRow(f"{NODE_STARTED}:{now}", now, NODE_STARTED, "success", details=details)]
+    )
+
+
+def _save_states_periodically(node: TradingNode, sinks: Sinks, every_s: float) -> None:
+    """Store the strategies' ``on_save`` states every ``every_s`` seconds (a crash loses at
+    most that much of them); the task ends with the node."""
+    if every_s <= 0:
+        return
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await _save_states(node, sinks, await node.collect_states())
+            except InvalidStateError:
+                return  # the node has stopped
+            except Exception:
+                log.exception("saving the strategies' states failed; will retry")
+
+    task = asyncio.get_running_loop().create_task(loop(), name="pi5-strategy-states")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    # Registered before the closers that need the node's last states and the sinks.
+    node.on_shutdown(stop, "strategy state saver")
+
+
+def _iso(ns: int | None) -> str:
+    if ns is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC).isoformat(timespec="seconds")
 
 
 def _log_trading(node: TradingNode) -> None:
@@ -111,14 +288,16 @@ def _log_trading(node: TradingNode) -> None:
     node.bus.subscribe("orders.rejected", refused)
 
 
-async def _save_states(node: TradingNode, sinks: Sinks) -> None:
+async def _save_states(
+    node: TradingNode, sinks: Sinks, states: dict[str, dict[str, Any]] | None = None
+) -> None:
     """Each strategy's ``on_save()`` state, stored for its ``on_load`` after a restart."""
     if sinks.storage is None:
         return
-    for strategy_id in node.strategies():
+    if states is None:
+        states = {k: node.saved_state(k) for k in node.strategies()}
+    for strategy_id, state in states.items():
         try:
-            await save_strategy_state(
-                sinks.storage.repository, strategy_id, node.saved_state(strategy_id)
-            )
+            await save_strategy_state(sinks.storage.repository, strategy_id, state)
         except (LookupError, ValueError) as exc:  # unregistered, or not plain JSON
             log.warning("strategy %s: state not saved: %s", strategy_id, exc)

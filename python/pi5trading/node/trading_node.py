@@ -90,6 +90,7 @@ class TradingNode:
             tuple[Callable[[], Any], concurrent.futures.Future[Any]]
         ] = queue.SimpleQueue()
         self._statuses: list[StrategyStatus] = []
+        self._order_numbers: dict[str, int] = {}
         self._thread: threading.Thread | None = None
         self._halt = threading.Event()
         self._state: NodeState = "new"
@@ -185,13 +186,7 @@ class TradingNode:
     async def pause_strategy(self, strategy_id: str) -> None:
         """No callbacks until resumed; its indicators stay warm, its orders still fill."""
 
-        def pause() -> None:
-            rec = self._get(strategy_id)
-            rec.check("pause")
-            self.engine.set_active(rec.index, False)
-            self._set_status(rec, "paused")
-
-        await self._call(pause)
+        await self._call(lambda: self.pause_now(strategy_id))
 
     async def resume_strategy(self, strategy_id: str) -> None:
         def resume() -> None:
@@ -256,12 +251,34 @@ class TradingNode:
 
     async def restore_fills(self, fills: Sequence[Any]) -> int:
         """Book the fills made before a restart (from storage, in order) into the account:
-        cash and the account's and strategies' positions, to the digit. No order, no event,
-        no callback. Call it after ``start`` (the strategies must be in the engine), before
-        live data. Returns the number booked."""
-        if not self._engine_started:
-            raise InvalidStateError("restore_fills: start the node first")
+        cash and the account's and strategies' positions (under their ids, whether or not
+        the strategy is in the node), to the digit. No order, no event, no callback. Call
+        it before live data; before ``start``, the strategies' ``on_start`` sees the
+        positions. Returns the number booked."""
+        if self._state not in ("new", "running"):
+            raise InvalidStateError(f"restore_fills: the node is {self._state}")
         return await self._call(lambda: self.engine.restore_fills(list(fills)))
+
+    def resume_order_numbers(self, sent: Mapping[str, int]) -> None:
+        """Client order ids used before a restart, per strategy id (``<id>-<n>``, from
+        storage): a strategy with one of these ids, added now or later, numbers its orders
+        after them, so no id is sent twice. Call before adding the strategies."""
+        if self._state != "new":
+            raise InvalidStateError("resume_order_numbers: call it before the node starts")
+        for strategy_id, n in sent.items():
+            self._order_numbers[strategy_id] = max(n, self._order_numbers.get(strategy_id, 0))
+
+    def strategy_indices(self) -> dict[str, int]:
+        """Strategy id → the engine's index, for strategies in the engine."""
+        return {k: r.index for k, r in self._strategies.items() if r.index >= 0}
+
+    def pause_now(self, strategy_id: str) -> None:
+        """Pause at once, on the calling thread: for ``start(prepare=...)`` (the engine
+        thread is not running yet); elsewhere use ``pause_strategy``."""
+        rec = self._get(strategy_id)
+        rec.check("pause")
+        self.engine.set_active(rec.index, False)
+        self._set_status(rec, "paused")
 
     async def resume_order_ids(self, strategy_id: str, sent: int) -> None:
         """The strategy had sent ``sent`` orders before a restart: its next client order id
@@ -274,6 +291,36 @@ class TradingNode:
             self.engine.resume_order_ids(rec.index, sent)
 
         await self._call(resume)
+
+    async def collect_states(self) -> dict[str, dict[str, Any]]:
+        """Each running or paused strategy's ``on_save()`` now (what a restart after a crash
+        gives its ``on_load``); a strategy whose ``on_save`` raises keeps its last state."""
+
+        def collect() -> dict[str, dict[str, Any]]:
+            out: dict[str, dict[str, Any]] = {}
+            for rec in self._strategies.values():
+                if rec.status not in ("running", "paused"):
+                    continue
+                try:
+                    rec.saved = dict(rec.strategy.on_save())
+                except Exception:
+                    log.exception("strategy %r: on_save raised; its last state is kept", rec.id)
+                out[rec.id] = dict(rec.saved)
+            return out
+
+        return await self._call(collect)
+
+    async def set_trading_state(
+        self, state: str, reason: str, *, strategy_id: str | None = None
+    ) -> None:
+        """Operator command: the account (or one strategy) to ``active``, ``reducing`` or
+        ``halted``; published on the bus as a risk event."""
+
+        def change() -> None:
+            self.engine.set_trading_state(state, reason, strategy_id=strategy_id)  # type: ignore[arg-type]
+            self.engine.settle()
+
+        await self._call(change)
 
     def status(self, strategy_id: str) -> StrategyState:
         return self._get(strategy_id).status
@@ -292,9 +339,18 @@ class TradingNode:
 
     # ------------------------------------------------------------------ running
 
-    async def start(self, start_ts: int | None = None) -> None:
+    async def start(
+        self,
+        start_ts: int | None = None,
+        *,
+        prepare: Callable[[_core.Engine], object] | None = None,
+    ) -> None:
         """Start the engine (clock at ``start_ts``; default: now minus ``late_data_ms``
-        live, the first event's time in replay), the engine thread, then the feeds."""
+        live, the first event's time in replay), the engine thread, then the feeds.
+
+        ``prepare(engine)`` runs once the engine has started (strategies' ``on_start``
+        done, so their indicators exist) and before any data: where a restarted node puts
+        its working orders and risk state back and warms the indicators up."""
         if self._state != "new":
             raise InvalidStateError(f"start: the node is {self._state}")
         if not self.instruments:
@@ -306,6 +362,8 @@ class TradingNode:
         self._engine_started = True
         for rec in pending:
             self._set_status(rec, "running")
+        if prepare is not None:
+            prepare(self.engine)
         self._after_step()
         self._state = "running"
         self._thread = threading.Thread(target=self._engine_loop, name="pi5-engine", daemon=True)
@@ -455,7 +513,7 @@ class TradingNode:
         self.engine.step_time(int(self.engine.now))
         for rec in list(self._strategies.values()):
             if rec.status in ("running", "paused"):
-                self._stop(rec, orders=self.settings.shutdown_orders)
+                self._stop(rec, orders=self.settings.shutdown_orders, shutdown=True)
         self.engine.stop()
         self._engine_started = False
         self._halt.set()
@@ -484,6 +542,9 @@ class TradingNode:
             s._attach(self.engine, rec.symbols)
             rec.index = s._k
             self._by_index[rec.index] = rec
+            sent = self._order_numbers.get(rec.id, 0)
+            if sent:
+                self.engine.resume_order_ids(rec.index, sent)
         rec.error = None
         if not self._engine_started:
             return  # started with the engine, in start()
@@ -492,7 +553,9 @@ class TradingNode:
         for k, error in self.engine.take_failures():
             self._fail(k, error)
 
-    def _stop(self, rec: ManagedStrategy, orders: str | None = None) -> None:
+    def _stop(
+        self, rec: ManagedStrategy, orders: str | None = None, *, shutdown: bool = False
+    ) -> None:
         rec.check("stop")
         self.engine.stop_strategy(rec.index)
         failures = self.engine.take_failures()
@@ -506,7 +569,7 @@ class TradingNode:
         except Exception as exc:
             self._failed(rec, exc)
             return
-        self._set_status(rec, "stopped")
+        self._set_status(rec, "stopped", shutdown=shutdown)
 
     def _orders_of(self, rec: ManagedStrategy, policy: str) -> None:
         """Cancel the strategy's working orders (policy ``cancel``) or leave them."""
@@ -533,11 +596,16 @@ class TradingNode:
         self._set_status(rec, "failed", tb)
 
     def _set_status(
-        self, rec: ManagedStrategy, status: StrategyState, error: str | None = None
+        self,
+        rec: ManagedStrategy,
+        status: StrategyState,
+        error: str | None = None,
+        *,
+        shutdown: bool = False,
     ) -> None:
         rec.status = status
         ts = self.clock.timestamp_ns() if self.clock is not None else int(self.engine.now)
-        self._statuses.append(StrategyStatus(ts, rec.id, status, error))
+        self._statuses.append(StrategyStatus(ts, rec.id, status, error, shutdown))
         if self._thread is None:
             self._after_step()  # nothing runs the engine yet: publish now
 

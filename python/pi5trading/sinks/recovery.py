@@ -35,7 +35,7 @@ async def rebuild_portfolio(
     not events). Mark it with the latest prices for unrealised P&L and equity.
     """
     fills = await repository.list_fills(limit=_ALL)
-    fills.sort(key=_booking_order)
+    fills.sort(key=booking_order)
     book = Portfolio(
         starting_cash,
         account_type=account_type,  # type: ignore[arg-type]
@@ -68,9 +68,16 @@ async def order_numbers(repository: Repository) -> dict[str, int]:
     return out
 
 
-def _booking_order(f: FillRow) -> tuple[int, int, str]:
+def trade_number(f: FillRow) -> int | None:
+    """The venue's trade id in a stored fill id (``<order id>:<trade id>``)."""
     trade = f.fill_id.rpartition(":")[2]
-    return (f.ts_ns, int(trade) if trade.isdigit() else -1, f.fill_id)
+    return int(trade) if trade.isdigit() else None
 
 
-__all__ = ["order_numbers", "rebuild_portfolio"]
+def booking_order(f: FillRow) -> tuple[int, int, str]:
+    """Sort key: the order the venue booked fills in (time, then trade id)."""
+    t = trade_number(f)
+    return (f.ts_ns, t if t is not None else -1, f.fill_id)
+
+
+__all__ = ["booking_order", "order_numbers", "rebuild_portfolio", "trade_number"]

@@ -23,7 +23,6 @@ from typing import Any, Final
 import msgspec
 
 from pi5trading import _core
-from pi5trading import events as ev
 from pi5trading.events import StrategyStatus
 from pi5trading.sinks.handoff import Handoff
 from pi5trading.sinks.records import ACCOUNT, RecordConverter
@@ -55,18 +54,6 @@ _FINAL: Final = frozenset({"denied", "rejected", "filled", "cancelled", "expired
 _CHUNK: Final = 2000
 """Payloads converted between two yields to the event loop."""
 
-RECORDED_TOPICS: Final = (
-    f"{ev.BARS}.>",
-    f"{ev.QUOTES}.>",
-    f"{ev.TRADES}.>",
-    f"{ev.ORDERS}.>",
-    f"{ev.POSITIONS}.>",
-    ev.EQUITY,
-    ev.RISK_STATE,
-    ev.STRATEGY_STATUS,
-    ev.FEED_STATUS,
-)
-
 
 class StorageSink:
     """Use as ``sink.subscribe(bus); await sink.start(); …; await sink.close()``.
@@ -83,8 +70,11 @@ class StorageSink:
         order_lookup: Callable[[str], _core.Order | None] | None = None,
         mode: str = "paper",
         max_backlog: int = 200_000,
+        skip: frozenset[type] = frozenset(),
     ) -> None:
         self.writer = writer
+        self.skip = skip
+        """Payload types not recorded (market data switched off by ``PI5_SINKS__RECORD_*``)."""
         self.repository = repository
         self.converter = converter or RecordConverter()
         self.mode = mode
@@ -95,6 +85,7 @@ class StorageSink:
         self._pumping = asyncio.Lock()
         self._statuses: list[StrategyStatus] = []
         self._runs: dict[str, StrategyRunRow] = {}
+        self._status_ts: dict[str, int] = {}
         self._room = asyncio.Event()
         self._room.set()
         self._task: asyncio.Task[None] | None = None
@@ -106,9 +97,12 @@ class StorageSink:
     # -- bus side (synchronous, on the node's thread) --
 
     def subscribe(self, bus: _core.Bus, priority: int = -100) -> list[int]:
-        """Subscribe to every recorded topic (low priority: strategies are served first)."""
-        for pattern in RECORDED_TOPICS:
-            self._sub_ids.append(bus.subscribe(pattern, self.on_messages, priority, batch=True))
+        """Subscribe to every topic at once (low priority: strategies are served first).
+
+        One subscription, not one per topic: the records then reach the writer in the
+        engine's order, so what a crash leaves in the database is a prefix of what the
+        engine did (recovery resumes the data after the last stored event)."""
+        self._sub_ids.append(bus.subscribe(">", self.on_messages, priority, batch=True))
         return list(self._sub_ids)
 
     def unsubscribe(self, bus: _core.Bus) -> None:
@@ -199,10 +193,13 @@ class StorageSink:
 
     async def _pump_locked(self) -> None:
         convert = self.converter.convert_into
+        skip = self.skip
         while batch := self._handoff.take():
             for start in range(0, len(batch), _CHUNK):
                 records: list[EngineEvent] = []
                 for m in batch[start : start + _CHUNK]:
+                    if skip and type(m) in skip:
+                        continue
                     try:
                         convert(m, records)
                     except Exception:
@@ -232,12 +229,21 @@ class StorageSink:
 
     async def _record_status(self, s: StrategyStatus) -> None:
         repo = self.repository
+        last = self._status_ts.get(s.strategy_id)
+        if last is not None and s.ts < last:
+            return  # an older status never overwrites a newer one
+        self._status_ts[s.strategy_id] = s.ts
         stored = STRATEGY_STATUS[s.status]
-        updated = await repo.save_strategy_status(s.strategy_id, stored, s.ts)
+        # Stopped by a node shutdown: the strategy keeps its status (it runs again when
+        # the node restarts); only its run is closed.
+        # The row is stamped with the wall clock, as record_strategy and the saved state
+        # stamp it (a replaying node's events carry the data's time).
+        now = time.time_ns()
+        updated = s.shutdown or await repo.save_strategy_status(s.strategy_id, stored, now)
         if not updated and await repo.get_strategy(s.strategy_id) is None:
             # The node registers strategies (record_strategy); keep the status anyway.
             await repo.save_strategy(
-                StrategyRow(s.strategy_id, s.strategy_id, "", s.ts, s.ts, status=stored)
+                StrategyRow(s.strategy_id, s.strategy_id, "", now, now, status=stored)
             )
         run = self._runs.get(s.strategy_id)
         if s.status == "running" and run is None:
@@ -350,7 +356,6 @@ async def restore_converter(repository: Repository, converter: RecordConverter) 
 
 
 __all__ = [
-    "RECORDED_TOPICS",
     "STRATEGY_STATUS",
     "Restored",
     "StorageSink",

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pi5trading import _core
-from pi5trading import events as ev
 from pi5trading.config import Settings
 from pi5trading.sinks.cache import LatestState, MemoryLatestState, RedisLatestState
 from pi5trading.sinks.channels import Channels, RedisChannels
@@ -38,24 +37,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def recorded_topics(settings: Settings) -> list[str]:
-    """The bus patterns the storage sink subscribes to, per ``PI5_SINKS__RECORD_*``."""
+def unrecorded_types(settings: Settings) -> frozenset[type]:
+    """The market data payload types ``PI5_SINKS__RECORD_*`` switch off."""
     s = settings.sinks
-    topics = [
-        f"{ev.ORDERS}.>",
-        f"{ev.POSITIONS}.>",
-        ev.EQUITY,
-        ev.RISK_STATE,
-        ev.STRATEGY_STATUS,
-        ev.FEED_STATUS,
-    ]
-    if s.record_bars:
-        topics.append(f"{ev.BARS}.>")
-    if s.record_quotes:
-        topics.append(f"{ev.QUOTES}.>")
-    if s.record_trades:
-        topics.append(f"{ev.TRADES}.>")
-    return topics
+    off: set[type] = set()
+    if not s.record_bars:
+        off.add(_core.Bar)
+    if not s.record_quotes:
+        off.add(_core.QuoteTick)
+    if not s.record_trades:
+        off.add(_core.TradeTick)
+    return frozenset(off)
 
 
 class Sinks:
@@ -164,6 +156,7 @@ async def open_sinks(
         order_lookup=order_lookup,
         mode=mode,
         max_backlog=s.backlog_max,
+        skip=unrecorded_types(settings),
     )
     redis = redis_client
     if redis is None and settings.redis.url:
@@ -201,8 +194,7 @@ async def open_sinks(
             subs += metrics.subscribe(bus)
             metrics.watch_writer(writer)
             metrics.watch_backlog(lambda: storage.backlog)
-        for pattern in recorded_topics(settings):
-            subs.append(bus.subscribe(pattern, storage.on_messages, -100, batch=True))
+        subs += storage.subscribe(bus)
         await storage.start()
         if isinstance(cache, MemoryLatestState):
             subs += cache.subscribe(bus)
@@ -219,4 +211,4 @@ async def open_sinks(
     return sinks
 
 
-__all__ = ["Sinks", "open_sinks", "recorded_topics"]
+__all__ = ["Sinks", "open_sinks", "unrecorded_types"]

@@ -379,6 +379,31 @@ class SqlRepository:
             EquityRow, 'WHERE "account_id" = $1 ORDER BY "ts_ns" DESC LIMIT 1', account_id
         )
 
+    async def equity_peak(self, account_id: str) -> EquityRow | None:
+        """The snapshot with the highest equity (the drawdown limit's peak after a restart)."""
+        # SQLite keeps decimals as text: order by their value, read the exact one back.
+        key = '"equity"' if self.dialect == "postgresql" else 'CAST("equity" AS REAL)'
+        return await self._one(
+            EquityRow, f'WHERE "account_id" = $1 ORDER BY {key} DESC, "ts_ns" LIMIT 1', account_id
+        )
+
+    async def last_event_ns(self, account_id: str) -> int | None:
+        """The newest timestamp among the node's own records (quotes, trades, order events,
+        fills, the account's equity): how far a crashed node's data got. Bars are left out:
+        imported history may lie anywhere in time."""
+
+        async def run(conn: Connection) -> int | None:
+            values = []
+            for table in ("quote_ticks", "trade_ticks", "order_events", "fills"):
+                values += await conn.fetch(f'SELECT MAX("ts_ns") FROM {table}')
+            values += await conn.fetch(
+                'SELECT MAX("ts_ns") FROM equity_snapshots WHERE "account_id" = $1', account_id
+            )
+            found = [int(v[0]) for v in values if v[0] is not None]
+            return max(found) if found else None
+
+        return await self._read(run)
+
     # -- strategies and backtests --
 
     async def save_strategy(self, strategy: StrategyRow) -> None:

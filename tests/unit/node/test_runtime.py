@@ -39,8 +39,12 @@ async def test_the_demo_node_trades_and_records_everything(tmp_path: Path) -> No
     # Every fill the engine made is stored once, after a graceful stop.
     assert _rows(db, "select count(*) from fills")[0][0] == engine_fills
     assert _rows(db, "select count(*) from bars")[0][0] > 0
+    # Stopped by the node's shutdown, not by an operator: they run again on a restart,
+    # and their runs are closed.
     strategies = dict(_rows(db, "select strategy_id, status from strategies"))
-    assert strategies == {"demo-sma": "stopped", "demo-rsi": "stopped"}
+    assert strategies == {"demo-sma": "running", "demo-rsi": "running"}
+    runs = _rows(db, "select strategy_id, status from strategy_runs order by 1")
+    assert runs == [("demo-rsi", "stopped"), ("demo-sma", "stopped")]
     configs = dict(_rows(db, "select strategy_id, config from strategies"))
     assert json.loads(str(configs["demo-sma"]))["fast"] == 5
 
