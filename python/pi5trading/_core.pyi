@@ -1824,6 +1824,9 @@ class Engine:
         """Put an order working before a restart back into the venue with its earlier
         ``(quantity, price, commission)`` fills: no risk check, no event, no callback.
         Linked orders (bracket, OCO, OTO), IOC and FOK are refused."""
+    def announce_positions(self) -> None:
+        """Queue a ``changed`` event for every position (account and strategies, flat ones
+        included) for the next ``publish``: a restarted node's account on the bus."""
     def resume_trade_ids(self, n: int) -> None:
         """Number the venue's next trades after ``n`` (no fill id used twice)."""
     def set_trading_state(

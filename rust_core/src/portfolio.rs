@@ -429,6 +429,31 @@ impl Portfolio {
         &self.positions
     }
 
+    /// A `changed` event for every position traded so far (the account's, then each
+    /// strategy's; flat ones included), stamped `ts`: what a restarted node publishes so
+    /// caches and dashboards show the restored account rather than what they last saw.
+    pub fn position_snapshot(&self, ts: UnixNanos, out: &mut Vec<PositionEvent>) {
+        let event =
+            |instrument: Symbol, strategy_id: Option<StrategyId>, pos: &Position| PositionEvent {
+                instrument,
+                strategy_id,
+                kind: PositionEventKind::Changed,
+                quantity: pos.quantity,
+                avg_px: pos.avg_px(),
+                realised: pos.realised,
+                ts,
+            };
+        out.extend(self.positions.iter().map(|(s, p)| event(*s, None, p)));
+        for (id, ledger) in &self.strategies {
+            out.extend(
+                ledger
+                    .positions
+                    .iter()
+                    .map(|(s, p)| event(*s, Some(*id), p)),
+            );
+        }
+    }
+
     /// The strategies that have traded, with their ledgers.
     #[must_use]
     pub fn strategies(&self) -> &BTreeMap<StrategyId, StrategyLedger> {

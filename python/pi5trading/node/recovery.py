@@ -20,7 +20,8 @@ truth for the account; the rest follows from them:
    ``resume_order_numbers``, order numbering after the stored orders (no client order id or
    fill id is used twice), the working orders go back into the venue with their fills, the
    risk engine gets its session, P&L baseline, equity peak and trading states back, and
-   the indicators are warmed up on the stored bars.
+   the indicators are warmed up on the stored bars, and the restored positions are
+   published (the latest-state cache may hold ones from events that never reached storage).
 5. The feed resumes after the last stored event (the simulated feed draws the same seeded
    path and sends nothing twice).
 
@@ -339,6 +340,10 @@ def resume(
     if warmup:
         engine.warm_up(list(warmup))
         done.warmed_bars = len(warmup)
+    if recovery.fills:
+        # The restored account on the bus: the cache may hold positions from events the
+        # crash kept from storage.
+        engine.announce_positions()
     return done
 
 

@@ -339,6 +339,28 @@ impl Engine {
         }
     }
 
+    /// Put a `changed` event for every position (see [`Portfolio::position_snapshot`]) in
+    /// the outbox, published with the next `publish`: after a restart, what the account
+    /// holds reaches the bus's subscribers without waiting for the next fill.
+    ///
+    /// # Errors
+    /// `InvalidState` when the engine does not keep an outbox.
+    pub fn announce_positions(&mut self) -> CoreResult<()> {
+        let now = UnixNanos(self.now);
+        let st: &mut EngineState = self;
+        let o = st.outbox.as_mut().ok_or_else(|| {
+            CoreError::InvalidState("announce_positions: start the engine with an outbox".into())
+        })?;
+        let mut events = Vec::new();
+        st.venue.portfolio().position_snapshot(now, &mut events);
+        o.events.extend(
+            events
+                .into_iter()
+                .map(|e| super::state::OutEvent::Venue(VenueEvent::Position(e))),
+        );
+        Ok(())
+    }
+
     /// Continue a strategy's order numbering after `n` orders (a restarted node: client
     /// order ids it sent before the restart are not used again). Never goes back.
     ///

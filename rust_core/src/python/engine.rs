@@ -1651,6 +1651,13 @@ impl PyEngine {
             .restore_order(order.0.clone(), &parsed, triggered)?)
     }
 
+    /// Queue a ``changed`` position event for every position held (the account's and each
+    /// strategy's, flat ones included), published with the next ``publish``: after a
+    /// restart, caches and dashboards get the restored account at once.
+    fn announce_positions(&mut self) -> PyResult<()> {
+        Ok(self.engine.announce_positions()?)
+    }
+
     /// Number the venue's next trades after ``n`` (the highest trade id stored before a
     /// restart), so no fill id is used twice.
     fn resume_trade_ids(&mut self, n: u64) {
