@@ -12,13 +12,18 @@ from typing import Any
 import pytest
 
 from pi5trading import _core
-from pi5trading.config import Settings, load_settings
+from pi5trading.config import NodeSettings, Settings, load_settings
+from pi5trading.model import Bar
 from pi5trading.node.recovery import OpenOrder, close_stale_orders, read_recovery
 from pi5trading.node.runtime import paper_node
 from pi5trading.node.trading_node import TradingNode
+from pi5trading.risk import build_risk_engine
 from pi5trading.sinks.recovery import rebuild_portfolio
 from pi5trading.storage.connect import open_repository, prepare_database
-from pi5trading.storage.records import OrderEventRow, OrderRow
+from pi5trading.storage.records import FillRow, OrderEventRow, OrderRow
+from pi5trading.strategies.base import Strategy
+
+from .test_node import bar_items, feed_through
 
 pytestmark = pytest.mark.anyio
 
@@ -120,6 +125,71 @@ async def test_an_operator_stop_is_kept_across_a_restart(tmp_path: Path) -> None
     assert stored == {"demo-sma": "paused", "demo-rsi": "stopped"}
 
 
+class Buyer(Strategy):
+    """Buys one share at market on every bar."""
+
+    warmup = True
+
+    def on_bar(self, bar: Bar) -> None:
+        self.buy(1)
+
+
+async def _risk_run(
+    prepare: Any = None, command: Any = None
+) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """One strategy buying on every bar of a day, under a daily loss limit of 1000; returns
+    the order kinds and the risk state changes (scope, to, cause) published."""
+    risk = build_risk_engine("unlimited", {"max_daily_loss": Decimal(1000)})
+    node = TradingNode(settings=NodeSettings(), clock="replay", risk=risk)
+    node.add_instrument("AAA")
+    kinds: list[str] = []
+    states: list[tuple[str, str, str]] = []
+    node.bus.subscribe("orders.>", lambda e: kinds.append(e.kind))
+    node.bus.subscribe(
+        "risk.>",
+        lambda r: (
+            states.append((r.strategy_id or "account", r.to_state, r.cause))
+            if r.kind == "state_changed"
+            else None
+        ),
+    )
+    items = bar_items(30)
+    await node.add_strategy(Buyer(strategy_id="b"))
+    await node.start(start_ts=items[0][1] - 1, prepare=prepare)
+    if command is not None:
+        await command(node)
+    await feed_through(node, items)
+    await node.stop()
+    return kinds, states
+
+
+async def test_the_risk_state_survives_a_restart() -> None:
+    # Without a restored state: the orders go through, nothing changes state.
+    kinds, states = await _risk_run()
+    assert "filled" in kinds
+    assert states == []
+    # An operator's halt: published, and every later order denied.
+    kinds, states = await _risk_run(
+        command=lambda node: node.set_trading_state("halted", "ops: stop everything")
+    )
+    assert states == [("account", "halted", "admin")]
+    assert "denied" in kinds
+    assert "filled" not in kinds
+    # Restored halted (a drawdown halt from before the restart): no event, all denied.
+    kinds, states = await _risk_run(
+        prepare=lambda e: e.restore_risk(state="halted", cause="drawdown")
+    )
+    assert states == []
+    assert "filled" not in kinds
+    # The session's starting P&L is restored: 5000 made earlier today and 0 now is a loss
+    # of 5000 against the limit of 1000, so the first update escalates.
+    kinds, states = await _risk_run(
+        prepare=lambda e: e.restore_risk(session_start_pnl=Decimal(5000))
+    )
+    assert [(scope, cause) for scope, _, cause in states] == [("account", "daily_loss")]
+    assert "denied" in kinds
+
+
 async def test_orders_that_cannot_go_back_to_work_are_closed_in_storage(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     repo = await open_repository(settings)
@@ -142,7 +212,6 @@ async def test_orders_that_cannot_go_back_to_work_are_closed_in_storage(tmp_path
         events = [
             OrderEventRow(r.order_id, 1, 1, "accepted", None, {"kind": "accepted"}) for r in rows
         ]
-        from pi5trading.storage.records import FillRow
 
         fill = FillRow("s-1:7", "s-1", "s", "AAPL", "buy", Decimal(10), Decimal(100), Decimal(1), 5)
         await repo.write([*rows, *events, fill])
