@@ -88,6 +88,7 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
     restarted = recovery is not None and not recovery.fresh
     if recovery is not None:
         node.resume_order_numbers(recovery.order_numbers)
+        _register_held_instruments(node, recovery)
     paused: list[str] = []
     if recovery is not None and recovery.strategies:
         paused = await _add_stored_strategies(node, recovery)
@@ -158,6 +159,20 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
         len(node.strategies()),
         node.mode,
     )
+
+
+def _register_held_instruments(node: TradingNode, recovery: Recovery) -> None:
+    """Instruments the stored fills and orders name but the feed no longer carries (the
+    symbols changed): registered, so their positions and orders are kept; no data comes."""
+    held = {f.instrument_id for f in recovery.fills}
+    held |= {o.row.instrument_id for o in recovery.open_orders}
+    for symbol in sorted(held - set(node.instruments)):
+        node.add_instrument(symbol)
+        log.warning(
+            "%s: positions or orders are stored but it is not in PI5_FEED__SYMBOLS; "
+            "kept without data (add it back to trade it)",
+            symbol,
+        )
 
 
 async def _add_demo_strategies(node: TradingNode, repo: Repository | None) -> None:

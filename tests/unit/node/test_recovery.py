@@ -112,6 +112,22 @@ async def test_a_restarted_node_goes_on_from_what_storage_holds(tmp_path: Path) 
                 assert got == expected
 
 
+async def test_a_symbol_dropped_from_the_feed_keeps_its_positions(tmp_path: Path) -> None:
+    def spy(e: _core.Engine) -> Any:
+        pos = e.portfolio.position("SPY")
+        return None if pos is None else (pos.quantity, pos.avg_px)
+
+    async with paper_node(_settings(tmp_path)) as first:
+        await _trade_until(first, 6)
+    before = spy(first.engine)
+    assert before is not None
+    async with paper_node(_settings(tmp_path, PI5_FEED__SYMBOLS="AAPL")) as second:
+        assert set(second.instruments) == {"AAPL", "SPY"}
+        await _trade_until(second, 1)
+    # No SPY data came: its position is as the first run left it.
+    assert spy(second.engine) == before
+
+
 async def test_an_operator_stop_is_kept_across_a_restart(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     async with paper_node(settings) as first:
