@@ -52,6 +52,15 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """Address to bind; 127.0.0.1 keeps the API private to the Pi unless you change it."""
     port: Port = 8080
     """TCP port of the API and dashboard."""
+    rate_limit_per_minute: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 100
+    """Requests per minute per client address; over it, 429 with ``Retry-After``."""
+    login_rate_limit_per_minute: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 10
+    """Login attempts per minute per client address (on top of the account lockout)."""
+    cors_origins: str = ""
+    """Origins allowed to call the API from a browser (comma separated); empty: none (the
+    dashboard is served by the API itself and needs no CORS)."""
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=100_000_000)] = 1_000_000
+    """Largest request body accepted (413 above)."""
 
 
 class LoggingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -450,6 +459,43 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         return f"BrokerSettings({shown})"
 
 
+class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Users and tokens of the API (docs/api.md, "Security")."""
+
+    jwt_secret: str = ""
+    """The key access tokens are signed with (HS256), at least 32 characters. Empty: the
+    embedded default (SQLite) generates one and keeps it in ``<data_dir>/jwt_secret``
+    (mode 0600); with PostgreSQL the server refuses to start without one."""
+    jwt_key_id: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^[A-Za-z0-9._-]{1,32}$",
+            extra={"allowed": "1-32 letters, digits, '.', '_' or '-'"},
+        ),
+    ] = "k1"
+    """Named in every token's header (``kid``): change it with the secret to rotate."""
+    jwt_previous_keys: str = ""
+    """Keys still accepted for tokens signed before a rotation: ``kid:secret`` pairs
+    separated by commas (drop them after one access-token lifetime)."""
+    issuer: NonEmpty = "pi5trading"
+    audience: NonEmpty = "pi5trading-api"
+    access_ttl_s: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 900
+    """How long an access token is valid (15 minutes)."""
+    refresh_ttl_s: Annotated[int, msgspec.Meta(ge=300, le=90 * 86_400)] = 7 * 86_400
+    """How long a refresh token is valid (7 days); every refresh rotates it."""
+    login_max_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    """Failed logins in a row before the account is locked for a while."""
+    lockout_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 60
+    """The first lockout; each further failure while locked doubles it (at most 1 hour)."""
+
+    def __repr__(self) -> str:  # the signing keys stay out of logs and tracebacks
+        shown = ", ".join(
+            f"{f}={'***' if f in ('jwt_secret', 'jwt_previous_keys') and v else repr(v)}"
+            for f, v in ((f, getattr(self, f)) for f in self.__struct_fields__)
+        )
+        return f"AuthSettings({shown})"
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything configurable, with the embedded defaults (SQLite, simulated feed, paper)."""
 
@@ -467,6 +513,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     alphavantage: AlphaVantageSettings = msgspec.field(default_factory=AlphaVantageSettings)
     alpaca: AlpacaSettings = msgspec.field(default_factory=AlpacaSettings)
     broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
 
 
 def _nest(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
@@ -540,6 +587,8 @@ SECRET_SETTINGS = frozenset(
         ("alpaca", "key_id"),
         ("alpaca", "secret_key"),
         ("alphavantage", "api_key"),
+        ("auth", "jwt_secret"),
+        ("auth", "jwt_previous_keys"),
     }
 )
 """Settings never shown: not in reprs, errors or ``pi5trading info``."""

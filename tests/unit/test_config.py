@@ -48,7 +48,7 @@ def test_unknown_setting_is_an_error() -> None:
         load_settings(env={"PI5_APII__PORT": "1"}, dotenv_path=None)
     with pytest.raises(
         ConfigurationError,
-        match=r"^PI5_API__PORTT: unknown setting \(the settings are PI5_API__HOST, PI5_API__PORT\)",
+        match=r"^PI5_API__PORTT: unknown setting \(the settings are PI5_API__HOST, PI5_API__PORT, ",
     ):
         load_settings(env={"PI5_API__PORTT": "1"}, dotenv_path=None)
 
@@ -91,6 +91,16 @@ OUT_OF_RANGE = [
     ("PI5_NODE__SHUTDOWN_ORDERS", "close", "expected one of cancel, keep"),
     ("PI5_NODE__FAILED_ORDERS", "drop", "expected one of cancel, keep"),
     ("PI5_NODE__SHUTDOWN_TIMEOUT_S", "0", "expected a number > 0, at most 86400"),
+    ("PI5_API__RATE_LIMIT_PER_MINUTE", "0", "expected a whole number from 1 to 1000000"),
+    ("PI5_API__LOGIN_RATE_LIMIT_PER_MINUTE", "x", "expected a whole number from 1 to 10000"),
+    ("PI5_API__MAX_BODY_BYTES", "10", "expected a whole number from 1024 to 100000000"),
+    ("PI5_AUTH__JWT_KEY_ID", "a b", "expected 1-32 letters, digits, '.', '_' or '-'"),
+    ("PI5_AUTH__ISSUER", "", "expected a non-empty text"),
+    ("PI5_AUTH__AUDIENCE", "", "expected a non-empty text"),
+    ("PI5_AUTH__ACCESS_TTL_S", "10", "expected a whole number from 60 to 86400"),
+    ("PI5_AUTH__REFRESH_TTL_S", "10", "expected a whole number from 300 to 7776000"),
+    ("PI5_AUTH__LOGIN_MAX_FAILURES", "0", "expected a whole number from 1 to 100"),
+    ("PI5_AUTH__LOCKOUT_S", "0", "expected a whole number from 1 to 86400"),
     ("PI5_NODE__DEMO_STRATEGIES", "some", "expected true or false"),
     ("PI5_NODE__STARTING_CASH", "-5", "expected a positive amount, such as 100000 or 25000.50"),
     ("PI5_NODE__STATE_SAVE_INTERVAL_S", "-1", "expected a number from 0 to 86400"),
@@ -192,6 +202,9 @@ FREE_TEXT = {
     "PI5_ALPACA__SECRET_KEY",
     "PI5_BROKER__KEY_ID",
     "PI5_BROKER__SECRET_KEY",
+    "PI5_API__CORS_ORIGINS",
+    "PI5_AUTH__JWT_SECRET",
+    "PI5_AUTH__JWT_PREVIOUS_KEYS",
 }
 
 

@@ -1,20 +1,42 @@
-"""The application factory. Later issues add controllers, auth, channels and the dashboard."""
+"""The application factory: routes, sign-in, errors as problem details, rate limits,
+security headers, OpenAPI at ``/schema``.
+
+    app = create_app(settings, lifespan=[trading_node])   # serve: the node beside the API
+
+The app opens its own repository (``app.state.repository``) and migrates it when
+``PI5_DATABASE__MIGRATE_ON_START`` is on; the node, when one runs in the process, is
+``app.state.node``. In the embedded default, a first start with no user creates ``admin``
+with a random password, printed once.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import msgspec
-from litestar import Litestar, get
+from litestar import Litestar, Router, get
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import ResponseHeader
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from pi5trading import __version__, build_info
+from pi5trading.api import auth, users
+from pi5trading.api.auth import OPEN_PATHS, AuthContext, TokenAuthMiddleware
+from pi5trading.api.errors import HANDLERS
+from pi5trading.api.security.keys import embedded, signing_keys
 from pi5trading.config import Settings
+
+log = logging.getLogger("pi5trading.api")
 
 # The API docs page's script, served from the package: litestar's default page loads Redoc,
 # fonts and an icon from CDNs, and stays blank on a Pi without internet.
@@ -26,12 +48,29 @@ DOCS_ASSETS_DIR = Path(__file__).parent / "_static" / "redoc"
 # a broken image, so it is hidden. The page itself loads nothing from elsewhere.
 DOCS_STYLE = "<style>body{margin:0;padding:0}img[src^='http']{display:none}</style>"
 
+SECURITY_HEADERS = [
+    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+    ResponseHeader(name="X-Frame-Options", value="DENY"),
+    ResponseHeader(name="Referrer-Policy", value="no-referrer"),
+    ResponseHeader(name="Cross-Origin-Opener-Policy", value="same-origin"),
+]
+
 
 def openapi_config() -> OpenAPIConfig:
-    """/schema (Redoc, all assets local) and /schema/openapi.json."""
+    """/schema (Redoc, all assets local) and /schema/openapi.json; bearer tokens."""
     return OpenAPIConfig(
         title="pi5trading",
         version=__version__,
+        description=(
+            "The pi5trading API. Sign in with POST /api/v1/auth/login and send the access "
+            "token as `Authorization: Bearer <token>`. Errors are RFC 9457 problem details."
+        ),
+        components=Components(
+            security_schemes={
+                "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+            }
+        ),
+        security=[{"BearerToken": []}],
         render_plugins=[
             RedocRenderPlugin(
                 js_url=f"{DOCS_ASSETS_PATH}/redoc.standalone.js",
@@ -62,18 +101,61 @@ class Health(msgspec.Struct, frozen=True):
     core: CoreInfo
 
 
+def storage_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """Open (and migrate) the API's repository for the app's lifetime."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from pi5trading.storage.connect import open_repository, prepare_database
+
+        repository = await open_repository(settings)
+        try:
+            if settings.database.migrate_on_start:
+                await prepare_database(settings, repository.driver)
+            app.state.repository = repository
+            if embedded(settings):
+                await _first_admin(repository)
+            yield
+        finally:
+            await repository.close()
+
+    return lifespan
+
+
+async def _first_admin(repository: Any) -> None:
+    """The embedded demo's first admin: a random password, printed once (no default
+    password anywhere)."""
+    if await repository.list_users():
+        return
+    password = users.random_password()
+    await users.create_user(repository, "admin", password, "admin")
+    bar = "=" * 72
+    log.warning(
+        "\n%s\nfirst start: created the user 'admin' with the password\n\n    %s\n\n"
+        "It is shown only now: sign in and change it (POST /api/v1/auth/password), or\n"
+        "create your own users with `pi5trading user create`.\n%s",
+        bar,
+        password,
+        bar,
+    )
+
+
 def create_app(
     settings: Settings,
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
 ) -> Litestar:
-    """Build the API for ``settings``; ``lifespan`` runs beside it (the trading node)."""
+    """Build the API for ``settings``; ``lifespan`` runs beside it (the trading node).
+
+    Raises ``ConfigurationError`` (before anything starts) for a missing or weak signing
+    secret outside the embedded default."""
     started = time.monotonic()
     info = build_info()
     core = CoreInfo(
         version=info["version"], target_arch=info["target_arch"], profile=info["profile"]
     )
+    keys = signing_keys(settings)
 
-    @get("/health", operation_id="getHealth", tags=["system"], sync_to_thread=False)
+    @get("/health", operation_id="getHealth", tags=["system"], sync_to_thread=False, security=[])
     def health() -> Health:
         """Liveness probe for Docker, systemd and load balancers; no authentication."""
         return Health(
@@ -86,12 +168,38 @@ def create_app(
     docs_assets = create_static_files_router(
         path=DOCS_ASSETS_PATH, directories=[DOCS_ASSETS_DIR], include_in_schema=False
     )
-    return Litestar(
-        route_handlers=[health, docs_assets],
+    api = settings.api
+    exclude = [f"^{p}" for p in OPEN_PATHS]
+    rate_limit = RateLimitConfig(
+        rate_limit=("minute", api.rate_limit_per_minute), exclude=["^/health", "^/metrics"]
+    )
+    login_limit = RateLimitConfig(
+        rate_limit=("minute", api.login_rate_limit_per_minute), store="login_rate_limit"
+    )
+    # Login has its own, stricter limit (and the account lockout).
+    login_router = Router("/", route_handlers=[auth.login], middleware=[login_limit.middleware])
+    others = [h for h in auth.ROUTES if h is not auth.login]
+    origins = [o.strip() for o in api.cors_origins.split(",") if o.strip()]
+    app = Litestar(
+        route_handlers=[health, docs_assets, login_router, *others, *users.ROUTES],
         openapi_config=openapi_config(),
+        exception_handlers=HANDLERS,
+        middleware=[
+            rate_limit.middleware,
+            DefineMiddleware(TokenAuthMiddleware, exclude=exclude),
+        ],
+        response_headers=SECURITY_HEADERS,
+        cors_config=CORSConfig(allow_origins=origins) if origins else None,
+        request_max_body_size=api.max_body_bytes,
         debug=False,
         # The process configures logging (serve: one format for every line); Litestar
         # would otherwise replace the root logger's handlers with its own.
         logging_config=None,
-        lifespan=list(lifespan),
+        lifespan=[storage_lifespan(settings), *lifespan],
     )
+    app.state.auth = AuthContext(keys, settings.auth)
+    app.state.settings = settings
+    return app
+
+
+__all__ = ["CoreInfo", "Health", "create_app", "openapi_config", "storage_lifespan"]

@@ -36,7 +36,10 @@ def info_command() -> None:
     click.echo(json.dumps(out, indent=2))
 
 
-_SECRET_NAMES = ("key", "key_id", "api_key", "secret", "secret_key", "password", "token")
+_SECRET_NAMES = (
+    "key", "key_id", "api_key", "secret", "secret_key", "password", "token", "jwt_secret",
+    "jwt_previous_keys",
+)  # fmt: skip
 
 
 def _hide_keys(tree: dict[str, Any]) -> None:

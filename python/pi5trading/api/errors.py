@@ -1,0 +1,125 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``): ``type``, ``title``,
+``status``, ``detail``, ``instance``, plus extensions (``errors`` for invalid fields,
+``code`` for a machine-readable reason such as a risk denial's)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from pi5trading.exceptions import ConfigurationError, InvalidInputError, InvalidStateError
+from pi5trading.storage.errors import DatabaseUnavailableError
+
+log = logging.getLogger("pi5trading.api")
+
+PROBLEM_JSON = "application/problem+json"
+_TITLES = {
+    400: "Bad request",
+    401: "Not signed in",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    422: "Unprocessable request",
+    429: "Too many requests",
+    503: "Service unavailable",
+}
+
+
+class Problem(HTTPException):
+    """Raise to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail=detail, status_code=status, headers=headers)
+        self.title = title
+        self.code = code
+        self.fields = extra
+
+
+def _response(
+    request: Request[Any, Any, Any],
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def on_problem(request: Request[Any, Any, Any], exc: Problem) -> Response[dict[str, Any]]:
+    return _response(
+        request, exc.status_code, exc.title, exc.detail, exc.headers, code=exc.code, **exc.fields
+    )
+
+
+def on_validation(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
+    errors = exc.extra if isinstance(exc.extra, list) else None
+    return _response(request, 400, "Invalid request", exc.detail, errors=errors)
+
+
+def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    title = _TITLES.get(status, "Error")
+    return _response(request, status, title, exc.detail or title, exc.headers)
+
+
+def on_domain(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Our own refusals raised below the API: bad values 422, wrong state 409."""
+    if isinstance(exc, InvalidStateError):
+        return _response(request, 409, "Conflict", str(exc))
+    return _response(request, 422, "Unprocessable request", str(exc))
+
+
+def on_unavailable(
+    request: Request[Any, Any, Any], exc: DatabaseUnavailableError
+) -> Response[dict[str, Any]]:
+    return _response(request, 503, "Service unavailable", str(exc), {"Retry-After": "5"})
+
+
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return _response(
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Internal error",
+        "the server failed on this request; the log has the details",
+    )
+
+
+HANDLERS: dict[type[Exception] | int, Any] = {
+    Problem: on_problem,
+    ValidationException: on_validation,
+    HTTPException: on_http,
+    InvalidInputError: on_domain,
+    InvalidStateError: on_domain,
+    ConfigurationError: on_domain,
+    DatabaseUnavailableError: on_unavailable,
+    Exception: on_unexpected,
+}
+
+__all__ = ["HANDLERS", "PROBLEM_JSON", "Problem"]

@@ -1,0 +1,1 @@
+"""Passwords, tokens and the signing keys of the API (docs/api.md, "Security")."""
