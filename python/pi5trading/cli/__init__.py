@@ -16,6 +16,7 @@ from pi5trading.cli.data import data_group
 from pi5trading.cli.info import info_command
 from pi5trading.cli.migrate import migrate_command
 from pi5trading.cli.serve import serve_command
+from pi5trading.cli.user import user_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,6 +37,7 @@ for _command in (
     backtest_command,
     optimize_command,
     runs_command,
+    user_group,
 ):
     main.add_command(_command)
 
