@@ -73,13 +73,20 @@ def create_command(
 @database_url_option
 def list_command(database_url: str | None) -> None:
     """The users, their roles and whether they can sign in."""
+    from pi5trading.storage.connect import sqlite_path
+
     settings = with_database_url(database_url)
+    path = sqlite_path(settings.database.url, settings.data_dir)
+    if path is not None and not path.exists():  # reading must not create the database
+        click.echo("no users yet: create one with `pi5trading user create --admin NAME`")
+        return
 
     async def users() -> list[tuple[str, str, bool]]:
-        from pi5trading.storage.connect import open_repository
+        from pi5trading.storage.connect import open_repository, prepare_database
 
         repository = await open_repository(settings)
         try:
+            await prepare_database(settings, repository.driver)
             return [(u.username, u.role, u.is_active) for u in await repository.list_users()]
         finally:
             await repository.close()
