@@ -78,7 +78,17 @@ struct RawBar {
 impl EngineState {
     /// Flat memory on long runs (bars and ticks alike): fills are recorded, closed orders
     /// past `KEEP_CLOSED` are not needed.
+    /// With an outbox (a live node) the sweep waits for `sweep_published`: the events of
+    /// an order opened and closed in one batch are published after the step, and their
+    /// subscribers (the storage sink) still look the order up.
     fn sweep_closed(&mut self) {
+        if self.outbox.is_none() && self.venue.closed_count() > KEEP_CLOSED {
+            self.venue.purge_closed();
+        }
+    }
+
+    /// The sweep of a live node, once the outbox is published.
+    pub fn sweep_published(&mut self) {
         if self.venue.closed_count() > KEEP_CLOSED {
             self.venue.purge_closed();
         }

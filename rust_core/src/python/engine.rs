@@ -1766,7 +1766,10 @@ impl PyEngine {
     fn publish(slf: &Bound<'_, Self>, bus: &Bound<'_, PyBus>) -> PyResult<usize> {
         let py = slf.py();
         let items = slf.try_borrow_mut()?.outbox_items(py)?;
-        bus.get().publish_pairs(py, &items)?;
+        let published = bus.get().publish_pairs(py, &items);
+        // Closed orders are swept only now: the subscribers above may look them up.
+        slf.try_borrow_mut()?.engine.sweep_published();
+        published?;
         Ok(items.len())
     }
 
