@@ -117,13 +117,12 @@ async def one_run(
         sinks = await open_sinks(settings, node.bus, order_lookup=node.engine.order)
         node.on_shutdown(sinks.close, "sinks")
         assert sinks.storage is not None
-        assert sinks.channels is not None
         storage = sinks.storage
         writer = storage.writer
         # One dashboard-like client subscribed to everything, reading as fast as it can.
         got = [0, 0]
         reader = None
-        if client:
+        if client and sinks.channels is not None:
             sub = sinks.channels.subscribe([">"], max_queue=100_000)
             reader = asyncio.create_task(drain_client(sub, got))
         for st, syms in strategies(symbols, count):
@@ -152,9 +151,10 @@ async def one_run(
             reader.cancel()
         rows = await count_rows(settings, ("bars", "fills"))
         # The run is only a figure if everything published was stored.
-        if rows["bars"] != len(items) or rows["fills"] != fills or stats.journaled:
+        bars = len(items) if settings.sinks.record_bars else 0
+        if rows["bars"] != bars or rows["fills"] != fills or stats.journaled:
             raise SystemExit(f"stored {rows}, journaled {stats.journaled}: expected "
-                             f"{len(items)} bars and {fills} fills in the database")  # fmt: skip
+                             f"{bars} bars and {fills} fills in the database")  # fmt: skip
     return {
         "published": published,
         "rows": stats.written,
