@@ -7,7 +7,7 @@ persistence on".
     PYTHONPATH=python .venv/bin/python benches/node_storage_throughput.py \
         [--db sqlite,postgres] [--batch-size 1000,5000] [--runs 3] \
         [--symbols 50] [--strategies 20] [--bars 2000] [--redis] [--client all|none] \
-        [--switch-interval 0.0005]
+        [--switch-interval 0.0005] [--backpressure]
 
 PostgreSQL: a private cluster from the Debian binaries (as the tests start it: fsync off),
 or the server at ``PI5_BENCH_PG_URL`` (a database per run is created and dropped there).
@@ -43,6 +43,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -65,17 +66,33 @@ RESULT = "RESULT "
 
 
 class Replay:
-    """Recorded bars, one ``queue.send`` per message as the package's feeds send them."""
+    """Recorded bars, one ``queue.send`` per message as the package's feeds send them.
+
+    With ``backlog`` (a gauge: events received by the storage sink and not yet written)
+    and ``limit``, it waits while the gauge is above the limit, checked every 1,000
+    messages: the backpressure the node does not apply yet."""
 
     name = "replay"
 
-    def __init__(self, items: list[tuple[str, int, Any]]) -> None:
+    def __init__(
+        self,
+        items: list[tuple[str, int, Any]],
+        backlog: Callable[[], int] | None = None,
+        limit: int = 0,
+    ) -> None:
         self.items = items
+        self.backlog = backlog
+        self.limit = limit
         self.thread: threading.Thread | None = None
 
     async def start(self, queue: IngestQueue) -> None:
+        backlog, limit = self.backlog, self.limit
+
         def send() -> None:
-            for topic, ts, bar in self.items:
+            for i, (topic, ts, bar) in enumerate(self.items):
+                if backlog is not None and i % 1000 == 0:
+                    while backlog() > limit:
+                        time.sleep(0.001)
                 queue.send(topic, ts, bar)
 
         self.thread = threading.Thread(target=send, name="bench-feed", daemon=True)
@@ -103,6 +120,7 @@ async def one_run(
     symbols: list[str],
     count: int,
     client: bool,
+    backpressure: bool = False,
 ) -> dict[str, float]:
     async with run_settings(kind, cluster, overrides) as settings:
         node = TradingNode(
@@ -127,7 +145,11 @@ async def one_run(
             reader = asyncio.create_task(drain_client(sub, got))
         for st, syms in strategies(symbols, count):
             await node.add_strategy(st, symbols=syms)
-        feed = Replay(items)
+        feed = (
+            Replay(items, lambda: storage.backlog + len(writer._buffer), settings.sinks.backlog_max)
+            if backpressure
+            else Replay(items)
+        )
         gauges = {
             "backlog": lambda: storage.backlog,
             "buffered": lambda: len(writer._buffer),
@@ -211,7 +233,14 @@ async def child(args: argparse.Namespace) -> None:
     case = {"PI5_DATABASE__BATCH_SIZE": args.batch_size}
     with PostgresCluster() if args.db == "postgres" else contextlib.nullcontext() as cluster:
         r = await one_run(
-            args.db, cluster, case, items, symbols, args.strategies, args.client == "all"
+            args.db,
+            cluster,
+            case,
+            items,
+            symbols,
+            args.strategies,
+            args.client == "all",
+            args.backpressure,
         )
     r["warnings"] = warned.count
     print(RESULT + json.dumps({**r, "first_warning": warned.first}))
@@ -249,6 +278,7 @@ def main(args: argparse.Namespace) -> None:
                     cmd += ["--symbols", str(args.symbols), "--strategies", str(args.strategies)]
                     cmd += ["--bars", str(args.bars), "--client", args.client]
                     cmd += ["--switch-interval", str(args.switch_interval)]
+                    cmd += ["--backpressure"] if args.backpressure else []
                     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
                     found = [x for x in out.stdout.splitlines() if x.startswith(RESULT)]
                     if out.returncode != 0 or not found:
@@ -275,6 +305,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--bars", type=int, default=2000, help="bars per symbol")
     p.add_argument("--redis", action="store_true")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--backpressure",
+        action="store_true",
+        help="the feed waits while the events not yet written (sink backlog + writer "
+        "buffer) are above PI5_SINKS__BACKLOG_MAX",
+    )
     p.add_argument(
         "--client",
         choices=["all", "none"],
