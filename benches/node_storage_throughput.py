@@ -167,11 +167,12 @@ async def one_run(
             wall = time.perf_counter() - t0
         published = node.bus.counter(counted)
         fills = len(node.engine.fills())
+        orders = node.engine.orders_routed
         stats = writer.stats()
         await node.stop()
         if reader is not None:
             reader.cancel()
-        rows = await count_rows(settings, ("bars", "fills"))
+        rows = await count_rows(settings, ("bars", "fills", "orders"))
         # The run is only a figure if everything published was stored.
         bars = len(items) if settings.sinks.record_bars else 0
         if rows["bars"] != bars or rows["fills"] != fills or stats.journaled:
@@ -193,6 +194,9 @@ async def one_run(
         "queue": sampler.peak["queue"],
         "client": got[0],
         "client_dropped": got[1],
+        # Orders whose terms the sink could not look up (see docs/PERFORMANCE.md).
+        "orders_missing": orders - rows["orders"],
+        "orders_without_terms": storage.converter.orders_without_terms,
     }
 
 
@@ -204,7 +208,9 @@ def line(r: dict[str, float]) -> str:
         f"{r['node_events_s']:,.0f} events/s) | RSS peak {r['rss_peak']:.0f} MiB "
         f"(+{r['rss_growth']:.0f}) | peaks: sink backlog {r['backlog']:,.0f}, writer buffer "
         f"{r['buffered']:,.0f}, ingest queue {r['queue']:,.0f} | client got "
-        f"{r['client']:,.0f}{' (DROPPED)' if r['client_dropped'] else ''}"
+        f"{r['client']:,.0f}{' (DROPPED)' if r['client_dropped'] else ''} | orders rows "
+        f"missing {r['orders_missing']:,.0f} (converter: {r['orders_without_terms']:,.0f} "
+        "without terms)"
     )
 
 
