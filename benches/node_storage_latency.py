@@ -19,13 +19,14 @@ docs/PERFORMANCE.md "Trading node, persistence on".
 
     PYTHONPATH=python .venv/bin/python benches/node_storage_latency.py \
         [--db sqlite,postgres] [--interval 0.5,0.01] [--bars 3000] [--runs 3] \
-        [--switch-interval 0.0005]
+        [--switch-interval 0.0005] [--redis]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import threading
 import time
@@ -186,13 +187,25 @@ async def main(args: argparse.Namespace) -> None:
         f"{now_utc()}, {load_average()}: {args.bars:,} bars at 1 per ms, {args.runs} runs, "
         f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms"
     )
-    with postgres_or_none("postgres" in kinds) as cluster:
+    with contextlib.ExitStack() as stack:
+        overrides: dict[str, str] = {}
+        if args.redis:
+            from tests.services import RedisServer
+
+            redis_server = RedisServer()
+            stack.callback(redis_server.close)
+            redis_server.start()
+            overrides["PI5_REDIS__URL"] = redis_server.url
+        cluster = stack.enter_context(postgres_or_none("postgres" in kinds))
         if cluster is not None:
             print(f"PostgreSQL: {cluster.what}")
         for kind in kinds:
             for interval in intervals:
-                case = {"PI5_DATABASE__BATCH_INTERVAL_S": interval}
-                print(f"{kind}, PI5_DATABASE__BATCH_INTERVAL_S={interval}:")
+                case = {**overrides, "PI5_DATABASE__BATCH_INTERVAL_S": interval}
+                print(
+                    f"{kind}, PI5_DATABASE__BATCH_INTERVAL_S={interval}"
+                    f"{', Redis' if args.redis else ''}:"
+                )
                 for k in range(args.runs):
                     r = await one_run(kind, cluster, case, args.bars)
                     print(f"  run {k + 1} ({load_average()}):")
@@ -206,6 +219,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--interval", default="0.5,0.01", help="PI5_DATABASE__BATCH_INTERVAL_S")
     p.add_argument("--bars", type=int, default=3000)
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--redis", action="store_true", help="cache and channels in a private Redis")
     p.add_argument(
         "--switch-interval",
         type=float,
