@@ -292,8 +292,10 @@ class SinksSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Store every quote (the largest table by far on a busy feed)."""
     record_trades: bool = True
     """Store every trade tick."""
-    backlog_max: Count = 200_000
-    """Events waiting to be recorded beyond which the node is asked to wait."""
+    backlog_max: Count = 50_000
+    """Events waiting to be recorded (sink backlog + writer buffer) beyond which the engine
+    waits, and the feeds with it: memory stays bounded (~700 bytes an event) when the
+    database is slower than the market."""
     cache: bool = True
     """Keep the latest prices, positions, account and strategy status for the API."""
     cache_copy_interval_s: Seconds = 0.1

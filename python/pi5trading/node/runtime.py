@@ -110,6 +110,9 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
         resume_after_ns=resume_ns if restarted else None,
     )
     node.add_feed(feed)
+    if sinks.storage is not None:
+        storage, most = sinks.storage, settings.sinks.backlog_max
+        node.add_backpressure(lambda: storage.backlog + storage.writer.buffered > most)
     feed_start = feed.origin_ns if isinstance(feed, SimulatedFeed) else None
     warm: list[_core.Bar] = []
     session_equity = None

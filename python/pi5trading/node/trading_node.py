@@ -23,6 +23,7 @@ import logging
 import queue
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
@@ -91,6 +92,9 @@ class TradingNode:
         ] = queue.SimpleQueue()
         self._statuses: list[StrategyStatus] = []
         self._order_numbers: dict[str, int] = {}
+        self._pressure: list[Callable[[], bool]] = []
+        self.paused_s = 0.0
+        """Time the engine waited for slow consumers (``add_backpressure``)."""
         self._thread: threading.Thread | None = None
         self._halt = threading.Event()
         self._state: NodeState = "new"
@@ -124,6 +128,13 @@ class TradingNode:
                 f"feed: {type(feed).__name__} has no name / async start(queue) / async stop()"
             )
         self.feeds.append(feed)
+
+    def add_backpressure(self, full: Callable[[], bool]) -> None:
+        """``full()`` (called on the engine thread between batches, so it must be cheap and
+        thread-safe) says a consumer of the node's events is behind: the engine stops
+        stepping until it is not, and with a ``block`` ingest queue the feeds wait too.
+        Memory stays bounded when the database is slower than the market."""
+        self._pressure.append(full)
 
     def on_shutdown(self, closer: Closer, name: str | None = None) -> None:
         """Call ``closer()`` (awaited if it returns an awaitable) at shutdown, after the
@@ -466,7 +477,17 @@ class TradingNode:
                 log.exception("engine step failed")
             self._after_step()
             self._run_commands()
+            if self._pressure:
+                self._wait_for_consumers()
         self._run_commands()
+
+    def _wait_for_consumers(self) -> None:
+        waited = 0.0
+        while any(full() for full in self._pressure) and not self._halt.is_set():
+            time.sleep(0.001)
+            waited += 0.001
+            self._run_commands()  # stop and other commands still go through
+        self.paused_s += waited
 
     def _run_commands(self) -> None:
         while True:

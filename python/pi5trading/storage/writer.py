@@ -93,6 +93,11 @@ class EventWriter:
         await self.close()
 
     @property
+    def buffered(self) -> int:
+        """Events waiting in the buffer (readable from any thread)."""
+        return len(self._buffer)
+
+    @property
     def journal(self) -> Journal:
         return self._journal
 
