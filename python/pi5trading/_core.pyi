@@ -1869,6 +1869,8 @@ class Engine:
         """Closed round trips (exact notionals, raw units) and the positions still open."""
     @property
     def traded_notional_raw(self) -> int: ...
+    def last_denial(self) -> DenialRecord | None:
+        """The risk engine's latest refusal."""
     def denials(self) -> list[DenialRecord]: ...
     @property
     def orders_routed(self) -> int:

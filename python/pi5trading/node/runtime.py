@@ -41,6 +41,7 @@ from pi5trading.sinks.storage import record_strategy, save_strategy_state
 from pi5trading.sinks.wiring import Sinks, open_sinks
 from pi5trading.storage.protocol import Repository
 from pi5trading.storage.records import AuditRow
+from pi5trading.strategies.manual import MANUAL_ID, ManualOrders
 
 log = logging.getLogger("pi5trading.node")
 
@@ -94,6 +95,7 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
         paused = await _add_stored_strategies(node, recovery)
     elif settings.node.demo_strategies:
         await _add_demo_strategies(node, repo)
+    await _add_manual(node, repo)
     closed: dict[str, str] = {}
     resume_ns = recovery.last_event_ns if recovery is not None else None
     if recovery is not None and repo is not None:
@@ -162,6 +164,22 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
         len(node.strategies()),
         node.mode,
     )
+
+
+MANUAL_CLASS = "pi5trading.strategies.manual:ManualOrders"
+
+
+async def _add_manual(node: TradingNode, repo: Repository | None) -> None:
+    """The owner of the orders placed through the API (``manual``), always running."""
+    if MANUAL_ID in node.strategies():
+        if node.status(MANUAL_ID) == "added":
+            await node.start_strategy(MANUAL_ID)
+        return
+    await node.add_strategy(ManualOrders, strategy_id=MANUAL_ID)
+    if repo is not None:
+        await record_strategy(
+            repo, MANUAL_ID, name="manual orders", class_path=MANUAL_CLASS, config={}
+        )
 
 
 def _register_held_instruments(node: TradingNode, recovery: Recovery) -> None:

@@ -122,6 +122,33 @@ class Repository(Protocol):
         """Newest first; ``open_only``: created, accepted, submitted or partially filled."""
         ...
 
+    async def find_orders(
+        self,
+        *,
+        status: Sequence[str] = (),
+        instrument_id: str | None = None,
+        strategy_id: str | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[OrderRow]:
+        """Newest first, filtered (created in ``[start_ns, end_ns)``), one page."""
+        ...
+
+    async def find_fills(
+        self,
+        *,
+        instrument_id: str | None = None,
+        strategy_id: str | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[FillRow]:
+        """Newest first, filtered, one page."""
+        ...
+
     async def get_order_events(self, order_id: str) -> list[OrderEventRow]:
         """The order's lifecycle, by ``seq``."""
         ...

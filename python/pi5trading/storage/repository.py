@@ -326,6 +326,55 @@ class SqlRepository:
         tail = f'{w.sql()} ORDER BY "created_ns" DESC, "order_id"' + self._limit(w, limit)
         return await self._select(OrderRow, tail, *w.args)
 
+    async def find_orders(
+        self,
+        *,
+        status: Sequence[str] = (),
+        instrument_id: str | None = None,
+        strategy_id: str | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[OrderRow]:
+        w = _Where()
+        if status:
+            w.add('"status" IN (' + ", ".join(w.param(x) for x in status) + ")")
+        if instrument_id is not None:
+            w.add('"instrument_id" = {}', instrument_id)
+        if strategy_id is not None:
+            w.add('"strategy_id" = {}', strategy_id)
+        if start_ns is not None:
+            w.add('"created_ns" >= {}', start_ns)
+        if end_ns is not None:
+            w.add('"created_ns" < {}', end_ns)
+        tail = f'{w.sql()} ORDER BY "created_ns" DESC, "order_id"'
+        tail += f" LIMIT {w.param(limit)} OFFSET {w.param(offset)}"
+        return await self._select(OrderRow, tail, *w.args)
+
+    async def find_fills(
+        self,
+        *,
+        instrument_id: str | None = None,
+        strategy_id: str | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[FillRow]:
+        w = _Where()
+        if instrument_id is not None:
+            w.add('"instrument_id" = {}', instrument_id)
+        if strategy_id is not None:
+            w.add('"strategy_id" = {}', strategy_id)
+        if start_ns is not None:
+            w.add('"ts_ns" >= {}', start_ns)
+        if end_ns is not None:
+            w.add('"ts_ns" < {}', end_ns)
+        tail = f'{w.sql()} ORDER BY "ts_ns" DESC, "fill_id"'
+        tail += f" LIMIT {w.param(limit)} OFFSET {w.param(offset)}"
+        return await self._select(FillRow, tail, *w.args)
+
     async def get_order_events(self, order_id: str) -> list[OrderEventRow]:
         return await self._select(OrderEventRow, 'WHERE "order_id" = $1 ORDER BY "seq"', order_id)
 

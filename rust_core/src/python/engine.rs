@@ -1807,6 +1807,18 @@ impl PyEngine {
         self.engine.orders_routed()
     }
 
+    /// The risk engine's latest refusal (what a command that just submitted an order
+    /// reads when the answer was ``denied``).
+    fn last_denial(&self) -> Option<PyDenialRecord> {
+        self.engine.denials().last().map(|d| PyDenialRecord {
+            ts: d.ts,
+            strategy_id: d.strategy_id.into(),
+            client_order_id: d.client_order_id.into(),
+            denial: PyDenial(d.denial.clone()),
+            action: if d.modify { "modify" } else { "submit" },
+        })
+    }
+
     /// Orders the risk engine refused, with their structured reasons.
     fn denials(&self) -> Vec<PyDenialRecord> {
         self.engine

@@ -66,7 +66,11 @@ async def test_a_restarted_node_goes_on_from_what_storage_holds(tmp_path: Path) 
 
     async with paper_node(settings) as second:
         # The stored strategies run again (not the demo set added twice).
-        assert second.strategies() == {"demo-sma": "running", "demo-rsi": "running"}
+        assert second.strategies() == {
+            "demo-sma": "running",
+            "demo-rsi": "running",
+            "manual": "running",
+        }
         await _trade_until(second, 2)
         seen_from = await second.call(lambda e: e.now)
     second_fills = [f.client_order_id for f in second.engine.fills()]
@@ -136,9 +140,13 @@ async def test_an_operator_stop_is_kept_across_a_restart(tmp_path: Path) -> None
         await asyncio.sleep(0.3)  # the statuses reach storage
     async with paper_node(settings) as second:
         # Paused stays paused; stopped is back in the node, not started.
-        assert second.strategies() == {"demo-sma": "paused", "demo-rsi": "added"}
+        assert second.strategies() == {
+            "demo-sma": "paused",
+            "demo-rsi": "added",
+            "manual": "running",
+        }
     stored = dict(_rows(tmp_path / "pi5trading.db", "select strategy_id, status from strategies"))
-    assert stored == {"demo-sma": "paused", "demo-rsi": "stopped"}
+    assert stored == {"demo-sma": "paused", "demo-rsi": "stopped", "manual": "running"}
 
 
 class Buyer(Strategy):

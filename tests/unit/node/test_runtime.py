@@ -28,7 +28,8 @@ def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
 async def test_the_demo_node_trades_and_records_everything(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     async with paper_node(settings) as node:  # type: ignore[arg-type]
-        assert set(node.strategies()) == {"demo-sma", "demo-rsi"}
+        # The demo strategies, and the owner of the orders placed through the API.
+        assert set(node.strategies()) == {"demo-sma", "demo-rsi", "manual"}
         for _ in range(200):  # as fast as the node takes them: fills come within seconds
             await asyncio.sleep(0.05)
             if len(await node.call(lambda e: e.fills())) >= 4:
@@ -42,9 +43,9 @@ async def test_the_demo_node_trades_and_records_everything(tmp_path: Path) -> No
     # Stopped by the node's shutdown, not by an operator: they run again on a restart,
     # and their runs are closed.
     strategies = dict(_rows(db, "select strategy_id, status from strategies"))
-    assert strategies == {"demo-sma": "running", "demo-rsi": "running"}
+    assert strategies == {"demo-sma": "running", "demo-rsi": "running", "manual": "running"}
     runs = _rows(db, "select strategy_id, status from strategy_runs order by 1")
-    assert runs == [("demo-rsi", "stopped"), ("demo-sma", "stopped")]
+    assert runs == [("demo-rsi", "stopped"), ("demo-sma", "stopped"), ("manual", "stopped")]
     configs = dict(_rows(db, "select strategy_id, config from strategies"))
     assert json.loads(str(configs["demo-sma"]))["fast"] == 5
 
@@ -53,6 +54,6 @@ async def test_the_demo_node_trades_and_records_everything(tmp_path: Path) -> No
 async def test_demo_strategies_can_be_switched_off(tmp_path: Path) -> None:
     settings = _settings(tmp_path, PI5_NODE__DEMO_STRATEGIES="false")
     async with paper_node(settings) as node:  # type: ignore[arg-type]
-        assert node.strategies() == {}
+        assert node.strategies() == {"manual": "running"}  # the API's orders only
         await asyncio.sleep(0.2)
     assert _rows(tmp_path / "pi5trading.db", "select count(*) from fills")[0][0] == 0
