@@ -1845,6 +1845,9 @@ class Engine:
     ) -> None:
         """The risk engine's state from before a restart (session in progress, its
         starting P&L, equity peak, trading states); emits nothing."""
+    def risk_status(self) -> dict[str, Any] | None:
+        """The risk engine's state now (state, cause, session_pnl, equity_peak,
+        session_orders, strategies), or None without a risk engine."""
     def risk_day_start(self, ts: int) -> int | None:
         """UTC ns at which the risk day holding ``ts`` started (None without risk)."""
     def set_active(self, strategy: int, active: bool) -> None:

@@ -30,7 +30,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from pi5trading import __version__, build_info
-from pi5trading.api import auth, users
+from pi5trading.api import auth, trading, users
 from pi5trading.api.auth import OPEN_PATHS, AuthContext, TokenAuthMiddleware
 from pi5trading.api.errors import HANDLERS
 from pi5trading.api.security.keys import embedded, signing_keys
@@ -122,6 +122,23 @@ def storage_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncCo
     return lifespan
 
 
+def node_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """The paper-trading node beside the API (``pi5trading serve``): ``app.state.node``."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from pi5trading.node.runtime import paper_node
+
+        async with paper_node(settings) as running:
+            app.state.node = running
+            try:
+                yield
+            finally:
+                app.state.node = None
+
+    return lifespan
+
+
 async def _first_admin(repository: Any) -> None:
     """The embedded demo's first admin: a random password, printed once (no default
     password anywhere)."""
@@ -181,7 +198,7 @@ def create_app(
     others = [h for h in auth.ROUTES if h is not auth.login]
     origins = [o.strip() for o in api.cors_origins.split(",") if o.strip()]
     app = Litestar(
-        route_handlers=[health, docs_assets, login_router, *others, *users.ROUTES],
+        route_handlers=[health, docs_assets, login_router, *others, *users.ROUTES, *trading.ROUTES],
         openapi_config=openapi_config(),
         exception_handlers=HANDLERS,
         middleware=[
@@ -202,4 +219,11 @@ def create_app(
     return app
 
 
-__all__ = ["CoreInfo", "Health", "create_app", "openapi_config", "storage_lifespan"]
+__all__ = [
+    "CoreInfo",
+    "Health",
+    "create_app",
+    "node_lifespan",
+    "openapi_config",
+    "storage_lifespan",
+]

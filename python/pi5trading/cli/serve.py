@@ -31,13 +31,10 @@ def serve_command(host: str | None, port: int | None, node: bool) -> None:
     """Run the API server with the paper-trading node: on the embedded default, a simulated
     feed (PI5_FEED__*), the simulated venue, SQLite, and two demo strategies
     (PI5_NODE__DEMO_STRATEGIES=false turns them off). Ctrl-C stops it gracefully."""
-    from collections.abc import AsyncIterator
-    from contextlib import asynccontextmanager
-
     import uvicorn
-    from litestar import Litestar
 
     from pi5trading.api import create_app
+    from pi5trading.api.app import node_lifespan
 
     settings = cli_settings()
     level = settings.logging.level.upper()
@@ -55,19 +52,11 @@ def serve_command(host: str | None, port: int | None, node: bool) -> None:
         bind_port,
     )
 
-    @asynccontextmanager
-    async def trading_node(app: Litestar) -> AsyncIterator[None]:
-        from pi5trading.node.runtime import paper_node
-
-        async with paper_node(settings) as running:
-            app.state.node = running
-            yield
-
     if node:  # the node records into the database: a path it cannot write is one line now
         require_writable_database(
             settings.database.url,
             settings.data_dir,
             "choose another folder with PI5_DATA_DIR or a database with PI5_DATABASE__URL",
         )
-    app = create_app(settings, lifespan=[trading_node] if node else [])
+    app = create_app(settings, lifespan=[node_lifespan(settings)] if node else [])
     uvicorn.run(app, host=bind_host, port=bind_port, log_level=level.lower())

@@ -37,6 +37,7 @@ from pi5trading.node.recovery import (
     stored_status,
 )
 from pi5trading.node.trading_node import TradingNode
+from pi5trading.risk import configured_risk_engine
 from pi5trading.sinks.storage import record_strategy, save_strategy_state
 from pi5trading.sinks.wiring import Sinks, open_sinks
 from pi5trading.storage.protocol import Repository
@@ -68,10 +69,16 @@ async def paper_node(settings: Settings) -> AsyncIterator[TradingNode]:
     strategies and their states, risk state and indicators from storage and resumes
     (``pi5trading.node.recovery``)."""
     ns = settings.node
-    node = TradingNode(settings=ns, clock=node_clock(settings), starting_cash=ns.starting_cash)
+    node = TradingNode(
+        settings=ns,
+        clock=node_clock(settings),
+        starting_cash=ns.starting_cash,
+        risk=configured_risk_engine(settings),  # PI5_RISK__PROFILE and its overrides
+    )
     for symbol in settings.feed.symbol_list():
         node.add_instrument(symbol)
     sinks = await open_sinks(settings, node.bus, order_lookup=node.engine.order)
+    node.sinks = sinks
     try:
         await _start(node, settings, sinks)
     except BaseException:

@@ -84,6 +84,9 @@ class TradingNode:
         self.feeds: list[MarketFeed] = []
         self.rejected = 0
         """Events the engine refused (before its clock, unknown instrument)."""
+        self.sinks: Any = None
+        """The sinks wired to this node's bus (``paper_node`` sets them): what the API reads
+        the latest prices and state from."""
         self._strategies: dict[str, ManagedStrategy] = {}
         self._by_index: dict[int, ManagedStrategy] = {}
         self._closers: list[tuple[str, Closer]] = []

@@ -102,6 +102,9 @@ impl EngineState {
                 let mut ev = order.deny(UnixNanos(ts), d.to_string())?;
                 ev.denial = Some(Box::new(d));
                 self.pending.push(VenueEvent::Order(ev));
+                // Kept with the closed orders: found by id (its terms recorded) and its id
+                // never reused. A reused id was already refused, so this cannot fail.
+                let _ = self.venue.record_denied(order);
                 return Ok(OrderStatus::Denied);
             }
         }

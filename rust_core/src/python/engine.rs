@@ -1707,6 +1707,34 @@ impl PyEngine {
         Ok(())
     }
 
+    /// The risk engine's state now: ``{"state", "cause", "session_pnl", "equity_peak",
+    /// "session_orders", "strategies": {id: state}}`` (money as ``Decimal``), or ``None``
+    /// without a risk engine.
+    fn risk_status<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(r) = self.engine.risk() else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("state", r.state().as_str())?;
+        d.set_item("cause", r.cause().map(|c| c.as_str()))?;
+        d.set_item(
+            "session_pnl",
+            decimal(py, r.session_pnl(self.engine.venue()))?,
+        )?;
+        d.set_item(
+            "equity_peak",
+            r.equity_peak().map(|p| decimal(py, p)).transpose()?,
+        )?;
+        d.set_item("session_orders", r.session_orders())?;
+        let strategies = PyDict::new(py);
+        for slot in self.engine.strategies() {
+            let id = slot.id.as_str();
+            strategies.set_item(id, r.strategy_state(id).as_str())?;
+        }
+        d.set_item("strategies", strategies)?;
+        Ok(Some(d))
+    }
+
     /// UTC ns at which the risk day holding ``ts`` started (``None`` without a risk engine).
     fn risk_day_start(&self, ts: u64) -> Option<u64> {
         self.engine.risk().map(|r| r.risk_day_start(ts))

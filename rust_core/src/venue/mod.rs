@@ -393,6 +393,48 @@ impl SimulatedVenue {
         self.place(id, ts)
     }
 
+    /// Keep an order the pre-trade risk check refused (status `denied`) among the closed
+    /// orders: it can be looked up like any other (what a recorder needs for its terms),
+    /// and its client order id counts as used. Nothing else happens to it.
+    ///
+    /// # Errors
+    /// An order that is not denied, or whose client order id is taken.
+    pub fn record_denied(&mut self, order: Order) -> CoreResult<()> {
+        if order.status != OrderStatus::Denied {
+            return Err(CoreError::InvalidState(format!(
+                "order {} is {}, not denied",
+                order.client_order_id, order.status
+            )));
+        }
+        if self.ids.contains_key(&order.client_order_id) {
+            return Err(CoreError::invalid(
+                "client_order_id",
+                format!("{} already used", order.client_order_id),
+            ));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.ids.insert(order.client_order_id, id);
+        self.closed.insert(
+            id,
+            Working {
+                order,
+                arrival: 0,
+                expire: None,
+                dormant: false,
+                seen: false,
+                watermark: None,
+                parent: None,
+                children: Vec::new(),
+                oco: Vec::new(),
+                notional: 0,
+                commission: 0,
+                in_book: false,
+            },
+        );
+        Ok(())
+    }
+
     /// Number the venue's next trades after `n` (a restarted venue: a trade id, and so a
     /// fill id, is never used twice). Never goes back.
     pub fn resume_trade_ids(&mut self, n: u64) {

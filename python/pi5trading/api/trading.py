@@ -1,0 +1,626 @@
+"""Orders, fills, the portfolio and its positions.
+
+Orders placed here belong to the ``manual`` strategy and go through the same pre-trade risk
+checks as a strategy's: a refusal is a 422 with the risk engine's machine-readable reason
+(``code``, ``scope``, ``limit``, ``actual``). Reads of the live account come from the node's
+engine (between its steps); history comes from storage. Money is a string (exact decimal),
+times are ISO-8601 UTC.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+from litestar import Request, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_201_CREATED
+
+from pi5trading import _core
+from pi5trading.api.audit import audit
+from pi5trading.api.errors import Problem
+from pi5trading.api.node_access import node_of, repository_of
+from pi5trading.api.roles import ANYONE, TRADER
+from pi5trading.api.security.tokens import Identity
+from pi5trading.api.timefmt import iso, parse_iso
+from pi5trading.node.trading_node import TradingNode
+from pi5trading.storage.records import FillRow, OrderEventRow, OrderRow
+from pi5trading.strategies.manual import MANUAL_ID
+
+Money = Annotated[str, msgspec.Meta(description="an exact decimal amount, e.g. '1234.50'")]
+OrderType = Literal["market", "limit", "stop_market", "stop_limit", "market_if_touched",
+                    "trailing_stop_market"]  # fmt: skip
+TimeInForce = Literal["gtc", "day", "ioc", "fok", "gtd"]
+MAX_PAGE: Final = 1000
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
+
+
+def _money(value: Decimal) -> str:
+    return format(value, "f")
+
+
+# -- DTOs --
+
+
+class OrderIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new order. ``price`` is the limit (limit, stop_limit); ``trigger_price`` the stop
+    or touch level; ``trailing_offset`` a price distance (or basis points with
+    ``trailing_offset_type``)."""
+
+    symbol: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    side: Literal["buy", "sell"]
+    quantity: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    type: OrderType = "market"
+    price: str | None = None
+    trigger_price: str | None = None
+    trailing_offset: str | None = None
+    trailing_offset_type: Literal["price", "basis_points"] = "price"
+    time_in_force: TimeInForce = "gtc"
+    expire_time: str | None = None
+    reduce_only: bool = False
+    post_only: bool = False
+
+
+class OrderChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """New terms for a working order (only what changes)."""
+
+    quantity: str | None = None
+    price: str | None = None
+    trigger_price: str | None = None
+
+
+class Denial(msgspec.Struct, frozen=True):
+    code: str
+    scope: str
+    message: str
+    limit: str
+    actual: str
+
+
+class OrderOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    strategy_id: str
+    symbol: str
+    side: str
+    type: str
+    quantity: Money
+    status: str
+    time_in_force: str
+    price: Money | None = None
+    trigger_price: Money | None = None
+    filled_quantity: Money = "0"
+    average_price: Money | None = None
+    reason: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class OrderEventOut(msgspec.Struct, frozen=True):
+    seq: int
+    at: str
+    status: str
+    reason: str | None
+    detail: dict[str, Any]
+
+
+class FillOut(msgspec.Struct, frozen=True):
+    id: str
+    order_id: str
+    strategy_id: str
+    symbol: str
+    side: str
+    quantity: Money
+    price: Money
+    commission: Money
+    at: str
+
+
+class OrderDetail(msgspec.Struct, frozen=True):
+    order: OrderOut
+    events: list[OrderEventOut]
+    fills: list[FillOut]
+
+
+class Page(msgspec.Struct, frozen=True):
+    limit: int
+    offset: int
+    next_offset: int | None
+    """Where the next page starts (``None``: this is the last)."""
+
+
+class OrderPage(msgspec.Struct, frozen=True):
+    items: list[OrderOut]
+    page: Page
+
+
+class FillPage(msgspec.Struct, frozen=True):
+    items: list[FillOut]
+    page: Page
+
+
+class PositionOut(msgspec.Struct, frozen=True, kw_only=True):
+    symbol: str
+    strategy_id: str | None
+    """``None`` for the account's netting position."""
+    quantity: Money
+    side: Literal["long", "short", "flat"]
+    average_price: Money | None
+    last_price: Money | None
+    market_value: Money | None
+    unrealized_pnl: Money | None
+    realized_pnl: Money
+
+
+class PortfolioSummary(msgspec.Struct, frozen=True, kw_only=True):
+    at: str
+    cash: Money
+    equity: Money
+    positions_value: Money
+    realized_pnl: Money
+    unrealized_pnl: Money
+    commissions: Money
+    buying_power: Money
+    session_pnl: Money | None
+    """P&L since the risk session's start (``None`` without a risk engine)."""
+    open_positions: int
+    open_orders: int
+    trading_state: str | None
+
+
+def order_out(o: OrderRow) -> OrderOut:
+    return OrderOut(
+        id=o.order_id,
+        strategy_id=o.strategy_id,
+        symbol=o.instrument_id,
+        side=o.side,
+        type=o.order_type,
+        quantity=_money(o.quantity),
+        status=o.status,
+        time_in_force=o.time_in_force,
+        price=_dec(o.limit_price),
+        trigger_price=_dec(o.stop_price),
+        filled_quantity=_money(o.filled_quantity),
+        average_price=_dec(o.avg_fill_price),
+        reason=o.reason,
+        created_at=iso(o.created_ns),
+        updated_at=iso(o.updated_ns),
+    )
+
+
+def live_order_out(o: _core.Order) -> OrderOut:
+    """An order as the engine has it now (before storage has its row)."""
+    return OrderOut(
+        id=o.client_order_id,
+        strategy_id=o.strategy_id,
+        symbol=o.instrument,
+        side=o.side,
+        type=o.order_type,
+        quantity=_money(o.quantity),
+        status=o.status,
+        time_in_force=o.time_in_force,
+        price=_dec(o.price),
+        trigger_price=_dec(o.trigger_price),
+        filled_quantity=_money(o.filled_qty),
+        average_price=_dec(o.avg_px),
+    )
+
+
+def fill_out(f: FillRow) -> FillOut:
+    return FillOut(
+        id=f.fill_id,
+        order_id=f.order_id,
+        strategy_id=f.strategy_id,
+        symbol=f.instrument_id,
+        side=f.side,
+        quantity=_money(f.quantity),
+        price=_money(f.price),
+        commission=_money(f.commission),
+        at=iso(f.ts_ns),
+    )
+
+
+def _event_out(e: OrderEventRow) -> OrderEventOut:
+    return OrderEventOut(e.seq, iso(e.ts_ns), e.status, e.reason, e.detail)
+
+
+def _time(value: str | None, field: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_iso(value, field)
+    except ValueError as exc:
+        raise Problem(400, "Invalid request", str(exc)) from None
+
+
+def _page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= MAX_PAGE:
+        raise Problem(400, "Invalid request", f"limit: expected 1 to {MAX_PAGE}, got {limit}")
+    if offset < 0:
+        raise Problem(400, "Invalid request", f"offset: expected 0 or more, got {offset}")
+
+
+def _exact(value: str | None, field: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        d = Decimal(value)
+    except ArithmeticError:
+        raise Problem(422, "Invalid order", f"{field}: {value!r} is not a number") from None
+    if not d.is_finite():
+        raise Problem(422, "Invalid order", f"{field}: {value!r} is not a finite number")
+    return d
+
+
+# -- orders --
+
+ORDER_STATUSES: Final = ("created", "submitted", "accepted", "partially_filled", "filled",
+                         "cancelled", "expired", "rejected", "denied")  # fmt: skip
+
+
+@get("/api/v1/orders", tags=["orders"], guards=ANYONE, operation_id="listOrders")
+async def list_orders(
+    request: Request[Any, Any, Any],
+    status: FromQuery[list[str] | None] = None,
+    symbol: FromQuery[str | None] = None,
+    strategy: FromQuery[str | None] = None,
+    start: FromQuery[str | None] = None,
+    end: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 100,
+    offset: FromQuery[int] = 0,
+) -> OrderPage:
+    """Orders, newest first, filtered by status (repeatable), symbol, strategy and the time
+    they were created in ``[start, end)``; one page of ``limit`` from ``offset``."""
+    _page(limit, offset)
+    bad = [s for s in status or () if s not in ORDER_STATUSES]
+    if bad:
+        raise Problem(
+            400, "Invalid request", f"status: unknown {bad}; known: {list(ORDER_STATUSES)}"
+        )
+    rows = await repository_of(request).find_orders(
+        status=status or (),
+        instrument_id=symbol,
+        strategy_id=strategy,
+        start_ns=_time(start, "start"),
+        end_ns=_time(end, "end"),
+        limit=limit + 1,
+        offset=offset,
+    )
+    more = len(rows) > limit
+    return OrderPage(
+        items=[order_out(o) for o in rows[:limit]],
+        page=Page(limit, offset, offset + limit if more else None),
+    )
+
+
+@get("/api/v1/orders/{order_id:str}", tags=["orders"], guards=ANYONE, operation_id="getOrder")
+async def get_order(request: Request[Any, Any, Any], order_id: FromPath[str]) -> OrderDetail:
+    """One order with its lifecycle and fills."""
+    repo = repository_of(request)
+    row = await repo.get_order(order_id)
+    if row is None:
+        node = getattr(request.app.state, "node", None)
+        live = await node.call(lambda e: e.order(order_id)) if node is not None else None
+        if live is None:
+            raise Problem(404, "Unknown order", f"no order {order_id!r}")
+        return OrderDetail(live_order_out(live), [], [])
+    events = await repo.get_order_events(order_id)
+    fills = await repo.list_fills(order_id=order_id, limit=MAX_PAGE)
+    return OrderDetail(
+        order_out(row), [_event_out(e) for e in events], [fill_out(f) for f in fills]
+    )
+
+
+class Placed(msgspec.Struct, frozen=True):
+    order: OrderOut
+    denial: Denial | None = None
+
+
+def _place(node: TradingNode, data: OrderIn, user: Identity) -> tuple[str, _core.Order | None, Any]:
+    """On the engine thread: build, submit through risk, settle."""
+    k = node.strategy_indices().get(MANUAL_ID)
+    if k is None:
+        raise Problem(503, "Service unavailable", "the node has no manual order book yet")
+    expire = _time(data.expire_time, "expire_time")
+    engine = node.engine
+    oid = engine.next_order_id(k)
+    try:
+        order = _core.Order(
+            oid,
+            MANUAL_ID,
+            data.symbol,
+            data.side,
+            data.type,
+            _exact(data.quantity, "quantity"),  # type: ignore[arg-type]
+            price=_exact(data.price, "price"),
+            trigger_price=_exact(data.trigger_price, "trigger_price"),
+            trailing_offset=_exact(data.trailing_offset, "trailing_offset"),
+            trailing_offset_type=data.trailing_offset_type,
+            time_in_force=data.time_in_force,
+            expire_time=expire,
+            reduce_only=data.reduce_only,
+            post_only=data.post_only,
+            tags=[f"user:{user.username}"],
+            ts_init=int(engine.now),
+        )
+        status = engine.submit(k, order)
+    except (ValueError, TypeError) as exc:
+        raise Problem(422, "Invalid order", str(exc)) from None
+    denial = engine.last_denial() if status == "denied" else None
+    engine.settle()
+    return oid, engine.order(oid), denial
+
+
+@post(
+    "/api/v1/orders",
+    tags=["orders"],
+    guards=TRADER,
+    status_code=HTTP_201_CREATED,
+    operation_id="submitOrder",
+)
+async def submit_order(request: Request[Identity, Any, Any], data: JSONBody[OrderIn]) -> Placed:
+    """Place an order (every type the engine supports) through the pre-trade risk checks.
+    A refusal is a 422 problem with the risk engine's reason in ``code``."""
+    node = node_of(request)
+    if data.symbol not in node.instruments:
+        raise Problem(
+            422,
+            "Invalid order",
+            f"symbol: {data.symbol!r} is not traded here; known: {sorted(node.instruments)}",
+        )
+    oid, order, denial = await node.call(lambda _e: _place(node, data, request.user))
+    repo = repository_of(request)
+    who = request.user.user_id
+    if denial is not None:
+        d = denial.denial
+        await audit(
+            repo, "order.submit", "denied", actor=who, resource=f"order:{oid}",
+            code=d.code, reason=d.message,
+        )  # fmt: skip
+        raise Problem(
+            422,
+            "Order denied by risk",
+            d.message,
+            code=d.code,
+            denial={"scope": d.scope, "limit": str(d.limit), "actual": str(d.actual)},
+            order_id=oid,
+        )
+    assert order is not None
+    placed = live_order_out(order)
+    await audit(
+        repo, "order.submit", "success", actor=who, resource=f"order:{oid}",
+        symbol=data.symbol, side=data.side, quantity=data.quantity, type=data.type,
+    )  # fmt: skip
+    return Placed(placed)
+
+
+def _working(node: TradingNode, order_id: str) -> _core.Order:
+    order = node.engine.order(order_id)
+    if order is None:
+        raise Problem(404, "Unknown order", f"no working order {order_id!r}")
+    if order.status in ("filled", "cancelled", "expired", "rejected", "denied"):
+        raise Problem(409, "Order closed", f"order {order_id} is {order.status}")
+    return order
+
+
+@delete(
+    "/api/v1/orders/{order_id:str}",
+    tags=["orders"],
+    guards=TRADER,
+    status_code=200,
+    operation_id="cancelOrder",
+)
+async def cancel_order(request: Request[Identity, Any, Any], order_id: FromPath[str]) -> OrderOut:
+    """Cancel a working order (any strategy's: an operator's override)."""
+    node = node_of(request)
+
+    def cancel(engine: _core.Engine) -> _core.Order:
+        _working(node, order_id)
+        engine.cancel(order_id)
+        engine.settle()
+        order = engine.order(order_id)
+        assert order is not None
+        return order
+
+    order = await node.call(cancel)
+    await audit(repository_of(request), "order.cancel", "success", actor=request.user.user_id,
+                resource=f"order:{order_id}")  # fmt: skip
+    return live_order_out(order)
+
+
+@patch("/api/v1/orders/{order_id:str}", tags=["orders"], guards=TRADER, operation_id="modifyOrder")
+async def modify_order(
+    request: Request[Identity, Any, Any], order_id: FromPath[str], data: JSONBody[OrderChange]
+) -> OrderOut:
+    """Change a working order's quantity, limit or trigger: the same risk checks as a new
+    order (a refusal is a 422 with its reason; the order keeps its terms)."""
+    node = node_of(request)
+    if data.quantity is None and data.price is None and data.trigger_price is None:
+        raise Problem(
+            400, "Invalid request", "nothing to change: give quantity, price or trigger_price"
+        )
+
+    def modify(engine: _core.Engine) -> tuple[_core.Order, Any]:
+        _working(node, order_id)
+        before = engine.last_denial()
+        try:
+            engine.modify(
+                order_id,
+                quantity=_exact(data.quantity, "quantity"),
+                price=_exact(data.price, "price"),
+                trigger_price=_exact(data.trigger_price, "trigger_price"),
+            )
+        except (ValueError, TypeError) as exc:
+            raise Problem(422, "Invalid change", str(exc)) from None
+        after = engine.last_denial()
+        engine.settle()
+        order = engine.order(order_id)
+        assert order is not None
+        denied = (
+            after
+            if after is not None and after != before and after.client_order_id == order_id
+            else None
+        )
+        return order, denied
+
+    order, denied = await node.call(modify)
+    repo = repository_of(request)
+    if denied is not None:
+        d = denied.denial
+        who = request.user.user_id
+        await audit(repo, "order.modify", "denied", actor=who, resource=f"order:{order_id}")
+        raise Problem(422, "Change denied by risk", d.message, code=d.code)
+    await audit(
+        repo, "order.modify", "success", actor=request.user.user_id, resource=f"order:{order_id}"
+    )
+    return live_order_out(order)
+
+
+@get("/api/v1/fills", tags=["orders"], guards=ANYONE, operation_id="listFills")
+async def list_fills(
+    request: Request[Any, Any, Any],
+    symbol: FromQuery[str | None] = None,
+    strategy: FromQuery[str | None] = None,
+    start: FromQuery[str | None] = None,
+    end: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 100,
+    offset: FromQuery[int] = 0,
+) -> FillPage:
+    """Fills (trades), newest first, filtered; one page."""
+    _page(limit, offset)
+    rows = await repository_of(request).find_fills(
+        instrument_id=symbol,
+        strategy_id=strategy,
+        start_ns=_time(start, "start"),
+        end_ns=_time(end, "end"),
+        limit=limit + 1,
+        offset=offset,
+    )
+    more = len(rows) > limit
+    return FillPage(
+        items=[fill_out(f) for f in rows[:limit]],
+        page=Page(limit, offset, offset + limit if more else None),
+    )
+
+
+# -- portfolio --
+
+
+def _positions(engine: _core.Engine, strategy: str | None) -> list[PositionOut]:
+    p = engine.portfolio
+    out = []
+    for sym, account_pos in sorted(p.positions().items()):
+        pos = account_pos if strategy is None else p.strategy_position(strategy, sym)
+        if pos is None or pos.quantity == 0:
+            continue
+        # A strategy's position is marked at the account's price for the symbol.
+        mark = account_pos.mark
+        unreal = (mark - pos.avg_px) * pos.quantity if mark is not None and pos.avg_px else None
+        out.append(
+            PositionOut(
+                symbol=sym,
+                strategy_id=strategy,
+                quantity=_money(pos.quantity),
+                side="long" if pos.quantity > 0 else "short",
+                average_price=_dec(pos.avg_px),
+                last_price=_dec(mark),
+                market_value=_dec(pos.quantity * mark) if mark is not None else None,
+                unrealized_pnl=_dec(unreal),
+                realized_pnl=_money(pos.realised_pnl),
+            )
+        )
+    return out
+
+
+@get("/api/v1/portfolio/positions", tags=["portfolio"], guards=ANYONE, operation_id="listPositions")
+async def positions(
+    request: Request[Any, Any, Any], strategy: FromQuery[str | None] = None
+) -> list[PositionOut]:
+    """Open positions with live marks: the account's, or one strategy's."""
+    node = node_of(request)
+    return await node.call(lambda e: _positions(e, strategy))
+
+
+@get(
+    "/api/v1/portfolio/positions/{symbol:str}",
+    tags=["portfolio"],
+    guards=ANYONE,
+    operation_id="getPosition",
+)
+async def position(request: Request[Any, Any, Any], symbol: FromPath[str]) -> PositionOut:
+    """The account's position in one symbol (404 when flat)."""
+    node = node_of(request)
+    found = [p for p in await node.call(lambda e: _positions(e, None)) if p.symbol == symbol]
+    if not found:
+        raise Problem(404, "No position", f"no open position in {symbol!r}")
+    return found[0]
+
+
+@get(
+    "/api/v1/portfolio/summary", tags=["portfolio"], guards=ANYONE, operation_id="portfolioSummary"
+)
+async def summary(request: Request[Any, Any, Any]) -> PortfolioSummary:
+    """Cash, equity, P&L, buying power, exposure and the trading state, now."""
+    node = node_of(request)
+
+    def read(engine: _core.Engine) -> PortfolioSummary:
+        p = engine.portfolio
+        risk = engine.risk_status()
+        opened = sum(1 for pos in p.positions().values() if pos.quantity != 0)
+        working = sum(len(engine.open_orders(k)) for k in node.strategy_indices().values())
+        return PortfolioSummary(
+            at=iso(int(engine.now)),
+            cash=_money(p.cash),
+            equity=_money(p.equity),
+            positions_value=_money(p.equity - p.cash),
+            realized_pnl=_money(p.realised_pnl),
+            unrealized_pnl=_money(p.unrealised_pnl),
+            commissions=_money(p.commissions),
+            buying_power=_money(p.buying_power),
+            session_pnl=_money(risk["session_pnl"]) if risk is not None else None,
+            open_positions=opened,
+            open_orders=working,
+            trading_state=risk["state"] if risk is not None else None,
+        )
+
+    return await node.call(read)
+
+
+class QuoteOut(msgspec.Struct, frozen=True, kw_only=True):
+    symbol: str
+    price: Money
+    """The latest price: quote mid, trade or bar close (``source``)."""
+    source: str
+    at: str
+    bid: Money | None = None
+    ask: Money | None = None
+
+
+@get("/api/v1/market/quotes", tags=["market data"], guards=ANYONE, operation_id="latestQuotes")
+async def latest_quotes(request: Request[Any, Any, Any]) -> list[QuoteOut]:
+    """The latest price of every instrument the node trades."""
+    node = node_of(request)
+    cache = getattr(node.sinks, "cache", None)
+    if cache is None:
+        raise Problem(503, "No latest prices", "the latest-state cache is off (PI5_SINKS__CACHE)")
+    prices = await cache.prices()
+    return [
+        QuoteOut(
+            symbol=p.symbol,
+            price=_money(p.price),
+            source=p.source,
+            at=iso(p.ts_ns),
+            bid=_dec(p.bid),
+            ask=_dec(p.ask),
+        )
+        for _, p in sorted(prices.items())
+    ]
+
+
+ROUTES: Final = [list_orders, get_order, submit_order, cancel_order, modify_order, list_fills,
+                 positions, position, summary, latest_quotes]  # fmt: skip
+
+__all__ = ["ROUTES"]
