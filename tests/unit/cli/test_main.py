@@ -59,6 +59,7 @@ def test_every_verb_is_registered() -> None:
         "optimize",
         "runs",
         "serve",
+        "user",
     ]
     data = main.commands["data"]
     assert isinstance(data, click.Group)
