@@ -100,7 +100,7 @@ def _seed(settings: Settings) -> None:
         repo = await open_repository(settings)
         try:
             for sid, (name, params) in STRATEGIES.items():
-                await record_strategy(repo, sid, name=name, class_path=name, config=params)
+                await record_strategy(repo, sid, name=sid, class_path=name, config=params)
                 assert await repo.save_strategy_status(sid, "running", time.time_ns())
         finally:
             await repo.close()

@@ -30,7 +30,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from pi5trading import __version__, build_info
-from pi5trading.api import auth, trading, users
+from pi5trading.api import auth, strategies, trading, users
 from pi5trading.api.auth import OPEN_PATHS, AuthContext, TokenAuthMiddleware
 from pi5trading.api.errors import HANDLERS
 from pi5trading.api.security.keys import embedded, signing_keys
@@ -198,7 +198,15 @@ def create_app(
     others = [h for h in auth.ROUTES if h is not auth.login]
     origins = [o.strip() for o in api.cors_origins.split(",") if o.strip()]
     app = Litestar(
-        route_handlers=[health, docs_assets, login_router, *others, *users.ROUTES, *trading.ROUTES],
+        route_handlers=[
+            health,
+            docs_assets,
+            login_router,
+            *others,
+            *users.ROUTES,
+            *trading.ROUTES,
+            *strategies.ROUTES,
+        ],
         openapi_config=openapi_config(),
         exception_handlers=HANDLERS,
         middleware=[

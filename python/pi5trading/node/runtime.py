@@ -184,9 +184,7 @@ async def _add_manual(node: TradingNode, repo: Repository | None) -> None:
         return
     await node.add_strategy(ManualOrders, strategy_id=MANUAL_ID)
     if repo is not None:
-        await record_strategy(
-            repo, MANUAL_ID, name="manual orders", class_path=MANUAL_CLASS, config={}
-        )
+        await record_strategy(repo, MANUAL_ID, name=MANUAL_ID, class_path=MANUAL_CLASS, config={})
 
 
 def _register_held_instruments(node: TradingNode, recovery: Recovery) -> None:
@@ -208,7 +206,7 @@ async def _add_demo_strategies(node: TradingNode, repo: Repository | None) -> No
         await node.add_strategy(name, params, strategy_id=strategy_id)
         if repo is not None:
             await record_strategy(
-                repo, strategy_id, name=name, class_path=name, config=dict(params)
+                repo, strategy_id, name=strategy_id, class_path=name, config=dict(params)
             )
 
 

@@ -26,7 +26,7 @@ from pi5trading import _core
 from pi5trading.events import StrategyStatus
 from pi5trading.sinks.handoff import Handoff
 from pi5trading.sinks.records import ACCOUNT, RecordConverter
-from pi5trading.storage.errors import DatabaseUnavailableError
+from pi5trading.storage.errors import ConstraintError, DatabaseUnavailableError
 from pi5trading.storage.protocol import Repository
 from pi5trading.storage.records import (
     EngineEvent,
@@ -240,11 +240,15 @@ class StorageSink:
         # stamp it (a replaying node's events carry the data's time).
         now = time.time_ns()
         updated = s.shutdown or await repo.save_strategy_status(s.strategy_id, stored, now)
-        if not updated and await repo.get_strategy(s.strategy_id) is None:
-            # The node registers strategies (record_strategy); keep the status anyway.
-            await repo.save_strategy(
-                StrategyRow(s.strategy_id, s.strategy_id, "", now, now, status=stored)
-            )
+        if not updated:
+            # The node registers strategies (record_strategy), maybe just after this status:
+            # keep the status in a minimal row, never over a registered one.
+            try:
+                await repo.create_strategy(
+                    StrategyRow(s.strategy_id, s.strategy_id, "", now, now, status=stored)
+                )
+            except ConstraintError:
+                await repo.save_strategy_status(s.strategy_id, stored, now)
         run = self._runs.get(s.strategy_id)
         if s.status == "running" and run is None:
             run = StrategyRunRow(f"{s.strategy_id}:{s.ts}", s.strategy_id, self.mode, s.ts)
@@ -282,18 +286,22 @@ async def record_strategy(
     """
     _check_json(strategy_id, "config", config)
     now = time.time_ns() if ts_ns is None else ts_ns
-    old = await repository.get_strategy(strategy_id)
-    row = StrategyRow(
-        strategy_id,
-        name,
-        class_path,
-        old.created_ns if old else now,
-        now,
-        config=config,
-        state=old.state if old else {},
-        status=old.status if old else "stopped",
+    # The status sink may write the row at the same time: its status and saved state are
+    # never overwritten here, only what the strategy is.
+    changed = await repository.update_strategy_config(
+        strategy_id, name=name, class_path=class_path, config=config, updated_ns=now
     )
-    await repository.save_strategy(row)
+    if not changed:
+        try:
+            await repository.create_strategy(
+                StrategyRow(strategy_id, name, class_path, now, now, config=config)
+            )
+        except ConstraintError:
+            await repository.update_strategy_config(
+                strategy_id, name=name, class_path=class_path, config=config, updated_ns=now
+            )
+    row = await repository.get_strategy(strategy_id)
+    assert row is not None
     return row
 
 

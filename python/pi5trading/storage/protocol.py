@@ -194,6 +194,26 @@ class Repository(Protocol):
     # -- strategies and backtests --
     async def save_strategy(self, strategy: StrategyRow) -> None: ...
     async def get_strategy(self, strategy_id: str) -> StrategyRow | None: ...
+    async def create_strategy(self, strategy: StrategyRow) -> None:
+        """Insert only: ``ConstraintError`` if the id (or name) is taken."""
+        ...
+
+    async def update_strategy_config(
+        self,
+        strategy_id: str,
+        *,
+        name: str,
+        class_path: str,
+        config: dict[str, Any],
+        updated_ns: int,
+    ) -> bool:
+        """Change name, class and config only; False if there is no such strategy."""
+        ...
+
+    async def delete_strategy(self, strategy_id: str) -> bool:
+        """Forget an instance (its runs too; orders and fills stay); False if unknown."""
+        ...
+
     async def list_strategies(self) -> list[StrategyRow]:
         """Sorted by name."""
         ...

@@ -461,6 +461,39 @@ class SqlRepository:
     async def get_strategy(self, strategy_id: str) -> StrategyRow | None:
         return await self._one(StrategyRow, 'WHERE "strategy_id" = $1', strategy_id)
 
+    async def create_strategy(self, strategy: StrategyRow) -> None:
+        """Insert a new strategy row; ``ConstraintError`` if its id (or name) exists."""
+        await self._insert_strict(strategy)
+
+    async def update_strategy_config(
+        self,
+        strategy_id: str,
+        *,
+        name: str,
+        class_path: str,
+        config: dict[str, Any],
+        updated_ns: int,
+    ) -> bool:
+        """Change what a strategy is (name, class, config), not its status or saved state."""
+        return (
+            await self._execute(
+                'UPDATE strategies SET "name" = $1, "class_path" = $2, "config" = $3,'
+                ' "updated_ns" = $4 WHERE "strategy_id" = $5',
+                name,
+                class_path,
+                config,
+                updated_ns,
+                strategy_id,
+            )
+            > 0
+        )
+
+    async def delete_strategy(self, strategy_id: str) -> bool:
+        """Forget a strategy instance (its runs go with it; its orders and fills stay)."""
+        return (
+            await self._execute('DELETE FROM strategies WHERE "strategy_id" = $1', strategy_id) > 0
+        )
+
     async def list_strategies(self) -> list[StrategyRow]:
         return await self._select(StrategyRow, 'ORDER BY "name"')
 
