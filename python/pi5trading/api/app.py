@@ -30,7 +30,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from pi5trading import __version__, build_info
-from pi5trading.api import auth, strategies, trading, users
+from pi5trading.api import auth, strategies, system, trading, users
 from pi5trading.api.auth import OPEN_PATHS, AuthContext, TokenAuthMiddleware
 from pi5trading.api.errors import HANDLERS
 from pi5trading.api.security.keys import embedded, signing_keys
@@ -206,6 +206,7 @@ def create_app(
             *users.ROUTES,
             *trading.ROUTES,
             *strategies.ROUTES,
+            *system.ROUTES,
         ],
         openapi_config=openapi_config(),
         exception_handlers=HANDLERS,
@@ -223,6 +224,7 @@ def create_app(
         lifespan=[storage_lifespan(settings), *lifespan],
     )
     app.state.auth = AuthContext(keys, settings.auth)
+    app.state.started = started
     app.state.settings = settings
     return app
 

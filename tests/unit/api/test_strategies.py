@@ -47,8 +47,11 @@ async def test_instances_through_their_lifecycle(tmp_path: Path) -> None:
     async with AsyncTestClient(app=app) as c:
         trader = bearer((await login(c, "tina"))["access_token"])
         viewer = bearer((await login(c, "vic"))["access_token"])
-        body = {"id": "fast-sma", "type": "sma_crossover",
-                "parameters": {"fast": 3, "slow": 8, "quantity": 5}}  # fmt: skip
+        body = {
+            "id": "fast-sma",
+            "type": "sma_crossover",
+            "parameters": {"fast": 3, "slow": 8, "quantity": 5},
+        }
         assert_problem(await c.post("/api/v1/strategies", headers=viewer, json=body), 403)
         r = await c.post("/api/v1/strategies", headers=trader, json=body)
         assert r.status_code == 201, r.text
@@ -73,8 +76,12 @@ async def test_instances_through_their_lifecycle(tmp_path: Path) -> None:
                 await c.post("/api/v1/strategies", headers=trader, json=bad), status, why
             )
         # Pause, resume, stop, start.
-        for action, status in [("pause", "paused"), ("resume", "running"), ("stop", "stopped"),
-                               ("start", "running")]:  # fmt: skip
+        for action, status in [
+            ("pause", "paused"),
+            ("resume", "running"),
+            ("stop", "stopped"),
+            ("start", "running"),
+        ]:
             r = await c.post(f"/api/v1/strategies/fast-sma/{action}", headers=trader)
             assert r.status_code == 200, r.text
             assert r.json()["status"] == status
@@ -89,16 +96,22 @@ async def test_instances_through_their_lifecycle(tmp_path: Path) -> None:
             json={"parameters": {"fast": 20, "slow": 4}},
         )
         assert_problem(r, 422, "fast")
-        r = await c.put("/api/v1/strategies/fast-sma", headers=trader,
-                        json={"parameters": {"fast": 4, "slow": 9, "quantity": 5}})  # fmt: skip
+        r = await c.put(
+            "/api/v1/strategies/fast-sma",
+            headers=trader,
+            json={"parameters": {"fast": 4, "slow": 9, "quantity": 5}},
+        )
         assert r.status_code == 200, r.text
         assert r.json()["parameters"]["fast"] == 4
         listed = {s["id"]: s for s in (await c.get("/api/v1/strategies", headers=viewer)).json()}
         assert set(listed) == {"fast-sma", "manual"}
         assert listed["fast-sma"]["status"] == "running"
         # A second instance of the same type is its own strategy.
-        r = await c.post("/api/v1/strategies", headers=trader,
-                         json={"id": "slow-sma", "type": "sma_crossover", "start": False})  # fmt: skip
+        r = await c.post(
+            "/api/v1/strategies",
+            headers=trader,
+            json={"id": "slow-sma", "type": "sma_crossover", "start": False},
+        )
         assert r.status_code == 201, r.text
         assert r.json()["status"] == "added"
         # Delete: gone now and after a restart.

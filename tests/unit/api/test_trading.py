@@ -133,13 +133,15 @@ async def test_bad_orders_are_refused_with_a_reason(client: AsyncTestClient[Any]
     # A limit with more decimals than the tick goes onto the tick (below the market for a
     # buy, so it never pays more than asked).
     limit = near(await last_price(client, h["vic"], "AAPL"), "0.95") + "9"
-    r = await client.post("/api/v1/orders", headers=h["tina"],
-                          json={**base, "type": "limit", "price": limit})  # fmt: skip
+    r = await client.post(
+        "/api/v1/orders", headers=h["tina"], json={**base, "type": "limit", "price": limit}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["order"]["price"] == limit[:-1]
     # Far from the market: the price collar refuses it.
-    r = await client.post("/api/v1/orders", headers=h["tina"],
-                          json={**base, "type": "limit", "price": "1"})  # fmt: skip
+    r = await client.post(
+        "/api/v1/orders", headers=h["tina"], json={**base, "type": "limit", "price": "1"}
+    )
     assert assert_problem(r, 422)["code"] == "price_collar"
     # Refused by risk: 422 with the machine-readable reason, recorded as denied.
     r = await client.post("/api/v1/orders", headers=h["tina"], json={**base, "quantity": "100000"})

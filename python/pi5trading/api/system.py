@@ -1,0 +1,185 @@
+"""Readiness, the system's status, the risk engine's state and limits, and the operator's
+halt / reduce-only / resume."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Final, Literal
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import JSONBody
+
+from pi5trading import __version__
+from pi5trading.api.audit import audit
+from pi5trading.api.errors import Problem
+from pi5trading.api.node_access import node_of, repository_of
+from pi5trading.api.roles import ADMIN, ANYONE
+from pi5trading.api.security.tokens import Identity
+from pi5trading.config import SECRET_SETTINGS, Settings
+from pi5trading.risk import account_limits, configured_risk_engine
+
+
+class Check(msgspec.Struct, frozen=True):
+    ok: bool
+    detail: str = ""
+
+
+class Readiness(msgspec.Struct, frozen=True):
+    ready: bool
+    checks: dict[str, Check]
+
+
+@get("/ready", tags=["system"], security=[], operation_id="getReady")
+async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
+    """Readiness: the database answers, the node runs, its feeds are live, no breaker is
+    open. 503 (with the failing checks) when not ready."""
+    checks: dict[str, Check] = {}
+    repo = repository_of(request)
+    try:
+        await repo.ping()
+        checks["database"] = Check(True)
+    except Exception as exc:  # any failure is "not ready", with its reason
+        checks["database"] = Check(False, str(exc))
+    breaker = repo.breaker_state() if hasattr(repo, "breaker_state") else None
+    if breaker is not None:
+        checks["database_breaker"] = Check(breaker.state != "open", breaker.state)
+    node = getattr(request.app.state, "node", None)
+    if node is not None:
+        checks["node"] = Check(node.state == "running", node.state)
+        for feed in node.feeds:
+            status = getattr(feed, "status", "unknown")
+            checks[f"feed:{feed.name}"] = Check(status in ("live", "connecting"), str(status))
+        redis = getattr(node.sinks, "redis", None)
+        if redis is not None:
+            try:
+                await redis.ping()
+                checks["redis"] = Check(True)
+            except Exception as exc:
+                checks["redis"] = Check(False, str(exc))
+    ok = all(c.ok for c in checks.values())
+    return Response(Readiness(ok, checks), status_code=200 if ok else 503)
+
+
+class SystemStatus(msgspec.Struct, frozen=True, kw_only=True):
+    version: str
+    uptime_seconds: float
+    node: str
+    strategies: dict[str, str]
+    feeds: dict[str, str]
+    engine_time: str | None
+    queue: dict[str, int]
+    writer: dict[str, Any] | None
+
+
+@get("/api/v1/system/status", tags=["system"], guards=ADMIN, operation_id="systemStatus")
+async def status(request: Request[Any, Any, Any]) -> SystemStatus:
+    """The node, its strategies and feeds, the ingest queue and the storage writer."""
+    from pi5trading.api.timefmt import iso
+
+    node = getattr(request.app.state, "node", None)
+    started = getattr(request.app.state, "started", time.monotonic())
+    writer = None
+    if node is not None and getattr(node.sinks, "storage", None) is not None:
+        writer = msgspec.to_builtins(node.sinks.storage.writer.stats())
+    return SystemStatus(
+        version=__version__,
+        uptime_seconds=round(time.monotonic() - started, 3),
+        node=node.state if node is not None else "absent",
+        strategies=dict(node.strategies()) if node is not None else {},
+        feeds={f.name: str(getattr(f, "status", "unknown")) for f in node.feeds} if node else {},
+        engine_time=iso(int(node.engine.now)) if node is not None else None,
+        queue={k: int(v) for k, v in node.queue.stats().items()} if node is not None else {},
+        writer=writer,
+    )
+
+
+@get("/api/v1/system/config", tags=["system"], guards=ADMIN, operation_id="systemConfig")
+async def config(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The effective settings, without secrets (they show as set or not)."""
+    settings: Settings = request.app.state.settings
+    tree: dict[str, Any] = msgspec.to_builtins(settings)
+    for section, name in SECRET_SETTINGS:
+        part = tree.get(section)
+        if isinstance(part, dict) and name in part:
+            part[name] = "<set>" if part[name] else ""
+    url = tree.get("database", {}).get("url", "")
+    if isinstance(url, str) and "@" in url:  # a password in the URL
+        scheme, _, rest = url.partition("://")
+        tree["database"]["url"] = f"{scheme}://***@{rest.rpartition('@')[2]}"
+    return tree
+
+
+class RiskState(msgspec.Struct, frozen=True, kw_only=True):
+    state: str
+    cause: str | None
+    session_pnl: str
+    equity_peak: str | None
+    session_orders: int
+    strategies: dict[str, str]
+    limits: dict[str, str | int | None]
+
+
+@get("/api/v1/risk", tags=["risk"], guards=ANYONE, operation_id="riskState")
+async def risk_state(request: Request[Any, Any, Any]) -> RiskState:
+    """The trading state (active / reducing / halted) and why, today's P&L against the
+    limits, and every account limit."""
+    node = node_of(request)
+    status = await node.call(lambda e: e.risk_status())
+    if status is None:
+        raise Problem(404, "No risk engine", "this node runs without pre-trade risk checks")
+    settings: Settings = request.app.state.settings
+    limits = account_limits(configured_risk_engine(settings))
+    return RiskState(
+        state=status["state"],
+        cause=status["cause"],
+        session_pnl=format(status["session_pnl"], "f"),
+        equity_peak=format(status["equity_peak"], "f")
+        if status["equity_peak"] is not None
+        else None,
+        session_orders=status["session_orders"],
+        strategies=dict(status["strategies"]),
+        limits={
+            k: (str(v) if v is not None and not isinstance(v, int) else v)
+            for k, v in limits.items()
+        },
+    )
+
+
+class StateChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    state: Literal["active", "reducing", "halted"]
+    reason: str = msgspec.field(default="")
+    strategy_id: str | None = None
+
+
+@post(
+    "/api/v1/risk/state",
+    tags=["risk"],
+    guards=ADMIN,
+    status_code=200,
+    operation_id="setTradingState",
+)
+async def set_state(request: Request[Identity, Any, Any], data: JSONBody[StateChange]) -> RiskState:
+    """Halt trading, allow only reducing orders, or resume (admin); for the account or one
+    strategy. A reason is required; it is in the audit trail and the risk event."""
+    node = node_of(request)
+    reason = data.reason.strip()
+    if not reason or len(reason) > 500:
+        raise Problem(
+            422, "A reason is needed", "say why (1-500 characters): it goes into the audit trail"
+        )
+    if data.strategy_id is not None and data.strategy_id not in node.strategies():
+        raise Problem(404, "Unknown strategy", f"no strategy {data.strategy_id!r} in the node")
+    who = request.user.username
+    await node.set_trading_state(data.state, f"{reason} ({who})", strategy_id=data.strategy_id)
+    await audit(
+        repository_of(request), "risk.set_state", "success", actor=request.user.user_id,
+        resource=f"strategy:{data.strategy_id}" if data.strategy_id else "account",
+        state=data.state, reason=reason,
+    )  # fmt: skip
+    return await risk_state.fn(request)  # type: ignore[no-any-return]
+
+
+ROUTES: Final = [ready, status, config, risk_state, set_state]
+
+__all__ = ["ROUTES"]

@@ -1,0 +1,112 @@
+"""Readiness, status, settings without secrets, the risk state and the operator's halt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from pi5trading.api import create_app
+from pi5trading.api.app import node_lifespan
+
+from .test_auth import assert_problem, bearer, login, seed_users, settings_for
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_ready_and_status(tmp_path: Path) -> None:
+    settings = settings_for(
+        tmp_path,
+        PI5_NODE__DEMO_STRATEGIES="false",
+        PI5_FEED__SPEED="60",
+        PI5_BROKER__SECRET_KEY="very-secret-value",
+    )
+    await seed_users(settings)
+    async with AsyncTestClient(app=create_app(settings, lifespan=[node_lifespan(settings)])) as c:
+        r = await c.get("/ready")
+        assert r.status_code == 200, r.text
+        checks = r.json()["checks"]
+        assert checks["database"]["ok"]
+        assert checks["node"] == {"ok": True, "detail": "running"}
+        assert any(k.startswith("feed:") for k in checks)
+        admin = bearer((await login(c, "root"))["access_token"])
+        viewer = bearer((await login(c, "vic"))["access_token"])
+        assert_problem(await c.get("/api/v1/system/status", headers=viewer), 403)
+        st = (await c.get("/api/v1/system/status", headers=admin)).json()
+        assert st["node"] == "running"
+        assert st["strategies"] == {"manual": "running"}
+        assert st["writer"]["breaker"]["state"] == "closed"
+        cfg = await c.get("/api/v1/system/config", headers=admin)
+        assert cfg.status_code == 200
+        assert "very-secret-value" not in cfg.text
+        assert cfg.json()["broker"]["secret_key"] == "<set>"
+        assert "jwt_secret" in cfg.json()["auth"]
+        assert json.loads(cfg.text)["auth"]["jwt_secret"] == ""
+
+
+async def test_ready_is_503_without_the_node_or_database(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    await seed_users(settings)
+    async with AsyncTestClient(app=create_app(settings)) as c:
+        # No node in this process: still ready as an API (reads only).
+        r = await c.get("/ready")
+        assert r.status_code == 200
+        assert "node" not in r.json()["checks"]
+        await c.app.state.repository.close()  # the database goes away
+        r = await c.get("/ready")
+        assert r.status_code == 503
+        assert r.json()["checks"]["database"]["ok"] is False
+
+
+async def test_the_operator_halts_and_resumes_trading(tmp_path: Path) -> None:
+    settings = settings_for(
+        tmp_path, PI5_NODE__DEMO_STRATEGIES="false", PI5_FEED__SPEED="600", PI5_FEED__SYMBOLS="AAPL"
+    )
+    await seed_users(settings)
+    async with AsyncTestClient(app=create_app(settings, lifespan=[node_lifespan(settings)])) as c:
+        admin = bearer((await login(c, "root"))["access_token"])
+        trader = bearer((await login(c, "tina"))["access_token"])
+        risk = (await c.get("/api/v1/risk", headers=trader)).json()
+        assert risk["state"] == "active"
+        assert risk["limits"]["max_quantity"] == "500"
+        # Only an admin, and only with a reason.
+        halt = {"state": "halted", "reason": "broker maintenance"}
+        assert_problem(await c.post("/api/v1/risk/state", headers=trader, json=halt), 403)
+        assert_problem(
+            await c.post("/api/v1/risk/state", headers=admin, json={"state": "halted"}), 422
+        )
+        assert_problem(
+            await c.post(
+                "/api/v1/risk/state", headers=admin, json={"state": "paused", "reason": "x"}
+            ),
+            400,
+        )
+        r = await c.post("/api/v1/risk/state", headers=admin, json=halt)
+        assert r.status_code == 200, r.text
+        assert (r.json()["state"], r.json()["cause"]) == ("halted", "admin")
+        # Every order is refused while halted, with the reason code.
+        order = {"symbol": "AAPL", "side": "buy", "quantity": "1"}
+        denied = await c.post("/api/v1/orders", headers=trader, json=order)
+        assert assert_problem(denied, 422)["code"] == "trading_halted"
+        r = await c.post(
+            "/api/v1/risk/state", headers=admin, json={"state": "active", "reason": "done"}
+        )
+        assert r.json()["state"] == "active"
+        assert (await c.post("/api/v1/orders", headers=trader, json=order)).status_code == 201
+        # One strategy alone.
+        r = await c.post(
+            "/api/v1/risk/state",
+            headers=admin,
+            json={"state": "reducing", "reason": "too much", "strategy_id": "manual"},
+        )
+        assert r.json()["strategies"]["manual"] == "reducing"
+        assert_problem(
+            await c.post(
+                "/api/v1/risk/state", headers=admin, json={**halt, "strategy_id": "ghost"}
+            ),
+            404,
+        )
+        rows = await c.app.state.repository.list_audit(action="risk.set_state")
+        assert len(rows) == 3
