@@ -30,7 +30,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from pi5trading import __version__, build_info
-from pi5trading.api import auth, strategies, system, trading, users
+from pi5trading.api import auth, live, strategies, system, trading, users
 from pi5trading.api.auth import OPEN_PATHS, AuthContext, TokenAuthMiddleware
 from pi5trading.api.errors import HANDLERS
 from pi5trading.api.security.keys import embedded, signing_keys
@@ -207,6 +207,7 @@ def create_app(
             *trading.ROUTES,
             *strategies.ROUTES,
             *system.ROUTES,
+            *live.ROUTES,
         ],
         openapi_config=openapi_config(),
         exception_handlers=HANDLERS,

@@ -52,6 +52,7 @@ OPEN_PATHS: Final = (
     "/schema",
     "/api/v1/auth/login",
     "/api/v1/auth/refresh",
+    "/ws",  # signs in with its first message
 )
 """Paths without a token (the dashboard's files are added by the app)."""
 
