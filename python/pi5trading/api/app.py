@@ -27,6 +27,7 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 
 from pi5trading import __version__, build_info
@@ -213,6 +214,9 @@ def create_app(
         exception_handlers=HANDLERS,
         middleware=[
             rate_limit.middleware,
+            PrometheusConfig(
+                app_name="pi5trading", prefix="pi5_http", group_path=True, exclude=["^/metrics"]
+            ).middleware,
             DefineMiddleware(TokenAuthMiddleware, exclude=exclude),
         ],
         response_headers=SECURITY_HEADERS,

@@ -180,6 +180,21 @@ async def set_state(request: Request[Identity, Any, Any], data: JSONBody[StateCh
     return await risk_state.fn(request)  # type: ignore[no-any-return]
 
 
-ROUTES: Final = [ready, status, config, risk_state, set_state]
+@get("/metrics", tags=["system"], security=[], operation_id="metrics", media_type="text/plain")
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus metrics (text format): HTTP requests by route, method and status with
+    durations, the process (memory, CPU), and the node's (events by topic, orders by kind,
+    fills, denials by code, writer queue and batch latency, feeds, dropped clients)."""
+    from prometheus_client import REGISTRY, generate_latest
+
+    body = generate_latest(REGISTRY)
+    node = getattr(request.app.state, "node", None)
+    node_metrics = getattr(getattr(node, "sinks", None), "metrics", None)
+    if node_metrics is not None:
+        body += node_metrics.render()
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+ROUTES: Final = [ready, status, config, risk_state, set_state, metrics]
 
 __all__ = ["ROUTES"]

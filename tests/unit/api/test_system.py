@@ -110,3 +110,24 @@ async def test_the_operator_halts_and_resumes_trading(tmp_path: Path) -> None:
         )
         rows = await c.app.state.repository.list_audit(action="risk.set_state")
         assert len(rows) == 3
+
+
+async def test_metrics_for_prometheus(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, PI5_NODE__DEMO_STRATEGIES="false", PI5_FEED__SPEED="600")
+    await seed_users(settings)
+    async with AsyncTestClient(app=create_app(settings, lifespan=[node_lifespan(settings)])) as c:
+        admin = bearer((await login(c, "root"))["access_token"])
+        await c.get("/api/v1/risk", headers=admin)
+        await c.get("/api/v1/orders/nope-9", headers=admin)
+        r = await c.get("/metrics")  # no token: scraped on the private network
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/plain")
+        text = r.text
+        # HTTP by route template (not by raw path), with status and duration.
+        assert "pi5_http_requests_total{" in text
+        assert 'path="/api/v1/orders/{order_id}"' in text
+        assert 'status_code="404"' in text
+        assert "pi5_http_request_duration_seconds_bucket" in text
+        # The node's own.
+        assert "pi5_" in text.replace("pi5_http", "")
+        assert "process_resident_memory_bytes" in text
