@@ -31,15 +31,16 @@ class _Server(uvicorn.Server):
 
 
 @contextmanager
-def serve(app: Any, *, startup_timeout: float = 10.0) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 and yield its base URL (``http://127.0.0.1:PORT``)."""
+def serve(app: Any, *, startup_timeout: float = 10.0, lifespan: str = "off") -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 and yield its base URL (``http://127.0.0.1:PORT``);
+    ``lifespan="on"`` runs the app's startup and shutdown (our own API's storage and node)."""
     port = free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
-        lifespan="off",
+        lifespan=lifespan,  # type: ignore[arg-type]
         ws="websockets-sansio",
         ws_ping_interval=None,
     )

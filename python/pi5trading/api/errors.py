@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Final
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from pi5trading.exceptions import ConfigurationError, InvalidInputError, InvalidStateError
@@ -111,6 +114,51 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[d
     )
 
 
+class ProblemDocument(msgspec.Struct, frozen=True, kw_only=True):
+    """An error (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    code: str | None = None
+    """A machine-readable reason (a risk denial's code, ...)."""
+    errors: list[dict[str, Any]] | None = None
+    """The invalid fields of a request."""
+    denial: dict[str, Any] | None = None
+    order_id: str | None = None
+
+
+_DOCUMENTED: Final = {
+    400: "the request is malformed (see `errors`)",
+    401: "not signed in, or the token is invalid or expired",
+    403: "your role does not allow this",
+    404: "no such thing",
+    409: "not possible in the current state",
+    413: "the request body is too large",
+    422: "the request is refused (see `detail`, and `code` for a risk denial)",
+    429: "too many requests (see `Retry-After`)",
+    503: "a service this needs is unavailable (see `Retry-After`)",
+}
+PROBLEM_RESPONSES: Final = {
+    status: ResponseSpec(
+        data_container=ProblemDocument,
+        description=text,
+        media_type=PROBLEM_JSON,
+        generate_examples=False,
+    )
+    for status, text in _DOCUMENTED.items()
+}
+
+
+def document_problems(handlers: list[Any]) -> None:
+    """Every HTTP route documents its errors as problem documents (what it answers)."""
+    for h in handlers:
+        if isinstance(h, HTTPRouteHandler) and h.include_in_schema:
+            h.responses = {**PROBLEM_RESPONSES, **(h.responses or {})}
+
+
 HANDLERS: dict[type[Exception] | int, Any] = {
     Problem: on_problem,
     ValidationException: on_validation,
@@ -122,4 +170,11 @@ HANDLERS: dict[type[Exception] | int, Any] = {
     Exception: on_unexpected,
 }
 
-__all__ = ["HANDLERS", "PROBLEM_JSON", "Problem"]
+__all__ = [
+    "HANDLERS",
+    "PROBLEM_JSON",
+    "PROBLEM_RESPONSES",
+    "Problem",
+    "ProblemDocument",
+    "document_problems",
+]
