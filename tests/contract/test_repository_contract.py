@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,6 +32,8 @@ from pi5trading.storage import (
     TradeTickRow,
     UserRow,
 )
+from pi5trading.storage import audit_chain as verify_chain
+from pi5trading.storage.audit_chain import GENESIS
 from pi5trading.storage.repository import SqlRepository
 from pi5trading.storage.tables import SPECS
 
@@ -343,13 +347,13 @@ async def test_strategies_state_and_runs(repo: SqlRepository) -> None:
     await repo.save_strategy(s)
     await repo.save_strategy(StrategyRow("s0", "Alpha", "x:Y", T0, T0))
     assert [x.name for x in await repo.list_strategies()] == ["Alpha", "SMA 10/30"]
-    assert await repo.save_strategy_state("s1", {"last_signal": "buy", "n": 3}, T0 + 10)
-    assert not await repo.save_strategy_state("nope", {}, T0)
+    assert await repo.save_strategy_state("s1", {"last_signal": "buy", "n": 3})
+    assert not await repo.save_strategy_state("nope", {})
     got = await repo.get_strategy("s1")
     assert got is not None
     assert got.state == {"last_signal": "buy", "n": 3}
     assert got.config == s.config
-    assert got.updated_ns == T0 + 10
+    assert got.updated_ns == T0  # the saved state leaves updated_ns to status changes
     with pytest.raises(ConstraintError):
         await repo.save_strategy(StrategyRow("s2", "Alpha", "x:Y", T0, T0))  # name taken
     runs = [StrategyRunRow(f"r{i}", "s1", "paper", T0 + i) for i in range(3)]
@@ -431,9 +435,18 @@ async def test_audit_log_and_alerts(repo: SqlRepository) -> None:
         AuditRow("e3", T0 + 2, "login", "failure", None, None, "10.0.0.9"),
     ]
     await repo.write(entries)
-    assert await repo.list_audit() == entries[::-1]
-    assert await repo.list_audit(actor="u2") == [entries[1]]
-    assert await repo.list_audit(action="login", start_ns=T0 + 1) == [entries[2]]
+
+    def unlinked(rows: list[AuditRow]) -> list[AuditRow]:
+        return [msgspec.structs.replace(r, seq=None, prev_hash=None, hash=None) for r in rows]
+
+    stored = await repo.list_audit()
+    assert unlinked(stored) == entries[::-1]
+    # Linked into the hash chain as they were written.
+    assert [r.seq for r in stored[::-1]] == [1, 2, 3]
+    assert stored[-1].prev_hash == GENESIS
+    assert stored[1].prev_hash == stored[2].hash
+    assert unlinked(await repo.list_audit(actor="u2")) == [entries[1]]
+    assert unlinked(await repo.list_audit(action="login", start_ns=T0 + 1)) == [entries[2]]
     alerts = [
         AlertRow(f"al{i}", T0 + i, "warning", "risk", f"t{i}", "drawdown 5%") for i in range(3)
     ]
@@ -478,8 +491,13 @@ async def test_awkward_text_survives_the_bulk_path(repo: SqlRepository) -> None:
         for i in range(20)
     ]  # fmt: skip
     assert await repo.write(entries) == 20
-    assert await repo.list_audit(limit=100) == entries[::-1]
+    stored = await repo.list_audit(limit=100)
+    assert [msgspec.structs.replace(r, seq=None, prev_hash=None, hash=None) for r in stored] == (
+        entries[::-1]
+    )
     assert await repo.write(entries) == 0  # the staged (replay) path escapes the same way
+    # The chain's hash was computed on the text as stored: it still verifies.
+    assert all(r.hash == verify_chain.link_hash(r.prev_hash or "", r, r.seq or 0) for r in stored)
 
 
 _counter = iter(range(10**9))
@@ -537,3 +555,36 @@ async def test_a_replay_detected_mid_stream_falls_back_without_loss(repo: SqlRep
     assert await repo.count_bars("AAPL.XNAS", "1m") == 30_000
     got = await repo.get_bars("AAPL.XNAS", "1m", start_ns=T0 + 11_999 * MIN, limit=3)
     assert got == bars[11_999:12_002]
+
+
+async def test_the_audit_chain_finds_edited_and_deleted_rows(repo: SqlRepository) -> None:
+    rows = [AuditRow(f"c{i}", T0 + i, "order.submit", "success", f"u{i % 3}",
+                     details={"i": i, "sym": "AAPL"}) for i in range(20)]  # fmt: skip
+    await repo.write(rows[:8])
+    await repo.write(rows[:8])  # a replay links nothing twice
+    await repo.write(rows[8:])
+
+    async def walk() -> verify_chain.Verdict:
+        async def stream() -> AsyncIterator[AuditRow]:
+            after = 0
+            while page := await repo.audit_chain(after_seq=after, limit=7):
+                for r in page:
+                    yield r
+                after = page[-1].seq or 0
+
+        return await verify_chain.verify(stream())
+
+    ok = await walk()
+    assert (ok.ok, ok.checked, ok.first_seq, ok.last_seq) == (True, 20, 1, 20)
+    driver = repo.driver
+    async with driver.transaction() as conn:
+        await conn.execute("UPDATE audit_log SET outcome = 'denied' WHERE event_id = 'c12'")
+    edited = await walk()
+    assert (edited.ok, edited.broken_at, edited.event_id) == (False, 13, "c12")
+    assert "edited" in (edited.reason or "")
+    async with driver.transaction() as conn:
+        await conn.execute("UPDATE audit_log SET outcome = 'success' WHERE event_id = 'c12'")
+        await conn.execute("DELETE FROM audit_log WHERE event_id IN ('c5', 'c6')")
+    deleted = await walk()
+    assert (deleted.ok, deleted.broken_at) == (False, 8)
+    assert "6-7 are missing" in (deleted.reason or "")

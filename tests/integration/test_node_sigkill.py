@@ -59,6 +59,7 @@ def _env(dsn: str, redis_url: str, prefix: str, data_dir: Path) -> dict[str, str
         "PI5_DATA_DIR": str(data_dir),
         "PI5_DATABASE__URL": dsn,
         "PI5_REDIS__URL": redis_url,
+        "PI5_AUTH__JWT_SECRET": "a test signing secret of more than 32 characters",
         "PI5_REDIS__KEY_PREFIX": prefix,
         "PI5_API__PORT": str(free_port()),
         "PI5_FEED__SYMBOLS": "AAPL,MSFT,SPY",

@@ -9,6 +9,7 @@ import click
 from pi5trading import __version__, build_info
 from pi5trading.cli._paths import require_writable_database
 from pi5trading.cli._settings import cli_settings
+from pi5trading.exceptions import Pi5TradingError
 
 log = logging.getLogger("pi5trading")
 
@@ -58,5 +59,8 @@ def serve_command(host: str | None, port: int | None, node: bool) -> None:
             settings.data_dir,
             "choose another folder with PI5_DATA_DIR or a database with PI5_DATABASE__URL",
         )
-    app = create_app(settings, lifespan=[node_lifespan(settings)] if node else [])
+    try:
+        app = create_app(settings, lifespan=[node_lifespan(settings)] if node else [])
+    except Pi5TradingError as exc:  # a missing or weak signing secret, ...: one line
+        raise click.ClickException(str(exc)) from None
     uvicorn.run(app, host=bind_host, port=bind_port, log_level=level.lower())

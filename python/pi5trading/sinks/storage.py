@@ -85,7 +85,6 @@ class StorageSink:
         self._pumping = asyncio.Lock()
         self._statuses: list[StrategyStatus] = []
         self._runs: dict[str, StrategyRunRow] = {}
-        self._status_ts: dict[str, int] = {}
         self._room = asyncio.Event()
         self._room.set()
         self._task: asyncio.Task[None] | None = None
@@ -229,16 +228,12 @@ class StorageSink:
 
     async def _record_status(self, s: StrategyStatus) -> None:
         repo = self.repository
-        last = self._status_ts.get(s.strategy_id)
-        if last is not None and s.ts < last:
-            return  # an older status never overwrites a newer one
-        self._status_ts[s.strategy_id] = s.ts
         stored = STRATEGY_STATUS[s.status]
         # Stopped by a node shutdown: the strategy keeps its status (it runs again when
         # the node restarts); only its run is closed.
-        # The row is stamped with the wall clock, as record_strategy and the saved state
-        # stamp it (a replaying node's events carry the data's time).
-        now = time.time_ns()
+        # The row's updated_ns is its last status change on the node's clock: an older
+        # change replayed after a restart never overwrites a newer one.
+        now = s.ts
         updated = s.shutdown or await repo.save_strategy_status(s.strategy_id, stored, now)
         if not updated:
             # The node registers strategies (record_strategy), maybe just after this status:
@@ -289,16 +284,17 @@ async def record_strategy(
     # The status sink may write the row at the same time: its status and saved state are
     # never overwritten here, only what the strategy is.
     changed = await repository.update_strategy_config(
-        strategy_id, name=name, class_path=class_path, config=config, updated_ns=now
+        strategy_id, name=name, class_path=class_path, config=config
     )
     if not changed:
         try:
+            # updated_ns 0: the first status change, on the node's clock, applies.
             await repository.create_strategy(
-                StrategyRow(strategy_id, name, class_path, now, now, config=config)
+                StrategyRow(strategy_id, name, class_path, now, 0, config=config)
             )
         except ConstraintError:
             await repository.update_strategy_config(
-                strategy_id, name=name, class_path=class_path, config=config, updated_ns=now
+                strategy_id, name=name, class_path=class_path, config=config
             )
     row = await repository.get_strategy(strategy_id)
     assert row is not None
@@ -306,7 +302,7 @@ async def record_strategy(
 
 
 async def save_strategy_state(
-    repository: Repository, strategy_id: str, state: dict[str, Any], ts_ns: int | None = None
+    repository: Repository, strategy_id: str, state: dict[str, Any]
 ) -> None:
     """Store what a strategy's ``on_save()`` returned, to hand to ``on_load`` after a restart.
 
@@ -314,8 +310,7 @@ async def save_strategy_state(
     ``LookupError`` when no such strategy is registered (``record_strategy`` first).
     """
     _check_json(strategy_id, "saved state", state)
-    now = time.time_ns() if ts_ns is None else ts_ns
-    if not await repository.save_strategy_state(strategy_id, state, now):
+    if not await repository.save_strategy_state(strategy_id, state):
         raise LookupError(f"strategy {strategy_id!r} is not registered; record_strategy first")
 
 

@@ -205,7 +205,6 @@ class Repository(Protocol):
         name: str,
         class_path: str,
         config: dict[str, Any],
-        updated_ns: int,
     ) -> bool:
         """Change name, class and config only; False if there is no such strategy."""
         ...
@@ -218,9 +217,7 @@ class Repository(Protocol):
         """Sorted by name."""
         ...
 
-    async def save_strategy_state(
-        self, strategy_id: str, state: dict[str, Any], updated_ns: int
-    ) -> bool:
+    async def save_strategy_state(self, strategy_id: str, state: dict[str, Any]) -> bool:
         """Replace the saved state; False if there is no such strategy."""
         ...
 

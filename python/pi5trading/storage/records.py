@@ -240,6 +240,11 @@ class AuditRow(Record, frozen=True, tag="audit"):
     resource: str | None = None
     ip: str | None = None
     details: dict[str, Any] = msgspec.field(default_factory=dict)
+    seq: int | None = None
+    """Its place in the hash chain (set by the repository when it is written)."""
+    prev_hash: str | None = None
+    hash: str | None = None
+    """SHA-256 over the previous row's hash and this row's content (``audit_chain``)."""
 
 
 class AlertRow(Record, frozen=True, tag="alert"):

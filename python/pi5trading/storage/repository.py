@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from pi5trading.resilience import BreakerSnapshot, CircuitBreaker, CircuitOpenError
+from pi5trading.storage.audit_chain import GENESIS, chain
 from pi5trading.storage.driver import Connection, Driver
 from pi5trading.storage.errors import DatabaseUnavailableError
 from pi5trading.storage.records import (
@@ -39,6 +40,10 @@ T = TypeVar("T")
 R = TypeVar("R", bound=Record)
 
 _OPEN_STATUSES = "('created', 'accepted', 'submitted', 'partially_filled')"
+
+
+_AUDIT_LOCK: Final = 0x5049_3541_5544_4954 % (2**63)
+"""The advisory lock key the audit chain's writers take (PostgreSQL)."""
 
 
 class _Where:
@@ -187,15 +192,66 @@ class SqlRepository:
             return 0
         # Validate everything before touching the database: a bad record writes nothing.
         batches = _batches(self._driver, records)
+        audits = [r for r in records if isinstance(r, AuditRow)]
 
         async def run() -> int:
             written = 0
             async with self._driver.transaction() as conn:
-                for spec, rows in batches:
+                todo = batches
+                if audits:
+                    linked = await self._link_audit(conn, audits)
+                    todo = [b for b in batches if b[0].record is not AuditRow]
+                    if linked:
+                        todo += _batches(self._driver, linked)
+                for spec, rows in todo:
                     written += await conn.insert(spec, rows)
             return written
 
         return await self._guard(run)
+
+    async def _link_audit(self, conn: Connection, rows: list[AuditRow]) -> list[AuditRow]:
+        """Inside the writing transaction: the audit rows not stored yet, linked onto the
+        chain (``audit_chain``) under a lock, so concurrent writers extend one chain."""
+        if self.dialect == "postgres":
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _AUDIT_LOCK)
+        w = _Where()
+        keys = " OR ".join(
+            f'("event_id" = {w.param(r.event_id)} AND "ts_ns" = {w.param(r.ts_ns)})' for r in rows
+        )
+        stored = {
+            (str(e), int(t))
+            for e, t in await conn.fetch(
+                f'SELECT "event_id", "ts_ns" FROM audit_log WHERE {keys}', *w.args
+            )
+        }
+        seen: set[tuple[str, int]] = set()
+        new = []
+        for r in rows:
+            key = (r.event_id, r.ts_ns)
+            if key not in stored and key not in seen:
+                seen.add(key)
+                new.append(r)
+        if not new:
+            return []
+        last = await conn.fetch(
+            'SELECT "seq", "hash" FROM audit_log WHERE "seq" IS NOT NULL'
+            ' ORDER BY "seq" DESC LIMIT 1'
+        )
+        last_seq, last_hash = (int(last[0][0]), str(last[0][1])) if last else (0, GENESIS)
+        return chain(new, last_seq, last_hash)
+
+    async def audit_chain(self, *, after_seq: int = 0, limit: int = 5000) -> list[AuditRow]:
+        """Chained audit rows with ``seq > after_seq``, in chain order (for verifying)."""
+        return await self._select(
+            AuditRow, 'WHERE "seq" > $1 ORDER BY "seq" LIMIT $2', after_seq, limit
+        )
+
+    async def count_unchained_audit(self) -> int:
+        async def run(conn: Connection) -> int:
+            rows = await conn.fetch('SELECT count(*) FROM audit_log WHERE "seq" IS NULL')
+            return int(rows[0][0])
+
+        return await self._read(run)
 
     @asynccontextmanager
     async def bulk_session(self) -> AsyncIterator[BulkSession]:
@@ -431,7 +487,7 @@ class SqlRepository:
     async def equity_peak(self, account_id: str) -> EquityRow | None:
         """The snapshot with the highest equity (the drawdown limit's peak after a restart)."""
         # SQLite keeps decimals as text: order by their value, read the exact one back.
-        key = '"equity"' if self.dialect == "postgresql" else 'CAST("equity" AS REAL)'
+        key = '"equity"' if self.dialect == "postgres" else 'CAST("equity" AS REAL)'
         return await self._one(
             EquityRow, f'WHERE "account_id" = $1 ORDER BY {key} DESC, "ts_ns" LIMIT 1', account_id
         )
@@ -472,17 +528,16 @@ class SqlRepository:
         name: str,
         class_path: str,
         config: dict[str, Any],
-        updated_ns: int,
     ) -> bool:
-        """Change what a strategy is (name, class, config), not its status or saved state."""
+        """Change what a strategy is (name, class, config), not its status or saved state;
+        the row's ``updated_ns`` follows its status changes (the node's clock)."""
         return (
             await self._execute(
-                'UPDATE strategies SET "name" = $1, "class_path" = $2, "config" = $3,'
-                ' "updated_ns" = $4 WHERE "strategy_id" = $5',
+                'UPDATE strategies SET "name" = $1, "class_path" = $2, "config" = $3'
+                ' WHERE "strategy_id" = $4',
                 name,
                 class_path,
                 config,
-                updated_ns,
                 strategy_id,
             )
             > 0
@@ -497,14 +552,10 @@ class SqlRepository:
     async def list_strategies(self) -> list[StrategyRow]:
         return await self._select(StrategyRow, 'ORDER BY "name"')
 
-    async def save_strategy_state(
-        self, strategy_id: str, state: dict[str, Any], updated_ns: int
-    ) -> bool:
+    async def save_strategy_state(self, strategy_id: str, state: dict[str, Any]) -> bool:
+        # updated_ns is left to the status changes (their clock is the node's).
         changed = await self._execute(
-            'UPDATE strategies SET "state" = $1, "updated_ns" = $2 WHERE "strategy_id" = $3',
-            state,
-            updated_ns,
-            strategy_id,
+            'UPDATE strategies SET "state" = $1 WHERE "strategy_id" = $2', state, strategy_id
         )
         return changed > 0
 

@@ -31,6 +31,7 @@ def test_migrate_then_status(tmp_path: Path) -> None:
     res = runner.invoke(main, ["migrate"])
     assert res.exit_code == 0, res.output
     assert "applied schema/0001_initial_schema" in res.output
+    assert "applied schema/0002_audit_chain" in res.output
     assert (tmp_path / "data" / "pi5trading.db").is_file()
     res = runner.invoke(main, ["migrate"])
     assert "up to date" in res.output
@@ -38,7 +39,7 @@ def test_migrate_then_status(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     status = json.loads(res.output)
     assert status["dialect"] == "sqlite"
-    assert [m["status"] for m in status["migrations"]] == ["applied"]
+    assert [m["status"] for m in status["migrations"]] == ["applied", "applied"]
     res = runner.invoke(main, ["migrate", "--status"])
     assert "initial_schema" in res.output
 
