@@ -31,7 +31,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 
 from pi5trading import __version__, build_info
-from pi5trading.api import auth, live, strategies, system, trading, users
+from pi5trading.api import audit, auth, live, strategies, system, trading, users
 from pi5trading.api.auth import OPEN_PATHS, AuthContext, TokenAuthMiddleware
 from pi5trading.api.errors import HANDLERS, document_problems
 from pi5trading.api.security.keys import embedded, signing_keys
@@ -195,12 +195,15 @@ def create_app(
         rate_limit=("minute", api.login_rate_limit_per_minute), store="login_rate_limit"
     )
     document_problems([*auth.ROUTES, *users.ROUTES, *trading.ROUTES, *strategies.ROUTES,
-                       *system.ROUTES])  # fmt: skip
+                       *system.ROUTES, *audit.ROUTES])  # fmt: skip
     # Login has its own, stricter limit (and the account lockout).
     login_router = Router("/", route_handlers=[auth.login], middleware=[login_limit.middleware])
     others = [h for h in auth.ROUTES if h is not auth.login]
     origins = [o.strip() for o in api.cors_origins.split(",") if o.strip()]
-    routes = [*others, *users.ROUTES, *trading.ROUTES, *strategies.ROUTES, *system.ROUTES]
+    routes = [
+        *others, *users.ROUTES, *trading.ROUTES, *strategies.ROUTES, *system.ROUTES,
+        *audit.ROUTES,
+    ]  # fmt: skip
     app = Litestar(
         route_handlers=[
             health,

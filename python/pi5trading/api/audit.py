@@ -7,8 +7,17 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+import msgspec
+from litestar import Request, get
+from litestar.params import FromQuery
+
+from pi5trading.api.errors import Problem
+from pi5trading.api.roles import ADMIN
+from pi5trading.api.timefmt import iso, parse_iso
+from pi5trading.storage.audit_chain import Verdict, verify
 from pi5trading.storage.errors import DatabaseUnavailableError
 from pi5trading.storage.protocol import Repository
 from pi5trading.storage.records import AuditRow
@@ -41,4 +50,67 @@ async def audit(
         log.error("audit row not stored (%s): %s", exc, row)
 
 
-__all__ = ["Outcome", "audit"]
+class AuditOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    at: str
+    action: str
+    outcome: str
+    actor: str | None
+    resource: str | None
+    ip: str | None
+    details: dict[str, Any]
+    seq: int | None
+
+
+@get("/api/v1/audit", tags=["audit"], guards=ADMIN, operation_id="listAudit")
+async def list_audit(
+    request: Request[Any, Any, Any],
+    actor: FromQuery[str | None] = None,
+    action: FromQuery[str | None] = None,
+    start: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 100,
+) -> list[AuditOut]:
+    """The audit log, newest first (admin), by actor (user id), action and time."""
+    if not 1 <= limit <= 1000:
+        raise Problem(400, "Invalid request", f"limit: expected 1 to 1000, got {limit}")
+    try:
+        start_ns = parse_iso(start, "start") if start is not None else None
+    except ValueError as exc:
+        raise Problem(400, "Invalid request", str(exc)) from None
+    rows = await request.app.state.repository.list_audit(
+        actor=actor, action=action, start_ns=start_ns, limit=limit
+    )
+    return [
+        AuditOut(
+            id=r.event_id,
+            at=iso(r.ts_ns),
+            action=r.action,
+            outcome=r.outcome,
+            actor=r.actor,
+            resource=r.resource,
+            ip=r.ip,
+            details=r.details,
+            seq=r.seq,
+        )
+        for r in rows
+    ]
+
+
+@get("/api/v1/audit/verify", tags=["audit"], guards=ADMIN, operation_id="verifyAudit")
+async def verify_audit(request: Request[Any, Any, Any]) -> Verdict:
+    """Walk the audit log's hash chain: ``ok``, or the first edited or deleted row."""
+    repository: Repository = request.app.state.repository
+
+    async def rows() -> AsyncIterator[AuditRow]:
+        after = 0
+        while page := await repository.audit_chain(after_seq=after, limit=5000):
+            for row in page:
+                yield row
+            after = page[-1].seq or after
+
+    return await verify(rows(), await repository.count_unchained_audit())
+
+
+ROUTES = [list_audit, verify_audit]
+
+__all__ = ["ROUTES", "Outcome", "audit"]

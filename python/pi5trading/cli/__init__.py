@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from pi5trading import __version__
+from pi5trading.cli.audit import audit_group
 from pi5trading.cli.backtest import backtest_command, optimize_command, runs_command
 from pi5trading.cli.data import data_group
 from pi5trading.cli.info import info_command
@@ -38,6 +39,7 @@ for _command in (
     optimize_command,
     runs_command,
     user_group,
+    audit_group,
 ):
     main.add_command(_command)
 

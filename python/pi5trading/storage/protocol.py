@@ -278,6 +278,14 @@ class Repository(Protocol):
         """Newest first."""
         ...
 
+    async def audit_chain(self, *, after_seq: int = 0, limit: int = 5000) -> list[AuditRow]:
+        """Chained audit rows with ``seq > after_seq``, in chain order."""
+        ...
+
+    async def count_unchained_audit(self) -> int:
+        """Audit rows written before the chain existed."""
+        ...
+
     async def list_alerts(self, *, open_only: bool = False, limit: int = 100) -> list[AlertRow]:
         """Newest first; ``open_only``: not acknowledged."""
         ...

@@ -131,3 +131,24 @@ async def test_metrics_for_prometheus(tmp_path: Path) -> None:
         # The node's own.
         assert "pi5_" in text.replace("pi5_http", "")
         assert "process_resident_memory_bytes" in text
+
+
+async def test_the_audit_log_and_its_chain_for_the_admin(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    await seed_users(settings)
+    async with AsyncTestClient(app=create_app(settings)) as c:
+        admin = bearer((await login(c, "root"))["access_token"])
+        await c.post("/api/v1/auth/login", json={"username": "tina", "password": "wrong one!!!"})
+        viewer = bearer((await login(c, "vic"))["access_token"])
+        assert_problem(await c.get("/api/v1/audit", headers=viewer), 403)
+        rows = (await c.get("/api/v1/audit?action=login", headers=admin)).json()
+        assert [r["outcome"] for r in rows] == ["success", "failure", "success"]
+        assert all(r["seq"] for r in rows)
+        verdict = (await c.get("/api/v1/audit/verify", headers=admin)).json()
+        assert verdict["ok"] is True
+        assert verdict["checked"] == 3
+        async with c.app.state.repository.driver.transaction() as conn:
+            await conn.execute("DELETE FROM audit_log WHERE seq = 2")
+        verdict = (await c.get("/api/v1/audit/verify", headers=admin)).json()
+        assert (verdict["ok"], verdict["broken_at"]) == (False, 3)
+        assert_problem(await c.get("/api/v1/audit?start=soon", headers=admin), 400, "ISO-8601")
