@@ -8,7 +8,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from pi5trading import __version__
 from pi5trading.api.audit import audit
@@ -195,6 +195,41 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-ROUTES: Final = [ready, status, config, risk_state, set_state, metrics]
+def _breakers(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The circuit breakers of this process by name: the API's database, the node's."""
+    out: dict[str, Any] = {}
+    api_breaker = getattr(request.app.state.repository, "breaker", None)
+    if api_breaker is not None:
+        out["database:api"] = api_breaker
+    node = getattr(request.app.state, "node", None)
+    storage = getattr(getattr(node, "sinks", None), "storage", None)
+    node_breaker = getattr(getattr(storage, "repository", None), "breaker", None)
+    if node_breaker is not None and node_breaker is not api_breaker:
+        out["database:node"] = node_breaker
+    return out
+
+
+@get("/api/v1/system/breakers", tags=["system"], guards=ADMIN, operation_id="listBreakers")
+async def breakers(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Each circuit breaker's state, failures and time to its next trial (admin)."""
+    return {name: b.snapshot() for name, b in _breakers(request).items()}
+
+
+@post("/api/v1/system/breakers/{name:str}/reset", tags=["system"], guards=ADMIN, status_code=200,
+      operation_id="resetBreaker")  # fmt: skip
+async def reset_breaker(request: Request[Identity, Any, Any], name: FromPath[str]) -> Any:
+    """Close a breaker by hand (admin): the next call goes through at once."""
+    found = _breakers(request).get(name)
+    if found is None:
+        raise Problem(
+            404, "Unknown breaker", f"no breaker {name!r}; known: {sorted(_breakers(request))}"
+        )
+    found.record_success()
+    await audit(repository_of(request), "breaker.reset", "success", actor=request.user.user_id,
+                resource=f"breaker:{name}")  # fmt: skip
+    return found.snapshot()
+
+
+ROUTES: Final = [ready, status, config, risk_state, set_state, metrics, breakers, reset_breaker]
 
 __all__ = ["ROUTES"]

@@ -257,8 +257,17 @@ def _exact(value: str | None, field: str) -> Decimal | None:
 
 # -- orders --
 
-ORDER_STATUSES: Final = ("created", "submitted", "accepted", "partially_filled", "filled",
-                         "cancelled", "expired", "rejected", "denied")  # fmt: skip
+ORDER_STATUSES: Final = (
+    "created",
+    "submitted",
+    "accepted",
+    "partially_filled",
+    "filled",
+    "cancelled",
+    "expired",
+    "rejected",
+    "denied",
+)
 
 
 @get("/api/v1/orders", tags=["orders"], guards=ANYONE, operation_id="listOrders")
@@ -377,9 +386,14 @@ async def submit_order(request: Request[Identity, Any, Any], data: JSONBody[Orde
     if denial is not None:
         d = denial.denial
         await audit(
-            repo, "order.submit", "denied", actor=who, resource=f"order:{oid}",
-            code=d.code, reason=d.message,
-        )  # fmt: skip
+            repo,
+            "order.submit",
+            "denied",
+            actor=who,
+            resource=f"order:{oid}",
+            code=d.code,
+            reason=d.message,
+        )
         raise Problem(
             422,
             "Order denied by risk",
@@ -391,9 +405,16 @@ async def submit_order(request: Request[Identity, Any, Any], data: JSONBody[Orde
     assert order is not None
     placed = live_order_out(order)
     await audit(
-        repo, "order.submit", "success", actor=who, resource=f"order:{oid}",
-        symbol=data.symbol, side=data.side, quantity=data.quantity, type=data.type,
-    )  # fmt: skip
+        repo,
+        "order.submit",
+        "success",
+        actor=who,
+        resource=f"order:{oid}",
+        symbol=data.symbol,
+        side=data.side,
+        quantity=data.quantity,
+        type=data.type,
+    )
     return Placed(placed)
 
 
@@ -426,8 +447,13 @@ async def cancel_order(request: Request[Identity, Any, Any], order_id: FromPath[
         return order
 
     order = await node.call(cancel)
-    await audit(repository_of(request), "order.cancel", "success", actor=request.user.user_id,
-                resource=f"order:{order_id}")  # fmt: skip
+    await audit(
+        repository_of(request),
+        "order.cancel",
+        "success",
+        actor=request.user.user_id,
+        resource=f"order:{order_id}",
+    )
     return live_order_out(order)
 
 
@@ -620,7 +646,127 @@ async def latest_quotes(request: Request[Any, Any, Any]) -> list[QuoteOut]:
     ]
 
 
+class EquityPoint(msgspec.Struct, frozen=True):
+    at: str
+    equity: Money
+    cash: Money
+
+
+_RESOLUTIONS: Final = {"raw": 0, "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86_400}
+
+
+@get("/api/v1/portfolio/history", tags=["portfolio"], guards=ANYONE, operation_id="equityHistory")
+async def equity_history(
+    request: Request[Any, Any, Any],
+    start: FromQuery[str | None] = None,
+    end: FromQuery[str | None] = None,
+    resolution: FromQuery[str] = "1m",
+) -> list[EquityPoint]:
+    """The account's equity curve in ``[start, end)``: the last value of each ``resolution``
+    period (``raw``, ``1m``, ``5m``, ``15m``, ``1h``, ``1d``), at most 100,000 points read."""
+    step = _RESOLUTIONS.get(resolution)
+    if step is None:
+        raise Problem(400, "Invalid request", f"resolution: expected one of {list(_RESOLUTIONS)}")
+    rows = await repository_of(request).get_equity_curve(
+        "account", _time(start, "start"), _time(end, "end"), limit=100_000
+    )
+    out: dict[int, EquityPoint] = {}
+    for r in rows:
+        bucket = r.ts_ns // (step * 1_000_000_000) if step else r.ts_ns
+        out[bucket] = EquityPoint(iso(r.ts_ns), _money(r.equity), _money(r.cash))
+    return list(out.values())
+
+
+class BarOut(msgspec.Struct, frozen=True):
+    at: str
+    """The bar's open time."""
+    open: Money
+    high: Money
+    low: Money
+    close: Money
+    volume: Money
+
+
+_BAR_SECONDS: Final = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "1d": 86_400}
+
+
+@get("/api/v1/market/bars/{symbol:str}", tags=["market data"], guards=ANYONE, operation_id="bars")
+async def bars(
+    request: Request[Any, Any, Any],
+    symbol: FromPath[str],
+    interval: FromQuery[str] = "1m",
+    start: FromQuery[str | None] = None,
+    end: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 500,
+) -> list[BarOut]:
+    """Stored bars of ``symbol`` in ``[start, end)``, oldest first (the latest ``limit`` when
+    no start is given). Intervals not stored are built from the 1-minute bars."""
+    seconds = _BAR_SECONDS.get(interval)
+    if seconds is None:
+        raise Problem(400, "Invalid request", f"interval: expected one of {list(_BAR_SECONDS)}")
+    if not 1 <= limit <= 10_000:
+        raise Problem(400, "Invalid request", f"limit: expected 1 to 10000, got {limit}")
+    repo = repository_of(request)
+    lo, hi = _time(start, "start"), _time(end, "end")
+    rows = await repo.get_bars(symbol, interval, lo, hi)
+    if not rows and interval != "1m":
+        rows = _aggregate(await repo.get_bars(symbol, "1m", lo, hi), seconds)
+    rows = rows[:limit] if lo is not None else rows[-limit:]
+    return [
+        BarOut(
+            iso(b.ts_ns),
+            _money(b.open),
+            _money(b.high),
+            _money(b.low),
+            _money(b.close),
+            _money(b.volume),
+        )
+        for b in rows
+    ]
+
+
+def _aggregate(rows: list[Any], seconds: int) -> list[Any]:
+    from pi5trading.storage.records import BarRow
+
+    step = seconds * 1_000_000_000
+    out: list[BarRow] = []
+    for r in rows:
+        start = r.ts_ns - r.ts_ns % step
+        if out and out[-1].ts_ns == start:
+            last = out[-1]
+            out[-1] = msgspec.structs.replace(
+                last,
+                high=max(last.high, r.high),
+                low=min(last.low, r.low),
+                close=r.close,
+                volume=last.volume + r.volume,
+            )
+        else:
+            out.append(msgspec.structs.replace(r, ts_ns=start))
+    return out
+
+
+class InstrumentOut(msgspec.Struct, frozen=True):
+    symbol: str
+    tick_size: Money
+    lot_size: Money
+    currency: str
+
+
+@get("/api/v1/market/instruments", tags=["market data"], guards=ANYONE, operation_id="instruments")
+async def instruments(request: Request[Any, Any, Any]) -> list[InstrumentOut]:
+    """The instruments the node trades, with their tick and lot."""
+    node = node_of(request)
+    return [
+        InstrumentOut(
+            s, _money(i.tick_size.as_decimal()), _money(i.lot_size.as_decimal()), str(i.currency)
+        )
+        for s, i in sorted(node.instruments.items())
+    ]
+
+
 ROUTES: Final = [list_orders, get_order, submit_order, cancel_order, modify_order, list_fills,
-                 positions, position, summary, latest_quotes]  # fmt: skip
+                 positions, position, summary, latest_quotes, equity_history, bars,
+                 instruments]  # fmt: skip
 
 __all__ = ["ROUTES"]

@@ -235,3 +235,40 @@ async def test_without_a_node_trading_routes_answer_503(tmp_path: Path) -> None:
         assert r.headers["retry-after"] == "5"
         # Reads from storage still work.
         assert (await c.get("/api/v1/orders", headers=h)).status_code == 200
+
+
+async def test_market_data_history_and_breakers(client: AsyncTestClient[Any]) -> None:
+    h = await tokens(client)
+    ins = (await client.get("/api/v1/market/instruments", headers=h["vic"])).json()
+    assert [(i["symbol"], i["tick_size"], i["currency"]) for i in ins] == [
+        ("AAPL", "0.01", "USD"),
+        ("MSFT", "0.01", "USD"),
+    ]
+
+    async def minute_bars() -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = (
+            await client.get("/api/v1/market/bars/AAPL?interval=1m&limit=100", headers=h["vic"])
+        ).json()
+        return got if len(got) >= 12 else []
+
+    ones = await wait_for(minute_bars, 30)
+    fives = (await client.get("/api/v1/market/bars/AAPL?interval=5m", headers=h["vic"])).json()
+    # Built from the minute bars: the same highs and lows, a fifth as many bars (or so).
+    assert 0 < len(fives) < len(ones)
+    assert max(Decimal(b["high"]) for b in fives) >= max(Decimal(b["high"]) for b in ones[-5:])
+    assert_problem(await client.get("/api/v1/market/bars/AAPL?interval=7m", headers=h["vic"]), 400)
+    history = (
+        await client.get("/api/v1/portfolio/history?resolution=raw", headers=h["vic"])
+    ).json()
+    assert history
+    assert Decimal(history[-1]["equity"]) > 0
+    assert_problem(
+        await client.get("/api/v1/portfolio/history?resolution=2m", headers=h["vic"]), 400
+    )
+    # Breakers (admin): listed, and reset by hand.
+    assert_problem(await client.get("/api/v1/system/breakers", headers=h["tina"]), 403)
+    listed = (await client.get("/api/v1/system/breakers", headers=h["root"])).json()
+    assert listed["database:api"]["state"] == "closed"
+    r = await client.post("/api/v1/system/breakers/database:node/reset", headers=h["root"])
+    assert r.status_code == 200, r.text
+    assert_problem(await client.post("/api/v1/system/breakers/x/reset", headers=h["root"]), 404)
