@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from pi5trading import _core
+from pi5trading.brokers import execution_client
 from pi5trading.config import Settings
 from pi5trading.exceptions import ConfigurationError, InvalidStateError
 from pi5trading.feeds.configured import configured_feed
@@ -67,7 +68,15 @@ async def paper_node(settings: Settings) -> AsyncIterator[TradingNode]:
     strategies and their states, risk state and indicators from storage and resumes
     (``pi5trading.node.recovery``)."""
     ns = settings.node
-    node = TradingNode(settings=ns, clock=node_clock(settings), starting_cash=ns.starting_cash)
+    # A broker (PI5_BROKER__PROVIDER=alpaca) fills the orders; the simulated venue otherwise.
+    client = execution_client(settings.broker) if settings.broker.provider != "simulated" else None
+    node = TradingNode(
+        settings=ns,
+        clock=node_clock(settings),
+        starting_cash=ns.starting_cash,
+        execution=client,
+        broker=settings.broker,
+    )
     for symbol in settings.feed.symbol_list():
         node.add_instrument(symbol)
     sinks = await open_sinks(settings, node.bus, order_lookup=node.engine.order)
@@ -89,6 +98,13 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
     if recovery is not None:
         node.resume_order_numbers(recovery.order_numbers)
         _register_held_instruments(node, recovery)
+    if node.router is not None:
+        if repo is not None:
+            node.router.record = repo.write  # reconciliation runs in the audit trail
+        if recovery is not None and recovery.fills:
+            # Fills stored are booked from storage; the broker's later ones (made while the
+            # node was down) are what the first reconciliation books.
+            node.router.since_ns = max(f.ts_ns for f in recovery.fills) + 1
     paused: list[str] = []
     if recovery is not None and recovery.strategies:
         paused = await _add_stored_strategies(node, recovery)
@@ -153,11 +169,12 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
         for oid, why in {**closed, **resumed.orders_closed}.items():
             log.warning("order %s: %s", oid, why)
     log.info(
-        "paper trading: %s feed (%s), %d strategies, %s clock",
+        "paper trading: %s feed (%s), %d strategies, %s clock, orders to %s",
         settings.feed.kind,
         settings.feed.symbols,
         len(node.strategies()),
         node.mode,
+        settings.broker.provider,
     )
 
 
