@@ -37,6 +37,7 @@ from pi5trading import _core
 from pi5trading.brokers.execution import (
     BrokerError,
     BrokerFill,
+    BrokerOrder,
     BrokerOrderUpdate,
     ExecutionClient,
     OrderNotFoundError,
@@ -222,13 +223,22 @@ class BrokerRouter:
         - ``apply_broker_status``: the order takes the broker's end (cancelled, expired,
           rejected; a filled one is closed by its fills);
         - ``mark_rejected``: an order the broker never got is ``rejected``;
-        - ``adopt_order`` / ``flag_order``, ``adopt_position``, ``adopt_broker_order``,
-          ``flag_extra_fill``: reported (logged and audited); the engine's books change
-          only through fills and order ends.
+        - ``adopt_order``: an open broker order with one of our strategies' client order
+          ids (``<strategy>-<n>``: sent before a crash that lost its record) is put back
+          into the engine as that strategy's working order, with what it has filled; any
+          other unknown order is only reported (as with ``flag_order``);
+        - ``adopt_position``, ``adopt_broker_order``, ``flag_extra_fill``: reported
+          (logged and audited); the engine's books change only through fills and order
+          ends.
 
         Returns counts of what was applied."""
         engine = self.node.engine
-        done = {"fills": 0, "ended": 0, "rejected": 0, "reported": 0}
+        done = {"fills": 0, "ended": 0, "rejected": 0, "adopted": 0, "reported": 0}
+        adopted: list[BrokerOrder] = []
+        for d in report.of_kind("unknown_order"):
+            if d.action == "adopt_order" and d.order is not None and self._adopt(d.order):
+                adopted.append(d.order)
+                done["adopted"] += 1
         fills = sorted(
             (d.fill for d in report.of_kind("missing_fill") if isinstance(d.fill, BrokerFill)),
             key=lambda f: (f.ts, f.cum_qty),
@@ -264,6 +274,25 @@ class BrokerRouter:
             if self.apply(update):
                 done["fills"] += 1
                 self.stats.fills_from_reconciliation += 1
+        for bo in adopted:
+            # Filled before the window the fills were compared over: the rest at the
+            # broker's average price, so the account holds what the broker says.
+            mine = engine.order(bo.client_order_id)
+            if mine is not None and bo.avg_px is not None and mine.filled_qty < bo.filled_qty:
+                update = BrokerOrderUpdate(
+                    client_order_id=bo.client_order_id,
+                    broker_order_id=bo.broker_order_id,
+                    instrument=bo.instrument,
+                    kind="filled",
+                    status="partially_filled",
+                    ts=bo.updated_ns or time.time_ns(),
+                    broker_event="fill",
+                    filled_qty=bo.filled_qty,
+                    fill_qty=bo.filled_qty - mine.filled_qty,
+                    fill_price=bo.avg_px,
+                    recovered=True,
+                )
+                done["fills"] += int(self.apply(update))
         for d in report.differences:
             oid = d.client_order_id
             if d.action == "apply_broker_status" and d.order is not None and oid:
@@ -289,9 +318,45 @@ class BrokerRouter:
             elif d.action == "mark_rejected" and oid:
                 reason = "reconciliation: the broker has no such order"
                 done["rejected"] += int(self.apply(_update(oid, d.instrument, "rejected", reason)))
-            elif d.action not in ("apply_fill",):
+            elif d.action not in ("apply_fill", "adopt_order"):
                 done["reported"] += 1
         return done
+
+    def _adopt(self, bo: BrokerOrder) -> bool:
+        """Put an open broker order of one of our strategies back into the engine."""
+        oid = bo.client_order_id
+        sid, _, n = oid.rpartition("-")
+        engine = self.node.engine
+        if not n.isdigit() or sid not in self.node.strategy_indices() or engine.order(oid):
+            log.warning("reconciliation: broker order %s is not one of ours; flagged", oid)
+            return False
+        try:
+            order = _core.Order(
+                oid,
+                sid,
+                bo.instrument,
+                bo.side,
+                bo.order_type,  # type: ignore[arg-type]
+                bo.quantity,
+                price=bo.limit_price,
+                trigger_price=bo.stop_price,
+                time_in_force=bo.time_in_force,  # type: ignore[arg-type]
+            )
+            # Its fills are booked next, through its lifecycle (apply_report).
+            engine.restore_order(order)
+        except (InvalidInputError, InvalidStateError, ValueError) as exc:
+            log.warning("reconciliation: broker order %s cannot be adopted: %s", oid, exc)
+            return False
+        log.warning(
+            "reconciliation: adopted broker order %s (%s %s %s, %s filled) for strategy %s",
+            oid,
+            bo.side,
+            bo.quantity,
+            bo.instrument,
+            bo.filled_qty,
+            sid,
+        )
+        return True
 
     # ------------------------------------------------------------------ event loop
 
@@ -449,6 +514,20 @@ class BrokerRouter:
         return await self.node._call(fn)
 
 
+async def broker_order_numbers(client: ExecutionClient, since_ns: int) -> dict[str, int]:
+    """The highest ``n`` of each ``<strategy>-<n>`` client order id the broker holds (open
+    orders, fills since ``since_ns``): a restarted node numbers after them too, so no id the
+    broker has seen is sent again (a crash can lose an order's record, not the order)."""
+    ids = [o.client_order_id for o in await client.open_orders()]
+    ids += [f.client_order_id for f in await client.fills_since(since_ns)]
+    out: dict[str, int] = {}
+    for oid in ids:
+        sid, _, n = oid.rpartition("-")
+        if sid and n.isdigit():
+            out[sid] = max(out.get(sid, 0), int(n))
+    return out
+
+
 def _put_all(
     queue: asyncio.Queue[_core.OutgoingRequest], requests: list[_core.OutgoingRequest]
 ) -> None:
@@ -477,4 +556,4 @@ def _update(oid: str, instrument: str, kind: Any, reason: str) -> BrokerOrderUpd
     )
 
 
-__all__ = ["BrokerRouter", "RouterStats"]
+__all__ = ["BrokerRouter", "RouterStats", "broker_order_numbers"]

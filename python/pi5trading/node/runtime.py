@@ -21,11 +21,12 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from pi5trading import _core
-from pi5trading.brokers import execution_client
+from pi5trading.brokers import BrokerError, execution_client
 from pi5trading.config import Settings
 from pi5trading.exceptions import ConfigurationError, InvalidStateError
 from pi5trading.feeds.configured import configured_feed
 from pi5trading.feeds.simulated import SimulatedFeed
+from pi5trading.node.broker import broker_order_numbers
 from pi5trading.node.recovery import (
     NODE_STARTED,
     Recovery,
@@ -105,6 +106,13 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
             # Fills stored are booked from storage; the broker's later ones (made while the
             # node was down) are what the first reconciliation books.
             node.router.since_ns = max(f.ts_ns for f in recovery.fills) + 1
+        if recovery is not None and not recovery.fresh:
+            try:
+                sent = await broker_order_numbers(node.router.client, node.router.since_ns)
+            except BrokerError as exc:
+                log.warning("the broker's order ids could not be read: %s", exc)
+            else:
+                node.resume_order_numbers(sent)
     paused: list[str] = []
     if recovery is not None and recovery.strategies:
         paused = await _add_stored_strategies(node, recovery)

@@ -17,8 +17,8 @@ import pytest
 
 from pi5trading import _core
 from pi5trading.brokers.alpaca import AlpacaClient
-from pi5trading.brokers.execution import BrokerOrderUpdate
-from pi5trading.config import NodeSettings, load_settings
+from pi5trading.brokers.execution import BrokerOrderUpdate, OrderRequest
+from pi5trading.config import BrokerSettings, NodeSettings, load_settings
 from pi5trading.exceptions import ConfigurationError
 from pi5trading.model import Bar
 from pi5trading.node import TradingNode
@@ -437,3 +437,59 @@ async def test_paper_node_routes_to_alpaca_when_configured(
         ).fetchone()[0]
     assert stored == len(node.engine.fills())
     assert audits >= 2
+
+
+async def test_an_order_of_ours_the_node_lost_is_adopted(
+    broker: AlpacaPaperBroker, base_url: str
+) -> None:
+    """A limit order sent before a crash that lost its record (``t-5``) is open at the
+    broker: with ``unknown_orders=adopt`` it becomes the strategy's working order again,
+    with what it has filled, and its later fills reach the strategy; an order someone
+    else placed is only flagged."""
+    client = make_client(broker, base_url)
+    await client.submit(
+        OrderRequest(
+            client_order_id="t-5",
+            instrument="AAA",
+            side="buy",
+            order_type="limit",
+            quantity=Decimal(10),
+            limit_price=Decimal("98.00"),
+            time_in_force="gtc",
+        )
+    )
+    broker.fill(broker_id(broker, "t-5"), Decimal(3), Decimal("98.00"))
+    foreign = broker.add_foreign_order("AAA", Decimal(1), Decimal(50))
+    node = TradingNode(
+        settings=NodeSettings(),
+        clock="replay",
+        risk="unlimited",
+        execution=client,
+        broker=BrokerSettings(unknown_orders="adopt"),
+    )
+    node.add_instrument("AAA")
+    try:
+        s = await start(node, Trader(strategy_id="t"))
+        o = await order_of(node, "t-5")
+        # Its 3 filled before the node started are booked at the broker's price.
+        assert (o.status, o.quantity, o.filled_qty) == ("partially_filled", 10, 3)
+        first = node.router.reports[0]  # type: ignore[union-attr]
+        unknown = {d.client_order_id for d in first.of_kind("unknown_order")}
+        assert unknown == {"t-5", foreign["client_order_id"]}
+        assert await node.call(lambda e: e.order(foreign["client_order_id"])) is None
+        broker.fill(broker_id(broker, "t-5"), Decimal(7), Decimal("97.50"))
+
+        async def filled() -> bool:
+            return (await order_of(node, "t-5")).status == "filled"
+
+        await until(filled)
+        assert [(f.fill.quantity, f.fill.price) for f in s.fills if f.fill] == [
+            (Decimal(3), Decimal(98)),
+            (Decimal(7), Decimal("97.50")),
+        ]
+        portfolio = await node.call(lambda e: e.portfolio)
+        assert portfolio.cash == Decimal(100_000) - Decimal(294) - Decimal("682.50")
+        assert portfolio.position("AAA").quantity == 10  # type: ignore[union-attr]
+        assert "t-5" not in await node.call(lambda e: e.open_orders(s._k))
+    finally:
+        await node.stop()
