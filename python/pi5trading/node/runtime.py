@@ -53,6 +53,10 @@ DEMO_STRATEGIES: tuple[tuple[str, str, dict[str, object]], ...] = (
 """(id, built-in, parameters) of the strategies a new node starts with
 (``PI5_NODE__DEMO_STRATEGIES=false`` turns them off)."""
 
+BROKER_LOOK_BACK_NS = 86_400 * 1_000_000_000
+"""How far back a restarted node with working orders and no stored fill asks the broker for
+fills it missed."""
+
 
 def node_clock(settings: Settings) -> Literal["live", "replay"]:
     """The data's clock for simulated and replayed data, the wall clock for vendors."""
@@ -106,6 +110,9 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
             # Fills stored are booked from storage; the broker's later ones (made while the
             # node was down) are what the first reconciliation books.
             node.router.since_ns = max(f.ts_ns for f in recovery.fills) + 1
+        elif recovery is not None and recovery.open_orders:
+            # Working orders but no fill stored: their fills while down, within a day.
+            node.router.since_ns = time.time_ns() - BROKER_LOOK_BACK_NS
         if recovery is not None and not recovery.fresh:
             try:
                 sent = await broker_order_numbers(node.router.client, node.router.since_ns)

@@ -493,3 +493,97 @@ async def test_an_order_of_ours_the_node_lost_is_adopted(
         assert "t-5" not in await node.call(lambda e: e.open_orders(s._k))
     finally:
         await node.stop()
+
+
+LIMIT_BUYER = '''
+from decimal import Decimal
+
+from pi5trading.strategies.base import Strategy
+
+
+class LimitBuyer(Strategy):
+    """On its first AAPL bar: 1 at market, and 10 at a limit 1 % below."""
+
+    warmup = True
+
+    def on_start(self):
+        self.sent = getattr(self, "sent", False)
+
+    def on_bar(self, bar):
+        if not self.sent and bar.symbol == "AAPL":
+            self.sent = True
+            self.buy(1, symbol="AAPL")
+            limit = (Decimal(str(bar.close)) * Decimal("0.99")).quantize(Decimal("0.01"))
+            self.buy(10, symbol="AAPL", limit=limit)
+
+    def on_save(self):
+        return {"sent": self.sent}
+
+    def on_load(self, state):
+        self.sent = state.get("sent", False)
+'''
+
+
+async def test_a_restarted_node_books_the_fills_made_while_it_was_down(
+    broker: AlpacaPaperBroker, base_url: str, tmp_path: Path
+) -> None:
+    from pi5trading.node.runtime import paper_node
+    from pi5trading.sinks.storage import record_strategy
+    from pi5trading.storage.connect import open_repository, prepare_database
+
+    (tmp_path / "limit_buyer.py").write_text(LIMIT_BUYER)
+    env = {
+        "PI5_DATA_DIR": str(tmp_path),
+        "PI5_FEED__SPEED": "60",
+        "PI5_FEED__SYMBOLS": "AAPL",
+        "PI5_NODE__DEMO_STRATEGIES": "false",
+        "PI5_NODE__SHUTDOWN_ORDERS": "keep",
+        "PI5_BROKER__PROVIDER": "alpaca",
+        "PI5_BROKER__KEY_ID": broker.key_id,
+        "PI5_BROKER__SECRET_KEY": broker.secret_key,
+        "PI5_BROKER__PAPER_URL": base_url,
+    }
+    settings = load_settings(env=env, dotenv_path=None)
+    repo = await open_repository(settings)
+    await prepare_database(settings, repo.driver)
+    await record_strategy(
+        repo,
+        "lim",
+        name="LimitBuyer",
+        class_path=f"{tmp_path / 'limit_buyer.py'}:LimitBuyer",
+        config={},
+    )
+    await repo.save_strategy_status("lim", "running", time.time_ns())
+    await repo.close()
+
+    async with paper_node(settings) as first:
+        assert set(first.strategies()) == {"lim"}
+
+        async def working() -> bool:
+            o = await first.call(lambda e: e.order("lim-2"))
+            return o is not None and o.status == "accepted"
+
+        await until(working, 20)
+        assert (await first.call(lambda e: e.order("lim-1"))).status == "filled"  # type: ignore[union-attr]
+    limit = Decimal(broker.by_client_id("lim-2")["limit_price"])
+    # While the node is down, the broker fills 4 of the working order.
+    broker.fill(broker_id(broker, "lim-2"), Decimal(4), limit)
+
+    async with paper_node(settings) as second:
+        o = await second.call(lambda e: e.order("lim-2"))
+        assert o is not None
+        assert (o.status, o.filled_qty) == ("partially_filled", Decimal(4))
+        portfolio = await second.call(lambda e: e.portfolio)
+        pos = portfolio.position("AAPL")
+        assert pos is not None
+        assert pos.quantity == 5
+        assert portfolio.cash == Decimal(100_000) - Decimal(100) - 4 * limit
+        assert second.router is not None
+        assert second.router.stats.fills_from_reconciliation == 1
+        # Booked once: the next reconciliation finds nothing.
+        assert (await second.router.reconcile()).clean
+    with sqlite3.connect(tmp_path / "pi5trading.db") as db:
+        fills = db.execute("select order_id, quantity from fills order by ts_ns").fetchall()
+        state = db.execute("select status from orders where order_id = 'lim-2'").fetchall()
+    assert [(o, Decimal(str(q))) for o, q in fills] == [("lim-1", 1), ("lim-2", 4)]
+    assert state == [("partially_filled",)]
