@@ -404,8 +404,8 @@ class BrokerRouter:
     async def stop(self) -> None:
         """Send what is left (bounded by the node's shutdown timeout), then stop
         listening and close the client."""
-        for task in self._tasks[1:]:
-            task.cancel()
+        for task in self._tasks[2:]:
+            task.cancel()  # the reconciliation
         try:
             # Half the node's bound: the client must still be closed within it.
             await asyncio.wait_for(self.flush(), self.node.settings.shutdown_timeout_s / 2)
@@ -413,13 +413,19 @@ class BrokerRouter:
             left = self._requests.qsize() if self._requests is not None else 0
             log.warning("shutdown: %d request(s) for the broker not sent", left)
         finally:
+            # Closing the client ends its update stream (the iterator returns) and its
+            # connections; what is still running is then cancelled.
+            with contextlib.suppress(Exception):
+                await self.client.close()
+            for task in self._tasks[1:2]:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(asyncio.shield(task), 1.0)
             for task in self._tasks:
                 task.cancel()
             for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             self._tasks.clear()
-            await self.client.close()
 
     _busy = False
 
@@ -479,13 +485,18 @@ class BrokerRouter:
                 self._unsent.discard(oid)
 
     async def _updates_loop(self) -> None:
+        stream = self.client.updates()
         try:
-            async for update in self.client.updates():
+            async for update in stream:
                 # Not awaited one by one: the command queue keeps their order, and the
                 # stream is not held up by the engine's batches.
                 self.node.post_command(functools.partial(self.apply, update))
         except BrokerError as exc:
             log.error("broker update stream ended: %s", exc)
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()  # its connection closes now, not when collected
 
     async def _reconcile_loop(self) -> None:
         assert self._reconciler is not None

@@ -511,10 +511,12 @@ class TradingNode:
             try:
                 result = fn()
             except BaseException as exc:  # handed to the caller, who raises it
+                self._after_step()
                 fut.set_exception(exc)
             else:
+                # Published (and orders handed to the broker) before the caller resumes.
+                self._after_step()
                 fut.set_result(result)
-            self._after_step()
 
     def _after_step(self) -> None:
         """Failed strategies reported, refused events counted, the events published."""

@@ -412,6 +412,7 @@ async def test_paper_node_routes_to_alpaca_when_configured(
         "PI5_BROKER__SECRET_KEY": broker.secret_key,
         "PI5_BROKER__PAPER_URL": base_url,
         "PI5_BROKER__RECONCILE_INTERVAL_S": "0.2",
+        "PI5_BROKER__RATE_LIMIT_PER_MINUTE": "6000",
         "PI5_NODE__SHUTDOWN_TIMEOUT_S": "2",
     }
     settings = load_settings(env=env, dotenv_path=None)
@@ -427,8 +428,12 @@ async def test_paper_node_routes_to_alpaca_when_configured(
         ours = {f.client_order_id for f in fills}
         assert ours <= {o["client_order_id"] for o in broker.orders.values()}
         assert all(f.price_raw == 100 * 10**9 for f in fills)
-        await asyncio.sleep(0.5)
-        assert node.router.stats.reconciliations >= 2
+        router = node.router
+
+        async def reconciled_again() -> bool:
+            return router.stats.reconciliations >= 2
+
+        await until(reconciled_again, 20)
     db = tmp_path / "pi5trading.db"
     with sqlite3.connect(db) as c:
         stored = c.execute("select count(*) from fills").fetchone()[0]
