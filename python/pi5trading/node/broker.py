@@ -111,6 +111,8 @@ class BrokerRouter:
         """Submits queued or in flight: not yet at the broker as far as we know, so the
         reconciliation must not call them missing."""
         self._fills: list[LocalFill] = []
+        self._cancelling: set[str] = set()
+        """Orders whose cancel the broker took, until they close."""
         self._tasks: list[asyncio.Task[None]] = []
         self._reconciler: Reconciler | None = None
         self._idle = asyncio.Event()
@@ -401,6 +403,35 @@ class BrokerRouter:
             self._idle.clear()
             await self._idle.wait()
 
+    async def settle(self, within_s: float) -> None:
+        """Send what is queued, then wait (at most ``within_s``) until every order whose
+        cancel the broker took has closed in the engine: what a shutdown does before the
+        engine stops, so the cancels are booked."""
+        deadline = time.monotonic() + within_s
+
+        def still_open() -> set[str]:
+            engine = self.node.engine
+            closed = ("filled", "cancelled", "expired", "rejected")
+            self._cancelling = {
+                oid
+                for oid in self._cancelling
+                if (o := engine.order(oid)) is not None and o.status not in closed
+            }
+            return self._cancelling
+
+        try:
+            await asyncio.wait_for(self.flush(), within_s)
+            while await self._command(still_open):
+                if time.monotonic() > deadline:
+                    log.warning(
+                        "shutdown: %d cancel(s) not answered by the broker yet",
+                        len(self._cancelling),
+                    )
+                    return
+                await asyncio.sleep(0.02)
+        except TimeoutError:
+            log.warning("shutdown: requests for the broker still queued")
+
     async def stop(self) -> None:
         """Send what is left (bounded by the node's shutdown timeout), then stop
         listening and close the client."""
@@ -455,6 +486,7 @@ class BrokerRouter:
             elif r.kind == "cancel":
                 self.stats.cancels += 1
                 await self.client.cancel(oid)
+                self._cancelling.add(oid)
             else:
                 self.stats.modifies += 1
                 await self.client.replace(

@@ -459,6 +459,13 @@ class TradingNode:
         started = self._state == "running"
         self._state = "stopping"
         if started:
+            if self.router is not None:
+                # The strategies stop and their cancels go to the broker while the engine
+                # still runs, so the broker's answers are booked (and stored) before it stops.
+                await self._bounded("strategies", self._call(self._stop_strategies))
+                await self._bounded(
+                    "broker answers", self.router.settle(self.settings.shutdown_timeout_s / 2)
+                )
             await self._bounded("engine shutdown", self._call(self._shutdown_engine))
             self._halt.set()
             if self._thread is not None:
@@ -546,12 +553,15 @@ class TradingNode:
             except Exception:
                 log.exception("a bus handler raised on a strategy status")
 
-    def _shutdown_engine(self) -> None:
+    def _stop_strategies(self) -> None:
         # Timers due by now fire before the strategies stop, as at a backtest's end.
         self.engine.step_time(int(self.engine.now))
         for rec in list(self._strategies.values()):
             if rec.status in ("running", "paused"):
                 self._stop(rec, orders=self.settings.shutdown_orders, shutdown=True)
+
+    def _shutdown_engine(self) -> None:
+        self._stop_strategies()
         self.engine.stop()
         self._engine_started = False
         self._halt.set()

@@ -156,6 +156,12 @@ fn an_order_is_queued_not_matched_and_fills_only_from_the_broker() {
     );
     assert_eq!(v.portfolio().net_quantity(SYM), 10 * ONE);
     assert_eq!(v.portfolio().identity_residual(), 0);
+    // Market data marks the position (and still fills nothing).
+    assert!(bar(&mut v, 2, 10_150).is_empty());
+    assert_eq!(
+        v.portfolio().equity(),
+        v.portfolio().cash() + i128::from(10 * c(10_150))
+    );
     // The stream repeats the last fill after a reconnect: skipped.
     let (applied, out) = apply(&mut v, "A-1", &fill(6, 10_013, Some(10))).unwrap();
     assert!(!applied);

@@ -592,3 +592,25 @@ async def test_a_restarted_node_books_the_fills_made_while_it_was_down(
         state = db.execute("select status from orders where order_id = 'lim-2'").fetchall()
     assert [(o, Decimal(str(q))) for o, q in fills] == [("lim-1", 1), ("lim-2", 4)]
     assert state == [("partially_filled",)]
+
+
+async def test_shutdown_cancels_are_answered_before_the_engine_stops(
+    node: TradingNode, broker: AlpacaPaperBroker
+) -> None:
+    s = await start(node, Trader(strategy_id="t"))
+    oid = await node.call(lambda e: s.buy(10, symbol="AAA", limit=Decimal("90")))
+
+    async def accepted() -> bool:
+        return (await order_of(node, oid)).status == "accepted"
+
+    await until(accepted)
+    cancelled: list[str] = []
+    node.bus.subscribe("orders.cancelled", lambda e: cancelled.append(e.client_order_id))
+    await node.stop()  # PI5_NODE__SHUTDOWN_ORDERS=cancel (the default)
+    assert broker.by_client_id(oid)["status"] == "canceled"
+    o = node.engine.order(oid)
+    assert o is not None
+    assert o.status == "cancelled"
+    # Published (for storage) before the engine stopped; the stopped strategy gets no
+    # callback, as with the simulated venue.
+    assert cancelled == [oid]
