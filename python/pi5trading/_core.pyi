@@ -1713,6 +1713,12 @@ class OutgoingRequest:
     def price(self) -> Decimal | None: ...
     @property
     def trigger_price(self) -> Decimal | None: ...
+    @property
+    def trail_price(self) -> Decimal | None:
+        """A trailing stop's offset as a price distance."""
+    @property
+    def trail_percent(self) -> Decimal | None:
+        """A trailing stop's offset in percent (basis points / 100)."""
 
 @final
 class Engine:

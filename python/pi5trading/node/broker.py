@@ -482,7 +482,7 @@ class BrokerRouter:
                 if order is None:
                     return
                 self.stats.submitted += 1
-                await self.client.submit(OrderRequest.from_order(order))
+                await self.client.submit(_request(r, order))
             elif r.kind == "cancel":
                 self.stats.cancels += 1
                 await self.client.cancel(oid)
@@ -576,6 +576,25 @@ def _put_all(
 ) -> None:
     for r in requests:
         queue.put_nowait(r)
+
+
+def _request(r: _core.OutgoingRequest, order: _core.Order) -> OrderRequest:
+    """The broker request for a submit; a trailing stop takes its offset from the
+    request (an engine ``Order`` does not show it)."""
+    if order.order_type != "trailing_stop_market":
+        return OrderRequest.from_order(order)
+    return OrderRequest(
+        client_order_id=order.client_order_id,
+        instrument=order.instrument,
+        side=order.side,
+        order_type="trailing_stop_market",
+        quantity=order.quantity,
+        time_in_force=order.time_in_force,
+        trail_price=r.trail_price,
+        trail_percent=r.trail_percent,
+        expire_time=order.expire_time,
+        strategy_id=order.strategy_id,
+    )
 
 
 def _instrument(r: _core.OutgoingRequest) -> str:

@@ -2166,6 +2166,27 @@ impl PyOutgoingRequest {
             .map(|p| decimal(py, i128::from(p.raw())))
             .transpose()
     }
+    /// A trailing stop's offset as a price distance (``None`` otherwise).
+    #[getter]
+    fn trail_price<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.0.order.as_ref().and_then(|o| o.trailing_offset) {
+            Some(crate::orders::TrailingOffset::Price(raw)) => {
+                decimal(py, i128::from(raw)).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+    /// A trailing stop's offset in percent of the best price (basis points / 100).
+    #[getter]
+    fn trail_percent<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.0.order.as_ref().and_then(|o| o.trailing_offset) {
+            // bp / 100 in 10^-9 units: bp × 10^7.
+            Some(crate::orders::TrailingOffset::BasisPoints(bp)) => {
+                decimal(py, i128::from(bp) * 10_000_000).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
     fn __repr__(&self) -> String {
         format!(
             "OutgoingRequest({}, {:?}, ts={})",

@@ -614,3 +614,36 @@ async def test_shutdown_cancels_are_answered_before_the_engine_stops(
     # Published (for storage) before the engine stopped; the stopped strategy gets no
     # callback, as with the simulated venue.
     assert cancelled == [oid]
+
+
+async def test_trailing_stops_go_with_their_offset(
+    node: TradingNode, broker: AlpacaPaperBroker
+) -> None:
+    s = await start(node, Trader(strategy_id="t"))
+    by_price = await node.call(
+        lambda e: s.submit_order(
+            "buy", 5, "trailing_stop_market", "AAA", trailing_offset=Decimal("1.50")
+        )
+    )
+    by_percent = await node.call(
+        lambda e: s.submit_order(
+            "buy",
+            5,
+            "trailing_stop_market",
+            "AAA",
+            trailing_offset=150,
+            trailing_offset_type="basis_points",
+        )
+    )
+    await node.router.flush()  # type: ignore[union-attr]
+    a, b = broker.by_client_id(by_price), broker.by_client_id(by_percent)
+    assert (a["type"], Decimal(a["trail_price"]), a["trail_percent"]) == (
+        "trailing_stop",
+        Decimal("1.5"),
+        None,
+    )
+    assert (b["type"], b["trail_price"], Decimal(b["trail_percent"])) == (
+        "trailing_stop",
+        None,
+        Decimal("1.5"),
+    )
