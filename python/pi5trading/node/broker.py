@@ -61,6 +61,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("pi5trading.node.broker")
 
 Record = Callable[[Sequence[AuditRow]], Awaitable[object]]
+
+FILL_WINDOW_NS = 3600 * 1_000_000_000
+"""Fills are compared over the last hour once the node has run that long (the window moves
+with each reconciliation, so memory and the broker's fill history stay bounded; a fill the
+stream missed is found within the first reconciliations after it)."""
 T = TypeVar("T")
 
 
@@ -543,15 +548,29 @@ class BrokerRouter:
                 return  # the node stopped
 
     async def _local_state(self) -> LocalState:
-        return await self._command(self.local_state)
+        def state() -> LocalState:
+            if self.stats.reconciliations:
+                # Not before the first: after a restart it looks back to the last stored fill.
+                self._move_window(time.time_ns())
+            return self.local_state()
+
+        return await self._command(state)
 
     async def _on_report(self, report: ReconciliationReport) -> None:
         self.stats.reconciliations += 1
         self.reports.append(report)
+        del self.reports[:-100]  # the latest hundred (each is also in the audit trail)
         if report.clean:
             return
         done = await self._command(lambda: self.apply_report(report))
         log.info("reconciliation applied: %s", done)
+
+    def _move_window(self, now_ns: int) -> None:
+        """Compare fills over the last ``FILL_WINDOW_NS`` from now on (engine thread)."""
+        since = max(self.since_ns, now_ns - FILL_WINDOW_NS)
+        if since > self.since_ns:
+            self.since_ns = since
+            self._fills = [f for f in self._fills if f.ts >= since]
 
     async def _command(self, fn: Callable[[], T]) -> T:
         return await self.node._call(fn)

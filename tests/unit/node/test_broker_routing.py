@@ -647,3 +647,31 @@ async def test_trailing_stops_go_with_their_offset(
         None,
         Decimal("1.5"),
     )
+
+
+async def test_the_fill_window_moves_after_the_first_reconciliation(node: TradingNode) -> None:
+    from pi5trading.brokers.reconcile import LocalFill
+    from pi5trading.node.broker import FILL_WINDOW_NS
+
+    router = node.router
+    assert router is not None
+    now = time.time_ns()
+    router.since_ns = now - 10 * FILL_WINDOW_NS  # a restart after a long time down
+    await start(node, Trader(strategy_id="t"))
+    # The first reconciliation (at start) looked back that far.
+    assert router.reports[0].since == now - 10 * FILL_WINDOW_NS
+    old, new = (
+        LocalFill(
+            client_order_id=f"t-{k}",
+            instrument="AAA",
+            side="buy",
+            quantity=Decimal(1),
+            price=Decimal(1),
+            ts=ts,
+        )
+        for k, ts in ((1, now - 2 * FILL_WINDOW_NS), (2, now))
+    )
+    router._fills = [old, new]
+    report = await router.reconcile()
+    assert now - FILL_WINDOW_NS <= report.since <= time.time_ns() - FILL_WINDOW_NS
+    assert router._fills == [new]
