@@ -119,3 +119,11 @@ def test_a_simulated_venue_takes_no_broker_update() -> None:
     assert e.take_outgoing() == []
     with pytest.raises(InvalidStateError, match="external venue only"):
         e.apply_broker_update(oid, "accepted", T0)
+
+
+def test_a_backtest_refuses_an_external_venue() -> None:
+    from pi5trading.engine.backtest import BacktestRunner
+    from pi5trading.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="not a backtest"):
+        BacktestRunner(venue=_core.SimulatedVenue(external=True))
