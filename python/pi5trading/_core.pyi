@@ -1237,7 +1237,12 @@ class SimulatedVenue:
         market_fill: Literal["next_open", "this_close"] = "next_open",
         session_close_minutes: int = 960,
         check_buying_power: bool = True,
+        external: bool = False,
     ) -> Self: ...
+    @property
+    def external(self) -> bool:
+        """External-venue mode: orders are kept here and matched by a broker
+        (``Engine.take_outgoing`` / ``Engine.apply_broker_update``; docs/venue.md)."""
     def add_instrument(
         self,
         instrument: Instrument | str,
@@ -1566,6 +1571,7 @@ __all__ += [
     "FillIter",
     "FillLog",
     "FillRecord",
+    "OutgoingRequest",
     "RoundTrip",
     "raw_from_floats",
 ]
@@ -1687,6 +1693,32 @@ class DenialRecord:
     def code(self) -> str: ...
     @property
     def message(self) -> str: ...
+
+@final
+class OutgoingRequest:
+    """A request for the broker: ``submit`` (``order``), ``cancel``, ``modify`` (new
+    ``quantity`` / ``price`` / ``trigger_price``, ``None`` unchanged)."""
+
+    @property
+    def kind(self) -> Literal["submit", "cancel", "modify"]: ...
+    @property
+    def client_order_id(self) -> str: ...
+    @property
+    def ts(self) -> int: ...
+    @property
+    def order(self) -> Order | None: ...
+    @property
+    def quantity(self) -> Decimal | None: ...
+    @property
+    def price(self) -> Decimal | None: ...
+    @property
+    def trigger_price(self) -> Decimal | None: ...
+    @property
+    def trail_price(self) -> Decimal | None:
+        """A trailing stop's offset as a price distance."""
+    @property
+    def trail_percent(self) -> Decimal | None:
+        """A trailing stop's offset in percent (basis points / 100)."""
 
 @final
 class Engine:
@@ -1855,6 +1887,38 @@ class Engine:
     def is_active(self, strategy: int) -> bool: ...
     def settle(self) -> None:
         """Deliver what commands between steps caused; sample the account."""
+    @property
+    def external(self) -> bool:
+        """Orders go to a broker (the venue is external) instead of the simulated match."""
+    def take_outgoing(self) -> list[OutgoingRequest]:
+        """The requests for the broker made since the last call, in order."""
+    def apply_broker_update(
+        self,
+        client_order_id: str,
+        kind: Literal[
+            "submitted",
+            "accepted",
+            "rejected",
+            "triggered",
+            "modify_accepted",
+            "modify_rejected",
+            "cancel_rejected",
+            "filled",
+            "cancelled",
+            "expired",
+            "notice",
+        ],
+        ts: int,
+        *,
+        quantity: _Exact | None = None,
+        price: _Exact | None = None,
+        commission: _Exact | None = None,
+        filled_qty: _Exact | None = None,
+        reason: str = "",
+    ) -> bool:
+        """Apply what the broker reported about an order; its events reach the strategies
+        and the outbox. ``False``: a repeat that changed nothing. Raises (changing nothing)
+        for an unknown order, an overfill, a fill on a closed order."""
     @property
     def next_timer_ns(self) -> int | None: ...
     def take_failures(self) -> list[tuple[int, BaseException]]:

@@ -17,10 +17,13 @@ shorting, buying power)::
 
 Every command returns the events it caused, in order. The fill rules, each model and its
 default: ``docs/venue.md``.
+
+``SimulatedVenue(external=True)`` keeps orders and the account but lets a broker match:
+the engine queues ``OutgoingRequest``s for it (``docs/venue.md``, "External-venue mode").
 """
 
 from __future__ import annotations
 
-from pi5trading._core import SimulatedVenue
+from pi5trading._core import OutgoingRequest, SimulatedVenue
 
-__all__ = ["SimulatedVenue"]
+__all__ = ["OutgoingRequest", "SimulatedVenue"]

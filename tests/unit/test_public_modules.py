@@ -33,6 +33,7 @@ HOME = {
     "FillLog": "pi5trading.orders",
     "FillIter": "pi5trading.orders",
     "SimulatedVenue": "pi5trading.venue",
+    "OutgoingRequest": "pi5trading.venue",
     "Portfolio": "pi5trading.portfolio",
     "Position": "pi5trading.portfolio",
     "PositionEvent": "pi5trading.portfolio",

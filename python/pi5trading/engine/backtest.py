@@ -191,6 +191,11 @@ class BacktestRunner:
         self.venue = (
             venue if venue is not None else _core.SimulatedVenue(starting_cash=starting_cash)
         )
+        if self.venue.external:
+            # Nothing would ever fill: an external venue waits for a broker's updates.
+            raise ConfigurationError(
+                "venue: external=True is for a trading node with a broker, not a backtest"
+            )
         if isinstance(risk, str):
             risk = build_risk_engine(risk)
         self.risk = risk

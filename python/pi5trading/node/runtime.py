@@ -21,10 +21,12 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from pi5trading import _core
+from pi5trading.brokers import BrokerError, execution_client
 from pi5trading.config import Settings
 from pi5trading.exceptions import ConfigurationError, InvalidStateError
 from pi5trading.feeds.configured import configured_feed
 from pi5trading.feeds.simulated import SimulatedFeed
+from pi5trading.node.broker import broker_order_numbers
 from pi5trading.node.recovery import (
     NODE_STARTED,
     Recovery,
@@ -53,6 +55,10 @@ DEMO_STRATEGIES: tuple[tuple[str, str, dict[str, object]], ...] = (
 """(id, built-in, parameters) of the strategies a new node starts with
 (``PI5_NODE__DEMO_STRATEGIES=false`` turns them off)."""
 
+BROKER_LOOK_BACK_NS = 86_400 * 1_000_000_000
+"""How far back a restarted node with working orders and no stored fill asks the broker for
+fills it missed."""
+
 
 def node_clock(settings: Settings) -> Literal["live", "replay"]:
     """The data's clock for simulated and replayed data, the wall clock for vendors."""
@@ -69,11 +75,15 @@ async def paper_node(settings: Settings) -> AsyncIterator[TradingNode]:
     strategies and their states, risk state and indicators from storage and resumes
     (``pi5trading.node.recovery``)."""
     ns = settings.node
+    # A broker (PI5_BROKER__PROVIDER=alpaca) fills the orders; the simulated venue otherwise.
+    client = execution_client(settings.broker) if settings.broker.provider != "simulated" else None
     node = TradingNode(
         settings=ns,
         clock=node_clock(settings),
         starting_cash=ns.starting_cash,
         risk=configured_risk_engine(settings),  # PI5_RISK__PROFILE and its overrides
+        execution=client,
+        broker=settings.broker,
     )
     for symbol in settings.feed.symbol_list():
         node.add_instrument(symbol)
@@ -97,6 +107,23 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
     if recovery is not None:
         node.resume_order_numbers(recovery.order_numbers)
         _register_held_instruments(node, recovery)
+    if node.router is not None:
+        if repo is not None:
+            node.router.record = repo.write  # reconciliation runs in the audit trail
+        if recovery is not None and recovery.fills:
+            # Fills stored are booked from storage; the broker's later ones (made while the
+            # node was down) are what the first reconciliation books.
+            node.router.since_ns = max(f.ts_ns for f in recovery.fills) + 1
+        elif recovery is not None and recovery.open_orders:
+            # Working orders but no fill stored: their fills while down, within a day.
+            node.router.since_ns = time.time_ns() - BROKER_LOOK_BACK_NS
+        if recovery is not None and not recovery.fresh:
+            try:
+                sent = await broker_order_numbers(node.router.client, node.router.since_ns)
+            except BrokerError as exc:
+                log.warning("the broker's order ids could not be read: %s", exc)
+            else:
+                node.resume_order_numbers(sent)
     paused: list[str] = []
     if recovery is not None and recovery.strategies:
         paused = await _add_stored_strategies(node, recovery)
@@ -165,11 +192,12 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
         for oid, why in {**closed, **resumed.orders_closed}.items():
             log.warning("order %s: %s", oid, why)
     log.info(
-        "paper trading: %s feed (%s), %d strategies, %s clock",
+        "paper trading: %s feed (%s), %d strategies, %s clock, orders to %s",
         settings.feed.kind,
         settings.feed.symbols,
         len(node.strategies()),
         node.mode,
+        settings.broker.provider,
     )
 
 

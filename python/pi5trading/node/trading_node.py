@@ -30,12 +30,14 @@ from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 from pi5trading import _core
+from pi5trading.brokers.execution import ExecutionClient
 from pi5trading.bus import Bus, IngestQueue
 from pi5trading.clock import LiveClock
-from pi5trading.config import NodeSettings
+from pi5trading.config import BrokerSettings, NodeSettings
 from pi5trading.engine.backtest import us_equity
 from pi5trading.events import STRATEGY_STATUS, StrategyState, StrategyStatus
 from pi5trading.exceptions import ConfigurationError, InvalidStateError
+from pi5trading.node.broker import BrokerRouter
 from pi5trading.node.feed import MarketFeed
 from pi5trading.node.strategies import ManagedStrategy, build_strategy
 from pi5trading.risk import build_risk_engine
@@ -56,6 +58,12 @@ class TradingNode:
     minus ``settings.late_data_ms``) or ``replay`` (the data's time only, as in a backtest:
     recorded data as fast as it comes). ``venue`` / ``risk`` / ``starting_cash`` as for
     ``BacktestRunner``.
+
+    ``execution``: a broker (``ExecutionClient``, e.g. Alpaca) fills the orders instead of
+    the simulated venue: the venue is external (``SimulatedVenue(external=True)``, made
+    here when not given), accepted orders go to the client and its updates come back as
+    order events (``pi5trading.node.broker``); ``broker`` gives the reconciliation's
+    interval and unknown-order policy. ``node.router`` is the ``BrokerRouter``.
     """
 
     def __init__(
@@ -67,12 +75,22 @@ class TradingNode:
         starting_cash: Exact = Decimal(100_000),
         clock: Literal["live", "replay"] = "live",
         bus: Bus | None = None,
+        execution: ExecutionClient | None = None,
+        broker: BrokerSettings | None = None,
     ) -> None:
         self.settings = settings if settings is not None else NodeSettings()
         s = self.settings
         self.bus = bus if bus is not None else Bus()
         self.queue = IngestQueue(s.queue_capacity, s.queue_policy, s.reorder_window_ms * 1_000_000)
-        venue = venue if venue is not None else _core.SimulatedVenue(starting_cash=starting_cash)
+        if venue is None:
+            venue = _core.SimulatedVenue(
+                starting_cash=starting_cash, external=execution is not None
+            )
+        if execution is not None and not venue.external:
+            raise ConfigurationError(
+                "execution: orders going to a broker need an external venue "
+                "(SimulatedVenue(external=True))"
+            )
         if isinstance(risk, str):
             risk = build_risk_engine(risk)
         self.engine = _core.Engine(venue, risk)
@@ -87,6 +105,15 @@ class TradingNode:
         self.sinks: Any = None
         """The sinks wired to this node's bus (``paper_node`` sets them): what the API reads
         the latest prices and state from."""
+        self.router: BrokerRouter | None = None
+        if execution is not None:
+            b = broker if broker is not None else BrokerSettings()
+            self.router = BrokerRouter(
+                self,
+                execution,
+                reconcile_interval_s=b.reconcile_interval_s,
+                unknown_orders=b.unknown_orders,
+            )
         self._strategies: dict[str, ManagedStrategy] = {}
         self._by_index: dict[int, ManagedStrategy] = {}
         self._closers: list[tuple[str, Closer]] = []
@@ -382,6 +409,9 @@ class TradingNode:
         self._state = "running"
         self._thread = threading.Thread(target=self._engine_loop, name="pi5-engine", daemon=True)
         self._thread.start()
+        if self.router is not None:
+            # Before the feeds: the broker's open orders and fills are reconciled first.
+            await self.router.start()
         for feed in self.feeds:
             await feed.start(self.queue)
             log.info("feed %s started", feed.name)
@@ -443,11 +473,20 @@ class TradingNode:
         started = self._state == "running"
         self._state = "stopping"
         if started:
+            if self.router is not None:
+                # The strategies stop and their cancels go to the broker while the engine
+                # still runs, so the broker's answers are booked (and stored) before it stops.
+                await self._bounded("strategies", self._call(self._stop_strategies))
+                await self._bounded(
+                    "broker answers", self.router.settle(self.settings.shutdown_timeout_s / 2)
+                )
             await self._bounded("engine shutdown", self._call(self._shutdown_engine))
             self._halt.set()
             if self._thread is not None:
                 await self._bounded("engine thread", asyncio.to_thread(self._thread.join))
         self.queue.close()
+        if self.router is not None:
+            await self._bounded("broker", self.router.stop())
         if started:
             for feed in self.feeds:
                 await self._bounded(f"feed {feed.name}", feed.stop())
@@ -503,10 +542,12 @@ class TradingNode:
             try:
                 result = fn()
             except BaseException as exc:  # handed to the caller, who raises it
+                self._after_step()
                 fut.set_exception(exc)
             else:
+                # Published (and orders handed to the broker) before the caller resumes.
+                self._after_step()
                 fut.set_result(result)
-            self._after_step()
 
     def _after_step(self) -> None:
         """Failed strategies reported, refused events counted, the events published."""
@@ -521,6 +562,10 @@ class TradingNode:
             log.warning(
                 "%d event(s) refused, first %s at %d: %s", len(rejected), topic, ts, message
             )
+        if self.router is not None:
+            outgoing = engine.take_outgoing()
+            if outgoing:
+                self.router.post(outgoing)
         try:
             engine.publish(self.bus)
         except Exception:
@@ -532,12 +577,15 @@ class TradingNode:
             except Exception:
                 log.exception("a bus handler raised on a strategy status")
 
-    def _shutdown_engine(self) -> None:
+    def _stop_strategies(self) -> None:
         # Timers due by now fire before the strategies stop, as at a backtest's end.
         self.engine.step_time(int(self.engine.now))
         for rec in list(self._strategies.values()):
             if rec.status in ("running", "paused"):
                 self._stop(rec, orders=self.settings.shutdown_orders, shutdown=True)
+
+    def _shutdown_engine(self) -> None:
+        self._stop_strategies()
         self.engine.stop()
         self._engine_started = False
         self._halt.set()
@@ -648,6 +696,20 @@ class TradingNode:
         self._commands.put((fn, fut))
         return await asyncio.wrap_future(fut)
 
+    def post_command(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the engine thread between steps without waiting for it (commands
+        run in the order posted); its errors are logged. Dropped once the node stopped."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            if self._state == "stopped":
+                log.debug("node stopped: command dropped")
+                return
+            fn()
+            return
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        fut.add_done_callback(_log_failure)
+        self._commands.put((fn, fut))
+
     async def _bounded(self, what: str, aw: Awaitable[object]) -> None:
         """Await ``aw`` for at most the shutdown timeout, or until forced."""
         task = asyncio.ensure_future(aw)
@@ -664,6 +726,11 @@ class TradingNode:
             log.warning("shutdown: %s %s", what, why)
         elif (error := task.exception()) is not None:
             log.error("shutdown: %s failed: %r", what, error)
+
+
+def _log_failure(fut: concurrent.futures.Future[Any]) -> None:
+    if not fut.cancelled() and (error := fut.exception()) is not None:
+        log.error("a posted command failed: %r", error)
 
 
 async def _awaitable(closer: Closer) -> None:

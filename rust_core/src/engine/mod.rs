@@ -9,6 +9,7 @@
 //!   a time ([`Engine::step`]) with the same code.
 //! * The vectorised mode ([`TargetPositions`]) is a strategy like any other.
 
+pub mod broker;
 pub mod commands;
 pub mod cross;
 pub mod feed;

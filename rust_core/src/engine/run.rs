@@ -592,7 +592,7 @@ impl Engine {
         self.clock.next_deadline().map(|t| t.0)
     }
 
-    fn running(&self) -> CoreResult<()> {
+    pub(super) fn running(&self) -> CoreResult<()> {
         match self.phase {
             Phase::Running => Ok(()),
             Phase::Setup => Err(CoreError::InvalidState(
@@ -891,7 +891,7 @@ impl Engine {
 
     /// Deliver queued venue and risk events to the strategies that handle them, in order
     /// (including the events the handlers' own orders cause).
-    fn dispatch<E, S>(&mut self, strategies: &mut [S]) -> Result<(), E>
+    pub(super) fn dispatch<E, S>(&mut self, strategies: &mut [S]) -> Result<(), E>
     where
         E: From<CoreError>,
         S: Strategy<E>,

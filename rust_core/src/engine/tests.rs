@@ -2000,3 +2000,87 @@ fn the_outbox_is_off_by_default_and_keeps_every_event_in_order() {
         ]
     );
 }
+
+#[test]
+fn an_external_venue_routes_orders_out_and_broker_fills_reach_the_strategy() {
+    use crate::venue::{BrokerFill, BrokerUpdate, BrokerUpdateKind, OutgoingKind};
+    let log: Log = Rc::default();
+    let mut venue = SimulatedVenue::new(plain(), Portfolio::new(margin(100_000)).unwrap());
+    venue.set_external().unwrap();
+    let mut e = Engine::new(venue, None);
+    e.add_instrument(&instrument("AAA", "1")).unwrap();
+    let a = e
+        .add_strategy(spec("a", &["AAA"], Callbacks::all(), true))
+        .unwrap();
+    e.enable_outbox();
+    let mut s = vec![Probe::new("a", &log).on_bar(move |e, b| {
+        if bar_index(b) == 1 {
+            e.submit_market(a, "AAA", OrderSide::Buy, q(5 * ONE))?;
+        }
+        Ok(())
+    })];
+    start(&mut e, &mut s, at(0)).unwrap();
+    let bars = bars_of(&series("AAA", &flat(4)));
+    for bar in &bars[1..4] {
+        step(&mut e, &mut s, MarketEvent::bar(*bar)).unwrap();
+    }
+    // Not matched by the bars that followed: only sent.
+    assert_eq!(e.order("a-1").unwrap().status, OrderStatus::Submitted);
+    let out = e.take_outgoing();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].kind, OutgoingKind::Submit);
+    assert!(e.take_outgoing().is_empty());
+    e.take_outbox();
+    let fill = BrokerUpdate {
+        kind: BrokerUpdateKind::Filled,
+        ts: at(3) + 5 * S,
+        fill: Some(BrokerFill {
+            quantity: q(5 * ONE),
+            price: px(c(10_003)),
+            commission_raw: 0,
+            cum_qty: Some(q(5 * ONE)),
+        }),
+        reason: String::new(),
+    };
+    assert!(e
+        .apply_broker_update::<CoreError, _>("a-1", &fill, &mut s)
+        .unwrap());
+    // A repeat is skipped; an unknown order is an error; neither changes anything.
+    assert!(!e
+        .apply_broker_update::<CoreError, _>("a-1", &fill, &mut s)
+        .unwrap());
+    assert!(e
+        .apply_broker_update::<CoreError, _>("zz-9", &fill, &mut s)
+        .is_err());
+    let lines = log_of(&log);
+    let tail: Vec<&str> = lines
+        .iter()
+        .rev()
+        .take(4)
+        .rev()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "a order a-1 accepted",
+            "a order a-1 filled",
+            "a fill a-1 5 @ 10003",
+            "a position AAA 5"
+        ]
+    );
+    assert_eq!(
+        e.portfolio().cash(),
+        i128::from(100_000 * ONE) - 5 * i128::from(c(10_003))
+    );
+    assert_eq!(e.recorder().fills.len(), 1);
+    // The outbox has the events and an equity sample, as after a step.
+    let outbox = e.take_outbox();
+    assert!(outbox.iter().any(|ev| matches!(
+        ev,
+        OutEvent::Venue(crate::venue::VenueEvent::Order(o)) if o.kind == OrderEventKind::Filled
+    )));
+    assert!(outbox
+        .iter()
+        .any(|ev| matches!(ev, OutEvent::Equity { .. })));
+}

@@ -44,7 +44,9 @@ use crate::portfolio::{AccountConfig, Portfolio, PositionEvent};
 use crate::risk::RiskEngine;
 use crate::types::{Bar, BarType, Symbol};
 use crate::venue::VenueEvent;
-use crate::venue::{SimulatedVenue, VenueConfig};
+use crate::venue::{
+    BrokerFill, BrokerUpdate, BrokerUpdateKind, Outgoing, SimulatedVenue, VenueConfig,
+};
 use crate::CoreError;
 
 // ---------------------------------------------------------------------------- indicators
@@ -1757,6 +1759,87 @@ impl PyEngine {
         Ok(self.engine.strategy(strategy)?.active)
     }
 
+    /// Whether orders go to a broker (an external venue) instead of the simulated match.
+    #[getter]
+    fn external(&self) -> bool {
+        self.engine.venue().is_external()
+    }
+
+    /// The requests for the broker made since the last call, in order: ``submit`` (with
+    /// the order), ``cancel``, ``modify`` (with the new values). Empty unless the venue is
+    /// external.
+    fn take_outgoing(&mut self) -> Vec<PyOutgoingRequest> {
+        self.engine
+            .take_outgoing()
+            .into_iter()
+            .map(PyOutgoingRequest)
+            .collect()
+    }
+
+    /// Apply what the broker reported about an order: ``kind`` is ``accepted``,
+    /// ``rejected``, ``filled`` (with ``quantity``, ``price``, ``commission`` and, to make
+    /// it idempotent, ``filled_qty``: the order's filled quantity after it), ``cancelled``,
+    /// ``expired``, ``triggered``, ``modify_accepted``, ``modify_rejected``,
+    /// ``cancel_rejected``, ``submitted`` or ``notice``. Its events reach the strategies and
+    /// the outbox as a simulated fill's do. Returns ``False`` for an update that changes
+    /// nothing (a repeat). An update the order cannot take (unknown order, overfill, a fill
+    /// on a closed order) raises and changes nothing.
+    #[pyo3(signature = (client_order_id, kind, ts, *, quantity=None, price=None, commission=None, filled_qty=None, reason=""))]
+    #[allow(clippy::too_many_arguments)]
+    fn apply_broker_update(
+        slf: &Bound<'_, Self>,
+        client_order_id: &str,
+        kind: &str,
+        ts: u64,
+        quantity: Option<&Bound<'_, PyAny>>,
+        price: Option<&Bound<'_, PyAny>>,
+        commission: Option<&Bound<'_, PyAny>>,
+        filled_qty: Option<&Bound<'_, PyAny>>,
+        reason: &str,
+    ) -> PyResult<bool> {
+        let kind = BrokerUpdateKind::parse(kind)?;
+        let given = |o: Option<&Bound<'_, PyAny>>| o.is_some_and(|o| !o.is_none());
+        let fill = if kind == BrokerUpdateKind::Filled {
+            let (Some(q), Some(p)) = (
+                quantity.filter(|o| !o.is_none()),
+                price.filter(|o| !o.is_none()),
+            ) else {
+                return Err(CoreError::invalid(
+                    "fill",
+                    format!("{client_order_id}: a filled update needs quantity and price"),
+                )
+                .into());
+            };
+            let (p, places) = fixed_arg("price", p)?;
+            Some(BrokerFill {
+                quantity: quantity_arg("quantity", q)?,
+                price: crate::types::Price::from_raw_or_finer(p, places),
+                commission_raw: opt_raw_arg("commission", commission)?.unwrap_or(0),
+                cum_qty: filled_qty
+                    .filter(|o| !o.is_none())
+                    .map(|o| quantity_arg("filled_qty", o))
+                    .transpose()?,
+            })
+        } else if given(quantity) || given(price) || given(commission) || given(filled_qty) {
+            return Err(CoreError::invalid(
+                "fill",
+                format!("{client_order_id}: only a filled update takes quantity and price"),
+            )
+            .into());
+        } else {
+            None
+        };
+        let update = BrokerUpdate {
+            kind,
+            ts,
+            fill,
+            reason: reason.to_owned(),
+        };
+        Self::drive(slf, |engine, runners| {
+            engine.apply_broker_update(client_order_id, &update, runners)
+        })
+    }
+
     /// Deliver the events commands sent between steps caused (cancels by the node) and
     /// sample the account into the outbox.
     fn settle(slf: &Bound<'_, Self>) -> PyResult<()> {
@@ -2080,8 +2163,86 @@ impl PyEngine {
     }
 }
 
+/// One request for the broker (``Engine.take_outgoing``): ``kind`` is ``submit`` (with
+/// ``order``, as sent), ``cancel`` or ``modify`` (with the new ``quantity``, ``price``,
+/// ``trigger_price``; ``None`` unchanged), stamped with the engine time it was made.
+#[pyclass(frozen, name = "OutgoingRequest", module = "pi5trading._core")]
+#[derive(Debug, Clone)]
+pub(crate) struct PyOutgoingRequest(pub(crate) Outgoing);
+
+#[pymethods]
+impl PyOutgoingRequest {
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.0.kind.as_str()
+    }
+    #[getter]
+    fn client_order_id(&self) -> &str {
+        self.0.client_order_id.as_str()
+    }
+    #[getter]
+    fn ts(&self) -> u64 {
+        self.0.ts
+    }
+    #[getter]
+    fn order(&self) -> Option<PyOrder> {
+        self.0.order.clone().map(PyOrder)
+    }
+    #[getter]
+    fn quantity<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.0
+            .quantity
+            .map(|q| decimal(py, i128::from(q.raw())))
+            .transpose()
+    }
+    #[getter]
+    fn price<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.0
+            .price
+            .map(|p| decimal(py, i128::from(p.raw())))
+            .transpose()
+    }
+    #[getter]
+    fn trigger_price<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.0
+            .trigger_price
+            .map(|p| decimal(py, i128::from(p.raw())))
+            .transpose()
+    }
+    /// A trailing stop's offset as a price distance (``None`` otherwise).
+    #[getter]
+    fn trail_price<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.0.order.as_ref().and_then(|o| o.trailing_offset) {
+            Some(crate::orders::TrailingOffset::Price(raw)) => {
+                decimal(py, i128::from(raw)).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+    /// A trailing stop's offset in percent of the best price (basis points / 100).
+    #[getter]
+    fn trail_percent<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.0.order.as_ref().and_then(|o| o.trailing_offset) {
+            // bp / 100 in 10^-9 units: bp × 10^7.
+            Some(crate::orders::TrailingOffset::BasisPoints(bp)) => {
+                decimal(py, i128::from(bp) * 10_000_000).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "OutgoingRequest({}, {:?}, ts={})",
+            self.0.kind.as_str(),
+            self.0.client_order_id.as_str(),
+            self.0.ts
+        )
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(raw_from_floats, m)?)?;
+    m.add_class::<PyOutgoingRequest>()?;
     m.add_class::<PyEngine>()?;
     m.add_class::<PyCrossOver>()?;
     m.add_class::<PyFillRecord>()?;

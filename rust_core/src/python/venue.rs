@@ -54,7 +54,7 @@ impl PySimulatedVenue {
         commission_per_share=None, commission_per_order=None, commission_rate=None,
         commission_minimum=None, commission_max_rate=None,
         participation=None, unlimited_volume=false, latency_ns=0, market_fill="next_open",
-        session_close_minutes=960, check_buying_power=true,
+        session_close_minutes=960, check_buying_power=true, external=false,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -76,6 +76,7 @@ impl PySimulatedVenue {
         market_fill: &str,
         session_close_minutes: u32,
         check_buying_power: bool,
+        external: bool,
     ) -> PyResult<Self> {
         let account = account_arg(starting_cash, account_type, allow_short)?;
         let defaults = VenueConfig::default();
@@ -146,7 +147,18 @@ impl PySimulatedVenue {
             check_buying_power,
             currency: Currency::USD,
         };
-        Ok(Self(SimulatedVenue::new(config, Portfolio::new(account)?)))
+        let mut venue = SimulatedVenue::new(config, Portfolio::new(account)?);
+        if external {
+            venue.set_external()?;
+        }
+        Ok(Self(venue))
+    }
+
+    /// External-venue mode: orders are kept here but matched by a broker (see
+    /// ``Engine.take_outgoing`` / ``Engine.apply_broker_update``).
+    #[getter]
+    fn external(&self) -> bool {
+        self.0.is_external()
     }
 
     /// Register an instrument: an `Instrument`, or a symbol with tick and lot sizes

@@ -13,9 +13,11 @@
 //! * Orders are checked in venue-order-id (arrival) order at each price, which with the path
 //!   gives price-time priority among resting limits.
 
+mod external;
 mod models;
 pub mod session;
 
+pub use external::{BrokerFill, BrokerUpdate, BrokerUpdateKind, Outgoing, OutgoingKind};
 pub use models::{CommissionModel, MarketFillTiming, SlippageModel, VenueConfig};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +57,8 @@ struct Working {
     notional: i128,
     commission: i128,
     in_book: bool,
+    /// External mode: a modify sent to the broker, applied when it accepts it.
+    pending_modify: Option<(Option<Quantity>, Option<Price>, Option<Price>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -215,6 +219,10 @@ pub struct SimulatedVenue {
     now: u64,
     scratch: Vec<u64>,
     positions_buf: Vec<PositionEvent>,
+    /// External-venue mode (`external.rs`): a broker matches, this venue keeps the books.
+    external: bool,
+    /// External mode: requests for the broker, taken by the driver.
+    outgoing: Vec<Outgoing>,
     /// Tests turn the quiet-bar shortcut off to compare it with the full path.
     #[cfg(test)]
     full_path_only: bool,
@@ -237,6 +245,8 @@ impl SimulatedVenue {
             now: 0,
             scratch: Vec::new(),
             positions_buf: Vec::new(),
+            external: false,
+            outgoing: Vec::new(),
             #[cfg(test)]
             full_path_only: false,
         }
@@ -430,6 +440,7 @@ impl SimulatedVenue {
                 notional: 0,
                 commission: 0,
                 in_book: false,
+                pending_modify: None,
             },
         );
         Ok(())
@@ -567,12 +578,16 @@ impl SimulatedVenue {
                 notional: 0,
                 commission: 0,
                 in_book: false,
+                pending_modify: None,
             },
         );
         Ok(id)
     }
 
     fn send(&mut self, id: u64, ts: u64, out: &mut Vec<VenueEvent>) -> CoreResult<()> {
+        if self.external {
+            return self.send_external(id, ts, out);
+        }
         self.emit(id, OrderEventKind::Submitted, ts, "", None, out)?;
         let arrival = ts.saturating_add(self.config.latency_ns);
         if let Some(w) = self.orders.get_mut(&id) {
@@ -663,6 +678,13 @@ impl SimulatedVenue {
     }
 
     fn register_all(&mut self, orders: Vec<Order>) -> CoreResult<Vec<u64>> {
+        if self.external {
+            // The broker links them (Alpaca's order classes); not routed from here yet.
+            return Err(CoreError::invalid(
+                "orders",
+                "linked orders (OCO, OTO, bracket) cannot be sent to an external venue yet",
+            ));
+        }
         for o in &orders {
             o.validate()?;
             if self.ids.contains_key(&o.client_order_id) {
@@ -758,6 +780,11 @@ impl SimulatedVenue {
                 out,
             );
         }
+        if self.external {
+            // The broker answers (`cancelled` or `cancel_rejected`).
+            self.queue_cancel(id, ts);
+            return Ok(());
+        }
         self.terminate(
             id,
             OrderEventKind::Cancelled,
@@ -814,6 +841,19 @@ impl SimulatedVenue {
         };
         if let Some(reason) = refuse {
             return self.emit(id, OrderEventKind::ModifyRejected, ts, &reason, None, out);
+        }
+        if self.external {
+            let o = &w.order;
+            let q = quantity
+                .map(|q| Quantity::from_raw_or_finer(q, o.quantity.precision().max(size_places)));
+            let at = |p: i64, was: Option<Price>| {
+                let places = was.map_or(price_places, Price::precision);
+                Price::from_raw_or_finer(p, places.max(price_places))
+            };
+            let p = price.map(|p| at(p, o.price));
+            let t = trigger_price.map(|t| at(t, o.trigger_price));
+            self.queue_modify(id, (q, p, t), ts);
+            return Ok(());
         }
         if let Some(w) = self.orders.get_mut(&id) {
             if let Some(q) = quantity {
@@ -1402,6 +1442,9 @@ impl SimulatedVenue {
     /// Put an accepted order to work: its expiry, a trailing stop's first trigger, its
     /// place in the market (and in the book for a limit).
     fn place(&mut self, id: u64, ts: u64) -> CoreResult<()> {
+        if self.external {
+            return Ok(()); // the broker matches it; nothing rests here
+        }
         let Some(w) = self.orders.get(&id) else {
             return Ok(());
         };

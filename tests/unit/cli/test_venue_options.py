@@ -28,8 +28,9 @@ def test_every_venue_keyword_has_a_flag() -> None:
     keywords = set(inspect.signature(SimulatedVenue).parameters)
     out = CliRunner().invoke(main, ["backtest", "--help"])
     assert out.exit_code == 0
-    # --cash and --market-fill are the spec's own options.
-    for key in sorted(keywords - {"starting_cash", "market_fill", "account_type"}):
+    # --cash and --market-fill are the spec's own options; `external` (a broker matches)
+    # is the trading node's, never a backtest's.
+    for key in sorted(keywords - {"starting_cash", "market_fill", "account_type", "external"}):
         assert f"--{key.replace('_', '-')}" in out.output, key
     assert "--account [cash|margin]" in out.output
 
