@@ -468,6 +468,8 @@ struct State<M> {
     closed: bool,
     receiver_waiting: bool,
     senders_waiting: usize,
+    /// `wake` was called: a waiting receiver returns at once, with nothing.
+    woken: bool,
 }
 
 #[derive(Debug, Default)]
@@ -578,6 +580,7 @@ pub fn ingest_queue<M>(
             next_seq: 0,
             closed: false,
             receiver_waiting: false,
+            woken: false,
             senders_waiting: 0,
         }),
         queued: AtomicUsize::new(0),
@@ -693,6 +696,19 @@ impl<M> IngestSender<M> {
         // Dropped after unlocking: a message's destructor may run arbitrary code.
         drop(evicted);
         if wake {
+            self.shared.not_empty.notify_one();
+        }
+    }
+
+    /// Wakes a receiver waiting in `drain_wait` without sending anything (it returns with
+    /// no event): how a node gets its engine thread to run a command at once instead of
+    /// after its idle wait.
+    pub fn wake(&self) {
+        let mut st = self.shared.lock();
+        st.woken = true;
+        let waiting = st.receiver_waiting;
+        drop(st);
+        if waiting {
             self.shared.not_empty.notify_one();
         }
     }
@@ -850,7 +866,7 @@ impl<M> IngestReceiver<M> {
                 return 0;
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || std::mem::take(&mut st.woken) {
                 return 0;
             }
             if st.queue.is_empty() {
@@ -861,6 +877,9 @@ impl<M> IngestReceiver<M> {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 st = g;
                 st.receiver_waiting = false;
+                if std::mem::take(&mut st.woken) && st.queue.is_empty() {
+                    return 0;
+                }
             }
         }
     }
@@ -1044,6 +1063,29 @@ mod tests {
         assert_eq!(out[0].msg, 1);
         assert_eq!(rx.flush(&mut out), 2);
         assert_eq!(out.iter().map(|e| e.msg).collect::<Vec<_>>(), vec![1, 0, 2]);
+    }
+
+    #[test]
+    fn wake_ends_a_wait_at_once_and_loses_nothing() {
+        let (tx, mut rx) = ingest_queue::<u64>(8, Backpressure::Block, 0).unwrap();
+        let waker = tx.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            waker.wake();
+        });
+        let started = Instant::now();
+        let mut out = Vec::new();
+        assert_eq!(rx.drain_wait(10, Duration::from_secs(10), &mut out), 0);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the wake did not end the wait"
+        );
+        t.join().unwrap();
+        // A wake before the wait ends the next wait too; events are never skipped.
+        tx.wake();
+        tx.send(UnixNanos(1), 7);
+        assert_eq!(rx.drain_wait(10, Duration::from_secs(10), &mut out), 1);
+        assert_eq!(out[0].msg, 7);
     }
 
     #[test]

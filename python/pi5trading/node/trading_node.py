@@ -694,6 +694,7 @@ class TradingNode:
             raise InvalidStateError("a strategy callback cannot command the node")
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._commands.put((fn, fut))
+        self.queue.wake()  # the engine runs it now, not after its idle wait
         return await asyncio.wrap_future(fut)
 
     def post_command(self, fn: Callable[[], object]) -> None:
@@ -709,6 +710,7 @@ class TradingNode:
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
         fut.add_done_callback(_log_failure)
         self._commands.put((fn, fut))
+        self.queue.wake()
 
     async def _bounded(self, what: str, aw: Awaitable[object]) -> None:
         """Await ``aw`` for at most the shutdown timeout, or until forced."""

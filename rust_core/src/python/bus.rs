@@ -686,6 +686,12 @@ impl PyIngestQueue {
         })
     }
 
+    /// Wake the receiver waiting for events without sending one (it returns with
+    /// nothing): a node's engine thread runs a command at once.
+    fn wake(&self) {
+        self.sender.wake();
+    }
+
     /// Stops accepting events; blocked senders return `"closed"`; queued events can
     /// still be drained.
     fn close(&self) {
