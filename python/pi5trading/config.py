@@ -461,6 +461,34 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         return f"BrokerSettings({shown})"
 
 
+class AlertsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Push alerts to a Gotify server (docs/paper-trading.md, "Alerts")."""
+
+    gotify_url: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^$|^https?://[^\s]+$",
+            extra={"allowed": "an http:// or https:// URL, or empty"},
+        ),
+    ] = ""
+    """The Gotify server (``https://gotify.example.org``); empty: no alerts."""
+    gotify_token: str = ""
+    """The Gotify application token."""
+    fills: bool = False
+    """Also send every fill (info)."""
+    repeat_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 300.0
+    """The same alert again within this many seconds is held back and counted."""
+    max_per_minute: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    """At most this many alerts a minute; the rest are counted and mentioned later."""
+
+    def __repr__(self) -> str:  # the token stays out of logs and tracebacks
+        shown = ", ".join(
+            f"{f}={'***' if f == 'gotify_token' and v else repr(v)}"
+            for f, v in ((f, getattr(self, f)) for f in self.__struct_fields__)
+        )
+        return f"AlertsSettings({shown})"
+
+
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Users and tokens of the API (docs/api.md, "Security")."""
 
@@ -516,6 +544,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     alpaca: AlpacaSettings = msgspec.field(default_factory=AlpacaSettings)
     broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    alerts: AlertsSettings = msgspec.field(default_factory=AlertsSettings)
 
 
 def _nest(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
@@ -591,6 +620,7 @@ SECRET_SETTINGS = frozenset(
         ("alphavantage", "api_key"),
         ("auth", "jwt_secret"),
         ("auth", "jwt_previous_keys"),
+        ("alerts", "gotify_token"),
     }
 )
 """Settings never shown: not in reprs, errors or ``pi5trading info``."""

@@ -101,6 +101,10 @@ OUT_OF_RANGE = [
     ("PI5_AUTH__REFRESH_TTL_S", "10", "expected a whole number from 300 to 7776000"),
     ("PI5_AUTH__LOGIN_MAX_FAILURES", "0", "expected a whole number from 1 to 100"),
     ("PI5_AUTH__LOCKOUT_S", "0", "expected a whole number from 1 to 86400"),
+    ("PI5_ALERTS__GOTIFY_URL", "gotify.local", "expected an http:// or https:// URL, or empty"),
+    ("PI5_ALERTS__FILLS", "often", "expected true or false"),
+    ("PI5_ALERTS__REPEAT_S", "-1", "expected a number from 0 to 86400"),
+    ("PI5_ALERTS__MAX_PER_MINUTE", "0", "expected a whole number from 1 to 1000"),
     ("PI5_NODE__DEMO_STRATEGIES", "some", "expected true or false"),
     ("PI5_NODE__STARTING_CASH", "-5", "expected a positive amount, such as 100000 or 25000.50"),
     ("PI5_NODE__STATE_SAVE_INTERVAL_S", "-1", "expected a number from 0 to 86400"),
@@ -205,6 +209,7 @@ FREE_TEXT = {
     "PI5_API__CORS_ORIGINS",
     "PI5_AUTH__JWT_SECRET",
     "PI5_AUTH__JWT_PREVIOUS_KEYS",
+    "PI5_ALERTS__GOTIFY_TOKEN",
 }
 
 

@@ -38,7 +38,7 @@ def info_command() -> None:
 
 _SECRET_NAMES = (
     "key", "key_id", "api_key", "secret", "secret_key", "password", "token", "jwt_secret",
-    "jwt_previous_keys",
+    "jwt_previous_keys", "gotify_token",
 )  # fmt: skip
 
 

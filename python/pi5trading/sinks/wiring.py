@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from pi5trading import _core
 from pi5trading.config import Settings
+from pi5trading.sinks.alerts import GotifyAlerts
 from pi5trading.sinks.cache import LatestState, MemoryLatestState, RedisLatestState
 from pi5trading.sinks.channels import Channels, RedisChannels
 from pi5trading.sinks.metrics import NodeMetrics, TimedRepository
@@ -62,6 +63,7 @@ class Sinks:
         channels: Channels | None,
         metrics: NodeMetrics | None,
         redis: aioredis.Redis | None,
+        alerts: GotifyAlerts | None = None,
         owned_repository: SqlRepository | None,
         owned_journal: bool,
     ) -> None:
@@ -70,6 +72,7 @@ class Sinks:
         self.cache = cache
         self.channels = channels
         self.metrics = metrics
+        self.alerts = alerts
         self.redis = redis
         self._owned_repository = owned_repository
         self._owned_journal = owned_journal
@@ -102,6 +105,7 @@ class Sinks:
             self.bus.unsubscribe(sid)
         errors: list[BaseException] = []
         for close in (
+            self.alerts.close if self.alerts is not None else None,
             self.channels.close if self.channels is not None else None,
             self.cache.close if self.cache is not None else None,
             self.storage.close if self.storage is not None else None,
@@ -178,12 +182,23 @@ async def open_sinks(
             if redis is not None
             else Channels(max_queue=s.channel_queue)
         )
+    alerts: GotifyAlerts | None = None
+    a = settings.alerts
+    if a.gotify_url:
+        alerts = GotifyAlerts(
+            a.gotify_url,
+            a.gotify_token,
+            fills=a.fills,
+            repeat_s=a.repeat_s,
+            max_per_minute=a.max_per_minute,
+        )
     sinks = Sinks(
         bus=bus,
         storage=storage,
         cache=cache,
         channels=channels,
         metrics=metrics,
+        alerts=alerts,
         redis=redis if redis_client is None else None,
         owned_repository=owned,
         owned_journal=owned_journal,
@@ -199,6 +214,11 @@ async def open_sinks(
         if isinstance(cache, MemoryLatestState):
             subs += cache.subscribe(bus)
             await cache.start()
+        if alerts is not None:
+            subs += alerts.subscribe(bus)
+            if repository.breaker is not None:
+                alerts.watch_breaker(repository.breaker, "database")
+            await alerts.start()
         if channels is not None:
             subs += channels.subscribe_bus(bus)
             await channels.start()
