@@ -68,6 +68,8 @@ class LoggingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
     level: LogLevel = "INFO"
     """Minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL (any case)."""
+    format: Literal["auto", "text", "json"] = "auto"
+    """``text``, ``json`` (one object per line), or ``auto``: JSON unless on a terminal."""
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -34,6 +34,7 @@ from pi5trading import __version__, build_info
 from pi5trading.api import audit, auth, live, strategies, system, trading, users
 from pi5trading.api.auth import OPEN_PATHS, AuthContext, TokenAuthMiddleware
 from pi5trading.api.errors import HANDLERS, document_problems
+from pi5trading.api.logs import request_ids
 from pi5trading.api.security.keys import embedded, signing_keys
 from pi5trading.config import Settings
 
@@ -215,6 +216,7 @@ def create_app(
         openapi_config=openapi_config(),
         exception_handlers=HANDLERS,
         middleware=[
+            request_ids,
             rate_limit.middleware,
             PrometheusConfig(
                 app_name="pi5trading", prefix="pi5_http", group_path=True, exclude=["^/metrics"]

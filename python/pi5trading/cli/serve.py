@@ -39,7 +39,9 @@ def serve_command(host: str | None, port: int | None, node: bool) -> None:
 
     settings = cli_settings()
     level = settings.logging.level.upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from pi5trading.api.logs import configure_logging
+
+    configure_logging(level, settings.logging.format)
     bind_host = host or settings.api.host
     bind_port = port or settings.api.port
     info = build_info()
