@@ -33,8 +33,8 @@ from litestar.static_files import create_static_files_router
 from pi5trading import __version__, build_info
 from pi5trading.api import audit, auth, live, strategies, system, trading, users
 from pi5trading.api.auth import OPEN_PATHS, AuthContext, TokenAuthMiddleware
-from pi5trading.api.errors import HANDLERS, document_problems
-from pi5trading.api.logs import request_ids
+from pi5trading.api.errors import HANDLERS, SECURITY_HEADERS, document_problems
+from pi5trading.api.logs import add_request_id, request_ids
 from pi5trading.api.security.keys import embedded, signing_keys
 from pi5trading.config import Settings
 
@@ -50,12 +50,7 @@ DOCS_ASSETS_DIR = Path(__file__).parent / "_static" / "redoc"
 # a broken image, so it is hidden. The page itself loads nothing from elsewhere.
 DOCS_STYLE = "<style>body{margin:0;padding:0}img[src^='http']{display:none}</style>"
 
-SECURITY_HEADERS = [
-    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
-    ResponseHeader(name="X-Frame-Options", value="DENY"),
-    ResponseHeader(name="Referrer-Policy", value="no-referrer"),
-    ResponseHeader(name="Cross-Origin-Opener-Policy", value="same-origin"),
-]
+RESPONSE_HEADERS = [ResponseHeader(name=k, value=v) for k, v in SECURITY_HEADERS.items()]
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -223,7 +218,8 @@ def create_app(
             ).middleware,
             DefineMiddleware(TokenAuthMiddleware, exclude=exclude),
         ],
-        response_headers=SECURITY_HEADERS,
+        response_headers=RESPONSE_HEADERS,
+        before_send=[add_request_id],
         cors_config=CORSConfig(allow_origins=origins) if origins else None,
         request_max_body_size=api.max_body_bytes,
         debug=False,

@@ -20,6 +20,14 @@ from pi5trading.storage.errors import DatabaseUnavailableError
 log = logging.getLogger("pi5trading.api")
 
 PROBLEM_JSON = "application/problem+json"
+SECURITY_HEADERS: Final = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+"""On every response (the app's own and the errors, which do not pass through its
+response headers)."""
 _TITLES = {
     400: "Bad request",
     401: "Not signed in",
@@ -69,7 +77,12 @@ def _response(
         "instance": request.url.path,
     }
     body.update({k: v for k, v in extra.items() if v is not None})
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return Response(
+        body,
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers={**SECURITY_HEADERS, **(headers or {})},
+    )
 
 
 def on_problem(request: Request[Any, Any, Any], exc: Problem) -> Response[dict[str, Any]]:

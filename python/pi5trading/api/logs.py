@@ -10,7 +10,7 @@ import logging
 import sys
 import time
 import uuid
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,7 +67,8 @@ def configure_logging(level: str, fmt: str = "auto") -> None:
 
 def request_ids(app: ASGIApp) -> ASGIApp:
     """ASGI middleware: each HTTP request gets an id (the client's ``X-Request-ID`` when it
-    is sane, else a new one), set for its log lines and returned in the response."""
+    is sane, else a new one), set for its log lines (and kept in the scope for
+    ``add_request_id``, which returns it in the response)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if str(scope["type"]) != "http":
@@ -75,21 +76,27 @@ def request_ids(app: ASGIApp) -> ASGIApp:
             return
         given = dict(scope.get("headers") or []).get(_HEADER, b"").decode("latin-1")
         rid = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        cast("dict[str, Any]", scope)[_SCOPE_KEY] = rid
         token = REQUEST_ID.set(rid)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers") or [])
-                headers.append((_HEADER, rid.encode("latin-1")))
-                message = {**message, "headers": headers}
-            await send(message)
-
         try:
-            await app(scope, receive, send_with_id)
+            await app(scope, receive, send)
         finally:
             REQUEST_ID.reset(token)
 
     return middleware
 
 
-__all__ = ["REQUEST_ID", "JsonFormatter", "configure_logging", "request_ids"]
+async def add_request_id(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: the request's id in every response, errors raised by the
+    middleware included (those are sent from outside it)."""
+    rid = cast("dict[str, Any]", scope).get(_SCOPE_KEY)
+    if rid and message["type"] == "http.response.start":
+        headers = list(message.get("headers") or [])
+        headers.append((_HEADER, str(rid).encode("latin-1")))
+        message["headers"] = headers
+
+
+_SCOPE_KEY: Final = "pi5_request_id"
+
+
+__all__ = ["REQUEST_ID", "JsonFormatter", "add_request_id", "configure_logging", "request_ids"]

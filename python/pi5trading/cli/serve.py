@@ -65,4 +65,5 @@ def serve_command(host: str | None, port: int | None, node: bool) -> None:
         app = create_app(settings, lifespan=[node_lifespan(settings)] if node else [])
     except Pi5TradingError as exc:  # a missing or weak signing secret, ...: one line
         raise click.ClickException(str(exc)) from None
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level=level.lower())
+    # log_config=None: uvicorn's lines go through the process's handler (one format).
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level=level.lower(), log_config=None)

@@ -352,3 +352,10 @@ async def test_the_embedded_demo_creates_a_first_admin_once(
         await login(c, "admin", password)
     assert text.count("created the user 'admin'") == 1
     await asyncio.sleep(0)
+
+
+async def test_security_headers_on_answers_and_errors(client: AsyncTestClient[Any]) -> None:
+    for r in (await client.get("/health"), await client.get("/api/v1/auth/me")):
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["x-request-id"]

@@ -9,7 +9,7 @@ import pytest
 from litestar import Litestar, get
 from litestar.testing import TestClient
 
-from pi5trading.api.logs import configure_logging, request_ids
+from pi5trading.api.logs import add_request_id, configure_logging, request_ids
 
 
 @get("/work", sync_to_thread=False)
@@ -23,7 +23,12 @@ def test_json_lines_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> 
     saved = (root.handlers[:], root.level)
     try:
         configure_logging("INFO", "json")
-        app = Litestar(route_handlers=[work], middleware=[request_ids], logging_config=None)
+        app = Litestar(
+            route_handlers=[work],
+            middleware=[request_ids],
+            before_send=[add_request_id],
+            logging_config=None,
+        )
         with TestClient(app) as c:
             r = c.get("/work", headers={"X-Request-ID": "abc-123"})
             assert r.headers["x-request-id"] == "abc-123"
