@@ -283,6 +283,8 @@ class RedisSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """redis://host:port/db; empty = cache and channels in the node's process."""
     key_prefix: KeyPrefix = "pi5"
     """Prefix of every key and pub/sub channel (several nodes can share one Redis)."""
+    command_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
+    """How long an API-only worker waits for the node to answer a command (503 after)."""
 
 
 class SinksSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

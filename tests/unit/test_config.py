@@ -106,6 +106,7 @@ OUT_OF_RANGE = [
     ("PI5_ALERTS__REPEAT_S", "-1", "expected a number from 0 to 86400"),
     ("PI5_ALERTS__MAX_PER_MINUTE", "0", "expected a whole number from 1 to 1000"),
     ("PI5_LOGGING__FORMAT", "xml", "expected one of auto, json, text"),
+    ("PI5_REDIS__COMMAND_TIMEOUT_S", "0", "expected a number > 0, at most 300"),
     ("PI5_NODE__DEMO_STRATEGIES", "some", "expected true or false"),
     ("PI5_NODE__STARTING_CASH", "-5", "expected a positive amount, such as 100000 or 25000.50"),
     ("PI5_NODE__STATE_SAVE_INTERVAL_S", "-1", "expected a number from 0 to 86400"),

@@ -11,6 +11,7 @@ with a random password, printed once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -128,10 +129,51 @@ def node_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncConte
 
         async with paper_node(settings) as running:
             app.state.node = running
+            server = None
+            redis = getattr(running.sinks, "redis", None)
+            if redis is not None:  # API-only workers send their commands through Redis
+                from pi5trading.api.remote import CommandServer
+                from pi5trading.api.trading import node_commands
+
+                server = CommandServer(redis, settings.redis.key_prefix, node_commands(running))
+                await server.start()
             try:
                 yield
             finally:
+                if server is not None:
+                    await server.close()
                 app.state.node = None
+
+    return lifespan
+
+
+def worker_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """An API-only worker (``pi5trading api``): no node; Redis for the node's commands, its
+    latest state and its live events."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        import redis.asyncio as aioredis
+
+        from pi5trading.api.remote import RemoteCommands
+        from pi5trading.sinks.cache import RedisLatestState
+        from pi5trading.sinks.channels import RedisChannels
+
+        r = settings.redis
+        # Commands: reads wait a little longer than a command's wait (BLPOP), so that
+        # ends first. Events: no read timeout (a quiet topic is not a dead connection).
+        commands = aioredis.from_url(r.url, socket_timeout=r.command_timeout_s + 5)
+        client = aioredis.from_url(r.url)
+        app.state.remote = RemoteCommands(commands, r.key_prefix, r.command_timeout_s)
+        app.state.cache = RedisLatestState.reader(client, prefix=r.key_prefix)
+        app.state.channels = RedisChannels(client, prefix=r.key_prefix)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await app.state.channels.close()
+            await client.aclose()
+            await commands.aclose()
 
     return lifespan
 
@@ -241,4 +283,5 @@ __all__ = [
     "node_lifespan",
     "openapi_config",
     "storage_lifespan",
+    "worker_lifespan",
 ]

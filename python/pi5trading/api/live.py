@@ -103,7 +103,9 @@ async def live(socket: WebSocket[Any, Any, Any]) -> None:
         return
     node = getattr(socket.app.state, "node", None)
     sinks = getattr(node, "sinks", None)
-    channels = getattr(sinks, "channels", None)
+    # In the node's process its sinks; in an API-only worker, Redis (app.state).
+    channels = getattr(sinks, "channels", None) or getattr(socket.app.state, "channels", None)
+    cache = getattr(sinks, "cache", None) or getattr(socket.app.state, "cache", None)
     if channels is None:
         await _close(socket, UNAVAILABLE, "no trading node in this process: no live events")
         return
@@ -177,7 +179,7 @@ async def live(socket: WebSocket[Any, Any, Any]) -> None:
         assert sub is not None
         await sub.ready.wait()
         await _send(socket, {"type": "subscribed", "topics": patterns})
-        await _send(socket, await _snapshot(getattr(sinks, "cache", None)))
+        await _send(socket, await _snapshot(cache))
         tg.start_soon(forward, sub)
 
     try:

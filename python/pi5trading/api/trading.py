@@ -363,6 +363,63 @@ def _place(node: TradingNode, data: OrderIn, user: Identity) -> tuple[str, _core
     return oid, engine.order(oid), denial
 
 
+async def place_order(node: TradingNode, data: OrderIn, user: Identity) -> dict[str, Any]:
+    """Place ``data`` on ``node`` (in its process): ``{"oid", "order", "denial"}`` as plain
+    data (what a remote worker gets back too)."""
+    if data.symbol not in node.instruments:
+        raise Problem(
+            422,
+            "Invalid order",
+            f"symbol: {data.symbol!r} is not traded here; known: {sorted(node.instruments)}",
+        )
+    oid, order, denial = await node.call(lambda _e: _place(node, data, user))
+    refused = None
+    if denial is not None:
+        d = denial.denial
+        refused = {"code": d.code, "scope": d.scope, "message": d.message,
+                   "limit": str(d.limit), "actual": str(d.actual)}  # fmt: skip
+    placed = msgspec.to_builtins(live_order_out(order)) if order is not None else None
+    return {"oid": oid, "order": placed, "denial": refused}
+
+
+async def cancel_on(node: TradingNode, order_id: str) -> dict[str, Any]:
+    """Cancel ``order_id`` on ``node`` (in its process); the order as plain data."""
+
+    def cancel(engine: _core.Engine) -> _core.Order:
+        _working(node, order_id)
+        engine.cancel(order_id)
+        engine.settle()
+        order = engine.order(order_id)
+        assert order is not None
+        return order
+
+    result: dict[str, Any] = msgspec.to_builtins(live_order_out(await node.call(cancel)))
+    return result
+
+
+def node_commands(node: TradingNode) -> dict[str, Any]:
+    """The commands API-only workers send to this node (``pi5trading.api.remote``)."""
+
+    async def submit(args: dict[str, Any]) -> dict[str, Any]:
+        data = msgspec.convert(args["order"], OrderIn)
+        user = msgspec.convert(args["user"], Identity)
+        return await place_order(node, data, user)
+
+    async def cancel(args: dict[str, Any]) -> dict[str, Any]:
+        return await cancel_on(node, str(args["order_id"]))
+
+    return {"submit_order": submit, "cancel_order": cancel}
+
+
+async def _command(request: Request[Any, Any, Any], op: str, args: dict[str, Any]) -> Any:
+    """Run a node command: on the node in this process, or through a worker's link."""
+    node = getattr(request.app.state, "node", None)
+    remote = getattr(request.app.state, "remote", None)
+    if node is None and remote is not None:
+        return await remote.call(op, args)
+    return await node_commands(node_of(request))[op](args)
+
+
 @post(
     "/api/v1/orders",
     tags=["orders"],
@@ -373,48 +430,32 @@ def _place(node: TradingNode, data: OrderIn, user: Identity) -> tuple[str, _core
 async def submit_order(request: Request[Identity, Any, Any], data: JSONBody[OrderIn]) -> Placed:
     """Place an order (every type the engine supports) through the pre-trade risk checks.
     A refusal is a 422 problem with the risk engine's reason in ``code``."""
-    node = node_of(request)
-    if data.symbol not in node.instruments:
-        raise Problem(
-            422,
-            "Invalid order",
-            f"symbol: {data.symbol!r} is not traded here; known: {sorted(node.instruments)}",
-        )
-    oid, order, denial = await node.call(lambda _e: _place(node, data, request.user))
+    result = await _command(
+        request,
+        "submit_order",
+        {"order": msgspec.to_builtins(data), "user": msgspec.to_builtins(request.user)},
+    )
+    oid, denial = result["oid"], result["denial"]
     repo = repository_of(request)
     who = request.user.user_id
     if denial is not None:
-        d = denial.denial
         await audit(
-            repo,
-            "order.submit",
-            "denied",
-            actor=who,
-            resource=f"order:{oid}",
-            code=d.code,
-            reason=d.message,
-        )
+            repo, "order.submit", "denied", actor=who, resource=f"order:{oid}",
+            code=denial["code"], reason=denial["message"],
+        )  # fmt: skip
         raise Problem(
             422,
             "Order denied by risk",
-            d.message,
-            code=d.code,
-            denial={"scope": d.scope, "limit": str(d.limit), "actual": str(d.actual)},
+            denial["message"],
+            code=denial["code"],
+            denial={"scope": denial["scope"], "limit": denial["limit"], "actual": denial["actual"]},
             order_id=oid,
         )
-    assert order is not None
-    placed = live_order_out(order)
+    placed = msgspec.convert(result["order"], OrderOut)
     await audit(
-        repo,
-        "order.submit",
-        "success",
-        actor=who,
-        resource=f"order:{oid}",
-        symbol=data.symbol,
-        side=data.side,
-        quantity=data.quantity,
-        type=data.type,
-    )
+        repo, "order.submit", "success", actor=who, resource=f"order:{oid}",
+        symbol=data.symbol, side=data.side, quantity=data.quantity, type=data.type,
+    )  # fmt: skip
     return Placed(placed)
 
 
@@ -436,17 +477,8 @@ def _working(node: TradingNode, order_id: str) -> _core.Order:
 )
 async def cancel_order(request: Request[Identity, Any, Any], order_id: FromPath[str]) -> OrderOut:
     """Cancel a working order (any strategy's: an operator's override)."""
-    node = node_of(request)
-
-    def cancel(engine: _core.Engine) -> _core.Order:
-        _working(node, order_id)
-        engine.cancel(order_id)
-        engine.settle()
-        order = engine.order(order_id)
-        assert order is not None
-        return order
-
-    order = await node.call(cancel)
+    answer = await _command(request, "cancel_order", {"order_id": order_id})
+    order = msgspec.convert(answer, OrderOut)
     await audit(
         repository_of(request),
         "order.cancel",
@@ -454,7 +486,7 @@ async def cancel_order(request: Request[Identity, Any, Any], order_id: FromPath[
         actor=request.user.user_id,
         resource=f"order:{order_id}",
     )
-    return live_order_out(order)
+    return order
 
 
 @patch("/api/v1/orders/{order_id:str}", tags=["orders"], guards=TRADER, operation_id="modifyOrder")

@@ -16,7 +16,7 @@ from pi5trading.cli.backtest import backtest_command, optimize_command, runs_com
 from pi5trading.cli.data import data_group
 from pi5trading.cli.info import info_command
 from pi5trading.cli.migrate import migrate_command
-from pi5trading.cli.serve import serve_command
+from pi5trading.cli.serve import api_command, serve_command
 from pi5trading.cli.user import user_group
 
 
@@ -40,6 +40,7 @@ for _command in (
     runs_command,
     user_group,
     audit_group,
+    api_command,
 ):
     main.add_command(_command)
 

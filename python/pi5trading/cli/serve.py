@@ -67,3 +67,41 @@ def serve_command(host: str | None, port: int | None, node: bool) -> None:
         raise click.ClickException(str(exc)) from None
     # log_config=None: uvicorn's lines go through the process's handler (one format).
     uvicorn.run(app, host=bind_host, port=bind_port, log_level=level.lower(), log_config=None)
+
+
+@click.command("api")
+@click.option("--host", default=None, help="Address to bind (default: settings, 127.0.0.1).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="TCP port (default: settings)."
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+    help="Worker processes serving on the same port.",
+)  # fmt: skip
+def api_command(host: str | None, port: int | None, workers: int) -> None:
+    """Run API-only workers beside a running `pi5trading serve` (its node): they read from
+    the database and Redis and send orders to the node through Redis (PI5_REDIS__URL,
+    PI5_DATABASE__URL and PI5_AUTH__JWT_SECRET shared with the node's process)."""
+    import uvicorn
+
+    from pi5trading.api.security.keys import signing_keys
+
+    settings = cli_settings()
+    if not settings.redis.url:
+        raise click.ClickException(
+            "API-only workers reach the node through Redis: set PI5_REDIS__URL (the same as "
+            "the node's)"
+        )
+    try:
+        signing_keys(settings)  # a missing or weak secret: one line, before any worker
+    except Pi5TradingError as exc:
+        raise click.ClickException(str(exc)) from None
+    uvicorn.run(
+        "pi5trading.api.worker:create_worker_app",
+        factory=True,
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        workers=workers,
+        log_level=settings.logging.level.lower(),
+        log_config=None,
+    )

@@ -52,6 +52,7 @@ def test_the_command_line_starts_without_heavy_imports() -> None:
 
 def test_every_verb_is_registered() -> None:
     assert sorted(main.commands) == [
+        "api",
         "audit",
         "backtest",
         "data",

@@ -1,0 +1,165 @@
+"""The node and two API-only workers as real processes sharing the real PostgreSQL and
+Redis: an order submitted through worker A is filled by the node and seen by a WebSocket
+client connected to worker B; with the node gone, a worker answers 503."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from tests.contract.databases import create_pg_database, drop_pg_database, migrate_sync
+from tests.services import PostgresServer, RedisServer, free_port
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "a trader's password"
+
+
+@pytest.fixture
+def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
+    name, dsn = create_pg_database(postgres_server, "workers")
+    try:
+        migrate_sync("postgres", dsn)
+        yield dsn
+    finally:
+        drop_pg_database(postgres_server, name)
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pi5trading", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _ready(base: str, proc: subprocess.Popen[bytes], log: Path, path: str = "/health") -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        try:
+            if httpx.get(base + path, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{base} never became ready:\n{log.read_text()[-3000:]}")
+
+
+def test_an_order_through_worker_a_is_seen_on_worker_b(
+    pg_dsn: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PI5_")}
+    env.update(
+        {
+            "PI5_DATA_DIR": str(tmp_path),
+            "PI5_DATABASE__URL": pg_dsn,
+            "PI5_REDIS__URL": redis_server.url,
+            "PI5_REDIS__KEY_PREFIX": f"w{uuid.uuid4().hex[:8]}",
+            "PI5_AUTH__JWT_SECRET": "a signing secret shared by every process here",
+            "PI5_NODE__DEMO_STRATEGIES": "false",
+            "PI5_FEED__SPEED": "120",
+            "PI5_FEED__SYMBOLS": "AAPL",
+            "PI5_LOGGING__FORMAT": "text",
+        }
+    )
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pi5trading",
+            "user",
+            "create",
+            "--trader",
+            "tina",
+            "--password-stdin",
+        ],
+        env=env,
+        input=PASSWORD + "\n",
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    node_port, a_port, b_port = free_port(), free_port(), free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        node = _start(["serve", "--port", str(node_port)], env, tmp_path / "node.log")
+        procs.append(node)
+        _ready(f"http://127.0.0.1:{node_port}", node, tmp_path / "node.log", "/ready")
+        worker_a = _start(["api", "--port", str(a_port)], env, tmp_path / "a.log")
+        worker_b = _start(["api", "--port", str(b_port)], env, tmp_path / "b.log")
+        procs += [worker_a, worker_b]
+        a, b = f"http://127.0.0.1:{a_port}", f"http://127.0.0.1:{b_port}"
+        _ready(a, worker_a, tmp_path / "a.log")
+        _ready(b, worker_b, tmp_path / "b.log")
+        # Signed in on A; the token works on B too (one secret, one users table).
+        r = httpx.post(f"{a}/api/v1/auth/login", json={"username": "tina", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        token = r.json()["access_token"]
+        with connect(f"ws://127.0.0.1:{b_port}/ws") as ws:
+            ws.send(json.dumps({"type": "auth", "token": token}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
+            ws.send(json.dumps({"type": "subscribe", "topics": ["orders.>"]}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+            assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+            placed = httpx.post(
+                f"{a}/api/v1/orders",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"symbol": "AAPL", "side": "buy", "quantity": "3"},
+                timeout=15,
+            )
+            assert placed.status_code == 201, placed.text
+            oid = placed.json()["order"]["id"]
+            seen: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                msg = json.loads(ws.recv(timeout=30))
+                seen.append(msg)
+                if msg.get("topic") == "orders.filled" and oid in json.dumps(msg):
+                    break
+            else:
+                raise AssertionError(f"no fill of {oid} on worker B: {seen[-5:]}")
+        # The node's book agrees: the order is filled there (read through worker B).
+        headers = {"Authorization": f"Bearer {token}"}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            detail = httpx.get(f"{b}/api/v1/orders/{oid}", headers=headers)
+            if detail.status_code == 200 and detail.json()["order"]["status"] == "filled":
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"order {oid} not stored as filled: {detail.text}")
+        # The node goes away: a worker answers 503 (not a hang, not a 500).
+        node.send_signal(signal.SIGTERM)
+        node.wait(30)
+        r = httpx.post(
+            f"{a}/api/v1/orders",
+            headers=headers,
+            json={"symbol": "AAPL", "side": "buy", "quantity": "4"},
+            timeout=30,
+        )
+        assert r.status_code == 503, r.text
+        assert "did not answer" in r.json()["detail"]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
