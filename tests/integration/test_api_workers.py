@@ -144,6 +144,40 @@ def test_an_order_through_worker_a_is_seen_on_worker_b(
             time.sleep(0.2)
         else:
             raise AssertionError(f"order {oid} not stored as filled: {detail.text}")
+        # The node's live state, read through a worker: the position the fill made.
+        held = httpx.get(f"{b}/api/v1/portfolio/positions?strategy=manual", headers=headers)
+        assert held.status_code == 200, held.text
+        assert [(p["symbol"], p["quantity"]) for p in held.json()] == [("AAPL", "3")]
+        summary = httpx.get(f"{a}/api/v1/portfolio/summary", headers=headers).json()
+        assert summary["open_positions"] == 1
+        quotes = httpx.get(f"{b}/api/v1/market/quotes", headers=headers).json()
+        assert [q["symbol"] for q in quotes] == ["AAPL"]
+        # A resting order placed on B, changed on A, refused by risk when too large.
+        price = f"{float(quotes[0]['price']) * 0.95:.2f}"
+        rest = httpx.post(
+            f"{b}/api/v1/orders",
+            headers=headers,
+            timeout=15,
+            json={
+                "symbol": "AAPL",
+                "side": "buy",
+                "quantity": "2",
+                "type": "limit",
+                "price": price,
+            },
+        )
+        assert rest.status_code == 201, rest.text
+        rid = rest.json()["order"]["id"]
+        changed = httpx.patch(f"{a}/api/v1/orders/{rid}", headers=headers, json={"quantity": "3"})
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["quantity"] == "3"
+        refused = httpx.patch(
+            f"{a}/api/v1/orders/{rid}", headers=headers, json={"quantity": "100000"}
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "max_quantity"
+        gone = httpx.delete(f"{b}/api/v1/orders/{rid}", headers=headers)
+        assert gone.json()["status"] == "cancelled"
         # The node goes away: a worker answers 503 (not a hang, not a 500).
         node.send_signal(signal.SIGTERM)
         node.wait(30)

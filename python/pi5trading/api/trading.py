@@ -408,7 +408,24 @@ def node_commands(node: TradingNode) -> dict[str, Any]:
     async def cancel(args: dict[str, Any]) -> dict[str, Any]:
         return await cancel_on(node, str(args["order_id"]))
 
-    return {"submit_order": submit, "cancel_order": cancel}
+    async def modify(args: dict[str, Any]) -> dict[str, Any]:
+        change = msgspec.convert(args["change"], OrderChange)
+        return await modify_on(node, str(args["order_id"]), change)
+
+    async def positions(args: dict[str, Any]) -> Any:
+        strategy = args.get("strategy")
+        return msgspec.to_builtins(await node.call(lambda e: _positions(e, strategy)))
+
+    async def summary(args: dict[str, Any]) -> Any:
+        return msgspec.to_builtins(await node.call(lambda e: _summary(node, e)))
+
+    return {
+        "submit_order": submit,
+        "cancel_order": cancel,
+        "modify_order": modify,
+        "positions": positions,
+        "summary": summary,
+    }
 
 
 async def _command(request: Request[Any, Any, Any], op: str, args: dict[str, Any]) -> Any:
@@ -495,11 +512,27 @@ async def modify_order(
 ) -> OrderOut:
     """Change a working order's quantity, limit or trigger: the same risk checks as a new
     order (a refusal is a 422 with its reason; the order keeps its terms)."""
-    node = node_of(request)
     if data.quantity is None and data.price is None and data.trigger_price is None:
         raise Problem(
             400, "Invalid request", "nothing to change: give quantity, price or trigger_price"
         )
+    who = request.user.user_id
+    repo = repository_of(request)
+    try:
+        answer = await _command(
+            request, "modify_order", {"order_id": order_id, "change": msgspec.to_builtins(data)}
+        )
+    except Problem as exc:
+        if exc.code is not None:  # refused by risk
+            await audit(repo, "order.modify", "denied", actor=who, resource=f"order:{order_id}")
+        raise
+    await audit(repo, "order.modify", "success", actor=who, resource=f"order:{order_id}")
+    return msgspec.convert(answer, OrderOut)
+
+
+async def modify_on(node: TradingNode, order_id: str, data: OrderChange) -> dict[str, Any]:
+    """Change ``order_id`` on ``node`` (in its process); the order as plain data, or a 422
+    problem with the risk engine's reason."""
 
     def modify(engine: _core.Engine) -> tuple[_core.Order, Any]:
         _working(node, order_id)
@@ -525,16 +558,11 @@ async def modify_order(
         return order, denied
 
     order, denied = await node.call(modify)
-    repo = repository_of(request)
     if denied is not None:
         d = denied.denial
-        who = request.user.user_id
-        await audit(repo, "order.modify", "denied", actor=who, resource=f"order:{order_id}")
         raise Problem(422, "Change denied by risk", d.message, code=d.code)
-    await audit(
-        repo, "order.modify", "success", actor=request.user.user_id, resource=f"order:{order_id}"
-    )
-    return live_order_out(order)
+    result: dict[str, Any] = msgspec.to_builtins(live_order_out(order))
+    return result
 
 
 @get("/api/v1/fills", tags=["orders"], guards=ANYONE, operation_id="listFills")
@@ -598,8 +626,8 @@ async def positions(
     request: Request[Any, Any, Any], strategy: FromQuery[str | None] = None
 ) -> list[PositionOut]:
     """Open positions with live marks: the account's, or one strategy's."""
-    node = node_of(request)
-    return await node.call(lambda e: _positions(e, strategy))
+    answer = await _command(request, "positions", {"strategy": strategy})
+    return msgspec.convert(answer, list[PositionOut])
 
 
 @get(
@@ -610,8 +638,8 @@ async def positions(
 )
 async def position(request: Request[Any, Any, Any], symbol: FromPath[str]) -> PositionOut:
     """The account's position in one symbol (404 when flat)."""
-    node = node_of(request)
-    found = [p for p in await node.call(lambda e: _positions(e, None)) if p.symbol == symbol]
+    answer = await _command(request, "positions", {"strategy": None})
+    found = [p for p in msgspec.convert(answer, list[PositionOut]) if p.symbol == symbol]
     if not found:
         raise Problem(404, "No position", f"no open position in {symbol!r}")
     return found[0]
@@ -622,29 +650,28 @@ async def position(request: Request[Any, Any, Any], symbol: FromPath[str]) -> Po
 )
 async def summary(request: Request[Any, Any, Any]) -> PortfolioSummary:
     """Cash, equity, P&L, buying power, exposure and the trading state, now."""
-    node = node_of(request)
+    return msgspec.convert(await _command(request, "summary", {}), PortfolioSummary)
 
-    def read(engine: _core.Engine) -> PortfolioSummary:
-        p = engine.portfolio
-        risk = engine.risk_status()
-        opened = sum(1 for pos in p.positions().values() if pos.quantity != 0)
-        working = sum(len(engine.open_orders(k)) for k in node.strategy_indices().values())
-        return PortfolioSummary(
-            at=iso(int(engine.now)),
-            cash=_money(p.cash),
-            equity=_money(p.equity),
-            positions_value=_money(p.equity - p.cash),
-            realized_pnl=_money(p.realised_pnl),
-            unrealized_pnl=_money(p.unrealised_pnl),
-            commissions=_money(p.commissions),
-            buying_power=_money(p.buying_power),
-            session_pnl=_money(risk["session_pnl"]) if risk is not None else None,
-            open_positions=opened,
-            open_orders=working,
-            trading_state=risk["state"] if risk is not None else None,
-        )
 
-    return await node.call(read)
+def _summary(node: TradingNode, engine: _core.Engine) -> PortfolioSummary:
+    p = engine.portfolio
+    risk = engine.risk_status()
+    opened = sum(1 for pos in p.positions().values() if pos.quantity != 0)
+    working = sum(len(engine.open_orders(k)) for k in node.strategy_indices().values())
+    return PortfolioSummary(
+        at=iso(int(engine.now)),
+        cash=_money(p.cash),
+        equity=_money(p.equity),
+        positions_value=_money(p.equity - p.cash),
+        realized_pnl=_money(p.realised_pnl),
+        unrealized_pnl=_money(p.unrealised_pnl),
+        commissions=_money(p.commissions),
+        buying_power=_money(p.buying_power),
+        session_pnl=_money(risk["session_pnl"]) if risk is not None else None,
+        open_positions=opened,
+        open_orders=working,
+        trading_state=risk["state"] if risk is not None else None,
+    )
 
 
 class QuoteOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -660,8 +687,12 @@ class QuoteOut(msgspec.Struct, frozen=True, kw_only=True):
 @get("/api/v1/market/quotes", tags=["market data"], guards=ANYONE, operation_id="latestQuotes")
 async def latest_quotes(request: Request[Any, Any, Any]) -> list[QuoteOut]:
     """The latest price of every instrument the node trades."""
-    node = node_of(request)
-    cache = getattr(node.sinks, "cache", None)
+    node = getattr(request.app.state, "node", None)
+    cache = getattr(getattr(node, "sinks", None), "cache", None) or getattr(
+        request.app.state, "cache", None
+    )
+    if cache is None and node is None:
+        node_of(request)  # the 503 that says why
     if cache is None:
         raise Problem(503, "No latest prices", "the latest-state cache is off (PI5_SINKS__CACHE)")
     prices = await cache.prices()
