@@ -61,6 +61,27 @@ struct Working {
     pending_modify: Option<(Option<Quantity>, Option<Price>, Option<Price>)>,
 }
 
+impl Working {
+    /// An order as it enters the venue: not yet arrived, linked or priced.
+    fn new(order: Order) -> Self {
+        Self {
+            order,
+            arrival: 0,
+            expire: None,
+            dormant: false,
+            seen: false,
+            watermark: None,
+            parent: None,
+            children: Vec::new(),
+            oco: Vec::new(),
+            notional: 0,
+            commission: 0,
+            in_book: false,
+            pending_modify: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Market {
     symbol: Symbol,
@@ -416,33 +437,8 @@ impl SimulatedVenue {
                 order.client_order_id, order.status
             )));
         }
-        if self.ids.contains_key(&order.client_order_id) {
-            return Err(CoreError::invalid(
-                "client_order_id",
-                format!("{} already used", order.client_order_id),
-            ));
-        }
-        let id = self.next_id;
-        self.next_id += 1;
-        self.ids.insert(order.client_order_id, id);
-        self.closed.insert(
-            id,
-            Working {
-                order,
-                arrival: 0,
-                expire: None,
-                dormant: false,
-                seen: false,
-                watermark: None,
-                parent: None,
-                children: Vec::new(),
-                oco: Vec::new(),
-                notional: 0,
-                commission: 0,
-                in_book: false,
-                pending_modify: None,
-            },
-        );
+        let id = self.claim_id(order.client_order_id)?;
+        self.closed.insert(id, Working::new(order));
         Ok(())
     }
 
@@ -545,6 +541,20 @@ impl SimulatedVenue {
 
     // ----------------------------------------------------------------------------- commands
 
+    /// A venue order id for `client_order_id`, which must not have been used here.
+    fn claim_id(&mut self, client_order_id: ClientOrderId) -> CoreResult<u64> {
+        if self.ids.contains_key(&client_order_id) {
+            return Err(CoreError::invalid(
+                "client_order_id",
+                format!("{client_order_id} already used"),
+            ));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.ids.insert(client_order_id, id);
+        Ok(id)
+    }
+
     fn register(&mut self, mut order: Order) -> CoreResult<u64> {
         order.validate()?;
         if order.status != OrderStatus::Initialized {
@@ -553,34 +563,9 @@ impl SimulatedVenue {
                 order.client_order_id, order.status
             )));
         }
-        if self.ids.contains_key(&order.client_order_id) {
-            return Err(CoreError::invalid(
-                "client_order_id",
-                format!("{} already used", order.client_order_id),
-            ));
-        }
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.claim_id(order.client_order_id)?;
         order.venue_order_id = Some(id);
-        self.ids.insert(order.client_order_id, id);
-        self.orders.insert(
-            id,
-            Working {
-                order,
-                arrival: 0,
-                expire: None,
-                dormant: false,
-                seen: false,
-                watermark: None,
-                parent: None,
-                children: Vec::new(),
-                oco: Vec::new(),
-                notional: 0,
-                commission: 0,
-                in_book: false,
-                pending_modify: None,
-            },
-        );
+        self.orders.insert(id, Working::new(order));
         Ok(id)
     }
 
