@@ -426,6 +426,15 @@ StreamUrl = Annotated[
 ]
 
 
+def _redacted_repr(section: msgspec.Struct, name: str) -> str:
+    """``Section(field=value, ...)`` with the fields ``SECRET_SETTINGS`` lists as ``***``."""
+    shown = ", ".join(
+        f"{f}={'***' if (name, f) in SECRET_SETTINGS and v else repr(v)}"
+        for f, v in ((f, getattr(section, f)) for f in section.__struct_fields__)
+    )
+    return f"{type(section).__name__}({shown})"
+
+
 class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Where orders go: the simulated venue (default) or Alpaca (paper unless confirmed live)."""
 
@@ -456,13 +465,8 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     unknown_orders: Literal["adopt", "flag"] = "flag"
     """Open broker orders we did not place: ``adopt`` (track them) or ``flag`` (report only)."""
 
-    def __repr__(self) -> str:
-        # The keys must never reach a log line or a traceback through a repr.
-        shown = ", ".join(
-            f"{f}={'***' if f in ('key_id', 'secret_key') and v else repr(v)}"
-            for f, v in ((f, getattr(self, f)) for f in self.__struct_fields__)
-        )
-        return f"BrokerSettings({shown})"
+    def __repr__(self) -> str:  # keys stay out of logs and tracebacks
+        return _redacted_repr(self, "broker")
 
 
 class AlertsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -485,12 +489,8 @@ class AlertsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     max_per_minute: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
     """At most this many alerts a minute; the rest are counted and mentioned later."""
 
-    def __repr__(self) -> str:  # the token stays out of logs and tracebacks
-        shown = ", ".join(
-            f"{f}={'***' if f == 'gotify_token' and v else repr(v)}"
-            for f, v in ((f, getattr(self, f)) for f in self.__struct_fields__)
-        )
-        return f"AlertsSettings({shown})"
+    def __repr__(self) -> str:  # keys stay out of logs and tracebacks
+        return _redacted_repr(self, "alerts")
 
 
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -522,12 +522,8 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     lockout_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 60
     """The first lockout; each further failure while locked doubles it (at most 1 hour)."""
 
-    def __repr__(self) -> str:  # the signing keys stay out of logs and tracebacks
-        shown = ", ".join(
-            f"{f}={'***' if f in ('jwt_secret', 'jwt_previous_keys') and v else repr(v)}"
-            for f, v in ((f, getattr(self, f)) for f in self.__struct_fields__)
-        )
-        return f"AuthSettings({shown})"
+    def __repr__(self) -> str:  # keys stay out of logs and tracebacks
+        return _redacted_repr(self, "auth")
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
