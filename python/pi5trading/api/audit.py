@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import msgspec
@@ -17,7 +16,7 @@ from litestar.params import FromQuery
 from pi5trading.api.errors import Problem
 from pi5trading.api.roles import ADMIN
 from pi5trading.api.timefmt import iso, parse_iso
-from pi5trading.storage.audit_chain import Verdict, verify
+from pi5trading.storage.audit_chain import Verdict, verify_stored
 from pi5trading.storage.errors import DatabaseUnavailableError
 from pi5trading.storage.protocol import Repository
 from pi5trading.storage.records import AuditRow
@@ -100,15 +99,7 @@ async def list_audit(
 async def verify_audit(request: Request[Any, Any, Any]) -> Verdict:
     """Walk the audit log's hash chain: ``ok``, or the first edited or deleted row."""
     repository: Repository = request.app.state.repository
-
-    async def rows() -> AsyncIterator[AuditRow]:
-        after = 0
-        while page := await repository.audit_chain(after_seq=after, limit=5000):
-            for row in page:
-                yield row
-            after = page[-1].seq or after
-
-    return await verify(rows(), await repository.count_unchained_audit())
+    return await verify_stored(repository)
 
 
 ROUTES = [list_audit, verify_audit]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import click
@@ -14,27 +13,11 @@ from pi5trading.exceptions import Pi5TradingError
 
 if TYPE_CHECKING:
     from pi5trading.storage.audit_chain import Verdict
-    from pi5trading.storage.records import AuditRow
-    from pi5trading.storage.repository import SqlRepository
 
 
 @click.group("audit")
 def audit_group() -> None:
     """The audit log: who did what, when, from where, with what outcome."""
-
-
-async def verify_repository(repository: SqlRepository) -> Verdict:
-    """Walk the whole chain, a page at a time."""
-    from pi5trading.storage.audit_chain import verify
-
-    async def rows() -> AsyncIterator[AuditRow]:
-        after = 0
-        while page := await repository.audit_chain(after_seq=after, limit=5000):
-            for row in page:
-                yield row
-            after = page[-1].seq or after
-
-    return await verify(rows(), await repository.count_unchained_audit())
 
 
 @audit_group.command("verify")
@@ -51,11 +34,12 @@ def verify_command(as_json: bool, database_url: str | None) -> None:
     settings = with_database_url(database_url)
 
     async def run() -> Verdict:
+        from pi5trading.storage.audit_chain import verify_stored
         from pi5trading.storage.connect import open_repository
 
         repository = await open_repository(settings)
         try:
-            return await verify_repository(repository)
+            return await verify_stored(repository)
         finally:
             await repository.close()
 
@@ -85,4 +69,4 @@ def verify_command(as_json: bool, database_url: str | None) -> None:
         raise SystemExit(1)
 
 
-__all__ = ["audit_group", "verify_repository"]
+__all__ = ["audit_group"]

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
 from pi5trading.storage.records import AuditRow
+
+if TYPE_CHECKING:
+    from pi5trading.storage.protocol import Repository
 
 GENESIS: Final = "0" * 64
 _ENCODE: Final = msgspec.json.Encoder(order="sorted")
@@ -96,4 +99,17 @@ async def verify(rows: AsyncIterator[AuditRow], unchained: int = 0) -> Verdict:
     )  # fmt: skip
 
 
-__all__ = ["GENESIS", "Verdict", "chain", "link_hash", "verify"]
+async def verify_stored(repository: Repository, *, page: int = 5000) -> Verdict:
+    """``verify`` over the whole stored chain, read ``page`` rows at a time."""
+
+    async def rows() -> AsyncIterator[AuditRow]:
+        after = 0
+        while batch := await repository.audit_chain(after_seq=after, limit=page):
+            for row in batch:
+                yield row
+            after = batch[-1].seq or after
+
+    return await verify(rows(), await repository.count_unchained_audit())
+
+
+__all__ = ["GENESIS", "Verdict", "chain", "link_hash", "verify", "verify_stored"]
