@@ -24,6 +24,9 @@ from pi5trading.api.node_access import node_of, repository_of
 from pi5trading.api.roles import ANYONE, TRADER
 from pi5trading.api.security.tokens import Identity
 from pi5trading.api.timefmt import iso, parse_iso
+from pi5trading.feeds.aggregation import BarAggregator
+from pi5trading.feeds.calendars import get_calendar
+from pi5trading.feeds.replay import storage_bars
 from pi5trading.node.trading_node import TradingNode
 from pi5trading.storage.records import FillRow, OrderEventRow, OrderRow
 from pi5trading.strategies.manual import MANUAL_ID
@@ -771,42 +774,33 @@ async def bars(
         raise Problem(400, "Invalid request", f"limit: expected 1 to 10000, got {limit}")
     repo = repository_of(request)
     lo, hi = _time(start, "start"), _time(end, "end")
-    rows = await repo.get_bars(symbol, interval, lo, hi)
-    if not rows and interval != "1m":
-        rows = _aggregate(await repo.get_bars(symbol, "1m", lo, hi), seconds)
-    rows = rows[:limit] if lo is not None else rows[-limit:]
+    found = await _stored_bars(repo, symbol, interval, lo, hi)
+    if not found and interval != "1m":
+        # Built from the minute bars on the session calendar, as the feeds build them.
+        settings = request.app.state.settings
+        agg = BarAggregator(symbol, "1m", interval, get_calendar(settings.feed.calendar))
+        for b in await _stored_bars(repo, symbol, "1m", lo, hi):
+            found += agg.update(b)
+    found = found[:limit] if lo is not None else found[-limit:]
+    step = _BAR_SECONDS[interval] * 1_000_000_000
     return [
         BarOut(
-            iso(b.ts_ns),
-            _money(b.open),
-            _money(b.high),
-            _money(b.low),
-            _money(b.close),
-            _money(b.volume),
+            iso(b.ts_event - step),
+            _money(b.open.as_decimal()),
+            _money(b.high.as_decimal()),
+            _money(b.low.as_decimal()),
+            _money(b.close.as_decimal()),
+            _money(b.volume.as_decimal()),
         )
-        for b in rows
+        for b in found
     ]
 
 
-def _aggregate(rows: list[Any], seconds: int) -> list[Any]:
-    from pi5trading.storage.records import BarRow
-
-    step = seconds * 1_000_000_000
-    out: list[BarRow] = []
-    for r in rows:
-        start = r.ts_ns - r.ts_ns % step
-        if out and out[-1].ts_ns == start:
-            last = out[-1]
-            out[-1] = msgspec.structs.replace(
-                last,
-                high=max(last.high, r.high),
-                low=min(last.low, r.low),
-                close=r.close,
-                volume=last.volume + r.volume,
-            )
-        else:
-            out.append(msgspec.structs.replace(r, ts_ns=start))
-    return out
+async def _stored_bars(
+    repo: Any, symbol: str, interval: str, lo: int | None, hi: int | None
+) -> list[_core.Bar]:
+    source = storage_bars(repo, symbol, interval, lo, hi)
+    return [b async for b in source.events() if isinstance(b, _core.Bar)]
 
 
 class InstrumentOut(msgspec.Struct, frozen=True):

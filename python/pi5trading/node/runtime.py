@@ -25,6 +25,7 @@ from pi5trading.brokers import BrokerError, execution_client
 from pi5trading.config import Settings
 from pi5trading.exceptions import ConfigurationError, InvalidStateError
 from pi5trading.feeds.configured import configured_feed
+from pi5trading.feeds.replay import storage_bars
 from pi5trading.feeds.simulated import SimulatedFeed
 from pi5trading.node.broker import broker_order_numbers
 from pi5trading.node.recovery import (
@@ -270,16 +271,12 @@ async def _warmup_bars(repo: Repository, settings: Settings, at_ns: int) -> list
         return []
     bars: list[_core.Bar] = []
     for interval in settings.feed.bar_intervals() or ("1m",):
-        bar_type_ns = _core.BarType("X", interval).interval_ns
+        step = _core.BarType("X", interval).interval_ns
+        # Stored by open time: a bar that closed by at_ns opened by at_ns - interval.
+        end = at_ns - step + 1
         for symbol in settings.feed.symbol_list():
-            bar_type = _core.BarType(symbol, interval)
-            # Stored by open time: a bar that closed by at_ns opened by at_ns - interval.
-            end = at_ns - bar_type_ns + 1
-            rows = await repo.get_bars(symbol, interval, end - n * bar_type_ns, end)
-            bars += [
-                _core.Bar(bar_type, r.open, r.high, r.low, r.close, r.volume, r.ts_ns + bar_type_ns)
-                for r in rows[-n:]
-            ]
+            source = storage_bars(repo, symbol, interval, end - n * step, end)
+            bars += [b async for b in source.events() if isinstance(b, _core.Bar)][-n:]
     bars.sort(key=lambda b: b.ts_event)
     return bars
 
