@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,7 +65,6 @@ async def hammer(
 async def fan_out(base: str, token: str, n: int, seconds: float) -> dict[str, Any]:
     ws_url = base.replace("http", "ws") + "/ws"
     received = [0] * n
-    lag: list[float] = []
 
     async def one(k: int) -> None:
         async with websockets.connect(ws_url, max_size=2**22) as ws:
@@ -76,16 +74,10 @@ async def fan_out(base: str, token: str, n: int, seconds: float) -> dict[str, An
             end = time.monotonic() + seconds
             while time.monotonic() < end:
                 try:
-                    raw = await asyncio.wait_for(
-                        ws.recv(), timeout=max(0.01, end - time.monotonic())
-                    )
+                    await asyncio.wait_for(ws.recv(), timeout=max(0.01, end - time.monotonic()))
                 except TimeoutError:
                     break
                 received[k] += 1
-                if k == 0 and received[k] % 10 == 0:
-                    msg = json.loads(raw)
-                    if "ts" in msg and isinstance(msg["ts"], int):
-                        lag.append((time.time_ns() - msg["ts"]) / 1e6)
 
     await asyncio.gather(*(one(k) for k in range(n)))
     return {
@@ -192,7 +184,6 @@ async def main() -> None:
                 f"serve RSS after the load: {rss_mib(server.pid):.0f} MiB (peak during the run "
                 f"not sampled; idle {rss_idle:.0f})"
             )
-            _ = statistics
     finally:
         server.send_signal(signal.SIGTERM)
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -95,4 +94,3 @@ def test_the_schema_documents_every_route(server: str) -> None:
     for route in ("/api/v1/orders", "/api/v1/auth/login", "/api/v1/strategies", "/ready"):
         assert route in paths
     assert spec["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
-    assert Path  # (used for typing the fixture above)

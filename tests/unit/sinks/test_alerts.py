@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -133,4 +132,3 @@ async def test_gotify_down_costs_a_log_line(
     assert wrong.failed == 1
     await wrong.close()
     await alerts.close()
-    _: Any = None

@@ -1,7 +1,7 @@
 """Password hashing with argon2id, sized for a Raspberry Pi 5.
 
 Parameters: 19 MiB of memory, 2 passes, 1 lane — OWASP's minimum for argon2id; a hash
-takes about 50 ms on the x86 build VM (expect 100-150 ms on a Pi 5 core), so a login
+takes about 50 ms on the x86 build VM (not yet measured on a Pi 5), so a login
 cannot be used to exhaust the board's memory or CPU, and guessing stays expensive. A
 stored hash made with other parameters is re-hashed at the next successful login
 (``needs_rehash``). Hashing runs in a worker thread: the event loop (and the trading node
