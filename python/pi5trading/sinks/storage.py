@@ -121,22 +121,29 @@ class StorageSink:
             messages = self._with_terms(messages)
         self._handoff.put(messages)
 
-    def _with_terms(self, messages: Sequence[object]) -> list[object]:
-        out: list[object] = []
+    def _with_terms(self, messages: Sequence[object]) -> Sequence[object]:
+        # On the engine thread, for every published batch (quotes included): look at each
+        # payload's type once and copy the batch only when an order's terms go in.
+        inserts: list[tuple[int, _core.Order]] = []
         known = self._known_orders
         lookup = self._lookup
         assert lookup is not None
-        for m in messages:
-            if isinstance(m, _core.OrderEvent):
+        event_type = _core.OrderEvent
+        for i, m in enumerate(messages):
+            if type(m) is event_type:
                 oid = m.client_order_id
                 if oid not in known:
                     known.add(oid)
                     order = lookup(oid)
                     if order is not None:
-                        out.append(order)
+                        inserts.append((i, order))
                 if m.status in _FINAL:
                     known.discard(oid)
-            out.append(m)
+        if not inserts:
+            return messages
+        out = list(messages)
+        for i, terms in reversed(inserts):
+            out.insert(i, terms)
         return out
 
     # -- async side --
