@@ -132,12 +132,15 @@ async def test_bad_orders_are_refused_with_a_reason(client: AsyncTestClient[Any]
         assert_problem(r, status, why)
     # A limit with more decimals than the tick goes onto the tick (below the market for a
     # buy, so it never pays more than asked).
-    limit = near(await last_price(client, h["vic"], "AAPL"), "0.95") + "9"
-    r = await client.post(
-        "/api/v1/orders", headers=h["tina"], json={**base, "type": "limit", "price": limit}
-    )
-    assert r.status_code == 201, r.text
-    assert r.json()["order"]["price"] == limit[:-1]
+    # Decimals cross the API without trailing zeros ("171.1" for 171.10; the second limit
+    # ends in 0); /market/instruments gives the tick to display them with.
+    market = await last_price(client, h["vic"], "AAPL")
+    for limit in (near(market, "0.95") + "9", near(market, "0.94")[:-1] + "09"):
+        r = await client.post(
+            "/api/v1/orders", headers=h["tina"], json={**base, "type": "limit", "price": limit}
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["order"]["price"] == str(Decimal(limit[:-1]).normalize())
     # Far from the market: the price collar refuses it.
     r = await client.post(
         "/api/v1/orders", headers=h["tina"], json={**base, "type": "limit", "price": "1"}
