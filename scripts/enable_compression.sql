@@ -1,6 +1,6 @@
 -- Enable TimescaleDB compression on an existing pi5trading database.
 --
--- `pi5trading migrate` does all of this by itself (migrations/timescale/) as soon as the
+-- `pi5trading migrate` does all of this by itself (pi5trading/storage/migrations/timescale/) as soon as the
 -- TimescaleDB extension is available. Use this script when you manage the database by hand,
 -- e.g. after converting an existing PostgreSQL install:
 --
@@ -9,7 +9,7 @@
 -- Safe to re-run. Time columns are BIGINT UNIX nanoseconds, so intervals are nanoseconds:
 -- 1 day = 86400000000000, 7 days = 604800000000000.
 -- Needs: timescaledb in shared_preload_libraries, and the tables already hypertables
--- (migrations/timescale/0001_hypertables.sql creates them).
+-- (storage/migrations/timescale/0001_hypertables.sql creates them).
 
 \set ON_ERROR_STOP on
 

@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 def migrate_command(status: bool, as_json: bool, database_url: str | None) -> None:
     """Apply pending database migrations (forward-only, each in its own transaction).
 
-    Migrations are the SQL files in migrations/: postgres/ or sqlite/ for the schema, and
-    timescale/, applied only when the TimescaleDB extension is available. An applied
+    Migrations are the SQL files shipped in the package (pi5trading/storage/migrations/):
+    postgres/ or sqlite/ for the schema, and timescale/, applied only when the TimescaleDB
+    extension is available. An applied
     migration whose file was edited since is an error: add a new migration instead.
     Exit status 1 if the database and the files disagree.
     """

@@ -1,6 +1,6 @@
 """The forward-only migrations runner.
 
-Layout of ``migrations/``::
+Layout of ``pi5trading/storage/migrations/`` (shipped in the wheel)::
 
     postgres/NNNN_name.sql   schema for PostgreSQL          (series "schema")
     sqlite/NNNN_name.sql     the same schema for SQLite     (series "schema")
@@ -93,8 +93,9 @@ class MigrationStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def default_migrations_dir() -> Path:
-    """``migrations/`` of the source checkout (the package lives in ``python/pi5trading``)."""
-    return Path(__file__).resolve().parents[3] / "migrations"
+    """``pi5trading/storage/migrations/``: shipped inside the package, so an installed wheel
+    migrates without the source tree."""
+    return Path(__file__).resolve().parent / "migrations"
 
 
 def checksum(sql_bytes: bytes) -> str:

@@ -2,7 +2,7 @@
 
 Column names are the record's field names, in order, so a row read back is the record's
 positional arguments. The repository and both drivers use these specs; the schema itself is
-in ``migrations/``.
+in ``storage/migrations/``.
 """
 
 from __future__ import annotations
