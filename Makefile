@@ -17,7 +17,7 @@ CORE_SO := python/pi5trading/_core.abi3.so
 RUST_SRC := Cargo.toml Cargo.lock rust_core/Cargo.toml $(shell find rust_core/src -name '*.rs' 2>/dev/null)
 
 .PHONY: bench-peers help run test system-run system-test install core lint test-rust test-py bench wheel lock clean
-.PHONY: wheel-aarch64 smoke-aarch64
+.PHONY: wheel-aarch64 smoke-aarch64 wheel-native wheel-check
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -84,8 +84,14 @@ $(NAUT_VENV)/.installed: benches/side_by_side/requirements-nautilus.txt
 bench-peers: $(BENCH_VENV)/.installed $(NAUT_VENV)/.installed install core ## side-by-side SMA crossover vs backtesting.py, backtrader, NautilusTrader
 	$(BIN)/python benches/side_by_side/compare.py --bars $${BARS:-1000000} --peer-python $(BENCH_VENV)/bin/python --nautilus-python $(NAUT_VENV)/bin/python
 
-wheel: install ## build the release wheel (abi3, CPython >= 3.11) into dist/
+wheel: wheel-native wheel-aarch64 ## build the x86_64 and aarch64 (Pi 5) wheels into dist/
+
+wheel-native: install ## build this machine's release wheel (abi3, CPython >= 3.11) into dist/
+	rm -f dist/pi5trading-*$(shell uname -m).whl
 	$(BIN)/maturin build --release -o dist
+
+wheel-check: wheel ## install both wheels as a user would (aarch64 under qemu) and use them
+	scripts/dev/wheel_check.sh
 
 # Cross build for the Raspberry Pi 5 (recipe: /work/shared/ARM64.md, docs/development.md).
 # Debian's rustc/cargo (the rustup toolchain has no aarch64 std) through links first on PATH,
@@ -101,6 +107,7 @@ wheel-aarch64: install ## cross-build the aarch64 (Pi 5) wheel, manylinux2014, i
 	@scripts/dev/aarch64_deps.sh
 	$(BIN)/pip install -q -r scripts/dev/requirements-cross.txt
 	@mkdir -p $(CROSS_BIN) && ln -sf /usr/bin/cargo $(CROSS_BIN)/cargo && ln -sf /usr/bin/rustc $(CROSS_BIN)/rustc
+	rm -f dist/pi5trading-*aarch64.whl
 	$(CROSS_ENV) $(BIN)/maturin build --release --target $(AARCH64) --zig --compatibility manylinux2014 -o dist
 
 smoke-aarch64: wheel-aarch64 ## run the aarch64 wheel under qemu (emulated CPython 3.11)

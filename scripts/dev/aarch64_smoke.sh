@@ -24,21 +24,7 @@ command -v qemu-aarch64-static >/dev/null || {
   exit 1
 }
 
-# Debian arm64 packages making a runnable CPython 3.11 (list from ARM64.md).
-debs=(python3.11-minimal libpython3.11-minimal libpython3.11-stdlib libc6 libffi8 zlib1g
-  libexpat1 libssl3 libbz2-1.0 liblzma5 libsqlite3-0 libuuid1 libncursesw6 libtinfo6
-  libreadline8 libdb5.3 libgdbm6 libnsl2 libtirpc3 libcrypt1 libgcc-s1 libstdc++6)
-if [ ! -x "$ROOT/usr/bin/python3.11" ]; then
-  echo ">> extracting arm64 CPython 3.11 into $ROOT"
-  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-    echo "arm64 is not a dpkg architecture here: dpkg --add-architecture arm64 && apt-get update" >&2
-    exit 1
-  fi
-  rm -rf "$CACHE/debs" "$ROOT" && mkdir -p "$CACHE/debs" "$ROOT"
-  # (As root apt warns that it downloads unsandboxed into this folder: harmless, filtered.)
-  (cd "$CACHE/debs" && apt-get download -qq "${debs[@]/%/:arm64}") 2> >(grep -v unsandboxed >&2)
-  for d in "$CACHE"/debs/*.deb; do dpkg -x "$d" "$ROOT"; done
-fi
+scripts/dev/arm64_python.sh "$ROOT"
 
 echo ">> installing $(basename "$wheel") + numpy, msgspec (aarch64) into $SITE"
 rm -rf "$SITE"
