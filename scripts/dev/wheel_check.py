@@ -43,7 +43,7 @@ PASSWORD = "wheel-check-password-1"
 SLOW = {"native": 1, "aarch64": 12}
 
 
-class CheckFailed(Exception):
+class CheckError(Exception):
     pass
 
 
@@ -97,16 +97,42 @@ class Target:
         interp = self.root / "usr" / "bin" / "python3.11"
         # `-m venv --without-pip` needs only the stdlib; pip then runs on the host.
         run(
-            ["qemu-aarch64-static", "-L", str(self.root), str(interp), "-m", "venv",
-             "--without-pip", "--copies", str(self.venv)],
+            [
+                "qemu-aarch64-static",
+                "-L",
+                str(self.root),
+                str(interp),
+                "-m",
+                "venv",
+                "--without-pip",
+                "--copies",
+                str(self.venv),
+            ],
             timeout=300,
-        )  # fmt: skip
+        )
         # Several manylinux tags: numpy's and pyarrow's aarch64 wheels are manylinux_2_28;
         # Pi OS bookworm (glibc 2.36) takes them all.
         platforms = ["manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_36_aarch64"]
-        cmd = [sys.executable, "-m", "pip", "install", "-q", "--target", str(self.site()),
-               "--python-version", "3.11.2", "--implementation", "cp", "--abi", "cp311",
-               "--abi", "abi3", "--abi", "none", "--only-binary=:all:"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--target",
+            str(self.site()),
+            "--python-version",
+            "3.11.2",
+            "--implementation",
+            "cp",
+            "--abi",
+            "cp311",
+            "--abi",
+            "abi3",
+            "--abi",
+            "none",
+            "--only-binary=:all:",
+        ]
         for p in platforms:
             cmd += ["--platform", p]
         run([*cmd, str(wheel)], timeout=900)
@@ -132,9 +158,9 @@ def run(
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise CheckFailed(f"timed out after {timeout:.0f} s: {' '.join(cmd)}") from exc
+        raise CheckError(f"timed out after {timeout:.0f} s: {' '.join(cmd)}") from exc
     if done.returncode != 0:
-        raise CheckFailed(
+        raise CheckError(
             f"exit {done.returncode}: {' '.join(cmd)}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
         )
     return done.stdout
@@ -166,8 +192,13 @@ def rss_mib(pid: int) -> float | None:
 
 def serve_check(t: Target, expect_dashboard: bool, results: dict[str, Any]) -> None:
     slow = SLOW[t.kind]
-    run([*t.python, "-m", "pi5trading", "user", "create", "--admin", "smoke", "--password-stdin"],
-        env=t.env, cwd=t.work, timeout=60 * slow, stdin=PASSWORD + "\n")  # fmt: skip
+    run(
+        [*t.python, "-m", "pi5trading", "user", "create", "--admin", "smoke", "--password-stdin"],
+        env=t.env,
+        cwd=t.work,
+        timeout=60 * slow,
+        stdin=PASSWORD + "\n",
+    )
     port = free_port()
     log = (t.work / "serve.log").open("w")
     env = {**t.env, "PI5_NODE__DEMO_STRATEGIES": "true"}
@@ -183,9 +214,9 @@ def serve_check(t: Target, expect_dashboard: bool, results: dict[str, Any]) -> N
         started = time.monotonic()
         while True:
             if proc.poll() is not None:
-                raise CheckFailed(f"serve exited {proc.returncode}:\n{tail(t.work / 'serve.log')}")
+                raise CheckError(f"serve exited {proc.returncode}:\n{tail(t.work / 'serve.log')}")
             if time.monotonic() - started > 30 * slow:
-                raise CheckFailed(f"serve did not answer /health:\n{tail(t.work / 'serve.log')}")
+                raise CheckError(f"serve did not answer /health:\n{tail(t.work / 'serve.log')}")
             try:
                 status, _, _ = http(base + "/health")
                 if status == 200:
@@ -194,21 +225,22 @@ def serve_check(t: Target, expect_dashboard: bool, results: dict[str, Any]) -> N
                 pass
             time.sleep(0.5)
         results["serve_start_s"] = round(time.monotonic() - started, 1)
-        status, body, _ = http(base + "/api/v1/auth/login",
-                               data={"username": "smoke", "password": PASSWORD})  # fmt: skip
+        status, body, _ = http(
+            base + "/api/v1/auth/login", data={"username": "smoke", "password": PASSWORD}
+        )
         if status != 200:
-            raise CheckFailed(f"login answered {status}: {body[:300]!r}")
+            raise CheckError(f"login answered {status}: {body[:300]!r}")
         token = json.loads(body)["access_token"]
         status, body, _ = http(base + "/api/v1/portfolio/summary", token=token)
         if status != 200:
-            raise CheckFailed(f"/api/v1/portfolio/summary answered {status}: {body[:300]!r}")
+            raise CheckError(f"/api/v1/portfolio/summary answered {status}: {body[:300]!r}")
         results["summary"] = json.loads(body)
         status, body, ctype = http(base + "/")
         if status != 200 or "text/html" not in ctype:
-            raise CheckFailed(f"/ answered {status} {ctype}: {body[:300]!r}")
+            raise CheckError(f"/ answered {status} {ctype}: {body[:300]!r}")
         results["dashboard"] = b"<title>pi5trading" in body and b"/assets/" in body
         if expect_dashboard and not results["dashboard"]:
-            raise CheckFailed(f"/ is not the dashboard's index.html: {body[:300]!r}")
+            raise CheckError(f"/ is not the dashboard's index.html: {body[:300]!r}")
         time.sleep(2 * slow)  # some trading on the simulated feed before RSS is read
         results["serve_rss_mib"] = rss_mib(proc.pid)
     finally:
@@ -218,10 +250,12 @@ def serve_check(t: Target, expect_dashboard: bool, results: dict[str, Any]) -> N
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            raise CheckFailed(f"serve did not stop on SIGINT:\n{tail(t.work / 'serve.log')}")
+            raise CheckError(
+                f"serve did not stop on SIGINT:\n{tail(t.work / 'serve.log')}"
+            ) from None
         log.close()
     if code != 0:
-        raise CheckFailed(f"serve stopped with exit {code}:\n{tail(t.work / 'serve.log')}")
+        raise CheckError(f"serve stopped with exit {code}:\n{tail(t.work / 'serve.log')}")
 
 
 def tail(path: Path, n: int = 40) -> str:
@@ -229,8 +263,11 @@ def tail(path: Path, n: int = 40) -> str:
 
 
 def check(kind: str, wheel: Path, root: Path | None, expect_dashboard: bool) -> dict[str, Any]:
-    results: dict[str, Any] = {"target": kind, "wheel": wheel.name,
-                               "wheel_mib": round(wheel.stat().st_size / 2**20, 2)}  # fmt: skip
+    results: dict[str, Any] = {
+        "target": kind,
+        "wheel": wheel.name,
+        "wheel_mib": round(wheel.stat().st_size / 2**20, 2),
+    }
     with tempfile.TemporaryDirectory(prefix=f"pi5-wheel-{kind}-") as tmp:
         t = Target(kind, Path(tmp), root)
         slow = SLOW[kind]
@@ -240,42 +277,78 @@ def check(kind: str, wheel: Path, root: Path | None, expect_dashboard: bool) -> 
             t.create(wheel)
             results["install_s"] = round(time.monotonic() - started, 1)
             results["installed_mib"] = round(du(t.venv) / 2**20, 1)
-            sizes = sorted(((du(p), p.name) for p in t.site().iterdir() if p.is_dir()), reverse=True)
+            sizes = sorted(
+                ((du(p), p.name) for p in t.site().iterdir() if p.is_dir()), reverse=True
+            )
             results["largest"] = {name: round(size / 2**20, 1) for size, name in sizes[:6]}
             step = "--version"
-            out = run([*t.python, "-m", "pi5trading", "--version"], env=t.env, cwd=t.work,
-                      timeout=60 * slow)  # fmt: skip
+            out = run(
+                [*t.python, "-m", "pi5trading", "--version"],
+                env=t.env,
+                cwd=t.work,
+                timeout=60 * slow,
+            )
             results["version"] = out.strip()
             step = "import time"
             started = time.monotonic()
-            run([*t.python, "-c", "import pi5trading.cli"], env=t.env, cwd=t.work,
-                timeout=60 * slow)  # fmt: skip
+            run(
+                [*t.python, "-c", "import pi5trading.cli"], env=t.env, cwd=t.work, timeout=60 * slow
+            )
             results["import_cli_s"] = round(time.monotonic() - started, 2)
             step = "migrate"
-            run([*t.python, "-m", "pi5trading", "migrate"], env=t.env, cwd=t.work,
-                timeout=60 * slow)  # fmt: skip
-            status = json.loads(run([*t.python, "-m", "pi5trading", "migrate", "--status",
-                                     "--json"], env=t.env, cwd=t.work, timeout=60 * slow))  # fmt: skip
+            run(
+                [*t.python, "-m", "pi5trading", "migrate"], env=t.env, cwd=t.work, timeout=60 * slow
+            )
+            status = json.loads(
+                run(
+                    [*t.python, "-m", "pi5trading", "migrate", "--status", "--json"],
+                    env=t.env,
+                    cwd=t.work,
+                    timeout=60 * slow,
+                )
+            )
             schema = [m["status"] for m in status["migrations"] if m["series"] == "schema"]
             if not schema or set(schema) != {"applied"}:
-                raise CheckFailed(f"migrations not applied: {status}")
+                raise CheckError(f"migrations not applied: {status}")
             step = "backtest"
             report = t.work / "report"
-            run([*t.python, "-m", "pi5trading", "backtest", "-s", "sma_crossover", "-p", "fast=5",
-                 "-p", "slow=20", "--data", "generated:3000:7", "--risk", "none",
-                 "--monte-carlo", "0", "-q", "-o", str(report)],
-                env=t.env, cwd=t.work, timeout=120 * slow)  # fmt: skip
+            run(
+                [
+                    *t.python,
+                    "-m",
+                    "pi5trading",
+                    "backtest",
+                    "-s",
+                    "sma_crossover",
+                    "-p",
+                    "fast=5",
+                    "-p",
+                    "slow=20",
+                    "--data",
+                    "generated:3000:7",
+                    "--risk",
+                    "none",
+                    "--monte-carlo",
+                    "0",
+                    "-q",
+                    "-o",
+                    str(report),
+                ],
+                env=t.env,
+                cwd=t.work,
+                timeout=120 * slow,
+            )
             # Every trade (entry and exit fills, commission, P&L) and the equity curve.
             digest = hashlib.sha256()
             for name in ("trades.csv", "equity.csv"):
                 if not (report / name).is_file():
-                    raise CheckFailed(f"the backtest wrote no {name}: {sorted(report.iterdir())}")
+                    raise CheckError(f"the backtest wrote no {name}: {sorted(report.iterdir())}")
                 digest.update((report / name).read_bytes())
             results["trades"] = (report / "trades.csv").read_bytes().count(b"\n") - 1
             results["fills_sha256"] = digest.hexdigest()
             step = "serve"
             serve_check(t, expect_dashboard, results)
-        except CheckFailed as exc:
+        except CheckError as exc:
             results["failed"] = f"{step}: {exc}"
     return results
 
@@ -285,12 +358,20 @@ def main() -> int:
     ap.add_argument("target", choices=["native", "aarch64"])
     ap.add_argument("wheel", type=Path)
     ap.add_argument("--root", type=Path, help="extracted arm64 CPython (aarch64 only)")
-    ap.add_argument("--expect-dashboard", action="store_true",
-                    help="fail when / is not the dashboard's index.html")  # fmt: skip
-    ap.add_argument("--same-fills-as", type=Path,
-                    help="results JSON of another target whose fills must be identical")  # fmt: skip
+    ap.add_argument(
+        "--expect-dashboard",
+        action="store_true",
+        help="fail when / is not the dashboard's index.html",
+    )
+    ap.add_argument(
+        "--same-fills-as",
+        type=Path,
+        help="results JSON of another target whose fills must be identical",
+    )
     args = ap.parse_args()
-    if args.target == "aarch64" and (args.root is None or shutil.which("qemu-aarch64-static") is None):
+    if args.target == "aarch64" and (
+        args.root is None or shutil.which("qemu-aarch64-static") is None
+    ):
         print("aarch64 needs --root and qemu-aarch64-static (scripts/dev/wheel_check.sh)")
         return 2
     started = time.monotonic()
