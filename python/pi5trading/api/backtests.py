@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
+import anyio
 import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -498,12 +499,12 @@ async def cancel_backtest(
     return job_out(job)
 
 
-def _done(job: Job) -> Path:
+async def _done(job: Job) -> Path:
     """The report folder of a finished run; 409 before, 404 when it has none."""
     if job.status != "done":
         raise Problem(409, "Backtest not done", f"backtest {job.id} is {job.status}")
     report = job.report
-    if report is None or not report.is_file():
+    if report is None or not await anyio.Path(report).is_file():
         raise Problem(404, "No report", f"backtest {job.id} has no report (run with --no-report?)")
     return report.parent
 
@@ -520,16 +521,16 @@ async def backtest_result(
     """A finished run: its statistics, equity and drawdown (about 2,000 points), trades and
     prices (about 2,000 bars per instrument); 409 while it runs."""
     job = await _job(request, job_id)
-    folder = _done(job)
-    path = folder / RESULT_FILE
-    if not path.is_file():
+    folder = await _done(job)
+    path = anyio.Path(folder / RESULT_FILE)
+    if not await path.is_file():
         raise Problem(
             404,
             "No result data",
             f"backtest {job_id} was run by the command line: its report is at "
             f"/api/v1/backtests/{job_id}/report",
         )
-    doc = msgspec.json.decode(path.read_bytes())
+    doc = msgspec.json.decode(await path.read_bytes())
     return BacktestResultOut(
         job=job_out(job),
         metrics=_metrics(job.result),
@@ -550,7 +551,7 @@ async def backtest_result(
 async def backtest_report(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[str]:
     """The run's self-contained HTML report (no scripts, no network); 409 while it runs."""
     job = await _job(request, job_id)
-    html = (_done(job) / "report.html").read_text(encoding="utf-8")
+    html = await anyio.Path(await _done(job) / "report.html").read_text(encoding="utf-8")
     return Response(html, media_type=MediaType.HTML)
 
 
