@@ -526,6 +526,19 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         return _redacted_repr(self, "auth")
 
 
+class BacktestsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Backtests submitted through the API, run as background jobs (``PI5_BACKTESTS__*``)."""
+
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    """Jobs running at once, each in a process of its own (the node never waits on one)."""
+    max_queued: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 20
+    """Jobs waiting for a worker; a submission beyond them is refused (429)."""
+    max_bars: Count = 2_000_000
+    """Bars one job may run (``generated:N`` and stored bars alike)."""
+    timeout_s: Seconds = 1800.0
+    """A job running longer is stopped and fails, saying so."""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything configurable, with the embedded defaults (SQLite, simulated feed, paper)."""
 
@@ -545,6 +558,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     alerts: AlertsSettings = msgspec.field(default_factory=AlertsSettings)
+    backtests: BacktestsSettings = msgspec.field(default_factory=BacktestsSettings)
 
 
 def _nest(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:

@@ -199,6 +199,10 @@ OUT_OF_RANGE = [
     ("PI5_BROKER__RATE_LIMIT_PER_MINUTE", "0", "expected a whole number from 1 to 2147483647"),
     ("PI5_BROKER__RECONCILE_INTERVAL_S", "-1", "expected a number > 0, at most 86400"),
     ("PI5_BROKER__UNKNOWN_ORDERS", "cancel", "expected one of adopt, flag"),
+    ("PI5_BACKTESTS__WORKERS", "0", "expected a whole number from 1 to 64"),
+    ("PI5_BACKTESTS__MAX_QUEUED", "-1", "expected a whole number from 0 to 10000"),
+    ("PI5_BACKTESTS__MAX_BARS", "0", "expected a whole number from 1 to 2147483647"),
+    ("PI5_BACKTESTS__TIMEOUT_S", "0", "expected a number > 0, at most 86400"),
 ]
 # Settings that accept any text (paths, keys): nothing to be out of range.
 FREE_TEXT = {

@@ -32,7 +32,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 
 from pi5trading import __version__, build_info
-from pi5trading.api import audit, auth, live, strategies, system, trading, users
+from pi5trading.api import audit, auth, backtests, live, strategies, system, trading, users
 from pi5trading.api.auth import OPEN_PATHS, AuthContext, TokenAuthMiddleware
 from pi5trading.api.errors import HANDLERS, SECURITY_HEADERS, document_problems
 from pi5trading.api.logs import add_request_id, request_ids
@@ -178,6 +178,36 @@ def worker_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncCon
     return lifespan
 
 
+def backtests_lifespan(
+    settings: Settings,
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """The backtest jobs' worker processes (``app.state.backtests``): started with the app,
+    and every one of them stopped when it stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from pi5trading.backtest.jobs import BacktestJobs, Job
+
+        def publish(job: Job) -> None:
+            # Live to WebSocket clients of the node's channels (topic "backtests").
+            channels = getattr(getattr(getattr(app.state, "node", None), "sinks", None),
+                               "channels", None)  # fmt: skip
+            if channels is not None and channels.clients:
+                message = {"type": "backtest", "topic": "backtests", "job": backtests.job_out(job)}
+                channels.deliver("backtests", msgspec.json.encode(message))
+
+        runner = BacktestJobs(settings, app.state.repository, publish)
+        await runner.start()
+        app.state.backtests = runner
+        try:
+            yield
+        finally:
+            app.state.backtests = None
+            await runner.close()
+
+    return lifespan
+
+
 async def _first_admin(repository: Any) -> None:
     """The embedded demo's first admin: a random password, printed once (no default
     password anywhere)."""
@@ -199,8 +229,12 @@ async def _first_admin(repository: Any) -> None:
 def create_app(
     settings: Settings,
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
+    *,
+    run_backtests: bool = True,
 ) -> Litestar:
     """Build the API for ``settings``; ``lifespan`` runs beside it (the trading node).
+    ``run_backtests``: this process runs backtest jobs (API-only workers do not: they only
+    read the recorded ones).
 
     Raises ``ConfigurationError`` (before anything starts) for a missing or weak signing
     secret outside the embedded default."""
@@ -233,14 +267,14 @@ def create_app(
         rate_limit=("minute", api.login_rate_limit_per_minute), store="login_rate_limit"
     )
     document_problems([*auth.ROUTES, *users.ROUTES, *trading.ROUTES, *strategies.ROUTES,
-                       *system.ROUTES, *audit.ROUTES])  # fmt: skip
+                       *system.ROUTES, *audit.ROUTES, *backtests.ROUTES])  # fmt: skip
     # Login has its own, stricter limit (and the account lockout).
     login_router = Router("/", route_handlers=[auth.login], middleware=[login_limit.middleware])
     others = [h for h in auth.ROUTES if h is not auth.login]
     origins = [o.strip() for o in api.cors_origins.split(",") if o.strip()]
     routes = [
         *others, *users.ROUTES, *trading.ROUTES, *strategies.ROUTES, *system.ROUTES,
-        *audit.ROUTES,
+        *audit.ROUTES, *backtests.ROUTES,
     ]  # fmt: skip
     app = Litestar(
         route_handlers=[
@@ -268,7 +302,12 @@ def create_app(
         # The process configures logging (serve: one format for every line); Litestar
         # would otherwise replace the root logger's handlers with its own.
         logging_config=None,
-        lifespan=[storage_lifespan(settings), *lifespan],
+        # The jobs' processes stop first, before the node and storage they may write to.
+        lifespan=[
+            storage_lifespan(settings),
+            *lifespan,
+            *([backtests_lifespan(settings)] if run_backtests else []),
+        ],
     )
     app.state.auth = AuthContext(keys, settings.auth)
     app.state.started = started
@@ -279,6 +318,7 @@ def create_app(
 __all__ = [
     "CoreInfo",
     "Health",
+    "backtests_lifespan",
     "create_app",
     "node_lifespan",
     "openapi_config",

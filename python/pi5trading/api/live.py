@@ -42,7 +42,7 @@ UNAVAILABLE: Final = 1013
 TOPICS: Final = (
     "data.quotes.<symbol>", "data.trades.<symbol>", "data.bars.<interval>.<symbol>",
     "orders.<kind>", "positions.<kind>", "account.equity", "risk.state",
-    "strategies.status", "feeds.status",
+    "strategies.status", "feeds.status", "backtests",
 )  # fmt: skip
 _ENCODE: Final = msgspec.json.Encoder()
 

@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from pi5trading.engine import BacktestResult
 
 
-def _record(
+def run_record(
     spec: BacktestSpec, result: BacktestResult, report: Path | None, run_id: str
 ) -> tuple[BacktestRunRow, BacktestResultRow]:
+    """The rows a finished run is recorded as (``backtest_runs``, ``backtest_results``)."""
     perf = result.performance
     ts = perf.trade_stats
     now = time.time_ns()
@@ -88,7 +89,7 @@ def save_run(
 ) -> str:
     """Record a finished run under ``run_id`` (default: a new one); returns the id."""
     run_id = run_id or new_run_id()
-    run, res = _record(spec, result, report, run_id)
+    run, res = run_record(spec, result, report, run_id)
     asyncio.run(_save(settings, run, res))
     return run_id
 

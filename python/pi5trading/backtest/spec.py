@@ -28,7 +28,9 @@ from pi5trading.risk import RiskEngine, build_risk_engine
 from pi5trading.venue import SimulatedVenue
 
 if TYPE_CHECKING:
+    from pi5trading.config import Settings
     from pi5trading.engine import BacktestResult
+    from pi5trading.engine.backtest import Progress
     from pi5trading.storage.records import InstrumentRow
     from pi5trading.strategies.base import Strategy
 
@@ -115,9 +117,12 @@ def load_frame(spec: BacktestSpec) -> BarFrame:
     return load_data(spec)[0]
 
 
-def load_data(spec: BacktestSpec) -> tuple[BarFrame, DataReport | None]:
+def load_data(
+    spec: BacktestSpec, settings: Settings | None = None
+) -> tuple[BarFrame, DataReport | None]:
     """The spec's bars, validated, cut to its date range, and for a file what the reader
-    found and (with ``data_policy="repair"``) dropped."""
+    found and (with ``data_policy="repair"``) dropped. ``db:`` bars come from ``settings``'
+    database (default: the environment's)."""
     report: DataReport | None = None
     if spec.data.startswith("generated:"):
         parts = spec.data.split(":")
@@ -136,7 +141,7 @@ def load_data(spec: BacktestSpec) -> tuple[BarFrame, DataReport | None]:
             BarFrame.from_columns(random_walk_bars(n, seed=seed, market_hours=True), spec.data)
         )
     elif spec.data.startswith("db:"):
-        frame = _from_database(spec)
+        frame = _from_database(spec, settings)
     else:
         path = Path(spec.data)
         if path.is_dir():
@@ -180,7 +185,7 @@ def spec_interval(spec: BacktestSpec, frame: BarFrame) -> str:
     return spec.interval or infer_interval(frame.ts) or "1m"
 
 
-def _from_database(spec: BacktestSpec) -> BarFrame:
+def _from_database(spec: BacktestSpec, settings: Settings | None = None) -> BarFrame:
     """Bars of ``db:<instrument id>`` from the configured database (open time + interval
     becomes the engine's close-time stamp)."""
     import asyncio
@@ -194,7 +199,8 @@ def _from_database(spec: BacktestSpec) -> BarFrame:
     instrument = spec.data[3:].strip()
     if not instrument:
         raise ConfigurationError(f"data {spec.data!r}: expected db:<instrument id>")
-    settings = load_settings()
+    if settings is None:
+        settings = load_settings()
     db_file = sqlite_path(settings.database.url, settings.data_dir)
     if db_file is not None and not db_file.is_file():
         # Reading must not create an empty database.
@@ -257,11 +263,20 @@ def _places(value: Decimal) -> int:
     return max(0, -int(value.normalize().as_tuple().exponent))
 
 
-def spec_instrument(spec: BacktestSpec, frame: BarFrame) -> tuple[Instrument, list[str]]:
+def spec_instrument(
+    spec: BacktestSpec, frame: BarFrame, settings: Settings | None = None
+) -> tuple[Instrument, list[str]]:
     """The instrument the spec's bars trade as, and notes on what was inferred. Each
-    property comes from the spec (CLI options), else the instruments table (``db:`` data),
-    else the data (the tick) or the US-equity default."""
-    row = _instrument_row(spec.data[3:]) if spec.data.startswith("db:") else None
+    property comes from the spec (CLI options), else the instruments table (``db:`` data,
+    in ``settings``' database, default the environment's), else the data (the tick) or the
+    US-equity default."""
+    row = None
+    if spec.data.startswith("db:"):
+        row = (
+            _instrument_row(spec.data[3:])
+            if settings is None
+            else _read_row(spec.data[3:], settings)
+        )
     notes: list[str] = []
     decimals = frame.price_decimals
     tick = spec.tick if spec.tick is not None else (row.price_increment if row else None)
@@ -301,13 +316,18 @@ def spec_instrument(spec: BacktestSpec, frame: BarFrame) -> tuple[Instrument, li
 @functools.lru_cache(maxsize=64)
 def _instrument_row(instrument_id: str) -> InstrumentRow | None:
     """The instruments table's row (cached: a sweep runs the same spec many times)."""
+    from pi5trading.config import load_settings
+
+    return _read_row(instrument_id, load_settings())
+
+
+def _read_row(instrument_id: str, settings: Settings) -> InstrumentRow | None:
     import asyncio
 
-    from pi5trading.config import load_settings
     from pi5trading.storage.connect import open_repository
 
     async def fetch() -> InstrumentRow | None:
-        repo = await open_repository(load_settings())
+        repo = await open_repository(settings)
         try:
             row: InstrumentRow | None = await repo.get_instrument(instrument_id)
             return row
@@ -349,14 +369,18 @@ def run_spec(
     spec: BacktestSpec,
     frame: BarFrame | None = None,
     *,
-    progress: bool = False,
+    progress: Progress | bool = False,
+    progress_every: int = 65_536,
     params: dict[str, Any] | None = None,
     data_report: DataReport | None = None,
     strategy: type[Strategy] | None = None,
+    settings: Settings | None = None,
 ) -> BacktestResult:
     """Run ``spec`` (optionally on an already loaded ``frame`` with the reader's
     ``data_report``, with ``params`` overriding the spec's, and with its ``strategy``
-    class already loaded)."""
+    class already loaded). ``progress``: a rich bar, or ``(done, total)`` called every
+    ``progress_every`` bars. ``settings``: where ``db:`` data is read (default: the
+    environment's)."""
     from pi5trading.engine import BacktestRunner
     from pi5trading.engine.denials import RiskDenialWarning
     from pi5trading.strategies.loader import load_strategy
@@ -365,9 +389,9 @@ def run_spec(
     instance = cls({**spec.params, **(params or {})}, strategy_id=spec.strategy_id)
     runner = BacktestRunner(venue=make_venue(spec), risk=make_risk(spec))
     if frame is None:
-        frame, data_report = load_data(spec)
+        frame, data_report = load_data(spec, settings)
     bars = frame
-    instrument, notes = spec_instrument(spec, bars)
+    instrument, notes = spec_instrument(spec, bars, settings)
     runner.add_instrument(instrument)
     interval = spec_interval(spec, bars)
     runner.add_bars(spec.instrument, bars, interval)
@@ -376,7 +400,7 @@ def run_spec(
         # Specs run from the CLI and in sweeps: the result's ``risk_warning`` is shown once
         # by the caller (a Python warning per run would repeat it for every sweep point).
         warnings.simplefilter("ignore", RiskDenialWarning)
-        result = runner.run(progress=progress)
+        result = runner.run(progress=progress, progress_every=progress_every)
     result.data_report = data_report
     result.meta["interval"] = interval
     result.meta["instrument"] = (

@@ -11,18 +11,9 @@ from typing import Any
 
 import click
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "realistic": {},
-    "ideal": {
-        "slippage": "none",
-        "commission_per_share": "0",
-        "commission_minimum": "0",
-        "unlimited_volume": True,
-    },
-}
-"""``realistic``: the venue defaults (1-tick slippage, $0.005/share with a $1 minimum, 10 %
-volume participation). ``ideal``: no costs, no slippage, no volume limit, the settings
-other engines' examples use; flags given with a preset replace its values."""
+from pi5trading.backtest.presets import VENUE_PRESETS as PRESETS
+
+# Flags given with a preset replace its values.
 
 # (flag, keyword, type, help): one row per SimulatedVenue keyword except starting_cash
 # (--cash) and market_fill (--market-fill), which the spec options own.

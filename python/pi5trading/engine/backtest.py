@@ -253,8 +253,11 @@ class BacktestRunner:
         syms = tuple(symbols or strategy.config.symbols or ())
         self.strategies.append((strategy, syms))
 
-    def run(self, progress: Progress | bool = False) -> BacktestResult:
-        """Run every bar through the engine and collect the result."""
+    def run(
+        self, progress: Progress | bool = False, progress_every: int = 65_536
+    ) -> BacktestResult:
+        """Run every bar through the engine and collect the result; ``progress`` (a rich
+        bar, or a ``(done, total)`` callable) hears every ``progress_every`` bars."""
         if not self.bars and not self.quotes:
             raise InvalidInputError("no bars: add_bars() first")
         if not self.strategies:
@@ -280,7 +283,7 @@ class BacktestRunner:
         callback = _RichProgress() if progress is True else (progress or None)
         try:
             if stepped is None:
-                engine.run(callback)
+                engine.run(callback, progress_every)
             else:
                 # Quotes: the live path, one event at a time in time order; a strategy's
                 # exception still ends the run.

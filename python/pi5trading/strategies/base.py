@@ -30,6 +30,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -101,9 +102,22 @@ def convert_config(
     """``params`` converted to ``cls``, each value checked against its field's type, but
     not ``validate``d (rules between fields); errors as in ``build_config``."""
     try:
-        return msgspec.convert(dict(params or {}), cls, strict=False)
+        cfg = msgspec.convert(dict(params or {}), cls, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigurationError(_parameter_error(cls, params or {}, str(exc), strategy)) from exc
+    # "NaN" and "Infinity" convert to a Decimal or float; no parameter means them, and a
+    # NaN would fail later in a comparison (InvalidOperation) instead of here, named.
+    for f in msgspec.structs.fields(cls):
+        value = getattr(cfg, f.name)
+        if isinstance(value, Decimal | float) and not _finite(value):
+            raise ConfigurationError(
+                f"invalid strategy parameter {f.name}={value!s}: expected a finite number"
+            )
+    return cfg
+
+
+def _finite(value: Decimal | float) -> bool:
+    return value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
 
 
 def _parameter_error(
