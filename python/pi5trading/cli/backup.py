@@ -230,6 +230,8 @@ def _report(report: RestoreReport) -> None:
             " install the version that made it, or restore another backup"
         )
         return
-    pending = len(status.pending)
-    note = f", {pending} pending: run `pi5trading migrate`" if pending else ""
+    skipped = sum(1 for m in status.migrations if m.status == "skipped")
+    note = f", {skipped} skipped (TimescaleDB absent)" if skipped else ""
+    if status.pending:
+        note += f", {len(status.pending)} pending: run `pi5trading migrate`"
     echo(f"migrations consistent: {applied} applied{note}")
