@@ -378,19 +378,28 @@ def sqlite_in_use(path: Path) -> bool:
     an exclusive lock while a WAL-mode connection, like the server's, is open."""
     if not path.is_file():
         return False
-    conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=0, isolation_level=None)
     try:
-        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=0, isolation_level=None)
         try:
+            conn.execute("PRAGMA locking_mode=EXCLUSIVE")
             conn.execute("BEGIN EXCLUSIVE")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                return True
-            raise
-        conn.execute("ROLLBACK")
-        return False
-    finally:
-        conn.close()
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return True
+        raise _cannot_tell(path, exc) from exc
+    except sqlite3.Error as exc:  # e.g. "file is not a database": a damaged file
+        raise _cannot_tell(path, exc) from exc
+    return False
+
+
+def _cannot_tell(path: Path, exc: Exception) -> BackupError:
+    return BackupError(
+        f"cannot tell whether a server is using {path} ({exc}): stop the server and pass"
+        " --force; nothing was restored"
+    )
 
 
 async def _pg_admin(url: str) -> asyncpg.Connection:
@@ -546,12 +555,8 @@ async def _restore_postgres(
         )
     if timescale and exists:
         # TimescaleDB's catalog cannot be restored over itself: restore into a fresh database.
-        await _pg_prepare(target.url, database, exists=True, force=True)
-        conn = await _pg_admin(target.url)
-        try:
-            await conn.execute(f"DROP DATABASE {_ident(database)}")
-        finally:
-            await conn.close()
+        admin = _with_database(target.url, "postgres")
+        await _pg_exec(admin, f"DROP DATABASE {_ident(database)} WITH (FORCE)")
         exists = False
     await _pg_prepare(target.url, database, exists=exists, force=force)
     cmd = [
@@ -566,12 +571,14 @@ async def _restore_postgres(
         cmd += ["--clean", "--if-exists", "--single-transaction"]
     if timescale:
         await _pg_exec(
-            target.url, "CREATE EXTENSION IF NOT EXISTS timescaledb", "timescaledb_pre_restore"
+            target.url,
+            "CREATE EXTENSION IF NOT EXISTS timescaledb",
+            "SELECT timescaledb_pre_restore()",
         )
     what = f"restore of {backup.path} into {target.description}"
     await asyncio.to_thread(_run, [*cmd, backup.path], env, what)
     if timescale:
-        await _pg_exec(target.url, "timescaledb_post_restore")
+        await _pg_exec(target.url, "SELECT timescaledb_post_restore()")
     counts, status = await _inventory(target)
     return RestoreReport(
         backup=backup,
@@ -583,14 +590,16 @@ async def _restore_postgres(
     )
 
 
-async def _pg_exec(url: str, *steps: str) -> None:
-    conn = await asyncpg.connect(url, timeout=10)
+async def _pg_exec(url: str, *statements: str) -> None:
     try:
-        for step in steps:
-            sql = step if " " in step else f"SELECT {step}()"
-            await conn.execute(sql)
-    finally:
-        await conn.close()
+        conn = await asyncpg.connect(url, timeout=10)
+        try:
+            for sql in statements:
+                await conn.execute(sql)
+        finally:
+            await conn.close()
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BackupError(f"{redact(url)}: {'; '.join(statements)} failed: {exc}") from exc
 
 
 async def _restore_sqlite(
@@ -608,6 +617,26 @@ async def _restore_sqlite(
     )
 
 
+def _plain_copy(target: Target, folder: Path) -> BackupFile:
+    """The database file as it is (a damaged one too), as the safety backup, with its
+    write-ahead log beside it when there is one."""
+    db = Path(target.path)
+    dest = folder / backup_name(target, dt.datetime.now(dt.UTC), pre_restore=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copyfile(db, dest)
+        os.chmod(dest, 0o600)
+        wal = db.with_name(db.name + "-wal")
+        if wal.is_file():
+            shutil.copyfile(wal, dest.with_name(dest.name + "-wal"))
+        _write_checksum(dest, sha256_file(dest), dest.name)
+    except OSError as exc:
+        raise BackupError(f"cannot copy {db} to {dest}: {exc.strerror or exc}") from exc
+    backup = parse_backup(dest)
+    assert backup is not None
+    return backup
+
+
 def _replace_sqlite(
     backup: BackupFile, target: Target, folder: Path, *, force: bool
 ) -> BackupFile | None:
@@ -620,7 +649,17 @@ def _replace_sqlite(
             f" lock): a server appears to be running on it; {_SERVER_HINT}; nothing was"
             " restored"
         )
-    safety = create_backup(target, folder, pre_restore=True) if db.is_file() else None
+    safety = None
+    if db.is_file():
+        try:
+            safety = create_backup(target, folder, pre_restore=True)
+        except BackupError as exc:
+            if not force:
+                raise BackupError(
+                    f"the safety backup of the current database failed ({exc}); pass --force"
+                    " to restore anyway (the current file is then kept as a plain copy)"
+                ) from exc
+            safety = _plain_copy(target, folder)
     db.parent.mkdir(parents=True, exist_ok=True)
     staged = db.with_name(db.name + ".restoring")
     try:

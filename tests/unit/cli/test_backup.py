@@ -296,3 +296,26 @@ def test_restore_needs_a_file_or_latest(lite: Lite) -> None:
     res = lite.cli("restore", str(lite.db))
     assert res.exit_code == 1
     assert "not a pi5trading backup name" in res.output
+
+
+def test_restore_over_a_damaged_database_needs_force_and_keeps_a_plain_copy(lite: Lite) -> None:
+    before = fingerprint("sqlite", str(lite.db))
+    assert lite.cli("backup").exit_code == 0
+    backup = lite.only_backup()
+    for side in ("-wal", "-shm"):
+        Path(f"{lite.db}{side}").unlink(missing_ok=True)
+    damaged = b"this is no longer a database " * 200
+    lite.db.write_bytes(damaged)
+
+    res = lite.cli("restore", str(backup))
+    assert res.exit_code == 1
+    assert res.output.startswith(f"Error: cannot tell whether a server is using {lite.db} (")
+    assert res.output.endswith("stop the server and pass --force; nothing was restored\n")
+    assert lite.db.read_bytes() == damaged
+
+    res = lite.cli("restore", "--force", str(backup))
+    assert res.exit_code == 0, res.output
+    assert fingerprint("sqlite", str(lite.db)) == before
+    [safety] = lite.backups.glob("*-pre-restore.db")
+    assert safety.read_bytes() == damaged
+    assert f"safety backup of the previous database: {safety} (" in res.output
