@@ -149,15 +149,19 @@ run "$PREFIX/venv/bin/pip" install --quiet --upgrade "$wheel"
 for s in backup.sh restore.sh setup_cron.sh; do
   run install -m 0755 -o root -g root "$repo/scripts/$s" "$PREFIX/bin/$s"
 done
-write_file "$PREFIX/bin/pi5trading" 0755 root:root '#!/usr/bin/env bash
-# pi5trading with the service'"'"'s settings ('"$CONF_DIR"'/env, written by install.sh); run it
-# as the service user: sudo -u '"$USER_NAME $PREFIX"'/bin/pi5trading user create --admin alice
+wrapper=$(cat <<EOF
+#!/usr/bin/env bash
+# pi5trading with the service's settings ($CONF_DIR/env, written by install.sh); run it
+# as the service user: sudo -u $USER_NAME $PREFIX/bin/pi5trading user create --admin alice
 set -euo pipefail
-while IFS= read -r line || [ -n "$line" ]; do
-  [[ $line =~ ^([A-Za-z_][A-Za-z0-9_]*)= ]] || continue
-  [ -n "${!BASH_REMATCH[1]+set}" ] || export "${line?}"
-done <'"$CONF_DIR"'/env
-exec '"$PREFIX"'/venv/bin/pi5trading "$@"'
+while IFS= read -r line || [ -n "\$line" ]; do
+  [[ \$line =~ ^([A-Za-z_][A-Za-z0-9_]*)= ]] || continue
+  [ -n "\${!BASH_REMATCH[1]+set}" ] || export "\${line?}"
+done <$CONF_DIR/env
+exec $PREFIX/venv/bin/pi5trading "\$@"
+EOF
+)
+write_file "$PREFIX/bin/pi5trading" 0755 root:root "$wrapper"
 
 # -- 4. settings: /etc/pi5trading/env ----------------------------------------------------
 
@@ -215,7 +219,7 @@ END \$\$;"
   fi
 fi
 was_active=0
-if [ -z "$root" ] && have systemctl && systemctl is-active --quiet pi5trading.service; then
+if [ -z "$root" ] && have systemctl && systemctl is-active --quiet pi5trading.service 2>/dev/null; then
   was_active=1
   run systemctl stop pi5trading.service  # an upgrade: migrate with the old version stopped
 fi
