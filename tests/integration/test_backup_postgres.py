@@ -179,3 +179,15 @@ def test_a_server_that_cannot_be_reached_fails_the_backup(pg: Pg, tmp_path: Path
     assert "pg_dump failed" in res.output
     assert "nosuchdb" in res.output
     assert not pg.backups.exists() or not list(pg.backups.iterdir())
+
+
+def test_the_password_never_shows(pg: Pg) -> None:
+    # Trust authentication accepts any password: enough to see where it goes.
+    with_password = pg.dsn.replace("postgres@", "postgres:s3cr%24t-pw@")
+    res = pg.cli("backup", "--database-url", with_password)
+    assert res.exit_code == 0, res.output
+    assert "s3cr" not in res.output
+    res = pg.cli("backup", "--database-url", with_password.rsplit("/", 1)[0] + "/nosuchdb")
+    assert res.exit_code == 1
+    assert "s3cr" not in res.output
+    assert "postgresql://postgres:***@127.0.0.1" in res.output
