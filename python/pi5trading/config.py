@@ -539,6 +539,22 @@ class BacktestsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     """A job running longer is stopped and fails, saying so."""
 
 
+class BackupSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``pi5trading backup`` / ``restore`` (docs/DEPLOYMENT.md, "Backups")."""
+
+    dir: str = ""
+    """Folder of the backups; empty = data_dir/backups."""
+    keep_days: Days = 7
+    """Backups older than this many days are deleted after each successful backup
+    (0 = keep every backup)."""
+    copy_to: str = ""
+    """A second folder every backup is copied to (a USB stick's mount point); it must
+    exist: a missing or read-only folder fails the backup. Empty = no copy."""
+    pg_bin_dir: str = ""
+    """Folder of pg_dump and pg_restore; empty = the PATH, else the newest
+    /usr/lib/postgresql/*/bin."""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything configurable, with the embedded defaults (SQLite, simulated feed, paper)."""
 
@@ -559,6 +575,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     alerts: AlertsSettings = msgspec.field(default_factory=AlertsSettings)
     backtests: BacktestsSettings = msgspec.field(default_factory=BacktestsSettings)
+    backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
 
 
 def _nest(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:

@@ -105,6 +105,7 @@ OUT_OF_RANGE = [
     ("PI5_ALERTS__FILLS", "often", "expected true or false"),
     ("PI5_ALERTS__REPEAT_S", "-1", "expected a number from 0 to 86400"),
     ("PI5_ALERTS__MAX_PER_MINUTE", "0", "expected a whole number from 1 to 1000"),
+    ("PI5_BACKUP__KEEP_DAYS", "-1", "expected a whole number from 0 to 36500"),
     ("PI5_LOGGING__FORMAT", "xml", "expected one of auto, json, text"),
     ("PI5_REDIS__COMMAND_TIMEOUT_S", "0", "expected a number > 0, at most 300"),
     ("PI5_NODE__DEMO_STRATEGIES", "some", "expected true or false"),
@@ -216,6 +217,9 @@ FREE_TEXT = {
     "PI5_AUTH__JWT_SECRET",
     "PI5_AUTH__JWT_PREVIOUS_KEYS",
     "PI5_ALERTS__GOTIFY_TOKEN",
+    "PI5_BACKUP__DIR",
+    "PI5_BACKUP__COPY_TO",
+    "PI5_BACKUP__PG_BIN_DIR",
 }
 
 

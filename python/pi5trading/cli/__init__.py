@@ -1,7 +1,8 @@
 """The ``pi5trading`` command line: one module per group of verbs.
 
 ``serve`` (``serve.py``), ``info`` (``info.py``), ``migrate`` (``migrate.py``), ``data
-import`` (``data.py``), ``backtest``, ``optimize`` and ``runs`` (``backtest.py``). Each
+import`` (``data.py``), ``backtest``, ``optimize`` and ``runs`` (``backtest.py``),
+``backup`` and ``restore`` (``backup.py``). Each
 command imports what it needs when it runs, so ``pi5trading --help`` loads no NumPy,
 database driver or web framework.
 """
@@ -13,6 +14,7 @@ import click
 from pi5trading import __version__
 from pi5trading.cli.audit import audit_group
 from pi5trading.cli.backtest import backtest_command, optimize_command, runs_command
+from pi5trading.cli.backup import backup_command, restore_command
 from pi5trading.cli.data import data_group
 from pi5trading.cli.info import info_command
 from pi5trading.cli.migrate import migrate_command
@@ -34,6 +36,8 @@ for _command in (
     serve_command,
     info_command,
     migrate_command,
+    backup_command,
+    restore_command,
     data_group,
     backtest_command,
     optimize_command,
