@@ -11,6 +11,8 @@ if [ "$what" = "test" ]; then
   pkgs+=(postgresql redis-server)
   # Headless browser for report and dashboard tests (Debian's build: no browser download).
   pkgs+=(chromium fonts-dejavu-core)
+  # Shell scripts (backup, restore, install) are linted by the tests.
+  pkgs+=(shellcheck)
 fi
 
 missing=()

@@ -339,6 +339,13 @@ async def test_the_signing_key(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+async def test_a_fresh_data_dir_is_made_for_the_key(tmp_path: Path) -> None:
+    # `PI5_DATA_DIR=/a/new/folder pi5trading serve`: the key is the first thing written there.
+    fresh = tmp_path / "new" / "data"
+    create_app(settings_for(fresh))
+    assert stat.S_IMODE((fresh / KEY_FILE).stat().st_mode) == 0o600
+
+
 async def test_the_embedded_demo_creates_a_first_admin_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

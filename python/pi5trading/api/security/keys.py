@@ -55,6 +55,8 @@ def signing_keys(settings: Settings) -> SigningKeys:
 
 def _kept_secret(path: Path) -> str:
     try:
+        # A fresh data dir: the key is the first thing the server writes there.
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         mode = stat.S_IMODE(path.stat().st_mode)
