@@ -221,7 +221,7 @@ class BacktestJobs:
             self._queue.remove(job)
         job.status, job.finished_ns = "cancelled", time.time_ns()
         await _stop(job.process)
-        await self.repository.save_backtest_run(job.run_row())
+        await self._save(job)
         self._changed(job)
         return job
 
@@ -239,8 +239,7 @@ class BacktestJobs:
             if job.status not in FINISHED:
                 job.status, job.error = "failed", f"{INTERRUPTED} (the server stopped)"
                 job.finished_ns = time.time_ns()
-                with contextlib.suppress(Exception):
-                    await self.repository.save_backtest_run(job.run_row())
+                await self._save(job)
 
     # -- running --
 
@@ -282,7 +281,7 @@ class BacktestJobs:
             daemon=True,
         )
         job.status, job.started_ns, job.process = "running", time.time_ns(), process
-        await self.repository.save_backtest_run(job.run_row())
+        await self._save(job)
         self._changed(job)
         process.start()
         send.close()  # the child's end: EOF here once the child is gone
@@ -341,8 +340,16 @@ class BacktestJobs:
 
     async def _fail(self, job: Job, error: str) -> None:
         job.status, job.error, job.finished_ns = "failed", error, time.time_ns()
-        await self.repository.save_backtest_run(job.run_row())
+        await self._save(job)
         self._changed(job)
+
+    async def _save(self, job: Job) -> None:
+        """Store the job's state; the database being down loses the update, not the job
+        (this process still shows it; a restart finds it unfinished and fails it)."""
+        try:
+            await self.repository.save_backtest_run(job.run_row())
+        except Exception:
+            log.exception("backtest %s: its %s state was not stored", job.id, job.status)
 
 
 def _finished(job: Job) -> bool:

@@ -16,6 +16,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from pi5trading.api import create_app
+from pi5trading.backtest.history import save_run
 from pi5trading.backtest.jobs import INTERRUPTED, BacktestJobs, Job
 from pi5trading.backtest.spec import BacktestSpec, run_spec
 from pi5trading.storage.connect import open_repository, prepare_database
@@ -353,7 +354,7 @@ async def test_jobs_of_a_dead_process_are_failed_at_the_next_start(tmp_path: Pat
                        409)  # fmt: skip
 
 
-async def test_stored_bars_paging_and_the_cli_runs(tmp_path: Path) -> None:
+async def test_stored_bars_and_paging(tmp_path: Path) -> None:
     settings = job_settings(tmp_path)
     await seed_users(settings)
     repo = await open_repository(settings)
@@ -453,3 +454,33 @@ async def test_a_crashing_or_failing_run_fails_its_job_only(tmp_path: Path) -> N
     finally:
         await runner.close()
         await repo.close()
+
+
+async def test_cli_runs_are_listed_and_api_workers_only_read(tmp_path: Path) -> None:
+    settings = job_settings(tmp_path)
+    await seed_users(settings)
+    # A run of `pi5trading backtest`, recorded as the command records it.
+    spec = BacktestSpec(strategy="sma_crossover", data="generated:3000", risk=None)
+    result = await asyncio.to_thread(run_spec, spec)
+    folder = tmp_path / "reports" / "cli-run"
+    await asyncio.to_thread(result.write_report, folder, monte_carlo=False)
+    run_id = await asyncio.to_thread(save_run, settings, spec, result, folder / "report.html")
+    async with AsyncTestClient(app=create_app(settings, run_backtests=False)) as c:
+        tina = bearer((await login(c, "tina"))["access_token"])
+        (job,) = (await c.get("/api/v1/backtests", headers=tina)).json()["items"]
+        assert job["id"] == run_id
+        assert (job["status"], job["submitted_by"], job["data"]) == (
+            "done",
+            "cli",
+            "generated:3000",
+        )
+        assert job["summary"]["trades"] == len(result.trades)
+        report = await c.get(f"/api/v1/backtests/{run_id}/report", headers=tina)
+        assert report.status_code == 200
+        assert_problem(await c.get(f"/api/v1/backtests/{run_id}/result", headers=tina), 404,
+                       "command line")  # fmt: skip
+        cmp = (await c.get(f"/api/v1/backtests/compare?ids={run_id}", headers=tina)).json()
+        assert cmp["runs"][0]["metrics"]["trades"] == str(len(result.trades))
+        # Without job workers here (an API-only worker): reads only.
+        r = await c.post("/api/v1/backtests", headers=tina, json={**SMA, "data": "generated:9"})
+        assert_problem(r, 503, "pi5trading serve")
