@@ -5,12 +5,13 @@ and weight of each position), and a strategy's recent events.
 Money is exact: equity, cash, P&L and market values come from the node's portfolio
 (``Decimal``), drawdowns from the stored equity snapshots (``Decimal``); only the Sharpe
 ratio is a float statistic, as in backtest reports (``pi5trading.analysis``). Trades are
-the engine's closed round trips (flat -> position -> flat, per strategy and instrument).
+closed round trips (flat -> position -> flat, per strategy and instrument) of the stored
+fills, paired as the engine pairs them, so they survive a restart; "today" is the engine's
+day (UTC), which a replayed or simulated feed sets.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any, Final
 
@@ -20,20 +21,25 @@ from litestar.params import FromPath, FromQuery
 
 from pi5trading import _core
 from pi5trading.analysis.performance import analyse, trade_stats
-from pi5trading.analysis.records import EquityCurve, plain
-from pi5trading.analysis.trades import trades_from_round_trips
+from pi5trading.analysis.records import EquityCurve, Trade, plain
+from pi5trading.analysis.trades import trades_from_fills
 from pi5trading.api.errors import Problem
 from pi5trading.api.node_access import node_of, repository_of
 from pi5trading.api.roles import ANYONE
 from pi5trading.api.timefmt import iso, parse_iso
 from pi5trading.backtest.jobs import number_text
 from pi5trading.node.trading_node import TradingNode
-from pi5trading.storage.records import EquityRow
+from pi5trading.storage.protocol import Repository
+from pi5trading.storage.records import EquityRow, FillRow
 
 RATIO: Final = Decimal("1e-8")
 """Returns, drawdowns and weights: fractions to 8 places (0.00000001 = 1e-6 %)."""
 MAX_POINTS: Final = 100_000
 """Equity snapshots read for the drawdowns and the Sharpe ratio (as the history route)."""
+MAX_FILLS: Final = 200_000
+"""Fills read to pair into trades (the newest ones, when there are more)."""
+_PAGE: Final = 10_000
+DAY_NS: Final = 86_400 * 10**9
 
 
 class StrategyFigures(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,27 +116,38 @@ def _text(d: Decimal) -> str:
     return plain(d)
 
 
-def _engine_figures(node: TradingNode, engine: _core.Engine, since: int | None) -> dict[str, Any]:
-    """On the engine thread: the portfolio now, each strategy's P&L, trades and fills."""
+def _engine_figures(node: TradingNode, engine: _core.Engine) -> dict[str, Any]:
+    """On the engine thread: the portfolio now and each strategy's P&L."""
     p = engine.portfolio
-    trips, _ = engine.round_trips()
-    trades = [t for t in trades_from_round_trips(trips) if since is None or t.exit_ts >= since]
-    fills: dict[str, int] = {}
-    for f in engine.fills():
-        if since is None or f.ts >= since:
-            fills[f.strategy_id] = fills.get(f.strategy_id, 0) + 1
-    strategies = {}
-    for sid in node.strategies():
-        realised, unrealised, _ = p.strategy_pnl(sid)
-        own = [t for t in trades if t.strategy_id == sid]
-        strategies[sid] = (realised, unrealised, own, fills.get(sid, 0))
     return {
+        "now": int(engine.now),
         "equity": p.equity,
-        "cash": p.cash,
         "starting_cash": p.starting_cash,
-        "trades": trades,
-        "strategies": strategies,
+        "pnl": {sid: p.strategy_pnl(sid)[:2] for sid in node.strategies()},
     }
+
+
+async def _stored_trades(
+    repo: Repository, strategy_id: str | None, since: int | None
+) -> tuple[list[Trade], dict[str, int]]:
+    """Closed trades (exit from ``since`` on) and fills (from ``since``) per strategy, from
+    storage: every fill is read (up to ``MAX_FILLS``), since a trade may open before."""
+    rows: list[FillRow] = []
+    while len(rows) < MAX_FILLS:
+        page = await repo.find_fills(strategy_id=strategy_id, limit=_PAGE, offset=len(rows))
+        rows += page
+        if len(page) < _PAGE:
+            break
+    rows.sort(key=lambda f: f.ts_ns)  # oldest first (stable: ties keep their stored order)
+    fills: dict[str, int] = {}
+    for f in rows:
+        if since is None or f.ts_ns >= since:
+            fills[f.strategy_id] = fills.get(f.strategy_id, 0) + 1
+    trades = trades_from_fills(
+        (f.ts_ns, f.strategy_id, f.instrument_id, f.side, f.quantity, f.price, f.commission)
+        for f in rows
+    )
+    return [t for t in trades if since is None or t.exit_ts >= since], fills
 
 
 def _drawdowns(rows: list[EquityRow], now: Decimal) -> tuple[Decimal, Decimal]:
@@ -160,20 +177,21 @@ async def portfolio_performance(
     except (ValueError, OverflowError) as exc:
         raise Problem(400, "Invalid request", str(exc)) from None
     node = node_of(request)
-    figures = await node.call(lambda e: _engine_figures(node, e, start))
+    figures = await node.call(lambda e: _engine_figures(node, e))
     repo = repository_of(request)
+    trades, fills = await _stored_trades(repo, None, start)
     rows = await repo.get_equity_curve("account", start, None, limit=MAX_POINTS)
     equity: Decimal = figures["equity"]
     starting: Decimal = rows[0].equity if rows and start is not None else figures["starting_cash"]
-    midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    today = await repo.get_equity_curve("account", int(midnight.timestamp()) * 10**9, None, limit=1)
+    midnight = figures["now"] // DAY_NS * DAY_NS
+    today = await repo.get_equity_curve("account", midnight, None, limit=1)
     opened = today[0].equity if today else (rows[-1].equity if rows else starting)
     worst, current = _drawdowns(rows, equity)
     sharpe = None
     if len(rows) >= 2:
         curve = EquityCurve([r.ts_ns for r in rows], [float(r.equity) for r in rows])
         sharpe = analyse(curve, [], starting_equity=float(starting)).sharpe
-    stats = trade_stats(figures["trades"])
+    stats = trade_stats(trades)
     return Performance(
         equity=_text(equity),
         starting_equity=_text(starting),
@@ -189,10 +207,10 @@ async def portfolio_performance(
                 strategy_id=sid,
                 realized_pnl=_text(realised),
                 unrealized_pnl=_text(unrealised),
-                trades=len(own),
-                fills=n_fills,
+                trades=sum(1 for t in trades if t.strategy_id == sid),
+                fills=fills.get(sid, 0),
             )
-            for sid, (realised, unrealised, own, n_fills) in sorted(figures["strategies"].items())
+            for sid, (realised, unrealised) in sorted(figures["pnl"].items())
         ],
     )
 
@@ -262,14 +280,15 @@ async def strategy_performance(
     """One strategy's P&L (exact), closed trades, fills and win rate."""
     node = node_of(request)
     _known(node, strategy_id)
-    figures = await node.call(lambda e: _engine_figures(node, e, None))
-    realised, unrealised, own, n_fills = figures["strategies"][strategy_id]
+    figures = await node.call(lambda e: _engine_figures(node, e))
+    realised, unrealised = figures["pnl"][strategy_id]
+    own, fills = await _stored_trades(repository_of(request), strategy_id, None)
     return StrategyPerformance(
         strategy_id=strategy_id,
         realized_pnl=_text(realised),
         unrealized_pnl=_text(unrealised),
         trades=len(own),
-        fills=n_fills,
+        fills=fills.get(strategy_id, 0),
         win_rate=number_text(trade_stats(own).win_rate),
     )
 

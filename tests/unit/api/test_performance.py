@@ -1,6 +1,6 @@
 """Performance, allocation and a strategy's events through the API, with the real node:
 exact figures that add up (cash + market values = equity), a round trip counted as a
-trade, events newest first."""
+trade (after a restart too), events newest first."""
 
 from __future__ import annotations
 
@@ -108,6 +108,12 @@ async def test_performance_allocation_and_events(tmp_path: Path) -> None:
         assert_problem(
             await c.get("/api/v1/strategies/manual/events?limit=0", headers=vic), 400, "limit"
         )
+    # Trades are the stored fills': a restart keeps them (the engine starts afresh).
+    async with AsyncTestClient(app=create_app(settings, lifespan=[node_lifespan(settings)])) as c:
+        vic = bearer((await login(c, "vic"))["access_token"])
+        again = (await c.get("/api/v1/strategies/manual/performance", headers=vic)).json()
+        assert (again["trades"], again["fills"], again["win_rate"]) == (1, 3, one["win_rate"])
+        assert again["realized_pnl"] == one["realized_pnl"]
 
 
 async def test_without_a_node_they_say_why(tmp_path: Path) -> None:
