@@ -101,7 +101,7 @@ async def test_a_job_runs_in_the_background_and_matches_the_python_api(tmp_path:
         direct = run_spec(spec)
         perf = direct.performance
         summary = done["summary"]
-        assert Decimal(summary["final_equity"]) == Decimal(str(round(perf.final_equity, 2)))
+        assert Decimal(summary["final_equity"]) == direct.portfolio.equity  # exact
         assert summary["trades"] == len(direct.trades) > 100
         assert float(summary["total_return"]) == pytest.approx(perf.total_return, rel=1e-9)
 
@@ -117,7 +117,9 @@ async def test_a_job_runs_in_the_background_and_matches_the_python_api(tmp_path:
         )
         assert 1000 < len(result["equity"]) <= 2000
         assert len(result["price"]) == 2000
-        assert Decimal(result["equity"][-1]["equity"]) == Decimal(summary["final_equity"])
+        # The curve is the engine's float sample, to the cent.
+        last = Decimal(result["equity"][-1]["equity"])
+        assert abs(last - Decimal(summary["final_equity"])) <= Decimal("0.005")
         worst = max(Decimal(p["drawdown"]) for p in result["equity"])
         assert abs(worst - Decimal(summary["max_drawdown"])) < Decimal("0.000001")
         assert result["metrics"]["sharpe"] == summary["sharpe"]
