@@ -47,6 +47,15 @@ async def test_performance_allocation_and_events(tmp_path: Path) -> None:
         tina = bearer((await login(c, "tina"))["access_token"])
         vic = bearer((await login(c, "vic"))["access_token"])
         assert (await c.get("/api/v1/portfolio/performance")).status_code == 401
+        for name in ("root", "tina", "vic"):  # every role reads them
+            who = bearer((await login(c, name))["access_token"])
+            for path in (
+                "/api/v1/portfolio/performance",
+                "/api/v1/portfolio/allocation",
+                "/api/v1/strategies/manual/performance",
+                "/api/v1/strategies/manual/events",
+            ):
+                assert (await c.get(path, headers=who)).status_code == 200, (name, path)
         # A round trip in AAPL (a trade) and a position held in MSFT.
         buy = await filled(c, tina, {"symbol": "AAPL", "side": "buy", "quantity": "5"})
         sell = await filled(c, tina, {"symbol": "AAPL", "side": "sell", "quantity": "5"})
