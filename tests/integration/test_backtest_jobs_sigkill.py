@@ -107,8 +107,8 @@ def test_a_killed_server_leaves_no_worker_and_its_job_is_failed_at_restart(
         assert workers, "no worker process"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        # The worker notices its server is gone at its next progress report, and ends.
-        _wait("the workers to end", lambda: not any(_alive(w) for w in workers), log, 30)
+        # The kernel ends the worker with its server (PR_SET_PDEATHSIG), at once.
+        _wait("the workers to end", lambda: not any(_alive(w) for w in workers), log, 5)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -18,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import datetime as dt
 import logging
 import multiprocessing
+import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -276,7 +279,15 @@ class BacktestJobs:
         folder = Path(self.settings.data_dir) / "reports" / f"{stamp}-{job.spec.strategy}-{job.id}"
         process = ctx.Process(
             target=work,
-            args=(send, job.spec, self.settings, str(folder), job.id, self.limits.max_bars),
+            args=(
+                send,
+                job.spec,
+                self.settings,
+                str(folder),
+                job.id,
+                self.limits.max_bars,
+                os.getpid(),
+            ),
             name=f"pi5trading-backtest-{job.id}",
             daemon=True,
         )
@@ -385,18 +396,32 @@ def work(
     folder: str,
     run_id: str,
     max_bars: int,
+    server: int,
 ) -> None:
     """A job's process: load the bars, run, write the report and ``result.json``, and send
     ``("progress", done, total)``, then ``("done", run_row, result_row)`` or
-    ``("failed", message)``."""
+    ``("failed", message)``. ``server``: the pid of the process it works for."""
     # Ctrl-C at a terminal reaches the whole process group: the server decides, not us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(server)
     try:
         conn.send(_run_job(conn, spec, settings, Path(folder), run_id, max_bars))
     except BrokenPipeError:
         pass  # the server is gone: nobody to tell
     finally:
         conn.close()
+
+
+def _die_with(server: int) -> None:
+    """End with the server, however it ends (SIGKILL included): on Linux the kernel sends
+    this process SIGKILL when its parent goes; elsewhere the next progress report finds the
+    pipe broken."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != server:  # it went before the line above
+        os._exit(1)
 
 
 def _run_job(
