@@ -136,6 +136,8 @@ async def test_a_job_runs_in_the_background_and_matches_the_python_api(tmp_path:
         report = await c.get(f"/api/v1/backtests/{job['id']}/report", headers=h)
         assert report.status_code == 200
         assert report.headers["content-type"].startswith("text/html")
+        assert report.headers["content-security-policy"].startswith("default-src 'none'")
+        assert "<script" not in report.text
         assert "<svg" in report.text
         assert "sma_crossover" in report.text
 
