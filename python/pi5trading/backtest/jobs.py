@@ -55,6 +55,8 @@ MAX_POINTS: Final = 2000
 """Points of the equity and price series in ``result.json`` (the report's charts' size)."""
 MAX_TRADES: Final = 10_000
 RESULT_FILE: Final = "result.json"
+KEPT: Final = 500
+"""Finished jobs kept in memory."""
 _STORED: Final[dict[str, JobStatus]] = {
     "pending": "queued",
     "running": "running",
@@ -208,6 +210,7 @@ class BacktestJobs:
         if spec.data.startswith("generated:"):
             job.bars_total = int(spec.data.split(":")[1])
         await self.repository.save_backtest_run(job.run_row())
+        self._forget_old()
         self.jobs[job.id] = job
         self._queue.append(job)
         self._changed(job)
@@ -243,6 +246,13 @@ class BacktestJobs:
                 job.status, job.error = "failed", f"{INTERRUPTED} (the server stopped)"
                 job.finished_ns = time.time_ns()
                 await self._save(job)
+
+    def _forget_old(self) -> None:
+        """Keep the newest ``KEPT`` finished jobs in memory (the rest are read back from
+        storage when asked for), so a server running for months does not grow."""
+        finished = [j for j in self.jobs.values() if j.status in FINISHED]
+        for job in finished[: max(0, len(finished) - KEPT)]:
+            del self.jobs[job.id]
 
     # -- running --
 

@@ -16,6 +16,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from pi5trading.api import create_app
+from pi5trading.backtest import jobs as jobs_module
 from pi5trading.backtest.history import save_run
 from pi5trading.backtest.jobs import INTERRUPTED, BacktestJobs, Job
 from pi5trading.backtest.spec import BacktestSpec, run_spec
@@ -361,7 +362,8 @@ async def test_jobs_of_a_dead_process_are_failed_at_the_next_start(tmp_path: Pat
                        409)  # fmt: skip
 
 
-async def test_stored_bars_and_paging(tmp_path: Path) -> None:
+async def test_stored_bars_and_paging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs_module, "KEPT", 1)  # finished jobs beyond one: storage only
     settings = job_settings(tmp_path)
     await seed_users(settings)
     repo = await open_repository(settings)
@@ -420,6 +422,11 @@ async def test_stored_bars_and_paging(tmp_path: Path) -> None:
         done_only = (await c.get("/api/v1/backtests?status=done", headers=h)).json()
         assert len(done_only["items"]) == 3
         assert (await c.get("/api/v1/backtests?status=failed", headers=h)).json()["items"] == []
+        # The oldest is no longer held in memory, and reads the same from storage.
+        assert ids[0] not in c.app.state.backtests.jobs
+        again = (await c.get(f"/api/v1/backtests/{ids[0]}", headers=h)).json()
+        assert again == {**done, "finished_at": again["finished_at"]}
+        assert (await c.get(f"/api/v1/backtests/{ids[0]}/result", headers=h)).status_code == 200
 
 
 async def test_a_crashing_or_failing_run_fails_its_job_only(tmp_path: Path) -> None:
