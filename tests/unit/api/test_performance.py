@@ -117,6 +117,18 @@ async def test_performance_allocation_and_events(tmp_path: Path) -> None:
         assert_problem(
             await c.get("/api/v1/strategies/manual/events?limit=0", headers=vic), 400, "limit"
         )
+        # A strategy's runs: started, then stopped, newest first.
+        body = {"id": "slow", "type": "sma_crossover", "parameters": {"fast": 30, "slow": 90}}
+        assert (await c.post("/api/v1/strategies", headers=tina, json=body)).status_code == 201
+        r = await c.post("/api/v1/strategies/slow/stop", headers=tina)
+        assert r.status_code == 200, r.text
+
+        async def stopped() -> list[dict[str, Any]]:
+            got = (await c.get("/api/v1/strategies/slow/events", headers=vic)).json()
+            return [e for e in got if e["kind"] == "status"] if len(got) >= 2 else []
+
+        status = await wait_for(stopped)
+        assert [e["status"] for e in status] == ["stopped", "running"]
     # Trades are the stored fills': a restart keeps them (the engine starts afresh).
     async with AsyncTestClient(app=create_app(settings, lifespan=[node_lifespan(settings)])) as c:
         vic = bearer((await login(c, "vic"))["access_token"])
