@@ -310,12 +310,15 @@ async def strategy_events(
     known = strategy_id in node.strategies() if node is not None else False
     if not known and await repo.get_strategy(strategy_id) is None:
         raise Problem(404, "Unknown strategy", f"no strategy {strategy_id!r}")
-    events: list[tuple[int, StrategyEvent]] = []
+    # (time, rank, event): at one time, the later step of a lifecycle ranks higher (an
+    # order's next status, a run's stop after its start).
+    events: list[tuple[int, int, StrategyEvent]] = []
     for o in await repo.find_orders(strategy_id=strategy_id, limit=limit):
         for e in await repo.get_order_events(o.order_id):
             events.append(
                 (
                     e.ts_ns,
+                    e.seq,
                     StrategyEvent(
                         at=iso(e.ts_ns),
                         kind="order",
@@ -333,6 +336,7 @@ async def strategy_events(
         events.append(
             (
                 f.ts_ns,
+                1_000_000,
                 StrategyEvent(
                     at=iso(f.ts_ns),
                     kind="fill",
@@ -349,6 +353,7 @@ async def strategy_events(
         events.append(
             (
                 run.started_ns,
+                0,
                 StrategyEvent(
                     at=iso(run.started_ns), kind="status", status="running", detail=run.mode
                 ),
@@ -358,13 +363,14 @@ async def strategy_events(
             events.append(
                 (
                     run.stopped_ns,
+                    1,
                     StrategyEvent(
                         at=iso(run.stopped_ns), kind="status", status=run.status, detail=run.error
                     ),
                 )
             )
-    events.sort(key=lambda pair: pair[0], reverse=True)
-    return [e for _, e in events[:limit]]
+    events.sort(key=lambda t: t[:2], reverse=True)
+    return [e for _, _, e in events[:limit]]
 
 
 ROUTES: Final = [portfolio_performance, portfolio_allocation, strategy_performance, strategy_events]
