@@ -56,6 +56,57 @@ def _trade(
     )
 
 
+StoredFill = tuple[int, str, str, str, Decimal, Decimal, Decimal]
+"""``(ts, strategy_id, symbol, side, quantity, price, commission)`` of a fill."""
+
+
+def trades_from_fills(fills: Iterable[StoredFill]) -> list[Trade]:
+    """Closed round trips of ``fills`` (in time order), paired exactly as the engine pairs
+    them (``rust_core/src/engine/record.rs``: flat -> position -> flat per strategy and
+    symbol; a fill that reverses the position closes the trip and opens the next one, its
+    commission split by quantity): for fills read back from storage, which the engine no
+    longer holds after a restart. Values are taken on the engine's 10^-9 grid."""
+
+    def raw(d: Decimal) -> int:
+        return int(d.scaleb(9, EXACT).to_integral_value())
+
+    positions: dict[tuple[str, str], int] = {}
+    trips: dict[tuple[str, str], list[int]] = {}
+    out: list[Trade] = []
+    for ts, sid, symbol, side, quantity, price, commission in fills:
+        key = (sid, symbol)
+        pos = positions.get(key, 0)
+        remaining = raw(quantity) if side == "buy" else -raw(quantity)
+        fee, px = raw(commission), raw(price)
+        while remaining:
+            # [sign, entry_ts, entry_qty, entry_notional, exit_qty, exit_notional, commission]
+            t = trips.setdefault(key, [1 if remaining > 0 else -1, ts, 0, 0, 0, 0, 0])
+            if (remaining > 0) == (t[0] > 0):
+                t[2] += abs(remaining)
+                t[3] += abs(remaining) * px
+                t[6] += fee
+                pos += remaining
+                remaining = 0
+            else:
+                take = min(abs(remaining), abs(pos))
+                part = fee
+                if take < abs(remaining):  # truncated toward zero, as the engine divides
+                    part = abs(fee) * take // abs(remaining) * (1 if fee >= 0 else -1)
+                t[4] += take
+                t[5] += take * px
+                t[6] += part
+                fee -= part
+                step = take if remaining > 0 else -take
+                pos += step
+                remaining -= step
+                if pos == 0:
+                    sign, entry_ts, qty, entry, _, exit_, fees = trips.pop(key)
+                    out.append(_trade(sid, symbol, sign, qty, entry_ts, ts, entry, exit_, fees))
+        positions[key] = pos
+    out.sort(key=lambda t: (t.exit_ts, t.entry_ts, t.strategy_id, t.symbol))
+    return out
+
+
 def trades_from_round_trips(trips: Iterable[RoundTrip]) -> list[Trade]:
     """``Trade`` records: exact quantity, notionals and commission; average prices rounded
     half-even to 10^-9 for display (P&L uses the notionals, not these)."""

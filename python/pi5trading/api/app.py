@@ -32,7 +32,17 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 
 from pi5trading import __version__, build_info
-from pi5trading.api import audit, auth, backtests, live, strategies, system, trading, users
+from pi5trading.api import (
+    audit,
+    auth,
+    backtests,
+    live,
+    performance,
+    strategies,
+    system,
+    trading,
+    users,
+)
 from pi5trading.api.auth import OPEN_PATHS, AuthContext, TokenAuthMiddleware
 from pi5trading.api.errors import HANDLERS, SECURITY_HEADERS, document_problems
 from pi5trading.api.logs import add_request_id, request_ids
@@ -266,16 +276,12 @@ def create_app(
     login_limit = RateLimitConfig(
         rate_limit=("minute", api.login_rate_limit_per_minute), store="login_rate_limit"
     )
-    document_problems([*auth.ROUTES, *users.ROUTES, *trading.ROUTES, *strategies.ROUTES,
-                       *system.ROUTES, *audit.ROUTES, *backtests.ROUTES])  # fmt: skip
+    modules = (auth, users, trading, strategies, system, audit, backtests, performance)
+    document_problems([h for m in modules for h in m.ROUTES])
     # Login has its own, stricter limit (and the account lockout).
     login_router = Router("/", route_handlers=[auth.login], middleware=[login_limit.middleware])
-    others = [h for h in auth.ROUTES if h is not auth.login]
     origins = [o.strip() for o in api.cors_origins.split(",") if o.strip()]
-    routes = [
-        *others, *users.ROUTES, *trading.ROUTES, *strategies.ROUTES, *system.ROUTES,
-        *audit.ROUTES, *backtests.ROUTES,
-    ]  # fmt: skip
+    routes = [h for m in modules for h in m.ROUTES if h is not auth.login]
     app = Litestar(
         route_handlers=[
             health,

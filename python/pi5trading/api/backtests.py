@@ -55,6 +55,7 @@ _DB: Final = re.compile(r"^db:([A-Za-z0-9][A-Za-z0-9._/-]{0,31})$")
 _GENERATED: Final = re.compile(r"^generated:(\d{1,10})(?::(\d{1,18}))?$")
 MAX_CASH: Final = Decimal(1_000_000_000)  # the engine's cash is an int64 of 10^-9 units
 MAX_LISTED: Final = 100_000
+REPORT_CSP: Final = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
 # -- DTOs --
@@ -552,7 +553,10 @@ async def backtest_report(request: Request[Any, Any, Any], job_id: FromPath[str]
     """The run's self-contained HTML report (no scripts, no network); 409 while it runs."""
     job = await _job(request, job_id)
     html = await anyio.Path(await _done(job) / "report.html").read_text(encoding="utf-8")
-    return Response(html, media_type=MediaType.HTML)
+    # The report is static (inline SVG and styles): nothing in it may load or run.
+    return Response(
+        html, media_type=MediaType.HTML, headers={"Content-Security-Policy": REPORT_CSP}
+    )
 
 
 ROUTES: Final = [backtest_options, submit_backtest, list_backtests, compare_backtests,

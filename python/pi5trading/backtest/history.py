@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from pi5trading.analysis.records import plain_builtins
+from pi5trading.analysis.records import plain_builtins, tidy
 from pi5trading.backtest.spec import BacktestSpec
 from pi5trading.config import Settings
 from pi5trading.storage.connect import open_repository, prepare_database
@@ -50,7 +50,7 @@ def run_record(
     )
     res = BacktestResultRow(
         run_id=run_id,
-        final_equity=Decimal(str(round(perf.final_equity, 2))),
+        final_equity=tidy(result.portfolio.equity),  # exact, from the ledger
         total_return=perf.total_return,
         max_drawdown=perf.max_drawdown,
         trades=ts.trades,

@@ -18,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import datetime as dt
 import logging
 import multiprocessing
+import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -52,6 +55,8 @@ MAX_POINTS: Final = 2000
 """Points of the equity and price series in ``result.json`` (the report's charts' size)."""
 MAX_TRADES: Final = 10_000
 RESULT_FILE: Final = "result.json"
+KEPT: Final = 500
+"""Finished jobs kept in memory."""
 _STORED: Final[dict[str, JobStatus]] = {
     "pending": "queued",
     "running": "running",
@@ -205,6 +210,7 @@ class BacktestJobs:
         if spec.data.startswith("generated:"):
             job.bars_total = int(spec.data.split(":")[1])
         await self.repository.save_backtest_run(job.run_row())
+        self._forget_old()
         self.jobs[job.id] = job
         self._queue.append(job)
         self._changed(job)
@@ -221,7 +227,7 @@ class BacktestJobs:
             self._queue.remove(job)
         job.status, job.finished_ns = "cancelled", time.time_ns()
         await _stop(job.process)
-        await self.repository.save_backtest_run(job.run_row())
+        await self._save(job)
         self._changed(job)
         return job
 
@@ -239,8 +245,14 @@ class BacktestJobs:
             if job.status not in FINISHED:
                 job.status, job.error = "failed", f"{INTERRUPTED} (the server stopped)"
                 job.finished_ns = time.time_ns()
-                with contextlib.suppress(Exception):
-                    await self.repository.save_backtest_run(job.run_row())
+                await self._save(job)
+
+    def _forget_old(self) -> None:
+        """Keep the newest ``KEPT`` finished jobs in memory (the rest are read back from
+        storage when asked for), so a server running for months does not grow."""
+        finished = [j for j in self.jobs.values() if j.status in FINISHED]
+        for job in finished[: max(0, len(finished) - KEPT)]:
+            del self.jobs[job.id]
 
     # -- running --
 
@@ -277,12 +289,20 @@ class BacktestJobs:
         folder = Path(self.settings.data_dir) / "reports" / f"{stamp}-{job.spec.strategy}-{job.id}"
         process = ctx.Process(
             target=work,
-            args=(send, job.spec, self.settings, str(folder), job.id, self.limits.max_bars),
+            args=(
+                send,
+                job.spec,
+                self.settings,
+                str(folder),
+                job.id,
+                self.limits.max_bars,
+                os.getpid(),
+            ),
             name=f"pi5trading-backtest-{job.id}",
             daemon=True,
         )
         job.status, job.started_ns, job.process = "running", time.time_ns(), process
-        await self.repository.save_backtest_run(job.run_row())
+        await self._save(job)
         self._changed(job)
         process.start()
         send.close()  # the child's end: EOF here once the child is gone
@@ -341,8 +361,16 @@ class BacktestJobs:
 
     async def _fail(self, job: Job, error: str) -> None:
         job.status, job.error, job.finished_ns = "failed", error, time.time_ns()
-        await self.repository.save_backtest_run(job.run_row())
+        await self._save(job)
         self._changed(job)
+
+    async def _save(self, job: Job) -> None:
+        """Store the job's state; the database being down loses the update, not the job
+        (this process still shows it; a restart finds it unfinished and fails it)."""
+        try:
+            await self.repository.save_backtest_run(job.run_row())
+        except Exception:
+            log.exception("backtest %s: its %s state was not stored", job.id, job.status)
 
 
 def _finished(job: Job) -> bool:
@@ -378,18 +406,32 @@ def work(
     folder: str,
     run_id: str,
     max_bars: int,
+    server: int,
 ) -> None:
     """A job's process: load the bars, run, write the report and ``result.json``, and send
     ``("progress", done, total)``, then ``("done", run_row, result_row)`` or
-    ``("failed", message)``."""
+    ``("failed", message)``. ``server``: the pid of the process it works for."""
     # Ctrl-C at a terminal reaches the whole process group: the server decides, not us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(server)
     try:
         conn.send(_run_job(conn, spec, settings, Path(folder), run_id, max_bars))
     except BrokenPipeError:
         pass  # the server is gone: nobody to tell
     finally:
         conn.close()
+
+
+def _die_with(server: int) -> None:
+    """End with the server, however it ends (SIGKILL included): on Linux the kernel sends
+    this process SIGKILL when its parent goes; elsewhere the next progress report finds the
+    pipe broken."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != server:  # it went before the line above
+        os._exit(1)
 
 
 def _run_job(

@@ -74,3 +74,58 @@ def test_plain_writes_every_digit_and_no_exponent(value: str, text: str) -> None
 def test_plain_builtins_converts_nested_decimals() -> None:
     doc = {"a": [Decimal("0E-9"), {"b": Decimal("1E+3")}], "c": 1.5, "d": None}
     assert plain_builtins(doc) == {"a": ["0", {"b": "1000"}], "c": 1.5, "d": None}
+
+
+def test_trades_from_stored_fills_pair_as_the_engine_does() -> None:
+    """Fills read back from storage make the same trades as the engine's round trips,
+    reversals and split commissions included."""
+    from pi5trading.analysis.trades import trades_from_fills
+    from pi5trading.data.bars import BarFrame
+    from pi5trading.data.synthetic import random_walk_bars
+    from pi5trading.engine import BacktestRunner
+    from pi5trading.strategies.base import Strategy
+    from pi5trading.venue import SimulatedVenue
+
+    class Flipper(Strategy):
+        """Long 7, then short 5 with one order of 12 (a reversal), then flat, again."""
+
+        def on_start(self) -> None:
+            self.bars = 0
+
+        def on_bar(self, bar: object) -> None:
+            step, self.bars = self.bars % 3, self.bars + 1
+            if step == 0:
+                self.buy(7)
+            elif step == 1:
+                self.sell(12)
+            else:
+                self.buy(5)
+
+    venue = SimulatedVenue(
+        starting_cash=1_000_000,
+        account_type="margin",
+        allow_short=True,
+        commission_per_share="0.0033",
+        commission_minimum="0",
+    )
+    runner = BacktestRunner(venue=venue, risk=None)
+    frame = BarFrame.from_columns(random_walk_bars(400, seed=3), "generated:400:3")
+    runner.add_bars("SIM", frame)
+    runner.add_strategy(Flipper({}))
+    result = runner.run()
+    fills = [
+        (
+            f.ts,
+            f.strategy_id,
+            f.symbol,
+            str(f.side),
+            Decimal(f.quantity_raw).scaleb(-9),
+            Decimal(f.price_raw).scaleb(-9),
+            Decimal(f.commission_raw).scaleb(-9),
+        )
+        for f in result.fills
+    ]
+    engine = list(result.trades)
+    assert len(engine) > 100
+    assert any(t.side == "short" for t in engine)
+    assert trades_from_fills(fills) == engine

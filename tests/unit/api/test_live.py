@@ -93,3 +93,31 @@ def test_without_a_valid_first_message_the_socket_is_closed(client: TestClient[A
             with pytest.raises(WebSocketDisconnect) as err:
                 ws.receive_text()
             assert err.value.code == 4401
+
+
+def test_backtest_jobs_are_followed_on_their_topic(client: TestClient[Any]) -> None:
+    access = token(client, "vic")
+    with client.websocket_connect("/ws") as ws:
+        ws.send_json({"type": "auth", "token": access})
+        assert json.loads(ws.receive_text())["type"] == "welcome"
+        ws.send_json({"type": "subscribe", "topics": ["backtests"]})
+        assert json.loads(ws.receive_text())["type"] == "subscribed"
+        assert json.loads(ws.receive_text())["type"] == "snapshot"
+        trader = token(client, "tina")
+        r = client.post(
+            "/api/v1/backtests",
+            headers={"Authorization": f"Bearer {trader}"},
+            json={"strategy": "sma_crossover", "data": "generated:20000", "risk": "none"},
+        )
+        assert r.status_code == 202, r.text
+        job_id = r.json()["id"]
+        steps = []
+        while not steps or steps[-1]["status"] not in ("done", "failed"):
+            msg = receive_until(ws, lambda m: m.get("topic") == "backtests")
+            assert msg["type"] == "backtest"
+            steps.append(msg["job"])
+        assert {s["id"] for s in steps} == {job_id}
+        assert steps[-1]["status"] == "done"
+        assert steps[-1]["summary"]["final_equity"]
+        # Progress on the way: running with bars done before the end.
+        assert any(s["status"] == "running" and 0 < s["bars_done"] < 20_000 for s in steps)
