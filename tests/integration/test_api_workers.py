@@ -176,8 +176,30 @@ def test_an_order_through_worker_a_is_seen_on_worker_b(
         )
         assert refused.status_code == 422, refused.text
         assert refused.json()["code"] == "max_quantity"
-        gone = httpx.delete(f"{b}/api/v1/orders/{rid}", headers=headers)
-        assert gone.json()["status"] == "cancelled"
+        cancelled = httpx.delete(f"{b}/api/v1/orders/{rid}", headers=headers)
+        assert cancelled.json()["status"] == "cancelled"
+        # Strategies and risk through the workers too: created on A, paused on B, listed on
+        # A with its P&L from the node; an unknown one is a 404 carried back from the node.
+        made = httpx.post(
+            f"{a}/api/v1/strategies",
+            headers=headers,
+            timeout=15,
+            json={"id": "w-sma", "type": "sma_crossover", "parameters": {"fast": 3, "slow": 8}},
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["status"] == "running"
+        paused = httpx.post(f"{b}/api/v1/strategies/w-sma/pause", headers=headers, timeout=15)
+        assert paused.status_code == 200, paused.text
+        assert paused.json()["status"] == "paused"
+        listed = httpx.get(f"{a}/api/v1/strategies", headers=headers, timeout=15).json()
+        assert {s["id"]: s["status"] for s in listed}["w-sma"] == "paused"
+        missing = httpx.post(f"{b}/api/v1/strategies/nope/stop", headers=headers, timeout=15)
+        assert missing.status_code == 404, missing.text
+        risk = httpx.get(f"{b}/api/v1/risk", headers=headers, timeout=15)
+        assert risk.status_code == 200, risk.text
+        assert risk.json()["state"] == "active"
+        gone = httpx.delete(f"{a}/api/v1/strategies/w-sma", headers=headers, timeout=15)
+        assert gone.status_code == 204, gone.text
         # The node goes away: a worker answers 503 (not a hang, not a 500).
         node.send_signal(signal.SIGTERM)
         node.wait(30)

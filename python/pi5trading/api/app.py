@@ -142,8 +142,8 @@ def node_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncConte
             server = None
             redis = getattr(running.sinks, "redis", None)
             if redis is not None:  # API-only workers send their commands through Redis
+                from pi5trading.api.commands import node_commands
                 from pi5trading.api.remote import CommandServer
-                from pi5trading.api.trading import node_commands
 
                 server = CommandServer(redis, settings.redis.key_prefix, node_commands(running))
                 await server.start()

@@ -27,9 +27,21 @@ def node_of(request: Request[Any, Any, Any]) -> TradingNode:
     return node
 
 
+async def node_command(request: Request[Any, Any, Any], op: str, args: dict[str, Any]) -> Any:
+    """Run a node command (``pi5trading.api.commands``): on the node in this process, or
+    through an API-only worker's link to it (``pi5trading.api.remote``)."""
+    from pi5trading.api.commands import node_commands
+
+    node = getattr(request.app.state, "node", None)
+    remote = getattr(request.app.state, "remote", None)
+    if node is None and remote is not None:
+        return await remote.call(op, args)
+    return await node_commands(node_of(request))[op](args)
+
+
 def repository_of(request: Request[Any, Any, Any]) -> Repository:
     repository: Repository = request.app.state.repository
     return repository
 
 
-__all__ = ["node_of", "repository_of"]
+__all__ = ["node_command", "node_of", "repository_of"]

@@ -18,10 +18,11 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from pi5trading.api.audit import audit
 from pi5trading.api.errors import Problem
-from pi5trading.api.node_access import node_of, repository_of
+from pi5trading.api.node_access import node_command, repository_of
 from pi5trading.api.roles import ANYONE, TRADER
 from pi5trading.api.security.tokens import Identity
 from pi5trading.exceptions import ConfigurationError, InvalidStateError
+from pi5trading.node.trading_node import TradingNode
 from pi5trading.sinks.storage import record_strategy
 from pi5trading.strategies.loader import BUILTIN
 from pi5trading.strategies.manual import MANUAL_ID
@@ -88,38 +89,109 @@ async def strategy_types() -> list[StrategyType]:
     return TYPES
 
 
+def _refused(exc: Exception) -> Problem:
+    if isinstance(exc, InvalidStateError):
+        return Problem(409, "Not possible now", str(exc))
+    return Problem(422, "Strategy refused", str(exc))
+
+
+def _known(node: TradingNode, strategy_id: str) -> None:
+    if strategy_id not in node.strategies():
+        raise Problem(404, "Unknown strategy", f"no strategy {strategy_id!r} in the node")
+
+
+def strategy_commands(node: TradingNode) -> dict[str, Any]:
+    """The strategy commands (``pi5trading.api.commands``): what needs the node itself."""
+
+    async def figures(_args: dict[str, Any]) -> dict[str, Any]:
+        states = node.strategies()
+
+        def pnl(engine: Any) -> list[dict[str, Any]]:
+            p = engine.portfolio
+            indices = node.strategy_indices()
+            out = []
+            for sid, status in states.items():
+                realised, unrealised, commissions = p.strategy_pnl(sid)
+                k = indices.get(sid)
+                out.append({
+                    "id": sid, "status": status, "realized_pnl": format(realised, "f"),
+                    "unrealized_pnl": format(unrealised, "f"),
+                    "commissions": format(commissions, "f"),
+                    "open_orders": len(engine.open_orders(k)) if k is not None else 0,
+                    "error": node.failure(sid),
+                })  # fmt: skip
+            return out
+
+        return {"items": await node.call(pnl)}
+
+    async def add(args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            await node.add_strategy(
+                args["type"], args["parameters"], strategy_id=args["id"], start=args["start"]
+            )
+        except (ConfigurationError, InvalidStateError, ValueError) as exc:
+            raise _refused(exc) from None
+        return {}
+
+    async def act(args: dict[str, Any]) -> dict[str, Any]:
+        sid, action = str(args["id"]), str(args["action"])
+        commands = {
+            "start": node.start_strategy,
+            "stop": node.stop_strategy,
+            "pause": node.pause_strategy,
+            "resume": node.resume_strategy,
+        }
+        try:
+            await commands[action](sid)
+        except (ConfigurationError, InvalidStateError) as exc:
+            _known(node, sid)
+            raise _refused(exc) from None
+        return {}
+
+    async def configure(args: dict[str, Any]) -> dict[str, Any]:
+        sid = str(args["id"])
+        _known(node, sid)
+        try:
+            await node.reconfigure_strategy(sid, args["parameters"])
+        except (ConfigurationError, InvalidStateError, ValueError) as exc:
+            raise _refused(exc) from None
+        return {}
+
+    async def remove(args: dict[str, Any]) -> dict[str, Any]:
+        sid = str(args["id"])
+        _known(node, sid)
+        try:
+            await node.remove_strategy(sid)
+        except (ConfigurationError, InvalidStateError) as exc:
+            raise _refused(exc) from None
+        return {}
+
+    return {
+        "strategy_figures": figures,
+        "strategy_add": add,
+        "strategy_action": act,
+        "strategy_configure": configure,
+        "strategy_remove": remove,
+    }
+
+
 async def _instances(request: Request[Any, Any, Any]) -> list[StrategyOut]:
-    node = node_of(request)
     rows = {r.strategy_id: r for r in await repository_of(request).list_strategies()}
-    states = node.strategies()
-
-    def pnl(engine: Any) -> dict[str, tuple[Any, ...]]:
-        out = {}
-        p = engine.portfolio
-        indices = node.strategy_indices()
-        for sid in states:
-            realised, unrealised, commissions = p.strategy_pnl(sid)
-            k = indices.get(sid)
-            working = len(engine.open_orders(k)) if k is not None else 0
-            out[sid] = (realised, unrealised, commissions, working)
-        return out
-
-    figures = await node.call(pnl)
+    figures = (await node_command(request, "strategy_figures", {}))["items"]
     out = []
-    for sid, status in states.items():
-        row = rows.get(sid)
-        realised, unrealised, commissions, working = figures[sid]
+    for f in figures:
+        row = rows.get(f["id"])
         out.append(
             StrategyOut(
-                id=sid,
+                id=f["id"],
                 type=row.class_path if row is not None else "",
-                status=status,
+                status=f["status"],
                 parameters=row.config if row is not None else {},
-                realized_pnl=format(realised, "f"),
-                unrealized_pnl=format(unrealised, "f"),
-                commissions=format(commissions, "f"),
-                open_orders=working,
-                error=node.failure(sid),
+                realized_pnl=f["realized_pnl"],
+                unrealized_pnl=f["unrealized_pnl"],
+                commissions=f["commissions"],
+                open_orders=f["open_orders"],
+                error=f["error"],
             )
         )
     return out
@@ -144,12 +216,6 @@ async def get_strategy(request: Request[Any, Any, Any], strategy_id: FromPath[st
     raise Problem(404, "Unknown strategy", f"no strategy {strategy_id!r} in the node")
 
 
-def _refused(exc: Exception) -> Problem:
-    if isinstance(exc, InvalidStateError):
-        return Problem(409, "Not possible now", str(exc))
-    return Problem(422, "Strategy refused", str(exc))
-
-
 @post(
     "/api/v1/strategies",
     tags=["strategies"],
@@ -162,7 +228,6 @@ async def create_strategy(
 ) -> StrategyOut:
     """Add an instance of a built-in type with validated parameters (started unless
     ``start`` is false)."""
-    node = node_of(request)
     if data.type not in BUILTIN:
         raise Problem(
             422, "Unknown strategy type", f"{data.type!r}: known types are {sorted(BUILTIN)}"
@@ -171,10 +236,11 @@ async def create_strategy(
         raise Problem(
             422, "Invalid id", "an id has 1-48 letters, digits, '_' or '-' (and is not 'manual')"
         )
-    try:
-        await node.add_strategy(data.type, data.parameters, strategy_id=data.id, start=data.start)
-    except (ConfigurationError, InvalidStateError, ValueError) as exc:
-        raise _refused(exc) from None
+    await node_command(
+        request,
+        "strategy_add",
+        {"type": data.type, "parameters": data.parameters, "id": data.id, "start": data.start},
+    )
     # The name is the instance's (unique); the type is its class.
     await record_strategy(
         repository_of(request),
@@ -201,24 +267,12 @@ async def strategy_action(
     request: Request[Identity, Any, Any], strategy_id: FromPath[str], action: FromPath[str]
 ) -> StrategyOut:
     """``start``, ``stop``, ``pause`` or ``resume`` an instance."""
-    node = node_of(request)
-    commands = {
-        "start": node.start_strategy,
-        "stop": node.stop_strategy,
-        "pause": node.pause_strategy,
-        "resume": node.resume_strategy,
-    }
-    command = commands.get(action)
-    if command is None:
-        raise Problem(404, "Unknown action", f"{action!r}: expected one of {sorted(commands)}")
+    actions = ("pause", "resume", "start", "stop")
+    if action not in actions:
+        raise Problem(404, "Unknown action", f"{action!r}: expected one of {list(actions)}")
     if strategy_id == MANUAL_ID:
         raise Problem(409, "Not possible", "the manual order book always runs")
-    try:
-        await command(strategy_id)
-    except (ConfigurationError, InvalidStateError) as exc:
-        if strategy_id not in node.strategies():
-            raise Problem(404, "Unknown strategy", str(exc)) from None
-        raise _refused(exc) from None
+    await node_command(request, "strategy_action", {"id": strategy_id, "action": action})
     await audit(repository_of(request), f"strategy.{action}", "success", actor=request.user.user_id,
                 resource=f"strategy:{strategy_id}")  # fmt: skip
     return await get_strategy.fn(request, strategy_id)  # type: ignore[no-any-return]
@@ -237,15 +291,11 @@ async def configure_strategy(
 ) -> StrategyOut:
     """New parameters (validated first; a bad one changes nothing). A running instance is
     stopped, reconfigured and started again."""
-    node = node_of(request)
-    if strategy_id not in node.strategies():
-        raise Problem(404, "Unknown strategy", f"no strategy {strategy_id!r} in the node")
     if strategy_id == MANUAL_ID:
         raise Problem(409, "Not possible", "the manual order book has no parameters")
-    try:
-        await node.reconfigure_strategy(strategy_id, data.parameters)
-    except (ConfigurationError, InvalidStateError, ValueError) as exc:
-        raise _refused(exc) from None
+    await node_command(
+        request, "strategy_configure", {"id": strategy_id, "parameters": data.parameters}
+    )
     repo = repository_of(request)
     row = await repo.get_strategy(strategy_id)
     await record_strategy(
@@ -270,15 +320,9 @@ async def configure_strategy(
 async def delete_strategy(request: Request[Identity, Any, Any], strategy_id: FromPath[str]) -> None:
     """Stop (its working orders cancelled) and remove an instance. Its positions stay in the
     account."""
-    node = node_of(request)
-    if strategy_id not in node.strategies():
-        raise Problem(404, "Unknown strategy", f"no strategy {strategy_id!r} in the node")
     if strategy_id == MANUAL_ID:
         raise Problem(409, "Not possible", "the manual order book cannot be removed")
-    try:
-        await node.remove_strategy(strategy_id)
-    except (ConfigurationError, InvalidStateError) as exc:
-        raise _refused(exc) from None
+    await node_command(request, "strategy_remove", {"id": strategy_id})
     # Gone for good: a restart does not bring it back (its orders and fills stay).
     await repository_of(request).delete_strategy(strategy_id)
     await audit(repository_of(request), "strategy.delete", "success", actor=request.user.user_id,

@@ -13,10 +13,11 @@ from litestar.params import FromPath, JSONBody
 from pi5trading import __version__
 from pi5trading.api.audit import audit
 from pi5trading.api.errors import Problem
-from pi5trading.api.node_access import node_of, repository_of
+from pi5trading.api.node_access import node_command, repository_of
 from pi5trading.api.roles import ADMIN, ANYONE
 from pi5trading.api.security.tokens import Identity
 from pi5trading.config import SECRET_SETTINGS, Settings
+from pi5trading.node.trading_node import TradingNode
 from pi5trading.risk import account_limits, configured_risk_engine
 
 
@@ -120,25 +121,46 @@ class RiskState(msgspec.Struct, frozen=True, kw_only=True):
     limits: dict[str, str | int | None]
 
 
+def risk_commands(node: TradingNode) -> dict[str, Any]:
+    """The risk commands (``pi5trading.api.commands``)."""
+
+    async def status(_args: dict[str, Any]) -> dict[str, Any]:
+        got = await node.call(lambda e: e.risk_status())
+        if got is None:
+            return {"status": None}
+        peak = got["equity_peak"]
+        return {
+            "status": {
+                "state": got["state"],
+                "cause": got["cause"],
+                "session_pnl": format(got["session_pnl"], "f"),
+                "equity_peak": format(peak, "f") if peak is not None else None,
+                "session_orders": got["session_orders"],
+                "strategies": dict(got["strategies"]),
+            }
+        }
+
+    async def set_state(args: dict[str, Any]) -> dict[str, Any]:
+        sid = args.get("strategy_id")
+        if sid is not None and sid not in node.strategies():
+            raise Problem(404, "Unknown strategy", f"no strategy {sid!r} in the node")
+        await node.set_trading_state(args["state"], args["reason"], strategy_id=sid)
+        return {}
+
+    return {"risk_status": status, "risk_set_state": set_state}
+
+
 @get("/api/v1/risk", tags=["risk"], guards=ANYONE, operation_id="riskState")
 async def risk_state(request: Request[Any, Any, Any]) -> RiskState:
     """The trading state (active / reducing / halted) and why, today's P&L against the
     limits, and every account limit."""
-    node = node_of(request)
-    status = await node.call(lambda e: e.risk_status())
+    status = (await node_command(request, "risk_status", {}))["status"]
     if status is None:
         raise Problem(404, "No risk engine", "this node runs without pre-trade risk checks")
     settings: Settings = request.app.state.settings
     limits = account_limits(configured_risk_engine(settings))
     return RiskState(
-        state=status["state"],
-        cause=status["cause"],
-        session_pnl=format(status["session_pnl"], "f"),
-        equity_peak=format(status["equity_peak"], "f")
-        if status["equity_peak"] is not None
-        else None,
-        session_orders=status["session_orders"],
-        strategies=dict(status["strategies"]),
+        **status,
         limits={
             k: (str(v) if v is not None and not isinstance(v, int) else v)
             for k, v in limits.items()
@@ -162,16 +184,17 @@ class StateChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 async def set_state(request: Request[Identity, Any, Any], data: JSONBody[StateChange]) -> RiskState:
     """Halt trading, allow only reducing orders, or resume (admin); for the account or one
     strategy. A reason is required; it is in the audit trail and the risk event."""
-    node = node_of(request)
     reason = data.reason.strip()
     if not reason or len(reason) > 500:
         raise Problem(
             422, "A reason is needed", "say why (1-500 characters): it goes into the audit trail"
         )
-    if data.strategy_id is not None and data.strategy_id not in node.strategies():
-        raise Problem(404, "Unknown strategy", f"no strategy {data.strategy_id!r} in the node")
     who = request.user.username
-    await node.set_trading_state(data.state, f"{reason} ({who})", strategy_id=data.strategy_id)
+    await node_command(
+        request,
+        "risk_set_state",
+        {"state": data.state, "reason": f"{reason} ({who})", "strategy_id": data.strategy_id},
+    )
     await audit(
         repository_of(request), "risk.set_state", "success", actor=request.user.user_id,
         resource=f"strategy:{data.strategy_id}" if data.strategy_id else "account",

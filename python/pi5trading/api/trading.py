@@ -20,7 +20,7 @@ from litestar.status_codes import HTTP_201_CREATED
 from pi5trading import _core
 from pi5trading.api.audit import audit
 from pi5trading.api.errors import Problem
-from pi5trading.api.node_access import node_of, repository_of
+from pi5trading.api.node_access import node_command, node_of, repository_of
 from pi5trading.api.roles import ANYONE, TRADER
 from pi5trading.api.security.tokens import Identity
 from pi5trading.api.timefmt import iso, parse_iso
@@ -400,8 +400,8 @@ async def cancel_on(node: TradingNode, order_id: str) -> dict[str, Any]:
     return result
 
 
-def node_commands(node: TradingNode) -> dict[str, Any]:
-    """The commands API-only workers send to this node (``pi5trading.api.remote``)."""
+def order_commands(node: TradingNode) -> dict[str, Any]:
+    """The order and account commands (``pi5trading.api.commands``)."""
 
     async def submit(args: dict[str, Any]) -> dict[str, Any]:
         data = msgspec.convert(args["order"], OrderIn)
@@ -431,15 +431,6 @@ def node_commands(node: TradingNode) -> dict[str, Any]:
     }
 
 
-async def _command(request: Request[Any, Any, Any], op: str, args: dict[str, Any]) -> Any:
-    """Run a node command: on the node in this process, or through a worker's link."""
-    node = getattr(request.app.state, "node", None)
-    remote = getattr(request.app.state, "remote", None)
-    if node is None and remote is not None:
-        return await remote.call(op, args)
-    return await node_commands(node_of(request))[op](args)
-
-
 @post(
     "/api/v1/orders",
     tags=["orders"],
@@ -450,7 +441,7 @@ async def _command(request: Request[Any, Any, Any], op: str, args: dict[str, Any
 async def submit_order(request: Request[Identity, Any, Any], data: JSONBody[OrderIn]) -> Placed:
     """Place an order (every type the engine supports) through the pre-trade risk checks.
     A refusal is a 422 problem with the risk engine's reason in ``code``."""
-    result = await _command(
+    result = await node_command(
         request,
         "submit_order",
         {"order": msgspec.to_builtins(data), "user": msgspec.to_builtins(request.user)},
@@ -497,7 +488,7 @@ def _working(node: TradingNode, order_id: str) -> _core.Order:
 )
 async def cancel_order(request: Request[Identity, Any, Any], order_id: FromPath[str]) -> OrderOut:
     """Cancel a working order (any strategy's: an operator's override)."""
-    answer = await _command(request, "cancel_order", {"order_id": order_id})
+    answer = await node_command(request, "cancel_order", {"order_id": order_id})
     order = msgspec.convert(answer, OrderOut)
     await audit(
         repository_of(request),
@@ -522,7 +513,7 @@ async def modify_order(
     who = request.user.user_id
     repo = repository_of(request)
     try:
-        answer = await _command(
+        answer = await node_command(
             request, "modify_order", {"order_id": order_id, "change": msgspec.to_builtins(data)}
         )
     except Problem as exc:
@@ -629,7 +620,7 @@ async def positions(
     request: Request[Any, Any, Any], strategy: FromQuery[str | None] = None
 ) -> list[PositionOut]:
     """Open positions with live marks: the account's, or one strategy's."""
-    answer = await _command(request, "positions", {"strategy": strategy})
+    answer = await node_command(request, "positions", {"strategy": strategy})
     return msgspec.convert(answer, list[PositionOut])
 
 
@@ -641,7 +632,7 @@ async def positions(
 )
 async def position(request: Request[Any, Any, Any], symbol: FromPath[str]) -> PositionOut:
     """The account's position in one symbol (404 when flat)."""
-    answer = await _command(request, "positions", {"strategy": None})
+    answer = await node_command(request, "positions", {"strategy": None})
     found = [p for p in msgspec.convert(answer, list[PositionOut]) if p.symbol == symbol]
     if not found:
         raise Problem(404, "No position", f"no open position in {symbol!r}")
@@ -653,7 +644,7 @@ async def position(request: Request[Any, Any, Any], symbol: FromPath[str]) -> Po
 )
 async def summary(request: Request[Any, Any, Any]) -> PortfolioSummary:
     """Cash, equity, P&L, buying power, exposure and the trading state, now."""
-    return msgspec.convert(await _command(request, "summary", {}), PortfolioSummary)
+    return msgspec.convert(await node_command(request, "summary", {}), PortfolioSummary)
 
 
 def _summary(node: TradingNode, engine: _core.Engine) -> PortfolioSummary:
