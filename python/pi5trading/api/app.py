@@ -1,5 +1,5 @@
 """The application factory: routes, sign-in, errors as problem details, rate limits,
-security headers, OpenAPI at ``/schema``.
+security headers, OpenAPI at ``/schema``, the web dashboard at ``/`` (``dashboard.py``).
 
     app = create_app(settings, lifespan=[trading_node])   # serve: the node beside the API
 
@@ -32,7 +32,17 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 
 from pi5trading import __version__, build_info
-from pi5trading.api import audit, auth, backtests, live, strategies, system, trading, users
+from pi5trading.api import (
+    audit,
+    auth,
+    backtests,
+    dashboard,
+    live,
+    strategies,
+    system,
+    trading,
+    users,
+)
 from pi5trading.api.auth import OPEN_PATHS, AuthContext, TokenAuthMiddleware
 from pi5trading.api.errors import HANDLERS, SECURITY_HEADERS, document_problems
 from pi5trading.api.logs import add_request_id, request_ids
@@ -259,9 +269,10 @@ def create_app(
         path=DOCS_ASSETS_PATH, directories=[DOCS_ASSETS_DIR], include_in_schema=False
     )
     api = settings.api
-    exclude = [f"^{p}" for p in OPEN_PATHS]
+    exclude = [f"^{p}" for p in OPEN_PATHS]  # and the dashboard's files (exclude_from_auth)
     rate_limit = RateLimitConfig(
-        rate_limit=("minute", api.rate_limit_per_minute), exclude=["^/health", "^/metrics"]
+        rate_limit=("minute", api.rate_limit_per_minute),
+        exclude=["^/health", "^/metrics", "^/assets/"],
     )
     login_limit = RateLimitConfig(
         rate_limit=("minute", api.login_rate_limit_per_minute), store="login_rate_limit"
@@ -283,6 +294,7 @@ def create_app(
             login_router,
             *routes,
             *live.ROUTES,
+            *dashboard.dashboard_routes(),
         ],
         openapi_config=openapi_config(),
         exception_handlers=HANDLERS,
