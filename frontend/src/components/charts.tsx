@@ -83,7 +83,8 @@ export interface Marker {
 /** Keep one point per time (the last), sorted: what the library wants. */
 function dedupe<T extends { time: UTCTimestamp }>(rows: T[]): T[] {
   const by = new Map<number, T>();
-  for (const r of rows) by.set(r.time, r);
+  // 2000-01-01 and later only: a missing time parses as 1970 and would stretch the axis.
+  for (const r of rows) if (Number.isFinite(r.time) && r.time > 946_684_800) by.set(r.time, r);
   return [...by.values()].sort((a, b) => a.time - b.time);
 }
 
