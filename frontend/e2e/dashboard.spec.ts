@@ -153,3 +153,25 @@ test("every page renders for an admin", async ({ page }) => {
   await page.goto("/system");
   await expect(page.getByTestId("audit-verify")).toContainText("intact");
 });
+
+test("an expired session goes to the login and back to the same page", async ({ page }) => {
+  await login(page, "trader", "/strategies");
+  await expect(page.getByRole("heading", { level: 1, name: "Strategies" })).toBeVisible();
+  // Both tokens stop working (as after a logout elsewhere, or 7 days later).
+  await page.evaluate(() => {
+    const s = JSON.parse(localStorage.getItem("pi5.session") ?? "{}");
+    localStorage.setItem(
+      "pi5.session",
+      JSON.stringify({
+        ...s,
+        access: "expired",
+        refresh: "spent",
+        expiresAt: Date.now() + 600_000,
+      }),
+    );
+  });
+  await page.reload();
+  await expect(page).toHaveURL(/\/login\?next=%2Fstrategies/);
+  await login(page, "trader", "/strategies");
+  await expect(page).toHaveURL(/\/strategies$/);
+});

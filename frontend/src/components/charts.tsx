@@ -102,6 +102,7 @@ export function PriceChart({
   label: string;
 }) {
   const { ref, chartRef } = useChart(height);
+  const fitted = useRef(false);
   const series = useRef<{
     candles: ISeriesApi<"Candlestick">;
     volume: ISeriesApi<"Histogram">;
@@ -174,7 +175,12 @@ export function PriceChart({
       .filter((m) => m.time >= first)
       .sort((a, b) => a.time - b.time);
     s.markers.setMarkers(ms);
-  }, [candles, overlay, markers]);
+    // Fit once, when the first bars arrive; later the user's zoom and scroll stay.
+    if (data.length && !fitted.current) {
+      fitted.current = true;
+      chartRef.current?.timeScale().fitContent();
+    }
+  }, [candles, overlay, markers, chartRef]);
 
   return <div ref={ref} className="chart" role="img" aria-label={label} />;
 }
