@@ -45,7 +45,8 @@ export default defineConfig({
   projects: [{ name: "chromium", use: { ...devices["Desktop Chrome"], channel: undefined } }],
   webServer: {
     command: "node e2e/serve.mjs",
-    url: `${baseURL}/health`,
+    // Ready, not just alive: the feed is live before the first test.
+    url: `${baseURL}/ready`,
     timeout: 90_000,
     reuseExistingServer: false,
     stdout: "ignore",

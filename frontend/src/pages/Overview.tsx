@@ -17,6 +17,7 @@ import {
 import { add, mul, parse, str, sub } from "../decimal";
 import { useLive } from "../live/LiveProvider";
 import { useFills, useHistory, usePositions, useRisk, useSummary } from "../queries";
+import { useReady } from "./System";
 
 /** (mark - average) * signed quantity, exact. */
 export function unrealised(
@@ -248,6 +249,25 @@ export function EquityCharts({ resolution = "1m" }: { resolution?: string }) {
   );
 }
 
+function Feeds() {
+  const ready = useReady();
+  const feeds = Object.entries(ready.data?.checks ?? {}).filter(
+    ([k]) => k.startsWith("feed") || k === "node",
+  );
+  if (ready.isPending) return <Loading />;
+  if (!feeds.length) return <Empty>No feed information.</Empty>;
+  return (
+    <ul className="checks" data-testid="feeds">
+      {feeds.map(([k, c]) => (
+        <li key={k}>
+          <span className={c.ok ? "up" : "down"}>{c.ok ? "✓" : "✗"}</span>{" "}
+          {k.replace(/^feed:/, "feed ")} <small className="muted">{c.detail}</small>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 export function OverviewPage() {
   const summary = useSummary();
   const live = useLive();
@@ -286,6 +306,8 @@ export function OverviewPage() {
         </Card>
         <Card title="Trading state">
           <TradingState />
+          <h3>Feeds</h3>
+          <Feeds />
           <h3>Prices</h3>
           <ul className="prices" aria-live="off">
             {Object.values(live.prices).map((p) => (

@@ -1,4 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useRef } from "react";
 import { unwrap } from "../api/client";
 import { useApi, useRole } from "../auth";
 import { Card, Empty, ErrorBox, Loading, StateBadge, Time } from "../components/ui";
@@ -16,43 +17,68 @@ export function metricsSummary(text: string): Record<string, number> {
   return sums;
 }
 
+/** Events per second between two scrapes of the cumulative counter. */
+export function rate(
+  prev: { at: number; value: number } | null,
+  now: { at: number; value: number },
+): number | null {
+  if (!prev || now.at <= prev.at || now.value < prev.value) return null;
+  return (now.value - prev.value) / ((now.at - prev.at) / 1000);
+}
+
+function avgMs(m: Record<string, number>, name: string): string | undefined {
+  const sum = m[`${name}_sum`];
+  const count = m[`${name}_count`];
+  return sum !== undefined && count ? `${((sum / count) * 1000).toFixed(1)} ms` : undefined;
+}
+
 function Metrics() {
+  const last = useRef<{ at: number; value: number } | null>(null);
   const m = useQuery({
     queryKey: ["system", "metrics"],
-    queryFn: async () => metricsSummary(await (await fetch("/metrics")).text()),
-    refetchInterval: 15_000,
+    queryFn: async () => {
+      const values = metricsSummary(await (await fetch("/metrics")).text());
+      const now = { at: Date.now(), value: values.pi5_events_total ?? 0 };
+      const perSecond = rate(last.current, now);
+      last.current = now;
+      return { values, perSecond };
+    },
+    refetchInterval: 5_000,
   });
   if (m.isPending) return <Loading />;
   if (m.error) return <ErrorBox error={m.error} />;
+  const v = m.data.values;
   const rows: [string, string | undefined][] = [
+    ["Events / s", m.data.perSecond == null ? "measuring…" : m.data.perSecond.toFixed(1)],
+    ["Events (total)", v.pi5_events_total?.toFixed(0)],
+    ["HTTP latency (mean)", avgMs(v, "pi5_http_request_duration_seconds")],
+    ["Storage batch (mean)", avgMs(v, "pi5_writer_batch_seconds")],
     [
       "Resident memory",
-      m.data.process_resident_memory_bytes
-        ? `${(m.data.process_resident_memory_bytes / 2 ** 20).toFixed(0)} MiB`
+      v.process_resident_memory_bytes
+        ? `${(v.process_resident_memory_bytes / 2 ** 20).toFixed(0)} MiB`
         : undefined,
     ],
-    ["CPU seconds", m.data.process_cpu_seconds_total?.toFixed(1)],
-    ["Events (total)", m.data.pi5_events_total?.toFixed(0)],
-    ["Fills", m.data.pi5_fills_total?.toFixed(0)],
-    ["Orders", m.data.pi5_orders_total?.toFixed(0)],
-    ["Risk denials", m.data.pi5_denials_total?.toFixed(0)],
-    ["HTTP requests", m.data.pi5_http_requests_total?.toFixed(0)],
-    ["WebSocket clients", m.data.pi5_ws_clients?.toFixed(0)],
+    ["CPU seconds", v.process_cpu_seconds_total?.toFixed(1)],
+    ["Orders (events)", v.pi5_orders_total?.toFixed(0)],
+    ["Fills", v.pi5_fills_total?.toFixed(0)],
+    ["Storage backlog", v.pi5_storage_backlog?.toFixed(0)],
+    ["WebSocket clients", v.pi5_channel_clients?.toFixed(0)],
   ];
   return (
-    <dl className="kv">
-      {rows.map(([k, v]) => (
+    <dl className="kv" data-testid="metrics">
+      {rows.map(([k, val]) => (
         <div key={k}>
           <dt>{k}</dt>
-          <dd>{v ?? "—"}</dd>
+          <dd>{val ?? "—"}</dd>
         </div>
       ))}
     </dl>
   );
 }
 
-function Readiness() {
-  const r = useQuery({
+export function useReady() {
+  return useQuery({
     queryKey: ["ready"],
     queryFn: async () => {
       const res = await fetch("/ready");
@@ -63,6 +89,10 @@ function Readiness() {
     },
     refetchInterval: 15_000,
   });
+}
+
+function Readiness() {
+  const r = useReady();
   if (r.isPending) return <Loading />;
   if (r.error) return <ErrorBox error={r.error} />;
   return (

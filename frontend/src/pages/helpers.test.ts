@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+import { unrealised } from "./Overview";
+import { metricsSummary, rate } from "./System";
+
+describe("page helpers", () => {
+  it("a position's live unrealised P&L is exact", () => {
+    expect(unrealised("long", "10", "185.56", "187.35")).toBe("17.90");
+    expect(unrealised("short", "10", "185.56", "187.35")).toBe("-17.90");
+    expect(unrealised("long", "3", "0.1", "0.3")).toBe("0.6");
+    expect(unrealised("long", "3", null, "0.3")).toBeNull();
+  });
+
+  it("sums Prometheus series by name and measures a rate", () => {
+    const m = metricsSummary(
+      [
+        "# HELP pi5_events_total events",
+        'pi5_events_total{topic="data.quotes"} 120',
+        'pi5_events_total{topic="orders"} 30',
+        "process_resident_memory_bytes 5.24288e+07",
+        "pi5_http_request_duration_seconds_sum 0.5",
+        "pi5_http_request_duration_seconds_count 100",
+      ].join("\n"),
+    );
+    expect(m.pi5_events_total).toBe(150);
+    expect(m.process_resident_memory_bytes).toBe(52428800);
+    expect(rate({ at: 0, value: 100 }, { at: 2000, value: 150 })).toBe(25);
+    expect(rate(null, { at: 1, value: 1 })).toBeNull();
+    expect(rate({ at: 0, value: 100 }, { at: 1000, value: 5 })).toBeNull(); // restarted
+  });
+});
