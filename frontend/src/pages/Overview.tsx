@@ -1,6 +1,6 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
-import { unwrap } from "../api/client";
+import { rawJson, unwrap } from "../api/client";
 import { useApi, useRole } from "../auth";
 import { drawdown, LineChart } from "../components/charts";
 import {
@@ -9,6 +9,7 @@ import {
   ErrorBox,
   Loading,
   Money,
+  Pct,
   Qty,
   Stat,
   StateBadge,
@@ -249,6 +250,28 @@ export function EquityCharts({ resolution = "1m" }: { resolution?: string }) {
   );
 }
 
+interface Performance {
+  equity: string;
+  starting_equity: string;
+  total_return: string;
+  today_pnl: string;
+  max_drawdown: string;
+  current_drawdown: string;
+  sharpe: string | null;
+  trades: number;
+  win_rate: string | null;
+}
+
+/** GET /api/v1/portfolio/performance, when the server has it (null otherwise). */
+export function usePerformance() {
+  const api = useApi();
+  return useQuery({
+    queryKey: ["summary", "performance"],
+    queryFn: () => rawJson<Performance>(api, "/api/v1/portfolio/performance"),
+    retry: false,
+  });
+}
+
 function Feeds() {
   const ready = useReady();
   const feeds = Object.entries(ready.data?.checks ?? {}).filter(
@@ -270,6 +293,7 @@ function Feeds() {
 
 export function OverviewPage() {
   const summary = useSummary();
+  const perf = usePerformance();
   const live = useLive();
   const s = summary.data;
   const equity = live.equity?.equity ?? s?.equity;
@@ -299,6 +323,20 @@ export function OverviewPage() {
         <Stat label="Buying power">
           <Money value={s?.buying_power} />
         </Stat>
+        {perf.data ? (
+          <>
+            <Stat label="Total return">
+              <Pct value={perf.data.total_return} signed />
+            </Stat>
+            <Stat label="Drawdown (max)">
+              <Pct value={perf.data.current_drawdown} /> (<Pct value={perf.data.max_drawdown} />)
+            </Stat>
+            <Stat label="Sharpe · win rate">
+              <span className="num">{perf.data.sharpe ?? "—"}</span> ·{" "}
+              <Pct value={perf.data.win_rate} />
+            </Stat>
+          </>
+        ) : null}
       </div>
       <div className="grid">
         <Card title="Equity and drawdown" className="wide">

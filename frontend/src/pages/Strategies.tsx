@@ -1,10 +1,10 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useId, useState } from "react";
-import { unwrap } from "../api/client";
+import { rawJson, unwrap } from "../api/client";
 import type { components } from "../api/schema";
 import { useApi, useRole } from "../auth";
 import { type JsonSchema, SchemaForm } from "../components/SchemaForm";
-import { Card, Empty, ErrorBox, Loading, Money, StateBadge, Time } from "../components/ui";
+import { Card, Empty, ErrorBox, Loading, Money, Pct, StateBadge, Time } from "../components/ui";
 import { useLive } from "../live/LiveProvider";
 import { useStrategies } from "../queries";
 
@@ -132,20 +132,60 @@ function Reconfigure({
   );
 }
 
+interface StrategyPerformance {
+  strategy_id: string;
+  realized_pnl: string;
+  unrealized_pnl: string;
+  trades: number;
+  fills: number;
+  win_rate: string | null;
+}
+
+/** Stored events (GET /api/v1/strategies/{id}/events) when the server has the route,
+ * else what the live socket saw this session. */
 function Events({ id }: { id: string }) {
+  const api = useApi();
   const live = useLive();
-  const events = live.events.filter((e) => e.strategy_id === id).slice(0, 8);
-  if (!events.length) return <small className="muted">No events this session.</small>;
+  const stored = useQuery({
+    queryKey: ["strategies", id, "events"],
+    queryFn: () =>
+      rawJson<Array<Record<string, unknown>>>(
+        api,
+        `/api/v1/strategies/${encodeURIComponent(id)}/events`,
+        { query: { limit: 10 } },
+      ),
+    retry: false,
+  });
+  const perf = useQuery({
+    queryKey: ["strategies", id, "performance"],
+    queryFn: () =>
+      rawJson<StrategyPerformance>(api, `/api/v1/strategies/${encodeURIComponent(id)}/performance`),
+    retry: false,
+  });
+  const events = stored.data ?? live.events.filter((e) => e.strategy_id === id).slice(0, 10);
   return (
-    <ul className="events">
-      {events.map((e, i) => (
-        <li key={`${String(e.order_id)}-${String(e.kind)}-${i}`}>
-          <Time value={String(e.ts)} /> <code>{e.topic}</code> {String(e.order_id ?? "")}{" "}
-          {String(e.instrument ?? "")}
-          {e.reason ? <span className="muted"> {String(e.reason)}</span> : null}
-        </li>
-      ))}
-    </ul>
+    <>
+      {perf.data ? (
+        <p className="small">
+          {perf.data.trades} trades, {perf.data.fills} fills, win rate{" "}
+          <Pct value={perf.data.win_rate} />
+        </p>
+      ) : null}
+      {!events.length ? (
+        <small className="muted">No events yet.</small>
+      ) : (
+        <ul className="events">
+          {events.map((e, i) => (
+            <li key={`${String(e.order_id)}-${String(e.kind)}-${i}`}>
+              <Time value={String(e.ts ?? e.at ?? e.time ?? "")} />{" "}
+              <code>{String(e.topic ?? e.kind ?? e.type ?? "")}</code> {String(e.order_id ?? "")}{" "}
+              {String(e.instrument ?? e.symbol ?? "")}
+              {e.reason ? <span className="muted"> {String(e.reason)}</span> : null}
+            </li>
+          ))}
+        </ul>
+      )}
+    </>
   );
 }
 
@@ -160,6 +200,7 @@ export function StrategiesPage() {
     staleTime: 10 * 60_000,
   });
   const [editing, setEditing] = useState<string | null>(null);
+  const [shown, setShown] = useState<Record<string, boolean>>({});
   const act = useMutation({
     mutationFn: ({ id, action }: { id: string; action: Action | "delete" }) =>
       action === "delete"
@@ -248,9 +289,14 @@ export function StrategiesPage() {
                     {editing === s.id ? (
                       <Reconfigure s={s} type={type} onDone={() => setEditing(null)} />
                     ) : null}
-                    <details>
-                      <summary>Recent events</summary>
-                      <Events id={s.id} />
+                    <details
+                      onToggle={(e) => {
+                        const open = (e.currentTarget as HTMLDetailsElement).open;
+                        setShown((x) => ({ ...x, [s.id]: open }));
+                      }}
+                    >
+                      <summary>Performance and recent events</summary>
+                      {shown[s.id] ? <Events id={s.id} /> : null}
                     </details>
                   </li>
                 );
