@@ -128,7 +128,7 @@ wheel-native: install dashboard ## build this machine's release wheel (abi3, CPy
 	$(BIN)/maturin build --release -o dist
 
 wheel-check: wheel ## install both wheels as a user would (aarch64 under qemu) and use them
-	scripts/dev/wheel_check.sh
+	scripts/dev/wheel_check.sh --expect-dashboard
 
 # Cross build for the Raspberry Pi 5 (recipe: /work/shared/ARM64.md, docs/development.md).
 # Debian's rustc/cargo (the rustup toolchain has no aarch64 std) through links first on PATH,

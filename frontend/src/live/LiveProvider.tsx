@@ -21,6 +21,7 @@ export const TOPICS = [
   "risk.state",
   "strategies.status",
   "feeds.status",
+  "backtests",
 ];
 
 const LiveContext = createContext<{ store: LiveStore; socket: LiveSocket | null } | null>(null);
@@ -38,6 +39,7 @@ function staleKeys(msg: LiveMessage): string[][] {
   if (topic === "risk.state") return [["risk"], ["summary"]];
   if (topic === "strategies.status") return [["strategies"]];
   if (topic === "feeds.status") return [["ready"], ["system"]];
+  if (topic === "backtests") return [["backtests"]];
   return [];
 }
 

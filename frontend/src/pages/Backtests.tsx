@@ -1,9 +1,9 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useId, useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
-import type { BacktestJob, BacktestOptions, BacktestResult } from "../api/backtests";
+import type { BacktestJob, BacktestOptions } from "../api/backtests";
 import { FINISHED } from "../api/backtests";
-import { rawJson, unwrap } from "../api/client";
+import { unwrap } from "../api/client";
 import { useApi, useRole } from "../auth";
 import { LineChart, PriceChart } from "../components/charts";
 import { type JsonSchema, SchemaForm } from "../components/SchemaForm";
@@ -18,6 +18,30 @@ import {
   StateBadge,
   Time,
 } from "../components/ui";
+import { decimal, duration, pct, utcTime } from "../format";
+
+const RATIOS = new Set([
+  "total_return",
+  "annualised_return",
+  "annualized_return",
+  "volatility",
+  "max_drawdown",
+  "win_rate",
+  "exposure",
+]);
+
+/** A metric as the page shows it: ratios as percentages, times and durations readable,
+ * money-like values as given. */
+export function metricText(name: string, value: string | null | undefined): string {
+  if (value == null || value === "") return "—";
+  if (RATIOS.has(name)) return pct(value, { signed: name.includes("return") });
+  if (name.endsWith("_ts") && /^\d+$/.test(value))
+    return utcTime(Number(BigInt(value) / 1_000_000n));
+  if (name.endsWith("_ns") && /^\d+$/.test(value))
+    return duration(Number(BigInt(value) / 1_000_000_000n));
+  if (/^-?\d+\.\d{5,}$/.test(value)) return decimal(value, { maxFraction: 4 });
+  return value;
+}
 
 function Progress({ job }: { job: BacktestJob }) {
   const pct = Math.round(job.progress * 100);
@@ -45,22 +69,24 @@ function Submit({ options }: { options: BacktestOptions }) {
   const [start, setStart] = useState("");
   const [end, setEnd] = useState("");
   const [cash, setCash] = useState("100000");
-  const [venue, setVenue] = useState("realistic");
+  const [venue, setVenue] = useState<"realistic" | "ideal">("realistic");
+  const [risk, setRisk] = useState("");
   const submit = useMutation({
     mutationFn: (params: Record<string, unknown>) =>
-      rawJson<BacktestJob>(api, "/api/v1/backtests", {
-        method: "POST",
-        body: {
-          strategy,
-          params,
-          data,
-          start: start ? new Date(start).toISOString() : null,
-          end: end ? new Date(end).toISOString() : null,
-          starting_cash: cash,
-          venue,
-          risk: null,
-        },
-      }),
+      unwrap(
+        api.client.POST("/api/v1/backtests", {
+          body: {
+            strategy,
+            params,
+            data,
+            start: start ? new Date(start).toISOString() : null,
+            end: end ? new Date(end).toISOString() : null,
+            starting_cash: cash,
+            venue,
+            risk: risk || null,
+          },
+        }),
+      ),
     onSuccess: () => void qc.invalidateQueries({ queryKey: ["backtests"] }),
   });
   const schema = types.data?.find((t) => t.name === strategy)?.parameters as JsonSchema | undefined;
@@ -128,9 +154,27 @@ function Submit({ options }: { options: BacktestOptions }) {
               </div>
               <div className="field">
                 <label htmlFor={`${id}-venue`}>Fills</label>
-                <select id={`${id}-venue`} value={venue} onChange={(e) => setVenue(e.target.value)}>
-                  <option value="realistic">realistic</option>
-                  <option value="ideal">ideal</option>
+                <select
+                  id={`${id}-venue`}
+                  value={venue}
+                  onChange={(e) => setVenue(e.target.value as "realistic" | "ideal")}
+                >
+                  {(options.venues.length ? options.venues : ["realistic", "ideal"]).map((v) => (
+                    <option key={v} value={v}>
+                      {v}
+                    </option>
+                  ))}
+                </select>
+              </div>
+              <div className="field">
+                <label htmlFor={`${id}-risk`}>Risk checks</label>
+                <select id={`${id}-risk`} value={risk} onChange={(e) => setRisk(e.target.value)}>
+                  <option value="">server default</option>
+                  {options.risk.map((r) => (
+                    <option key={r} value={r}>
+                      {r}
+                    </option>
+                  ))}
                 </select>
               </div>
             </div>
@@ -156,13 +200,15 @@ function JobList() {
   const jobs = useQuery({
     queryKey: ["backtests"],
     queryFn: () =>
-      rawJson<{ items: BacktestJob[] }>(api, "/api/v1/backtests", { query: { limit: 50 } }),
+      unwrap(api.client.GET("/api/v1/backtests", { params: { query: { limit: 50 } } })),
     refetchInterval: (q) =>
       q.state.data?.items.some((j) => !FINISHED.includes(j.status)) ? 1000 : false,
   });
   const cancel = useMutation({
     mutationFn: (id: string) =>
-      rawJson<BacktestJob>(api, `/api/v1/backtests/${id}/cancel`, { method: "POST" }),
+      unwrap(
+        api.client.POST("/api/v1/backtests/{job_id}/cancel", { params: { path: { job_id: id } } }),
+      ),
     onSettled: () => void qc.invalidateQueries({ queryKey: ["backtests"] }),
   });
   if (jobs.isPending) return <Loading />;
@@ -253,13 +299,7 @@ function Compare({ ids }: { ids: string }) {
   const cmp = useQuery({
     queryKey: ["backtests", "compare", ids],
     queryFn: () =>
-      rawJson<{ runs: { job: BacktestJob; metrics: Record<string, string> }[] }>(
-        api,
-        "/api/v1/backtests/compare",
-        {
-          query: { ids },
-        },
-      ),
+      unwrap(api.client.GET("/api/v1/backtests/compare", { params: { query: { ids } } })),
   });
   if (cmp.isPending) return <Loading />;
   if (cmp.error) return <ErrorBox error={cmp.error} />;
@@ -284,7 +324,7 @@ function Compare({ ids }: { ids: string }) {
               <th scope="row">{n}</th>
               {cmp.data.runs.map((r) => (
                 <td key={r.job.id} className="r num">
-                  {r.metrics[n] ?? "—"}
+                  {metricText(n, r.metrics[n])}
                 </td>
               ))}
             </tr>
@@ -300,14 +340,18 @@ export function BacktestResultPage() {
   const { id = "" } = useParams();
   const job = useQuery({
     queryKey: ["backtests", id],
-    queryFn: () => rawJson<BacktestJob>(api, `/api/v1/backtests/${id}`),
+    queryFn: () =>
+      unwrap(api.client.GET("/api/v1/backtests/{job_id}", { params: { path: { job_id: id } } })),
     refetchInterval: (q) => (q.state.data && FINISHED.includes(q.state.data.status) ? false : 1000),
   });
   const done = job.data?.status === "done";
   const result = useQuery({
     queryKey: ["backtests", id, "result"],
     enabled: done,
-    queryFn: () => rawJson<BacktestResult>(api, `/api/v1/backtests/${id}/result`),
+    queryFn: () =>
+      unwrap(
+        api.client.GET("/api/v1/backtests/{job_id}/result", { params: { path: { job_id: id } } }),
+      ),
   });
   const equity = useMemo(
     () => (result.data?.equity ?? []).map((p) => ({ time: p.time, value: Number(p.equity) })),
@@ -368,6 +412,7 @@ export function BacktestResultPage() {
       {result.data ? (
         <div className="grid">
           <Card
+            className="wide"
             title="Summary"
             actions={
               <button type="button" onClick={openReport}>
@@ -379,7 +424,7 @@ export function BacktestResultPage() {
               {Object.entries(result.data.metrics).map(([k, v]) => (
                 <div key={k}>
                   <dt>{k}</dt>
-                  <dd className="num">{v}</dd>
+                  <dd className="num">{metricText(k, v)}</dd>
                 </div>
               ))}
             </dl>
@@ -477,7 +522,7 @@ export function BacktestsPage() {
   const [params] = useSearchParams();
   const options = useQuery({
     queryKey: ["backtests", "options"],
-    queryFn: () => rawJson<BacktestOptions>(api, "/api/v1/backtests/options"),
+    queryFn: () => unwrap(api.client.GET("/api/v1/backtests/options")),
     retry: false,
   });
   const compare = params.get("compare");

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { metricText } from "./Backtests";
 import { unrealised } from "./Overview";
 import { metricsSummary, rate } from "./System";
 
@@ -26,5 +27,17 @@ describe("page helpers", () => {
     expect(rate({ at: 0, value: 100 }, { at: 2000, value: 150 })).toBe(25);
     expect(rate(null, { at: 1, value: 1 })).toBeNull();
     expect(rate({ at: 0, value: 100 }, { at: 1000, value: 5 })).toBeNull(); // restarted
+  });
+});
+
+describe("backtest metrics", () => {
+  it("show ratios as percentages and times readably", () => {
+    expect(metricText("total_return", "-0.0037504")).toBe("−0.38 %");
+    expect(metricText("win_rate", "0.263157894737")).toBe("26.32 %");
+    expect(metricText("start_ts", "1704205860000000000")).toBe("2024-01-02 14:31:00 UTC");
+    expect(metricText("max_drawdown_duration_ns", "595560000000000")).toBe("165 h 26 min");
+    expect(metricText("sharpe", "-24.8359453385")).toBe("−24.8359");
+    expect(metricText("trades", "19")).toBe("19");
+    expect(metricText("sharpe", null)).toBe("—");
   });
 });
