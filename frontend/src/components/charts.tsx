@@ -40,14 +40,15 @@ function colors() {
       };
 }
 
-function useChart(height: number) {
+function useChart() {
   const ref = useRef<HTMLDivElement | null>(null);
   const chartRef = useRef<IChartApi | null>(null);
   useEffect(() => {
     if (!ref.current) return;
     const c = colors();
+    // autoSize takes width and height from the container, whose height is set (style):
+    // without it the chart and its container grow each other forever.
     const chart = createChart(ref.current, {
-      height,
       autoSize: true,
       layout: { background: { color: c.bg }, textColor: c.text, attributionLogo: true },
       grid: { vertLines: { color: c.grid }, horzLines: { color: c.grid } },
@@ -61,7 +62,7 @@ function useChart(height: number) {
       chartRef.current = null;
       chart.remove();
     };
-  }, [height]);
+  }, []);
   return { ref, chartRef };
 }
 
@@ -101,7 +102,7 @@ export function PriceChart({
   height?: number;
   label: string;
 }) {
-  const { ref, chartRef } = useChart(height);
+  const { ref, chartRef } = useChart();
   const fitted = useRef(false);
   const series = useRef<{
     candles: ISeriesApi<"Candlestick">;
@@ -182,7 +183,7 @@ export function PriceChart({
     }
   }, [candles, overlay, markers, chartRef]);
 
-  return <div ref={ref} className="chart" role="img" aria-label={label} />;
+  return <div ref={ref} className="chart" style={{ height }} role="img" aria-label={label} />;
 }
 
 export function LineChart({
@@ -196,7 +197,7 @@ export function LineChart({
   label: string;
   color?: string;
 }) {
-  const { ref, chartRef } = useChart(height);
+  const { ref, chartRef } = useChart();
   const series = useRef<ISeriesApi<"Line"> | null>(null);
   useEffect(() => {
     const chart = chartRef.current;
@@ -213,7 +214,7 @@ export function LineChart({
     series.current?.setData(data);
     chartRef.current?.timeScale().fitContent();
   }, [points, chartRef]);
-  return <div ref={ref} className="chart" role="img" aria-label={label} />;
+  return <div ref={ref} className="chart" style={{ height }} role="img" aria-label={label} />;
 }
 
 /** Simple moving average of closes (client-side overlay). */

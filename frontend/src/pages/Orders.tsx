@@ -26,7 +26,15 @@ export function isWorking(o: Order): boolean {
   return WORKING.has(o.status);
 }
 
-function ModifyDialog({ order, onClose }: { order: Order; onClose: () => void }) {
+function ModifyDialog({
+  order,
+  onClose,
+  onDone,
+}: {
+  order: Order;
+  onClose: () => void;
+  onDone: (message: string) => void;
+}) {
   const { client } = useApi();
   const qc = useQueryClient();
   const ref = useRef<HTMLDialogElement | null>(null);
@@ -50,8 +58,14 @@ function ModifyDialog({ order, onClose }: { order: Order; onClose: () => void })
           },
         }),
       ),
-    onSuccess: () => {
+    onSuccess: (o) => {
       void qc.invalidateQueries({ queryKey: ["orders"] });
+      const terms = [
+        `quantity ${o.quantity}`,
+        o.price ? `limit ${o.price}` : "",
+        o.trigger_price ? `trigger ${o.trigger_price}` : "",
+      ];
+      onDone(`Modified ${o.id}: ${terms.filter(Boolean).join(", ")}`);
       onClose();
     },
   });
@@ -121,6 +135,7 @@ export function OrdersPage() {
   const [offset, setOffset] = useState(0);
   const [editing, setEditing] = useState<Order | null>(null);
   const [placed, setPlaced] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const orders = useQuery({
     queryKey: ["orders", status, symbol, strategy, offset],
     queryFn: () =>
@@ -239,6 +254,11 @@ export function OrdersPage() {
             </div>
           </form>
           <ErrorBox error={cancel.error} title="Not cancelled" />
+          {notice ? (
+            <p role="status" className="alert ok" data-testid="order-notice">
+              {notice}
+            </p>
+          ) : null}
           {orders.isPending ? (
             <Loading what="Loading orders" />
           ) : orders.error ? (
@@ -343,7 +363,9 @@ export function OrdersPage() {
           </nav>
         </Card>
       </div>
-      {editing ? <ModifyDialog order={editing} onClose={() => setEditing(null)} /> : null}
+      {editing ? (
+        <ModifyDialog order={editing} onClose={() => setEditing(null)} onDone={setNotice} />
+      ) : null}
     </div>
   );
 }
