@@ -57,7 +57,7 @@ function NewStrategy({ types }: { types: StrategyType[] }) {
           key={chosen.name}
           schema={chosen.parameters as JsonSchema}
           submitLabel="Create"
-          disabled={create.isPending || !/^[A-Za-z0-9_.-]{1,64}$/.test(name.trim())}
+          disabled={create.isPending || !/^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$/.test(name.trim())}
           onSubmit={(p) => create.mutate(p)}
           extra={
             <>
@@ -68,7 +68,11 @@ function NewStrategy({ types }: { types: StrategyType[] }) {
                   value={name}
                   placeholder="e.g. fast-sma"
                   onChange={(e) => setName(e.target.value)}
+                  aria-describedby={`${id}-name-hint`}
                 />
+                <small id={`${id}-name-hint`} className="muted">
+                  Letters, digits, dash or underscore (starting with a letter or digit); 48 at most.
+                </small>
               </div>
               <div className="field check">
                 <input

@@ -128,6 +128,11 @@ function AdminPanels() {
     queryKey: ["system", "audit"],
     queryFn: () => unwrap(client.GET("/api/v1/audit", { params: { query: { limit: 25 } } })),
   });
+  const users = useQuery({
+    queryKey: ["users"],
+    queryFn: () => unwrap(client.GET("/api/v1/users")),
+  });
+  const names = new Map((users.data ?? []).map((u) => [u.id, u.username]));
   const verify = useQuery({
     queryKey: ["system", "verify"],
     queryFn: () => unwrap(client.GET("/api/v1/audit/verify")),
@@ -237,7 +242,9 @@ function AdminPanels() {
                     <td>
                       <Time value={a.at} />
                     </td>
-                    <td>{a.actor ?? "—"}</td>
+                    <td title={a.actor ?? undefined}>
+                      {a.actor ? (names.get(a.actor) ?? a.actor) : "—"}
+                    </td>
                     <td>{a.action}</td>
                     <td>{a.resource ?? ""}</td>
                     <td>{a.outcome}</td>
