@@ -154,6 +154,11 @@ test("the overview on a phone", async ({ page }) => {
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(width).toBeLessThanOrEqual(392);
   await shot(page, "overview-phone");
+  // The dark theme follows the system's.
+  await page.emulateMedia({ colorScheme: "dark" });
+  const bg = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+  expect(bg).toBe("rgb(13, 16, 20)");
+  await shot(page, "overview-phone-dark");
 });
 
 test("every page renders for an admin", async ({ page }) => {

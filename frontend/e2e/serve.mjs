@@ -26,9 +26,9 @@ const env = {
   // The tests sign in often from one address.
   PI5_API__RATE_LIMIT_PER_MINUTE: "100000",
   PI5_API__LOGIN_RATE_LIMIT_PER_MINUTE: "1000",
-  // Simulated market time runs 300x: prices move every few hundred milliseconds.
+  // Simulated market time runs 120x: a quote every ~0.1 s, a 1-minute bar every 0.5 s.
   PI5_FEED__KIND: "simulated",
-  PI5_FEED__SPEED: "300",
+  PI5_FEED__SPEED: "120",
   PI5_LOGGING__LEVEL: "WARNING",
   PI5_LOGGING__FORMAT: "text",
 };

@@ -58,7 +58,18 @@ function useChart() {
       },
     });
     chartRef.current = chart;
+    // Follow the system's theme when it changes while the page is open.
+    const media = window.matchMedia?.("(prefers-color-scheme: dark)");
+    const retheme = () => {
+      const t = colors();
+      chart.applyOptions({
+        layout: { background: { color: t.bg }, textColor: t.text },
+        grid: { vertLines: { color: t.grid }, horzLines: { color: t.grid } },
+      });
+    };
+    media?.addEventListener?.("change", retheme);
     return () => {
+      media?.removeEventListener?.("change", retheme);
       chartRef.current = null;
       chart.remove();
     };
@@ -82,6 +93,11 @@ export interface Marker {
 }
 
 /** Keep one point per time (the last), sorted: what the library wants. */
+/** Times from 2000 on (a missing time parses as 1970). */
+export function plausible(iso: string): boolean {
+  return new Date(iso).getTime() > 946_684_800_000;
+}
+
 function dedupe<T extends { time: UTCTimestamp }>(rows: T[]): T[] {
   const by = new Map<number, T>();
   // 2000-01-01 and later only: a missing time parses as 1970 and would stretch the axis.

@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { rawJson, unwrap } from "../api/client";
 import { useApi, useRole } from "../auth";
-import { drawdown, LineChart } from "../components/charts";
+import { drawdown, LineChart, plausible } from "../components/charts";
 import {
   Card,
   Empty,
@@ -234,7 +234,10 @@ export function TradingState() {
 export function EquityCharts({ resolution = "1m" }: { resolution?: string }) {
   const history = useHistory(resolution);
   const points = useMemo(
-    () => (history.data ?? []).map((p) => ({ time: p.at, value: Number(p.equity) })),
+    () =>
+      (history.data ?? [])
+        .filter((p) => plausible(p.at))
+        .map((p) => ({ time: p.at, value: Number(p.equity) })),
     [history.data],
   );
   const dd = useMemo(() => drawdown(points).map((p) => ({ ...p, value: p.value * 100 })), [points]);
