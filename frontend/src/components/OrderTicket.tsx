@@ -79,11 +79,16 @@ export function OrderTicket({
   onSubmit,
   busy,
   disabled,
+  quote,
 }: {
   symbols: string[];
   onSubmit: (body: Record<string, unknown>) => void;
   busy?: boolean;
   disabled?: boolean;
+  /** the live price of a symbol, shown beside the fields */
+  quote?: (
+    symbol: string,
+  ) => { price: string; bid?: string | null; ask?: string | null } | undefined;
 }) {
   const id = useId();
   const [d, setD] = useState<OrderDraft>({
@@ -132,6 +137,12 @@ export function OrderTicket({
           ))}
         </select>
         {err("symbol")}
+        {quote?.(symbol) ? (
+          <small className="muted" data-testid="ticket-quote">
+            last {quote(symbol)?.price}
+            {quote(symbol)?.bid ? ` · bid ${quote(symbol)?.bid} · ask ${quote(symbol)?.ask}` : ""}
+          </small>
+        ) : null}
       </div>
       <fieldset className="field segmented">
         <legend>Side</legend>

@@ -5,6 +5,7 @@ import type { components } from "../api/schema";
 import { useApi, useRole } from "../auth";
 import { OrderTicket } from "../components/OrderTicket";
 import { Card, Empty, ErrorBox, Loading, Money, Qty, Time } from "../components/ui";
+import { useLive } from "../live/LiveProvider";
 import { useInstruments } from "../queries";
 
 type Order = components["schemas"]["OrderOut"];
@@ -129,15 +130,17 @@ export function OrdersPage() {
   const { canTrade } = useRole();
   const qc = useQueryClient();
   const instruments = useInstruments();
+  const live = useLive();
   const [status, setStatus] = useState("");
   const [symbol, setSymbol] = useState("");
   const [strategy, setStrategy] = useState("");
+  const [since, setSince] = useState("");
   const [offset, setOffset] = useState(0);
   const [editing, setEditing] = useState<Order | null>(null);
   const [placed, setPlaced] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const orders = useQuery({
-    queryKey: ["orders", status, symbol, strategy, offset],
+    queryKey: ["orders", status, symbol, strategy, since, offset],
     queryFn: () =>
       unwrap(
         client.GET("/api/v1/orders", {
@@ -146,6 +149,7 @@ export function OrdersPage() {
               status: status ? [status] : undefined,
               symbol: symbol || undefined,
               strategy: strategy || undefined,
+              start: since ? new Date(since).toISOString() : undefined,
               limit: PAGE,
               offset,
             },
@@ -184,6 +188,7 @@ export function OrdersPage() {
                 symbols={symbols}
                 onSubmit={(b) => place.mutate(b)}
                 busy={place.isPending}
+                quote={(sym) => live.prices[sym]}
               />
             )}
             {denial ? (
@@ -248,6 +253,18 @@ export function OrdersPage() {
                 placeholder="e.g. manual"
                 onChange={(e) => {
                   setStrategy(e.target.value);
+                  setOffset(0);
+                }}
+              />
+            </div>
+            <div className="field">
+              <label htmlFor="f-since">Since (your time)</label>
+              <input
+                id="f-since"
+                type="datetime-local"
+                value={since}
+                onChange={(e) => {
+                  setSince(e.target.value);
                   setOffset(0);
                 }}
               />
