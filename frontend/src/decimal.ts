@@ -40,6 +40,21 @@ export function mul(a: Dec, b: Dec): Dec {
   return { units: a.units * b.units, scale: a.scale + b.scale };
 }
 
+/** a / b to `places` fraction digits (rounded half away from zero); b must not be 0. */
+export function div(a: Dec, b: Dec, places: number): Dec {
+  if (b.units === 0n) throw new Error("division by zero");
+  // a/b = (ua / 10^sa) / (ub / 10^sb); scaled by 10^(places+1) for the rounding digit.
+  const exp = places + 1 + b.scale - a.scale;
+  let num = a.units;
+  let den = b.units;
+  if (exp >= 0) num *= 10n ** BigInt(exp);
+  else den *= 10n ** BigInt(-exp);
+  const neg = num < 0n !== den < 0n;
+  const q = (num < 0n ? -num : num) / (den < 0n ? -den : den);
+  const rounded = (q + 5n) / 10n;
+  return { units: neg ? -rounded : rounded, scale: places };
+}
+
 export function cmp(a: Dec, b: Dec): number {
   const scale = Math.max(a.scale, b.scale);
   const d = rescale(a, scale) - rescale(b, scale);

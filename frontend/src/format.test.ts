@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { add, cmp, mul, parse, round, str, sub } from "./decimal";
+import { add, cmp, div, mul, parse, round, str, sub } from "./decimal";
 import { decimal, duration, localTime, money, pct, qty, tone, utcTime } from "./format";
 
 describe("decimals", () => {
@@ -11,6 +11,10 @@ describe("decimals", () => {
     expect(cmp(parse("1.50"), parse("1.5"))).toBe(0);
     expect(str(parse("-.5"))).toBe("-0.5");
     expect(() => parse("1e5")).toThrow();
+    expect(str(div(parse("1869.3"), parse("100026.85"), 6))).toBe("0.018688");
+    expect(str(div(parse("-1"), parse("3"), 4))).toBe("-0.3333");
+    expect(str(div(parse("2"), parse("3"), 2))).toBe("0.67");
+    expect(() => div(parse("1"), parse("0"), 2)).toThrow();
   });
 });
 

@@ -2,8 +2,8 @@ import { useQuery } from "@tanstack/react-query";
 import { rawJson } from "../api/client";
 import { useApi } from "../auth";
 import { Card, Empty, ErrorBox, Loading, Money, Pct } from "../components/ui";
-import { isDecimal, parse, round, shift, str } from "../decimal";
-import { useStrategies, useSummary } from "../queries";
+import { div, isDecimal, isZero, parse, round, shift, str } from "../decimal";
+import { usePositions, useStrategies, useSummary } from "../queries";
 import { PositionsTable } from "./Overview";
 
 interface Allocation {
@@ -42,31 +42,54 @@ export function AllocationBars({
   );
 }
 
+/** Weights of equity from the open positions, when the server has no allocation route. */
+export function allocationFrom(
+  positions: { symbol: string; strategy_id?: string | null; market_value?: string | null }[],
+  equity: string,
+  cash: string,
+): Allocation {
+  const eq = parse(equity);
+  const weight = (v: string) => (isZero(eq) ? "0" : str(div(parse(v), eq, 6)));
+  return {
+    cash,
+    equity,
+    items: positions
+      .filter((p) => p.market_value)
+      .map((p) => ({
+        symbol: p.symbol,
+        strategy_id: p.strategy_id ?? null,
+        market_value: p.market_value ?? "0",
+        weight: weight(p.market_value ?? "0"),
+      })),
+  };
+}
+
 function Allocation() {
   const api = useApi();
+  const positions = usePositions();
+  const summary = useSummary();
   const alloc = useQuery({
     queryKey: ["positions", "allocation"],
     queryFn: () => rawJson<Allocation>(api, "/api/v1/portfolio/allocation"),
     retry: false,
   });
   if (alloc.isPending) return <Loading />;
-  if (alloc.error)
-    return (
-      <p className="muted">
-        The allocation route is not on this server yet (API issue 13: performance and allocation).
-      </p>
-    );
+  let data: Allocation | null = alloc.data ?? null;
+  if (!data && positions.data && summary.data)
+    data = allocationFrom(positions.data, summary.data.equity, summary.data.cash);
+  if (!data) return <Loading />;
   return (
     <>
       <AllocationBars
-        items={alloc.data.items.map((i) => ({
+        items={data.items.map((i) => ({
           label: i.strategy_id ? `${i.symbol} (${i.strategy_id})` : i.symbol,
           value: i.market_value,
           weight: i.weight,
         }))}
       />
       <p className="small muted">
-        Cash <Money value={alloc.data.cash} /> of equity <Money value={alloc.data.equity} />
+        Cash <Money value={data.cash} /> of equity <Money value={data.equity} />
+        {alloc.data ? null : " (weights computed here from the open positions)"}
       </p>
     </>
   );

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { metricText } from "./Backtests";
 import { unrealised } from "./Overview";
+import { allocationFrom } from "./Positions";
 import { metricsSummary, rate } from "./System";
 
 describe("page helpers", () => {
@@ -39,5 +40,26 @@ describe("backtest metrics", () => {
     expect(metricText("sharpe", "-24.8359453385")).toBe("−24.8359");
     expect(metricText("trades", "19")).toBe("19");
     expect(metricText("sharpe", null)).toBe("—");
+  });
+});
+
+describe("allocation", () => {
+  it("weights positions by equity, exactly", () => {
+    const a = allocationFrom(
+      [
+        { symbol: "AAPL", market_value: "1869.3" },
+        { symbol: "SPY", strategy_id: "demo-sma", market_value: "5976.05" },
+        { symbol: "MSFT", market_value: null },
+      ],
+      "100026.85",
+      "92181.5",
+    );
+    expect(a.items).toEqual([
+      { symbol: "AAPL", strategy_id: null, market_value: "1869.3", weight: "0.018688" },
+      { symbol: "SPY", strategy_id: "demo-sma", market_value: "5976.05", weight: "0.059744" },
+    ]);
+    expect(allocationFrom([{ symbol: "X", market_value: "1" }], "0", "0").items[0]?.weight).toBe(
+      "0",
+    );
   });
 });
