@@ -2,17 +2,19 @@
 
 Any GET outside the API that is not a built file answers ``index.html`` (the dashboard's
 own router shows the page), with ``Cache-Control: no-cache``; the hashed files under
-``/assets/`` are cached for a year. Without a build (a Python-only install, no Node) ``/``
+``/assets/`` are cached for a year, and sent gzipped (the ``.gz`` twin the build writes)
+to a client that takes gzip. Without a build (a Python-only install, no Node) ``/``
 answers a short page saying how to build it, and the API runs as ever. Unknown paths under
 ``/api``, ``/schema`` and ``/ws`` stay 404 problems.
 """
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import File
@@ -43,16 +45,26 @@ its health at <a href="/health">/health</a>.</p>
 """
 
 
-def _file(path: Path, cache: str) -> File:
+def _file(path: Path, cache: str, accept_encoding: str = "") -> File:
+    """The file, or its gzip twin (written by the build) when the client takes gzip."""
+    headers = {"Cache-Control": cache}
+    gz = path.with_name(path.name + ".gz")
+    if gz.is_file():
+        headers["Vary"] = "Accept-Encoding"
+        if "gzip" in accept_encoding.lower():
+            media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            return File(path=gz, filename=path.name, content_disposition_type="inline",
+                        media_type=media_type,
+                        headers={**headers, "Content-Encoding": "gzip"})  # fmt: skip
     return File(path=path, filename=path.name, content_disposition_type="inline",
-                headers={"Cache-Control": cache})  # fmt: skip
+                headers=headers)  # fmt: skip
 
 
 def dashboard_routes(dist: Path | None = None) -> list[HTTPRouteHandler]:
     """``GET /`` and the SPA fallback, serving ``dist`` (default: the package's build)."""
     root = (dist or DASHBOARD_DIR).resolve()
 
-    def serve(path: str) -> Response[str] | File:
+    def serve(path: str, accept_encoding: str) -> Response[str] | File:
         rel = path.strip("/")
         first = rel.split("/", 1)[0]
         if first in _NOT_DASHBOARD:
@@ -65,15 +77,16 @@ def dashboard_routes(dist: Path | None = None) -> list[HTTPRouteHandler]:
         if rel:
             target = (root / rel).resolve()
             if target.is_relative_to(root) and target.is_file():
-                return _file(target, IMMUTABLE if rel.startswith("assets/") else NO_CACHE)
+                cache = IMMUTABLE if rel.startswith("assets/") else NO_CACHE
+                return _file(target, cache, accept_encoding)
             if first == "assets" or "." in rel.rsplit("/", 1)[-1]:
                 raise Problem(404, "Not found", "no such file")
-        return _file(index, NO_CACHE)
+        return _file(index, NO_CACHE, accept_encoding)
 
     # The files are public (the API behind them is not): exclude_from_auth.
     @get("/", include_in_schema=False, sync_to_thread=False, security=[], exclude_from_auth=True)
-    def dashboard_root() -> Response[str] | File:
-        return serve("")
+    def dashboard_root(request: Request[Any, Any, Any]) -> Response[str] | File:
+        return serve("", request.headers.get("accept-encoding", ""))
 
     @get(
         "/{path:path}",
@@ -82,8 +95,10 @@ def dashboard_routes(dist: Path | None = None) -> list[HTTPRouteHandler]:
         security=[],
         exclude_from_auth=True,
     )
-    def dashboard_page(path: FromPath[str]) -> Response[str] | File:
-        return serve(path)
+    def dashboard_page(
+        request: Request[Any, Any, Any], path: FromPath[str]
+    ) -> Response[str] | File:
+        return serve(path, request.headers.get("accept-encoding", ""))
 
     return [dashboard_root, dashboard_page]
 

@@ -3,6 +3,7 @@ page saying how to build it when it is not built."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,8 @@ def dist(tmp_path: Path) -> Path:
     (d / "index.html").write_text(INDEX)
     (d / "assets" / "index-abc123.js").write_text("console.log('hi')")
     (d / "favicon.svg").write_text("<svg/>")
+    (d / "assets" / "big-def456.js").write_text("x" * 5000)
+    (d / "assets" / "big-def456.js.gz").write_bytes(gzip.compress(b"x" * 5000))
     return d
 
 
@@ -96,3 +99,20 @@ def test_without_a_build_the_root_says_how_to_build(
         assert res.headers["content-type"].startswith("text/html")
         assert client.get("/orders").status_code == 404
         assert client.get("/health").status_code == 200
+
+
+def test_hashed_assets_go_gzipped_to_who_takes_gzip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dist: Path
+) -> None:
+    with _client(tmp_path, monkeypatch, dist) as client:
+        res = client.get("/assets/big-def456.js", headers={"Accept-Encoding": "gzip"})
+        assert res.status_code == 200
+        assert res.headers["content-encoding"] == "gzip"
+        assert "javascript" in res.headers["content-type"]
+        assert res.headers["vary"] == "Accept-Encoding"
+        assert res.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert res.content == b"x" * 5000  # the client decoded it
+        plain = client.get("/assets/big-def456.js", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert plain.content == b"x" * 5000
+        assert plain.headers["vary"] == "Accept-Encoding"
