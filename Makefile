@@ -18,20 +18,57 @@ RUST_SRC := Cargo.toml Cargo.lock rust_core/Cargo.toml $(shell find rust_core/sr
 
 .PHONY: bench-peers help run test system-run system-test install core lint test-rust test-py bench wheel lock clean
 .PHONY: wheel-aarch64 smoke-aarch64 wheel-native wheel-check
+.PHONY: dashboard dashboard-if-node test-frontend
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-run: system-run install core ## set up and run the system (API on http://127.0.0.1:8080)
+run: system-run install core dashboard-if-node ## set up and run the system (API and dashboard on http://127.0.0.1:8080)
 	$(BIN)/pi5trading serve
 
-test: system-test install core lint test-rust test-py ## set up and run every test and quality gate
+test: system-test install core lint test-rust test-py test-frontend ## set up and run every test and quality gate
 
 system-run:
 	@scripts/dev/system_deps.sh run
 
 system-test:
 	@scripts/dev/system_deps.sh test
+
+# The dashboard (frontend/): built into the Python package, where the API serves it and a
+# wheel ships it. npm ci runs again only when the lock file changed.
+FRONTEND := frontend
+NODE_OK := $(FRONTEND)/node_modules/.installed
+DASHBOARD := python/pi5trading/api/_dashboard/index.html
+FRONTEND_SRC := $(shell find $(FRONTEND)/src $(FRONTEND)/public -type f 2>/dev/null) \
+	$(FRONTEND)/index.html $(FRONTEND)/vite.config.ts $(FRONTEND)/tsconfig.json
+
+$(NODE_OK): $(FRONTEND)/package-lock.json $(FRONTEND)/package.json
+	cd $(FRONTEND) && npm ci --no-audit --no-fund
+	@touch $@
+
+$(DASHBOARD): $(NODE_OK) $(FRONTEND_SRC)
+	cd $(FRONTEND) && npx vite build --logLevel warn
+
+dashboard: $(DASHBOARD) ## build the web dashboard (npm ci + vite build) into the Python package
+
+# make run: the dashboard when Node >= 20.19 is here; the API runs either way.
+dashboard-if-node:
+	@if command -v node >/dev/null 2>&1 && node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=19)?0:1)'; then \
+		$(MAKE) --no-print-directory dashboard; \
+	else \
+		echo ">> no Node.js >= 20.19: the API runs without the dashboard (install nodejs and npm, then make dashboard)"; \
+	fi
+
+# The frontend's gates: lint and format (biome), types, unit tests, the client's drift
+# from the server's schema, the build, and the end-to-end tests in Debian's Chromium
+# against a real server.
+test-frontend: $(NODE_OK) install core ## dashboard: biome, tsc, vitest, client drift check, vite build, e2e (Chromium)
+	cd $(FRONTEND) && npx biome check .
+	cd $(FRONTEND) && npx tsc --noEmit
+	cd $(FRONTEND) && npx vitest run
+	cd $(FRONTEND) && PYTHON=$(abspath $(PY)) node scripts/client.mjs check
+	cd $(FRONTEND) && npx vite build --logLevel warn
+	cd $(FRONTEND) && PI5TRADING_BIN=$(abspath $(BIN))/pi5trading npx playwright test
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -86,12 +123,12 @@ bench-peers: $(BENCH_VENV)/.installed $(NAUT_VENV)/.installed install core ## si
 
 wheel: wheel-native wheel-aarch64 ## build the x86_64 and aarch64 (Pi 5) wheels into dist/
 
-wheel-native: install ## build this machine's release wheel (abi3, CPython >= 3.11) into dist/
+wheel-native: install dashboard ## build this machine's release wheel (abi3, CPython >= 3.11, with the dashboard) into dist/
 	rm -f dist/pi5trading-*$(shell uname -m).whl
 	$(BIN)/maturin build --release -o dist
 
 wheel-check: wheel ## install both wheels as a user would (aarch64 under qemu) and use them
-	scripts/dev/wheel_check.sh
+	scripts/dev/wheel_check.sh --expect-dashboard
 
 # Cross build for the Raspberry Pi 5 (recipe: /work/shared/ARM64.md, docs/development.md).
 # Debian's rustc/cargo (the rustup toolchain has no aarch64 std) through links first on PATH,
@@ -103,7 +140,7 @@ CROSS_BIN := target/cross-bin
 CROSS_ENV := PATH=$(abspath $(CROSS_BIN)):$(abspath $(BIN)):$$PATH RUSTC=/usr/bin/rustc \
 	CARGO_TARGET_DIR=$(abspath target/cross)
 
-wheel-aarch64: install ## cross-build the aarch64 (Pi 5) wheel, manylinux2014, into dist/
+wheel-aarch64: install dashboard ## cross-build the aarch64 (Pi 5) wheel (with the dashboard), manylinux2014, into dist/
 	@scripts/dev/aarch64_deps.sh
 	$(BIN)/pip install -q -r scripts/dev/requirements-cross.txt
 	@mkdir -p $(CROSS_BIN) && ln -sf /usr/bin/cargo $(CROSS_BIN)/cargo && ln -sf /usr/bin/rustc $(CROSS_BIN)/rustc
@@ -121,3 +158,4 @@ lock: ## re-pin constraints.txt from a fresh resolve of pyproject.toml
 
 clean: ## remove build outputs and the virtualenv
 	rm -rf $(VENV) target dist $(CORE_SO) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(FRONTEND)/node_modules python/pi5trading/api/_dashboard test-artifacts/e2e

@@ -15,6 +15,18 @@ if [ "$what" = "test" ]; then
   pkgs+=(shellcheck)
 fi
 
+# The dashboard (frontend/): Node.js >= 20.19 with npm. Debian's nodejs and npm when none is
+# on the PATH (a newer one from elsewhere is used as it is).
+node_ok() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&
+    node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=19)?0:1)'
+}
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  if [ "$what" = "test" ] || [ "$(id -u)" -eq 0 ]; then
+    pkgs+=(nodejs npm)
+  fi
+fi
+
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,7 +39,15 @@ if [ "$have_cargo" = 0 ]; then
   missing+=(rustc-web cargo-web)
 fi
 
+check_node() {
+  if [ "$what" = "test" ] && ! node_ok; then
+    echo "The dashboard's tests need Node.js >= 20.19 with npm (found: $(node --version 2>/dev/null || echo none)): install a newer nodejs" >&2
+    exit 1
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  check_node
   exit 0
 fi
 if [ "$(id -u)" -eq 0 ]; then
@@ -40,3 +60,4 @@ else
   echo "Install them with:  sudo apt-get install ${missing[*]}" >&2
   exit 1
 fi
+check_node

@@ -1,5 +1,5 @@
 """The application factory: routes, sign-in, errors as problem details, rate limits,
-security headers, OpenAPI at ``/schema``.
+security headers, OpenAPI at ``/schema``, the web dashboard at ``/`` (``dashboard.py``).
 
     app = create_app(settings, lifespan=[trading_node])   # serve: the node beside the API
 
@@ -36,6 +36,7 @@ from pi5trading.api import (
     audit,
     auth,
     backtests,
+    dashboard,
     live,
     performance,
     strategies,
@@ -269,9 +270,10 @@ def create_app(
         path=DOCS_ASSETS_PATH, directories=[DOCS_ASSETS_DIR], include_in_schema=False
     )
     api = settings.api
-    exclude = [f"^{p}" for p in OPEN_PATHS]
+    exclude = [f"^{p}" for p in OPEN_PATHS]  # and the dashboard's files (exclude_from_auth)
     rate_limit = RateLimitConfig(
-        rate_limit=("minute", api.rate_limit_per_minute), exclude=["^/health", "^/metrics"]
+        rate_limit=("minute", api.rate_limit_per_minute),
+        exclude=["^/health", "^/metrics", "^/assets/"],
     )
     login_limit = RateLimitConfig(
         rate_limit=("minute", api.login_rate_limit_per_minute), store="login_rate_limit"
@@ -289,6 +291,7 @@ def create_app(
             login_router,
             *routes,
             *live.ROUTES,
+            *dashboard.dashboard_routes(),
         ],
         openapi_config=openapi_config(),
         exception_handlers=HANDLERS,
