@@ -348,6 +348,23 @@ export interface paths {
     patch: operations["modifyOrder"];
     trace?: never;
   };
+  "/api/v1/portfolio/allocation": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** PortfolioAllocation */
+    get: operations["portfolioAllocation"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/v1/portfolio/history": {
     parameters: {
       query?: never;
@@ -357,6 +374,23 @@ export interface paths {
     };
     /** EquityHistory */
     get: operations["equityHistory"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/portfolio/performance": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** PortfolioPerformance */
+    get: operations["portfolioPerformance"];
     put?: never;
     post?: never;
     delete?: never;
@@ -499,6 +533,40 @@ export interface paths {
     post?: never;
     /** DeleteStrategy */
     delete: operations["deleteStrategy"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/strategies/{strategy_id}/events": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** StrategyEvents */
+    get: operations["strategyEvents"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/strategies/{strategy_id}/performance": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** StrategyPerformance */
+    get: operations["strategyPerformance"];
+    put?: never;
+    post?: never;
+    delete?: never;
     options?: never;
     head?: never;
     patch?: never;
@@ -696,6 +764,19 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
+    /** Allocation */
+    Allocation: {
+      cash: string;
+      equity: string;
+      items: components["schemas"]["AllocationItem"][];
+    };
+    /** AllocationItem */
+    AllocationItem: {
+      market_value: string;
+      strategy_id: string | null;
+      symbol: string;
+      weight: string;
+    };
     /** AuditOut */
     AuditOut: {
       action: string;
@@ -973,6 +1054,19 @@ export interface components {
     PasswordReset: {
       new_password: string;
     };
+    /** Performance */
+    Performance: {
+      by_strategy: components["schemas"]["StrategyFigures"][];
+      current_drawdown: string;
+      equity: string;
+      max_drawdown: string;
+      sharpe: string | null;
+      starting_equity: string;
+      today_pnl: string;
+      total_return: string;
+      trades: number;
+      win_rate: string | null;
+    };
     /** Placed */
     Placed: {
       denial?: components["schemas"]["Denial"] | null;
@@ -1099,6 +1193,26 @@ export interface components {
         [key: string]: unknown;
       };
     };
+    /** StrategyEvent */
+    StrategyEvent: {
+      at: string;
+      detail?: string | null;
+      kind: string;
+      order_id?: string | null;
+      price?: string | null;
+      quantity?: string | null;
+      side?: string | null;
+      status: string;
+      symbol?: string | null;
+    };
+    /** StrategyFigures */
+    StrategyFigures: {
+      fills: number;
+      realized_pnl: string;
+      strategy_id: string;
+      trades: number;
+      unrealized_pnl: string;
+    };
     /** StrategyIn */
     StrategyIn: {
       id: string;
@@ -1122,6 +1236,15 @@ export interface components {
       status: string;
       type: string;
       unrealized_pnl: string;
+    };
+    /** StrategyPerformance */
+    StrategyPerformance: {
+      fills: number;
+      realized_pnl: string;
+      strategy_id: string;
+      trades: number;
+      unrealized_pnl: string;
+      win_rate: string | null;
     };
     /** StrategyType */
     StrategyType: {
@@ -3831,6 +3954,111 @@ export interface operations {
       };
     };
   };
+  portfolioAllocation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Request fulfilled, document follows */
+      200: {
+        headers: {
+          "Cross-Origin-Opener-Policy"?: string;
+          "Referrer-Policy"?: string;
+          "X-Content-Type-Options"?: string;
+          "X-Frame-Options"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Allocation"];
+        };
+      };
+      /** @description the request is malformed (see `errors`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description not signed in, or the token is invalid or expired */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description your role does not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description no such thing */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description not possible in the current state */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description the request body is too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description the request is refused (see `detail`, and `code` for a risk denial) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description too many requests (see `Retry-After`) */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description a service this needs is unavailable (see `Retry-After`) */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+    };
+  };
   equityHistory: {
     parameters: {
       query?: {
@@ -3855,6 +4083,113 @@ export interface operations {
         };
         content: {
           "application/json": components["schemas"]["trading_EquityPoint"][];
+        };
+      };
+      /** @description the request is malformed (see `errors`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description not signed in, or the token is invalid or expired */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description your role does not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description no such thing */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description not possible in the current state */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description the request body is too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description the request is refused (see `detail`, and `code` for a risk denial) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description too many requests (see `Retry-After`) */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description a service this needs is unavailable (see `Retry-After`) */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+    };
+  };
+  portfolioPerformance: {
+    parameters: {
+      query?: {
+        since?: string | null;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Request fulfilled, document follows */
+      200: {
+        headers: {
+          "Cross-Origin-Opener-Policy"?: string;
+          "Referrer-Policy"?: string;
+          "X-Content-Type-Options"?: string;
+          "X-Frame-Options"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Performance"];
         };
       };
       /** @description the request is malformed (see `errors`) */
@@ -5031,6 +5366,222 @@ export interface operations {
           [name: string]: unknown;
         };
         content?: never;
+      };
+      /** @description the request is malformed (see `errors`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description not signed in, or the token is invalid or expired */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description your role does not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description no such thing */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description not possible in the current state */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description the request body is too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description the request is refused (see `detail`, and `code` for a risk denial) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description too many requests (see `Retry-After`) */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description a service this needs is unavailable (see `Retry-After`) */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+    };
+  };
+  strategyEvents: {
+    parameters: {
+      query?: {
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        strategy_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Request fulfilled, document follows */
+      200: {
+        headers: {
+          "Cross-Origin-Opener-Policy"?: string;
+          "Referrer-Policy"?: string;
+          "X-Content-Type-Options"?: string;
+          "X-Frame-Options"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["StrategyEvent"][];
+        };
+      };
+      /** @description the request is malformed (see `errors`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description not signed in, or the token is invalid or expired */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description your role does not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description no such thing */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description not possible in the current state */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description the request body is too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description the request is refused (see `detail`, and `code` for a risk denial) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description too many requests (see `Retry-After`) */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+      /** @description a service this needs is unavailable (see `Retry-After`) */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["ProblemDocument"];
+        };
+      };
+    };
+  };
+  strategyPerformance: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        strategy_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Request fulfilled, document follows */
+      200: {
+        headers: {
+          "Cross-Origin-Opener-Policy"?: string;
+          "Referrer-Policy"?: string;
+          "X-Content-Type-Options"?: string;
+          "X-Frame-Options"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["StrategyPerformance"];
+        };
       };
       /** @description the request is malformed (see `errors`) */
       400: {
