@@ -26,7 +26,7 @@ help: ## list the targets
 run: system-run install core dashboard-if-node ## set up and run the system (API and dashboard on http://127.0.0.1:8080)
 	$(BIN)/pi5trading serve
 
-test: system-test install core lint test-rust test-py test-frontend ## set up and run every test and quality gate
+test: system-test install core lint test-rust test-py test-frontend wheel-check ## set up and run every test and quality gate
 
 system-run:
 	@scripts/dev/system_deps.sh run
