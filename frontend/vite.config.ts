@@ -1,3 +1,5 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import react from "@vitejs/plugin-react";
 import type { Plugin } from "vite";
@@ -9,17 +11,15 @@ function precompress(): Plugin {
   return {
     name: "pi5-precompress",
     apply: "build",
-    generateBundle(_options, bundle) {
-      for (const [name, item] of Object.entries(bundle)) {
+    enforce: "post",
+    // After the files are written: the code as served (vite rewrites chunks late).
+    writeBundle(options, bundle) {
+      const dir = options.dir ?? "";
+      for (const name of Object.keys(bundle)) {
         if (!/\.(js|css|svg)$/.test(name)) continue;
-        const source = item.type === "chunk" ? item.code : item.source;
-        const bytes = typeof source === "string" ? Buffer.from(source) : Buffer.from(source);
+        const bytes = readFileSync(join(dir, name));
         if (bytes.length < 1024) continue;
-        this.emitFile({
-          type: "asset",
-          fileName: `${name}.gz`,
-          source: gzipSync(bytes, { level: 9 }),
-        });
+        writeFileSync(join(dir, `${name}.gz`), gzipSync(bytes, { level: 9 }));
       }
     },
   };

@@ -57,6 +57,10 @@ test("create, stop and start a strategy", async ({ page }) => {
   await shot(page, "strategies");
   await card.getByRole("button", { name: "stop e2e-sma" }).click();
   await expect(card.locator(".badge")).toHaveText("stopped");
+  // Its performance and its recent events (the status changes above among them).
+  await card.getByText("Performance and recent events").click();
+  await expect(page.getByTestId("strategy-perf-e2e-sma")).toContainText("trades");
+  await expect(card.locator(".events li").first()).toBeVisible();
 });
 
 test("place and cancel a manual limit order", async ({ page }) => {

@@ -1,19 +1,32 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { useMemo, useState } from "react";
+import { lazy, Suspense, useMemo, useState } from "react";
 import { BrowserRouter, NavLink, Outlet, Route, Routes, useNavigate } from "react-router";
 import { ApiError, createApi } from "./api/client";
 import { SessionStore } from "./api/session";
 import { ApiProvider, RequireAuth, useApi, useRole, useSession } from "./auth";
 import { LiveProvider, useLive } from "./live/LiveProvider";
-import { BacktestResultPage, BacktestsPage } from "./pages/Backtests";
 import { LoginPage } from "./pages/Login";
-import { MarketPage } from "./pages/Market";
-import { OrdersPage } from "./pages/Orders";
-import { OverviewPage } from "./pages/Overview";
-import { PositionsPage } from "./pages/Positions";
-import { StrategiesPage } from "./pages/Strategies";
-import { SystemPage } from "./pages/System";
-import { UsersPage } from "./pages/Users";
+
+// Each page is its own chunk: the login loads no chart library.
+const OverviewPage = lazy(() =>
+  import("./pages/Overview").then((m) => ({ default: m.OverviewPage })),
+);
+const PositionsPage = lazy(() =>
+  import("./pages/Positions").then((m) => ({ default: m.PositionsPage })),
+);
+const OrdersPage = lazy(() => import("./pages/Orders").then((m) => ({ default: m.OrdersPage })));
+const StrategiesPage = lazy(() =>
+  import("./pages/Strategies").then((m) => ({ default: m.StrategiesPage })),
+);
+const MarketPage = lazy(() => import("./pages/Market").then((m) => ({ default: m.MarketPage })));
+const BacktestsPage = lazy(() =>
+  import("./pages/Backtests").then((m) => ({ default: m.BacktestsPage })),
+);
+const BacktestResultPage = lazy(() =>
+  import("./pages/Backtests").then((m) => ({ default: m.BacktestResultPage })),
+);
+const SystemPage = lazy(() => import("./pages/System").then((m) => ({ default: m.SystemPage })));
+const UsersPage = lazy(() => import("./pages/Users").then((m) => ({ default: m.UsersPage })));
 
 function ConnectionBanner() {
   const live = useLive();
@@ -118,7 +131,9 @@ function Authed() {
     <RequireAuth>
       <LiveProvider>
         <Shell>
-          <Outlet />
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <Outlet />
+          </Suspense>
         </Shell>
       </LiveProvider>
     </RequireAuth>

@@ -156,37 +156,3 @@ export async function unwrap<T>(
   if (!response.ok) throw toError(response, error);
   return data as T;
 }
-
-/** A route not (yet) in the generated schema: the same tokens and errors, untyped. */
-export async function rawJson<T>(
-  api: Api,
-  path: string,
-  init: {
-    method?: string;
-    body?: unknown;
-    query?: Record<string, string | number | undefined>;
-  } = {},
-): Promise<T> {
-  const url = new URL(path, globalThis.location?.origin ?? "http://localhost");
-  for (const [k, v] of Object.entries(init.query ?? {})) {
-    if (v !== undefined && v !== "") url.searchParams.set(k, String(v));
-  }
-  const send = async (token: string | null) =>
-    fetch(url, {
-      method: init.method ?? "GET",
-      headers: {
-        ...(init.body !== undefined ? { "content-type": "application/json" } : {}),
-        ...(token ? { Authorization: `Bearer ${token}` } : {}),
-      },
-      body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
-    });
-  let res = await send(await api.accessToken());
-  if (res.status === 401) {
-    const s = await api.refresh();
-    if (s) res = await send(s.access);
-  }
-  const text = await res.text();
-  const body = text ? (JSON.parse(text) as unknown) : undefined;
-  if (!res.ok) throw toError(res, body);
-  return body as T;
-}

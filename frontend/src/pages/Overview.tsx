@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
-import { rawJson, unwrap } from "../api/client";
+import { unwrap } from "../api/client";
 import { useApi, useRole } from "../auth";
 import { drawdown, LineChart, plausible } from "../components/charts";
 import {
@@ -253,25 +253,12 @@ export function EquityCharts({ resolution = "1m" }: { resolution?: string }) {
   );
 }
 
-interface Performance {
-  equity: string;
-  starting_equity: string;
-  total_return: string;
-  today_pnl: string;
-  max_drawdown: string;
-  current_drawdown: string;
-  sharpe: string | null;
-  trades: number;
-  win_rate: string | null;
-}
-
-/** GET /api/v1/portfolio/performance, when the server has it (null otherwise). */
+/** GET /api/v1/portfolio/performance: returns, drawdowns, Sharpe, win rate. */
 export function usePerformance() {
-  const api = useApi();
+  const { client } = useApi();
   return useQuery({
     queryKey: ["summary", "performance"],
-    queryFn: () => rawJson<Performance>(api, "/api/v1/portfolio/performance"),
-    retry: false,
+    queryFn: () => unwrap(client.GET("/api/v1/portfolio/performance")),
   });
 }
 
@@ -312,7 +299,7 @@ export function OverviewPage() {
           <Money value={equity} />
         </Stat>
         <Stat label="Today's P&L">
-          <Money value={s?.session_pnl} signed />
+          <Money value={perf.data?.today_pnl ?? s?.session_pnl} signed />
         </Stat>
         <Stat label="Unrealised">
           <Money value={s?.unrealized_pnl} signed />

@@ -1,16 +1,13 @@
 import { useQuery } from "@tanstack/react-query";
-import { rawJson } from "../api/client";
+import { unwrap } from "../api/client";
+import type { components } from "../api/schema";
 import { useApi } from "../auth";
 import { Card, Empty, ErrorBox, Loading, Money, Pct } from "../components/ui";
 import { div, isDecimal, isZero, parse, round, shift, str } from "../decimal";
 import { usePositions, useStrategies, useSummary } from "../queries";
-import { PositionsTable } from "./Overview";
+import { PositionsTable, usePerformance } from "./Overview";
 
-interface Allocation {
-  cash: string;
-  equity: string;
-  items: { symbol: string; strategy_id: string | null; market_value: string; weight: string }[];
-}
+type Allocation = components["schemas"]["Allocation"];
 
 /** Width of a bar for a weight ("0.25" -> 25): a layout number, not a shown amount. */
 function barWidth(weight: string): number {
@@ -70,8 +67,7 @@ function Allocation() {
   const summary = useSummary();
   const alloc = useQuery({
     queryKey: ["positions", "allocation"],
-    queryFn: () => rawJson<Allocation>(api, "/api/v1/portfolio/allocation"),
-    retry: false,
+    queryFn: () => unwrap(api.client.GET("/api/v1/portfolio/allocation")),
   });
   if (alloc.isPending) return <Loading />;
   let data: Allocation | null = alloc.data ?? null;
@@ -98,6 +94,8 @@ function Allocation() {
 export function PositionsPage() {
   const summary = useSummary();
   const strategies = useStrategies();
+  const performance = usePerformance();
+  const perf = new Map((performance.data?.by_strategy ?? []).map((b) => [b.strategy_id, b]));
   return (
     <div className="page">
       <h1>Positions and portfolio</h1>
@@ -108,7 +106,7 @@ export function PositionsPage() {
         <Card title="Allocation">
           <Allocation />
         </Card>
-        <Card title="By strategy">
+        <Card title="By strategy" className="wide">
           <ErrorBox error={strategies.error} />
           {strategies.data ? (
             <div className="table-wrap">
@@ -126,6 +124,12 @@ export function PositionsPage() {
                     <th scope="col" className="r">
                       Commissions
                     </th>
+                    <th scope="col" className="r">
+                      Trades
+                    </th>
+                    <th scope="col" className="r">
+                      Fills
+                    </th>
                   </tr>
                 </thead>
                 <tbody>
@@ -141,6 +145,8 @@ export function PositionsPage() {
                       <td className="r">
                         <Money value={s.commissions} />
                       </td>
+                      <td className="r">{perf.get(s.id)?.trades ?? "—"}</td>
+                      <td className="r">{perf.get(s.id)?.fills ?? "—"}</td>
                     </tr>
                   ))}
                 </tbody>

@@ -1,11 +1,10 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useId, useState } from "react";
-import { rawJson, unwrap } from "../api/client";
+import { unwrap } from "../api/client";
 import type { components } from "../api/schema";
 import { useApi, useRole } from "../auth";
 import { type JsonSchema, SchemaForm } from "../components/SchemaForm";
 import { Card, Empty, ErrorBox, Loading, Money, Pct, StateBadge, Time } from "../components/ui";
-import { useLive } from "../live/LiveProvider";
 import { useStrategies } from "../queries";
 
 type Strategy = components["schemas"]["StrategyOut"];
@@ -136,55 +135,54 @@ function Reconfigure({
   );
 }
 
-interface StrategyPerformance {
-  strategy_id: string;
-  realized_pnl: string;
-  unrealized_pnl: string;
-  trades: number;
-  fills: number;
-  win_rate: string | null;
+type StrategyEvent = components["schemas"]["StrategyEvent"];
+
+function eventText(e: StrategyEvent): string {
+  const terms = [e.side, e.quantity, e.symbol, e.price ? `@ ${e.price}` : ""].filter(Boolean);
+  return [e.order_id ?? "", terms.join(" "), e.detail ?? ""].filter(Boolean).join(" · ");
 }
 
-/** Stored events (GET /api/v1/strategies/{id}/events) when the server has the route,
- * else what the live socket saw this session. */
+/** The strategy's trades, fills and win rate, and its recent order events and status
+ * changes (stored), newest first. */
 function Events({ id }: { id: string }) {
-  const api = useApi();
-  const live = useLive();
-  const stored = useQuery({
+  const { client } = useApi();
+  const events = useQuery({
     queryKey: ["strategies", id, "events"],
     queryFn: () =>
-      rawJson<Array<Record<string, unknown>>>(
-        api,
-        `/api/v1/strategies/${encodeURIComponent(id)}/events`,
-        { query: { limit: 10 } },
+      unwrap(
+        client.GET("/api/v1/strategies/{strategy_id}/events", {
+          params: { path: { strategy_id: id }, query: { limit: 10 } },
+        }),
       ),
-    retry: false,
   });
   const perf = useQuery({
     queryKey: ["strategies", id, "performance"],
     queryFn: () =>
-      rawJson<StrategyPerformance>(api, `/api/v1/strategies/${encodeURIComponent(id)}/performance`),
-    retry: false,
+      unwrap(
+        client.GET("/api/v1/strategies/{strategy_id}/performance", {
+          params: { path: { strategy_id: id } },
+        }),
+      ),
   });
-  const events = stored.data ?? live.events.filter((e) => e.strategy_id === id).slice(0, 10);
   return (
     <>
+      <ErrorBox error={perf.error ?? events.error} />
       {perf.data ? (
-        <p className="small">
+        <p className="small" data-testid={`strategy-perf-${id}`}>
           {perf.data.trades} trades, {perf.data.fills} fills, win rate{" "}
           <Pct value={perf.data.win_rate} />
         </p>
       ) : null}
-      {!events.length ? (
+      {events.isPending ? (
+        <Loading />
+      ) : !events.data?.length ? (
         <small className="muted">No events yet.</small>
       ) : (
         <ul className="events">
-          {events.map((e, i) => (
-            <li key={`${String(e.order_id)}-${String(e.kind)}-${i}`}>
-              <Time value={String(e.ts ?? e.at ?? e.time ?? "")} />{" "}
-              <code>{String(e.topic ?? e.kind ?? e.type ?? "")}</code> {String(e.order_id ?? "")}{" "}
-              {String(e.instrument ?? e.symbol ?? "")}
-              {e.reason ? <span className="muted"> {String(e.reason)}</span> : null}
+          {events.data.map((e, i) => (
+            <li key={`${e.at}-${e.kind}-${i}`}>
+              <Time value={e.at} /> <code>{e.kind}</code> <span className="muted">{e.status}</span>{" "}
+              {eventText(e)}
             </li>
           ))}
         </ul>
