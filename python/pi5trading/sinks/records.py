@@ -401,7 +401,7 @@ class RecordConverter:
             self.replays_dropped += 1
             return
         track.seen.add(key)
-        if track.terms is None and self._lookup is not None:
+        if (track.terms is None or kind == "modify_accepted") and self._lookup is not None:
             order = self._lookup(oid)
             if order is not None:
                 track.terms = OrderTerms.of(order)
@@ -429,6 +429,13 @@ class RecordConverter:
                 detail["expire_time"] = terms.expire_time
             if terms.links:
                 detail["order"] = terms.links
+        if kind == "modify_accepted" and terms is not None:
+            # The event names no terms: the stored event keeps the ones it accepted.
+            detail["quantity"] = str(terms.quantity)
+            if terms.limit_price is not None:
+                detail["price"] = str(terms.limit_price)
+            if terms.stop_price is not None:
+                detail["trigger_price"] = str(terms.stop_price)
         if fill is not None:
             qty, px = fill.quantity, fill.price
             track.filled += qty

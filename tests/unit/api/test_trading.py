@@ -168,6 +168,30 @@ async def test_working_orders_are_modified_and_cancelled(client: AsyncTestClient
     r = await client.patch(f"/api/v1/orders/{oid}", headers=h["tina"], json={"quantity": "3"})
     assert r.status_code == 200, r.text
     assert r.json()["quantity"] == "3"
+    # A new price: the stored order (what the orders list reads) and its stored modify
+    # event carry the new terms, not the first ones.
+    lower = near(Decimal(price), "0.99")
+    r = await client.patch(f"/api/v1/orders/{oid}", headers=h["tina"], json={"price": lower})
+    assert r.status_code == 200, r.text
+    assert Decimal(r.json()["price"]) == Decimal(lower)
+
+    repo = client.app.state.repository
+
+    async def stored_terms() -> bool:  # read from storage directly: no rate limit
+        row = await repo.get_order(oid)
+        return row is not None and (row.limit_price, row.quantity) == (Decimal(lower), 3)
+
+    await wait_for(stored_terms)
+    page = (await client.get("/api/v1/orders?symbol=MSFT", headers=h["vic"])).json()
+    listed = next(o for o in page["items"] if o["id"] == oid)
+    assert (Decimal(listed["price"]), listed["quantity"]) == (Decimal(lower), "3")
+    modified = [
+        e.detail for e in await repo.get_order_events(oid) if e.detail["kind"] == "modify_accepted"
+    ]
+    assert [(d["quantity"], Decimal(d["price"])) for d in modified] == [
+        ("3", Decimal(price)),
+        ("3", Decimal(lower)),
+    ]
     assert_problem(await client.patch(f"/api/v1/orders/{oid}", headers=h["tina"], json={}), 400)
     assert_problem(
         await client.patch(f"/api/v1/orders/{oid}", headers=h["vic"], json={"quantity": "1"}), 403
