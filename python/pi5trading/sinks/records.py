@@ -210,12 +210,18 @@ class _OrderTrack:
         self.terms: OrderTerms | None = None
         self.filled = _ZERO
         self.notional = _ZERO
-        self.seen: set[tuple[int, str, int]] = set()
+        self.seen: set[tuple[int, str, int, str]] = set()
 
 
-def event_key(ts_ns: int, kind: str, trade_id: int | None) -> tuple[int, str, int]:
-    """What tells a replayed order event from a new one: time, kind and trade id."""
-    return (ts_ns, kind, -1 if trade_id is None else trade_id)
+def event_key(
+    ts_ns: int, kind: str, trade_id: int | None, detail: dict[str, Any] | None = None
+) -> tuple[int, str, int, str]:
+    """What tells a replayed order event from a new one: time, kind and trade id, and for a
+    modify the terms it accepted (two modifies at the same engine time are two events)."""
+    terms = ""
+    if kind == "modify_accepted" and detail is not None:
+        terms = "|".join(str(detail.get(k, "")) for k in ("quantity", "price", "trigger_price"))
+    return (ts_ns, kind, -1 if trade_id is None else trade_id, terms)
 
 
 class RecordConverter:
@@ -273,7 +279,7 @@ class RecordConverter:
             track.notional += f.quantity * f.price
         for e in events:
             trade = e.detail.get("trade_id")
-            track.seen.add(event_key(e.ts_ns, str(e.detail.get("kind", "")), trade))
+            track.seen.add(event_key(e.ts_ns, str(e.detail.get("kind", "")), trade, e.detail))
 
     def restore_snapshots(self, positions: list[PositionRow], equity: EquityRow | None) -> None:
         """After a restart: the latest position and equity snapshots, so the account's cost
@@ -396,21 +402,29 @@ class RecordConverter:
             track = self._orders[oid] = _OrderTrack()
         fill = e.fill
         kind = e.kind
-        key = event_key(e.ts, kind, fill.trade_id if fill is not None else None)
-        if key in track.seen:
-            self.replays_dropped += 1
-            return
-        track.seen.add(key)
         if (track.terms is None or kind == "modify_accepted") and self._lookup is not None:
             order = self._lookup(oid)
             if order is not None:
                 track.terms = OrderTerms.of(order)
+        terms = track.terms
+        detail: dict[str, Any] = {"kind": kind}
+        if kind == "modify_accepted" and terms is not None:
+            # The event names no terms: the stored event keeps the ones it accepted.
+            detail["quantity"] = str(terms.quantity)
+            if terms.limit_price is not None:
+                detail["price"] = str(terms.limit_price)
+            if terms.stop_price is not None:
+                detail["trigger_price"] = str(terms.stop_price)
+        key = event_key(e.ts, kind, fill.trade_id if fill is not None else None, detail)
+        if key in track.seen:
+            self.replays_dropped += 1
+            return
+        track.seen.add(key)
         track.seq += 1
         ts = e.ts
         if track.seq == 1:
             track.created_ns = ts
         status = ORDER_STATUS[e.status]
-        detail: dict[str, Any] = {"kind": kind}
         reason = e.reason or None
         denial = e.denial
         if denial is not None:
@@ -421,7 +435,6 @@ class RecordConverter:
                 "actual": str(denial.actual),
             }
             reason = f"{denial.code}: {denial.message}"
-        terms = track.terms
         if track.seq == 1 and terms is not None:
             if terms.order_type not in ("market", "limit", "stop_limit"):
                 detail["order_type"] = terms.order_type
@@ -429,13 +442,6 @@ class RecordConverter:
                 detail["expire_time"] = terms.expire_time
             if terms.links:
                 detail["order"] = terms.links
-        if kind == "modify_accepted" and terms is not None:
-            # The event names no terms: the stored event keeps the ones it accepted.
-            detail["quantity"] = str(terms.quantity)
-            if terms.limit_price is not None:
-                detail["price"] = str(terms.limit_price)
-            if terms.stop_price is not None:
-                detail["trigger_price"] = str(terms.stop_price)
         if fill is not None:
             qty, px = fill.quantity, fill.price
             track.filled += qty

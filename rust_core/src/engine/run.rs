@@ -489,7 +489,11 @@ impl Engine {
                 o.events
                     .extend(r.drain_events().map(super::state::OutEvent::Risk));
             }
-            o.sample(st.now, st.venue.portfolio());
+            // Before the clock's first event the account has no time to be stamped with
+            // (a sample at 0 would be a point in 1970 on every equity chart).
+            if st.now > 0 {
+                o.sample(st.now, st.venue.portfolio());
+            }
         }
         Ok(())
     }

@@ -181,7 +181,12 @@ async def test_working_orders_are_modified_and_cancelled(client: AsyncTestClient
         row = await repo.get_order(oid)
         return row is not None and (row.limit_price, row.quantity) == (Decimal(lower), 3)
 
-    await wait_for(stored_terms)
+    try:
+        await wait_for(stored_terms)
+    except AssertionError:
+        raise AssertionError(
+            f"stored: {await repo.get_order(oid)}; events: {await repo.get_order_events(oid)}"
+        ) from None
     page = (await client.get("/api/v1/orders?symbol=MSFT", headers=h["vic"])).json()
     listed = next(o for o in page["items"] if o["id"] == oid)
     assert (Decimal(listed["price"]), listed["quantity"]) == (Decimal(lower), "3")
@@ -289,6 +294,8 @@ async def test_market_data_history_and_breakers(client: AsyncTestClient[Any]) ->
     ).json()
     assert history
     assert Decimal(history[-1]["equity"]) > 0
+    # Every point at a time of the feed's (none at 0 = 1970, from before the first event).
+    assert min(p["at"] for p in history) >= ones[0]["at"][:10]
     assert_problem(
         await client.get("/api/v1/portfolio/history?resolution=2m", headers=h["vic"]), 400
     )
