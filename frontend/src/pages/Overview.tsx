@@ -16,6 +16,7 @@ import {
   Time,
 } from "../components/ui";
 import { add, mul, parse, str, sub } from "../decimal";
+import { decimal } from "../format";
 import { useLive } from "../live/LiveProvider";
 import { useFills, useHistory, usePositions, useRisk, useSummary } from "../queries";
 import { useReady } from "./System";
@@ -322,7 +323,7 @@ export function OverviewPage() {
               <Pct value={perf.data.current_drawdown} /> (<Pct value={perf.data.max_drawdown} />)
             </Stat>
             <Stat label="Sharpe · win rate">
-              <span className="num">{perf.data.sharpe ?? "—"}</span> ·{" "}
+              <span className="num">{decimal(perf.data.sharpe, { maxFraction: 2 })}</span> ·{" "}
               <Pct value={perf.data.win_rate} />
             </Stat>
           </>
