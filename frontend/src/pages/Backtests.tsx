@@ -32,6 +32,24 @@ const RATIOS = new Set([
 
 /** A metric as the page shows it: ratios as percentages, times and durations readable,
  * money-like values as given. */
+const METRIC_LABELS: Record<string, string> = {
+  start_ts: "Start",
+  end_ts: "End",
+  max_drawdown_duration_ns: "Longest drawdown",
+  net_profit: "Net profit",
+  sharpe: "Sharpe ratio",
+  sortino: "Sortino ratio",
+  calmar: "Calmar ratio",
+};
+
+/** A metric's name as a trader reads it: "max_drawdown" -> "Max drawdown". */
+export function metricLabel(name: string): string {
+  const known = METRIC_LABELS[name];
+  if (known) return known;
+  const words = name.replace(/_(ns|ts)$/, "").replace(/_/g, " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
 export function metricText(name: string, value: string | null | undefined): string {
   if (value == null || value === "") return "—";
   if (RATIOS.has(name)) return pct(value, { signed: name.includes("return") });
@@ -321,7 +339,7 @@ function Compare({ ids }: { ids: string }) {
         <tbody>
           {names.map((n) => (
             <tr key={n}>
-              <th scope="row">{n}</th>
+              <th scope="row">{metricLabel(n)}</th>
               {cmp.data.runs.map((r) => (
                 <td key={r.job.id} className="r num">
                   {metricText(n, r.metrics[n])}
@@ -423,7 +441,7 @@ export function BacktestResultPage() {
             <dl className="kv" data-testid="backtest-metrics">
               {Object.entries(result.data.metrics).map(([k, v]) => (
                 <div key={k}>
-                  <dt>{k}</dt>
+                  <dt>{metricLabel(k)}</dt>
                   <dd className="num">{metricText(k, v)}</dd>
                 </div>
               ))}

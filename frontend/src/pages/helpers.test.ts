@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { metricText } from "./Backtests";
+import { metricLabel, metricText } from "./Backtests";
 import { unrealised } from "./Overview";
 import { allocationFrom } from "./Positions";
 import { metricsSummary, rate } from "./System";
@@ -40,6 +40,9 @@ describe("backtest metrics", () => {
     expect(metricText("sharpe", "-24.8359453385")).toBe("−24.8359");
     expect(metricText("trades", "19")).toBe("19");
     expect(metricText("sharpe", null)).toBe("—");
+    expect(metricLabel("max_drawdown")).toBe("Max drawdown");
+    expect(metricLabel("max_drawdown_duration_ns")).toBe("Longest drawdown");
+    expect(metricLabel("start_ts")).toBe("Start");
   });
 });
 
