@@ -30,6 +30,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
+from litestar.stores.base import Store
 
 from pi5trading import __version__, build_info
 from pi5trading.api import (
@@ -129,6 +130,28 @@ def storage_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncCo
             await repository.close()
 
     return lifespan
+
+
+def shared_stores(settings: Settings) -> tuple[dict[str, Store] | None, list[Any]]:
+    """With Redis (``PI5_REDIS__URL``): the rate-limit counters and the login failures and
+    locks in Redis, so every API process (``serve`` and ``api`` workers) counts the same
+    client and the same account once; and the hook that closes its client. Without it,
+    each process keeps its own in memory."""
+    if not settings.redis.url:
+        return None, []
+    import redis.asyncio as aioredis
+    from litestar.stores.redis import RedisStore
+
+    client = aioredis.from_url(settings.redis.url, socket_timeout=5)
+    root = RedisStore(client, namespace=f"{settings.redis.key_prefix}:api")
+    stores: dict[str, Store] = {
+        name: root.with_namespace(name) for name in ("rate_limit", "login_rate_limit", "logins")
+    }
+
+    async def close() -> None:
+        await client.aclose()
+
+    return stores, [close]
 
 
 def node_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
@@ -278,6 +301,7 @@ def create_app(
     login_limit = RateLimitConfig(
         rate_limit=("minute", api.login_rate_limit_per_minute), store="login_rate_limit"
     )
+    stores, close_stores = shared_stores(settings)
     modules = (auth, users, trading, strategies, system, audit, backtests, performance)
     document_problems([h for m in modules for h in m.ROUTES])
     # Login has its own, stricter limit (and the account lockout).
@@ -307,6 +331,8 @@ def create_app(
         before_send=[add_request_id],
         cors_config=CORSConfig(allow_origins=origins) if origins else None,
         request_max_body_size=api.max_body_bytes,
+        stores=stores,
+        on_shutdown=close_stores,
         debug=False,
         # The process configures logging (serve: one format for every line); Litestar
         # would otherwise replace the root logger's handlers with its own.
@@ -318,7 +344,9 @@ def create_app(
             *([backtests_lifespan(settings)] if run_backtests else []),
         ],
     )
-    app.state.auth = AuthContext(keys, settings.auth)
+    app.state.auth = AuthContext(
+        keys, settings.auth, stores.get("logins") if stores is not None else None
+    )
     app.state.started = started
     app.state.settings = settings
     return app

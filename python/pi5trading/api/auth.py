@@ -20,6 +20,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+from litestar.stores.base import Store
 
 from pi5trading.api.audit import audit
 from pi5trading.api.errors import Problem
@@ -60,10 +61,12 @@ OPEN_PATHS: Final = (
 class AuthContext:
     """What the auth routes and the middleware share (on ``app.state.auth``)."""
 
-    def __init__(self, keys: SigningKeys, settings: AuthSettings) -> None:
+    def __init__(
+        self, keys: SigningKeys, settings: AuthSettings, login_store: Store | None = None
+    ) -> None:
         self.keys = keys
         self.settings = settings
-        self.logins = LoginGuard(settings.login_max_failures, settings.lockout_s)
+        self.logins = LoginGuard(settings.login_max_failures, settings.lockout_s, login_store)
         self._revoked: dict[str, int] = {}
 
     def revoke_access(self, identity: Identity) -> None:
@@ -181,7 +184,7 @@ async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -
     if not name or not data.password or len(data.password) > 256 or len(name) > 64:
         raise Problem(400, "Bad credentials format", "a username and a password are required")
     try:
-        ctx.logins.check(name)
+        await ctx.logins.check(name)
     except LockedOutError as exc:
         await audit(
             repository, "login", "denied", resource=f"user:{name}", ip=_ip(request), reason="locked"
@@ -191,12 +194,12 @@ async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -
         ) from None
     user = await authenticate(repository, name, data.password)
     if user is None:
-        ctx.logins.failed(name)
+        await ctx.logins.failed(name)
         await audit(repository, "login", "failure", resource=f"user:{name}", ip=_ip(request))
         raise Problem(
             401, "Invalid credentials", "wrong username or password, or the account is disabled"
         )
-    ctx.logins.succeeded(name)
+    await ctx.logins.succeeded(name)
     await audit(
         repository, "login", "success", actor=user.user_id, resource=f"user:{name}", ip=_ip(request)
     )

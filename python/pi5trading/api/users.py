@@ -7,13 +7,14 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
 from litestar import Request, get, patch, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
 
 from pi5trading.api.audit import audit
 from pi5trading.api.errors import Problem
@@ -45,8 +46,7 @@ class LockedOutError(Exception):
         self.retry_after_s = retry_after_s
 
 
-@dataclass
-class _Failures:
+class _Failures(msgspec.Struct):
     count: int = 0
     locked_until: float = 0.0
     lock_s: float = 0.0
@@ -55,31 +55,38 @@ class _Failures:
 class LoginGuard:
     """Failed logins per username: after ``max_failures`` in a row the account is locked
     for ``lockout_s``, and each failure while locked doubles the lock (up to an hour). A
-    success clears it. In memory: one process's view (the node's process serves logins)."""
+    success clears it. Kept in a Litestar store: in memory for one process, or in Redis
+    (``PI5_REDIS__URL``), where every API process sees the same count and lock."""
 
-    def __init__(self, max_failures: int, lockout_s: int) -> None:
+    def __init__(self, max_failures: int, lockout_s: int, store: Store | None = None) -> None:
         self.max_failures = max_failures
         self.lockout_s = lockout_s
-        self._by_user: dict[str, _Failures] = {}
+        self.store: Store = store if store is not None else MemoryStore()
 
-    def check(self, username: str, now: float | None = None) -> None:
-        f = self._by_user.get(username.lower())
-        now = time.monotonic() if now is None else now
+    async def _get(self, username: str) -> _Failures | None:
+        raw = await self.store.get(username.lower())
+        return msgspec.json.decode(raw, type=_Failures) if raw is not None else None
+
+    async def check(self, username: str, now: float | None = None) -> None:
+        f = await self._get(username)
+        now = time.time() if now is None else now
         if f is not None and f.locked_until > now:
             raise LockedOutError(max(1, round(f.locked_until - now)))
 
-    def failed(self, username: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        f = self._by_user.setdefault(username.lower(), _Failures())
+    async def failed(self, username: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        f = await self._get(username) or _Failures()
         f.count += 1
         if f.count >= self.max_failures:
             f.lock_s = min(_MAX_LOCK_S, f.lock_s * 2 if f.lock_s else self.lockout_s)
             f.locked_until = now + f.lock_s
-        if len(self._by_user) > 10_000:  # a flood of made-up names: forget the oldest
-            self._by_user.pop(next(iter(self._by_user)))
+        # Forgotten an hour after the last failure (or lock): a flood of made-up names
+        # cannot grow the store without bound.
+        expires = int(max(f.locked_until - now, 0) + _MAX_LOCK_S)
+        await self.store.set(username.lower(), msgspec.json.encode(f), expires_in=expires)
 
-    def succeeded(self, username: str) -> None:
-        self._by_user.pop(username.lower(), None)
+    async def succeeded(self, username: str) -> None:
+        await self.store.delete(username.lower())
 
 
 def check_username(username: str) -> None:

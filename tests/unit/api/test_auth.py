@@ -23,6 +23,7 @@ from pi5trading.api.users import create_user
 from pi5trading.config import Settings, load_settings
 from pi5trading.exceptions import ConfigurationError
 from pi5trading.storage.connect import open_repository, prepare_database
+from tests.services import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -337,6 +338,34 @@ async def test_the_signing_key(tmp_path: Path) -> None:
     os.chmod(path, 0o644)
     create_app(settings)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_with_redis_every_api_process_shares_limits_and_lockouts(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    # Two API processes (here two apps) on one Redis: a client's requests count once
+    # across both, and an account locked through one is locked on the other.
+    settings = settings_for(
+        tmp_path,
+        PI5_API__RATE_LIMIT_PER_MINUTE="10",
+        PI5_REDIS__URL=redis_server.url,
+        PI5_REDIS__KEY_PREFIX=f"t{os.getpid()}{time.monotonic_ns()}",
+    )
+    await seed_users(settings)
+    async with (
+        AsyncTestClient(app=create_app(settings)) as a,
+        AsyncTestClient(app=create_app(settings)) as b,
+    ):
+        for _ in range(5):
+            r = await a.post("/api/v1/auth/login", json={"username": "tina", "password": "n" * 12})
+            assert r.status_code == 401, r.text
+        locked = await b.post(
+            "/api/v1/auth/login", json={"username": "tina", "password": PASSWORDS["tina"]}
+        )
+        assert_problem(locked, 429, "too many failed logins")
+        # Ten requests a minute in all: the six logins on A and B, then four more.
+        codes = [(await c.get("/api/v1/auth/me")).status_code for c in (a, b, a, b, a, b)]
+        assert codes == [401] * 4 + [429] * 2
 
 
 async def test_a_fresh_data_dir_is_made_for_the_key(tmp_path: Path) -> None:
