@@ -13,6 +13,10 @@ if [ "$what" = "test" ]; then
   pkgs+=(chromium fonts-dejavu-core)
   # Shell scripts (backup, restore, install) are linted by the tests.
   pkgs+=(shellcheck)
+  # The arm64 image check (make image-check, scripts/dev/image_check.sh): an arm64 Debian
+  # base (mmdebstrap), qemu through binfmt_misc, buildah to build, podman to run with runc
+  # (crun refuses hybrid cgroups) and catatonit for --init.
+  pkgs+=(qemu-user-static mmdebstrap arch-test buildah podman runc catatonit)
 fi
 
 missing=()
