@@ -143,7 +143,6 @@ def base_image(results: dict[str, Any]) -> str:
         for old in CACHE.glob("base-arm64-*.tar"):
             if old != tar:
                 old.unlink()
-                podman("rmi", "-f", f"localhost/pi5trading-base:arm64-{old.stem[11:]}", check=False)
         timed(results, "base_mmdebstrap", started)
         results["base"] = "built"
     else:
@@ -211,7 +210,6 @@ def build(base: str, results: dict[str, Any]) -> None:
         "--format",
         "docker",
         "--layers=false",
-        "--force-rm",
         "--build-arg",
         f"BASE_IMAGE={base}",
         "--build-arg",
@@ -223,7 +221,19 @@ def build(base: str, results: dict[str, Any]) -> None:
     ]
     # WHEEL_SOURCE must be given: buildah 1.28 (Debian 12) resolves `FROM wheel-${WHEEL_SOURCE}`
     # to the stage of that name only for a --build-arg, not for the ARG's default.
-    run([*bud, "-t", IMAGE, "."], timeout=1800)
+    # The previous image goes first (it would stay behind untagged), and what a failed build
+    # left behind (dangling images) after.
+    podman("rm", "-f", "-i", CONTAINER, check=False)
+    podman("rmi", "-i", IMAGE, check=False)
+    # Bases of an older recipe are not used again (their tars are gone already).
+    names = podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).split()
+    for name in names:
+        if name.startswith("localhost/pi5trading-base:") and name != base:
+            podman("rmi", name, check=False)
+    try:
+        run([*bud, "-t", IMAGE, "."], timeout=1800)
+    finally:
+        podman("image", "prune", "-f", check=False)
     timed(results, "buildah_bud", started)
     info = json.loads(podman("image", "inspect", IMAGE))[0]
     results["image_mib"] = round(int(info["Size"]) / 2**20, 1)
