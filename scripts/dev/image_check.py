@@ -233,6 +233,9 @@ def build(base: str, results: dict[str, Any]) -> None:
     try:
         run([*bud, "-t", IMAGE, "."], timeout=1800)
     finally:
+        # buildah 1.28 leaves the working containers of the stages that COPY --from reads
+        # (and their 274 MB images) behind: removed, so runs do not pile them up.
+        run(["buildah", "rm", "--all"], check=False)
         podman("image", "prune", "-f", check=False)
     timed(results, "buildah_bud", started)
     info = json.loads(podman("image", "inspect", IMAGE))[0]
