@@ -17,7 +17,7 @@ CORE_SO := python/pi5trading/_core.abi3.so
 RUST_SRC := Cargo.toml Cargo.lock rust_core/Cargo.toml $(shell find rust_core/src -name '*.rs' 2>/dev/null)
 
 .PHONY: bench-peers help run test system-run system-test install core lint test-rust test-py bench wheel lock clean
-.PHONY: wheel-aarch64 smoke-aarch64 wheel-native wheel-check
+.PHONY: wheel-aarch64 smoke-aarch64 wheel-native wheel-check image-check
 .PHONY: dashboard dashboard-if-node test-frontend
 
 help: ## list the targets
@@ -129,6 +129,11 @@ wheel-native: install dashboard ## build this machine's release wheel (abi3, CPy
 
 wheel-check: wheel ## install both wheels as a user would (aarch64 under qemu) and use them
 	scripts/dev/wheel_check.sh --expect-dashboard
+
+# Not in `make test`: 5-10 minutes on 2 cores (the emulated pip install in the build).
+image-check: system-test wheel-aarch64 ## build the arm64 image from the aarch64 wheel (buildah, qemu) and run it (podman), as root
+	@scripts/dev/system_deps.sh image
+	scripts/dev/image_check.sh
 
 # Cross build for the Raspberry Pi 5 (recipe: /work/shared/ARM64.md, docs/development.md).
 # Debian's rustc/cargo (the rustup toolchain has no aarch64 std) through links first on PATH,

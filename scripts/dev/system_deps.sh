@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install (as root) or name (otherwise) the Debian packages that `make run` / `make test` need.
-# Usage: scripts/dev/system_deps.sh run|test
+# Usage: scripts/dev/system_deps.sh run|test|image
 set -euo pipefail
 what="${1:-test}"
 
@@ -13,6 +13,12 @@ if [ "$what" = "test" ]; then
   pkgs+=(chromium fonts-dejavu-core)
   # Shell scripts (backup, restore, install) are linted by the tests.
   pkgs+=(shellcheck)
+fi
+if [ "$what" = "image" ]; then
+  # The arm64 image check (make image-check, scripts/dev/image_check.sh): an arm64 Debian
+  # base (mmdebstrap), qemu through binfmt_misc, buildah to build, podman to run with runc
+  # (crun refuses hybrid cgroups) and catatonit for --init.
+  pkgs=(qemu-user-static mmdebstrap arch-test buildah podman runc catatonit)
 fi
 
 # The dashboard (frontend/): Node.js >= 20.19 with npm. Debian's nodejs and npm when none is
