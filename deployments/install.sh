@@ -146,7 +146,7 @@ else
   run "$PREFIX/venv/bin/pip" install --quiet --upgrade pip
 fi
 run "$PREFIX/venv/bin/pip" install --quiet --upgrade "$wheel"
-for s in backup.sh restore.sh setup_cron.sh; do
+for s in backup.sh restore.sh install_env.sh setup_cron.sh; do
   run install -m 0755 -o root -g root "$repo/scripts/$s" "$PREFIX/bin/$s"
 done
 wrapper=$(cat <<EOF
