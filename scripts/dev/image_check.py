@@ -1,14 +1,16 @@
 """Build the arm64 container image from deployments/Dockerfile without a Docker engine, run
 it here under qemu, and use it (called by scripts/dev/image_check.sh, as root).
 
-The recipe (docs/DEPLOYMENT.md, "The container image"): an arm64 Debian bookworm base built
-once with mmdebstrap (python3, its venv module, libstdc++6, passwd: what the default
-``python:3.11-slim-bookworm`` base offers but the CA certificates, whose set-up takes
-minutes under qemu and which nothing here needs) and cached under ``.cache/image/``;
-``podman import --arch arm64``; the aarch64 wheel from ``dist/`` and its dependencies'
-aarch64 wheels (resolved on the host for the base's CPython 3.11.2) in ``dist/wheelhouse/``;
-``buildah bud --isolation chroot --pull=never --format docker`` (the docker format keeps
-the HEALTHCHECK; OCI drops it) with ``WHEEL_SOURCE=dist`` and ``PIP_ARGS=--no-index``.
+The recipe (docs/DEPLOYMENT.md, "The container image"): two Debian bookworm bases built
+once with mmdebstrap's ``extract`` variant (nothing runs inside them, so no emulation) and
+cached under ``.cache/image/``: the arm64 runtime base (python3, its venv module,
+libstdc++6, passwd: what the default ``python:3.11-slim-bookworm`` offers) and the host's
+build base (python3 and pip, for the Dockerfile's ``site`` stage); ``podman import``; the
+aarch64 wheel from ``dist/`` and its dependencies' aarch64 wheels (resolved on the host for
+the base's CPython 3.11.2) in ``dist/wheelhouse/``; ``buildah bud --isolation chroot
+--pull=never --format docker`` (the docker format keeps the HEALTHCHECK; OCI drops it) with
+``WHEEL_SOURCE=dist`` and ``PIP_ARGS=--no-index``. The packages are unpacked for arm64 on
+the host; only the virtualenv's creation and one ``pi5trading --version`` run emulated.
 
 The image is then started with ``podman --runtime runc run --init`` (crun refuses this
 machine's hybrid cgroups; under qemu the server as PID 1 hangs after SIGTERM without an
@@ -42,10 +44,44 @@ ARTIFACTS = REPO / "test-artifacts" / "image"
 IMAGE = "localhost/pi5trading:arm64"
 CONTAINER = "pi5trading-image-check"
 VOLUME = "pi5trading-image-check-data"
-# The arm64 base: what python:3.11-slim-bookworm offers (no tzdata: the wheel depends on
-# the tzdata package), but CA certificates: update-ca-certificates under qemu takes minutes
-# and the check makes no TLS connection. libstdc++6: numpy's and pyarrow's wheels link it.
-BASE_PACKAGES = ("python3", "python3-venv", "libstdc++6", "passwd")
+# The arm64 runtime base: what python:3.11-slim-bookworm offers for the image (no tzdata:
+# the wheel depends on the tzdata package; no CA certificates: the check makes no TLS
+# connection). libstdc++6: numpy's and pyarrow's wheels link it; passwd and login: the
+# Dockerfile's groupadd/useradd and the user's nologin shell.
+BASE_PACKAGES = (
+    "base-files",
+    "base-passwd",
+    "bash",
+    "dash",
+    "coreutils",
+    "libc-bin",
+    "login",
+    "passwd",
+    "python3",
+    "python3-venv",
+    "libstdc++6",
+)
+# The build machine's Python for the Dockerfile's `site` stage (BUILD_PYTHON_IMAGE): the
+# same CPython with pip, native (the host's architecture): no install step is emulated.
+BUILD_PACKAGES = (
+    "base-files",
+    "base-passwd",
+    "bash",
+    "dash",
+    "coreutils",
+    "libc-bin",
+    "python3",
+    "python3-pip",
+)
+# Run natively on the unpacked root ($1) in place of the maintainer scripts the extract
+# variant skips: users and groups, the stdlib's bytecode, no host resolv.conf or hostname.
+FIXUP = (
+    'cp "$1"/usr/share/base-passwd/passwd.master "$1"/etc/passwd'
+    ' && cp "$1"/usr/share/base-passwd/group.master "$1"/etc/group'
+    ' && touch "$1"/etc/shadow "$1"/etc/gshadow && chmod 0640 "$1"/etc/shadow "$1"/etc/gshadow'
+    ' && python3.11 -m compileall -q -j0 -s "$1" -p / "$1"/usr/lib/python3.11 >/dev/null'
+    ' && rm -f "$1"/etc/resolv.conf "$1"/etc/hostname'
+)
 BASE_PYTHON = "3.11.2"  # bookworm's; redis needs async-timeout below 3.11.3
 # The same backtest as scripts/dev/wheel_check.py, so the fills can be compared.
 BACKTEST = (
@@ -95,62 +131,66 @@ def timed(results: dict[str, Any], key: str, started: float) -> None:
     results.setdefault("times_s", {})[key] = round(time.monotonic() - started, 1)
 
 
-def base_image(results: dict[str, Any]) -> str:
-    """The arm64 base, built once (the tar cached under .cache/image/, keyed by its recipe)."""
+def base_image(results: dict[str, Any], arch: str, packages: tuple[str, ...]) -> str:
+    """A Debian bookworm base for ``arch``, built once (the tar cached under .cache/image/,
+    keyed by its recipe) and imported into podman.
+
+    mmdebstrap's ``extract`` variant only unpacks the packages: nothing runs inside the
+    root, so the arm64 base needs no emulation (the ``essential`` variant ran every
+    maintainer script under qemu: 3.5-4.5 minutes, most of the check's first run). What those
+    scripts would have set up and the image needs is done here natively: the users and
+    groups of base-passwd (groupadd/useradd in the Dockerfile), the standard library's
+    bytecode (compiled by the host's CPython 3.11: the same bytecode on every architecture).
+    The dynamic loader finds Debian's multiarch libraries without an ld.so.cache."""
     recipe = [
-        "--variant=essential",
-        f"--include={','.join(BASE_PACKAGES)}",
-        # python3.11 recommends ca-certificates (and more): only what is named.
+        "--variant=extract",
+        f"--include={','.join(packages)}",
         '--aptopt=APT::Install-Recommends "false"',
-        # ca-certificates still comes (python3-pip-whl needs it): without its certificate
-        # files, update-ca-certificates has nothing to do (under qemu it takes minutes).
-        "--dpkgopt=path-exclude=/usr/share/ca-certificates/*",
         "bookworm",
     ]
-    key = hashlib.sha256(" ".join(recipe).encode()).hexdigest()[:12]
-    name = f"localhost/pi5trading-base:arm64-{key}"
-    tar = CACHE / f"base-arm64-{key}.tar"
+    key = hashlib.sha256(" ".join([arch, *recipe, FIXUP]).encode()).hexdigest()[:12]
+    name = f"localhost/pi5trading-base:{arch}-{key}"
+    tar = CACHE / f"base-{arch}-{key}.tar"
     started = time.monotonic()
     if image_exists(name):
-        results["base"] = "cached image"
+        results[f"base_{arch}"] = "cached image"
         return name
     if not tar.is_file():
         CACHE.mkdir(parents=True, exist_ok=True)
         partial = tar.with_suffix(".partial")
         partial.unlink(missing_ok=True)
-        # No mirror given: the host's apt sources. Documentation left out; mmdebstrap copies
-        # the host's resolv.conf and hostname into the rootfs: dropped.
+        # No mirror given: the host's apt sources. Documentation and translations left out.
         run(
             [
                 "mmdebstrap",
                 "-q",
-                "--arch=arm64",
+                f"--arch={arch}",
                 *recipe[:-1],
                 "--dpkgopt=path-exclude=/usr/share/man/*",
                 "--dpkgopt=path-exclude=/usr/share/locale/*",
                 "--dpkgopt=path-exclude=/usr/share/info/*",
                 "--dpkgopt=path-exclude=/usr/share/doc/*",
                 "--dpkgopt=path-include=/usr/share/doc/*/copyright",
-                '--customize-hook=rm -f "$1"/etc/resolv.conf "$1"/etc/hostname',
+                f"--customize-hook={FIXUP}",
                 "--format=tar",
                 recipe[-1],
                 str(partial),
             ],
-            timeout=1200,
+            timeout=900,
         )
         partial.rename(tar)
         # Bases of an older recipe are not used again.
-        for old in CACHE.glob("base-arm64-*.tar"):
+        for old in CACHE.glob(f"base-{arch}-*.tar"):
             if old != tar:
                 old.unlink()
-        timed(results, "base_mmdebstrap", started)
-        results["base"] = "built"
+        timed(results, f"base_{arch}_mmdebstrap", started)
+        results[f"base_{arch}"] = "built"
     else:
-        results["base"] = "cached tar"
+        results[f"base_{arch}"] = "cached tar"
     started = time.monotonic()
-    podman("import", "-q", "--arch", "arm64", "--os", "linux", str(tar), name, timeout=300)
-    timed(results, "base_import", started)
-    results["base_tar_mib"] = round(tar.stat().st_size / 2**20, 1)
+    podman("import", "-q", "--arch", arch, "--os", "linux", str(tar), name, timeout=300)
+    timed(results, f"base_{arch}_import", started)
+    results[f"base_{arch}_tar_mib"] = round(tar.stat().st_size / 2**20, 1)
     return name
 
 
@@ -194,7 +234,7 @@ def wheelhouse(wheel: Path) -> None:
         own.unlink()  # the wheel itself is in dist/
 
 
-def build(base: str, results: dict[str, Any]) -> None:
+def build(base: str, build_base: str, host: str, results: dict[str, Any]) -> None:
     started = time.monotonic()
     bud = [
         "buildah",
@@ -213,6 +253,14 @@ def build(base: str, results: dict[str, Any]) -> None:
         "--build-arg",
         f"BASE_IMAGE={base}",
         "--build-arg",
+        f"BUILD_PYTHON_IMAGE={build_base}",
+        # buildah 1.28 leaves $BUILDPLATFORM and $TARGETPLATFORM empty (BuildKit sets them):
+        # the `site` stage would look for an arm64 build base and not find it.
+        "--build-arg",
+        f"BUILDPLATFORM=linux/{host}",
+        "--build-arg",
+        "TARGETPLATFORM=linux/arm64",
+        "--build-arg",
         "WHEEL_SOURCE=dist",
         "--build-arg",
         "PIP_ARGS=--no-index",
@@ -228,7 +276,7 @@ def build(base: str, results: dict[str, Any]) -> None:
     # Bases of an older recipe are not used again (their tars are gone already).
     names = podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).split()
     for name in names:
-        if name.startswith("localhost/pi5trading-base:") and name != base:
+        if name.startswith("localhost/pi5trading-base:") and name not in (base, build_base):
             podman("rmi", name, check=False)
     try:
         run([*bud, "-t", IMAGE, "."], timeout=1800)
@@ -407,13 +455,15 @@ def main() -> int:
             raise CheckError("no aarch64 wheel in dist/: run 'make wheel-aarch64' first")
         results["wheel"] = wheels[-1].name
         step = "base"
-        base = base_image(results)
+        base = base_image(results, "arm64", BASE_PACKAGES)
+        host = run(["dpkg", "--print-architecture"]).strip()
+        build_base = base_image(results, host, BUILD_PACKAGES)
         step = "wheelhouse"
         t0 = time.monotonic()
         wheelhouse(wheels[-1])
         timed(results, "wheelhouse", t0)
         step = "build"
-        build(base, results)
+        build(base, build_base, host, results)
         if not args.no_archive:
             step = "archive"
             archive(results)
