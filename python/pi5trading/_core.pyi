@@ -1109,6 +1109,9 @@ class OrderEvent:
     @property
     def denial(self) -> Denial | None:
         """The risk engine's structured reason for ``denied`` / ``modify_rejected``."""
+    @property
+    def modified(self) -> tuple[Decimal, Decimal | None, Decimal | None] | None:
+        """For ``modify_accepted``: the terms put in force, (quantity, price, trigger_price)."""
 
 @final
 class PositionEvent:

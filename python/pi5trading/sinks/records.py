@@ -407,9 +407,14 @@ class RecordConverter:
             if order is not None:
                 track.terms = OrderTerms.of(order)
         terms = track.terms
+        modified = e.modified if kind == "modify_accepted" else None
+        if modified is not None and terms is not None:
+            # The event's own terms: an order looked up after two modifies in one batch
+            # already has the second's, which the first must not be stored with.
+            terms.quantity, terms.limit_price, terms.stop_price = modified
         detail: dict[str, Any] = {"kind": kind}
         if kind == "modify_accepted" and terms is not None:
-            # The event names no terms: the stored event keeps the ones it accepted.
+            # The stored event keeps the terms it accepted.
             detail["quantity"] = str(terms.quantity)
             if terms.limit_price is not None:
                 detail["price"] = str(terms.limit_price)

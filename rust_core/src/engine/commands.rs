@@ -293,6 +293,7 @@ impl EngineState {
                             reason: d.to_string(),
                             fill: None,
                             denial: Some(Box::new(d.clone())),
+                            modified: None,
                         };
                         let order = order.clone();
                         self.record_denial(ts, &order, &d, true);

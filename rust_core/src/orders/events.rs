@@ -77,6 +77,15 @@ impl OrderEventKind {
     }
 }
 
+/// The terms a `modify_accepted` event put in force. Carried by the event itself: two
+/// modifies of one order handled together (one batch, one callback) each keep their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModifiedTerms {
+    pub quantity: Quantity,
+    pub price: Option<Price>,
+    pub trigger_price: Option<Price>,
+}
+
 /// One transition of one order. Carries the strategy id, so every fill can be attributed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderEvent {
@@ -94,4 +103,6 @@ pub struct OrderEvent {
     /// For `denied` and `modify_rejected` by the risk engine: the structured reason
     /// (code, scope, limit, actual). Boxed: most events carry none.
     pub denial: Option<Box<crate::risk::Denial>>,
+    /// Present exactly when `kind == ModifyAccepted`: the order's terms from then on.
+    pub modified: Option<Box<ModifiedTerms>>,
 }

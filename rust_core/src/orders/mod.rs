@@ -9,7 +9,7 @@ mod events;
 mod lifecycle;
 mod order;
 
-pub use events::{Fill, LiquiditySide, OrderEvent, OrderEventKind};
+pub use events::{Fill, LiquiditySide, ModifiedTerms, OrderEvent, OrderEventKind};
 pub use lifecycle::next_status;
 pub use order::{Order, TrailingOffset};
 

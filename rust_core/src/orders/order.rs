@@ -1,7 +1,8 @@
 //! The `Order`: what was asked for, and what has happened to it so far.
 
 use super::{
-    next_status, Fill, OrderEvent, OrderEventKind, OrderSide, OrderStatus, OrderType, TimeInForce,
+    next_status, Fill, ModifiedTerms, OrderEvent, OrderEventKind, OrderSide, OrderStatus,
+    OrderType, TimeInForce,
 };
 use crate::error::{CoreError, CoreResult};
 use crate::types::{ClientOrderId, Price, Quantity, StrategyId, Symbol, UnixNanos};
@@ -355,6 +356,14 @@ impl Order {
             reason: reason.into(),
             fill,
             denial: None,
+            // The venue changes the order's terms before it applies the event.
+            modified: (kind == OrderEventKind::ModifyAccepted).then(|| {
+                Box::new(ModifiedTerms {
+                    quantity: self.quantity,
+                    price: self.price,
+                    trigger_price: self.trigger_price,
+                })
+            }),
         })
     }
 

@@ -408,6 +408,29 @@ impl PyOrderEvent {
     fn denial(&self) -> Option<super::risk::PyDenial> {
         self.0.denial.as_deref().cloned().map(super::risk::PyDenial)
     }
+    /// For ``modify_accepted``: the terms put in force, ``(quantity, price,
+    /// trigger_price)`` as exact decimals (a price is ``None`` when the order has none).
+    #[getter]
+    #[allow(clippy::type_complexity)]
+    fn modified<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<
+        Option<(
+            Bound<'py, PyAny>,
+            Option<Bound<'py, PyAny>>,
+            Option<Bound<'py, PyAny>>,
+        )>,
+    > {
+        let Some(m) = self.0.modified.as_deref() else {
+            return Ok(None);
+        };
+        Ok(Some((
+            exact_decimal(py, m.quantity.raw())?,
+            opt_decimal(py, m.price.map(Price::raw))?,
+            opt_decimal(py, m.trigger_price.map(Price::raw))?,
+        )))
+    }
     fn __repr__(&self) -> String {
         format!(
             "OrderEvent({} {} -> {} at {}{})",

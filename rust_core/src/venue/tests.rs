@@ -502,6 +502,17 @@ fn modify_and_cancel_requests() {
     v.modify("B", Some(20 * ONE), Some(c(9_100)), None, T0, &mut out)
         .unwrap();
     assert_eq!(kinds(&out, "B"), vec![OrderEventKind::ModifyAccepted]);
+    // The event carries the terms it put in force.
+    let modified = out.iter().find_map(|e| match e {
+        VenueEvent::Order(o) => o.modified.as_deref().copied(),
+        VenueEvent::Position(_) => None,
+    });
+    let m = modified.expect("modify_accepted carries its terms");
+    assert_eq!(
+        (m.quantity.raw(), m.price.map(Price::raw)),
+        (20 * ONE, Some(c(9_100)))
+    );
+    assert_eq!(m.trigger_price, None);
     assert_eq!(
         v.depth(SYM, OrderSide::Buy, 1)[0],
         BookLevel {

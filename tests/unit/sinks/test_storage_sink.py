@@ -410,3 +410,42 @@ async def test_order_numbers_resume_after_the_highest_stored_even_denied(
     assert await count(repo, "orders") == 0
     highest = max(int(oid.rpartition("-")[2]) for oid in run.orders)
     assert await order_numbers(repo) == {"trader": highest}
+
+
+async def test_two_modifies_in_one_batch_keep_their_own_terms(
+    repo: SqlRepository, tmp_path: Path
+) -> None:
+    """The order looked up when the batch is published already has the second modify's
+    terms; each stored modify_accepted keeps the terms it put in force."""
+    from pi5trading import events as ev
+    from pi5trading.orders import Order
+    from pi5trading.venue import SimulatedVenue
+
+    t0 = 1_700_000_000_000_000_000
+    v = SimulatedVenue(slippage="none", commission_per_share=0, commission_minimum=0)
+    v.add_instrument("AAPL")
+    v.process_bar("AAPL", t0, "100", "100", "100", "100", 0, ts_open=t0 - 60_000_000_000)
+    order = Order("m1", "S1", "AAPL", "buy", "limit", 10, price="90.10", ts_init=t0)
+    batch: list[tuple[str, object]] = [(ev.order_topic("initialized"), order)]
+    got = v.submit(order, t0)
+    got += v.modify("m1", t0 + 1, price="90.50")
+    got += v.modify("m1", t0 + 1, price="91.20", quantity=20)
+    batch += [(ev.order_topic(e.kind), e) for e in got if isinstance(e, OrderEvent)]
+    modifies = [e for _, e in batch if isinstance(e, OrderEvent) and e.kind == "modify_accepted"]
+    assert [m.modified for m in modifies] == [
+        (Decimal(10), Decimal("90.50"), None),
+        (Decimal(20), Decimal("91.20"), None),
+    ]
+    await publish(Recorded(messages=batch), sink_for(repo, tmp_path, order_lookup=v.order))
+    stored = [
+        (e.detail.get("quantity"), e.detail.get("price"))
+        for e in await repo.get_order_events("m1")
+        if e.detail.get("kind") == "modify_accepted"
+    ]
+    assert [(Decimal(q), Decimal(p)) for q, p in stored] == [
+        (Decimal(10), Decimal("90.5")),
+        (Decimal(20), Decimal("91.2")),
+    ]
+    row = await repo.get_order("m1")
+    assert row is not None
+    assert (row.quantity, row.limit_price) == (Decimal(20), Decimal("91.2"))
