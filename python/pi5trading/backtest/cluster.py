@@ -158,8 +158,8 @@ class Cluster:
         for worker, got in sorted(found.items()):
             if isinstance(got, BaseException):
                 raise ClusterError(
-                    f"worker {worker} cannot run pi5trading ({type(got).__name__}: {got}): "
-                    "install it there with pip install 'pi5trading[cluster]'"
+                    f"worker {worker} cannot run pi5trading ({_first_line(got)}): install "
+                    f"this version there: pip install 'pi5trading[cluster]=={self.expected[0]}'"
                 )
             if tuple(got) != self.expected:
                 raise ClusterError(_version_mismatch(worker, tuple(got), self.expected))
