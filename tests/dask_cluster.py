@@ -124,11 +124,13 @@ class DaskCluster:
         proc.wait(10)
 
     def close(self) -> None:
-        for proc in [*self.workers, *([self.scheduler] if self.scheduler else [])]:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in [*self.workers, *([self.scheduler] if self.scheduler else [])]:
+        """Kill the workers (they hold nothing worth a graceful stop), then stop the
+        scheduler; every process is reaped."""
+        for proc in self.workers:
+            self.kill(proc)
+        if self.scheduler is not None:
+            self.scheduler.terminate()
             try:
-                proc.wait(10)
+                self.scheduler.wait(5)
             except subprocess.TimeoutExpired:
-                self.kill(proc)
+                self.kill(self.scheduler)

@@ -248,6 +248,12 @@ def test_user_mistakes_with_the_cluster_address(tmp_path: Path) -> None:
         r = CliRunner().invoke(main, [*args, "--cluster", typo])
         assert r.exit_code == 1, (typo, r.output)
         assert r.output.startswith(f"Error: cluster address {typo!r}: "), r.output
+    r = CliRunner().invoke(main, [*args, "--cluster", "tls://127.0.0.1:8786"])
+    assert r.exit_code == 1
+    assert r.output == (
+        "Error: cluster address tls://127.0.0.1:8786: tls:// needs PI5_CLUSTER__TLS_CA_FILE, "
+        "PI5_CLUSTER__TLS_CERT_FILE and PI5_CLUSTER__TLS_KEY_FILE\n"
+    )
     r = CliRunner().invoke(main, [*args, "--cluster", nobody, "-j", "2"])
     assert r.exit_code == 2
     assert "--workers counts this machine's processes" in r.output
