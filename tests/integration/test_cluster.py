@@ -244,6 +244,17 @@ def test_user_mistakes_with_the_cluster_address(tmp_path: Path) -> None:
     )
     assert "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
+    # A scheduler without workers: the command says how to start one.
+    empty = DaskCluster(tmp_path / "empty").start(workers=0)
+    try:
+        r = CliRunner().invoke(main, [*args, "--cluster", empty.address], env=env)
+    finally:
+        empty.close()
+    assert r.exit_code == 1
+    assert r.output == (
+        f"Error: the scheduler at {empty.address} has no workers (waited 1 s): start some "
+        f"with `dask worker {empty.address} --nthreads 1`\n"
+    )
     for typo in ("tcp:/127.0.0.1:8786", "127.0.0.1", "tcp://127.0.0.1:87x6", "tcp://host:99999"):
         r = CliRunner().invoke(main, [*args, "--cluster", typo])
         assert r.exit_code == 1, (typo, r.output)
