@@ -22,11 +22,13 @@ from typing import Any
 from tests.services import ServiceError, _wait_port, free_port
 
 
-def _absolute_path() -> str:
-    """This process's PYTHONPATH with absolute entries: the workers run in other folders
-    and must import this checkout's pi5trading."""
+def _absolute_path() -> dict[str, str]:
+    """This process's PYTHONPATH with absolute entries, if it has one: the workers run in
+    other folders and must import this checkout's pi5trading."""
     entries = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
-    return os.pathsep.join(str(Path(e).resolve()) for e in entries)
+    if not entries:
+        return {}
+    return {"PYTHONPATH": os.pathsep.join(str(Path(e).resolve()) for e in entries)}
 
 
 class DaskCluster:
@@ -46,7 +48,7 @@ class DaskCluster:
                 [sys.executable, "-m", *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONPATH": _absolute_path(), **(env or {})},
+                env={**os.environ, **_absolute_path(), **(env or {})},
                 cwd=self.folder,
             )
         finally:
