@@ -90,7 +90,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	@# Editable install: builds the Rust extension in release mode into python/pi5trading/.
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,cluster]"
 	@touch $@
 
 install: $(INSTALLED) ## create .venv and install pinned dependencies
@@ -181,7 +181,7 @@ smoke-aarch64: wheel-aarch64 ## run the aarch64 wheel under qemu (emulated CPyth
 
 lock: ## re-pin constraints.txt from a fresh resolve of pyproject.toml
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
-	PIP_CONSTRAINT= .lockenv/bin/pip install -q -e ".[dev]"
+	PIP_CONSTRAINT= .lockenv/bin/pip install -q -e ".[dev,cluster]"
 	.lockenv/bin/pip freeze --exclude-editable | grep -v '^pi5trading' > constraints.txt
 	rm -rf .lockenv
 

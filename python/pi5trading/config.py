@@ -539,6 +539,36 @@ class BacktestsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     """A job running longer is stopped and fails, saying so."""
 
 
+CLUSTER_ADDRESS = r"^(|(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5})$"
+"""A Dask scheduler's address (``--cluster`` is checked against it too)."""
+ClusterAddress = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=CLUSTER_ADDRESS,
+        extra={"allowed": "tcp://HOST:PORT or tls://HOST:PORT (tcp://10.0.0.2:8786), or empty"},
+    ),
+]
+
+
+class ClusterSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A Dask ``distributed`` scheduler for research (``PI5_CLUSTER__*``, docs/cluster.md):
+    optimisation, walk-forward and API backtest jobs run there instead of on local cores."""
+
+    address: ClusterAddress = ""
+    """The scheduler, ``tcp://HOST:8786`` (``tls://`` with the TLS files below); empty:
+    everything runs on this machine (``optimize --cluster`` overrides it for one run)."""
+    connect_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0
+    """How long to wait for the scheduler to answer and for at least one worker."""
+    retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
+    """Times a failed task is tried again (a task on a worker that died is re-run anyway)."""
+    tls_ca_file: str = ""
+    """CA certificate that signed the scheduler's and workers' certificates (``tls://``)."""
+    tls_cert_file: str = ""
+    """This client's certificate (PEM), signed by that CA."""
+    tls_key_file: str = ""
+    """This client's private key (PEM)."""
+
+
 class BackupSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``pi5trading backup`` / ``restore`` (docs/DEPLOYMENT.md, "Backups")."""
 
@@ -576,6 +606,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     alerts: AlertsSettings = msgspec.field(default_factory=AlertsSettings)
     backtests: BacktestsSettings = msgspec.field(default_factory=BacktestsSettings)
     backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
+    cluster: ClusterSettings = msgspec.field(default_factory=ClusterSettings)
 
 
 def _nest(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:

@@ -204,6 +204,13 @@ OUT_OF_RANGE = [
     ("PI5_BACKTESTS__MAX_QUEUED", "-1", "expected a whole number from 0 to 10000"),
     ("PI5_BACKTESTS__MAX_BARS", "0", "expected a whole number from 1 to 2147483647"),
     ("PI5_BACKTESTS__TIMEOUT_S", "0", "expected a number > 0, at most 86400"),
+    (
+        "PI5_CLUSTER__ADDRESS",
+        "tcp//10.0.0.2:8786",
+        "expected tcp://HOST:PORT or tls://HOST:PORT (tcp://10.0.0.2:8786), or empty",
+    ),
+    ("PI5_CLUSTER__CONNECT_TIMEOUT_S", "0", "expected a number > 0, at most 600"),
+    ("PI5_CLUSTER__RETRIES", "11", "expected a whole number from 0 to 10"),
 ]
 # Settings that accept any text (paths, keys): nothing to be out of range.
 FREE_TEXT = {
@@ -220,6 +227,9 @@ FREE_TEXT = {
     "PI5_BACKUP__DIR",
     "PI5_BACKUP__COPY_TO",
     "PI5_BACKUP__PG_BIN_DIR",
+    "PI5_CLUSTER__TLS_CA_FILE",
+    "PI5_CLUSTER__TLS_CERT_FILE",
+    "PI5_CLUSTER__TLS_KEY_FILE",
 }
 
 

@@ -4,13 +4,14 @@ node, beside the API, never waits on.
 ``BacktestJobs`` keeps a queue of specs and runs at most ``workers`` of them at once, each
 in a fresh process (``spawn``: nothing of the node's threads and sockets is inherited, a
 crash or a kill ends that job only, and a big run's memory goes back to the system when it
-ends). The process reports ``(done, total)`` bars through a pipe, which an asyncio task
-reads; a cancel, or a run past its time limit, kills the process. A finished run writes its
-report under ``DATA_DIR/reports/`` (with ``result.json``, the API's charts and trades) and
-is recorded in the ``backtest_runs`` / ``backtest_results`` tables like the CLI's runs
-(``pi5trading runs`` lists both). Every job is stored from its submission on, so after a
-restart it is still there: one that was queued or running when its process died is failed
-"interrupted by a restart".
+ends; with ``PI5_CLUSTER__ADDRESS`` set, that process hands the run to the Dask cluster as
+one task, docs/cluster.md). The process reports ``(done, total)`` bars through a pipe,
+which an asyncio task reads; a cancel, or a run past its time limit, kills the process. A
+finished run writes its report under ``DATA_DIR/reports/`` (with ``result.json``, the
+API's charts and trades) and is recorded in the ``backtest_runs`` / ``backtest_results``
+tables like the CLI's runs (``pi5trading runs`` lists both). Every job is stored from its
+submission on, so after a restart it is still there: one that was queued or running when
+its process died is failed "interrupted by a restart".
 """
 
 from __future__ import annotations
@@ -457,6 +458,8 @@ def _run_job(
                 "a backtest may run here (PI5_BACKTESTS__MAX_BARS); choose a shorter range",
             )
         conn.send(("progress", 0, total))
+        if settings.cluster.address:
+            return _run_on_cluster(spec, settings, frame, data_report, folder, run_id)
 
         def progress(done: int, of: int) -> None:
             conn.send(("progress", done, of))
@@ -483,6 +486,29 @@ def _run_job(
     except Exception as exc:
         log.exception("backtest %s failed", run_id)
         return ("failed", f"{type(exc).__name__}: {exc}")
+
+
+def _run_on_cluster(
+    spec: BacktestSpec,
+    settings: Settings,
+    frame: Any,
+    data_report: Any,
+    folder: Path,
+    run_id: str,
+) -> tuple[Any, ...]:
+    """The job as one task on the configured cluster (``PI5_CLUSTER__ADDRESS``): the bars
+    read here go with it (workers need no database), the report comes back as files and
+    is written into ``folder`` here. Progress shows 0 until the run is done."""
+    from pi5trading.backtest.cluster import Cluster
+
+    with Cluster.connect(settings.cluster) as cluster:
+        run, res, files = cluster.run_report(
+            spec, frame, data_report, folder / "report.html", run_id
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return ("done", run, res)
 
 
 # -- what the API shows of a run --

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
@@ -24,6 +24,10 @@ from pi5trading.backtest.spec import BacktestSpec, load_frame, parse_time, run_s
 from pi5trading.backtest.walkforward import walk_forward_windows
 from pi5trading.data.bars import BarFrame
 from pi5trading.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from pi5trading.backtest.cluster import Cluster
+    from pi5trading.strategies.base import Strategy
 
 Progress = Callable[[int, int], None]
 
@@ -125,14 +129,23 @@ def _metrics(result: Any) -> dict[str, float | None]:
 _SHARED: dict[str, Any] = {}
 
 
-def _run_one(params: dict[str, Any]) -> RunRow:
-    spec: BacktestSpec = _SHARED["spec"]
-    frame: BarFrame = _SHARED["frame"]
+def run_params(
+    spec: BacktestSpec,
+    frame: BarFrame,
+    params: dict[str, Any],
+    strategy: type[Strategy] | None = None,
+) -> RunRow:
+    """One run of a search: ``spec`` with ``params`` on ``frame`` (a local worker process
+    and a cluster's worker both run this, so their rows are the same)."""
     try:
-        res = run_spec(spec, frame, params=params)
+        res = run_spec(spec, frame, params=params, strategy=strategy)
         return RunRow(params=params, metrics=_metrics(res))
     except Exception as exc:  # a bad combination is reported, not fatal to the search
         return RunRow(params=params, metrics={}, error=f"{type(exc).__name__}: {exc}")
+
+
+def _run_one(params: dict[str, Any]) -> RunRow:
+    return run_params(_SHARED["spec"], _SHARED["frame"], params)
 
 
 def _score(row: RunRow, metric: str) -> float:
@@ -150,15 +163,57 @@ def search(
     workers: int | None = None,
     frame: BarFrame | None = None,
     progress: Progress | None = None,
+    cluster: Cluster | None = None,
 ) -> SearchResult:
-    """Run ``spec`` once per parameter set; rows sorted best first by ``metric``."""
+    """Run ``spec`` once per parameter set; rows sorted best first by ``metric``. With a
+    ``cluster`` the runs go to its workers (``workers`` is then ignored); the table is
+    the same as a local one."""
+    return _search(
+        spec,
+        candidates,
+        metric=metric,
+        workers=workers,
+        frame=frame if frame is not None else load_frame(spec),
+        progress=progress,
+        cluster=cluster,
+    )
+
+
+def _search(
+    spec: BacktestSpec,
+    candidates: Iterable[dict[str, Any]],
+    *,
+    metric: str,
+    workers: int | None,
+    frame: BarFrame,
+    progress: Progress | None,
+    cluster: Cluster | None,
+    window: tuple[int, int] | None = None,
+) -> SearchResult:
+    """``search`` on ``frame``, cut to ``window`` (UTC ns, half-open) when given: a
+    cluster gets the whole frame once and cuts it on the workers."""
     if metric not in METRICS:
         raise ConfigurationError(f"metric must be one of {', '.join(METRICS)}")
     params = list(candidates)
     if not params:
         raise ConfigurationError("no parameter sets to try")
+    if cluster is not None:
+        rows = cluster.run_rows(spec, frame, params, window=window, progress=progress)
+    else:
+        cut = frame if window is None else frame.between(*window)
+        rows = _local_rows(spec, cut, params, workers, progress)
+    return _ranked(rows, metric)
+
+
+def _local_rows(
+    spec: BacktestSpec,
+    frame: BarFrame,
+    params: list[dict[str, Any]],
+    workers: int | None,
+    progress: Progress | None,
+) -> list[RunRow]:
     _SHARED["spec"] = spec
-    _SHARED["frame"] = frame if frame is not None else load_frame(spec)
+    _SHARED["frame"] = frame
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(params)))
     rows: list[RunRow] = []
     try:
@@ -176,6 +231,11 @@ def search(
                         progress(len(rows), len(params))
     finally:
         _SHARED.clear()
+    return rows
+
+
+def _ranked(rows: list[RunRow], metric: str) -> SearchResult:
+    """``rows`` (in the candidates' order) best first."""
     if all(r.error is not None for r in rows):
         first = rows[0]
         shown = " ".join(f"{k}={v}" for k, v in first.params.items())
@@ -217,9 +277,11 @@ def walk_forward(
     workers: int | None = None,
     progress: Progress | None = None,
     frame: BarFrame | None = None,
+    cluster: Cluster | None = None,
 ) -> WalkForwardResult:
     """Optimise on each in-sample window, then run the best parameters on the unseen
-    out-of-sample window that follows (on ``frame``, else the spec's bars)."""
+    out-of-sample window that follows (on ``frame``, else the spec's bars). With a
+    ``cluster`` each window's search runs on its workers (the bars go there once)."""
     day = 86_400 * 10**9
     frame = frame if frame is not None else load_frame(spec)
     if len(frame) == 0:
@@ -236,12 +298,15 @@ def walk_forward(
         raise ConfigurationError("the data is shorter than one in-sample + out-of-sample window")
     periods: list[WalkForwardPeriod] = []
     for k, w in enumerate(windows):
-        ins = search(
+        ins = _search(
             spec,
             candidates,
             metric=metric,
             workers=workers,
-            frame=frame.between(w.is_start, w.is_end),
+            frame=frame,
+            progress=None,
+            cluster=cluster,
+            window=(w.is_start, w.is_end),
         )
         best = ins.best
         oos_frame = frame.between(w.is_end, w.oos_end)
@@ -344,6 +409,7 @@ __all__ = [
     "heatmap_svg",
     "parse_time",
     "random_sample",
+    "run_params",
     "search",
     "walk_forward",
 ]

@@ -29,6 +29,7 @@ RISK_CHOICES = (*RISK_PROFILES, "none")
 """``--risk`` values: the settings' profiles (one list for help, errors and settings)."""
 
 if TYPE_CHECKING:
+    from pi5trading.backtest.cluster import Cluster
     from pi5trading.backtest.spec import BacktestSpec
     from pi5trading.config import RiskLimitValue, Settings
     from pi5trading.data.bars import DataReport
@@ -600,6 +601,16 @@ def runs_command(limit: int, as_json: bool) -> None:
     help="Walk-forward analysis with windows in days, e.g. 30:10.",
 )
 @click.option("--anchored", is_flag=True, help="Anchored walk-forward (growing in-sample).")
+@click.option(
+    "--cluster",
+    "cluster_address",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Run on a Dask cluster's workers (default: PI5_CLUSTER__ADDRESS; docs/cluster.md).",
+)
+@click.option(
+    "--local", is_flag=True, help="Run on this machine's cores even when a cluster is set."
+)
 @click.option("--out", "-o", default=None, help="Results folder.")
 def optimize_command(
     grid_opts: tuple[str, ...],
@@ -609,14 +620,17 @@ def optimize_command(
     workers: int | None,
     wf: str | None,
     anchored: bool,
+    cluster_address: str | None,
+    local: bool,
     out: str | None,
     **kw: Any,
 ) -> None:
-    """Search strategy parameters on all cores; optionally walk-forward.
+    """Search strategy parameters on all cores or a Dask cluster; optionally walk-forward.
 
     \b
-    Example:
+    Examples:
       pi5trading optimize -s sma_crossover -g fast=5:20:5 -g slow=30,50,100 --data bars.csv
+      pi5trading optimize -s mine.py -g period=5:50:1 --cluster tcp://10.0.0.2:8786
     """
     from rich.console import Console
     from rich.progress import Progress
@@ -638,9 +652,14 @@ def optimize_command(
     from pi5trading.backtest.history import new_run_id
 
     folder = _out_dir(out, settings.data_dir, "optimize", new_run_id())
+    address = _cluster_address(cluster_address, local, workers, settings)
+    cluster: Cluster | None = None
     try:
         strategy_class(spec)
         opt.check_space(spec, space)
+        if address is not None:
+            # Before the data is read: a wrong address fails in seconds, not after a load.
+            cluster = _connect(address, settings)
         frame, data_report = load_data(spec)
         _show_data_report(data_report, "a backtest report lists them")
         with Progress(console=Console(stderr=True), transient=True) as bar:
@@ -661,6 +680,7 @@ def optimize_command(
                     workers=workers,
                     progress=tick,
                     frame=frame,
+                    cluster=cluster,
                 )
             else:
                 res = opt.search(
@@ -670,11 +690,15 @@ def optimize_command(
                     workers=workers,
                     frame=frame,
                     progress=tick,
+                    cluster=cluster,
                 )
     except StrategyError as exc:
         raise _strategy_failed(exc, debug) from exc
     except (Pi5TradingError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        if cluster is not None:
+            cluster.close()
     console = Console()
     _write(folder, lambda: folder.mkdir(parents=True, exist_ok=True))
     if wf:
@@ -743,6 +767,37 @@ def optimize_command(
             )
         _write(folder, lambda: _write_search(folder, res, names))
     click.echo(f"results: {folder}")
+
+
+def _cluster_address(
+    given: str | None, local: bool, workers: int | None, settings: Settings
+) -> str | None:
+    """The scheduler to run on (``--cluster``, else ``PI5_CLUSTER__ADDRESS``), or ``None``
+    for this machine's cores."""
+    if local:
+        if given is not None:
+            raise click.UsageError("--local and --cluster: choose one")
+        return None
+    address = given if given is not None else (settings.cluster.address or None)
+    if address is not None and workers is not None:
+        where = "--cluster" if given is not None else "PI5_CLUSTER__ADDRESS"
+        raise click.UsageError(
+            f"--workers counts this machine's processes, but {where} sends the runs to a "
+            "cluster: drop --workers, or add --local to run here"
+        )
+    return address
+
+
+def _connect(address: str, settings: Settings) -> Cluster:
+    from pi5trading.backtest.cluster import Cluster
+
+    cluster = Cluster.connect(settings.cluster, address)
+    click.echo(
+        f"cluster {cluster.address}: {len(cluster.client.nthreads())} workers, "
+        f"{cluster.threads} threads",
+        err=True,
+    )
+    return cluster
 
 
 def _write_search(folder: Path, res: Any, names: list[str]) -> None:

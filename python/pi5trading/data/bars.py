@@ -164,6 +164,27 @@ _MISSING = np.iinfo(np.int64).min
 _COLUMNS = (*PRICES, "volume")
 
 
+def _unpickle_frame(
+    ts: npt.NDArray[np.int64],
+    cols: dict[str, Column],
+    source: str,
+    lines: npt.NDArray[np.int64] | None,
+    line0: int,
+) -> BarFrame:
+    # Arrays unpickled from a network buffer can be misaligned, which the engine refuses:
+    # copied only then.
+    def fit(a: Any) -> Any:
+        return np.require(a, requirements=["C", "A"])
+
+    return BarFrame._of(
+        fit(ts),
+        {k: fit(v) for k, v in cols.items()},
+        source,
+        None if lines is None else fit(lines),
+        line0,
+    )
+
+
 class BarFrame:
     """One instrument's bars as exact columns: ``ts`` (int64 UTC ns) and prices and volume
     (``open_raw``, ``high_raw``, ``low_raw``, ``close_raw``, ``volume_raw``: int64 raw
@@ -279,6 +300,11 @@ class BarFrame:
             cols.get("volume"),
             source=source,
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its columns (what a cluster's workers receive): the float cache is
+        # left out, so a frame costs its columns on the wire, not twice that.
+        return (_unpickle_frame, (self.ts, self._cols, self.source, self._lines, self._line0))
 
     def __len__(self) -> int:
         return int(self.ts.size)

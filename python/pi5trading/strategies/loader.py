@@ -53,8 +53,10 @@ ALIASES: dict[str, str] = {
 """The original system's config ids that differ from ours."""
 
 
-def load_strategy(spec: str) -> type[Strategy]:
-    """The strategy class named by ``spec`` (see the module docstring)."""
+def load_strategy(spec: str, *, source: str | None = None) -> type[Strategy]:
+    """The strategy class named by ``spec`` (see the module docstring). ``source``: the
+    text of the file ``spec`` names, used instead of reading it (a cluster worker gets the
+    file shipped with the job and loads it the same way, under the same module name)."""
     spec = spec.strip()
     if not spec:
         raise ConfigurationError("strategy: empty name")
@@ -67,7 +69,7 @@ def load_strategy(spec: str) -> type[Strategy]:
     if sep and not cls_name:
         raise ConfigurationError(f"strategy {spec!r}: no class name after ':'")
     if _is_path(target):
-        module = _import_file(Path(target))
+        module = _import_file(Path(target), source)
     elif sep:
         module = _import_module(target)
     else:
@@ -103,14 +105,29 @@ def _syntax_error(where: str, exc: SyntaxError) -> ConfigurationError:
     return ConfigurationError(f"{where}: syntax error at {line}: {exc.msg}{text}")
 
 
-def _import_file(path: Path) -> ModuleType:
-    if not path.is_file():
-        raise ConfigurationError(f"strategy file not found: {path}")
-    resolved = path.resolve()
-    try:
-        source = resolved.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{path}: cannot read the strategy file: {exc}") from exc
+def strategy_file(spec: str) -> Path | None:
+    """The file a strategy spec names (``path.py`` or ``path.py:Class``), else ``None``."""
+    spec = spec.strip()
+    if ALIASES.get(spec, spec) in BUILTIN:
+        return None
+    target, sep, _ = spec.rpartition(":")
+    if not sep:
+        target = spec
+    return Path(target) if _is_path(target) else None
+
+
+def _import_file(path: Path, source: str | None = None) -> ModuleType:
+    if source is None:
+        if not path.is_file():
+            raise ConfigurationError(f"strategy file not found: {path}")
+        resolved = path.resolve()
+        try:
+            source = resolved.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"{path}: cannot read the strategy file: {exc}") from exc
+    else:
+        # Shipped text: the path is the client's (absolute), so the module name is too.
+        resolved = path
     try:
         # dont_inherit: the file is compiled with its own __future__ imports, not ours.
         code = compile(source, str(path), "exec", dont_inherit=True)

@@ -93,3 +93,31 @@ def test_a_float_beyond_the_raw_range_is_refused_by_position() -> None:
     d["open"][7] = 1e12
     with pytest.raises(InvalidInputError, match=r"open\[7\] = 1000000000000.0 is not an exact"):
         BarFrame.from_columns(d, "mem")
+
+
+def test_a_frame_pickles_as_its_columns_and_comes_back_aligned() -> None:
+    """What a cluster's workers receive: the columns (not the float cache), and arrays the
+    engine accepts even when the buffer they arrive in is misaligned."""
+    import pickle
+
+    f = BarFrame.from_columns(random_walk_bars(1000, seed=3), "gen").between(None, None)
+    _ = f.close  # fills the float cache, which must not travel
+    data = pickle.dumps(f, protocol=5)
+    assert len(data) < 1000 * 8 * 6 + 2000
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(f, protocol=5, buffer_callback=buffers.append)
+    # Each out-of-band buffer one byte off its alignment, as a network frame may be.
+    odd = []
+    for b in buffers:
+        raw = bytearray(len(b.raw()) + 1)
+        raw[1:] = b.raw()
+        odd.append(memoryview(raw)[1:])
+    g = pickle.loads(data, buffers=odd)
+    assert g.ts.flags.aligned
+    assert g.ts.flags.c_contiguous
+    assert np.array_equal(g.ts, f.ts)
+    assert np.array_equal(g.close, f.close)
+    r = BacktestRunner(risk=None)
+    r.add_bars("SIM", g)
+    r.add_strategy(MovingAverageCrossover({"fast": 5, "slow": 20}))
+    assert len(r.run().trades) > 0

@@ -73,6 +73,25 @@ def test_file_with_one_strategy_loads_and_runs(tmp_path: Path) -> None:
     assert load_strategy(f"{tmp_path / 'mine.py'}:BuyOnce").__name__ == "BuyOnce"
 
 
+def test_a_file_shipped_as_text_loads_as_the_file_does(tmp_path: Path) -> None:
+    """A cluster worker gets the file's text, not the file: same class, same errors."""
+    from pi5trading.strategies.loader import strategy_file
+
+    where = tmp_path / "elsewhere" / "mine.py"  # does not exist here
+    cls = load_strategy(f"{where}:BuyOnce", source=GOOD)
+    got = run(cls(), frame([10, 11, 12, 13]))
+    assert [(i, side, int(q)) for i, side, q, _ in got] == [(2, "buy", 3)]
+    with pytest.raises(ConfigurationError) as err:
+        load_strategy(str(where), source="import not_installed_anywhere\n")
+    assert str(err.value) == (
+        f"{where}: error while importing: ModuleNotFoundError: "
+        "No module named 'not_installed_anywhere'"
+    )
+    assert strategy_file(f"{where}:BuyOnce") == where
+    assert strategy_file("sma_crossover") is None
+    assert strategy_file("package.module:Class") is None
+
+
 def test_module_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, "my_strats_for_test.py", GOOD)
     monkeypatch.syspath_prepend(str(tmp_path))
