@@ -233,6 +233,44 @@ def test_optimize_on_the_cluster_from_the_command_line(
     assert "cluster tcp://" not in r.output
 
 
+def test_monte_carlo_resamples_on_the_cluster_are_the_local_ones(
+    two_workers: DaskCluster, tmp_path: Path
+) -> None:
+    """`backtest --monte-carlo N --cluster`: the resamples' chunks run on the workers and
+    the report's Monte Carlo section is the local one (N above one chunk: several tasks)."""
+    args = [
+        "backtest",
+        "-s",
+        "sma_crossover",
+        "-p",
+        "fast=5",
+        "-p",
+        "slow=20",
+        "--data",
+        "generated:20000:3",
+        "--risk",
+        "none",
+        "--monte-carlo",
+        "6000",
+        "-q",
+        "--no-save",
+    ]
+    here = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "local")])
+    there = CliRunner().invoke(
+        main, [*args, "--cluster", two_workers.address, "-o", str(tmp_path / "cluster")]
+    )
+    assert here.exit_code == 0, here.output
+    assert there.exit_code == 0, there.output
+    assert f"cluster {two_workers.address}" in there.output
+
+    def montecarlo(folder: Path) -> Any:
+        return msgspec.json.decode((folder / "report.json").read_bytes())["montecarlo"]
+
+    local, remote = montecarlo(tmp_path / "local"), montecarlo(tmp_path / "cluster")
+    assert local["simulations"] == 6000  # the N asked for, not a default
+    assert remote == local
+
+
 def test_user_mistakes_with_the_cluster_address(tmp_path: Path) -> None:
     args = ["optimize", "-g", "fast=5,10", "--data", "generated:2000", "-o", str(tmp_path)]
     nobody = f"tcp://127.0.0.1:{free_port()}"

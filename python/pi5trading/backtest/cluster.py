@@ -23,7 +23,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from pi5trading.data.bars import BarFrame, DataReport
     from pi5trading.storage.records import BacktestResultRow, BacktestRunRow
     from pi5trading.strategies.base import Strategy
+
+_T = TypeVar("_T")
 
 Progress = Callable[[int, int], None]
 Versions = tuple[str, str]
@@ -268,6 +270,17 @@ class Cluster:
             raise ClusterError(out)
         run, result, files = out
         return run, result, files
+
+    def map_chunks(self, fn: Callable[..., _T], chunks: list[tuple[Any, ...]]) -> list[_T]:
+        """``fn(*args)`` for each chunk on the workers, the results in ``chunks``' order
+        (a Monte Carlo bootstrap: ``analysis.montecarlo.resample_trades(chunk_map=...)``)."""
+        futures = [
+            self.client.submit(fn, *args, pure=False, retries=self.retries) for args in chunks
+        ]
+        try:
+            return [self._value(f) for f in futures]
+        finally:
+            self.client.cancel(futures)
 
     def _result(
         self, future: Future[tuple[int, list[RunRow], str | None]]

@@ -333,11 +333,22 @@ _SHOWN_DROPS = 5
     show_default=True,
     help="Rows of equity.csv: every bar, or the last equity of each period (UTC).",
 )
+@click.option(
+    "--cluster",
+    "cluster_address",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Run the Monte Carlo resamples on a Dask cluster's workers (default: "
+    "PI5_CLUSTER__ADDRESS; docs/cluster.md). The backtest itself runs here.",
+)
+@click.option("--local", is_flag=True, help="Resample here even when a cluster is set.")
 def backtest_command(
     out: str | None,
     equity_resolution: str,
     no_report: bool,
     monte_carlo: int,
+    cluster_address: str | None,
+    local: bool,
     as_json: bool,
     quiet: bool,
     no_save: bool,
@@ -372,6 +383,14 @@ def backtest_command(
             settings.data_dir,
             "set PI5_DATA_DIR or PI5_DATABASE__URL to a writable place, or run with --no-save",
         )
+    # Only resamples go to a cluster: connect (and fail) before the run, not after it.
+    address = _cluster_address(cluster_address, local, None, settings)
+    cluster = None
+    if address is not None and folder is not None and monte_carlo > 0:
+        try:
+            cluster = _connect(address, settings)
+        except Pi5TradingError as exc:
+            raise click.ClickException(str(exc)) from exc
     try:
         # The strategy and its parameters first: a typo fails before a long file is read.
         strategy = strategy_class(spec)
@@ -391,8 +410,12 @@ def backtest_command(
         secs = time.perf_counter() - t0
         perf = result.performance
     except StrategyError as exc:
+        if cluster is not None:
+            cluster.close()
         raise _strategy_failed(exc, debug) from exc
     except (Pi5TradingError, ValueError) as exc:
+        if cluster is not None:
+            cluster.close()
         raise click.ClickException(str(exc)) from exc
     bars = result.meta["bars"]
     if as_json:
@@ -444,12 +467,21 @@ def backtest_command(
         console.print(f"[yellow]warning:[/] {escape(result.risk_warning)}")
     report: Path | None = None
     if folder is not None:
-        _write(
-            folder,
-            lambda: result.write_report(
-                folder, monte_carlo=monte_carlo > 0, equity_resolution=equity_resolution
-            ),
-        )
+        try:
+            _write(
+                folder,
+                lambda: result.write_report(
+                    folder,
+                    monte_carlo=monte_carlo,
+                    equity_resolution=equity_resolution,
+                    chunk_map=cluster.map_chunks if cluster is not None else None,
+                ),
+            )
+        except Pi5TradingError as exc:  # the cluster lost the work
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            if cluster is not None:
+                cluster.close()
         report = folder / "report.html"
         click.echo(f"report: {report}", err=as_json)
     if not no_save:

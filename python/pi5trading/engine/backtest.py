@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pi5trading import _core
-from pi5trading.analysis.montecarlo import MonteCarloResult, resample_trades
+from pi5trading.analysis.montecarlo import ChunkMap, MonteCarloResult, resample_trades
 from pi5trading.analysis.performance import Performance, analyse
 from pi5trading.analysis.records import EquityCurve
 from pi5trading.analysis.report import DEFAULT_EQUITY_RESOLUTION, write_report
@@ -139,9 +139,15 @@ class BacktestResult:
             traded_notional=self._traded_notional,
         )
 
-    def monte_carlo(self, simulations: int = 1000, seed: int = 0) -> MonteCarloResult | None:
+    def monte_carlo(
+        self, simulations: int = 1000, seed: int = 0, *, chunk_map: ChunkMap | None = None
+    ) -> MonteCarloResult | None:
         return resample_trades(
-            self.trades, self.performance.starting_equity, simulations=simulations, seed=seed
+            self.trades,
+            self.performance.starting_equity,
+            simulations=simulations,
+            seed=seed,
+            chunk_map=chunk_map,
         )
 
     def write_report(
@@ -149,14 +155,19 @@ class BacktestResult:
         folder: str | Path,
         *,
         title: str | None = None,
-        monte_carlo: bool = True,
+        monte_carlo: bool | int = True,
         equity_resolution: str = DEFAULT_EQUITY_RESOLUTION,
+        chunk_map: ChunkMap | None = None,
     ) -> Path:
         """Write report.html / report.json / trades.csv / equity.csv into ``folder``.
+
+        ``monte_carlo``: the resamples (``True``: 1,000; ``False`` or 0: none), their chunks
+        run by ``chunk_map`` when given (a cluster).
 
         ``equity_resolution``: ``bar`` (every bar), ``1m`` … ``1d`` (the last equity of
         each period); the default writes one row an hour."""
         prices = {s: (f.ts, f.close) for s, f in self.bars.items()}
+        sims = (1000 if monte_carlo else 0) if isinstance(monte_carlo, bool) else monte_carlo
         return write_report(
             folder,
             title=title or f"Backtest: {', '.join(self.meta.get('strategies', []))}",
@@ -165,7 +176,7 @@ class BacktestResult:
             curve=self.curve,
             trades=list(self.trades),  # read several times: built once, for this call
             prices=prices,
-            montecarlo=self.monte_carlo() if monte_carlo else None,
+            montecarlo=self.monte_carlo(sims, chunk_map=chunk_map) if sims > 0 else None,
             equity_resolution=equity_resolution,
             data=self.data_report,
         )
