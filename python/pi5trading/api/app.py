@@ -37,6 +37,7 @@ from pi5trading.api import (
     audit,
     auth,
     backtests,
+    credentials,
     dashboard,
     live,
     performance,
@@ -302,7 +303,7 @@ def create_app(
         rate_limit=("minute", api.login_rate_limit_per_minute), store="login_rate_limit"
     )
     stores, close_stores = shared_stores(settings)
-    modules = (auth, users, trading, strategies, system, audit, backtests, performance)
+    modules = (auth, users, trading, strategies, system, audit, backtests, performance, credentials)
     document_problems([h for m in modules for h in m.ROUTES])
     # Login has its own, stricter limit (and the account lockout).
     login_router = Router("/", route_handlers=[auth.login], middleware=[login_limit.middleware])
