@@ -134,10 +134,11 @@ def storage_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncCo
 
 
 def shared_stores(settings: Settings) -> tuple[dict[str, Store] | None, list[Any]]:
-    """With Redis (``PI5_REDIS__URL``): the rate-limit counters and the login failures and
-    locks in Redis, so every API process (``serve`` and ``api`` workers) counts the same
-    client and the same account once; and the hook that closes its client. Without it,
-    each process keeps its own in memory."""
+    """With Redis (``PI5_REDIS__URL``): the rate-limit counters, the login failures and
+    locks and the signed-out access tokens in Redis, so every API process (``serve`` and
+    ``api`` workers) counts the same client and the same account once and refuses a token
+    signed out on any of them; and the hook that closes its client. Without it, each
+    process keeps its own in memory."""
     if not settings.redis.url:
         return None, []
     import redis.asyncio as aioredis
@@ -146,7 +147,8 @@ def shared_stores(settings: Settings) -> tuple[dict[str, Store] | None, list[Any
     client = aioredis.from_url(settings.redis.url, socket_timeout=5)
     root = RedisStore(client, namespace=f"{settings.redis.key_prefix}:api")
     stores: dict[str, Store] = {
-        name: root.with_namespace(name) for name in ("rate_limit", "login_rate_limit", "logins")
+        name: root.with_namespace(name)
+        for name in ("rate_limit", "login_rate_limit", "logins", "revoked_tokens")
     }
 
     async def close() -> None:
@@ -345,8 +347,9 @@ def create_app(
             *([backtests_lifespan(settings)] if run_backtests else []),
         ],
     )
+    shared = stores or {}
     app.state.auth = AuthContext(
-        keys, settings.auth, stores.get("logins") if stores is not None else None
+        keys, settings.auth, shared.get("logins"), shared.get("revoked_tokens")
     )
     app.state.started = started
     app.state.settings = settings

@@ -76,7 +76,7 @@ async def _sign_in(socket: WebSocket[Any, Any, Any]) -> Identity | None:
     except TokenError as exc:
         await _close(socket, UNAUTHORIZED, str(exc))
         return None
-    if ctx.is_revoked(identity):
+    if await ctx.is_revoked(identity):
         await _close(socket, UNAUTHORIZED, "token revoked (signed out)")
         return None
     return identity
