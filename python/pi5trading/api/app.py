@@ -11,6 +11,7 @@ with a random password, printed once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -172,7 +173,8 @@ def node_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncConte
                 from pi5trading.api.commands import node_commands
                 from pi5trading.api.remote import CommandServer
 
-                server = CommandServer(redis, settings.redis.key_prefix, node_commands(running))
+                commands = node_commands(running, lambda: getattr(app.state, "backtests", None))
+                server = CommandServer(redis, settings.redis.key_prefix, commands)
                 await server.start()
             try:
                 yield
@@ -224,13 +226,27 @@ def backtests_lifespan(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         from pi5trading.backtest.jobs import BacktestJobs, Job
+        from pi5trading.sinks.channels import RedisChannels
+
+        sent: set[asyncio.Task[Any]] = set()
 
         def publish(job: Job) -> None:
-            # Live to WebSocket clients of the node's channels (topic "backtests").
+            # Live to WebSocket clients of the node's channels (topic "backtests"); with
+            # Redis, published there, for the clients of every API process.
             channels = getattr(getattr(getattr(app.state, "node", None), "sinks", None),
                                "channels", None)  # fmt: skip
-            if channels is not None and channels.clients:
-                message = {"type": "backtest", "topic": "backtests", "job": backtests.job_out(job)}
+            message = {"type": "backtest", "topic": "backtests", "job": backtests.job_out(job)}
+            if isinstance(channels, RedisChannels):
+                redis = channels
+                data = msgspec.json.encode(message)
+
+                async def send() -> None:
+                    await redis.client.publish(redis.channel("backtests"), data)
+
+                task = asyncio.get_running_loop().create_task(send())
+                sent.add(task)
+                task.add_done_callback(_published(sent))
+            elif channels is not None and channels.clients:
                 channels.deliver("backtests", msgspec.json.encode(message))
 
         runner = BacktestJobs(settings, app.state.repository, publish)
@@ -243,6 +259,17 @@ def backtests_lifespan(
             await runner.close()
 
     return lifespan
+
+
+def _published(sent: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+    """Forget a finished publish; a lost one (Redis away) is logged, never raised."""
+
+    def done(task: asyncio.Task[Any]) -> None:
+        sent.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a backtest update was not published: %s", task.exception())
+
+    return done
 
 
 async def _first_admin(repository: Any) -> None:

@@ -96,6 +96,8 @@ class CommandServer:
         except Problem as exc:
             answer = {"error": {"status": exc.status_code, "title": exc.title,
                                 "detail": exc.detail, "code": exc.code, **exc.fields}}  # fmt: skip
+            if exc.headers:  # Retry-After of a 429 or 503 goes back with it
+                answer["error"]["headers"] = dict(exc.headers)
         except Exception as exc:  # a failed command is answered, never kills the server
             log.exception("command %s failed", op)
             answer = {"error": {"status": 500, "title": "Internal error", "detail": str(exc)}}
@@ -139,11 +141,11 @@ class RemoteCommands:
         answer: dict[str, Any] = json.loads(got[1])
         error = answer.get("error")
         if error is not None:
-            extra = {
-                k: v for k, v in error.items() if k not in ("status", "title", "detail", "code")
-            }
+            own = ("status", "title", "detail", "code", "headers")
+            extra = {k: v for k, v in error.items() if k not in own}
             raise Problem(int(error["status"]), str(error["title"]), str(error["detail"]),
-                          code=error.get("code"), **extra)  # fmt: skip
+                          code=error.get("code"), headers=error.get("headers"),
+                          **extra)  # fmt: skip
         result: dict[str, Any] = answer["ok"]
         return result
 
