@@ -81,7 +81,13 @@ class AuthContext:
         """A signed-out access token is refused until it would have expired anyway."""
         left = identity.expires - int(time.time())
         if left > 0:
-            await self.revoked.set(identity.token_id, b"1", expires_in=left + 1)
+            try:
+                await self.revoked.set(identity.token_id, b"1", expires_in=left + 1)
+            except Exception as exc:  # Redis away: say the sign-out did not happen
+                raise Problem(
+                    503, "Service unavailable", f"the sign-out could not be recorded: {exc}",
+                    headers={"Retry-After": "5"},
+                ) from None  # fmt: skip
 
     async def is_revoked(self, identity: Identity) -> bool:
         try:

@@ -57,6 +57,8 @@ _DB: Final = re.compile(r"^db:([A-Za-z0-9][A-Za-z0-9._/-]{0,31})$")
 _GENERATED: Final = re.compile(r"^generated:(\d{1,10})(?::(\d{1,18}))?$")
 MAX_CASH: Final = Decimal(1_000_000_000)  # the engine's cash is an int64 of 10^-9 units
 MAX_LISTED: Final = 100_000
+LIVE_READ_TIMEOUT_S: Final = 1.0
+"""How long an API-only worker waits for the node's progress of unfinished jobs."""
 REPORT_CSP: Final = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
@@ -264,7 +266,10 @@ async def _live_outs(request: Request[Any, Any, Any], jobs: list[Job]) -> dict[s
     if not ids or not _forwarded(request):
         return {}
     try:
-        got = await node_command(request, "backtest_jobs", {"ids": ids})
+        # A read: a short wait, so a node that is away slows a listing by a second at most.
+        got = await request.app.state.remote.call(
+            "backtest_jobs", {"ids": ids}, timeout_s=LIVE_READ_TIMEOUT_S
+        )
     except Problem as exc:
         if exc.status_code != 503:
             raise

@@ -570,3 +570,15 @@ async def test_an_api_worker_forwards_jobs_to_the_server_running_them(
         assert r.json()["status"] == "cancelled"
         assert server_app.state.backtests.jobs[job["id"]].status == "cancelled"
         assert_problem(await w.post(f"/api/v1/backtests/{job['id']}/cancel", headers=h), 409)
+        # The server's jobs away: a worker still reads a job, as stored (no progress).
+        second = (await w.post("/api/v1/backtests", headers=h, json=LONG)).json()
+        serving[0] = False
+        stored = await w.get(f"/api/v1/backtests/{second['id']}", headers=h)
+        assert stored.status_code == 200, stored.text
+        assert stored.json()["status"] in ("queued", "running")
+        assert stored.json()["progress"] == 0
+        assert (await w.get("/api/v1/backtests", headers=h)).status_code == 200
+        assert_problem(await w.post(f"/api/v1/backtests/{second['id']}/cancel", headers=h), 503)
+        serving[0] = True
+        r = await w.post(f"/api/v1/backtests/{second['id']}/cancel", headers=h)
+        assert r.json()["status"] == "cancelled"
