@@ -281,12 +281,15 @@ def test_info_shows_whether_keys_are_set_never_the_keys() -> None:
         "PI5_ALPACA__KEY_ID": KEY_ID,
         "PI5_ALPACA__SECRET_KEY": SECRET,
         "PI5_ALPHAVANTAGE__API_KEY": KEY,
+        "PI5_SECURITY__CREDENTIALS_KEY": "Y3JlZGVudGlhbHMta2V5LW9mLXRoZS1pbmZvLXRlc3Q=",
+        "PI5_SECURITY__CREDENTIALS_OLD_KEYS": "b2xkLWtleS1vZi10aGUtaW5mby10ZXN0LTMyYnl0ZXM=",
     }
     res = CliRunner(env=env).invoke(main, ["info"])
     assert res.exit_code == 0, res.output
-    for secret in (KEY_ID, SECRET, KEY):
+    for secret in env.values():
         assert secret not in res.output
     shown = json.loads(res.output)["settings"]
+    assert shown["security"] == {"credentials_key": "<set>", "credentials_old_keys": "<set>"}
     assert shown["alpaca"]["key_id"] == "<set>"
     assert shown["alphavantage"]["api_key"] == "<set>"
     assert shown["alpaca"]["data_url"] == "https://data.alpaca.markets"
