@@ -401,6 +401,35 @@ async def test_with_redis_a_token_signed_out_on_one_process_is_refused_by_all(
         client.close()
 
 
+async def test_unreadable_revocations_refuse_rather_than_let_a_token_in() -> None:
+    # Redis away (nothing listens there): checking or recording a sign-out is a 503.
+    import redis.asyncio as aioredis
+    from litestar.stores.redis import RedisStore
+
+    from pi5trading.api.auth import AuthContext
+    from pi5trading.api.errors import Problem
+    from pi5trading.api.security.tokens import SigningKeys, decode_access, issue_access
+    from tests.services import free_port
+
+    settings = load_settings(env={}, dotenv_path=None).auth
+    keys = SigningKeys("k1", "s" * 40)
+    token, _ = issue_access(
+        keys, settings, user_id="u1", username="tina", role="trader", now=int(time.time())
+    )
+    identity = decode_access(token, keys, settings)
+    client = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    try:
+        ctx = AuthContext(keys, settings, revoked_store=RedisStore(client))
+        with pytest.raises(Problem) as checked:
+            await ctx.is_revoked(identity)
+        assert checked.value.status_code == 503
+        with pytest.raises(Problem) as recorded:
+            await ctx.revoke_access(identity)
+        assert recorded.value.status_code == 503
+    finally:
+        await client.aclose()
+
+
 async def test_a_fresh_data_dir_is_made_for_the_key(tmp_path: Path) -> None:
     # `PI5_DATA_DIR=/a/new/folder pi5trading serve`: the key is the first thing written there.
     fresh = tmp_path / "new" / "data"
