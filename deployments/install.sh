@@ -190,7 +190,9 @@ PI5_BACKUP__KEEP_DAYS=7
 # PI5_ALERTS__GOTIFY_TOKEN=
 # PI5_BROKER__PROVIDER=alpaca
 # PI5_BROKER__KEY_ID=
-# PI5_BROKER__SECRET_KEY="
+# PI5_BROKER__SECRET_KEY=
+# To enter broker and vendor keys through the API, encrypted: pi5trading credentials key
+# PI5_SECURITY__CREDENTIALS_KEY="
 fi
 
 # -- 5. the database ---------------------------------------------------------------------

@@ -224,6 +224,27 @@ test("an admin halts and resumes trading, and creates a user", async ({ page }) 
   await expect(page.getByRole("rowheader", { name: "e2e-viewer" })).toBeVisible();
 });
 
+test("an admin stores a vendor key, shown after only by its last 4 characters", async ({
+  page,
+}) => {
+  const secret = "E2EALPHAKEY0WXYZ";
+  await login(page, "admin", "/users");
+  const table = page.getByTestId("credentials");
+  await expect(table.getByRole("row", { name: /alphavantage/ })).toContainText("none");
+  await page.getByLabel("Provider").selectOption("alphavantage");
+  await page.getByLabel("API key").fill(secret);
+  await page.getByRole("button", { name: "Store keys" }).click();
+  await expect(page.getByRole("status")).toContainText("Stored the keys of alphavantage (…WXYZ)");
+  const row = table.getByRole("row", { name: /alphavantage/ });
+  await expect(row).toContainText("stored");
+  await expect(row).toContainText("…WXYZ");
+  await expect(page.getByLabel("API key")).toHaveValue("");
+  expect(await page.content()).not.toContain(secret);
+  await shot(page, "users-credentials");
+  await row.getByRole("button", { name: "Forget" }).click();
+  await expect(row).toContainText("none");
+});
+
 // The guard itself: these must fail (test.fail), or the guard catches nothing.
 test.describe("the console and 5xx guard", () => {
   test.fail(true, "the guard fails a test whose page logs a console error or gets a 5xx");

@@ -29,6 +29,8 @@ const env = {
   // Simulated market time runs 120x: a quote every ~0.1 s, a 1-minute bar every 0.5 s.
   PI5_FEED__KIND: "simulated",
   PI5_FEED__SPEED: "120",
+  // Broker and vendor keys can be entered (a fixed test key; never a real one).
+  PI5_SECURITY__CREDENTIALS_KEY: "ZTJlLWNyZWRlbnRpYWxzLWtleS0zMi1ieXRlcy1vayE=",
   PI5_LOGGING__LEVEL: "WARNING",
   PI5_LOGGING__FORMAT: "text",
 };

@@ -526,6 +526,23 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         return _redacted_repr(self, "auth")
 
 
+class SecuritySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Broker and data-vendor credentials entered through the API, encrypted at rest
+    (docs/api.md, "Credentials")."""
+
+    credentials_key: str = ""
+    """The key stored credentials are encrypted with (AES-256-GCM): 32 random bytes in
+    base64 (``pi5trading credentials key`` prints a fresh one). Empty: credentials cannot be
+    entered through the API (503), only through the environment."""
+    credentials_old_keys: str = ""
+    """Keys of before a rotation, still accepted for reading (base64, separated by commas);
+    ``pi5trading credentials rotate`` re-encrypts every row under the current key, after
+    which they can go."""
+
+    def __repr__(self) -> str:  # keys stay out of logs and tracebacks
+        return _redacted_repr(self, "security")
+
+
 class BacktestsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Backtests submitted through the API, run as background jobs (``PI5_BACKTESTS__*``)."""
 
@@ -603,6 +620,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     alpaca: AlpacaSettings = msgspec.field(default_factory=AlpacaSettings)
     broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
     alerts: AlertsSettings = msgspec.field(default_factory=AlertsSettings)
     backtests: BacktestsSettings = msgspec.field(default_factory=BacktestsSettings)
     backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
@@ -683,6 +701,8 @@ SECRET_SETTINGS = frozenset(
         ("auth", "jwt_secret"),
         ("auth", "jwt_previous_keys"),
         ("alerts", "gotify_token"),
+        ("security", "credentials_key"),
+        ("security", "credentials_old_keys"),
     }
 )
 """Settings never shown: not in reprs, errors or ``pi5trading info``."""

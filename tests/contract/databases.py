@@ -35,6 +35,7 @@ TABLES = (
     "users",
     "audit_log",
     "alerts",
+    "credentials",
 )
 
 

@@ -61,16 +61,17 @@ async def test_fresh_install_creates_every_table_and_records_it(
     driver: Driver, migrations: Path
 ) -> None:
     before = await migration_status(driver, migrations)
-    assert [m.status for m in before.migrations if m.series == "schema"] == ["pending"] * 2
+    assert [m.status for m in before.migrations if m.series == "schema"] == ["pending"] * 3
     applied = await migrate(driver, migrations)
     assert [(m.series, m.version, m.name) for m in applied] == [
         ("schema", 1, "initial_schema"),
         ("schema", 2, "audit_chain"),
+        ("schema", 3, "credentials"),
     ]
     assert set(TABLES) | {"schema_migrations"} <= await _tables(driver)
     after = await migration_status(driver, migrations)
     schema = [m for m in after.migrations if m.series == "schema"]
-    assert [m.status for m in schema] == ["applied"] * 2
+    assert [m.status for m in schema] == ["applied"] * 3
     assert schema[0].applied_ns is not None
     assert after.problems == []
     assert after.pending == []
@@ -87,7 +88,7 @@ async def test_edited_applied_migration_is_an_error(driver: Driver, migrations: 
     await migrate(driver, migrations)
     applied = migrations / driver.dialect / "0001_initial_schema.sql"
     applied.write_text(applied.read_text() + "\n-- a harmless-looking edit\n")
-    (migrations / driver.dialect / "0003_more.sql").write_text(
+    (migrations / driver.dialect / "0004_more.sql").write_text(
         "CREATE TABLE should_not_exist (x INTEGER);\n"
     )
     status = await migration_status(driver, migrations)
@@ -102,38 +103,38 @@ async def test_edited_applied_migration_is_an_error(driver: Driver, migrations: 
 
 async def test_new_migration_is_applied_in_order(driver: Driver, migrations: Path) -> None:
     await migrate(driver, migrations)
-    (migrations / driver.dialect / "0003_notes.sql").write_text(
+    (migrations / driver.dialect / "0004_notes.sql").write_text(
         "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n"
         "CREATE INDEX notes_body_idx ON notes (body);\n"
     )
     applied = await migrate(driver, migrations)
-    assert [m.version for m in applied] == [3]
+    assert [m.version for m in applied] == [4]
     assert "notes" in await _tables(driver)
 
 
 async def test_failed_migration_leaves_nothing_behind(driver: Driver, migrations: Path) -> None:
     await migrate(driver, migrations)
-    (migrations / driver.dialect / "0003_broken.sql").write_text(
+    (migrations / driver.dialect / "0004_broken.sql").write_text(
         "CREATE TABLE half_done (id INTEGER);\nCREATE TABLE oops (id NOT_A_TYPE_AT_ALL ((;\n"
     )
-    with pytest.raises(MigrationError, match=r"0003_broken\.sql failed and was rolled back"):
+    with pytest.raises(MigrationError, match=r"0004_broken\.sql failed and was rolled back"):
         await migrate(driver, migrations)
     assert "half_done" not in await _tables(driver)
     status = await migration_status(driver, migrations)
-    assert [m.version for m in status.pending] == [3]
+    assert [m.version for m in status.pending] == [4]
 
 
 async def test_missing_and_out_of_order_files_are_errors(driver: Driver, migrations: Path) -> None:
     await migrate(driver, migrations)
     folder = migrations / driver.dialect
-    (folder / "0004_c.sql").write_text("CREATE TABLE c3 (x INTEGER);\n")
+    (folder / "0005_c.sql").write_text("CREATE TABLE c3 (x INTEGER);\n")
     await migrate(driver, migrations)
-    (folder / "0003_late.sql").write_text("CREATE TABLE late (x INTEGER);\n")
-    with pytest.raises(MigrationError, match="numbered below the applied 0004"):
+    (folder / "0004_late.sql").write_text("CREATE TABLE late (x INTEGER);\n")
+    with pytest.raises(MigrationError, match="numbered below the applied 0005"):
         await migrate(driver, migrations)
-    (folder / "0003_late.sql").unlink()
-    (folder / "0004_c.sql").unlink()
-    with pytest.raises(MigrationError, match="0004_c is recorded in the database but has no file"):
+    (folder / "0004_late.sql").unlink()
+    (folder / "0005_c.sql").unlink()
+    with pytest.raises(MigrationError, match="0005_c is recorded in the database but has no file"):
         await migrate(driver, migrations)
 
 

@@ -580,3 +580,68 @@ async def test_the_audit_chain_finds_edited_and_deleted_rows(repo: SqlRepository
     deleted = await walk()
     assert (deleted.ok, deleted.broken_at) == (False, 8)
     assert "6-7 are missing" in (deleted.reason or "")
+
+
+async def test_credentials_are_stored_encrypted_bound_to_their_provider_and_rotate(
+    repo: SqlRepository,
+) -> None:
+    import os
+
+    from pi5trading.storage.credentials import (
+        PROVIDERS,
+        CredentialsError,
+        Vault,
+        fingerprint,
+        rotate,
+        store,
+    )
+
+    old_key, new_key = os.urandom(32), os.urandom(32)
+    vault = Vault(old_key)
+    fields = {"key_id": "PKCONTRACT000000WXYZ", "secret_key": "contract-secret-value-0123"}
+    row = await store(repo, vault, PROVIDERS["alpaca"], fields, by="root")
+    assert await repo.get_credential("alpaca") == row
+    assert row.hint == "…WXYZ"
+    assert row.key_id == fingerprint(old_key)
+    async with repo.driver.connection() as conn:
+        raw = repr(await conn.fetch("SELECT * FROM credentials"))
+    assert "contract-secret-value" not in raw
+    assert "PKCONTRACT" not in raw
+    assert vault.open(row) == fields
+    # Encrypting again: a fresh nonce, another ciphertext; created_ns kept.
+    again = await store(repo, vault, PROVIDERS["alpaca"], fields, by="admin2")
+    assert again.ciphertext != row.ciphertext
+    assert again.created_ns == row.created_ns
+    assert again.updated_by == "admin2"
+    # A row copied to another provider does not decrypt (the provider is associated data).
+    copied = msgspec.structs.replace(again, provider="alpaca_broker")
+    await repo.save_credential(copied)
+    assert [c.provider for c in await repo.list_credentials()] == ["alpaca", "alpaca_broker"]
+    with pytest.raises(CredentialsError, match="altered or copied"):
+        vault.open(copied)
+    tampered = msgspec.structs.replace(again, ciphertext=again.ciphertext[:-6] + "AAAAAA")
+    with pytest.raises(CredentialsError, match="altered or copied"):
+        vault.open(tampered)
+    # A rotation with a row no key opens writes nothing.
+    rotated = Vault(new_key, [old_key])
+    with pytest.raises(CredentialsError):
+        await rotate(repo, rotated)
+    assert (await repo.get_credential("alpaca")) == again
+    assert await repo.delete_credential("alpaca_broker")
+    assert not await repo.delete_credential("alpaca_broker")
+    done = await rotate(repo, rotated)
+    assert (done.reencrypted, done.already_current) == (["alpaca"], [])
+    after = await repo.get_credential("alpaca")
+    assert after is not None
+    assert after.key_id == fingerprint(new_key)
+    assert after.updated_ns == again.updated_ns  # the keys did not change, only their wrapping
+    assert Vault(new_key).open(after) == fields
+    with pytest.raises(CredentialsError, match="not configured"):
+        Vault(old_key).open(after)
+    assert (await rotate(repo, rotated)).already_current == ["alpaca"]
+    # Re-encrypting a row changed meanwhile does nothing (the newer entry stays).
+    stale = after.updated_ns - 1
+    assert not await repo.reencrypt_credential(
+        "alpaca", ciphertext="x", key_id="y", updated_ns=stale
+    )
+    assert await repo.get_credential("alpaca") == after

@@ -75,6 +75,8 @@ def test_an_order_through_worker_a_is_seen_on_worker_b(
             "PI5_FEED__SPEED": "120",
             "PI5_FEED__SYMBOLS": "AAPL",
             "PI5_LOGGING__FORMAT": "text",
+            # One client address for every request here, counted across the processes.
+            "PI5_API__RATE_LIMIT_PER_MINUTE": "1000",
         }
     )
     made = subprocess.run(
@@ -200,6 +202,7 @@ def test_an_order_through_worker_a_is_seen_on_worker_b(
         assert risk.json()["state"] == "active"
         gone = httpx.delete(f"{a}/api/v1/strategies/w-sma", headers=headers, timeout=15)
         assert gone.status_code == 204, gone.text
+        _backtests_through_workers(a, b, b_port, token)
         # The node goes away: a worker answers 503 (not a hang, not a 500).
         node.send_signal(signal.SIGTERM)
         node.wait(30)
@@ -211,6 +214,10 @@ def test_an_order_through_worker_a_is_seen_on_worker_b(
         )
         assert r.status_code == 503, r.text
         assert "did not answer" in r.json()["detail"]
+        # Finished backtests are still read from storage through a worker.
+        listed = httpx.get(f"{b}/api/v1/backtests", headers=headers, timeout=15)
+        assert listed.status_code == 200, listed.text
+        assert {j["status"] for j in listed.json()["items"]} == {"done", "cancelled"}
     finally:
         for p in procs:
             if p.poll() is None:
@@ -219,3 +226,89 @@ def test_an_order_through_worker_a_is_seen_on_worker_b(
                     p.wait(15)
                 except subprocess.TimeoutExpired:
                     p.kill()
+
+
+def _backtests_through_workers(a: str, b: str, b_port: int, token: str) -> None:
+    """A backtest submitted through worker A runs in the node's server; its progress comes
+    to a WebSocket of worker B, and its result and report are read through B. A long one
+    is cancelled through B."""
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"strategy": "sma_crossover", "params": {"fast": 5, "slow": 20}}
+    bad = httpx.post(
+        f"{a}/api/v1/backtests", headers=headers, json={**body, "data": "generated:0"}, timeout=15
+    )
+    assert bad.status_code == 422, bad.text  # checked by the worker, before the node
+    assert bad.json()["errors"][0]["field"] == "data"
+    with connect(f"ws://127.0.0.1:{b_port}/ws") as ws:
+        ws.send(json.dumps({"type": "auth", "token": token}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
+        ws.send(json.dumps({"type": "subscribe", "topics": ["backtests"]}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+        assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+        sent = httpx.post(
+            f"{a}/api/v1/backtests",
+            headers=headers,
+            json={**body, "data": "generated:200000:7"},
+            timeout=15,
+        )
+        assert sent.status_code == 202, sent.text
+        job = sent.json()
+        assert (job["status"], job["submitted_by"], job["bars_total"]) == (
+            "queued",
+            "tina",
+            200_000,
+        )
+        statuses: list[str] = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            msg = json.loads(ws.recv(timeout=90))
+            if msg.get("type") != "backtest" or msg["job"]["id"] != job["id"]:
+                continue
+            statuses.append(msg["job"]["status"])
+            if msg["job"]["status"] in ("done", "failed", "cancelled"):
+                break
+        else:
+            raise AssertionError(f"backtest {job['id']} did not finish: {statuses[-5:]}")
+    assert statuses[-1] == "done", statuses
+    assert "running" in statuses
+    done = httpx.get(f"{b}/api/v1/backtests/{job['id']}", headers=headers, timeout=15)
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["progress"]) == ("done", 1.0)
+    assert done.json()["summary"]["trades"] > 0
+    result = httpx.get(f"{b}/api/v1/backtests/{job['id']}/result", headers=headers, timeout=15)
+    assert result.status_code == 200, result.text
+    assert result.json()["equity"]
+    assert result.json()["trades_total"] == done.json()["summary"]["trades"]
+    report = httpx.get(f"{b}/api/v1/backtests/{job['id']}/report", headers=headers, timeout=15)
+    assert report.status_code == 200
+    assert "<html" in report.text.lower()
+    # A long one: its live progress read through B (from the node), cancelled through B.
+    long = httpx.post(
+        f"{a}/api/v1/backtests",
+        headers=headers,
+        json={"strategy": "bollinger_reversion", "data": "generated:2000000"},
+        timeout=15,
+    ).json()
+    # Progress is the node's alone (storage has none until the end): a progress above 0
+    # read through B came from the node's server.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        live = httpx.get(f"{b}/api/v1/backtests/{long['id']}", headers=headers, timeout=15)
+        assert live.status_code == 200, live.text
+        if live.json()["status"] == "running" and live.json()["progress"] > 0:
+            break
+        time.sleep(0.25)
+    else:
+        raise AssertionError(f"no progress of {long['id']} through worker B: {live.text}")
+    assert live.json()["bars_total"] == 2_000_000
+    assert live.json()["bars_done"] > 0
+    stopped = httpx.post(f"{b}/api/v1/backtests/{long['id']}/cancel", headers=headers, timeout=15)
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json()["status"] == "cancelled"
+    again = httpx.post(f"{a}/api/v1/backtests/{long['id']}/cancel", headers=headers, timeout=15)
+    assert again.status_code == 409, again.text
+    page = httpx.get(f"{a}/api/v1/backtests", headers=headers, timeout=15).json()
+    assert {j["id"]: j["status"] for j in page["items"]} == {
+        job["id"]: "done",
+        long["id"]: "cancelled",
+    }

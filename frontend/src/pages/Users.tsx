@@ -3,6 +3,7 @@ import { useState } from "react";
 import { unwrap } from "../api/client";
 import { useApi, useSession } from "../auth";
 import { Card, ErrorBox, Loading, Time } from "../components/ui";
+import { CredentialsCard } from "./Credentials";
 
 const ROLES = ["viewer", "trader", "admin"];
 
@@ -154,6 +155,7 @@ export function UsersPage() {
             </div>
           </form>
         </Card>
+        <CredentialsCard />
       </div>
     </div>
   );

@@ -11,6 +11,7 @@ with a random password, printed once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -37,6 +38,7 @@ from pi5trading.api import (
     audit,
     auth,
     backtests,
+    credentials,
     dashboard,
     live,
     performance,
@@ -133,10 +135,11 @@ def storage_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncCo
 
 
 def shared_stores(settings: Settings) -> tuple[dict[str, Store] | None, list[Any]]:
-    """With Redis (``PI5_REDIS__URL``): the rate-limit counters and the login failures and
-    locks in Redis, so every API process (``serve`` and ``api`` workers) counts the same
-    client and the same account once; and the hook that closes its client. Without it,
-    each process keeps its own in memory."""
+    """With Redis (``PI5_REDIS__URL``): the rate-limit counters, the login failures and
+    locks and the signed-out access tokens in Redis, so every API process (``serve`` and
+    ``api`` workers) counts the same client and the same account once and refuses a token
+    signed out on any of them; and the hook that closes its client. Without it, each
+    process keeps its own in memory."""
     if not settings.redis.url:
         return None, []
     import redis.asyncio as aioredis
@@ -145,7 +148,8 @@ def shared_stores(settings: Settings) -> tuple[dict[str, Store] | None, list[Any
     client = aioredis.from_url(settings.redis.url, socket_timeout=5)
     root = RedisStore(client, namespace=f"{settings.redis.key_prefix}:api")
     stores: dict[str, Store] = {
-        name: root.with_namespace(name) for name in ("rate_limit", "login_rate_limit", "logins")
+        name: root.with_namespace(name)
+        for name in ("rate_limit", "login_rate_limit", "logins", "revoked_tokens")
     }
 
     async def close() -> None:
@@ -169,7 +173,8 @@ def node_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncConte
                 from pi5trading.api.commands import node_commands
                 from pi5trading.api.remote import CommandServer
 
-                server = CommandServer(redis, settings.redis.key_prefix, node_commands(running))
+                commands = node_commands(running, lambda: getattr(app.state, "backtests", None))
+                server = CommandServer(redis, settings.redis.key_prefix, commands)
                 await server.start()
             try:
                 yield
@@ -221,13 +226,27 @@ def backtests_lifespan(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         from pi5trading.backtest.jobs import BacktestJobs, Job
+        from pi5trading.sinks.channels import RedisChannels
+
+        sent: set[asyncio.Task[Any]] = set()
 
         def publish(job: Job) -> None:
-            # Live to WebSocket clients of the node's channels (topic "backtests").
+            # Live to WebSocket clients of the node's channels (topic "backtests"); with
+            # Redis, published there, for the clients of every API process.
             channels = getattr(getattr(getattr(app.state, "node", None), "sinks", None),
                                "channels", None)  # fmt: skip
-            if channels is not None and channels.clients:
-                message = {"type": "backtest", "topic": "backtests", "job": backtests.job_out(job)}
+            message = {"type": "backtest", "topic": "backtests", "job": backtests.job_out(job)}
+            if isinstance(channels, RedisChannels):
+                redis = channels
+                data = msgspec.json.encode(message)
+
+                async def send() -> None:
+                    await redis.client.publish(redis.channel("backtests"), data)
+
+                task = asyncio.get_running_loop().create_task(send())
+                sent.add(task)
+                task.add_done_callback(_published(sent))
+            elif channels is not None and channels.clients:
                 channels.deliver("backtests", msgspec.json.encode(message))
 
         runner = BacktestJobs(settings, app.state.repository, publish)
@@ -240,6 +259,17 @@ def backtests_lifespan(
             await runner.close()
 
     return lifespan
+
+
+def _published(sent: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+    """Forget a finished publish; a lost one (Redis away) is logged, never raised."""
+
+    def done(task: asyncio.Task[Any]) -> None:
+        sent.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a backtest update was not published: %s", task.exception())
+
+    return done
 
 
 async def _first_admin(repository: Any) -> None:
@@ -302,7 +332,7 @@ def create_app(
         rate_limit=("minute", api.login_rate_limit_per_minute), store="login_rate_limit"
     )
     stores, close_stores = shared_stores(settings)
-    modules = (auth, users, trading, strategies, system, audit, backtests, performance)
+    modules = (auth, users, trading, strategies, system, audit, backtests, performance, credentials)
     document_problems([h for m in modules for h in m.ROUTES])
     # Login has its own, stricter limit (and the account lockout).
     login_router = Router("/", route_handlers=[auth.login], middleware=[login_limit.middleware])
@@ -344,8 +374,9 @@ def create_app(
             *([backtests_lifespan(settings)] if run_backtests else []),
         ],
     )
+    shared = stores or {}
     app.state.auth = AuthContext(
-        keys, settings.auth, stores.get("logins") if stores is not None else None
+        keys, settings.auth, shared.get("logins"), shared.get("revoked_tokens")
     )
     app.state.started = started
     app.state.settings = settings

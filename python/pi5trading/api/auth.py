@@ -21,6 +21,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
 
 from pi5trading.api.audit import audit
 from pi5trading.api.errors import Problem
@@ -62,21 +63,40 @@ class AuthContext:
     """What the auth routes and the middleware share (on ``app.state.auth``)."""
 
     def __init__(
-        self, keys: SigningKeys, settings: AuthSettings, login_store: Store | None = None
+        self,
+        keys: SigningKeys,
+        settings: AuthSettings,
+        login_store: Store | None = None,
+        revoked_store: Store | None = None,
     ) -> None:
         self.keys = keys
         self.settings = settings
         self.logins = LoginGuard(settings.login_max_failures, settings.lockout_s, login_store)
-        self._revoked: dict[str, int] = {}
+        # Signed-out access tokens' ids, each kept until its token would have expired: in
+        # Redis with PI5_REDIS__URL (every API process refuses the token at once), else in
+        # this process's memory.
+        self.revoked: Store = revoked_store if revoked_store is not None else MemoryStore()
 
-    def revoke_access(self, identity: Identity) -> None:
+    async def revoke_access(self, identity: Identity) -> None:
         """A signed-out access token is refused until it would have expired anyway."""
-        now = int(time.time())
-        self._revoked = {k: exp for k, exp in self._revoked.items() if exp > now}
-        self._revoked[identity.token_id] = identity.expires
+        left = identity.expires - int(time.time())
+        if left > 0:
+            try:
+                await self.revoked.set(identity.token_id, b"1", expires_in=left + 1)
+            except Exception as exc:  # Redis away: say the sign-out did not happen
+                raise Problem(
+                    503, "Service unavailable", f"the sign-out could not be recorded: {exc}",
+                    headers={"Retry-After": "5"},
+                ) from None  # fmt: skip
 
-    def is_revoked(self, identity: Identity) -> bool:
-        return identity.token_id in self._revoked
+    async def is_revoked(self, identity: Identity) -> bool:
+        try:
+            return await self.revoked.exists(identity.token_id)
+        except Exception as exc:  # Redis away: refuse rather than let a revoked token in
+            raise Problem(
+                503, "Service unavailable", f"token revocations unreadable: {exc}",
+                headers={"Retry-After": "5"},
+            ) from None  # fmt: skip
 
 
 class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -99,7 +119,7 @@ class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException(
                 str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
             ) from None
-        if ctx.is_revoked(identity):
+        if await ctx.is_revoked(identity):
             raise NotAuthorizedException(
                 "token revoked (signed out)",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
@@ -253,7 +273,7 @@ async def logout(
     """Sign out: this access token and the refresh tokens of its login stop working."""
     ctx: AuthContext = request.app.state.auth
     repository = _repo(request)
-    ctx.revoke_access(request.user)
+    await ctx.revoke_access(request.user)
     now = time.time_ns()
     if data is not None:
         row = await repository.get_refresh_token(refresh_hash(data.refresh_token))

@@ -12,6 +12,7 @@ anything is queued. Finished runs are the ``backtest_runs`` table's, like the CL
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -24,7 +25,8 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from pi5trading.api.audit import audit
 from pi5trading.api.errors import Problem
-from pi5trading.api.node_access import repository_of
+from pi5trading.api.node_access import node_command, repository_of
+from pi5trading.api.remote import Handler
 from pi5trading.api.roles import ANYONE, TRADER
 from pi5trading.api.security.tokens import Identity
 from pi5trading.api.timefmt import iso, parse_iso
@@ -55,6 +57,8 @@ _DB: Final = re.compile(r"^db:([A-Za-z0-9][A-Za-z0-9._/-]{0,31})$")
 _GENERATED: Final = re.compile(r"^generated:(\d{1,10})(?::(\d{1,18}))?$")
 MAX_CASH: Final = Decimal(1_000_000_000)  # the engine's cash is an int64 of 10^-9 units
 MAX_LISTED: Final = 100_000
+LIVE_READ_TIMEOUT_S: Final = 1.0
+"""How long an API-only worker waits for the node's progress of unfinished jobs."""
 REPORT_CSP: Final = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
@@ -188,16 +192,94 @@ class Comparison(msgspec.Struct, frozen=True):
 # -- helpers --
 
 
-def _runner(request: Request[Any, Any, Any]) -> BacktestJobs:
+def _unavailable() -> Problem:
+    return Problem(
+        503,
+        "Backtests unavailable",
+        "backtests run in the node's process (pi5trading serve), and it runs no jobs now",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _local(request: Request[Any, Any, Any]) -> BacktestJobs | None:
+    """This process's jobs (``serve``); ``None`` in an API-only worker."""
     runner: BacktestJobs | None = getattr(request.app.state, "backtests", None)
-    if runner is None:
-        raise Problem(
-            503,
-            "Backtests unavailable",
-            "backtests run in the node's process (pi5trading serve), not in API-only workers",
-            headers={"Retry-After": "5"},
-        )
     return runner
+
+
+def _forwarded(request: Request[Any, Any, Any]) -> bool:
+    """An API-only worker: the jobs are the node's, reached over Redis."""
+    return _local(request) is None and getattr(request.app.state, "remote", None) is not None
+
+
+def backtest_commands(runner_of: Callable[[], BacktestJobs | None]) -> dict[str, Handler]:
+    """The backtest commands of the node's table (``pi5trading.api.commands``), for
+    API-only workers: submit and cancel a job, and the live state (progress) of jobs.
+    ``runner_of`` gives the node's server's jobs (``None`` while they are not running)."""
+
+    def runner() -> BacktestJobs:
+        found = runner_of()
+        if found is None:
+            raise _unavailable()
+        return found
+
+    async def submit(args: dict[str, Any]) -> dict[str, Any]:
+        spec = msgspec.convert(args["spec"], BacktestSpec)  # checked by the worker already
+        try:
+            job = await runner().submit(spec, str(args["submitted_by"]))
+        except QueueFullError as exc:
+            raise Problem(
+                429, "Too many backtests", str(exc), headers={"Retry-After": "30"}
+            ) from None
+        except InvalidStateError as exc:
+            raise Problem(
+                503, "Backtests unavailable", str(exc), headers={"Retry-After": "5"}
+            ) from None
+        return {"job": msgspec.to_builtins(job_out(job))}
+
+    async def cancel(args: dict[str, Any]) -> dict[str, Any]:
+        return {"job": msgspec.to_builtins(job_out(await _cancel(runner(), str(args["id"]))))}
+
+    async def live(args: dict[str, Any]) -> dict[str, Any]:
+        jobs = runner().jobs
+        wanted = [str(i) for i in args.get("ids", [])]
+        return {"jobs": {i: msgspec.to_builtins(job_out(jobs[i])) for i in wanted if i in jobs}}
+
+    return {"backtest_submit": submit, "backtest_cancel": cancel, "backtest_jobs": live}
+
+
+async def _cancel(runner: BacktestJobs, job_id: str) -> Job:
+    try:
+        return await runner.cancel(job_id)
+    except KeyError:  # queued or running in another process
+        raise Problem(
+            409, "Not here", f"backtest {job_id} runs in another server process"
+        ) from None
+    except InvalidStateError as exc:
+        raise Problem(409, "Backtest finished", str(exc)) from None
+
+
+async def _live_outs(request: Request[Any, Any, Any], jobs: list[Job]) -> dict[str, BacktestJob]:
+    """In an API-only worker: the node's live state (progress) of the unfinished ``jobs``,
+    by id; the stored state stands when the node does not answer."""
+    ids = [j.id for j in jobs if j.status not in FINISHED]
+    if not ids or not _forwarded(request):
+        return {}
+    try:
+        # A read: a short wait, so a node that is away slows a listing by a second at most.
+        got = await request.app.state.remote.call(
+            "backtest_jobs", {"ids": ids}, timeout_s=LIVE_READ_TIMEOUT_S
+        )
+    except Problem as exc:
+        if exc.status_code != 503:
+            raise
+        return {}
+    return {i: msgspec.convert(doc, BacktestJob) for i, doc in got["jobs"].items()}
+
+
+async def _outs(request: Request[Any, Any, Any], jobs: list[Job]) -> list[BacktestJob]:
+    live = await _live_outs(request, jobs)
+    return [live.get(j.id) or job_out(j) for j in jobs]
 
 
 def _text(value: float | None) -> str | None:
@@ -396,22 +478,25 @@ async def submit_backtest(
 ) -> BacktestJob:
     """Queue a backtest; it runs in a worker process. 422 names a bad field; 429 when too
     many wait already."""
-    runner = _runner(request)
+    runner = _local(request)
+    if runner is None and not _forwarded(request):
+        raise _unavailable()
     repo = repository_of(request)
     spec = await backtest_spec(data, repo, request.app.state.settings)
-    try:
-        job = await runner.submit(spec, request.user.username)
-    except QueueFullError as exc:
-        raise Problem(429, "Too many backtests", str(exc), headers={"Retry-After": "30"}) from None
-    except InvalidStateError as exc:
-        raise Problem(
-            503, "Backtests unavailable", str(exc), headers={"Retry-After": "5"}
-        ) from None
+    # In an API-only worker the node's server queues it (the same command as its own).
+    args = {"spec": msgspec.to_builtins(spec), "submitted_by": request.user.username}
+    if runner is None:
+        out = msgspec.convert((await node_command(request, "backtest_submit", args))["job"],
+                              BacktestJob)  # fmt: skip
+    else:
+        out = msgspec.convert(
+            (await backtest_commands(lambda: runner)["backtest_submit"](args))["job"], BacktestJob
+        )
     await audit(
         repo, "backtest.submit", "success", actor=request.user.user_id,
-        resource=f"backtest:{job.id}", strategy=spec.strategy, data=spec.data,
+        resource=f"backtest:{out.id}", strategy=spec.strategy, data=spec.data,
     )  # fmt: skip
-    return job_out(job)
+    return out
 
 
 @get("/api/v1/backtests", tags=["backtests"], guards=ANYONE, operation_id="listBacktests")
@@ -442,7 +527,7 @@ async def list_backtests(
             job.result = await repo.get_backtest_result(job.id)
     more = len(jobs) > offset + limit
     return JobPage(
-        [job_out(j) for j in page], Page(limit, offset, offset + limit if more else None)
+        await _outs(request, page), Page(limit, offset, offset + limit if more else None)
     )
 
 
@@ -454,11 +539,11 @@ async def compare_backtests(request: Request[Any, Any, Any], ids: FromQuery[str]
     wanted = [i.strip() for i in ids.split(",") if i.strip()]
     if not 1 <= len(wanted) <= 10:
         raise Problem(400, "Invalid request", "ids: 1 to 10 backtest ids, comma-separated")
-    out = []
-    for job_id in wanted:
-        job = await _job(request, job_id)
-        out.append(ComparedRun(job_out(job), _metrics(job.result)))
-    return Comparison(out)
+    jobs = [await _job(request, job_id) for job_id in wanted]
+    outs = await _outs(request, jobs)
+    return Comparison(
+        [ComparedRun(out, _metrics(job.result)) for job, out in zip(jobs, outs, strict=True)]
+    )
 
 
 def _metrics(result: BacktestResultRow | None) -> dict[str, str | None]:
@@ -470,7 +555,7 @@ def _metrics(result: BacktestResultRow | None) -> dict[str, str | None]:
 )
 async def get_backtest(request: Request[Any, Any, Any], job_id: FromPath[str]) -> BacktestJob:
     """One backtest: its status and progress, its summary once done."""
-    return job_out(await _job(request, job_id))
+    return (await _outs(request, [await _job(request, job_id)]))[0]
 
 
 @post(
@@ -487,17 +572,17 @@ async def cancel_backtest(
     job = await _job(request, job_id)
     if job.status in FINISHED:
         raise Problem(409, "Backtest finished", f"backtest {job_id} is {job.status} already")
-    try:
-        job = await _runner(request).cancel(job_id)
-    except KeyError:  # queued or running in another process
-        raise Problem(
-            409, "Not here", f"backtest {job_id} runs in another server process"
-        ) from None
-    except InvalidStateError as exc:
-        raise Problem(409, "Backtest finished", str(exc)) from None
+    runner = _local(request)
+    if runner is not None:
+        out = job_out(await _cancel(runner, job_id))
+    elif _forwarded(request):  # the node's server runs it
+        got = await node_command(request, "backtest_cancel", {"id": job_id})
+        out = msgspec.convert(got["job"], BacktestJob)
+    else:
+        raise _unavailable()
     await audit(repository_of(request), "backtest.cancel", "success", actor=request.user.user_id,
                 resource=f"backtest:{job_id}")  # fmt: skip
-    return job_out(job)
+    return out
 
 
 async def _done(job: Job) -> Path:
@@ -562,4 +647,4 @@ async def backtest_report(request: Request[Any, Any, Any], job_id: FromPath[str]
 ROUTES: Final = [backtest_options, submit_backtest, list_backtests, compare_backtests,
                  get_backtest, cancel_backtest, backtest_result, backtest_report]  # fmt: skip
 
-__all__ = ["ROUTES", "BacktestIn", "BacktestJob", "backtest_spec", "job_out"]
+__all__ = ["ROUTES", "BacktestIn", "BacktestJob", "backtest_commands", "backtest_spec", "job_out"]

@@ -30,6 +30,7 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from pi5trading.api.errors import Problem
 from pi5trading.api.security.tokens import Identity, TokenError, decode_access
 from pi5trading.sinks.channels import ChannelClosedError, Subscription
 from pi5trading.sinks.messages import check_pattern
@@ -76,7 +77,12 @@ async def _sign_in(socket: WebSocket[Any, Any, Any]) -> Identity | None:
     except TokenError as exc:
         await _close(socket, UNAUTHORIZED, str(exc))
         return None
-    if ctx.is_revoked(identity):
+    try:
+        revoked = await ctx.is_revoked(identity)
+    except Problem as exc:  # the revocations are unreadable (Redis away): try again later
+        await _close(socket, UNAVAILABLE, exc.detail)
+        return None
+    if revoked:
         await _close(socket, UNAUTHORIZED, "token revoked (signed out)")
         return None
     return identity

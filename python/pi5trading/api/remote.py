@@ -96,6 +96,8 @@ class CommandServer:
         except Problem as exc:
             answer = {"error": {"status": exc.status_code, "title": exc.title,
                                 "detail": exc.detail, "code": exc.code, **exc.fields}}  # fmt: skip
+            if exc.headers:  # Retry-After of a 429 or 503 goes back with it
+                answer["error"]["headers"] = dict(exc.headers)
         except Exception as exc:  # a failed command is answered, never kills the server
             log.exception("command %s failed", op)
             answer = {"error": {"status": 500, "title": "Internal error", "detail": str(exc)}}
@@ -116,15 +118,19 @@ class RemoteCommands:
         self.prefix = prefix
         self.timeout_s = timeout_s
 
-    async def call(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
-        """The node's answer; a ``Problem`` for its refusal, 503 when it does not answer."""
+    async def call(
+        self, op: str, args: dict[str, Any], *, timeout_s: float | None = None
+    ) -> dict[str, Any]:
+        """The node's answer; a ``Problem`` for its refusal, 503 when it does not answer
+        within ``timeout_s`` (default: ``PI5_REDIS__COMMAND_TIMEOUT_S``)."""
+        wait = self.timeout_s if timeout_s is None else min(timeout_s, self.timeout_s)
         reply_to = f"{self.prefix}:reply:{uuid.uuid4().hex}"
         body = json.dumps({"op": op, "args": args, "reply_to": reply_to}, default=str)
         from redis.exceptions import TimeoutError as RedisTimeout
 
         try:
             await self.client.xadd(self.stream, {"body": body}, maxlen=10_000, approximate=True)
-            got = await self.client.blpop([reply_to], timeout=self.timeout_s)
+            got = await self.client.blpop([reply_to], timeout=wait)
         except RedisTimeout:
             got = None  # the read timed out with the wait: the same as no answer
         except Exception as exc:
@@ -133,17 +139,17 @@ class RemoteCommands:
         if got is None:
             raise Problem(
                 503, "Trading node unavailable",
-                f"the trading node did not answer within {self.timeout_s:g} s",
+                f"the trading node did not answer within {wait:g} s",
                 headers={"Retry-After": "5"},
             )  # fmt: skip
         answer: dict[str, Any] = json.loads(got[1])
         error = answer.get("error")
         if error is not None:
-            extra = {
-                k: v for k, v in error.items() if k not in ("status", "title", "detail", "code")
-            }
+            own = ("status", "title", "detail", "code", "headers")
+            extra = {k: v for k, v in error.items() if k not in own}
             raise Problem(int(error["status"]), str(error["title"]), str(error["detail"]),
-                          code=error.get("code"), **extra)  # fmt: skip
+                          code=error.get("code"), headers=error.get("headers"),
+                          **extra)  # fmt: skip
         result: dict[str, Any] = answer["ok"]
         return result
 

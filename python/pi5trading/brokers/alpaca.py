@@ -154,7 +154,8 @@ class AlpacaClient(ExecutionClient):
         if not key_id or not secret_key:
             raise ConfigurationError(
                 "Alpaca needs PI5_BROKER__KEY_ID and PI5_BROKER__SECRET_KEY (paper keys from "
-                "https://app.alpaca.markets, Paper Trading, API keys)"
+                "https://app.alpaca.markets, Paper Trading, API keys), or store them with "
+                "PUT /api/v1/credentials/alpaca_broker"
             )
         self.base_url = base_url.rstrip("/")
         self.stream_url = stream_url or re.sub(r"^http", "ws", self.base_url) + "/stream"

@@ -15,6 +15,7 @@ from pi5trading import __version__
 from pi5trading.cli.audit import audit_group
 from pi5trading.cli.backtest import backtest_command, optimize_command, runs_command
 from pi5trading.cli.backup import backup_command, restore_command
+from pi5trading.cli.credentials import credentials_group
 from pi5trading.cli.data import data_group
 from pi5trading.cli.info import info_command
 from pi5trading.cli.migrate import migrate_command
@@ -44,6 +45,7 @@ for _command in (
     runs_command,
     user_group,
     audit_group,
+    credentials_group,
     api_command,
 ):
     main.add_command(_command)

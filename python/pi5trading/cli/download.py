@@ -196,6 +196,10 @@ def data_download_command(
             raise click.BadParameter(f"{instrument!r} has no symbol", param_hint="--instrument")
         jobs.append((instrument, vendor_symbol))
     try:
+        if provider != "yahoo":  # keys entered through the API where the environment has none
+            from pi5trading.storage.credentials import load_stored_credentials
+
+            settings = asyncio.run(load_stored_credentials(settings, [provider]))
         client = _provider(settings, provider)  # a missing key fails before the database
     except Pi5TradingError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -10,7 +10,7 @@ import msgspec
 
 from pi5trading import __version__, build_info
 from pi5trading.cli._settings import cli_settings
-from pi5trading.config import ENV_PREFIX, Settings
+from pi5trading.config import ENV_PREFIX, SECRET_SETTINGS, Settings
 from pi5trading.exceptions import ConfigurationError
 
 
@@ -36,10 +36,10 @@ def info_command() -> None:
     click.echo(json.dumps(out, indent=2))
 
 
-_SECRET_NAMES = (
+_SECRET_NAMES = frozenset({
     "key", "key_id", "api_key", "secret", "secret_key", "password", "token", "jwt_secret",
     "jwt_previous_keys", "gotify_token",
-)  # fmt: skip
+} | {name for _, name in SECRET_SETTINGS})  # fmt: skip
 
 
 def _hide_keys(tree: dict[str, Any]) -> None:

@@ -114,7 +114,8 @@ def _missing_keys(settings: AlpacaSettings) -> AuthError | None:
         VENDOR,
         "keys",
         f"no API key: set {' and '.join(missing)} "
-        "(free keys: https://app.alpaca.markets → API keys)",
+        "(free keys: https://app.alpaca.markets → API keys), or store them with "
+        "PUT /api/v1/credentials/alpaca",
     )
 
 

@@ -103,7 +103,8 @@ class AlphaVantageClient(HistoryClient):
                 VENDOR,
                 "GET /query",
                 "no API key: set PI5_ALPHAVANTAGE__API_KEY "
-                "(a free key: https://www.alphavantage.co/support/#api-key)",
+                "(a free key: https://www.alphavantage.co/support/#api-key), or store one "
+                "with PUT /api/v1/credentials/alphavantage",
             )
         self.settings = settings
         self._key = settings.api_key

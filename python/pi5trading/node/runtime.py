@@ -43,6 +43,7 @@ from pi5trading.node.trading_node import TradingNode
 from pi5trading.risk import configured_risk_engine
 from pi5trading.sinks.storage import record_strategy, save_strategy_state
 from pi5trading.sinks.wiring import Sinks, open_sinks
+from pi5trading.storage.credentials import load_stored_credentials, needed_providers
 from pi5trading.storage.protocol import Repository
 from pi5trading.storage.records import AuditRow
 from pi5trading.strategies.manual import MANUAL_ID, ManualOrders
@@ -75,6 +76,8 @@ async def paper_node(settings: Settings) -> AsyncIterator[TradingNode]:
     on a restart — after a stop or a crash — it rebuilds the account, working orders,
     strategies and their states, risk state and indicators from storage and resumes
     (``pi5trading.node.recovery``)."""
+    # Keys entered through the API (encrypted) where the environment sets none.
+    settings = await load_stored_credentials(settings, needed_providers(settings))
     ns = settings.node
     # A broker (PI5_BROKER__PROVIDER=alpaca) fills the orders; the simulated venue otherwise.
     client = execution_client(settings.broker) if settings.broker.provider != "simulated" else None

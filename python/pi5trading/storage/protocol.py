@@ -23,6 +23,7 @@ from pi5trading.storage.records import (
     BacktestResultRow,
     BacktestRunRow,
     BarRow,
+    CredentialRow,
     EquityRow,
     FillRow,
     InstrumentRow,
@@ -264,6 +265,27 @@ class Repository(Protocol):
         self, *, at_ns: int, family_id: str | None = None, user_id: str | None = None
     ) -> int:
         """Revoke the not-yet-revoked tokens of a family or of a user; return how many."""
+        ...
+
+    # -- credentials (encrypted: pi5trading.storage.credentials) --
+    async def save_credential(self, credential: CredentialRow) -> None:
+        """Store or replace the provider's row."""
+        ...
+
+    async def get_credential(self, provider: str) -> CredentialRow | None: ...
+    async def list_credentials(self) -> list[CredentialRow]:
+        """Sorted by provider."""
+        ...
+
+    async def delete_credential(self, provider: str) -> bool:
+        """False if the provider had none."""
+        ...
+
+    async def reencrypt_credential(
+        self, provider: str, *, ciphertext: str, key_id: str, updated_ns: int
+    ) -> bool:
+        """Replace the ciphertext of the row stored at ``updated_ns`` (a rotation); False
+        when it was changed or deleted meanwhile (the newer entry stays)."""
         ...
 
     # -- audit and alerts --

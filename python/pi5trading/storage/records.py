@@ -228,6 +228,24 @@ class RefreshTokenRow(Record, frozen=True, tag="refresh_token"):
     replaced_by: str | None = None
 
 
+class CredentialRow(Record, frozen=True, tag="credential"):
+    """A broker's or data vendor's credentials, encrypted (``pi5trading.storage.credentials``):
+    the secret itself is only ever in ``ciphertext``."""
+
+    provider: str
+    """``alpaca``, ``alpaca_broker``, ``alphavantage`` (``credentials.PROVIDERS``)."""
+    ciphertext: str
+    """base64 of the 12-byte nonce and the AES-256-GCM ciphertext with its tag."""
+    key_id: str
+    """Fingerprint of the key that encrypted it (which key a rotation still has to redo)."""
+    hint: str
+    """What lets a user recognise the credentials (the last 4 characters of the key id)."""
+    created_ns: int
+    updated_ns: int
+    updated_by: str | None = None
+    """The user who entered them."""
+
+
 class AuditRow(Record, frozen=True, tag="audit"):
     event_id: str
     ts_ns: int
@@ -293,6 +311,7 @@ __all__ = [
     "BacktestResultRow",
     "BacktestRunRow",
     "BarRow",
+    "CredentialRow",
     "EngineEvent",
     "EquityRow",
     "FillRow",

@@ -20,6 +20,7 @@ from pi5trading.storage.records import (
     BacktestResultRow,
     BacktestRunRow,
     BarRow,
+    CredentialRow,
     EquityRow,
     FillRow,
     InstrumentRow,
@@ -629,6 +630,35 @@ class SqlRepository:
             ' AND "revoked_ns" IS NULL',
             at_ns,
             value,
+        )
+
+    # -- credentials (encrypted: pi5trading.storage.credentials) --
+
+    async def save_credential(self, credential: CredentialRow) -> None:
+        await self.write([credential])
+
+    async def get_credential(self, provider: str) -> CredentialRow | None:
+        return await self._one(CredentialRow, 'WHERE "provider" = $1', provider)
+
+    async def list_credentials(self) -> list[CredentialRow]:
+        return await self._select(CredentialRow, 'ORDER BY "provider"')
+
+    async def delete_credential(self, provider: str) -> bool:
+        return await self._execute('DELETE FROM credentials WHERE "provider" = $1', provider) > 0
+
+    async def reencrypt_credential(
+        self, provider: str, *, ciphertext: str, key_id: str, updated_ns: int
+    ) -> bool:
+        return (
+            await self._execute(
+                'UPDATE credentials SET "ciphertext" = $1, "key_id" = $2'
+                ' WHERE "provider" = $3 AND "updated_ns" = $4',
+                ciphertext,
+                key_id,
+                provider,
+                updated_ns,
+            )
+            > 0
         )
 
     # -- audit and alerts --

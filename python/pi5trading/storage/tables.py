@@ -333,6 +333,7 @@ SPECS: dict[type[r.Record], TableSpec] = {
         TableSpec(r.RefreshTokenRow, "refresh_tokens", ["token_hash"], OnConflict.REPLACE),
         TableSpec(r.AuditRow, "audit_log", ["event_id", "ts_ns"], OnConflict.IGNORE),
         TableSpec(r.AlertRow, "alerts", ["alert_id"], OnConflict.IGNORE),
+        TableSpec(r.CredentialRow, "credentials", ["provider"], OnConflict.REPLACE),
     )
 }
 

@@ -368,6 +368,68 @@ async def test_with_redis_every_api_process_shares_limits_and_lockouts(
         assert codes == [401] * 4 + [429] * 2
 
 
+async def test_with_redis_a_token_signed_out_on_one_process_is_refused_by_all(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    # Two API processes (two apps) on one Redis: signing out on A ends the access token on
+    # B at once, not when it expires; the revocation expires with the token.
+    prefix = f"t{os.getpid()}{time.monotonic_ns()}"
+    settings = settings_for(tmp_path, PI5_REDIS__URL=redis_server.url, PI5_REDIS__KEY_PREFIX=prefix)
+    await seed_users(settings)
+    async with (
+        AsyncTestClient(app=create_app(settings)) as a,
+        AsyncTestClient(app=create_app(settings)) as b,
+    ):
+        pair = await login(a, "tina")
+        other = await login(b, "tina")  # another session of the same user
+        headers = bearer(pair["access_token"])
+        assert (await b.get("/api/v1/auth/me", headers=headers)).status_code == 200
+        assert (await a.post("/api/v1/auth/logout", headers=headers)).status_code == 204
+        assert_problem(await b.get("/api/v1/auth/me", headers=headers), 401, "revoked")
+        assert_problem(await a.get("/api/v1/auth/me", headers=headers), 401, "revoked")
+        # Only that token: the other session goes on.
+        r = await b.get("/api/v1/auth/me", headers=bearer(other["access_token"]))
+        assert r.status_code == 200
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        keys = client.keys(f"{prefix}:api*revoked_tokens*")
+        assert len(keys) == 1
+        assert 0 < client.ttl(keys[0]) <= settings.auth.access_ttl_s + 1
+    finally:
+        client.close()
+
+
+async def test_unreadable_revocations_refuse_rather_than_let_a_token_in() -> None:
+    # Redis away (nothing listens there): checking or recording a sign-out is a 503.
+    import redis.asyncio as aioredis
+    from litestar.stores.redis import RedisStore
+
+    from pi5trading.api.auth import AuthContext
+    from pi5trading.api.errors import Problem
+    from pi5trading.api.security.tokens import SigningKeys, decode_access, issue_access
+    from tests.services import free_port
+
+    settings = load_settings(env={}, dotenv_path=None).auth
+    keys = SigningKeys("k1", "s" * 40)
+    token, _ = issue_access(
+        keys, settings, user_id="u1", username="tina", role="trader", now=int(time.time())
+    )
+    identity = decode_access(token, keys, settings)
+    client = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    try:
+        ctx = AuthContext(keys, settings, revoked_store=RedisStore(client))
+        with pytest.raises(Problem) as checked:
+            await ctx.is_revoked(identity)
+        assert checked.value.status_code == 503
+        with pytest.raises(Problem) as recorded:
+            await ctx.revoke_access(identity)
+        assert recorded.value.status_code == 503
+    finally:
+        await client.aclose()
+
+
 async def test_a_fresh_data_dir_is_made_for_the_key(tmp_path: Path) -> None:
     # `PI5_DATA_DIR=/a/new/folder pi5trading serve`: the key is the first thing written there.
     fresh = tmp_path / "new" / "data"

@@ -7,21 +7,30 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+import redis.asyncio as aioredis
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from pi5trading.api import create_app
+from pi5trading.api.app import worker_lifespan
+from pi5trading.api.backtests import backtest_commands
+from pi5trading.api.remote import CommandServer
 from pi5trading.backtest import jobs as jobs_module
 from pi5trading.backtest.history import save_run
 from pi5trading.backtest.jobs import INTERRUPTED, BacktestJobs, Job
 from pi5trading.backtest.spec import BacktestSpec, run_spec
 from pi5trading.storage.connect import open_repository, prepare_database
 from pi5trading.storage.records import BarRow, InstrumentRow
+from tests.services import RedisServer
 
 from .test_auth import assert_problem, bearer, login, seed_users, settings_for
 
@@ -501,3 +510,75 @@ async def test_cli_runs_are_listed_and_api_workers_only_read(tmp_path: Path) -> 
         # Without job workers here (an API-only worker): reads only.
         r = await c.post("/api/v1/backtests", headers=tina, json={**SMA, "data": "generated:9"})
         assert_problem(r, 503, "pi5trading serve")
+
+
+async def test_an_api_worker_forwards_jobs_to_the_server_running_them(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    # The node's server (here: an app running the jobs, with the command server the node's
+    # lifespan starts) and an API-only worker on one Redis: the worker submits, reads the
+    # progress of and cancels the server's jobs; refusals come back with their headers.
+    settings = job_settings(
+        tmp_path,
+        PI5_BACKTESTS__MAX_QUEUED="0",
+        PI5_REDIS__URL=redis_server.url,
+        PI5_REDIS__KEY_PREFIX=f"bt{os.getpid()}{time.monotonic_ns()}",
+    )
+    await seed_users(settings)
+    serving = [False]
+
+    @asynccontextmanager
+    async def command_server(app: Litestar) -> AsyncIterator[None]:
+        client = aioredis.from_url(redis_server.url)
+        jobs = backtest_commands(lambda: app.state.backtests if serving[0] else None)
+        server = CommandServer(client, settings.redis.key_prefix, jobs)
+        await server.start()
+        try:
+            yield
+        finally:
+            await server.close()
+            await client.aclose()
+
+    server_app = create_app(settings, lifespan=[command_server])
+    worker_app = create_app(settings, lifespan=[worker_lifespan(settings)], run_backtests=False)
+    async with AsyncTestClient(app=server_app), AsyncTestClient(app=worker_app) as w:
+        h = bearer((await login(w, "tina"))["access_token"])
+        # The server's jobs not started (yet): 503, with its Retry-After.
+        r = await w.post("/api/v1/backtests", headers=h, json=LONG)
+        assert_problem(r, 503, "runs no jobs")
+        assert r.headers["retry-after"] == "5"
+        serving[0] = True
+        first = await w.post("/api/v1/backtests", headers=h, json=LONG)
+        assert first.status_code == 202, first.text
+        job = first.json()
+        assert job["submitted_by"] == "tina"
+        assert job["id"] in server_app.state.backtests.jobs  # queued on the server
+        full = await w.post("/api/v1/backtests", headers=h, json=LONG)
+        assert_problem(full, 429, "MAX_QUEUED")
+        assert full.headers["retry-after"] == "30"
+        for _ in range(600):
+            live = (await w.get(f"/api/v1/backtests/{job['id']}", headers=h)).json()
+            if live["progress"] > 0:
+                break
+            await asyncio.sleep(0.05)
+        assert live["status"] == "running"
+        assert live["progress"] > 0  # only the server knows it: storage has none
+        listed = (await w.get("/api/v1/backtests", headers=h)).json()["items"]
+        assert listed[0]["progress"] > 0
+        r = await w.post(f"/api/v1/backtests/{job['id']}/cancel", headers=h)
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "cancelled"
+        assert server_app.state.backtests.jobs[job["id"]].status == "cancelled"
+        assert_problem(await w.post(f"/api/v1/backtests/{job['id']}/cancel", headers=h), 409)
+        # The server's jobs away: a worker still reads a job, as stored (no progress).
+        second = (await w.post("/api/v1/backtests", headers=h, json=LONG)).json()
+        serving[0] = False
+        stored = await w.get(f"/api/v1/backtests/{second['id']}", headers=h)
+        assert stored.status_code == 200, stored.text
+        assert stored.json()["status"] in ("queued", "running")
+        assert stored.json()["progress"] == 0
+        assert (await w.get("/api/v1/backtests", headers=h)).status_code == 200
+        assert_problem(await w.post(f"/api/v1/backtests/{second['id']}/cancel", headers=h), 503)
+        serving[0] = True
+        r = await w.post(f"/api/v1/backtests/{second['id']}/cancel", headers=h)
+        assert r.json()["status"] == "cancelled"

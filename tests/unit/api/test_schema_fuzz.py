@@ -33,6 +33,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         PI5_FEED__SYMBOLS="AAPL",
         PI5_API__RATE_LIMIT_PER_MINUTE="1000000",
         PI5_API__LOGIN_RATE_LIMIT_PER_MINUTE="10000",
+        # Credentials can be entered (without a key, PUT /api/v1/credentials is a 503).
+        PI5_SECURITY__CREDENTIALS_KEY="a2V5LWZvci10aGUtZnV6ei10ZXN0LW9ubHktMzJieXQ=",
     )
     asyncio.run(seed_users(conf))
     with serve(create_app(conf, lifespan=[node_lifespan(conf)]), lifespan="on") as base:

@@ -281,12 +281,15 @@ def test_info_shows_whether_keys_are_set_never_the_keys() -> None:
         "PI5_ALPACA__KEY_ID": KEY_ID,
         "PI5_ALPACA__SECRET_KEY": SECRET,
         "PI5_ALPHAVANTAGE__API_KEY": KEY,
+        "PI5_SECURITY__CREDENTIALS_KEY": "Y3JlZGVudGlhbHMta2V5LW9mLXRoZS1pbmZvLXRlc3Q=",
+        "PI5_SECURITY__CREDENTIALS_OLD_KEYS": "b2xkLWtleS1vZi10aGUtaW5mby10ZXN0LTMyYnl0ZXM=",
     }
     res = CliRunner(env=env).invoke(main, ["info"])
     assert res.exit_code == 0, res.output
-    for secret in (KEY_ID, SECRET, KEY):
+    for secret in env.values():
         assert secret not in res.output
     shown = json.loads(res.output)["settings"]
+    assert shown["security"] == {"credentials_key": "<set>", "credentials_old_keys": "<set>"}
     assert shown["alpaca"]["key_id"] == "<set>"
     assert shown["alphavantage"]["api_key"] == "<set>"
     assert shown["alpaca"]["data_url"] == "https://data.alpaca.markets"
@@ -424,3 +427,57 @@ def test_without_to_it_downloads_up_to_now(tmp_path: Path, yahoo: tuple[YahooSta
     res = run(tmp_path, "-i", "SPY", "--from", "2100-01-01")
     assert res.exit_code == 2
     assert "--from 2100-01-01 is not before --to now" in res.output
+
+
+def test_alpaca_keys_entered_through_the_api_are_used_when_the_environment_has_none(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import base64
+    import os
+
+    from pi5trading.config import load_settings
+    from pi5trading.storage.connect import open_repository, prepare_database
+    from pi5trading.storage.credentials import PROVIDERS, store, vault_for
+
+    key = base64.b64encode(os.urandom(32)).decode()
+    env = {"PI5_DATA_DIR": str(tmp_path / "data"), "PI5_SECURITY__CREDENTIALS_KEY": key}
+    settings = load_settings(env=env, dotenv_path=None)
+
+    async def seed() -> None:  # what PUT /api/v1/credentials/alpaca stores
+        repository = await open_repository(settings)
+        try:
+            await prepare_database(settings, repository.driver)
+            fields = {"key_id": KEY_ID, "secret_key": SECRET}
+            await store(repository, vault_for(settings), PROVIDERS["alpaca"], fields, by="root")
+        finally:
+            await repository.close()
+
+    asyncio.run(seed())
+    stand = AlpacaDataStandin()
+    args = ["-i", "SPY.ARCX", "--from", "2024-02-05", "--to", "2024-02-06", "--interval", "5m"]
+    with serve(stand.app) as base:
+        res = run(
+            tmp_path,
+            *args,
+            "--provider",
+            "alpaca",
+            PI5_ALPACA__DATA_URL=base,
+            PI5_SECURITY__CREDENTIALS_KEY=key,
+        )
+        assert res.exit_code == 0, res.output
+        assert stored(tmp_path, "SPY.ARCX", "5m")
+        assert SECRET not in res.output
+        # Keys in the environment win: wrong ones there are used (and refused by Alpaca).
+        env_wins = run(
+            tmp_path,
+            *args,
+            "--provider",
+            "alpaca",
+            PI5_ALPACA__DATA_URL=base,
+            PI5_SECURITY__CREDENTIALS_KEY=key,
+            PI5_ALPACA__KEY_ID="PKWRONG",
+            PI5_ALPACA__SECRET_KEY="wrong-secret",
+        )
+    assert env_wins.exit_code == 1, env_wins.output
+    assert "403" in env_wins.output or "forbidden" in env_wins.output.lower()

@@ -56,6 +56,7 @@ def test_every_verb_is_registered() -> None:
         "audit",
         "backtest",
         "backup",
+        "credentials",
         "data",
         "info",
         "migrate",

@@ -32,6 +32,7 @@ def test_migrate_then_status(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "applied schema/0001_initial_schema" in res.output
     assert "applied schema/0002_audit_chain" in res.output
+    assert "applied schema/0003_credentials" in res.output
     assert (tmp_path / "data" / "pi5trading.db").is_file()
     res = runner.invoke(main, ["migrate"])
     assert "up to date" in res.output
@@ -39,7 +40,7 @@ def test_migrate_then_status(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     status = json.loads(res.output)
     assert status["dialect"] == "sqlite"
-    assert [m["status"] for m in status["migrations"]] == ["applied", "applied"]
+    assert [m["status"] for m in status["migrations"]] == ["applied"] * 3
     res = runner.invoke(main, ["migrate", "--status"])
     assert "initial_schema" in res.output
 

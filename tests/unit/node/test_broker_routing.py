@@ -444,6 +444,46 @@ async def test_paper_node_routes_to_alpaca_when_configured(
     assert audits >= 2
 
 
+async def test_paper_node_uses_broker_keys_entered_through_the_api(
+    broker: AlpacaPaperBroker, base_url: str, tmp_path: Path
+) -> None:
+    # No PI5_BROKER__KEY_ID / SECRET_KEY: the keys stored (encrypted) by
+    # PUT /api/v1/credentials/alpaca_broker are the ones the node's broker signs in with.
+    import base64
+
+    from pi5trading.node.runtime import paper_node
+    from pi5trading.storage.connect import open_repository, prepare_database
+    from pi5trading.storage.credentials import PROVIDERS, store, vault_for
+
+    env = {
+        "PI5_DATA_DIR": str(tmp_path),
+        "PI5_FEED__SPEED": "0",
+        "PI5_FEED__SYMBOLS": "AAPL",
+        "PI5_NODE__DEMO_STRATEGIES": "false",
+        "PI5_BROKER__PROVIDER": "alpaca",
+        "PI5_BROKER__PAPER_URL": base_url,
+        "PI5_BROKER__RECONCILE_INTERVAL_S": "0.2",
+        "PI5_NODE__SHUTDOWN_TIMEOUT_S": "2",
+        "PI5_SECURITY__CREDENTIALS_KEY": base64.b64encode(b"n" * 32).decode(),
+    }
+    settings = load_settings(env=env, dotenv_path=None)
+    repository = await open_repository(settings)
+    try:
+        await prepare_database(settings, repository.driver)
+        keys = {"key_id": broker.key_id, "secret_key": broker.secret_key}
+        await store(repository, vault_for(settings), PROVIDERS["alpaca_broker"], keys, by="root")
+    finally:
+        await repository.close()
+    async with paper_node(settings) as node:
+        router = node.router
+        assert router is not None
+
+        async def reconciled() -> bool:
+            return router.stats.reconciliations >= 1
+
+        await until(reconciled, 20)  # signed in at the broker with the stored keys
+
+
 async def test_an_order_of_ours_the_node_lost_is_adopted(
     broker: AlpacaPaperBroker, base_url: str
 ) -> None:

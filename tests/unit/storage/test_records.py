@@ -27,6 +27,7 @@ STORED_TAGS = {
     "refresh_token": r.RefreshTokenRow,
     "audit": r.AuditRow,
     "alert": r.AlertRow,
+    "credential": r.CredentialRow,
 }
 
 
