@@ -42,7 +42,10 @@ def timescale_server() -> Iterator[PostgresServer]:
     skipped, naming the command, when not root, and fail as root (the setup was skipped).
     """
     if not timescale_package():
-        reason = f"TimescaleDB is not installed for this PostgreSQL: run `{TIMESCALE_INSTALL}`"
+        reason = (
+            "TimescaleDB is not installed for this PostgreSQL: install it with"
+            f" `{TIMESCALE_INSTALL}` (it builds ../shared/vendor/timescaledb/build.sh)"
+        )
         if os.geteuid() == 0:
             raise ServiceError(reason)
         pytest.skip(f"SKIPPED, NOT TESTED: {reason}")

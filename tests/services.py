@@ -57,9 +57,7 @@ def _pg_bindir() -> Path:
     return Path(candidates[0]).parent
 
 
-TIMESCALE_INSTALL = (
-    "sudo scripts/dev/system_deps.sh test (runs ../shared/vendor/timescaledb/build.sh)"
-)
+TIMESCALE_INSTALL = "sudo scripts/dev/system_deps.sh test"
 """The command that installs TimescaleDB for the tests, named by every skip and error."""
 
 TIMESCALE_OPTIONS = ("shared_preload_libraries=timescaledb", "timescaledb.telemetry_level=off")
