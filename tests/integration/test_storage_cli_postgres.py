@@ -69,6 +69,11 @@ def test_migrate_applies_timescale_when_preloaded(
         res = runner.invoke(main, ["migrate"])
         assert res.exit_code == 0, res.output
         assert "applied timescale/0001_hypertables" in res.output
+        assert "applied timescale/0002_realtime_aggregates" in res.output
+        assert (
+            "TimescaleDB policies set: new bar chunks span 30 days, chunks compressed after"
+            " 7 days" in res.output.replace("\n", " ")
+        )
         res = runner.invoke(main, ["migrate", "--status", "--json"])
         status = json.loads(res.output)
         assert status["timescale"]["available"] is True
