@@ -475,3 +475,28 @@ def test_backup_drop_restore_round_trip(
     res = runner.invoke(main, ["restore", "--force", str(dump)])
     assert res.exit_code == 0, res.output
     assert fingerprint("postgres", tsdb) == before
+
+
+def test_enable_compression_script_compresses_old_chunks(
+    timescale_server: PostgresServer, tsdb: str
+) -> None:
+    """scripts/enable_compression.sql as docs/storage.md runs it, twice (safe to re-run)."""
+    import subprocess
+
+    asyncio.run(_write(tsdb, exotic_bars(3 * 1440)))  # 2026-01: long older than 7 days
+    script = Path(__file__).resolve().parents[2] / "scripts" / "enable_compression.sql"
+    for _ in range(2):
+        res = subprocess.run(
+            [str(timescale_server.bindir / "psql"), tsdb, "-v", "ON_ERROR_STOP=1", "-f", script],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert res.returncode == 0, res.stderr
+        assert "saved_pct" in res.stdout
+    [(compressed, total)] = sql(
+        tsdb,
+        "SELECT count(*) FILTER (WHERE is_compressed), count(*)"
+        " FROM timescaledb_information.chunks WHERE hypertable_name = 'bars'",
+    )
+    assert compressed == total > 0
