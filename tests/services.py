@@ -154,12 +154,26 @@ class PostgresServer:
         _wait_port(self.port, 30)
 
     def timescale(self) -> str:
-        """What this cluster offers of TimescaleDB: ``absent`` (no package for its
-        PostgreSQL), ``available`` (package present, not preloaded) or ``preloaded``."""
-        if not timescale_package(self.bindir):
+        """What this running cluster offers of TimescaleDB, as it says itself: ``absent`` (no
+        package for its PostgreSQL), ``available`` (package present, not preloaded) or
+        ``preloaded``."""
+        query = (
+            "SELECT (SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'),"
+            " 'timescaledb' = ANY(regexp_split_to_array("
+            "current_setting('shared_preload_libraries'), '\\s*,\\s*'))"
+        )
+        res = subprocess.run(
+            [str(self.bindir / "psql"), self.dsn, "-AtX", "-F", " ", "-c", query],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if res.returncode != 0:
+            raise ServiceError(f"psql failed: {res.stderr.strip()}")
+        package, preloaded = res.stdout.split()
+        if package == "0":
             return "absent"
-        preload = [o for o in self.options if o.startswith("shared_preload_libraries=")]
-        return "preloaded" if any("timescaledb" in o for o in preload) else "available"
+        return "preloaded" if preloaded == "t" else "available"
 
     def stop(self, mode: str = "fast") -> None:
         self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"])

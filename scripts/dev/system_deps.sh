@@ -65,13 +65,14 @@ timescale() {
   build="$root/../shared/vendor/timescaledb/build.sh"
   if [ "$(id -u)" -eq 0 ]; then
     if [ ! -f "$build" ]; then
-      echo "TimescaleDB source not found ($build): the TimescaleDB tests will be SKIPPED" >&2
-      return 0
+      # As root the tests require it (CI clones the repository with ../shared beside it).
+      echo "TimescaleDB source not found: $build (clone the repository with ../shared beside it)" >&2
+      exit 1
     fi
     bash "$build"
   elif ! ls /usr/share/postgresql/*/extension/timescaledb.control >/dev/null 2>&1; then
     echo "TimescaleDB is not installed: its tests will be SKIPPED. Install it with:" >&2
-    echo "  sudo $build" >&2
+    echo "  sudo scripts/dev/system_deps.sh test     (runs $build)" >&2
   fi
 }
 
