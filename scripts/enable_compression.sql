@@ -49,13 +49,15 @@ FROM unnest(ARRAY['bars', 'quote_ticks', 'trade_ticks', 'equity_snapshots', 'aud
 SELECT add_compression_policy(t, compress_after => 604800000000000::BIGINT, if_not_exists => TRUE)
 FROM unnest(ARRAY['bars', 'quote_ticks', 'trade_ticks', 'equity_snapshots', 'audit_log']) AS t;
 
--- Compress what is already old now, instead of waiting for the policy's first run.
+-- Compress what is already old now, instead of waiting for the policy's first run. With
+-- integer time, show_chunks' older_than is a point in time (nanoseconds since 1970), not an
+-- age: "7 days ago" is now minus 7 days.
 SELECT compress_chunk(c, if_not_compressed => TRUE)
-FROM show_chunks('bars', older_than => 604800000000000::BIGINT) AS c;
+FROM show_chunks('bars', older_than => pi5_unix_nanos_now() - 604800000000000) AS c;
 SELECT compress_chunk(c, if_not_compressed => TRUE)
-FROM show_chunks('quote_ticks', older_than => 604800000000000::BIGINT) AS c;
+FROM show_chunks('quote_ticks', older_than => pi5_unix_nanos_now() - 604800000000000) AS c;
 SELECT compress_chunk(c, if_not_compressed => TRUE)
-FROM show_chunks('trade_ticks', older_than => 604800000000000::BIGINT) AS c;
+FROM show_chunks('trade_ticks', older_than => pi5_unix_nanos_now() - 604800000000000) AS c;
 
 -- What it saved.
 SELECT hypertable_name,

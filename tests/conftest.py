@@ -7,7 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.services import PostgresServer, RedisServer
+from tests.services import (
+    TIMESCALE_INSTALL,
+    TIMESCALE_OPTIONS,
+    PostgresServer,
+    RedisServer,
+    ServiceError,
+    timescale_package,
+)
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +26,30 @@ def anyio_backend() -> str:
 def postgres_server() -> Iterator[PostgresServer]:
     """A real PostgreSQL cluster on a free loopback port, shared by the whole session."""
     server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def timescale_server() -> Iterator[PostgresServer]:
+    """A second real cluster, started with TimescaleDB preloaded, shared by the session.
+
+    TimescaleDB has no Debian package: ``scripts/dev/system_deps.sh test`` builds it as root
+    (so CI, which runs as root, always has it). Without it the tests that need it are
+    skipped, naming the command, when not root, and fail as root (the setup was skipped).
+    """
+    if not timescale_package():
+        reason = (
+            "TimescaleDB is not installed for this PostgreSQL: install it with"
+            f" `{TIMESCALE_INSTALL}` (it builds ../shared/vendor/timescaledb/build.sh)"
+        )
+        if os.geteuid() == 0:
+            raise ServiceError(reason)
+        pytest.skip(f"SKIPPED, NOT TESTED: {reason}")
+    server = PostgresServer(options=TIMESCALE_OPTIONS)
     try:
         server.start()
         yield server

@@ -57,11 +57,37 @@ def _pg_bindir() -> Path:
     return Path(candidates[0]).parent
 
 
-class PostgresServer:
-    """A private PostgreSQL cluster. ``stop()``/``start()`` let tests simulate an outage."""
+TIMESCALE_INSTALL = "sudo scripts/dev/system_deps.sh test"
+"""The command that installs TimescaleDB for the tests, named by every skip and error."""
 
-    def __init__(self, port: int | None = None) -> None:
+TIMESCALE_OPTIONS = ("shared_preload_libraries=timescaledb", "timescaledb.telemetry_level=off")
+"""Server options of a cluster with TimescaleDB preloaded."""
+
+
+def timescale_package(bindir: Path | None = None) -> bool:
+    """Whether the TimescaleDB extension is installed for this PostgreSQL (on the machine:
+    whether a cluster may preload it is the cluster's own setting)."""
+    bindir = bindir or _pg_bindir()
+    res = subprocess.run(
+        [str(bindir / "pg_config"), "--sharedir"], capture_output=True, text=True, check=False
+    )
+    if res.returncode != 0:
+        # Debian's server packages keep pg_config elsewhere: share/ is beside lib/.
+        share = Path("/usr/share/postgresql") / bindir.parent.name
+    else:
+        share = Path(res.stdout.strip())
+    return (share / "extension" / "timescaledb.control").is_file()
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster. ``stop()``/``start()`` let tests simulate an outage.
+
+    ``options`` are extra ``-c name=value`` server settings, e.g. ``TIMESCALE_OPTIONS``.
+    """
+
+    def __init__(self, port: int | None = None, options: tuple[str, ...] = ()) -> None:
         self.bindir = _pg_bindir()
+        self.options = options
         self.port = port or free_port()
         self.user = "postgres"
         self._root = Path(tempfile.mkdtemp(prefix="pi5-pg-"))
@@ -109,6 +135,7 @@ class PostgresServer:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=50 -c shared_buffers=64MB"
         )
+        opts += "".join(f" -c {o}" for o in self.options)
         self._run(
             [
                 str(self.bindir / "pg_ctl"),
@@ -125,6 +152,28 @@ class PostgresServer:
             ]
         )
         _wait_port(self.port, 30)
+
+    def timescale(self) -> str:
+        """What this running cluster offers of TimescaleDB, as it says itself: ``absent`` (no
+        package for its PostgreSQL), ``available`` (package present, not preloaded) or
+        ``preloaded``."""
+        query = (
+            "SELECT (SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'),"
+            " 'timescaledb' = ANY(regexp_split_to_array("
+            "current_setting('shared_preload_libraries'), '\\s*,\\s*'))"
+        )
+        res = subprocess.run(
+            [str(self.bindir / "psql"), self.dsn, "-AtX", "-F", " ", "-c", query],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if res.returncode != 0:
+            raise ServiceError(f"psql failed: {res.stderr.strip()}")
+        package, preloaded = res.stdout.split()
+        if package == "0":
+            return "absent"
+        return "preloaded" if preloaded == "t" else "available"
 
     def stop(self, mode: str = "fast") -> None:
         self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"])

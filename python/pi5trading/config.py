@@ -33,6 +33,8 @@ def _default_data_dir() -> str:
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 Count = Annotated[int, msgspec.Meta(ge=1, le=_COUNT_LIMIT)]
 Days = Annotated[int, msgspec.Meta(ge=0, le=36_500)]
+BARS_CHUNK_DAYS = 30
+"""Default days of bars per TimescaleDB chunk (docs/storage.md § Chunk sizing)."""
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 DatabaseUrl = Annotated[
@@ -106,6 +108,9 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """TimescaleDB only: drop bars and ticks older than this (0 = keep forever)."""
     audit_retention_days: Days = 730
     """TimescaleDB only: drop audit log entries older than this (0 = keep forever)."""
+    bars_chunk_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = BARS_CHUNK_DAYS
+    """TimescaleDB only: days of bars per chunk (1 to 365), for chunks created from now on.
+    Longer chunks compress better (one instrument's 1-minute bars: see docs/storage.md)."""
 
 
 RiskLimitUnit: TypeAlias = Literal["quantity", "money", "fraction", "count", "nanoseconds"]

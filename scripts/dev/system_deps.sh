@@ -13,6 +13,9 @@ if [ "$what" = "test" ]; then
   pkgs+=(chromium fonts-dejavu-core)
   # Shell scripts (backup, restore, install) are linted by the tests.
   pkgs+=(shellcheck)
+  # TimescaleDB is built from source (../shared/vendor/timescaledb/build.sh, below): as root,
+  # its build dependencies come with the rest.
+  if [ "$(id -u)" -eq 0 ]; then pkgs+=(cmake postgresql-server-dev-all); fi
 fi
 if [ "$what" = "image" ]; then
   # The arm64 image check (make image-check, scripts/dev/image_check.sh): an arm64 Debian
@@ -52,18 +55,38 @@ check_node() {
   fi
 }
 
-if [ ${#missing[@]} -eq 0 ]; then
-  check_node
-  exit 0
-fi
-if [ "$(id -u)" -eq 0 ]; then
-  echo ">> installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if [ "${PI5_APT_UPDATED:-0}" != 1 ]; then apt-get update -q; fi
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-else
-  echo "Missing Debian packages: ${missing[*]}" >&2
-  echo "Install them with:  sudo apt-get install ${missing[*]}" >&2
-  exit 1
+# TimescaleDB for the tests' third storage backend: no Debian package, so built from the
+# source in ../shared (beside the checkout) for Debian's PostgreSQL. Idempotent; about two
+# minutes the first time. Without root it is only checked: the TimescaleDB tests then skip,
+# each naming this command.
+timescale() {
+  local root build
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  build="$root/../shared/vendor/timescaledb/build.sh"
+  if [ "$(id -u)" -eq 0 ]; then
+    if [ ! -f "$build" ]; then
+      # As root the tests require it (CI clones the repository with ../shared beside it).
+      echo "TimescaleDB source not found: $build (clone the repository with ../shared beside it)" >&2
+      exit 1
+    fi
+    bash "$build"
+  elif ! ls /usr/share/postgresql/*/extension/timescaledb.control >/dev/null 2>&1; then
+    echo "TimescaleDB is not installed: its tests will be SKIPPED. Install it with:" >&2
+    echo "  sudo scripts/dev/system_deps.sh test     (runs $build)" >&2
+  fi
+}
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo ">> installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "${PI5_APT_UPDATED:-0}" != 1 ]; then apt-get update -q; fi
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  else
+    echo "Missing Debian packages: ${missing[*]}" >&2
+    echo "Install them with:  sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
 fi
 check_node
+if [ "$what" = "test" ]; then timescale; fi

@@ -1,4 +1,6 @@
-"""The contract suite runs every test against both backends: SQLite and the real PostgreSQL.
+"""The contract suite runs every test against every backend: SQLite, the real PostgreSQL and
+PostgreSQL with TimescaleDB (the timescale migration series applied: hypertables,
+compression, continuous aggregates).
 
 Each backend gets one freshly created and migrated database per test module; each test
 starts from empty tables.
@@ -13,6 +15,7 @@ import pytest
 
 from pi5trading.storage.repository import SqlRepository, create_breaker
 from tests.contract.databases import (
+    assert_timescale_applied,
     create_pg_database,
     drop_pg_database,
     migrate_sync,
@@ -22,22 +25,26 @@ from tests.contract.databases import (
 from tests.services import PostgresServer
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=["sqlite", "postgres", "timescale"])
 def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
-    """(kind, target): a migrated database for this module — a file path or a DSN."""
-    kind: str = request.param
-    if kind == "sqlite":
+    """(kind, target): a migrated database for this module — a file path or a DSN. Kind is
+    the driver's: ``sqlite`` or ``postgres`` (TimescaleDB is PostgreSQL to the code)."""
+    param: str = request.param
+    if param == "sqlite":
         path = tmp_path_factory.mktemp("contract") / "contract.db"
-        migrate_sync(kind, str(path))
-        yield kind, str(path)
+        migrate_sync(param, str(path))
+        yield param, str(path)
         return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
+    fixture = "timescale_server" if param == "timescale" else "postgres_server"
+    server: PostgresServer = request.getfixturevalue(fixture)
     name, dsn = create_pg_database(server, "contract")
     try:
-        migrate_sync(kind, dsn)
-        yield kind, dsn
+        migrate_sync("postgres", dsn)
+        if param == "timescale":
+            assert_timescale_applied(dsn)
+        yield "postgres", dsn
     finally:
         drop_pg_database(server, name)
 

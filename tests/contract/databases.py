@@ -59,6 +59,31 @@ def drop_pg_database(server: PostgresServer, name: str) -> None:
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+HYPERTABLES = ("bars", "quote_ticks", "trade_ticks", "equity_snapshots", "audit_log")
+CONTINUOUS_AGGREGATES = ("bars_5m", "bars_15m", "bars_1h", "bars_1d")
+
+
+def assert_timescale_applied(dsn: str) -> None:
+    """The database really is on TimescaleDB: every hypertable and aggregate is there."""
+
+    async def run() -> tuple[set[str], set[str]]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            hyper = await conn.fetch(
+                "SELECT hypertable_name FROM timescaledb_information.hypertables"
+            )
+            aggs = await conn.fetch(
+                "SELECT view_name FROM timescaledb_information.continuous_aggregates"
+            )
+        finally:
+            await conn.close()
+        return {str(r[0]) for r in hyper}, {str(r[0]) for r in aggs}
+
+    hyper, aggs = asyncio.run(run())
+    assert hyper == set(HYPERTABLES), hyper
+    assert aggs == set(CONTINUOUS_AGGREGATES), aggs
+
+
 async def open_driver(kind: str, target: str) -> Driver:
     if kind == "postgres":
         return await PostgresDriver.open(target, min_size=1, max_size=4)

@@ -17,23 +17,26 @@ from tests.services import PostgresServer
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A brand-new empty database per test."""
+@pytest.fixture(params=["sqlite", "postgres", "timescale"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """A brand-new empty database per test: (driver kind, file or DSN, what the cluster
+    offers of TimescaleDB: ``absent``, ``available`` (package, not preloaded), ``preloaded``,
+    or ``none`` on SQLite)."""
     if request.param == "sqlite":
-        yield "sqlite", str(tmp_path / "m.db")
+        yield "sqlite", str(tmp_path / "m.db"), "none"
         return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
+    fixture = "timescale_server" if request.param == "timescale" else "postgres_server"
+    server: PostgresServer = request.getfixturevalue(fixture)
     name, dsn = create_pg_database(server, "mig")
     try:
-        yield "postgres", dsn
+        yield "postgres", dsn, server.timescale()
     finally:
         drop_pg_database(server, name)
 
 
 @pytest.fixture
-async def driver(target: tuple[str, str]) -> AsyncIterator[Driver]:
-    d = await open_driver(*target)
+async def driver(target: tuple[str, str, str]) -> AsyncIterator[Driver]:
+    d = await open_driver(target[0], target[1])
     try:
         yield d
     finally:
@@ -58,15 +61,17 @@ async def _tables(driver: Driver) -> set[str]:
 
 
 async def test_fresh_install_creates_every_table_and_records_it(
-    driver: Driver, migrations: Path
+    driver: Driver, migrations: Path, target: tuple[str, str, str]
 ) -> None:
     before = await migration_status(driver, migrations)
     assert [m.status for m in before.migrations if m.series == "schema"] == ["pending"] * 3
     applied = await migrate(driver, migrations)
+    timescale = [("timescale", 1, "hypertables"), ("timescale", 2, "realtime_aggregates")]
     assert [(m.series, m.version, m.name) for m in applied] == [
         ("schema", 1, "initial_schema"),
         ("schema", 2, "audit_chain"),
         ("schema", 3, "credentials"),
+        *(timescale if target[2] == "preloaded" else []),
     ]
     assert set(TABLES) | {"schema_migrations"} <= await _tables(driver)
     after = await migration_status(driver, migrations)
@@ -145,19 +150,36 @@ async def test_bad_file_names_are_refused(driver: Driver, migrations: Path) -> N
 
 
 async def test_timescale_series_is_detected_and_skipped_on_plain_postgres(
-    driver: Driver, migrations: Path
+    driver: Driver, migrations: Path, target: tuple[str, str, str]
 ) -> None:
+    """Decided per cluster: skipped (with the reason) unless this cluster preloads it."""
     await migrate(driver, migrations)
     status = await migration_status(driver, migrations)
+    offers = target[2]
     if driver.dialect == "sqlite":
         assert status.timescale is None
         assert all(m.series == "schema" for m in status.migrations)
         return
     assert status.timescale is not None
-    assert not status.timescale.available
-    assert "plain PostgreSQL" in status.timescale.detail
     timescale = [m for m in status.migrations if m.series == "timescale"]
     assert timescale
-    assert {m.status for m in timescale} == {"skipped"}
     assert status.pending == []
-    assert "bars_5m" not in await _tables(driver)
+    if offers == "preloaded":
+        assert status.timescale.available
+        assert status.timescale.installed_version == "2.28.3"
+        assert {m.status for m in timescale} == {"applied"}
+        assert "bars_5m" in await _views(driver)
+        return
+    assert not status.timescale.available
+    if offers == "absent":
+        assert "plain PostgreSQL" in status.timescale.detail
+    else:
+        assert "present but not in shared_preload_libraries" in status.timescale.detail
+    assert {m.status for m in timescale} == {"skipped"}
+    assert "bars_5m" not in await _views(driver)
+
+
+async def _views(driver: Driver) -> set[str]:
+    async with driver.connection() as conn:
+        rows = await conn.fetch("SELECT viewname FROM pg_views WHERE schemaname = 'public'")
+    return {str(r[0]) for r in rows}

@@ -82,6 +82,7 @@ OUT_OF_RANGE = [
     ("PI5_DATABASE__COMPRESS_AFTER_DAYS", "-1", "expected a whole number from 0 to 36500"),
     ("PI5_DATABASE__MARKET_DATA_RETENTION_DAYS", "x", "expected a whole number from 0 to 36500"),
     ("PI5_DATABASE__AUDIT_RETENTION_DAYS", "1.5", "expected a whole number from 0 to 36500"),
+    ("PI5_DATABASE__BARS_CHUNK_DAYS", "0", "expected a whole number from 1 to 365"),
     ("PI5_NODE__QUEUE_CAPACITY", "0", "expected a whole number from 1 to 2147483647"),
     ("PI5_NODE__QUEUE_POLICY", "wait", "expected one of block, drop_newest, drop_oldest"),
     ("PI5_NODE__REORDER_WINDOW_MS", "-1", "expected a whole number from 0 to 60000"),

@@ -25,10 +25,10 @@ from pi5trading.api.roles import ANYONE, TRADER
 from pi5trading.api.security.tokens import Identity
 from pi5trading.api.timefmt import iso, parse_iso
 from pi5trading.feeds.aggregation import BarAggregator
-from pi5trading.feeds.calendars import get_calendar
+from pi5trading.feeds.calendars import ALWAYS_OPEN, get_calendar
 from pi5trading.feeds.replay import storage_bars
 from pi5trading.node.trading_node import TradingNode
-from pi5trading.storage.records import FillRow, OrderEventRow, OrderRow
+from pi5trading.storage.records import BarRow, FillRow, OrderEventRow, OrderRow
 from pi5trading.strategies.manual import MANUAL_ID
 
 Money = Annotated[str, msgspec.Meta(description="an exact decimal amount, e.g. '1234.50'")]
@@ -757,7 +757,9 @@ async def bars(
     limit: FromQuery[int] = 500,
 ) -> list[BarOut]:
     """Stored bars of ``symbol`` in ``[start, end)``, oldest first (the latest ``limit`` when
-    no start is given). Intervals not stored are built from the 1-minute bars."""
+    no start is given). Intervals not stored are built from the 1-minute bars: by
+    TimescaleDB's continuous aggregates when the calendar is ``24/7`` (their UTC buckets are
+    then the sessions' buckets), else in Python on the session calendar."""
     seconds = _BAR_SECONDS.get(interval)
     if seconds is None:
         raise Problem(400, "Invalid request", f"interval: expected one of {list(_BAR_SECONDS)}")
@@ -765,26 +767,68 @@ async def bars(
         raise Problem(400, "Invalid request", f"limit: expected 1 to 10000, got {limit}")
     repo = repository_of(request)
     lo, hi = _time(start, "start"), _time(end, "end")
+    step = seconds * 1_000_000_000
     found = await _stored_bars(repo, symbol, interval, lo, hi)
     if not found and interval != "1m":
-        # Built from the minute bars on the session calendar, as the feeds build them.
         settings = request.app.state.settings
-        agg = BarAggregator(symbol, "1m", interval, get_calendar(settings.feed.calendar))
+        calendar = get_calendar(settings.feed.calendar)
+        if calendar.name == ALWAYS_OPEN:
+            rows = await _aggregate_bars(repo, symbol, interval, lo, hi, limit)
+            if rows is not None:
+                return [_bar_out(r.ts_ns, r.open, r.high, r.low, r.close, r.volume) for r in rows]
+        # Built from the minute bars on the session calendar, as the feeds build them.
+        agg = BarAggregator(symbol, "1m", interval, calendar)
         for b in await _stored_bars(repo, symbol, "1m", lo, hi):
             found += agg.update(b)
     found = found[:limit] if lo is not None else found[-limit:]
-    step = _BAR_SECONDS[interval] * 1_000_000_000
     return [
-        BarOut(
-            iso(b.ts_event - step),
-            _money(b.open.as_decimal()),
-            _money(b.high.as_decimal()),
-            _money(b.low.as_decimal()),
-            _money(b.close.as_decimal()),
-            _money(b.volume.as_decimal()),
+        _bar_out(
+            b.ts_event - step,
+            b.open.as_decimal(),
+            b.high.as_decimal(),
+            b.low.as_decimal(),
+            b.close.as_decimal(),
+            b.volume.as_decimal(),
         )
         for b in found
     ]
+
+
+def _bar_out(open_ns: int, o: Decimal, h: Decimal, lo: Decimal, c: Decimal, v: Decimal) -> BarOut:
+    return BarOut(iso(open_ns), _money(o), _money(h), _money(lo), _money(c), _money(v))
+
+
+async def _aggregate_bars(
+    repo: Any, symbol: str, interval: str, lo: int | None, hi: int | None, limit: int
+) -> list[BarRow] | None:
+    """Complete bars from the database's continuous aggregate (``None``: it has none). The
+    aggregate's last bucket may still be filling: it is left out, as the aggregator leaves
+    out a bucket whose last minute has not arrived. Buckets start at or after ``start`` (the
+    aggregator would begin with a bar of the minutes from ``start`` on) and end by ``end``.
+    Prices of a bar are given to the same number of places, as the aggregator gives them
+    (it uses the most places of every minute in the bucket: the same when an instrument's
+    prices always have the same places, as imports and feeds store them)."""
+    step = _BAR_SECONDS[interval] * 1_000_000_000
+    # Buckets that end by ``end`` (a bucket reaching past it would hold bars after it).
+    rows: list[BarRow] | None = await repo.get_bar_aggregate(
+        symbol, interval, lo, None if hi is None else hi - step + 1, limit + 1, newest=lo is None
+    )
+    if rows is None or not rows:
+        return rows
+    last = await repo.latest_bar(symbol, "1m")
+    if last is not None and rows[-1].ts_ns + step > last.ts_ns + 60_000_000_000:
+        rows = rows[:-1]
+    rows = rows[:limit] if lo is not None else rows[-limit:]
+    return [_same_places(r) for r in rows]
+
+
+def _same_places(r: BarRow) -> BarRow:
+    places = max(0, *(-int(p.as_tuple().exponent) for p in (r.open, r.high, r.low, r.close)))
+    q = Decimal(1).scaleb(-places)
+    return msgspec.structs.replace(
+        r, open=r.open.quantize(q), high=r.high.quantize(q), low=r.low.quantize(q),
+        close=r.close.quantize(q),
+    )  # fmt: skip
 
 
 async def _stored_bars(

@@ -62,11 +62,18 @@ async def _migrate(settings: Settings, *, status_only: bool, as_json: bool) -> i
     try:
         if not status_only:
             applied = await migrate(driver)
-            await prepare_database(settings, driver)  # no-op migrate, then policies
+            timescale = await prepare_database(settings, driver)  # no-op migrate, policies
             for m in applied:
                 out.print(f"applied {m.series}/{m.version:04d}_{m.name}")
             if not applied:
                 out.print("database is up to date")
+            if timescale:
+                db = settings.database
+                days = db.compress_after_days
+                out.print(
+                    f"TimescaleDB policies set: new bar chunks span {db.bars_chunk_days} days,"
+                    + (f" chunks compressed after {days} days" if days else " no compression")
+                )
         status = await migration_status(driver)
     finally:
         await driver.close()

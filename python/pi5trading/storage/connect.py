@@ -76,15 +76,17 @@ def open_writer(settings: Settings, repository: SqlRepository) -> EventWriter:
     )
 
 
-async def prepare_database(settings: Settings, driver: Driver) -> None:
-    """Apply pending migrations, then the TimescaleDB policies from settings (if installed)."""
+async def prepare_database(settings: Settings, driver: Driver) -> bool:
+    """Apply pending migrations, then the TimescaleDB policies and the bars' chunk span from
+    settings; return whether TimescaleDB is installed (so they were set)."""
     db = settings.database
     await migrate(driver)
-    await apply_timescale_policies(
+    return await apply_timescale_policies(
         driver,
         compress_after_days=db.compress_after_days,
         market_data_retention_days=db.market_data_retention_days,
         audit_retention_days=db.audit_retention_days,
+        bars_chunk_days=db.bars_chunk_days,
     )
 
 

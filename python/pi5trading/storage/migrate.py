@@ -317,10 +317,23 @@ _HYPERTABLES = ("bars", "quote_ticks", "trade_ticks", "equity_snapshots", "audit
 _MARKET_DATA = ("bars", "quote_ticks", "trade_ticks")
 
 
+BARS_CHUNK_DAYS_MAX = 365
+
+
 def timescale_policy_statements(
-    compress_after_days: int, market_data_retention_days: int, audit_retention_days: int
+    compress_after_days: int,
+    market_data_retention_days: int,
+    audit_retention_days: int,
+    *,
+    bars_chunk_days: int | None = None,
 ) -> list[str]:
-    """SQL that sets compression and retention policies to these settings (0 = none)."""
+    """SQL that sets compression and retention policies to these settings (0 = none) and,
+    when given, the time span of the bars' chunks created from now on (existing chunks keep
+    theirs)."""
+    if bars_chunk_days is not None and not 1 <= bars_chunk_days <= BARS_CHUNK_DAYS_MAX:
+        raise MigrationError(
+            f"bars_chunk_days must be 1 to {BARS_CHUNK_DAYS_MAX} days, got {bars_chunk_days}"
+        )
     for name, days in (
         ("compress_after_days", compress_after_days),
         ("market_data_retention_days", market_data_retention_days),
@@ -329,6 +342,8 @@ def timescale_policy_statements(
         if days < 0:
             raise MigrationError(f"{name} must be >= 0, got {days}")
     out: list[str] = []
+    if bars_chunk_days is not None:
+        out.append(f"SELECT set_chunk_time_interval('bars', {bars_chunk_days * _DAY_NS}::BIGINT)")
     for table in _HYPERTABLES:
         out.append(f"SELECT remove_compression_policy('{table}', if_exists => TRUE)")
         if compress_after_days:
@@ -353,12 +368,17 @@ async def apply_timescale_policies(
     compress_after_days: int,
     market_data_retention_days: int,
     audit_retention_days: int,
+    bars_chunk_days: int | None = None,
 ) -> bool:
-    """Set the policies when TimescaleDB is installed; return whether it was."""
+    """Set the policies (and the bars' chunk span, when given) when TimescaleDB is installed;
+    return whether it was."""
     if driver.dialect != "postgres":
         return False
     statements = timescale_policy_statements(
-        compress_after_days, market_data_retention_days, audit_retention_days
+        compress_after_days,
+        market_data_retention_days,
+        audit_retention_days,
+        bars_chunk_days=bars_chunk_days,
     )
     async with driver.transaction() as conn:
         info = await detect_timescale(conn)
@@ -367,7 +387,9 @@ async def apply_timescale_policies(
         for sql in statements:
             await conn.execute(sql)
     log.info(
-        "TimescaleDB policies: compress after %d days, market data kept %s, audit kept %s",
+        "TimescaleDB policies: bars in %s chunks, compress after %d days, market data kept %s,"
+        " audit kept %s",
+        f"{bars_chunk_days}-day" if bars_chunk_days else "unchanged",
         compress_after_days,
         f"{market_data_retention_days} days" if market_data_retention_days else "forever",
         f"{audit_retention_days} days" if audit_retention_days else "forever",

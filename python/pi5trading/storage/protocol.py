@@ -93,6 +93,23 @@ class Repository(Protocol):
         """Bars with ``start_ns <= ts_ns < end_ns``, oldest first, at most ``limit``."""
         ...
 
+    async def get_bar_aggregate(
+        self,
+        instrument_id: str,
+        interval: str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int | None = None,
+        *,
+        newest: bool = False,
+    ) -> list[BarRow] | None:
+        """Bars of ``interval`` built by the database from the stored ``1m`` bars (TimescaleDB's
+        continuous aggregates ``bars_5m``, ``bars_15m``, ``bars_1h``, ``bars_1d``: UTC-aligned
+        buckets, the last one possibly still in progress), oldest first (``newest``: the
+        latest ``limit`` ones, still oldest first); ``None`` when the database has no
+        aggregate for ``interval`` (SQLite, plain PostgreSQL)."""
+        ...
+
     async def latest_bar(self, instrument_id: str, interval: str) -> BarRow | None: ...
     async def count_bars(self, instrument_id: str, interval: str) -> int: ...
     async def get_quote_ticks(

@@ -40,6 +40,9 @@ from pi5trading.storage.tables import TableSpec, quote, spec_for
 T = TypeVar("T")
 R = TypeVar("R", bound=Record)
 
+BAR_AGGREGATES: Final = ("5m", "15m", "1h", "1d")
+"""Intervals TimescaleDB keeps continuous aggregates of (``bars_5m`` …, timescale series)."""
+
 _OPEN_STATUSES = "('created', 'accepted', 'submitted', 'partially_filled')"
 
 
@@ -318,6 +321,41 @@ class SqlRepository:
             w.add('"ts_ns" < {}', end_ns)
         tail = f'{w.sql()} ORDER BY "ts_ns"' + self._limit(w, limit)
         return await self._select(BarRow, tail, *w.args)
+
+    async def get_bar_aggregate(
+        self,
+        instrument_id: str,
+        interval: str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int | None = None,
+        *,
+        newest: bool = False,
+    ) -> list[BarRow] | None:
+        if self._driver.dialect != "postgres" or interval not in BAR_AGGREGATES:
+            return None
+        view = f"bars_{interval}"
+        w = _Where()
+        w.add('"instrument_id" = {}', instrument_id)
+        if start_ns is not None:
+            w.add('"ts_ns" >= {}', start_ns)
+        if end_ns is not None:
+            w.add('"ts_ns" < {}', end_ns)
+        order = "DESC" if newest else ""
+        tail = f'{w.sql()} ORDER BY "ts_ns" {order}' + self._limit(w, limit)
+        sql = (
+            f"SELECT instrument_id, '{interval}', ts_ns, open, high, low, close, volume"
+            f" FROM {view} {tail}"
+        )
+
+        async def run(conn: Connection) -> list[BarRow] | None:
+            found = await conn.fetch("SELECT to_regclass($1)", f"public.{view}")
+            if found[0][0] is None:
+                return None
+            rows = cast(list[BarRow], await conn.fetch_records(spec_for(BarRow), sql, *w.args))
+            return rows[::-1] if newest else rows
+
+        return await self._read(run)
 
     async def latest_bar(self, instrument_id: str, interval: str) -> BarRow | None:
         return await self._one(

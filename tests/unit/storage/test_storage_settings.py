@@ -48,6 +48,20 @@ def test_bad_database_setting_names_it() -> None:
         load_settings(env={"PI5_DATABASE__BATCH_SIZE": "lots"}, dotenv_path=None)
 
 
+def test_bars_chunk_days_is_checked() -> None:
+    assert load_settings(env={}, dotenv_path=None).database.bars_chunk_days == 30
+    env = {"PI5_DATABASE__BARS_CHUNK_DAYS": "7"}
+    assert load_settings(env=env, dotenv_path=None).database.bars_chunk_days == 7
+    for bad in ("0", "366", "-1", "a week"):
+        with pytest.raises(ConfigurationError, match=rf"^PI5_DATABASE__BARS_CHUNK_DAYS='{bad}'"):
+            load_settings(env={"PI5_DATABASE__BARS_CHUNK_DAYS": bad}, dotenv_path=None)
+    with pytest.raises(MigrationError, match="bars_chunk_days must be 1 to 365 days, got 0"):
+        timescale_policy_statements(7, 0, 730, bars_chunk_days=0)
+    sql = timescale_policy_statements(7, 0, 730, bars_chunk_days=30)
+    assert sql[0] == "SELECT set_chunk_time_interval('bars', 2592000000000000::BIGINT)"
+    assert not any("set_chunk_time_interval" in s for s in timescale_policy_statements(7, 0, 0))
+
+
 def test_sqlite_urls() -> None:
     assert sqlite_path("sqlite:///var/db/x.db", "/d") == Path("/var/db/x.db")
     assert sqlite_path("sqlite:rel/x.db", "/d") == Path("rel/x.db")
