@@ -30,7 +30,7 @@ from pi5trading.api.security.tokens import (
     Identity,
     SigningKeys,
     TokenError,
-    decode_access,
+    VerifiedTokens,
     issue_access,
     new_refresh_token,
     refresh_hash,
@@ -76,6 +76,7 @@ class AuthContext:
         # Redis with PI5_REDIS__URL (every API process refuses the token at once), else in
         # this process's memory.
         self.revoked: Store = revoked_store if revoked_store is not None else MemoryStore()
+        self.verified = VerifiedTokens()
 
     async def revoke_access(self, identity: Identity) -> None:
         """A signed-out access token is refused until it would have expired anyway."""
@@ -114,7 +115,7 @@ class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
                 headers={"WWW-Authenticate": "Bearer"},
             )
         try:
-            identity = decode_access(token.strip(), ctx.keys, ctx.settings)
+            identity = ctx.verified.decode(token.strip(), ctx.keys, ctx.settings)
         except TokenError as exc:
             raise NotAuthorizedException(
                 str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}

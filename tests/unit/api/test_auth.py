@@ -457,3 +457,34 @@ async def test_security_headers_on_answers_and_errors(client: AsyncTestClient[An
         assert r.headers["x-content-type-options"] == "nosniff"
         assert r.headers["x-frame-options"] == "DENY"
         assert r.headers["x-request-id"]
+
+
+def test_a_verified_token_is_remembered_but_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache skips the signature check for a token seen before, never its expiry, and
+    a token it never verified (another signature) is checked in full."""
+    from pi5trading.api.security import tokens
+
+    settings = load_settings(env={}, dotenv_path=None).auth
+    keys = tokens.SigningKeys("k1", "s" * 40)
+    now = int(time.time())
+    token, ttl = tokens.issue_access(
+        keys, settings, user_id="1", username="tina", role="trader", now=now
+    )
+    cache = tokens.VerifiedTokens(size=2)
+    first = cache.decode(token, keys, settings)
+    assert cache.decode(token, keys, settings) is first  # remembered
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(tokens.TokenError, match="invalid token"):
+        cache.decode(forged, keys, settings)
+    monkeypatch.setattr(tokens.time, "time", lambda: now + ttl + 6.0)
+    with pytest.raises(tokens.TokenError, match="token expired"):
+        cache.decode(token, keys, settings)
+    # Bounded: the oldest entries go.
+    monkeypatch.undo()
+    others = [
+        tokens.issue_access(keys, settings, user_id=str(i), username="u", role="viewer", now=now)[0]
+        for i in range(3)
+    ]
+    for t in others:
+        cache.decode(t, keys, settings)
+    assert len(cache._known) == 2
