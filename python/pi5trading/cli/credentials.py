@@ -47,12 +47,14 @@ def rotate_command(database_url: str | None) -> None:
 
     async def run() -> Rotation:
         from pi5trading.api.audit import audit
-        from pi5trading.storage.connect import open_repository
+        from pi5trading.storage.connect import open_repository, prepare_database
         from pi5trading.storage.credentials import rotate, vault_for
 
         vault = vault_for(settings)
         repository = await open_repository(settings)
         try:
+            # A fresh or older database: migrated (or refused) as `user create` does.
+            await prepare_database(settings, repository.driver)
             done = await rotate(repository, vault)
             await audit(
                 repository, "credentials.rotate", "success", actor="cli",
@@ -83,10 +85,11 @@ def list_command(database_url: str | None) -> None:
     settings = with_database_url(database_url)
 
     async def run() -> list[CredentialRow]:
-        from pi5trading.storage.connect import open_repository
+        from pi5trading.storage.connect import open_repository, prepare_database
 
         repository = await open_repository(settings)
         try:
+            await prepare_database(settings, repository.driver)
             return await repository.list_credentials()
         finally:
             await repository.close()

@@ -295,3 +295,18 @@ def test_a_vault_never_shows_its_keys() -> None:
     vault = Vault(b"k" * 32, [b"o" * 32])
     assert KEY not in repr(vault)
     assert fingerprint(b"k" * 32) in repr(vault)
+
+
+def test_the_cli_on_a_fresh_data_folder_migrates_first(tmp_path: Path) -> None:
+    """`credentials list` / `rotate` before anything else ran: no traceback about a
+    missing table; the database is prepared as `user create` prepares it."""
+    env = {"PI5_DATA_DIR": str(tmp_path / "fresh"), "PI5_SECURITY__CREDENTIALS_KEY": ""}
+    listed = CliRunner(env=env).invoke(main, ["credentials", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "alpaca         not stored" in listed.output
+    key = CliRunner().invoke(main, ["credentials", "key"]).output.strip()
+    rotated = CliRunner(env={**env, "PI5_SECURITY__CREDENTIALS_KEY": key}).invoke(
+        main, ["credentials", "rotate"]
+    )
+    assert rotated.exit_code == 0, rotated.output
+    assert "0 re-encrypted" in rotated.output
