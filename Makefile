@@ -18,7 +18,7 @@ RUST_SRC := Cargo.toml Cargo.lock rust_core/Cargo.toml $(shell find rust_core/sr
 
 .PHONY: bench-peers help run test system-run system-test install core lint test-rust test-py bench wheel lock clean
 .PHONY: wheel-aarch64 smoke-aarch64 wheel-native wheel-check image-check image-check-if-root
-.PHONY: test-gates test-packages
+.PHONY: test-gates test-products
 .PHONY: dashboard dashboard-if-node test-frontend
 
 help: ## list the targets
@@ -27,20 +27,21 @@ help: ## list the targets
 run: system-run install core dashboard-if-node ## set up and run the system (API and dashboard on http://127.0.0.1:8080)
 	$(BIN)/pi5trading serve
 
-# Two lines of work at once, one per core: the gates (lint, Rust, Python, frontend) and the
-# packages (both wheels built and used, the arm64 image built and run). The second waits on
-# the cross compiler and qemu, the first on the database and the browser; apart, they took
-# 19 minutes and 4 more. The packages' lines are prefixed [packages].
+# Two lines of work at once, one per core: the gates (lint, Rust tests, Python tests) and
+# the products (the dashboard's tests in Chromium, both wheels built and used, the arm64
+# image built and run). One waits on the database, the other on the browser, the cross
+# compiler and qemu; one after the other they took about 19 minutes before the image check
+# joined. The products' lines are prefixed [products].
 test: system-test install core dashboard ## set up and run every test and quality gate
-	@$(MAKE) --no-print-directory -j2 test-gates test-packages
+	@$(MAKE) --no-print-directory -j2 test-gates test-products
 	@echo ">> make test: every gate passed"
 
 test-gates:
-	@$(MAKE) --no-print-directory -j1 lint test-rust test-py test-frontend
+	@$(MAKE) --no-print-directory -j1 lint test-rust test-py
 
-test-packages:
-	@set -o pipefail; $(MAKE) --no-print-directory -j1 wheel-check image-check-if-root 2>&1 \
-		| sed -u 's/^/[packages] /'
+test-products:
+	@set -o pipefail; $(MAKE) --no-print-directory -j1 test-frontend wheel-check image-check-if-root 2>&1 \
+		| sed -u 's/^/[products] /'
 
 system-run:
 	@scripts/dev/system_deps.sh run
