@@ -44,35 +44,16 @@ ARTIFACTS = REPO / "test-artifacts" / "image"
 IMAGE = "localhost/pi5trading:arm64"
 CONTAINER = "pi5trading-image-check"
 VOLUME = "pi5trading-image-check-data"
+# What every base root needs: a shell, coreutils, the loader's libc tools, the users.
+ROOT_PACKAGES = ("base-files", "base-passwd", "bash", "dash", "coreutils", "libc-bin")
 # The arm64 runtime base: what python:3.11-slim-bookworm offers for the image (no tzdata:
 # the wheel depends on the tzdata package; no CA certificates: the check makes no TLS
 # connection). libstdc++6: numpy's and pyarrow's wheels link it; passwd and login: the
 # Dockerfile's groupadd/useradd and the user's nologin shell.
-BASE_PACKAGES = (
-    "base-files",
-    "base-passwd",
-    "bash",
-    "dash",
-    "coreutils",
-    "libc-bin",
-    "login",
-    "passwd",
-    "python3",
-    "python3-venv",
-    "libstdc++6",
-)
+BASE_PACKAGES = (*ROOT_PACKAGES, "login", "passwd", "python3", "python3-venv", "libstdc++6")
 # The build machine's Python for the Dockerfile's `site` stage (BUILD_PYTHON_IMAGE): the
 # same CPython with pip, native (the host's architecture): no install step is emulated.
-BUILD_PACKAGES = (
-    "base-files",
-    "base-passwd",
-    "bash",
-    "dash",
-    "coreutils",
-    "libc-bin",
-    "python3",
-    "python3-pip",
-)
+BUILD_PACKAGES = (*ROOT_PACKAGES, "python3", "python3-pip")
 # Run natively on the unpacked root ($1) in place of the maintainer scripts the extract
 # variant skips: users and groups, the stdlib's bytecode, no host resolv.conf or hostname.
 FIXUP = (
