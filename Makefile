@@ -47,7 +47,7 @@ system-run:
 	@scripts/dev/system_deps.sh run
 
 system-test:
-	@scripts/dev/system_deps.sh test
+	@PI5_TIMESCALEDB_BACKGROUND=1 scripts/dev/system_deps.sh test
 	@if [ "$$(id -u)" -eq 0 ]; then scripts/dev/system_deps.sh image; fi
 	@scripts/dev/aarch64_deps.sh
 
@@ -116,6 +116,7 @@ test-rust: ## cargo test (pure-Rust logic, no interpreter)
 	cargo test -p pi5trading-core --no-default-features -q
 
 test-py: install core ## pytest (unit + integration with real PostgreSQL/Redis)
+	@scripts/dev/timescaledb_wait.sh
 	$(BIN)/pytest
 
 bench: install core ## benchmarks: Rust criterion benches and pytest-benchmark suites
