@@ -15,6 +15,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from pi5trading.api import create_app
 from pi5trading.api.app import node_lifespan
+from tests.proof import examples
 from tests.standins.server import serve
 
 from .test_auth import PASSWORDS, seed_users, settings_for
@@ -58,7 +59,10 @@ def _fuzz(operation: object, base: str, token: str) -> None:
 
     @given(case=strategy)
     @settings(
-        max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+        max_examples=examples(12),
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
     )
     def run(case: schemathesis.Case) -> None:
         case.call_and_validate(

@@ -12,7 +12,7 @@ printed and recorded in the database, naming the folder only when ``-o`` is not 
 and the database row's time. The folder's contents hold neither.
 
 The long version (a bigger data set, more resamples) is ``make proof``
-(``PI5_PROOF_BARS``)."""
+(``PROOF_BARS``)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-BARS = int(os.environ.get("PI5_PROOF_BARS", "6000"))
-RESAMPLES = os.environ.get("PI5_PROOF_RESAMPLES", "200")
+BARS = int(os.environ.get("PROOF_BARS", "6000"))
+RESAMPLES = os.environ.get("PROOF_RESAMPLES", "200")
 REPORT_FILES = {"report.json", "report.html", "trades.csv", "equity.csv"}
 
 STRATEGY = '''
