@@ -30,6 +30,7 @@ from pi5trading.api import create_app
 from pi5trading.api.app import node_lifespan
 from pi5trading.api.live import UNAUTHORIZED
 from pi5trading.api.security.tokens import MAX_TOKEN_BYTES
+from tests.proof import scale
 
 from .test_auth import assert_problem, bearer, login, seed_users, settings_for
 
@@ -293,3 +294,63 @@ def test_hostile_websocket_sign_ins_are_closed_not_crashed(tmp_path: Path) -> No
                 assert error == {"type": "error", "detail": "messages are JSON objects"}, bad
             ws.send_json({"type": "ping"})
             assert json.loads(ws.receive_text()) == {"type": "pong"}
+
+
+HOSTILE_VALUES = [
+    "NaN", "Infinity", "-Infinity", "1e999", -1, 0, -(10**30), 10**30, 2**63, 2**64,
+    "ten", "🚀", "\u0000", None, [], {}, True, "' OR 1=1--", "10; DROP TABLE orders",
+]  # fmt: skip
+
+
+def test_hostile_strategy_parameters_are_refused_never_5xx(tmp_path: Path) -> None:
+    """Every built-in's parameters given NaN, infinities, huge and negative numbers, text,
+    unicode, injection strings: 4xx or a strategy that runs, never a 5xx, and never one
+    added only to fail at its start. Regression (issue 17): an indicator period over the
+    indicators' longest (2**24) was accepted (201) and the strategy failed at start with
+    an OverflowError; it is a 422 naming the parameter."""
+    settings = settings_for(
+        tmp_path,
+        PI5_NODE__DEMO_STRATEGIES="false",
+        PI5_FEED__SPEED="600",
+        PI5_FEED__SYMBOLS="AAPL",
+        PI5_API__RATE_LIMIT_PER_MINUTE="1000000",
+    )
+    asyncio.run(seed_users(settings))
+    with TestClient(app=create_app(settings, lifespan=[node_lifespan(settings)])) as c:
+        access = c.post(
+            "/api/v1/auth/login", json={"username": "root", "password": "correct horse battery"}
+        ).json()["access_token"]
+        h = {"Authorization": f"Bearer {access}", "content-type": "application/json"}
+        types = c.get("/api/v1/strategies/types", headers=h).json()
+        assert len(types) >= 7
+        tried = 0
+        for t in types:
+            for i, name in enumerate(t["parameters"]["properties"]):
+                # CI: 7 of the values per parameter, rotating, so that each value meets
+                # most kinds of parameter; make proof: every value on every parameter.
+                turn = HOSTILE_VALUES[i * 7 :] + HOSTILE_VALUES[: i * 7]
+                for value in turn if scale() > 1 else turn[:7]:
+                    raw = value if value in ("NaN", "Infinity", "-Infinity") else json.dumps(value)
+                    params = f'{{"{name}":{raw}}}'
+                    r = c.post(
+                        "/api/v1/strategies",
+                        content=f'{{"id":"h","type":"{t["name"]}","parameters":{params}}}',
+                        headers=h,
+                    )
+                    tried += 1
+                    where = (t["name"], name, value, r.status_code, r.text[:300])
+                    assert r.status_code < 500, where
+                    if r.status_code == 201:
+                        # Accepted: then it runs (not "failed" at its start).
+                        assert r.json()["status"] == "running", where
+                        assert c.delete("/api/v1/strategies/h", headers=h).status_code < 300
+        assert tried > 250
+        for period in ("period", "ema_period"):
+            kind = next(t["name"] for t in types if period in t["parameters"]["properties"])
+            r = c.post(
+                "/api/v1/strategies",
+                json={"id": "h", "type": kind, "parameters": {period: 2**40}},
+                headers=h,
+            )
+            assert_problem(r, 422, f"{period}=1099511627776: expected int <= 16777216")
+        assert c.get("/health").status_code == 200
