@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jwt
 import pytest
@@ -353,4 +354,19 @@ def test_hostile_strategy_parameters_are_refused_never_5xx(tmp_path: Path) -> No
                 headers=h,
             )
             assert_problem(r, 422, f"{period}=1099511627776: expected int <= 16777216")
+        # Injection and odd text in query and path parameters of the read routes.
+        for text in ("' OR 1=1--", "%", "_", "\\", "AAPL\u0000", "😀", "a" * 5000):
+            for url in ("/api/v1/orders", "/api/v1/fills", "/api/v1/backtests"):
+                query = {"symbol": text, "status": text, "strategy_id": text, "limit": text}
+                r = c.get(url, params=query, headers=h)
+                assert r.status_code < 500, (url, text[:20], r.text[:300])
+            for url in (
+                "/api/v1/orders/{}",
+                "/api/v1/portfolio/positions/{}",
+                "/api/v1/market/bars/{}",
+                "/api/v1/strategies/{}",
+                "/api/v1/backtests/{}",
+            ):
+                r = c.get(url.format(quote(text, safe="")), headers=h)
+                assert r.status_code < 500, (url, text[:20], r.text[:300])
         assert c.get("/health").status_code == 200
