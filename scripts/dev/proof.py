@@ -15,7 +15,8 @@ Steps (docs/RELIABILITY.md says what each proves):
 - ``rust-properties``: ``cargo test`` of the core with ``PROPTEST_CASES=--rust-cases``
   (2,000) for every property test (random order flows through the engine, the venue, the
   book, the portfolio, risk);
-- ``hostile-input``: forged tokens, nested and oversized bodies, WebSocket sign-ins;
+- ``hostile-input``: forged tokens, nested and oversized bodies, WebSocket sign-ins,
+  hostile strategy parameters (every value on every parameter when ``--scale`` > 1);
 - ``api-fuzz``: schemathesis over every route as each role, ``--scale`` times the
   examples per route (12 in CI);
 - ``faults``: the fault tests against real services (the node SIGKILLed mid-fills and
@@ -110,8 +111,11 @@ def plan(args: argparse.Namespace) -> list[Step]:
         Step(
             "hostile-input",
             "forged and misused tokens 401 with their reason, nested/oversized bodies 4xx, "
-            "hostile WebSocket sign-ins closed 4401",
+            "hostile WebSocket sign-ins closed 4401, hostile strategy parameters "
+            + ("(every value on every parameter)" if scale != "1" else "(CI subset)")
+            + " and injection text never 5xx",
             _pytest("tests/unit/api/test_hostile_input.py"),
+            {"PROOF_SCALE": scale},
         ),
         Step(
             "api-fuzz",
@@ -232,7 +236,7 @@ def write_report(steps: list[Step], args: argparse.Namespace, out: Path, seconds
     lines += ["", "Commands (each step's full output is in its `.log` here):", ""]
     for s in steps:
         env = " ".join(f"{k}={v}" for k, v in s.env.items())
-        cmd = s.command[1:] if s.command[0] == sys.executable else s.command
+        cmd = ["python", *s.command[1:]] if s.command[0] == sys.executable else s.command
         lines.append(f"- {s.name}: `{(env + ' ') if env else ''}{' '.join(cmd)}`")
     failed = [s for s in steps if s.status == "failed"]
     for s in failed:
