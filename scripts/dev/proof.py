@@ -18,7 +18,7 @@ Steps (docs/RELIABILITY.md says what each proves):
 - ``hostile-input``: forged tokens, nested and oversized bodies, WebSocket sign-ins,
   hostile strategy parameters (every value on every parameter when ``--scale`` > 1);
 - ``api-fuzz``: schemathesis over every route as each role, ``--fuzz-scale`` times the
-  examples per route (12 in CI; 5x by default: 20x ran over 20 minutes here);
+  examples per route (12 in CI; 5x by default: 20x took 11 minutes on the 2-CPU build VM);
 - ``faults``: the fault tests against real services (the node SIGKILLed mid-fills and
   restarted, backtest jobs SIGKILLed, storage outages with the breaker and journal,
   Redis away): PostgreSQL and Redis are started by the fixtures (tests/services.py).
