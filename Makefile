@@ -18,7 +18,7 @@ RUST_SRC := Cargo.toml Cargo.lock rust_core/Cargo.toml $(shell find rust_core/sr
 
 .PHONY: bench-peers help run test system-run system-test install core lint test-rust test-py bench wheel lock clean
 .PHONY: wheel-aarch64 smoke-aarch64 wheel-native wheel-check image-check image-check-if-root
-.PHONY: test-gates test-products
+.PHONY: test-gates test-products proof
 .PHONY: dashboard dashboard-if-node test-frontend
 
 help: ## list the targets
@@ -122,6 +122,13 @@ test-py: install core ## pytest (unit + integration with real PostgreSQL/Redis)
 bench: install core ## benchmarks: Rust criterion benches and pytest-benchmark suites
 	cargo bench -p pi5trading-core --no-default-features --profile bench-lto
 	$(BIN)/pytest benches --benchmark-only -p no:cacheprovider
+
+# The long proof (issue 17), NOT in make test: the determinism check on 200,000 bars, the
+# property tests at 20x their examples (Rust at 2,000 cases each), the API fuzz at 20x, the
+# hostile-input and fault tests; each step timed, in test-artifacts/proof/report.md and
+# report.json. Sizes: PROOF_ARGS="--scale 5 --bars 50000 --steps determinism,api-fuzz".
+proof: install core ## the long proof (determinism, properties and fuzz at scale, faults): test-artifacts/proof/report.md
+	$(BIN)/python scripts/dev/proof.py $(PROOF_ARGS)
 
 BENCH_VENV := .bench-venv
 $(BENCH_VENV)/.installed: benches/side_by_side/requirements.txt

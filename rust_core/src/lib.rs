@@ -18,6 +18,17 @@ pub mod venue;
 
 pub use error::CoreError;
 
+/// A property test's case count: its CI-sized default, or `PROPTEST_CASES` when set (the
+/// long run, `make proof`). Tests without their own count read `PROPTEST_CASES` through
+/// proptest's default configuration already.
+#[cfg(test)]
+pub(crate) fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 #[cfg(feature = "python")]
 mod python;
 

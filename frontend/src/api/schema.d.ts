@@ -1981,9 +1981,7 @@ export interface operations {
           "X-Frame-Options"?: string;
           [name: string]: unknown;
         };
-        content: {
-          "application/json": null;
-        };
+        content?: never;
       };
       /** @description the request is malformed (see `errors`) */
       400: {
@@ -3271,9 +3269,7 @@ export interface operations {
           "X-Frame-Options"?: string;
           [name: string]: unknown;
         };
-        content: {
-          "application/json": null;
-        };
+        content?: never;
       };
       /** @description the request is malformed (see `errors`) */
       400: {

@@ -14,7 +14,7 @@ import uuid
 from typing import Any, Final
 
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
@@ -301,7 +301,7 @@ async def me(request: Request[Identity, Any, Any]) -> UserOut:
 )
 async def change_password(
     request: Request[Identity, Any, Any], data: JSONBody[PasswordChange]
-) -> Response[None]:
+) -> None:
     """Change your password (the current one is asked again); every other session of
     yours is signed out."""
     repository = _repo(request)
@@ -316,7 +316,6 @@ async def change_password(
         raise Problem(422, "Weak password", str(exc)) from None
     await repository.revoke_refresh_tokens(at_ns=time.time_ns(), user_id=user.user_id)
     await audit(repository, "password.change", "success", actor=ident.user_id, ip=_ip(request))
-    return Response(None, status_code=HTTP_204_NO_CONTENT)
 
 
 ROUTES: Final = [login, refresh, logout, me, change_password]

@@ -117,6 +117,15 @@ def on_unavailable(
     return _response(request, 503, "Service unavailable", str(exc), {"Retry-After": "5"})
 
 
+def on_recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
+    """A JSON body nested deeper than the decoder's limit (about 1,000 levels) is the
+    client's fault, not the server's: 400, not the 500 it was (issue 17). Any other
+    ``RecursionError`` stays an internal error."""
+    if "deserializing" in str(exc):
+        return _response(request, 400, "Invalid request", "the JSON body is nested too deeply")
+    return on_unexpected(request, exc)
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return _response(
@@ -180,6 +189,7 @@ HANDLERS: dict[type[Exception] | int, Any] = {
     InvalidStateError: on_domain,
     ConfigurationError: on_domain,
     DatabaseUnavailableError: on_unavailable,
+    RecursionError: on_recursion,
     Exception: on_unexpected,
 }
 

@@ -28,7 +28,7 @@ from typing import Any, Final
 import anyio
 import msgspec
 from litestar import WebSocket, websocket
-from litestar.exceptions import WebSocketDisconnect
+from litestar.exceptions import SerializationException, WebSocketDisconnect
 
 from pi5trading.api.errors import Problem
 from pi5trading.api.security.tokens import Identity, TokenError, decode_access
@@ -65,7 +65,9 @@ async def _sign_in(socket: WebSocket[Any, Any, Any]) -> Identity | None:
     except TimeoutError:
         await _close(socket, UNAUTHORIZED, "sign in first: {type: auth, token}")
         return None
-    except (ValueError, WebSocketDisconnect):
+    # Not JSON (Litestar's SerializationException is no ValueError: the socket was closed
+    # 4500, an internal error, before issue 17), or nested too deeply.
+    except (ValueError, SerializationException, RecursionError, WebSocketDisconnect):
         await _close(socket, UNAUTHORIZED, "the first message must be {type: auth, token}")
         return None
     token = first.get("token") if isinstance(first, dict) and first.get("type") == "auth" else None
@@ -154,7 +156,7 @@ async def live(socket: WebSocket[Any, Any, Any]) -> None:
             while True:
                 try:
                     msg = await socket.receive_json()
-                except ValueError:
+                except (ValueError, SerializationException, RecursionError):
                     await _send(socket, {"type": "error", "detail": "messages are JSON objects"})
                     continue
                 kind = msg.get("type") if isinstance(msg, dict) else None

@@ -34,7 +34,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar
 
 import msgspec
 
@@ -60,6 +60,12 @@ Exact = Decimal | int | str
 _I = TypeVar("_I")
 _S = TypeVar("_S")
 _SCALE = 10**9
+
+MAX_PERIOD: Final = 1 << 24
+"""The longest indicator period (rust_core/src/indicators/mod.rs ``MAX_PERIOD``)."""
+Period = Annotated[int, msgspec.Meta(le=MAX_PERIOD)]
+"""A parameter that is an indicator's period: a longer one is refused with the other
+parameters' errors (a 422 from the API), not when the strategy starts (issue 17)."""
 
 
 class StrategyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pi5trading.indicators import BollingerBands
 from pi5trading.model import Bar
-from pi5trading.strategies.base import Strategy, StrategyConfig
+from pi5trading.strategies.base import Period, Strategy, StrategyConfig
 
 
 class _State:
@@ -56,7 +56,7 @@ class BollingerReversion(Strategy):
     name = "bollinger_reversion"
 
     class Config(StrategyConfig):
-        period: int = 20
+        period: Period = 20
         k: float = 2.0
         exit_at: Literal["middle", "upper"] = "middle"
         stop_percent_b: float | None = None

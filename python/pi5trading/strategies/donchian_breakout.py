@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from pi5trading.indicators import Donchian
 from pi5trading.model import Bar
-from pi5trading.strategies.base import Strategy, StrategyConfig
+from pi5trading.strategies.base import Period, Strategy, StrategyConfig
 
 
 class _Channels:
@@ -44,8 +44,8 @@ class DonchianBreakout(Strategy):
     name = "donchian_breakout"
 
     class Config(StrategyConfig):
-        entry_period: int = 20
-        exit_period: int = 10
+        entry_period: Period = 20
+        exit_period: Period = 10
         quantity: Decimal = Decimal(100)
 
         def validate(self) -> None:

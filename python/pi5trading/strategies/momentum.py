@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from pi5trading.indicators import ROC
 from pi5trading.model import Bar
-from pi5trading.strategies.base import Strategy, StrategyConfig
+from pi5trading.strategies.base import Period, Strategy, StrategyConfig
 
 
 class MomentumStrategy(Strategy):
@@ -33,7 +33,7 @@ class MomentumStrategy(Strategy):
     name = "momentum"
 
     class Config(StrategyConfig):
-        period: int = 20
+        period: Period = 20
         entry_threshold: float = 2.0
         exit_threshold: float = 0.0
         quantity: Decimal = Decimal(100)

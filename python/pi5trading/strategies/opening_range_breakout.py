@@ -10,7 +10,7 @@ from pi5trading.indicators import ATR
 from pi5trading.model import Bar
 from pi5trading.orders import OrderEvent
 from pi5trading.strategies._sessions import NEW_YORK, SessionDay
-from pi5trading.strategies.base import Strategy, StrategyConfig
+from pi5trading.strategies.base import Period, Strategy, StrategyConfig
 
 _SCALE = 10**9
 
@@ -93,7 +93,7 @@ class OpeningRangeBreakout(Strategy):
 
     class Config(StrategyConfig):
         range_minutes: int = 15
-        atr_period: int = 14
+        atr_period: Period = 14
         atr_multiplier: float = 2.0
         market_open: str = "09:30"
         exit_time: str = "15:55"

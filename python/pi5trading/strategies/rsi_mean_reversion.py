@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pi5trading.indicators import RSI
 from pi5trading.model import Bar
-from pi5trading.strategies.base import Strategy, StrategyConfig
+from pi5trading.strategies.base import Period, Strategy, StrategyConfig
 
 
 class RsiMeanReversion(Strategy):
@@ -37,7 +37,7 @@ class RsiMeanReversion(Strategy):
     name = "rsi_mean_reversion"
 
     class Config(StrategyConfig):
-        period: int = 14
+        period: Period = 14
         oversold: float = 30.0
         overbought: float = 70.0
         exit_level: float | None = 50.0

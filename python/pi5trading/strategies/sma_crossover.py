@@ -7,7 +7,7 @@ from typing import Literal
 
 from pi5trading.indicators import EMA, SMA
 from pi5trading.model import Bar
-from pi5trading.strategies.base import Strategy, StrategyConfig
+from pi5trading.strategies.base import Period, Strategy, StrategyConfig
 
 
 class MovingAverageCrossover(Strategy):
@@ -22,8 +22,8 @@ class MovingAverageCrossover(Strategy):
     name = "sma_crossover"
 
     class Config(StrategyConfig):
-        fast: int = 20
-        slow: int = 50
+        fast: Period = 20
+        slow: Period = 50
         kind: Literal["sma", "ema"] = "sma"
         quantity: Decimal = Decimal(100)
 

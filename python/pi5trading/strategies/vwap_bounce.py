@@ -9,7 +9,7 @@ from pi5trading.indicators import EMA, VWAP
 from pi5trading.model import Bar
 from pi5trading.orders import OrderEvent
 from pi5trading.strategies._sessions import NEW_YORK, SessionDay
-from pi5trading.strategies.base import Strategy, StrategyConfig
+from pi5trading.strategies.base import Period, Strategy, StrategyConfig
 
 
 class _State:
@@ -57,7 +57,7 @@ class VwapBounce(Strategy):
         tolerance_pct: float = 0.3
         target_pct: float = 1.0
         stop_pct: float = 0.5
-        ema_period: int = 20
+        ema_period: Period = 20
         quantity: Decimal = Decimal(100)
         timezone: str = NEW_YORK
 

@@ -1731,7 +1731,7 @@ fn check_random_flow(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(150))]
+    #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(150)))]
 
     #[test]
     fn random_order_flows_keep_the_books_and_stay_inside_the_bars(

@@ -42,7 +42,7 @@ fn any_raw(max_len: usize) -> impl Strategy<Value = Vec<i64>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(256)))]
 
     #[test]
     fn sma_is_the_correctly_rounded_window_mean(

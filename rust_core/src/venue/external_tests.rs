@@ -387,7 +387,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(300)))]
 
     /// Whatever the broker says, in whatever order: cash is the starting cash less every
     /// fill booked (exact notional and commission), the position is their signed sum, each

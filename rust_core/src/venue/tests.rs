@@ -1012,7 +1012,7 @@ fn run_flow(ops: &[Op], account: AccountConfig, config: VenueConfig) -> Result<(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(200)))]
 
     #[test]
     fn random_flows_keep_the_books_straight(ops in proptest::collection::vec(op(), 1..60)) {
@@ -1172,7 +1172,7 @@ fn quiet_config() -> impl Strategy<Value = (VenueConfig, AccountConfig)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(300)))]
 
     /// The quiet-bar shortcut (no working order in the instrument, nothing arriving or
     /// expiring before the close) equals the full path walk.

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from pi5trading.exceptions import InvalidInputError
 from pi5trading.portfolio import Portfolio
+from tests.proof import examples
 
 
 def test_round_trip_with_commissions() -> None:
@@ -83,7 +84,7 @@ fill = st.tuples(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(fill, min_size=1, max_size=60))
 def test_identity_after_every_event(
     ops: list[tuple[str, str, str, Decimal, Decimal, Decimal, bool]],

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pi5trading.orders import Order, OrderEvent
 from pi5trading.portfolio import PositionEvent
 from pi5trading.venue import SimulatedVenue
+from tests.proof import examples
 
 MIN = 60_000_000_000
 T0 = 1_704_898_800_000_000_000
@@ -117,13 +118,13 @@ def run(ops: list[tuple[object, ...]], venue: SimulatedVenue, cash_account: bool
             assert 0 <= order.filled_qty <= order.quantity
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.one_of(submit_op, cancel_op, bar_op), min_size=1, max_size=50))
 def test_random_flows_cash_account(ops: list[tuple[object, ...]]) -> None:
     run(ops, SimulatedVenue(participation="0.2"), cash_account=True)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.one_of(submit_op, cancel_op, bar_op), min_size=1, max_size=50))
 def test_random_flows_margin_account(ops: list[tuple[object, ...]]) -> None:
     venue = SimulatedVenue(

@@ -23,6 +23,7 @@ from pi5trading.risk import RiskEngine
 from pi5trading.strategies.base import Strategy, StrategyConfig
 from pi5trading.strategies.sma_crossover import MovingAverageCrossover
 from pi5trading.venue import SimulatedVenue
+from tests.proof import examples
 from tests.venues import fill_rows, no_cost_venue
 
 MIN = 60 * 10**9
@@ -258,7 +259,7 @@ class RandomOrders(Strategy):
             self.close_position()
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.integers(0, 10_000), st.integers(0, 10_000))
 def test_random_order_flow_reconciles_and_fills_inside_bars(data_seed: int, seed: int) -> None:
     f = frame(300, seed=data_seed)
@@ -383,7 +384,7 @@ def test_timers_fire_in_time_order_with_the_bars() -> None:
     assert res.fills[0].price_raw == (p1 + half if p2 > p1 else p1 - half) * 10**7
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.integers(0, 10_000), st.integers(0, 10_000))
 def test_round_trips_match_a_plain_reference(data_seed: int, seed: int) -> None:
     from tests.unit.engine.reference_trades import reference_round_trips

@@ -20,6 +20,7 @@ from pi5trading.exceptions import InvalidInputError
 from pi5trading.model import Bar
 from pi5trading.strategies.base import Strategy
 from pi5trading.strategies.sma_crossover import MovingAverageCrossover
+from tests.proof import examples
 
 FRAME = BarFrame(**random_walk_bars(600, seed=3, market_hours=True))
 SCALE = Decimal(10) ** 9
@@ -71,7 +72,7 @@ def backtest_fills() -> list[Any]:
 RUN_FILLS = backtest_fills()
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(cuts=st.lists(st.integers(0, len(BARS)), max_size=12))
 def test_any_batching_steps_to_the_fills_of_a_run(cuts: list[int]) -> None:
     e = engine(MovingAverageCrossover({"fast": 5, "slow": 15}), EveryTen())

@@ -1,0 +1,365 @@
+"""Hostile tokens and bodies against the real app (Litestar's test client, embedded SQLite;
+issue 17 "bad input"): every forged, broken or misused token is a 401 problem document
+saying why, every oversized or absurdly nested body a 4xx, never a 5xx.
+
+tests/unit/api/test_auth.py checks the same refusals by status; here each one's message
+is pinned too, with the cases it did not have (RS256 and the public key used as an HMAC
+secret, a missing or non-text ``kid``, a real refresh token, a tampered copy of a token
+already in the verified-token cache) and the bodies and WebSocket messages."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from litestar.exceptions import WebSocketDisconnect
+from litestar.testing import AsyncTestClient, TestClient
+
+from pi5trading.api import create_app
+from pi5trading.api.app import node_lifespan
+from pi5trading.api.live import UNAUTHORIZED
+from pi5trading.api.security.tokens import MAX_TOKEN_BYTES
+from tests.proof import scale
+
+from .test_auth import assert_problem, bearer, login, seed_users, settings_for
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Any]]:
+    settings = settings_for(tmp_path)
+    await seed_users(settings)
+    async with AsyncTestClient(app=create_app(settings)) as c:
+        yield c
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _b64json(d: dict[str, Any]) -> str:
+    return _b64(json.dumps(d).encode())
+
+
+def _hs256(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:
+    """Signed by hand: PyJWT itself refuses a PEM key as an HMAC secret, an attacker's
+    code would not."""
+    signing_input = f"{_b64json(header)}.{_b64json(claims)}"
+    sig = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(sig)}"
+
+
+async def test_each_hostile_token_is_refused_with_its_reason(
+    client: AsyncTestClient[Any],
+) -> None:
+    pair = await login(client, "vic")
+    token = pair["access_token"]
+    keys = client.app.state.auth.keys
+    kid = keys.key_id
+    claims = jwt.decode(token, options={"verify_signature": False})
+    now = int(time.time())
+    head, body, sig = token.split(".")
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    admin = {**claims, "role": "admin"}
+
+    def signed(c: dict[str, Any], **header: Any) -> str:
+        return jwt.encode(c, keys.secret, algorithm="HS256", headers={"kid": kid, **header})
+
+    cases: dict[str, tuple[str, str]] = {
+        "alg none": (
+            _b64json({"alg": "none", "typ": "JWT", "kid": kid}) + "." + _b64json(admin) + ".",
+            "token algorithm not accepted",
+        ),
+        "alg None (case)": (
+            _b64json({"alg": "None", "kid": kid}) + "." + body + ".",
+            "token algorithm not accepted",
+        ),
+        "RS256 with an attacker's key": (
+            jwt.encode(admin, private, algorithm="RS256", headers={"kid": kid}),
+            "token algorithm not accepted",
+        ),
+        "HS256 keyed with a public key's PEM": (
+            _hs256({"alg": "HS256", "typ": "JWT", "kid": kid}, admin, public_pem),
+            "invalid token",
+        ),
+        "HS512 with the real key": (
+            jwt.encode(claims, keys.secret, algorithm="HS512", headers={"kid": kid}),
+            "token algorithm not accepted",
+        ),
+        "wrong key": (
+            jwt.encode(admin, "w" * 40, algorithm="HS256", headers={"kid": kid}),
+            "invalid token",
+        ),
+        "expired": (
+            signed({**claims, "iat": now - 3600, "nbf": now - 3600, "exp": now - 1800}),
+            "token expired",
+        ),
+        "expired beyond the leeway": (signed({**claims, "exp": now - 30}), "token expired"),
+        "not valid yet (nbf beyond the leeway)": (
+            signed({**claims, "nbf": now + 120}),
+            "token not valid yet",
+        ),
+        "tampered payload (role admin, signature kept)": (
+            f"{head}.{_b64json(admin)}.{sig}",
+            "invalid token",
+        ),
+        "tampered signature": (f"{head}.{body}.{sig[:-3]}AAA", "invalid token"),
+        "huge": ("a" * (MAX_TOKEN_BYTES + 1), "token too large"),
+        "huge but well formed": (
+            signed({**claims, "pad": "x" * (MAX_TOKEN_BYTES * 2)}),
+            "token too large",
+        ),
+        "the refresh token as an access token": (pair["refresh_token"], "malformed token"),
+        "typ refresh": (signed({**claims, "typ": "refresh"}), "invalid token"),
+        "no typ": (signed({k: v for k, v in claims.items() if k != "typ"}), "invalid token"),
+        "unknown role": (signed({**claims, "role": "root"}), "invalid token"),
+        "role not text": (signed({**claims, "role": ["admin"]}), "invalid token"),
+        "other issuer": (signed({**claims, "iss": "elsewhere"}), "invalid token"),
+        "no exp": (signed({k: v for k, v in claims.items() if k != "exp"}), "invalid token"),
+        "exp not a number": (signed({**claims, "exp": "tomorrow"}), "invalid token"),
+        "garbage": ("not.a.token", "malformed token"),
+        "two parts": (f"{head}.{body}", "malformed token"),
+        "header not JSON": (_b64(b"{{{") + "." + body + "." + sig, "malformed token"),
+        "header a list": (_b64(b"[1,2]") + "." + body + "." + sig, "malformed token"),
+        "payload not JSON": (
+            _hs256({"alg": "HS256", "kid": kid}, {}, keys.secret.encode()).split(".")[0]
+            + "."
+            + _b64(b"\xff\xfe")
+            + "."
+            + sig,
+            "invalid token",
+        ),
+        "missing kid": (
+            jwt.encode(claims, keys.secret, algorithm="HS256"),
+            "token signed with an unknown key",
+        ),
+        "unknown kid": (signed(claims, kid="k-unknown"), "token signed with an unknown key"),
+        "kid not text": (
+            _hs256({"alg": "HS256", "kid": [kid]}, claims, keys.secret.encode()),
+            "malformed token",
+        ),
+        "kid a path": (signed(claims, kid="../../etc/passwd"), "token signed with an unknown key"),
+    }
+    for name, (bad, why) in cases.items():
+        r = await client.get("/api/v1/auth/me", headers=bearer(bad))
+        assert r.status_code == 401, (name, r.status_code, r.text)
+        got = assert_problem(r, 401)
+        assert got["detail"] == why, (name, got)
+        assert "invalid_token" in r.headers["www-authenticate"], name
+        # A write route answers the same, before reading the body.
+        w = await client.post(
+            "/api/v1/orders",
+            headers=bearer(bad),
+            json={"symbol": "AAPL", "side": "buy", "quantity": "1"},
+        )
+        assert w.status_code == 401, (name, w.text)
+    # Not latin-1 text in the header: refused, not a crash.
+    r = await client.get("/api/v1/auth/me", headers={"Authorization": b"Bearer \xe9\xe9\xe9"})
+    assert_problem(r, 401, "malformed token")
+    # The access token used as a refresh token.
+    r = await client.post("/api/v1/auth/refresh", json={"refresh_token": token})
+    assert_problem(r, 401)
+    # The real token still works (the cases above were refused for their own fault).
+    assert (await client.get("/api/v1/auth/me", headers=bearer(token))).status_code == 200
+
+
+async def test_a_tampered_copy_of_a_cached_token_is_still_refused(
+    client: AsyncTestClient[Any],
+) -> None:
+    """Verified tokens are remembered by their exact text (``VerifiedTokens``): a token that
+    differs in one character, or keeps the cached one's signature under another payload, was
+    never verified and is checked in full."""
+    token = (await login(client, "vic"))["access_token"]
+    cache = client.app.state.auth.verified
+    for _ in range(2):  # verified, then served from the cache
+        me = await client.get("/api/v1/auth/me", headers=bearer(token))
+        assert me.json()["role"] == "viewer"
+    assert token in cache._known
+    head, body, sig = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    variants = {
+        "role admin, signature kept": f"{head}.{_b64json({**claims, 'role': 'admin'})}.{sig}",
+        "user changed, signature kept": f"{head}.{_b64json({**claims, 'sub': 'other'})}.{sig}",
+        "last signature character": token[:-1] + ("A" if token[-1] != "A" else "B"),
+        "signature dropped": f"{head}.{body}.",
+        "extra segment": f"{token}.{sig}",
+    }
+    for name, bad in variants.items():
+        r = await client.get("/api/v1/auth/me", headers=bearer(bad))
+        assert r.status_code == 401, (name, r.text)
+        assert bad not in cache._known, name
+        # An admin route as the escalated identity: refused too.
+        r = await client.get("/api/v1/users", headers=bearer(bad))
+        assert r.status_code == 401, (name, r.text)
+    assert (await client.get("/api/v1/auth/me", headers=bearer(token))).status_code == 200
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+async def test_oversized_and_deeply_nested_bodies_are_4xx(client: AsyncTestClient[Any]) -> None:
+    """Regression (issue 17): a body nested about 1,000 levels deep was a 500 (msgspec's
+    RecursionError reached the catch-all handler); it is a 400 saying why."""
+    h = {
+        **bearer((await login(client, "tina"))["access_token"]),
+        "content-type": "application/json",
+    }
+    limit = 1_000_000  # PI5_API__MAX_BODY_BYTES's default
+    order = '{{"symbol":{0},"side":"buy","quantity":"1"}}'
+    for route, template in (
+        ("/api/v1/orders", order),
+        ("/api/v1/strategies", '{{"id":"x","type":"sma_crossover","parameters":{{"a":{0}}}}}'),
+        ("/api/v1/backtests", '{{"strategy":{0}}}'),
+        ("/api/v1/auth/login", '{{"username":{0},"password":"x"}}'),
+    ):
+        for depth in (2_000, 5_000, 100_000):
+            r = await client.post(route, content=template.format(_nested(depth)), headers=h)
+            assert_problem(r, 400, "the JSON body is nested too deeply")
+        # Over the body limit: 413, whatever it holds.
+        big = order.format('"' + "A" * (limit + 10) + '"')
+        r = await client.post(route, content=big, headers=h)
+        assert_problem(r, 413)
+    # Nested 500 deep (under the decoder's limit), and a wide flat body: the fields'
+    # validation answers.
+    r = await client.post("/api/v1/orders", content=order.format(_nested(500)), headers=h)
+    assert_problem(r, 400, "Validation failed")
+    wide = '{"symbol":"AAPL","side":"buy","quantity":"1","x":[' + ",".join(["1"] * 100_000) + "]}"
+    assert (await client.post("/api/v1/orders", content=wide, headers=h)).status_code == 400
+    # Not JSON at all, and JSON of the wrong shape.
+    for raw in (b"\xff\xfe{", b"{", b"null", b"[]", b'"x"', b"1e999999"):
+        r = await client.post("/api/v1/orders", content=raw, headers=h)
+        assert 400 <= r.status_code < 500, (raw, r.text)
+    # The server is fine afterwards.
+    assert (await client.get("/health")).status_code == 200
+
+
+def test_hostile_websocket_sign_ins_are_closed_not_crashed(tmp_path: Path) -> None:
+    settings = settings_for(
+        tmp_path, PI5_NODE__DEMO_STRATEGIES="false", PI5_FEED__SPEED="600", PI5_FEED__SYMBOLS="AAPL"
+    )
+    asyncio.run(seed_users(settings))
+    with TestClient(app=create_app(settings, lifespan=[node_lifespan(settings)])) as c:
+        access = c.post(
+            "/api/v1/auth/login", json={"username": "vic", "password": "he only watches"}
+        ).json()["access_token"]
+        head, body, sig = access.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        for first in (
+            '{"type":"auth","token":' + _nested(100_000) + "}",
+            _nested(3_000),
+            '{"type":"auth","token":"' + "a" * 10_000 + '"}',
+            json.dumps(
+                {"type": "auth", "token": f"{head}.{_b64json({**claims, 'role': 'admin'})}.{sig}"}
+            ),
+            json.dumps({"type": "auth", "token": _b64json({"alg": "none"}) + "." + body + "."}),
+            "not json",
+        ):
+            with c.websocket_connect("/ws") as ws:
+                ws.send_text(first)
+                with pytest.raises(WebSocketDisconnect) as err:
+                    ws.receive_text()
+                assert err.value.code == UNAUTHORIZED, first[:80]
+        # Signed in, a message that is not JSON or nested too deeply is answered with an
+        # error and the socket lives on. Regression (issue 17): not JSON closed the socket
+        # with 4500 (an internal error), the answer below was never sent.
+        with c.websocket_connect("/ws") as ws:
+            ws.send_json({"type": "auth", "token": access})
+            assert json.loads(ws.receive_text())["type"] == "welcome"
+            for bad in (_nested(100_000), "not json", "{"):
+                ws.send_text(bad)
+                error = json.loads(ws.receive_text())
+                assert error == {"type": "error", "detail": "messages are JSON objects"}, bad
+            ws.send_json({"type": "ping"})
+            assert json.loads(ws.receive_text()) == {"type": "pong"}
+
+
+HOSTILE_VALUES = [
+    "NaN", "Infinity", "-Infinity", "1e999", -1, 0, -(10**30), 10**30, 2**63, 2**64,
+    "ten", "🚀", "\u0000", None, [], {}, True, "' OR 1=1--", "10; DROP TABLE orders",
+]  # fmt: skip
+
+
+def test_hostile_strategy_parameters_are_refused_never_5xx(tmp_path: Path) -> None:
+    """Every built-in's parameters given NaN, infinities, huge and negative numbers, text,
+    unicode, injection strings: 4xx or a strategy that runs, never a 5xx, and never one
+    added only to fail at its start. Regression (issue 17): an indicator period over the
+    indicators' longest (2**24) was accepted (201) and the strategy failed at start with
+    an OverflowError; it is a 422 naming the parameter."""
+    settings = settings_for(
+        tmp_path,
+        PI5_NODE__DEMO_STRATEGIES="false",
+        PI5_FEED__SPEED="600",
+        PI5_FEED__SYMBOLS="AAPL",
+        PI5_API__RATE_LIMIT_PER_MINUTE="1000000",
+    )
+    asyncio.run(seed_users(settings))
+    with TestClient(app=create_app(settings, lifespan=[node_lifespan(settings)])) as c:
+        access = c.post(
+            "/api/v1/auth/login", json={"username": "root", "password": "correct horse battery"}
+        ).json()["access_token"]
+        h = {"Authorization": f"Bearer {access}", "content-type": "application/json"}
+        types = c.get("/api/v1/strategies/types", headers=h).json()
+        assert len(types) >= 7
+        tried = 0
+        for t in types:
+            for i, name in enumerate(t["parameters"]["properties"]):
+                # CI: 7 of the values per parameter, rotating, so that each value meets
+                # most kinds of parameter; make proof: every value on every parameter.
+                turn = HOSTILE_VALUES[i * 7 :] + HOSTILE_VALUES[: i * 7]
+                for value in turn if scale() > 1 else turn[:7]:
+                    raw = value if value in ("NaN", "Infinity", "-Infinity") else json.dumps(value)
+                    params = f'{{"{name}":{raw}}}'
+                    r = c.post(
+                        "/api/v1/strategies",
+                        content=f'{{"id":"h","type":"{t["name"]}","parameters":{params}}}',
+                        headers=h,
+                    )
+                    tried += 1
+                    where = (t["name"], name, value, r.status_code, r.text[:300])
+                    assert r.status_code < 500, where
+                    if r.status_code == 201:
+                        # Accepted: then it runs (not "failed" at its start).
+                        assert r.json()["status"] == "running", where
+                        assert c.delete("/api/v1/strategies/h", headers=h).status_code < 300
+        assert tried > 250
+        for period in ("period", "ema_period"):
+            kind = next(t["name"] for t in types if period in t["parameters"]["properties"])
+            r = c.post(
+                "/api/v1/strategies",
+                json={"id": "h", "type": kind, "parameters": {period: 2**40}},
+                headers=h,
+            )
+            assert_problem(r, 422, f"{period}=1099511627776: expected int <= 16777216")
+        # Injection and odd text in query and path parameters of the read routes.
+        for text in ("' OR 1=1--", "%", "_", "\\", "AAPL\u0000", "😀", "a" * 5000):
+            for url in ("/api/v1/orders", "/api/v1/fills", "/api/v1/backtests"):
+                query = {"symbol": text, "status": text, "strategy_id": text, "limit": text}
+                r = c.get(url, params=query, headers=h)
+                assert r.status_code < 500, (url, text[:20], r.text[:300])
+            for url in (
+                "/api/v1/orders/{}",
+                "/api/v1/portfolio/positions/{}",
+                "/api/v1/market/bars/{}",
+                "/api/v1/strategies/{}",
+                "/api/v1/backtests/{}",
+            ):
+                r = c.get(url.format(quote(text, safe="")), headers=h)
+                assert r.status_code < 500, (url, text[:20], r.text[:300])
+        assert c.get("/health").status_code == 200
