@@ -402,15 +402,15 @@ class RecordConverter:
             track = self._orders[oid] = _OrderTrack()
         fill = e.fill
         kind = e.kind
-        if (track.terms is None or kind == "modify_accepted") and self._lookup is not None:
+        if track.terms is None and self._lookup is not None:
             order = self._lookup(oid)
             if order is not None:
                 track.terms = OrderTerms.of(order)
         terms = track.terms
         modified = e.modified if kind == "modify_accepted" else None
         if modified is not None and terms is not None:
-            # The event's own terms: an order looked up after two modifies in one batch
-            # already has the second's, which the first must not be stored with.
+            # The event's own terms, not the order's now: after two modifies in one batch
+            # the order already has the second's, which the first must not be stored with.
             terms.quantity, terms.limit_price, terms.stop_price = modified
         detail: dict[str, Any] = {"kind": kind}
         if kind == "modify_accepted" and terms is not None:

@@ -132,8 +132,8 @@ class StorageSink:
         for i, m in enumerate(messages):
             if type(m) is event_type:
                 oid = m.client_order_id
-                # New terms after a modify: the order as it is now goes in ahead of it.
-                if oid not in known or m.kind == "modify_accepted":
+                # A modify carries its own new terms (OrderEvent.modified): no lookup.
+                if oid not in known:
                     known.add(oid)
                     order = lookup(oid)
                     if order is not None:
