@@ -155,7 +155,7 @@ wheel-native: install dashboard ## build this machine's release wheel (abi3, CPy
 wheel-check: wheel ## install both wheels as a user would (aarch64 under qemu) and use them
 	scripts/dev/wheel_check.sh --expect-dashboard
 
-# About 2 minutes with the bases cached, 3 without (docs/DEPLOYMENT.md).
+# About 2 minutes with the bases cached (measured); the bases add about 1 (docs/DEPLOYMENT.md).
 image-check: wheel-aarch64 ## build the arm64 image from the aarch64 wheel (buildah, qemu) and run it (podman), as root
 	@scripts/dev/system_deps.sh image
 	scripts/dev/image_check.sh --no-archive
