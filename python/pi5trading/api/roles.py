@@ -14,7 +14,8 @@ from pi5trading.api.security.tokens import Identity, Role
 def requires(*roles: Role) -> Any:
     """A guard: the signed-in user has one of ``roles``."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async: Litestar runs a sync guard in a worker thread, a thread hop on every request.
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         user = connection.scope.get("user")
         if not isinstance(user, Identity):
             raise NotAuthorizedException("sign in first", headers={"WWW-Authenticate": "Bearer"})
