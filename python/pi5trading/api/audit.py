@@ -20,6 +20,7 @@ from pi5trading.storage.audit_chain import Verdict, verify_stored
 from pi5trading.storage.errors import DatabaseUnavailableError
 from pi5trading.storage.protocol import Repository
 from pi5trading.storage.records import AuditRow
+from pi5trading.storage.writer import EventWriter
 
 log = logging.getLogger("pi5trading.audit")
 
@@ -34,15 +35,28 @@ async def audit(
     actor: str | None = None,
     resource: str | None = None,
     ip: str | None = None,
+    writer: EventWriter | None = None,
     **details: Any,
 ) -> None:
     """Record one event. The database being down loses the row but not the request: the
-    event is logged instead (with the same fields)."""
+    event is logged instead (with the same fields).
+
+    With ``writer`` (the node's event writer, for trading actions on a node in this
+    process) the row joins the action's own order events in the writer's next batch:
+    stored with them, linked into the chain in that transaction, kept in the writer's
+    journal while the database is away. The request does not wait for a commit of its own
+    (about a third of an order request's time, and most of its tail)."""
     now = time.time_ns()
     row = AuditRow(
         f"api:{uuid.uuid4().hex}", now, action, outcome,
         actor=actor, resource=resource, ip=ip, details=details,
     )  # fmt: skip
+    if writer is not None:
+        try:
+            await writer.submit(row)
+            return
+        except RuntimeError:  # the writer closed under us (shutdown): write it directly
+            pass
     try:
         await repository.write([row])
     except DatabaseUnavailableError as exc:

@@ -108,8 +108,16 @@ async def test_an_order_placed_over_http_is_filled_recorded_and_held(
     assert [f["order_id"] for f in fills["items"]] == [order["id"]]
     assert_problem(await client.get("/api/v1/portfolio/positions/MSFT", headers=h["vic"]), 404)
     # The audit trail has the submission with who sent it.
-    rows = await client.app.state.repository.list_audit(action="order.submit")
+    rows = await stored_audit(client, "order.submit")
     assert [(a.outcome, a.resource) for a in rows] == [("success", f"order:{order['id']}")]
+
+
+async def stored_audit(client: AsyncTestClient[Any], action: str) -> list[Any]:
+    """The audit rows of ``action`` once the node's writer has written what it holds
+    (trading actions are audited through it, with the orders' own events)."""
+    await client.app.state.node.sinks.storage.writer.flush()
+    rows: list[Any] = await client.app.state.repository.list_audit(action=action)
+    return rows
 
 
 async def test_bad_orders_are_refused_with_a_reason(client: AsyncTestClient[Any]) -> None:
@@ -151,7 +159,7 @@ async def test_bad_orders_are_refused_with_a_reason(client: AsyncTestClient[Any]
     body = assert_problem(r, 422)
     assert body["code"] == "max_quantity"
     assert body["denial"]["limit"] == "500"
-    denied = await client.app.state.repository.list_audit(action="order.submit")
+    denied = await stored_audit(client, "order.submit")
     assert ("denied", f"order:{body['order_id']}") in [(a.outcome, a.resource) for a in denied]
 
 
