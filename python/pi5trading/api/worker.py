@@ -13,7 +13,9 @@ def create_worker_app() -> Litestar:
     """Settings from the environment (each worker process builds its own app)."""
     settings = load_settings()
     configure_logging(settings.logging.level.upper(), settings.logging.format)
-    return create_app(settings, lifespan=[worker_lifespan(settings)], run_backtests=False)
+    return create_app(
+        settings, lifespan=[worker_lifespan(settings)], run_backtests=False, settle=True
+    )
 
 
 __all__ = ["create_worker_app"]

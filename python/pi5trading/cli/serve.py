@@ -62,7 +62,7 @@ def serve_command(host: str | None, port: int | None, node: bool) -> None:
             "choose another folder with PI5_DATA_DIR or a database with PI5_DATABASE__URL",
         )
     try:
-        app = create_app(settings, lifespan=[node_lifespan(settings)] if node else [])
+        app = create_app(settings, lifespan=[node_lifespan(settings)] if node else [], settle=True)
     except Pi5TradingError as exc:  # a missing or weak signing secret, ...: one line
         raise click.ClickException(str(exc)) from None
     # log_config=None: uvicorn's lines go through the process's handler (one format).
