@@ -521,8 +521,10 @@ impl<M> Shared<M> {
     }
 }
 
-/// Times the receiver yields, checking for new events, before it parks.
-const SPIN_BEFORE_PARK: usize = 64;
+/// How long the receiver spins, checking for new events, before it parks. Bounded in time,
+/// not in `sched_yield` calls: on a loaded machine (2 cores, the API and the sinks beside
+/// the engine) each yield could hand the core away and the loop took most of a core.
+const SPIN_BEFORE_PARK: Duration = Duration::from_micros(20);
 
 /// What happened to a sent event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -849,13 +851,11 @@ impl<M> IngestReceiver<M> {
             if n > 0 {
                 return n;
             }
-            // A busy feed refills the queue within microseconds: look again a few times
-            // (yielding the core) before paying for a sleep and a wake-up.
-            for _ in 0..SPIN_BEFORE_PARK {
-                if self.shared.queued.load(Ordering::Acquire) > 0 {
-                    break;
-                }
-                std::thread::yield_now();
+            // A busy feed refills the queue within microseconds: look again for a few
+            // microseconds before paying for a sleep and a wake-up.
+            let spin_until = Instant::now() + SPIN_BEFORE_PARK;
+            while self.shared.queued.load(Ordering::Acquire) == 0 && Instant::now() < spin_until {
+                std::hint::spin_loop();
             }
             if self.shared.queued.load(Ordering::Acquire) > 0 {
                 continue;
