@@ -345,7 +345,8 @@ class Strategy:
     def _slots(self) -> dict[int, int]:
         # Never through ``self.__dict__``: on CPython 3.11 touching an instance's
         # ``__dict__`` makes every later ``self.x`` read take the slow generic path
-        # (~15x the instructions), on every bar (docs/strategies.md, "Speed").
+        # (several times the instructions), on every bar (docs/strategies.md, "Keeping
+        # it fast").
         return self._slot_map
 
     def crossover(self, a: object, b: object) -> _core.CrossOver:
