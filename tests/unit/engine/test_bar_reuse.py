@@ -5,7 +5,9 @@ reference and hands the next bar a new object."""
 
 from __future__ import annotations
 
+import gc
 import itertools
+import weakref
 from decimal import Decimal
 from typing import Any
 
@@ -190,3 +192,18 @@ def test_a_bar_kept_after_an_exception_keeps_its_values() -> None:
     failures: list[Any] = e.take_failures()
     assert len(failures) == 1
     assert [values(b) for b in s.kept] == ROWS[:10]
+
+
+def test_a_live_engine_holding_the_reused_bar_is_still_freed() -> None:
+    # The kept argument tuple holds the strategy: a cycle the engine's GC support must see.
+    s = KeepsEvery(1000)
+    e = _core.Engine(_core.SimulatedVenue(starting_cash=Decimal(100_000)), None)
+    e.add_instrument(us_equity("AAA"))
+    s._attach(e, ("AAA",))
+    e.start(ROWS[0][0])
+    for t, o, h, lo, c, v in ROWS[:5]:
+        e.step_bar(Bar("AAA-1m", o, h, lo, c, v, t))
+    refs = (weakref.ref(s), weakref.ref(e))
+    del s, e
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
