@@ -191,6 +191,8 @@ class Strategy:
         self._only_symbol: str | None = None
         self._only_state: tuple[str, Any] | None = None
         self._states: dict[str, Any] = {}
+        # Indicator object id -> engine slot (``indicator``/``crossover``).
+        self._slot_map: dict[int, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -341,11 +343,11 @@ class Strategy:
 
     @property
     def _slots(self) -> dict[int, int]:
-        slots: dict[int, int] | None = self.__dict__.get("_slot_map")
-        if slots is None:
-            slots = {}
-            self.__dict__["_slot_map"] = slots
-        return slots
+        # Never through ``self.__dict__``: on CPython 3.11 touching an instance's
+        # ``__dict__`` makes every later ``self.x`` read take the slow generic path
+        # (several times the instructions), on every bar (docs/strategies.md, "Keeping
+        # it fast").
+        return self._slot_map
 
     def crossover(self, a: object, b: object) -> _core.CrossOver:
         """A ``CrossOver`` of two registered indicators (``value``: +1 up, -1 down, 0)."""

@@ -130,7 +130,7 @@ impl EngineState {
             .get_mut(strategy)
             .ok_or_else(|| CoreError::invalid("strategy", format!("no strategy #{strategy}")))?;
         st.orders += 1;
-        ClientOrderId::new("client_order_id", &format!("{}-{}", st.id, st.orders))
+        ClientOrderId::numbered("client_order_id", &st.id, st.orders)
     }
 
     /// Send `order` for strategy `strategy` (whose id it must carry): pre-trade risk first

@@ -255,6 +255,14 @@ impl Handlers {
         .chain(self.indicators.iter().map(|(_, i)| &i.obj))
     }
 
+    /// `on_bar`'s call for an adapter (`None` without an `on_bar`).
+    fn bar_call(&self, py: Python<'_>) -> PyResult<Option<BarCall>> {
+        self.on_bar
+            .as_ref()
+            .map(|h| BarCall::new(py, h))
+            .transpose()
+    }
+
     fn clone_ref(&self, py: Python<'_>) -> Self {
         let c = |h: &Option<Py<PyAny>>| h.as_ref().map(|x| x.clone_ref(py));
         Self {
@@ -277,6 +285,74 @@ impl Handlers {
     }
 }
 
+/// `on_bar`'s call, kept from bar to bar: the function and its argument tuple, with the
+/// one `Bar` object in it overwritten for each bar while nothing else holds them. A new
+/// `Bar` per bar (an allocation, its initialisation, a free) and a new argument tuple were
+/// a tenth of a Python `on_bar` backtest's instructions.
+#[derive(Debug)]
+struct BarCall {
+    /// A bound method's function (called with `(strategy, bar)`: no bound-method hop per
+    /// call), or the handler itself when it is no bound method (called with `(bar,)`).
+    func: Py<PyAny>,
+    /// The strategy object when `func` is a method's function.
+    this: Option<Py<PyAny>>,
+    /// The last call's arguments and the `Bar` in them (`None` before the first bar).
+    args: Option<(Py<PyTuple>, Py<PyBar>)>,
+}
+
+impl BarCall {
+    fn new(py: Python<'_>, handler: &Py<PyAny>) -> PyResult<Self> {
+        static METHOD: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let method = METHOD.import(py, "types", "MethodType")?;
+        let h = handler.bind(py);
+        if h.is_instance(method)? {
+            return Ok(Self {
+                func: h.getattr("__func__")?.unbind(),
+                this: Some(h.getattr("__self__")?.unbind()),
+                args: None,
+            });
+        }
+        Ok(Self {
+            func: handler.clone_ref(py),
+            this: None,
+            args: None,
+        })
+    }
+
+    /// The arguments for `bar`. The last call's tuple and `Bar` are reused with the new
+    /// values when only this adapter holds them (the tuple: one reference, ours; the bar:
+    /// ours and the tuple's). A strategy that kept the bar (appended it to a list, stored
+    /// it on itself) raised its count: it keeps that object, unchanged, and this bar gets
+    /// a new one.
+    fn args<'py>(&mut self, py: Python<'py>, bar: &Bar) -> PyResult<Bound<'py, PyTuple>> {
+        if let Some((args, obj)) = &self.args {
+            // `get_refcnt` is exact under the GIL (an abi3 module never runs free-threaded).
+            #[allow(deprecated)]
+            let alone = args.get_refcnt(py) == 1 && obj.get_refcnt(py) == 2;
+            if alone {
+                if let Ok(mut b) = obj.bind(py).try_borrow_mut() {
+                    b.0 = *bar;
+                    return Ok(args.bind(py).clone());
+                }
+            }
+        }
+        let obj = Py::new(py, PyBar(*bar))?;
+        let args = match &self.this {
+            Some(this) => PyTuple::new(py, [this.bind(py).as_any(), obj.bind(py).as_any()])?,
+            None => PyTuple::new(py, [obj.bind(py).as_any()])?,
+        };
+        self.args = Some((args.clone().unbind(), obj));
+        Ok(args)
+    }
+
+    fn each(&self) -> impl Iterator<Item = &Py<PyAny>> {
+        let args = self.args.as_ref().map(|(a, _)| a.as_any());
+        std::iter::once(&self.func)
+            .chain(self.this.as_ref())
+            .chain(args)
+    }
+}
+
 /// Adapts one Python strategy to the engine's [`Strategy`] trait for the length of a run.
 struct PyStrategy<'py> {
     cell: Bound<'py, PyEngine>,
@@ -284,6 +360,8 @@ struct PyStrategy<'py> {
     /// engine object when a cross fires).
     k: usize,
     h: Handlers,
+    /// `on_bar`'s call (`None` when the strategy has no `on_bar`).
+    bar_call: Option<BarCall>,
     /// The strategy's indicator objects by engine slot, taken from the engine object the
     /// first time a slot is fed (they are registered in `on_start`).
     fed: Vec<Option<(Py<PyAny>, Feeder)>>,
@@ -297,7 +375,21 @@ struct PyStrategy<'py> {
 #[derive(Debug)]
 struct LiveSlot {
     h: Handlers,
+    bar_call: Option<BarCall>,
     fed: Vec<Option<(Py<PyAny>, Feeder)>>,
+}
+
+/// Call `f` with `engine` lent to the Python engine object `cell` (where the strategy's
+/// calls reach it), then take it back.
+fn lend(
+    cell: &Bound<'_, PyEngine>,
+    engine: &mut Engine,
+    f: impl FnOnce(Python<'_>) -> PyResult<()>,
+) -> PyResult<()> {
+    std::mem::swap(engine, &mut cell.try_borrow_mut()?.engine);
+    let result = f(cell.py());
+    std::mem::swap(engine, &mut cell.try_borrow_mut()?.engine);
+    result
 }
 
 impl PyStrategy<'_> {
@@ -330,10 +422,7 @@ impl PyStrategy<'_> {
         engine: &mut Engine,
         f: impl FnOnce(Python<'_>) -> PyResult<()>,
     ) -> PyResult<()> {
-        std::mem::swap(engine, &mut self.cell.try_borrow_mut()?.engine);
-        let result = f(self.cell.py());
-        std::mem::swap(engine, &mut self.cell.try_borrow_mut()?.engine);
-        result
+        lend(&self.cell, engine, f)
     }
 
     fn call(
@@ -356,8 +445,12 @@ impl Strategy<PyErr> for PyStrategy<'_> {
         self.outcome(engine, r)
     }
     fn on_bar(&mut self, engine: &mut Engine, bar: &Bar) -> PyResult<()> {
-        let r = Self::call(engine, self, &self.h.on_bar, |py| {
-            Ok(Bound::new(py, PyBar(*bar))?.into_any())
+        let Some(call) = self.bar_call.as_mut() else {
+            return Ok(());
+        };
+        let r = lend(&self.cell, engine, |py| {
+            let args = call.args(py, bar)?;
+            call.func.call1(py, &args).map(|_| ())
         });
         self.outcome(engine, r)
     }
@@ -950,6 +1043,9 @@ impl PyEngine {
             for obj in l.h.each() {
                 visit.call(obj)?;
             }
+            for obj in l.bar_call.iter().flat_map(BarCall::each) {
+                visit.call(obj)?;
+            }
             for (obj, _) in l.fed.iter().flatten() {
                 visit.call(obj)?;
             }
@@ -1374,17 +1470,27 @@ impl PyEngine {
             if me.engine.started() {
                 return Err(PyRuntimeError::new_err("the engine has already run"));
             }
+            let mut calls = me
+                .slots
+                .iter()
+                .map(|s| match s {
+                    Slot::Py(h) => h.bar_call(py),
+                    Slot::Targets(_) => Ok(None),
+                })
+                .collect::<PyResult<Vec<_>>>()?;
             let spare = placeholder()?;
             let engine = std::mem::replace(&mut me.engine, spare);
             let slots = std::mem::take(&mut me.slots);
             let runners: Vec<Runner<'_>> = slots
                 .iter()
+                .zip(calls.iter_mut())
                 .enumerate()
-                .map(|(k, s)| match s {
+                .map(|(k, (s, call))| match s {
                     Slot::Py(h) => Box::new(PyStrategy {
                         cell: slf.clone(),
                         k,
                         h: h.clone_ref(py),
+                        bar_call: call.take(),
                         fed: Vec::new(),
                         isolate: false,
                         failed: None,
@@ -1450,7 +1556,7 @@ impl PyEngine {
 
     /// Step one bar (stamped with its close time; it opened one interval earlier).
     fn step_bar(slf: &Bound<'_, Self>, bar: &Bound<'_, PyBar>) -> PyResult<()> {
-        let b = bar.get().0;
+        let b = bar.borrow().0;
         let topic = format!("data.bars.{}.{}", b.bar_type.symbol, b.bar_type.interval);
         Self::step_one(slf, topic, b.ts_event.0, bar.as_any())
     }
@@ -2014,7 +2120,18 @@ impl PyEngine {
                         ));
                     }
                 };
-                live.push(LiveSlot { h, fed: Vec::new() });
+                let bar_call = match h.bar_call(py) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        me.live = Some(live);
+                        return Err(e);
+                    }
+                };
+                live.push(LiveSlot {
+                    h,
+                    bar_call,
+                    fed: Vec::new(),
+                });
             }
             let spare = match me.spare.take() {
                 Some(e) => e,
@@ -2029,6 +2146,7 @@ impl PyEngine {
                     cell: slf.clone(),
                     k,
                     h: l.h,
+                    bar_call: l.bar_call,
                     fed: l.fed,
                     isolate,
                     failed: None,
@@ -2045,7 +2163,11 @@ impl PyEngine {
             if let Some(e) = r.failed {
                 me.failures.push((r.k, e));
             }
-            live.push(LiveSlot { h: r.h, fed: r.fed });
+            live.push(LiveSlot {
+                h: r.h,
+                bar_call: r.bar_call,
+                fed: r.fed,
+            });
         }
         me.live = Some(live);
         result
@@ -2067,7 +2189,7 @@ impl PyEngine {
             let mut n = 0;
             for ev in events {
                 let market = if let Ok(b) = ev.message.cast::<PyBar>() {
-                    Some(MarketEvent::bar(b.get().0))
+                    Some(MarketEvent::bar(b.borrow().0))
                 } else if let Ok(q) = ev.message.cast::<PyQuoteTick>() {
                     Some(MarketEvent::Quote(q.get().0))
                 } else if let Ok(t) = ev.message.cast::<PyTradeTick>() {

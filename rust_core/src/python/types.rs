@@ -968,7 +968,12 @@ fn ts_arg(ts: i128) -> PyResult<UnixNanos> {
 }
 
 /// An OHLCV bar; `ts_event` is its close time in UTC nanoseconds.
-#[pyclass(frozen, name = "Bar", module = "pi5trading._core")]
+///
+/// Not `frozen` for one reason: a backtest hands a strategy's `on_bar` the same `Bar`
+/// object bar after bar, its values overwritten, while nothing but the engine holds it
+/// (`BarCall` in engine.rs). Python has no setter: a bar never changes under code that
+/// holds it.
+#[pyclass(name = "Bar", module = "pi5trading._core")]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PyBar(pub(crate) Bar);
 
@@ -1042,7 +1047,10 @@ impl PyBar {
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<Self>().is_ok_and(|o| o.get().0 == self.0)
+        // `try_borrow` never fails here: nothing borrows a bar mutably while Python runs.
+        other
+            .cast::<Self>()
+            .is_ok_and(|o| o.try_borrow().is_ok_and(|o| o.0 == self.0))
     }
     fn __hash__(&self) -> u64 {
         hash_of(&self.0)
@@ -1062,7 +1070,7 @@ impl PyBar {
         Bound<'py, PyType>,
         (String, String, String, String, String, String, u64),
     ) {
-        let b = slf.get().0;
+        let b = slf.borrow().0;
         (
             slf.get_type(),
             (

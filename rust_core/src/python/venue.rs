@@ -277,7 +277,7 @@ impl PySimulatedVenue {
     fn process(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
         let mut out = Vec::new();
         if let Ok(b) = data.cast::<PyBar>() {
-            self.0.process_bar(&b.get().0, &mut out)?;
+            self.0.process_bar(&b.borrow().0, &mut out)?;
         } else if let Ok(q) = data.cast::<PyQuoteTick>() {
             self.0.process_quote(&q.get().0, &mut out)?;
         } else if let Ok(t) = data.cast::<PyTradeTick>() {

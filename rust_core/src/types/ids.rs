@@ -48,6 +48,47 @@ impl<const N: usize> ShortStr<N> {
         })
     }
 
+    /// `<prefix>-<n>` (e.g. a strategy's `n`-th order id), written in place: the prefix is
+    /// an id already checked and the digits are printable, so the text is not formatted
+    /// and re-validated (what `new(&format!(..))` cost on every order).
+    ///
+    /// # Errors
+    /// `InvalidInput` (naming `field`) when the text is longer than `N`.
+    pub fn numbered<const M: usize>(
+        field: &'static str,
+        prefix: &ShortStr<M>,
+        n: u64,
+    ) -> CoreResult<Self> {
+        let mut digits = [0_u8; 20];
+        let mut at = digits.len();
+        let mut rest = n;
+        loop {
+            at -= 1;
+            // `rest % 10` is a digit: the cast keeps it.
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let p = usize::from(prefix.len);
+        let len = p + 1 + (digits.len() - at);
+        if len > N || N > u8::MAX as usize {
+            return Err(CoreError::invalid(
+                field,
+                format!("\"{}-{n}\" must be 1 to {N} characters", prefix.as_str()),
+            ));
+        }
+        let mut bytes = [0_u8; N];
+        bytes[..p].copy_from_slice(&prefix.bytes[..p]);
+        bytes[p] = b'-';
+        bytes[p + 1..len].copy_from_slice(&digits[at..]);
+        Ok(Self {
+            len: len as u8,
+            bytes,
+        })
+    }
+
     /// The text.
     #[must_use]
     pub fn as_str(&self) -> &str {
@@ -292,6 +333,37 @@ mod tests {
         // The longest strategy id with a 15-digit order count still makes an order id.
         let longest = format!("{}-{}", "s".repeat(47), 999_999_999_999_999_u64);
         assert!(ClientOrderId::new("client_order_id", &longest).is_ok());
+    }
+
+    #[test]
+    fn numbered_ids_are_the_formatted_text() {
+        for sid in ["s", "sma_crossover", &"s".repeat(47)] {
+            let prefix = StrategyId::new("strategy_id", sid).unwrap();
+            for n in [0, 1, 9, 10, 99, 100, 12_345, 999_999_999_999_999] {
+                let text = format!("{sid}-{n}");
+                assert_eq!(
+                    ClientOrderId::numbered("client_order_id", &prefix, n).unwrap(),
+                    ClientOrderId::new("client_order_id", &text).unwrap(),
+                    "{text}"
+                );
+            }
+        }
+        // Past 63 characters: refused as `new` refuses the text, naming it.
+        let prefix = StrategyId::new("strategy_id", &"s".repeat(47)).unwrap();
+        let e = ClientOrderId::numbered("client_order_id", &prefix, 10_u64.pow(15)).unwrap_err();
+        assert!(e.to_string().contains("1 to 63 characters"), "{e}");
+        assert!(ClientOrderId::new(
+            "client_order_id",
+            &format!("{}-{}", "s".repeat(47), 10_u64.pow(15))
+        )
+        .is_err());
+        let short = StrategyId::new("strategy_id", "s").unwrap();
+        assert_eq!(
+            ClientOrderId::numbered("client_order_id", &short, u64::MAX)
+                .unwrap()
+                .as_str(),
+            format!("s-{}", u64::MAX)
+        );
     }
 
     #[test]
