@@ -226,13 +226,18 @@ class Channels:
                 await self._send(batch)
 
     async def _send(self, batch: list[object]) -> None:
+        bar = _core.Bar
         for i, m in enumerate(batch):
-            msg = to_message(m)
-            if msg is None:
-                continue
-            targets = self._targets(msg.topic)
-            if targets:
-                self.deliver(msg.topic, ENCODER.encode(msg), targets)
+            if type(m) is bar:
+                # Most of the traffic: topic and JSON made in the core, and the JSON only
+                # when somebody subscribed to the topic.
+                targets = self._targets(m.topic)
+                if targets:
+                    self.deliver(m.topic, _core.bar_message(m), targets)
+            elif (msg := to_message(m)) is not None:
+                targets = self._targets(msg.topic)
+                if targets:
+                    self.deliver(msg.topic, ENCODER.encode(msg), targets)
             if i % 1000 == 999:
                 await asyncio.sleep(0)  # let the node and the clients run
 
@@ -278,9 +283,11 @@ class RedisChannels(Channels):
 
     async def _send(self, batch: list[object]) -> None:
         payloads = []
+        bar = _core.Bar
         for m in batch:
-            msg = to_message(m)
-            if msg is not None:
+            if type(m) is bar:
+                payloads.append((m.topic, _core.bar_message(m)))
+            elif (msg := to_message(m)) is not None:
                 payloads.append((msg.topic, ENCODER.encode(msg)))
         if not payloads:
             return

@@ -29,7 +29,6 @@ from pi5trading.sinks.records import ACCOUNT, RecordConverter
 from pi5trading.storage.errors import ConstraintError, DatabaseUnavailableError
 from pi5trading.storage.protocol import Repository
 from pi5trading.storage.records import (
-    EngineEvent,
     EquityRow,
     OrderRow,
     PositionRow,
@@ -71,10 +70,15 @@ class StorageSink:
         mode: str = "paper",
         max_backlog: int = 200_000,
         skip: frozenset[type] = frozenset(),
+        core_bars: bool = True,
     ) -> None:
         self.writer = writer
         self.skip = skip
         """Payload types not recorded (market data switched off by ``PI5_SINKS__RECORD_*``)."""
+        self.core_bars = core_bars and _core.Bar not in skip
+        """Bars encoded into their rows by the core (``_core.bar_rows``), not by the
+        converter: the same rows, without a Python object per price (False: the
+        converter, the reference the tests compare the core's rows with)."""
         self.repository = repository
         self.converter = converter or RecordConverter()
         self.mode = mode
@@ -201,10 +205,19 @@ class StorageSink:
     async def _pump_locked(self) -> None:
         convert = self.converter.convert_into
         skip = self.skip
+        bar_rows = _core.bar_rows if self.core_bars else None
         while batch := self._handoff.take():
             for start in range(0, len(batch), _CHUNK):
-                records: list[EngineEvent] = []
-                for m in batch[start : start + _CHUNK]:
+                # Writable: the converter's records and the core's EncodedBars.
+                records: list[Any] = []
+                chunk = batch[start : start + _CHUNK]
+                if bar_rows is not None:
+                    # Bars become their encoded rows in the core, in place: order kept.
+                    chunk = bar_rows(chunk)
+                for m in chunk:
+                    if bar_rows is not None and type(m) is tuple:
+                        records.append(m)  # an EncodedBar (no bus payload is a tuple)
+                        continue
                     if skip and type(m) in skip:
                         continue
                     try:

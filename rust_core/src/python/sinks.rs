@@ -1,0 +1,269 @@
+//! Per-event work of the node's sinks done without per-event Python: bars as the storage
+//! rows the repository writes, rows as PostgreSQL COPY text, bars as the JSON message a
+//! channel client gets.
+//!
+//! Each output is byte-for-byte what the Python reference makes (`RecordConverter` +
+//! `TableSpec.encode`, `_InsertSql.copy_payload`, `to_message` + msgspec): the tests in
+//! `tests/unit/sinks/test_fast_paths.py` compare them on recorded event streams.
+
+use std::fmt::Write as _;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PySequence, PyString, PyTuple};
+
+use super::types::PyBar;
+use crate::types::Bar;
+
+/// `text` (a plain decimal as the core writes one: `-12.3400`) as Python's `str(Decimal(text))`
+/// writes it: the same, except that a value whose first significant digit lies more than 6
+/// places after the point is in scientific notation (`0.000000001` → `1E-9`, `0.000000000`
+/// → `0E-9`), the form `TableSpec.encode` and msgspec give.
+fn decimal_str(text: &str) -> std::borrow::Cow<'_, str> {
+    let (sign, body) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text),
+    };
+    let (int_part, frac) = body.split_once('.').unwrap_or((body, ""));
+    let zeros = int_part
+        .bytes()
+        .chain(frac.bytes())
+        .take_while(|&b| b == b'0')
+        .count();
+    let significant = (int_part.len() + frac.len() - zeros).max(1);
+    let adjusted = significant as i64 - 1 - frac.len() as i64;
+    if adjusted >= -6 {
+        // The common case: no allocation.
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let all: String = [int_part, frac].concat();
+    let digits = all.trim_start_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    let (first, rest) = digits.split_at(1);
+    let point = if rest.is_empty() { "" } else { "." };
+    std::borrow::Cow::Owned(format!("{sign}{first}{point}{rest}E{adjusted}"))
+}
+
+/// The `bars` row of one bar, encoded as `TableSpec.encode` makes it: `(instrument_id,
+/// interval, open time, open, high, low, close, volume)` with the prices as exact decimal
+/// strings. A `Bar` is validated when it is made (low <= open, close <= high, volume >= 0),
+/// so the row needs no check of its own.
+fn bar_row<'py>(py: Python<'py>, bar: &Bar) -> PyResult<Bound<'py, PyTuple>> {
+    let bt = bar.bar_type;
+    // Stored by open time (the engine stamps the close); signed, as Python computes it.
+    let open_ts = i128::from(bar.ts_event.0) - i128::from(bt.interval.as_nanos());
+    PyTuple::new(
+        py,
+        [
+            PyString::new(py, bt.symbol.as_str()).into_any(),
+            PyString::new(py, &bt.interval.to_string()).into_any(),
+            open_ts.into_pyobject(py)?.into_any(),
+            PyString::new(py, &decimal_str(&bar.open.to_string())).into_any(),
+            PyString::new(py, &decimal_str(&bar.high.to_string())).into_any(),
+            PyString::new(py, &decimal_str(&bar.low.to_string())).into_any(),
+            PyString::new(py, &decimal_str(&bar.close.to_string())).into_any(),
+            PyString::new(py, &decimal_str(&bar.volume.to_string())).into_any(),
+        ],
+    )
+}
+
+/// `messages` with every `Bar` replaced by its encoded `bars` row (a tuple); every other
+/// payload is passed through as it is, in order.
+#[pyfunction]
+fn bar_rows<'py>(messages: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    let py = messages.py();
+    let seq = messages.cast::<PySequence>()?;
+    let n = seq.len()?;
+    let out = PyList::empty(py);
+    for i in 0..n {
+        let m = seq.get_item(i)?;
+        if let Ok(bar) = m.cast::<PyBar>() {
+            out.append(bar_row(py, &bar.get().0)?)?;
+        } else {
+            out.append(m)?;
+        }
+    }
+    Ok(out)
+}
+
+fn push_copy_escaped(buf: &mut String, text: &str) {
+    if !text.contains(['\\', '\t', '\n', '\r']) {
+        buf.push_str(text);
+        return;
+    }
+    for c in text.chars() {
+        match c {
+            '\\' => buf.push_str("\\\\"),
+            '\t' => buf.push_str("\\t"),
+            '\n' => buf.push_str("\\n"),
+            '\r' => buf.push_str("\\r"),
+            _ => buf.push(c),
+        }
+    }
+}
+
+/// PostgreSQL COPY text (tab-separated, `\N` for NULL, escaped) of encoded rows: what
+/// `_InsertSql.copy_payload` builds in Python. Strings and ints are written directly;
+/// anything else as its `str()` (booleans `True`/`False`, floats), as Python does.
+#[pyfunction]
+fn copy_text<'py>(rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let py = rows.py();
+    let seq = rows.cast::<PySequence>()?;
+    let n = seq.len()?;
+    let mut buf = String::with_capacity(n * 64);
+    for i in 0..n {
+        let row = seq.get_item(i)?;
+        let row = row
+            .cast::<PyTuple>()
+            .map_err(|_| PyTypeError::new_err("copy_text: each row must be a tuple"))?;
+        for (k, v) in row.iter().enumerate() {
+            if k > 0 {
+                buf.push('\t');
+            }
+            if v.is_none() {
+                buf.push_str("\\N");
+            } else if let Ok(s) = v.cast::<PyString>() {
+                push_copy_escaped(&mut buf, s.to_str()?);
+            } else if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() {
+                if let Ok(x) = v.extract::<i64>() {
+                    let _ = write!(buf, "{x}");
+                } else {
+                    push_copy_escaped(&mut buf, v.str()?.to_str()?);
+                }
+            } else {
+                push_copy_escaped(&mut buf, v.str()?.to_str()?);
+            }
+        }
+        buf.push('\n');
+    }
+    Ok(PyBytes::new(py, buf.as_bytes()))
+}
+
+fn push_json_str(buf: &mut String, text: &str) {
+    buf.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => buf.push_str("\\\""),
+            '\\' => buf.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(buf, "\\u{:04x}", c as u32);
+            }
+            _ => buf.push(c),
+        }
+    }
+    buf.push('"');
+}
+
+/// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (H. Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `iso_ns`: UTC nanoseconds as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+fn push_iso_ns(buf: &mut String, ts: u64) {
+    let secs = (ts / 1_000_000_000) as i64;
+    let nanos = ts % 1_000_000_000;
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let _ = write!(
+        buf,
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    );
+}
+
+/// The channel message of a bar, as `ENCODER.encode(to_message(bar))` writes it.
+fn bar_json(bar: &Bar) -> String {
+    let bt = bar.bar_type;
+    let mut buf = String::with_capacity(224);
+    // msgspec's order: the tag, the class's own fields, then the (keyword-only) base's.
+    buf.push_str("{\"type\":\"bar\",\"symbol\":");
+    push_json_str(&mut buf, bt.symbol.as_str());
+    buf.push_str(",\"interval\":");
+    push_json_str(&mut buf, &bt.interval.to_string());
+    for (name, value) in [
+        ("open", bar.open.to_string()),
+        ("high", bar.high.to_string()),
+        ("low", bar.low.to_string()),
+        ("close", bar.close.to_string()),
+        ("volume", bar.volume.to_string()),
+    ] {
+        let _ = write!(buf, ",\"{name}\":\"{}\"", decimal_str(&value));
+    }
+    buf.push_str(",\"topic\":");
+    push_json_str(&mut buf, &bt.topic());
+    buf.push_str(",\"ts\":\"");
+    push_iso_ns(&mut buf, bar.ts_event.0);
+    buf.push('"');
+    buf.push('}');
+    buf
+}
+
+/// The JSON of a bar's channel message: what msgspec makes of `to_message(bar)`, in Rust.
+/// Its topic is `bar.topic`.
+#[pyfunction]
+fn bar_message<'py>(bar: PyRef<'py, PyBar>) -> Bound<'py, PyBytes> {
+    PyBytes::new(bar.py(), bar_json(&bar.0).as_bytes())
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(bar_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(copy_text, m)?)?;
+    m.add_function(wrap_pyfunction!(bar_message, m)?)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_790), (2026, 12, 3));
+    }
+
+    #[test]
+    fn iso_times() {
+        let mut s = String::new();
+        push_iso_ns(&mut s, 1_764_770_400_000_000_001);
+        assert_eq!(s, "2025-12-03T14:00:00.000000001Z");
+    }
+
+    #[test]
+    fn decimals_as_python_writes_them() {
+        for (plain, python) in [
+            ("100.25", "100.25"),
+            ("0.000001", "0.000001"),
+            ("0.0000001", "1E-7"),
+            ("0.00000012", "1.2E-7"),
+            ("-0.000000001", "-1E-9"),
+            ("0.000000000", "0E-9"),
+            ("0.00", "0.00"),
+            ("0", "0"),
+            ("1.000000000", "1.000000000"),
+        ] {
+            assert_eq!(decimal_str(plain), python, "{plain}");
+        }
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut s = String::new();
+        push_json_str(&mut s, "A\"B\\C");
+        assert_eq!(s, r#""A\"B\\C""#);
+    }
+}
