@@ -13,35 +13,86 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PySequence, PyString, PyTuple};
 
 use super::types::PyBar;
-use crate::types::Bar;
+use crate::types::{Bar, Interval, Price, FIXED_PRECISION};
 
-/// `text` (a plain decimal as the core writes one: `-12.3400`) as Python's `str(Decimal(text))`
-/// writes it: the same, except that a value whose first significant digit lies more than 6
-/// places after the point is in scientific notation (`0.000000001` → `1E-9`, `0.000000000`
-/// → `0E-9`), the form `TableSpec.encode` and msgspec give.
-fn decimal_str(text: &str) -> std::borrow::Cow<'_, str> {
-    let (sign, body) = match text.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", text),
-    };
-    let (int_part, frac) = body.split_once('.').unwrap_or((body, ""));
-    let zeros = int_part
-        .bytes()
-        .chain(frac.bytes())
-        .take_while(|&b| b == b'0')
-        .count();
-    let significant = (int_part.len() + frac.len() - zeros).max(1);
-    let adjusted = significant as i64 - 1 - frac.len() as i64;
-    if adjusted >= -6 {
-        // The common case: no allocation.
-        return std::borrow::Cow::Borrowed(text);
+/// The decimal digits of `v`, written at the end of `out` (no `core::fmt`: this runs
+/// several times per bar).
+fn u64_digits(mut v: u64, out: &mut [u8; 20]) -> &[u8] {
+    let mut start = out.len();
+    loop {
+        start -= 1;
+        out[start] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
     }
-    let all: String = [int_part, frac].concat();
-    let digits = all.trim_start_matches('0');
-    let digits = if digits.is_empty() { "0" } else { digits };
-    let (first, rest) = digits.split_at(1);
-    let point = if rest.is_empty() { "" } else { "." };
-    std::borrow::Cow::Owned(format!("{sign}{first}{point}{rest}E{adjusted}"))
+    &out[start..]
+}
+
+fn push_u64(buf: &mut String, v: u64) {
+    let mut digits = [0_u8; 20];
+    buf.push_str(text(u64_digits(v, &mut digits)));
+}
+
+/// `interval.to_string()`: `1m`, `15m`, `1d`.
+fn push_interval(buf: &mut String, interval: Interval) {
+    push_u64(buf, u64::from(interval.step));
+    buf.push_str(interval.unit.suffix());
+}
+
+/// ASCII digits as text.
+fn text(d: &[u8]) -> &str {
+    std::str::from_utf8(d).unwrap_or("")
+}
+
+/// The value `raw` units of 10^-9 at `precision` places as Python's `str(Decimal(text))`
+/// writes the core's text for it (`format_fixed` + `decimal_str`), without `core::fmt`:
+/// this runs five times per bar. `signed_zero`: a negative raw that is zero at its
+/// precision keeps its `-` (as msgspec writes `Decimal("-0.00")`); storage drops it
+/// (`canonical_decimal`).
+fn push_fixed(buf: &mut String, raw: i64, precision: u8, signed_zero: bool) {
+    let precision = precision.min(FIXED_PRECISION);
+    let unit = 10_u64.pow(u32::from(FIXED_PRECISION - precision));
+    let coefficient = raw.unsigned_abs() / unit;
+    let mut space = [0_u8; 20];
+    let digits = u64_digits(coefficient, &mut space);
+    let n = digits.len() as i64;
+    let p = i64::from(precision);
+    if raw < 0 && (coefficient != 0 || signed_zero) {
+        buf.push('-');
+    }
+    let adjusted = n - 1 - p;
+    if adjusted >= -6 {
+        let left = n - p;
+        if p == 0 {
+            buf.push_str(text(digits));
+        } else if left <= 0 {
+            buf.push_str("0.");
+            for _ in 0..-left {
+                buf.push('0');
+            }
+            buf.push_str(text(digits));
+        } else {
+            let (int, frac) = digits.split_at(left as usize);
+            buf.push_str(text(int));
+            buf.push('.');
+            buf.push_str(text(frac));
+        }
+    } else {
+        buf.push_str(text(&digits[..1]));
+        if n > 1 {
+            buf.push('.');
+            buf.push_str(text(&digits[1..]));
+        }
+        let _ = write!(buf, "E{adjusted}");
+    }
+}
+
+fn fixed_str(raw: i64, precision: u8, signed_zero: bool) -> String {
+    let mut s = String::with_capacity(24);
+    push_fixed(&mut s, raw, precision, signed_zero);
+    s
 }
 
 /// The `bars` row of one bar, encoded as `TableSpec.encode` makes it: `(instrument_id,
@@ -52,17 +103,21 @@ fn bar_row<'py>(py: Python<'py>, bar: &Bar) -> PyResult<Bound<'py, PyTuple>> {
     let bt = bar.bar_type;
     // Stored by open time (the engine stamps the close); signed, as Python computes it.
     let open_ts = i128::from(bar.ts_event.0) - i128::from(bt.interval.as_nanos());
+    let price = |p: Price| fixed_str(p.raw(), p.precision(), false);
+    let mut interval = String::with_capacity(8);
+    push_interval(&mut interval, bt.interval);
+    let v = bar.volume;
     PyTuple::new(
         py,
         [
             PyString::new(py, bt.symbol.as_str()).into_any(),
-            PyString::new(py, &bt.interval.to_string()).into_any(),
+            PyString::new(py, &interval).into_any(),
             open_ts.into_pyobject(py)?.into_any(),
-            PyString::new(py, &decimal_str(&bar.open.to_string())).into_any(),
-            PyString::new(py, &decimal_str(&bar.high.to_string())).into_any(),
-            PyString::new(py, &decimal_str(&bar.low.to_string())).into_any(),
-            PyString::new(py, &decimal_str(&bar.close.to_string())).into_any(),
-            PyString::new(py, &decimal_str(&bar.volume.to_string())).into_any(),
+            PyString::new(py, &price(bar.open)).into_any(),
+            PyString::new(py, &price(bar.high)).into_any(),
+            PyString::new(py, &price(bar.low)).into_any(),
+            PyString::new(py, &price(bar.close)).into_any(),
+            PyString::new(py, &fixed_str(v.raw(), v.precision(), false)).into_any(),
         ],
     )
 }
@@ -141,6 +196,16 @@ fn copy_text<'py>(rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
 
 fn push_json_str(buf: &mut String, text: &str) {
     buf.push('"');
+    push_json_inner(buf, text);
+    buf.push('"');
+}
+
+/// `text` escaped for a JSON string, without the quotes.
+fn push_json_inner(buf: &mut String, text: &str) {
+    if !text.contains(|c: char| c == '"' || c == '\\' || (c as u32) < 0x20) {
+        buf.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '"' => buf.push_str("\\\""),
@@ -151,7 +216,6 @@ fn push_json_str(buf: &mut String, text: &str) {
             _ => buf.push(c),
         }
     }
-    buf.push('"');
 }
 
 /// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (H. Hinnant's
@@ -191,19 +255,27 @@ fn bar_json(bar: &Bar) -> String {
     // msgspec's order: the tag, the class's own fields, then the (keyword-only) base's.
     buf.push_str("{\"type\":\"bar\",\"symbol\":");
     push_json_str(&mut buf, bt.symbol.as_str());
-    buf.push_str(",\"interval\":");
-    push_json_str(&mut buf, &bt.interval.to_string());
-    for (name, value) in [
-        ("open", bar.open.to_string()),
-        ("high", bar.high.to_string()),
-        ("low", bar.low.to_string()),
-        ("close", bar.close.to_string()),
-        ("volume", bar.volume.to_string()),
+    buf.push_str(",\"interval\":\"");
+    push_interval(&mut buf, bt.interval);
+    buf.push('"');
+    for (name, raw, precision) in [
+        ("open", bar.open.raw(), bar.open.precision()),
+        ("high", bar.high.raw(), bar.high.precision()),
+        ("low", bar.low.raw(), bar.low.precision()),
+        ("close", bar.close.raw(), bar.close.precision()),
+        ("volume", bar.volume.raw(), bar.volume.precision()),
     ] {
-        let _ = write!(buf, ",\"{name}\":\"{}\"", decimal_str(&value));
+        buf.push_str(",\"");
+        buf.push_str(name);
+        buf.push_str("\":\"");
+        push_fixed(&mut buf, raw, precision, true);
+        buf.push('"');
     }
-    buf.push_str(",\"topic\":");
-    push_json_str(&mut buf, &bt.topic());
+    buf.push_str(",\"topic\":\"data.bars.");
+    push_json_inner(&mut buf, bt.symbol.as_str());
+    buf.push('.');
+    push_interval(&mut buf, bt.interval);
+    buf.push('"');
     buf.push_str(",\"ts\":\"");
     push_iso_ns(&mut buf, bar.ts_event.0);
     buf.push('"');
@@ -228,6 +300,36 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::format_fixed;
+
+    /// `text` (a plain decimal as the core writes one: `-12.3400`) as Python's `str(Decimal(text))`
+    /// writes it: the same, except that a value whose first significant digit lies more than 6
+    /// places after the point is in scientific notation (`0.000000001` → `1E-9`, `0.000000000`
+    /// → `0E-9`), the form `TableSpec.encode` and msgspec give.
+    fn decimal_str(text: &str) -> std::borrow::Cow<'_, str> {
+        let (sign, body) = match text.strip_prefix('-') {
+            Some(rest) => ("-", rest),
+            None => ("", text),
+        };
+        let (int_part, frac) = body.split_once('.').unwrap_or((body, ""));
+        let zeros = int_part
+            .bytes()
+            .chain(frac.bytes())
+            .take_while(|&b| b == b'0')
+            .count();
+        let significant = (int_part.len() + frac.len() - zeros).max(1);
+        let adjusted = significant as i64 - 1 - frac.len() as i64;
+        if adjusted >= -6 {
+            // The common case: no allocation.
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let all: String = [int_part, frac].concat();
+        let digits = all.trim_start_matches('0');
+        let digits = if digits.is_empty() { "0" } else { digits };
+        let (first, rest) = digits.split_at(1);
+        let point = if rest.is_empty() { "" } else { "." };
+        std::borrow::Cow::Owned(format!("{sign}{first}{point}{rest}E{adjusted}"))
+    }
 
     #[test]
     fn civil_dates() {
@@ -257,6 +359,38 @@ mod tests {
             ("1.000000000", "1.000000000"),
         ] {
             assert_eq!(decimal_str(plain), python, "{plain}");
+        }
+    }
+
+    #[test]
+    fn fixed_values_as_the_text_route_writes_them() {
+        let mut raws = vec![
+            0_i64,
+            1,
+            -1,
+            9,
+            10,
+            999_999_999,
+            1_000_000_000,
+            i64::MAX,
+            i64::MIN + 1,
+        ];
+        let mut x = 1_i64;
+        for _ in 0..18 {
+            raws.extend([x, x + 7, -x, 3 * x, x * 9 + 1]);
+            x = x.saturating_mul(10);
+        }
+        for &raw in &raws {
+            for precision in 0..=FIXED_PRECISION {
+                let unit = 10_i64.pow(u32::from(FIXED_PRECISION - precision));
+                let raw = raw / unit * unit; // a value at its precision, as the core keeps them
+                let text = format_fixed(raw, precision);
+                assert_eq!(
+                    fixed_str(raw, precision, true),
+                    decimal_str(&text),
+                    "{raw} {precision}"
+                );
+            }
         }
     }
 
