@@ -2,7 +2,8 @@
 
 The bus calls ``StorageSink.on_messages`` synchronously, on the node's engine thread, once
 per published batch. That call only queues the payloads (``Handoff``); the sink's task on
-the event loop converts them (``RecordConverter``) and hands the records to the
+the event loop converts them (bars into their encoded rows by the core,
+``_core.bar_rows``; everything else by ``RecordConverter``) and hands the records to the
 ``EventWriter`` (which batches, writes, and journals during an outage, see
 docs/storage.md), so the node never waits for the database. ``backlog`` (readable from any
 thread) and ``await wait_for_room()`` let the node slow down if it outruns the writer.
