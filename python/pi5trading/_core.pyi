@@ -1953,7 +1953,7 @@ class Engine:
 
 # -- the sinks' per-event work (rust_core/src/python/sinks.rs) --
 
-__all__ += ["bar_message", "bar_rows", "copy_text"]
+__all__ += ["bar_message", "bar_rows", "copy_text", "first_order_events"]
 
 def bar_rows(messages: Sequence[object]) -> list[object]:
     """``messages`` with every ``Bar`` replaced by its encoded ``bars`` row (a tuple:
@@ -1965,3 +1965,7 @@ def copy_text(rows: Sequence[tuple[object, ...]]) -> bytes:
 
 def bar_message(bar: Bar) -> bytes:
     """The JSON of a bar's channel message, as msgspec encodes ``to_message(bar)``."""
+
+def first_order_events(messages: Sequence[object], known: set[str]) -> list[tuple[int, str]]:
+    """Where in ``messages`` an order event's order is not in ``known`` (with its id);
+    ``known`` gains each order seen and loses each order an event leaves final."""

@@ -50,7 +50,6 @@ STRATEGY_STATUS: Final[dict[str, str]] = {
     "removed": "stopped",
 }
 
-_FINAL: Final = frozenset({"denied", "rejected", "filled", "cancelled", "expired"})
 _CHUNK: Final = 2000
 """Payloads converted between two yields to the event loop."""
 
@@ -127,29 +126,19 @@ class StorageSink:
         self._handoff.put(messages)
 
     def _with_terms(self, messages: Sequence[object]) -> Sequence[object]:
-        # On the engine thread, for every published batch (quotes included): look at each
-        # payload's type once and copy the batch only when an order's terms go in.
-        inserts: list[tuple[int, _core.Order]] = []
-        known = self._known_orders
+        # On the engine thread, for every published batch (quotes included): the core
+        # finds the orders seen for the first time; the batch is copied only when an
+        # order's terms go in. A modify carries its own new terms (OrderEvent.modified).
+        firsts = _core.first_order_events(messages, self._known_orders)
+        if not firsts:
+            return messages
         lookup = self._lookup
         assert lookup is not None
-        event_type = _core.OrderEvent
-        for i, m in enumerate(messages):
-            if type(m) is event_type:
-                oid = m.client_order_id
-                # A modify carries its own new terms (OrderEvent.modified): no lookup.
-                if oid not in known:
-                    known.add(oid)
-                    order = lookup(oid)
-                    if order is not None:
-                        inserts.append((i, order))
-                if m.status in _FINAL:
-                    known.discard(oid)
-        if not inserts:
-            return messages
         out = list(messages)
-        for i, terms in reversed(inserts):
-            out.insert(i, terms)
+        for i, oid in reversed(firsts):
+            order = lookup(oid)
+            if order is not None:
+                out.insert(i, order)
         return out
 
     # -- async side --

@@ -10,8 +10,9 @@ use std::fmt::Write as _;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PySequence, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PySequence, PySet, PyString, PyTuple};
 
+use super::orders::PyOrderEvent;
 use super::types::PyBar;
 use crate::types::{Bar, Interval, Price, FIXED_PRECISION};
 
@@ -290,7 +291,42 @@ fn bar_message<'py>(bar: PyRef<'py, PyBar>) -> Bound<'py, PyBytes> {
     PyBytes::new(bar.py(), bar_json(&bar.0).as_bytes())
 }
 
+/// The storage sink's scan of a published batch, on the engine thread: the positions of
+/// the order events whose order is not in `known` (the open orders seen before), with
+/// their order ids. `known` is updated as the scan goes: an order seen is added, an order
+/// whose event leaves it final (`denied`, `rejected`, `filled`, `cancelled`, `expired`)
+/// is removed.
+#[pyfunction]
+fn first_order_events(
+    messages: &Bound<'_, PyAny>,
+    known: &Bound<'_, PySet>,
+) -> PyResult<Vec<(usize, String)>> {
+    let py = messages.py();
+    let seq = messages.cast::<PySequence>()?;
+    let mut out = Vec::new();
+    for i in 0..seq.len()? {
+        let m = seq.get_item(i)?;
+        let Ok(event) = m.cast::<PyOrderEvent>() else {
+            continue;
+        };
+        let e = &event.get().0;
+        let oid = PyString::new(py, e.client_order_id.as_str());
+        if !known.contains(&oid)? {
+            known.add(&oid)?;
+            out.push((i, e.client_order_id.as_str().to_owned()));
+        }
+        if matches!(
+            e.status.as_str(),
+            "denied" | "rejected" | "filled" | "cancelled" | "expired"
+        ) {
+            known.discard(&oid)?;
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(first_order_events, m)?)?;
     m.add_function(wrap_pyfunction!(bar_rows, m)?)?;
     m.add_function(wrap_pyfunction!(copy_text, m)?)?;
     m.add_function(wrap_pyfunction!(bar_message, m)?)?;

@@ -202,3 +202,24 @@ async def test_encoded_bars_go_to_the_journal_as_bar_rows(tmp_path: Path) -> Non
 def test_as_record_leaves_records_alone() -> None:
     row = BarRow("A", "1m", 0, *(Decimal(1),) * 5)
     assert as_record(row) is row
+
+
+def test_first_order_events_is_the_python_scan(run: Recorded) -> None:
+    final = {"denied", "rejected", "filled", "cancelled", "expired"}
+    payloads = [m for _, m in run.messages]
+    for size in (1, 7, 100, len(payloads)):
+        known_core: set[str] = set()
+        known_py: set[str] = set()
+        for start in range(0, len(payloads), size):
+            batch = payloads[start : start + size]
+            want = []
+            for i, m in enumerate(batch):
+                if isinstance(m, _core.OrderEvent):
+                    if m.client_order_id not in known_py:
+                        known_py.add(m.client_order_id)
+                        want.append((i, m.client_order_id))
+                    if m.status in final:
+                        known_py.discard(m.client_order_id)
+            assert _core.first_order_events(batch, known_core) == want
+            assert known_core == known_py
+    assert any(isinstance(m, _core.OrderEvent) for m in payloads)
