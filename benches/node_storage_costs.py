@@ -6,7 +6,10 @@ per-event costs bounds what ``node_storage_throughput.py`` can reach on any numb
 cores. See docs/PERFORMANCE.md "Trading node, persistence on".
 
     PYTHONPATH=python .venv/bin/python benches/node_storage_costs.py \
-        [--bars 2000] [--db sqlite,postgres]
+        [--bars 2000] [--db sqlite,postgres] [--python]
+
+``--python`` also times the Python reference paths the core replaced (the converter for
+bars, ``to_message`` for bars, COPY text built in Python), in the same minutes.
 
 Stages (per event the node published; 3 rounds each, the best and the mean):
 
@@ -14,9 +17,11 @@ Stages (per event the node published; 3 rounds each, the best and the mean):
   (collecting what the storage sink would get) subscribed;
 - ``cache + metrics``: ``MemoryLatestState.on_messages`` and ``NodeMetrics.on_messages``
   (bus handlers: they run on the engine thread);
-- ``conversion``: ``RecordConverter`` payloads → storage records (the storage sink's task);
-- ``channel message``: ``to_message`` + JSON encoding of each payload (what one client
-  subscribed to everything costs the channels' task, besides its queue);
+- ``conversion``: payloads → storage records as the storage sink makes them (bars encoded
+  by the core, ``_core.bar_rows``; the rest by ``RecordConverter``);
+- ``channel message``: each payload's JSON as the channels' task makes it (bars by the
+  core, ``_core.bar_message``; the rest ``to_message`` + msgspec): what one client
+  subscribed to everything costs, besides its queue;
 - ``write``: ``SqlRepository.write`` of the records in batches of 5,000 (validation,
   encoding, COPY or ``executemany``, commit) into a fresh database.
 """
@@ -25,9 +30,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -88,6 +94,19 @@ async def record(items: list[tuple[str, int, Any]], symbols: list[str], count: i
     return tape
 
 
+@contextlib.contextmanager
+def python_copy_text() -> Iterator[None]:
+    """COPY text built in Python, as before the core built it."""
+    from pi5trading.storage import postgres
+
+    core = postgres._InsertSql.copy_payload
+    postgres._InsertSql.copy_payload = postgres._InsertSql.copy_payload_python  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        postgres._InsertSql.copy_payload = core  # type: ignore[method-assign]
+
+
 def timed(fn: Callable[[], object]) -> list[float]:
     out = []
     for _ in range(ROUNDS):
@@ -132,16 +151,43 @@ async def main(args: argparse.Namespace) -> None:
     costs["cache + metrics"] = show("cache + metrics (engine thread)", timed(handlers), n)
     everything = [m for b in tape.batches for m in b]
     records: list[Any] = []
+    python_records: list[Any] = []
+
+    def convert_python() -> None:
+        python_records[:] = RecordConverter().convert_many(everything)
 
     def convert() -> None:
-        records[:] = RecordConverter().convert_many(everything)
+        # As the storage sink does it: bars encoded by the core, the rest converted.
+        out: list[Any] = []
+        converter = RecordConverter()
+        for k in range(0, len(everything), 2000):
+            for m in _core.bar_rows(everything[k : k + 2000]):
+                if type(m) is tuple:
+                    out.append(m)
+                else:
+                    converter.convert_into(m, out)
+        records[:] = out
 
+    def messages_python() -> None:
+        for m in payloads:
+            if msg := to_message(m):
+                ENCODER.encode(msg)
+
+    def messages() -> None:
+        # As Channels._send does it: bars' topic and JSON from the core.
+        bar = _core.Bar
+        for m in payloads:
+            if type(m) is bar:
+                _core.bar_message(m)
+            elif msg := to_message(m):
+                ENCODER.encode(msg)
+
+    if args.python:
+        show("conversion, Python reference", timed(convert_python), n)
     costs["conversion"] = show("conversion to records", timed(convert), n)
-    costs["channel message"] = show(
-        "channel message (to_message + JSON)",
-        timed(lambda: [ENCODER.encode(msg) for m in payloads if (msg := to_message(m))]),
-        n,
-    )
+    if args.python:
+        show("channel message, Python reference", timed(messages_python), n)
+    costs["channel message"] = show("channel message (JSON)", timed(messages), n)
     print(f"  ({len(records):,} records from {n:,} events)")
     kinds = args.db.split(",")
     with postgres_or_none("postgres" in kinds) as cluster:
@@ -158,6 +204,20 @@ async def main(args: argparse.Namespace) -> None:
                     finally:
                         await repo.close()
             costs[f"write, {kind}"] = show(f"write {kind} (batches of {BATCH:,})", seconds, n)
+            if args.python:
+                seconds = []
+                for _ in range(ROUNDS):
+                    async with run_settings(kind, cluster, {}) as settings:
+                        repo = await open_repository(settings)
+                        try:
+                            with python_copy_text():
+                                t0 = time.perf_counter()
+                                for k in range(0, len(python_records), BATCH):
+                                    await repo.write(python_records[k : k + BATCH])
+                                seconds.append(time.perf_counter() - t0)
+                        finally:
+                            await repo.close()
+                show(f"write {kind}, Python reference", seconds, n)
     for kind in kinds:
         total = sum(v for k, v in costs.items() if not k.startswith("write") or kind in k)
         total_nc = total - costs["channel message"]
@@ -174,6 +234,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--symbols", type=int, default=50)
     p.add_argument("--strategies", type=int, default=20)
     p.add_argument("--bars", type=int, default=2000, help="bars per symbol")
+    p.add_argument(
+        "--python",
+        action="store_true",
+        help="also time the Python reference paths (converter, to_message, COPY text) "
+        "the core replaced on the hot path",
+    )
     return p.parse_args()
 
 

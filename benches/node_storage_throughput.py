@@ -25,6 +25,10 @@ What is counted, per run:
 - ``wall``: from just before the feed's first ``queue.send`` to the return of
   ``sinks.flush()`` after the node drained (the last row committed); ``node`` is the part
   until the node had stepped and published the last bar.
+- ``CPU``: the process's CPU time over the same span (every thread: feed, engine, event
+  loop, SQLite's; not the PostgreSQL server's). On a shared, loaded machine events per
+  CPU-second move less than events per wall second: it is what the work costs, not how
+  long it waited for a core.
 - peaks sampled every 10 ms: RSS (and its growth over the run), the storage sink's backlog
   (payloads not yet handed to the writer) and the writer's buffer (records not yet
   committed).
@@ -158,6 +162,7 @@ async def one_run(
         await node.start(start_ts=items[0][1])
         with Sampler(gauges) as sampler:
             t0 = time.perf_counter()
+            cpu0 = time.process_time()
             await feed.start(node.queue)
             assert feed.thread is not None
             await asyncio.to_thread(feed.thread.join)
@@ -165,6 +170,7 @@ async def one_run(
             t_node = time.perf_counter() - t0
             await sinks.flush()
             wall = time.perf_counter() - t0
+            cpu = time.process_time() - cpu0
         published = node.bus.counter(counted)
         fills = len(node.engine.fills())
         orders = node.engine.orders_routed
@@ -184,6 +190,8 @@ async def one_run(
         "fills": fills,
         "wall": wall,
         "node": t_node,
+        "cpu": cpu,
+        "events_cpu_s": published / cpu,
         "events_s": published / wall,
         "rows_s": stats.written / wall,
         "node_events_s": published / t_node,
@@ -205,7 +213,8 @@ def line(r: dict[str, float]) -> str:
         f"{r['events_s']:>9,.0f} events/s {r['rows_s']:>9,.0f} rows/s | "
         f"{r['published']:,.0f} published, {r['rows']:,.0f} rows, {r['fills']:,.0f} fills | "
         f"wall {r['wall']:.2f} s (node done at {r['node']:.2f} s: "
-        f"{r['node_events_s']:,.0f} events/s) | RSS peak {r['rss_peak']:.0f} MiB "
+        f"{r['node_events_s']:,.0f} events/s) | CPU {r['cpu']:.2f} s "
+        f"({r['events_cpu_s']:,.0f} events per CPU-second) | RSS peak {r['rss_peak']:.0f} MiB "
         f"(+{r['rss_growth']:.0f}) | peaks: sink backlog {r['backlog']:,.0f}, writer buffer "
         f"{r['buffered']:,.0f}, ingest queue {r['queue']:,.0f} | client got "
         f"{r['client']:,.0f}{' (DROPPED)' if r['client_dropped'] else ''} | orders rows "

@@ -725,6 +725,9 @@ class Bar:
     def symbol(self) -> str:
         """The instrument's symbol (``bar_type.symbol`` without the intermediate object)."""
     @property
+    def topic(self) -> str:
+        """The bus topic of this bar, ``data.bars.<symbol>.<interval>``."""
+    @property
     def close_f(self) -> float:
         """The close as a float, for fast comparisons in callbacks."""
     @property
@@ -1947,3 +1950,22 @@ class Engine:
     @property
     def orders_routed(self) -> int:
         """New orders the strategies sent during the run (denied ones included)."""
+
+# -- the sinks' per-event work (rust_core/src/python/sinks.rs) --
+
+__all__ += ["bar_message", "bar_rows", "copy_text", "first_order_events"]
+
+def bar_rows(messages: Sequence[object]) -> list[object]:
+    """``messages`` with every ``Bar`` replaced by its encoded ``bars`` row (a tuple:
+    instrument id, interval, open time, then open, high, low, close, volume as exact
+    decimal strings); other payloads passed through, in order."""
+
+def copy_text(rows: Sequence[tuple[object, ...]]) -> bytes:
+    """PostgreSQL COPY text of encoded rows (tab-separated, ``\\N`` for None, escaped)."""
+
+def bar_message(bar: Bar) -> bytes:
+    """The JSON of a bar's channel message, as msgspec encodes ``to_message(bar)``."""
+
+def first_order_events(messages: Sequence[object], known: set[str]) -> list[tuple[int, str]]:
+    """Where in ``messages`` an order event's order is not in ``known`` (with its id);
+    ``known`` gains each order seen and loses each order an event leaves final."""

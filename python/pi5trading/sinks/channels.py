@@ -20,6 +20,7 @@ fans out — call ``start()`` on the loop. Subscriptions are made and read on th
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -73,8 +74,11 @@ class Subscription:
         if not self.patterns:
             raise ValueError("a subscription needs at least one topic pattern")
         self.max_queue = max_queue
-        # One slot more than allowed, for the end-of-stream marker.
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(max_queue + 1)
+        # A deque and a wake-up flag, not an asyncio.Queue: a put and a get per message and
+        # client was most of the fan-out's cost; a reader with messages waiting takes them
+        # without suspending.
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._wake = asyncio.Event()
         self._on_close = on_close
         self.reason: str | None = None
         self.delivered = 0
@@ -87,16 +91,19 @@ class Subscription:
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     def offer(self, data: bytes) -> bool:
         """Queue ``data``; False (and the subscription dropped) when the client is too slow."""
         if self.reason is not None:
             return False
-        if self._queue.qsize() >= self.max_queue:
+        queue = self._queue
+        if len(queue) >= self.max_queue:
             self._end(f"slow client: {self.max_queue} messages waiting unread")
             return False
-        self._queue.put_nowait(data)
+        queue.append(data)
+        if len(queue) == 1:
+            self._wake.set()  # the reader may be waiting: it only waits on an empty queue
         return True
 
     def close(self, reason: str = "closed") -> None:
@@ -107,18 +114,19 @@ class Subscription:
             return
         self.reason = reason
         # What was queued is dropped: the client is told at once, not after a backlog.
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self._queue.put_nowait(None)
+        self._queue.clear()
+        self._wake.set()
         self._on_close(self)
 
     async def get(self) -> bytes:
-        data = await self._queue.get()
-        if data is None:
-            self._queue.put_nowait(None)  # later calls end too
-            raise ChannelClosedError(self.reason or "closed")
+        queue = self._queue
+        while not queue:
+            if self.reason is not None:
+                raise ChannelClosedError(self.reason)  # later calls end too
+            self._wake.clear()
+            await self._wake.wait()
         self.delivered += 1
-        return data
+        return queue.popleft()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iterate()
@@ -226,13 +234,18 @@ class Channels:
                 await self._send(batch)
 
     async def _send(self, batch: list[object]) -> None:
+        bar = _core.Bar
         for i, m in enumerate(batch):
-            msg = to_message(m)
-            if msg is None:
-                continue
-            targets = self._targets(msg.topic)
-            if targets:
-                self.deliver(msg.topic, ENCODER.encode(msg), targets)
+            if type(m) is bar:
+                # Most of the traffic: topic and JSON made in the core, and the JSON only
+                # when somebody subscribed to the topic.
+                targets = self._targets(m.topic)
+                if targets:
+                    self.deliver(m.topic, _core.bar_message(m), targets)
+            elif (msg := to_message(m)) is not None:
+                targets = self._targets(msg.topic)
+                if targets:
+                    self.deliver(msg.topic, ENCODER.encode(msg), targets)
             if i % 1000 == 999:
                 await asyncio.sleep(0)  # let the node and the clients run
 
@@ -278,9 +291,11 @@ class RedisChannels(Channels):
 
     async def _send(self, batch: list[object]) -> None:
         payloads = []
+        bar = _core.Bar
         for m in batch:
-            msg = to_message(m)
-            if msg is not None:
+            if type(m) is bar:
+                payloads.append((m.topic, _core.bar_message(m)))
+            elif (msg := to_message(m)) is not None:
                 payloads.append((msg.topic, ENCODER.encode(msg)))
         if not payloads:
             return

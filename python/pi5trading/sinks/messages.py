@@ -13,6 +13,7 @@ of the engine's nanoseconds.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
@@ -29,7 +30,13 @@ _AGGRESSOR: Final = {"BUYER": "buy", "SELLER": "sell", "NO_AGGRESSOR": "none"}
 def iso_ns(ts_ns: int) -> str:
     """UTC nanoseconds as ISO-8601 with all nine fraction digits and a ``Z``."""
     seconds, nanos = divmod(ts_ns, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+    return f"{_iso_seconds(seconds)}.{nanos:09d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_seconds(seconds: int) -> str:
+    # The events of one step share their second: formatted once, not per event.
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):

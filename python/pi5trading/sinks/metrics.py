@@ -45,7 +45,7 @@ from prometheus_client.registry import Collector
 from pi5trading import _core
 from pi5trading import events as ev
 from pi5trading.events import EquitySample, FeedState, FeedStatus, StrategyStatus
-from pi5trading.storage.records import Record
+from pi5trading.storage.records import EncodedBar, Record
 from pi5trading.storage.repository import SqlRepository
 from pi5trading.storage.writer import EventWriter
 
@@ -232,7 +232,7 @@ class TimedRepository(SqlRepository):
         super().__init__(repository.driver, repository.breaker)
         self._observe = metrics.batch_seconds.observe
 
-    async def write(self, records: Sequence[Record]) -> int:
+    async def write(self, records: Sequence[Record | EncodedBar]) -> int:
         start = time.perf_counter()
         try:
             return await super().write(records)

@@ -2,7 +2,8 @@
 
 The bus calls ``StorageSink.on_messages`` synchronously, on the node's engine thread, once
 per published batch. That call only queues the payloads (``Handoff``); the sink's task on
-the event loop converts them (``RecordConverter``) and hands the records to the
+the event loop converts them (bars into their encoded rows by the core,
+``_core.bar_rows``; everything else by ``RecordConverter``) and hands the records to the
 ``EventWriter`` (which batches, writes, and journals during an outage, see
 docs/storage.md), so the node never waits for the database. ``backlog`` (readable from any
 thread) and ``await wait_for_room()`` let the node slow down if it outruns the writer.
@@ -29,7 +30,6 @@ from pi5trading.sinks.records import ACCOUNT, RecordConverter
 from pi5trading.storage.errors import ConstraintError, DatabaseUnavailableError
 from pi5trading.storage.protocol import Repository
 from pi5trading.storage.records import (
-    EngineEvent,
     EquityRow,
     OrderRow,
     PositionRow,
@@ -50,7 +50,6 @@ STRATEGY_STATUS: Final[dict[str, str]] = {
     "removed": "stopped",
 }
 
-_FINAL: Final = frozenset({"denied", "rejected", "filled", "cancelled", "expired"})
 _CHUNK: Final = 2000
 """Payloads converted between two yields to the event loop."""
 
@@ -71,10 +70,15 @@ class StorageSink:
         mode: str = "paper",
         max_backlog: int = 200_000,
         skip: frozenset[type] = frozenset(),
+        core_bars: bool = True,
     ) -> None:
         self.writer = writer
         self.skip = skip
         """Payload types not recorded (market data switched off by ``PI5_SINKS__RECORD_*``)."""
+        self.core_bars = core_bars and _core.Bar not in skip
+        """Bars encoded into their rows by the core (``_core.bar_rows``), not by the
+        converter: the same rows, without a Python object per price (False: the
+        converter, the reference the tests compare the core's rows with)."""
         self.repository = repository
         self.converter = converter or RecordConverter()
         self.mode = mode
@@ -122,29 +126,19 @@ class StorageSink:
         self._handoff.put(messages)
 
     def _with_terms(self, messages: Sequence[object]) -> Sequence[object]:
-        # On the engine thread, for every published batch (quotes included): look at each
-        # payload's type once and copy the batch only when an order's terms go in.
-        inserts: list[tuple[int, _core.Order]] = []
-        known = self._known_orders
+        # On the engine thread, for every published batch (quotes included): the core
+        # finds the orders seen for the first time; the batch is copied only when an
+        # order's terms go in. A modify carries its own new terms (OrderEvent.modified).
+        firsts = _core.first_order_events(messages, self._known_orders)
+        if not firsts:
+            return messages
         lookup = self._lookup
         assert lookup is not None
-        event_type = _core.OrderEvent
-        for i, m in enumerate(messages):
-            if type(m) is event_type:
-                oid = m.client_order_id
-                # A modify carries its own new terms (OrderEvent.modified): no lookup.
-                if oid not in known:
-                    known.add(oid)
-                    order = lookup(oid)
-                    if order is not None:
-                        inserts.append((i, order))
-                if m.status in _FINAL:
-                    known.discard(oid)
-        if not inserts:
-            return messages
         out = list(messages)
-        for i, terms in reversed(inserts):
-            out.insert(i, terms)
+        for i, oid in reversed(firsts):
+            order = lookup(oid)
+            if order is not None:
+                out.insert(i, order)
         return out
 
     # -- async side --
@@ -201,10 +195,19 @@ class StorageSink:
     async def _pump_locked(self) -> None:
         convert = self.converter.convert_into
         skip = self.skip
+        bar_rows = _core.bar_rows if self.core_bars else None
         while batch := self._handoff.take():
             for start in range(0, len(batch), _CHUNK):
-                records: list[EngineEvent] = []
-                for m in batch[start : start + _CHUNK]:
+                # Writable: the converter's records and the core's EncodedBars.
+                records: list[Any] = []
+                chunk = batch[start : start + _CHUNK]
+                if bar_rows is not None:
+                    # Bars become their encoded rows in the core, in place: order kept.
+                    chunk = bar_rows(chunk)
+                for m in chunk:
+                    if bar_rows is not None and type(m) is tuple:
+                        records.append(m)  # an EncodedBar (no bus payload is a tuple)
+                        continue
                     if skip and type(m) in skip:
                         continue
                     try:

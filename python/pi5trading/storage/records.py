@@ -291,6 +291,28 @@ EngineEvent = (
 )
 """What the batched writer accepts (and the journal holds): high-volume, append-mostly records."""
 
+EncodedBar = tuple[str, str, int, str, str, str, str, str]
+"""A ``BarRow`` already in the form ``TableSpec.encode`` gives it (prices and volume as
+exact decimal strings), made by the core from a ``Bar`` (``pi5trading._core.bar_rows``),
+which is validated when it is made. The writer and the repository take it where they take
+an ``EngineEvent`` and write it without validating it again; the journal stores it as the
+``BarRow`` it is (``bar_record``)."""
+
+Writable = EngineEvent | EncodedBar
+"""What the batched writer accepts: records, and bars the core has encoded."""
+
+
+def bar_record(row: EncodedBar) -> BarRow:
+    """The ``BarRow`` of an encoded bar (for the journal and precise errors)."""
+    sym, interval, ts, o, h, lo, c, v = row
+    return BarRow(sym, interval, ts, Decimal(o), Decimal(h), Decimal(lo), Decimal(c), Decimal(v))
+
+
+def as_record(event: Writable) -> EngineEvent:
+    """``event`` as a record: an encoded bar becomes its ``BarRow``, a record stays."""
+    return bar_record(event) if isinstance(event, tuple) else event
+
+
 ENGINE_EVENT_TYPES: tuple[type[Record], ...] = (
     BarRow,
     QuoteTickRow,
@@ -312,6 +334,7 @@ __all__ = [
     "BacktestRunRow",
     "BarRow",
     "CredentialRow",
+    "EncodedBar",
     "EngineEvent",
     "EquityRow",
     "FillRow",
@@ -326,4 +349,7 @@ __all__ = [
     "StrategyRunRow",
     "TradeTickRow",
     "UserRow",
+    "Writable",
+    "as_record",
+    "bar_record",
 ]

@@ -21,6 +21,7 @@ from pi5trading.storage.records import (
     BacktestRunRow,
     BarRow,
     CredentialRow,
+    EncodedBar,
     EquityRow,
     FillRow,
     InstrumentRow,
@@ -74,15 +75,20 @@ class _Where:
 
 
 def _batches(
-    driver: Driver, records: Sequence[Record]
+    driver: Driver, records: Sequence[Record | EncodedBar]
 ) -> list[tuple[TableSpec, list[tuple[Any, ...]]]]:
-    """Validated, encoded rows grouped by table, in order of first appearance."""
-    groups: dict[type[Record], list[Record]] = {}
+    """Validated, encoded rows grouped by table, in order of first appearance. Bars the core
+    encoded (``EncodedBar``, plain tuples) are rows already: they join the ``bars`` rows as
+    they are (``bars`` keeps the first of a key, so no dedupe is needed)."""
+    groups: dict[type[Record] | type[tuple[Any, ...]], list[Any]] = {}
     for rec in records:
         groups.setdefault(type(rec), []).append(rec)
     out = []
     for typ, recs in groups.items():
-        spec = spec_for(typ)
+        if typ is tuple:
+            out.append((spec_for(BarRow), recs))
+            continue
+        spec = spec_for(cast(type[Record], typ))
         out.append((spec, driver.encode(spec, spec.dedupe_by_key(recs))))
     return out
 
@@ -191,7 +197,7 @@ class SqlRepository:
 
     # -- writes --
 
-    async def write(self, records: Sequence[Record]) -> int:
+    async def write(self, records: Sequence[Record | EncodedBar]) -> int:
         if not records:
             return 0
         # Validate everything before touching the database: a bad record writes nothing.

@@ -14,6 +14,9 @@ than drop events or grow without bound.
 Records the database refuses (a constraint violation: a bug upstream) cannot be retried
 forever; they are written one by one so the good ones land, and the refused ones go to
 ``<journal>.rejected`` (JSON lines with the error) and the log.
+
+Bars the core encoded (``EncodedBar``) are taken like records; the journal and the
+rejected file hold them as the ``BarRow`` they are.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import msgspec
 from pi5trading.resilience import BreakerSnapshot
 from pi5trading.storage.errors import DatabaseUnavailableError
 from pi5trading.storage.journal import Journal
-from pi5trading.storage.records import EngineEvent
+from pi5trading.storage.records import EngineEvent, Writable, as_record
 from pi5trading.storage.repository import SqlRepository
 
 log = logging.getLogger(__name__)
@@ -75,7 +78,7 @@ class EventWriter:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_buffer = max_buffer
-        self._buffer: list[EngineEvent] = []
+        self._buffer: list[Writable] = []
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
@@ -118,7 +121,7 @@ class EventWriter:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="pi5trading-event-writer")
 
-    async def submit(self, event: EngineEvent) -> None:
+    async def submit(self, event: Writable) -> None:
         if self._closed:
             raise RuntimeError("the event writer is closed")
         while len(self._buffer) >= self.max_buffer:
@@ -129,7 +132,7 @@ class EventWriter:
         if len(self._buffer) >= self.batch_size:
             self._wake.set()
 
-    async def submit_many(self, events: Sequence[EngineEvent]) -> None:
+    async def submit_many(self, events: Sequence[Writable]) -> None:
         """Like ``submit`` for each event, in order, filling the buffer a slice at a time."""
         if self._closed:
             raise RuntimeError("the event writer is closed")
@@ -202,7 +205,7 @@ class EventWriter:
         breaker = self._repo.breaker
         return breaker is None or breaker.allows_call()
 
-    async def _write(self, batch: list[EngineEvent]) -> None:
+    async def _write(self, batch: list[Writable]) -> None:
         if self._journal or not self._db_callable():
             await self._append_journal(batch)
             return
@@ -217,8 +220,9 @@ class EventWriter:
             return
         self._written += len(batch)
 
-    async def _append_journal(self, batch: list[EngineEvent]) -> None:
-        await asyncio.to_thread(self._journal.append, batch)
+    async def _append_journal(self, batch: Sequence[Writable]) -> None:
+        records = [as_record(e) for e in batch]
+        await asyncio.to_thread(self._journal.append, records)
         self._journaled += len(batch)
 
     async def _replay(self) -> None:
@@ -245,7 +249,7 @@ class EventWriter:
                 self._journal.pending_events,
             )
 
-    async def _write_one_by_one(self, batch: Sequence[EngineEvent], first: Exception) -> None:
+    async def _write_one_by_one(self, batch: Sequence[Writable], first: Exception) -> None:
         log.error("database refused a batch of %d events (%s); retrying singly", len(batch), first)
         for event in batch:
             try:
@@ -256,7 +260,7 @@ class EventWriter:
             except Exception as exc:
                 self._rejected += 1
                 log.error("rejected event %r: %s", event, exc)
-                line = msgspec.json.encode(_Rejected(time.time_ns(), str(exc), event))
+                line = msgspec.json.encode(_Rejected(time.time_ns(), str(exc), as_record(event)))
                 with self._rejected_path.open("ab") as f:
                     f.write(line + b"\n")
             else:

@@ -8,6 +8,7 @@ mod indicators;
 mod orders;
 mod portfolio;
 mod risk;
+mod sinks;
 mod types;
 mod venue;
 
@@ -29,6 +30,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     venue::register(m)?;
     risk::register(m)?;
     engine::register(m)?;
+    sinks::register(m)?;
     Ok(())
 }
 

@@ -1016,6 +1016,11 @@ impl PyBar {
     fn symbol(&self) -> &str {
         self.0.bar_type.symbol.as_str()
     }
+    /// The bus topic of this bar, `data.bars.<symbol>.<interval>` (``bar_type.topic``).
+    #[getter]
+    fn topic(&self) -> String {
+        self.0.bar_type.topic()
+    }
     /// The close as a float, for fast comparisons in callbacks (``close`` is exact).
     #[getter]
     fn close_f(&self) -> f64 {

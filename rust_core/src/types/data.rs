@@ -23,7 +23,8 @@ pub enum IntervalUnit {
 }
 
 impl IntervalUnit {
-    const fn suffix(self) -> &'static str {
+    #[must_use]
+    pub const fn suffix(self) -> &'static str {
         match self {
             Self::Second => "s",
             Self::Minute => "m",

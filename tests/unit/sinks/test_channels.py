@@ -181,3 +181,27 @@ async def test_redis_down_loses_live_messages_and_counts_them() -> None:
         await asyncio.wait_for(sub.get(), 10)
     await channels.close()
     await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_subscription_queues_in_order_wakes_its_reader_and_ends_it() -> None:
+    channels = Channels()
+    sub = channels.subscribe([">"], max_queue=3)
+    for k in range(3):
+        assert sub.offer(b"%d" % k)
+    assert sub.pending == 3
+    assert [await sub.get() for _ in range(3)] == [b"0", b"1", b"2"]
+    # A reader waiting on an empty queue wakes for the next message, and for the end.
+    waiting = asyncio.create_task(sub.get())
+    await asyncio.sleep(0)
+    assert sub.offer(b"3")
+    assert await waiting == b"3"
+    waiting = asyncio.create_task(sub.get())
+    await asyncio.sleep(0)
+    sub.close("bye")
+    with pytest.raises(ChannelClosedError, match="bye"):
+        await waiting
+    with pytest.raises(ChannelClosedError, match="bye"):
+        await sub.get()  # later calls end too
+    assert not sub.offer(b"4")
+    assert sub.delivered == 4
