@@ -134,7 +134,7 @@ fn bar_rows<'py>(messages: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
     for i in 0..n {
         let m = seq.get_item(i)?;
         if let Ok(bar) = m.cast::<PyBar>() {
-            out.append(bar_row(py, &bar.get().0)?)?;
+            out.append(bar_row(py, &bar.borrow().0)?)?;
         } else {
             out.append(m)?;
         }
