@@ -163,11 +163,19 @@ def node_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncConte
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from pi5trading.api.audit import journal_audit_rows
         from pi5trading.node.runtime import paper_node
 
         async with paper_node(settings) as running:
             app.state.node = running
             server = None
+            storage = getattr(running.sinks, "storage", None)
+            api_repository = getattr(app.state, "repository", None)
+            keep_audit = (
+                journal_audit_rows(api_repository, storage.writer)
+                if storage is not None and api_repository is not None
+                else None
+            )
             redis = getattr(running.sinks, "redis", None)
             if redis is not None:  # API-only workers send their commands through Redis
                 from pi5trading.api.commands import node_commands
@@ -181,6 +189,8 @@ def node_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncConte
             finally:
                 if server is not None:
                     await server.close()
+                if keep_audit is not None:
+                    keep_audit()
                 app.state.node = None
 
     return lifespan

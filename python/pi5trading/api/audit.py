@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+import weakref
+from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
@@ -20,10 +22,26 @@ from pi5trading.storage.audit_chain import Verdict, verify_stored
 from pi5trading.storage.errors import DatabaseUnavailableError
 from pi5trading.storage.protocol import Repository
 from pi5trading.storage.records import AuditRow
+from pi5trading.storage.writer import EventWriter
 
 log = logging.getLogger("pi5trading.audit")
 
 Outcome = Literal["success", "failure", "denied"]
+
+
+_JOURNALS: weakref.WeakKeyDictionary[Repository, EventWriter] = weakref.WeakKeyDictionary()
+
+
+def journal_audit_rows(repository: Repository, writer: EventWriter) -> Callable[[], None]:
+    """While a node runs in this process (``serve``): an audit row ``repository`` cannot
+    store goes to the node's event writer — its journal while the database is away,
+    replayed once it is back — instead of only to the log. Returns the undo."""
+    _JOURNALS[repository] = writer
+
+    def undo() -> None:
+        _JOURNALS.pop(repository, None)
+
+    return undo
 
 
 async def audit(
@@ -36,8 +54,9 @@ async def audit(
     ip: str | None = None,
     **details: Any,
 ) -> None:
-    """Record one event. The database being down loses the row but not the request: the
-    event is logged instead (with the same fields)."""
+    """Record one event. The database being down never fails the request: the row waits
+    in the node's journal when a node runs in this process (``journal_audit_rows``), else
+    it is lost and logged instead (with the same fields)."""
     now = time.time_ns()
     row = AuditRow(
         f"api:{uuid.uuid4().hex}", now, action, outcome,
@@ -46,6 +65,15 @@ async def audit(
     try:
         await repository.write([row])
     except DatabaseUnavailableError as exc:
+        writer = _JOURNALS.get(repository)
+        if writer is not None:
+            try:
+                await writer.submit(row)
+            except RuntimeError:  # the writer closed: the node is stopping
+                pass
+            else:
+                log.warning("audit row %s kept for the database (%s)", row.event_id, exc)
+                return
         log.error("audit row not stored (%s): %s", exc, row)
 
 
@@ -104,4 +132,4 @@ async def verify_audit(request: Request[Any, Any, Any]) -> Verdict:
 
 ROUTES = [list_audit, verify_audit]
 
-__all__ = ["ROUTES", "Outcome", "audit"]
+__all__ = ["ROUTES", "Outcome", "audit", "journal_audit_rows"]

@@ -218,8 +218,16 @@ class EventWriter:
         self._written += len(batch)
 
     async def _append_journal(self, batch: list[EngineEvent]) -> None:
+        first = not self._journal
         await asyncio.to_thread(self._journal.append, batch)
         self._journaled += len(batch)
+        if first:
+            # Once per outage (the journal was empty): the operator sees where events go.
+            log.warning(
+                "the database cannot take events: holding them in the journal %s until it "
+                "is back (replayed in order then)",
+                self._journal.path,
+            )
 
     async def _replay(self) -> None:
         if not self._journal or not self._db_callable():
