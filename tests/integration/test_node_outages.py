@@ -9,6 +9,7 @@ reconcile; the breaker, `/ready` and the log say what happened, and all is well 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,8 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
-from tests.contract.databases import migrate_sync
+from tests.contract.databases import create_pg_database, drop_pg_database, migrate_sync
 from tests.integration.live_node import (
     STRATEGIES,
     admin_headers,
@@ -177,3 +180,123 @@ def test_postgres_stopped_and_started_under_trading_loses_and_doubles_nothing(
     assert drills[0][0] == 2
     started = query(dsn, "SELECT count(*) FROM audit_log WHERE action = 'node.start'")
     assert started[0][0] == 1
+
+
+@pytest.fixture
+def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
+    name, dsn = create_pg_database(postgres_server, "redisout")
+    try:
+        migrate_sync("postgres", dsn)
+        yield dsn
+    finally:
+        drop_pg_database(postgres_server, name)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis server of this test alone: stopping it disturbs no other test."""
+    server = RedisServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+def _live_client(url: str, headers: dict[str, str]) -> ClientConnection:
+    """A WebSocket client signed in and subscribed to the orders, past its snapshot."""
+    ws = connect(url.replace("http://", "ws://") + "/ws")
+    token = headers["Authorization"].removeprefix("Bearer ")
+    ws.send(json.dumps({"type": "auth", "token": token}))
+    assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
+    ws.send(json.dumps({"type": "subscribe", "topics": ["orders.>"]}))
+    assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+    assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+    return ws
+
+
+def _read_until_closed(ws: ClientConnection) -> None:
+    while True:
+        ws.recv(timeout=30)
+
+
+def _next_order(ws: ClientConnection) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        msg = json.loads(ws.recv(timeout=30))
+        if msg.get("type") == "order":
+            return dict(msg)
+    raise AssertionError("no order event within 30 s")
+
+
+def test_redis_stopped_and_started_under_trading_the_node_trades_on(
+    pg_dsn: str, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    env = node_env(
+        pg_dsn,
+        own_redis.url,
+        f"redisout{uuid.uuid4().hex[:8]}",
+        tmp_path,
+        PI5_FEED__SPEED="600",
+        PI5_RISK__MAX_ORDERS_PER_SESSION="1000000",
+    )
+    settings = settings_of(env)
+    seed(settings, admin="root")
+    url = base_url(env)
+    log = tmp_path / "node.log"
+    with node_process(env, log) as proc:
+        wait_for("fills", lambda: count_fills(pg_dsn) >= 6, proc, log)
+        wait_for("ready", lambda: _readiness(url)[0] == 200, proc, log)
+        admin = admin_headers(url, "root")
+        first = _live_client(url, admin)
+        _next_order(first)
+
+        own_redis.stop()
+        # The live client is told at once, with a code that says "come back later".
+        with pytest.raises(ConnectionClosed) as closed:
+            _read_until_closed(first)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1013, closed.value.rcvd
+        assert "Redis" in closed.value.rcvd.reason
+        not_ready: dict[str, Any] = {}
+
+        def redis_not_ready() -> bool:
+            code, checks = _readiness(url)
+            if code == 503 and not checks["redis"]["ok"]:
+                not_ready.update(checks)
+                return True
+            return False
+
+        wait_for("/ready to name Redis", redis_not_ready, proc, log, 30)
+        # The shared rate limits and revocations live in Redis: a request is refused with
+        # 503 and Retry-After (it was a 500), never let through unchecked.
+        refused = httpx.get(f"{url}/api/v1/system/status", headers=admin, timeout=10)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == "5"
+        # The node trades on, storage untouched: fills keep being stored.
+        during = count_fills(pg_dsn)
+        wait_for("fills while Redis is away", lambda: count_fills(pg_dsn) >= during + 3, proc, log)
+        time.sleep(OUTAGE_S)
+
+        own_redis.start()
+        wait_for("ready again", lambda: _readiness(url)[0] == 200, proc, log, 60)
+        # A client signing in again gets the node's events again.
+        second = _live_client(url, admin_headers(url, "root"))
+        event = _next_order(second)
+        assert event["topic"].startswith("orders.")
+        second.close()
+        text = stop_node(proc, log)
+
+    assert not_ready["database"]["ok"]
+    assert not_ready["node"]["ok"]
+    messages = [r["message"] for r in log_records(text)]
+    # Said once each way, not once per batch.
+    lost = [m for m in messages if m.startswith("channel messages lost: Redis unreachable")]
+    back = [m for m in messages if m.startswith("channel messages published again")]
+    assert len(lost) == len(back) == 1, (lost, back)
+    assert any(m.startswith("latest state copied to Redis again in full") for m in messages)
+    # Nothing lost or doubled in storage; positions and cash reconcile, and the latest
+    # state in Redis (empty after its restart) was copied again in full.
+    assert logged_fills(text) == stored_fills(pg_dsn)
+    check_orders_and_fills(pg_dsn)
+    check_books(settings, own_redis.url, list(STRATEGIES))

@@ -142,10 +142,11 @@ def shared_stores(settings: Settings) -> tuple[dict[str, Store] | None, list[Any
     process keeps its own in memory."""
     if not settings.redis.url:
         return None, []
-    import redis.asyncio as aioredis
     from litestar.stores.redis import RedisStore
 
-    client = aioredis.from_url(settings.redis.url, socket_timeout=5)
+    from pi5trading.sinks.wiring import connect_redis
+
+    client = connect_redis(settings.redis.url, socket_timeout=5)
     root = RedisStore(client, namespace=f"{settings.redis.key_prefix}:api")
     stores: dict[str, Store] = {
         name: root.with_namespace(name)
@@ -202,17 +203,16 @@ def worker_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncCon
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        import redis.asyncio as aioredis
-
         from pi5trading.api.remote import RemoteCommands
         from pi5trading.sinks.cache import RedisLatestState
         from pi5trading.sinks.channels import RedisChannels
+        from pi5trading.sinks.wiring import connect_redis
 
         r = settings.redis
         # Commands: reads wait a little longer than a command's wait (BLPOP), so that
         # ends first. Events: no read timeout (a quiet topic is not a dead connection).
-        commands = aioredis.from_url(r.url, socket_timeout=r.command_timeout_s + 5)
-        client = aioredis.from_url(r.url)
+        commands = connect_redis(r.url, socket_timeout=r.command_timeout_s + 5)
+        client = connect_redis(r.url)
         app.state.remote = RemoteCommands(commands, r.key_prefix, r.command_timeout_s)
         app.state.cache = RedisLatestState.reader(client, prefix=r.key_prefix)
         app.state.channels = RedisChannels(client, prefix=r.key_prefix)
@@ -336,7 +336,9 @@ def create_app(
     exclude = [f"^{p}" for p in OPEN_PATHS]  # and the dashboard's files (exclude_from_auth)
     rate_limit = RateLimitConfig(
         rate_limit=("minute", api.rate_limit_per_minute),
-        exclude=["^/health", "^/metrics", "^/assets/"],
+        # Probes are not rate-limited: /ready must answer (with its checks) even when
+        # the shared counters in Redis are unreachable.
+        exclude=["^/health", "^/ready", "^/metrics", "^/assets/"],
     )
     login_limit = RateLimitConfig(
         rate_limit=("minute", api.login_rate_limit_per_minute), store="login_rate_limit"

@@ -90,6 +90,18 @@ async def _sign_in(socket: WebSocket[Any, Any, Any]) -> Identity | None:
     return identity
 
 
+def _close_code(reason: str) -> int:
+    """Why the channel ended, as a close code: too slow (4008), the channel's Redis gone
+    (1013, try again later: a client reconnects), the node stopping (1001), else 1000."""
+    if reason.startswith("slow"):
+        return SLOW
+    if reason.startswith("Redis"):
+        return UNAVAILABLE
+    if "shutting down" in reason:
+        return 1001
+    return 1000
+
+
 async def _snapshot(cache: Any) -> dict[str, Any]:
     if cache is None:
         return {"type": "snapshot"}
@@ -137,7 +149,7 @@ async def live(socket: WebSocket[Any, Any, Any]) -> None:
                 quiet["since"] = time.monotonic()
         except ChannelClosedError as exc:
             if state["sub"] is sub:  # dropped by the channel, not replaced by the client
-                await _close(socket, SLOW if exc.reason.startswith("slow") else 1000, exc.reason)
+                await _close(socket, _close_code(exc.reason), exc.reason)
                 tg.cancel_scope.cancel()
 
     async def heartbeat() -> None:
