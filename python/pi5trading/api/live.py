@@ -15,7 +15,10 @@ The protocol, one JSON object per message, each with a ``type``:
    20 s of quiet.
 
 A client that does not read keeps at most ``PI5_SINKS__CHANNEL_QUEUE`` messages queued; then
-it is dropped (close code 4008, "slow client: ..."): it never slows the node. The socket is
+it is dropped (close code 4008, "slow client: ..."; each connection's kernel send buffer
+is bounded, ``pi5trading.api.ws_protocol``, so this comes within seconds): it never slows
+the node. Redis gone under the channels closes with 1013 (come back later), the node
+stopping with 1001. The socket is
 closed (4401) when the access token expires: sign in again with a fresh one.
 """
 
