@@ -139,6 +139,9 @@ def plan(args: argparse.Namespace) -> list[Step]:
             "(breaker, journal, replay), PostgreSQL and Redis restarted under a trading "
             "node, the journal's disk full, Redis away (503, not a revoked token let in)",
             _pytest(*FAULT_TESTS),
+            # > 1: the PostgreSQL restart is also tried with the server killed
+            # (pg_ctl -m immediate), not only stopped cleanly.
+            {"PROOF_SCALE": "1" if args.quick else "2"},
         ),
         Step(
             "load",

@@ -40,6 +40,7 @@ from tests.integration.live_node import (
     stored_fills,
     wait_for,
 )
+from tests.proof import scale
 from tests.services import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.integration
@@ -71,8 +72,22 @@ def _readiness(url: str) -> tuple[int, dict[str, Any]]:
     return r.status_code, r.json()["checks"]
 
 
+@pytest.mark.parametrize(
+    "stop_mode",
+    [
+        "fast",
+        pytest.param(
+            "immediate",
+            marks=pytest.mark.skipif(
+                scale() == 1,
+                reason="make proof only (PROOF_SCALE > 1): the server killed without a "
+                "clean shutdown (pg_ctl -m immediate), crash recovery at its restart",
+            ),
+        ),
+    ],
+)
 def test_postgres_stopped_and_started_under_trading_loses_and_doubles_nothing(
-    own_postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path
+    own_postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path, stop_mode: str
 ) -> None:
     dsn = own_postgres.dsn
     env = node_env(
@@ -98,7 +113,7 @@ def test_postgres_stopped_and_started_under_trading_loses_and_doubles_nothing(
         admin = admin_headers(url, "root")
         assert _get(url, "/api/v1/system/breakers", admin)["database:node"]["state"] == "closed"
 
-        own_postgres.stop("fast")
+        own_postgres.stop(stop_mode)
         before_outage = sum(logged_fills(log.read_text()).values())
 
         def node_breaker_open() -> bool:
