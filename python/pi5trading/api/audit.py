@@ -66,7 +66,9 @@ async def audit(
         await repository.write([row])
     except DatabaseUnavailableError as exc:
         writer = _JOURNALS.get(repository)
-        if writer is not None:
+        # Never wait for room: with the journal's disk full too, the writer's buffer may
+        # be full, and the request must not hang on its audit row.
+        if writer is not None and writer.buffered < writer.max_buffer:
             try:
                 await writer.submit(row)
             except RuntimeError:  # the writer closed: the node is stopping

@@ -254,8 +254,9 @@ class EventWriter:
             if self._journal_error is None:
                 log.error(
                     "the journal %s cannot be written (%s) while the database is away: "
-                    "%d events held in memory, in order; the node pauses when %d are "
-                    "held; free space or bring the database back",
+                    "events are held in memory, in order (%d now, at most %d; a node "
+                    "stops stepping at its backlog limit); free space or bring the "
+                    "database back",
                     self._journal.path, exc, len(self._buffer), self.max_buffer,
                 )  # fmt: skip
             self._journal_error = f"{type(exc).__name__}: {exc}"
