@@ -124,6 +124,7 @@ def test_postgres_stopped_and_started_under_trading_loses_and_doubles_nothing(
             return False
 
         wait_for("the node's breaker to open", node_breaker_open, proc, log, 30)
+        assert "pi5_database_breaker_open 1.0" in httpx.get(f"{url}/metrics", timeout=10).text
         # Trading goes on while the database is away; the writer journals.
         wait_for(
             "fills during the outage",
@@ -157,6 +158,9 @@ def test_postgres_stopped_and_started_under_trading_loses_and_doubles_nothing(
             )
 
         wait_for("the journal replayed and ready again", recovered, proc, log, 60)
+        scraped = httpx.get(f"{url}/metrics", timeout=10).text
+        assert "pi5_database_breaker_open 0.0" in scraped
+        assert "pi5_writer_journal_pending 0.0" in scraped
         after = count_fills(dsn)
         wait_for("fills after the outage", lambda: count_fills(dsn) >= after + 3, proc, log)
         text = stop_node(proc, log)
