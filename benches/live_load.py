@@ -132,14 +132,13 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _trend(samples: list[float], every_s: float) -> float:
-    """Least-squares slope of the second half of ``samples`` (per minute): the first
-    half is warm-up (imports, caches, buffers reaching their size)."""
-    half = samples[len(samples) // 2 :]
-    if len(half) < 3:
+def _trend(minutes: list[float], samples: list[float]) -> float:
+    """Least-squares slope (per minute) of the second half of ``samples`` taken at
+    ``minutes``: the first half is warm-up (imports, caches, buffers reaching their size)."""
+    half = len(samples) // 2
+    if len(samples) - half < 3:
         return 0.0
-    xs = [i * every_s / 60 for i in range(len(half))]
-    return float(statistics.linear_regression(xs, half).slope)
+    return float(statistics.linear_regression(minutes[half:], samples[half:]).slope)
 
 
 def _metrics(text: str) -> dict[str, float]:
@@ -308,6 +307,7 @@ class Load:
         rest_ms = [s * 1000 for _, _, s in self.rest]
         statuses = Counter(str(code) for _, code, _ in self.rest)
         rss = [round(s["rss_mb"], 1) for s in self.samples]
+        minutes = [(s["t"] - self.samples[0]["t"]) / 60 for s in self.samples]
         return LoadResult(
             seconds=round(self.seconds, 1),
             clients=self.clients,
@@ -326,7 +326,7 @@ class Load:
             slow_close_code=self.slow.closed_code,
             slow_close_reason=self.slow.closed_reason,
             rss_mb=rss,
-            rss_trend_mb_per_min=round(_trend(rss, 1.0), 2),
+            rss_trend_mb_per_min=round(_trend(minutes, rss), 2),
             writer_buffered_max=int(max(s.get("pi5_writer_buffered", 0) for s in self.samples)),
             storage_backlog_max=int(max(s.get("pi5_storage_backlog", 0) for s in self.samples)),
         )
