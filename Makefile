@@ -125,8 +125,8 @@ bench: install core ## benchmarks: Rust criterion benches and pytest-benchmark s
 
 # The long proof (issue 17), NOT in make test: the determinism check on 200,000 bars, the
 # property tests at 20x their examples (Rust at 2,000 cases each), the API fuzz at 20x, the
-# hostile-input and fault tests; each step timed, in test-artifacts/proof/report.md and
-# report.json. Sizes: PROOF_ARGS="--scale 5 --bars 50000 --steps determinism,api-fuzz".
+# hostile-input and fault tests, 3 minutes of load on a live node (benches/live_load.py);
+# each step timed, in test-artifacts/proof/report.md and report.json. Sizes: PROOF_ARGS="--scale 5 --bars 50000 --steps determinism,api-fuzz".
 proof: install core ## the long proof (determinism, properties and fuzz at scale, faults): test-artifacts/proof/report.md
 	$(BIN)/python scripts/dev/proof.py $(PROOF_ARGS)
 

@@ -21,7 +21,12 @@ Steps (docs/RELIABILITY.md says what each proves):
   examples per route (12 in CI; 5x by default: 20x took 11 minutes on the 2-CPU build VM);
 - ``faults``: the fault tests against real services (the node SIGKILLed mid-fills and
   restarted, backtest jobs SIGKILLed, storage outages with the breaker and journal,
-  Redis away): PostgreSQL and Redis are started by the fixtures (tests/services.py).
+  PostgreSQL and Redis stopped and restarted under a trading node, the journal's disk
+  full, Redis away): PostgreSQL and Redis are started by the fixtures (tests/services.py);
+- ``load``: benches/live_load.py for ``--load-seconds`` (180): `pi5trading serve` with six
+  strategies on 24 symbols, REST pollers, an order probe and 100 WebSocket clients (one
+  too slow): events/s, REST and WebSocket p50/p99, dropped clients, RSS over time, writer
+  queue depth (``load.md`` / ``load.json`` here, and in the report).
 
 Writes ``test-artifacts/proof/report.md`` and ``report.json`` (and each step's output as
 ``<step>.log``). Exit status 1 when a step failed; the report says which, with the tail
@@ -57,6 +62,8 @@ FAULT_TESTS = [
     "tests/integration/test_node_sigkill.py",
     "tests/integration/test_backtest_jobs_sigkill.py",
     "tests/integration/test_storage_outage.py",
+    "tests/integration/test_node_outages.py",
+    "tests/integration/test_journal_disk_full.py",
     "tests/unit/storage/test_breaker.py",
     "tests/unit/api/test_auth.py::test_unreadable_revocations_refuse_rather_than_let_a_token_in",
 ]
@@ -86,6 +93,7 @@ def plan(args: argparse.Namespace) -> list[Step]:
     bars = "6000" if args.quick else str(args.bars)
     resamples = "200" if args.quick else str(args.resamples)
     cases = "" if args.quick else str(args.rust_cases)
+    load_s = "5" if args.quick else str(getattr(args, "load_seconds", 180))
     rust_env = {"PROPTEST_CASES": cases} if cases else {}
     return [
         Step(
@@ -128,17 +136,39 @@ def plan(args: argparse.Namespace) -> list[Step]:
         Step(
             "faults",
             "node SIGKILLed mid-fills and restarted, backtest jobs SIGKILLed, storage outages "
-            "(breaker, journal, replay), Redis away (503, not a revoked token let in)",
+            "(breaker, journal, replay), PostgreSQL and Redis restarted under a trading "
+            "node, the journal's disk full, Redis away (503, not a revoked token let in)",
             _pytest(*FAULT_TESTS),
+            # > 1: the PostgreSQL restart is also tried with the server killed
+            # (pg_ctl -m immediate), not only stopped cleanly.
+            {"PROOF_SCALE": "1" if args.quick else "2"},
+        ),
+        Step(
+            "load",
+            f"a live node under {load_s} s of load: 6 strategies, 24 symbols, REST pollers, "
+            "100 WebSocket clients (one too slow: dropped, the others get every event in "
+            "order), no 5xx, fills stored once; figures in load.md",
+            [
+                sys.executable,
+                "benches/live_load.py",
+                "--seconds",
+                load_s,
+                "--out",
+                str(getattr(args, "out", OUT)),
+            ],
         ),
     ]
 
 
 _PYTEST_SUMMARY = re.compile(r"^=*\s*(\d+ (passed|failed|error)[^=]*?)\s*=*$", re.MULTILINE)
 _CARGO_SUMMARY = re.compile(r"^test result: .*$", re.MULTILINE)
+_LOAD_SUMMARY = re.compile(r"^LOAD RESULT: (.*)$", re.MULTILINE)
 
 
 def _summary(output: str) -> str:
+    load = _LOAD_SUMMARY.findall(output)
+    if load:
+        return str(load[-1])
     found = _PYTEST_SUMMARY.findall(output)
     if found:
         return str(found[-1][0])
@@ -240,6 +270,9 @@ def write_report(steps: list[Step], args: argparse.Namespace, out: Path, seconds
         env = " ".join(f"{k}={v}" for k, v in s.env.items())
         cmd = ["python", *s.command[1:]] if s.command[0] == sys.executable else s.command
         lines.append(f"- {s.name}: `{(env + ' ') if env else ''}{' '.join(cmd)}`")
+    load = out / "load.md"
+    if any(s.name == "load" and s.status != "not run" for s in steps) and load.exists():
+        lines += ["", load.read_text().replace("# Load", "## Load", 1)]
     failed = [s for s in steps if s.status == "failed"]
     for s in failed:
         lines += ["", f"## {s.name} failed", "", "```", s.summary, "```"]
@@ -257,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bars", type=int, default=200_000, help="bars in the determinism run")
     p.add_argument("--resamples", type=int, default=1000, help="Monte Carlo resamples there")
     p.add_argument("--rust-cases", type=int, default=2000, help="PROPTEST_CASES")
+    p.add_argument("--load-seconds", type=int, default=180, help="the live load's length")
     p.add_argument("--quick", action="store_true", help="CI sizes (checks the driver)")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)

@@ -9,6 +9,8 @@ pkgs=(build-essential pkg-config ca-certificates git)
 if [ "$what" = "test" ]; then
   # Real services for the integration tests (started by the fixtures, never as system services).
   pkgs+=(postgresql redis-server)
+  # wrk: the C HTTP load client of benches/api_orders_wrk.py (PERFORMANCE.md "API").
+  pkgs+=(wrk)
   # Headless browser for report and dashboard tests (Debian's build: no browser download).
   pkgs+=(chromium fonts-dejavu-core)
   # Shell scripts (backup, restore, install) are linted by the tests.

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import anyio.to_thread
+import asyncpg
 import pytest
 
 from pi5trading.resilience import BreakerState
@@ -131,3 +132,26 @@ async def test_outage_mid_stream_loses_nothing_and_duplicates_nothing(
     assert bars == distinct_bars == 2400
     assert fills == 300
     assert order_events == 300
+
+
+async def test_a_connection_lost_inside_a_transaction_is_an_outage(pg_dsn: str) -> None:
+    # Found by the node's outage test (test_node_outages.py): the server gone in the middle
+    # of a write surfaced as asyncpg's InterfaceError from the transaction's exit ("the
+    # underlying connection is closed"), which the writer took for a refused batch.
+    driver = await PostgresDriver.open(pg_dsn, min_size=1, max_size=2, connect_timeout=2)
+
+    async def write_while_the_server_drops_us() -> None:
+        async with driver.transaction() as conn:
+            (pid,) = (await conn.fetch("SELECT pg_backend_pid()"))[0]
+            other = await asyncpg.connect(pg_dsn)
+            try:
+                await other.execute("SELECT pg_terminate_backend($1)", pid)
+            finally:
+                await other.close()
+            await conn.fetch("SELECT 1")
+
+    try:
+        with pytest.raises(DatabaseUnavailableError):
+            await write_while_the_server_drops_us()
+    finally:
+        await driver.close()

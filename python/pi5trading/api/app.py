@@ -148,10 +148,11 @@ def shared_stores(
     own in memory."""
     if not settings.redis.url:
         return None, [], None
-    import redis.asyncio as aioredis
     from litestar.stores.redis import RedisStore
 
-    client = aioredis.from_url(settings.redis.url, socket_timeout=5)
+    from pi5trading.sinks.wiring import connect_redis
+
+    client = connect_redis(settings.redis.url, socket_timeout=5)
     root = RedisStore(client, namespace=f"{settings.redis.key_prefix}:api")
     stores: dict[str, Store] = {
         name: root.with_namespace(name) for name in ("logins", "revoked_tokens")
@@ -168,11 +169,19 @@ def node_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncConte
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from pi5trading.api.audit import journal_audit_rows
         from pi5trading.node.runtime import paper_node
 
         async with paper_node(settings) as running:
             app.state.node = running
             server = None
+            storage = getattr(running.sinks, "storage", None)
+            api_repository = getattr(app.state, "repository", None)
+            keep_audit = (
+                journal_audit_rows(api_repository, storage.writer)
+                if storage is not None and api_repository is not None
+                else None
+            )
             redis = getattr(running.sinks, "redis", None)
             if redis is not None:  # API-only workers send their commands through Redis
                 from pi5trading.api.commands import node_commands
@@ -186,6 +195,8 @@ def node_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncConte
             finally:
                 if server is not None:
                     await server.close()
+                if keep_audit is not None:
+                    keep_audit()
                 app.state.node = None
 
     return lifespan
@@ -197,17 +208,16 @@ def worker_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncCon
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        import redis.asyncio as aioredis
-
         from pi5trading.api.remote import RemoteCommands
         from pi5trading.sinks.cache import RedisLatestState
         from pi5trading.sinks.channels import RedisChannels
+        from pi5trading.sinks.wiring import connect_redis
 
         r = settings.redis
         # Commands: reads wait a little longer than a command's wait (BLPOP), so that
         # ends first. Events: no read timeout (a quiet topic is not a dead connection).
-        commands = aioredis.from_url(r.url, socket_timeout=r.command_timeout_s + 5)
-        client = aioredis.from_url(r.url)
+        commands = connect_redis(r.url, socket_timeout=r.command_timeout_s + 5)
+        client = connect_redis(r.url)
         app.state.remote = RemoteCommands(commands, r.key_prefix, r.command_timeout_s)
         app.state.cache = RedisLatestState.reader(client, prefix=r.key_prefix)
         app.state.channels = RedisChannels(client, prefix=r.key_prefix)
@@ -346,7 +356,9 @@ def create_app(
     rate_limit = RateLimit(
         "requests",
         api.rate_limit_per_minute,
-        exclude=("^/health", "^/metrics", "^/assets/"),
+        # Probes are not rate-limited: /ready must answer (with its checks) even when
+        # the shared counters in Redis are unreachable.
+        exclude=("^/health", "^/ready", "^/metrics", "^/assets/"),
         redis=redis,
         redis_prefix=prefix,
     )

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+import weakref
+from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
@@ -27,6 +29,21 @@ log = logging.getLogger("pi5trading.audit")
 Outcome = Literal["success", "failure", "denied"]
 
 
+_JOURNALS: weakref.WeakKeyDictionary[Repository, EventWriter] = weakref.WeakKeyDictionary()
+
+
+def journal_audit_rows(repository: Repository, writer: EventWriter) -> Callable[[], None]:
+    """While a node runs in this process (``serve``): an audit row ``repository`` cannot
+    store goes to the node's event writer — its journal while the database is away,
+    replayed once it is back — instead of only to the log. Returns the undo."""
+    _JOURNALS[repository] = writer
+
+    def undo() -> None:
+        _JOURNALS.pop(repository, None)
+
+    return undo
+
+
 async def audit(
     repository: Repository,
     action: str,
@@ -38,8 +55,9 @@ async def audit(
     writer: EventWriter | None = None,
     **details: Any,
 ) -> None:
-    """Record one event. The database being down loses the row but not the request: the
-    event is logged instead (with the same fields).
+    """Record one event. The database being down never fails the request: the row waits
+    in the node's journal when a node runs in this process (``journal_audit_rows``), else
+    it is lost and logged instead (with the same fields).
 
     With ``writer`` (the node's event writer, for trading actions on a node in this
     process) the row joins the action's own order events in the writer's next batch:
@@ -51,7 +69,9 @@ async def audit(
         f"api:{uuid.uuid4().hex}", now, action, outcome,
         actor=actor, resource=resource, ip=ip, details=details,
     )  # fmt: skip
-    if writer is not None:
+    # Never wait for room in the writer (its buffer full with the journal's disk full too):
+    # the row is then written directly, or logged.
+    if writer is not None and writer.buffered < writer.max_buffer:
         try:
             await writer.submit(row)
             return
@@ -60,6 +80,17 @@ async def audit(
     try:
         await repository.write([row])
     except DatabaseUnavailableError as exc:
+        writer = _JOURNALS.get(repository)
+        # Never wait for room: with the journal's disk full too, the writer's buffer may
+        # be full, and the request must not hang on its audit row.
+        if writer is not None and writer.buffered < writer.max_buffer:
+            try:
+                await writer.submit(row)
+            except RuntimeError:  # the writer closed: the node is stopping
+                pass
+            else:
+                log.warning("audit row %s kept for the database (%s)", row.event_id, exc)
+                return
         log.error("audit row not stored (%s): %s", exc, row)
 
 
@@ -118,4 +149,4 @@ async def verify_audit(request: Request[Any, Any, Any]) -> Verdict:
 
 ROUTES = [list_audit, verify_audit]
 
-__all__ = ["ROUTES", "Outcome", "audit"]
+__all__ = ["ROUTES", "Outcome", "audit", "journal_audit_rows"]

@@ -8,6 +8,7 @@ import logging
 from typing import Any, Final
 
 import msgspec
+import redis.exceptions
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers import HTTPRouteHandler
@@ -117,6 +118,17 @@ def on_unavailable(
     return _response(request, 503, "Service unavailable", str(exc), {"Retry-After": "5"})
 
 
+def on_redis_unavailable(
+    request: Request[Any, Any, Any], exc: redis.exceptions.RedisError
+) -> Response[dict[str, Any]]:
+    """Redis away (the shared rate limits, lockouts and revocations live there): 503 and
+    come back later, not the 500 it was (issue 17), and never a request let through
+    unchecked."""
+    return _response(
+        request, 503, "Service unavailable", f"Redis is unreachable: {exc}", {"Retry-After": "5"}
+    )
+
+
 def on_recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
     """A JSON body nested deeper than the decoder's limit (about 1,000 levels) is the
     client's fault, not the server's: 400, not the 500 it was (issue 17). Any other
@@ -189,6 +201,8 @@ HANDLERS: dict[type[Exception] | int, Any] = {
     InvalidStateError: on_domain,
     ConfigurationError: on_domain,
     DatabaseUnavailableError: on_unavailable,
+    redis.exceptions.ConnectionError: on_redis_unavailable,
+    redis.exceptions.TimeoutError: on_redis_unavailable,
     RecursionError: on_recursion,
     Exception: on_unexpected,
 }

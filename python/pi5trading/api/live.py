@@ -15,7 +15,10 @@ The protocol, one JSON object per message, each with a ``type``:
    20 s of quiet.
 
 A client that does not read keeps at most ``PI5_SINKS__CHANNEL_QUEUE`` messages queued; then
-it is dropped (close code 4008, "slow client: ..."): it never slows the node. The socket is
+it is dropped (close code 4008, "slow client: ..."; each connection's kernel send buffer
+is bounded, ``pi5trading.api.ws_protocol``, so this comes within seconds): it never slows
+the node. Redis gone under the channels closes with 1013 (come back later), the node
+stopping with 1001. The socket is
 closed (4401) when the access token expires: sign in again with a fresh one.
 """
 
@@ -90,6 +93,18 @@ async def _sign_in(socket: WebSocket[Any, Any, Any]) -> Identity | None:
     return identity
 
 
+def _close_code(reason: str) -> int:
+    """Why the channel ended, as a close code: too slow (4008), the channel's Redis gone
+    (1013, try again later: a client reconnects), the node stopping (1001), else 1000."""
+    if reason.startswith("slow"):
+        return SLOW
+    if reason.startswith("Redis"):
+        return UNAVAILABLE
+    if "shutting down" in reason:
+        return 1001
+    return 1000
+
+
 async def _snapshot(cache: Any) -> dict[str, Any]:
     if cache is None:
         return {"type": "snapshot"}
@@ -137,7 +152,7 @@ async def live(socket: WebSocket[Any, Any, Any]) -> None:
                 quiet["since"] = time.monotonic()
         except ChannelClosedError as exc:
             if state["sub"] is sub:  # dropped by the channel, not replaced by the client
-                await _close(socket, SLOW if exc.reason.startswith("slow") else 1000, exc.reason)
+                await _close(socket, _close_code(exc.reason), exc.reason)
                 tg.cancel_scope.cancel()
 
     async def heartbeat() -> None:

@@ -42,9 +42,10 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
         checks["database"] = Check(True)
     except Exception as exc:  # any failure is "not ready", with its reason
         checks["database"] = Check(False, str(exc))
-    breaker = repo.breaker_state() if hasattr(repo, "breaker_state") else None
-    if breaker is not None:
-        checks["database_breaker"] = Check(breaker.state != "open", breaker.state)
+    # The API's database breaker and the node's (its writer journals while it is open).
+    for name, breaker in _breakers(request).items():
+        state = breaker.snapshot().state
+        checks[f"breaker:{name}"] = Check(state != "open", state)
     node = getattr(request.app.state, "node", None)
     if node is not None:
         checks["node"] = Check(node.state == "running", node.state)

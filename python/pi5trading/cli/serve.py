@@ -65,8 +65,17 @@ def serve_command(host: str | None, port: int | None, node: bool) -> None:
         app = create_app(settings, lifespan=[node_lifespan(settings)] if node else [], settle=True)
     except Pi5TradingError as exc:  # a missing or weak signing secret, ...: one line
         raise click.ClickException(str(exc)) from None
+    from pi5trading.api.ws_protocol import BoundedWebSocketProtocol
+
     # log_config=None: uvicorn's lines go through the process's handler (one format).
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level=level.lower(), log_config=None)
+    uvicorn.run(
+        app,
+        host=bind_host,
+        port=bind_port,
+        log_level=level.lower(),
+        log_config=None,
+        ws=BoundedWebSocketProtocol,
+    )
 
 
 @click.command("api")
@@ -96,6 +105,8 @@ def api_command(host: str | None, port: int | None, workers: int) -> None:
         signing_keys(settings)  # a missing or weak secret: one line, before any worker
     except Pi5TradingError as exc:
         raise click.ClickException(str(exc)) from None
+    from pi5trading.api.ws_protocol import BoundedWebSocketProtocol
+
     uvicorn.run(
         "pi5trading.api.worker:create_worker_app",
         factory=True,
@@ -104,4 +115,5 @@ def api_command(host: str | None, port: int | None, workers: int) -> None:
         workers=workers,
         log_level=settings.logging.level.lower(),
         log_config=None,
+        ws=BoundedWebSocketProtocol,
     )

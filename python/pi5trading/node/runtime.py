@@ -44,6 +44,7 @@ from pi5trading.risk import configured_risk_engine
 from pi5trading.sinks.storage import record_strategy, save_strategy_state
 from pi5trading.sinks.wiring import Sinks, open_sinks
 from pi5trading.storage.credentials import load_stored_credentials, needed_providers
+from pi5trading.storage.errors import DatabaseUnavailableError
 from pi5trading.storage.protocol import Repository
 from pi5trading.storage.records import AuditRow
 from pi5trading.strategies.manual import MANUAL_ID, ManualOrders
@@ -309,6 +310,9 @@ def _save_states_periodically(node: TradingNode, sinks: Sinks, every_s: float) -
                 await _save_states(node, sinks, await node.collect_states())
             except InvalidStateError:
                 return  # the node has stopped
+            except DatabaseUnavailableError as exc:
+                # An outage: one line, not a traceback every few seconds.
+                log.warning("the strategies' states are not saved (will retry): %s", exc)
             except Exception:
                 log.exception("saving the strategies' states failed; will retry")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -22,6 +23,8 @@ import msgspec
 from pi5trading.exceptions import Pi5TradingError
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class BreakerState(enum.StrEnum):
@@ -175,8 +178,22 @@ class CircuitBreaker:
     def _set_state(self, new: BreakerState) -> None:
         old, self._state = self._state, new
         if old is not new:
+            self._log_change(old, new)
             for listener in self._listeners:
                 listener(old, new)
+
+    def _log_change(self, old: BreakerState, new: BreakerState) -> None:
+        # The operator's one line per transition: an outage and its end are in the log
+        # even without an alert channel.
+        if new is BreakerState.OPEN:
+            log.warning(
+                "circuit %r open after %d consecutive failures (last: %s); next trial in %.1f s",
+                self.name, self._failures, self._last_error, self.reset_timeout,
+            )  # fmt: skip
+        elif new is BreakerState.CLOSED:
+            log.info("circuit %r closed again (was %s): calls pass", self.name, old.value)
+        else:
+            log.info("circuit %r half-open: one trial call", self.name)
 
 
 __all__ = ["BreakerSnapshot", "BreakerState", "CircuitBreaker", "CircuitOpenError"]

@@ -263,6 +263,7 @@ class RedisLatestState(MemoryLatestState):
         self._closed = False
         self.copies = 0
         self.copy_failures = 0
+        self._failing = 0
 
     @classmethod
     def reader(cls, client: aioredis.Redis, *, prefix: str = "pi5") -> RedisLatestState:
@@ -330,9 +331,19 @@ class RedisLatestState(MemoryLatestState):
                 raise
             except Exception as exc:
                 # Redis down: everything is marked to copy again; the next tick retries.
+                # One line when it starts failing, one when it is back (not one per tick).
+                if not self._failing:
+                    log.warning("latest state not copied to Redis (retrying): %s", exc)
+                self._failing += 1
                 self.copy_failures += 1
-                log.warning("latest state not copied to Redis: %s", exc)
                 await asyncio.sleep(self.interval_s)
+            else:
+                if self._failing:
+                    log.warning(
+                        "latest state copied to Redis again in full, after %d failed tries",
+                        self._failing,
+                    )
+                    self._failing = 0
 
     async def _copy(self) -> None:
         with self._marks:

@@ -280,6 +280,8 @@ class RedisChannels(Channels):
         self.client = client
         self.prefix = prefix
         self._readers: dict[int, asyncio.Task[None]] = {}
+        self._losing = 0
+        """Messages lost since Redis went away (0 while it answers)."""
 
     def channel(self, topic: str) -> str:
         return f"{self.prefix}:{topic}"
@@ -306,8 +308,18 @@ class RedisChannels(Channels):
             await pipe.execute()
             self.published += len(payloads)
         except Exception as exc:
+            # One line when the losses start and one when Redis is back, not one per batch.
+            if not self._losing:
+                log.warning("channel messages lost: Redis unreachable (%s)", exc)
+            self._losing += len(payloads)
             self.lost += len(payloads)
-            log.warning("%d channel messages lost: Redis unreachable (%s)", len(payloads), exc)
+        else:
+            if self._losing:
+                log.warning(
+                    "channel messages published again; %d lost while Redis was away",
+                    self._losing,
+                )
+                self._losing = 0
 
     # -- clients: through Redis --
 

@@ -23,6 +23,9 @@ pi5_writer_written_total                   counter     —
 pi5_writer_journaled_total                 counter     —
 pi5_writer_rejected_total                  counter     —
 pi5_writer_batch_seconds                   histogram   —   (one database write of a batch)
+pi5_writer_journal_failing                 gauge       —   (1 while the journal cannot be written)
+pi5_database_breaker_open                  gauge       —   (1 while the node's breaker is open)
+pi5_database_breaker_opened_total          counter     —
 pi5_storage_backlog                        gauge       —   (events not yet handed to the writer)
 pi5_channel_clients                        gauge       —
 pi5_channel_clients_dropped_total          counter     —   (slow clients)
@@ -216,6 +219,22 @@ class _Sources(Collector):
             yield CounterMetricFamily("pi5_writer_written", "Events written", s.written)
             yield CounterMetricFamily("pi5_writer_journaled", "Events journaled", s.journaled)
             yield CounterMetricFamily("pi5_writer_rejected", "Events refused", s.rejected)
+            yield GaugeMetricFamily(
+                "pi5_writer_journal_failing",
+                "1 while the journal cannot be written (disk full)",
+                int(s.journal_error is not None),
+            )
+            if s.breaker is not None:
+                yield GaugeMetricFamily(
+                    "pi5_database_breaker_open",
+                    "1 while the node's database circuit breaker is open",
+                    int(s.breaker.state == "open"),
+                )
+                yield CounterMetricFamily(
+                    "pi5_database_breaker_opened",
+                    "Times the node's database circuit breaker opened",
+                    s.breaker.times_opened,
+                )
         if self.backlog is not None:
             yield GaugeMetricFamily(
                 "pi5_storage_backlog", "Events not yet handed to the writer", self.backlog()

@@ -38,6 +38,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def connect_redis(url: str, *, socket_timeout: float | None = None) -> aioredis.Redis:
+    """A Redis client that survives a Redis restart: a pooled connection the old server
+    closed fails once, and the command is retried at once on a new one (``from_url``
+    retries nothing: the first request after a restart was a 503). A Redis still away
+    fails fast (refused twice); a timeout is not retried."""
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    return aioredis.from_url(url, socket_timeout=socket_timeout, retry=retry)
+
+
 def unrecorded_types(settings: Settings) -> frozenset[type]:
     """The market data payload types ``PI5_SINKS__RECORD_*`` switch off."""
     s = settings.sinks
@@ -164,9 +178,7 @@ async def open_sinks(
     )
     redis = redis_client
     if redis is None and settings.redis.url:
-        import redis.asyncio as aioredis
-
-        redis = aioredis.from_url(settings.redis.url)
+        redis = connect_redis(settings.redis.url)
     prefix = settings.redis.key_prefix
     cache: LatestState | None = None
     if s.cache:
@@ -231,4 +243,4 @@ async def open_sinks(
     return sinks
 
 
-__all__ = ["Sinks", "open_sinks", "unrecorded_types"]
+__all__ = ["Sinks", "connect_redis", "open_sinks", "unrecorded_types"]

@@ -107,7 +107,14 @@ class Journal:
 
     def mark_replayed(self, end_offset: int, events: int) -> None:
         """Record that everything up to ``end_offset`` is in the database (fsync'd)."""
-        self._write_offset(end_offset)
+        if end_offset < self._size:
+            try:
+                self._write_offset(end_offset)
+            except OSError as exc:
+                # A full disk cannot take the offset file. Replay goes on from memory: a
+                # crash now replays these frames again, which stores nothing twice (the
+                # writes are idempotent), and the last frame empties the file.
+                log.warning("journal offset not recorded (%s); replay continues", exc)
         self._replayed = end_offset
         self._pending_frames -= 1
         self._pending_events -= events

@@ -51,8 +51,21 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+_LOST = ("connection is closed", "connection was closed", "released back to the pool")
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    # The server gone mid-transaction shows as asyncpg's InterfaceError, not a connection
+    # error: the pool detaches the dead connection ("released back to the pool") and the
+    # transaction's exit finds it closed ("the underlying connection is closed"). An
+    # outage to journal and retry, not a refused batch.
+    return isinstance(exc, asyncpg.exceptions.InterfaceError) and any(
+        text in str(exc) for text in _LOST
+    )
+
+
 def _map_error(exc: BaseException, where: str) -> BaseException | None:
-    if isinstance(exc, _UNAVAILABLE):
+    if isinstance(exc, _UNAVAILABLE) or _connection_lost(exc):
         return DatabaseUnavailableError(f"PostgreSQL at {where} is unavailable: {exc}")
     if isinstance(exc, asyncpg.exceptions.IntegrityConstraintViolationError):
         return ConstraintError(str(exc))

@@ -51,6 +51,9 @@ class WriterStats(msgspec.Struct, frozen=True, kw_only=True):
     journal_pending: int
     flushes: int
     breaker: BreakerSnapshot | None
+    journal_error: str | None = None
+    """Why the journal cannot be written (disk full), while it cannot: the events it
+    could not take wait in memory (``buffered``)."""
 
 
 class _Rejected(msgspec.Struct, frozen=True):
@@ -87,6 +90,7 @@ class EventWriter:
         self._closed = False
         self._written = self._journaled = self._replayed = self._rejected = self._flushes = 0
         self._rejected_path = Path(str(journal.path) + ".rejected")
+        self._journal_error: str | None = None
 
     async def __aenter__(self) -> EventWriter:
         await self.start()
@@ -114,6 +118,7 @@ class EventWriter:
             journal_pending=self._journal.pending_events,
             flushes=self._flushes,
             breaker=self._repo.breaker_state(),
+            journal_error=self._journal_error,
         )
 
     async def start(self) -> None:
@@ -167,7 +172,13 @@ class EventWriter:
         """Flush and replay until the buffer and journal are empty or ``max_wait_s`` passes."""
         deadline = time.monotonic() + max_wait_s
         while True:
-            await self.flush()
+            try:
+                await self.flush()
+            except OSError:
+                if self._journal_error is None:
+                    raise
+                # The journal's disk is full: the database may come back (or space be
+                # freed) before the deadline; the events wait in the buffer meanwhile.
             if not self._buffer and not self._journal:
                 return True
             if time.monotonic() >= deadline:
@@ -182,7 +193,16 @@ class EventWriter:
             self._wake.set()
             await self._task
             self._task = None
-        await self.flush()
+        try:
+            await self.flush()
+        except OSError:
+            if self._buffer:
+                log.critical(
+                    "%d events could be neither stored nor journaled (%s) and are lost "
+                    "with this process",
+                    len(self._buffer), self._journal_error,
+                )  # fmt: skip
+            raise
 
     # -- internals --
 
@@ -197,8 +217,13 @@ class EventWriter:
                 await self.flush()
             except asyncio.CancelledError:
                 raise
+            except OSError:
+                # The journal cannot be written: said once (``_append_journal``), retried
+                # each tick; the events wait in the buffer.
+                if self._journal_error is None:
+                    log.exception("event writer flush failed")
             except Exception:
-                # Never let the loop die: the next tick retries. (Journal I/O errors land here.)
+                # Never let the loop die: the next tick retries.
                 log.exception("event writer flush failed")
 
     def _db_callable(self) -> bool:
@@ -219,11 +244,41 @@ class EventWriter:
             await self._write_one_by_one(batch, exc)
             return
         self._written += len(batch)
+        self._journal_ok("the database takes the events held in memory")
 
     async def _append_journal(self, batch: Sequence[Writable]) -> None:
+        first = not self._journal
         records = [as_record(e) for e in batch]
-        await asyncio.to_thread(self._journal.append, records)
+        try:
+            await asyncio.to_thread(self._journal.append, records)
+        except OSError as exc:
+            # Disk full or failing, with the database away: nothing is dropped — the batch
+            # stays buffered, in order, and submitters wait once the buffer is full (the
+            # node then stops stepping). Said once, loudly; retried every flush.
+            if self._journal_error is None:
+                log.error(
+                    "the journal %s cannot be written (%s) while the database is away: "
+                    "events are held in memory, in order (%d now, at most %d; a node "
+                    "stops stepping at its backlog limit); free space or bring the "
+                    "database back",
+                    self._journal.path, exc, len(self._buffer), self.max_buffer,
+                )  # fmt: skip
+            self._journal_error = f"{type(exc).__name__}: {exc}"
+            raise
         self._journaled += len(batch)
+        self._journal_ok("the journal can be written again")
+        if first:
+            # Once per outage (the journal was empty): the operator sees where events go.
+            log.warning(
+                "the database cannot take events: holding them in the journal %s until it "
+                "is back (replayed in order then)",
+                self._journal.path,
+            )
+
+    def _journal_ok(self, how: str) -> None:
+        if self._journal_error is not None:
+            log.warning("journal trouble over: %s (was: %s)", how, self._journal_error)
+            self._journal_error = None
 
     async def _replay(self) -> None:
         if not self._journal or not self._db_callable():

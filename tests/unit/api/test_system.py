@@ -38,6 +38,19 @@ async def test_ready_and_status(tmp_path: Path) -> None:
         assert st["node"] == "running"
         assert st["strategies"] == {"manual": "running"}
         assert st["writer"]["breaker"]["state"] == "closed"
+        # The node's own database breaker open (its writer journals): not ready, named; an
+        # admin's reset closes it.
+        assert checks["breaker:database:node"] == {"ok": True, "detail": "closed"}
+        node_breaker = c.app.state.node.sinks.storage.repository.breaker
+        for _ in range(node_breaker.failure_threshold):
+            node_breaker.record_failure(ConnectionError("gone"))
+        r = await c.get("/ready")
+        assert r.status_code == 503
+        assert r.json()["checks"]["breaker:database:node"] == {"ok": False, "detail": "open"}
+        assert r.json()["checks"]["breaker:database:api"]["ok"]
+        reset = await c.post("/api/v1/system/breakers/database:node/reset", headers=admin)
+        assert reset.status_code == 200, reset.text
+        assert (await c.get("/ready")).status_code == 200
         cfg = await c.get("/api/v1/system/config", headers=admin)
         assert cfg.status_code == 200
         assert "very-secret-value" not in cfg.text

@@ -141,3 +141,21 @@ def test_bad_configuration_is_refused() -> None:
         CircuitBreaker("x", failure_threshold=0)
     with pytest.raises(ValueError, match="reset_timeout"):
         CircuitBreaker("x", reset_timeout=-1)
+
+
+async def test_each_transition_is_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    b = make(clock, threshold=2, reset=5.0)
+    caplog.set_level("INFO", logger="pi5trading.resilience.breaker")
+    for _ in range(2):
+        with pytest.raises(DownError):
+            await b.call(fail)
+    clock.now += 5.0
+    assert await b.call(ok) == "ok"
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines == [
+        ("WARNING", "circuit 'db' open after 2 consecutive failures (last: DownError: "
+                    "connection refused); next trial in 5.0 s"),
+        ("INFO", "circuit 'db' half-open: one trial call"),
+        ("INFO", "circuit 'db' closed again (was half_open): calls pass"),
+    ]  # fmt: skip
