@@ -559,6 +559,10 @@ class BacktestsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     """Bars one job may run (``generated:N`` and stored bars alike)."""
     timeout_s: Seconds = 1800.0
     """A job running longer is stopped and fails, saying so."""
+    memory_mb: Annotated[int, msgspec.Meta(ge=0, le=1_048_576)] = 2048
+    """The most memory (MiB) one job's process may take for its data (``RLIMIT_DATA``):
+    a strategy that allocates without bound fails its job, saying so, instead of taking
+    the Pi's memory from the node. 0: no limit."""
 
 
 CLUSTER_ADDRESS = r"^(|(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5})$"

@@ -24,6 +24,7 @@ import datetime as dt
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import sys
 import time
@@ -298,6 +299,7 @@ class BacktestJobs:
                 job.id,
                 self.limits.max_bars,
                 os.getpid(),
+                self.limits.memory_mb,
             ),
             name=f"pi5trading-backtest-{job.id}",
             daemon=True,
@@ -326,10 +328,13 @@ class BacktestJobs:
                     continue
                 if message == "eof":
                     await asyncio.to_thread(process.join, 5)
+                    mb = self.limits.memory_mb
+                    limit = f"; its memory limit is {mb:,} MiB (PI5_BACKTESTS__MEMORY_MB)"
                     await self._fail(
                         job,
                         "the backtest's process ended without a result "
-                        f"(exit code {process.exitcode}: out of memory, or a crash)",
+                        f"(exit code {process.exitcode}: out of memory, or a crash"
+                        f"{limit if mb else ''})",
                     )
                     return
                 await self._on_message(job, message)
@@ -408,19 +413,42 @@ def work(
     run_id: str,
     max_bars: int,
     server: int,
+    memory_mb: int = 0,
 ) -> None:
     """A job's process: load the bars, run, write the report and ``result.json``, and send
     ``("progress", done, total)``, then ``("done", run_row, result_row)`` or
-    ``("failed", message)``. ``server``: the pid of the process it works for."""
+    ``("failed", message)``. ``server``: the pid of the process it works for;
+    ``memory_mb``: its memory limit (0: none)."""
     # Ctrl-C at a terminal reaches the whole process group: the server decides, not us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with(server)
+    _limit_memory(memory_mb)
     try:
-        conn.send(_run_job(conn, spec, settings, Path(folder), run_id, max_bars))
+        result = _run_job(conn, spec, settings, Path(folder), run_id, max_bars)
+        if result[0] == "failed" and memory_mb and "MemoryError" in str(result[1]):
+            result = ("failed", _out_of_memory(memory_mb))
+        conn.send(result)
     except BrokenPipeError:
         pass  # the server is gone: nobody to tell
     finally:
         conn.close()
+
+
+def _limit_memory(memory_mb: int) -> None:
+    """Cap the data this process may allocate (heap and anonymous mappings: what a
+    strategy's lists and arrays take); beyond it allocations fail (``MemoryError``)."""
+    if memory_mb <= 0 or not hasattr(resource, "RLIMIT_DATA"):
+        return
+    limit = memory_mb * 1024 * 1024
+    with contextlib.suppress(ValueError, OSError):  # a lower hard limit already: keep it
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def _out_of_memory(memory_mb: int) -> str:
+    return (
+        f"the backtest ran out of its memory limit of {memory_mb:,} MiB "
+        "(PI5_BACKTESTS__MEMORY_MB): does the strategy keep data without bound?"
+    )
 
 
 def _die_with(server: int) -> None:
@@ -483,6 +511,8 @@ def _run_job(
         return ("failed", str(exc))
     except (Pi5TradingError, ValueError, OSError) as exc:
         return ("failed", str(exc) or type(exc).__name__)
+    except MemoryError:
+        return ("failed", "MemoryError")  # worded by ``work``, which knows the limit
     except Exception as exc:
         log.exception("backtest %s failed", run_id)
         return ("failed", f"{type(exc).__name__}: {exc}")

@@ -582,3 +582,58 @@ async def test_an_api_worker_forwards_jobs_to_the_server_running_them(
         serving[0] = True
         r = await w.post(f"/api/v1/backtests/{second['id']}/cancel", headers=h)
         assert r.json()["status"] == "cancelled"
+
+
+HOSTILE = """
+from pi5trading.strategies.sma_crossover import MovingAverageCrossover
+
+
+class Hostile(MovingAverageCrossover):
+    name = "hostile"
+    kept = []
+
+    def on_bar(self, bar):
+        {body}
+"""
+
+
+async def test_hostile_strategy_files_fail_their_job_and_nothing_else(tmp_path: Path) -> None:
+    # Strategy files reach jobs from the CLI's side (the API takes built-ins only): one
+    # that takes memory without bound and one that never returns each fail their own job
+    # with the limit it hit, and the server's process is untouched.
+    from pi5trading.backtest.jobs import BacktestJobs
+    from pi5trading.backtest.spec import BacktestSpec
+
+    hog = tmp_path / "hog.py"
+    hog.write_text(HOSTILE.format(body="self.kept.append(bytearray(50_000_000))"))
+    spin = tmp_path / "spin.py"
+    spin.write_text(HOSTILE.format(body="while True: pass"))
+    settings = job_settings(
+        tmp_path, PI5_BACKTESTS__MEMORY_MB="600", PI5_BACKTESTS__TIMEOUT_S="4",
+        PI5_BACKTESTS__WORKERS="2",
+    )  # fmt: skip
+    repo = await open_repository(settings)
+    await prepare_database(settings, repo.driver)
+    runner = BacktestJobs(settings, repo)
+    try:
+        jobs = [
+            await runner.submit(
+                BacktestSpec(strategy=f"{path}:Hostile", data="generated:5000", risk=None), "t"
+            )
+            for path in (hog, spin)
+        ]
+        for _ in range(400):
+            if all(j.status in ("done", "failed") for j in jobs):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await runner.close()
+        await repo.close()
+    hogged, spun = jobs
+    assert hogged.status == "failed"
+    assert "memory limit of 600 MiB (PI5_BACKTESTS__MEMORY_MB)" in str(hogged.error)
+    assert spun.status == "failed"
+    assert "time limit of 4 s" in str(spun.error)
+    for job in jobs:
+        assert job.process is not None
+        assert gone(job.process.pid)
