@@ -81,3 +81,28 @@ def _no_risk_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's PI5_RISK__* must not change what the tests' backtests trade."""
     for name in [k for k in os.environ if k.startswith("PI5_RISK")]:
         monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A migrated PostgreSQL server of this test alone: stopping it disturbs no other test."""
+    from tests.contract.databases import migrate_sync
+
+    server = PostgresServer()
+    try:
+        server.start()
+        migrate_sync("postgres", server.dsn)
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis server of this test alone: stopping it disturbs no other test."""
+    server = RedisServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

@@ -23,7 +23,6 @@ import pytest
 from pi5trading.storage import EventWriter, Journal, SqlRepository
 from pi5trading.storage.postgres import PostgresDriver
 from pi5trading.storage.repository import create_breaker
-from tests.contract.databases import migrate_sync
 from tests.integration.test_storage_outage import _count, event
 from tests.services import PostgresServer
 
@@ -49,17 +48,6 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    try:
-        server.start()
-        migrate_sync("postgres", server.dsn)
-        yield server
-    finally:
-        server.close()
 
 
 async def test_a_full_journal_disk_holds_events_in_memory_and_loses_none(

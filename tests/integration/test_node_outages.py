@@ -49,18 +49,6 @@ OUTAGE_S = 3.0
 """How long a service stays away once the node has noticed (seconds)."""
 
 
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL server of this test alone: stopping it disturbs no other test."""
-    server = PostgresServer()
-    try:
-        server.start()
-        migrate_sync("postgres", server.dsn)
-        yield server
-    finally:
-        server.close()
-
-
 def _get(url: str, path: str, headers: dict[str, str] | None = None) -> Any:
     r = httpx.get(url + path, headers=headers, timeout=10)
     assert r.status_code == 200, (path, r.status_code, r.text)
@@ -209,17 +197,6 @@ def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
         yield dsn
     finally:
         drop_pg_database(postgres_server, name)
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A Redis server of this test alone: stopping it disturbs no other test."""
-    server = RedisServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 def _live_client(url: str, headers: dict[str, str]) -> ClientConnection:
