@@ -329,12 +329,12 @@ class BacktestJobs:
                 if message == "eof":
                     await asyncio.to_thread(process.join, 5)
                     mb = self.limits.memory_mb
-                    limit = f"; its memory limit is {mb:,} MiB (PI5_BACKTESTS__MEMORY_MB)"
+                    cap = f"; its memory limit is {mb:,} MiB (PI5_BACKTESTS__MEMORY_MB)"
                     await self._fail(
                         job,
                         "the backtest's process ended without a result "
                         f"(exit code {process.exitcode}: out of memory, or a crash"
-                        f"{limit if mb else ''})",
+                        f"{cap if mb else ''})",
                     )
                     return
                 await self._on_message(job, message)
