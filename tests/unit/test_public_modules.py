@@ -22,8 +22,16 @@ PUBLIC = (
     "pi5trading.clock",
     "pi5trading.bus",
 )
-# The engine's own machinery, reached through pi5trading.engine and pi5trading.data.
-INTERNAL = {"Engine", "raw_from_floats"}
+# The engine's own machinery, reached through pi5trading.engine and pi5trading.data, and
+# the sinks' fast paths (pi5trading.sinks, pi5trading.storage call them; no user does).
+INTERNAL = {
+    "Engine",
+    "raw_from_floats",
+    "bar_message",
+    "bar_rows",
+    "copy_text",
+    "first_order_events",
+}
 # Where each public module's classes are documented; a misplaced name shows here.
 HOME = {
     "Order": "pi5trading.orders",
