@@ -29,17 +29,18 @@ log = logging.getLogger("pi5trading.audit")
 Outcome = Literal["success", "failure", "denied"]
 
 
-_JOURNALS: weakref.WeakKeyDictionary[Repository, EventWriter] = weakref.WeakKeyDictionary()
+_NODE_WRITERS: weakref.WeakKeyDictionary[Repository, EventWriter] = weakref.WeakKeyDictionary()
 
 
 def journal_audit_rows(repository: Repository, writer: EventWriter) -> Callable[[], None]:
-    """While a node runs in this process (``serve``): an audit row ``repository`` cannot
-    store goes to the node's event writer — its journal while the database is away,
-    replayed once it is back — instead of only to the log. Returns the undo."""
-    _JOURNALS[repository] = writer
+    """While a node runs in this process (``serve``): audit rows for ``repository`` may go
+    through the node's event writer (``writer``) — order actions always, every other row
+    when the database cannot take it (the writer journals it and replays it once the
+    database is back) — instead of being lost to the log. Returns the undo."""
+    _NODE_WRITERS[repository] = writer
 
     def undo() -> None:
-        _JOURNALS.pop(repository, None)
+        _NODE_WRITERS.pop(repository, None)
 
     return undo
 
@@ -52,46 +53,45 @@ async def audit(
     actor: str | None = None,
     resource: str | None = None,
     ip: str | None = None,
-    writer: EventWriter | None = None,
+    with_orders: bool = False,
     **details: Any,
 ) -> None:
     """Record one event. The database being down never fails the request: the row waits
     in the node's journal when a node runs in this process (``journal_audit_rows``), else
     it is lost and logged instead (with the same fields).
 
-    With ``writer`` (the node's event writer, for trading actions on a node in this
-    process) the row joins the action's own order events in the writer's next batch:
-    stored with them, linked into the chain in that transaction, kept in the writer's
-    journal while the database is away. The request does not wait for a commit of its own
-    (about a third of an order request's time, and most of its tail)."""
+    ``with_orders`` (order actions): with a node in this process the row joins the
+    action's own order events in the node writer's next batch: stored with them, linked
+    into the chain in that transaction. The request does not wait for a commit of its own
+    (about a quarter of an order request's time, and most of its tail)."""
     now = time.time_ns()
     row = AuditRow(
         f"api:{uuid.uuid4().hex}", now, action, outcome,
         actor=actor, resource=resource, ip=ip, details=details,
     )  # fmt: skip
-    # Never wait for room in the writer (its buffer full with the journal's disk full too):
-    # the row is then written directly, or logged.
-    if writer is not None and writer.buffered < writer.max_buffer:
-        try:
-            await writer.submit(row)
-            return
-        except RuntimeError:  # the writer closed under us (shutdown): write it directly
-            pass
+    writer = _NODE_WRITERS.get(repository)
+    if with_orders and await _hand_to(writer, row):
+        return
     try:
         await repository.write([row])
     except DatabaseUnavailableError as exc:
-        writer = _JOURNALS.get(repository)
-        # Never wait for room: with the journal's disk full too, the writer's buffer may
-        # be full, and the request must not hang on its audit row.
-        if writer is not None and writer.buffered < writer.max_buffer:
-            try:
-                await writer.submit(row)
-            except RuntimeError:  # the writer closed: the node is stopping
-                pass
-            else:
-                log.warning("audit row %s kept for the database (%s)", row.event_id, exc)
-                return
+        if await _hand_to(writer, row):
+            log.warning("audit row %s kept for the database (%s)", row.event_id, exc)
+            return
         log.error("audit row not stored (%s): %s", exc, row)
+
+
+async def _hand_to(writer: EventWriter | None, row: AuditRow) -> bool:
+    """``row`` given to the node's writer, if there is one with room. Never waits for room:
+    with the journal's disk full too the buffer may stay full, and the request must not
+    hang on its audit row."""
+    if writer is None or writer.buffered >= writer.max_buffer:
+        return False
+    try:
+        await writer.submit(row)
+    except RuntimeError:  # the writer closed: the node is stopping
+        return False
+    return True
 
 
 class AuditOut(msgspec.Struct, frozen=True, kw_only=True):

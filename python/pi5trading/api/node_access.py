@@ -9,7 +9,6 @@ from litestar import Request
 from pi5trading.api.errors import Problem
 from pi5trading.node.trading_node import TradingNode
 from pi5trading.storage.protocol import Repository
-from pi5trading.storage.writer import EventWriter
 
 
 def node_of(request: Request[Any, Any, Any]) -> TradingNode:
@@ -45,15 +44,4 @@ def repository_of(request: Request[Any, Any, Any]) -> Repository:
     return repository
 
 
-def action_writer(request: Request[Any, Any, Any]) -> EventWriter | None:
-    """The event writer of the node in this process (its storage sink's), where the audit
-    rows of trading actions go with the actions' own events; None on an API-only worker
-    or without storage (the rows are then written directly)."""
-    node = getattr(request.app.state, "node", None)
-    sinks = getattr(node, "sinks", None)
-    storage = getattr(sinks, "storage", None)
-    writer = getattr(storage, "writer", None)
-    return writer if isinstance(writer, EventWriter) else None
-
-
-__all__ = ["action_writer", "node_command", "node_of", "repository_of"]
+__all__ = ["node_command", "node_of", "repository_of"]

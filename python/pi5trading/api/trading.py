@@ -20,7 +20,7 @@ from litestar.status_codes import HTTP_201_CREATED
 from pi5trading import _core
 from pi5trading.api.audit import audit
 from pi5trading.api.errors import Problem
-from pi5trading.api.node_access import action_writer, node_command, node_of, repository_of
+from pi5trading.api.node_access import node_command, node_of, repository_of
 from pi5trading.api.roles import ANYONE, TRADER
 from pi5trading.api.security.tokens import Identity
 from pi5trading.api.timefmt import iso, parse_iso
@@ -447,11 +447,11 @@ async def submit_order(request: Request[Identity, Any, Any], data: JSONBody[Orde
         {"order": msgspec.to_builtins(data), "user": msgspec.to_builtins(request.user)},
     )
     oid, denial = result["oid"], result["denial"]
-    repo, writer = repository_of(request), action_writer(request)
+    repo = repository_of(request)
     who = request.user.user_id
     if denial is not None:
         await audit(
-            repo, "order.submit", "denied", actor=who, resource=f"order:{oid}", writer=writer,
+            repo, "order.submit", "denied", actor=who, resource=f"order:{oid}", with_orders=True,
             code=denial["code"], reason=denial["message"],
         )  # fmt: skip
         raise Problem(
@@ -464,7 +464,7 @@ async def submit_order(request: Request[Identity, Any, Any], data: JSONBody[Orde
         )
     placed = msgspec.convert(result["order"], OrderOut)
     await audit(
-        repo, "order.submit", "success", actor=who, resource=f"order:{oid}", writer=writer,
+        repo, "order.submit", "success", actor=who, resource=f"order:{oid}", with_orders=True,
         symbol=data.symbol, side=data.side, quantity=data.quantity, type=data.type,
     )  # fmt: skip
     return Placed(placed)
@@ -496,7 +496,7 @@ async def cancel_order(request: Request[Identity, Any, Any], order_id: FromPath[
         "success",
         actor=request.user.user_id,
         resource=f"order:{order_id}",
-        writer=action_writer(request),
+        with_orders=True,
     )
     return order
 
@@ -512,7 +512,7 @@ async def modify_order(
             400, "Invalid request", "nothing to change: give quantity, price or trigger_price"
         )
     who = request.user.user_id
-    repo, writer = repository_of(request), action_writer(request)
+    repo = repository_of(request)
     try:
         answer = await node_command(
             request, "modify_order", {"order_id": order_id, "change": msgspec.to_builtins(data)}
@@ -521,11 +521,11 @@ async def modify_order(
         if exc.code is not None:  # refused by risk
             await audit(
                 repo, "order.modify", "denied", actor=who, resource=f"order:{order_id}",
-                writer=writer,
+                with_orders=True,
             )  # fmt: skip
         raise
     await audit(
-        repo, "order.modify", "success", actor=who, resource=f"order:{order_id}", writer=writer
+        repo, "order.modify", "success", actor=who, resource=f"order:{order_id}", with_orders=True
     )
     return msgspec.convert(answer, OrderOut)
 
