@@ -1557,7 +1557,7 @@ impl PyEngine {
     /// Step one bar (stamped with its close time; it opened one interval earlier).
     fn step_bar(slf: &Bound<'_, Self>, bar: &Bound<'_, PyBar>) -> PyResult<()> {
         let b = bar.borrow().0;
-        let topic = format!("data.bars.{}.{}", b.bar_type.symbol, b.bar_type.interval);
+        let topic = b.bar_type.topic();
         Self::step_one(slf, topic, b.ts_event.0, bar.as_any())
     }
 

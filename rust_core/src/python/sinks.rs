@@ -4,7 +4,7 @@
 //!
 //! Each output is byte-for-byte what the Python reference makes (`RecordConverter` +
 //! `TableSpec.encode`, `_InsertSql.copy_payload`, `to_message` + msgspec): the tests in
-//! `tests/unit/sinks/test_fast_paths.py` compare them on recorded event streams.
+//! `tests/unit/sinks/test_core_fast_paths.py` compare them on recorded event streams.
 
 use std::fmt::Write as _;
 
@@ -14,6 +14,7 @@ use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PySequence, PySet, PyString, P
 
 use super::orders::PyOrderEvent;
 use super::types::PyBar;
+use crate::risk::session::civil_from_days;
 use crate::types::{Bar, Interval, Price, FIXED_PRECISION};
 
 /// The decimal digits of `v`, written at the end of `out` (no `core::fmt`: this runs
@@ -217,21 +218,6 @@ fn push_json_inner(buf: &mut String, text: &str) {
             _ => buf.push(c),
         }
     }
-}
-
-/// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (H. Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// `iso_ns`: UTC nanoseconds as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
