@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import pytest
 
@@ -16,6 +18,18 @@ from tests.services import (
     timescale_package,
 )
 
+S = TypeVar("S", PostgresServer, RedisServer)
+
+
+@contextmanager
+def running(server: S) -> Iterator[S]:
+    """``server`` started, and closed however the block ends (a failed start included)."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
@@ -25,12 +39,8 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A real PostgreSQL cluster on a free loopback port, shared by the whole session."""
-    server = PostgresServer()
-    try:
-        server.start()
+    with running(PostgresServer()) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="session")
@@ -49,23 +59,15 @@ def timescale_server() -> Iterator[PostgresServer]:
         if os.geteuid() == 0:
             raise ServiceError(reason)
         pytest.skip(f"SKIPPED, NOT TESTED: {reason}")
-    server = PostgresServer(options=TIMESCALE_OPTIONS)
-    try:
-        server.start()
+    with running(PostgresServer(options=TIMESCALE_OPTIONS)) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A real redis-server on a free loopback port, shared by the whole session."""
-    server = RedisServer()
-    try:
-        server.start()
+    with running(RedisServer()) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(autouse=True)
@@ -88,21 +90,13 @@ def own_postgres() -> Iterator[PostgresServer]:
     """A migrated PostgreSQL server of this test alone: stopping it disturbs no other test."""
     from tests.contract.databases import migrate_sync
 
-    server = PostgresServer()
-    try:
-        server.start()
+    with running(PostgresServer()) as server:
         migrate_sync("postgres", server.dsn)
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
     """A Redis server of this test alone: stopping it disturbs no other test."""
-    server = RedisServer()
-    try:
-        server.start()
+    with running(RedisServer()) as server:
         yield server
-    finally:
-        server.close()

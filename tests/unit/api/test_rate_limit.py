@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
-from typing import Any
 
 import pytest
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from pi5trading.api import create_app
 from pi5trading.api.errors import HANDLERS
 from pi5trading.api.rate_limit import RateLimit
 from tests.services import RedisServer
-from tests.unit.api.test_auth import settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -103,11 +99,3 @@ def test_bad_limits_are_refused() -> None:
     for limit, window in ((0, 60), (5, 0)):
         with pytest.raises(ValueError, match="rate limit"):
             RateLimit("t", limit, window_s=window)
-
-
-async def test_the_app_limits_per_address_and_not_health(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, PI5_API__RATE_LIMIT_PER_MINUTE="3")
-    async with AsyncTestClient(app=create_app(settings)) as c:
-        codes: list[Any] = [(await c.get("/api/v1/auth/me")).status_code for _ in range(4)]
-        assert codes == [401, 401, 401, 429]
-        assert (await c.get("/health")).status_code == 200
