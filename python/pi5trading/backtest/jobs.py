@@ -304,13 +304,15 @@ class BacktestJobs:
             name=f"pi5trading-backtest-{job.id}",
             daemon=True,
         )
-        job.status, job.started_ns, job.process = "running", time.time_ns(), process
-        await self._save(job)
-        self._changed(job)
+        # Started before it is said to run: "running" (read by any request from the save
+        # on) always has a live process behind it.
         process.start()
         send.close()  # the child's end: EOF here once the child is gone
+        job.status, job.started_ns, job.process = "running", time.time_ns(), process
         deadline = time.monotonic() + self.limits.timeout_s
         try:
+            await self._save(job)  # inside: a failed save still stops the process
+            self._changed(job)
             while job.status == "running":
                 left = deadline - time.monotonic()
                 if left <= 0:
