@@ -101,7 +101,7 @@ fn fixed_str(raw: i64, precision: u8, signed_zero: bool) -> String {
 /// interval, open time, open, high, low, close, volume)` with the prices as exact decimal
 /// strings. A `Bar` is validated when it is made (low <= open, close <= high, volume >= 0),
 /// so the row needs no check of its own.
-fn bar_row<'py>(py: Python<'py>, bar: &Bar) -> PyResult<Bound<'py, PyTuple>> {
+pub(crate) fn bar_row<'py>(py: Python<'py>, bar: &Bar) -> PyResult<Bound<'py, PyTuple>> {
     let bt = bar.bar_type;
     // Stored by open time (the engine stamps the close); signed, as Python computes it.
     let open_ts = i128::from(bar.ts_event.0) - i128::from(bt.interval.as_nanos());
