@@ -11,6 +11,8 @@ slowing the node or holding memory: the node never waits for a client.
   channel ``<prefix>:<topic>`` (one pipeline per batch, from a task) and subscribes clients
   through Redis pattern subscriptions, so the API may run in another process. Messages are
   live only: while Redis is down they are counted as lost, not queued.
+  The node publishes only while some client is subscribed (``PUBSUB NUMPAT``, asked every
+  ``listeners_every_s``): with nobody listening, nothing is encoded or sent.
 
 Both are fed by the bus (``subscribe_bus``): the handler, on the node's engine thread, only
 queues the payloads; a task on the event loop converts, encodes (once per message) and
@@ -24,6 +26,7 @@ import collections
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -274,7 +277,12 @@ class RedisChannels(Channels):
     """Fan-out through Redis pub/sub (see the module doc)."""
 
     def __init__(
-        self, client: aioredis.Redis, *, prefix: str = "pi5", max_queue: int = 1000
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "pi5",
+        max_queue: int = 1000,
+        listeners_every_s: float = 0.5,
     ) -> None:
         super().__init__(max_queue=max_queue)
         self.client = client
@@ -282,6 +290,14 @@ class RedisChannels(Channels):
         self._readers: dict[int, asyncio.Task[None]] = {}
         self._losing = 0
         """Messages lost since Redis went away (0 while it answers)."""
+        self.listeners_every_s = listeners_every_s
+        """How often the node asks Redis whether anybody listens (``PUBSUB NUMPAT``):
+        while nobody does, nothing is encoded or published. A client in another process
+        gets messages from at most this long after its subscription is confirmed."""
+        self._anyone = True
+        self._asked = -float("inf")
+        self.unheard = 0
+        """Events not published because no client was subscribed to anything."""
 
     def channel(self, topic: str) -> str:
         return f"{self.prefix}:{topic}"
@@ -291,7 +307,24 @@ class RedisChannels(Channels):
     def _listening(self) -> bool:
         return True  # clients in other processes: always publish
 
+    async def _anyone_listening(self) -> bool:
+        # Clients subscribe with patterns (``_read``), so the server's count of pattern
+        # subscriptions is zero exactly when none of ours (nor anybody's) is there.
+        if self._subs:
+            return True
+        now = time.monotonic()
+        if now - self._asked >= self.listeners_every_s:
+            self._asked = now
+            try:
+                self._anyone = int(await self.client.pubsub_numpat()) > 0
+            except Exception:
+                self._anyone = True  # unknown: publish (and count the losses) as before
+        return self._anyone
+
     async def _send(self, batch: list[object]) -> None:
+        if not await self._anyone_listening():
+            self.unheard += len(batch)
+            return
         payloads = []
         bar = _core.Bar
         for m in batch:
