@@ -27,6 +27,12 @@ state, all of it bounded by what is *open*:
 Money stays ``Decimal`` throughout; an average fill price is rounded half-even to the
 storage scale (9 places) because a division need not terminate. Not thread-safe: one
 task converts.
+
+``RecordConverter(core=True)`` (what the node's storage sink uses) hands order events,
+orders, position events and equity samples to the core (``_core.RecordEncoder``,
+``rust_core/src/records.rs``), which keeps the same state and returns each row already
+encoded (``EncodedRow``: what the repository would make of this module's record, digit
+for digit); this module stays the reference the tests compare it with.
 """
 
 from __future__ import annotations
@@ -372,7 +378,8 @@ class RecordConverter:
     # -- conversion --
 
     def convert(self, message: object) -> list[EngineEvent]:
-        """The records for one published payload (empty for payloads storage does not keep)."""
+        """The records for one published payload (empty for payloads storage does not keep;
+        with ``core``, ``EncodedRow``s for the payloads the core converts)."""
         out: list[EngineEvent] = []
         self.convert_into(message, out)
         return out
