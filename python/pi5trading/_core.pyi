@@ -1953,7 +1953,14 @@ class Engine:
 
 # -- the sinks' per-event work (rust_core/src/python/sinks.rs) --
 
-__all__ += ["bar_message", "bar_rows", "copy_text", "first_order_events"]
+__all__ += [
+    "bar_message",
+    "bar_rows",
+    "copy_text",
+    "first_order_events",
+    "order_message",
+    "position_message",
+]
 
 def bar_rows(messages: Sequence[object]) -> list[object]:
     """``messages`` with every ``Bar`` replaced by its encoded ``bars`` row (a tuple:
@@ -1965,6 +1972,13 @@ def copy_text(rows: Sequence[tuple[object, ...]]) -> bytes:
 
 def bar_message(bar: Bar) -> bytes:
     """The JSON of a bar's channel message, as msgspec encodes ``to_message(bar)``."""
+
+def order_message(event: OrderEvent) -> tuple[str, bytes]:
+    """An order event's channel message: its topic and the JSON ``to_message`` + msgspec
+    make of it."""
+
+def position_message(event: PositionEvent) -> tuple[str, bytes]:
+    """A position event's channel message: its topic and its JSON (as ``order_message``)."""
 
 def first_order_events(messages: Sequence[object], known: set[str]) -> list[tuple[int, str]]:
     """Where in ``messages`` an order event's order is not in ``known`` (with its id);

@@ -28,7 +28,7 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pi5trading import _core
 from pi5trading import events as ev
@@ -60,6 +60,14 @@ class ChannelClosedError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+_CORE_MESSAGES: Final[dict[type, Callable[[Any], tuple[str, bytes]]]] = {
+    _core.OrderEvent: _core.order_message,
+    _core.PositionEvent: _core.position_message,
+}
+"""Payload types whose channel message (topic, JSON) the core makes: the bytes
+``to_message`` + msgspec give (``tests/unit/sinks/test_core_fast_paths.py``)."""
 
 
 class Subscription:
@@ -245,6 +253,12 @@ class Channels:
                 targets = self._targets(m.topic)
                 if targets:
                     self.deliver(m.topic, _core.bar_message(m), targets)
+            elif (make := _CORE_MESSAGES.get(type(m))) is not None:
+                # Order and position events: topic and JSON from the core as well.
+                topic, data = make(m)
+                targets = self._targets(topic)
+                if targets:
+                    self.deliver(topic, data, targets)
             elif (msg := to_message(m)) is not None:
                 targets = self._targets(msg.topic)
                 if targets:
@@ -330,6 +344,8 @@ class RedisChannels(Channels):
         for m in batch:
             if type(m) is bar:
                 payloads.append((m.topic, _core.bar_message(m)))
+            elif (make := _CORE_MESSAGES.get(type(m))) is not None:
+                payloads.append(make(m))
             elif (msg := to_message(m)) is not None:
                 payloads.append((msg.topic, ENCODER.encode(msg)))
         if not payloads:

@@ -422,3 +422,27 @@ async def test_encoded_rows_go_to_the_journal_as_their_records(tmp_path: Path) -
         assert n == sum(1 for r in rows if r.kind == "order_event")
     finally:
         await repo.close()
+
+
+@pytest.mark.parametrize("make", [record_run, modify_run])
+def test_order_and_position_messages_are_the_msgspec_messages(make: Any) -> None:
+    run = make()
+    events = run.payloads(_core.OrderEvent) + run.payloads(_core.PositionEvent)
+    kinds = {type(m) for m in events}
+    assert kinds == {_core.OrderEvent, _core.PositionEvent}
+    for m in events:
+        msg = to_message(m)
+        assert msg is not None
+        core = (
+            _core.order_message(m)  # type: ignore[arg-type]
+            if isinstance(m, _core.OrderEvent)
+            else _core.position_message(m)  # type: ignore[arg-type]
+        )
+        assert core == (msg.topic, ENCODER.encode(msg))
+    # Reasons with what JSON escapes (a denial's message names the order's terms).
+    assert any(isinstance(m, _core.OrderEvent) and m.denial is not None for m in events)
+    order = _core.Order("o-1", "s", "AAA", "buy", "market", 1, ts_init=1)
+    odd = order.deny(5, 'a "quoted"\\ reason\nwith\ttabs, \x01 and é')
+    msg = to_message(odd)
+    assert msg is not None
+    assert _core.order_message(odd) == (msg.topic, ENCODER.encode(msg))
