@@ -21,8 +21,9 @@ Stages (per event the node published; 3 rounds each, the best and the mean):
 - ``conversion``: payloads → storage records as the storage sink makes them (bars, order
   events, orders, positions and equity samples encoded by the core,
   ``RecordConverter(core=True)``; the rest by the Python converter);
-- ``channel message``: each payload's JSON as the channels' task makes it (bars by the
-  core, ``_core.bar_message``; the rest ``to_message`` + msgspec): what one client
+- ``channel message``: each payload's JSON as the channels' task makes it (bars, order
+  and position events by the core, ``_core.bar_message`` and the like; the rest
+  ``to_message`` + msgspec): what one client
   subscribed to everything costs, besides its queue;
 - ``write``: ``SqlRepository.write`` of the records in batches of 5,000 (validation,
   encoding, COPY or ``executemany``, commit) into a fresh database.
@@ -45,6 +46,7 @@ from node_throughput import events, strategies
 from pi5trading import _core
 from pi5trading.node import TradingNode
 from pi5trading.sinks.cache import MemoryLatestState
+from pi5trading.sinks.channels import _CORE_MESSAGES
 from pi5trading.sinks.messages import ENCODER, to_message
 from pi5trading.sinks.metrics import NodeMetrics
 from pi5trading.sinks.records import RecordConverter
@@ -178,11 +180,14 @@ async def main(args: argparse.Namespace) -> None:
                 ENCODER.encode(msg)
 
     def messages() -> None:
-        # As Channels._send does it: bars' topic and JSON from the core.
+        # As Channels._send does it: bars', order and position events' topic and JSON
+        # from the core.
         bar = _core.Bar
         for m in payloads:
             if type(m) is bar:
                 _core.bar_message(m)
+            elif (make := _CORE_MESSAGES.get(type(m))) is not None:
+                make(m)
             elif msg := to_message(m):
                 ENCODER.encode(msg)
 
