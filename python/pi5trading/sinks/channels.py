@@ -11,8 +11,9 @@ slowing the node or holding memory: the node never waits for a client.
   channel ``<prefix>:<topic>`` (one pipeline per batch, from a task) and subscribes clients
   through Redis pattern subscriptions, so the API may run in another process. Messages are
   live only: while Redis is down they are counted as lost, not queued.
-  The node publishes only while some client is subscribed (``PUBSUB NUMPAT``, asked every
-  ``listeners_every_s``): with nobody listening, nothing is encoded or sent.
+  The node publishes only while some client is subscribed (``PUBSUB NUMPAT``, asked before
+  each batch while nobody is, every ``listeners_every_s`` while somebody is): with nobody
+  listening, nothing is encoded or sent.
 
 Both are fed by the bus (``subscribe_bus``): the handler, on the node's engine thread, only
 queues the payloads; a task on the event loop converts, encodes (once per message) and
@@ -305,9 +306,10 @@ class RedisChannels(Channels):
         self._losing = 0
         """Messages lost since Redis went away (0 while it answers)."""
         self.listeners_every_s = listeners_every_s
-        """How often the node asks Redis whether anybody listens (``PUBSUB NUMPAT``):
-        while nobody does, nothing is encoded or published. A client in another process
-        gets messages from at most this long after its subscription is confirmed."""
+        """How long a "somebody listens" answer of Redis (``PUBSUB NUMPAT``) is trusted.
+        While nobody listens, nothing is encoded or published, and Redis is asked again
+        before each batch: a client in another process gets every message published
+        after its subscription was confirmed."""
         self._anyone = True
         self._asked = -float("inf")
         self.unheard = 0
@@ -327,7 +329,9 @@ class RedisChannels(Channels):
         if self._subs:
             return True
         now = time.monotonic()
-        if now - self._asked >= self.listeners_every_s:
+        # "Nobody" is never cached: a subscription confirmed just before this batch must
+        # get it. "Somebody" is, for listeners_every_s.
+        if not self._anyone or now - self._asked >= self.listeners_every_s:
             self._asked = now
             try:
                 self._anyone = int(await self.client.pubsub_numpat()) > 0
