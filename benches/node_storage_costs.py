@@ -9,7 +9,8 @@ cores. See docs/PERFORMANCE.md "Trading node, persistence on".
         [--bars 2000] [--db sqlite,postgres] [--python]
 
 ``--python`` also times the Python reference paths the core replaced (the converter for
-bars, ``to_message`` for bars, COPY text built in Python), in the same minutes.
+bars, order events, positions and equity; ``to_message`` for bars; COPY text built in
+Python), in the same minutes.
 
 Stages (per event the node published; 3 rounds each, the best and the mean):
 
@@ -17,10 +18,12 @@ Stages (per event the node published; 3 rounds each, the best and the mean):
   (collecting what the storage sink would get) subscribed;
 - ``cache + metrics``: ``MemoryLatestState.on_messages`` and ``NodeMetrics.on_messages``
   (bus handlers: they run on the engine thread);
-- ``conversion``: payloads → storage records as the storage sink makes them (bars encoded
-  by the core, ``_core.bar_rows``; the rest by ``RecordConverter``);
-- ``channel message``: each payload's JSON as the channels' task makes it (bars by the
-  core, ``_core.bar_message``; the rest ``to_message`` + msgspec): what one client
+- ``conversion``: payloads → storage records as the storage sink makes them (bars, order
+  events, orders, positions and equity samples encoded by the core,
+  ``RecordConverter(core=True)``; the rest by the Python converter);
+- ``channel message``: each payload's JSON as the channels' task makes it (bars, order
+  and position events by the core, ``_core.bar_message`` and the like; the rest
+  ``to_message`` + msgspec): what one client
   subscribed to everything costs, besides its queue;
 - ``write``: ``SqlRepository.write`` of the records in batches of 5,000 (validation,
   encoding, COPY or ``executemany``, commit) into a fresh database.
@@ -43,10 +46,12 @@ from node_throughput import events, strategies
 from pi5trading import _core
 from pi5trading.node import TradingNode
 from pi5trading.sinks.cache import MemoryLatestState
+from pi5trading.sinks.channels import _CORE_MESSAGES
 from pi5trading.sinks.messages import ENCODER, to_message
 from pi5trading.sinks.metrics import NodeMetrics
 from pi5trading.sinks.records import RecordConverter
 from pi5trading.storage.connect import open_repository
+from pi5trading.storage.records import EncodedRow
 
 ROUNDS = 3
 BATCH = 5000
@@ -157,12 +162,13 @@ async def main(args: argparse.Namespace) -> None:
         python_records[:] = RecordConverter().convert_many(everything)
 
     def convert() -> None:
-        # As the storage sink does it: bars encoded by the core, the rest converted.
+        # As the storage sink does it: bars, order events, orders, positions and equity
+        # encoded by the core, the rest converted in Python.
         out: list[Any] = []
-        converter = RecordConverter()
+        converter = RecordConverter(core=True)
         for k in range(0, len(everything), 2000):
-            for m in _core.bar_rows(everything[k : k + 2000]):
-                if type(m) is tuple:
+            for m in converter.encode(everything[k : k + 2000]):
+                if type(m) is tuple or type(m) is EncodedRow:
                     out.append(m)
                 else:
                     converter.convert_into(m, out)
@@ -174,11 +180,14 @@ async def main(args: argparse.Namespace) -> None:
                 ENCODER.encode(msg)
 
     def messages() -> None:
-        # As Channels._send does it: bars' topic and JSON from the core.
+        # As Channels._send does it: bars', order and position events' topic and JSON
+        # from the core.
         bar = _core.Bar
         for m in payloads:
             if type(m) is bar:
                 _core.bar_message(m)
+            elif (make := _CORE_MESSAGES.get(type(m))) is not None:
+                make(m)
             elif msg := to_message(m):
                 ENCODER.encode(msg)
 

@@ -44,7 +44,7 @@ from pi5trading.model import Bar
 from pi5trading.node import TradingNode
 from pi5trading.sinks.wiring import open_sinks
 from pi5trading.storage.connect import open_repository, open_writer
-from pi5trading.storage.records import EncodedBar, FillRow, Record
+from pi5trading.storage.records import EncodedBar, EncodedRow, FillRow, Record
 from pi5trading.storage.repository import SqlRepository
 from pi5trading.strategies.base import Strategy
 
@@ -60,12 +60,15 @@ class CommitClock(SqlRepository):
         # order id -> (commit time (perf_counter_ns), the fill's own time)
         self.committed: dict[str, tuple[int, int]] = {}
 
-    async def write(self, records: Sequence[Record | EncodedBar]) -> int:
+    async def write(self, records: Sequence[Record | EncodedBar | EncodedRow]) -> int:
         n = await super().write(records)
         now = time.perf_counter_ns()
         for r in records:
             if type(r) is FillRow:
                 self.committed[r.order_id] = (now, r.ts_ns)
+            elif isinstance(r, EncodedRow) and r.kind == "fill":
+                # fills row: fill id, order id, …, time last
+                self.committed[r.row[1]] = (now, r.row[-1])
         return n
 
 

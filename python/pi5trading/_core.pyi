@@ -1953,7 +1953,14 @@ class Engine:
 
 # -- the sinks' per-event work (rust_core/src/python/sinks.rs) --
 
-__all__ += ["bar_message", "bar_rows", "copy_text", "first_order_events"]
+__all__ += [
+    "bar_message",
+    "bar_rows",
+    "copy_text",
+    "first_order_events",
+    "order_message",
+    "position_message",
+]
 
 def bar_rows(messages: Sequence[object]) -> list[object]:
     """``messages`` with every ``Bar`` replaced by its encoded ``bars`` row (a tuple:
@@ -1966,6 +1973,71 @@ def copy_text(rows: Sequence[tuple[object, ...]]) -> bytes:
 def bar_message(bar: Bar) -> bytes:
     """The JSON of a bar's channel message, as msgspec encodes ``to_message(bar)``."""
 
+def order_message(event: OrderEvent) -> tuple[str, bytes]:
+    """An order event's channel message: its topic and the JSON ``to_message`` + msgspec
+    make of it."""
+
+def position_message(event: PositionEvent) -> tuple[str, bytes]:
+    """A position event's channel message: its topic and its JSON (as ``order_message``)."""
+
 def first_order_events(messages: Sequence[object], known: set[str]) -> list[tuple[int, str]]:
     """Where in ``messages`` an order event's order is not in ``known`` (with its id);
     ``known`` gains each order seen and loses each order an event leaves final."""
+
+# -- the storage sink's converter (rust_core/src/python/records.rs) --
+
+__all__ += ["EncodedRow", "RecordEncoder"]
+
+@final
+class EncodedRow:
+    """One row already encoded for its table (what ``TableSpec.encode`` gives)."""
+
+    @property
+    def kind(self) -> str:
+        """Its record's tag: ``fill``, ``order_event``, ``order``, ``position``, ``equity``."""
+    @property
+    def row(self) -> tuple[Any, ...]:
+        """The values in column order (money as exact decimal text, details as JSON text)."""
+
+@final
+class RecordEncoder:
+    """Order events, orders, position events and equity samples as ``EncodedRow``s, with
+    ``RecordConverter``'s state (``pi5trading.sinks.records``); bars as encoded rows."""
+
+    def __new__(cls, order_lookup: Callable[[str], Order | None] | None = None) -> Self: ...
+    def encode(self, messages: Sequence[object], bars: bool = True) -> list[Any]:
+        """``messages`` with what it converts replaced by its rows (a payload it cannot
+        convert by the ``ValueError`` saying why), the rest left in place, in order."""
+    def remember_order(self, order: Order) -> None: ...
+    def restore_order(
+        self,
+        order_id: str,
+        side: str,
+        order_type: str,
+        quantity: str,
+        time_in_force: str,
+        limit_price: str | None,
+        stop_price: str | None,
+        expire_time: int | None,
+        links: str | None,
+        seq: int,
+        created_ns: int,
+        fills: Sequence[tuple[str, str]],
+        seen: Sequence[tuple[int, str, int, str]],
+    ) -> None: ...
+    def restore_position(
+        self,
+        strategy_id: str,
+        instrument: str,
+        ts_ns: int,
+        quantity: str,
+        avg_price: str,
+        realized_pnl: str,
+    ) -> None: ...
+    def restore_equity(self, ts_ns: int, cash: str, equity: str) -> None: ...
+    @property
+    def open_orders(self) -> int: ...
+    @property
+    def orders_without_terms(self) -> int: ...
+    @property
+    def replays_dropped(self) -> int: ...

@@ -12,6 +12,7 @@ pub mod error;
 pub mod indicators;
 pub mod orders;
 pub mod portfolio;
+pub mod records;
 pub mod risk;
 pub mod types;
 pub mod venue;

@@ -296,6 +296,9 @@ pub struct Portfolio {
     /// Σ `marks[i].value`: the marked value of every position, kept up to date by `mark`
     /// and `apply_fill` (exact), so the equity is read without a pass over the positions.
     marked: i128,
+    /// Σ |`marks[i].value`|: the gross exposure, kept like `marked`, so the risk engine's
+    /// per-step totals need no pass over the positions (a hash lookup per instrument).
+    gross: i128,
     /// Positions with a non-zero quantity.
     open: usize,
 }
@@ -346,6 +349,7 @@ impl Portfolio {
             mark_ix: IdIndex::default(),
             marks: Vec::new(),
             marked: 0,
+            gross: 0,
             open: 0,
         })
     }
@@ -506,9 +510,16 @@ impl Portfolio {
         self.cash + self.marked_positions()
     }
 
-    /// Gross exposure: Σ |marked value|.
+    /// Gross exposure: Σ |marked value| (kept as the marks and fills come in).
+    #[inline]
     #[must_use]
     pub fn exposure(&self) -> i128 {
+        self.gross
+    }
+
+    /// Σ |marked value| recomputed from the positions: what `exposure` keeps.
+    #[cfg(test)]
+    pub(crate) fn exposure_recomputed(&self) -> i128 {
         self.positions
             .iter()
             .map(|(i, p)| p.marked_value(self.mark_at(i)).abs())
@@ -587,7 +598,9 @@ impl Portfolio {
         if let Some(m) = self.marks.get_mut(slot) {
             m.price = price;
             if m.quantity != 0 {
+                let before = m.value.abs();
                 self.marked += m.revalue();
+                self.gross += m.value.abs() - before;
             }
         }
     }
@@ -640,7 +653,9 @@ impl Portfolio {
         let m = &mut self.marks[mi];
         let was_open = m.quantity != 0;
         m.quantity = pos.quantity.raw();
+        let before = m.value.abs();
         self.marked += m.revalue();
+        self.gross += m.value.abs() - before;
         match (was_open, m.quantity != 0) {
             (false, true) => self.open += 1,
             (true, false) => self.open -= 1,
@@ -964,6 +979,7 @@ mod tests {
                 }
                 prop_assert_eq!(p.identity_residual(), 0);
                 prop_assert_eq!(p.marked_positions(), p.marked_recomputed());
+                prop_assert_eq!(p.exposure(), p.exposure_recomputed());
                 prop_assert_eq!(
                     p.has_open_position(),
                     p.positions().values().any(|x| !x.quantity.is_zero())

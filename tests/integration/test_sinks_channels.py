@@ -63,3 +63,38 @@ async def test_redis_pubsub_round_trip(redis_server: RedisServer) -> None:
         await api.close()
         await node_client.aclose()
         await api_client.aclose()
+
+
+async def test_redis_publishes_nothing_while_nobody_listens(redis_server: RedisServer) -> None:
+    node_client = aioredis.from_url(redis_server.url)
+    api_client = aioredis.from_url(redis_server.url)
+    # Trusting "somebody listens" for an hour: "nobody" is asked again before each batch.
+    node = RedisChannels(node_client, prefix="quiet", listeners_every_s=3600.0)
+    api = RedisChannels(api_client, prefix="quiet", max_queue=100_000)
+    bus = Bus()
+    node.subscribe_bus(bus)
+    await node.start()
+    messages = list(market_data(200))
+    try:
+        for topic, payload in messages:
+            bus.publish(topic, payload)
+        await node.flush()
+        assert node.published == 0
+        assert node.unheard == len(messages)
+        # A client subscribes (in another process, as far as the node knows): the very
+        # next batch is published, and it gets it.
+        sub = api.subscribe(["data.>"])
+        await asyncio.wait_for(sub.ready.wait(), 10)
+        for topic, payload in messages:
+            bus.publish(topic, payload)
+        await node.flush()
+        assert node.published == len(messages)
+        got = [DECODER.decode(await asyncio.wait_for(sub.get(), 10)).topic for _ in messages]
+        assert got == [t for t, _ in messages]
+        assert node.unheard == len(messages)
+        assert node.lost == 0
+    finally:
+        await node.close()
+        await api.close()
+        await node_client.aclose()
+        await api_client.aclose()

@@ -11,6 +11,9 @@ slowing the node or holding memory: the node never waits for a client.
   channel ``<prefix>:<topic>`` (one pipeline per batch, from a task) and subscribes clients
   through Redis pattern subscriptions, so the API may run in another process. Messages are
   live only: while Redis is down they are counted as lost, not queued.
+  The node publishes only while some client is subscribed (``PUBSUB NUMPAT``, asked before
+  each batch while nobody is, every ``listeners_every_s`` while somebody is): with nobody
+  listening, nothing is encoded or sent.
 
 Both are fed by the bus (``subscribe_bus``): the handler, on the node's engine thread, only
 queues the payloads; a task on the event loop converts, encodes (once per message) and
@@ -24,8 +27,9 @@ import collections
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pi5trading import _core
 from pi5trading import events as ev
@@ -57,6 +61,14 @@ class ChannelClosedError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+_CORE_MESSAGES: Final[dict[type, Callable[[Any], tuple[str, bytes]]]] = {
+    _core.OrderEvent: _core.order_message,
+    _core.PositionEvent: _core.position_message,
+}
+"""Payload types whose channel message (topic, JSON) the core makes: the bytes
+``to_message`` + msgspec give (``tests/unit/sinks/test_core_fast_paths.py``)."""
 
 
 class Subscription:
@@ -242,6 +254,12 @@ class Channels:
                 targets = self._targets(m.topic)
                 if targets:
                     self.deliver(m.topic, _core.bar_message(m), targets)
+            elif (make := _CORE_MESSAGES.get(type(m))) is not None:
+                # Order and position events: topic and JSON from the core as well.
+                topic, data = make(m)
+                targets = self._targets(topic)
+                if targets:
+                    self.deliver(topic, data, targets)
             elif (msg := to_message(m)) is not None:
                 targets = self._targets(msg.topic)
                 if targets:
@@ -274,7 +292,12 @@ class RedisChannels(Channels):
     """Fan-out through Redis pub/sub (see the module doc)."""
 
     def __init__(
-        self, client: aioredis.Redis, *, prefix: str = "pi5", max_queue: int = 1000
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "pi5",
+        max_queue: int = 1000,
+        listeners_every_s: float = 0.5,
     ) -> None:
         super().__init__(max_queue=max_queue)
         self.client = client
@@ -282,6 +305,15 @@ class RedisChannels(Channels):
         self._readers: dict[int, asyncio.Task[None]] = {}
         self._losing = 0
         """Messages lost since Redis went away (0 while it answers)."""
+        self.listeners_every_s = listeners_every_s
+        """How long a "somebody listens" answer of Redis (``PUBSUB NUMPAT``) is trusted.
+        While nobody listens, nothing is encoded or published, and Redis is asked again
+        before each batch: a client in another process gets every message published
+        after its subscription was confirmed."""
+        self._anyone = True
+        self._asked = -float("inf")
+        self.unheard = 0
+        """Events not published because no client was subscribed to anything."""
 
     def channel(self, topic: str) -> str:
         return f"{self.prefix}:{topic}"
@@ -291,12 +323,33 @@ class RedisChannels(Channels):
     def _listening(self) -> bool:
         return True  # clients in other processes: always publish
 
+    async def _anyone_listening(self) -> bool:
+        # Clients subscribe with patterns (``_read``), so the server's count of pattern
+        # subscriptions is zero exactly when none of ours (nor anybody's) is there.
+        if self._subs:
+            return True
+        now = time.monotonic()
+        # "Nobody" is never cached: a subscription confirmed just before this batch must
+        # get it. "Somebody" is, for listeners_every_s.
+        if not self._anyone or now - self._asked >= self.listeners_every_s:
+            self._asked = now
+            try:
+                self._anyone = int(await self.client.pubsub_numpat()) > 0
+            except Exception:
+                self._anyone = True  # unknown: publish (and count the losses) as before
+        return self._anyone
+
     async def _send(self, batch: list[object]) -> None:
+        if not await self._anyone_listening():
+            self.unheard += len(batch)
+            return
         payloads = []
         bar = _core.Bar
         for m in batch:
             if type(m) is bar:
                 payloads.append((m.topic, _core.bar_message(m)))
+            elif (make := _CORE_MESSAGES.get(type(m))) is not None:
+                payloads.append(make(m))
             elif (msg := to_message(m)) is not None:
                 payloads.append((msg.topic, ENCODER.encode(msg)))
         if not payloads:

@@ -48,7 +48,7 @@ from prometheus_client.registry import Collector
 from pi5trading import _core
 from pi5trading import events as ev
 from pi5trading.events import EquitySample, FeedState, FeedStatus, StrategyStatus
-from pi5trading.storage.records import EncodedBar, Record
+from pi5trading.storage.records import EncodedBar, EncodedRow, Record
 from pi5trading.storage.repository import SqlRepository
 from pi5trading.storage.writer import EventWriter
 
@@ -251,7 +251,7 @@ class TimedRepository(SqlRepository):
         super().__init__(repository.driver, repository.breaker)
         self._observe = metrics.batch_seconds.observe
 
-    async def write(self, records: Sequence[Record | EncodedBar]) -> int:
+    async def write(self, records: Sequence[Record | EncodedBar | EncodedRow]) -> int:
         start = time.perf_counter()
         try:
             return await super().write(records)

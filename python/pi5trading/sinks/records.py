@@ -27,15 +27,23 @@ state, all of it bounded by what is *open*:
 Money stays ``Decimal`` throughout; an average fill price is rounded half-even to the
 storage scale (9 places) because a division need not terminate. Not thread-safe: one
 task converts.
+
+``RecordConverter(core=True)`` (what the node's storage sink uses) hands order events,
+orders, position events and equity samples to the core (``_core.RecordEncoder``,
+``rust_core/src/records.rs``), which keeps the same state and returns each row already
+encoded (``EncodedRow``: what the repository would make of this module's record, digit
+for digit); this module stays the reference the tests compare it with.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
+
+import msgspec
 
 from pi5trading import _core
 from pi5trading.events import EquitySample, FeedStatus, StrategyStatus
@@ -52,6 +60,7 @@ from pi5trading.storage.records import (
     QuoteTickRow,
     TradeTickRow,
 )
+from pi5trading.storage.tables import canonical_decimal
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +236,20 @@ def event_key(
 class RecordConverter:
     """Engine payloads → storage records (see the module doc). Not thread-safe."""
 
-    def __init__(self, order_lookup: Callable[[str], _core.Order | None] | None = None) -> None:
+    def __init__(
+        self,
+        order_lookup: Callable[[str], _core.Order | None] | None = None,
+        *,
+        core: bool = False,
+    ) -> None:
         self._lookup = order_lookup
+        self._core = _core.RecordEncoder(order_lookup) if core else None
+        """With ``core``: order events, orders, position events and equity samples are
+        converted by the core (``_core.RecordEncoder``) into ``EncodedRow``s — the rows the
+        repository would encode from this converter's records, with the same state —
+        and ``encode`` turns bars into their rows too; this class keeps the rest (quotes,
+        trades, risk events, statuses). Without: everything here, the reference."""
+        self._warned_terms = False
         self._orders: dict[str, _OrderTrack] = {}
         self._quote_seq: dict[str, tuple[int, int]] = {}
         # Per snapshot key: the stored time (nudged past ties) and the event's own time.
@@ -246,15 +267,32 @@ class RecordConverter:
         self._account_positions = False
         # Orders that reached a final status lately: their replayed events are dropped.
         self._done: OrderedDict[str, None] = OrderedDict()
-        self.orders_without_terms = 0
+        self._without_terms = 0
+        self._replays = 0
+
+    @property
+    def core(self) -> bool:
+        """Are order events, positions and equity converted by the core?"""
+        return self._core is not None
+
+    @property
+    def orders_without_terms(self) -> int:
         """Order rows not written because the order's terms were not known (yet)."""
-        self.replays_dropped = 0
+        extra = self._core.orders_without_terms if self._core is not None else 0
+        return self._without_terms + extra
+
+    @property
+    def replays_dropped(self) -> int:
         """Events recognised as replays of ones already recorded (not stored again)."""
+        return self._replays + (self._core.replays_dropped if self._core is not None else 0)
 
     # -- state the node restores after a restart --
 
     def remember_order(self, order: _core.Order) -> None:
         """Learn an order's terms (side, type, quantity, prices); call before its events."""
+        if self._core is not None:
+            self._core.remember_order(order)
+            return
         if order.client_order_id in self._done:
             return
         track = self._orders.get(order.client_order_id)
@@ -270,6 +308,29 @@ class RecordConverter:
     ) -> None:
         """After a restart: an open order as storage has it, so its numbering, fill totals
         and replay detection continue where the previous process stopped."""
+        if self._core is not None:
+            terms = OrderTerms.from_row(row, events[0] if events else None)
+            self._core.restore_order(
+                row.order_id,
+                terms.side,
+                terms.order_type,
+                str(terms.quantity),
+                terms.time_in_force,
+                None if terms.limit_price is None else str(terms.limit_price),
+                None if terms.stop_price is None else str(terms.stop_price),
+                terms.expire_time,
+                msgspec.json.encode(terms.links).decode() if terms.links else None,
+                max((e.seq for e in events), default=0),
+                row.created_ns,
+                [(str(f.quantity), str(f.price)) for f in fills],
+                [
+                    event_key(
+                        e.ts_ns, str(e.detail.get("kind", "")), e.detail.get("trade_id"), e.detail
+                    )
+                    for e in events
+                ],
+            )
+            return
         track = self._orders[row.order_id] = _OrderTrack()
         track.terms = OrderTerms.from_row(row, events[0] if events else None)
         track.seq = max((e.seq for e in events), default=0)
@@ -284,6 +345,19 @@ class RecordConverter:
     def restore_snapshots(self, positions: list[PositionRow], equity: EquityRow | None) -> None:
         """After a restart: the latest position and equity snapshots, so the account's cost
         basis (unrealised P&L) and the snapshot times continue."""
+        if self._core is not None:
+            for p in positions:
+                self._core.restore_position(
+                    p.strategy_id,
+                    p.instrument_id,
+                    p.ts_ns,
+                    str(p.quantity),
+                    str(p.avg_price),
+                    str(p.realized_pnl),
+                )
+            if equity is not None:
+                self._core.restore_equity(equity.ts_ns, str(equity.cash), str(equity.equity))
+            return
         for p in positions:
             self._snapshot_ns[(p.strategy_id, p.instrument_id)] = p.ts_ns
             self._snapshot_src[(p.strategy_id, p.instrument_id)] = p.ts_ns
@@ -299,12 +373,13 @@ class RecordConverter:
 
     @property
     def open_orders(self) -> int:
-        return len(self._orders)
+        return len(self._orders) + (self._core.open_orders if self._core is not None else 0)
 
     # -- conversion --
 
     def convert(self, message: object) -> list[EngineEvent]:
-        """The records for one published payload (empty for payloads storage does not keep)."""
+        """The records for one published payload (empty for payloads storage does not keep;
+        with ``core``, ``EncodedRow``s for the payloads the core converts)."""
         out: list[EngineEvent] = []
         self.convert_into(message, out)
         return out
@@ -315,7 +390,29 @@ class RecordConverter:
             self.convert_into(m, out)
         return out
 
-    def convert_into(self, m: object, out: list[EngineEvent]) -> None:
+    def encode(self, messages: Sequence[object], *, bars: bool = True) -> list[Any]:
+        """The storage sink's fast path: ``messages`` with what the core converts replaced
+        by its rows (see ``core``; bars by their ``EncodedBar`` when ``bars``), a
+        payload it could not convert by the ``ValueError`` saying why, and the rest left
+        in place for ``convert_into``. Without ``core``, only the bars are encoded."""
+        if self._core is None:
+            return _core.bar_rows(messages) if bars else list(messages)
+        out: list[Any] = self._core.encode(messages, bars)
+        if not self._warned_terms and self._core.orders_without_terms:
+            self._warned_terms = True
+            log.warning(
+                "an order's terms (side, type, quantity) are unknown, so its orders row is "
+                "not written; publish the Order or give the sink an order lookup"
+            )
+        return out
+
+    def convert_into(self, m: object, out: list[Any]) -> None:
+        if self._core is not None and type(m) in _CORE_TYPES:
+            for r in self._core.encode([m], False):
+                if isinstance(r, ValueError):
+                    raise r
+                out.append(r)
+            return
         # Most frequent first: market data, then the order lifecycle.
         if isinstance(m, _core.QuoteTick):
             sym, ts = m.symbol, m.ts_event
@@ -395,7 +492,7 @@ class RecordConverter:
     def _order_event(self, e: _core.OrderEvent, out: list[EngineEvent]) -> None:
         oid = e.client_order_id
         if oid in self._done:
-            self.replays_dropped += 1
+            self._replays += 1
             return
         track = self._orders.get(oid)
         if track is None:
@@ -422,7 +519,7 @@ class RecordConverter:
                 detail["trigger_price"] = str(terms.stop_price)
         key = event_key(e.ts, kind, fill.trade_id if fill is not None else None, detail)
         if key in track.seen:
-            self.replays_dropped += 1
+            self._replays += 1
             return
         track.seen.add(key)
         track.seq += 1
@@ -488,8 +585,9 @@ class RecordConverter:
                 )
             )
         else:
-            self.orders_without_terms += 1
-            if self.orders_without_terms == 1:
+            self._without_terms += 1
+            if not self._warned_terms:
+                self._warned_terms = True
                 log.warning(
                     "order %s: its terms (side, type, quantity) are unknown, so its orders row "
                     "is not written; publish the Order or give the sink an order lookup",
@@ -511,7 +609,7 @@ class RecordConverter:
         last_src = self._snapshot_src.get(key, -1)
         if src < last_src or (src == last_src and self._snapshot_state.get(key) == state):
             # Older than, or the same as, the state last recorded: a replay after a restart.
-            self.replays_dropped += 1
+            self._replays += 1
             return
         self._snapshot_state[key] = state
         self._book(key, qty * avg, p.realised_pnl)
@@ -528,7 +626,7 @@ class RecordConverter:
         last_src = self._equity_src.get(ACCOUNT, -1)
         state = (s.cash, s.equity)
         if src < last_src or (src == last_src and self._equity_state == state):
-            self.replays_dropped += 1
+            self._replays += 1
             return
         self._equity_state = state
         last = self._equity_ns.get(ACCOUNT)
@@ -591,6 +689,15 @@ class RecordConverter:
             )
 
 
+_CORE_TYPES: Final = frozenset({_core.OrderEvent, _core.Order, _core.PositionEvent, EquitySample})
+
+
+def avg_fill_text(notional: str, filled: str) -> str:
+    """An average fill price the core could not divide exactly, as this converter computes
+    it and the repository encodes it (the core's ``RecordEncoder`` calls this)."""
+    return str(canonical_decimal(_fit(Decimal(notional) / Decimal(filled))))
+
+
 def _canon(value: Decimal) -> Decimal:
     """A computed amount in one spelling (no trailing zeros), so the same value computed
     from the engine's figures or from stored ones is stored with the same digits."""
@@ -612,6 +719,7 @@ __all__ = [
     "TIME_IN_FORCE",
     "OrderTerms",
     "RecordConverter",
+    "avg_fill_text",
     "event_key",
     "fill_id",
 ]

@@ -30,6 +30,7 @@ from pi5trading.sinks.records import ACCOUNT, RecordConverter
 from pi5trading.storage.errors import ConstraintError, DatabaseUnavailableError
 from pi5trading.storage.protocol import Repository
 from pi5trading.storage.records import (
+    EncodedRow,
     EquityRow,
     OrderRow,
     PositionRow,
@@ -71,6 +72,7 @@ class StorageSink:
         max_backlog: int = 200_000,
         skip: frozenset[type] = frozenset(),
         core_bars: bool = True,
+        core_records: bool = True,
     ) -> None:
         self.writer = writer
         self.skip = skip
@@ -80,7 +82,10 @@ class StorageSink:
         converter: the same rows, without a Python object per price (False: the
         converter, the reference the tests compare the core's rows with)."""
         self.repository = repository
-        self.converter = converter or RecordConverter()
+        self.converter = converter or RecordConverter(core=core_records)
+        """``core_records`` (when no converter is given): order events, orders, positions
+        and equity samples converted by the core into their encoded rows
+        (``RecordConverter(core=True)``); False: by the Python converter, the reference."""
         self.mode = mode
         self.max_backlog = max_backlog
         self._lookup = order_lookup
@@ -194,21 +199,26 @@ class StorageSink:
 
     async def _pump_locked(self) -> None:
         convert = self.converter.convert_into
+        encode = self.converter.encode
         skip = self.skip
-        bar_rows = _core.bar_rows if self.core_bars else None
+        bars = self.core_bars
         while batch := self._handoff.take():
             for start in range(0, len(batch), _CHUNK):
-                # Writable: the converter's records and the core's EncodedBars.
+                # Writable: the converter's records and the core's encoded rows.
                 records: list[Any] = []
-                chunk = batch[start : start + _CHUNK]
-                if bar_rows is not None:
-                    # Bars become their encoded rows in the core, in place: order kept.
-                    chunk = bar_rows(chunk)
+                # What the core converts becomes its encoded rows, in place: order kept.
+                chunk = encode(batch[start : start + _CHUNK], bars=bars)
                 for m in chunk:
-                    if bar_rows is not None and type(m) is tuple:
-                        records.append(m)  # an EncodedBar (no bus payload is a tuple)
+                    t = type(m)
+                    if t is tuple or t is EncodedRow:
+                        records.append(m)  # no bus payload is a tuple or an EncodedRow
                         continue
-                    if skip and type(m) in skip:
+                    if t is ValueError:
+                        # The core could not convert a payload; the others are kept.
+                        self.conversion_errors += 1
+                        log.error("cannot record a payload: %s", m)
+                        continue
+                    if skip and t in skip:
                         continue
                     try:
                         convert(m, records)

@@ -19,10 +19,14 @@ the class names, so journals and JSON stay readable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import Any, TypeAlias, cast
 
 import msgspec
+
+from pi5trading import _core
 
 
 class Record(msgspec.Struct, frozen=True, tag_field="kind"):
@@ -298,8 +302,16 @@ which is validated when it is made. The writer and the repository take it where 
 an ``EngineEvent`` and write it without validating it again; the journal stores it as the
 ``BarRow`` it is (``bar_record``)."""
 
-Writable = EngineEvent | EncodedBar
-"""What the batched writer accepts: records, and bars the core has encoded."""
+EncodedRow: TypeAlias = _core.EncodedRow
+"""A row of another engine-event table already in the form ``TableSpec.encode`` gives it
+(``kind``: its record's tag — ``fill``, ``order_event``, ``order``, ``position``,
+``equity``; ``row``: the values, money as exact decimal text, details as JSON text), made
+by the core's converter (``pi5trading._core.RecordEncoder``) with the reference's checks
+and digits. Taken and stored like an ``EncodedBar``; the journal stores the record it is
+(``encoded_record``)."""
+
+Writable: TypeAlias = EngineEvent | EncodedBar | EncodedRow
+"""What the batched writer accepts: records, and rows the core has encoded."""
 
 
 def bar_record(row: EncodedBar) -> BarRow:
@@ -308,9 +320,42 @@ def bar_record(row: EncodedBar) -> BarRow:
     return BarRow(sym, interval, ts, Decimal(o), Decimal(h), Decimal(lo), Decimal(c), Decimal(v))
 
 
+@cache
+def _decoders(kind: str) -> tuple[type[Record], tuple[Callable[[Any], Any] | None, ...]]:
+    # Per column: Decimal for money, JSON decoding for details, the value as it is else.
+    record = next(t for t in ENGINE_EVENT_TYPES if t.__struct_config__.tag == kind)
+    info = msgspec.inspect.type_info(record)
+    assert isinstance(info, msgspec.inspect.StructType)
+    out: list[Callable[[Any], Any] | None] = []
+    for f in info.fields:
+        t = f.type
+        if isinstance(t, msgspec.inspect.UnionType):
+            t = next(x for x in t.types if not isinstance(x, msgspec.inspect.NoneType))
+        if isinstance(t, msgspec.inspect.DecimalType):
+            out.append(Decimal)
+        elif isinstance(t, msgspec.inspect.DictType):
+            out.append(msgspec.json.decode)
+        else:
+            out.append(None)
+    return record, tuple(out)
+
+
+def encoded_record(row: EncodedRow) -> EngineEvent:
+    """The record of a row the core encoded (for the journal and precise errors)."""
+    record, decoders = _decoders(row.kind)
+    values = [
+        v if dec is None or v is None else dec(v) for dec, v in zip(decoders, row.row, strict=True)
+    ]
+    return cast(EngineEvent, record(*values))
+
+
 def as_record(event: Writable) -> EngineEvent:
-    """``event`` as a record: an encoded bar becomes its ``BarRow``, a record stays."""
-    return bar_record(event) if isinstance(event, tuple) else event
+    """``event`` as a record: an encoded row becomes its record, a record stays."""
+    if isinstance(event, tuple):
+        return bar_record(event)
+    if isinstance(event, EncodedRow):
+        return encoded_record(event)
+    return event
 
 
 ENGINE_EVENT_TYPES: tuple[type[Record], ...] = (
@@ -335,6 +380,7 @@ __all__ = [
     "BarRow",
     "CredentialRow",
     "EncodedBar",
+    "EncodedRow",
     "EngineEvent",
     "EquityRow",
     "FillRow",
@@ -352,4 +398,5 @@ __all__ = [
     "Writable",
     "as_record",
     "bar_record",
+    "encoded_record",
 ]

@@ -22,6 +22,7 @@ from pi5trading.storage.records import (
     BarRow,
     CredentialRow,
     EncodedBar,
+    EncodedRow,
     EquityRow,
     FillRow,
     InstrumentRow,
@@ -36,7 +37,7 @@ from pi5trading.storage.records import (
     TradeTickRow,
     UserRow,
 )
-from pi5trading.storage.tables import TableSpec, quote, spec_for
+from pi5trading.storage.tables import TableSpec, quote, spec_for, spec_for_tag
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Record)
@@ -75,20 +76,28 @@ class _Where:
 
 
 def _batches(
-    driver: Driver, records: Sequence[Record | EncodedBar]
+    driver: Driver, records: Sequence[Record | EncodedBar | EncodedRow]
 ) -> list[tuple[TableSpec, list[tuple[Any, ...]]]]:
-    """Validated, encoded rows grouped by table, in order of first appearance. Bars the core
-    encoded (``EncodedBar``, plain tuples) are rows already: they join the ``bars`` rows as
-    they are (``bars`` keeps the first of a key, so no dedupe is needed)."""
-    groups: dict[type[Record] | type[tuple[Any, ...]], list[Any]] = {}
+    """Validated, encoded rows grouped by table, in order of first appearance. Rows the core
+    encoded are rows already: bars (``EncodedBar``, plain tuples) join the ``bars`` rows as
+    they are (``bars`` keeps the first of a key, so no dedupe is needed); an
+    ``EncodedRow`` joins the rows of its table and kind (deduped by key like records; a
+    table's records, if any, go in a statement of their own). Both drivers take JSON as
+    text, which is what the core wrote."""
+    groups: dict[object, list[Any]] = {}
     for rec in records:
-        groups.setdefault(type(rec), []).append(rec)
-    out = []
-    for typ, recs in groups.items():
-        if typ is tuple:
+        group: object = rec.kind if isinstance(rec, EncodedRow) else type(rec)
+        groups.setdefault(group, []).append(rec)
+    out: list[tuple[TableSpec, list[tuple[Any, ...]]]] = []
+    for key, recs in groups.items():
+        if key is tuple:
             out.append((spec_for(BarRow), recs))
             continue
-        spec = spec_for(cast(type[Record], typ))
+        if isinstance(key, str):
+            spec = spec_for_tag(key)
+            out.append((spec, spec.dedupe_rows([e.row for e in recs])))
+            continue
+        spec = spec_for(cast(type[Record], key))
         out.append((spec, driver.encode(spec, spec.dedupe_by_key(recs))))
     return out
 
@@ -197,7 +206,7 @@ class SqlRepository:
 
     # -- writes --
 
-    async def write(self, records: Sequence[Record | EncodedBar]) -> int:
+    async def write(self, records: Sequence[Record | EncodedBar | EncodedRow]) -> int:
         if not records:
             return 0
         # Validate everything before touching the database: a bad record writes nothing.

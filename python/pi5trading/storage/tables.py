@@ -187,6 +187,21 @@ class TableSpec:
         encoder: Encoder = namespace["encode"]
         return encoder
 
+    def dedupe_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """``dedupe_by_key`` for rows already encoded (values in column order)."""
+        if self.on_conflict is OnConflict.IGNORE:
+            return list(rows)
+        key = [self.columns.index(c) for c in self.key]
+        newer = self.columns.index("updated_ns") if self.on_conflict is OnConflict.NEWER else -1
+        by_key: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for row in rows:
+            k = tuple(row[i] for i in key)
+            old = by_key.get(k)
+            if old is not None and newer >= 0 and old[newer] > row[newer]:
+                continue
+            by_key[k] = row
+        return list(by_key.values())
+
     def dedupe_by_key(self, records: Sequence[r.Record]) -> list[r.Record]:
         """Collapse records sharing a key to one (the last, or the newest for NEWER).
 
@@ -339,6 +354,15 @@ SPECS: dict[type[r.Record], TableSpec] = {
 
 
 @cache
+def spec_for_tag(kind: str) -> TableSpec:
+    """The table of the record tagged ``kind`` (an ``EncodedRow``'s)."""
+    for spec in SPECS.values():
+        if spec.record.__struct_config__.tag == kind:
+            return spec
+    raise RecordError(f"{kind!r} is not a stored record tag")
+
+
+@cache
 def spec_for(record: type[r.Record]) -> TableSpec:
     try:
         return SPECS[record]
@@ -346,4 +370,12 @@ def spec_for(record: type[r.Record]) -> TableSpec:
         raise RecordError(f"{record.__name__} is not a stored record type") from None
 
 
-__all__ = ["MAX_DECIMAL_PLACES", "SPECS", "ColumnKind", "OnConflict", "TableSpec", "spec_for"]
+__all__ = [
+    "MAX_DECIMAL_PLACES",
+    "SPECS",
+    "ColumnKind",
+    "OnConflict",
+    "TableSpec",
+    "spec_for",
+    "spec_for_tag",
+]

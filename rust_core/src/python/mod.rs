@@ -7,6 +7,7 @@ mod errors;
 mod indicators;
 mod orders;
 mod portfolio;
+mod records;
 mod risk;
 mod sinks;
 mod types;
@@ -31,6 +32,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     risk::register(m)?;
     engine::register(m)?;
     sinks::register(m)?;
+    records::register(m)?;
     Ok(())
 }
 

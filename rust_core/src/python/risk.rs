@@ -165,18 +165,6 @@ impl PyRiskAccount {
 #[derive(Debug, Clone)]
 pub(crate) struct PyDenial(pub(crate) Denial);
 
-fn is_count(code: DenialCode) -> bool {
-    matches!(
-        code,
-        DenialCode::MaxOpenPositions
-            | DenialCode::MaxOpenOrders
-            | DenialCode::RateLimitSecond
-            | DenialCode::RateLimitMinute
-            | DenialCode::MaxOrdersPerSession
-            | DenialCode::DuplicateOrder
-    )
-}
-
 #[pymethods]
 impl PyDenial {
     #[getter]
@@ -211,7 +199,7 @@ impl PyDenial {
 
 impl PyDenial {
     fn number<'py>(&self, py: Python<'py>, v: i128) -> PyResult<Bound<'py, PyAny>> {
-        if is_count(self.0.code) {
+        if self.0.code.is_count() {
             Ok(v.into_pyobject(py)?.into_any())
         } else {
             decimal(py, v)

@@ -13,7 +13,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PySequence, PySet, PyString, PyTuple};
 
 use super::orders::PyOrderEvent;
+use super::portfolio::PyPositionEvent;
 use super::types::PyBar;
+use crate::orders::OrderEvent;
+use crate::portfolio::PositionEvent;
+use crate::records::{push_json_str as push_msgspec_str, Dec};
 use crate::risk::session::civil_from_days;
 use crate::types::{Bar, Interval, Price, FIXED_PRECISION};
 
@@ -101,7 +105,7 @@ fn fixed_str(raw: i64, precision: u8, signed_zero: bool) -> String {
 /// interval, open time, open, high, low, close, volume)` with the prices as exact decimal
 /// strings. A `Bar` is validated when it is made (low <= open, close <= high, volume >= 0),
 /// so the row needs no check of its own.
-fn bar_row<'py>(py: Python<'py>, bar: &Bar) -> PyResult<Bound<'py, PyTuple>> {
+pub(crate) fn bar_row<'py>(py: Python<'py>, bar: &Bar) -> PyResult<Bound<'py, PyTuple>> {
     let bt = bar.bar_type;
     // Stored by open time (the engine stamps the close); signed, as Python computes it.
     let open_ts = i128::from(bar.ts_event.0) - i128::from(bt.interval.as_nanos());
@@ -277,6 +281,109 @@ fn bar_message<'py>(bar: PyRef<'py, PyBar>) -> Bound<'py, PyBytes> {
     PyBytes::new(bar.py(), bar_json(&bar.0).as_bytes())
 }
 
+fn push_dec(buf: &mut String, raw: i128) {
+    buf.push('"');
+    buf.push_str(&Dec::from_raw(raw).python_str());
+    buf.push('"');
+}
+
+/// The channel message of an order event, as `ENCODER.encode(to_message(event))` writes
+/// it: its topic and its JSON.
+fn order_json(e: &OrderEvent) -> (String, String) {
+    let topic = format!("orders.{}", e.kind.as_str());
+    let mut buf = String::with_capacity(320);
+    buf.push_str("{\"type\":\"order\",\"order_id\":");
+    push_msgspec_str(&mut buf, e.client_order_id.as_str());
+    buf.push_str(",\"strategy_id\":");
+    push_msgspec_str(&mut buf, e.strategy_id.as_str());
+    buf.push_str(",\"instrument\":");
+    push_msgspec_str(&mut buf, e.instrument.as_str());
+    buf.push_str(",\"kind\":");
+    push_msgspec_str(&mut buf, e.kind.as_str());
+    buf.push_str(",\"status\":");
+    push_msgspec_str(&mut buf, e.status.as_str());
+    buf.push_str(",\"reason\":");
+    push_msgspec_str(&mut buf, &e.reason);
+    buf.push_str(",\"denial_code\":");
+    match e.denial.as_deref() {
+        Some(d) => push_msgspec_str(&mut buf, d.code.as_str()),
+        None => buf.push_str("null"),
+    }
+    buf.push_str(",\"fill\":");
+    match &e.fill {
+        Some(f) => {
+            let _ = write!(buf, "{{\"trade_id\":{},\"side\":", f.trade_id);
+            push_msgspec_str(&mut buf, f.side.as_str());
+            buf.push_str(",\"quantity\":");
+            push_dec(&mut buf, i128::from(f.quantity.raw()));
+            buf.push_str(",\"price\":");
+            push_dec(&mut buf, i128::from(f.price.raw()));
+            buf.push_str(",\"commission\":");
+            push_dec(&mut buf, i128::from(f.commission.raw()));
+            buf.push_str(",\"liquidity\":");
+            push_msgspec_str(&mut buf, f.liquidity.as_str());
+            buf.push('}');
+        }
+        None => buf.push_str("null"),
+    }
+    buf.push_str(",\"topic\":");
+    push_msgspec_str(&mut buf, &topic);
+    buf.push_str(",\"ts\":\"");
+    push_iso_ns(&mut buf, e.ts.0);
+    buf.push_str("\"}");
+    (topic, buf)
+}
+
+/// The channel message of a position event (see [`order_json`]).
+fn position_json(p: &PositionEvent) -> (String, String) {
+    let topic = format!("positions.{}", p.instrument.as_str());
+    let mut buf = String::with_capacity(256);
+    buf.push_str("{\"type\":\"position\",\"strategy_id\":");
+    match &p.strategy_id {
+        Some(s) => push_msgspec_str(&mut buf, s.as_str()),
+        None => buf.push_str("null"),
+    }
+    buf.push_str(",\"instrument\":");
+    push_msgspec_str(&mut buf, p.instrument.as_str());
+    buf.push_str(",\"kind\":");
+    push_msgspec_str(&mut buf, p.kind.as_str());
+    buf.push_str(",\"quantity\":");
+    push_dec(&mut buf, i128::from(p.quantity.raw()));
+    buf.push_str(",\"avg_price\":");
+    match p.avg_px {
+        Some(a) => push_dec(&mut buf, i128::from(a.raw())),
+        None => buf.push_str("null"),
+    }
+    buf.push_str(",\"realised_pnl\":");
+    push_dec(&mut buf, p.realised);
+    buf.push_str(",\"topic\":");
+    push_msgspec_str(&mut buf, &topic);
+    buf.push_str(",\"ts\":\"");
+    push_iso_ns(&mut buf, p.ts.0);
+    buf.push_str("\"}");
+    (topic, buf)
+}
+
+/// An order event's channel message: `(topic, JSON)`, what `to_message` + msgspec make.
+#[pyfunction]
+fn order_message<'py>(
+    event: PyRef<'py, PyOrderEvent>,
+) -> (Bound<'py, PyString>, Bound<'py, PyBytes>) {
+    let py = event.py();
+    let (topic, json) = order_json(&event.0);
+    (PyString::new(py, &topic), PyBytes::new(py, json.as_bytes()))
+}
+
+/// A position event's channel message: `(topic, JSON)`, what `to_message` + msgspec make.
+#[pyfunction]
+fn position_message<'py>(
+    event: PyRef<'py, PyPositionEvent>,
+) -> (Bound<'py, PyString>, Bound<'py, PyBytes>) {
+    let py = event.py();
+    let (topic, json) = position_json(&event.0);
+    (PyString::new(py, &topic), PyBytes::new(py, json.as_bytes()))
+}
+
 /// The storage sink's scan of a published batch, on the engine thread: the positions of
 /// the order events whose order is not in `known` (the open orders seen before), with
 /// their order ids. `known` is updated as the scan goes: an order seen is added, an order
@@ -316,6 +423,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bar_rows, m)?)?;
     m.add_function(wrap_pyfunction!(copy_text, m)?)?;
     m.add_function(wrap_pyfunction!(bar_message, m)?)?;
+    m.add_function(wrap_pyfunction!(order_message, m)?)?;
+    m.add_function(wrap_pyfunction!(position_message, m)?)?;
     Ok(())
 }
 

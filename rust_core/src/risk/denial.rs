@@ -41,6 +41,20 @@ pub enum DenialCode {
 }
 
 impl DenialCode {
+    /// Are its limit and actual value counts (orders, positions, requests), not amounts?
+    #[must_use]
+    pub fn is_count(self) -> bool {
+        matches!(
+            self,
+            Self::MaxOpenPositions
+                | Self::MaxOpenOrders
+                | Self::RateLimitSecond
+                | Self::RateLimitMinute
+                | Self::MaxOrdersPerSession
+                | Self::DuplicateOrder
+        )
+    }
+
     /// Every code, in declaration order (index = `self as usize`).
     pub const ALL: [Self; 26] = [
         Self::InvalidOrder,

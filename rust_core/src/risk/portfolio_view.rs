@@ -61,16 +61,11 @@ macro_rules! portfolio_account_view {
         fn equity(&self) -> i128 {
             self.books().equity()
         }
-        /// One pass over the positions; the portfolio's identity makes
-        /// P&L = equity − starting cash.
+        /// From the sums the portfolio keeps (no pass over the positions: this runs on
+        /// every step); its identity makes P&L = equity − starting cash.
         fn totals(&self) -> Totals {
             let p = self.books();
-            let (mut net, mut gross) = (0_i128, 0_i128);
-            for (i, pos) in p.positions() {
-                let v = pos.marked_value(p.mark_at(i));
-                net += v;
-                gross += v.abs();
-            }
+            let (net, gross) = (p.marked_positions(), p.exposure());
             let equity = p.cash() + net;
             Totals {
                 equity,
