@@ -296,6 +296,16 @@ HOSTILE_VALUES = [
 ]  # fmt: skip
 
 
+ABSURD = [
+    ("sma_crossover", "quantity", "1e30", "1E+30", "0 < quantity <= 1000000000"),
+    ("vwap_bounce", "stop_pct", 1e308, "1e+308", "0 < stop_pct <= 100"),
+    ("rsi_mean_reversion", "oversold", -5, "-5.0", "0 <= oversold <= 100"),
+    ("opening_range_breakout", "range_minutes", 100000, "100000", "1 <= range_minutes <= 360"),
+]
+"""Well-typed values no strategy means: each as sent, as the refusal shows it, and the
+range it names."""
+
+
 def test_hostile_strategy_parameters_are_refused_never_5xx(tmp_path: Path) -> None:
     """Every built-in's parameters given NaN, infinities, huge and negative numbers, text,
     unicode, injection strings: 4xx or a strategy that runs, never a 5xx, and never one
@@ -346,7 +356,22 @@ def test_hostile_strategy_parameters_are_refused_never_5xx(tmp_path: Path) -> No
                 json={"id": "h", "type": kind, "parameters": {period: 2**40}},
                 headers=h,
             )
-            assert_problem(r, 422, f"{period}=1099511627776: expected int <= 16777216")
+            assert_problem(
+                r,
+                422,
+                f"{period}=1099511627776: out of range, allowed: 1 <= {period} <= 16777216",
+            )
+        # Absurd but well-typed: refused naming the parameter and its range, no strategy
+        # added (issue 17: quantity 1e30 and stop_pct 1e308 were taken).
+        before = c.get("/api/v1/strategies", headers=h).json()
+        for kind, name, value, shown, allowed in ABSURD:
+            r = c.post(
+                "/api/v1/strategies",
+                json={"id": "h", "type": kind, "parameters": {name: value}},
+                headers=h,
+            )
+            assert_problem(r, 422, f"{name}={shown}: out of range, allowed: {allowed}")
+        assert c.get("/api/v1/strategies", headers=h).json() == before
         # Injection and odd text in query and path parameters of the read routes.
         for text in ("' OR 1=1--", "%", "_", "\\", "AAPL\u0000", "😀", "a" * 5000):
             for url in ("/api/v1/orders", "/api/v1/fills", "/api/v1/backtests"):
@@ -363,3 +388,64 @@ def test_hostile_strategy_parameters_are_refused_never_5xx(tmp_path: Path) -> No
                 r = c.get(url.format(quote(text, safe="")), headers=h)
                 assert r.status_code < 500, (url, text[:20], r.text[:300])
         assert c.get("/health").status_code == 200
+
+
+async def test_hostile_backtest_parameters_are_refused_never_5xx(tmp_path: Path) -> None:
+    """The same hostile values as parameters of backtest jobs (``POST /api/v1/backtests``):
+    a 422 naming ``params`` and the parameter, nothing queued; or a job that runs to its
+    end (never one that fails on its parameters); never a 5xx."""
+    settings = settings_for(tmp_path, PI5_API__RATE_LIMIT_PER_MINUTE="1000000")
+    await seed_users(settings)
+    async with AsyncTestClient(app=create_app(settings)) as c:
+        h = bearer((await login(c, "tina"))["access_token"])
+        types = (await c.get("/api/v1/strategies/types", headers=h)).json()
+        refused = ran = 0
+        for t in types:
+            for i, name in enumerate(t["parameters"]["properties"]):
+                if name == "symbols":
+                    continue  # a backtest's symbol is its data's
+                turn = HOSTILE_VALUES[i * 5 :] + HOSTILE_VALUES[: i * 5]
+                for value in turn if scale() > 1 else turn[:5]:
+                    raw = value if value in ("NaN", "Infinity", "-Infinity") else json.dumps(value)
+                    body = (
+                        f'{{"strategy":"{t["name"]}","data":"generated:500",'
+                        f'"params":{{"{name}":{raw}}}}}'
+                    )
+                    r = await c.post(
+                        "/api/v1/backtests",
+                        content=body,
+                        headers={**h, "content-type": "application/json"},
+                    )
+                    where = (t["name"], name, value, r.status_code, r.text[:300])
+                    assert r.status_code < 500, where
+                    if r.status_code == 202:
+                        job = r.json()
+                        for _ in range(1200):
+                            job = (await c.get(f"/api/v1/backtests/{job['id']}", headers=h)).json()
+                            if job["status"] in ("done", "failed", "cancelled"):
+                                break
+                            await asyncio.sleep(0.05)
+                        assert job["status"] == "done", (*where, job.get("error"))
+                        ran += 1
+                    else:
+                        # 400: not JSON (a bare NaN); 422: the parameter named.
+                        assert r.status_code in (400, 422), where
+                        detail = r.json()["detail"]
+                        assert r.status_code == 400 or (
+                            detail.startswith("params: invalid strategy parameter")
+                            and name in detail
+                        ), where
+                        refused += 1
+        assert refused > 100, (refused, ran)
+        assert ran > 0, (refused, ran)
+        # The absurd ones: the range named, nothing queued for any of them.
+        listed = (await c.get("/api/v1/backtests", headers=h)).json()
+        for kind, name, value, shown, allowed in ABSURD:
+            r = await c.post(
+                "/api/v1/backtests",
+                json={"strategy": kind, "data": "generated:500", "params": {name: value}},
+                headers=h,
+            )
+            detail = f"params: invalid strategy parameter {name}={shown}: out of range"
+            assert_problem(r, 422, f"{detail}, allowed: {allowed}")
+        assert (await c.get("/api/v1/backtests", headers=h)).json() == listed
