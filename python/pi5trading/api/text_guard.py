@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from pi5trading.api.errors import Problem
 
@@ -40,7 +40,7 @@ def refuse_nul_text(app: ASGIApp) -> ASGIApp:
             raise _refused()
         carry = b""
 
-        async def checked() -> Message:
+        async def checked() -> ReceiveMessage:
             nonlocal carry
             message = await receive()
             if message["type"] == "http.request":
