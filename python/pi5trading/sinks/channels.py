@@ -151,6 +151,8 @@ class Channels:
         self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._in_flight = 0
+        """Messages of the batch being fanned out, not yet offered to the clients."""
         self.published = 0
         self.lost = 0
         """Events not published: the fan-out fell ``max_outbox`` behind, or Redis was down."""
@@ -171,6 +173,17 @@ class Channels:
     @property
     def clients(self) -> int:
         return len(self._subs)
+
+    @property
+    def outbox(self) -> int:
+        """Messages from the node not yet fanned out (queued, or in the batch being sent):
+        where delivery lags when the event loop cannot keep up."""
+        return len(self._outbox) + self._in_flight
+
+    def queued(self) -> tuple[int, int]:
+        """Messages waiting in the clients' queues: in all, and the most in one."""
+        sizes = [s.pending for s in list(self._subs.values())]
+        return sum(sizes), max(sizes, default=0)
 
     def _closed(self, sub: Subscription) -> None:
         if self._subs.pop(sub.id, None) is not None:
@@ -231,11 +244,16 @@ class Channels:
         """Fan out everything queued so far, in order (one flush at a time)."""
         async with self._flushing:
             while batch := self._outbox.take():
-                await self._send(batch)
+                self._in_flight = len(batch)
+                try:
+                    await self._send(batch)
+                finally:
+                    self._in_flight = 0
 
     async def _send(self, batch: list[object]) -> None:
         bar = _core.Bar
         for i, m in enumerate(batch):
+            self._in_flight = len(batch) - i
             if type(m) is bar:
                 # Most of the traffic: topic and JSON made in the core, and the JSON only
                 # when somebody subscribed to the topic.

@@ -221,6 +221,7 @@ async def open_sinks(
             subs += metrics.subscribe(bus)
             metrics.watch_writer(writer)
             metrics.watch_backlog(lambda: storage.backlog)
+            metrics.watch_retained("order_tracks", lambda: storage.converter.open_orders)
         subs += storage.subscribe(bus)
         await storage.start()
         if isinstance(cache, MemoryLatestState):
@@ -236,7 +237,7 @@ async def open_sinks(
             await channels.start()
             if metrics is not None:
                 channels.on_drop = metrics.channel_client_dropped
-                metrics.watch_channels(lambda: channels.clients)
+                metrics.watch_channels(channels)
     except BaseException:
         await sinks.close()
         raise
