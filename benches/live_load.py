@@ -248,6 +248,8 @@ class Load:
         # A long memory run keeps no per-message record: the driver's own memory would
         # grow by the stream (and the stream check needs it only for the short runs).
         self.keep_hashes = keep_hashes
+        self._signing_in = asyncio.Lock()
+        self.sign_ins = 0
         self.loop_lag_max = 0.0
         """The driver's own event loop: the most a 50 ms sleep overran since the last
         sample (the driver being behind, not the node)."""
@@ -319,6 +321,8 @@ class Load:
             t0 = time.perf_counter()
             r = await http.get(path)
             self.rest.append((path, r.status_code, time.perf_counter() - t0))
+            if r.status_code == 401:
+                await self._sign_in_again(http)
             await asyncio.sleep(0.02)
 
     async def _orders(self, http: httpx.AsyncClient, every_s: float) -> None:
@@ -329,10 +333,23 @@ class Load:
                 "/api/v1/orders", json={"symbol": "AAPL", "side": side, "quantity": "1"}
             )
             self.rest.append(("POST /api/v1/orders", r.status_code, time.perf_counter() - t0))
+            if r.status_code == 401:
+                await self._sign_in_again(http)
             if r.status_code == 201:
                 self.placed[r.json()["order"]["id"]] = t0
                 side = "sell" if side == "buy" else "buy"
             await asyncio.sleep(every_s)
+
+    async def _sign_in_again(self, http: httpx.AsyncClient) -> None:
+        """The access token expired (``PI5_AUTH__ACCESS_TTL_S``, 15 minutes): a run longer
+        than that signs in again, as the dashboard does, instead of polling on with 401s."""
+        async with self._signing_in:
+            if http.headers.get("Authorization") != f"Bearer {self.token}":
+                return  # another task signed in meanwhile
+            fresh = await asyncio.to_thread(admin_headers, self.url, "root")
+            self.token = fresh["Authorization"].removeprefix("Bearer ")
+            http.headers["Authorization"] = fresh["Authorization"]
+            self.sign_ins += 1
 
     async def _loop_lag(self) -> None:
         while not self.stop.is_set():
