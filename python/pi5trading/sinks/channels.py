@@ -8,9 +8,10 @@ slowing the node or holding memory: the node never waits for a client.
 
 - ``Channels`` (the default) fans out in the node's process.
 - ``RedisChannels`` (when ``PI5_REDIS__URL`` is set) publishes each message on the Redis
-  channel ``<prefix>:<topic>`` (one pipeline per batch, from a task) and subscribes clients
-  through Redis pattern subscriptions, so the API may run in another process. Messages are
-  live only: while Redis is down they are counted as lost, not queued.
+  channel ``<prefix>:<topic>`` (one pipeline per batch, from a task); each process with
+  clients reads them through one Redis pattern subscription (while it has clients) and
+  fans them out to its clients as in process, so the API may run in another process.
+  Messages are live only: while Redis is down they are counted as lost, not queued.
 
 Both are fed by the bus (``subscribe_bus``): the handler, on the node's engine thread, only
 queues the payloads; a task on the event loop converts, encodes (once per message) and
@@ -297,7 +298,9 @@ class RedisChannels(Channels):
         super().__init__(max_queue=max_queue)
         self.client = client
         self.prefix = prefix
-        self._readers: dict[int, asyncio.Task[None]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._confirmed = False
+        """The process's one Redis subscription is confirmed: a new client is ready at once."""
         self._losing = 0
         """Messages lost since Redis went away (0 while it answers)."""
 
@@ -343,50 +346,62 @@ class RedisChannels(Channels):
 
     def subscribe(self, patterns: Iterable[str], *, max_queue: int | None = None) -> Subscription:
         sub = super().subscribe(patterns, max_queue=max_queue)
-        sub.ready.clear()
-        self._readers[sub.id] = asyncio.create_task(self._read(sub), name=f"channel-{sub.id}")
+        if not self._confirmed:
+            sub.ready.clear()  # set when the process's one Redis subscription is confirmed
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read(), name="pi5trading-channels-redis")
         return sub
 
     def _closed(self, sub: Subscription) -> None:
         super()._closed(sub)
-        reader = self._readers.pop(sub.id, None)
-        if reader is not None and reader is not asyncio.current_task():
+        reader = self._reader
+        if not self._subs and reader is not None and reader is not asyncio.current_task():
+            # Nobody listens in this process: no reason to read (and parse) every message.
             reader.cancel()
+            self._reader = None
+            self._confirmed = False
 
-    async def _read(self, sub: Subscription) -> None:
-        # A glob per pattern that catches at least the topics it matches ('*' in a Redis
-        # glob also crosses dots), then the exact bus rule.
-        globs = [self.channel(p.replace(">", "*")) for p in sub.patterns]
+    async def _read(self) -> None:
+        # One pattern subscription for the whole process, fanned out here to the clients
+        # whose patterns match (the same rule and per-client queues as in process): each
+        # message is read and parsed once, not once per client (a Redis connection per
+        # WebSocket client made the process parse every message ~100 times; issue 17).
         skip = len(self.prefix) + 1
         pubsub = self.client.pubsub()
         try:
-            await pubsub.psubscribe(*globs)
-            confirmed = 0
+            await pubsub.psubscribe(self.channel("*"))
             async for item in pubsub.listen():
-                if item.get("type") == "psubscribe":
-                    confirmed += 1
-                    if confirmed == len(globs):
+                kind = item.get("type")
+                if kind == "psubscribe":
+                    self._confirmed = True
+                    for sub in list(self._subs.values()):
                         sub.ready.set()
-                if item.get("type") != "pmessage":
+                    continue
+                if kind != "pmessage":
                     continue
                 channel = item["channel"]
                 topic = (channel.decode() if isinstance(channel, bytes) else channel)[skip:]
-                if sub.matches(topic) and not sub.offer(item["data"]):
-                    return
+                data = item["data"]
+                for sub in list(self._targets(topic)):
+                    sub.offer(data)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            sub.close(f"Redis subscription failed: {exc}")
+            self._confirmed = False
+            self._reader = None  # the next subscription starts another
+            for sub in list(self._subs.values()):
+                sub.close(f"Redis subscription failed: {exc}")
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
-        readers = list(self._readers.values())
+        reader = self._reader
         await super().close()
-        for r in readers:
+        if reader is not None:
+            reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await r
+                await reader
 
 
 __all__ = [
