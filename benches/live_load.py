@@ -248,6 +248,7 @@ class Load:
         # A long memory run keeps no per-message record: the driver's own memory would
         # grow by the stream (and the stream check needs it only for the short runs).
         self.keep_hashes = keep_hashes
+        self.samples_path: Path | None = None
         self._signing_in = asyncio.Lock()
         self.sign_ins = 0
         self.loop_lag_max = 0.0
@@ -371,6 +372,9 @@ class Load:
             m["driver_loop_lag_ms"] = self.loop_lag_max * 1000
             self.loop_lag_max = 0.0
             self.samples.append(m)
+            if self.samples_path is not None and len(self.samples) % 12 == 0:
+                # Written as the run goes: a long run cut short keeps what it sampled.
+                _write_samples(self.samples_path, self.samples)
             if m.get("pi5_channel_clients_dropped_total", 0) >= 1:
                 dropped.set()
             await asyncio.sleep(self.sample_every_s)
@@ -499,6 +503,7 @@ def run_load(
     channel_queue: int = 500,
     sample_every_s: float = 1.0,
     keep_hashes: bool = True,
+    samples_path: Path | None = None,
 ) -> tuple[Load, LoadResult, str]:
     """Seed, start `pi5trading serve`, load it for ``seconds``, stop it; returns the load
     (clients' logs), its figures and the node's log. ``redis_url`` "" runs the node as one
@@ -542,6 +547,7 @@ def run_load(
             sample_every_s=sample_every_s,
             keep_hashes=keep_hashes,
         )
+        load.samples_path = samples_path
         asyncio.run(asyncio.wait_for(load.run(seconds), seconds + 240))
         result = load.result()
         text = stop_node(proc, log)
@@ -627,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
             speed=args.speed,
             sample_every_s=args.sample_every or (5.0 if args.memory else 1.0),
             keep_hashes=not args.memory,
+            samples_path=args.out / "load-samples.csv",
         )
         (args.out / "load-node.log").write_text(text)
         shutil.rmtree(data, ignore_errors=True)  # kept (the node's log) when the run failed
