@@ -86,6 +86,20 @@ POLLED = [
     "/api/v1/market/quotes",
     "/api/v1/strategies",
 ]
+WAITING = (
+    "pi5_channel_outbox",
+    "pi5_channel_queued",
+    "pi5_channel_queued_max",
+    "server_sendq_kb",
+    "server_sendq_max_kb",
+    "client_recvq_kb",
+    "client_recvq_max_kb",
+    "redis_omem_kb",
+    "redis_omem_max_kb",
+    "driver_loop_lag_ms",
+    "pi5_writer_buffered",
+)
+"""The queues sampled along the way of a message to the clients (and the writer's)."""
 _METRIC = re.compile(r"^(pi5_[a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+)$", re.MULTILINE)
 
 
@@ -95,6 +109,8 @@ class ClientLog:
     order's first event arrived, and how the server closed it (if it did)."""
 
     hashes: list[int] = field(default_factory=list)
+    messages: int = 0
+    """Messages received when the hashes are not kept (a memory run)."""
     first_seen: dict[str, float] = field(default_factory=dict)
     closed_code: int | None = None
     closed_reason: str = ""
@@ -122,6 +138,12 @@ class LoadResult:
     rss_trend_mb_per_min: float
     writer_buffered_max: int
     storage_backlog_max: int
+    waiting: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Where delivery waited, sampled: each queue's median and maximum over the run."""
+    retained: dict[str, float] = field(default_factory=dict)
+    """The node's growing maps at the end (``pi5_retained``)."""
+    rss_anon_mb: list[float] = field(default_factory=list)
+    sample_minutes: list[float] = field(default_factory=list)
     fills: int = 0
 
 
@@ -143,16 +165,56 @@ def _trend(minutes: list[float], samples: list[float]) -> float:
 
 def _metrics(text: str) -> dict[str, float]:
     out: dict[str, float] = Counter()
-    for name, _labels, value in _METRIC.findall(text):
+    for name, labels, value in _METRIC.findall(text):
         out[name] += float(value)
+        if labels:
+            out[name + labels] += float(value)
     return out
 
 
-def _rss_mb(pid: int) -> float:
+def _rss_mb(pid: int, field: str = "VmRSS") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _socket_queues(port: int) -> dict[str, float]:
+    """The kernel's queues of the TCP connections to the node's ``port`` (loopback, from
+    /proc/net/tcp): bytes the server sent that the clients' side has not taken yet (its
+    send queues) and bytes that arrived but the driver has not read (the clients' receive
+    queues). Together with the node's own gauges they say where delivery waits."""
+    out = {"server_sendq_kb": 0.0, "server_sendq_max_kb": 0.0, "client_recvq_kb": 0.0,
+           "client_recvq_max_kb": 0.0}  # fmt: skip
+    hexport = f"{port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        local, remote, state = f[1], f[2], f[3]
+        if state != "01":  # ESTABLISHED only
+            continue
+        tx, rx = (int(x, 16) / 1024 for x in f[4].split(":"))
+        if local.endswith(":" + hexport):
+            out["server_sendq_kb"] += tx
+            out["server_sendq_max_kb"] = max(out["server_sendq_max_kb"], tx)
+        elif remote.endswith(":" + hexport):
+            out["client_recvq_kb"] += rx
+            out["client_recvq_max_kb"] = max(out["client_recvq_max_kb"], rx)
+    return out
+
+
+def _redis_buffers(redis_url: str) -> dict[str, float]:
+    """Redis's output buffers for its pub/sub subscribers (``CLIENT LIST`` omem): messages
+    published that the node's subscription readers have not read yet."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        subs = [c for c in client.client_list() if int(c.get("psub", 0)) > 0]
+    finally:
+        client.close()
+    omem = [int(c.get("omem", 0)) / 1024 for c in subs]
+    return {"redis_omem_kb": sum(omem), "redis_omem_max_kb": max(omem, default=0.0),
+            "redis_subscribers": float(len(subs))}  # fmt: skip
 
 
 async def _signed_in(ws: ClientConnection, token: str, topics: list[str]) -> None:
@@ -166,11 +228,32 @@ async def _signed_in(ws: ClientConnection, token: str, topics: list[str]) -> Non
 class Load:
     """One run of the load against a running node at ``url`` (its process ``pid``)."""
 
-    def __init__(self, url: str, token: str, pid: int, clients: int = 100) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        pid: int,
+        clients: int = 100,
+        *,
+        redis_url: str = "",
+        sample_every_s: float = 1.0,
+        keep_hashes: bool = True,
+    ) -> None:
         self.url = url
         self.token = token
         self.pid = pid
         self.clients = clients
+        self.redis_url = redis_url
+        self.sample_every_s = sample_every_s
+        # A long memory run keeps no per-message record: the driver's own memory would
+        # grow by the stream (and the stream check needs it only for the short runs).
+        self.keep_hashes = keep_hashes
+        self.samples_path: Path | None = None
+        self._signing_in = asyncio.Lock()
+        self.sign_ins = 0
+        self.loop_lag_max = 0.0
+        """The driver's own event loop: the most a 50 ms sleep overran since the last
+        sample (the driver being behind, not the node)."""
         self.logs: list[ClientLog] = []
         self.slow = ClientLog()
         self.stop = asyncio.Event()
@@ -194,7 +277,10 @@ class Load:
                     except TimeoutError:
                         continue
                     assert isinstance(text, str)
-                    log.hashes.append(hash(text))
+                    if self.keep_hashes:
+                        log.hashes.append(hash(text))
+                    else:
+                        log.messages += 1
                     if '"order_id":"manual-' in text:
                         oid = json.loads(text)["order_id"]
                         log.first_seen.setdefault(oid, time.perf_counter())
@@ -236,6 +322,8 @@ class Load:
             t0 = time.perf_counter()
             r = await http.get(path)
             self.rest.append((path, r.status_code, time.perf_counter() - t0))
+            if r.status_code == 401:
+                await self._sign_in_again(http)
             await asyncio.sleep(0.02)
 
     async def _orders(self, http: httpx.AsyncClient, every_s: float) -> None:
@@ -246,20 +334,51 @@ class Load:
                 "/api/v1/orders", json={"symbol": "AAPL", "side": side, "quantity": "1"}
             )
             self.rest.append(("POST /api/v1/orders", r.status_code, time.perf_counter() - t0))
+            if r.status_code == 401:
+                await self._sign_in_again(http)
             if r.status_code == 201:
                 self.placed[r.json()["order"]["id"]] = t0
                 side = "sell" if side == "buy" else "buy"
             await asyncio.sleep(every_s)
 
+    async def _sign_in_again(self, http: httpx.AsyncClient) -> None:
+        """The access token expired (``PI5_AUTH__ACCESS_TTL_S``, 15 minutes): a run longer
+        than that signs in again, as the dashboard does, instead of polling on with 401s."""
+        async with self._signing_in:
+            if http.headers.get("Authorization") != f"Bearer {self.token}":
+                return  # another task signed in meanwhile
+            fresh = await asyncio.to_thread(admin_headers, self.url, "root")
+            self.token = fresh["Authorization"].removeprefix("Bearer ")
+            http.headers["Authorization"] = fresh["Authorization"]
+            self.sign_ins += 1
+
+    async def _loop_lag(self) -> None:
+        while not self.stop.is_set():
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.05)
+            self.loop_lag_max = max(self.loop_lag_max, time.perf_counter() - t0 - 0.05)
+
     async def _sampler(self, http: httpx.AsyncClient, dropped: asyncio.Event) -> None:
+        port = int(self.url.rsplit(":", 1)[1])
+        lag = asyncio.create_task(self._loop_lag())
         while not self.stop.is_set():
             m = _metrics((await http.get("/metrics")).text)
             m["rss_mb"] = _rss_mb(self.pid)
+            m["rss_anon_mb"] = _rss_mb(self.pid, "RssAnon")
             m["t"] = time.monotonic()
+            m.update(_socket_queues(port))
+            if self.redis_url:
+                m.update(await asyncio.to_thread(_redis_buffers, self.redis_url))
+            m["driver_loop_lag_ms"] = self.loop_lag_max * 1000
+            self.loop_lag_max = 0.0
             self.samples.append(m)
+            if self.samples_path is not None and len(self.samples) % 12 == 0:
+                # Written as the run goes: a long run cut short keeps what it sampled.
+                _write_samples(self.samples_path, self.samples)
             if m.get("pi5_channel_clients_dropped_total", 0) >= 1:
                 dropped.set()
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(self.sample_every_s)
+        lag.cancel()
 
     async def run(self, seconds: float, pollers: int = 4, order_every_s: float = 0.25) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -321,7 +440,7 @@ class Load:
             orders_placed=len(self.placed),
             ws_latency_p50_ms=round(_percentile(latencies, 0.50), 2),
             ws_latency_p99_ms=round(_percentile(latencies, 0.99), 2),
-            ws_messages=sum(len(log.hashes) for log in self.logs),
+            ws_messages=sum(len(log.hashes) + log.messages for log in self.logs),
             dropped_clients=int(last.get("pi5_channel_clients_dropped_total", 0)),
             slow_close_code=self.slow.closed_code,
             slow_close_reason=self.slow.closed_reason,
@@ -329,6 +448,21 @@ class Load:
             rss_trend_mb_per_min=round(_trend(minutes, rss), 2),
             writer_buffered_max=int(max(s.get("pi5_writer_buffered", 0) for s in self.samples)),
             storage_backlog_max=int(max(s.get("pi5_storage_backlog", 0) for s in self.samples)),
+            waiting={
+                key: {
+                    "p50": round(_percentile([s.get(key, 0.0) for s in self.samples], 0.5), 1),
+                    "max": round(max(s.get(key, 0.0) for s in self.samples), 1),
+                }
+                for key in WAITING
+                if any(key in s for s in self.samples)
+            },
+            retained={
+                k.removeprefix("pi5_retained"): v
+                for k, v in last.items()
+                if k.startswith("pi5_retained{")
+            },
+            rss_anon_mb=[round(s["rss_anon_mb"], 1) for s in self.samples],
+            sample_minutes=[round(t, 3) for t in minutes],
         )
 
 
@@ -367,6 +501,9 @@ def run_load(
     clients: int = 100,
     speed: str = "120",
     channel_queue: int = 500,
+    sample_every_s: float = 1.0,
+    keep_hashes: bool = True,
+    samples_path: Path | None = None,
 ) -> tuple[Load, LoadResult, str]:
     """Seed, start `pi5trading serve`, load it for ``seconds``, stop it; returns the load
     (clients' logs), its figures and the node's log. ``redis_url`` "" runs the node as one
@@ -401,12 +538,33 @@ def run_load(
             log,
         )
         token = admin_headers(url, "root")["Authorization"].removeprefix("Bearer ")
-        load = Load(url, token, proc.pid, clients)
+        load = Load(
+            url,
+            token,
+            proc.pid,
+            clients,
+            redis_url=redis_url,
+            sample_every_s=sample_every_s,
+            keep_hashes=keep_hashes,
+        )
+        load.samples_path = samples_path
         asyncio.run(asyncio.wait_for(load.run(seconds), seconds + 240))
         result = load.result()
         text = stop_node(proc, log)
     result.fills = sum(logged_fills(text).values())
     return load, result, text
+
+
+def _write_samples(path: Path, samples: list[dict[str, float]]) -> None:
+    """Every sample, one row each: minutes, RSS, the queues, the node's retained maps."""
+    keys = ["rss_mb", "rss_anon_mb", *WAITING, "pi5_events_total", "pi5_channel_clients"]
+    keys += sorted({k for s in samples for k in s if k.startswith("pi5_retained{")})
+    t0 = samples[0]["t"] if samples else 0.0
+    lines = [",".join(["minute", *(k.replace(",", ";") for k in keys)])]
+    for s in samples:
+        row = [f"{(s['t'] - t0) / 60:.3f}", *(f"{s.get(k, float('nan')):g}" for k in keys)]
+        lines.append(",".join(row))
+    path.write_text("\n".join(lines) + "\n")
 
 
 def _markdown(r: LoadResult) -> str:
@@ -431,6 +589,8 @@ def _markdown(r: LoadResult) -> str:
         f" {r.rss_trend_mb_per_min} MB/min |",
         f"| writer queue depth (max) | {r.writer_buffered_max} buffered,"
         f" {r.storage_backlog_max} not yet handed to it |",
+        *(f"| waiting: {k} | p50 {v['p50']}, max {v['max']} |" for k, v in r.waiting.items()),
+        *(f"| retained at the end: {k} | {v:g} |" for k, v in r.retained.items()),
         "",
     ])  # fmt: skip
 
@@ -443,6 +603,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--speed", default="120", help="PI5_FEED__SPEED (simulated s per s)")
     p.add_argument("--redis", action="store_true", help="channels through Redis")
+    p.add_argument(
+        "--memory",
+        action="store_true",
+        help="a memory run: sample every --sample-every s (default 5), keep no per-message\n"
+        "record in the driver, no stream check; for --seconds 1200 and more",
+    )
+    p.add_argument("--sample-every", type=float, default=None, help="seconds between samples")
     p.add_argument("--out", type=Path, default=Path("test-artifacts/proof"))
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -464,10 +631,14 @@ def main(argv: list[str] | None = None) -> int:
             args.seconds,
             clients=args.clients,
             speed=args.speed,
+            sample_every_s=args.sample_every or (5.0 if args.memory else 1.0),
+            keep_hashes=not args.memory,
+            samples_path=args.out / "load-samples.csv",
         )
         (args.out / "load-node.log").write_text(text)
         shutil.rmtree(data, ignore_errors=True)  # kept (the node's log) when the run failed
-        gaps = stream_gaps(load.logs)
+        gaps = [] if args.memory else stream_gaps(load.logs)
+        _write_samples(args.out / "load-samples.csv", load.samples)
         same_fills = logged_fills(text) == stored_fills(pg.dsn)
         check_orders_and_fills(pg.dsn)
     finally:

@@ -1824,12 +1824,19 @@ class Engine:
     ) -> None: ...
     # Live stepping (the trading node): start, then step events as they come, then stop.
     def start(
-        self, start_ts: int | None = None, *, outbox: bool = False, isolate: bool = True
+        self,
+        start_ts: int | None = None,
+        *,
+        outbox: bool = False,
+        isolate: bool = True,
+        keep_records: int | None = None,
     ) -> None:
         """Start stepping: clock at ``start_ts``, every ``on_start``. With ``outbox`` every
         event made is kept for ``publish`` / ``take_events``. With ``isolate`` a strategy
         that raises is stopped alone (``take_failures``); without, its exception ends the
-        step (a backtest)."""
+        step (a backtest). With ``keep_records=n`` only the latest ``n`` fills and
+        denials (at most) stay for ``fills()`` / ``denials()`` (a live node publishes
+        them; all kept, they would grow for as long as it runs)."""
     def step_bar(self, bar: Bar) -> None: ...
     def step_quote(self, quote: QuoteTick) -> None: ...
     def step_trade(self, trade: TradeTick) -> None: ...

@@ -98,3 +98,44 @@ async def test_redis_publishes_nothing_while_nobody_listens(redis_server: RedisS
         await api.close()
         await node_client.aclose()
         await api_client.aclose()
+
+
+async def test_one_redis_subscription_per_process_however_many_clients(
+    redis_server: RedisServer,
+) -> None:
+    # Each message read and parsed once per process, not once per client (issue 17: with
+    # a Redis connection per WebSocket client the node parsed every message ~100 times).
+    client = aioredis.from_url(redis_server.url)
+    api = RedisChannels(client, prefix="one", max_queue=10_000)
+    node = RedisChannels(client, prefix="one")
+    bus = Bus()
+    node.subscribe_bus(bus)
+    await node.start()
+    try:
+        subs = [api.subscribe(["data.quotes.>"]) for _ in range(20)]
+        for sub in subs:
+            await asyncio.wait_for(sub.ready.wait(), 10)
+        listing = await client.client_list()
+        assert sum(1 for c in listing if int(c.get("psub", 0)) > 0) == 1
+        for topic, payload in market_data(200):
+            bus.publish(topic, payload)
+        await node.flush()
+        quotes = sum(1 for topic, _ in market_data(200) if topic.startswith("data.quotes."))
+        for sub in subs:
+            got = [await asyncio.wait_for(sub.get(), 10) for _ in range(quotes)]
+            assert len(got) == quotes
+        late = api.subscribe(["data.quotes.>"])  # the subscription stands: ready at once
+        assert late.ready.is_set()
+        for sub in [*subs, late]:
+            sub.close()
+        # No client left: the process stops reading.
+        for _ in range(100):
+            listing = await client.client_list()
+            if not any(int(c.get("psub", 0)) for c in listing):
+                break
+            await asyncio.sleep(0.02)
+        assert not any(int(c.get("psub", 0)) for c in listing)
+    finally:
+        await node.close()
+        await api.close()
+        await client.aclose()

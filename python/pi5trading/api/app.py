@@ -52,6 +52,7 @@ from pi5trading.api.errors import HANDLERS, SECURITY_HEADERS, document_problems
 from pi5trading.api.logs import add_request_id, request_ids
 from pi5trading.api.rate_limit import RateLimit
 from pi5trading.api.security.keys import embedded, signing_keys
+from pi5trading.api.text_guard import refuse_nul_text
 from pi5trading.config import Settings
 
 if TYPE_CHECKING:
@@ -384,6 +385,7 @@ def create_app(
         exception_handlers=HANDLERS,
         middleware=[
             request_ids,
+            refuse_nul_text,
             rate_limit.middleware,
             PrometheusConfig(
                 app_name="pi5trading", prefix="pi5_http", group_path=True, exclude=["^/metrics"]

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import anyio
 import msgspec
+import redis.exceptions
 from litestar import WebSocket, websocket
 from litestar.exceptions import SerializationException, WebSocketDisconnect
 
@@ -202,7 +203,16 @@ async def live(socket: WebSocket[Any, Any, Any]) -> None:
         assert sub is not None
         await sub.ready.wait()
         await _send(socket, {"type": "subscribed", "topics": patterns})
-        await _send(socket, await _snapshot(cache))
+        try:
+            snapshot = await _snapshot(cache)
+        except redis.exceptions.RedisError as exc:
+            # The latest state lives in Redis: away, the client is told to come back (1013)
+            # as when its channel ends with Redis, not closed with an internal error.
+            sub.close(f"Redis is unreachable: {exc}")
+            await _close(socket, UNAVAILABLE, f"Redis is unreachable: {exc}")
+            tg.cancel_scope.cancel()
+            return
+        await _send(socket, snapshot)
         tg.start_soon(forward, sub)
 
     try:

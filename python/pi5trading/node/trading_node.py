@@ -27,7 +27,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from pi5trading import _core
 from pi5trading.brokers.execution import ExecutionClient
@@ -49,6 +49,9 @@ T = TypeVar("T")
 Exact = Decimal | int | str
 Closer = Callable[[], Awaitable[object] | object]
 NodeState = Literal["new", "running", "stopping", "stopped"]
+KEEP_RECORDS: Final = 10_000
+"""The engine's ``fills()`` / ``denials()`` of a node: the latest, at most this many (a
+fill is about 100 bytes; storage and the channels have every one)."""
 
 
 class TradingNode:
@@ -399,7 +402,9 @@ class TradingNode:
         if start_ts is None and self.clock is not None:
             start_ts = max(0, self.clock.timestamp_ns() - self.settings.late_data_ms * 1_000_000)
         pending = [r for r in self._strategies.values() if r.index >= 0]
-        self.engine.start(start_ts, outbox=True)
+        # The node publishes every fill and denial; all kept in the engine too, they would
+        # grow for as long as it runs: the latest KEEP_RECORDS only.
+        self.engine.start(start_ts, outbox=True, keep_records=KEEP_RECORDS)
         self._engine_started = True
         for rec in pending:
             self._set_status(rec, "running")

@@ -8,9 +8,10 @@ slowing the node or holding memory: the node never waits for a client.
 
 - ``Channels`` (the default) fans out in the node's process.
 - ``RedisChannels`` (when ``PI5_REDIS__URL`` is set) publishes each message on the Redis
-  channel ``<prefix>:<topic>`` (one pipeline per batch, from a task) and subscribes clients
-  through Redis pattern subscriptions, so the API may run in another process. Messages are
-  live only: while Redis is down they are counted as lost, not queued.
+  channel ``<prefix>:<topic>`` (one pipeline per batch, from a task); each process with
+  clients reads them through one Redis pattern subscription (while it has clients) and
+  fans them out to its clients as in process, so the API may run in another process.
+  Messages are live only: while Redis is down they are counted as lost, not queued.
   The node publishes only while some client is subscribed (``PUBSUB NUMPAT``, asked before
   each batch while nobody is, every ``listeners_every_s`` while somebody is): with nobody
   listening, nothing is encoded or sent.
@@ -163,6 +164,8 @@ class Channels:
         self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._in_flight = 0
+        """Messages of the batch being fanned out, not yet offered to the clients."""
         self.published = 0
         self.lost = 0
         """Events not published: the fan-out fell ``max_outbox`` behind, or Redis was down."""
@@ -183,6 +186,17 @@ class Channels:
     @property
     def clients(self) -> int:
         return len(self._subs)
+
+    @property
+    def outbox(self) -> int:
+        """Messages from the node not yet fanned out (queued, or in the batch being sent):
+        where delivery lags when the event loop cannot keep up."""
+        return len(self._outbox) + self._in_flight
+
+    def queued(self) -> tuple[int, int]:
+        """Messages waiting in the clients' queues: in all, and the most in one."""
+        sizes = [s.pending for s in list(self._subs.values())]
+        return sum(sizes), max(sizes, default=0)
 
     def _closed(self, sub: Subscription) -> None:
         if self._subs.pop(sub.id, None) is not None:
@@ -243,11 +257,16 @@ class Channels:
         """Fan out everything queued so far, in order (one flush at a time)."""
         async with self._flushing:
             while batch := self._outbox.take():
-                await self._send(batch)
+                self._in_flight = len(batch)
+                try:
+                    await self._send(batch)
+                finally:
+                    self._in_flight = 0
 
     async def _send(self, batch: list[object]) -> None:
         bar = _core.Bar
         for i, m in enumerate(batch):
+            self._in_flight = len(batch) - i
             if type(m) is bar:
                 # Most of the traffic: topic and JSON made in the core, and the JSON only
                 # when somebody subscribed to the topic.
@@ -302,7 +321,9 @@ class RedisChannels(Channels):
         super().__init__(max_queue=max_queue)
         self.client = client
         self.prefix = prefix
-        self._readers: dict[int, asyncio.Task[None]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._confirmed = False
+        """The process's one Redis subscription is confirmed: a new client is ready at once."""
         self._losing = 0
         """Messages lost since Redis went away (0 while it answers)."""
         self.listeners_every_s = listeners_every_s
@@ -378,50 +399,62 @@ class RedisChannels(Channels):
 
     def subscribe(self, patterns: Iterable[str], *, max_queue: int | None = None) -> Subscription:
         sub = super().subscribe(patterns, max_queue=max_queue)
-        sub.ready.clear()
-        self._readers[sub.id] = asyncio.create_task(self._read(sub), name=f"channel-{sub.id}")
+        if not self._confirmed:
+            sub.ready.clear()  # set when the process's one Redis subscription is confirmed
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read(), name="pi5trading-channels-redis")
         return sub
 
     def _closed(self, sub: Subscription) -> None:
         super()._closed(sub)
-        reader = self._readers.pop(sub.id, None)
-        if reader is not None and reader is not asyncio.current_task():
+        reader = self._reader
+        if not self._subs and reader is not None and reader is not asyncio.current_task():
+            # Nobody listens in this process: no reason to read (and parse) every message.
             reader.cancel()
+            self._reader = None
+            self._confirmed = False
 
-    async def _read(self, sub: Subscription) -> None:
-        # A glob per pattern that catches at least the topics it matches ('*' in a Redis
-        # glob also crosses dots), then the exact bus rule.
-        globs = [self.channel(p.replace(">", "*")) for p in sub.patterns]
+    async def _read(self) -> None:
+        # One pattern subscription for the whole process, fanned out here to the clients
+        # whose patterns match (the same rule and per-client queues as in process): each
+        # message is read and parsed once, not once per client (a Redis connection per
+        # WebSocket client made the process parse every message ~100 times; issue 17).
         skip = len(self.prefix) + 1
         pubsub = self.client.pubsub()
         try:
-            await pubsub.psubscribe(*globs)
-            confirmed = 0
+            await pubsub.psubscribe(self.channel("*"))
             async for item in pubsub.listen():
-                if item.get("type") == "psubscribe":
-                    confirmed += 1
-                    if confirmed == len(globs):
+                kind = item.get("type")
+                if kind == "psubscribe":
+                    self._confirmed = True
+                    for sub in list(self._subs.values()):
                         sub.ready.set()
-                if item.get("type") != "pmessage":
+                    continue
+                if kind != "pmessage":
                     continue
                 channel = item["channel"]
                 topic = (channel.decode() if isinstance(channel, bytes) else channel)[skip:]
-                if sub.matches(topic) and not sub.offer(item["data"]):
-                    return
+                data = item["data"]
+                for sub in list(self._targets(topic)):
+                    sub.offer(data)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            sub.close(f"Redis subscription failed: {exc}")
+            self._confirmed = False
+            self._reader = None  # the next subscription starts another
+            for sub in list(self._subs.values()):
+                sub.close(f"Redis subscription failed: {exc}")
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
-        readers = list(self._readers.values())
+        reader = self._reader
         await super().close()
-        for r in readers:
+        if reader is not None:
+            reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await r
+                await reader
 
 
 __all__ = [

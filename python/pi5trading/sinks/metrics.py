@@ -28,7 +28,12 @@ pi5_database_breaker_open                  gauge       —   (1 while the node's
 pi5_database_breaker_opened_total          counter     —
 pi5_storage_backlog                        gauge       —   (events not yet handed to the writer)
 pi5_channel_clients                        gauge       —
+pi5_channel_outbox                         gauge       —   (messages not yet fanned out)
+pi5_channel_queued                         gauge       —   (messages in the clients' queues)
+pi5_channel_queued_max                     gauge       —   (the most in one client's queue)
 pi5_channel_clients_dropped_total          counter     —   (slow clients)
+pi5_retained                               gauge       what (entries kept by the node's
+                                                       maps: order_tracks, …)
 pi5_feed_messages_total                    counter     feed
 pi5_feed_status                            gauge       feed, status (1 for the current one)
 pi5_feed_stat                              gauge       feed, name   (whatever a feed reports)
@@ -48,6 +53,7 @@ from prometheus_client.registry import Collector
 from pi5trading import _core
 from pi5trading import events as ev
 from pi5trading.events import EquitySample, FeedState, FeedStatus, StrategyStatus
+from pi5trading.sinks.channels import Channels
 from pi5trading.storage.records import EncodedBar, EncodedRow, Record
 from pi5trading.storage.repository import SqlRepository
 from pi5trading.storage.writer import EventWriter
@@ -172,8 +178,14 @@ class NodeMetrics:
     def watch_backlog(self, backlog: Callable[[], int]) -> None:
         self._sources.backlog = backlog
 
-    def watch_channels(self, clients: Callable[[], int]) -> None:
-        self._sources.clients = clients
+    def watch_channels(self, channels: Channels) -> None:
+        """Report the channels' clients, outbox and queues at each scrape."""
+        self._sources.channels = channels
+
+    def watch_retained(self, what: str, count: Callable[[], int]) -> None:
+        """Report ``count()`` as ``pi5_retained{what=...}`` at each scrape: the size of a map
+        the node keeps, so a long run shows which one grows."""
+        self._sources.retained[what] = count
 
     def channel_client_dropped(self, *_: object) -> None:
         self.channel_clients_dropped.inc()
@@ -194,7 +206,8 @@ class _Sources(Collector):
         self.metrics = metrics
         self.writer: EventWriter | None = None
         self.backlog: Callable[[], int] | None = None
-        self.clients: Callable[[], int] | None = None
+        self.channels: Channels | None = None
+        self.retained: dict[str, Callable[[], int]] = {}
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         m = self.metrics
@@ -239,8 +252,27 @@ class _Sources(Collector):
             yield GaugeMetricFamily(
                 "pi5_storage_backlog", "Events not yet handed to the writer", self.backlog()
             )
-        if self.clients is not None:
-            yield GaugeMetricFamily("pi5_channel_clients", "Channel clients", self.clients())
+        if self.retained:
+            kept = GaugeMetricFamily(
+                "pi5_retained", "Entries kept by the node's maps", labels=["what"]
+            )
+            for what, count in sorted(self.retained.items()):
+                kept.add_metric([what], count())
+            yield kept
+        if (c := self.channels) is not None:
+            yield GaugeMetricFamily("pi5_channel_clients", "Channel clients", c.clients)
+            # Where WebSocket delivery lags: before the fan-out (the outbox) or in the
+            # clients' queues (the sockets cannot take more).
+            yield GaugeMetricFamily(
+                "pi5_channel_outbox", "Messages from the node not yet fanned out", c.outbox
+            )
+            total, most = c.queued()
+            yield GaugeMetricFamily(
+                "pi5_channel_queued", "Messages waiting in the clients' queues", total
+            )
+            yield GaugeMetricFamily(
+                "pi5_channel_queued_max", "The most messages waiting in one client's queue", most
+            )
 
 
 class TimedRepository(SqlRepository):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from pi5trading import _core
 from pi5trading.config import Settings
@@ -49,7 +49,23 @@ def connect_redis(url: str, *, socket_timeout: float | None = None) -> aioredis.
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
-    return aioredis.from_url(url, socket_timeout=socket_timeout, retry=retry)
+    # A pool that waits for a free connection (up to REDIS_POOL_WAIT_S) instead of
+    # refusing at once: redis-py's default pool raised "Too many connections" past 100, so
+    # 100 WebSocket clients signing in at once (each snapshot a few reads) failed some of
+    # them (4500) and the node's own publishing with them (issue 17, the --redis load).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=REDIS_POOL_SIZE,
+        timeout=REDIS_POOL_WAIT_S,
+        socket_timeout=socket_timeout,
+        retry=retry,
+    )
+    return aioredis.Redis.from_pool(pool)
+
+
+REDIS_POOL_SIZE: Final = 100
+"""Connections one client (a process's) opens at most; more requests wait for one."""
+REDIS_POOL_WAIT_S: Final = 5.0
 
 
 def unrecorded_types(settings: Settings) -> frozenset[type]:
@@ -221,6 +237,7 @@ async def open_sinks(
             subs += metrics.subscribe(bus)
             metrics.watch_writer(writer)
             metrics.watch_backlog(lambda: storage.backlog)
+            metrics.watch_retained("order_tracks", lambda: storage.converter.open_orders)
         subs += storage.subscribe(bus)
         await storage.start()
         if isinstance(cache, MemoryLatestState):
@@ -236,7 +253,7 @@ async def open_sinks(
             await channels.start()
             if metrics is not None:
                 channels.on_drop = metrics.channel_client_dropped
-                metrics.watch_channels(lambda: channels.clients)
+                metrics.watch_channels(channels)
     except BaseException:
         await sinks.close()
         raise

@@ -29,9 +29,12 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import math
 import re
+import typing
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar
@@ -61,11 +64,76 @@ _I = TypeVar("_I")
 _S = TypeVar("_S")
 _SCALE = 10**9
 
+
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """The range a numeric parameter takes (a text parameter: its length), checked in one
+    place (``convert_config``) for every strategy: an absurd but well-typed value
+    (``quantity: 1e30``, ``stop_pct: 1e308``) is refused there, naming the parameter and
+    the range, never clamped. Put it in the field's ``Annotated`` with ``.meta`` (the JSON
+    schema's minimum and maximum): ``Annotated[float, B, B.meta]``."""
+
+    low: int | float | Decimal | None = None
+    high: int | float | Decimal | None = None
+    low_open: bool = False
+    """The range excludes ``low`` (``0 < x``)."""
+    high_open: bool = False
+    max_length: int | None = None
+    """For text: the most characters."""
+
+    def allows(self, value: object) -> bool:
+        if isinstance(value, str):
+            return self.max_length is None or len(value) <= self.max_length
+        if not isinstance(value, int | float | Decimal) or isinstance(value, bool):
+            return True  # not a number: the type check's business
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or not (
+            value >= self.high if self.high_open else value > self.high
+        )
+
+    def describe(self, name: str) -> str:
+        if self.max_length is not None:
+            return f"at most {self.max_length} characters"
+        low = "" if self.low is None else f"{self.low} {'<' if self.low_open else '<='} "
+        high = "" if self.high is None else f" {'<' if self.high_open else '<='} {self.high}"
+        return f"{low}{name}{high}"
+
+    @property
+    def meta(self) -> msgspec.Meta:
+        """The range in the parameters' JSON schema (``/api/v1/strategies/types``)."""
+        schema: dict[str, Any] = {}
+        if self.low is not None:
+            schema["exclusiveMinimum" if self.low_open else "minimum"] = self.low
+        if self.high is not None:
+            schema["exclusiveMaximum" if self.high_open else "maximum"] = self.high
+        if self.max_length is not None:
+            schema["maxLength"] = self.max_length
+        return msgspec.Meta(extra_json_schema=schema)
+
+
 MAX_PERIOD: Final = 1 << 24
 """The longest indicator period (rust_core/src/indicators/mod.rs ``MAX_PERIOD``)."""
-Period = Annotated[int, msgspec.Meta(le=MAX_PERIOD)]
-"""A parameter that is an indicator's period: a longer one is refused with the other
-parameters' errors (a 422 from the API), not when the strategy starts (issue 17)."""
+MAX_QUANTITY: Final = Decimal(1_000_000_000)
+"""The largest order quantity a built-in takes: 10^9 units, within the core's fixed-point
+quantity (an i64 of 10^-9 units, about 9.2 * 10^9)."""
+PERIOD: Final = Bounds(1, MAX_PERIOD)
+QUANTITY: Final = Bounds(0, MAX_QUANTITY, low_open=True)
+PERCENT: Final = Bounds(0, 100, low_open=True)
+"""A distance from a price in percent: above 0, at most 100."""
+LEVEL: Final = Bounds(0, 100)
+"""An oscillator's level (RSI): 0 to 100."""
+NAME: Final = Bounds(max_length=64)
+"""A short text parameter (a time zone, a time of day)."""
+
+Period = Annotated[int, PERIOD, PERIOD.meta]
+"""A parameter that is an indicator's period: 1 to 2**24 (the indicators' longest), refused
+with the other parameters' errors (a 422 from the API), not when the strategy starts."""
+Quantity = Annotated[Decimal, QUANTITY, QUANTITY.meta]
+"""An order quantity: above 0, at most ``MAX_QUANTITY``."""
+Percent = Annotated[float, PERCENT, PERCENT.meta]
+Level = Annotated[float, LEVEL, LEVEL.meta]
+Name = Annotated[str, NAME, NAME.meta]
 
 
 class StrategyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -113,13 +181,43 @@ def convert_config(
         raise ConfigurationError(_parameter_error(cls, params or {}, str(exc), strategy)) from exc
     # "NaN" and "Infinity" convert to a Decimal or float; no parameter means them, and a
     # NaN would fail later in a comparison (InvalidOperation) instead of here, named.
+    bounds = _bounds(cls)
     for f in msgspec.structs.fields(cls):
         value = getattr(cfg, f.name)
         if isinstance(value, Decimal | float) and not _finite(value):
             raise ConfigurationError(
                 f"invalid strategy parameter {f.name}={value!s}: expected a finite number"
             )
+        b = bounds.get(f.name)
+        if b is not None and not b.allows(value):
+            shown = (
+                f"{value[:20]!r}... ({len(value)} characters)"
+                if isinstance(value, str) and len(value) > 40
+                else f"{value!s}"
+            )
+            raise ConfigurationError(
+                f"invalid strategy parameter {f.name}={shown}: out of range,"
+                f" allowed: {b.describe(f.name)}"
+            )
     return cfg
+
+
+@functools.cache
+def _bounds(cls: type[StrategyConfig]) -> dict[str, Bounds]:
+    """Each field's ``Bounds`` from its annotation (``Annotated[...]``, or one inside an
+    optional ``... | None``)."""
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception:  # a user's Config whose annotations do not resolve: msgspec's check
+        return {}
+    out: dict[str, Bounds] = {}
+    for name, hint in hints.items():
+        for h in (hint, *typing.get_args(hint)):
+            found = [m for m in getattr(h, "__metadata__", ()) if isinstance(m, Bounds)]
+            if found:
+                out[name] = found[0]
+                break
+    return out
 
 
 def _finite(value: Decimal | float) -> bool:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Final, Literal
 
 from pi5trading.indicators import BollingerBands
 from pi5trading.model import Bar
-from pi5trading.strategies.base import Period, Strategy, StrategyConfig
+from pi5trading.strategies.base import Bounds, Period, Quantity, Strategy, StrategyConfig
+
+K: Final = Bounds(0, 10, low_open=True)
+"""Band width in standard deviations."""
+PERCENT_B: Final = Bounds(-10, 0, high_open=True)
+"""A %B below the lower band (0); -10 is ten band widths below it."""
+BANDWIDTH: Final = Bounds(0, 10, low_open=True)
+"""(upper - lower) / middle."""
 
 
 class _State:
@@ -57,25 +64,15 @@ class BollingerReversion(Strategy):
 
     class Config(StrategyConfig):
         period: Period = 20
-        k: float = 2.0
+        k: Annotated[float, K, K.meta] = 2.0
         exit_at: Literal["middle", "upper"] = "middle"
-        stop_percent_b: float | None = None
-        squeeze_bandwidth: float | None = None
-        quantity: Decimal = Decimal(100)
+        stop_percent_b: Annotated[float, PERCENT_B, PERCENT_B.meta] | None = None
+        squeeze_bandwidth: Annotated[float, BANDWIDTH, BANDWIDTH.meta] | None = None
+        quantity: Quantity = Decimal(100)
 
         def validate(self) -> None:
             if self.period < 2:
                 raise ValueError(f"period must be >= 2, got {self.period}")
-            if not self.k > 0:
-                raise ValueError(f"k must be > 0, got {self.k}")
-            if self.stop_percent_b is not None and self.stop_percent_b >= 0:
-                raise ValueError(
-                    f"stop_percent_b must be < 0 (below the lower band), got {self.stop_percent_b}"
-                )
-            if self.squeeze_bandwidth is not None and not self.squeeze_bandwidth > 0:
-                raise ValueError(f"squeeze_bandwidth must be > 0, got {self.squeeze_bandwidth}")
-            if self.quantity <= 0:
-                raise ValueError("quantity must be > 0")
 
     def on_start(self) -> None:
         cfg = self.config

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from pi5trading.indicators import Donchian
 from pi5trading.model import Bar
-from pi5trading.strategies.base import Period, Strategy, StrategyConfig
+from pi5trading.strategies.base import Period, Quantity, Strategy, StrategyConfig
 
 
 class _Channels:
@@ -46,16 +46,7 @@ class DonchianBreakout(Strategy):
     class Config(StrategyConfig):
         entry_period: Period = 20
         exit_period: Period = 10
-        quantity: Decimal = Decimal(100)
-
-        def validate(self) -> None:
-            if self.entry_period < 1 or self.exit_period < 1:
-                raise ValueError(
-                    "entry_period and exit_period must be >= 1, "
-                    f"got {self.entry_period} and {self.exit_period}"
-                )
-            if self.quantity <= 0:
-                raise ValueError("quantity must be > 0")
+        quantity: Quantity = Decimal(100)
 
     def on_start(self) -> None:
         cfg = self.config

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated, Final
 
 from pi5trading.indicators import ROC
 from pi5trading.model import Bar
-from pi5trading.strategies.base import Period, Strategy, StrategyConfig
+from pi5trading.strategies.base import Bounds, Period, Quantity, Strategy, StrategyConfig
+
+THRESHOLD: Final = Bounds(-100, 1000)
+"""A rate of change in percent: a price falls at most 100 %."""
 
 
 class MomentumStrategy(Strategy):
@@ -34,21 +38,17 @@ class MomentumStrategy(Strategy):
 
     class Config(StrategyConfig):
         period: Period = 20
-        entry_threshold: float = 2.0
-        exit_threshold: float = 0.0
-        quantity: Decimal = Decimal(100)
+        entry_threshold: Annotated[float, THRESHOLD, THRESHOLD.meta] = 2.0
+        exit_threshold: Annotated[float, THRESHOLD, THRESHOLD.meta] = 0.0
+        quantity: Quantity = Decimal(100)
 
         def validate(self) -> None:
-            if self.period < 1:
-                raise ValueError(f"period must be >= 1, got {self.period}")
             if self.exit_threshold > self.entry_threshold:
                 raise ValueError(
                     "need exit_threshold <= entry_threshold, got "
                     f"exit_threshold={self.exit_threshold}, "
                     f"entry_threshold={self.entry_threshold}"
                 )
-            if self.quantity <= 0:
-                raise ValueError("quantity must be > 0")
 
     def on_start(self) -> None:
         cfg = self.config

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import date, time, timedelta
 from decimal import Decimal
+from typing import Annotated, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pi5trading.indicators import ATR
 from pi5trading.model import Bar
 from pi5trading.orders import OrderEvent
 from pi5trading.strategies._sessions import NEW_YORK, SessionDay
-from pi5trading.strategies.base import Period, Strategy, StrategyConfig
+from pi5trading.strategies.base import Bounds, Name, Period, Quantity, Strategy, StrategyConfig
+
+MINUTES: Final = Bounds(1, 360)
+"""The opening range: a minute to six hours."""
+MULTIPLIER: Final = Bounds(0, 100, low_open=True)
 
 _SCALE = 10**9
 
@@ -92,21 +97,15 @@ class OpeningRangeBreakout(Strategy):
     warmup = True  # the range is built from the first bar, before the ATR is ready
 
     class Config(StrategyConfig):
-        range_minutes: int = 15
+        range_minutes: Annotated[int, MINUTES, MINUTES.meta] = 15
         atr_period: Period = 14
-        atr_multiplier: float = 2.0
-        market_open: str = "09:30"
-        exit_time: str = "15:55"
-        quantity: Decimal = Decimal(100)
-        timezone: str = NEW_YORK
+        atr_multiplier: Annotated[float, MULTIPLIER, MULTIPLIER.meta] = 2.0
+        market_open: Name = "09:30"
+        exit_time: Name = "15:55"
+        quantity: Quantity = Decimal(100)
+        timezone: Name = NEW_YORK
 
         def validate(self) -> None:
-            if not 1 <= self.range_minutes <= 360:
-                raise ValueError(f"range_minutes must be 1 ... 360, got {self.range_minutes}")
-            if self.atr_period < 1:
-                raise ValueError(f"atr_period must be >= 1, got {self.atr_period}")
-            if not self.atr_multiplier > 0:
-                raise ValueError(f"atr_multiplier must be > 0, got {self.atr_multiplier}")
             end = _since_midnight(_hhmm(self.market_open, "market_open")) + timedelta(
                 minutes=self.range_minutes
             )
@@ -115,11 +114,9 @@ class OpeningRangeBreakout(Strategy):
                     f"exit_time ({self.exit_time}) must be after the end of the range "
                     f"({self.market_open} + {self.range_minutes} min)"
                 )
-            if self.quantity <= 0:
-                raise ValueError("quantity must be > 0")
             try:
                 ZoneInfo(self.timezone)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 raise ValueError(f"unknown timezone {self.timezone!r}") from None
 
     def on_start(self) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pi5trading.indicators import RSI
 from pi5trading.model import Bar
-from pi5trading.strategies.base import Period, Strategy, StrategyConfig
+from pi5trading.strategies.base import Level, Period, Quantity, Strategy, StrategyConfig
 
 
 class RsiMeanReversion(Strategy):
@@ -38,10 +38,10 @@ class RsiMeanReversion(Strategy):
 
     class Config(StrategyConfig):
         period: Period = 14
-        oversold: float = 30.0
-        overbought: float = 70.0
-        exit_level: float | None = 50.0
-        quantity: Decimal = Decimal(100)
+        oversold: Level = 30.0
+        overbought: Level = 70.0
+        exit_level: Level | None = 50.0
+        quantity: Quantity = Decimal(100)
 
         def validate(self) -> None:
             if self.period < 2:
@@ -55,8 +55,6 @@ class RsiMeanReversion(Strategy):
                 raise ValueError(
                     f"exit_level must be above oversold ({self.oversold}), got {self.exit_level}"
                 )
-            if self.quantity <= 0:
-                raise ValueError("quantity must be > 0")
 
     def on_start(self) -> None:
         cfg = self.config

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pi5trading.indicators import EMA, SMA
 from pi5trading.model import Bar
-from pi5trading.strategies.base import Period, Strategy, StrategyConfig
+from pi5trading.strategies.base import Period, Quantity, Strategy, StrategyConfig
 
 
 class MovingAverageCrossover(Strategy):
@@ -25,13 +25,11 @@ class MovingAverageCrossover(Strategy):
         fast: Period = 20
         slow: Period = 50
         kind: Literal["sma", "ema"] = "sma"
-        quantity: Decimal = Decimal(100)
+        quantity: Quantity = Decimal(100)
 
         def validate(self) -> None:
             if not 1 <= self.fast < self.slow:
                 raise ValueError(f"need 1 <= fast < slow, got fast={self.fast}, slow={self.slow}")
-            if self.quantity <= 0:
-                raise ValueError("quantity must be > 0")
 
     def on_start(self) -> None:
         avg = SMA if self.config.kind == "sma" else EMA

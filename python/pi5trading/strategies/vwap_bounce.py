@@ -9,7 +9,7 @@ from pi5trading.indicators import EMA, VWAP
 from pi5trading.model import Bar
 from pi5trading.orders import OrderEvent
 from pi5trading.strategies._sessions import NEW_YORK, SessionDay
-from pi5trading.strategies.base import Period, Strategy, StrategyConfig
+from pi5trading.strategies.base import Name, Percent, Period, Quantity, Strategy, StrategyConfig
 
 
 class _State:
@@ -54,24 +54,17 @@ class VwapBounce(Strategy):
     warmup = True  # the day boundary is tracked on every bar, the EMA checked here
 
     class Config(StrategyConfig):
-        tolerance_pct: float = 0.3
-        target_pct: float = 1.0
-        stop_pct: float = 0.5
+        tolerance_pct: Percent = 0.3
+        target_pct: Percent = 1.0
+        stop_pct: Percent = 0.5
         ema_period: Period = 20
-        quantity: Decimal = Decimal(100)
-        timezone: str = NEW_YORK
+        quantity: Quantity = Decimal(100)
+        timezone: Name = NEW_YORK
 
         def validate(self) -> None:
-            for name in ("tolerance_pct", "target_pct", "stop_pct"):
-                if not getattr(self, name) > 0:
-                    raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-            if self.ema_period < 1:
-                raise ValueError(f"ema_period must be >= 1, got {self.ema_period}")
-            if self.quantity <= 0:
-                raise ValueError("quantity must be > 0")
             try:
                 ZoneInfo(self.timezone)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 raise ValueError(f"unknown timezone {self.timezone!r}") from None
 
     def on_start(self) -> None:

@@ -68,6 +68,7 @@ impl EngineState {
             denial: d.clone(),
             modify,
         });
+        super::record::keep_latest(&mut self.denials, self.keep_denials);
     }
 
     /// The order's prices on its instrument's tick (see [`onto_tick`]).

@@ -31,6 +31,20 @@ pub struct Recorder {
     pub fills: Vec<FillRecord>,
     /// Σ |quantity × price| of all fills, raw money.
     pub traded_notional: i128,
+    /// Keep only the latest fills, at most this many (a live node publishes them as they
+    /// happen; all kept, they would grow for as long as it runs). `None`: all (a run's
+    /// result). The notional is summed over all of them either way.
+    pub keep_fills: Option<usize>,
+}
+
+/// Drop the oldest entries of `v` once it holds more than `keep`, down to half of it: at
+/// most `keep` are held, and the cost stays one move per entry (amortised).
+pub fn keep_latest<T>(v: &mut Vec<T>, keep: Option<usize>) {
+    if let Some(keep) = keep {
+        if v.len() > keep {
+            v.drain(..v.len() - keep / 2);
+        }
+    }
 }
 
 impl Recorder {
@@ -86,6 +100,7 @@ impl Recorder {
                 }
             }
         }
+        keep_latest(&mut self.fills, self.keep_fills);
     }
 }
 

@@ -456,6 +456,15 @@ impl Engine {
         }
     }
 
+    /// Keep only the latest `keep` fills and denials from now on (at most that many): a
+    /// live node publishes each as it happens, and a record of all of them would grow for
+    /// as long as it runs (issue 17, memory over time). The traded notional is still
+    /// summed over all.
+    pub fn keep_latest_records(&mut self, keep: usize) {
+        self.recorder.keep_fills = Some(keep);
+        self.keep_denials = Some(keep);
+    }
+
     /// Take the events made since the last call (empty without an outbox).
     pub fn take_outbox(&mut self) -> Vec<super::state::OutEvent> {
         self.outbox

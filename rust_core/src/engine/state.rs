@@ -129,6 +129,8 @@ pub struct EngineState {
     pub(super) crosses: Vec<CrossSlot>,
     pub(super) recorder: Recorder,
     pub(super) denials: Vec<DenialRecord>,
+    /// Keep only the latest denials, at most this many ([`Engine::keep_latest_records`]).
+    pub(super) keep_denials: Option<usize>,
     /// New orders sent down the command path (denied ones included).
     pub(super) routed: u64,
     /// The bar being processed stands for a whole session or more (daily, weekly):
@@ -263,6 +265,7 @@ impl Engine {
                 crosses: Vec::new(),
                 recorder: Recorder::default(),
                 denials: Vec::new(),
+                keep_denials: None,
                 routed: 0,
                 session_bar: false,
                 pending: Vec::new(),

@@ -2002,6 +2002,56 @@ fn the_outbox_is_off_by_default_and_keeps_every_event_in_order() {
 }
 
 #[test]
+fn a_live_engine_keeping_the_latest_records_holds_at_most_those_and_trades_the_same() {
+    // A node runs for months: its fills are published; only the latest are kept (issue
+    // 17, memory over time).
+    let run = |records: bool| {
+        let log: Log = Rc::default();
+        let mut e = new_engine(plain(), margin(100_000), None);
+        e.add_instrument(&instrument("AAA", "1")).unwrap();
+        let a = e
+            .add_strategy(spec("a", &["AAA"], Callbacks::all(), true))
+            .unwrap();
+        e.enable_outbox();
+        if !records {
+            e.keep_latest_records(2);
+        }
+        let mut s = vec![Probe::new("a", &log).on_bar(move |e, _| {
+            e.submit_market(a, "AAA", OrderSide::Buy, q(ONE))
+                .map(|_| ())
+        })];
+        start(&mut e, &mut s, at(0)).unwrap();
+        for (n, bar) in bars_of(&series("AAA", &flat(6)))
+            .into_iter()
+            .enumerate()
+            .skip(1)
+        {
+            e.outbox_mark(n);
+            step(&mut e, &mut s, MarketEvent::bar(bar)).unwrap();
+        }
+        let fills = e
+            .take_outbox()
+            .iter()
+            .filter(|ev| {
+                matches!(ev, OutEvent::Venue(crate::venue::VenueEvent::Order(o))
+                    if o.kind == OrderEventKind::Filled)
+            })
+            .count();
+        let kept: Vec<_> = e.recorder().fills.iter().map(|f| f.ts).collect();
+        (fills, kept, e.recorder().traded_notional, log_of(&log))
+    };
+    let (published, all, notional, log) = run(true);
+    assert!(published >= 4);
+    assert_eq!(all.len(), published);
+    let (published_live, latest, notional_live, log_live) = run(false);
+    assert_eq!(published_live, published);
+    assert!((1..=2).contains(&latest.len()), "{latest:?}");
+    assert_eq!(latest[..], all[all.len() - latest.len()..]);
+    assert_eq!(notional_live, notional);
+    assert_eq!(log_live, log);
+}
+
+#[test]
 fn an_external_venue_routes_orders_out_and_broker_fills_reach_the_strategy() {
     use crate::venue::{BrokerFill, BrokerUpdate, BrokerUpdateKind, OutgoingKind};
     let log: Log = Rc::default();

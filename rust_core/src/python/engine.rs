@@ -1528,12 +1528,15 @@ impl PyEngine {
     /// makes for ``publish`` / ``take_events``. A strategy that raises from now on is
     /// stopped alone (see ``take_failures``) instead of ending the run; with
     /// ``isolate=False`` (a backtest driven step by step) its exception ends the step.
-    #[pyo3(signature = (start_ts=None, *, outbox=false, isolate=true))]
+    /// With ``keep_records=n`` only the latest ``n`` fills and denials (at most) stay for
+    /// ``fills()`` / ``denials()``: a node running for months publishes them instead.
+    #[pyo3(signature = (start_ts=None, *, outbox=false, isolate=true, keep_records=None))]
     fn start(
         slf: &Bound<'_, Self>,
         start_ts: Option<u64>,
         outbox: bool,
         isolate: bool,
+        keep_records: Option<usize>,
     ) -> PyResult<()> {
         {
             let mut me = slf.try_borrow_mut()?;
@@ -1547,6 +1550,9 @@ impl PyEngine {
             }
             if outbox {
                 me.engine.enable_outbox();
+            }
+            if let Some(keep) = keep_records {
+                me.engine.keep_latest_records(keep);
             }
             me.isolate = isolate;
             me.live = Some(Vec::new());

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import asyncpg
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -31,9 +34,11 @@ from pi5trading.api import create_app
 from pi5trading.api.app import node_lifespan
 from pi5trading.api.live import UNAUTHORIZED
 from pi5trading.api.security.tokens import MAX_TOKEN_BYTES
+from pi5trading.api.text_guard import DETAIL
+from tests.contract.databases import create_pg_database, drop_pg_database, migrate_sync
 from tests.proof import scale
 
-from .test_auth import assert_problem, bearer, login, seed_users, settings_for
+from .test_auth import PASSWORDS, assert_problem, bearer, login, seed_users, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -296,6 +301,16 @@ HOSTILE_VALUES = [
 ]  # fmt: skip
 
 
+ABSURD = [
+    ("sma_crossover", "quantity", "1e30", "1E+30", "0 < quantity <= 1000000000"),
+    ("vwap_bounce", "stop_pct", 1e308, "1e+308", "0 < stop_pct <= 100"),
+    ("rsi_mean_reversion", "oversold", -5, "-5.0", "0 <= oversold <= 100"),
+    ("opening_range_breakout", "range_minutes", 100000, "100000", "1 <= range_minutes <= 360"),
+]
+"""Well-typed values no strategy means: each as sent, as the refusal shows it, and the
+range it names."""
+
+
 def test_hostile_strategy_parameters_are_refused_never_5xx(tmp_path: Path) -> None:
     """Every built-in's parameters given NaN, infinities, huge and negative numbers, text,
     unicode, injection strings: 4xx or a strategy that runs, never a 5xx, and never one
@@ -346,7 +361,22 @@ def test_hostile_strategy_parameters_are_refused_never_5xx(tmp_path: Path) -> No
                 json={"id": "h", "type": kind, "parameters": {period: 2**40}},
                 headers=h,
             )
-            assert_problem(r, 422, f"{period}=1099511627776: expected int <= 16777216")
+            assert_problem(
+                r,
+                422,
+                f"{period}=1099511627776: out of range, allowed: 1 <= {period} <= 16777216",
+            )
+        # Absurd but well-typed: refused naming the parameter and its range, no strategy
+        # added (issue 17: quantity 1e30 and stop_pct 1e308 were taken).
+        before = c.get("/api/v1/strategies", headers=h).json()
+        for kind, name, value, shown, allowed in ABSURD:
+            r = c.post(
+                "/api/v1/strategies",
+                json={"id": "h", "type": kind, "parameters": {name: value}},
+                headers=h,
+            )
+            assert_problem(r, 422, f"{name}={shown}: out of range, allowed: {allowed}")
+        assert c.get("/api/v1/strategies", headers=h).json() == before
         # Injection and odd text in query and path parameters of the read routes.
         for text in ("' OR 1=1--", "%", "_", "\\", "AAPL\u0000", "😀", "a" * 5000):
             for url in ("/api/v1/orders", "/api/v1/fills", "/api/v1/backtests"):
@@ -362,4 +392,248 @@ def test_hostile_strategy_parameters_are_refused_never_5xx(tmp_path: Path) -> No
             ):
                 r = c.get(url.format(quote(text, safe="")), headers=h)
                 assert r.status_code < 500, (url, text[:20], r.text[:300])
+        assert c.get("/health").status_code == 200
+
+
+async def test_hostile_backtest_parameters_are_refused_never_5xx(tmp_path: Path) -> None:
+    """The same hostile values as parameters of backtest jobs (``POST /api/v1/backtests``):
+    a 422 naming ``params`` and the parameter, nothing queued; or a job that runs to its
+    end (never one that fails on its parameters); never a 5xx."""
+    settings = settings_for(tmp_path, PI5_API__RATE_LIMIT_PER_MINUTE="1000000")
+    await seed_users(settings)
+    async with AsyncTestClient(app=create_app(settings)) as c:
+        h = bearer((await login(c, "tina"))["access_token"])
+        types = (await c.get("/api/v1/strategies/types", headers=h)).json()
+        refused = ran = 0
+        for t in types:
+            for i, name in enumerate(t["parameters"]["properties"]):
+                if name == "symbols":
+                    continue  # a backtest's symbol is its data's
+                turn = HOSTILE_VALUES[i * 5 :] + HOSTILE_VALUES[: i * 5]
+                for value in turn if scale() > 1 else turn[:5]:
+                    raw = value if value in ("NaN", "Infinity", "-Infinity") else json.dumps(value)
+                    body = (
+                        f'{{"strategy":"{t["name"]}","data":"generated:500",'
+                        f'"params":{{"{name}":{raw}}}}}'
+                    )
+                    r = await c.post(
+                        "/api/v1/backtests",
+                        content=body,
+                        headers={**h, "content-type": "application/json"},
+                    )
+                    where = (t["name"], name, value, r.status_code, r.text[:300])
+                    assert r.status_code < 500, where
+                    if r.status_code == 202:
+                        job = r.json()
+                        for _ in range(1200):
+                            job = (await c.get(f"/api/v1/backtests/{job['id']}", headers=h)).json()
+                            if job["status"] in ("done", "failed", "cancelled"):
+                                break
+                            await asyncio.sleep(0.05)
+                        assert job["status"] == "done", (*where, job.get("error"))
+                        ran += 1
+                    else:
+                        # 400: not JSON (a bare NaN); 422: the parameter named.
+                        assert r.status_code in (400, 422), where
+                        detail = r.json()["detail"]
+                        assert r.status_code == 400 or (
+                            detail.startswith("params: invalid strategy parameter")
+                            and name in detail
+                        ), where
+                        refused += 1
+        assert refused > 100, (refused, ran)
+        assert ran > 0, (refused, ran)
+        # The absurd ones: the range named, nothing queued for any of them.
+        listed = (await c.get("/api/v1/backtests", headers=h)).json()
+        for kind, name, value, shown, allowed in ABSURD:
+            r = await c.post(
+                "/api/v1/backtests",
+                json={"strategy": kind, "data": "generated:500", "params": {name: value}},
+                headers=h,
+            )
+            detail = f"params: invalid strategy parameter {name}={shown}: out of range"
+            assert_problem(r, 422, f"{detail}, allowed: {allowed}")
+        assert (await c.get("/api/v1/backtests", headers=h)).json() == listed
+
+
+INJECTIONS = [
+    "' OR 1=1--", "10; DROP TABLE orders", "\" OR \"\"=\"", "%", "_", "\\", "AAPL\u0000",
+    "😀", "a" * 5000, "../../../etc/passwd", "<script>alert(1)</script>", '{"$gt": ""}',
+    "${jndi:ldap://x}", "\u202e\u0301", "1e999999",
+]  # fmt: skip
+"""SQL, JSON and path injection, wildcards, NUL, unicode oddities, a huge text."""
+PLAUSIBLE = {
+    "symbol": "AAPL", "side": "buy", "quantity": "1", "username": "walker",
+    "password": "a long walk in the park", "new_password": "a long walk in the park",
+    "current_password": "not the password", "role": "viewer", "type": "sma_crossover",
+    "strategy": "sma_crossover", "id": "walker", "data": "generated:300", "state": "halted",
+    "reason": "walk", "refresh_token": "x", "starting_cash": "10000", "interval": "1m",
+}  # fmt: skip
+"""A value for each named field that the route would take, so a request gets past the
+other fields to the one carrying the injection."""
+ROLE_NAMES = ("root", "tina", "vic")
+"""An admin, a trader and a viewer (tests/unit/api/test_auth.py)."""
+WATCHED = ("users", "strategies", "credentials", "backtest_runs", "instruments")
+"""The tables the API writes itself: a refused request changes none of them."""
+
+
+def _resolve(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref:
+        return _resolve(spec["components"]["schemas"][ref.rpartition("/")[2]], spec)
+    return schema
+
+
+def _takes_text(schema: dict[str, Any], spec: dict[str, Any]) -> bool:
+    schema = _resolve(schema, spec)
+    if "enum" in schema or "const" in schema:
+        return False  # a choice: the schema fuzz covers those
+    if schema.get("type") == "string" or (
+        isinstance(schema.get("type"), list) and "string" in schema["type"]
+    ):
+        return True
+    return any(_takes_text(s, spec) for s in schema.get("oneOf", schema.get("anyOf", [])))
+
+
+def _plausible(name: str, schema: dict[str, Any], spec: dict[str, Any]) -> Any:
+    schema = _resolve(schema, spec)
+    if name in PLAUSIBLE:
+        return PLAUSIBLE[name]
+    for key in ("enum", "oneOf", "anyOf"):
+        if key in schema:
+            first = schema[key][0]
+            return first if key == "enum" else _plausible(name, first, spec)
+    return {"string": "x", "integer": 1, "number": 1, "boolean": False, "array": [],
+            "object": {}, "null": None}.get(str(schema.get("type")), "x")  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def walk_db(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[dict[str, str], Callable[[], dict[str, int]]]]:
+    """The walk's database (SQLite, the embedded default, and a real PostgreSQL: a NUL in
+    a text is stored by the one and refused by the other): its settings and a function
+    counting the rows of the ``WATCHED`` tables."""
+    query = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in WATCHED)
+    if request.param == "sqlite":
+        db = tmp_path / "pi5trading.db"
+
+        def count_sqlite() -> dict[str, int]:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+                return dict(con.execute(query).fetchall())
+
+        yield {}, count_sqlite
+        return
+    server = request.getfixturevalue("postgres_server")
+    name, dsn = create_pg_database(server, "walk")
+    loop = asyncio.new_event_loop()
+    try:
+        migrate_sync("postgres", dsn)
+        conn = loop.run_until_complete(asyncpg.connect(dsn))
+
+        def count_pg() -> dict[str, int]:
+            return dict(loop.run_until_complete(conn.fetch(query)))
+
+        try:
+            yield {"PI5_DATABASE__URL": dsn, "PI5_AUTH__JWT_SECRET": "w" * 40}, count_pg
+        finally:
+            loop.run_until_complete(conn.close())
+    finally:
+        loop.close()
+        drop_pg_database(server, name)
+
+
+def test_injection_text_in_every_string_field_of_every_route(
+    tmp_path: Path, walk_db: tuple[dict[str, str], Callable[[], dict[str, int]]]
+) -> None:
+    """The OpenAPI schema walked: every string path, query and body field of every route,
+    as each role, given injection and odd text (the other fields plausible), on SQLite and
+    on PostgreSQL: never a 5xx, and a refused write leaves the tables the API writes
+    unchanged."""
+    env, counts = walk_db
+    settings = settings_for(
+        tmp_path,
+        **env,
+        PI5_NODE__DEMO_STRATEGIES="false",
+        PI5_FEED__SPEED="600",
+        PI5_FEED__SYMBOLS="AAPL",
+        PI5_API__RATE_LIMIT_PER_MINUTE="1000000",
+        PI5_API__LOGIN_RATE_LIMIT_PER_MINUTE="10000",
+        PI5_SECURITY__CREDENTIALS_KEY="a2V5LWZvci10aGUtZnV6ei10ZXN0LW9ubHktMzJieXQ=",
+    )
+    asyncio.run(seed_users(settings))
+    with TestClient(app=create_app(settings, lifespan=[node_lifespan(settings)])) as c:
+        spec = c.get("/schema/openapi.json").json()
+
+        def sign_in(user: str) -> dict[str, str]:
+            r = c.post("/api/v1/auth/login", json={"username": user, "password": PASSWORDS[user]})
+            assert r.status_code == 200, r.text
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        headers = {user: sign_in(user) for user in ROLE_NAMES}
+        tried = fields = 0
+        for path, ops in spec["paths"].items():
+            for method, op in ops.items():
+                params = op.get("parameters", [])
+                content = op.get("requestBody", {}).get("content", {})
+                body_schema = _resolve(content.get("application/json", {}).get("schema", {}), spec)
+                props = body_schema.get("properties", {})
+                body = {
+                    n: _plausible(n, s, spec)
+                    for n, s in props.items()
+                    if n in body_schema.get("required", []) or n in PLAUSIBLE
+                }
+                targets = [("param", p["name"]) for p in params
+                           if _takes_text(p.get("schema", {}), spec)]  # fmt: skip
+                targets += [("body", n) for n, s in props.items() if _takes_text(s, spec)]
+                for k, (where, name) in enumerate(targets):
+                    fields += 1
+                    turn = INJECTIONS[k * 4 :] + INJECTIONS[: k * 4]
+                    for text in turn if scale() > 1 else turn[:4]:
+                        url, query, sent = path, {}, dict(body)
+                        for p in params:
+                            value = text if (where, name) == ("param", p["name"]) else (
+                                _plausible(p["name"], p.get("schema", {}), spec))  # fmt: skip
+                            if p["in"] == "path":
+                                url = url.replace(f"{{{p['name']}}}", quote(str(value), safe=""))
+                            elif p.get("required") or p["name"] == name:
+                                query[p["name"]] = value
+                        if where == "body":
+                            sent[name] = text
+                        for user in ROLE_NAMES:
+                            before = counts() if method != "get" else None
+                            r = c.request(
+                                method.upper(),
+                                url,
+                                params=query,
+                                json=sent if content else None,
+                                headers=headers[user],
+                            )
+                            tried += 1
+                            what = (method.upper(), path, where, name, text[:20], user)
+                            assert r.status_code < 500, (*what, r.status_code, r.text[:300])
+                            if r.status_code == 401:  # signed out by the walk (logout)
+                                headers[user] = sign_in(user)
+                            if before is not None and r.status_code >= 400:
+                                assert counts() == before, (*what, r.status_code)
+        assert fields >= 40, fields
+        assert tried > 600, tried
+        # Regression (PostgreSQL): a NUL in the reason halted trading, then was a 500 (the
+        # audit row refused) and the risk event and alert were rejected by the writer.
+        # Refused before acting now, on both databases.
+        root = headers["root"]
+        r = c.post("/api/v1/risk/state", json={"state": "active", "reason": "walked"}, headers=root)
+        assert r.status_code == 200, r.text
+        for bad in ({"state": "halted", "reason": "why\u0000not"}, {"state": "halted\u0000"}):
+            r = c.post("/api/v1/risk/state", json=bad, headers=root)
+            assert_problem(r, 400, DETAIL)
+        r = c.post(
+            "/api/v1/risk/state",
+            content=b'{"state": "halted", "reason": "a\\\\u0000 is six characters here"}',
+            headers={**root, "content-type": "application/json"},
+        )
+        assert r.status_code == 200, r.text  # an escaped backslash, then "u0000": no NUL
+        assert c.get("/api/v1/risk", headers=root).json()["state"] == "halted"
+        assert_problem(c.get("/api/v1/orders?symbol=A%00", headers=root), 400, DETAIL)
+        assert_problem(c.get("/api/v1/orders/A%00B", headers=root), 400, DETAIL)
         assert c.get("/health").status_code == 200

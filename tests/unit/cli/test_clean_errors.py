@@ -432,6 +432,11 @@ MISTAKES = [
      "quantity=100)"),
     (["backtest", "-p", "fast=5", "-p", "fast=6"], 2,
      "Invalid value for --param: 'fast' is given twice"),
+    (["backtest", "-p", "quantity=1e30"], 1,
+     "invalid strategy parameter quantity=1E+30: out of range, allowed: "
+     "0 < quantity <= 1000000000"),
+    (["backtest", "-s", "vwap_bounce", "-p", "stop_pct=1e308"], 1,
+     "invalid strategy parameter stop_pct=1e+308: out of range, allowed: 0 < stop_pct <= 100"),
     (["backtest", "--monte-carlo", "-1"], 2,
      "Invalid value for '--monte-carlo': -1 is not in the range x>=0."),
     (["backtest", "--dat", "x.csv"], 2,

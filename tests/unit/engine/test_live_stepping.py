@@ -192,3 +192,17 @@ def test_publish_sends_every_event_in_order_and_each_batch_handler_one_list() ->
     assert len(orders) == 1
     assert orders[0] == [m for m in each if type(m).__name__ == "OrderEvent"]
     assert e.publish(bus) == 0
+
+
+def test_a_node_keeping_only_the_latest_records_trades_the_same() -> None:
+    # keep_records (what the trading node passes): the fills are published; all kept for
+    # a result, they would grow for as long as the node runs (issue 17, memory).
+    e = engine(MovingAverageCrossover({"fast": 5, "slow": 15}), EveryTen())
+    e.start(BARS[0].ts_event, outbox=True, keep_records=6)
+    e.step_many([("data.bars.AAA.1m", b.ts_event, b) for b in BARS])
+    published = [m for t, m in e.take_events() if t.startswith("orders.") and m.fill is not None]
+    e.stop()
+    assert [m.client_order_id for m in published] == [f.client_order_id for f in RUN_FILLS]
+    kept = [f.client_order_id for f in e.fills()]
+    assert 3 <= len(kept) <= 6
+    assert kept == [f.client_order_id for f in RUN_FILLS][-len(kept) :]

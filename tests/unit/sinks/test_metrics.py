@@ -79,7 +79,7 @@ async def test_writer_batches_and_dropped_clients(tmp_path: Path) -> None:
     channels.on_drop = metrics.channel_client_dropped
     metrics.watch_writer(writer)
     metrics.watch_backlog(lambda: sink.backlog)
-    metrics.watch_channels(lambda: channels.clients)
+    metrics.watch_channels(channels)
     bus = Bus()
     sink.subscribe(bus)
     channels.subscribe_bus(bus)
@@ -98,3 +98,33 @@ async def test_writer_batches_and_dropped_clients(tmp_path: Path) -> None:
     assert got[("pi5_writer_batch_seconds_count", ())] >= 10  # batches of at most 100
     assert got[("pi5_channel_clients_dropped_total", ())] == 1
     assert got[("pi5_channel_clients", ())] == 0
+
+
+@pytest.mark.anyio
+async def test_channel_gauges_say_where_messages_wait() -> None:
+    # Before the fan-out (the outbox), then in the clients' queues: what the load bench
+    # samples to find where delivery lags.
+    metrics = NodeMetrics()
+    channels = Channels(max_queue=10_000)
+    metrics.watch_channels(channels)
+    bus = Bus()
+    channels.subscribe_bus(bus)
+    reader = channels.subscribe(["data.>"])
+    channels.subscribe(["data.bars.>"])  # gets none of the quotes
+    data = list(market_data(300))
+    for topic, payload in data:
+        bus.publish(topic, payload)
+    got = samples(metrics)
+    assert got[("pi5_channel_outbox", ())] == 300
+    assert got[("pi5_channel_queued", ())] == 0
+    await channels.flush()
+    got = samples(metrics)
+    bars = sum(1 for topic, _ in data if topic.startswith("data.bars."))
+    assert got[("pi5_channel_outbox", ())] == 0
+    assert got[("pi5_channel_queued", ())] == 300 + bars
+    assert got[("pi5_channel_queued_max", ())] == 300
+    for _ in range(100):
+        await reader.get()
+    got = samples(metrics)
+    assert got[("pi5_channel_queued_max", ())] == 200
+    assert got[("pi5_channel_clients", ())] == 2

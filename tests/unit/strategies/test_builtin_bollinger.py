@@ -76,7 +76,7 @@ def test_defaults_are_the_originals() -> None:
     ("params", "message"),
     [
         ({"period": 1}, "period"),
-        ({"k": 0}, "k must be"),
+        ({"k": 0}, "k=0.0: out of range, allowed: 0 < k <= 10"),
         ({"stop_percent_b": 0.1}, "stop_percent_b"),
         ({"exit_at": "lower"}, "exit_at"),
         ({"squeeze_bandwidth": -1}, "squeeze_bandwidth"),
