@@ -81,6 +81,8 @@ class FeedStats(msgspec.Struct, gc=False):
     backfilled_bars: int = 0
     backfill_errors: int = 0
     reconnects: int = 0
+    malformed: int = 0
+    """Vendor messages that could not be read or that the model refused (skipped)."""
     errors: int = 0
     stale_periods: int = 0
     last_message_mono: float = 0.0
@@ -420,6 +422,18 @@ class StreamFeed(FeedBase):
         self._conn: asyncio.Task[None] | None = None
         self._reopen = False
         self._got_message = False
+
+    def vendor_status(self, status: FeedState, message: str = "") -> None:
+        """A state the vendor's client reports about a connection it keeps itself (Alpaca's
+        stream reconnects on its own after a drop): ``reconnecting`` is reported and
+        counted, ``live`` after it; anything else is the feed's own to say."""
+        if not self.running or self._stopping():
+            return
+        if status == "reconnecting":
+            self._stats.reconnects += 1
+            self._set_status("reconnecting", message)
+        elif status == "live" and self._status in ("reconnecting", "stale"):
+            self._set_status("live", message)
 
     def _check_subscription(self, sub: Subscription) -> None:
         if self._native is not None:
