@@ -22,8 +22,8 @@ Steps (docs/RELIABILITY.md says what each proves):
 - ``faults``: the fault tests against real services (the node SIGKILLed mid-fills and
   restarted, backtest jobs SIGKILLed, storage outages with the breaker and journal,
   PostgreSQL and Redis stopped and restarted under a trading node, the journal's disk
-  full, Redis away, the Alpaca stream misbehaving under a node): PostgreSQL and Redis are
-  started by the fixtures (tests/services.py);
+  full, Redis away, the Alpaca stream misbehaving and the Alpaca broker failing under a
+  node): PostgreSQL and Redis are started by the fixtures (tests/services.py);
 - ``load``: benches/live_load.py for ``--load-seconds`` (180): `pi5trading serve` with six
   strategies on 24 symbols, REST pollers, an order probe and 100 WebSocket clients (one
   too slow): events/s, REST and WebSocket p50/p99, dropped clients, RSS over time, writer
@@ -66,6 +66,7 @@ FAULT_TESTS = [
     "tests/integration/test_node_outages.py",
     "tests/integration/test_journal_disk_full.py",
     "tests/integration/test_feed_faults.py",
+    "tests/integration/test_broker_faults.py",
     "tests/unit/storage/test_breaker.py",
     "tests/unit/api/test_auth.py::test_unreadable_revocations_refuse_rather_than_let_a_token_in",
 ]
@@ -140,7 +141,8 @@ def plan(args: argparse.Namespace) -> list[Step]:
             "node SIGKILLed mid-fills and restarted, backtest jobs SIGKILLed, storage outages "
             "(breaker, journal, replay), PostgreSQL and Redis restarted under a trading "
             "node, the journal's disk full, Redis away (503, not a revoked token let in), "
-            "the Alpaca stream dropping, sending junk and old data, going silent under a node",
+            "the Alpaca stream dropping, sending junk and old data, going silent under a node, "
+            "the Alpaca broker answering 5xx and timing out while the node routes orders",
             _pytest(*FAULT_TESTS),
             # > 1: the PostgreSQL restart is also tried with the server killed
             # (pg_ctl -m immediate), not only stopped cleanly; the feed faults play twice
