@@ -68,6 +68,7 @@ FAULT_TESTS = [
     "tests/integration/test_feed_faults.py",
     "tests/integration/test_broker_faults.py",
     "tests/integration/test_dashboard_outages.py",
+    "tests/integration/test_api_workers_redis.py",
     "tests/unit/storage/test_breaker.py",
     "tests/unit/api/test_auth.py::test_unreadable_revocations_refuse_rather_than_let_a_token_in",
 ]
@@ -144,7 +145,8 @@ def plan(args: argparse.Namespace) -> list[Step]:
             "node, the journal's disk full, Redis away (503, not a revoked token let in), "
             "the Alpaca stream dropping, sending junk and old data, going silent under a node, "
             "the Alpaca broker answering 5xx and timing out while the node routes orders, "
-            "the dashboard showing the database, Redis and API outages and their end",
+            "the dashboard showing the database, Redis and API outages and their end, "
+            "Redis restarted under an API-only worker",
             _pytest(*FAULT_TESTS),
             # > 1: the PostgreSQL restart is also tried with the server killed
             # (pg_ctl -m immediate), not only stopped cleanly; the feed faults play twice
