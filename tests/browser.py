@@ -8,8 +8,11 @@ package, never a skip.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -152,7 +155,10 @@ class Page:
     def open(cls, width: int = 1280, height: int = 1600) -> Iterator[Page]:
         from websockets.sync.client import connect
 
-        with tempfile.TemporaryDirectory(prefix="pi5-chromium-") as profile:
+        # Chromium's helper processes may still write to the profile as it is removed.
+        with tempfile.TemporaryDirectory(
+            prefix="pi5-chromium-", ignore_cleanup_errors=True
+        ) as profile:
             proc = subprocess.Popen(
                 [
                     chromium(),
@@ -164,6 +170,7 @@ class Page:
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                start_new_session=True,  # its helpers in one group, ended together
             )
             try:
                 port = _devtools_port(Path(profile), proc)
@@ -176,11 +183,13 @@ class Page:
                     page.send("Runtime.enable")
                     yield page
             finally:
-                proc.terminate()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
                 try:
                     proc.wait(10)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(10)
 
     def send(self, method: str, **params: Any) -> dict[str, Any]:
@@ -237,6 +246,54 @@ class Page:
         data = self.send("Page.captureScreenshot", format="png")["data"]
         out.write_bytes(base64.b64decode(data))
         return out
+
+
+# What the dashboard's System page shows, read from its DOM: ``check(name)`` is a readiness
+# check's state ('up', 'down' or '' when absent), ``breaker(name)`` a breaker's badge,
+# ``banner()`` the live connection's offline banner ('' when connected).
+SYSTEM_PAGE_JS = """
+const check = name => {
+  for (const li of document.querySelectorAll('ul.checks li')) {
+    const span = li.querySelector('span');
+    const text = li.innerText.replace(/^[✓✗]\\s*/, '').trim();
+    if (span && (text === name || text.startsWith(name + ' '))) return span.className;
+  }
+  return '';
+};
+const breaker = name => {
+  for (const li of document.querySelectorAll('ul.checks li')) {
+    if (li.querySelector('strong')?.innerText === name)
+      return li.querySelector('.badge')?.innerText ?? '';
+  }
+  return '';
+};
+const banner = () => document.querySelector('[data-testid=offline-banner]')?.innerText ?? '';
+"""
+
+
+def open_system_page(page: Page, url: str, username: str, password: str) -> None:
+    """Signs in to the dashboard at ``url`` (the session put where the dashboard keeps it)
+    and opens its System page."""
+    import httpx
+
+    r = httpx.post(
+        f"{url}/api/v1/auth/login", json={"username": username, "password": password}, timeout=10
+    )
+    assert r.status_code == 200, r.text
+    pair = r.json()
+    session = {"access": pair["access_token"], "refresh": pair["refresh_token"],
+               "user": pair["user"]}  # fmt: skip
+    page.goto(f"{url}/login")
+    page.evaluate(
+        f"localStorage.setItem('pi5.session', JSON.stringify({{...{json.dumps(session)},"
+        f" expiresAt: Date.now() + {int(pair['expires_in'])} * 1000}}))"
+    )
+    page.goto(f"{url}/system")
+
+
+def shows(page: Page, condition: str, what: str, timeout: float = 30.0) -> None:
+    """Waits until the System page shows ``condition`` (JavaScript over ``SYSTEM_PAGE_JS``)."""
+    page.wait_for(f"(() => {{ {SYSTEM_PAGE_JS} return {condition}; }})()", timeout, what)
 
 
 def _devtools_port(profile: Path, proc: subprocess.Popen[bytes]) -> int:

@@ -10,14 +10,12 @@ Screenshots of each state go to test-artifacts/e2e/outage-*.png.
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.browser import ARTIFACTS, Page
+from tests.browser import ARTIFACTS, Page, open_system_page, shows
 from tests.integration.live_node import (
     ADMIN_PASSWORD,
     base_url,
@@ -33,31 +31,6 @@ from tests.integration.live_node import (
 from tests.services import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.integration
-
-# What the System page shows, read from its DOM (the readiness list, the breakers card,
-# the live connection's banner).
-_HELPERS = """
-const check = name => {
-  for (const li of document.querySelectorAll('ul.checks li')) {
-    const span = li.querySelector('span');
-    const text = li.innerText.replace(/^[✓✗]\\s*/, '').trim();
-    if (span && (text === name || text.startsWith(name + ' '))) return span.className;
-  }
-  return '';
-};
-const breaker = name => {
-  for (const li of document.querySelectorAll('ul.checks li')) {
-    if (li.querySelector('strong')?.innerText === name)
-      return li.querySelector('.badge')?.innerText ?? '';
-  }
-  return '';
-};
-const banner = () => document.querySelector('[data-testid=offline-banner]')?.innerText ?? '';
-"""
-
-
-def _shows(page: Page, condition: str, what: str, timeout: float = 30.0) -> None:
-    page.wait_for(f"(() => {{ {_HELPERS} return {condition}; }})()", timeout, what)
 
 
 def test_the_dashboard_shows_each_outage_and_its_end(
@@ -80,54 +53,40 @@ def test_the_dashboard_shows_each_outage_and_its_end(
     with node_process(env, log) as proc, Page.open() as page:
         wait_for("ready", lambda: status_of(url, "/ready") == 200, proc, log)
         wait_for("fills", lambda: count_fills(own_postgres.dsn) >= 3, proc, log)
-        r = httpx.post(
-            f"{url}/api/v1/auth/login",
-            json={"username": "root", "password": ADMIN_PASSWORD},
-            timeout=10,
-        )
-        assert r.status_code == 200, r.text
-        pair = r.json()
-        session = {"access": pair["access_token"], "refresh": pair["refresh_token"],
-                   "user": pair["user"]}  # fmt: skip
-        page.goto(f"{url}/login")
-        page.evaluate(
-            f"localStorage.setItem('pi5.session', JSON.stringify({{...{json.dumps(session)},"
-            f" expiresAt: Date.now() + {int(pair['expires_in'])} * 1000}}))"
-        )
-        page.goto(f"{url}/system")
-        _shows(page, "check('breaker:database:node') === 'up' && check('redis') === 'up'"
+        open_system_page(page, url, "root", ADMIN_PASSWORD)
+        shows(page, "check('breaker:database:node') === 'up' && check('redis') === 'up'"
                " && breaker('database:node') === 'closed' && banner() === ''",
                "all well")  # fmt: skip
         page.screenshot(shots / "outage-0-all-well.png")
 
         # The database away: the node's breaker opens; the page says so, then closed again.
         own_postgres.stop()
-        _shows(page, "check('database') === 'down' && check('breaker:database:node') === 'down'"
+        shows(page, "check('database') === 'down' && check('breaker:database:node') === 'down'"
                " && breaker('database:node') === 'open'",
                "the database breaker open")  # fmt: skip
         page.screenshot(shots / "outage-1-database-breaker-open.png")
         own_postgres.start()
-        _shows(page, "check('database') === 'up' && check('breaker:database:node') === 'up'"
+        shows(page, "check('database') === 'up' && check('breaker:database:node') === 'up'"
                " && breaker('database:node') === 'closed'",
                "the database breaker closed again")  # fmt: skip
 
         # Redis away: its check fails and the live connection drops (1013): the banner.
         own_redis.stop()
-        _shows(page, "check('redis') === 'down' && banner().startsWith('Offline')",
+        shows(page, "check('redis') === 'down' && banner().startsWith('Offline')",
                "Redis away and the offline banner")  # fmt: skip
         page.screenshot(shots / "outage-2-redis-away.png")
         own_redis.start()
-        _shows(page, "check('redis') === 'up' && banner() === ''",
+        shows(page, "check('redis') === 'up' && banner() === ''",
                "Redis back, live again", timeout=45)  # fmt: skip
 
         # The API itself gone (the node stopped), then started again on the same port.
         stop_node(proc, log)
-        _shows(page, "banner().startsWith('Offline')", "the offline banner")
+        shows(page, "banner().startsWith('Offline')", "the offline banner")
         page.screenshot(shots / "outage-3-api-offline.png")
         log2 = tmp_path / "node2.log"
         with node_process(env, log2) as proc2:
             wait_for("ready again", lambda: status_of(url, "/ready") == 200, proc2, log2)
-            _shows(page, "banner() === '' && check('breaker:database:node') === 'up'",
+            shows(page, "banner() === '' && check('breaker:database:node') === 'up'",
                    "back online", timeout=45)  # fmt: skip
             page.screenshot(shots / "outage-4-back.png")
             stop_node(proc2, log2)

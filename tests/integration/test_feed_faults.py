@@ -12,7 +12,8 @@ it logged are the fills stored, once each); positions and cash reconcile; the fe
 docs/paper-trading.md says: the malformed frames counted and skipped, the older bar not sent
 again, the drop reported (`reconnecting`, then `live`) and the missing minutes backfilled
 from the REST history, the silence reported `stale` (in `/ready`, the status, `/metrics`,
-an alert) and `live` again when data comes back.
+an alert, the dashboard's System page in headless Chromium) and `live` again when data
+comes back.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.browser import ARTIFACTS, Page, open_system_page, shows
 from tests.contract.databases import create_pg_database, drop_pg_database, migrate_sync
 from tests.integration.live_node import (
+    ADMIN_PASSWORD,
     STRATEGIES,
     admin_headers,
     base_url,
@@ -148,7 +151,7 @@ def test_alpaca_stream_faults_under_a_trading_node(
         seed(settings, admin="root")
         url = base_url(env)
         log = tmp_path / "node.log"
-        with node_process(env, log) as proc:
+        with node_process(env, log) as proc, Page.open() as page:
             wait_for("the tape played", lambda: standin.sent >= len(frames), proc, log, 90)
             # Then silence, the connection kept: stale after 1 s, and said so everywhere.
             wait_for("/ready to say stale", lambda: _feed_check(url) == (False, "stale"),
@@ -159,11 +162,16 @@ def test_alpaca_stream_faults_under_a_trading_node(
             scraped = httpx.get(f"{url}/metrics", timeout=10).text
             assert _metric(scraped, "pi5_feed_status", feed=FEED, status="stale") == 1
             wait_for("the stale alert", lambda: _alerted(gotify, "stale"), proc, log, 10)
+            # And the dashboard: the System page, in Chromium, names the stale feed.
+            open_system_page(page, url, "root", ADMIN_PASSWORD)
+            shows(page, f"check('feed:{FEED}') === 'down'", "the stale feed on the page")
+            page.screenshot(ARTIFACTS / "e2e" / "outage-5-feed-stale.png")
             fills_in_silence = count_fills(pg_dsn)
 
             # Data again: live, ready, trading on.
             standin.stream_frames += _frames(minutes + 10, standin.shift_s)[len_tape(minutes) :]
             wait_for("live again", lambda: _feed_check(url) == (True, "live"), proc, log, 30)
+            shows(page, f"check('feed:{FEED}') === 'up'", "the feed live on the page")
             wait_for("the rest played", lambda: standin.sent >= len(standin.stream_frames),
                      proc, log, 30)  # fmt: skip
             wait_for("fills after the silence",
