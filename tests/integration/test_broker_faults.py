@@ -125,6 +125,11 @@ def test_broker_5xx_and_timeouts_during_live_routing_lose_and_double_nothing(
             wait_for("every broker fill stored",
                      lambda: stored_fills(pg_dsn) == _broker_fills(broker),
                      proc, second_log, 30)  # fmt: skip
+            # One more reconciliation after that, nothing flowing: it must agree.
+            done = len(_reconciliations(second_log.read_text()))
+            wait_for("a reconciliation after",
+                     lambda: len(_reconciliations(second_log.read_text())) > done,
+                     proc, second_log, 30)  # fmt: skip
             second = stop_node(proc, second_log)
 
     # No order sent twice: each client order id once at the broker (the retried submits
@@ -153,8 +158,7 @@ def test_broker_5xx_and_timeouts_during_live_routing_lose_and_double_nothing(
     # at the end (while orders flow it may report a fill still on its way in the stream).
     later = [r["message"] for r in log_records(second)]
     assert any(re.match(r"recovered from storage: [1-9]\d* fills booked", m) for m in later)
-    runs = [m for m in later if re.match(r"reconciliation with alpaca: \d+ difference", m)]
-    assert runs, "no reconciliation after the restart"
+    runs = _reconciliations(second)
     assert runs[-1].startswith("reconciliation with alpaca: 0 difference(s)"), runs[-1]
     # The books: positions and cash from the stored fills = the node's snapshots = Redis,
     # and the broker's positions the same.
@@ -169,6 +173,15 @@ def test_broker_5xx_and_timeouts_during_live_routing_lose_and_double_nothing(
 
 
 NEVER_GOT = "reconciliation: the broker has no such order"
+
+
+def _reconciliations(log_text: str) -> list[str]:
+    """The summary line of every reconciliation in a node's log, oldest first."""
+    return [
+        r["message"]
+        for r in log_records(log_text)
+        if re.match(r"reconciliation with alpaca: \d+ difference", r["message"])
+    ]
 
 
 def _broker_fills(broker: AlpacaPaperBroker) -> Counter[tuple[str, str, Decimal, Decimal]]:
