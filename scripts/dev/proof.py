@@ -22,7 +22,8 @@ Steps (docs/RELIABILITY.md says what each proves):
 - ``faults``: the fault tests against real services (the node SIGKILLed mid-fills and
   restarted, backtest jobs SIGKILLed, storage outages with the breaker and journal,
   PostgreSQL and Redis stopped and restarted under a trading node, the journal's disk
-  full, Redis away): PostgreSQL and Redis are started by the fixtures (tests/services.py);
+  full, Redis away, the Alpaca stream misbehaving and the Alpaca broker failing under a
+  node): PostgreSQL and Redis are started by the fixtures (tests/services.py);
 - ``load``: benches/live_load.py for ``--load-seconds`` (180): `pi5trading serve` with six
   strategies on 24 symbols, REST pollers, an order probe and 100 WebSocket clients (one
   too slow): events/s, REST and WebSocket p50/p99, dropped clients, RSS over time, writer
@@ -64,6 +65,10 @@ FAULT_TESTS = [
     "tests/integration/test_storage_outage.py",
     "tests/integration/test_node_outages.py",
     "tests/integration/test_journal_disk_full.py",
+    "tests/integration/test_feed_faults.py",
+    "tests/integration/test_broker_faults.py",
+    "tests/integration/test_dashboard_outages.py",
+    "tests/integration/test_api_workers_redis.py",
     "tests/unit/storage/test_breaker.py",
     "tests/unit/api/test_auth.py::test_unreadable_revocations_refuse_rather_than_let_a_token_in",
 ]
@@ -137,10 +142,15 @@ def plan(args: argparse.Namespace) -> list[Step]:
             "faults",
             "node SIGKILLed mid-fills and restarted, backtest jobs SIGKILLed, storage outages "
             "(breaker, journal, replay), PostgreSQL and Redis restarted under a trading "
-            "node, the journal's disk full, Redis away (503, not a revoked token let in)",
+            "node, the journal's disk full, Redis away (503, not a revoked token let in), "
+            "the Alpaca stream dropping, sending junk and old data, going silent under a node, "
+            "the Alpaca broker answering 5xx and timing out while the node routes orders, "
+            "the dashboard showing the database, Redis and API outages and their end, "
+            "Redis restarted under an API-only worker",
             _pytest(*FAULT_TESTS),
             # > 1: the PostgreSQL restart is also tried with the server killed
-            # (pg_ctl -m immediate), not only stopped cleanly.
+            # (pg_ctl -m immediate), not only stopped cleanly; the feed faults play twice
+            # the tape.
             {"PROOF_SCALE": "1" if args.quick else "2"},
         ),
         Step(

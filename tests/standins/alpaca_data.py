@@ -22,8 +22,13 @@ Failure modes: REST ``faults`` (one per request): ``"429"``, ``"500"``, ``"malfo
 ``"truncated"``. Stream: ``auth_error`` (an error code answered to auth: 402, 406 connection
 limit, 409 insufficient subscription ...), ``drop_after`` (close the first connection
 abruptly after that many data frames), ``junk`` (frames sent among the data that are not
-valid messages). ``stream_frames`` is the data to send (built by ``data_frames``), shared
-across connections so a reconnected client continues where the tape is.
+valid messages), ``lost_on_drop`` (frames of the tape that pass while the client is away
+after that drop: never sent, as Alpaca does not replay them), ``silent`` (send nothing
+while true, connection kept). ``stream_frames`` is the data to send (built by
+``data_frames``), shared across connections so a reconnected client continues where the
+tape is; frames appended later are sent as they come, ``pace_s`` apart. ``shift_s`` moves
+the tape in time (REST answers and ``data_frames(..., shift_s=)``), so a node on the wall
+clock can be fed it as live data.
 """
 
 from __future__ import annotations
@@ -60,11 +65,11 @@ def parse_time(text: str) -> int:
     return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
 
-def bar_json(b: TapeBar, daily: bool = False) -> dict[str, Any]:
-    ts = b.ts
+def bar_json(b: TapeBar, daily: bool = False, shift_s: int = 0) -> dict[str, Any]:
+    ts = b.ts + shift_s
     if daily:  # stamped at midnight New York of the session date
         day = dt.datetime.fromtimestamp(b.ts, NY).date()
-        ts = int(dt.datetime(day.year, day.month, day.day, tzinfo=NY).timestamp())
+        ts = int(dt.datetime(day.year, day.month, day.day, tzinfo=NY).timestamp()) + shift_s
     return {
         "t": rfc3339(ts),
         "o": float(cents(b.open)),
@@ -77,12 +82,13 @@ def bar_json(b: TapeBar, daily: bool = False) -> dict[str, Any]:
     }
 
 
-def data_frames(symbol: str, start: int, count: int) -> list[str]:
+def data_frames(symbol: str, start: int, count: int, shift_s: int = 0) -> list[str]:
     """``count`` frames of tape data from ``start`` (UTC s): each minute a trade, a quote and
-    the minute's bar (stamped at its open, sent when it closes), as Alpaca sends them."""
+    the minute's bar (stamped at its open, sent when it closes), as Alpaca sends them; every
+    time ``shift_s`` later than the tape's."""
     frames: list[str] = []
     for k, b in enumerate(bars_between(symbol, start, start + 60 * count)):
-        close_ts = b.ts + 59
+        close_ts = b.ts + 59 + shift_s
         trade = {
             "T": "t",
             "S": symbol,
@@ -107,7 +113,7 @@ def data_frames(symbol: str, start: int, count: int) -> list[str]:
             "z": "C",
             "t": rfc3339(close_ts)[:-1] + ".5Z",
         }
-        bar = {"T": "b", "S": symbol, **bar_json(b)}
+        bar = {"T": "b", "S": symbol, **bar_json(b, shift_s=shift_s)}
         frames.append(json.dumps([trade, quote]))
         frames.append(json.dumps([bar]))
     return frames[:count]
@@ -127,6 +133,10 @@ class AlpacaDataStandin:
         self.junk: list[tuple[int, str]] = []
         """(before data frame k, raw text) pairs sent on the first connection."""
         self.stream_frames: list[str] = []
+        self.lost_on_drop = 0
+        self.pace_s = 0.0
+        self.silent = False
+        self.shift_s = 0
         self.sent = 0
         self.connections = 0
         self.received: list[dict[str, Any]] = []
@@ -185,6 +195,7 @@ class AlpacaDataStandin:
             return _message(400, f"invalid symbol: {','.join(bad) or '(none)'}")
         try:
             start, end = parse_time(q["start"]), parse_time(q.get("end", "2100-01-01T00:00:00Z"))
+            start, end = start - self.shift_s, end - self.shift_s
             limit = int(q.get("limit", "1000"))
         except (KeyError, ValueError):
             return _message(422, "invalid start, end or limit")
@@ -194,7 +205,7 @@ class AlpacaDataStandin:
         items: list[tuple[str, dict[str, Any], int]] = []
         for s in sorted(symbols):
             for b in bars_between(s, start, end + 1, seconds):
-                items.append((s, bar_json(b, daily=seconds >= 86_400), b.ts))
+                items.append((s, bar_json(b, seconds >= 86_400, self.shift_s), b.ts))
         begin = 0
         if q.get("page_token"):
             try:
@@ -273,18 +284,35 @@ class AlpacaDataStandin:
         )
         junk = dict(self.junk) if first else {}
         sent_here = 0
-        while self.sent < len(self.stream_frames):
-            if sent_here in junk:
-                await socket.send_text(junk.pop(sent_here))
-            if first and self.drop_after is not None and sent_here >= self.drop_after:
-                await socket.close(code=1011, reason="internal error")
-                return
-            await socket.send_text(self.stream_frames[self.sent])
-            self.sent += 1
-            sent_here += 1
-        for text in junk.values():
-            await socket.send_text(text)
-        # Stay connected (a live stream), answering nothing, until the client leaves.
+        # A live stream: data as it comes (frames appended later too), the client's
+        # messages read meanwhile, until the client leaves.
+        reader = asyncio.create_task(self._read_client(socket))
+        try:
+            while not reader.done():
+                if self.silent or self.sent >= len(self.stream_frames):
+                    if junk and self.sent >= len(self.stream_frames):
+                        for text in junk.values():
+                            await socket.send_text(text)
+                        junk = {}
+                    await asyncio.wait({reader}, timeout=0.02)
+                    continue
+                if sent_here in junk:
+                    await socket.send_text(junk.pop(sent_here))
+                if first and self.drop_after is not None and sent_here >= self.drop_after:
+                    self.sent = min(len(self.stream_frames), self.sent + self.lost_on_drop)
+                    await socket.close(code=1011, reason="internal error")
+                    return
+                await socket.send_text(self.stream_frames[self.sent])
+                self.sent += 1
+                sent_here += 1
+                if self.pace_s:
+                    await asyncio.sleep(self.pace_s)
+        except Exception:  # the client left mid-send
+            return
+        finally:
+            reader.cancel()
+
+    async def _read_client(self, socket: WebSocket[Any, Any, Any]) -> None:
         try:
             while True:
                 self.received.append(json.loads(await socket.receive_text()))

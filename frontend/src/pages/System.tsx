@@ -77,6 +77,10 @@ function Metrics() {
   );
 }
 
+/** How often the readiness, the node's status and the breakers are read again: an outage
+ * (a breaker opening, Redis away) shows within seconds, not at the next page load. */
+export const OUTAGE_POLL_MS = 5_000;
+
 export function useReady() {
   return useQuery({
     queryKey: ["ready"],
@@ -87,7 +91,7 @@ export function useReady() {
         checks: Record<string, { ok: boolean; detail: string }>;
       };
     },
-    refetchInterval: 15_000,
+    refetchInterval: OUTAGE_POLL_MS,
   });
 }
 
@@ -98,8 +102,11 @@ function Readiness() {
   return (
     <>
       <p>
-        Ready: <StateBadge state={r.data.ready ? "active" : "halted"} />{" "}
-        {r.data.ready ? "yes" : "no"}
+        {/* Its own words: "halted" here read as if trading were halted. */}
+        Ready:{" "}
+        <span className={`badge state-${r.data.ready ? "active" : "halted"}`}>
+          {r.data.ready ? "ready" : "not ready"}
+        </span>
       </p>
       <ul className="checks">
         {Object.entries(r.data.checks).map(([k, c]) => (
@@ -119,10 +126,12 @@ function AdminPanels() {
   const status = useQuery({
     queryKey: ["system", "status"],
     queryFn: () => unwrap(client.GET("/api/v1/system/status")),
+    refetchInterval: OUTAGE_POLL_MS,
   });
   const breakers = useQuery({
     queryKey: ["system", "breakers"],
     queryFn: () => unwrap(client.GET("/api/v1/system/breakers")),
+    refetchInterval: OUTAGE_POLL_MS,
   });
   const audit = useQuery({
     queryKey: ["system", "audit"],
@@ -280,9 +289,12 @@ export function SystemPage() {
         <Card title="Health">
           {health.data ? (
             <p>
-              <StateBadge state={health.data.status === "healthy" ? "active" : "halted"} />{" "}
-              {health.data.status}, version {health.data.version}, up{" "}
-              {duration(health.data.uptime_seconds)}
+              <span
+                className={`badge state-${health.data.status === "healthy" ? "active" : "halted"}`}
+              >
+                {health.data.status}
+              </span>
+              , version {health.data.version}, up {duration(health.data.uptime_seconds)}
             </p>
           ) : (
             <Loading />

@@ -63,6 +63,7 @@ class CommandServer:
                 await self._task
 
     async def _run(self) -> None:
+        failing = False
         while True:
             try:
                 batches = await self.client.xreadgroup(
@@ -71,9 +72,23 @@ class CommandServer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: retry, the workers time out meanwhile
-                log.warning("command stream unreadable (%s); retrying", exc)
+                if str(exc).startswith("NOGROUP"):
+                    # Redis came back without its data (no persistence): the stream and
+                    # the group are gone, and a worker's XADD may have made the stream
+                    # again. The group is made again from the stream's start: what is in
+                    # it was sent since the restart, by workers still waiting.
+                    with contextlib.suppress(Exception):
+                        await self.client.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+                    log.info("command stream: consumer group made again (Redis lost it)")
+                    continue
+                if not failing:  # one line, not one a second
+                    log.warning("command stream unreadable (%s); retrying every second", exc)
+                    failing = True
                 await asyncio.sleep(1.0)
                 continue
+            if failing:
+                log.info("command stream readable again")
+                failing = False
             stream_batches: list[Any] = list(batches or [])
             for _, entries in stream_batches:
                 for entry_id, fields in entries:

@@ -34,7 +34,8 @@ class Readiness(msgspec.Struct, frozen=True):
 @get("/ready", tags=["system"], security=[], operation_id="getReady")
 async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
     """Readiness: the database answers, the node runs, its feeds are live, no breaker is
-    open. 503 (with the failing checks) when not ready."""
+    open, Redis answers (with the node's Redis, or in an API-only worker). 503 (with the
+    failing checks) when not ready."""
     checks: dict[str, Check] = {}
     repo = repository_of(request)
     try:
@@ -53,12 +54,17 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
             status = getattr(feed, "status", "unknown")
             checks[f"feed:{feed.name}"] = Check(status in ("live", "connecting"), str(status))
         redis = getattr(node.sinks, "redis", None)
-        if redis is not None:
-            try:
-                await redis.ping()
-                checks["redis"] = Check(True)
-            except Exception as exc:
-                checks["redis"] = Check(False, str(exc))
+    else:
+        # An API-only worker: Redis is its only way to the node (commands, latest state,
+        # live events) and where tokens are checked; without it nothing signed in works.
+        remote = getattr(request.app.state, "remote", None)
+        redis = getattr(remote, "client", None)
+    if redis is not None:
+        try:
+            await redis.ping()
+            checks["redis"] = Check(True)
+        except Exception as exc:
+            checks["redis"] = Check(False, str(exc))
     ok = all(c.ok for c in checks.values())
     return Response(Readiness(ok, checks), status_code=200 if ok else 503)
 

@@ -46,8 +46,9 @@ import msgspec
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from pi5trading.config import AlpacaSettings
+from pi5trading.config import AlpacaSettings, Settings
 from pi5trading.events import FeedState, FeedStatus
+from pi5trading.feeds.feed import StreamFeed, Subscription
 from pi5trading.feeds.ratelimit import RateLimiter, Window
 from pi5trading.feeds.vendor import (
     AuthError,
@@ -731,10 +732,62 @@ class AlpacaStream:
         return None
 
 
+def configured_feed(settings: Settings) -> StreamFeed:
+    """The node's feed for ``PI5_FEED__KIND=alpaca``: Alpaca's stream (``PI5_ALPACA__*``)
+    as a ``StreamFeed`` (``PI5_FEED__*``: staleness, reconnects, calendar) that backfills
+    gaps from the REST history and builds bars above one minute from the stream's minutes.
+
+    The stream reconnects on its own after a drop; the feed reports that (``reconnecting``,
+    then ``live``) and counts it, and opens a new stream if the stream gives up. Messages
+    the stream could not read or the model refused are counted in ``stats.malformed``."""
+    from pi5trading.feeds.configured import stream_options
+
+    missing = _missing_keys(settings.alpaca)
+    if missing is not None:
+        raise missing
+    history = AlpacaDataClient(settings.alpaca)
+    done = 0  # malformed and invalid items of the streams already closed
+
+    def connect(subs: Sequence[Subscription]) -> AsyncIterator[Market]:
+        return _items(subs)
+
+    async def _items(subs: Sequence[Subscription]) -> AsyncIterator[Market]:
+        nonlocal done
+        stream = AlpacaStream(
+            settings.alpaca,
+            bars=[s.symbol for s in subs if s.bars],
+            quotes=[s.symbol for s in subs if s.quotes],
+            trades=[s.symbol for s in subs if s.trades],
+            backoff_s=settings.feed.reconnect_initial_s,
+            backoff_cap_s=settings.feed.reconnect_max_s,
+            on_status=lambda st: feed.vendor_status(st.status, st.message),
+        )
+        stats = stream.stats
+        try:
+            await stream.connect()
+            async for item in stream:
+                feed.stats.malformed = done + stats.malformed + stats.invalid
+                yield item
+        finally:
+            done += stats.malformed + stats.invalid
+            feed.stats.malformed = done
+            await stream.close()
+
+    feed = StreamFeed(
+        f"alpaca:{settings.alpaca.feed}",
+        connect,
+        history=history,
+        native_bars=("1m",),
+        **stream_options(settings.feed),
+    )
+    return feed
+
+
 __all__ = [
     "TIMEFRAMES",
     "AlpacaDataClient",
     "AlpacaStream",
     "StreamAuthError",
     "StreamStats",
+    "configured_feed",
 ]

@@ -3,10 +3,11 @@
     feed = configured_feed(settings.feed, store=repository)   # store: for replay from db
     await feed.start(queue)
 
-``simulated`` and ``replay`` are built here. Vendor kinds (``yahoo``, ``alphavantage``,
-``alpaca``) live in their own modules (``pi5trading.feeds.<kind>``) and need their keys
-from the settings; each is expected to offer ``configured_feed(settings)`` (taking the whole
-``Settings``), which this function calls when ``full`` is given.
+``simulated`` and ``replay`` are built here. The live vendor kinds (``alpaca``,
+``yahoo``) live in their own modules (``pi5trading.feeds.<kind>``) and need their keys
+from the settings; each offers ``configured_feed(settings)`` (taking the whole
+``Settings``), which this function calls when ``full`` is given. ``alphavantage`` has
+history only: refused here with the reason.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ def configured_feed(
         )
     elif settings.kind == "replay":
         feed = ReplayFeed(_replay_sources(settings, symbols, bars, store), speed=speed)
+    elif settings.kind == "alphavantage":
+        raise ConfigurationError(
+            "PI5_FEED__KIND=alphavantage: Alpha Vantage has history only, no live data; "
+            "use it to download bars (pi5trading data download --provider alphavantage) "
+            "and alpaca or yahoo as the node's feed"
+        )
     else:
         if full is None:
             raise ConfigurationError(

@@ -81,6 +81,8 @@ class FeedStats(msgspec.Struct, gc=False):
     backfilled_bars: int = 0
     backfill_errors: int = 0
     reconnects: int = 0
+    malformed: int = 0
+    """Vendor messages that could not be read or that the model refused (skipped)."""
     errors: int = 0
     stale_periods: int = 0
     last_message_mono: float = 0.0
@@ -96,9 +98,11 @@ class FeedStats(msgspec.Struct, gc=False):
 class BarHistory(Protocol):
     """A provider's bar history, used to backfill gaps.
 
-    Returns the bars of ``symbol`` and ``interval`` whose close time (``ts_event``) is in
-    ``[start_ns, end_ns)``, oldest first (more or fewer are tolerated: the feed keeps only
-    the missing ones).
+    Returns the bars of ``symbol`` and ``interval`` in ``[start_ns, end_ns)``, oldest first.
+    The vendor clients go by a bar's open time (``ts_event - interval``); the feed asks from
+    the close of the last bar it has, so every missing bar is in range whether a provider
+    goes by open or close time (more or fewer are tolerated: the feed keeps only the
+    missing ones).
     """
 
     async def history(
@@ -420,6 +424,20 @@ class StreamFeed(FeedBase):
         self._conn: asyncio.Task[None] | None = None
         self._reopen = False
         self._got_message = False
+        self._catch_up_pending = False
+
+    def vendor_status(self, status: FeedState, message: str = "") -> None:
+        """A state the vendor's client reports about a connection it keeps itself (Alpaca's
+        stream reconnects on its own after a drop): ``reconnecting`` is reported and
+        counted, ``live`` after it; anything else is the feed's own to say."""
+        if not self.running or self._stopping():
+            return
+        if status == "reconnecting":
+            self._stats.reconnects += 1
+            self._catch_up_pending = True
+            self._set_status("reconnecting", message)
+        elif status == "live" and self._status in ("reconnecting", "stale"):
+            self._set_status("live", message)
 
     def _check_subscription(self, sub: Subscription) -> None:
         if self._native is not None:
@@ -530,6 +548,7 @@ class StreamFeed(FeedBase):
                 self._set_status("failed", f"gave up after {limit} attempts: {error}")
                 return
             self._stats.reconnects += 1
+            self._catch_up_pending = True
             delay = self._backoff.delay(failures - 1, self._rng)
             self._set_status("reconnecting", f"{error}; retry in {delay:.3f}s")
             await await_if_needed(self._sleep(delay))
@@ -554,6 +573,10 @@ class StreamFeed(FeedBase):
     async def _accept(self, message: FeedMessage) -> bool:
         stats = self._stats
         stats.last_message_mono = self._monotonic()
+        if self._catch_up_pending:
+            self._catch_up_pending = False
+            if not await self._catch_up(message.ts_event):
+                return False
         sub = self._subs.get(message.symbol)
         if sub is None:
             stats.dropped += 1
@@ -616,6 +639,51 @@ class StreamFeed(FeedBase):
                     return False
         return True
 
+    async def _catch_up(self, until: int) -> bool:
+        """After a reconnect, before anything of the new connection: the bars every series
+        missed while away (closing before ``until``, the first new message's time), all
+        symbols merged in time order. Filled one symbol at a time as each one's next bar
+        came, the others' would be older than what the queue had already released, and
+        dropped as late. What the history cannot give is left to the per-bar gap check.
+        False if the queue closed meanwhile."""
+        if self._history is None:
+            return True
+        stats = self._stats
+        found: list[tuple[int, int, str, str, Bar]] = []
+        for k, ((symbol, interval), last) in enumerate(list(self._last_bar.items())):
+            step = BarType(symbol, interval).interval_ns
+            if not self._count_missing(last, until, step):
+                continue
+            try:
+                got = await self._history.history(symbol, last, until, interval)
+            except Exception:  # the per-bar check tries again when the next bar comes
+                stats.backfill_errors += 1
+                continue
+            found += [
+                (b.ts_event, k, symbol, interval, b)
+                for b in got
+                if b.symbol == symbol
+                and b.bar_type.interval == interval
+                and last < b.ts_event < until
+            ]
+        found.sort(key=lambda f: f[:2])
+        filled: set[tuple[str, str]] = set()
+        for ts, _, symbol, interval, bar in found:
+            key = (symbol, interval)
+            if ts <= self._last_bar[key]:  # the provider sent a bar twice
+                continue
+            sub = self._subs.get(symbol)
+            direct = sub is not None and interval in sub.bars
+            if not await self._deliver_bar(bar, direct, self._targets.get(key, ())):
+                return False
+            self._last_bar[key] = ts
+            stats.backfilled_bars += 1
+            stats.missing_bars += 1
+            if key not in filled:
+                filled.add(key)
+                stats.gaps += 1
+        return True
+
     async def _fill_gap(self, symbol: str, interval: str, last: int, ts: int, missing: int) -> bool:
         """Counts a gap and backfills it; False if the queue closed meanwhile."""
         stats = self._stats
@@ -624,7 +692,9 @@ class StreamFeed(FeedBase):
         if self._history is None:
             return True
         try:
-            got = await self._history.history(symbol, last + 1, ts, interval)
+            # History is asked by open time (``BarHistory``): the first missing bar opens
+            # where the last one closed.
+            got = await self._history.history(symbol, last, ts, interval)
         except Exception:  # the gap stays a gap; the stream goes on
             stats.backfill_errors += 1
             return True

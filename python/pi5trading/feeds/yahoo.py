@@ -32,8 +32,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import msgspec
 
-from pi5trading.config import YahooSettings
+from pi5trading.config import Settings, YahooSettings
 from pi5trading.events import FeedState, FeedStatus
+from pi5trading.feeds.feed import StreamFeed, Subscription
 from pi5trading.feeds.vendor import (
     HistoryClient,
     RateLimitedError,
@@ -429,4 +430,53 @@ class YahooPoller:
         return new
 
 
-__all__ = ["INTERVALS", "ChartMeta", "LatestPrice", "YahooClient", "YahooPoller", "us_equity"]
+def configured_feed(settings: Settings) -> StreamFeed:
+    """The node's feed for ``PI5_FEED__KIND=yahoo``: delayed one-minute bars polled every
+    ``PI5_YAHOO__POLL_INTERVAL_S`` as a ``StreamFeed`` (``PI5_FEED__*``) that backfills
+    gaps from the chart history, holds back the bar still in progress and builds larger
+    bars from the minutes. Yahoo has no quotes or trades.
+
+    A failed poll is reported (``reconnecting``, counted) and the next poll tries again
+    (``live``); an error polling cannot mend ends the poller and the feed opens a new one
+    after its backoff."""
+    from pi5trading.feeds.configured import stream_options
+
+    history = YahooClient(settings.yahoo)
+
+    def connect(subs: Sequence[Subscription]) -> AsyncIterator[Bar]:
+        return _bars(subs)
+
+    async def _bars(subs: Sequence[Subscription]) -> AsyncIterator[Bar]:
+        poller = YahooPoller(
+            history,
+            [s.symbol for s in subs if s.bars],
+            "1m",
+            on_status=lambda st: feed.vendor_status(st.status, st.message),
+        )
+        try:
+            await poller.connect()
+            async for bar in poller:
+                yield bar
+        finally:
+            await poller.close()
+
+    feed = StreamFeed(
+        "yahoo",
+        connect,
+        history=history,
+        native_bars=("1m",),
+        skip_unfinished_bars=True,
+        **stream_options(settings.feed),
+    )
+    return feed
+
+
+__all__ = [
+    "INTERVALS",
+    "ChartMeta",
+    "LatestPrice",
+    "YahooClient",
+    "YahooPoller",
+    "configured_feed",
+    "us_equity",
+]

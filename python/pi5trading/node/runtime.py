@@ -20,11 +20,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+import msgspec
+
 from pi5trading import _core
 from pi5trading.brokers import BrokerError, execution_client
 from pi5trading.config import Settings
 from pi5trading.exceptions import ConfigurationError, InvalidStateError
 from pi5trading.feeds.configured import configured_feed
+from pi5trading.feeds.feed import FeedStats
 from pi5trading.feeds.replay import storage_bars
 from pi5trading.feeds.simulated import SimulatedFeed
 from pi5trading.node.broker import broker_order_numbers
@@ -151,6 +154,14 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
         resume_after_ns=resume_ns if restarted else None,
     )
     node.add_feed(feed)
+    if sinks.metrics is not None:
+        sinks.metrics.watch_feeds(
+            lambda: [
+                (f.name, feed_counters(stats))
+                for f in node.feeds
+                if isinstance(stats := getattr(f, "stats", None), FeedStats)
+            ]
+        )
     if sinks.storage is not None:
         storage, most = sinks.storage, settings.sinks.backlog_max
         node.add_backpressure(lambda: storage.backlog + storage.writer.buffered > most)
@@ -204,6 +215,19 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
         node.mode,
         settings.broker.provider,
     )
+
+
+def feed_counters(stats: FeedStats) -> dict[str, float]:
+    """A feed's statistics as ``/metrics`` shows them (``pi5_feed_stat``): its counters and
+    the age of its last message (-1 before the first)."""
+    out: dict[str, float] = {
+        k: float(v)
+        for k, v in msgspec.structs.asdict(stats).items()
+        if k not in ("last_message_mono", "last_ts_event")
+    }
+    age = stats.last_message_age()
+    out["last_message_age_seconds"] = -1.0 if age is None else round(age, 3)
+    return out
 
 
 MANUAL_CLASS = "pi5trading.strategies.manual:ManualOrders"

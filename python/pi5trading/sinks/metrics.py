@@ -38,12 +38,15 @@ pi5_feed_messages_total                    counter     feed
 pi5_feed_status                            gauge       feed, status (1 for the current one)
 pi5_feed_stat                              gauge       feed, name   (whatever a feed reports)
 =========================================  ==========  ======================================
+
+The node's feeds are read at each scrape (``watch_feeds``): ``pi5_feed_messages_total`` and
+``pi5_feed_stat`` (gaps, reconnects, backfilled bars, malformed, stale periods, ...).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -112,6 +115,8 @@ class NodeMetrics:
         )
         self._sources = _Sources(self)
         r.register(self._sources)
+        self._feeds: Callable[[], Iterable[tuple[str, Mapping[str, float]]]] | None = None
+        self._feed_messages_seen: dict[str, int] = {}
 
     # -- the bus --
 
@@ -171,6 +176,21 @@ class NodeMetrics:
         for name, value in (stats or {}).items():
             self.feed_stat.labels(feed, name).set(value)
 
+    def watch_feeds(self, feeds: Callable[[], Iterable[tuple[str, Mapping[str, float]]]]) -> None:
+        """Report each feed's statistics at each scrape: ``feeds()`` gives (feed name, its
+        counters); ``messages`` is the running total of messages received."""
+        self._feeds = feeds
+
+    def _observe_feeds(self) -> None:
+        if self._feeds is None:
+            return
+        for name, stats in self._feeds():
+            total = int(stats.get("messages", 0))
+            new = total - self._feed_messages_seen.get(name, 0)
+            self._feed_messages_seen[name] = total
+            others = {k: v for k, v in stats.items() if k != "messages"}
+            self.observe_feed(name, messages=max(new, 0), stats=others)
+
     def watch_writer(self, writer: EventWriter) -> None:
         """Report the writer's buffer, journal and totals at each scrape."""
         self._sources.writer = writer
@@ -192,6 +212,7 @@ class NodeMetrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
+        self._observe_feeds()
         return generate_latest(self.registry)
 
 

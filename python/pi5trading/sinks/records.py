@@ -211,11 +211,16 @@ class _OrderTrack:
     """Per open order: the event count (``seq``), its terms once known, fill totals, and
     the keys of the events already recorded (a replayed event is recognised and dropped)."""
 
-    __slots__ = ("created_ns", "filled", "notional", "seen", "seq", "terms")
+    __slots__ = ("created_ns", "filled", "notional", "seen", "seq", "terms", "updated_ns")
 
     def __init__(self) -> None:
         self.seq = 0
         self.created_ns = 0
+        self.updated_ns = 0
+        """The newest time among its events: its row's ``updated_ns``. A broker stamps its
+        answers with its own clock, which may be behind the data's (the order was submitted
+        at the data's time): the row must still take each later state, and storage keeps
+        the row with the newest ``updated_ns``."""
         self.terms: OrderTerms | None = None
         self.filled = _ZERO
         self.notional = _ZERO
@@ -335,6 +340,7 @@ class RecordConverter:
         track.terms = OrderTerms.from_row(row, events[0] if events else None)
         track.seq = max((e.seq for e in events), default=0)
         track.created_ns = row.created_ns
+        track.updated_ns = row.updated_ns
         for f in fills:
             track.filled += f.quantity
             track.notional += f.quantity * f.price
@@ -563,6 +569,7 @@ class RecordConverter:
                 )
             )
         out.append(OrderEventRow(oid, track.seq, ts, status, reason, detail))
+        track.updated_ns = max(track.updated_ns, ts)
         if terms is not None:
             avg = _fit(track.notional / track.filled) if track.filled else None
             out.append(
@@ -575,7 +582,7 @@ class RecordConverter:
                     terms.quantity,
                     status,
                     track.created_ns,
-                    ts,
+                    track.updated_ns,
                     TIME_IN_FORCE[terms.time_in_force],
                     terms.limit_price,
                     terms.stop_price,

@@ -96,6 +96,9 @@ struct Market {
     last_price: Option<i64>,
     last_volume: i64,
     last_range: Option<(i64, i64)>,
+    /// Time of the last market data of this instrument: a bar's close, a quote's or a
+    /// trade's time (0: none yet).
+    last_data_ts: u64,
     /// Working trailing stops (their watermarks move with every price).
     trailing: usize,
     /// Working IOC/FOK orders (cancelled after their first price check).
@@ -118,6 +121,7 @@ impl Market {
             last_price: None,
             last_volume: 0,
             last_range: None,
+            last_data_ts: 0,
             trailing: 0,
             immediate: 0,
             mark_slot: None,
@@ -1004,6 +1008,7 @@ impl SimulatedVenue {
         market.last_price = Some(c);
         market.last_volume = volume;
         market.last_range = Some((l, h));
+        market.last_data_ts = market.last_data_ts.max(ts_close);
         match market.mark_slot {
             Some(slot) => self.portfolio.mark_slot(slot, c),
             None => market.mark_slot = Some(self.portfolio.mark(market.symbol, c)),
@@ -1044,7 +1049,12 @@ impl SimulatedVenue {
         out: &mut Vec<VenueEvent>,
     ) -> CoreResult<()> {
         let [o, h, l, c] = ohlc;
-        self.advance(ts_open, out)?;
+        // Live data mixes bars with quotes and trades: the venue may already have seen
+        // this instrument's prices inside this bar (a quote that filled part of an order).
+        // The path's points before the last of them are stamped at it, so no event goes
+        // back in time; bars alone start at their open as before.
+        let start = ts_open.max(self.markets.list[m].last_data_ts);
+        self.advance(start, out)?;
         let cap = self.capacity(m, volume);
         let mut ctx = Ctx {
             lo: l,
@@ -1053,12 +1063,12 @@ impl SimulatedVenue {
             volume,
             cap_buy: cap,
             cap_sell: cap,
-            ts: ts_open,
+            ts: start,
         };
         self.point(m, o, o, &mut ctx, out)?;
-        self.end_immediate(m, ts_open, out)?;
+        self.end_immediate(m, start, out)?;
         let path = if c >= o { [o, l, h, c] } else { [o, h, l, c] };
-        let times = path_times(ts_open, ts_close);
+        let times = path_times(ts_open, ts_close).map(|t| t.max(start));
         for k in 0..3 {
             let (from, to) = ((path[k], times[k]), (path[k + 1], times[k + 1]));
             self.walk(m, from, to, &mut ctx, out)?;
@@ -1117,6 +1127,7 @@ impl SimulatedVenue {
         let market = &mut self.markets.list[m];
         market.last_price = Some(mid);
         market.last_range = Some((bid, ask));
+        market.last_data_ts = market.last_data_ts.max(ts);
         market.last_volume = 0;
         self.portfolio.mark(instrument, mid);
         Ok(())
@@ -1163,6 +1174,7 @@ impl SimulatedVenue {
         market.last_price = Some(price);
         market.last_range = Some((price, price));
         market.last_volume = size;
+        market.last_data_ts = market.last_data_ts.max(ts);
         self.portfolio.mark(instrument, price);
         Ok(())
     }

@@ -702,6 +702,47 @@ fn quotes_fill_at_the_touch() {
 }
 
 #[test]
+fn a_bar_after_quotes_inside_it_stamps_nothing_before_them() {
+    // Live data mixes quotes and bars: a quote inside the minute fills part of a market
+    // order, then the minute's bar (sent at its close) fills the rest. The bar's path starts
+    // at its open, before the quote; its events must not be stamped before the quote (the
+    // order's events would go back in time, and storage would keep the older state).
+    let mut v = venue(plain());
+    submit(&mut v, order("M", OrderSide::Buy, OrderType::Market, 10), 0);
+    let mut out = Vec::new();
+    let quote_ts = T0 + MIN / 2;
+    v.process_quote_raw(
+        sym(SYM),
+        quote_ts,
+        [c(9_995), c(10_000)],
+        [0, 4 * ONE],
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(fills(&out), vec![("M".into(), 4, 10_000)]);
+    let events = bar(&mut v, 1, [10_000, 10_010, 9_990, 10_005], 0);
+    assert_eq!(fills(&events), vec![("M".into(), 6, 10_000)]);
+    for e in &events {
+        let ts = match e {
+            VenueEvent::Order(o) => o.ts.0,
+            VenueEvent::Position(p) => p.ts.0,
+        };
+        assert!(
+            ts >= quote_ts,
+            "{e:?} stamped before the quote at {quote_ts}"
+        );
+    }
+    // Without quotes inside it, a bar still fills at its open, stamped there.
+    submit(&mut v, order("N", OrderSide::Buy, OrderType::Market, 1), 1);
+    let events = bar(&mut v, 2, [10_000, 10_010, 9_990, 10_005], 0);
+    assert_eq!(fills(&events), vec![("N".into(), 1, 10_000)]);
+    assert!(events.iter().all(|e| match e {
+        VenueEvent::Order(o) => o.ts.0 == T0 + MIN,
+        VenueEvent::Position(p) => p.ts.0 == T0 + MIN,
+    }));
+}
+
+#[test]
 fn invalid_inputs_are_errors() {
     let mut v = venue(plain());
     let mut out = Vec::new();

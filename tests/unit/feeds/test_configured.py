@@ -21,6 +21,7 @@ from pi5trading.feeds import (
 )
 from pi5trading.feeds.configured import stream_options
 from pi5trading.feeds.feed import FeedMessage
+from pi5trading.feeds.vendor import AuthError
 from tests.unit.feeds.collect import drain
 
 
@@ -117,3 +118,30 @@ def test_stream_options_for_vendor_feeds() -> None:
         stream_options(settings(reconnect_initial_s="9", reconnect_max_s="8"))
     with pytest.raises(ConfigurationError, match="PI5_FEED__CALENDAR='MOON'"):
         stream_options(settings(calendar="MOON"))
+
+
+def test_vendor_kinds_build_their_stream_feeds() -> None:
+    """``PI5_FEED__KIND=alpaca`` / ``yahoo`` give the vendor's stream as a feed with the
+    ``PI5_FEED__*`` options (``pi5trading serve`` runs it); Alpha Vantage, history only, is
+    refused with the reason. The node's run against the Alpaca stand-in is
+    tests/integration/test_feed_faults.py."""
+    env = {
+        "PI5_FEED__SYMBOLS": "AAPL,MSFT",
+        "PI5_FEED__BARS": "1m,5m",
+        "PI5_FEED__STALE_AFTER_S": "7",
+        "PI5_ALPACA__KEY_ID": "PKTEST",
+        "PI5_ALPACA__SECRET_KEY": "secret",
+    }
+    for kind, name in (("alpaca", "alpaca:iex"), ("yahoo", "yahoo")):
+        full = load_settings({**env, "PI5_FEED__KIND": kind}, None)
+        feed = configured_feed(full.feed, full=full)
+        assert isinstance(feed, StreamFeed)
+        assert feed.name == name
+        assert sorted(feed.subscriptions) == ["AAPL", "MSFT"]
+        assert feed.subscriptions["AAPL"].bars == ("1m", "5m")  # 5m built from the minutes
+    no_keys = load_settings({"PI5_FEED__KIND": "alpaca"}, None)
+    with pytest.raises(AuthError, match="PI5_ALPACA__KEY_ID"):
+        configured_feed(no_keys.feed, full=no_keys)
+    av = load_settings({"PI5_FEED__KIND": "alphavantage"}, None)
+    with pytest.raises(ConfigurationError, match="Alpha Vantage has history only"):
+        configured_feed(av.feed, full=av)

@@ -103,7 +103,8 @@ async def test_reconnects_with_jittered_backoff_and_backfills_a_gap() -> None:
     got = drain(queue)
     assert [b.ts_event for b in got.bars] == ts
     assert [str(b.close) for b in got.bars][4:6] == ["11.00", "11.00"]
-    assert history.asked == [("AAPL", ts[3] + 1, ts[6], "1m")]
+    # Asked from the last bar's close: the first missing bar opens there.
+    assert history.asked == [("AAPL", ts[3], ts[6], "1m")]
     assert [s.status for s in got.statuses] == [
         "connecting",
         "live",
@@ -123,6 +124,75 @@ async def test_reconnects_with_jittered_backoff_and_backfills_a_gap() -> None:
     assert (s.reconnects, s.errors, s.last_ts_event) == (3, 2, ts[6])
     # Status events never overtake data: each carries the feed's last data time.
     assert [st.ts for st in got.statuses][:3] == [0, 0, ts[2]]
+
+
+class OpenTimeHistory:
+    """A provider as the vendor clients are: bars whose *open* is in ``[start, end)``."""
+
+    def __init__(self, bars: list[Bar]) -> None:
+        self.bars = bars
+        self.asked: list[tuple[str, int, int]] = []
+
+    async def history(self, symbol: str, start_ns: int, end_ns: int, interval: str) -> list[Bar]:
+        self.asked.append((symbol, start_ns, end_ns))
+        return [
+            b for b in self.bars if b.symbol == symbol and start_ns <= b.ts_event - MIN < end_ns
+        ]
+
+
+@pytest.mark.anyio
+async def test_after_a_reconnect_every_symbol_is_caught_up_in_time_order_first() -> None:
+    # Two symbols; the connection drops after minute 2 and comes back at minute 6 with a
+    # quote first (as Alpaca sends a minute: quotes, then the bars at its close). The bars
+    # of minutes 3-5 of both symbols come from the history before that quote, merged in
+    # time order: backfilled one symbol at a time as each one's next bar came, the other's
+    # would be older than what the queue had released, and lost as late.
+    ts = [T0 + i * MIN for i in range(8)]
+    away = [bar(s, t, "11.00") for t in ts[3:6] for s in ("AAPL", "MSFT")]
+    vendor = FakeVendor(
+        [bar("AAPL", ts[1]), bar("MSFT", ts[1]), bar("AAPL", ts[2]), bar("MSFT", ts[2]),
+         ConnectionResetError("peer")],
+        [QuoteTick("MSFT", "10.00", "10.02", 1, 1, ts[5] + 30 * 10**9),
+         bar("AAPL", ts[6]), bar("MSFT", ts[6])],
+    )  # fmt: skip
+    history = OpenTimeHistory(away)
+    feed = StreamFeed("fake", vendor.connect, history=history, sleep=lambda s: None)
+    feed.subscribe(["AAPL", "MSFT"], quotes=True)
+    queue = IngestQueue()
+    await feed.start(queue)
+    await until(lambda: feed.stats.bars == 12)
+    await feed.stop()
+
+    got = drain(queue)
+    assert queue.stats()["dropped_late"] == 0
+    for s in ("AAPL", "MSFT"):
+        assert [b.ts_event for b in got.bars if b.symbol == s] == ts[1:7]
+    stamps = [m.ts_event for m in got.all if isinstance(m, (Bar, QuoteTick))]
+    assert stamps == sorted(stamps)
+    # The first missing bar opens where the last one closed: asked from there.
+    assert sorted(history.asked) == [
+        ("AAPL", ts[2], ts[5] + 30 * 10**9),
+        ("MSFT", ts[2], ts[5] + 30 * 10**9),
+    ]
+    s = feed.stats
+    assert (s.gaps, s.missing_bars, s.backfilled_bars) == (2, 6, 6)
+
+
+@pytest.mark.anyio
+async def test_a_gap_is_backfilled_from_its_first_missing_bar() -> None:
+    # A provider that goes by open time (the vendor clients): the bar opening where the
+    # last one closed is the first missing one, and must be asked for.
+    ts = [T0 + i * MIN for i in range(6)]
+    vendor = FakeVendor([bar("AAPL", ts[1]), bar("AAPL", ts[4])])
+    history = OpenTimeHistory([bar("AAPL", t, "11.00") for t in ts[1:6]])
+    feed = StreamFeed("fake", vendor.connect, history=history, sleep=lambda s: None)
+    feed.subscribe(["AAPL"])
+    queue = IngestQueue()
+    await feed.start(queue)
+    await until(lambda: feed.stats.bars == 4)
+    await feed.stop()
+    assert [b.ts_event for b in drain(queue).bars] == ts[1:5]
+    assert (feed.stats.missing_bars, feed.stats.backfilled_bars) == (2, 2)
 
 
 @pytest.mark.anyio

@@ -128,3 +128,20 @@ async def test_channel_gauges_say_where_messages_wait() -> None:
     got = samples(metrics)
     assert got[("pi5_channel_queued_max", ())] == 200
     assert got[("pi5_channel_clients", ())] == 2
+
+
+def test_watched_feeds_are_read_at_each_scrape() -> None:
+    """The node's feeds' counters reach /metrics without the feed calling anything:
+    ``pi5_feed_stat`` by name, ``pi5_feed_messages_total`` by what came since the last
+    scrape."""
+    metrics = NodeMetrics()
+    stats = {"messages": 10.0, "gaps": 1.0, "reconnects": 0.0}
+    metrics.watch_feeds(lambda: [("alpaca:iex", dict(stats))])
+    got = samples(metrics)
+    assert got[("pi5_feed_messages_total", (("feed", "alpaca:iex"),))] == 10
+    assert got[("pi5_feed_stat", (("feed", "alpaca:iex"), ("name", "gaps")))] == 1
+    stats.update(messages=25.0, reconnects=2.0)
+    got = samples(metrics)
+    assert got[("pi5_feed_messages_total", (("feed", "alpaca:iex"),))] == 25
+    assert got[("pi5_feed_stat", (("feed", "alpaca:iex"), ("name", "reconnects")))] == 2
+    assert ("pi5_feed_stat", (("feed", "alpaca:iex"), ("name", "messages"))) not in got

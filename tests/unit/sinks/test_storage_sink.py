@@ -449,3 +449,42 @@ async def test_two_modifies_in_one_batch_keep_their_own_terms(
     row = await repo.get_order("m1")
     assert row is not None
     assert (row.quantity, row.limit_price) == (Decimal(20), Decimal("91.2"))
+
+
+async def test_an_orders_row_follows_its_events_when_the_broker_stamps_them_earlier(
+    repo: SqlRepository, tmp_path: Path
+) -> None:
+    """A node whose data runs ahead of the broker's clock (the simulated feed at 60x with
+    Alpaca): the order is submitted at the data's time, the broker's answers carry its own,
+    earlier times. The orders row must still end with the last state (it kept the newest
+    by time: `submitted`, with its fill stored beside it; found by the broker fault run)."""
+    from pi5trading import _core
+    from pi5trading.engine import us_equity
+    from pi5trading.model import Bar
+    from pi5trading.strategies.base import Strategy
+
+    t0, minute = 1_704_898_860_000_000_000, 60_000_000_000
+    venue = _core.SimulatedVenue(starting_cash=Decimal(100_000), external=True)
+    engine = _core.Engine(venue, None)
+    engine.add_instrument(us_equity("AAA"))
+    strategy = Strategy(strategy_id="s")
+    strategy._attach(engine, ("AAA",))
+    engine.start(t0, outbox=True)
+    sink = sink_for(repo, tmp_path, order_lookup=engine.order)
+    bus = Bus()
+    sink.subscribe(bus)
+    await sink.start()
+    price = Decimal(100)
+    engine.step_bar(Bar("AAA-1m", price, price, price, price, 10, t0 + 10 * minute))
+    oid = strategy.buy(5)
+    engine.take_outgoing()
+    engine.publish(bus)
+    assert engine.apply_broker_update(oid, "accepted", t0 + minute)
+    assert engine.apply_broker_update(
+        oid, "filled", t0 + minute + 1, quantity=5, price="100", filled_qty=5
+    )
+    engine.publish(bus)
+    await sink.close()
+    [row] = [o for o in await repo.list_orders(limit=10) if o.order_id == oid]
+    assert (row.status, row.filled_quantity) == ("filled", Decimal(5))
+    assert row.updated_ns == t0 + 10 * minute  # the newest of its events' times
