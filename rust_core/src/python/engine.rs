@@ -2086,7 +2086,9 @@ fn raw_from_floats<'py>(
 
 // ---------------------------------------------------------------------------- live stepping
 
-fn equity_sample_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+/// `pi5trading.events.EquitySample`, looked up once (the engine makes them, the sinks'
+/// encoders recognise them).
+pub(crate) fn equity_sample_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static CLS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     Ok(CLS
         .get_or_try_init(py, || -> PyResult<Py<PyAny>> {

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PySequence, PyString, PyTuple};
 
+use super::engine::equity_sample_type;
 use super::orders::{PyOrder, PyOrderEvent};
 use super::portfolio::PyPositionEvent;
 use super::sinks::bar_row;
@@ -200,18 +201,6 @@ fn encoded(py: Python<'_>, row: Row) -> PyResult<Bound<'_, PyEncodedRow>> {
             row: PyTuple::new(py, values)?.unbind(),
         },
     )
-}
-
-fn equity_sample_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    static CLS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    Ok(CLS
-        .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-            Ok(py
-                .import("pi5trading.events")?
-                .getattr("EquitySample")?
-                .unbind())
-        })?
-        .bind(py))
 }
 
 fn dec_of(field: &'static str, value: &Bound<'_, PyAny>) -> PyResult<Dec> {
