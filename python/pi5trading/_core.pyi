@@ -2029,6 +2029,7 @@ class RecordEncoder:
         links: str | None,
         seq: int,
         created_ns: int,
+        updated_ns: int,
         fills: Sequence[tuple[str, str]],
         seen: Sequence[tuple[int, str, int, str]],
     ) -> None: ...

@@ -479,6 +479,10 @@ pub type EventKey = (u64, String, i64, String);
 struct Track {
     seq: u64,
     created_ns: u64,
+    /// The newest time among its events: the row's `updated_ns`. A broker stamps its answers
+    /// with its own clock, which may be behind the data's; storage keeps the row with the
+    /// newest `updated_ns`, so each later state must still carry the newest time.
+    updated_ns: u64,
     terms: Option<Terms>,
     filled: Option<Dec>,
     notional: Option<Dec>,
@@ -573,12 +577,14 @@ impl RowConverter {
         terms: Terms,
         seq: u64,
         created_ns: u64,
+        updated_ns: u64,
         fills: &[(Dec, Dec)],
         seen: Vec<EventKey>,
     ) -> RowResult<()> {
         let mut track = Track {
             seq,
             created_ns,
+            updated_ns,
             terms: Some(terms),
             ..Track::default()
         };
@@ -686,6 +692,7 @@ impl RowConverter {
         if track.seq == 1 {
             track.created_ns = ts;
         }
+        track.updated_ns = track.updated_ns.max(ts);
         let status = stored_status(e.status.as_str());
         let mut reason = (!e.reason.is_empty()).then(|| e.reason.clone());
         if let Some(d) = e.denial.as_deref() {
@@ -772,7 +779,7 @@ impl RowConverter {
                     quantity: t.quantity.encoded(),
                     status,
                     created_ns: track.created_ns,
-                    updated_ns: ts,
+                    updated_ns: track.updated_ns,
                     time_in_force: stored_tif(&t.time_in_force).unwrap_or("gtc"),
                     limit_price: t.limit_price.map(Dec::encoded),
                     stop_price: t.stop_price.map(Dec::encoded),

@@ -327,6 +327,7 @@ class RecordConverter:
                 msgspec.json.encode(terms.links).decode() if terms.links else None,
                 max((e.seq for e in events), default=0),
                 row.created_ns,
+                row.updated_ns,
                 [(str(f.quantity), str(f.price)) for f in fills],
                 [
                     event_key(

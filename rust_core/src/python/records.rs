@@ -318,7 +318,7 @@ impl PyRecordEncoder {
     /// text and its events' replay keys).
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (order_id, side, order_type, quantity, time_in_force, limit_price,
-                        stop_price, expire_time, links, seq, created_ns, fills, seen))]
+                        stop_price, expire_time, links, seq, created_ns, updated_ns, fills, seen))]
     fn restore_order(
         &mut self,
         order_id: &str,
@@ -332,6 +332,7 @@ impl PyRecordEncoder {
         links: Option<String>,
         seq: u64,
         created_ns: u64,
+        updated_ns: u64,
         fills: Vec<(String, String)>,
         seen: Vec<EventKey>,
     ) -> PyResult<()> {
@@ -350,7 +351,7 @@ impl PyRecordEncoder {
             .map(|(q, p)| Ok((Dec::parse("quantity", q)?, Dec::parse("price", p)?)))
             .collect::<PyResult<Vec<_>>>()?;
         self.inner
-            .restore_order(order_id, terms, seq, created_ns, &fills, seen)?;
+            .restore_order(order_id, terms, seq, created_ns, updated_ns, &fills, seen)?;
         Ok(())
     }
 
