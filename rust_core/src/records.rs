@@ -571,6 +571,8 @@ impl RowConverter {
     ///
     /// # Errors
     /// `TooWide` when the fill totals leave Python's 28 digits.
+    // One argument per stored column of the order, as the binding receives them.
+    #[allow(clippy::too_many_arguments)]
     pub fn restore_order(
         &mut self,
         order_id: &str,
