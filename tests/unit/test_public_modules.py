@@ -31,6 +31,10 @@ INTERNAL = {
     "bar_rows",
     "copy_text",
     "first_order_events",
+    "EncodedRow",
+    "RecordEncoder",
+    "order_message",
+    "position_message",
 }
 # Where each public module's classes are documented; a misplaced name shows here.
 HOME = {
