@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,11 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.contract.databases import create_pg_database, drop_pg_database, migrate_sync
-from tests.services import PostgresServer, RedisServer, free_port
+from tests.services import RedisServer, free_port
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "a trader's password"
-
-
-@pytest.fixture
-def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
-    name, dsn = create_pg_database(postgres_server, "workers")
-    try:
-        migrate_sync("postgres", dsn)
-        yield dsn
-    finally:
-        drop_pg_database(postgres_server, name)
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

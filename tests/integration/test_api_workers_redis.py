@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.contract.databases import create_pg_database, drop_pg_database, migrate_sync
 from tests.integration.live_node import (
     admin_headers,
     base_url,
@@ -38,19 +36,9 @@ from tests.integration.live_node import (
     stop_node,
     wait_for,
 )
-from tests.services import PostgresServer, RedisServer, free_port
+from tests.services import RedisServer, free_port
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
-    name, dsn = create_pg_database(postgres_server, "workerredis")
-    try:
-        migrate_sync("postgres", dsn)
-        yield dsn
-    finally:
-        drop_pg_database(postgres_server, name)
 
 
 def _order(url: str, headers: dict[str, str], quantity: str) -> httpx.Response:

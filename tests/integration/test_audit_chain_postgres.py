@@ -7,7 +7,6 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import asyncpg
 import pytest
@@ -15,22 +14,10 @@ import pytest
 from pi5trading.config import load_settings
 from pi5trading.storage.connect import open_repository
 from pi5trading.storage.records import AuditRow
-from tests.contract.databases import create_pg_database, drop_pg_database, migrate_sync
-from tests.services import PostgresServer
 
 pytestmark = pytest.mark.integration
 
 T0 = 1_767_225_600_000_000_000
-
-
-@pytest.fixture
-def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
-    name, dsn = create_pg_database(postgres_server, "audit")
-    try:
-        migrate_sync("postgres", dsn)
-        yield dsn
-    finally:
-        drop_pg_database(postgres_server, name)
 
 
 def verify(dsn: str) -> tuple[int, str, str]:

@@ -19,14 +19,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.contract.databases import create_pg_database, drop_pg_database, migrate_sync
 from tests.integration.live_node import (
     STRATEGIES,
     admin_headers,
@@ -46,23 +44,13 @@ from tests.integration.live_node import (
     stored_fills,
     wait_for,
 )
-from tests.services import PostgresServer, RedisServer
+from tests.services import RedisServer
 from tests.standins.alpaca_trading import AlpacaPaperBroker, Fault
 from tests.standins.server import serve
 
 pytestmark = pytest.mark.integration
 
 SUBMIT = "POST /v2/orders"
-
-
-@pytest.fixture
-def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
-    name, dsn = create_pg_database(postgres_server, "brokerfault")
-    try:
-        migrate_sync("postgres", dsn)
-        yield dsn
-    finally:
-        drop_pg_database(postgres_server, name)
 
 
 def test_broker_5xx_and_timeouts_during_live_routing_lose_and_double_nothing(

@@ -22,7 +22,6 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,6 @@ import httpx
 import pytest
 
 from tests.browser import ARTIFACTS, Page, open_system_page, shows
-from tests.contract.databases import create_pg_database, drop_pg_database, migrate_sync
 from tests.integration.live_node import (
     ADMIN_PASSWORD,
     STRATEGIES,
@@ -51,7 +49,7 @@ from tests.integration.live_node import (
     wait_for,
 )
 from tests.proof import scale
-from tests.services import PostgresServer, RedisServer
+from tests.services import RedisServer
 from tests.standins import alpaca_data
 from tests.standins.alpaca_data import AlpacaDataStandin, data_frames
 from tests.standins.gotify import GotifyStandIn
@@ -76,16 +74,6 @@ def _frames(minutes: int, shift_s: int) -> list[str]:
         out += [each[s][2 * k] for s in SYMBOLS]
         out += [each[s][2 * k + 1] for s in SYMBOLS]
     return out
-
-
-@pytest.fixture
-def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
-    name, dsn = create_pg_database(postgres_server, "feedfault")
-    try:
-        migrate_sync("postgres", dsn)
-        yield dsn
-    finally:
-        drop_pg_database(postgres_server, name)
 
 
 def _metric(text: str, metric: str, **labels: str) -> float | None:

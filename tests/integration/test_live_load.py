@@ -9,27 +9,14 @@ every fill the node logged is stored once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from benches.live_load import run_load, stream_gaps
 
-from tests.contract.databases import create_pg_database, drop_pg_database, migrate_sync
 from tests.integration.live_node import check_orders_and_fills, logged_fills, stored_fills
-from tests.services import PostgresServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
-    name, dsn = create_pg_database(postgres_server, "load")
-    try:
-        migrate_sync("postgres", dsn)
-        yield dsn
-    finally:
-        drop_pg_database(postgres_server, name)
 
 
 def test_a_hundred_live_clients_one_slow_none_else_dropped(pg_dsn: str, tmp_path: Path) -> None:

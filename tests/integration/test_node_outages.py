@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.contract.databases import create_pg_database, drop_pg_database, migrate_sync
 from tests.integration.live_node import (
     STRATEGIES,
     admin_headers,
@@ -187,16 +185,6 @@ def test_postgres_stopped_and_started_under_trading_loses_and_doubles_nothing(
     assert drills[0][0] == 2
     started = query(dsn, "SELECT count(*) FROM audit_log WHERE action = 'node.start'")
     assert started[0][0] == 1
-
-
-@pytest.fixture
-def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
-    name, dsn = create_pg_database(postgres_server, "redisout")
-    try:
-        migrate_sync("postgres", dsn)
-        yield dsn
-    finally:
-        drop_pg_database(postgres_server, name)
 
 
 def _live_client(url: str, headers: dict[str, str]) -> ClientConnection:

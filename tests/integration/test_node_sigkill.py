@@ -9,12 +9,10 @@ import contextlib
 import re
 import signal
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.contract.databases import create_pg_database, drop_pg_database, migrate_sync
 from tests.integration.live_node import (
     STRATEGIES,
     check_books,
@@ -28,19 +26,9 @@ from tests.integration.live_node import (
     stop_node,
     wait_for,
 )
-from tests.services import PostgresServer, RedisServer
+from tests.services import RedisServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
-    name, dsn = create_pg_database(postgres_server, "sigkill")
-    try:
-        migrate_sync("postgres", dsn)
-        yield dsn
-    finally:
-        drop_pg_database(postgres_server, name)
 
 
 def _open_orders(dsn: str) -> list[str]:
