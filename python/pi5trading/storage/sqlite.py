@@ -48,6 +48,58 @@ def _encode_value(v: Any) -> Any:
     return v
 
 
+# Below this many rows executemany is as cheap; above it, one statement over a JSON array.
+_JSON_BATCH_MIN = 8
+
+
+class _InsertSql:
+    """A table's two INSERT statements.
+
+    ``values`` is run by executemany: row by row, and around every row's sqlite3_step the
+    sqlite3 module releases and takes back the GIL, so a batch of 5,000 bars waits 5,000
+    times for the engine's and the sinks' threads (66-2,800 µs a row under load here).
+    ``from_json`` inserts the whole batch in one step that holds the GIL once: the rows go
+    as one JSON array (msgspec encodes it in C) and ``json_each`` unpacks it inside SQLite
+    (6.7-9.3 µs a row). ``->>`` gives SQL values of the JSON types the rows had (text,
+    integer, NULL), which is what executemany binds for str, int and None; tables with a
+    float or bytes column keep executemany (a JSON round trip of a REAL is not promised
+    exact). ``WHERE true`` lets SQLite parse the upsert's ON CONFLICT after a SELECT.
+    """
+
+    __slots__ = ("from_json", "values")
+
+    def __init__(self, spec: TableSpec) -> None:
+        cols = ", ".join(quote(c) for c in spec.columns)
+        marks = ", ".join("?" for _ in spec.columns)
+        self.values = f"INSERT INTO {spec.table} ({cols}) VALUES ({marks}) {spec.conflict_sql}"
+        self.from_json: str | None = None
+        if _json_exact(spec):
+            picks = ", ".join(f"value->>{i}" for i in range(len(spec.columns)))
+            self.from_json = (
+                f"INSERT INTO {spec.table} ({cols}) SELECT {picks} FROM json_each(?) "
+                f"WHERE true {spec.conflict_sql}"
+            )
+
+
+def _json_exact(spec: TableSpec) -> bool:
+    """Whether every column of the table survives a JSON round trip exactly."""
+    info = msgspec.inspect.type_info(spec.record)
+    assert isinstance(info, msgspec.inspect.StructType)
+    inexact = (msgspec.inspect.FloatType, msgspec.inspect.BytesType)
+
+    def ok(t: msgspec.inspect.Type) -> bool:
+        if isinstance(t, msgspec.inspect.UnionType):
+            return all(ok(u) for u in t.types)
+        return not isinstance(t, inexact)
+
+    return all(ok(f.type) for f in info.fields)
+
+
+@cache
+def _insert_sql(spec: TableSpec) -> _InsertSql:
+    return _InsertSql(spec)
+
+
 def _decimal_or_none(v: Any) -> Decimal | None:
     return None if v is None else Decimal(v)
 
@@ -85,6 +137,8 @@ def _row_decoder(spec: TableSpec) -> Callable[[Sequence[Any]], Record]:
 def _map_error(exc: BaseException, where: str) -> BaseException | None:
     if isinstance(exc, sqlite3.IntegrityError):
         return ConstraintError(str(exc))
+    if isinstance(exc, OverflowError):  # an int beyond 64 bits: a refused row, not an outage
+        return ConstraintError(str(exc))
     if isinstance(exc, sqlite3.OperationalError) and any(
         m in str(exc).lower() for m in _UNAVAILABLE_MESSAGES
     ):
@@ -117,10 +171,14 @@ class _SqliteConnection:
     async def insert(self, spec: TableSpec, rows: Sequence[tuple[Any, ...]]) -> int:
         if not rows:
             return 0
-        cols = ", ".join(quote(c) for c in spec.columns)
-        marks = ", ".join("?" for _ in spec.columns)
-        sql = f"INSERT INTO {spec.table} ({cols}) VALUES ({marks}) {spec.conflict_sql}"
-        async with self._conn.executemany(sql, rows) as cur:
+        sql = _insert_sql(spec)
+        if len(rows) >= _JSON_BATCH_MIN and sql.from_json is not None:
+            payload = _json_encode(rows)
+            # SQLite's JSON functions end a string at an escaped NUL; executemany keeps it.
+            if b"\\u0000" not in payload:
+                async with self._conn.execute(sql.from_json, (payload,)) as cur:
+                    return max(cur.rowcount, 0)
+        async with self._conn.executemany(sql.values, rows) as cur:
             return max(cur.rowcount, 0)
 
     async def execute_script(self, sql: str) -> None:
