@@ -136,6 +136,11 @@ async def one_run(
         for s in symbols:
             node.add_instrument(s)
         counted = node.bus.subscribe_counter(">")
+        # Every fill rides on one of these; the engine's own fill log keeps only the latest
+        # (a live node's memory bound), so it undercounts a long run.
+        fill_counters = [
+            node.bus.subscribe_counter(f"orders.{k}") for k in ("partially_filled", "filled")
+        ]
         sinks = await open_sinks(settings, node.bus, order_lookup=node.engine.order)
         node.on_shutdown(sinks.close, "sinks")
         assert sinks.storage is not None
@@ -172,7 +177,7 @@ async def one_run(
             wall = time.perf_counter() - t0
             cpu = time.process_time() - cpu0
         published = node.bus.counter(counted)
-        fills = len(node.engine.fills())
+        fills = sum(node.bus.counter(c) for c in fill_counters)
         orders = node.engine.orders_routed
         stats = writer.stats()
         await node.stop()
