@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -196,7 +197,7 @@ class PostgresServer:
 class RedisServer:
     """A private redis-server without persistence."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, args: Sequence[str] = ()) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise ServiceError(
@@ -207,10 +208,17 @@ class RedisServer:
         self.port = port or free_port()
         self._root = Path(tempfile.mkdtemp(prefix="pi5-redis-"))
         self._proc: subprocess.Popen[bytes] | None = None
+        self.args = list(args)
+        """More redis-server options (``--requirepass``, ``--unixsocket`` …)."""
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def root(self) -> Path:
+        """The server's private folder (for a unix socket, say)."""
+        return self._root
 
     def start(self) -> None:
         cmd = [
@@ -229,6 +237,7 @@ class RedisServer:
             "no",
             "--loglevel",
             "warning",
+            *self.args,
         ]
         with (self._root / "redis.log").open("wb") as log:
             self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

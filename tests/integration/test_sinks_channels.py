@@ -139,3 +139,108 @@ async def test_one_redis_subscription_per_process_however_many_clients(
         await node.close()
         await api.close()
         await client.aclose()
+
+
+async def _round_trip(node: RedisChannels, api: RedisChannels, n: int = 300) -> list[str]:
+    """Publish ``n`` market-data messages through ``node``; the topics ``api``'s client got."""
+    bus = Bus()
+    node.subscribe_bus(bus)
+    await node.start()
+    sub = api.subscribe(["data.>"])
+    await asyncio.wait_for(sub.ready.wait(), 10)
+    messages = list(market_data(n))
+    for topic, payload in messages:
+        bus.publish(topic, payload)
+    await node.flush()
+    got = [DECODER.decode(await asyncio.wait_for(sub.get(), 10)).topic for _ in messages]
+    assert got == [t for t, _ in messages]
+    sub.close()
+    return got
+
+
+async def test_redis_with_a_password_and_over_a_unix_socket() -> None:
+    # The channels speak to Redis on their own streams (sinks/redis_wire.py) with the
+    # address and credentials of the client's URL.
+    server = RedisServer(args=["--requirepass", "s3cret pass", "--unixsocket", "SOCK"])
+    server.start()
+    sock = server.root / "SOCK"
+    try:
+        for url in (
+            f"redis://:s3cret%20pass@127.0.0.1:{server.port}/0",
+            f"redis://default:s3cret%20pass@127.0.0.1:{server.port}/3",
+            f"unix://:s3cret%20pass@{sock}?db=0",
+        ):
+            client = aioredis.from_url(url)
+            node = RedisChannels(client, prefix="pw")
+            api = RedisChannels(client, prefix="pw", max_queue=10_000)
+            try:
+                assert node._direct
+                await _round_trip(node, api)
+                assert node.lost == 0
+            finally:
+                await node.close()
+                await api.close()
+                await client.aclose()
+        # A wrong password: the subscription ends with Redis's reason (and not the
+        # password), nothing hangs, and the node counts its messages as lost.
+        client = aioredis.from_url(f"redis://:wrong-one@127.0.0.1:{server.port}/0")
+        api = RedisChannels(client, prefix="pw")
+        node = RedisChannels(client, prefix="pw", listeners_every_s=0.0)
+        node._anyone_listening = _always  # type: ignore[method-assign]
+        try:
+            sub = api.subscribe(["data.>"])
+            with pytest.raises(ChannelClosedError) as err:
+                await asyncio.wait_for(sub.get(), 10)
+            assert "WRONGPASS" in str(err.value)
+            assert "wrong-one" not in str(err.value)
+            bus = Bus()
+            node.subscribe_bus(bus)
+            await node.start()
+            for topic, payload in market_data(50):
+                bus.publish(topic, payload)
+            await node.flush()
+            assert node.lost == 50
+            assert node.published == 0
+        finally:
+            await node.close()
+            await api.close()
+            await client.aclose()
+    finally:
+        server.close()
+
+
+async def _always() -> bool:
+    return True
+
+
+async def test_redis_restarted_the_node_publishes_again_and_clients_resubscribe() -> None:
+    server = RedisServer()
+    server.start()
+    client = aioredis.from_url(server.url)
+    node = RedisChannels(client, prefix="rs")
+    api = RedisChannels(client, prefix="rs", max_queue=10_000)
+    try:
+        await _round_trip(node, api)
+        sub = api.subscribe(["data.>"])
+        await asyncio.wait_for(sub.ready.wait(), 10)
+        await asyncio.to_thread(server.stop)
+        # The process's subscription ends and says why; nothing hangs.
+        with pytest.raises(ChannelClosedError) as err:
+            await asyncio.wait_for(sub.get(), 10)
+        assert "Redis subscription failed" in str(err.value)
+        bus = Bus()
+        node.subscribe_bus(bus)
+        for topic, payload in market_data(40):
+            bus.publish(topic, payload)
+        await node.flush()
+        assert node.lost == 40
+        await asyncio.to_thread(server.start)
+        # Back: a new client subscribes, and the node's next batches reach it.
+        got = await _round_trip(node, api, 100)
+        assert len(got) == 100
+        assert node.lost == 40
+    finally:
+        await node.close()
+        await api.close()
+        await client.aclose()
+        server.close()

@@ -8,7 +8,7 @@ slowing the node or holding memory: the node never waits for a client.
 
 - ``Channels`` (the default) fans out in the node's process.
 - ``RedisChannels`` (when ``PI5_REDIS__URL`` is set) publishes each message on the Redis
-  channel ``<prefix>:<topic>`` (one pipeline per batch, from a task); each process with
+  channel ``<prefix>:<topic>`` (one write per batch, from a task; ``redis_wire``); each process with
   clients reads them through one Redis pattern subscription (while it has clients) and
   fans them out to its clients as in process, so the API may run in another process.
   Messages are live only: while Redis is down they are counted as lost, not queued.
@@ -36,6 +36,7 @@ from pi5trading import _core
 from pi5trading import events as ev
 from pi5trading.sinks.handoff import Handoff
 from pi5trading.sinks.messages import ENCODER, check_pattern, to_message, topic_matches
+from pi5trading.sinks.redis_wire import RespStream, direct_supported
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -335,6 +336,12 @@ class RedisChannels(Channels):
         self._asked = -float("inf")
         self.unheard = 0
         """Events not published because no client was subscribed to anything."""
+        pool = client.connection_pool
+        self._address: dict[str, Any] = dict(pool.connection_kwargs)
+        self._direct = direct_supported(self._address, pool.connection_class)
+        """Publish and subscribe on our own streams (``redis_wire``), not redis-py's."""
+        self._publisher: RespStream | None = None
+        self._prefix_bytes = f"{prefix}:".encode()
 
     def channel(self, topic: str) -> str:
         return f"{self.prefix}:{topic}"
@@ -376,10 +383,22 @@ class RedisChannels(Channels):
         if not payloads:
             return
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for topic, data in payloads:
-                pipe.publish(self.channel(topic), data)
-            await pipe.execute()
+            if self._direct:
+                stream = self._publisher
+                if stream is None:
+                    stream = self._publisher = await RespStream.open(self._address)
+                prefix = self._prefix_bytes
+                try:
+                    await stream.publish_many([(prefix + t.encode(), d) for t, d in payloads])
+                except BaseException:
+                    self._publisher = None  # a half-read reply stream is not reusable
+                    stream.close()
+                    raise
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                for topic, data in payloads:
+                    pipe.publish(self.channel(topic), data)
+                await pipe.execute()
             self.published += len(payloads)
         except Exception as exc:
             # One line when the losses start and one when Redis is back, not one per batch.
@@ -419,6 +438,9 @@ class RedisChannels(Channels):
         # whose patterns match (the same rule and per-client queues as in process): each
         # message is read and parsed once, not once per client (a Redis connection per
         # WebSocket client made the process parse every message ~100 times; issue 17).
+        if self._direct:
+            await self._read_direct()
+            return
         skip = len(self.prefix) + 1
         pubsub = self.client.pubsub()
         try:
@@ -426,9 +448,7 @@ class RedisChannels(Channels):
             async for item in pubsub.listen():
                 kind = item.get("type")
                 if kind == "psubscribe":
-                    self._confirmed = True
-                    for sub in list(self._subs.values()):
-                        sub.ready.set()
+                    self._subscribed()
                     continue
                 if kind != "pmessage":
                     continue
@@ -440,17 +460,51 @@ class RedisChannels(Channels):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._confirmed = False
-            self._reader = None  # the next subscription starts another
-            for sub in list(self._subs.values()):
-                sub.close(f"Redis subscription failed: {exc}")
+            self._subscription_failed(exc)
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
+    async def _read_direct(self) -> None:
+        skip = len(self.prefix) + 1
+        stream = None
+        try:
+            stream = await RespStream.open(self._address)
+            await stream.psubscribe(self.channel("*"))
+            targets = self._targets
+            async for item in stream.messages():
+                kind = item[0]
+                if kind == b"pmessage":
+                    data = item[3]
+                    for sub in list(targets(item[2][skip:].decode())):
+                        sub.offer(data)
+                elif kind == b"psubscribe":
+                    self._subscribed()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._subscription_failed(exc)
+        finally:
+            if stream is not None:
+                stream.close()
+
+    def _subscribed(self) -> None:
+        self._confirmed = True
+        for sub in list(self._subs.values()):
+            sub.ready.set()
+
+    def _subscription_failed(self, exc: Exception) -> None:
+        self._confirmed = False
+        self._reader = None  # the next subscription starts another
+        for sub in list(self._subs.values()):
+            sub.close(f"Redis subscription failed: {exc}")
+
     async def close(self) -> None:
         reader = self._reader
         await super().close()
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
         if reader is not None:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
