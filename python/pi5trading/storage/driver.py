@@ -68,6 +68,13 @@ class Driver(Protocol):
         """A connection inside a transaction, committed on success, rolled back on error."""
         ...
 
+    async def write_rows(
+        self, batches: Sequence[tuple[TableSpec, Sequence[tuple[Any, ...]]]]
+    ) -> int:
+        """Insert each table's encoded rows (``Connection.insert``) in one transaction;
+        the rows written (a row a conflict skipped is not)."""
+        ...
+
     async def close(self) -> None: ...
 
 

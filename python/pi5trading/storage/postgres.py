@@ -286,6 +286,15 @@ class PostgresDriver:
                 raise mapped from exc
             raise
 
+    async def write_rows(
+        self, batches: Sequence[tuple[TableSpec, Sequence[tuple[Any, ...]]]]
+    ) -> int:
+        written = 0
+        async with self.transaction() as conn:
+            for spec, rows in batches:
+                written += await conn.insert(spec, rows)
+        return written
+
     async def close(self) -> None:
         try:
             await asyncio.wait_for(self._pool.close(), timeout=10)

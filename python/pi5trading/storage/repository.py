@@ -214,6 +214,8 @@ class SqlRepository:
         audits = [r for r in records if isinstance(r, AuditRow)]
 
         async def run() -> int:
+            if not audits:
+                return await self._driver.write_rows(batches)
             written = 0
             async with self._driver.transaction() as conn:
                 todo = batches
