@@ -202,17 +202,23 @@ async def main(args: argparse.Namespace) -> None:
     with postgres_or_none("postgres" in kinds) as cluster:
         for kind in kinds:
             seconds = []
+            on_loop: list[float] = []
             for _ in range(ROUNDS):
                 async with run_settings(kind, cluster, {}) as settings:
                     repo = await open_repository(settings)
                     try:
                         t0 = time.perf_counter()
+                        loop0 = time.thread_time()
                         for k in range(0, len(records), BATCH):
                             await repo.write(records[k : k + BATCH])
                         seconds.append(time.perf_counter() - t0)
+                        on_loop.append(time.thread_time() - loop0)
                     finally:
                         await repo.close()
             costs[f"write, {kind}"] = show(f"write {kind} (batches of {BATCH:,})", seconds, n)
+            # What of it holds the event loop's thread (and so the GIL): the rest is the
+            # driver's own thread (SQLite's step) or the server's process.
+            show("  of which on the event loop's thread", on_loop, n)
             if args.python:
                 seconds = []
                 for _ in range(ROUNDS):

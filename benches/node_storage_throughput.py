@@ -59,6 +59,7 @@ from node_databases import (
     now_utc,
     postgres_or_none,
     run_settings,
+    thread_cpu,
 )
 from node_throughput import events, strategies
 from pi5trading.bus import IngestQueue
@@ -168,6 +169,7 @@ async def one_run(
         with Sampler(gauges) as sampler:
             t0 = time.perf_counter()
             cpu0 = time.process_time()
+            threads0 = thread_cpu()
             await feed.start(node.queue)
             assert feed.thread is not None
             await asyncio.to_thread(feed.thread.join)
@@ -176,6 +178,8 @@ async def one_run(
             await sinks.flush()
             wall = time.perf_counter() - t0
             cpu = time.process_time() - cpu0
+            threads1 = thread_cpu()
+        by_thread = {k: v - threads0.get(k, 0.0) for k, v in threads1.items()}
         published = node.bus.counter(counted)
         fills = sum(node.bus.counter(c) for c in fill_counters)
         orders = node.engine.orders_routed
@@ -210,6 +214,12 @@ async def one_run(
         # Orders whose terms the sink could not look up (see docs/PERFORMANCE.md).
         "orders_missing": orders - rows["orders"],
         "orders_without_terms": storage.converter.orders_without_terms,
+        # The busiest threads' CPU seconds: which one is the bottleneck (the GIL is one).
+        "threads": ", ".join(
+            f"{k} {v:.2f}"
+            for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])[:5]
+            if v >= 0.01
+        ),  # fmt: skip
     }
 
 
@@ -224,7 +234,7 @@ def line(r: dict[str, float]) -> str:
         f"{r['buffered']:,.0f}, ingest queue {r['queue']:,.0f} | client got "
         f"{r['client']:,.0f}{' (DROPPED)' if r['client_dropped'] else ''} | orders rows "
         f"missing {r['orders_missing']:,.0f} (converter: {r['orders_without_terms']:,.0f} "
-        "without terms)"
+        f"without terms) | CPU by thread (s): {r['threads']}"
     )
 
 
