@@ -219,7 +219,7 @@ async def one_run(
             f"{k} {v:.2f}"
             for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])[:5]
             if v >= 0.01
-        ),  # fmt: skip
+        ),
     }
 
 
