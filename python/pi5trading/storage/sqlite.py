@@ -51,6 +51,8 @@ def _encode_value(v: Any) -> Any:
 
 # Below this many rows executemany is as cheap; above it, one statement over a JSON array.
 _JSON_BATCH_MIN = 8
+# A whole write as one statement (_OneStatement); off, a statement per table (tests).
+_ONE_STATEMENT = True
 
 
 async def _on_thread(db: aiosqlite.Connection, fn: Callable[[], _T]) -> _T:
@@ -66,11 +68,74 @@ def _insert_now(db: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple[An
         return 0
     sql = _insert_sql(spec)
     if len(rows) >= _JSON_BATCH_MIN and sql.from_json is not None:
-        payload = _json_encode(rows)
-        # SQLite's JSON functions end a string at an escaped NUL; executemany keeps it.
-        if b"\\u0000" not in payload:
+        payload = _json_payload(rows)
+        if payload is not None:
             return max(db.execute(sql.from_json, (payload,)).rowcount, 0)
     return max(db.executemany(sql.values, rows).rowcount, 0)
+
+
+def _json_payload(rows: Sequence[tuple[Any, ...]]) -> str | None:
+    """The rows as one JSON array for ``json_each``, or None where executemany must do.
+
+    Text, not bytes: SQLite 3.45+ reads a BLOB argument of its JSON functions as its
+    binary JSONB format (Debian trixie ships 3.46)."""
+    payload = _json_encode(rows)
+    # SQLite's JSON functions end a string at an escaped NUL; executemany keeps it.
+    if b"\\u0000" in payload:
+        return None
+    return payload.decode()
+
+
+class _OneStatement:
+    """A whole write as one statement, so one trip through SQLite without the GIL.
+
+    ``INSERT INTO pi5_write VALUES (?, …)`` — one JSON array (or NULL) per table — fires an
+    INSTEAD OF trigger on a TEMP view that runs every table's ``from_json`` insert. Each
+    statement the sqlite3 module steps releases the GIL and takes it back; taking it back
+    waits for whichever thread holds it to let go (up to ``sys.getswitchinterval()``, 5 ms),
+    so a write of ~8 statements (BEGIN, a table each, COMMIT) spent as long waiting as
+    working while the node ran. One statement is one transaction of its own (autocommit),
+    atomic like BEGIN … COMMIT; ``total_changes`` counts the rows the trigger wrote (a row
+    a conflict skipped is not counted, as with ``rowcount``).
+    """
+
+    def __init__(self) -> None:
+        from pi5trading.storage.tables import SPECS
+
+        specs = [spec for spec in SPECS.values() if _insert_sql(spec).from_json is not None]
+        self.slot = {spec.table: i for i, spec in enumerate(specs)}
+        columns = ", ".join(f"NULL AS t{i}" for i in range(len(specs)))
+        body = " ".join(
+            str(_insert_sql(spec).from_json).replace("json_each(?)", f"json_each(NEW.t{i})") + ";"
+            for i, spec in enumerate(specs)
+        )
+        self.create = (
+            f"CREATE TEMP VIEW IF NOT EXISTS pi5_write AS SELECT {columns}",
+            "CREATE TEMP TRIGGER IF NOT EXISTS pi5_write_rows INSTEAD OF INSERT ON pi5_write "
+            f"BEGIN {body} END",
+        )
+        self.insert = f"INSERT INTO pi5_write VALUES ({', '.join('?' for _ in specs)})"
+
+    def params(
+        self, batches: Sequence[tuple[TableSpec, Sequence[tuple[Any, ...]]]]
+    ) -> list[str | None] | None:
+        """The statement's parameters, or None if this write needs statements of its own
+        (a table with REAL columns, a table twice, text with NUL)."""
+        params: list[str | None] = [None] * len(self.slot)
+        for spec, rows in batches:
+            i = self.slot.get(spec.table)
+            if i is None or params[i] is not None:
+                return None
+            if rows:
+                if (payload := _json_payload(rows)) is None:
+                    return None
+                params[i] = payload
+        return params
+
+
+@cache
+def _one_statement() -> _OneStatement:
+    return _OneStatement()
 
 
 class _InsertSql:
@@ -232,6 +297,7 @@ class SqliteDriver:
         self._conn = conn
         self._lock = asyncio.Lock()
         self._decoders: dict[str, Any] = {}
+        self._write_view = False  # the TEMP view and trigger of _OneStatement, made once
         self.path = path
         self.description = path
 
@@ -302,10 +368,21 @@ class SqliteDriver:
         # events: the writer sat idle half the time, and it is the node's bottleneck.
         db = self._conn
 
+        one = _one_statement()
+
         def run() -> int:
             conn = db._conn
             if conn.in_transaction:  # see transaction()
                 conn.execute("ROLLBACK")
+            params = one.params(batches) if _ONE_STATEMENT else None
+            if params is not None:
+                if not self._write_view:
+                    for sql in one.create:
+                        conn.execute(sql)
+                    self._write_view = True
+                before = conn.total_changes
+                conn.execute(one.insert, params)
+                return conn.total_changes - before
             conn.execute("BEGIN IMMEDIATE")
             try:
                 written = sum(_insert_now(conn, spec, rows) for spec, rows in batches)

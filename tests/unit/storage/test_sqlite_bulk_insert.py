@@ -1,7 +1,8 @@
-"""SQLite's bulk insert over one JSON array stores exactly what executemany stores.
+"""SQLite's bulk inserts over JSON arrays store exactly what executemany stores.
 
-Every batch goes to two real SQLite files: one through the JSON statement, one through
-executemany (the driver's path for small batches). Rows, SQL types and the counts the
+Every batch goes to three real SQLite files: one through the whole write as one statement
+(``_OneStatement``), one through a JSON statement per table, one through executemany (the
+driver's path for small batches). Rows, SQL types and the counts the
 writes return must match, for odd text, NULLs, big integers, duplicate keys and
 out-of-order upserts.
 """
@@ -57,7 +58,12 @@ async def _write_both(
     tmp: Path, batches: Sequence[Sequence[Record]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     results = []
-    for name, threshold in (("json", 1), ("executemany", 10**9)):
+    for name, one_statement, threshold in (
+        ("one statement", True, 1),
+        ("json per table", False, 1),
+        ("executemany", False, 10**9),
+    ):
+        monkeypatch.setattr(sqlite_driver, "_ONE_STATEMENT", one_statement)
         monkeypatch.setattr(sqlite_driver, "_JSON_BATCH_MIN", threshold)
         async with _repo(tmp / f"{name}.db") as repo:
             counts: list[int | str] = []
@@ -67,7 +73,8 @@ async def _write_both(
                 except Exception as exc:  # both paths must refuse the same batches
                     counts.append(type(exc).__name__)
             results.append((counts, await _dump(repo)))
-    assert results[0] == results[1]
+    assert results[0] == results[2]
+    assert results[1] == results[2]
 
 
 def test_the_json_statement_is_used_for_exact_tables_only() -> None:
