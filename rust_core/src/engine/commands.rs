@@ -422,6 +422,21 @@ impl AccountView for Without<'_> {
         let n = AccountView::open_orders(self.venue, strategy_id);
         n.saturating_sub(u32::from(self.is_mine(strategy_id)))
     }
+    fn sells_in_flight(&self, instrument: &str) -> i64 {
+        let all = self.venue.sells_in_flight(instrument);
+        let o = self.order;
+        let counted = o.side == OrderSide::Sell
+            && o.instrument == instrument
+            && (o.order_type == OrderType::Market || o.status == OrderStatus::Submitted)
+            && o.parent_order_id.is_none()
+            && o.linked_order_ids.is_empty();
+        // The order being changed is not in flight beside itself.
+        if counted {
+            all - o.leaves_raw()
+        } else {
+            all
+        }
+    }
     fn working_quantity(
         &self,
         strategy_id: Option<&str>,

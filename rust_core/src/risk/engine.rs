@@ -1200,20 +1200,32 @@ fn evaluate_static<V: AccountView + ?Sized>(
         }
     }
 
-    // Short selling in an account that cannot.
-    if new_pos < 0 && new_pos < pos && !view.shorts_allowed() {
-        return Err(deny(
-            DenialCode::ShortSellingNotAllowed,
-            LimitScope::Account,
-            i128::from(pos.max(0)),
-            qty,
-            format!(
-                "selling {} of {} would leave the account short (holding {}); shorts are not allowed",
-                dec(qty),
-                o.instrument,
-                dec(i128::from(pos))
-            ),
-        ));
+    // Short selling in an account that cannot. Sells already on their way count: one by one,
+    // each of several market sells sent before the first fills sees the whole position (a
+    // broker's fills took an account short that way; issue 17).
+    if o.side == OrderSide::Sell && !view.shorts_allowed() {
+        let in_flight = view.sells_in_flight(o.instrument);
+        let held = pos.saturating_sub(in_flight);
+        let after = held.saturating_add(delta);
+        if after < 0 && after < held {
+            let also = if in_flight > 0 {
+                format!(", {} of it already being sold", dec(i128::from(in_flight)))
+            } else {
+                String::new()
+            };
+            return Err(deny(
+                DenialCode::ShortSellingNotAllowed,
+                LimitScope::Account,
+                i128::from(held.max(0)),
+                qty,
+                format!(
+                    "selling {} of {} would leave the account short (holding {}{also}); shorts are not allowed",
+                    dec(qty),
+                    o.instrument,
+                    dec(i128::from(pos))
+                ),
+            ));
+        }
     }
 
     let a = ctx.account;

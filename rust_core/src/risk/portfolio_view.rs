@@ -3,7 +3,7 @@
 //! plus its working orders).
 
 use super::view::{AccountView, Totals};
-use crate::orders::{Order, OrderSide};
+use crate::orders::{Order, OrderSide, OrderStatus, OrderType};
 use crate::portfolio::{notional, Portfolio, Position};
 use crate::types::Price;
 use crate::venue::SimulatedVenue;
@@ -171,6 +171,18 @@ impl AccountView for SimulatedVenue {
                 o.side == side
                     && o.instrument == instrument
                     && strategy_id.is_none_or(|s| o.strategy_id == s)
+            })
+            .map(Order::leaves_raw)
+            .sum()
+    }
+    fn sells_in_flight(&self, instrument: &str) -> i64 {
+        SimulatedVenue::open_orders(self)
+            .filter(|o| {
+                o.side == OrderSide::Sell
+                    && o.instrument == instrument
+                    && (o.order_type == OrderType::Market || o.status == OrderStatus::Submitted)
+                    && o.parent_order_id.is_none()
+                    && o.linked_order_ids.is_empty()
             })
             .map(Order::leaves_raw)
             .sum()

@@ -68,6 +68,14 @@ pub trait AccountView {
     ) -> i64 {
         0
     }
+    /// Unfilled quantity of the account's sells in `instrument` that are about to sell:
+    /// market orders, and any order sent but not yet acknowledged (on its way to a
+    /// broker). Resting limit and stop exits and contingent (OCO/OTO) legs are not counted:
+    /// they may never fill, and the simulated venue cuts a sell to the position at fill
+    /// time. 0 for views that know no orders.
+    fn sells_in_flight(&self, _instrument: &str) -> i64 {
+        0
+    }
 }
 
 /// A plain account: set the numbers, then check against them. Equity and exposure are

@@ -480,3 +480,43 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn sells_on_their_way_to_the_broker_count_as_being_sold_until_acknowledged() {
+    use crate::risk::AccountView;
+    let mut v = external();
+    let mut out = Vec::new();
+    v.submit(
+        order("B-1", OrderSide::Buy, OrderType::Market, 10),
+        T0,
+        &mut out,
+    )
+    .unwrap();
+    apply(&mut v, "B-1", &fill(10, 10_000, Some(10))).unwrap();
+    assert_eq!(v.sells_in_flight(SYM), 0);
+    // A limit sell sent, not yet acknowledged: in flight. Once the broker accepts it, it
+    // rests (it may never fill) and no longer counts; a market sell counts until it fills.
+    v.submit(
+        order("S-1", OrderSide::Sell, OrderType::Limit, 4),
+        T0,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(v.sells_in_flight(SYM), 4 * ONE);
+    v.submit(
+        order("S-2", OrderSide::Sell, OrderType::Market, 3),
+        T0,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(v.sells_in_flight(SYM), 7 * ONE);
+    apply(&mut v, "S-1", &plain(K::Accepted, "")).unwrap();
+    assert_eq!(v.sells_in_flight(SYM), 3 * ONE);
+    apply(&mut v, "S-2", &plain(K::Accepted, "")).unwrap();
+    assert_eq!(v.sells_in_flight(SYM), 3 * ONE);
+    apply(&mut v, "S-2", &fill(1, 10_000, Some(1))).unwrap();
+    assert_eq!(v.sells_in_flight(SYM), 2 * ONE);
+    apply(&mut v, "S-2", &fill(2, 10_000, Some(3))).unwrap();
+    assert_eq!(v.sells_in_flight(SYM), 0);
+    assert_eq!(v.sells_in_flight("MSFT"), 0);
+}

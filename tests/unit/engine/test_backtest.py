@@ -191,6 +191,43 @@ def test_risk_denials_are_events_with_reasons() -> None:
     assert events[0].denial.code == d.code
 
 
+def test_a_cash_account_never_sells_what_is_already_being_sold() -> None:
+    # Market sells sent one after another before the first fills each saw the whole
+    # position; at a broker (whose fills are not cut to the position) that took an account
+    # short (issue 17). A resting exit beside them (a stop, a take-profit) is no sale yet.
+    f = BarFrame.from_columns(random_walk_bars(50, seed=5), "gen")
+    events: list[OrderEvent] = []
+
+    class Twice(Strategy):
+        warmup = True
+
+        def on_bar(self, bar: Bar) -> None:
+            if self.now == int(f.ts[2]):
+                self.buy(100)
+            if self.now == int(f.ts[5]):
+                self.sell(100, stop=Decimal("0.01"))  # rests far below: no sale yet
+                self.sell(60)
+                self.sell(60)  # only 40 left that nothing sells yet
+                self.sell(40)
+
+        def on_order(self, event: OrderEvent) -> None:
+            events.append(event)
+
+    r = BacktestRunner(starting_cash=Decimal(100_000), risk="unlimited")
+    r.risk = RiskEngine("unlimited")
+    r.add_bars("AAA", f)
+    r.add_strategy(Twice())
+    res = r.run()
+    denied = [e for e in events if e.kind == "denied"]
+    assert len(denied) == 1
+    assert denied[0].denial is not None
+    assert denied[0].denial.code == "short_selling_not_allowed"
+    assert "holding 100, 60 of it already being sold" in (denied[0].reason or "")
+    sold = [x.quantity_raw // 10**9 for x in res.fills if x.side == "sell"]
+    assert sold == [60, 40]  # the market sells that passed; the stop never triggered
+    assert len(res.denials) == 1
+
+
 def test_bad_bars_name_the_line(tmp_path: Path) -> None:
     p = tmp_path / "bars.csv"
     p.write_text(
