@@ -2033,6 +2033,9 @@ class RecordEncoder:
         fills: Sequence[tuple[str, str]],
         seen: Sequence[tuple[int, str, int, str]],
     ) -> None: ...
+    def restore_done(self, order_ids: Sequence[str]) -> None:
+        """After a restart: orders storage has as final, oldest first (a later event of
+        one is a replay)."""
     def restore_position(
         self,
         strategy_id: str,

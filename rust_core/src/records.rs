@@ -570,6 +570,29 @@ impl RowConverter {
     /// prices, its events' replay keys).
     ///
     /// # Errors
+    /// Remember a final order (its later events are replays), keeping the latest
+    /// `DONE_KEPT`.
+    fn mark_done(&mut self, oid: &str) {
+        if self.done.insert(oid.to_owned()) {
+            self.done_order.push_back(oid.to_owned());
+        }
+        if self.done_order.len() > DONE_KEPT {
+            if let Some(old) = self.done_order.pop_front() {
+                self.done.remove(&old);
+            }
+        }
+    }
+
+    /// After a restart: orders storage has as final, oldest first (their events, if they
+    /// come again, are replays and are dropped; without this a replayed fill of a
+    /// finished order looked like the first event of a new one and rewrote its row).
+    pub fn restore_done<'a>(&mut self, order_ids: impl IntoIterator<Item = &'a str>) {
+        for oid in order_ids {
+            self.orders.remove(oid);
+            self.mark_done(oid);
+        }
+    }
+
     /// `TooWide` when the fill totals leave Python's 28 digits.
     // One argument per stored column of the order, as the binding receives them.
     #[allow(clippy::too_many_arguments)]
@@ -794,14 +817,7 @@ impl RowConverter {
         }
         if is_terminal(e.status.as_str()) {
             self.orders.remove(oid);
-            if self.done.insert(oid.to_owned()) {
-                self.done_order.push_back(oid.to_owned());
-            }
-            if self.done_order.len() > DONE_KEPT {
-                if let Some(old) = self.done_order.pop_front() {
-                    self.done.remove(&old);
-                }
-            }
+            self.mark_done(oid);
         }
         Ok(())
     }

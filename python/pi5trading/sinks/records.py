@@ -305,6 +305,20 @@ class RecordConverter:
             track = self._orders[order.client_order_id] = _OrderTrack()
         track.terms = OrderTerms.of(order)
 
+    def restore_done(self, order_ids: Sequence[str]) -> None:
+        """After a restart: orders storage has as final, oldest first. An event of one
+        that comes again is a replay and is dropped, as before the restart (otherwise it
+        looked like the first event of a new order and rewrote the order's row)."""
+        if self._core is not None:
+            self._core.restore_done(list(order_ids))
+            return
+        for oid in order_ids:
+            self._orders.pop(oid, None)
+            self._done[oid] = None
+            self._done.move_to_end(oid)
+            if len(self._done) > _DONE_KEPT:
+                self._done.popitem(last=False)
+
     def restore_order(
         self,
         row: OrderRow,

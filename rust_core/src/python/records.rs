@@ -355,6 +355,13 @@ impl PyRecordEncoder {
         Ok(())
     }
 
+    /// After a restart: orders storage has as final, oldest first (a later event of one
+    /// is a replay).
+    fn restore_done(&mut self, order_ids: Vec<String>) {
+        self.inner
+            .restore_done(order_ids.iter().map(String::as_str));
+    }
+
     /// After a restart: a position's latest snapshot (decimals as text).
     fn restore_position(
         &mut self,
