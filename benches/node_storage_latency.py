@@ -90,8 +90,12 @@ class Flipper(Strategy):
         sym = bar.symbol
         self.seen.append(time.perf_counter_ns() - self.sent_at[sym, bar.ts_event])
         if sym == self.traded:
-            oid = self.sell(1, symbol=sym) if self.long else self.buy(1, symbol=sym)
-            self.long = not self.long
+            # Sell only what has filled: a sell racing its own buy is refused in a cash
+            # account whenever another strategy's exit in the symbol is already on its way
+            # (sells in flight count against the position), and then nothing fills.
+            sell = self.long and self.position_qty(sym) >= 1
+            oid = self.sell(1, symbol=sym) if sell else self.buy(1, symbol=sym)
+            self.long = not sell
             self.bar_of[oid] = bar.ts_event
 
 
