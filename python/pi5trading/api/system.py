@@ -226,7 +226,8 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 def _breakers(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """The circuit breakers of this process by name: the API's database, the node's."""
+    """The circuit breakers of this process by name: the API's database, the node's, the
+    broker's (with a broker configured)."""
     out: dict[str, Any] = {}
     api_breaker = getattr(request.app.state.repository, "breaker", None)
     if api_breaker is not None:
@@ -236,6 +237,9 @@ def _breakers(request: Request[Any, Any, Any]) -> dict[str, Any]:
     node_breaker = getattr(getattr(storage, "repository", None), "breaker", None)
     if node_breaker is not None and node_breaker is not api_breaker:
         out["database:node"] = node_breaker
+    router = getattr(node, "router", None)
+    if router is not None:
+        out["broker"] = router.health  # opens while the broker is unreachable
     return out
 
 

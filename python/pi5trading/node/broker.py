@@ -53,6 +53,7 @@ from pi5trading.brokers.reconcile import (
     UnknownOrderPolicy,
 )
 from pi5trading.exceptions import InvalidInputError, InvalidStateError, Pi5TradingError
+from pi5trading.resilience import CircuitBreaker
 from pi5trading.storage.records import AuditRow
 
 if TYPE_CHECKING:
@@ -67,6 +68,10 @@ FILL_WINDOW_NS = 3600 * 1_000_000_000
 with each reconciliation, so memory and the broker's fill history stay bounded; a fill the
 stream missed is found within the first reconciliations after it)."""
 T = TypeVar("T")
+BROKER_FAILURES_TO_OPEN = 3
+BROKER_OPEN_S = 365 * 86400.0
+"""Open until the broker answers again (no half-open by time: nobody tries on a timer but
+the reconciliation, whose success closes it)."""
 
 
 @dataclass
@@ -121,6 +126,14 @@ class BrokerRouter:
         self._tasks: list[asyncio.Task[None]] = []
         self._reconciler: Reconciler | None = None
         self._idle = asyncio.Event()
+        self.health = CircuitBreaker(
+            "broker", failure_threshold=BROKER_FAILURES_TO_OPEN, reset_timeout=BROKER_OPEN_S
+        )
+        """The broker's reachability, as a breaker that never refuses a call: it opens after
+        ``BROKER_FAILURES_TO_OPEN`` requests or reconciliations in a row fail for want of
+        the broker (not when the broker refuses an order), and closes at the next answer.
+        `/ready` reports it (``breaker:broker``) and alerts follow it (``serve`` wires it to
+        Gotify); orders keep going to the broker either way."""
 
     # ------------------------------------------------------------------ engine thread
 
@@ -398,7 +411,13 @@ class BrokerRouter:
         """Reconcile now (and apply the actions)."""
         if self._reconciler is None:
             raise InvalidStateError("the broker router has not started")
-        return await self._reconciler.run_once()
+        try:
+            report = await self._reconciler.run_once()
+        except BrokerError as exc:
+            self.health.record_failure(exc)
+            raise
+        self.health.record_success()
+        return report
 
     async def flush(self) -> None:
         """Wait until every request posted so far has been sent (tests, shutdown)."""
@@ -497,9 +516,12 @@ class BrokerRouter:
                 await self.client.replace(
                     oid, quantity=r.quantity, limit_price=r.price, stop_price=r.trigger_price
                 )
+            self.health.record_success()
         except (OrderRejectedError, OrderNotFoundError, InvalidInputError) as exc:
             # The broker (or the request's own check) refused it: the order's answer.
             self.stats.refused_by_broker += 1
+            if not isinstance(exc, InvalidInputError):
+                self.health.record_success()  # it answered
             kind = {"submit": "rejected", "cancel": "cancel_rejected"}.get(
                 r.kind, "modify_rejected"
             )
@@ -507,6 +529,7 @@ class BrokerRouter:
             await self._command(lambda: self.apply(_update(oid, _instrument(r), kind, why)))
         except BrokerError as exc:
             self.stats.send_errors += 1
+            self.health.record_failure(exc)
             if r.kind == "submit":
                 log.error(
                     "submit of %s failed (%s): left submitted; the reconciliation settles it",
@@ -541,7 +564,7 @@ class BrokerRouter:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._reconciler.run_once()
+                await self.reconcile()
             except BrokerError as exc:
                 log.warning("reconciliation skipped: %s", exc)
             except InvalidStateError:

@@ -116,6 +116,8 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
         node.resume_order_numbers(recovery.order_numbers)
         _register_held_instruments(node, recovery)
     if node.router is not None:
+        if sinks.alerts is not None:
+            sinks.alerts.watch_breaker(node.router.health, "broker")
         if repo is not None:
             node.router.record = repo.write  # reconciliation runs in the audit trail
         if recovery is not None and recovery.fills:

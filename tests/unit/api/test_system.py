@@ -165,3 +165,39 @@ async def test_the_audit_log_and_its_chain_for_the_admin(tmp_path: Path) -> None
         verdict = (await c.get("/api/v1/audit/verify", headers=admin)).json()
         assert (verdict["ok"], verdict["broken_at"]) == (False, 3)
         assert_problem(await c.get("/api/v1/audit?start=soon", headers=admin), 400, "ISO-8601")
+
+
+async def test_ready_names_the_broker_while_it_is_unreachable(tmp_path: Path) -> None:
+    from tests.standins.alpaca_trading import AlpacaPaperBroker
+    from tests.standins.server import serve
+
+    broker = AlpacaPaperBroker()
+    with serve(broker.app) as base_url:
+        settings = settings_for(
+            tmp_path,
+            PI5_NODE__DEMO_STRATEGIES="false",
+            PI5_FEED__SPEED="0",
+            PI5_BROKER__PROVIDER="alpaca",
+            PI5_BROKER__KEY_ID=broker.key_id,
+            PI5_BROKER__SECRET_KEY=broker.secret_key,
+            PI5_BROKER__PAPER_URL=base_url,
+            PI5_BROKER__RECONCILE_INTERVAL_S="3600",
+            PI5_NODE__SHUTDOWN_TIMEOUT_S="2",
+        )
+        await seed_users(settings)
+        app = create_app(settings, lifespan=[node_lifespan(settings)])
+        async with AsyncTestClient(app=app) as c:
+            r = await c.get("/ready")
+            assert r.json()["checks"]["breaker:broker"] == {"ok": True, "detail": "closed"}
+            router = c.app.state.node.router
+            for _ in range(router.health.failure_threshold):
+                router.health.record_failure(ConnectionError("Alpaca answered 503"))
+            r = await c.get("/ready")
+            assert r.status_code == 503
+            assert r.json()["checks"]["breaker:broker"] == {"ok": False, "detail": "open"}
+            admin = bearer((await login(c, "root"))["access_token"])
+            listed = (await c.get("/api/v1/system/breakers", headers=admin)).json()
+            assert listed["broker"]["last_error"] == "ConnectionError: Alpaca answered 503"
+            # The broker answers again (a reconciliation's answer: test_broker_routing): ready.
+            router.health.record_success()
+            assert (await c.get("/ready")).status_code == 200

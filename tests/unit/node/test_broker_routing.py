@@ -715,3 +715,40 @@ async def test_the_fill_window_moves_after_the_first_reconciliation(node: Tradin
     report = await router.reconcile()
     assert now - FILL_WINDOW_NS <= report.since <= time.time_ns() - FILL_WINDOW_NS
     assert router._fills == [new]
+
+
+async def test_the_broker_breaker_opens_while_alpaca_is_down_and_closes_when_it_answers(
+    node: TradingNode, broker: AlpacaPaperBroker
+) -> None:
+    # Nothing refuses orders while it is open (they still go to the broker); /ready and
+    # the alerts read it (tests/unit/api, sinks/alerts.watch_breaker).
+    from pi5trading.sinks.alerts import Alert, GotifyAlerts
+
+    s = await start(node, Trader(strategy_id="t"))
+    router = node.router
+    assert router is not None
+    alerts = GotifyAlerts("http://127.0.0.1:9", "token")
+    sent: list[Alert] = []
+    alerts.put = sent.append  # type: ignore[method-assign]
+    alerts.watch_breaker(router.health, "broker")
+    # A refusal is an answer: the breaker stays closed.
+    oid = await node.call(lambda e: s.buy(5000, symbol="AAA", limit=Decimal(100)))
+    await router.flush()
+    assert router.health.state == "closed"
+    # Three submits that find Alpaca down after every retry: open, with the reason.
+    for _ in range(12):
+        broker.fault("POST /v2/orders", status=503)
+        broker.fault("GET /v2/orders:by_client_order_id", status=503)
+    for _ in range(3):
+        oid = await node.call(lambda e: s.buy(1, symbol="AAA"))
+        await router.flush()
+        assert (await order_of(node, oid)).status == "submitted"
+    snap = router.health.snapshot()
+    assert snap.state == "open"
+    assert "503" in snap.last_error or "unavailable" in snap.last_error.lower()
+    assert [(a.severity, a.title) for a in sent] == [("critical", "broker: circuit open")]
+    # Alpaca back: the next reconciliation answers and closes it.
+    broker.faults.clear()
+    await router.reconcile()
+    assert router.health.state == "closed"
+    assert [a.title for a in sent][-1] == "broker: circuit closed"
