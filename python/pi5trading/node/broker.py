@@ -68,6 +68,9 @@ FILL_WINDOW_NS = 3600 * 1_000_000_000
 with each reconciliation, so memory and the broker's fill history stay bounded; a fill the
 stream missed is found within the first reconciliations after it)."""
 T = TypeVar("T")
+SETTLE_S = 5.0
+"""Periodic reconciliations leave a broker fill this young of an order still open here to
+the next run (its stream update is most likely on the way); the one at start does not."""
 BROKER_FAILURES_TO_OPEN = 3
 BROKER_OPEN_S = 365 * 86400.0
 """Open until the broker answers again (no half-open by time: nobody tries on a timer but
@@ -407,12 +410,13 @@ class BrokerRouter:
                 self._loop.create_task(self._reconcile_loop(), name="pi5-broker-reconcile")
             )
 
-    async def reconcile(self) -> ReconciliationReport:
-        """Reconcile now (and apply the actions)."""
+    async def reconcile(self, settle_s: float = 0.0) -> ReconciliationReport:
+        """Reconcile now (and apply the actions); ``settle_s``: see ``reconcile.compare``
+        (the periodic runs leave fills younger than ``SETTLE_S`` to the next one)."""
         if self._reconciler is None:
             raise InvalidStateError("the broker router has not started")
         try:
-            report = await self._reconciler.run_once()
+            report = await self._reconciler.run_once(settle_s)
         except BrokerError as exc:
             self.health.record_failure(exc)
             raise
@@ -564,7 +568,7 @@ class BrokerRouter:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.reconcile()
+                await self.reconcile(SETTLE_S)
             except BrokerError as exc:
                 log.warning("reconciliation skipped: %s", exc)
             except InvalidStateError:

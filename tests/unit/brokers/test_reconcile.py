@@ -21,6 +21,7 @@ from pi5trading.brokers.reconcile import (
     LocalState,
     Reconciler,
     compare,
+    fetch_broker_state,
     reconcile,
 )
 from pi5trading.config import load_settings
@@ -106,6 +107,40 @@ async def test_a_fill_we_missed_is_applied_and_the_position_adopted(
     assert (position.action, position.quantity) == ("adopt_position", D(12))
     assert position.detail == "we hold 10; the broker holds 12"
     assert len(report.differences) == 3
+
+
+@pytest.mark.anyio
+async def test_a_fill_just_made_is_left_to_the_next_run_then_reported(
+    client: AlpacaClient, broker: AlpacaPaperBroker
+) -> None:
+    # While orders flow, the broker's fill and its stream update race the reconciliation:
+    # a fill younger than settle_s of an order still open here is no difference yet.
+    local = await in_step(client, broker)
+    order = broker.by_client_id("l-1")
+    broker.fill(order["id"], D(2), D("99.40"))
+    [young] = [f for f in (await client.fills_since(0)) if f.client_order_id == "l-1"]
+    report = await reconcile(client, local, settle_s=3600)
+    assert report.clean, report.differences
+    assert report.deferred == 1
+    assert report.audit_rows()[0].details["deferred"] == 1
+    # A fill of an order no longer open here is not waited for.
+    closed = LocalState(open_orders=[], fills=local.fills, positions=local.positions)
+    late = await reconcile(client, closed, settle_s=3600)
+    assert [d.kind for d in late.differences] == [
+        "missing_fill",
+        "unknown_order",  # (this state does not know l-1 at all)
+        "position_mismatch",
+    ]
+    # Older than settle_s: reported as before, with the same actions.
+    theirs = await fetch_broker_state(client, local)
+    later = compare(local, theirs, settle_s=5, ts=young.ts + 6 * 10**9)
+    assert sorted(d.kind for d in later.differences) == [
+        "missing_fill",
+        "order_mismatch",
+        "position_mismatch",
+    ]
+    assert later.deferred == 0
+    assert compare(local, theirs, settle_s=5, ts=young.ts + 4 * 10**9).clean
 
 
 @pytest.mark.anyio
