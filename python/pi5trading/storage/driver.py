@@ -78,4 +78,15 @@ class Driver(Protocol):
     async def close(self) -> None: ...
 
 
-__all__ = ["Connection", "Dialect", "Driver"]
+async def write_in_transaction(
+    driver: Driver, batches: Sequence[tuple[TableSpec, Sequence[tuple[Any, ...]]]]
+) -> int:
+    """``Driver.write_rows`` the plain way: one ``insert`` per table in a transaction."""
+    written = 0
+    async with driver.transaction() as conn:
+        for spec, rows in batches:
+            written += await conn.insert(spec, rows)
+    return written
+
+
+__all__ = ["Connection", "Dialect", "Driver", "write_in_transaction"]

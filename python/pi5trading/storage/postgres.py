@@ -22,6 +22,7 @@ import asyncpg
 import msgspec
 
 from pi5trading import _core
+from pi5trading.storage.driver import write_in_transaction
 from pi5trading.storage.errors import ConstraintError, DatabaseUnavailableError
 from pi5trading.storage.records import Record
 from pi5trading.storage.tables import ColumnKind, OnConflict, TableSpec, quote
@@ -289,11 +290,7 @@ class PostgresDriver:
     async def write_rows(
         self, batches: Sequence[tuple[TableSpec, Sequence[tuple[Any, ...]]]]
     ) -> int:
-        written = 0
-        async with self.transaction() as conn:
-            for spec, rows in batches:
-                written += await conn.insert(spec, rows)
-        return written
+        return await write_in_transaction(self, batches)
 
     async def close(self) -> None:
         try:

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 import aiosqlite
 import msgspec
 
+from pi5trading.storage.driver import write_in_transaction
 from pi5trading.storage.errors import ConstraintError, DatabaseUnavailableError
 from pi5trading.storage.records import Record
 from pi5trading.storage.tables import ColumnKind, TableSpec, quote
@@ -106,8 +107,7 @@ class _OneStatement:
         self.slot = {spec.table: i for i, spec in enumerate(specs)}
         columns = ", ".join(f"NULL AS t{i}" for i in range(len(specs)))
         body = " ".join(
-            str(_insert_sql(spec).from_json).replace("json_each(?)", f"json_each(NEW.t{i})") + ";"
-            for i, spec in enumerate(specs)
+            _insert_sql(spec).json_insert(f"NEW.t{i}") + ";" for i, spec in enumerate(specs)
         )
         self.create = (
             f"CREATE TEMP VIEW IF NOT EXISTS pi5_write AS SELECT {columns}",
@@ -143,28 +143,33 @@ class _InsertSql:
 
     ``values`` is run by executemany: row by row, and around every row's sqlite3_step the
     sqlite3 module releases and takes back the GIL, so a batch of 5,000 bars waits 5,000
-    times for the engine's and the sinks' threads (66-2,800 µs a row under load here).
-    ``from_json`` inserts the whole batch in one step that holds the GIL once: the rows go
-    as one JSON array (msgspec encodes it in C) and ``json_each`` unpacks it inside SQLite
-    (6.7-9.3 µs a row). ``->>`` gives SQL values of the JSON types the rows had (text,
+    times for the engine's and the sinks' threads. ``from_json`` inserts the whole batch
+    in one step that gives the GIL up once: the rows go as one JSON array (msgspec encodes
+    it in C) and ``json_each`` unpacks it inside SQLite (PERFORMANCE.md "Issue 12:
+    session 10"). ``->>`` gives SQL values of the JSON types the rows had (text,
     integer, NULL), which is what executemany binds for str, int and None; tables with a
     float or bytes column keep executemany (a JSON round trip of a REAL is not promised
     exact). ``WHERE true`` lets SQLite parse the upsert's ON CONFLICT after a SELECT.
     """
 
-    __slots__ = ("from_json", "values")
+    __slots__ = ("_head", "_tail", "from_json", "values")
 
     def __init__(self, spec: TableSpec) -> None:
         cols = ", ".join(quote(c) for c in spec.columns)
         marks = ", ".join("?" for _ in spec.columns)
         self.values = f"INSERT INTO {spec.table} ({cols}) VALUES ({marks}) {spec.conflict_sql}"
         self.from_json: str | None = None
+        self._head = f"INSERT INTO {spec.table} ({cols}) SELECT " + ", ".join(
+            f"value->>{i}" for i in range(len(spec.columns))
+        )
+        self._tail = spec.conflict_sql
         if _json_exact(spec):
-            picks = ", ".join(f"value->>{i}" for i in range(len(spec.columns)))
-            self.from_json = (
-                f"INSERT INTO {spec.table} ({cols}) SELECT {picks} FROM json_each(?) "
-                f"WHERE true {spec.conflict_sql}"
-            )
+            self.from_json = self.json_insert("?")
+
+    def json_insert(self, array: str) -> str:
+        """The INSERT taking the rows from the JSON array ``array`` (a parameter, or a
+        trigger's ``NEW.<column>``)."""
+        return f"{self._head} FROM json_each({array}) WHERE true {self._tail}"
 
 
 def _json_exact(spec: TableSpec) -> bool:
@@ -362,45 +367,30 @@ class SqliteDriver:
     async def write_rows(
         self, batches: Sequence[tuple[TableSpec, Sequence[tuple[Any, ...]]]]
     ) -> int:
-        # The whole transaction in one trip to aiosqlite's thread. Statement by statement,
-        # each of a batch's ~8 statements (BEGIN, a table each, COMMIT) waited for the event
-        # loop to come round to its result while the loop converted and fanned out the next
-        # events: the writer sat idle half the time, and it is the node's bottleneck.
-        db = self._conn
-
+        # The whole write as one statement (_OneStatement) in one trip to aiosqlite's
+        # thread: statement by statement, each of a write's ~8 statements (BEGIN, a table
+        # each, COMMIT) waited for the busy event loop to take its result, and for the GIL
+        # after its step, so the writer (the node's bottleneck) sat idle half the time.
         one = _one_statement()
+        params = one.params(batches) if _ONE_STATEMENT else None
+        if params is None:  # rare: a REAL column, a table twice, text with NUL
+            return await write_in_transaction(self, batches)
+        db = self._conn
 
         def run() -> int:
             conn = db._conn
             if conn.in_transaction:  # see transaction()
                 conn.execute("ROLLBACK")
-            params = one.params(batches) if _ONE_STATEMENT else None
-            if params is not None:
-                if not self._write_view:
-                    for sql in one.create:
-                        conn.execute(sql)
-                    self._write_view = True
-                before = conn.total_changes
-                conn.execute(one.insert, params)
-                return conn.total_changes - before
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                written = sum(_insert_now(conn, spec, rows) for spec, rows in batches)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return written
+            if not self._write_view:
+                for sql in one.create:
+                    conn.execute(sql)
+                self._write_view = True
+            before = conn.total_changes
+            conn.execute(one.insert, params)
+            return conn.total_changes - before
 
-        async with self._lock:
-            try:
-                return await _on_thread(db, run)
-            except Exception as exc:
-                mapped = _map_error(exc, self.description)
-                if mapped is not None:
-                    raise mapped from exc
-                raise
+        async with self.connection():  # the lock, and errors mapped
+            return await _on_thread(db, run)
 
     async def close(self) -> None:
         await self._conn.close()
