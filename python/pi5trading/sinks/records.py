@@ -103,7 +103,8 @@ TIME_IN_FORCE: Final[dict[str, str]] = {
     "fok": "fok",
     "gtd": "gtc",
 }
-_DONE_KEPT: Final = 10_000
+DONE_KEPT: Final = 10_000
+"""Final orders remembered (their ids), so a later event of one is known as a replay."""
 _TERMINAL: Final = frozenset({"denied", "rejected", "filled", "cancelled", "expired"})
 _AGGRESSOR: Final = {"BUYER": "buy", "SELLER": "sell", "NO_AGGRESSOR": "none"}
 
@@ -314,10 +315,13 @@ class RecordConverter:
             return
         for oid in order_ids:
             self._orders.pop(oid, None)
-            self._done[oid] = None
-            self._done.move_to_end(oid)
-            if len(self._done) > _DONE_KEPT:
-                self._done.popitem(last=False)
+            self._mark_done(oid)
+
+    def _mark_done(self, oid: str) -> None:
+        self._done[oid] = None
+        self._done.move_to_end(oid)
+        if len(self._done) > DONE_KEPT:
+            self._done.popitem(last=False)
 
     def restore_order(
         self,
@@ -617,9 +621,7 @@ class RecordConverter:
                 )
         if e.status in _TERMINAL:
             del self._orders[oid]
-            self._done[oid] = None
-            if len(self._done) > _DONE_KEPT:
-                self._done.popitem(last=False)
+            self._mark_done(oid)
 
     def _position(self, p: _core.PositionEvent, out: list[EngineEvent]) -> None:
         sid = p.strategy_id or ACCOUNT

@@ -26,7 +26,7 @@ import msgspec
 from pi5trading import _core
 from pi5trading.events import StrategyStatus
 from pi5trading.sinks.handoff import Handoff
-from pi5trading.sinks.records import ACCOUNT, RecordConverter
+from pi5trading.sinks.records import ACCOUNT, DONE_KEPT, RecordConverter
 from pi5trading.storage.errors import ConstraintError, DatabaseUnavailableError
 from pi5trading.storage.protocol import Repository
 from pi5trading.storage.records import (
@@ -360,22 +360,17 @@ class Restored(msgspec.Struct, frozen=True, kw_only=True):
     equity: EquityRow | None
 
 
-_OPEN_ORDER_STATUSES: Final = frozenset({"created", "accepted", "submitted", "partially_filled"})
-_RESTORED_DONE: Final = 10_000
-"""How many of the latest final orders a restart remembers (the converter keeps as many)."""
-
-
 async def restore_converter(repository: Repository, converter: RecordConverter) -> Restored:
     """After a restart: load the open orders (terms, events, fills), the latest position
     snapshots of every known strategy and of the account, and the latest equity into
     ``converter``, so ids continue and replayed events are recognised. Returns what it read.
     """
-    # The latest final orders first, so an event of one that comes again is a replay.
-    recent = await repository.list_orders(limit=_RESTORED_DONE)
-    converter.restore_done(
-        [o.order_id for o in reversed(recent) if o.status not in _OPEN_ORDER_STATUSES]
-    )
     orders = await repository.list_orders(open_only=True, limit=1_000_000)
+    # The latest final orders (oldest first), so an event of one that comes again is a
+    # replay, as before the restart.
+    open_ids = {row.order_id for row in orders}
+    recent = await repository.list_orders(limit=DONE_KEPT)
+    converter.restore_done([o.order_id for o in reversed(recent) if o.order_id not in open_ids])
     for row in orders:
         events = await repository.get_order_events(row.order_id)
         fills = await repository.list_fills(order_id=row.order_id, limit=1_000_000)
