@@ -425,13 +425,8 @@ impl AccountView for Without<'_> {
     fn sells_in_flight(&self, instrument: &str) -> i64 {
         let all = self.venue.sells_in_flight(instrument);
         let o = self.order;
-        let counted = o.side == OrderSide::Sell
-            && o.instrument == instrument
-            && (o.order_type == OrderType::Market || o.status == OrderStatus::Submitted)
-            && o.parent_order_id.is_none()
-            && o.linked_order_ids.is_empty();
         // The order being changed is not in flight beside itself.
-        if counted {
+        if o.is_sell_in_flight(instrument) {
             all - o.leaves_raw()
         } else {
             all

@@ -193,6 +193,18 @@ impl Order {
         self.quantity.raw() - self.filled_qty.raw()
     }
 
+    /// A sell in `instrument` about to sell: a market order, or any order sent and not yet
+    /// acknowledged (on its way to a broker); not a contingent (OCO/OTO) leg. Resting exits
+    /// are not: they may never fill (risk's short-sale check counts these).
+    #[must_use]
+    pub fn is_sell_in_flight(&self, instrument: &str) -> bool {
+        self.side == OrderSide::Sell
+            && self.instrument == instrument
+            && (self.order_type == OrderType::Market || self.status == OrderStatus::Submitted)
+            && self.parent_order_id.is_none()
+            && self.linked_order_ids.is_empty()
+    }
+
     /// Average fill price in raw units (rounded half away from zero), if anything filled.
     #[must_use]
     pub fn avg_px_raw(&self) -> Option<i64> {

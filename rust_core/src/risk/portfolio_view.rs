@@ -3,7 +3,7 @@
 //! plus its working orders).
 
 use super::view::{AccountView, Totals};
-use crate::orders::{Order, OrderSide, OrderStatus, OrderType};
+use crate::orders::{Order, OrderSide};
 use crate::portfolio::{notional, Portfolio, Position};
 use crate::types::Price;
 use crate::venue::SimulatedVenue;
@@ -177,13 +177,7 @@ impl AccountView for SimulatedVenue {
     }
     fn sells_in_flight(&self, instrument: &str) -> i64 {
         SimulatedVenue::open_orders(self)
-            .filter(|o| {
-                o.side == OrderSide::Sell
-                    && o.instrument == instrument
-                    && (o.order_type == OrderType::Market || o.status == OrderStatus::Submitted)
-                    && o.parent_order_id.is_none()
-                    && o.linked_order_ids.is_empty()
-            })
+            .filter(|o| o.is_sell_in_flight(instrument))
             .map(Order::leaves_raw)
             .sum()
     }
