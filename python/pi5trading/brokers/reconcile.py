@@ -305,9 +305,8 @@ def compare(
                     f"{bo.filled_qty} of {bo.quantity}",
                 )
             )
-    ours = {lo.client_order_id for lo in local.open_orders}
     for bo in broker.open_orders:
-        if bo.client_order_id in ours or bo.broker_order_id in matched_ids:
+        if bo.client_order_id in open_here or bo.broker_order_id in matched_ids:
             continue
         out.append(
             Difference(
