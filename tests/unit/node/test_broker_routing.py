@@ -22,9 +22,11 @@ from pi5trading.config import BrokerSettings, NodeSettings, load_settings
 from pi5trading.exceptions import ConfigurationError
 from pi5trading.model import Bar
 from pi5trading.node import TradingNode
+from pi5trading.sinks.alerts import GotifyAlerts
 from pi5trading.sinks.wiring import open_sinks
 from pi5trading.strategies.base import Strategy
 from tests.standins.alpaca_trading import AlpacaPaperBroker
+from tests.standins.gotify import GotifyStandIn
 from tests.standins.server import serve
 
 from .replay import ReplayFeed
@@ -720,35 +722,41 @@ async def test_the_fill_window_moves_after_the_first_reconciliation(node: Tradin
 async def test_the_broker_breaker_opens_while_alpaca_is_down_and_closes_when_it_answers(
     node: TradingNode, broker: AlpacaPaperBroker
 ) -> None:
-    # Nothing refuses orders while it is open (they still go to the broker); /ready and
-    # the alerts read it (tests/unit/api, sinks/alerts.watch_breaker).
-    from pi5trading.sinks.alerts import Alert, GotifyAlerts
-
+    # Nothing refuses orders while it is open (they still go to the broker); /ready reads
+    # it (tests/unit/api/test_system.py), and its changes reach a Gotify stand-in.
     s = await start(node, Trader(strategy_id="t"))
     router = node.router
     assert router is not None
-    alerts = GotifyAlerts("http://127.0.0.1:9", "token")
-    sent: list[Alert] = []
-    alerts.put = sent.append  # type: ignore[method-assign]
-    alerts.watch_breaker(router.health, "broker")
-    # A refusal is an answer: the breaker stays closed.
-    oid = await node.call(lambda e: s.buy(5000, symbol="AAA", limit=Decimal(100)))
-    await router.flush()
-    assert router.health.state == "closed"
-    # Three submits that find Alpaca down after every retry: open, with the reason.
-    for _ in range(12):
-        broker.fault("POST /v2/orders", status=503)
-        broker.fault("GET /v2/orders:by_client_order_id", status=503)
-    for _ in range(3):
-        oid = await node.call(lambda e: s.buy(1, symbol="AAA"))
-        await router.flush()
-        assert (await order_of(node, oid)).status == "submitted"
-    snap = router.health.snapshot()
-    assert snap.state == "open"
-    assert "503" in snap.last_error or "unavailable" in snap.last_error.lower()
-    assert [(a.severity, a.title) for a in sent] == [("critical", "broker: circuit open")]
-    # Alpaca back: the next reconciliation answers and closes it.
-    broker.faults.clear()
-    await router.reconcile()
-    assert router.health.state == "closed"
-    assert [a.title for a in sent][-1] == "broker: circuit closed"
+    gotify = GotifyStandIn()
+    with serve(gotify.app()) as gotify_url:
+        alerts = GotifyAlerts(gotify_url, gotify.token, repeat_s=0)
+        alerts.watch_breaker(router.health, "broker")
+        await alerts.start()
+        try:
+            # A refusal is an answer: the breaker stays closed.
+            await node.call(lambda e: s.buy(5000, symbol="AAA", limit=Decimal(100)))
+            await router.flush()
+            assert router.health.state == "closed"
+            # Three submits that find Alpaca down after every retry: open, with the reason.
+            for _ in range(12):
+                broker.fault("POST /v2/orders", status=503)
+                broker.fault("GET /v2/orders:by_client_order_id", status=503)
+            for _ in range(3):
+                oid = await node.call(lambda e: s.buy(1, symbol="AAA"))
+                await router.flush()
+                assert (await order_of(node, oid)).status == "submitted"
+            snap = router.health.snapshot()
+            assert snap.state == "open"
+            assert snap.consecutive_failures == 3
+            assert "503" in snap.last_error
+            # Alpaca back: the next reconciliation answers and closes it.
+            broker.faults.clear()
+            await router.reconcile()
+            assert router.health.state == "closed"
+            await alerts.flush()
+            assert [(m["title"], m["priority"]) for m in gotify.received] == [
+                ("broker: circuit open", 8),
+                ("broker: circuit closed", 2),
+            ]
+        finally:
+            await alerts.close()
