@@ -402,7 +402,7 @@ class BrokerRouter:
             on_report=self._on_report,
         )
         try:
-            await self._reconciler.run_once()
+            await self.reconcile()  # a broker away at start counts for its health too
         except BrokerError as exc:
             log.warning("reconciliation at start skipped: %s", exc)
         if self.reconcile_interval_s:
