@@ -16,6 +16,7 @@ and cash reconcile; the reconciliation agrees with the node afterwards.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from collections import Counter
@@ -100,6 +101,7 @@ def test_broker_5xx_and_timeouts_during_live_routing_lose_and_double_nothing(
         # next start's reconciliation's to book.
         stored_first = stored_fills(pg_dsn)
         assert logged_fills(first) == stored_first
+        (market,) = query(pg_dsn, "SELECT max(ts_ns) AS ns FROM quote_ticks")
         assert not stored_first - _broker_fills(broker)
 
         second_log = tmp_path / "node2.log"
@@ -146,6 +148,11 @@ def test_broker_5xx_and_timeouts_during_live_routing_lose_and_double_nothing(
     # at the end (while orders flow it may report a fill still on its way in the stream).
     later = [r["message"] for r in log_records(second)]
     assert any(re.match(r"recovered from storage: [1-9]\d* fills booked", m) for m in later)
+    # The simulated market goes on where its data got to, not at the broker's times (its
+    # fills and order events carry Alpaca's clock).
+    resumed = [m for m in later if m.startswith("recovered from storage")]
+    at = dt.datetime.fromtimestamp(int(market["ns"]) / 1e9, tz=dt.UTC)
+    assert resumed[0].endswith(f"data resumes after {at.isoformat(timespec='seconds')}")
     runs = _reconciliations(second)
     assert runs[-1].startswith("reconciliation with alpaca: 0 difference(s)"), runs[-1]
     # The books: positions and cash from the stored fills = the node's snapshots = Redis,

@@ -23,7 +23,8 @@ truth for the account; the rest follows from them:
    the indicators are warmed up on the stored bars, and the restored positions are
    published (the latest-state cache may hold ones from events that never reached storage).
 5. The feed resumes after the last stored event (the simulated feed draws the same seeded
-   path and sends nothing twice).
+   path and sends nothing twice); with a broker, after the last stored quote or trade
+   (the broker's times are on its own clock).
 
 What the crash lost (events published but not yet committed, at most about one writer
 flush interval) did not happen as far as the account is concerned: an order whose fill
@@ -135,8 +136,12 @@ class Resumed(msgspec.Struct, kw_only=True):
     warmed_bars: int = 0
 
 
-async def read_recovery(repository: Repository) -> Recovery:
-    """Read back what a restarted node needs (see the module doc)."""
+async def read_recovery(repository: Repository, *, broker: bool = False) -> Recovery:
+    """Read back what a restarted node needs (see the module doc).
+
+    ``broker``: orders go to an external broker, whose clock stamps their events and fills;
+    the data resumes after the newest market data instead (the simulated feed's clock may
+    be far from the broker's)."""
     fills = await repository.list_fills(limit=_ALL)
     fills.sort(key=booking_order)
     open_orders = []
@@ -155,7 +160,7 @@ async def read_recovery(repository: Repository) -> Recovery:
         open_orders=open_orders,
         order_numbers=await order_numbers(repository),
         last_trade_id=max((t for t in trade_ids if t is not None), default=0),
-        last_event_ns=await repository.last_event_ns(ACCOUNT),
+        last_event_ns=await repository.last_event_ns(ACCOUNT, orders=not broker),
         feed_start_ns=int(feed_start) if feed_start is not None else None,
         risk=await _risk_marks(repository),
     )

@@ -110,7 +110,8 @@ async def paper_node(settings: Settings) -> AsyncIterator[TradingNode]:
 
 async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
     repo = sinks.storage.repository if sinks.storage is not None else None
-    recovery = await read_recovery(repo) if repo is not None else None
+    broker = settings.broker.provider != "simulated"
+    recovery = await read_recovery(repo, broker=broker) if repo is not None else None
     restarted = recovery is not None and not recovery.fresh
     if recovery is not None:
         node.resume_order_numbers(recovery.order_numbers)

@@ -204,9 +204,10 @@ class Repository(Protocol):
         """The snapshot with the highest equity."""
         ...
 
-    async def last_event_ns(self, account_id: str) -> int | None:
+    async def last_event_ns(self, account_id: str, *, orders: bool = True) -> int | None:
         """The newest timestamp among quotes, trades, order events, fills and the account's
-        equity snapshots (not bars: imported history)."""
+        equity snapshots (not bars: imported history); ``orders=False``: the newest quote or
+        trade tick, the rest only when none is stored (orders on a broker's clock)."""
         ...
 
     # -- strategies and backtests --

@@ -548,20 +548,32 @@ class SqlRepository:
             EquityRow, f'WHERE "account_id" = $1 ORDER BY {key} DESC, "ts_ns" LIMIT 1', account_id
         )
 
-    async def last_event_ns(self, account_id: str) -> int | None:
+    async def last_event_ns(self, account_id: str, *, orders: bool = True) -> int | None:
         """The newest timestamp among the node's own records (quotes, trades, order events,
         fills, the account's equity): how far a crashed node's data got. Bars are left out:
-        imported history may lie anywhere in time."""
+        imported history may lie anywhere in time.
 
-        async def run(conn: Connection) -> int | None:
+        ``orders=False``: the newest quote or trade tick, the rest only when none is stored.
+        With a broker, order events, fills and the equity they move carry the broker's
+        clock, not the feed's."""
+
+        async def newest(conn: Connection, tables: tuple[str, ...]) -> int | None:
             values = []
-            for table in ("quote_ticks", "trade_ticks", "order_events", "fills"):
+            for table in tables:
                 values += await conn.fetch(f'SELECT MAX("ts_ns") FROM {table}')
-            values += await conn.fetch(
-                'SELECT MAX("ts_ns") FROM equity_snapshots WHERE "account_id" = $1', account_id
-            )
             found = [int(v[0]) for v in values if v[0] is not None]
             return max(found) if found else None
+
+        async def run(conn: Connection) -> int | None:
+            market = ("quote_ticks", "trade_ticks")
+            if not orders and (ns := await newest(conn, market)) is not None:
+                return ns
+            found = await newest(conn, (*market, "order_events", "fills"))
+            rows = await conn.fetch(
+                'SELECT MAX("ts_ns") FROM equity_snapshots WHERE "account_id" = $1', account_id
+            )
+            known = [int(v) for v in (found, rows[0][0]) if v is not None]
+            return max(known) if known else None
 
         return await self._read(run)
 

@@ -258,3 +258,44 @@ async def test_orders_that_cannot_go_back_to_work_are_closed_in_storage(tmp_path
         assert isinstance(again.open_orders[0], OpenOrder)
     finally:
         await repo.close()
+
+
+async def test_with_a_broker_the_data_resumes_after_the_market_data_not_the_brokers_times(
+    tmp_path: Path,
+) -> None:
+    """The simulated feed runs on its own clock; a broker stamps order events and fills
+    with its own. A restart must go on from where the market data got to, not jump the
+    simulated market to the broker's time (seen in the broker fault run, issue 17)."""
+    settings = _settings(tmp_path)
+    db = tmp_path / "pi5trading.db"
+    async with paper_node(settings) as first:
+        await _trade_until(first, 2)
+    ((market,),) = _rows(db, "select max(ts_ns) from quote_ticks")
+    # What a broker's clock a day ahead of the simulated market leaves in storage.
+    day = 86_400 * 10**9
+    with sqlite3.connect(db) as c:
+        for table in ("fills", "order_events", "equity_snapshots"):
+            # Through negative values: a unique (…, ts_ns) key must not meet itself.
+            c.execute(f"update {table} set ts_ns = -(ts_ns + ?)", (day,))
+            c.execute(f"update {table} set ts_ns = -ts_ns")
+    repo = await open_repository(settings)
+    try:
+        ours = await read_recovery(repo)
+        brokers = await read_recovery(repo, broker=True)
+    finally:
+        await repo.close()
+    assert ours.last_event_ns is not None
+    assert ours.last_event_ns > market + day // 2  # the venue's clock is the feed's
+    assert brokers.last_event_ns == market
+    assert brokers.fills == ours.fills  # only the resume point differs
+
+    # Nothing but orders stored (quotes and trades not recorded): their times are all
+    # there is.
+    with sqlite3.connect(db) as c:
+        c.execute("delete from quote_ticks")
+        c.execute("delete from trade_ticks")
+    repo = await open_repository(settings)
+    try:
+        assert (await read_recovery(repo, broker=True)).last_event_ns == ours.last_event_ns
+    finally:
+        await repo.close()
