@@ -17,7 +17,7 @@ from pi5trading.api.node_access import node_command, repository_of
 from pi5trading.api.roles import ADMIN, ANYONE
 from pi5trading.api.security.tokens import Identity
 from pi5trading.config import SECRET_SETTINGS, Settings
-from pi5trading.node.trading_node import TradingNode
+from pi5trading.node.trading_node import PAUSE_SAID_S, TradingNode
 from pi5trading.risk import account_limits, configured_risk_engine
 
 
@@ -50,6 +50,10 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
     node = getattr(request.app.state, "node", None)
     if node is not None:
         checks["node"] = Check(node.state == "running", node.state)
+        paused = node.paused_for()
+        if paused is not None and paused[1] >= PAUSE_SAID_S:
+            # A blip while a batch is written is not news; trading standing still is.
+            checks["node"] = Check(False, f"paused {paused[1]:.0f} s: waiting for {paused[0]}")
         for feed in node.feeds:
             status = getattr(feed, "status", "unknown")
             checks[f"feed:{feed.name}"] = Check(status in ("live", "connecting"), str(status))

@@ -167,7 +167,9 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
         )
     if sinks.storage is not None:
         storage, most = sinks.storage, settings.sinks.backlog_max
-        node.add_backpressure(lambda: storage.backlog + storage.writer.buffered > most)
+        node.add_backpressure(lambda: storage.backlog + storage.writer.buffered > most, "storage")
+        if sinks.metrics is not None:
+            sinks.metrics.watch_pause(lambda: (node.paused_s, node.waiting_for is not None))
     feed_start = feed.origin_ns if isinstance(feed, SimulatedFeed) else None
     warm: list[_core.Bar] = []
     session_equity = None

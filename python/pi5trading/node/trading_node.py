@@ -45,6 +45,9 @@ from pi5trading.strategies.base import Strategy, build_config
 
 log = logging.getLogger("pi5trading.node")
 
+PAUSE_SAID_S: Final = 1.0
+"""A wait for a consumer longer than this is logged (trading stands still meanwhile)."""
+
 T = TypeVar("T")
 Exact = Decimal | int | str
 Closer = Callable[[], Awaitable[object] | object]
@@ -125,9 +128,14 @@ class TradingNode:
         ] = queue.SimpleQueue()
         self._statuses: list[StrategyStatus] = []
         self._order_numbers: dict[str, int] = {}
-        self._pressure: list[Callable[[], bool]] = []
+        self._pressure: list[tuple[Callable[[], bool], str]] = []
         self.paused_s = 0.0
-        """Time the engine waited for slow consumers (``add_backpressure``)."""
+        """Time the engine waited for slow consumers (``add_backpressure``), counted as it
+        waits."""
+        self.waiting_for: str | None = None
+        """The consumer the engine waits for now (``None``: stepping)."""
+        self.waiting_since: float | None = None
+        """When (``time.monotonic()``) the current wait began."""
         self._thread: threading.Thread | None = None
         self._halt = threading.Event()
         self._state: NodeState = "new"
@@ -162,12 +170,21 @@ class TradingNode:
             )
         self.feeds.append(feed)
 
-    def add_backpressure(self, full: Callable[[], bool]) -> None:
+    def paused_for(self) -> tuple[str, float] | None:
+        """What trading has been waiting for, and for how many seconds (``None``: it is
+        not)."""
+        what, since = self.waiting_for, self.waiting_since
+        if what is None or since is None:
+            return None
+        return what, time.monotonic() - since
+
+    def add_backpressure(self, full: Callable[[], bool], what: str = "a consumer") -> None:
         """``full()`` (called on the engine thread between batches, so it must be cheap and
         thread-safe) says a consumer of the node's events is behind: the engine stops
         stepping until it is not, and with a ``block`` ingest queue the feeds wait too.
-        Memory stays bounded when the database is slower than the market."""
-        self._pressure.append(full)
+        Memory stays bounded when the database is slower than the market. ``what`` names
+        the consumer in the log and ``waiting_for``."""
+        self._pressure.append((full, what))
 
     def on_shutdown(self, closer: Closer, name: str | None = None) -> None:
         """Call ``closer()`` (awaited if it returns an awaitable) at shutdown, after the
@@ -529,12 +546,34 @@ class TradingNode:
         self._run_commands()
 
     def _wait_for_consumers(self) -> None:
-        waited = 0.0
-        while any(full() for full in self._pressure) and not self._halt.is_set():
+        behind = next((what for full, what in self._pressure if full()), None)
+        if behind is None:
+            return
+        self.waiting_for = behind
+        start = last = time.monotonic()
+        self.waiting_since = start
+        said = False
+        while not self._halt.is_set():
             time.sleep(0.001)
-            waited += 0.001
+            now = time.monotonic()
+            self.paused_s += now - last
+            last = now
+            if not said and now - start >= PAUSE_SAID_S:
+                # Trading stands still: an operator must hear it (a blip stays quiet).
+                log.warning(
+                    "trading paused: waiting for %s to catch up (its backlog is over its "
+                    "limit); the engine and its feeds go on when it does",
+                    behind,
+                )
+                said = True
             self._run_commands()  # stop and other commands still go through
-        self.paused_s += waited
+            behind = next((what for full, what in self._pressure if full()), None)
+            if behind is None:
+                break
+            self.waiting_for = behind
+        self.waiting_for = self.waiting_since = None
+        if said:
+            log.warning("trading goes on after %.1f s waiting", time.monotonic() - start)
 
     def _run_commands(self) -> None:
         while True:

@@ -198,6 +198,11 @@ class NodeMetrics:
     def watch_backlog(self, backlog: Callable[[], int]) -> None:
         self._sources.backlog = backlog
 
+    def watch_pause(self, pause: Callable[[], tuple[float, bool]]) -> None:
+        """Report ``pause()`` (seconds the engine waited for its consumers, whether it waits
+        now) at each scrape."""
+        self._sources.pause = pause
+
     def watch_channels(self, channels: Channels) -> None:
         """Report the channels' clients, outbox and queues at each scrape."""
         self._sources.channels = channels
@@ -229,6 +234,7 @@ class _Sources(Collector):
         self.backlog: Callable[[], int] | None = None
         self.channels: Channels | None = None
         self.retained: dict[str, Callable[[], int]] = {}
+        self.pause: Callable[[], tuple[float, bool]] | None = None
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         m = self.metrics
@@ -272,6 +278,16 @@ class _Sources(Collector):
         if self.backlog is not None:
             yield GaugeMetricFamily(
                 "pi5_storage_backlog", "Events not yet handed to the writer", self.backlog()
+            )
+        if self.pause is not None:
+            waited, waiting = self.pause()
+            yield CounterMetricFamily(
+                "pi5_node_paused_seconds",
+                "Seconds the engine waited for a consumer behind (storage): trading paused",
+                waited,
+            )
+            yield GaugeMetricFamily(
+                "pi5_node_paused", "1 while the engine waits for a consumer behind", int(waiting)
             )
         if self.retained:
             kept = GaugeMetricFamily(

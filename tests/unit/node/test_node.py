@@ -4,7 +4,9 @@ shutdown by policy and by signal."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import re
 import signal
 from decimal import Decimal
 from typing import Any
@@ -18,7 +20,7 @@ from pi5trading.data.synthetic import random_walk_bars
 from pi5trading.events import FeedStatus, StrategyStatus
 from pi5trading.exceptions import ConfigurationError, InvalidStateError
 from pi5trading.model import Bar
-from pi5trading.node import TradingNode
+from pi5trading.node import TradingNode, trading_node
 from pi5trading.strategies.base import Strategy, StrategyConfig
 
 from .replay import ReplayFeed, bars_of, merged
@@ -355,11 +357,16 @@ async def test_replayed_fills_restore_cash_and_positions_to_the_digit() -> None:
     await third.stop()
 
 
-async def test_a_consumer_behind_holds_the_engine_and_commands_still_run() -> None:
+async def test_a_consumer_behind_holds_the_engine_and_commands_still_run(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(trading_node, "PAUSE_SAID_S", 0.05)
+    caplog.set_level(logging.WARNING, logger="pi5trading.node")
     node, _ = make_node(batch_max=5)
     items = bar_items(50)
     held = True
-    node.add_backpressure(lambda: held)
+    node.add_backpressure(lambda: False, "a sink keeping up")
+    node.add_backpressure(lambda: held, "the test's sink")
     await node.add_strategy(Counter(strategy_id="c"))
     await node.start(start_ts=items[0][1] - 1)
     feed = ReplayFeed(items)
@@ -369,10 +376,16 @@ async def test_a_consumer_behind_holds_the_engine_and_commands_still_run() -> No
     stepped = await node.call(lambda e: e.now)
     assert stepped < items[-1][1]
     assert len(node.queue) > 0
+    assert node.waiting_for == "the test's sink"
+    assert node.paused_s > 0.1  # counted while it waits, not only after
     held = False
     with anyio.fail_after(30):
         await feed.finished()
         await node.drain()
     assert await node.call(lambda e: e.now) == items[-1][1]
-    assert node.paused_s > 0.1
+    assert node.waiting_for is None
+    said = [r.getMessage() for r in caplog.records]
+    assert said[0].startswith("trading paused: waiting for the test's sink to catch up")
+    assert re.fullmatch(r"trading goes on after \d+\.\d s waiting", said[1]), said
+    assert len(said) == 2
     await node.stop()
