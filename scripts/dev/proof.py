@@ -65,6 +65,7 @@ FAULT_TESTS = [
     "tests/integration/test_storage_outage.py",
     "tests/integration/test_node_outages.py",
     "tests/integration/test_journal_disk_full.py",
+    "tests/integration/test_node_journal_full.py",
     "tests/integration/test_feed_faults.py",
     "tests/integration/test_broker_faults.py",
     "tests/integration/test_dashboard_outages.py",
