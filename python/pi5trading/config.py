@@ -563,6 +563,9 @@ class BacktestsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     """The most memory (MiB) one job's process may take for its data (``RLIMIT_DATA``):
     a strategy that allocates without bound fails its job, saying so, instead of taking
     the Pi's memory from the node. 0: no limit."""
+    nice: Annotated[int, msgspec.Meta(ge=0, le=19)] = 10
+    """CPU niceness of a job's process (0-19; higher yields more): a job using every core
+    it gets must not delay the trading node's next order. 0: the server's own priority."""
 
 
 CLUSTER_ADDRESS = r"^(|(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5})$"

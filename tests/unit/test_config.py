@@ -207,6 +207,8 @@ OUT_OF_RANGE = [
     ("PI5_BACKTESTS__TIMEOUT_S", "0", "expected a number > 0, at most 86400"),
     ("PI5_BACKTESTS__MEMORY_MB", "-1", "expected a whole number from 0 to 1048576"),
     ("PI5_BACKTESTS__MEMORY_MB", "2GB", "expected a whole number from 0 to 1048576"),
+    ("PI5_BACKTESTS__NICE", "20", "expected a whole number from 0 to 19"),
+    ("PI5_BACKTESTS__NICE", "-5", "expected a whole number from 0 to 19"),
     (
         "PI5_CLUSTER__ADDRESS",
         "tcp//10.0.0.2:8786",

@@ -300,6 +300,7 @@ class BacktestJobs:
                 self.limits.max_bars,
                 os.getpid(),
                 self.limits.memory_mb,
+                self.limits.nice,
             ),
             name=f"pi5trading-backtest-{job.id}",
             daemon=True,
@@ -416,15 +417,17 @@ def work(
     max_bars: int,
     server: int,
     memory_mb: int = 0,
+    nice: int = 0,
 ) -> None:
     """A job's process: load the bars, run, write the report and ``result.json``, and send
     ``("progress", done, total)``, then ``("done", run_row, result_row)`` or
     ``("failed", message)``. ``server``: the pid of the process it works for;
-    ``memory_mb``: its memory limit (0: none)."""
+    ``memory_mb``: its memory limit (0: none); ``nice``: its CPU niceness, at least."""
     # Ctrl-C at a terminal reaches the whole process group: the server decides, not us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with(server)
     _limit_memory(memory_mb)
+    _yield_cpu(nice)
     try:
         result = _run_job(conn, spec, settings, Path(folder), run_id, max_bars)
         if result[0] == "failed" and memory_mb and "MemoryError" in str(result[1]):
@@ -444,6 +447,17 @@ def _limit_memory(memory_mb: int) -> None:
     limit = memory_mb * 1024 * 1024
     with contextlib.suppress(ValueError, OSError):  # a lower hard limit already: keep it
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def _yield_cpu(nice: int) -> None:
+    """Run at niceness ``nice`` or more: on a Pi's few cores the node's engine thread
+    gets the CPU first when a job would take all of it (docs/RELIABILITY.md)."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    with contextlib.suppress(OSError):  # already nicer than asked: keep it
+        now = os.getpriority(os.PRIO_PROCESS, 0)
+        if now < nice:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
 
 
 def _out_of_memory(memory_mb: int) -> str:

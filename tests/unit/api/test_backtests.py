@@ -6,6 +6,7 @@ a full queue refuses; nothing outlives the app."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator
@@ -610,7 +611,7 @@ async def test_hostile_strategy_files_fail_their_job_and_nothing_else(tmp_path: 
     spin.write_text(HOSTILE.format(body="while True: pass"))
     settings = job_settings(
         tmp_path, PI5_BACKTESTS__MEMORY_MB="600", PI5_BACKTESTS__TIMEOUT_S="4",
-        PI5_BACKTESTS__WORKERS="2",
+        PI5_BACKTESTS__WORKERS="2", PI5_BACKTESTS__NICE="7",
     )  # fmt: skip
     repo = await open_repository(settings)
     await prepare_database(settings, repo.driver)
@@ -622,9 +623,13 @@ async def test_hostile_strategy_files_fail_their_job_and_nothing_else(tmp_path: 
             )
             for path in (hog, spin)
         ]
+        niceness = set()  # the spinning job's, as the kernel schedules it
         for _ in range(400):
             if all(j.status in ("done", "failed") for j in jobs):
                 break
+            if (p := jobs[1].process) is not None and p.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    niceness.add(os.getpriority(os.PRIO_PROCESS, p.pid))
             await asyncio.sleep(0.05)
     finally:
         await runner.close()
@@ -634,6 +639,8 @@ async def test_hostile_strategy_files_fail_their_job_and_nothing_else(tmp_path: 
     assert "memory limit of 600 MiB (PI5_BACKTESTS__MEMORY_MB)" in str(hogged.error)
     assert spun.status == "failed"
     assert "time limit of 4 s" in str(spun.error)
+    # It yielded the CPU to the server (and its node): niceness 7 once it ran.
+    assert 7 in niceness, niceness
     for job in jobs:
         assert job.process is not None
         assert gone(job.process.pid)
