@@ -59,6 +59,8 @@ MAX_TRADES: Final = 10_000
 RESULT_FILE: Final = "result.json"
 KEPT: Final = 500
 """Finished jobs kept in memory."""
+OOM_SCORE_ADJ: Final = 500
+"""A job process's ``oom_score_adj`` (-1000..1000): killed before the node if memory runs out."""
 _STORED: Final[dict[str, JobStatus]] = {
     "pending": "queued",
     "running": "running",
@@ -427,7 +429,7 @@ def work(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with(server)
     _limit_memory(memory_mb)
-    _yield_cpu(nice)
+    _yield_to_the_node(nice)
     try:
         result = _run_job(conn, spec, settings, Path(folder), run_id, max_bars)
         if result[0] == "failed" and memory_mb and "MemoryError" in str(result[1]):
@@ -449,15 +451,19 @@ def _limit_memory(memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
-def _yield_cpu(nice: int) -> None:
+def _yield_to_the_node(nice: int) -> None:
     """Run at niceness ``nice`` or more: on a Pi's few cores the node's engine thread
-    gets the CPU first when a job would take all of it (docs/RELIABILITY.md)."""
-    if nice <= 0 or not hasattr(os, "setpriority"):
-        return
-    with contextlib.suppress(OSError):  # already nicer than asked: keep it
-        now = os.getpriority(os.PRIO_PROCESS, 0)
-        if now < nice:
-            os.setpriority(os.PRIO_PROCESS, 0, nice)
+    gets the CPU first when a job would take all of it (docs/RELIABILITY.md). And be the
+    kernel's first choice should memory run out anyway (beyond ``RLIMIT_DATA``: page cache,
+    other processes): the job, not the trading node, is killed."""
+    if nice > 0 and hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):  # already nicer than asked: keep it
+            if os.getpriority(os.PRIO_PROCESS, 0) < nice:
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
+    with contextlib.suppress(OSError):  # not Linux, or /proc not mounted
+        adj = Path("/proc/self/oom_score_adj")
+        if int(adj.read_text()) < OOM_SCORE_ADJ:
+            adj.write_text(str(OOM_SCORE_ADJ))
 
 
 def _out_of_memory(memory_mb: int) -> str:

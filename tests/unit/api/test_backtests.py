@@ -57,6 +57,10 @@ async def wait_job(c: AsyncTestClient[Any], h: dict[str, str], job_id: str, *sta
     raise AssertionError(f"backtest {job_id} never became {states}: {job}")
 
 
+def _oom_score_adj(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/oom_score_adj").read_text())
+
+
 def gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -624,12 +628,14 @@ async def test_hostile_strategy_files_fail_their_job_and_nothing_else(tmp_path: 
             for path in (hog, spin)
         ]
         niceness = set()  # the spinning job's, as the kernel schedules it
+        oom = set()
         for _ in range(400):
             if all(j.status in ("done", "failed") for j in jobs):
                 break
             if (p := jobs[1].process) is not None and p.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
+                with contextlib.suppress(ProcessLookupError, FileNotFoundError):
                     niceness.add(os.getpriority(os.PRIO_PROCESS, p.pid))
+                    oom.add(_oom_score_adj(p.pid))
             await asyncio.sleep(0.05)
     finally:
         await runner.close()
@@ -641,6 +647,8 @@ async def test_hostile_strategy_files_fail_their_job_and_nothing_else(tmp_path: 
     assert "time limit of 4 s" in str(spun.error)
     # It yielded the CPU to the server (and its node): niceness 7 once it ran.
     assert 7 in niceness, niceness
+    # And the kernel's first choice should memory run out: the job, not the node.
+    assert jobs_module.OOM_SCORE_ADJ in oom, oom
     for job in jobs:
         assert job.process is not None
         assert gone(job.process.pid)
