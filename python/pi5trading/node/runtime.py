@@ -170,6 +170,8 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
         node.add_backpressure(lambda: storage.backlog + storage.writer.buffered > most, "storage")
         if sinks.metrics is not None:
             sinks.metrics.watch_pause(lambda: (node.paused_s, node.waiting_for is not None))
+        if sinks.alerts is not None:
+            node.on_pause(sinks.alerts.watch_pause)
     feed_start = feed.origin_ns if isinstance(feed, SimulatedFeed) else None
     warm: list[_core.Bar] = []
     session_equity = None

@@ -136,6 +136,7 @@ class TradingNode:
         """The consumer the engine waits for now (``None``: stepping)."""
         self.waiting_since: float | None = None
         """When (``time.monotonic()``) the current wait began."""
+        self._pause_listeners: list[Callable[[str, float | None], None]] = []
         self._thread: threading.Thread | None = None
         self._halt = threading.Event()
         self._state: NodeState = "new"
@@ -177,6 +178,19 @@ class TradingNode:
         if what is None or since is None:
             return None
         return what, time.monotonic() - since
+
+    def on_pause(self, listener: Callable[[str, float | None], None]) -> None:
+        """``listener(what, None)`` when a wait for a consumer is said (over
+        ``PAUSE_SAID_S``), ``listener(what, seconds)`` when it ends; called on the engine
+        thread, so it must be quick (``GotifyAlerts.put``)."""
+        self._pause_listeners.append(listener)
+
+    def _tell_pause(self, what: str, waited: float | None) -> None:
+        for listener in self._pause_listeners:
+            try:
+                listener(what, waited)
+            except Exception:  # a listener's fault must not stop the engine
+                log.exception("pause listener failed")
 
     def add_backpressure(self, full: Callable[[], bool], what: str = "a consumer") -> None:
         """``full()`` (called on the engine thread between batches, so it must be cheap and
@@ -552,7 +566,7 @@ class TradingNode:
         self.waiting_for = behind
         start = last = time.monotonic()
         self.waiting_since = start
-        said = False
+        said, said_for = False, behind
         while not self._halt.is_set():
             time.sleep(0.001)
             now = time.monotonic()
@@ -565,7 +579,8 @@ class TradingNode:
                     "limit); the engine and its feeds go on when it does",
                     behind,
                 )
-                said = True
+                said, said_for = True, behind
+                self._tell_pause(behind, None)
             self._run_commands()  # stop and other commands still go through
             behind = next((what for full, what in self._pressure if full()), None)
             if behind is None:
@@ -573,7 +588,9 @@ class TradingNode:
             self.waiting_for = behind
         self.waiting_for = self.waiting_since = None
         if said:
-            log.warning("trading goes on after %.1f s waiting", time.monotonic() - start)
+            waited = time.monotonic() - start
+            log.warning("trading goes on after %.1f s waiting", waited)
+            self._tell_pause(said_for, waited)
 
     def _run_commands(self) -> None:
         while True:

@@ -134,6 +134,16 @@ class GotifyAlerts:
 
         breaker.add_listener(changed)
 
+    def watch_pause(self, what: str, waited: float | None) -> None:
+        """A ``TradingNode.on_pause`` listener: trading standing still for ``what``
+        (critical), and going on after ``waited`` seconds (info)."""
+        if waited is None:
+            self.put(Alert("node:paused", "critical", f"Trading paused: waiting for {what}",
+                           f"the engine and its feeds wait until {what} catches up"))  # fmt: skip
+        else:
+            self.put(Alert("node:resumed", "info", "Trading goes on",
+                           f"after {waited:.0f} s waiting for {what}"))  # fmt: skip
+
     def put(self, alert: Alert) -> None:
         """Queue an alert from any thread (the reconciliation, an operator's script)."""
         self._handoff.put([alert])
