@@ -22,9 +22,11 @@ import asyncio
 import contextlib
 import json
 import re
+import shutil
 import socket
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -145,6 +147,42 @@ class LoadResult:
     rss_anon_mb: list[float] = field(default_factory=list)
     sample_minutes: list[float] = field(default_factory=list)
     fills: int = 0
+    wrk: dict[str, float] = field(default_factory=dict)
+    """With ``--wrk N``: wrk's own figures for its N connections polling the same routes
+    (requests, requests/s, p50/p90/p99 ms, non-2xx): a C client, not late itself."""
+
+
+WRK_LUA = """
+paths = {PATHS}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter % #paths) + 1], {["Authorization"]="Bearer TOKEN"})
+end
+done = function(summary, latency, requests)
+  io.write(string.format("requests: %d\\n", summary.requests))
+  io.write(string.format("non-2xx: %d\\n", summary.errors.status))
+  io.write(string.format("timeouts: %d\\n", summary.errors.timeout))
+end
+"""
+"""wrk's script: GET the polled routes in turn, signed in; its totals at the end."""
+_WRK_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    """wrk's ``--latency`` report: requests, requests/s, p50/p90/p99 (ms), non-2xx."""
+    got: dict[str, float] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in ("50%", "90%", "99%"):
+            m = re.fullmatch(r"([0-9.]+)(us|ms|s)", parts[1])
+            if m:
+                got[f"p{parts[0][:-1]}_ms"] = float(m[1]) * _WRK_UNIT[m[2]]
+        elif line.startswith("Requests/sec:"):
+            got["requests_per_s"] = float(parts[1])
+        elif len(parts) == 2 and parts[0] in ("requests:", "non-2xx:", "timeouts:"):
+            got[parts[0][:-1].replace("-", "_")] = float(parts[1])
+    return got
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -261,6 +299,8 @@ class Load:
         self.placed: dict[str, float] = {}
         self.rest: list[tuple[str, int, float]] = []
         self.samples: list[dict[str, float]] = []
+        self.wrk_connections = 0
+        self.wrk: dict[str, float] = {}
 
     @property
     def ws_url(self) -> str:
@@ -352,6 +392,22 @@ class Load:
             http.headers["Authorization"] = fresh["Authorization"]
             self.sign_ins += 1
 
+    async def _wrk(self, seconds: float) -> dict[str, float]:
+        """wrk (C, its own process, 2 threads) on ``wrk_connections`` connections cycling
+        through the polled routes for ``seconds``; its figures."""
+        script = Path(tempfile.mkdtemp(prefix="pi5-wrk-")) / "polled.lua"
+        paths = ", ".join(f'"{p}"' for p in POLLED)
+        script.write_text(WRK_LUA.replace("PATHS", paths).replace("TOKEN", self.token))
+        proc = await asyncio.create_subprocess_exec(
+            "wrk", "-t2", f"-c{self.wrk_connections}", f"-d{seconds:g}s", "--latency",
+            "--timeout", "10s", "-s", str(script), self.url,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"wrk failed: {err.decode().strip()}")
+        return parse_wrk(out.decode())
+
     async def _loop_lag(self) -> None:
         while not self.stop.is_set():
             t0 = time.perf_counter()
@@ -394,7 +450,10 @@ class Load:
             started = time.monotonic()
             work = [asyncio.create_task(self._poller(http, k)) for k in range(pollers)]
             work.append(asyncio.create_task(self._orders(http, order_every_s)))
+            wrk = asyncio.create_task(self._wrk(seconds)) if self.wrk_connections else None
             await asyncio.sleep(seconds)
+            if wrk is not None:
+                self.wrk = await wrk
             # The slow client is dropped once the kernel's buffers for its socket (up to
             # 4 MB here) and then its queue are full: on a loaded machine that may take
             # longer than a short run. The load goes on until then (bounded).
@@ -463,6 +522,7 @@ class Load:
             },
             rss_anon_mb=[round(s["rss_anon_mb"], 1) for s in self.samples],
             sample_minutes=[round(t, 3) for t in minutes],
+            wrk=self.wrk,
         )
 
 
@@ -504,6 +564,7 @@ def run_load(
     sample_every_s: float = 1.0,
     keep_hashes: bool = True,
     samples_path: Path | None = None,
+    wrk_connections: int = 0,
 ) -> tuple[Load, LoadResult, str]:
     """Seed, start `pi5trading serve`, load it for ``seconds``, stop it; returns the load
     (clients' logs), its figures and the node's log. ``redis_url`` "" runs the node as one
@@ -548,6 +609,7 @@ def run_load(
             keep_hashes=keep_hashes,
         )
         load.samples_path = samples_path
+        load.wrk_connections = wrk_connections
         asyncio.run(asyncio.wait_for(load.run(seconds), seconds + 240))
         result = load.result()
         text = stop_node(proc, log)
@@ -589,6 +651,11 @@ def _markdown(r: LoadResult) -> str:
         f" {r.rss_trend_mb_per_min} MB/min |",
         f"| writer queue depth (max) | {r.writer_buffered_max} buffered,"
         f" {r.storage_backlog_max} not yet handed to it |",
+        *([f"| REST by wrk (C, {r.wrk.get('requests', 0):,.0f} requests) |"
+           f" {r.wrk.get('requests_per_s', 0):,.0f}/s; p50 {r.wrk.get('p50_ms')} ms,"
+           f" p90 {r.wrk.get('p90_ms')} ms, p99 {r.wrk.get('p99_ms')} ms;"
+           f" non-2xx {r.wrk.get('non_2xx', 0):g}, timeouts {r.wrk.get('timeouts', 0):g} |"]
+          if r.wrk else []),
         *(f"| waiting: {k} | p50 {v['p50']}, max {v['max']} |" for k, v in r.waiting.items()),
         *(f"| retained at the end: {k} | {v:g} |" for k, v in r.retained.items()),
         "",
@@ -611,12 +678,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--sample-every", type=float, default=None, help="seconds between samples")
     p.add_argument("--out", type=Path, default=Path("test-artifacts/proof"))
+    p.add_argument(
+        "--wrk",
+        type=int,
+        default=0,
+        metavar="CONNECTIONS",
+        help="also poll the REST routes with wrk (C, own process) on this many connections:\n"
+        "the node's REST percentiles without the Python driver's own lateness (needs wrk)",
+    )
     args = p.parse_args(argv)
+    if args.wrk and shutil.which("wrk") is None:
+        p.error("--wrk needs wrk: apt-get install wrk (scripts/dev/system_deps.sh test)")
     args.out.mkdir(parents=True, exist_ok=True)
     pg, redis = PostgresServer(), RedisServer()
-    import shutil
-    import tempfile
-
     from tests.contract.databases import migrate_sync
 
     try:
@@ -634,6 +708,7 @@ def main(argv: list[str] | None = None) -> int:
             sample_every_s=args.sample_every or (5.0 if args.memory else 1.0),
             keep_hashes=not args.memory,
             samples_path=args.out / "load-samples.csv",
+            wrk_connections=args.wrk,
         )
         (args.out / "load-node.log").write_text(text)
         shutil.rmtree(data, ignore_errors=True)  # kept (the node's log) when the run failed
@@ -650,6 +725,7 @@ def main(argv: list[str] | None = None) -> int:
         and result.rest_5xx == 0
         and result.dropped_clients == 1
         and result.slow_close_code == 4008
+        and not result.wrk.get("timeouts")
     )
     (args.out / "load.json").write_text(
         json.dumps({**asdict(result), "stream_problems": gaps, "ok": ok}, indent=2) + "\n"
@@ -662,6 +738,13 @@ def main(argv: list[str] | None = None) -> int:
         f" {result.dropped_clients} dropped, RSS {result.rss_mb[0]}→{result.rss_mb[-1]} MB"
         f" ({result.rss_trend_mb_per_min} MB/min), writer max {result.writer_buffered_max},"
         f" 5xx {result.rest_5xx}"
+        + (
+            f"; wrk {result.wrk.get('requests_per_s', 0):,.0f} req/s p50"
+            f" {result.wrk.get('p50_ms')} ms p99 {result.wrk.get('p99_ms')} ms"
+            f" non-2xx {result.wrk.get('non_2xx', 0):g}"
+            if result.wrk
+            else ""
+        )
     )
     for g in gaps[:10]:
         print("  stream problem:", g)
