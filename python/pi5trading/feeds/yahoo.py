@@ -67,6 +67,8 @@ INTERVALS: dict[str, tuple[str, int]] = {
 
 _CHUNK_S = {"1m": 7 * 86_400, "1d": 3650 * 86_400}
 _CHUNK_INTRADAY_S = 59 * 86_400
+_FIRST_S = 86_400
+"""How far back the poller's first poll of a symbol looks for its last completed bars."""
 
 
 class _Quote(msgspec.Struct):
@@ -401,7 +403,10 @@ class YahooPoller:
             if last is not None:
                 lo = last + self.seconds
             else:  # start with the last ``lookback_bars`` completed bars
-                lo = (now // self.seconds - self.lookback_bars) * self.seconds
+                # Looked for over a day back, not from the wall clock: a delayed vendor's
+                # newest bar is minutes old (Yahoo: 15 min for some exchanges), and asking
+                # only for the last minutes of the wall clock found nothing, ever.
+                lo = (now // self.seconds - self.lookback_bars) * self.seconds - _FIRST_S
             try:
                 _, bars = await self.client.chart(
                     inst, lo, now + self.seconds, self.interval, self.seconds
@@ -413,10 +418,17 @@ class YahooPoller:
                 self._status("reconnecting", str(exc))
                 continue
             except VendorError as exc:
+                # The feed reopens the poller after its backoff: say why here, once.
+                log.warning("yahoo poll of %s failed, the poller ends: %s", inst.symbol, exc)
                 self._status("failed", str(exc))
                 raise
             # Anything else (a wrong symbol, an unreadable answer) is raised: polling again
             # would not mend it.
+            # In time order first: a row older than one before it in the same answer would
+            # be skipped as already seen, and lost.
+            bars = sorted(bars, key=lambda b: b.ts_event)
+            if last is None:
+                bars = bars[max(0, len(bars) - self.lookback_bars) :]
             for bar in bars:
                 open_s = bar.ts_event // NS - self.seconds
                 if last is None or open_s > last:
