@@ -67,6 +67,7 @@ FAULT_TESTS = [
     "tests/integration/test_journal_disk_full.py",
     "tests/integration/test_node_journal_full.py",
     "tests/integration/test_feed_faults.py",
+    "tests/integration/test_yahoo_feed_faults.py",
     "tests/integration/test_broker_faults.py",
     "tests/integration/test_dashboard_outages.py",
     "tests/integration/test_api_workers_redis.py",
