@@ -682,23 +682,84 @@ def _assemble(
 # -- Parquet ------------------------------------------------------------------------------
 
 
-def _read_parquet(path: Path, source: str, time_unit: str, want_instrument: bool) -> _Read:
+def _reason(exc: BaseException) -> str:
+    """An Arrow error's text on one line (Thrift errors span several)."""
+    return "; ".join(part.strip() for part in str(exc).splitlines() if part.strip()) or repr(exc)
+
+
+def _open_parquet(path: Path, source: str) -> Any:
+    """The file's ``ParquetFile``; a file that is empty, not Parquet or cut short is
+    refused with what it is, before Arrow's own reason (which says "footer" for all)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    size = path.stat().st_size
+    if size == 0:
+        raise _fail(source, "empty file (0 bytes), not a Parquet file")
+    with path.open("rb") as f:
+        head = f.read(4)
+        f.seek(max(0, size - 4))
+        tail = f.read(4)
+    if head != b"PAR1":
+        raise _fail(source, "not a Parquet file (it does not begin with the marker PAR1)")
+    if tail != b"PAR1" or size < 12:
+        raise _fail(
+            source,
+            f"truncated Parquet file: {size:,} bytes and no PAR1 marker at its end "
+            "(copied or downloaded only in part?)",
+        )
     try:
-        pf = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise _fail(source, f"not a readable Parquet file ({exc})") from None
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise _fail(source, f"not a readable Parquet file ({_reason(exc)})") from None
+
+
+def _unreadable(pf: Any, source: str, columns: list[str], first_row: int, exc: Exception) -> Any:
+    """The error for data that cannot be read past row ``first_row`` (a damaged page, a
+    footer pointing beyond the data): which row group, by its lines, and Arrow's reason.
+    Only called on failure; reads the row groups one by one from ``first_row`` to find it."""
+    import pyarrow as pa
+
+    meta = pf.metadata
+    start = 0
+    for g in range(meta.num_row_groups):
+        n = meta.row_group(g).num_rows
+        if start + n > first_row:
+            try:
+                pf.read_row_group(g, columns=columns)
+            except (pa.ArrowException, OSError) as found:
+                lines = f"lines {start + 2}-{start + n + 1}" if n > 1 else f"line {start + 2}"
+                return _fail(
+                    source,
+                    f"row group {g + 1} of {meta.num_row_groups} ({lines}) cannot be read: "
+                    f"damaged or truncated data ({_reason(found)})",
+                )
+        start += n
+    return _fail(source, f"damaged Parquet data ({_reason(exc)})")
+
+
+def _read_parquet(path: Path, source: str, time_unit: str, want_instrument: bool) -> _Read:
+    import pyarrow as pa
+
+    pf = _open_parquet(path, source)
     header = list(pf.schema_arrow.names)
     index, ignored = _map_columns(header, source, want_instrument=want_instrument)
     names = _names(header, index)
     wanted = {field: header[i] for field, i in index.items()}
+    columns = list(dict.fromkeys(wanted.values()))
     parts: list[_Part] = []
     rows = 0
-    batches = pf.iter_batches(batch_size=1 << 18, columns=list(dict.fromkeys(wanted.values())))
+    batches = pf.iter_batches(batch_size=1 << 18, columns=columns)
     with ThreadPoolExecutor(_WORKERS) as pool:
-        for batch in batches:
+        while True:
+            # Damaged data shows only when its pages are read: mid-file, after the footer
+            # was read fine. Refused with its place, never as a traceback.
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError) as exc:
+                raise _unreadable(pf, source, columns, rows, exc) from None
+            if batch is None:
+                break
             cols = {field: batch.column(name) for field, name in wanted.items()}
             if "instrument" in cols:
                 cols["instrument"] = cols["instrument"].cast(pa.string())
