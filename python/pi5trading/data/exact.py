@@ -81,6 +81,22 @@ def raw_from_ints(values: npt.ArrayLike) -> tuple[Raw, npt.NDArray[np.bool_]]:
     return np.where(bad, 0, v) * SCALE, bad
 
 
+def int64_of(arr: Any) -> tuple[Raw, npt.NDArray[np.bool_]]:
+    """An Arrow integer array as int64 (nulls as 0) and a mask of values int64 cannot
+    hold: only ``uint64`` has them, and Arrow's cast refuses the whole column for one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    filled = arr.fill_null(0)
+    over = np.zeros(len(arr), dtype=bool)
+    if pa.types.is_uint64(arr.type):
+        big = pc.greater(filled, pa.scalar(_I64_MAX, pa.uint64()))
+        over = np.asarray(big.to_numpy(zero_copy_only=False), dtype=bool)
+        if over.any():
+            filled = pc.if_else(big, pa.scalar(0, pa.uint64()), filled)
+    return np.asarray(filled.cast(pa.int64()).to_numpy(), dtype=np.int64), over
+
+
 def raw_from_objects(values: Sequence[object]) -> tuple[Raw, npt.NDArray[np.bool_]]:
     """Python numbers (``Decimal``, ``int``, ``float``, text) one by one, exactly."""
     raw = np.zeros(len(values), dtype=np.int64)
@@ -185,12 +201,17 @@ def raw_from_arrow(arr: Any, *, decimal_comma: bool = False) -> tuple[Raw, list[
         ]
         rounded = True
     elif pa.types.is_integer(t):
-        v = np.asarray(arr.fill_null(0).cast(pa.int64()).to_numpy(), dtype=np.int64)
+        v, over = int64_of(arr)
         raw, bad = raw_from_ints(v)
-        errors = [CellError(i, "out of range", str(v[i])) for i in np.flatnonzero(bad).tolist()]
+        bad |= over
+        raw[over] = 0
+        errors = [
+            CellError(i, "out of range", str(arr[i].as_py())) for i in np.flatnonzero(bad).tolist()
+        ]
     elif pa.types.is_decimal(t):
         raw, errors = _from_decimals(arr.fill_null(Decimal(0)) if nulls is not None else arr)
-    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+    elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        # string_view: what Polars and recent Arrow write for text.
         raw, errors = _from_text(arr.cast(pa.string()), decimal_comma, nulls)
     else:
         raise TypeError(f"type {t}")
@@ -294,6 +315,7 @@ __all__ = [
     "CellError",
     "decimals_of",
     "failing_rows",
+    "int64_of",
     "raw_from_arrow",
     "raw_from_floats",
     "raw_from_ints",

@@ -45,7 +45,7 @@ from pi5trading.data.bars import (
     check_bars,
     find_problems,
 )
-from pi5trading.data.exact import CellError, failing_rows, raw_from_arrow
+from pi5trading.data.exact import CellError, failing_rows, int64_of, raw_from_arrow
 from pi5trading.exceptions import InvalidInputError
 
 FileFormat = Literal["auto", "csv", "parquet"]
@@ -215,6 +215,10 @@ def parse_times(arr: Any, time_unit: str = "auto") -> tuple[npt.NDArray[np.int64
     errors = [CellError(i, "empty", "") for i in np.flatnonzero(nulls).tolist()]
     if pa.types.is_dictionary(t):
         return parse_times(arr.dictionary_decode(), time_unit)
+    if pa.types.is_null(t):  # a column written with no value at all: every row is empty
+        return np.zeros(n, dtype=np.int64), errors
+    if pa.types.is_string_view(t):  # what Polars and recent Arrow write for text
+        return parse_times(arr.cast(pa.string()), time_unit)
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         target = pa.timestamp("ns", tz="UTC") if getattr(t, "tz", None) else pa.timestamp("ns")
         filled = arr.fill_null(pa.scalar(0, pa.int64()).cast(t)) if nulls.any() else arr
@@ -225,18 +229,34 @@ def parse_times(arr: Any, time_unit: str = "auto") -> tuple[npt.NDArray[np.int64
         bad = failing_rows(filled, cast) if _fails(filled, cast) else []
         keep = np.ones(n, dtype=bool)
         keep[bad] = False
-        errors += [CellError(i, "out of range", str(arr[i])) for i in bad]
+        errors += [CellError(i, "out of range", _time_text(arr, i)) for i in bad]
         ns = np.zeros(n, dtype=np.int64)
         ns[keep] = _ts_ints(cast(filled.filter(pa.array(keep))))
         return ns, sorted(errors)
     if pa.types.is_integer(t):
-        v = np.asarray(arr.fill_null(0).cast(pa.int64()).to_numpy(), dtype=np.int64)
+        v, too_big = int64_of(arr)
         ns, over = _epoch_ns(v, time_unit)
-        errors += [CellError(i, "out of range", str(v[i])) for i in np.flatnonzero(over).tolist()]
+        over |= too_big
+        ns[over] = 0
+        errors += [
+            CellError(i, "out of range", str(arr[i].as_py())) for i in np.flatnonzero(over).tolist()
+        ]
         return ns, sorted(errors)
     if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
         raise TypeError(f"type {t} is not a time")
     return _times_from_text(arr.cast(pa.string()), time_unit, nulls, errors)
+
+
+def _time_text(arr: Any, i: int) -> str:
+    """A timestamp or date cell as text; one beyond Python's years 1-9999 (which
+    ``str(scalar)`` raises ``OverflowError`` for) as its stored number and type."""
+    import pyarrow as pa
+
+    try:
+        return str(arr[i])
+    except (OverflowError, ValueError):
+        storage = pa.int32() if pa.types.is_date32(arr.type) else pa.int64()
+        return f"{arr.slice(i, 1).cast(storage)[0].as_py()} ({arr.type})"
 
 
 def _fails(arr: Any, convert: Any) -> bool:
@@ -762,7 +782,11 @@ def _read_parquet(path: Path, source: str, time_unit: str, want_instrument: bool
                 break
             cols = {field: batch.column(name) for field, name in wanted.items()}
             if "instrument" in cols:
-                cols["instrument"] = cols["instrument"].cast(pa.string())
+                try:
+                    cols["instrument"] = cols["instrument"].cast(pa.string())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    t = cols["instrument"].type
+                    raise _fail(source, f"type {t} is not text", 0, wanted["instrument"]) from None
             lines = np.arange(rows + 2, rows + 2 + batch.num_rows, dtype=np.int64)
             try:
                 parts.append(_convert(cols, lines, [], time_unit, False, rows, names, pool))
