@@ -115,9 +115,18 @@ def _fail(
 
 
 def _map_columns(
-    header: Sequence[str], source: str, *, want_instrument: bool
+    header: Sequence[str],
+    source: str,
+    *,
+    want_instrument: bool,
+    line: int = 1,
+    where: str = "header",
 ) -> tuple[dict[str, int], list[str]]:
-    """Which header position holds which field, and the header names left unused."""
+    """Which header position holds which field, and the header names left unused.
+
+    ``line``/``where`` place a problem: a CSV header is line 1, a Parquet file's column
+    names (its schema) have no line.
+    """
     lowered: dict[str, int] = {}
     for i, h in enumerate(header):
         lowered.setdefault(h.strip().lower(), i)
@@ -126,6 +135,20 @@ def _map_columns(
         pos = next((lowered[a] for a in aliases if a in lowered), None)
         if pos is not None and (field != "instrument" or want_instrument):
             index[field] = pos
+    for field, pos in index.items():
+        # Two columns of the same name (``close`` and ``Close``, or a Parquet schema that
+        # repeats a name) would have us pick one and drop the other's values silently.
+        name = header[pos].strip().lower()
+        same = [i + 1 for i, h in enumerate(header) if h.strip().lower() == name]
+        if len(same) > 1:
+            at = ", ".join(str(i) for i in same)
+            raise _fail(
+                source,
+                f"{len(same)} columns are named {name!r} (columns {at}): which one is the "
+                f"{field}? rename or drop the others",
+                line,
+                where,
+            )
     if "date" in lowered and "time" in lowered and index.get("ts") == lowered["time"]:
         # Separate Date and Time columns (MetaTrader, Kibot...): joined into one time.
         index["ts"], index["ts_time"] = lowered["date"], lowered["time"]
@@ -135,7 +158,7 @@ def _map_columns(
         unknown = [h for i, h in enumerate(header) if i not in used]
         wanted = "; ".join(f"{f}: one of {', '.join(COLUMN_ALIASES[f])}" for f in missing)
         found = f"; unrecognised: {', '.join(repr(h) for h in unknown)}" if unknown else ""
-        raise _fail(source, f"missing column(s) ({wanted}){found}", 1, "header")
+        raise _fail(source, f"missing column(s) ({wanted}){found}", line, where)
     # Columns that match a later alias of a field already found (e.g. both Timestamp and
     # Date) or nothing at all are ignored; the caller notes them.
     used = set(index.values())
@@ -763,7 +786,9 @@ def _read_parquet(path: Path, source: str, time_unit: str, want_instrument: bool
 
     pf = _open_parquet(path, source)
     header = list(pf.schema_arrow.names)
-    index, ignored = _map_columns(header, source, want_instrument=want_instrument)
+    index, ignored = _map_columns(
+        header, source, want_instrument=want_instrument, line=0, where="columns"
+    )
     names = _names(header, index)
     wanted = {field: header[i] for field, i in index.items()}
     columns = list(dict.fromkeys(wanted.values()))
