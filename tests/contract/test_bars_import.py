@@ -94,6 +94,9 @@ async def test_error_list_stops_at_max_errors(repo: SqlRepository, tmp_path: Pat
         await import_bars(repo, [f], instrument_id="X.Y", max_errors=3)
     assert [line for line, _ in err.value.problems] == [2, 3, 4]
     assert err.value.truncated
+    assert err.value.total == 10  # the message counts every bad row, not the ones shown
+    assert str(err.value).startswith(f"{f}: 10 bad row(s), nothing imported:\n")
+    assert str(err.value).endswith("\n  (7 more not shown)")
 
 
 async def test_a_bad_second_file_rolls_back_the_first(repo: SqlRepository, tmp_path: Path) -> None:

@@ -114,7 +114,9 @@ def read_import_file(
         )
     except BarDataError as exc:
         shown = [(p.line, p.describe()) for p in exc.problems[:max_errors]]
-        raise ImportValidationError(str(path), shown, len(exc.problems) > max_errors) from None
+        raise ImportValidationError(
+            str(path), shown, len(exc.problems) > max_errors, len(exc.problems)
+        ) from None
 
 
 async def import_bars(

@@ -28,10 +28,18 @@ class ConstraintError(StorageError, ValueError):
 class ImportValidationError(StorageError, InvalidInputError):
     """An import file has bad rows; nothing was written. ``problems`` lists (line, message)."""
 
-    def __init__(self, source: str, problems: list[tuple[int, str]], truncated: bool) -> None:
+    def __init__(
+        self,
+        source: str,
+        problems: list[tuple[int, str]],
+        truncated: bool,
+        total: int | None = None,
+    ) -> None:
         self.source = source
         self.problems = problems
         self.truncated = truncated
+        self.total = max(total or 0, len(problems))
+        """Bad rows in the file; ``problems`` shows the first ones (``--max-errors``)."""
         # One line per problem, ``path: line N: field: message (value 'x')``.
         lines = [
             f"{source}: line {line}: {msg}" if line else f"{source}: {msg}"
@@ -41,9 +49,12 @@ class ImportValidationError(StorageError, InvalidInputError):
             # One problem (an empty file, a bad header, one bad row) is one line.
             super().__init__(f"{lines[0]}; nothing imported")
             return
-        more = "\n  (more errors not shown)" if truncated else ""
+        # The count is the file's, not the shown lines' (it said "3 bad row(s)" for 10).
+        hidden = self.total - len(problems)
+        more = f"\n  ({hidden} more not shown)" if hidden else ""
+        more = more or ("\n  (more errors not shown)" if truncated else "")
         text = "\n".join(lines)
-        super().__init__(f"{source}: {len(problems)} bad row(s), nothing imported:\n{text}{more}")
+        super().__init__(f"{source}: {self.total} bad row(s), nothing imported:\n{text}{more}")
 
 
 __all__ = [
