@@ -51,14 +51,15 @@ data_group.add_command(data_download_command)
     type=click.Choice(["auto", "s", "ms", "us", "ns"]),
     default="auto",
     show_default=True,
-    help="Unit of integer timestamps (auto: by number of digits).",
+    help="Unit of integer timestamps (auto: by number of digits); Parquet timestamp "
+    "columns carry their own.",
 )
 @click.option(
     "--max-errors",
     type=click.IntRange(min=1),
     default=20,
     show_default=True,
-    help="Stop checking after this many bad rows.",
+    help="List at most this many bad rows (every row is checked; the count is of all).",
 )
 @database_url_option
 def data_import_command(
@@ -72,11 +73,13 @@ def data_import_command(
 ) -> None:
     """Import OHLCV bars from CSV or Parquet FILES (all or nothing).
 
-    Columns by header name: timestamp (or ts/time/datetime/date), open, high, low, close,
-    optional volume and optional instrument_id/symbol. Timestamps are UNIX integers or ISO
-    8601 (UTC when no offset is given). Every row is validated; if any is bad, nothing is
-    written and the bad rows are listed by line number. Bars already stored are skipped,
-    so re-running an import is safe.
+    Columns by name (a CSV header line, a Parquet file's schema): timestamp (or
+    ts/time/datetime/date), open, high, low, close, optional volume and optional
+    instrument_id/symbol. Timestamps are UNIX integers, ISO 8601 text (UTC when no offset
+    is given) or Parquet timestamp/date columns. Every row is validated; if any is bad,
+    nothing is written and the bad rows are listed by line number (Parquet: row number +
+    2, as if written as CSV with a header). An empty, truncated or damaged file is refused
+    the same way. Bars already stored are skipped, so re-running an import is safe.
 
     Example: pi5trading data import aapl_1m.csv --instrument AAPL.XNAS --interval 1m
     """
