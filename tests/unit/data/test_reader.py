@@ -119,6 +119,11 @@ ERRORS = [
         "{p}: line 1: header: missing column(s) (ts: one of timestamp, ts, ts_ns, time, "
         "datetime, date, open_time); unrecognised: 'when'",
     ),
+    (  # two columns of one name: which one holds the close is not ours to guess
+        "timestamp,open,high,low,close,Close\n" + OK,
+        "{p}: line 1: header: 2 columns are named 'close' (columns 5, 6): which one is the "
+        "close? rename or drop the others",
+    ),
     (
         "2024-01-02,1,2,1,1,5\n",
         "{p}: line 1: header: the first line is data, not column names: add a header line "
