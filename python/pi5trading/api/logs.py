@@ -63,6 +63,10 @@ def configure_logging(level: str, fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx says every request at INFO: each poll of each symbol, each broker call. Kept
+    # for DEBUG; our own lines say what failed.
+    quiet = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    logging.getLogger("httpx").setLevel(quiet)
 
 
 def request_ids(app: ASGIApp) -> ASGIApp:

@@ -426,6 +426,11 @@ class StreamFeed(FeedBase):
         self._got_message = False
         self._catch_up_pending = False
 
+    @property
+    def stale_after_s(self) -> float | None:
+        """Silence (while a session is open) after which the feed reads ``stale``."""
+        return self._stale_after
+
     def vendor_status(self, status: FeedState, message: str = "") -> None:
         """A state the vendor's client reports about a connection it keeps itself (Alpaca's
         stream reconnects on its own after a drop): ``reconnecting`` is reported and
@@ -742,15 +747,28 @@ class StreamFeed(FeedBase):
             self.check_staleness()
 
     def check_staleness(self) -> None:
-        """One staleness check now (the watchdog runs it on its own; tests call it)."""
+        """One staleness check now (the watchdog runs it on its own; tests call it).
+
+        With a calendar, silence is judged only while a session is open, and from its
+        open on: a market that is closed sends nothing, and that is not news (it would
+        be a `stale` alert and a 503 from `/ready` every night)."""
         last = self._stats.last_message_mono
         limit = self._stale_after
-        if (
-            limit is not None
-            and self._status == "live"
-            and last
-            and self._monotonic() - last >= limit
-        ):
+        if limit is None or self._status != "live" or not last:
+            return
+        now = self._monotonic()
+        if self._calendar is not None:
+            wall = self._wall_ns()
+            try:
+                session = self._calendar.session_at(wall)
+            except InvalidInputError:  # beyond the calendar's table: judged as before
+                session = None
+            else:
+                if session is None:
+                    return
+            if session is not None:
+                last = max(last, now - (wall - session.open_ns) / 1e9)
+        if now - last >= limit:
             self._stats.stale_periods += 1
             self._set_status("stale", f"no message for {limit:g}s")
 

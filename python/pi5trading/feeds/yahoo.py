@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import msgspec
 
-from pi5trading.config import Settings, YahooSettings
+from pi5trading.config import FeedSettings, Settings, YahooSettings
 from pi5trading.events import FeedState, FeedStatus
 from pi5trading.feeds.feed import StreamFeed, Subscription
 from pi5trading.feeds.vendor import (
@@ -472,13 +472,20 @@ def configured_feed(settings: Settings) -> StreamFeed:
         finally:
             await poller.close()
 
+    options = stream_options(settings.feed)
+    if settings.feed.stale_after_s == FeedSettings().stale_after_s:
+        # The default suits a stream. Bars are all Yahoo sends: one a minute, seen up to
+        # a poll later; shorter silence is its pace, not a stale feed (it would flip every
+        # minute). A value set on purpose is kept.
+        pace = 60.0 + 2 * settings.yahoo.poll_interval_s
+        options["stale_after_s"] = max(options["stale_after_s"], pace)
     feed = StreamFeed(
         "yahoo",
         connect,
         history=history,
         native_bars=("1m",),
         skip_unfinished_bars=True,
-        **stream_options(settings.feed),
+        **options,
     )
     return feed
 

@@ -18,6 +18,21 @@ def work() -> str:
     return "ok"
 
 
+def test_httpx_says_each_request_only_at_debug() -> None:
+    root, httpx_log = logging.getLogger(), logging.getLogger("httpx")
+    saved = (root.handlers[:], root.level, httpx_log.level)
+    try:
+        configure_logging("INFO", "text")
+        assert not httpx_log.isEnabledFor(logging.INFO)  # one line per poll and broker call
+        assert httpx_log.isEnabledFor(logging.WARNING)
+        configure_logging("DEBUG", "text")
+        assert httpx_log.isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:], _, _ = saved
+        root.setLevel(saved[1])
+        httpx_log.setLevel(saved[2])
+
+
 def test_json_lines_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)

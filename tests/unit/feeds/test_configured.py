@@ -139,6 +139,15 @@ def test_vendor_kinds_build_their_stream_feeds() -> None:
         assert feed.name == name
         assert sorted(feed.subscriptions) == ["AAPL", "MSFT"]
         assert feed.subscriptions["AAPL"].bars == ("1m", "5m")  # 5m built from the minutes
+        assert feed.stale_after_s == 7.0  # set on purpose: kept
+    # By default Yahoo's silence counts as stale after its pace: a bar a minute, seen up to
+    # a poll (15 s) later; the stream's 30 s would flip it to stale every minute.
+    for kind, after in (("yahoo", 90.0), ("alpaca", 30.0)):
+        plain = {k: v for k, v in env.items() if k != "PI5_FEED__STALE_AFTER_S"}
+        full = load_settings({**plain, "PI5_FEED__KIND": kind}, None)
+        feed = configured_feed(full.feed, full=full)
+        assert isinstance(feed, StreamFeed)
+        assert feed.stale_after_s == after
     no_keys = load_settings({"PI5_FEED__KIND": "alpaca"}, None)
     with pytest.raises(AuthError, match="PI5_ALPACA__KEY_ID"):
         configured_feed(no_keys.feed, full=no_keys)

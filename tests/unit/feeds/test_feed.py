@@ -266,6 +266,47 @@ async def test_goes_stale_without_messages_and_live_on_the_next() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_closed_market_is_not_stale_and_silence_counts_from_the_open() -> None:
+    # NYSE: Friday 2024-01-05 closes 21:00 UTC; Monday 2024-01-08 opens 14:30 UTC.
+    friday_close = int(dt.datetime(2024, 1, 5, 21, tzinfo=dt.UTC).timestamp()) * 10**9
+    monday_open = int(dt.datetime(2024, 1, 8, 14, 30, tzinfo=dt.UTC).timestamp()) * 10**9
+    mono, wall = [100.0], [friday_close - 10**9]
+    quotes = asyncio.Queue[QuoteTick]()
+
+    async def stream(subs: Sequence[Subscription]) -> AsyncIterator[FeedMessage]:
+        while True:
+            yield await quotes.get()
+
+    def at(wall_ns: int) -> None:  # both clocks move on together
+        mono[0] += (wall_ns - wall[0]) / 1e9
+        wall[0] = wall_ns
+
+    feed = StreamFeed(
+        "fake", stream, stale_after_s=30.0, calendar=get_calendar("XNYS"),
+        monotonic=lambda: mono[0], wall_ns=lambda: wall[0],
+    )  # fmt: skip
+    feed.subscribe(["AAPL"], bars=(), quotes=True)
+    queue = IngestQueue()
+    await feed.start(queue)
+    await quotes.put(QuoteTick("AAPL", "100", "100.1", 1, 1, T0))  # the last before the close
+    await until(lambda: feed.stats.quotes == 1)
+    # The weekend: nothing comes, and that is not news.
+    for later_s in (60, 3_600, 2 * 86_400):
+        at(friday_close + later_s * 10**9)
+        feed.check_staleness()
+        assert feed.status == "live", later_s
+    # Monday's open: silence counts from 14:30, not from Friday's last quote.
+    at(monday_open + 29 * 10**9)
+    feed.check_staleness()
+    assert feed.status == "live"
+    at(monday_open + 30 * 10**9)
+    feed.check_staleness()
+    assert feed.status == "stale"
+    assert feed.stats.stale_periods == 1
+    await feed.stop()
+
+
+@pytest.mark.anyio
 async def test_subscribing_reopens_the_stream_and_unsubscribed_data_is_dropped() -> None:
     vendor = FakeVendor(
         [bar("AAPL", T0 + MIN), bar("MSFT", T0 + MIN), QuoteTick("AAPL", "1", "2", 1, 1, T0)]
