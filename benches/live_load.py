@@ -147,6 +147,8 @@ class LoadResult:
     rss_anon_mb: list[float] = field(default_factory=list)
     sample_minutes: list[float] = field(default_factory=list)
     fills: int = 0
+    ws_reconnects: int = 0
+    """WebSocket clients signed in again after their token expired (memory runs)."""
     wrk: dict[str, float] = field(default_factory=dict)
     """With ``--wrk N``: wrk's own figures for its N connections polling the same routes
     (requests, requests/s, p50/p90/p99 ms, non-2xx): a C client, not late itself."""
@@ -301,12 +303,27 @@ class Load:
         self.samples: list[dict[str, float]] = []
         self.wrk_connections = 0
         self.wrk: dict[str, float] = {}
+        self.reconnects = 0
+        """WebSocket clients that signed in again after their token expired (memory runs)."""
 
     @property
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://") + "/ws"
 
     async def _client(self, log: ClientLog, ready: asyncio.Event) -> None:
+        while True:
+            token = self.token
+            await self._follow(log, ready)
+            # The server ends a session whose token expired (4401, after 15 minutes): a
+            # memory run's client signs in again and follows on, as the dashboard does.
+            # (A short run's stream check wants one connection per client.)
+            if self.stop.is_set() or self.keep_hashes or log.closed_code != 4401:
+                return
+            await self._renew(token)
+            log.closed_code, log.closed_reason = None, ""
+            self.reconnects += 1
+
+    async def _follow(self, log: ClientLog, ready: asyncio.Event) -> None:
         async with connect(self.ws_url, max_queue=None) as ws:
             await _signed_in(ws, self.token, CLIENT_TOPICS)
             ready.set()
@@ -384,12 +401,16 @@ class Load:
     async def _sign_in_again(self, http: httpx.AsyncClient) -> None:
         """The access token expired (``PI5_AUTH__ACCESS_TTL_S``, 15 minutes): a run longer
         than that signs in again, as the dashboard does, instead of polling on with 401s."""
+        await self._renew(http.headers.get("Authorization", "").removeprefix("Bearer "))
+        http.headers["Authorization"] = f"Bearer {self.token}"
+
+    async def _renew(self, expired: str) -> None:
+        """A fresh token in ``self.token``, unless another task got one since ``expired``."""
         async with self._signing_in:
-            if http.headers.get("Authorization") != f"Bearer {self.token}":
-                return  # another task signed in meanwhile
+            if self.token != expired:
+                return
             fresh = await asyncio.to_thread(admin_headers, self.url, "root")
             self.token = fresh["Authorization"].removeprefix("Bearer ")
-            http.headers["Authorization"] = fresh["Authorization"]
             self.sign_ins += 1
 
     async def _wrk(self, seconds: float) -> dict[str, float]:
@@ -523,6 +544,7 @@ class Load:
             rss_anon_mb=[round(s["rss_anon_mb"], 1) for s in self.samples],
             sample_minutes=[round(t, 3) for t in minutes],
             wrk=self.wrk,
+            ws_reconnects=self.reconnects,
         )
 
 
@@ -565,6 +587,7 @@ def run_load(
     keep_hashes: bool = True,
     samples_path: Path | None = None,
     wrk_connections: int = 0,
+    access_ttl_s: int = 900,
 ) -> tuple[Load, LoadResult, str]:
     """Seed, start `pi5trading serve`, load it for ``seconds``, stop it; returns the load
     (clients' logs), its figures and the node's log. ``redis_url`` "" runs the node as one
@@ -584,6 +607,7 @@ def run_load(
         # symbols are not (as a node on a Pi would run: PI5_SINKS__RECORD_QUOTES=false).
         PI5_SINKS__RECORD_QUOTES="false",
         PI5_NODE__STATE_SAVE_INTERVAL_S="5",
+        PI5_AUTH__ACCESS_TTL_S=str(access_ttl_s),
         # Quiet: one line per fill is what the checks read; the access log is not needed.
         PI5_LOGGING__LEVEL="INFO",
     )
@@ -646,6 +670,7 @@ def _markdown(r: LoadResult) -> str:
         f"| WebSocket messages delivered | {r.ws_messages:,} |",
         f"| dropped clients | {r.dropped_clients} (the slow one: {r.slow_close_code}"
         f" {r.slow_close_reason!r}) |",
+        f"| clients signed in again (token expired) | {r.ws_reconnects} |",
         f"| server RSS | start {rss[0] if rss else '-'} MB, end {rss[-1] if rss else '-'} MB,"
         f" max {max(rss) if rss else '-'} MB; trend over the second half"
         f" {r.rss_trend_mb_per_min} MB/min |",
@@ -686,6 +711,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also poll the REST routes with wrk (C, own process) on this many connections:\n"
         "the node's REST percentiles without the Python driver's own lateness (needs wrk)",
     )
+    p.add_argument(
+        "--access-ttl",
+        type=int,
+        default=900,
+        help="PI5_AUTH__ACCESS_TTL_S (s): how often the clients must sign in again",
+    )
     args = p.parse_args(argv)
     if args.wrk and shutil.which("wrk") is None:
         p.error("--wrk needs wrk: apt-get install wrk (scripts/dev/system_deps.sh test)")
@@ -709,6 +740,7 @@ def main(argv: list[str] | None = None) -> int:
             keep_hashes=not args.memory,
             samples_path=args.out / "load-samples.csv",
             wrk_connections=args.wrk,
+            access_ttl_s=args.access_ttl,
         )
         (args.out / "load-node.log").write_text(text)
         shutil.rmtree(data, ignore_errors=True)  # kept (the node's log) when the run failed
