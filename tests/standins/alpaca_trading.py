@@ -12,7 +12,9 @@ Market orders fill at once at ``broker.prices[symbol]`` (``default_price`` other
 other orders rest until the test calls ``broker.fill(...)`` / ``broker.expire(...)``.
 Failures are queued per route with ``broker.fault(route, ...)``: a status with Alpaca's
 body, 429 with its headers, a slow answer (after the order was made: the client times out
-not knowing), a truncated JSON body; ``broker.drop_stream_after(n)`` closes the stream
+not knowing), a truncated JSON body; ``broker.outage(fault)`` makes every REST request
+answer ``fault`` (after its ``delay_s``) without doing anything until ``broker.outage(None)``
+(Alpaca down; the stream stays up); ``broker.drop_stream_after(n)`` closes the stream
 after ``n`` more updates. The state is shared with the server's thread under a lock.
 """
 
@@ -85,6 +87,7 @@ class AlpacaPaperBroker:
         self.activities: list[dict[str, Any]] = []
         self.positions: dict[str, tuple[Decimal, Decimal]] = {}  # symbol -> (signed qty, avg)
         self.faults: dict[str, deque[Fault]] = {}
+        self.down: Fault | None = None
         self.requests: list[str] = []
         self.posts = 0
         self.leg_parent: dict[str, str] = {}
@@ -99,6 +102,13 @@ class AlpacaPaperBroker:
     def fault(self, route: str, fault: Fault | None = None, **kwargs: Any) -> None:
         with self.lock:
             self.faults.setdefault(route, deque()).append(fault or Fault(**kwargs))
+
+    def outage(self, fault: Fault | None) -> None:
+        """Every REST request answers ``fault`` (its status and body, after its ``delay_s``:
+        longer than the client's timeout is no answer at all) without doing its work, until
+        ``outage(None)``. Queued faults wait for the end of the outage."""
+        with self.lock:
+            self.down = fault
 
     def rate_limit(self, route: str, reset_in_s: float = 0.2) -> None:
         reset = time.time() + reset_in_s
@@ -337,6 +347,16 @@ class AlpacaPaperBroker:
             return queue.popleft() if queue else None
 
     async def _answer(self, route: str, work: Any) -> Response[bytes]:
+        with self.lock:
+            down = self.down
+            if down is not None:
+                self.requests.append(route)
+        if down is not None:
+            if down.delay_s:
+                await asyncio.sleep(down.delay_s)
+            return Response(
+                down.body, status_code=down.status, media_type=_JSON, headers=down.headers
+            )
         fault = self._take_fault(route)
         if fault is not None and not fault.after and not fault.truncate:
             if fault.delay_s:

@@ -277,7 +277,7 @@ class AlpacaClient(ExecutionClient):
                 response = await self._send(method, path, params=params)
             except _UncertainError as exc:
                 failure = str(exc)
-                log.warning("%s; retrying (%d/%d)", failure, attempt + 1, self._max_retries)
+                log.warning("%s; %s", failure, _next_step(attempt, self._max_retries))
                 continue
             if missing_ok and response.status_code == 404:
                 return None
@@ -288,8 +288,8 @@ class AlpacaClient(ExecutionClient):
                 return decoder.decode(response.content)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 failure = f"{what}: malformed answer from Alpaca ({exc})"
-                log.warning("%s; retrying (%d/%d)", failure, attempt + 1, self._max_retries)
-        raise BrokerUnavailableError(f"{failure} (gave up after {self._max_retries} retries)")
+                log.warning("%s; %s", failure, _next_step(attempt, self._max_retries))
+        raise BrokerUnavailableError(f"{failure} ({_gave_up(self._max_retries)})")
 
     @staticmethod
     def _error(response: httpx.Response) -> WireError:
@@ -409,9 +409,7 @@ class AlpacaClient(ExecutionClient):
                         code=error.code,
                     )
             self._raise_for_status(f"{what} (POST /v2/orders)", response)
-        raise BrokerUnavailableError(
-            f"{failure} (gave up after {self._max_retries} retries); {_IN_DOUBT}"
-        )
+        raise BrokerUnavailableError(f"{failure} ({_gave_up(self._max_retries)}); {_IN_DOUBT}")
 
     async def _current(self, client_order_id: str) -> BrokerOrder:
         broker_id = self._broker_ids.get(client_order_id)
@@ -451,7 +449,7 @@ class AlpacaClient(ExecutionClient):
             try:
                 response = await self._send("DELETE", f"/v2/orders/{order.broker_order_id}")
             except _UncertainError as exc:
-                log.warning("%s: %s; retrying", what, exc)
+                log.warning("%s: %s; %s", what, exc, _next_step(attempt, self._max_retries))
                 continue
             if response.status_code == 422:
                 # A retried cancel meets its own first attempt: that is success.
@@ -460,7 +458,7 @@ class AlpacaClient(ExecutionClient):
                     return
             self._raise_for_status(f"{what} (DELETE /v2/orders/{{id}})", response)
             return
-        raise BrokerUnavailableError(f"{what}: no answer after {self._max_retries} retries")
+        raise BrokerUnavailableError(f"{what}: no answer ({_gave_up(self._max_retries)})")
 
     async def cancel_all(self) -> list[str]:
         """``DELETE /v2/orders``: Alpaca cancels every open order in one call and answers
@@ -472,7 +470,8 @@ class AlpacaClient(ExecutionClient):
             try:
                 response = await self._send("DELETE", "/v2/orders")
             except _UncertainError as exc:
-                log.warning("%s: %s; retrying", what, exc)  # cancelling twice is harmless
+                # Cancelling twice is harmless.
+                log.warning("%s: %s; %s", what, exc, _next_step(attempt, self._max_retries))
                 continue
             self._raise_for_status(what, response)
             try:
@@ -485,7 +484,7 @@ class AlpacaClient(ExecutionClient):
                     tracked = self._tracked.get(outcome.id)
                     asked.append(tracked.client_order_id if tracked is not None else outcome.id)
             return asked
-        raise BrokerUnavailableError(f"{what}: no answer after {self._max_retries} retries")
+        raise BrokerUnavailableError(f"{what}: no answer ({_gave_up(self._max_retries)})")
 
     async def replace(
         self,
@@ -534,7 +533,7 @@ class AlpacaClient(ExecutionClient):
                     continue
                 continue  # untouched: the old order can be replaced only once, safe to resend
             self._raise_for_status(f"{what} (PATCH /v2/orders/{{id}})", response)
-        raise BrokerUnavailableError(f"{what}: no answer after {self._max_retries} retries")
+        raise BrokerUnavailableError(f"{what}: no answer ({_gave_up(self._max_retries)})")
 
     async def open_orders(self) -> list[BrokerOrder]:
         return [self._resolve(raw) for raw in await self._open_raw()]
@@ -869,6 +868,24 @@ _IN_DOUBT: Final = (
     "the order may still reach Alpaca: submit it again with the same client order id "
     "(never a new one) to find out"
 )
+
+
+def _next_step(attempt: int, max_retries: int) -> str:
+    """What follows the failed ``attempt`` (0 = the first try), for the log line."""
+    if attempt < max_retries:
+        return f"retrying ({attempt + 1}/{max_retries})"
+    if max_retries == 0:
+        return "not retrying (PI5_BROKER__MAX_RETRIES is 0)"
+    return f"not retrying again ({max_retries}/{max_retries} retries used)"
+
+
+def _gave_up(max_retries: int) -> str:
+    """How the last failure ended, for the error raised."""
+    if max_retries == 0:
+        return "not retried: PI5_BROKER__MAX_RETRIES is 0"
+    return f"gave up after {max_retries} retries"
+
+
 _NOT_YET_ACCEPTED: Final = frozenset({"pending_new", "held", "rejected"})
 _RECOVERED_EVENTS: Final = {
     "canceled": "canceled",

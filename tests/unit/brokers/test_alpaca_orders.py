@@ -414,6 +414,41 @@ async def test_a_read_failing_every_time_ends_in_a_clear_error(
         await client.open_orders()
 
 
+@pytest.mark.parametrize("retries", [0, 2])
+async def test_the_log_says_when_it_retries_and_when_it_does_not(
+    broker: AlpacaPaperBroker, base_url: str, retries: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # With PI5_BROKER__MAX_RETRIES=0 the log said "retrying (1/0)"; with 2, the last
+    # attempt's line said "retrying (3/2)" before giving up.
+    c = AlpacaClient(
+        key_id=broker.key_id, secret_key=broker.secret_key, base_url=base_url, timeout_s=1.0,
+        max_retries=retries, backoff_s=0.01, max_backoff_s=0.05,
+    )  # fmt: skip
+    broker.outage(Fault(status=503))
+    try:
+        with pytest.raises(BrokerUnavailableError) as read:
+            await c.open_orders()
+        with pytest.raises(BrokerUnavailableError) as submit:
+            await c.submit(market())
+    finally:
+        await c.close()
+    lines = [r.getMessage() for r in caplog.records if "Alpaca answered 503" in r.getMessage()]
+    steps = [m.rpartition("; ")[2] for m in lines]
+    if retries == 0:
+        # The read once; the submit once and its look-up once.
+        assert steps == ["not retrying (PI5_BROKER__MAX_RETRIES is 0)", *[
+            "looking the order up by client order id",
+            "not retrying (PI5_BROKER__MAX_RETRIES is 0)"]]  # fmt: skip
+        assert "(not retried: PI5_BROKER__MAX_RETRIES is 0)" in str(read.value)
+        assert "(not retried: PI5_BROKER__MAX_RETRIES is 0)" in str(submit.value)
+    else:
+        assert steps[:3] == ["retrying (1/2)", "retrying (2/2)",
+                             "not retrying again (2/2 retries used)"]  # fmt: skip
+        assert not any("(3/2)" in m for m in lines)
+        assert "(gave up after 2 retries)" in str(read.value)
+    assert broker.requests.count("POST /v2/orders") == 1  # a submit in doubt: never resent
+
+
 async def test_cancel_by_our_id(client: AlpacaClient, broker: AlpacaPaperBroker) -> None:
     order = await client.submit(limit())
     await client.cancel("sma-2")
