@@ -3,6 +3,7 @@ import { useEffect, useRef, useState } from "react";
 import { ApiError, unwrap } from "../api/client";
 import type { components } from "../api/schema";
 import { useApi, useRole } from "../auth";
+import { BrokerStatusNotice } from "../components/BrokerNotice";
 import { OrderTicket } from "../components/OrderTicket";
 import { Card, Empty, ErrorBox, Loading, Money, Qty, Time } from "../components/ui";
 import { useLive } from "../live/LiveProvider";
@@ -178,6 +179,7 @@ export function OrdersPage() {
   return (
     <div className="page">
       <h1>Orders</h1>
+      <BrokerStatusNotice />
       <div className="grid orders">
         {canTrade ? (
           <Card title="New order">

@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { unwrap } from "../api/client";
 import { useApi, useRole } from "../auth";
+import { BrokerStatusNotice } from "../components/BrokerNotice";
 import { drawdown, LineChart, plausible } from "../components/charts";
 import {
   Card,
@@ -294,6 +295,7 @@ export function OverviewPage() {
   return (
     <div className="page">
       <h1>Overview</h1>
+      <BrokerStatusNotice />
       <ErrorBox error={summary.error} />
       <div className="stats">
         <Stat label="Equity">
