@@ -23,7 +23,8 @@ Steps (docs/RELIABILITY.md says what each proves):
   restarted, backtest jobs SIGKILLed, storage outages with the breaker and journal,
   PostgreSQL and Redis stopped and restarted under a trading node, the journal's disk
   full, Redis away, the Alpaca stream misbehaving and the Alpaca broker failing under a
-  node): PostgreSQL and Redis are started by the fixtures (tests/services.py);
+  node, the dashboard watching the database, Redis, the node and the broker go away and
+  come back): PostgreSQL and Redis are started by the fixtures (tests/services.py);
 - ``load``: benches/live_load.py for ``--load-seconds`` (180): `pi5trading serve` with six
   strategies on 24 symbols, REST pollers, an order probe and 100 WebSocket clients (one
   too slow): events/s, REST and WebSocket p50/p99, dropped clients, RSS over time, writer
@@ -70,6 +71,7 @@ FAULT_TESTS = [
     "tests/integration/test_yahoo_feed_faults.py",
     "tests/integration/test_broker_faults.py",
     "tests/integration/test_dashboard_outages.py",
+    "tests/integration/test_dashboard_broker_outage.py",
     "tests/integration/test_api_workers_redis.py",
     "tests/unit/storage/test_breaker.py",
     "tests/unit/api/test_auth.py::test_unreadable_revocations_refuse_rather_than_let_a_token_in",

@@ -1,0 +1,247 @@
+"""The dashboard during a broker outage: a real `pi5trading serve` routing three
+strategies' orders to the Alpaca paper trading stand-in (tests/standins/alpaca_trading.py),
+alerts to the Gotify stand-in, its System page open in headless Chromium as an admin.
+
+The stand-in then answers every REST request with a 503, then with no answer within the
+client's timeout, then answers again. What a person must see without reloading (pages
+changed from the menu): the broker breaker open on the breakers card and in the readiness
+list, the notice that orders cannot reach the broker on the Overview and the Orders page,
+the order they placed during the outage on the Orders page and what became of it, and
+everything back to normal after.
+Gotify gets the opening (critical) and the closing (info). Afterwards no order is lost or
+doubled: each client order id once at the broker, the broker's fills are the fills stored,
+an order the broker never got is rejected as such. Screenshots in
+test-artifacts/e2e/broker-outage-*.png.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.browser import ARTIFACTS, Page, open_system_page, shows
+from tests.integration.live_node import (
+    ADMIN_PASSWORD,
+    STRATEGIES,
+    admin_headers,
+    base_url,
+    check_orders_and_fills,
+    count_fills,
+    log_records,
+    node_env,
+    node_process,
+    query,
+    seed,
+    settings_of,
+    status_of,
+    stop_node,
+    stored_fills,
+    wait_for,
+)
+from tests.services import RedisServer
+from tests.standins.alpaca_trading import AlpacaPaperBroker, Fault
+from tests.standins.gotify import GotifyStandIn
+from tests.standins.server import serve
+
+pytestmark = pytest.mark.integration
+
+NEVER_GOT = "reconciliation: the broker has no such order"
+BROKER_NOTICE = '[data-testid="broker-notice"]'
+NOTICE = f"document.querySelector('{BROKER_NOTICE}')"
+
+
+def test_the_dashboard_shows_a_broker_outage_and_its_end(
+    pg_dsn: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    broker = AlpacaPaperBroker()
+    gotify = GotifyStandIn()
+    with serve(broker.app) as alpaca_url, serve(gotify.app()) as gotify_url:
+        env = node_env(
+            pg_dsn,
+            redis_server.url,
+            f"dashbroker{uuid.uuid4().hex[:8]}",
+            tmp_path,
+            PI5_FEED__SPEED="600",
+            PI5_RISK__PROFILE="unlimited",  # the stand-in fills at its own price
+            PI5_BROKER__PROVIDER="alpaca",
+            PI5_BROKER__KEY_ID=broker.key_id,
+            PI5_BROKER__SECRET_KEY=broker.secret_key,
+            PI5_BROKER__PAPER_URL=alpaca_url,
+            PI5_BROKER__REQUEST_TIMEOUT_S="1",
+            PI5_BROKER__MAX_RETRIES="1",
+            PI5_BROKER__RECONCILE_INTERVAL_S="1",
+            PI5_BROKER__RATE_LIMIT_PER_MINUTE="6000",
+            PI5_ALERTS__GOTIFY_URL=gotify_url,
+            PI5_ALERTS__GOTIFY_TOKEN=gotify.token,
+        )
+        seed(settings_of(env), admin="root")
+        url = base_url(env)
+        shots = ARTIFACTS / "e2e"
+        log = tmp_path / "node.log"
+        with node_process(env, log) as proc, Page.open() as page:
+            wait_for("ready", lambda: status_of(url, "/ready") == 200, proc, log)
+            wait_for("fills", lambda: count_fills(pg_dsn) >= 3, proc, log)
+            admin = admin_headers(url, "root")
+            open_system_page(page, url, "root", ADMIN_PASSWORD)
+            shows(page, "check('breaker:broker') === 'up' && breaker('broker') === 'closed'",
+                  "the broker breaker closed")  # fmt: skip
+            page.screenshot(shots / "broker-outage-0-all-well.png")
+
+            # Alpaca answers 503 to everything: the breaker opens, the page says so.
+            down_at = time.monotonic()
+            broker.outage(Fault(status=503, body=b'{"code":50300000,"message":"unavailable"}'))
+            shows(page, "check('breaker:broker') === 'down' && breaker('broker') === 'open'",
+                  "the broker breaker open")  # fmt: skip
+            seen_open_s = time.monotonic() - down_at
+            page.screenshot(shots / "broker-outage-1-breaker-open.png")
+            r = httpx.get(f"{url}/ready", timeout=5)
+            assert r.status_code == 503
+            assert not r.json()["checks"]["breaker:broker"]["ok"]
+            wait_for("the opening alert", lambda: _alerts(gotify, "open"), proc, log, 10)
+            assert [a["priority"] for a in _alerts(gotify, "open")] == [8]  # critical
+
+            # The trader's pages say it too: the Overview (from the menu, no reload).
+            page.evaluate("document.querySelector('nav a[href=\"/\"]').click()")
+            page.wait_for(f"{NOTICE}?.innerText.includes('Orders cannot reach the broker')",
+                          15, "the broker notice on the Overview")  # fmt: skip
+            page.screenshot(shots / "broker-outage-2-overview.png")
+
+            # Now no answer at all within the client's timeout (1 s): still open.
+            broker.outage(Fault(status=504, delay_s=1.5))
+            # An order placed by hand during the outage: what the Orders page shows.
+            r = httpx.post(f"{url}/api/v1/orders", headers=admin, timeout=10,
+                           json={"symbol": "AAPL", "side": "buy", "quantity": "1"})  # fmt: skip
+            assert r.status_code in (200, 201), r.text
+            manual = r.json()["order"]["id"]
+            _orders_of(page, "manual")
+            row = f"document.querySelector('[data-testid=\"order-{manual}\"]')"
+            page.wait_for(f"{row}?.innerText.includes('submitted')", 30,
+                          f"order {manual} submitted on the Orders page")  # fmt: skip
+            assert "Orders cannot reach the broker" in page.text(BROKER_NOTICE)
+            page.screenshot(shots / "broker-outage-3-orders-during.png")
+            during = page.text(f'[data-testid="order-{manual}"]')
+
+            # Alpaca answers again: the breaker closes at its next answer.
+            up_at = time.monotonic()
+            broker.outage(None)
+            page.evaluate("document.querySelector('nav a[href=\"/system\"]').click()")
+            shows(page, "check('breaker:broker') === 'up' && breaker('broker') === 'closed'",
+                  "the broker breaker closed again")  # fmt: skip
+            seen_closed_s = time.monotonic() - up_at
+            page.screenshot(shots / "broker-outage-4-breaker-closed.png")
+            wait_for("ready again", lambda: status_of(url, "/ready") == 200, proc, log, 30)
+            wait_for("the closing alert", lambda: _alerts(gotify, "closed"), proc, log, 10)
+            assert [a["priority"] for a in _alerts(gotify, "closed")] == [2]  # info
+
+            # A strategy's order whose submit failed during the outage: rejected by the
+            # first reconciliation after it, as the notice said, on the Orders page.
+            wait_for("an order the broker never got rejected",
+                     lambda: _never_got(pg_dsn), proc, log, 30)  # fmt: skip
+            lost_id, lost_strategy = _never_got(pg_dsn)[0]
+            _orders_of(page, lost_strategy, "rejected")
+            assert "the broker has no such order" in _find_order(page, lost_id)
+            page.wait_for(f"!{NOTICE}", 15, "the broker notice gone")
+            page.screenshot(shots / "broker-outage-5-orders-never-got.png")
+            # The hand-placed order: queued behind the failing submits, it went when the
+            # broker answered again (or, had its own submit failed, rejected the same way).
+            _orders_of(page, "manual")
+            page.wait_for(f"{row} && !{row}.innerText.includes('submitted')", 30,
+                          f"order {manual} settled on the Orders page")  # fmt: skip
+            page.screenshot(shots / "broker-outage-6-orders-after.png")
+            after = page.text(f'[data-testid="order-{manual}"]')
+
+            halt = {"state": "halted", "reason": "end of the broker outage drill"}
+            r = httpx.post(f"{url}/api/v1/risk/state", headers=admin, json=halt, timeout=10)
+            assert r.status_code == 200, r.text
+            wait_for("every broker fill stored",
+                     lambda: stored_fills(pg_dsn) == _broker_fills(broker),
+                     proc, log, 30)  # fmt: skip
+            text = stop_node(proc, log)
+
+    print(f"broker breaker seen open {seen_open_s:.1f} s after the outage began, "
+          f"closed {seen_closed_s:.1f} s after it ended")  # fmt: skip
+    print("the order during the outage:", during)
+    print("the order after:", after)
+    # Nothing sent twice, nothing lost: the broker's fills are the fills stored, once each;
+    # the node's orders are the broker's or rejected because the broker never got them.
+    sent = Counter(o["client_order_id"] for o in broker.orders.values())
+    assert max(sent.values()) == 1, [k for k, n in sent.items() if n > 1]
+    assert stored_fills(pg_dsn) == _broker_fills(broker)
+    fills = check_orders_and_fills(pg_dsn)
+    assert {r["strategy_id"] for r in fills} >= set(STRATEGIES)
+    orders = query(pg_dsn, "SELECT order_id, status, reason FROM orders")
+    never_got = {r["order_id"] for r in orders if r["reason"] == NEVER_GOT}
+    assert never_got, "orders sent during the outage that the broker never got"
+    assert not never_got & set(sent)
+    if manual in sent:
+        assert "filled" in after, after
+    else:
+        assert manual in never_got
+        assert "the broker has no such order" in after, after
+    # The rest never left the node: refused by its own pre-trade risk check.
+    other = [dict(r) for r in orders if r["order_id"] not in set(sent) | never_got]
+    assert all(r["status"] in ("denied", "rejected") and r["reason"]
+               and "broker" not in r["reason"] and "Alpaca" not in r["reason"]
+               for r in other), other  # fmt: skip
+    messages = [r["message"] for r in log_records(text)]
+    assert any("circuit 'broker' open" in m for m in messages)
+    assert any("circuit 'broker' closed again" in m for m in messages)
+
+
+def _orders_of(page: Page, strategy: str, status: str = "") -> None:
+    """Opens the Orders page from the menu (no reload) and filters it by ``strategy`` (and
+    ``status``) as a person would, typing and choosing."""
+    page.evaluate("document.querySelector('nav a[href=\"/orders\"]').click()")
+    page.wait_for("!!document.getElementById('f-strategy')")
+    for element, kind, value, event in (
+        ("f-strategy", "HTMLInputElement", strategy, "input"),
+        ("f-status", "HTMLSelectElement", status, "change"),
+    ):
+        page.evaluate(
+            f"(() => {{ const e = document.getElementById('{element}');"
+            f" Object.getOwnPropertyDescriptor({kind}.prototype, 'value').set.call(e, {value!r});"
+            f" e.dispatchEvent(new Event('{event}', {{bubbles: true}})); }})()"
+        )
+
+
+def _find_order(page: Page, order_id: str) -> str:
+    """The text of ``order_id``'s row on the Orders page, paging to older orders as a
+    person would (newest first, 25 a page: the strategies' risk refusals are rejected too)."""
+    row = f"document.querySelector('[data-testid=\"order-{order_id}\"]')"
+    older = "[...document.querySelectorAll('nav.pager button')].find(b => b.innerText === 'Older')"
+    page.wait_for("!!document.querySelector('[data-testid=\"orders-table\"]')")
+    for _ in range(40):
+        if page.evaluate(f"!!{row}"):
+            return str(page.evaluate(f"{row}.innerText"))
+        if page.evaluate(f"{older}.disabled"):
+            break
+        first = page.evaluate("document.querySelector('tbody th')?.innerText ?? ''")
+        page.evaluate(f"{older}.click()")
+        page.wait_for(f"(document.querySelector('tbody th')?.innerText ?? '') !== {first!r}")
+    raise AssertionError(f"order {order_id} not found on the Orders page")
+
+
+def _never_got(dsn: str) -> list[tuple[str, str]]:
+    """(order id, strategy) of the orders rejected because the broker never got them."""
+    rows = query(dsn, "SELECT order_id, strategy_id FROM orders WHERE reason = $1", NEVER_GOT)
+    return [(r["order_id"], r["strategy_id"]) for r in rows]
+
+
+def _alerts(gotify: GotifyStandIn, state: str) -> list[dict[str, object]]:
+    return [a for a in gotify.received if a["title"] == f"broker: circuit {state}"]
+
+
+def _broker_fills(broker: AlpacaPaperBroker) -> Counter[tuple[str, str, Decimal, Decimal]]:
+    """(client order id, side, quantity, price) of every execution at the broker."""
+    with broker.lock:
+        by_id = {o["id"]: o["client_order_id"] for o in broker.orders.values()}
+        return Counter(
+            (by_id[a["order_id"]], a["side"], Decimal(a["qty"]), Decimal(a["price"]))
+            for a in broker.activities
+        )
