@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime as dt
 import logging
 import queue
 import signal
@@ -44,6 +45,13 @@ from pi5trading.risk import build_risk_engine
 from pi5trading.strategies.base import Strategy, build_config
 
 log = logging.getLogger("pi5trading.node")
+
+
+def _iso_ns(ns: int) -> str:
+    """A log line's time: ISO 8601 UTC to the millisecond (the ns integer beside it)."""
+    at = dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC).isoformat(timespec="milliseconds")
+    return f"{at} ({ns})"
+
 
 PAUSE_SAID_S: Final = 1.0
 """A wait for a consumer longer than this is logged (trading stands still meanwhile)."""
@@ -620,9 +628,18 @@ class TradingNode:
         if rejected:
             self.rejected += len(rejected)
             topic, ts, message = rejected[0]
+            hint = ""
+            if "before the engine clock" in message:
+                # Said in a trader's terms: what is late and what setting takes it.
+                hint = (
+                    f" (the node's clock is past it: data older than the node's start less "
+                    f"PI5_NODE__LATE_DATA_MS={self.settings.late_data_ms}, or a vendor's "
+                    f"late minute, is refused)"
+                )
             log.warning(
-                "%d event(s) refused, first %s at %d: %s", len(rejected), topic, ts, message
-            )
+                "%d event(s) refused, first %s at %s: %s%s",
+                len(rejected), topic, _iso_ns(ts), message, hint,
+            )  # fmt: skip
         if self.router is not None:
             outgoing = engine.take_outgoing()
             if outgoing:

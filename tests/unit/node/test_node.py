@@ -4,6 +4,7 @@ shutdown by policy and by signal."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import re
@@ -221,6 +222,20 @@ async def test_feed_status_and_data_are_published_and_bad_events_refused() -> No
         ("data", items[2][2]),
     ]
     assert node.rejected == 1
+
+
+async def test_a_late_bar_is_refused_in_a_traders_terms(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="pi5trading.node")
+    node, _ = make_node()
+    items = bar_items(3)
+    await node.start(start_ts=items[1][1])
+    await feed_through(node, [items[0], items[2]])  # the first is older than the clock
+    await node.stop()
+    assert node.rejected == 1
+    (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    at = dt.datetime.fromtimestamp(items[0][1] / 1e9, tz=dt.UTC).isoformat(timespec="milliseconds")
+    assert f"first {items[0][0]} at {at} ({items[0][1]})" in line
+    assert "PI5_NODE__LATE_DATA_MS=60000" in line
 
 
 class Ticker(Strategy):
