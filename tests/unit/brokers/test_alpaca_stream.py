@@ -197,6 +197,7 @@ async def test_the_keys_never_reach_logs_reprs_or_errors(
     client: AlpacaClient, broker: AlpacaPaperBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # quiet above DEBUG once a server ran
     secrets = (broker.key_id, broker.secret_key)
     async with listening(client, broker) as seen:
         broker.drop_stream_after(0)

@@ -181,6 +181,7 @@ async def test_the_key_never_shows_in_logs_reprs_or_errors(
     secret = "SECRET-AV-KEY-7f3a9c"
     stand = AlphaVantageStandin(key=secret)
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # quiet above DEBUG once a server ran
     stand.faults.extend(["note", "503", "echo"])
     with serve(stand.app) as base:
         settings = AlphaVantageSettings(api_key=secret, base_url=base, max_retries=3)
