@@ -441,3 +441,27 @@ def test_many_row_groups_import_every_row(tmp_path: Path, db: Path) -> None:
     assert r.exit_code == 0, r.output
     assert stored(db) == {"BASE": 10, "AAA": n}
     assert (dt.datetime.now(dt.UTC) - started).total_seconds() < 60
+
+
+def test_a_file_with_more_rows_than_memory_is_refused_before_reading(
+    tmp_path: Path, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parquet packs a billion equal rows into a few KiB; the reader holds every row. A
+    file whose rows cannot fit in the memory available now is refused from its footer
+    (the memory probe is set low here: writing a billion rows would take the test's own
+    memory)."""
+    from pi5trading.data import reader
+
+    path = write(tmp_path, "many", bars(100_000))
+    monkeypatch.setattr(reader, "available_bytes", lambda: 8 * 2**20)  # 8 MiB free
+    r = import_(db, path)
+    failed_cleanly(
+        r,
+        f"{path}: 100,000 rows would take ~11 MiB to read, and 8 MiB is available: "
+        "split the file (by symbol or by year)",
+    )
+    assert stored(db) == {"BASE": 10}
+    # With the memory there, the same file imports.
+    monkeypatch.setattr(reader, "available_bytes", lambda: 2**30)
+    assert import_(db, path).exit_code == 0
+    assert stored(db) == {"BASE": 10, "AAA": 100_000}
