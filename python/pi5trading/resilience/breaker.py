@@ -16,7 +16,7 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import msgspec
 
@@ -25,6 +25,9 @@ from pi5trading.exceptions import Pi5TradingError
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
+
+NO_TRIAL_S: Final = 86_400.0
+"""A ``reset_timeout`` of a day or more: the breaker waits for a success, it does not try."""
 
 
 class BreakerState(enum.StrEnum):
@@ -186,9 +189,16 @@ class CircuitBreaker:
         # The operator's one line per transition: an outage and its end are in the log
         # even without an alert channel.
         if new is BreakerState.OPEN:
+            # A breaker that never tries on its own (a year's timeout: the broker's health,
+            # which watches calls made anyway) closes at the next success instead.
+            after = (
+                f"next trial in {self.reset_timeout:.1f} s"
+                if self.reset_timeout < NO_TRIAL_S
+                else "closes at the next success"
+            )
             log.warning(
-                "circuit %r open after %d consecutive failures (last: %s); next trial in %.1f s",
-                self.name, self._failures, self._last_error, self.reset_timeout,
+                "circuit %r open after %d consecutive failures (last: %s); %s",
+                self.name, self._failures, self._last_error, after,
             )  # fmt: skip
         elif new is BreakerState.CLOSED:
             log.info("circuit %r closed again (was %s): calls pass", self.name, old.value)

@@ -159,3 +159,17 @@ async def test_each_transition_is_one_log_line(caplog: pytest.LogCaptureFixture)
         ("INFO", "circuit 'db' half-open: one trial call"),
         ("INFO", "circuit 'db' closed again (was half_open): calls pass"),
     ]  # fmt: skip
+
+
+async def test_a_breaker_that_never_tries_says_it_closes_at_the_next_success(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The broker's health: calls go on anyway, the next answer closes it (no "next trial
+    # in 31536000.0 s").
+    clock = Clock()
+    b = make(clock, threshold=1, reset=365 * 86_400.0)
+    caplog.set_level("WARNING", logger="pi5trading.resilience.breaker")
+    with pytest.raises(DownError):
+        await b.call(fail)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.endswith("(last: DownError: connection refused); closes at the next success")
