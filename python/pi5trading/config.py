@@ -467,6 +467,10 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """REST calls per minute at most (Alpaca allows 200)."""
     reconcile_interval_s: Seconds = 60.0
     """Seconds between reconciliations of orders, fills and positions with the broker."""
+    send_within_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
+    """An order that waited longer than this to be sent (queued behind others while the
+    broker is slow or away) is rejected here, not sent late into another market; 0: no
+    limit."""
     unknown_orders: Literal["adopt", "flag"] = "flag"
     """Open broker orders we did not place: ``adopt`` (track them) or ``flag`` (report only)."""
 

@@ -200,6 +200,8 @@ OUT_OF_RANGE = [
     ("PI5_BROKER__MAX_RETRIES", "11", "expected a whole number from 0 to 10"),
     ("PI5_BROKER__RATE_LIMIT_PER_MINUTE", "0", "expected a whole number from 1 to 2147483647"),
     ("PI5_BROKER__RECONCILE_INTERVAL_S", "-1", "expected a number > 0, at most 86400"),
+    ("PI5_BROKER__SEND_WITHIN_S", "-1", "expected a number from 0 to 3600"),
+    ("PI5_BROKER__SEND_WITHIN_S", "soon", "expected a number from 0 to 3600"),
     ("PI5_BROKER__UNKNOWN_ORDERS", "cancel", "expected one of adopt, flag"),
     ("PI5_BACKTESTS__WORKERS", "0", "expected a whole number from 1 to 64"),
     ("PI5_BACKTESTS__MAX_QUEUED", "-1", "expected a whole number from 0 to 10000"),

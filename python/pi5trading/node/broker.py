@@ -92,6 +92,8 @@ class RouterStats:
     updates_refused: int = 0
     reconciliations: int = 0
     fills_from_reconciliation: int = 0
+    too_late: int = 0
+    """Submits rejected here for having waited over ``send_within_s`` to be sent."""
 
 
 class BrokerRouter:
@@ -106,8 +108,13 @@ class BrokerRouter:
         reconcile_interval_s: float | None = None,
         unknown_orders: UnknownOrderPolicy = "flag",
         record: Record | None = None,
+        send_within_s: float | None = None,
     ) -> None:
         self.node = node
+        self.send_within_s = send_within_s
+        """A submit that waited longer to be sent is rejected, not sent (``None``: never)."""
+        self._posted: dict[str, float] = {}
+        """When (monotonic) each submit not yet sent was handed over."""
         self.client = client
         self.reconcile_interval_s = reconcile_interval_s
         self.unknown_orders: UnknownOrderPolicy = unknown_orders
@@ -143,9 +150,11 @@ class BrokerRouter:
     def post(self, requests: Sequence[_core.OutgoingRequest]) -> None:
         """Hand the engine's requests to the event loop (called on the engine thread
         after each step; never blocks)."""
+        now = time.monotonic()
         for r in requests:
             if r.kind == "submit":
                 self._unsent.add(r.client_order_id)
+                self._posted[r.client_order_id] = now
         loop = self._loop
         if loop is None or self._requests is None:
             self._early.extend(requests)
@@ -509,6 +518,22 @@ class BrokerRouter:
                 order = r.order
                 if order is None:
                     return
+                now = time.monotonic()
+                waited = now - self._posted.get(oid, now)
+                limit = self.send_within_s
+                if limit is not None and waited > limit:
+                    # Queued behind others while the broker was slow or away: sent now,
+                    # it would trade in a market the strategy never saw. Never sent.
+                    self.stats.too_late += 1
+                    why = (
+                        f"not sent: waited {waited:.1f} s for the broker "
+                        f"(PI5_BROKER__SEND_WITHIN_S={limit:g})"
+                    )
+                    log.warning("order %s %s", oid, why)
+                    await self._command(
+                        lambda: self.apply(_update(oid, _instrument(r), "rejected", why))
+                    )
+                    return
                 self.stats.submitted += 1
                 await self.client.submit(_request(r, order))
             elif r.kind == "cancel":
@@ -547,6 +572,7 @@ class BrokerRouter:
         finally:
             if r.kind == "submit":
                 self._unsent.discard(oid)
+                self._posted.pop(oid, None)
 
     async def _updates_loop(self) -> None:
         stream = self.client.updates()

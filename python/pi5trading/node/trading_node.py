@@ -127,6 +127,7 @@ class TradingNode:
                 execution,
                 reconcile_interval_s=b.reconcile_interval_s,
                 unknown_orders=b.unknown_orders,
+                send_within_s=b.send_within_s or None,
             )
         self._strategies: dict[str, ManagedStrategy] = {}
         self._by_index: dict[int, ManagedStrategy] = {}

@@ -6,6 +6,7 @@ reconciliation, a rate limit on submit."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -25,7 +26,7 @@ from pi5trading.node import TradingNode
 from pi5trading.sinks.alerts import GotifyAlerts
 from pi5trading.sinks.wiring import open_sinks
 from pi5trading.strategies.base import Strategy
-from tests.standins.alpaca_trading import AlpacaPaperBroker
+from tests.standins.alpaca_trading import AlpacaPaperBroker, Fault
 from tests.standins.gotify import GotifyStandIn
 from tests.standins.server import serve
 
@@ -281,6 +282,50 @@ async def test_a_rate_limited_submit_is_retried_and_sent_once(
     await until(filled)
     assert [o["client_order_id"] for o in broker.orders.values()] == [oid]
     assert len(s.fills) == 1
+
+
+async def test_an_order_queued_too_long_behind_a_slow_broker_is_rejected_not_sent_late(
+    broker: AlpacaPaperBroker, base_url: str
+) -> None:
+    # The broker takes 1 s to answer the first submit (and loses the answer); the second
+    # order waits behind it longer than PI5_BROKER__SEND_WITHIN_S: sent then, it would
+    # meet a market its strategy never saw. It is rejected here, saying why.
+    node = TradingNode(
+        settings=NodeSettings(),
+        clock="replay",
+        risk="unlimited",
+        execution=make_client(broker, base_url),
+        broker=BrokerSettings(send_within_s=0.3),
+    )
+    node.add_instrument("AAA")
+    try:
+        s = await start(node, Trader(strategy_id="t"))
+        broker.fault("POST /v2/orders", Fault(status=500, after=True, delay_s=1.0))
+        first = await node.call(lambda e: s.buy(2, symbol="AAA"))
+        second = await node.call(lambda e: s.buy(3, symbol="AAA"))
+        router = node.router
+        assert router is not None
+        await router.flush()
+
+        async def settled() -> bool:
+            return (await order_of(node, first)).status == "filled" and (
+                await order_of(node, second)
+            ).status == "rejected"
+
+        await until(settled)
+        reasons = [r for i, k, r in s.orders if i == second and k == "rejected"]
+        assert len(reasons) == 1
+        assert re.fullmatch(
+            r"not sent: waited \d+\.\d s for the broker "
+            r"\(PI5_BROKER__SEND_WITHIN_S=0\.3\)",
+            reasons[0],
+        ), reasons
+        assert [o["client_order_id"] for o in broker.orders.values()] == [first]
+        assert router.stats.too_late == 1
+        portfolio = await node.call(lambda e: e.portfolio)
+        assert portfolio.position("AAA").quantity == 2  # type: ignore[union-attr]
+    finally:
+        await node.stop()
 
 
 async def test_a_fill_missed_while_the_stream_was_down_is_booked_once(
