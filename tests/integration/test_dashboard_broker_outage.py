@@ -145,18 +145,28 @@ def test_the_dashboard_shows_a_broker_outage_and_its_end(
             wait_for("an order the broker never got rejected",
                      lambda: _never_got(pg_dsn), proc, log, 30)  # fmt: skip
             lost_id, lost_strategy = _never_got(pg_dsn)[0]
-            _orders_of(page, lost_strategy, "rejected")
-            assert "the broker has no such order" in _find_order(page, lost_id)
-            page.wait_for(f"!{NOTICE}", 15, "the broker notice gone")
-            page.screenshot(shots / "broker-outage-5-orders-never-got.png")
             # The hand-placed order: queued behind the failing submits, it went when the
-            # broker answered again (or, had its own submit failed, rejected the same way).
+            # broker answered again (or, had its own submit failed or waited too long,
+            # rejected).
             _orders_of(page, "manual")
             page.wait_for(f"{row} && !{row}.innerText.includes('submitted')", 30,
                           f"order {manual} settled on the Orders page")  # fmt: skip
             page.screenshot(shots / "broker-outage-6-orders-after.png")
             after = page.text(f'[data-testid="order-{manual}"]')
-
+            # That strategy paused first, as a person would to read its orders: its risk
+            # refusals arrive many a second at this speed and shift the pages (newest
+            # first, by offset) while the search below turns them.
+            r = httpx.post(f"{url}/api/v1/strategies/{lost_strategy}/pause", headers=admin,
+                           timeout=10)  # fmt: skip
+            assert r.status_code == 200, r.text
+            # Through the Overview: the Orders page comes up anew, not showing the manual
+            # order's table while the new filter's answer is on its way.
+            page.evaluate("document.querySelector('nav a[href=\"/\"]').click()")
+            page.wait_for("!document.getElementById('f-strategy')", 15, "the Overview")
+            _orders_of(page, lost_strategy, "rejected")
+            assert "the broker has no such order" in _find_order(page, lost_id)
+            page.wait_for(f"!{NOTICE}", 15, "the broker notice gone")
+            page.screenshot(shots / "broker-outage-5-orders-never-got.png")
             halt = {"state": "halted", "reason": "end of the broker outage drill"}
             r = httpx.post(f"{url}/api/v1/risk/state", headers=admin, json=halt, timeout=10)
             assert r.status_code == 200, r.text
@@ -225,7 +235,11 @@ def _find_order(page: Page, order_id: str) -> str:
     person would (newest first, 25 a page: the strategies' risk refusals are rejected too)."""
     row = f"document.querySelector('[data-testid=\"order-{order_id}\"]')"
     older = "[...document.querySelectorAll('nav.pager button')].find(b => b.innerText === 'Older')"
-    page.wait_for("!!document.querySelector('[data-testid=\"orders-table\"]')")
+    # The filtered answer, not the table shown before it: every row the strategy's.
+    ids = "[...document.querySelectorAll('tbody th')].map(t => t.innerText)"
+    strategy = order_id.rpartition("-")[0]
+    page.wait_for(f"{ids}.length > 0 && {ids}.every(i => i.startsWith({strategy + '-'!r}))",
+                  15, f"the Orders page filtered to {strategy}")  # fmt: skip
     for _ in range(40):
         if page.evaluate(f"!!{row}"):
             return str(page.evaluate(f"{row}.innerText"))
