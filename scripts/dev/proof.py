@@ -88,6 +88,8 @@ class Step:
     seconds: float = 0.0
     summary: str = ""
     log: str = ""
+    timed: dict[str, float] = field(default_factory=dict)
+    """Each test's seconds (setup + call + teardown), from pytest's ``--durations=0``."""
 
 
 def _pytest(*targets: str) -> list[str]:
@@ -150,8 +152,10 @@ def plan(args: argparse.Namespace) -> list[Step]:
             "the Alpaca stream dropping, sending junk and old data, going silent under a node, "
             "the Alpaca broker answering 5xx and timing out while the node routes orders, "
             "the dashboard showing the database, Redis and API outages and their end, "
+            "the journal's disk full under a trading node (trading pauses, nothing lost), "
+            "the Yahoo poller's vendor failing, the dashboard during a broker outage, "
             "Redis restarted under an API-only worker",
-            _pytest(*FAULT_TESTS),
+            [*_pytest(*FAULT_TESTS), "--durations=0", "--durations-min=0"],
             # > 1: the PostgreSQL restart is also tried with the server killed
             # (pg_ctl -m immediate), not only stopped cleanly; the feed faults play twice
             # the tape.
@@ -213,6 +217,7 @@ def run(step: Step, out: Path) -> None:
     step.seconds = round(time.monotonic() - started, 1)
     output = log.read_text(errors="replace")
     step.summary = _summary(output)
+    step.timed = _durations(output)
     step.status = "passed" if proc.returncode == 0 else "failed"
     step.log = log.name
     if proc.returncode != 0:
@@ -221,6 +226,17 @@ def run(step: Step, out: Path) -> None:
         )
     print(f">> proof: {step.name}: {step.status} in {step.seconds} s ({_first(step.summary)})",
           flush=True)  # fmt: skip
+
+
+_DURATION = re.compile(r"^([0-9.]+)s (?:setup|call|teardown)\s+(\S+)$", re.MULTILINE)
+
+
+def _durations(output: str) -> dict[str, float]:
+    """pytest's ``--durations=0`` lines, summed per test: what each fault took."""
+    timed: dict[str, float] = {}
+    for seconds, test in _DURATION.findall(output):
+        timed[test] = round(timed.get(test, 0.0) + float(seconds), 2)
+    return timed
 
 
 def _first(text: str) -> str:
@@ -284,6 +300,10 @@ def write_report(steps: list[Step], args: argparse.Namespace, out: Path, seconds
         env = " ".join(f"{k}={v}" for k, v in s.env.items())
         cmd = ["python", *s.command[1:]] if s.command[0] == sys.executable else s.command
         lines.append(f"- {s.name}: `{(env + ' ') if env else ''}{' '.join(cmd)}`")
+    for s in steps:
+        if s.timed:
+            lines += ["", f"## {s.name}: each test, timed", "", "| test | seconds |", "|---|---:|"]
+            lines += [f"| {t} | {sec:.1f} |" for t, sec in sorted(s.timed.items())]
     load = out / "load.md"
     if any(s.name == "load" and s.status != "not run" for s in steps) and load.exists():
         lines += ["", load.read_text().replace("# Load", "## Load", 1)]
