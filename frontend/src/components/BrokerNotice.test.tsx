@@ -23,6 +23,7 @@ describe("the broker notice", () => {
     const alert = screen.getByRole("alert");
     expect(alert).toHaveTextContent("Orders cannot reach the broker");
     expect(alert).toHaveTextContent("the broker has no such order");
+    expect(alert).toHaveTextContent("rejected, not sent late");
     // Another check failing (the database) is not the broker's notice.
     rerender(<BrokerNotice checks={{ database: { ok: false, detail: "down" } }} />);
     expect(screen.queryByRole("alert")).toBeNull();

@@ -15,8 +15,9 @@ export function BrokerNotice({ checks }: { checks: Checks | undefined }) {
   return (
     <div role="alert" className="alert error" data-testid="broker-notice">
       <strong>Orders cannot reach the broker:</strong> it has not answered the last requests. New
-      orders show <em>submitted</em> while they are tried; once it answers again, those it got go on
-      as usual and those it never got are rejected (“the broker has no such order”).
+      orders show <em>submitted</em> while they are tried; one waiting its turn too long (10 s by
+      default) is rejected, not sent late. Once the broker answers again, those it got go on as
+      usual and those it never got are rejected (“the broker has no such order”).
     </div>
   );
 }
