@@ -149,6 +149,8 @@ class LoadResult:
     fills: int = 0
     ws_reconnects: int = 0
     """WebSocket clients signed in again after their token expired (memory runs)."""
+    rest_no_answer: list[str] = field(default_factory=list)
+    """REST requests without an answer (the connection dropped), with the reason."""
     wrk: dict[str, float] = field(default_factory=dict)
     """With ``--wrk N``: wrk's own figures for its N connections polling the same routes
     (requests, requests/s, p50/p90/p99 ms, non-2xx): a C client, not late itself."""
@@ -305,6 +307,8 @@ class Load:
         self.wrk: dict[str, float] = {}
         self.reconnects = 0
         """WebSocket clients that signed in again after their token expired (memory runs)."""
+        self.transport_errors: list[str] = []
+        """REST requests that got no answer (status 0 in ``rest``), with the reason."""
 
     @property
     def ws_url(self) -> str:
@@ -377,7 +381,15 @@ class Load:
             path = POLLED[i % len(POLLED)]
             i += 1
             t0 = time.perf_counter()
-            r = await http.get(path)
+            try:
+                r = await http.get(path)
+            except httpx.TransportError as exc:
+                # No answer (the connection dropped or reset): counted as status 0 and
+                # reported, the run goes on; it fails the run's check, not the driver.
+                self.rest.append((path, 0, time.perf_counter() - t0))
+                self.transport_errors.append(f"GET {path}: {type(exc).__name__}: {exc}")
+                await asyncio.sleep(0.1)
+                continue
             self.rest.append((path, r.status_code, time.perf_counter() - t0))
             if r.status_code == 401:
                 await self._sign_in_again(http)
@@ -387,9 +399,15 @@ class Load:
         side = "buy"
         while not self.stop.is_set() and not self.placing_done.is_set():
             t0 = time.perf_counter()
-            r = await http.post(
-                "/api/v1/orders", json={"symbol": "AAPL", "side": side, "quantity": "1"}
-            )
+            try:
+                r = await http.post(
+                    "/api/v1/orders", json={"symbol": "AAPL", "side": side, "quantity": "1"}
+                )
+            except httpx.TransportError as exc:
+                self.rest.append(("POST /api/v1/orders", 0, time.perf_counter() - t0))
+                self.transport_errors.append(f"POST /api/v1/orders: {type(exc).__name__}: {exc}")
+                await asyncio.sleep(every_s)
+                continue
             self.rest.append(("POST /api/v1/orders", r.status_code, time.perf_counter() - t0))
             if r.status_code == 401:
                 await self._sign_in_again(http)
@@ -545,6 +563,7 @@ class Load:
             sample_minutes=[round(t, 3) for t in minutes],
             wrk=self.wrk,
             ws_reconnects=self.reconnects,
+            rest_no_answer=self.transport_errors[:20],
         )
 
 
@@ -671,6 +690,8 @@ def _markdown(r: LoadResult) -> str:
         f"| dropped clients | {r.dropped_clients} (the slow one: {r.slow_close_code}"
         f" {r.slow_close_reason!r}) |",
         f"| clients signed in again (token expired) | {r.ws_reconnects} |",
+        f"| REST requests without an answer | {len(r.rest_no_answer)}"
+        f"{': ' + r.rest_no_answer[0] if r.rest_no_answer else ''} |",
         f"| server RSS | start {rss[0] if rss else '-'} MB, end {rss[-1] if rss else '-'} MB,"
         f" max {max(rss) if rss else '-'} MB; trend over the second half"
         f" {r.rss_trend_mb_per_min} MB/min |",
@@ -758,6 +779,7 @@ def main(argv: list[str] | None = None) -> int:
         and result.dropped_clients == 1
         and result.slow_close_code == 4008
         and not result.wrk.get("timeouts")
+        and not result.rest_no_answer
     )
     (args.out / "load.json").write_text(
         json.dumps({**asdict(result), "stream_problems": gaps, "ok": ok}, indent=2) + "\n"
