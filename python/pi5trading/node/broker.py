@@ -530,9 +530,10 @@ class BrokerRouter:
                         f"(PI5_BROKER__SEND_WITHIN_S={limit:g})"
                     )
                     log.warning("order %s %s", oid, why)
-                    await self._command(
-                        lambda: self.apply(_update(oid, _instrument(r), "rejected", why))
-                    )
+                    # Posted, not awaited: a queue that fell behind must drain at once, not
+                    # one engine round trip per order (which let it grow without end).
+                    update = _update(oid, _instrument(r), "rejected", why)
+                    self.node.post_command(functools.partial(self.apply, update))
                     return
                 self.stats.submitted += 1
                 await self.client.submit(_request(r, order))
