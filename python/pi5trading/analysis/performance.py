@@ -153,6 +153,17 @@ def trade_stats(trades: Sequence[Trade]) -> TradeStats:
     )
 
 
+def _annualised(total: float, span_ns: int) -> float | None:
+    """``total`` compounded to a year; ``None`` when it is not a number: no span, all lost,
+    or a span so short (minutes of a fast paper run) that the power leaves a float."""
+    if span_ns <= 0 or total <= -1.0:
+        return None
+    try:
+        return float((1.0 + total) ** (YEAR_NANOS / span_ns) - 1.0)
+    except OverflowError:
+        return None
+
+
 def analyse(
     curve: EquityCurve,
     trades: Sequence[Trade],
@@ -170,7 +181,7 @@ def analyse(
     final_eq = float(equity[-1])
     total = final_eq / start_eq - 1.0 if start_eq else 0.0
     span = int(ts[-1] - ts[0])
-    annual = (1.0 + total) ** (YEAR_NANOS / span) - 1.0 if span > 0 and total > -1.0 else None
+    annual = _annualised(total, span)
 
     rets = daily_returns(ts, equity, start_eq)
     excess = rets - risk_free_rate / TRADING_DAYS

@@ -152,3 +152,14 @@ def test_trade_stats_partition(pnls: list[int]) -> None:
     s = trade_stats([trade(str(p), i) for i, p in enumerate(pnls)])
     assert s.wins + s.losses == s.trades == len(pnls)
     assert s.gross_profit - s.gross_loss == s.net_profit == Decimal(sum(pnls))
+
+
+def test_minutes_of_a_fast_paper_run_have_no_annual_return_not_an_overflow() -> None:
+    # +6 % in two minutes compounds to a year beyond a float: "not a figure", not a 500
+    # from /api/v1/portfolio/performance (seen in a broker outage run at 600x).
+    minute = 60 * 10**9
+    curve = EquityCurve([T0, T0 + minute, T0 + 2 * minute], [100_000.0, 103_000.0, 106_000.0])
+    p = analyse(curve, [], starting_equity=100_000.0)
+    assert p.total_return == pytest.approx(0.06)
+    assert p.annualised_return is None
+    assert p.calmar is None
