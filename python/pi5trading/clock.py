@@ -16,6 +16,7 @@ See ``docs/core.md``.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Protocol
 
 from pi5trading._core import LiveClock, TestClock, TimeEvent
@@ -40,4 +41,12 @@ if TYPE_CHECKING:  # mypy checks that both clocks provide the interface
     _simulated: Clock = TestClock()
     _live: Clock = LiveClock()
 
-__all__ = ["Clock", "LiveClock", "TestClock", "TimeEvent"]
+
+def iso_utc(ns: int | None, timespec: str = "seconds") -> str:
+    """Unix nanoseconds as a log line shows them: ISO 8601 in UTC (``-`` for none)."""
+    if ns is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC).isoformat(timespec=timespec)
+
+
+__all__ = ["Clock", "LiveClock", "TestClock", "TimeEvent", "iso_utc"]

@@ -113,8 +113,6 @@ class BrokerRouter:
         self.node = node
         self.send_within_s = send_within_s
         """A submit that waited longer to be sent is rejected, not sent (``None``: never)."""
-        self._posted: dict[str, float] = {}
-        """When (monotonic) each submit not yet sent was handed over."""
         self.client = client
         self.reconcile_interval_s = reconcile_interval_s
         self.unknown_orders: UnknownOrderPolicy = unknown_orders
@@ -127,9 +125,9 @@ class BrokerRouter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._requests: asyncio.Queue[_core.OutgoingRequest] | None = None
         self._early: list[_core.OutgoingRequest] = []
-        self._unsent: set[str] = set()
-        """Submits queued or in flight: not yet at the broker as far as we know, so the
-        reconciliation must not call them missing."""
+        self._unsent: dict[str, float] = {}
+        """Submits queued or in flight, with when (monotonic) they were handed over: not yet
+        at the broker as far as we know, so the reconciliation must not call them missing."""
         self._fills: list[LocalFill] = []
         self._cancelling: set[str] = set()
         """Orders whose cancel the broker took, until they close."""
@@ -153,8 +151,7 @@ class BrokerRouter:
         now = time.monotonic()
         for r in requests:
             if r.kind == "submit":
-                self._unsent.add(r.client_order_id)
-                self._posted[r.client_order_id] = now
+                self._unsent[r.client_order_id] = now
         loop = self._loop
         if loop is None or self._requests is None:
             self._early.extend(requests)
@@ -519,7 +516,7 @@ class BrokerRouter:
                 if order is None:
                     return
                 now = time.monotonic()
-                waited = now - self._posted.get(oid, now)
+                waited = now - self._unsent.get(oid, now)
                 limit = self.send_within_s
                 if limit is not None and waited > limit:
                     # Queued behind others while the broker was slow or away: sent now,
@@ -572,8 +569,7 @@ class BrokerRouter:
                 await self._command(lambda: self.apply(_update(oid, _instrument(r), kind, why)))
         finally:
             if r.kind == "submit":
-                self._unsent.discard(oid)
-                self._posted.pop(oid, None)
+                self._unsent.pop(oid, None)
 
     async def _updates_loop(self) -> None:
         stream = self.client.updates()

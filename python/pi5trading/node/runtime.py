@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ import msgspec
 
 from pi5trading import _core
 from pi5trading.brokers import BrokerError, execution_client
+from pi5trading.clock import iso_utc
 from pi5trading.config import Settings
 from pi5trading.exceptions import ConfigurationError, InvalidStateError
 from pi5trading.feeds.configured import configured_feed
@@ -210,7 +210,7 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
             len(resumed.orders_restored),
             len(closed) + len(resumed.orders_closed),
             resumed.warmed_bars,
-            _iso(resume_ns),
+            iso_utc(resume_ns),
         )
         for oid, why in {**closed, **resumed.orders_closed}.items():
             log.warning("order %s: %s", oid, why)
@@ -356,12 +356,6 @@ def _save_states_periodically(node: TradingNode, sinks: Sinks, every_s: float) -
 
     # Registered before the closers that need the node's last states and the sinks.
     node.on_shutdown(stop, "strategy state saver")
-
-
-def _iso(ns: int | None) -> str:
-    if ns is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC).isoformat(timespec="seconds")
 
 
 def _log_trading(node: TradingNode) -> None:

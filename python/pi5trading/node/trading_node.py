@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import datetime as dt
 import logging
 import queue
 import signal
@@ -33,7 +32,7 @@ from typing import Any, Final, Literal, TypeVar
 from pi5trading import _core
 from pi5trading.brokers.execution import ExecutionClient
 from pi5trading.bus import Bus, IngestQueue
-from pi5trading.clock import LiveClock
+from pi5trading.clock import LiveClock, iso_utc
 from pi5trading.config import BrokerSettings, NodeSettings
 from pi5trading.engine.backtest import us_equity
 from pi5trading.events import STRATEGY_STATUS, StrategyState, StrategyStatus
@@ -45,12 +44,6 @@ from pi5trading.risk import build_risk_engine
 from pi5trading.strategies.base import Strategy, build_config
 
 log = logging.getLogger("pi5trading.node")
-
-
-def _iso_ns(ns: int) -> str:
-    """A log line's time: ISO 8601 UTC to the millisecond (the ns integer beside it)."""
-    at = dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC).isoformat(timespec="milliseconds")
-    return f"{at} ({ns})"
 
 
 PAUSE_SAID_S: Final = 1.0
@@ -638,8 +631,8 @@ class TradingNode:
                     f"late minute, is refused)"
                 )
             log.warning(
-                "%d event(s) refused, first %s at %s: %s%s",
-                len(rejected), topic, _iso_ns(ts), message, hint,
+                "%d event(s) refused, first %s at %s (%d): %s%s",
+                len(rejected), topic, iso_utc(ts, "milliseconds"), ts, message, hint,
             )  # fmt: skip
         if self.router is not None:
             outgoing = engine.take_outgoing()

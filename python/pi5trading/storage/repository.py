@@ -557,23 +557,21 @@ class SqlRepository:
         With a broker, order events, fills and the equity they move carry the broker's
         clock, not the feed's."""
 
-        async def newest(conn: Connection, tables: tuple[str, ...]) -> int | None:
-            values = []
-            for table in tables:
-                values += await conn.fetch(f'SELECT MAX("ts_ns") FROM {table}')
-            found = [int(v[0]) for v in values if v[0] is not None]
-            return max(found) if found else None
-
         async def run(conn: Connection) -> int | None:
-            market = ("quote_ticks", "trade_ticks")
-            if not orders and (ns := await newest(conn, market)) is not None:
-                return ns
-            found = await newest(conn, (*market, "order_events", "fills"))
-            rows = await conn.fetch(
+            newest: dict[str, int] = {}
+            for table in ("quote_ticks", "trade_ticks", "order_events", "fills"):
+                (row,) = await conn.fetch(f'SELECT MAX("ts_ns") FROM {table}')
+                if row[0] is not None:
+                    newest[table] = int(row[0])
+            (row,) = await conn.fetch(
                 'SELECT MAX("ts_ns") FROM equity_snapshots WHERE "account_id" = $1', account_id
             )
-            known = [int(v) for v in (found, rows[0][0]) if v is not None]
-            return max(known) if known else None
+            if row[0] is not None:
+                newest["equity_snapshots"] = int(row[0])
+            market = [newest[t] for t in ("quote_ticks", "trade_ticks") if t in newest]
+            if not orders and market:
+                return max(market)
+            return max(newest.values(), default=None)
 
         return await self._read(run)
 
