@@ -561,38 +561,39 @@ class TradingNode:
                 self._wait_for_consumers()
         self._run_commands()
 
+    def _behind(self) -> str | None:
+        """The first consumer whose backlog is over its limit (``add_backpressure``)."""
+        return next((what for full, what in self._pressure if full()), None)
+
     def _wait_for_consumers(self) -> None:
-        behind = next((what for full, what in self._pressure if full()), None)
+        behind = self._behind()
         if behind is None:
             return
-        self.waiting_for = behind
         start = last = time.monotonic()
         self.waiting_since = start
-        said, said_for = False, behind
-        while not self._halt.is_set():
+        said: str | None = None  # the consumer the log line and alert named
+        while behind is not None and not self._halt.is_set():
+            self.waiting_for = behind
             time.sleep(0.001)
             now = time.monotonic()
             self.paused_s += now - last
             last = now
-            if not said and now - start >= PAUSE_SAID_S:
+            if said is None and now - start >= PAUSE_SAID_S:
                 # Trading stands still: an operator must hear it (a blip stays quiet).
                 log.warning(
                     "trading paused: waiting for %s to catch up (its backlog is over its "
                     "limit); the engine and its feeds go on when it does",
                     behind,
                 )
-                said, said_for = True, behind
+                said = behind
                 self._tell_pause(behind, None)
             self._run_commands()  # stop and other commands still go through
-            behind = next((what for full, what in self._pressure if full()), None)
-            if behind is None:
-                break
-            self.waiting_for = behind
+            behind = self._behind()
         self.waiting_for = self.waiting_since = None
-        if said:
+        if said is not None:
             waited = time.monotonic() - start
             log.warning("trading goes on after %.1f s waiting", waited)
-            self._tell_pause(said_for, waited)
+            self._tell_pause(said, waited)
 
     def _run_commands(self) -> None:
         while True:
