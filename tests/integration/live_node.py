@@ -33,6 +33,7 @@ from pi5trading.sinks.recovery import rebuild_portfolio
 from pi5trading.sinks.storage import record_strategy
 from pi5trading.storage.connect import open_repository, prepare_database
 from tests.services import free_port
+from tests.standins.alpaca_trading import AlpacaPaperBroker
 
 STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     "sma": ("sma_crossover", {"fast": 3, "slow": 8, "quantity": 10}),
@@ -208,6 +209,39 @@ def logged_fills(text: str) -> Counter[tuple[str, str, Decimal, Decimal]]:
         if m is not None:
             fills[(m[6], m[2], Decimal(m[3]), Decimal(m[5]))] += 1
     return fills
+
+
+NEVER_GOT = "reconciliation: the broker has no such order"
+"""The reason of an order the reconciliation rejected because the broker never got it."""
+
+
+def broker_fills(broker: AlpacaPaperBroker) -> Counter[tuple[str, str, Decimal, Decimal]]:
+    """(client order id, side, quantity, price) of every execution at the Alpaca stand-in,
+    to compare with ``stored_fills``."""
+    with broker.lock:
+        by_id = {o["id"]: o["client_order_id"] for o in broker.orders.values()}
+        return Counter(
+            (by_id[a["order_id"]], a["side"], Decimal(a["qty"]), Decimal(a["price"]))
+            for a in broker.activities
+        )
+
+
+def get_json(url: str, path: str, headers: dict[str, str] | None = None) -> Any:
+    """``GET url+path``, which must answer 200; its JSON."""
+    r = httpx.get(url + path, headers=headers, timeout=10)
+    assert r.status_code == 200, (path, r.status_code, r.text)
+    return r.json()
+
+
+def metric(text: str, sample: str, /, **labels: str) -> float | None:
+    """A sample's value in a Prometheus text page (``/metrics``), None if absent (``name``
+    may be a label: the first two are positional only)."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    head = f"{sample}{{{want}}}" if want else sample
+    for line in text.splitlines():
+        if line.startswith(head + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
 
 
 def stored_fills(dsn: str) -> Counter[tuple[str, str, Decimal, Decimal]]:

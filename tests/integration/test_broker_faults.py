@@ -20,16 +20,17 @@ import datetime as dt
 import re
 import uuid
 from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.integration.live_node import (
+    NEVER_GOT,
     STRATEGIES,
     admin_headers,
     base_url,
+    broker_fills,
     check_books,
     check_orders_and_fills,
     count_fills,
@@ -102,7 +103,7 @@ def test_broker_5xx_and_timeouts_during_live_routing_lose_and_double_nothing(
         stored_first = stored_fills(pg_dsn)
         assert logged_fills(first) == stored_first
         (market,) = query(pg_dsn, "SELECT max(ts_ns) AS ns FROM quote_ticks")
-        assert not stored_first - _broker_fills(broker)
+        assert not stored_first - broker_fills(broker)
 
         second_log = tmp_path / "node2.log"
         with node_process(env, second_log) as proc:
@@ -113,7 +114,7 @@ def test_broker_5xx_and_timeouts_during_live_routing_lose_and_double_nothing(
             r = httpx.post(f"{url}/api/v1/risk/state", headers=admin, json=halt, timeout=10)
             assert r.status_code == 200, r.text
             wait_for("every broker fill stored",
-                     lambda: stored_fills(pg_dsn) == _broker_fills(broker),
+                     lambda: stored_fills(pg_dsn) == broker_fills(broker),
                      proc, second_log, 30)  # fmt: skip
             # One more reconciliation after that, nothing flowing: it must agree.
             done = len(_reconciliations(second_log.read_text()))
@@ -131,7 +132,7 @@ def test_broker_5xx_and_timeouts_during_live_routing_lose_and_double_nothing(
     # None lost: the broker's fills are the fills stored, once each (a fill the stop left
     # unbooked is booked by the restart's reconciliation); the node's orders are the
     # broker's, or rejected because the broker never got them.
-    assert stored_fills(pg_dsn) == _broker_fills(broker)
+    assert stored_fills(pg_dsn) == broker_fills(broker)
     fills = check_orders_and_fills(pg_dsn)
     assert {r["strategy_id"] for r in fills} == set(STRATEGIES)
     orders = query(pg_dsn, "SELECT order_id, status, reason FROM orders")
@@ -167,9 +168,6 @@ def test_broker_5xx_and_timeouts_during_live_routing_lose_and_double_nothing(
     assert held == {s: q for s, (q, _) in broker.positions.items() if q}
 
 
-NEVER_GOT = "reconciliation: the broker has no such order"
-
-
 def _reconciliations(log_text: str) -> list[str]:
     """The summary line of every reconciliation in a node's log, oldest first."""
     return [
@@ -177,13 +175,3 @@ def _reconciliations(log_text: str) -> list[str]:
         for r in log_records(log_text)
         if re.match(r"reconciliation with alpaca: \d+ difference", r["message"])
     ]
-
-
-def _broker_fills(broker: AlpacaPaperBroker) -> Counter[tuple[str, str, Decimal, Decimal]]:
-    """(client order id, side, quantity, price) of every execution at the broker."""
-    with broker.lock:
-        by_id = {o["id"]: o["client_order_id"] for o in broker.orders.values()}
-        return Counter(
-            (by_id[a["order_id"]], a["side"], Decimal(a["qty"]), Decimal(a["price"]))
-            for a in broker.activities
-        )

@@ -20,7 +20,6 @@ import time
 import uuid
 from collections import Counter
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -29,9 +28,11 @@ import pytest
 from tests.browser import ARTIFACTS, Page, open_system_page, shows
 from tests.integration.live_node import (
     ADMIN_PASSWORD,
+    NEVER_GOT,
     STRATEGIES,
     admin_headers,
     base_url,
+    broker_fills,
     check_orders_and_fills,
     count_fills,
     log_records,
@@ -62,7 +63,6 @@ pytestmark = [
     ),
 ]
 
-NEVER_GOT = "reconciliation: the broker has no such order"
 BROKER_NOTICE = '[data-testid="broker-notice"]'
 NOTICE = f"document.querySelector('{BROKER_NOTICE}')"
 
@@ -181,7 +181,7 @@ def test_the_dashboard_shows_a_broker_outage_and_its_end(
             r = httpx.post(f"{url}/api/v1/risk/state", headers=admin, json=halt, timeout=10)
             assert r.status_code == 200, r.text
             wait_for("every broker fill stored",
-                     lambda: stored_fills(pg_dsn) == _broker_fills(broker),
+                     lambda: stored_fills(pg_dsn) == broker_fills(broker),
                      proc, log, 30)  # fmt: skip
             text = stop_node(proc, log)
 
@@ -198,7 +198,7 @@ def test_the_dashboard_shows_a_broker_outage_and_its_end(
     # the node's orders are the broker's or rejected because the broker never got them.
     sent = Counter(o["client_order_id"] for o in broker.orders.values())
     assert max(sent.values()) == 1, [k for k, n in sent.items() if n > 1]
-    assert stored_fills(pg_dsn) == _broker_fills(broker)
+    assert stored_fills(pg_dsn) == broker_fills(broker)
     fills = check_orders_and_fills(pg_dsn)
     assert {r["strategy_id"] for r in fills} >= set(STRATEGIES)
     orders = query(pg_dsn, "SELECT order_id, status, reason FROM orders")
@@ -275,13 +275,3 @@ def _never_got(dsn: str) -> list[tuple[str, str]]:
 
 def _alerts(gotify: GotifyStandIn, state: str) -> list[dict[str, object]]:
     return [a for a in gotify.received if a["title"] == f"broker: circuit {state}"]
-
-
-def _broker_fills(broker: AlpacaPaperBroker) -> Counter[tuple[str, str, Decimal, Decimal]]:
-    """(client order id, side, quantity, price) of every execution at the broker."""
-    with broker.lock:
-        by_id = {o["id"]: o["client_order_id"] for o in broker.orders.values()}
-        return Counter(
-            (by_id[a["order_id"]], a["side"], Decimal(a["qty"]), Decimal(a["price"]))
-            for a in broker.activities
-        )

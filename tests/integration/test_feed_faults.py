@@ -23,7 +23,6 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -37,8 +36,10 @@ from tests.integration.live_node import (
     check_books,
     check_orders_and_fills,
     count_fills,
+    get_json,
     log_records,
     logged_fills,
+    metric,
     node_env,
     node_process,
     query,
@@ -74,16 +75,6 @@ def _frames(minutes: int, shift_s: int) -> list[str]:
         out += [each[s][2 * k] for s in SYMBOLS]
         out += [each[s][2 * k + 1] for s in SYMBOLS]
     return out
-
-
-def _metric(text: str, metric: str, **labels: str) -> float | None:
-    """A sample's value in a Prometheus text page, None if absent."""
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    head = f"{metric}{{{want}}}" if want else metric
-    for line in text.splitlines():
-        if line.startswith(head + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def test_alpaca_stream_faults_under_a_trading_node(
@@ -145,10 +136,10 @@ def test_alpaca_stream_faults_under_a_trading_node(
             wait_for("/ready to say stale", lambda: _feed_check(url) == (False, "stale"),
                      proc, log, 30)  # fmt: skip
             admin = admin_headers(url, "root")
-            status = _get(url, "/api/v1/system/status", admin)
+            status = get_json(url, "/api/v1/system/status", admin)
             assert status["feeds"] == {FEED: "stale"}
             scraped = httpx.get(f"{url}/metrics", timeout=10).text
-            assert _metric(scraped, "pi5_feed_status", feed=FEED, status="stale") == 1
+            assert metric(scraped, "pi5_feed_status", feed=FEED, status="stale") == 1
             wait_for("the stale alert", lambda: _alerted(gotify, "stale"), proc, log, 10)
             # And the dashboard: the System page, in Chromium, names the stale feed.
             open_system_page(page, url, "root", ADMIN_PASSWORD)
@@ -165,12 +156,12 @@ def test_alpaca_stream_faults_under_a_trading_node(
             wait_for("fills after the silence",
                      lambda: count_fills(pg_dsn) > fills_in_silence, proc, log, 30)  # fmt: skip
             time.sleep(0.5)
-            status = _get(url, "/api/v1/system/status", admin)
+            status = get_json(url, "/api/v1/system/status", admin)
             scraped = httpx.get(f"{url}/metrics", timeout=10).text
             text = stop_node(proc, log)
 
     stat = {
-        name: _metric(scraped, "pi5_feed_stat", feed=FEED, name=name)
+        name: metric(scraped, "pi5_feed_stat", feed=FEED, name=name)
         for name in ("malformed", "duplicates", "reconnects", "gaps", "missing_bars",
                      "backfilled_bars", "backfill_errors")
     }  # fmt: skip
@@ -181,7 +172,7 @@ def test_alpaca_stream_faults_under_a_trading_node(
         "backfilled_bars": 15, "backfill_errors": 0,
     }, stat  # fmt: skip
     # The silence (a loaded machine may add a stall of its own).
-    stale = _metric(scraped, "pi5_feed_stat", feed=FEED, name="stale_periods")
+    stale = metric(scraped, "pi5_feed_stat", feed=FEED, name="stale_periods")
     assert stale is not None
     assert stale >= 1
     # Only the quote stamped 10 minutes back was refused as late; the backfilled bars all
@@ -189,7 +180,7 @@ def test_alpaca_stream_faults_under_a_trading_node(
     assert status["queue"]["dropped_late"] == 1, status["queue"]
     # Every message the feed took is counted (the scrape and the status a moment apart:
     # a status event may come between them, so no equality with the queue's count).
-    received = _metric(scraped, "pi5_feed_messages_total", feed=FEED)
+    received = metric(scraped, "pi5_feed_messages_total", feed=FEED)
     assert received is not None
     assert received > len(SYMBOLS) * (minutes + 10)
     # The history was asked once per symbol, from the close of the last bar it had.
@@ -236,12 +227,6 @@ FEED = "alpaca:iex"
 def len_tape(minutes: int) -> int:
     """Frames of ``minutes`` of the tape (without the faults added)."""
     return minutes * PER_MINUTE
-
-
-def _get(url: str, path: str, headers: dict[str, str]) -> Any:
-    r = httpx.get(url + path, headers=headers, timeout=10)
-    assert r.status_code == 200, (path, r.status_code, r.text)
-    return r.json()
 
 
 def _feed_check(url: str) -> tuple[bool, str]:

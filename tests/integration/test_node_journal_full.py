@@ -29,8 +29,10 @@ from tests.integration.live_node import (
     check_books,
     check_orders_and_fills,
     count_fills,
+    get_json,
     log_records,
     logged_fills,
+    metric,
     node_env,
     node_process,
     seed,
@@ -49,17 +51,14 @@ pytestmark = pytest.mark.integration
 BACKLOG_MAX = 3000
 
 
-def _metric(url: str, name: str) -> float:
-    text = httpx.get(f"{url}/metrics", timeout=10).text
-    m = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
-    assert m is not None, f"{name} not in /metrics"
-    return float(m.group(1))
+def _scraped(url: str, name: str) -> float:
+    value = metric(httpx.get(f"{url}/metrics", timeout=10).text, name)
+    assert value is not None, f"{name} not in /metrics"
+    return value
 
 
 def _writer(url: str, admin: dict[str, str]) -> dict[str, Any]:
-    r = httpx.get(f"{url}/api/v1/system/status", headers=admin, timeout=10)
-    assert r.status_code == 200, r.text
-    writer: dict[str, Any] = r.json()["writer"]
+    writer: dict[str, Any] = get_json(url, "/api/v1/system/status", admin)["writer"]
     return writer
 
 
@@ -98,7 +97,7 @@ def test_a_full_journal_disk_pauses_trading_and_loses_nothing(
             wait_for("the journal full", lambda: _writer(url, admin)["journal_error"] is not None,
                      proc, log, 60)  # fmt: skip
             wait_for(
-                "trading paused", lambda: _metric(url, "pi5_node_paused") == 1.0, proc, log, 60
+                "trading paused", lambda: _scraped(url, "pi5_node_paused") == 1.0, proc, log, 60
             )
             # Paused: the engine's time and the fills logged stand still, memory is bounded.
             engine_time = httpx.get(f"{url}/api/v1/system/status", headers=admin, timeout=10)
@@ -111,8 +110,8 @@ def test_a_full_journal_disk_pauses_trading_and_loses_nothing(
             assert "No space left on device" in writer["journal_error"]
             assert writer["journal_pending"] > 0
             assert 0 < writer["buffered"] <= BACKLOG_MAX + 1000  # a batch past the limit at most
-            assert _metric(url, "pi5_writer_journal_failing") == 1.0
-            assert _metric(url, "pi5_node_paused_seconds_total") >= 2.0
+            assert _scraped(url, "pi5_writer_journal_failing") == 1.0
+            assert _scraped(url, "pi5_node_paused_seconds_total") >= 2.0
             # The API answers on: /ready names the database.
             r = httpx.get(f"{url}/ready", timeout=10)
             assert r.status_code == 503
@@ -129,7 +128,7 @@ def test_a_full_journal_disk_pauses_trading_and_loses_nothing(
                     w["journal_pending"] == 0
                     and w["buffered"] < 100
                     and w["journal_error"] is None
-                    and _metric(url, "pi5_node_paused") == 0.0
+                    and _scraped(url, "pi5_node_paused") == 0.0
                     and httpx.get(f"{url}/ready", timeout=10).status_code == 200
                 )
 

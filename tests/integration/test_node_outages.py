@@ -27,6 +27,7 @@ from tests.integration.live_node import (
     check_books,
     check_orders_and_fills,
     count_fills,
+    get_json,
     log_records,
     logged_fills,
     node_env,
@@ -45,12 +46,6 @@ pytestmark = pytest.mark.integration
 
 OUTAGE_S = 3.0
 """How long a service stays away once the node has noticed (seconds)."""
-
-
-def _get(url: str, path: str, headers: dict[str, str] | None = None) -> Any:
-    r = httpx.get(url + path, headers=headers, timeout=10)
-    assert r.status_code == 200, (path, r.status_code, r.text)
-    return r.json()
 
 
 def _readiness(url: str) -> tuple[int, dict[str, Any]]:
@@ -97,7 +92,7 @@ def test_postgres_stopped_and_started_under_trading_loses_and_doubles_nothing(
         wait_for("fills", lambda: count_fills(dsn) >= 6, proc, log)
         wait_for("ready", lambda: _readiness(url)[0] == 200, proc, log)
         admin = admin_headers(url, "root")
-        assert _get(url, "/api/v1/system/breakers", admin)["database:node"]["state"] == "closed"
+        assert get_json(url, "/api/v1/system/breakers", admin)["database:node"]["state"] == "closed"
 
         own_postgres.stop(stop_mode)
         before_outage = sum(logged_fills(log.read_text()).values())
@@ -129,14 +124,14 @@ def test_postgres_stopped_and_started_under_trading_loses_and_doubles_nothing(
             )
             assert r.status_code == 200, r.text
         time.sleep(OUTAGE_S)
-        writer = _get(url, "/api/v1/system/status", admin)["writer"]
+        writer = get_json(url, "/api/v1/system/status", admin)["writer"]
         assert writer["journal_pending"] > 0, writer
         assert writer["breaker"]["times_opened"] >= 1
 
         own_postgres.start()
 
         def recovered() -> bool:
-            w = _get(url, "/api/v1/system/status", admin)["writer"]
+            w = get_json(url, "/api/v1/system/status", admin)["writer"]
             return bool(
                 w["breaker"]["state"] == "closed"
                 and w["journal_pending"] == 0

@@ -29,7 +29,6 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -37,8 +36,10 @@ import pytest
 from tests.integration.live_node import (
     admin_headers,
     base_url,
+    get_json,
     log_records,
     logged_fills,
+    metric,
     node_env,
     node_process,
     query,
@@ -168,7 +169,7 @@ def test_yahoo_poller_faults_under_a_trading_node(
             time.sleep(0.5)
             assert drive.feed_state() == "stale"
             admin = admin_headers(url, "root")
-            status = _get(url, "/api/v1/system/status", admin)
+            status = get_json(url, "/api/v1/system/status", admin)
             assert status["feeds"] == {FEED: "stale"}
             standin.frozen_at = None
             recovered["silence"] = drive.until("live", 15)
@@ -176,7 +177,7 @@ def test_yahoo_poller_faults_under_a_trading_node(
             caught_up = standin.now
             assert caught_up is not None
             time.sleep(1)  # the last polls stored
-            status = _get(url, "/api/v1/system/status", admin)
+            status = get_json(url, "/api/v1/system/status", admin)
             scraped = httpx.get(f"{url}/metrics", timeout=10).text
             text = stop_node(proc, log)
 
@@ -211,7 +212,7 @@ def test_yahoo_poller_faults_under_a_trading_node(
     refused = [m for m in messages if "events must come in time order" in m]
     print("engine refusals (log lines):", len(refused))
     stats = {
-        name: _metric(scraped, "pi5_feed_stat", name=name)
+        name: metric(scraped, "pi5_feed_stat", feed=FEED, name=name)
         for name in ("duplicates", "reconnects", "gaps", "backfilled_bars", "malformed",
                      "stale_periods", "unfinished")
     }  # fmt: skip
@@ -230,7 +231,7 @@ def test_yahoo_poller_faults_under_a_trading_node(
 
 
 def _reconnects(url: str) -> float:
-    return _metric(httpx.get(f"{url}/metrics", timeout=10).text, "pi5_feed_stat",
+    return metric(httpx.get(f"{url}/metrics", timeout=10).text, "pi5_feed_stat", feed=FEED,
                    name="reconnects") or 0.0  # fmt: skip
 
 
@@ -239,12 +240,6 @@ def _answers(url: str) -> bool:
         return httpx.get(f"{url}/ready", timeout=5).status_code in (200, 503)
     except httpx.HTTPError:
         return False
-
-
-def _get(url: str, path: str, headers: dict[str, str]) -> Any:
-    r = httpx.get(url + path, headers=headers, timeout=10)
-    assert r.status_code == 200, (path, r.status_code, r.text)
-    return r.json()
 
 
 def _stored_until(dsn: str) -> int:
@@ -256,12 +251,3 @@ def _stored_until(dsn: str) -> int:
     if len(rows) < len(SYMBOLS):
         return 0
     return min(int(r["ts"]) // 10**9 for r in rows)
-
-
-def _metric(text: str, metric: str, **labels: str) -> float | None:
-    want = ",".join(f'{k}="{v}"' for k, v in {"feed": FEED, **labels}.items())
-    head = f"{metric}{{{want}}}"
-    for line in text.splitlines():
-        if line.startswith(head + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return None
