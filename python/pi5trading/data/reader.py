@@ -757,9 +757,9 @@ def _open_parquet(path: Path, source: str) -> Any:
         raise _fail(source, f"not a readable Parquet file ({_reason(exc)})") from None
 
 
-BYTES_PER_ROW: Final = 112
-"""What a bar costs while a file is read: its exact columns (~56 bytes) twice over, as the
-pieces are joined at the end."""
+BYTES_PER_ROW: Final = 160
+"""What a bar costs at the peak of reading a file: measured 144-172 bytes a row (peak RSS
+growth of ``read_bars`` on 2M and 4M generated one-minute rows, session 11)."""
 
 
 def available_bytes() -> int | None:

@@ -457,7 +457,7 @@ def test_a_file_with_more_rows_than_memory_is_refused_before_reading(
     r = import_(db, path)
     failed_cleanly(
         r,
-        f"{path}: 100,000 rows would take ~11 MiB to read, and 8 MiB is available: "
+        f"{path}: 100,000 rows would take ~15 MiB to read, and 8 MiB is available: "
         "split the file (by symbol or by year)",
     )
     assert stored(db) == {"BASE": 10}
