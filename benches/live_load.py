@@ -739,9 +739,17 @@ def main(argv: list[str] | None = None) -> int:
         help="PI5_AUTH__ACCESS_TTL_S (s): how often the clients must sign in again",
     )
     args = p.parse_args(argv)
+    for name in ("seconds", "clients", "wrk", "access_ttl"):
+        if getattr(args, name) < 0 or (
+            name in ("clients", "access_ttl") and not getattr(args, name)
+        ):
+            p.error(f"--{name.replace('_', '-')}: {getattr(args, name)} is not a valid value")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        p.error(f"--out {args.out}: cannot write there ({exc.strerror})")
     if args.wrk and shutil.which("wrk") is None:
         p.error("--wrk needs wrk: apt-get install wrk (scripts/dev/system_deps.sh test)")
-    args.out.mkdir(parents=True, exist_ok=True)
     pg, redis = PostgresServer(), RedisServer()
     from tests.contract.databases import migrate_sync
 

@@ -124,6 +124,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--bars", type=int, default=3000, help="bars the node trades in a run")
     args = p.parse_args()
+    for name in ("jobs", "runs", "bars"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be 1 or more, got {getattr(args, name)}")
     # What node_storage_latency's one_run reads: one symbol, no other strategies.
     args.symbols, args.strategies, args.every_ms = 1, 0, 1.0
     return args
