@@ -739,11 +739,10 @@ def main(argv: list[str] | None = None) -> int:
         help="PI5_AUTH__ACCESS_TTL_S (s): how often the clients must sign in again",
     )
     args = p.parse_args(argv)
-    for name in ("seconds", "clients", "wrk", "access_ttl"):
-        if getattr(args, name) < 0 or (
-            name in ("clients", "access_ttl") and not getattr(args, name)
-        ):
-            p.error(f"--{name.replace('_', '-')}: {getattr(args, name)} is not a valid value")
+    least = {"seconds": 0, "clients": 1, "wrk": 0, "access_ttl": 60}
+    for name, low in least.items():
+        if getattr(args, name) < low:
+            p.error(f"--{name.replace('_', '-')}: {getattr(args, name)} is below {low}")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
