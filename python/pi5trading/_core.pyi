@@ -1873,7 +1873,8 @@ class Engine:
         Linked orders (bracket, OCO, OTO), IOC and FOK are refused."""
     def announce_positions(self) -> None:
         """Queue a ``changed`` event for every position (account and strategies, flat ones
-        included) for the next ``publish``: a restarted node's account on the bus."""
+        included) for the next ``publish``: a restarted node's account on the bus. Each is
+        stamped with its position's last fill, not the engine's clock."""
     def resume_trade_ids(self, n: int) -> None:
         """Number the venue's next trades after ``n`` (no fill id used twice)."""
     def set_trading_state(

@@ -146,6 +146,10 @@ pub struct Position {
     /// Realised price P&L, gross of commissions.
     pub realised: i128,
     pub commissions: i128,
+    /// When it last changed: the latest fill time booked into it (raw ns). Its events are
+    /// stamped with it, so they never go back in time per position even when a broker's
+    /// fills are booked out of their order (a reconciliation booking one the stream missed).
+    pub changed_ns: u64,
 }
 
 impl Position {
@@ -434,9 +438,12 @@ impl Portfolio {
     }
 
     /// A `changed` event for every position traded so far (the account's, then each
-    /// strategy's; flat ones included), stamped `ts`: what a restarted node publishes so
-    /// caches and dashboards show the restored account rather than what they last saw.
-    pub fn position_snapshot(&self, ts: UnixNanos, out: &mut Vec<PositionEvent>) {
+    /// strategy's; flat ones included), each stamped with its own last change: what a
+    /// restarted node publishes so caches and dashboards show the restored account rather
+    /// than what they last saw. Not the engine's clock: with a broker the fills carry the
+    /// broker's clock, and a snapshot later than the fills that follow would make them
+    /// look older than the position they change.
+    pub fn position_snapshot(&self, out: &mut Vec<PositionEvent>) {
         let event =
             |instrument: Symbol, strategy_id: Option<StrategyId>, pos: &Position| PositionEvent {
                 instrument,
@@ -445,7 +452,7 @@ impl Portfolio {
                 quantity: pos.quantity,
                 avg_px: pos.avg_px(),
                 realised: pos.realised,
-                ts,
+                ts: UnixNanos(pos.changed_ns),
             };
         out.extend(self.positions.iter().map(|(s, p)| event(*s, None, p)));
         for (id, ledger) in &self.strategies {
@@ -648,8 +655,9 @@ impl Portfolio {
 
         let pos = self.positions.entry(instrument).or_default();
         let (kinds, realised) = pos.apply(side, (quantity, price), value, fee);
+        pos.changed_ns = pos.changed_ns.max(ts.0);
         self.realised += realised;
-        push_events(out, instrument, None, kinds, pos, ts);
+        push_events(out, instrument, None, kinds, pos);
         let m = &mut self.marks[mi];
         let was_open = m.quantity != 0;
         m.quantity = pos.quantity.raw();
@@ -667,8 +675,9 @@ impl Portfolio {
         ledger.commissions += fee;
         let pos = ledger.positions.entry(instrument).or_default();
         let (kinds, realised) = pos.apply(side, (quantity, price), value, fee);
+        pos.changed_ns = pos.changed_ns.max(ts.0);
         ledger.realised += realised;
-        push_events(out, instrument, Some(strategy_id), kinds, pos, ts);
+        push_events(out, instrument, Some(strategy_id), kinds, pos);
         Ok(())
     }
 }
@@ -679,8 +688,8 @@ fn push_events(
     strategy_id: Option<StrategyId>,
     kinds: [Option<PositionEventKind>; 2],
     pos: &Position,
-    ts: UnixNanos,
 ) {
+    let ts = UnixNanos(pos.changed_ns);
     for kind in kinds.into_iter().flatten() {
         let closed_half_of_flip = kind == PositionEventKind::Closed && !pos.quantity.is_zero();
         out.push(PositionEvent {
@@ -759,6 +768,46 @@ mod tests {
         assert_eq!(div_round(-4, 3), -1);
         assert_eq!(div_round(-24, -2), 12);
         assert_eq!(div_round(5, -2), -2);
+    }
+
+    #[test]
+    fn position_times_never_go_back_when_fills_come_out_of_order() {
+        // A broker's fill booked late (the reconciliation found what the stream missed)
+        // is older than the one before it: its events keep the position's latest time.
+        let mut p = pf();
+        let mut ev = Vec::new();
+        for (s, i, px, ts) in [
+            ("S", "SPY", 100, 500),
+            ("S", "SPY", 101, 300),
+            ("T", "QQQ", 50, 100),
+        ] {
+            fill(&mut p, s, i, OrderSide::Buy, ONE, px * ONE, 0, ts, &mut ev).unwrap();
+        }
+        let times: Vec<u64> = ev.iter().map(|e| e.ts.0).collect();
+        assert_eq!(times, [500, 500, 500, 500, 100, 100]);
+        // The restored account is announced at each position's own last change, not at
+        // one clock for all.
+        let mut snap = Vec::new();
+        p.position_snapshot(&mut snap);
+        let stamped: Vec<(&str, Option<String>, u64)> = snap
+            .iter()
+            .map(|e| {
+                (
+                    e.instrument.as_str(),
+                    e.strategy_id.map(|s| s.as_str().to_owned()),
+                    e.ts.0,
+                )
+            })
+            .collect();
+        assert_eq!(
+            stamped,
+            [
+                ("QQQ", None, 100),
+                ("SPY", None, 500),
+                ("SPY", Some("S".to_owned()), 500),
+                ("QQQ", Some("T".to_owned()), 100),
+            ]
+        );
     }
 
     #[test]

@@ -356,13 +356,12 @@ impl Engine {
     /// # Errors
     /// `InvalidState` when the engine does not keep an outbox.
     pub fn announce_positions(&mut self) -> CoreResult<()> {
-        let now = UnixNanos(self.now);
         let st: &mut EngineState = self;
         let o = st.outbox.as_mut().ok_or_else(|| {
             CoreError::InvalidState("announce_positions: start the engine with an outbox".into())
         })?;
         let mut events = Vec::new();
-        st.venue.portfolio().position_snapshot(now, &mut events);
+        st.venue.portfolio().position_snapshot(&mut events);
         o.events.extend(
             events
                 .into_iter()

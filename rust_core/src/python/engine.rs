@@ -1767,7 +1767,8 @@ impl PyEngine {
 
     /// Queue a ``changed`` position event for every position held (the account's and each
     /// strategy's, flat ones included), published with the next ``publish``: after a
-    /// restart, caches and dashboards get the restored account at once.
+    /// restart, caches and dashboards get the restored account at once. Each is stamped
+    /// with its position's last fill (see `Portfolio::position_snapshot`).
     fn announce_positions(&mut self) -> PyResult<()> {
         Ok(self.engine.announce_positions()?)
     }
