@@ -174,6 +174,9 @@ export function OrdersPage() {
     onSettled: () => void qc.invalidateQueries({ queryKey: ["orders"] }),
   });
   const symbols = instruments.data?.map((i) => i.symbol) ?? [];
+  // The previous answer stays on screen while a new filter's or page's is on its way:
+  // marked as such, and the pager waits for it (its next offset would be the old one's).
+  const updating = orders.isPlaceholderData;
   const denial = place.error instanceof ApiError && place.error.code ? place.error : null;
 
   return (
@@ -285,7 +288,7 @@ export function OrdersPage() {
           ) : !orders.data.items.length ? (
             <Empty>No orders match.</Empty>
           ) : (
-            <div className="table-wrap">
+            <div className={updating ? "table-wrap updating" : "table-wrap"} aria-busy={updating}>
               <table data-testid="orders-table">
                 <caption className="sr-only">Orders, newest first</caption>
                 <thead>
@@ -364,7 +367,7 @@ export function OrdersPage() {
           <nav className="pager row" aria-label="Pages">
             <button
               type="button"
-              disabled={offset === 0}
+              disabled={offset === 0 || updating}
               onClick={() => setOffset(Math.max(0, offset - PAGE))}
             >
               Newer
@@ -374,7 +377,7 @@ export function OrdersPage() {
             </span>
             <button
               type="button"
-              disabled={orders.data?.page.next_offset == null}
+              disabled={orders.data?.page.next_offset == null || updating}
               onClick={() => setOffset(orders.data?.page.next_offset ?? offset)}
             >
               Older
