@@ -244,6 +244,10 @@ class FeedSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Session calendar: an exchange code (``XNYS``, ``XNAS``, ...) or ``24/7``."""
     stale_after_s: Seconds = 30.0
     """A live feed without a message this long is reported ``stale``."""
+    delay_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 0.0
+    """How far a vendor's data runs behind real time (e.g. 900 for a 15-minute delayed
+    exchange): the node's clock runs that far behind the wall clock, so the data is on time
+    and timers fire on its clock. Vendor feeds only."""
     reconnect_initial_s: Seconds = 0.5
     """First reconnect wait bound (exponential backoff with full jitter)."""
     reconnect_max_s: Seconds = 30.0

@@ -131,6 +131,8 @@ OUT_OF_RANGE = [
     ("PI5_FEED__SEED", "-1", "expected a whole number from 0 to 9223372036854775807"),
     ("PI5_FEED__CALENDAR", "", "expected a non-empty text"),
     ("PI5_FEED__STALE_AFTER_S", "0", "expected a number > 0, at most 86400"),
+    ("PI5_FEED__DELAY_S", "-1", "expected a number from 0 to 86400"),
+    ("PI5_FEED__DELAY_S", "1e9", "expected a number from 0 to 86400"),
     ("PI5_FEED__RECONNECT_INITIAL_S", "0", "expected a number > 0, at most 86400"),
     ("PI5_FEED__RECONNECT_MAX_S", "-3", "expected a number > 0, at most 86400"),
     ("PI5_FEED__RECONNECT_MAX_ATTEMPTS", "-1", "expected a whole number from 0 to 2147483647"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, cast
 
@@ -24,7 +25,7 @@ from pi5trading.feeds.replay import MarketDataStore, ReplayFeed, ReplaySource
 from pi5trading.feeds.simulated import SimulatedFeed
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from pi5trading.config import FeedSettings, Settings
     from pi5trading.feeds.feed import FeedMessage
@@ -63,6 +64,11 @@ def configured_feed(
     symbols = settings.symbol_list()
     bars = settings.bar_intervals()
     speed = settings.speed or None
+    if settings.delay_s and settings.kind in ("simulated", "replay"):
+        raise ConfigurationError(
+            f"PI5_FEED__DELAY_S={settings.delay_s:g}: a vendor's delay; the {settings.kind} "
+            "feed runs on its data's clock already (leave it at 0)"
+        )
     feed: MarketFeed
     if settings.kind == "simulated":
         feed = SimulatedFeed(
@@ -110,6 +116,7 @@ class StreamOptions(TypedDict):
     backoff: Backoff
     stale_after_s: float
     calendar: SessionCalendar
+    wall_ns: Callable[[], int]
 
 
 def stream_options(settings: FeedSettings) -> StreamOptions:
@@ -132,7 +139,18 @@ def stream_options(settings: FeedSettings) -> StreamOptions:
         ),
         stale_after_s=settings.stale_after_s,
         calendar=calendar,
+        wall_ns=data_clock(settings),
     )
+
+
+def data_clock(settings: FeedSettings) -> Callable[[], int]:
+    """The data's time now (UTC ns): the wall clock less the vendor's ``delay_s``. The
+    feed judges sessions and unfinished bars by it, so a delayed market opens when its
+    first bar can arrive, not ``delay_s`` earlier (that silence would read ``stale``)."""
+    delay = round(settings.delay_s * 1e9)
+    if not delay:
+        return time.time_ns
+    return lambda: time.time_ns() - delay
 
 
 def _calendar(settings: FeedSettings) -> SessionCalendar:

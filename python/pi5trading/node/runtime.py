@@ -92,7 +92,15 @@ async def paper_node(settings: Settings) -> AsyncIterator[TradingNode]:
         risk=configured_risk_engine(settings),  # PI5_RISK__PROFILE and its overrides
         execution=client,
         broker=settings.broker,
+        data_delay_s=settings.feed.delay_s if node_clock(settings) == "live" else 0.0,
     )
+    if settings.feed.delay_s and client is not None:
+        log.warning(
+            "PI5_FEED__DELAY_S=%g: the strategies see data %g s old while the broker fills "
+            "at today's prices",
+            settings.feed.delay_s,
+            settings.feed.delay_s,
+        )
     for symbol in settings.feed.symbol_list():
         node.add_instrument(symbol)
     sinks = await open_sinks(settings, node.bus, order_lookup=node.engine.order)
@@ -176,7 +184,7 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
     warm: list[_core.Bar] = []
     session_equity = None
     if restarted and repo is not None and recovery is not None:
-        at = resume_ns if resume_ns is not None else time.time_ns()
+        at = resume_ns if resume_ns is not None else time.time_ns() - node.data_delay_ns
         warm = await _warmup_bars(repo, settings, at)
         session_equity = await session_start_equity(repo, node.engine, at)
     resumed = Resumed()

@@ -62,9 +62,10 @@ class TradingNode:
     """Strategies trading on live data through the one engine (see the module docstring).
 
     ``clock``: ``live`` (wall time: timers fire without data, the engine starts at now
-    minus ``settings.late_data_ms``) or ``replay`` (the data's time only, as in a backtest:
-    recorded data as fast as it comes). ``venue`` / ``risk`` / ``starting_cash`` as for
-    ``BacktestRunner``.
+    minus ``settings.late_data_ms``; ``data_delay_s`` behind the wall clock for a vendor
+    whose data is that late, ``PI5_FEED__DELAY_S``) or ``replay`` (the data's time only,
+    as in a backtest: recorded data as fast as it comes). ``venue`` / ``risk`` /
+    ``starting_cash`` as for ``BacktestRunner``.
 
     ``execution``: a broker (``ExecutionClient``, e.g. Alpaca) fills the orders instead of
     the simulated venue: the venue is external (``SimulatedVenue(external=True)``, made
@@ -84,6 +85,7 @@ class TradingNode:
         bus: Bus | None = None,
         execution: ExecutionClient | None = None,
         broker: BrokerSettings | None = None,
+        data_delay_s: float = 0.0,
     ) -> None:
         self.settings = settings if settings is not None else NodeSettings()
         s = self.settings
@@ -105,6 +107,10 @@ class TradingNode:
             raise ConfigurationError(f"clock: expected 'live' or 'replay', got {clock!r}")
         self.mode = clock
         self.clock: LiveClock | None = LiveClock() if clock == "live" else None
+        if not 0 <= data_delay_s <= 86_400:
+            raise ConfigurationError(f"data_delay_s: {data_delay_s} (0 to 86400 s)")
+        self.data_delay_ns = round(data_delay_s * 1e9)
+        """How far the live clock runs behind the wall clock: the data's time now."""
         self.instruments: dict[str, _core.Instrument] = {}
         self.feeds: list[MarketFeed] = []
         self.rejected = 0
@@ -433,7 +439,7 @@ class TradingNode:
         if not self.instruments:
             raise ConfigurationError("the node has no instrument: add_instrument() first")
         if start_ts is None and self.clock is not None:
-            start_ts = max(0, self.clock.timestamp_ns() - self.settings.late_data_ms * 1_000_000)
+            start_ts = max(0, self._live_ns() - self.settings.late_data_ms * 1_000_000)
         pending = [r for r in self._strategies.values() if r.index >= 0]
         # The node publishes every fill and denial; all kept in the engine too, they would
         # grow for as long as it runs: the latest KEEP_RECORDS only.
@@ -549,7 +555,7 @@ class TradingNode:
                 if self.clock is not None:
                     due = engine.next_timer_ns
                     if due is not None:
-                        now = self.clock.timestamp_ns()
+                        now = self._live_ns()
                         if due <= now:
                             engine.step_time(now)
             except Exception:
@@ -613,6 +619,11 @@ class TradingNode:
                 self._after_step()
                 fut.set_result(result)
 
+    def _live_ns(self) -> int:
+        """The live clock's time: the wall clock less the vendor's delay."""
+        assert self.clock is not None
+        return self.clock.timestamp_ns() - self.data_delay_ns
+
     def _after_step(self) -> None:
         """Failed strategies reported, refused events counted, the events published."""
         engine = self.engine
@@ -629,7 +640,8 @@ class TradingNode:
                 hint = (
                     f" (the node's clock is past it: data older than the node's start less "
                     f"PI5_NODE__LATE_DATA_MS={self.settings.late_data_ms}, or a vendor's "
-                    f"late minute, is refused)"
+                    f"late minute, is refused; a vendor whose data runs minutes behind "
+                    f"needs PI5_FEED__DELAY_S)"
                 )
             log.warning(
                 "%d event(s) refused, first %s at %s (%d): %s%s",
@@ -749,7 +761,7 @@ class TradingNode:
         shutdown: bool = False,
     ) -> None:
         rec.status = status
-        ts = self.clock.timestamp_ns() if self.clock is not None else int(self.engine.now)
+        ts = self._live_ns() if self.clock is not None else int(self.engine.now)
         self._statuses.append(StrategyStatus(ts, rec.id, status, error, shutdown))
         if self._thread is None:
             self._after_step()  # nothing runs the engine yet: publish now

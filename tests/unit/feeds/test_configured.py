@@ -97,6 +97,8 @@ def test_feed_level_mistakes_name_the_variable(tmp_path: Path) -> None:
         configured_feed(settings(calendar="XMARS"))
     with pytest.raises(ConfigurationError, match="needs the whole settings"):
         configured_feed(settings(kind="alpaca"))
+    with pytest.raises(ConfigurationError, match="PI5_FEED__DELAY_S=900: a vendor's delay"):
+        configured_feed(settings(delay_s="900"))
 
 
 def test_stream_options_for_vendor_feeds() -> None:
@@ -118,6 +120,38 @@ def test_stream_options_for_vendor_feeds() -> None:
         stream_options(settings(reconnect_initial_s="9", reconnect_max_s="8"))
     with pytest.raises(ConfigurationError, match="PI5_FEED__CALENDAR='MOON'"):
         stream_options(settings(calendar="MOON"))
+
+
+def test_a_delayed_vendors_market_opens_when_its_first_bar_can_arrive() -> None:
+    """PI5_FEED__DELAY_S: the feed judges sessions on the data's clock, so the quarter of
+    an hour after the open, before the first delayed bar can arrive, is not silence."""
+    import time
+
+    from pi5trading.feeds.calendars import get_calendar
+
+    opts = stream_options(settings(delay_s="900"))
+    data_now = opts["wall_ns"]()
+    lag = time.time_ns() - data_now
+    assert 900 * 10**9 <= lag < 901 * 10**9
+    assert stream_options(settings())["wall_ns"] is time.time_ns
+
+    session = get_calendar("XNYS").session_at(1_733_236_200_000_000_000)  # 2024-12-03 14:30Z
+    assert session is not None
+    ten_past_open = session.open_ns + 600 * 10**9  # on the wall clock
+
+    async def silent(subs: Sequence[Subscription]) -> AsyncIterator[FeedMessage]:
+        await asyncio.Event().wait()
+        yield  # type: ignore[misc]  # an async generator that never yields
+
+    for delay, want in ((900, "live"), (0, "stale")):
+        opts = stream_options(settings(delay_s=str(delay), stale_after_s="60"))
+        # What the data's clock reads ten minutes after the open (wall clock).
+        opts["wall_ns"] = lambda d=delay: ten_past_open - d * 10**9
+        feed = StreamFeed("vendor", silent, monotonic=lambda: 1000.0, **opts)
+        feed._set_status("live")
+        feed.stats.last_message_mono = 1.0  # its last bar: the evening before
+        feed.check_staleness()
+        assert feed.status == want, delay
 
 
 def test_vendor_kinds_build_their_stream_feeds() -> None:

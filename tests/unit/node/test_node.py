@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import signal
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -260,6 +261,44 @@ async def test_timers_fire_on_the_live_clock_without_data() -> None:
     # once, then one every 20 ms.
     assert len(ticks) >= 60_000 // 20
     assert ticks == sorted(ticks)
+
+
+async def test_a_delayed_vendors_bars_are_on_time_and_timers_fire_on_their_clock() -> None:
+    """A vendor 15 minutes behind (PI5_FEED__DELAY_S=900): its bars are taken, and the
+    timers fire on the data's clock. On the wall clock the bars were refused (older than
+    the node's start), and the first timer stepped the engine past all later ones."""
+    delay_s = 900
+    node = TradingNode(
+        settings=NodeSettings(idle_ms=2), clock="live", risk="unlimited", data_delay_s=delay_s
+    )
+    node.add_instrument("AAA")
+    t, c = Ticker(), Counter(strategy_id="c")
+    await node.add_strategy(t)
+    await node.add_strategy(c)
+    await node.start()
+    await asyncio.sleep(0.1)  # timers have fired: the clock is at the data's time now
+    data_now = time.time_ns() - delay_s * 10**9
+    frame = BarFrame(**random_walk_bars(3, seed=1, market_hours=True))
+    bars = [
+        Bar(b.bar_type, b.open, b.high, b.low, b.close, b.volume, data_now + (i + 1) * 10**9)
+        for i, b in enumerate(bars_of("AAA", frame))
+    ]
+    await feed_through(node, merged({"AAA": bars}))
+    ticks = await node.call(lambda _: list(t.ticks))
+    seen = await node.call(lambda _: c.bars)
+    await node.stop()
+    assert node.rejected == 0
+    assert seen == 3
+    assert ticks
+    assert ticks == sorted(ticks)
+    # On the data's clock: a quarter of an hour behind the wall clock, give or take the
+    # bars' few seconds.
+    assert ticks[-1] < time.time_ns() - (delay_s - 60) * 10**9
+
+
+async def test_a_vendors_delay_is_bounded() -> None:
+    with pytest.raises(ConfigurationError, match="data_delay_s"):
+        TradingNode(clock="live", data_delay_s=-1)
 
 
 async def test_sigterm_stops_gracefully_and_a_second_signal_forces() -> None:
