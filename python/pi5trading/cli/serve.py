@@ -56,6 +56,12 @@ def serve_command(host: str | None, port: int | None, node: bool) -> None:
     )
 
     if node:  # the node records into the database: a path it cannot write is one line now
+        from pi5trading.feeds.configured import check_feed_settings
+
+        try:
+            check_feed_settings(settings)
+        except Pi5TradingError as exc:
+            raise click.ClickException(str(exc)) from None
         require_writable_database(
             settings.database.url,
             settings.data_dir,

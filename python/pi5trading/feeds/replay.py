@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
@@ -47,6 +48,8 @@ NS: Final = 1_000_000_000
 _BLOCK: Final = 4096
 PAGE: Final = 10_000
 """Rows read from the database at a time, per symbol."""
+
+log = logging.getLogger("pi5trading.feeds")
 
 
 class MarketDataStore(Protocol):
@@ -264,6 +267,12 @@ class ReplayFeed(FeedBase):
             if first is not None:
                 heap.append((first.ts_event, i, seq, first))
                 seq += 1
+            else:  # a symbol that would stay silent: say which and why
+                log.warning(
+                    "replay: nothing to play for %s (%s: none in the range)",
+                    sources[i].symbol,
+                    sources[i].description or "its source",
+                )
         heapq.heapify(heap)
         if heap:
             self._stats.last_ts_event = heap[0][0]
@@ -302,6 +311,7 @@ class ReplayFeed(FeedBase):
                 aclose = getattr(stream, "aclose", None)
                 if aclose is not None:
                     await aclose()
+        log.info("replay finished: %d events", self._stats.messages)
         self._set_status("closed", f"replay finished: {self._stats.messages} events")
 
 

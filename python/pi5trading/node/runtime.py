@@ -160,6 +160,7 @@ async def _start(node: TradingNode, settings: Settings, sinks: Sinks) -> None:
     await sinks.restore()
     feed = configured_feed(
         settings.feed,
+        store=repo,  # PI5_FEED__KIND=replay without a folder replays the stored bars
         full=settings,
         start_ns=recovery.feed_start_ns if recovery is not None else None,
         resume_after_ns=resume_ns if restarted else None,

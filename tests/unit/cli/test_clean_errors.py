@@ -506,3 +506,35 @@ def test_serve_refuses_a_database_it_cannot_write_in_one_line(tmp_path: Path) ->
         out.stderr
     )
     assert "Traceback" not in out.output
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"PI5_FEED__CALENDAR": "XMARS"}, "PI5_FEED__CALENDAR='XMARS': invalid calendar"),
+        ({"PI5_FEED__DELAY_S": "900"}, "PI5_FEED__DELAY_S=900: a vendor's delay; the simulated"),
+        (
+            {"PI5_FEED__KIND": "replay", "PI5_FEED__REPLAY_DIR": "/nonexistent"},
+            "PI5_FEED__REPLAY_DIR=/nonexistent",
+        ),
+        (
+            {"PI5_FEED__KIND": "replay", "PI5_FEED__REPLAY_FROM": "yesterday"},
+            "PI5_FEED__REPLAY_FROM='yesterday'",
+        ),
+        (
+            {"PI5_FEED__KIND": "yahoo", "PI5_FEED__RECONNECT_INITIAL_S": "9",
+             "PI5_FEED__RECONNECT_MAX_S": "1"},
+            "PI5_FEED__RECONNECT_INITIAL_S=9.0 is above PI5_FEED__RECONNECT_MAX_S=1.0",
+        ),
+        ({"PI5_FEED__KIND": "alphavantage"}, "Alpha Vantage has history only"),
+    ],
+)  # fmt: skip
+def test_serve_refuses_feed_settings_the_node_cannot_start_on_in_one_line(
+    tmp_path: Path, env: dict[str, str], said: str
+) -> None:
+    """Said before the server starts: they were a traceback from its start-up (logged as
+    JSON), and the server gave up."""
+    out = invoke(tmp_path, ["serve"], env)
+    assert out.exit_code == 1
+    assert said in out.stderr
+    assert "Traceback" not in out.output

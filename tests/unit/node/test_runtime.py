@@ -8,6 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import anyio
 import pytest
 
 from pi5trading.config import load_settings
@@ -57,3 +58,38 @@ async def test_demo_strategies_can_be_switched_off(tmp_path: Path) -> None:
         assert node.strategies() == {"manual": "running"}  # the API's orders only
         await asyncio.sleep(0.2)
     assert _rows(tmp_path / "pi5trading.db", "select count(*) from fills")[0][0] == 0
+
+
+@pytest.mark.anyio
+async def test_a_replay_of_the_stored_bars_trades_on_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PI5_FEED__KIND=replay without a folder replays the bars in the database (it could
+    not start: the node gave its feed no database)."""
+    from click.testing import CliRunner
+
+    from pi5trading.cli import main
+    from pi5trading.data.synthetic import random_walk_bars
+
+    walk = random_walk_bars(390, seed=3, market_hours=True)
+    lines = ["timestamp,open,high,low,close,volume"]
+    cols = ("open", "high", "low", "close", "volume")
+    for i, ts in enumerate(walk["ts"]):
+        lines.append(",".join([str(int(ts)), *(f"{float(walk[c][i]):.2f}" for c in cols)]))
+    csv = tmp_path / "AAPL.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    env = {"PI5_DATA_DIR": str(tmp_path)}
+    args = ["data", "import", str(csv), "-i", "AAPL"]
+    done = await anyio.to_thread.run_sync(lambda: CliRunner(env=env).invoke(main, args))
+    assert done.exit_code == 0, done.output
+    settings = _settings(tmp_path, PI5_FEED__KIND="replay", PI5_FEED__SYMBOLS="AAPL,MSFT")
+    caplog.set_level("INFO", logger="pi5trading.feeds")
+    async with paper_node(settings) as node:  # type: ignore[arg-type]
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if any("replay finished" in r.getMessage() for r in caplog.records):
+                break
+    messages = [r.getMessage() for r in caplog.records]
+    assert "replay finished: 390 events" in messages
+    assert "replay: nothing to play for MSFT (stored MSFT 1m bars: none in the range)" in messages
+    assert node.engine.fills()  # the demo strategies traded on them
