@@ -28,6 +28,16 @@ export function isWorking(o: Order): boolean {
   return WORKING.has(o.status);
 }
 
+/** The API's time one microsecond after `iso` (`2026-12-03T14:30:00.123456Z`, the API's
+ * own format): an exclusive `end` that still takes the order created at `iso`. */
+export function justAfter(iso: string): string {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z$/.exec(iso);
+  if (!m) return iso;
+  const us = Date.parse(`${m[1]}Z`) * 1000 + Number((m[2] ?? "").padEnd(6, "0")) + 1;
+  const whole = new Date(Math.floor(us / 1_000_000) * 1000).toISOString().slice(0, 19);
+  return `${whole}.${String(us % 1_000_000).padStart(6, "0")}Z`;
+}
+
 function ModifyDialog({
   order,
   onClose,
@@ -137,11 +147,15 @@ export function OrdersPage() {
   const [strategy, setStrategy] = useState("");
   const [since, setSince] = useState("");
   const [offset, setOffset] = useState(0);
+  // Older pages list the orders created up to the first page's newest when the person
+  // left it: new orders (many a second from busy strategies) would shift them, showing
+  // rows twice or never. The first page stays live.
+  const [asOf, setAsOf] = useState<string | null>(null);
   const [editing, setEditing] = useState<Order | null>(null);
   const [placed, setPlaced] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const orders = useQuery({
-    queryKey: ["orders", status, symbol, strategy, since, offset],
+    queryKey: ["orders", status, symbol, strategy, since, offset, asOf],
     queryFn: () =>
       unwrap(
         client.GET("/api/v1/orders", {
@@ -151,6 +165,7 @@ export function OrdersPage() {
               symbol: symbol || undefined,
               strategy: strategy || undefined,
               start: since ? new Date(since).toISOString() : undefined,
+              end: asOf ?? undefined,
               limit: PAGE,
               offset,
             },
@@ -225,6 +240,7 @@ export function OrdersPage() {
                 onChange={(e) => {
                   setStatus(e.target.value);
                   setOffset(0);
+                  setAsOf(null);
                 }}
               >
                 {STATUSES.map((s) => (
@@ -242,6 +258,7 @@ export function OrdersPage() {
                 onChange={(e) => {
                   setSymbol(e.target.value);
                   setOffset(0);
+                  setAsOf(null);
                 }}
               >
                 <option value="">any</option>
@@ -259,6 +276,7 @@ export function OrdersPage() {
                 onChange={(e) => {
                   setStrategy(e.target.value);
                   setOffset(0);
+                  setAsOf(null);
                 }}
               />
             </div>
@@ -271,6 +289,7 @@ export function OrdersPage() {
                 onChange={(e) => {
                   setSince(e.target.value);
                   setOffset(0);
+                  setAsOf(null);
                 }}
               />
             </div>
@@ -368,17 +387,30 @@ export function OrdersPage() {
             <button
               type="button"
               disabled={offset === 0 || updating}
-              onClick={() => setOffset(Math.max(0, offset - PAGE))}
+              onClick={() => {
+                const to = Math.max(0, offset - PAGE);
+                setOffset(to);
+                if (to === 0) setAsOf(null);
+              }}
             >
               Newer
             </button>
             <span className="muted">
               {offset + 1}–{offset + (orders.data?.items.length ?? 0)}
             </span>
+            {asOf ? (
+              <span className="muted" data-testid="orders-as-of">
+                created before <Time value={asOf} /> (newer ones: first page)
+              </span>
+            ) : null}
             <button
               type="button"
               disabled={orders.data?.page.next_offset == null || updating}
-              onClick={() => setOffset(orders.data?.page.next_offset ?? offset)}
+              onClick={() => {
+                const newest = orders.data?.items[0]?.created_at;
+                if (asOf == null && newest) setAsOf(justAfter(newest));
+                setOffset(orders.data?.page.next_offset ?? offset);
+              }}
             >
               Older
             </button>

@@ -1,10 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { metricLabel, metricText } from "./Backtests";
+import { justAfter } from "./Orders";
 import { unrealised } from "./Overview";
 import { allocationFrom } from "./Positions";
 import { metricsSummary, rate } from "./System";
 
 describe("page helpers", () => {
+  it("the API time one microsecond after another, across seconds and days", () => {
+    expect(justAfter("2026-12-03T14:30:00.123456Z")).toBe("2026-12-03T14:30:00.123457Z");
+    expect(justAfter("2026-12-03T14:30:00.999999Z")).toBe("2026-12-03T14:30:01.000000Z");
+    expect(justAfter("2026-12-31T23:59:59.999999Z")).toBe("2027-01-01T00:00:00.000000Z");
+    expect(justAfter("2026-12-03T14:30:00Z")).toBe("2026-12-03T14:30:00.000001Z");
+    expect(justAfter("2026-12-03T14:30:00.5Z")).toBe("2026-12-03T14:30:00.500001Z");
+    expect(justAfter("not a time")).toBe("not a time");
+  });
+
   it("a position's live unrealised P&L is exact", () => {
     expect(unrealised("long", "10", "185.56", "187.35")).toBe("17.90");
     expect(unrealised("short", "10", "185.56", "187.35")).toBe("-17.90");

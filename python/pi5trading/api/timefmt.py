@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
 
 def iso(ns: int) -> str:
     """``2026-12-03T14:30:00.123456Z`` from Unix nanoseconds."""
-    t = dt.datetime.fromtimestamp(ns // 1000 / 1e6, tz=dt.UTC)
+    # Whole microseconds, exact by construction (not a float of seconds): the dashboard
+    # pages by an `end` one microsecond after a shown time.
+    t = _EPOCH + dt.timedelta(microseconds=ns // 1000)
     return t.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
@@ -22,7 +26,7 @@ def parse_iso(text: str, field: str) -> int:
         ) from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.UTC)
-    return int(t.timestamp() * 1_000_000) * 1000
+    return (t - _EPOCH) // dt.timedelta(microseconds=1) * 1000
 
 
 __all__ = ["iso", "parse_iso"]
