@@ -104,6 +104,44 @@ test("place and cancel a manual limit order", async ({ page }) => {
   await expect(row).toContainText("cancelled");
 });
 
+test("older Orders pages hold still while new orders arrive", async ({ page }) => {
+  const token = await apiToken(page);
+  const headers = { Authorization: `Bearer ${token}` };
+  // Far under the market: they rest (or the risk engine refuses some: rows all the same).
+  const place = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const res = await page.request.post("/api/v1/orders", {
+        headers,
+        data: { symbol: "MSFT", side: "buy", quantity: "1", type: "limit", price: "1" },
+      });
+      expect(res.status(), await res.text()).toBeLessThan(500);
+    }
+  };
+  await place(30);
+  await login(page);
+  await page.getByRole("link", { name: "Orders" }).click();
+  await page.getByLabel("Strategy").fill("manual");
+  const ids = () => page.locator("tbody th").allInnerTexts();
+  await expect.poll(async () => (await ids()).every((i) => i.startsWith("manual-"))).toBe(true);
+  await page.getByRole("button", { name: "Older" }).click();
+  await expect(page.getByTestId("orders-as-of")).toContainText("created before");
+  await expect(page.locator(".table-wrap[aria-busy=true]")).toHaveCount(0);
+  const before = await ids();
+  expect(before.length).toBeGreaterThan(0);
+  // New orders: the page is asked again (the live update), and shows the same rows.
+  const asked = page.waitForResponse(
+    (r) => r.url().includes("/api/v1/orders?") && r.url().includes("offset=25"),
+  );
+  await place(10);
+  await asked;
+  expect(await ids()).toEqual(before);
+  await shot(page, "orders-older-page");
+  // Back to the first page: live again, with the new orders.
+  await page.getByRole("button", { name: "Newer" }).click();
+  await expect(page.getByTestId("orders-as-of")).toHaveCount(0);
+  await expect.poll(async () => (await ids()).some((i) => !before.includes(i))).toBe(true);
+});
+
 test("an oversized order shows the risk engine's denial", async ({ page }) => {
   await login(page);
   await page.goto("/orders");
