@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -166,6 +167,79 @@ def test_broker_5xx_and_timeouts_during_live_routing_lose_and_double_nothing(
     )
     held = {r["instrument_id"]: r["qty"] for r in book if r["qty"]}
     assert held == {s: q for s, (q, _) in broker.positions.items() if q}
+
+
+def test_the_update_stream_cut_during_an_outage_loses_and_doubles_nothing(
+    pg_dsn: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Alpaca's `trade_updates` stream cut while orders fill, once with its REST API down
+    as the client reconnects (the gap cannot be fetched until it is back) and once alone:
+    each cut loses the update it fell on to the stream. The client's gap recovery and the
+    reconciliation must bring every fill in, once."""
+    broker = AlpacaPaperBroker()
+    with serve(broker.app) as base:
+        env = node_env(
+            pg_dsn,
+            redis_server.url,
+            f"brokerstream{uuid.uuid4().hex[:8]}",
+            tmp_path,
+            PI5_FEED__SPEED="600",
+            PI5_RISK__PROFILE="unlimited",  # the stand-in fills at its own price
+            PI5_BROKER__PROVIDER="alpaca",
+            PI5_BROKER__KEY_ID=broker.key_id,
+            PI5_BROKER__SECRET_KEY=broker.secret_key,
+            PI5_BROKER__PAPER_URL=base,
+            PI5_BROKER__REQUEST_TIMEOUT_S="1",
+            PI5_BROKER__MAX_RETRIES="1",
+            PI5_BROKER__RECONCILE_INTERVAL_S="1",
+            PI5_BROKER__RATE_LIMIT_PER_MINUTE="6000",
+        )
+        settings = settings_of(env)
+        seed(settings, admin="root")
+        url = base_url(env)
+        log = tmp_path / "node.log"
+        with node_process(env, log) as proc:
+            wait_for("fills", lambda: count_fills(pg_dsn) >= 6, proc, log)
+            connections = broker.stream_connections
+            broker.drop_stream_after(0)  # the next update is lost, the stream cut
+            wait_for("the cut", lambda: not broker.stream_drop_pending, proc, log, 30)
+            broker.outage(Fault(status=503))  # and REST down while the client reconnects
+            time.sleep(3)
+            broker.outage(None)
+            wait_for("the stream back",
+                     lambda: broker.stream_connections > connections, proc, log, 30)  # fmt: skip
+            after = count_fills(pg_dsn)
+            wait_for("fills after", lambda: count_fills(pg_dsn) >= after + 3, proc, log, 60)
+            broker.drop_stream_after(2)  # cut again, REST up
+            wait_for("the second cut", lambda: not broker.stream_drop_pending, proc, log, 30)
+            after = count_fills(pg_dsn)
+            wait_for("fills after the second", lambda: count_fills(pg_dsn) >= after + 3,
+                     proc, log, 60)  # fmt: skip
+            admin = admin_headers(url, "root")
+            halt = {"state": "halted", "reason": "end of the stream drill"}
+            r = httpx.post(f"{url}/api/v1/risk/state", headers=admin, json=halt, timeout=10)
+            assert r.status_code == 200, r.text
+            wait_for("every broker fill stored",
+                     lambda: stored_fills(pg_dsn) == broker_fills(broker),
+                     proc, log, 30)  # fmt: skip
+            done = len(_reconciliations(log.read_text()))
+            wait_for("a reconciliation after",
+                     lambda: len(_reconciliations(log.read_text())) > done,
+                     proc, log, 30)  # fmt: skip
+            text = stop_node(proc, log)
+
+    sent = Counter(o["client_order_id"] for o in broker.orders.values())
+    assert max(sent.values()) == 1, [k for k, n in sent.items() if n > 1]
+    assert stored_fills(pg_dsn) == broker_fills(broker) == logged_fills(text)
+    check_orders_and_fills(pg_dsn)
+    messages = [r["message"] for r in log_records(text)]
+    lost = [m for m in messages if m.startswith("Alpaca trade_updates lost")]
+    print("stream cuts:", lost)
+    assert len(lost) >= 2, lost
+    assert any("BrokerUnavailableError" in m for m in lost), lost  # the gap asked while down
+    runs = _reconciliations(text)
+    assert runs[-1].startswith("reconciliation with alpaca: 0 difference(s)"), runs[-1]
+    check_books(settings, redis_server.url, list(STRATEGIES))
 
 
 def _reconciliations(log_text: str) -> list[str]:

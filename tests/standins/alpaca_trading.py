@@ -127,6 +127,12 @@ class AlpacaPaperBroker:
         with self.lock:
             self._drop_after = n
 
+    @property
+    def stream_drop_pending(self) -> bool:
+        """A ``drop_stream_after`` not carried out yet."""
+        with self.lock:
+            return self._drop_after is not None
+
     def by_client_id(self, client_order_id: str) -> dict[str, Any]:
         with self.lock:
             return next(o for o in self.orders.values() if o["client_order_id"] == client_order_id)
