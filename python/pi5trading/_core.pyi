@@ -910,7 +910,8 @@ class IngestQueue:
 
     When full: ``block`` waits (GIL released), ``drop_newest`` discards the new event,
     ``drop_oldest`` discards the oldest queued one. Events older than one already
-    released are dropped as late (``stats()["dropped_late"]``).
+    released are dropped as late (``stats()["dropped_late"]``), or, up to ``late_ns``
+    older, released at once out of order (``stats()["delivered_late"]``).
     """
 
     def __new__(
@@ -918,6 +919,7 @@ class IngestQueue:
         capacity: int = 65536,
         policy: _BackpressurePolicy = "block",
         reorder_window_ns: int = 0,
+        late_ns: int = 0,
     ) -> Self: ...
     def send(
         self, topic: str, ts_event: int, message: object
@@ -941,6 +943,7 @@ class IngestStats(TypedDict):
     dropped_newest: int
     dropped_oldest: int
     dropped_late: int
+    delivered_late: int
     blocked: int
     rejected_closed: int
 
@@ -1871,6 +1874,11 @@ class Engine:
         """Put an order working before a restart back into the venue with its earlier
         ``(quantity, price, commission)`` fills: no risk check, no event, no callback.
         Linked orders (bracket, OCO, OTO), IOC and FOK are refused."""
+    def accept_late(self, late_ns: int) -> None:
+        """Live: take events stamped up to ``late_ns`` before the engine clock (a bar that
+        arrives after its close, once a quote or a timer moved the clock past it) at the
+        clock's time, which does not go back; no timer fires for them and strategies see
+        their own times. 0 (the default) refuses every one, as a backtest must."""
     def announce_positions(self) -> None:
         """Queue a ``changed`` event for every position (account and strategies, flat ones
         included) for the next ``publish``: a restarted node's account on the bus. Each is

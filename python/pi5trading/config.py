@@ -172,8 +172,10 @@ class NodeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     idle_ms: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
     """Longest the engine loop waits for data before it runs commands and due timers."""
     late_data_ms: Annotated[int, msgspec.Meta(ge=0, le=86_400_000)] = 60_000
-    """Live: the engine clock starts this long before now, so data stamped a little
-    before the node started (the last closed bar) is still taken."""
+    """Live: how late data may be and still be taken. The engine clock starts this long
+    before now (the last closed bar is taken), and later an event stamped up to this long
+    before the clock (a bar arriving after the next minute's first quote, or after a timer
+    fired) is taken at the clock's time instead of refused."""
     shutdown_orders: Literal["cancel", "keep"] = "cancel"
     """At shutdown, cancel the strategies' working orders or leave them working."""
     failed_orders: Literal["cancel", "keep"] = "cancel"

@@ -427,8 +427,12 @@ pub struct IngestStats {
     pub dropped_newest: u64,
     /// Events discarded by `DropOldest`.
     pub dropped_oldest: u64,
-    /// Events discarded because they were older than one already released.
+    /// Events discarded because they were older than one already released (by more than
+    /// the queue's `late_ns`).
     pub dropped_late: u64,
+    /// Events older than one already released, but by at most `late_ns`: released all the
+    /// same, out of order (a live node takes them; see `Engine::accept_late`).
+    pub delivered_late: u64,
     /// Times a `Block` sender had to wait for room.
     pub blocked: u64,
     /// Events sent after the receiver was dropped or the queue closed (discarded).
@@ -479,6 +483,7 @@ struct Counters {
     dropped_newest: AtomicU64,
     dropped_oldest: AtomicU64,
     dropped_late: AtomicU64,
+    delivered_late: AtomicU64,
     blocked: AtomicU64,
     rejected_closed: AtomicU64,
     /// Events held in the receiver's reorder buffer.
@@ -493,6 +498,7 @@ impl Counters {
             dropped_newest: self.dropped_newest.load(Ordering::Relaxed),
             dropped_oldest: self.dropped_oldest.load(Ordering::Relaxed),
             dropped_late: self.dropped_late.load(Ordering::Relaxed),
+            delivered_late: self.delivered_late.load(Ordering::Relaxed),
             blocked: self.blocked.load(Ordering::Relaxed),
             rejected_closed: self.rejected_closed.load(Ordering::Relaxed),
         }
@@ -562,6 +568,10 @@ pub struct IngestReceiver<M> {
     spare: VecDeque<Envelope<M>>,
     scratch: Vec<Envelope<M>>,
     window_ns: u64,
+    /// How far behind the last released event a late one may be and still be released.
+    late_ns: u64,
+    /// Late events to release ahead of the reorder buffer, in arrival order.
+    late: VecDeque<Envelope<M>>,
     newest_seen: Option<UnixNanos>,
     last_released: Option<UnixNanos>,
 }
@@ -602,6 +612,8 @@ pub fn ingest_queue<M>(
             spare: VecDeque::new(),
             scratch: Vec::new(),
             window_ns: reorder_window_ns,
+            late_ns: 0,
+            late: VecDeque::new(),
             newest_seen: None,
             last_released: None,
         },
@@ -776,11 +788,14 @@ impl<M> IngestReceiver<M> {
         }
         let mut batch = std::mem::take(&mut self.scratch);
         for env in self.spare.drain(..) {
-            if self.last_released.is_some_and(|last| env.ts < last) {
-                self.shared
-                    .counters
-                    .dropped_late
-                    .fetch_add(1, Ordering::Relaxed);
+            if let Some(last) = self.last_released.filter(|last| env.ts < *last) {
+                let c = &self.shared.counters;
+                if last.0 - env.ts.0 <= self.late_ns {
+                    c.delivered_late.fetch_add(1, Ordering::Relaxed);
+                    self.late.push_back(env);
+                } else {
+                    c.dropped_late.fetch_add(1, Ordering::Relaxed);
+                }
                 continue;
             }
             batch.push(env);
@@ -813,6 +828,14 @@ impl<M> IngestReceiver<M> {
             (false, Some(n)) => n.0.saturating_sub(self.window_ns),
         };
         let mut n = 0;
+        // Late ones first: already behind, they wait no longer (the release time stays).
+        while n < max {
+            let Some(env) = self.late.pop_front() else {
+                break;
+            };
+            out.push(env);
+            n += 1;
+        }
         while n < max {
             match self.reorder.front() {
                 Some(first) if all || first.ts.0 <= watermark => {}
@@ -827,7 +850,8 @@ impl<M> IngestReceiver<M> {
         }
         let c = &self.shared.counters;
         c.delivered.fetch_add(n as u64, Ordering::Relaxed);
-        c.buffered.store(self.reorder.len(), Ordering::Relaxed);
+        c.buffered
+            .store(self.reorder.len() + self.late.len(), Ordering::Relaxed);
         n
     }
 
@@ -893,7 +917,13 @@ impl<M> IngestReceiver<M> {
     /// Events held in the reorder buffer.
     #[must_use]
     pub fn buffered(&self) -> usize {
-        self.reorder.len()
+        self.reorder.len() + self.late.len()
+    }
+
+    /// Release events up to `late_ns` older than one already released (at once, out of
+    /// order) instead of dropping them; 0 (the default) drops every one.
+    pub fn accept_late(&mut self, late_ns: u64) {
+        self.late_ns = late_ns;
     }
 
     /// The queue's counters.
@@ -1005,6 +1035,30 @@ mod tests {
             ]
         );
         assert!(bus.publish("bad..topic", &0).is_err());
+    }
+
+    #[test]
+    fn late_events_within_late_ns_are_released_at_once_and_the_rest_dropped() {
+        // A live node's minute bar arriving after the next minute's first quote.
+        let (tx, mut rx) = ingest_queue::<u32>(16, Backpressure::Block, 0).unwrap();
+        rx.accept_late(2_000);
+        let mut out = Vec::new();
+        tx.send(UnixNanos(60_500), 1); // a quote after the minute's close
+        rx.drain(usize::MAX, &mut out);
+        tx.send(UnixNanos(60_000), 2); // the minute's bar, 500 ns behind: taken
+        tx.send(UnixNanos(61_000), 3);
+        tx.send(UnixNanos(50_000), 4); // 10,500 ns behind: dropped
+        rx.drain(usize::MAX, &mut out);
+        let got: Vec<(u64, u32)> = out.iter().map(|e| (e.ts.0, e.msg)).collect();
+        assert_eq!(got, vec![(60_500, 1), (60_000, 2), (61_000, 3)]);
+        let s = rx.stats();
+        assert_eq!((s.delivered_late, s.dropped_late, s.delivered), (1, 1, 3));
+        // The late one did not move the release point back: 60,800 is late now too.
+        tx.send(UnixNanos(60_800), 5);
+        out.clear();
+        rx.drain(usize::MAX, &mut out);
+        assert_eq!(out.iter().map(|e| e.msg).collect::<Vec<_>>(), vec![5]);
+        assert_eq!(rx.stats().delivered_late, 2);
     }
 
     #[test]

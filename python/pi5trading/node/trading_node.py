@@ -90,7 +90,12 @@ class TradingNode:
         self.settings = settings if settings is not None else NodeSettings()
         s = self.settings
         self.bus = bus if bus is not None else Bus()
-        self.queue = IngestQueue(s.queue_capacity, s.queue_policy, s.reorder_window_ms * 1_000_000)
+        # Live, data arrives after its time (a minute bar after the next minute's first
+        # quote, or after a timer moved the clock): up to late_data_ms of it is taken.
+        late_ns = s.late_data_ms * 1_000_000 if clock == "live" else 0
+        self.queue = IngestQueue(
+            s.queue_capacity, s.queue_policy, s.reorder_window_ms * 1_000_000, late_ns
+        )
         if venue is None:
             venue = _core.SimulatedVenue(
                 starting_cash=starting_cash, external=execution is not None
@@ -103,6 +108,7 @@ class TradingNode:
         if isinstance(risk, str):
             risk = build_risk_engine(risk)
         self.engine = _core.Engine(venue, risk)
+        self.engine.accept_late(late_ns)
         if clock not in ("live", "replay"):
             raise ConfigurationError(f"clock: expected 'live' or 'replay', got {clock!r}")
         self.mode = clock

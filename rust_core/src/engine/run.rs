@@ -71,6 +71,8 @@ struct RawBar {
     bar_type: BarType,
     open_ts: u64,
     ts: u64,
+    /// When the engine takes it: `ts`, or the clock for a late bar (live).
+    at: u64,
     ohlc: [i64; 4],
     volume: i64,
 }
@@ -124,7 +126,7 @@ impl EngineState {
             self.pending.append(&mut self.scratch);
         }
         if let Some(r) = self.risk.as_mut() {
-            r.update(&self.venue, b.ts);
+            r.update(&self.venue, b.at);
         }
         let input = crate::indicators::BarInput {
             high: b.ohlc[1],
@@ -168,7 +170,7 @@ impl EngineState {
         if self.outbox.is_none() {
             // Live, the outbox's equity samples stand for the curve (which would grow
             // without end).
-            self.recorder.sample(b.ts, self.venue.portfolio());
+            self.recorder.sample(b.at, self.venue.portfolio());
         }
         self.to_call.clear();
         for (k, st) in self.strategies.iter().enumerate() {
@@ -449,6 +451,13 @@ impl Engine {
 
     /// Collect what a live node publishes: the outbox, from now on (off by default: a
     /// backtest pays one branch per dispatch for it).
+    /// Live: take events stamped up to `late_ns` before the clock (a bar that arrives
+    /// after its close, once a quote or a timer has moved the clock past it) at the
+    /// clock's time instead of refusing them; 0 (the default) refuses every one.
+    pub fn accept_late(&mut self, late_ns: u64) {
+        self.late_ns = late_ns;
+    }
+
     pub fn enable_outbox(&mut self) {
         if self.outbox.is_none() {
             self.outbox = Some(super::state::Outbox::default());
@@ -627,7 +636,8 @@ impl Engine {
     {
         self.running()?;
         let ts = event.ts();
-        if ts < self.now {
+        let late = ts < self.now;
+        if late && self.now - ts > self.late_ns {
             return Err(CoreError::invalid(
                 "event",
                 format!(
@@ -637,6 +647,9 @@ impl Engine {
             )
             .into());
         }
+        // A late event (live, within `late_ns`): taken at the clock's time, which stays;
+        // no timer fires for it. Strategies see its own time.
+        let at = ts.max(self.now);
         match event {
             MarketEvent::Bar { bar, open_ts } => {
                 let instrument = self.instrument_index(bar.bar_type.symbol.as_str())?;
@@ -645,6 +658,7 @@ impl Engine {
                     bar_type: bar.bar_type,
                     open_ts: *open_ts,
                     ts,
+                    at,
                     ohlc: [
                         bar.open.raw(),
                         bar.high.raw(),
@@ -657,21 +671,25 @@ impl Engine {
             }
             MarketEvent::Quote(q) => {
                 self.sweep_closed();
-                self.fire_timers(ts.saturating_sub(1), strategies)?;
-                self.now = ts;
+                if !late {
+                    self.fire_timers(ts.saturating_sub(1), strategies)?;
+                    self.now = ts;
+                }
                 let st: &mut EngineState = self;
                 st.scratch.clear();
                 st.venue.process_quote(q, &mut st.scratch)?;
-                self.after_tick(ts, strategies)?;
+                self.after_tick(at, strategies)?;
             }
             MarketEvent::Trade(t) => {
                 self.sweep_closed();
-                self.fire_timers(ts.saturating_sub(1), strategies)?;
-                self.now = ts;
+                if !late {
+                    self.fire_timers(ts.saturating_sub(1), strategies)?;
+                    self.now = ts;
+                }
                 let st: &mut EngineState = self;
                 st.scratch.clear();
                 st.venue.process_trade(t, &mut st.scratch)?;
-                self.after_tick(ts, strategies)?;
+                self.after_tick(at, strategies)?;
             }
             MarketEvent::Time(t) => self.fire_timers(*t, strategies)?,
         }
@@ -743,6 +761,7 @@ impl Engine {
                 bar_type: series.bar_type,
                 open_ts: series.open_ts(i),
                 ts: series.ts_at(i),
+                at: series.ts_at(i),
                 ohlc: series.ohlc(i),
                 volume: series.volume.get(i),
             };
@@ -765,9 +784,12 @@ impl Engine {
         E: From<CoreError>,
         S: Strategy<E>,
     {
-        // Timers due strictly before this bar fire first, in time order.
-        self.fire_timers(b.ts.saturating_sub(1), strategies)?;
-        self.now = b.ts;
+        // Timers due strictly before this bar fire first, in time order (a late bar's
+        // have fired already).
+        if b.at == b.ts {
+            self.fire_timers(b.ts.saturating_sub(1), strategies)?;
+            self.now = b.ts;
+        }
         self.sweep_closed();
         self.session_bar = b.bar_type.interval.as_nanos() >= SESSION_NS;
         let result = self.bar_inner(b, strategies);

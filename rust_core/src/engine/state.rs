@@ -148,6 +148,9 @@ pub struct EngineState {
     /// The engine clock: moved by the data (backtest) or by the live node's events.
     pub(super) clock: TestClock,
     pub(super) now: u64,
+    /// Live: how far before the clock an event may be stamped and still be taken (at the
+    /// clock's time, which does not go back); 0 refuses every one (backtests, replays).
+    pub(super) late_ns: u64,
     pub(super) processed: u64,
     pub(super) phase: Phase,
     /// Every event the engine makes, for a live node to publish; `None` (the default, and
@@ -276,6 +279,7 @@ impl Engine {
                 any_event_handler: false,
                 clock: TestClock::new(UnixNanos(0)),
                 now: 0,
+                late_ns: 0,
                 processed: 0,
                 phase: Phase::Setup,
                 outbox: None,

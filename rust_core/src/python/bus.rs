@@ -618,10 +618,18 @@ impl PyIngestQueue {
     /// `"drop_oldest"`. Events are released in `(ts_event, arrival)` order, holding back
     /// those within `reorder_window_ns` of the newest timestamp seen.
     #[new]
-    #[pyo3(signature = (capacity = 65_536, policy = "block", reorder_window_ns = 0))]
-    fn py_new(capacity: usize, policy: &str, reorder_window_ns: u64) -> PyResult<Self> {
+    /// ``late_ns``: events up to that much older than one already released are released
+    /// at once, out of order (a live node's late bars), instead of dropped.
+    #[pyo3(signature = (capacity = 65_536, policy = "block", reorder_window_ns = 0, late_ns = 0))]
+    fn py_new(
+        capacity: usize,
+        policy: &str,
+        reorder_window_ns: u64,
+        late_ns: u64,
+    ) -> PyResult<Self> {
         let policy: Backpressure = policy.parse()?;
-        let (sender, receiver) = ingest_queue(capacity, policy, reorder_window_ns)?;
+        let (sender, mut receiver) = ingest_queue(capacity, policy, reorder_window_ns)?;
+        receiver.accept_late(late_ns);
         Ok(Self {
             sender,
             receiver: Mutex::new(receiver),
@@ -715,7 +723,7 @@ impl PyIngestQueue {
     }
 
     /// Counters: enqueued, delivered, dropped_newest, dropped_oldest, dropped_late,
-    /// blocked, rejected_closed.
+    /// delivered_late, blocked, rejected_closed.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.sender.stats();
         let d = PyDict::new(py);
@@ -724,6 +732,7 @@ impl PyIngestQueue {
         d.set_item("dropped_newest", s.dropped_newest)?;
         d.set_item("dropped_oldest", s.dropped_oldest)?;
         d.set_item("dropped_late", s.dropped_late)?;
+        d.set_item("delivered_late", s.delivered_late)?;
         d.set_item("blocked", s.blocked)?;
         d.set_item("rejected_closed", s.rejected_closed)?;
         Ok(d)

@@ -1560,6 +1560,14 @@ impl PyEngine {
         Self::drive(slf, |engine, runners| engine.start(runners, start_ts))
     }
 
+    /// Live: take events stamped up to ``late_ns`` before the engine clock (a bar that
+    /// arrives after its close, once a quote or a timer moved the clock past it) at the
+    /// clock's time, which does not go back; no timer fires for them and strategies see
+    /// their own times. 0 (the default) refuses every one, as a backtest must.
+    fn accept_late(&mut self, late_ns: u64) {
+        self.engine.accept_late(late_ns);
+    }
+
     /// Step one bar (stamped with its close time; it opened one interval earlier).
     fn step_bar(slf: &Bound<'_, Self>, bar: &Bound<'_, PyBar>) -> PyResult<()> {
         let b = bar.borrow().0;

@@ -21,7 +21,7 @@ from pi5trading.data import BarFrame
 from pi5trading.data.synthetic import random_walk_bars
 from pi5trading.events import FeedStatus, StrategyStatus
 from pi5trading.exceptions import ConfigurationError, InvalidStateError
-from pi5trading.model import Bar
+from pi5trading.model import Bar, QuoteTick
 from pi5trading.node import TradingNode, trading_node
 from pi5trading.strategies.base import Strategy, StrategyConfig
 
@@ -294,6 +294,44 @@ async def test_a_delayed_vendors_bars_are_on_time_and_timers_fire_on_their_clock
     # On the data's clock: a quarter of an hour behind the wall clock, give or take the
     # bars' few seconds.
     assert ticks[-1] < time.time_ns() - (delay_s - 60) * 10**9
+
+
+async def test_live_data_that_arrives_after_its_time_is_taken_not_refused() -> None:
+    """A minute bar arrives after the next minute's first quote (Alpaca's bars come a
+    second or two after their close), and after a timer fired past it: both were refused
+    ("events must come in time order"). Taken now at the clock's time, which stays; data
+    later than PI5_NODE__LATE_DATA_MS is still refused."""
+    node = TradingNode(
+        settings=NodeSettings(idle_ms=2, late_data_ms=5_000), clock="live", risk="unlimited"
+    )
+    node.add_instrument("AAA")
+    t, c = Ticker(), Counter(strategy_id="c")
+    await node.add_strategy(t)
+    await node.add_strategy(c)
+    got: list[int] = []
+    node.bus.subscribe("data.bars.AAA.1m", lambda b: got.append(b.ts_event))
+    await node.start()
+    await asyncio.sleep(0.1)  # timers fire: the clock is at the wall clock
+    now = time.time_ns()
+    frame = BarFrame(**random_walk_bars(3, seed=1, market_hours=True))
+    bars = bars_of("AAA", frame)
+    quote = QuoteTick("AAA", Decimal("100.00"), Decimal("100.02"), 1, 1, now + 10**9)
+    late = [  # stamped a second and two seconds back, then a minute back
+        Bar(b.bar_type, b.open, b.high, b.low, b.close, b.volume, now - k * 10**9)
+        for k, b in zip((2, 1, 60), bars, strict=True)
+    ]
+    await feed_through(node, [("data.quotes.AAA", quote.ts_event, quote)])
+    for bar in late:  # each after the quote was released: late in the queue too
+        await feed_through(node, [("data.bars.AAA.1m", bar.ts_event, bar)])
+    clock = await node.call(lambda e: e.now)
+    seen = await node.call(lambda _: c.bars)
+    stats = node.queue.stats()
+    await node.stop()
+    assert seen == 2
+    assert got == [now - 2 * 10**9, now - 10**9]  # published with their own times
+    assert clock >= now + 10**9  # the clock did not go back
+    assert node.rejected + stats["dropped_late"] == 1  # the minute-old bar
+    assert stats["delivered_late"] >= 2
 
 
 async def test_a_vendors_delay_is_bounded() -> None:
