@@ -69,6 +69,26 @@ def node_env(dsn: str, redis_url: str, prefix: str, data_dir: Path, **extra: str
     }
 
 
+def alpaca_broker(broker: Any, url: str, retries: int) -> dict[str, str]:
+    """``node_env`` extras routing the node's orders to the Alpaca paper stand-in
+    ``broker`` served at ``url``: the simulated feed at 600x, a 1 s timeout, ``retries``
+    retries, a reconciliation every second. The stand-in fills at its own price, not the
+    simulated market's: the drawdown limits would halt trading, so the risk profile is
+    ``unlimited`` (they are not what these tests test)."""
+    return {
+        "PI5_FEED__SPEED": "600",
+        "PI5_RISK__PROFILE": "unlimited",
+        "PI5_BROKER__PROVIDER": "alpaca",
+        "PI5_BROKER__KEY_ID": broker.key_id,
+        "PI5_BROKER__SECRET_KEY": broker.secret_key,
+        "PI5_BROKER__PAPER_URL": url,
+        "PI5_BROKER__REQUEST_TIMEOUT_S": "1",
+        "PI5_BROKER__MAX_RETRIES": str(retries),
+        "PI5_BROKER__RECONCILE_INTERVAL_S": "1",
+        "PI5_BROKER__RATE_LIMIT_PER_MINUTE": "6000",
+    }
+
+
 def settings_of(env: dict[str, str]) -> Settings:
     return load_settings(
         env={k: v for k, v in env.items() if k.startswith("PI5_")}, dotenv_path=None

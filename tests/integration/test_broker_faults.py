@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import subprocess
 import time
 import uuid
 from collections import Counter
@@ -30,6 +31,7 @@ from tests.integration.live_node import (
     NEVER_GOT,
     STRATEGIES,
     admin_headers,
+    alpaca_broker,
     base_url,
     broker_fills,
     check_books,
@@ -66,18 +68,7 @@ def test_broker_5xx_and_timeouts_during_live_routing_lose_and_double_nothing(
             redis_server.url,
             f"brokerfault{uuid.uuid4().hex[:8]}",
             tmp_path,
-            PI5_FEED__SPEED="600",
-            # The stand-in fills at its own price, not the simulated market's: the
-            # drawdown limits would halt trading, and they are not what is tested here.
-            PI5_RISK__PROFILE="unlimited",
-            PI5_BROKER__PROVIDER="alpaca",
-            PI5_BROKER__KEY_ID=broker.key_id,
-            PI5_BROKER__SECRET_KEY=broker.secret_key,
-            PI5_BROKER__PAPER_URL=base,
-            PI5_BROKER__REQUEST_TIMEOUT_S="1",
-            PI5_BROKER__MAX_RETRIES="2",
-            PI5_BROKER__RECONCILE_INTERVAL_S="1",
-            PI5_BROKER__RATE_LIMIT_PER_MINUTE="6000",
+            **alpaca_broker(broker, base, retries=2),
         )
         settings = settings_of(env)
         seed(settings, admin="root")
@@ -109,19 +100,7 @@ def test_broker_5xx_and_timeouts_during_live_routing_lose_and_double_nothing(
         second_log = tmp_path / "node2.log"
         with node_process(env, second_log) as proc:
             wait_for("ready", lambda: status_of(url, "/ready") == 200, proc, second_log)
-            admin = admin_headers(url, "root")
-            # No new orders from here: every fill at the broker must end up stored.
-            halt = {"state": "halted", "reason": "end of the broker drill"}
-            r = httpx.post(f"{url}/api/v1/risk/state", headers=admin, json=halt, timeout=10)
-            assert r.status_code == 200, r.text
-            wait_for("every broker fill stored",
-                     lambda: stored_fills(pg_dsn) == broker_fills(broker),
-                     proc, second_log, 30)  # fmt: skip
-            # One more reconciliation after that, nothing flowing: it must agree.
-            done = len(_reconciliations(second_log.read_text()))
-            wait_for("a reconciliation after",
-                     lambda: len(_reconciliations(second_log.read_text())) > done,
-                     proc, second_log, 30)  # fmt: skip
+            _halt_and_settle(url, broker, pg_dsn, proc, second_log)
             second = stop_node(proc, second_log)
 
     # No order sent twice: each client order id once at the broker (the retried submits
@@ -183,16 +162,7 @@ def test_the_update_stream_cut_during_an_outage_loses_and_doubles_nothing(
             redis_server.url,
             f"brokerstream{uuid.uuid4().hex[:8]}",
             tmp_path,
-            PI5_FEED__SPEED="600",
-            PI5_RISK__PROFILE="unlimited",  # the stand-in fills at its own price
-            PI5_BROKER__PROVIDER="alpaca",
-            PI5_BROKER__KEY_ID=broker.key_id,
-            PI5_BROKER__SECRET_KEY=broker.secret_key,
-            PI5_BROKER__PAPER_URL=base,
-            PI5_BROKER__REQUEST_TIMEOUT_S="1",
-            PI5_BROKER__MAX_RETRIES="1",
-            PI5_BROKER__RECONCILE_INTERVAL_S="1",
-            PI5_BROKER__RATE_LIMIT_PER_MINUTE="6000",
+            **alpaca_broker(broker, base, retries=1),
         )
         settings = settings_of(env)
         seed(settings, admin="root")
@@ -215,17 +185,7 @@ def test_the_update_stream_cut_during_an_outage_loses_and_doubles_nothing(
             after = count_fills(pg_dsn)
             wait_for("fills after the second", lambda: count_fills(pg_dsn) >= after + 3,
                      proc, log, 60)  # fmt: skip
-            admin = admin_headers(url, "root")
-            halt = {"state": "halted", "reason": "end of the stream drill"}
-            r = httpx.post(f"{url}/api/v1/risk/state", headers=admin, json=halt, timeout=10)
-            assert r.status_code == 200, r.text
-            wait_for("every broker fill stored",
-                     lambda: stored_fills(pg_dsn) == broker_fills(broker),
-                     proc, log, 30)  # fmt: skip
-            done = len(_reconciliations(log.read_text()))
-            wait_for("a reconciliation after",
-                     lambda: len(_reconciliations(log.read_text())) > done,
-                     proc, log, 30)  # fmt: skip
+            _halt_and_settle(url, broker, pg_dsn, proc, log)
             text = stop_node(proc, log)
 
     sent = Counter(o["client_order_id"] for o in broker.orders.values())
@@ -240,6 +200,22 @@ def test_the_update_stream_cut_during_an_outage_loses_and_doubles_nothing(
     runs = _reconciliations(text)
     assert runs[-1].startswith("reconciliation with alpaca: 0 difference(s)"), runs[-1]
     check_books(settings, redis_server.url, list(STRATEGIES))
+
+
+def _halt_and_settle(
+    url: str, broker: AlpacaPaperBroker, dsn: str, proc: subprocess.Popen[bytes], log: Path
+) -> None:
+    """An operator halts trading (no new orders from here), every fill at the broker ends
+    up stored, and one more reconciliation runs with nothing flowing (it must agree)."""
+    halt = {"state": "halted", "reason": "end of the broker drill"}
+    admin = admin_headers(url, "root")
+    r = httpx.post(f"{url}/api/v1/risk/state", headers=admin, json=halt, timeout=10)
+    assert r.status_code == 200, r.text
+    wait_for("every broker fill stored",
+             lambda: stored_fills(dsn) == broker_fills(broker), proc, log, 30)  # fmt: skip
+    done = len(_reconciliations(log.read_text()))
+    wait_for("a reconciliation after",
+             lambda: len(_reconciliations(log.read_text())) > done, proc, log, 30)  # fmt: skip
 
 
 def _reconciliations(log_text: str) -> list[str]:

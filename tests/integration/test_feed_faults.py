@@ -112,19 +112,12 @@ def test_alpaca_stream_faults_under_a_trading_node(
             redis_server.url,
             f"feedfault{uuid.uuid4().hex[:8]}",
             tmp_path,
-            PI5_FEED__KIND="alpaca",
-            PI5_FEED__CALENDAR="24/7",  # the moved tape's minutes may fall at night
+            **_alpaca_feed(data_url),
             PI5_FEED__STALE_AFTER_S="1",
             PI5_FEED__RECONNECT_INITIAL_S="0.05",
             PI5_FEED__RECONNECT_MAX_S="0.2",
-            PI5_ALPACA__KEY_ID=alpaca_data.KEY_ID,
-            PI5_ALPACA__SECRET_KEY=alpaca_data.SECRET,
-            PI5_ALPACA__DATA_URL=data_url,
-            PI5_ALPACA__STREAM_URL=data_url.replace("http://", "ws://"),
             PI5_ALERTS__GOTIFY_URL=gotify_url,
             PI5_ALERTS__GOTIFY_TOKEN=gotify.token,
-            # Around the clock: the test runs at any hour of the day.
-            PI5_RISK__PROFILE="unlimited",
         )
         settings = settings_of(env)
         seed(settings, admin="root")
@@ -221,6 +214,21 @@ def test_alpaca_stream_faults_under_a_trading_node(
     check_books(settings, redis_server.url, list(STRATEGIES))
 
 
+def _alpaca_feed(data_url: str) -> dict[str, str]:
+    """``node_env`` extras: the Alpaca market data feed from the stand-in at ``data_url``,
+    around the clock (the moved tape's minutes may fall at night, and the test runs at any
+    hour: no trading-hours limits either)."""
+    return {
+        "PI5_FEED__KIND": "alpaca",
+        "PI5_FEED__CALENDAR": "24/7",
+        "PI5_ALPACA__KEY_ID": alpaca_data.KEY_ID,
+        "PI5_ALPACA__SECRET_KEY": alpaca_data.SECRET,
+        "PI5_ALPACA__DATA_URL": data_url,
+        "PI5_ALPACA__STREAM_URL": data_url.replace("http://", "ws://"),
+        "PI5_RISK__PROFILE": "unlimited",
+    }
+
+
 def _late_bar_frames(minutes: int, shift_s: int) -> list[str]:
     """The tape as Alpaca really times it: each minute's trade and quote stamped a second
     into the minute, and the bars of the minute before after them (a bar comes a second
@@ -257,13 +265,7 @@ def test_minute_bars_that_come_after_the_next_minutes_quotes_reach_the_strategie
             redis_server.url,
             f"latebars{uuid.uuid4().hex[:8]}",
             tmp_path,
-            PI5_FEED__KIND="alpaca",
-            PI5_FEED__CALENDAR="24/7",
-            PI5_ALPACA__KEY_ID=alpaca_data.KEY_ID,
-            PI5_ALPACA__SECRET_KEY=alpaca_data.SECRET,
-            PI5_ALPACA__DATA_URL=data_url,
-            PI5_ALPACA__STREAM_URL=data_url.replace("http://", "ws://"),
-            PI5_RISK__PROFILE="unlimited",
+            **_alpaca_feed(data_url),
         )
         settings = settings_of(env)
         seed(settings, admin="root")

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
     from pi5trading.config import FeedSettings, Settings
     from pi5trading.feeds.feed import FeedMessage
-    from pi5trading.storage.records import BarRow, QuoteTickRow, TradeTickRow
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -117,40 +116,14 @@ def check_feed_settings(settings: Settings) -> None:
     """Raise ``ConfigurationError`` for what ``configured_feed`` would refuse in
     ``PI5_FEED__*``, before anything starts (``serve`` says it in one line, not as a
     traceback from the server's start). Reads and connects to nothing: the simulated and
-    replay feeds are built and dropped; for a vendor, its stream options are checked (its
-    keys may still come from the credentials store)."""
+    replay feeds are built and dropped, never started (a replay of stored bars is given a
+    database it never reads); for a vendor, its stream options are checked (its keys may
+    still come from the credentials store)."""
     feed = settings.feed
-    if feed.kind in ("simulated", "replay"):
-        configured_feed(feed, store=_NotRead(), full=settings)
-    elif feed.kind != "alphavantage":
-        stream_options(feed)
+    if feed.kind in ("simulated", "replay", "alphavantage"):
+        configured_feed(feed, store=cast("MarketDataStore", object()), full=settings)
     else:
-        configured_feed(feed, full=settings)  # history only: refused with the reason
-
-
-class _NotRead:
-    """The database of a replay of stored bars while its settings are checked: built, the
-    replay reads nothing."""
-
-    async def get_bars(
-        self,
-        instrument_id: str,
-        interval: str,
-        start_ns: int | None = None,
-        end_ns: int | None = None,
-        limit: int | None = None,
-    ) -> list[BarRow]:
-        raise AssertionError("a settings check reads no bars")
-
-    async def get_quote_ticks(
-        self, instrument_id: str, start_ns: int, end_ns: int, limit: int | None = None
-    ) -> list[QuoteTickRow]:
-        raise AssertionError("a settings check reads no quotes")
-
-    async def get_trade_ticks(
-        self, instrument_id: str, start_ns: int, end_ns: int, limit: int | None = None
-    ) -> list[TradeTickRow]:
-        raise AssertionError("a settings check reads no trades")
+        stream_options(feed)
 
 
 class StreamOptions(TypedDict):

@@ -92,7 +92,7 @@ async def paper_node(settings: Settings) -> AsyncIterator[TradingNode]:
         risk=configured_risk_engine(settings),  # PI5_RISK__PROFILE and its overrides
         execution=client,
         broker=settings.broker,
-        data_delay_s=settings.feed.delay_s if node_clock(settings) == "live" else 0.0,
+        data_delay_s=settings.feed.delay_s,  # vendors only: configured_feed refuses it else
     )
     if settings.feed.delay_s and client is not None:
         log.warning(

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -459,6 +460,33 @@ async def test_two_modifies_in_one_batch_keep_their_own_terms(
     assert (row.quantity, row.limit_price) == (Decimal(20), Decimal("91.2"))
 
 
+T0, MINUTE = 1_704_898_860_000_000_000, 60_000_000_000
+
+
+async def _routed_to_a_broker(repo: SqlRepository, path: Path) -> tuple[Any, Any, StorageSink, Bus]:
+    """An engine whose orders go to a broker (an external venue), strategy ``s`` on AAA,
+    its events into a started sink, the data's clock at ``T0`` + 10 minutes (ahead of the
+    broker answers the tests give)."""
+    from pi5trading import _core
+    from pi5trading.engine import us_equity
+    from pi5trading.model import Bar
+    from pi5trading.strategies.base import Strategy
+
+    venue = _core.SimulatedVenue(starting_cash=Decimal(100_000), external=True)
+    engine = _core.Engine(venue, None)
+    engine.add_instrument(us_equity("AAA"))
+    strategy = Strategy(strategy_id="s")
+    strategy._attach(engine, ("AAA",))
+    engine.start(T0, outbox=True)
+    sink = sink_for(repo, path, order_lookup=engine.order)
+    bus = Bus()
+    sink.subscribe(bus)
+    await sink.start()
+    price = Decimal(100)
+    engine.step_bar(Bar("AAA-1m", price, price, price, price, 10, T0 + 10 * MINUTE))
+    return engine, strategy, sink, bus
+
+
 async def test_an_orders_row_follows_its_events_when_the_broker_stamps_them_earlier(
     repo: SqlRepository, tmp_path: Path
 ) -> None:
@@ -466,36 +494,19 @@ async def test_an_orders_row_follows_its_events_when_the_broker_stamps_them_earl
     Alpaca): the order is submitted at the data's time, the broker's answers carry its own,
     earlier times. The orders row must still end with the last state (it kept the newest
     by time: `submitted`, with its fill stored beside it; found by the broker fault run)."""
-    from pi5trading import _core
-    from pi5trading.engine import us_equity
-    from pi5trading.model import Bar
-    from pi5trading.strategies.base import Strategy
-
-    t0, minute = 1_704_898_860_000_000_000, 60_000_000_000
-    venue = _core.SimulatedVenue(starting_cash=Decimal(100_000), external=True)
-    engine = _core.Engine(venue, None)
-    engine.add_instrument(us_equity("AAA"))
-    strategy = Strategy(strategy_id="s")
-    strategy._attach(engine, ("AAA",))
-    engine.start(t0, outbox=True)
-    sink = sink_for(repo, tmp_path, order_lookup=engine.order)
-    bus = Bus()
-    sink.subscribe(bus)
-    await sink.start()
-    price = Decimal(100)
-    engine.step_bar(Bar("AAA-1m", price, price, price, price, 10, t0 + 10 * minute))
+    engine, strategy, sink, bus = await _routed_to_a_broker(repo, tmp_path)
     oid = strategy.buy(5)
     engine.take_outgoing()
     engine.publish(bus)
-    assert engine.apply_broker_update(oid, "accepted", t0 + minute)
+    assert engine.apply_broker_update(oid, "accepted", T0 + MINUTE)
     assert engine.apply_broker_update(
-        oid, "filled", t0 + minute + 1, quantity=5, price="100", filled_qty=5
+        oid, "filled", T0 + MINUTE + 1, quantity=5, price="100", filled_qty=5
     )
     engine.publish(bus)
     await sink.close()
     [row] = [o for o in await repo.list_orders(limit=10) if o.order_id == oid]
     assert (row.status, row.filled_quantity) == ("filled", Decimal(5))
-    assert row.updated_ns == t0 + 10 * minute  # the newest of its events' times
+    assert row.updated_ns == T0 + 10 * MINUTE  # the newest of its events' times
 
 
 async def test_the_latest_position_row_is_the_books_when_broker_fills_come_out_of_order(
@@ -507,31 +518,14 @@ async def test_the_latest_position_row_is_the_books_when_broker_fills_come_out_o
     books: a position event stamped earlier than the last one was taken for a replay and
     dropped (found by the broker fault run: rsi's SPY row kept its quantity before the
     restart's reconciliation booked a fill)."""
-    from pi5trading import _core
-    from pi5trading.engine import us_equity
-    from pi5trading.model import Bar
-    from pi5trading.strategies.base import Strategy
-
-    t0, minute = 1_704_898_860_000_000_000, 60_000_000_000
-    venue = _core.SimulatedVenue(starting_cash=Decimal(100_000), external=True)
-    engine = _core.Engine(venue, None)
-    engine.add_instrument(us_equity("AAA"))
-    strategy = Strategy(strategy_id="s")
-    strategy._attach(engine, ("AAA",))
-    engine.start(t0, outbox=True)
-    sink = sink_for(repo, tmp_path, order_lookup=engine.order)
-    bus = Bus()
-    sink.subscribe(bus)
-    await sink.start()
-    price = Decimal(100)
-    engine.step_bar(Bar("AAA-1m", price, price, price, price, 10, t0 + 10 * minute))
+    engine, strategy, sink, bus = await _routed_to_a_broker(repo, tmp_path)
     orders = [strategy.buy(q) for q in (5, 3, 2)]
     engine.take_outgoing()
     engine.publish(bus)
     for oid, qty, at in zip(orders, (5, 3, 2), (2, 1, 3), strict=True):
-        assert engine.apply_broker_update(oid, "accepted", t0 + at * minute - 1)
+        assert engine.apply_broker_update(oid, "accepted", T0 + at * MINUTE - 1)
         assert engine.apply_broker_update(
-            oid, "filled", t0 + at * minute, quantity=qty, price="100", filled_qty=qty
+            oid, "filled", T0 + at * MINUTE, quantity=qty, price="100", filled_qty=qty
         )
         if qty == 5:
             engine.announce_positions()
